@@ -1,0 +1,43 @@
+/**
+ * Everything the action says to the runner, behind one small interface: inputs, outputs, state, secrets, the log
+ * and the job summary. The real one is @actions/core; tests pass a recording object.
+ */
+import * as core from '@actions/core'
+import type { InputName, OutputName } from './constants.js'
+
+export interface ActionIO {
+  getInput(name: InputName): string
+  setOutput(name: OutputName, value: string): void
+  saveState(name: string, value: string): void
+  getState(name: string): string
+  setSecret(value: string): void
+  info(message: string): void
+  warning(message: string): void
+  error(message: string): void
+  debug(message: string): void
+  startGroup(title: string): void
+  endGroup(): void
+  setFailed(message: string): void
+  /** Appends Markdown to the job summary; a no-op where the runner gave no summary file. */
+  appendSummary(markdown: string): Promise<void>
+}
+
+export const coreIO: ActionIO = {
+  getInput: name => core.getInput(name),
+  setOutput: (name, value) => core.setOutput(name, value),
+  saveState: (name, value) => core.saveState(name, value),
+  getState: name => core.getState(name),
+  setSecret: value => core.setSecret(value),
+  info: message => core.info(message),
+  warning: message => core.warning(message),
+  error: message => core.error(message),
+  debug: message => core.debug(message),
+  startGroup: title => core.startGroup(title),
+  endGroup: () => core.endGroup(),
+  setFailed: message => core.setFailed(message),
+  appendSummary: async markdown => {
+    // core.summary throws without GITHUB_STEP_SUMMARY; a local run simply has no summary.
+    if (!process.env.GITHUB_STEP_SUMMARY) return
+    await core.summary.addRaw(markdown, true).write()
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Every name the action shares with the outside world, declared once: inputs and outputs (the contract of
+ * action.yml), state keys (main -> post), and the values of the `outcome` output.
+ */
+
+export const Input = {
+  Token: 'token',
+  Command: 'command',
+  InstanceCount: 'instance-count',
+  InstanceRange: 'instance-range',
+  Profile: 'profile',
+  DockerImage: 'docker-image',
+  Constants: 'constants',
+  Name: 'name',
+  Tags: 'tags',
+  Labels: 'labels',
+  Pool: 'pool',
+  Hardware: 'hardware',
+  Scheduling: 'scheduling',
+  MaxRetriesPerInstance: 'max-retries-per-instance',
+  AutoDelete: 'auto-delete',
+  Wait: 'wait',
+  Timeout: 'timeout',
+  AbortOnCancel: 'abort-on-cancel',
+  StreamLogs: 'stream-logs',
+  Summary: 'summary',
+  ApiUrl: 'api-url'
+} as const
+export type InputName = (typeof Input)[keyof typeof Input]
+
+export const Output = {
+  TaskUuid: 'task-uuid',
+  TaskUrl: 'task-url',
+  State: 'state',
+  Outcome: 'outcome',
+  InstanceCount: 'instance-count',
+  SucceededCount: 'succeeded-count',
+  FailedCount: 'failed-count',
+  FailedInstances: 'failed-instances',
+  Results: 'results',
+  Stdout: 'stdout',
+  LogsDir: 'logs-dir',
+  Truncated: 'truncated'
+} as const
+export type OutputName = (typeof Output)[keyof typeof Output]
+
+/** Keys saved with core.saveState by main and read back by post (as STATE_<key>). */
+export const State = {
+  IsPost: 'isPost',
+  TaskUuid: 'taskUuid',
+  TaskEnded: 'taskEnded'
+} as const
+
+/** Values of the `outcome` output. */
+export const Outcome = {
+  Success: 'success',
+  Failure: 'failure',
+  Cancelled: 'cancelled',
+  TimedOut: 'timed-out',
+  Submitted: 'submitted'
+} as const
+export type OutcomeValue = (typeof Outcome)[keyof typeof Outcome]
+
+export const DEFAULT_API_URL = 'https://api.qarnot.com'
+export const TASQ_TASK_URL = 'https://tasq.qarnot.com/tasks/'
+/** Environment variables the Qarnot SDKs and CLI already use; the action honours them too. */
+export const Env = {
+  ClusterUrl: 'QARNOT_CLUSTER_URL',
+  ClientToken: 'QARNOT_CLIENT_TOKEN'
+} as const

@@ -1,0 +1,48 @@
+/**
+ * `npm run emulator`: the Qarnot emulator on its own, for trying the action or an SDK by hand.
+ * Options: --port N, --token T, --max-running N, --dispatch-ms N, --upload-ms N, --cancel-ms N.
+ */
+import { parseArgs } from 'node:util'
+import { startEmulator } from './server.js'
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '0' },
+    token: { type: 'string' },
+    'max-running': { type: 'string' },
+    'dispatch-ms': { type: 'string' },
+    'upload-ms': { type: 'string' },
+    'cancel-ms': { type: 'string' }
+  }
+})
+
+const number = (text: string | undefined): number | undefined =>
+  text === undefined ? undefined : Number(text)
+
+const emulator = await startEmulator({
+  port: Number(values.port),
+  token: values.token,
+  maxRunningInstances: number(values['max-running']),
+  timings: {
+    ...(values['dispatch-ms'] !== undefined && { dispatchMs: Number(values['dispatch-ms']) }),
+    ...(values['upload-ms'] !== undefined && { uploadMs: Number(values['upload-ms']) }),
+    ...(values['cancel-ms'] !== undefined && { cancelMs: Number(values['cancel-ms']) })
+  }
+})
+
+console.log(`Qarnot emulator listening on ${emulator.url}`)
+console.log(`Token: ${emulator.token}`)
+console.log('')
+console.log('Try it:')
+console.log(`  export QARNOT_CLUSTER_URL=${emulator.url} QARNOT_CLIENT_TOKEN=${emulator.token}`)
+console.log(
+  `  curl -s -H "Authorization: $QARNOT_CLIENT_TOKEN" -H 'Content-Type: application/json' -d '{"name":"hello","profile":"docker-batch","instanceCount":4,"constants":[{"key":"DOCKER_CMD","value":"echo hello world from node \${INSTANCE_ID}!"}]}' $QARNOT_CLUSTER_URL/tasks`
+)
+console.log('Request counts: GET /__emulator/requests. Stop with Ctrl-C.')
+
+const shutdown = async (): Promise<void> => {
+  await emulator.stop()
+  process.exit(0)
+}
+process.on('SIGINT', shutdown)
+process.on('SIGTERM', shutdown)

@@ -1,0 +1,389 @@
+/**
+ * The Qarnot API emulator: a real HTTP server on 127.0.0.1 speaking section 2 of qarnot-api.md (with and without
+ * the `/v1` prefix), with the raw-token Authorization header, Qarnot's field names and error bodies, request
+ * counters by endpoint, and injectable faults. Never bundled into dist/index.js.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TaskCreateBody } from '../qarnot/types.js'
+import { EmulatedTask, type Timings } from './emulated-task.js'
+import { FaultPlan, type FaultRule } from './faults.js'
+import { invalidCreateFields } from './validation.js'
+
+export interface EmulatorOptions {
+  readonly token?: string
+  readonly port?: number
+  readonly timings?: Partial<Timings>
+  readonly maxRunningInstances?: number
+  /** The account's task quota (`maxTask`); completed tasks count until deleted. */
+  readonly maxTasks?: number
+  /** Capacity of each server-side output buffer, in bytes; older output rotates away. */
+  readonly outputBufferBytes?: number
+  readonly faults?: FaultRule[]
+}
+
+export const DEFAULT_TIMINGS: Timings = { dispatchMs: 200, uploadMs: 200, cancelMs: 300 }
+
+export const PROFILES: Record<string, { name: string; value: string; description: string }[]> = {
+  'docker-batch': [
+    { name: 'DOCKER_REPO', value: 'library/ubuntu', description: 'Docker repository' },
+    { name: 'DOCKER_TAG', value: 'latest', description: 'Docker image tag' },
+    { name: 'DOCKER_CMD', value: '', description: 'Command run in the container' },
+    { name: 'DOCKER_SRV', value: '', description: 'Docker registry address' }
+  ],
+  'docker-network': [
+    { name: 'DOCKER_REPO', value: 'library/ubuntu', description: 'Docker repository' },
+    { name: 'DOCKER_TAG', value: 'latest', description: 'Docker image tag' },
+    { name: 'DOCKER_CMD', value: '', description: 'Command run in the container' }
+  ],
+  'docker-batch-gpu': [
+    { name: 'DOCKER_REPO', value: 'library/ubuntu', description: 'Docker repository' },
+    { name: 'DOCKER_TAG', value: 'latest', description: 'Docker image tag' },
+    { name: 'DOCKER_CMD', value: '', description: 'Command run in the container' }
+  ]
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string
+  ) {
+    super(message)
+  }
+}
+
+interface Route {
+  readonly endpoint: string
+  readonly params: string[]
+}
+
+/** Maps a method and path to an endpoint key (`GET /tasks/{uuid}`) and its parameters. */
+export function matchRoute(method: string, pathname: string): Route | undefined {
+  const segments = pathname
+    .replace(/^\/v1(?=\/|$)/, '')
+    .split('/')
+    .filter(Boolean)
+    .map(decodeURIComponent)
+  const [head, id, sub, instance] = segments
+  const key = (pattern: string) => `${method} ${pattern}`
+  if (head === 'settings' && segments.length === 1) return { endpoint: key('/settings'), params: [] }
+  if (head === 'info' && segments.length === 1) return { endpoint: key('/info'), params: [] }
+  if (head === 'profiles') {
+    if (segments.length === 1) return { endpoint: key('/profiles'), params: [] }
+    if (segments.length === 2) return { endpoint: key('/profiles/{name}'), params: [id] }
+  }
+  if (head === 'tasks') {
+    if (segments.length === 1) return { endpoint: key('/tasks'), params: [] }
+    if (segments.length === 2) return { endpoint: key('/tasks/{uuid}'), params: [id] }
+    if (segments.length === 3 && (sub === 'stdout' || sub === 'stderr' || sub === 'abort')) {
+      return { endpoint: key(`/tasks/{uuid}/${sub}`), params: [id] }
+    }
+    if (segments.length === 4 && (sub === 'stdout' || sub === 'stderr')) {
+      return { endpoint: key(`/tasks/{uuid}/${sub}/{instanceId}`), params: [id, instance] }
+    }
+  }
+  return undefined
+}
+
+export class QarnotEmulator {
+  readonly token: string
+  readonly faults = new FaultPlan()
+  /** Requests received, by endpoint key (`POST /tasks`); unknown paths count under `other`. */
+  readonly requests = new Map<string, number>()
+  private readonly tasks = new Map<string, EmulatedTask>()
+  private readonly timings: Timings
+  private readonly workDir: string
+  private server: Server | undefined
+  private baseUrl = ''
+
+  constructor(private readonly options: EmulatorOptions = {}) {
+    this.token = options.token ?? `emulator-${randomBytes(12).toString('hex')}`
+    this.timings = { ...DEFAULT_TIMINGS, ...options.timings }
+    this.workDir = mkdtempSync(join(tmpdir(), 'qarnot-emulator-'))
+    if (options.faults) this.faults.add(...options.faults)
+  }
+
+  get url(): string {
+    return this.baseUrl
+  }
+
+  async start(): Promise<this> {
+    const server = createServer((request, response) => {
+      this.handle(request, response).catch(error => {
+        if (!response.headersSent)
+          this.send(response, 500, { message: `Emulator error: ${(error as Error).message}` })
+      })
+    })
+    server.keepAliveTimeout = 5000
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.options.port ?? 0, '127.0.0.1', () => resolve())
+    })
+    this.server = server
+    this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    return this
+  }
+
+  async stop(): Promise<void> {
+    for (const task of this.tasks.values()) task.dispose()
+    this.tasks.clear()
+    const server = this.server
+    this.server = undefined
+    if (server) {
+      server.closeAllConnections()
+      await new Promise<void>(resolve => server.close(() => resolve()))
+    }
+    rmSync(this.workDir, { recursive: true, force: true })
+  }
+
+  /** Every task the emulator knows, deleted ones excluded. */
+  allTasks(): EmulatedTask[] {
+    return [...this.tasks.values()]
+  }
+
+  requestCount(endpoint?: string): number {
+    if (endpoint !== undefined) return this.requests.get(endpoint) ?? 0
+    let total = 0
+    for (const count of this.requests.values()) total += count
+    return total
+  }
+
+  resetCounters(): void {
+    this.requests.clear()
+  }
+
+  findTask(uuidOrShortname: string): EmulatedTask | undefined {
+    const byUuid = this.tasks.get(uuidOrShortname)
+    if (byUuid) return byUuid
+    for (const task of this.tasks.values()) if (task.body.shortname === uuidOrShortname) return task
+    return undefined
+  }
+
+  // --- HTTP ---
+
+  private send(response: ServerResponse, status: number, body: unknown, text = false): void {
+    const payload = text ? String(body) : JSON.stringify(body)
+    response.writeHead(status, {
+      'Content-Type': text ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(payload)
+    })
+    response.end(payload)
+  }
+
+  private async readBody(request: IncomingMessage): Promise<string> {
+    const chunks: Buffer[] = []
+    for await (const chunk of request) chunks.push(chunk as Buffer)
+    return Buffer.concat(chunks).toString('utf8')
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const method = request.method ?? 'GET'
+    const url = new URL(request.url ?? '/', 'http://emulator')
+    if (url.pathname === '/__emulator/requests' && method === 'GET') {
+      return this.send(response, 200, Object.fromEntries(this.requests))
+    }
+    const route = matchRoute(method, url.pathname)
+    const endpoint = route?.endpoint ?? 'other'
+    this.requests.set(endpoint, (this.requests.get(endpoint) ?? 0) + 1)
+    const body = await this.readBody(request)
+
+    const fault = this.faults.next(endpoint)
+    if (fault?.type === 'reset') {
+      request.socket.destroy()
+      return
+    }
+    if (fault?.type === 'status') {
+      if (fault.retryAfter !== undefined) response.setHeader('Retry-After', fault.retryAfter)
+      return this.send(response, fault.status, { message: fault.message ?? `Injected fault ${fault.status}` })
+    }
+    if (fault?.type === 'delay') await new Promise(resolve => setTimeout(resolve, fault.ms))
+
+    let status = 200
+    let answer: unknown
+    let text = false
+    try {
+      if (!route) throw new HttpError(404, 'Not found')
+      if (endpoint !== 'GET /settings' && request.headers.authorization !== this.token) {
+        throw new HttpError(401, 'Unauthorized: invalid or missing API token')
+      }
+      const result = this.dispatch(route, url, body)
+      answer = result.body
+      text = result.text ?? false
+    } catch (error) {
+      status = error instanceof HttpError ? error.status : 500
+      answer = { message: (error as Error).message }
+    }
+    if (fault?.type === 'lose-answer') {
+      request.socket.destroy()
+      return
+    }
+    if (request.socket.destroyed) return
+    this.send(response, status, answer, text)
+  }
+
+  private task(id: string): EmulatedTask {
+    const task = this.findTask(id)
+    if (!task) throw new HttpError(404, 'Task not found')
+    return task
+  }
+
+  private dispatch(route: Route, url: URL, rawBody: string): { body: unknown; text?: boolean } {
+    const [first, second] = route.params
+    switch (route.endpoint) {
+      case 'GET /settings':
+        return { body: { storage: 'https://storage.qarnot.com' } }
+      case 'GET /info':
+        return { body: this.info() }
+      case 'GET /profiles':
+        return { body: Object.keys(PROFILES) }
+      case 'GET /profiles/{name}': {
+        const constants = PROFILES[first]
+        if (!constants) throw new HttpError(404, 'Profile not found')
+        return { body: { name: first, constants } }
+      }
+      case 'POST /tasks':
+        return { body: this.create(rawBody) }
+      case 'GET /tasks': {
+        const tags = url.searchParams.getAll('tag')
+        const tasks = this.allTasks().filter(t => tags.every(tag => (t.body.tags ?? []).includes(tag)))
+        return { body: tasks.map(t => t.toWire()) }
+      }
+      case 'GET /tasks/{uuid}':
+        return { body: this.task(first).toWire() }
+      case 'DELETE /tasks/{uuid}': {
+        const task = this.task(first)
+        task.abort()
+        task.dispose()
+        task.deleted = true
+        this.tasks.delete(task.uuid)
+        this.rebalance()
+        return { body: {} }
+      }
+      case 'POST /tasks/{uuid}/abort': {
+        const task = this.task(first)
+        if (task.isFinal) throw new HttpError(403, "Can't abort the task")
+        task.abort()
+        return { body: {} }
+      }
+      case 'GET /tasks/{uuid}/stdout':
+      case 'GET /tasks/{uuid}/stderr':
+      case 'POST /tasks/{uuid}/stdout':
+      case 'POST /tasks/{uuid}/stderr': {
+        const task = this.task(first)
+        const buffer = route.endpoint.endsWith('stdout') ? task.stdout : task.stderr
+        const data = route.endpoint.startsWith('POST') ? buffer.readFresh() : buffer.readAll()
+        return { body: data.toString('utf8'), text: true }
+      }
+      default: {
+        if (/^(GET|POST) \/tasks\/\{uuid\}\/std(out|err)\/\{instanceId\}$/.test(route.endpoint)) {
+          const task = this.task(first)
+          if (!/^\d+$/.test(second)) throw new HttpError(404, 'Instance not found')
+          const instance = task.instance(Number(second))
+          if (!instance) throw new HttpError(404, 'Instance not found')
+          const buffer = route.endpoint.includes('stdout') ? instance.stdout : instance.stderr
+          const data = route.endpoint.startsWith('POST') ? buffer.readFresh() : buffer.readAll()
+          return { body: data.toString('utf8'), text: true }
+        }
+        throw new HttpError(405, `Method ${route.endpoint.split(' ')[0]} not allowed here`)
+      }
+    }
+  }
+
+  private create(rawBody: string): { uuid: string } {
+    let body: unknown
+    try {
+      body = JSON.parse(rawBody)
+    } catch {
+      throw new HttpError(400, 'Invalid task file. The body is not valid JSON')
+    }
+    const invalid = invalidCreateFields(body, Object.keys(PROFILES))
+    const create = body as TaskCreateBody
+    if (invalid.length === 0 && create.shortname && this.findTask(create.shortname))
+      invalid.push('shortname-uniqueness')
+    if (invalid.length > 0)
+      throw new HttpError(400, `Invalid task file. Invalid fields: ${invalid.join(', ')}`)
+    if (create.poolUuid) throw new HttpError(400, `No such pool: ${create.poolUuid}`)
+    if (this.tasks.size >= (this.options.maxTasks ?? 1000))
+      throw new HttpError(403, 'Maximum number of tasks reached')
+    const task = new EmulatedTask(create, {
+      timings: this.timings,
+      maxRunningInstances: this.maxRunning,
+      outputBufferBytes: this.options.outputBufferBytes ?? 32 * 1024 * 1024,
+      workDir: this.workDir,
+      freeInstanceSlots: () => this.maxRunning - this.runningInstances(),
+      onInstanceSlotFreed: () => setImmediate(() => this.rebalance())
+    })
+    this.tasks.set(task.uuid, task)
+    return { uuid: task.uuid }
+  }
+
+  private get maxRunning(): number {
+    return this.options.maxRunningInstances ?? 32
+  }
+
+  private runningInstances(): number {
+    let running = 0
+    for (const task of this.tasks.values()) running += task.runningCount
+    return running
+  }
+
+  /** Gives freed instance slots to queued instances of every task, oldest task first. */
+  private rebalance(): void {
+    for (const task of this.tasks.values()) task.startQueued()
+  }
+
+  private info(): Record<string, unknown> {
+    const tasks = this.allTasks()
+    const running = tasks.filter(t => !t.isFinal)
+    const instances = this.runningInstances()
+    const quota = {
+      maxInstances: this.maxRunning,
+      maxCores: this.maxRunning,
+      runningInstancesCount: instances,
+      runningCoreCount: instances
+    }
+    return {
+      email: 'emulator@localhost',
+      maxBucket: 100,
+      maxTask: this.options.maxTasks ?? 1000,
+      taskCount: tasks.length,
+      maxJob: 100,
+      jobCount: 0,
+      maxPool: 10,
+      poolCount: 0,
+      maxRunningTask: this.options.maxTasks ?? 1000,
+      runningTaskCount: running.length,
+      maxRunningPool: 10,
+      runningPoolCount: 0,
+      runningInstanceCount: instances,
+      runningCoreCount: instances,
+      maxInstances: this.maxRunning,
+      maxCores: this.maxRunning,
+      maxFlexInstances: this.maxRunning,
+      maxFlexCores: this.maxRunning,
+      maxOnDemandInstances: 0,
+      maxOnDemandCores: 0,
+      quotaBytes: 10 * 1024 ** 3,
+      quotaBytesBucket: 10 * 1024 ** 3,
+      usedQuotaBytes: 0,
+      usedQuotaBytesBucket: 0,
+      computingQuotas: {
+        user: {
+          flex: quota,
+          onDemand: { maxInstances: 0, maxCores: 0, runningInstancesCount: 0, runningCoreCount: 0 },
+          reserved: []
+        },
+        organization: null
+      }
+    }
+  }
+}
+
+/** Starts an emulator on a free port of 127.0.0.1. */
+export function startEmulator(options: EmulatorOptions = {}): Promise<QarnotEmulator> {
+  return new QarnotEmulator(options).start()
+}

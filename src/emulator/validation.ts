@@ -1,0 +1,129 @@
+/**
+ * The create-body checks of `POST /tasks`, answering as the API does: a list of invalid field tags for
+ * `Invalid task file. Invalid fields: a, b`.
+ */
+import { parseRanges } from '../ranges.js'
+
+export const RANGE_LENGTH_LIMIT = 2048
+const SHORTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/
+const CONSTANT_KEY = /^[A-Za-z0-9_.-]+$/
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const SCHEDULING = new Set(['flex', 'ondemand', 'reserved'])
+
+const HARDWARE_FIELDS: Record<string, [string, 'number' | 'string'] | null> = {
+  MinimumCoreHardwareConstraint: ['coreCount', 'number'],
+  MaximumCoreHardwareConstraint: ['coreCount', 'number'],
+  MinimumRamHardwareConstraint: ['minimumMemoryMB', 'number'],
+  MaximumRamHardwareConstraint: ['maximumMemoryMB', 'number'],
+  MinimumRamCoreRatioHardwareConstraint: ['minimumMemoryGBCoreRatio', 'number'],
+  MaximumRamCoreRatioHardwareConstraint: ['maximumMemoryGBCoreRatio', 'number'],
+  SpecificHardwareConstraint: ['specificationKey', 'string'],
+  CpuModelHardwareConstraint: ['cpuModel', 'string'],
+  GpuHardwareConstraint: null,
+  NoGpuHardwareConstraint: null,
+  SSDHardwareConstraint: null,
+  NoSSDHardwareConstraint: null
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** Returns the invalid field tags of a create body (empty when valid). Shortname uniqueness is the store's. */
+export function invalidCreateFields(body: unknown, knownProfiles: readonly string[]): string[] {
+  if (!isObject(body)) return ['body']
+  const invalid: string[] = []
+  const { name, shortname, profile, poolUuid, instanceCount, advancedRanges, constants, tags, labels } = body
+
+  if (typeof name !== 'string' || name.trim() === '' || name.length >= 2048) invalid.push('name')
+  if (
+    shortname !== undefined &&
+    shortname !== null &&
+    (typeof shortname !== 'string' || !SHORTNAME.test(shortname))
+  ) {
+    invalid.push('shortname')
+  }
+  const hasPool = poolUuid !== undefined && poolUuid !== null
+  if (hasPool && (typeof poolUuid !== 'string' || !UUID.test(poolUuid))) invalid.push('poolUuid')
+  if (hasPool && profile !== undefined && profile !== null) invalid.push('profile')
+  if (!hasPool && (typeof profile !== 'string' || !knownProfiles.includes(profile))) invalid.push('profile')
+
+  const hasCount = instanceCount !== undefined && instanceCount !== null && instanceCount !== 0
+  const hasRanges = advancedRanges !== undefined && advancedRanges !== null && advancedRanges !== ''
+  if (hasCount === hasRanges) invalid.push(hasCount ? 'advancedRanges' : 'instanceCount')
+  if (hasCount && (!Number.isInteger(instanceCount) || (instanceCount as number) < 1))
+    invalid.push('instanceCount')
+  if (hasRanges) {
+    if (typeof advancedRanges !== 'string') invalid.push('advancedRanges')
+    else if (advancedRanges.length > RANGE_LENGTH_LIMIT) invalid.push('range-length')
+    else {
+      try {
+        parseRanges(advancedRanges)
+      } catch {
+        invalid.push('advancedRanges')
+      }
+    }
+  }
+
+  if (constants !== undefined && constants !== null) {
+    const valid =
+      Array.isArray(constants) &&
+      constants.length <= 150 &&
+      constants.every(
+        c =>
+          isObject(c) &&
+          typeof c.key === 'string' &&
+          CONSTANT_KEY.test(c.key) &&
+          c.key.length <= 2048 &&
+          typeof c.value === 'string' &&
+          c.value.length <= 2048
+      ) &&
+      new Set(constants.map(c => (c as { key: string }).key)).size === constants.length
+    if (!valid) invalid.push('constants')
+  }
+  if (tags !== undefined && tags !== null) {
+    if (
+      !Array.isArray(tags) ||
+      tags.length >= 10 ||
+      !tags.every(t => typeof t === 'string' && t.length < 512)
+    ) {
+      invalid.push('tags')
+    }
+  }
+  if (labels !== undefined && labels !== null) {
+    if (!isObject(labels) || !Object.values(labels).every(v => typeof v === 'string')) invalid.push('labels')
+  }
+  const hardware = body.hardwareConstraints
+  if (hardware !== undefined && hardware !== null) {
+    const valid =
+      Array.isArray(hardware) &&
+      hardware.every(h => {
+        if (!isObject(h) || typeof h.discriminator !== 'string' || !(h.discriminator in HARDWARE_FIELDS))
+          return false
+        const field = HARDWARE_FIELDS[h.discriminator]
+        return field === null || typeof h[field[0]] === field[1]
+      })
+    if (!valid) invalid.push('hardwareConstraints')
+  }
+  const retry = body.retrySettings
+  if (retry !== undefined && retry !== null) {
+    const ok = (v: unknown) => v === undefined || v === null || (Number.isInteger(v) && (v as number) >= 0)
+    if (!isObject(retry) || !ok(retry.maxTotalRetries) || !ok(retry.maxPerInstanceRetries))
+      invalid.push('retrySettings')
+    if (body.maxRetriesPerInstance !== undefined && body.maxRetriesPerInstance !== null)
+      invalid.push('retrySettings')
+  }
+  const scheduling = body.schedulingType
+  if (scheduling !== undefined && scheduling !== null) {
+    if (typeof scheduling !== 'string' || !SCHEDULING.has(scheduling.toLowerCase()))
+      invalid.push('schedulingType')
+  }
+  if (body.completionTimeToLive !== undefined && body.completionTimeToLive !== null) {
+    if (
+      typeof body.completionTimeToLive !== 'string' ||
+      !/^(\d+\.)?\d{1,2}:\d{2}:\d{2}$/.test(body.completionTimeToLive)
+    ) {
+      invalid.push('completionTimeToLive')
+    }
+  }
+  return [...new Set(invalid)]
+}

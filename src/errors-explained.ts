@@ -1,0 +1,60 @@
+/**
+ * What an API refusal means for the user, and what to do about it: the one place that turns client errors into
+ * advice. The client speaks Qarnot; this speaks to the person reading the failed step.
+ */
+import { Input } from './constants.js'
+import {
+  QarnotApiError,
+  QarnotNetworkError,
+  QarnotRetriesExhaustedError,
+  invalidFields
+} from './qarnot/errors.js'
+
+const FIELD_TO_INPUT: Record<string, string> = {
+  name: Input.Name,
+  shortname: Input.Name,
+  'range-length': Input.InstanceRange,
+  advancedranges: Input.InstanceRange,
+  instancecount: Input.InstanceCount,
+  constants: Input.Constants,
+  tags: Input.Tags,
+  labels: Input.Labels,
+  profile: Input.Profile,
+  pooluuid: Input.Pool,
+  hardwareconstraints: Input.Hardware,
+  schedulingtype: Input.Scheduling,
+  retrysettings: Input.MaxRetriesPerInstance
+}
+
+export function explainError(error: unknown, apiUrl: string): string {
+  const root = error instanceof QarnotRetriesExhaustedError ? error.lastError : error
+  const message = error instanceof Error ? error.message : String(error)
+  if (root instanceof QarnotApiError) {
+    switch (root.status) {
+      case 401:
+        return `${message}. The token was refused: check the '${Input.Token}' input (usually secrets.QARNOT_TOKEN) holds a current API token from Tasq, and that '${Input.ApiUrl}' (${apiUrl}) is the cluster it belongs to.`
+      case 402:
+        return `${message}. The account has not enough credits for this task (or no hardware matches the '${Input.Hardware}' constraints); add credits on Tasq or ask for fewer resources.`
+      case 403:
+        if (/maximum number of tasks/i.test(root.apiMessage)) {
+          return `${message}. Completed tasks count against the account's task quota until deleted: delete old tasks on Tasq, or set '${Input.AutoDelete}: true' so Qarnot may remove completed ones.`
+        }
+        return `${message}. The token has no access to this; check the account and '${Input.Token}'.`
+      case 400: {
+        const fields = invalidFields(root.apiMessage)
+        const inputs = [...new Set(fields.map(f => FIELD_TO_INPUT[f.toLowerCase()]).filter(Boolean))]
+        if (inputs.length > 0)
+          return `${message}. Check the input${inputs.length > 1 ? 's' : ''} ${inputs.map(i => `'${i}'`).join(', ')}.`
+        return message
+      }
+      case 404:
+        return `${message}. Check '${Input.Profile}', '${Input.Pool}' and '${Input.ApiUrl}' (${apiUrl}).`
+      default:
+        return message
+    }
+  }
+  if (root instanceof QarnotNetworkError) {
+    return `${message}. Check '${Input.ApiUrl}' (${apiUrl}) and the runner's network or proxy settings.`
+  }
+  return message
+}

@@ -1,0 +1,77 @@
+/** The HTTP exchange under the Qarnot client, behind a small interface so tests and other transports can stand in. */
+import { HttpClient } from '@actions/http-client'
+
+export interface HttpRequest {
+  readonly method: 'GET' | 'POST' | 'DELETE'
+  readonly url: string
+  readonly headers: Record<string, string>
+  /** `undefined` sends no body at all (Content-Length: 0). */
+  readonly body?: string
+  readonly timeoutMs: number
+}
+
+export interface HttpResponse {
+  readonly status: number
+  /** Header names in lower case. */
+  readonly headers: Record<string, string | undefined>
+  readonly body: string
+}
+
+export interface Transport {
+  /** Resolves with any HTTP status; rejects only when no complete answer arrived (network error, timeout). */
+  send(request: HttpRequest): Promise<HttpResponse>
+  close(): void
+}
+
+/**
+ * Transport over @actions/http-client, which brings the runner's proxy settings (https_proxy, no_proxy).
+ * Its own retries are off: the client owns the retry policy. The timeout covers the whole exchange, body included.
+ */
+export class ActionsHttpTransport implements Transport {
+  private readonly http: HttpClient
+
+  constructor(userAgent: string, timeoutMs: number) {
+    this.http = new HttpClient(userAgent, [], {
+      allowRetries: false,
+      allowRedirects: false,
+      keepAlive: true,
+      socketTimeout: timeoutMs
+    })
+  }
+
+  async send(request: HttpRequest): Promise<HttpResponse> {
+    let timer: NodeJS.Timeout | undefined
+    let destroy: (() => void) | undefined
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        destroy?.()
+        reject(new Error(`no complete answer within ${request.timeoutMs} ms`))
+      }, request.timeoutMs)
+    })
+    const exchange = (async () => {
+      const response = await this.http.request(
+        request.method,
+        request.url,
+        request.body ?? '',
+        request.headers
+      )
+      destroy = () => response.message.destroy()
+      const body = await response.readBody()
+      const headers: Record<string, string | undefined> = {}
+      for (const [name, value] of Object.entries(response.message.headers)) {
+        headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value
+      }
+      return { status: response.message.statusCode ?? 0, headers, body }
+    })()
+    try {
+      return await Promise.race([exchange, expired])
+    } finally {
+      clearTimeout(timer)
+      exchange.catch(() => undefined)
+    }
+  }
+
+  close(): void {
+    this.http.dispose()
+  }
+}
