@@ -148,7 +148,7 @@ function readConstants(read: InputReader): KeyValue[] {
 function readLabels(read: InputReader): Record<string, string> {
   const labels: Record<string, string> = {}
   for (const { key, value } of about(Input.Labels, () => parseKeyValueLines(read(Input.Labels)))) {
-    labels[key] = value.trim()
+    labels[key] = value
   }
   return labels
 }

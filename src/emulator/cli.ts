@@ -1,6 +1,6 @@
 /**
  * `npm run emulator`: the Qarnot emulator on its own, for trying the action or an SDK by hand.
- * Options: --port N, --token T, --max-running N, --dispatch-ms N, --upload-ms N, --cancel-ms N.
+ * Options: --port N, --token T, --max-running N, --dispatch-ms N, --environment-ms N, --upload-ms N, --cancel-ms N.
  */
 import { parseArgs } from 'node:util'
 import { startEmulator } from './server.js'
@@ -11,6 +11,7 @@ const { values } = parseArgs({
     token: { type: 'string' },
     'max-running': { type: 'string' },
     'dispatch-ms': { type: 'string' },
+    'environment-ms': { type: 'string' },
     'upload-ms': { type: 'string' },
     'cancel-ms': { type: 'string' }
   }
@@ -25,6 +26,7 @@ const emulator = await startEmulator({
   maxRunningInstances: number(values['max-running']),
   timings: {
     ...(values['dispatch-ms'] !== undefined && { dispatchMs: Number(values['dispatch-ms']) }),
+    ...(values['environment-ms'] !== undefined && { environmentMs: Number(values['environment-ms']) }),
     ...(values['upload-ms'] !== undefined && { uploadMs: Number(values['upload-ms']) }),
     ...(values['cancel-ms'] !== undefined && { cancelMs: Number(values['cancel-ms']) })
   }

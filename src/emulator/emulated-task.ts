@@ -14,6 +14,8 @@ import { OutputBuffer, PrefixedLineWriter } from './output-buffer.js'
 export interface Timings {
   /** Submitted -> dispatched. */
   readonly dispatchMs: number
+  /** Dispatched -> executing (the environment being set up). */
+  readonly environmentMs: number
   /** Last instance done -> final state (UploadingResults in between). */
   readonly uploadMs: number
   /** PendingCancel -> Cancelled. */
@@ -75,6 +77,7 @@ export class EmulatedTask {
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly taskPath: string
   private readonly maxRetries: number
+  private environmentReady = false
 
   constructor(
     readonly body: TaskCreateBody,
@@ -123,7 +126,7 @@ export class EmulatedTask {
 
   /** Starts queued instances while the account quota allows; called again whenever a slot frees up. */
   startQueued(): void {
-    if (this.state === 'Submitted' || this.isFinal || this.state === 'PendingCancel' || this.deleted) return
+    if (!this.environmentReady || this.isFinal || this.state === 'PendingCancel' || this.deleted) return
     let free = this.env.freeInstanceSlots()
     for (const instance of this.instances.values()) {
       if (free <= 0) break
@@ -178,7 +181,10 @@ export class EmulatedTask {
     if (this.state !== 'Submitted') return
     this.setState(this.env.freeInstanceSlots() >= this.ids.length ? 'FullyDispatched' : 'PartiallyDispatched')
     if (this.ids.length === 0) return this.startUpload()
-    this.startQueued()
+    this.later(this.env.timings.environmentMs, () => {
+      this.environmentReady = true
+      this.startQueued()
+    })
   }
 
   private updateExecutionState(): void {

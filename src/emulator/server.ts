@@ -26,7 +26,7 @@ export interface EmulatorOptions {
   readonly faults?: FaultRule[]
 }
 
-export const DEFAULT_TIMINGS: Timings = { dispatchMs: 200, uploadMs: 200, cancelMs: 300 }
+export const DEFAULT_TIMINGS: Timings = { dispatchMs: 150, environmentMs: 100, uploadMs: 150, cancelMs: 300 }
 
 export const PROFILES: Record<string, { name: string; value: string; description: string }[]> = {
   'docker-batch': [

@@ -6,8 +6,8 @@ export interface KeyValue {
 }
 
 /**
- * Splits lines at their first `=`. Blank lines and lines starting with `#` are skipped; the key is trimmed, the
- * value is kept as written (after the first `=`) apart from a trailing carriage return.
+ * Splits lines at their first `=`. Blank lines and lines starting with `#` are skipped; key and value are trimmed
+ * (as dotenv files are read), so `KEY = value` works as users expect.
  */
 export function parseKeyValueLines(text: string): KeyValue[] {
   const pairs: KeyValue[] = []
@@ -21,7 +21,7 @@ export function parseKeyValueLines(text: string): KeyValue[] {
     if (key === '') throw new Error(`line ${index + 1} has an empty key; write KEY=VALUE`)
     if (seen.has(key)) throw new Error(`"${key}" is given twice; keep one line for it`)
     seen.add(key)
-    pairs.push({ key, value: line.slice(equals + 1) })
+    pairs.push({ key, value: line.slice(equals + 1).trim() })
   })
   return pairs
 }

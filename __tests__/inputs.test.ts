@@ -1,0 +1,215 @@
+import { describe, expect, it } from '@jest/globals'
+import type { InputName } from '../src/constants.js'
+import { parseDockerImage } from '../src/input-formats/docker-image.js'
+import { formatDuration, parseDuration } from '../src/input-formats/duration.js'
+import { parseHardware } from '../src/input-formats/hardware.js'
+import { InputError, makeShortname, readSettings } from '../src/inputs.js'
+import { buildCreateBody } from '../src/task/create-body.js'
+import { readActionDefinition } from '../src/local-runner/runner.js'
+
+const defaults = Object.fromEntries(
+  Object.entries(readActionDefinition().inputs).map(([name, input]) => [name, input.default ?? ''])
+)
+
+function settingsFrom(inputs: Record<string, string>, env: NodeJS.ProcessEnv = {}) {
+  const values: Record<string, string> = { ...defaults, token: 'secret-token', command: 'echo hi', ...inputs }
+  return readSettings(name => (values[name] ?? '').trim(), { env, randomHex: 'abcdef0123' })
+}
+
+function inputErrorOf(inputs: Record<string, string>): InputError {
+  try {
+    settingsFrom(inputs)
+  } catch (error) {
+    if (error instanceof InputError) return error
+    throw error
+  }
+  throw new Error('no error was raised')
+}
+
+describe('readSettings', () => {
+  it('builds the hello-world settings with the action.yml defaults', () => {
+    const settings = settingsFrom({
+      'instance-count': '4',
+      command: 'echo hello world from node ${INSTANCE_ID}!'
+    })
+    expect(settings.instances).toMatchObject({ kind: 'count', count: 4 })
+    expect(settings.profile).toBe('docker-batch')
+    expect(settings.apiUrl).toBe('https://api.qarnot.com')
+    expect(settings.wait).toBe(true)
+    expect(settings.abortOnCancel).toBe(true)
+    expect(settings.constants).toEqual([
+      { key: 'DOCKER_CMD', value: 'echo hello world from node ${INSTANCE_ID}!' }
+    ])
+  })
+
+  it('defaults to one instance when neither count nor range is given', () => {
+    expect(settingsFrom({}).instances).toMatchObject({ kind: 'count', count: 1 })
+  })
+
+  it('normalises a range and counts its ids', () => {
+    const settings = settingsFrom({ 'instance-range': '25-30, 1-6,15,20' })
+    expect(settings.instances).toMatchObject({ kind: 'range', text: '1-6,15,20,25-30', count: 14 })
+  })
+
+  it('turns the image into docker-batch constants before the user constants and the command', () => {
+    const settings = settingsFrom({
+      'docker-image': 'python:3.12-slim',
+      constants: 'A=1\nB = x=y \n# note\n'
+    })
+    expect(settings.constants).toEqual([
+      { key: 'DOCKER_REPO', value: 'library/python' },
+      { key: 'DOCKER_TAG', value: '3.12-slim' },
+      { key: 'A', value: '1' },
+      { key: 'B', value: 'x=y' },
+      { key: 'DOCKER_CMD', value: 'echo hi' }
+    ])
+  })
+
+  it('takes the API URL from QARNOT_CLUSTER_URL when the input is empty', () => {
+    expect(settingsFrom({}, { QARNOT_CLUSTER_URL: 'https://api.example.test/' }).apiUrl).toBe(
+      'https://api.example.test'
+    )
+    expect(
+      settingsFrom({ 'api-url': 'http://127.0.0.1:9/v1' }, { QARNOT_CLUSTER_URL: 'https://x.test' }).apiUrl
+    ).toBe('http://127.0.0.1:9/v1')
+  })
+
+  it('collects the token and secret constants as secrets', () => {
+    const settings = settingsFrom({ constants: 'QARNOT_SECRET__KEY=hunter2\nPLAIN=visible' })
+    expect(settings.secrets).toEqual(['secret-token', 'hunter2'])
+  })
+
+  it('makes a shortname unique to the step run and valid for Qarnot', () => {
+    const shortname = makeShortname({ GITHUB_RUN_ID: '123', GITHUB_RUN_ATTEMPT: '2' }, 'abcdef0123')
+    expect(shortname).toBe('gha-123-2-abcdef0123')
+    expect(makeShortname({}, 'ff00')).toBe('gha-local-ff00')
+    expect(shortname).toMatch(/^[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]$/)
+  })
+
+  it('parses every other input into the create body', () => {
+    const settings = settingsFrom({
+      'instance-range': '0-1',
+      tags: 'a, b\nc',
+      labels: 'team=render\nowner = me',
+      hardware: 'min-cores=16, min-ram=32GB\ngpu',
+      scheduling: 'On-Demand',
+      'max-retries-per-instance': '2',
+      'auto-delete': 'TRUE',
+      timeout: '1h30m',
+      name: 'my task'
+    })
+    expect(settings.timeoutMs).toBe(5_400_000)
+    expect(buildCreateBody(settings)).toEqual({
+      name: 'my task',
+      shortname: 'gha-local-abcdef0123',
+      profile: 'docker-batch',
+      advancedRanges: '0-1',
+      constants: [{ key: 'DOCKER_CMD', value: 'echo hi' }],
+      tags: ['a', 'b', 'c'],
+      labels: { team: 'render', owner: 'me' },
+      hardwareConstraints: [
+        { discriminator: 'MinimumCoreHardwareConstraint', coreCount: 16 },
+        { discriminator: 'MinimumRamHardwareConstraint', minimumMemoryMB: 32768 },
+        { discriminator: 'GpuHardwareConstraint' }
+      ],
+      retrySettings: { maxTotalRetries: null, maxPerInstanceRetries: 2 },
+      schedulingType: 'OnDemand',
+      autoDeleteOnCompletion: true
+    })
+  })
+
+  it('sends poolUuid instead of a profile when a pool is given', () => {
+    const body = buildCreateBody(settingsFrom({ pool: '0f136d15-92e1-454a-a57e-2f4a550734f0' }))
+    expect(body.poolUuid).toBe('0f136d15-92e1-454a-a57e-2f4a550734f0')
+    expect(body).not.toHaveProperty('profile')
+  })
+})
+
+describe('bad inputs name the input and the fix', () => {
+  it.each<[Record<string, string>, InputName, RegExp]>([
+    [{ token: '' }, 'token', /secrets\.QARNOT_TOKEN/],
+    [{ token: '   ' }, 'token', /empty/],
+    [{ token: 'ab cd' }, 'token', /white space/],
+    [{ 'instance-count': '4', 'instance-range': '0-3' }, 'instance-range', /keep one of them/],
+    [{ 'instance-count': '0' }, 'instance-count', /minimum of 1/],
+    [{ 'instance-count': 'four' }, 'instance-count', /whole number/],
+    [{ 'instance-count': '-2' }, 'instance-count', /whole number/],
+    [{ 'instance-range': '5-2' }, 'instance-range', /write 2-5/],
+    [{ 'instance-range': '1,,2' }, 'instance-range', /empty item/],
+    [{ 'docker-image': 'Ubuntu' }, 'docker-image', /lower-case/],
+    [{ 'docker-image': 'ubuntu@sha256:abc' }, 'docker-image', /use a tag/],
+    [{ 'docker-image': 'python:3.12-slim', constants: 'DOCKER_TAG=3' }, 'docker-image', /keep only one/],
+    [{ constants: 'NOEQUALS' }, 'constants', /KEY=VALUE/],
+    [{ constants: 'MY KEY=1' }, 'constants', /MY_KEY/],
+    [{ constants: 'A=1\nA=2' }, 'constants', /twice/],
+    [{ constants: `BIG=${'x'.repeat(2049)}` }, 'constants', /2048/],
+    [{ constants: 'DOCKER_CMD=ls' }, 'command', /keep only one/],
+    [{ command: '' }, 'command', /is empty/],
+    [{ tags: Array.from({ length: 10 }, (_, i) => `t${i}`).join(',') }, 'tags', /at most 9/],
+    [{ labels: 'novalue' }, 'labels', /KEY=VALUE/],
+    [{ hardware: 'cores=4' }, 'hardware', /min-cores=N/],
+    [{ hardware: 'min-ram=32' }, 'hardware', /unit/],
+    [{ hardware: 'gpu,no-gpu' }, 'hardware', /contradict/],
+    [{ hardware: 'min-cores=8,max-cores=4' }, 'hardware', /above/],
+    [{ scheduling: 'cheap' }, 'scheduling', /flex, on-demand or reserved/],
+    [{ 'max-retries-per-instance': 'x' }, 'max-retries-per-instance', /whole number/],
+    [{ wait: 'yes' }, 'wait', /true or false/],
+    [{ 'abort-on-cancel': 'nope' }, 'abort-on-cancel', /true or false/],
+    [{ timeout: '30' }, 'timeout', /30m/],
+    [{ timeout: 'soon' }, 'timeout', /90s, 30m/],
+    [{ 'api-url': 'api.qarnot.com' }, 'api-url', /not a URL/],
+    [{ 'api-url': 'ftp://api.qarnot.com' }, 'api-url', /https:\/\//],
+    [{ pool: 'my-pool' }, 'pool', /UUID/],
+    [{ profile: '' }, 'profile', /docker-batch/],
+    [{ name: 'n'.repeat(3000) }, 'name', /at most/]
+  ])('%j -> %s', (inputs, input, fix) => {
+    const error = inputErrorOf(inputs)
+    expect(error.input).toBe(input)
+    expect(error.message).toContain(`'${input}'`)
+    expect(error.message).toMatch(fix)
+  })
+})
+
+describe('input formats', () => {
+  it.each([
+    ['ubuntu', { repository: 'library/ubuntu', tag: 'latest' }],
+    ['python:3.12-slim', { repository: 'library/python', tag: '3.12-slim' }],
+    ['org/img:tag', { repository: 'org/img', tag: 'tag' }],
+    ['ghcr.io/org/img:tag', { server: 'ghcr.io', repository: 'org/img', tag: 'tag' }],
+    ['localhost:5000/img', { server: 'localhost:5000', repository: 'img', tag: 'latest' }],
+    ['docker.io/library/ubuntu:22.04', { repository: 'library/ubuntu', tag: '22.04' }],
+    ['docker.io/ubuntu', { repository: 'library/ubuntu', tag: 'latest' }]
+  ])('reads the image %s', (reference, expected) => {
+    expect(parseDockerImage(reference)).toEqual({ server: undefined, ...expected })
+  })
+
+  it('reads durations with units and writes them back', () => {
+    expect(parseDuration('90s')).toBe(90_000)
+    expect(parseDuration('2h')).toBe(7_200_000)
+    expect(parseDuration('1d 2h')).toBe(93_600_000)
+    expect(formatDuration(5_400_000)).toBe('1h30m')
+    expect(() => parseDuration('0s')).toThrow(/positive/)
+  })
+
+  it('reads every hardware word', () => {
+    expect(
+      parseHardware([
+        'max-cores=32',
+        'max-ram=1.5GB',
+        'min-ram-per-core=2GB',
+        'max-ram-per-core=8',
+        'no-ssd',
+        'cpu-model=AMD EPYC',
+        'specification=8c-32g'
+      ]).map(c => c.discriminator)
+    ).toEqual([
+      'MaximumCoreHardwareConstraint',
+      'MaximumRamHardwareConstraint',
+      'MinimumRamCoreRatioHardwareConstraint',
+      'MaximumRamCoreRatioHardwareConstraint',
+      'NoSSDHardwareConstraint',
+      'CpuModelHardwareConstraint',
+      'SpecificHardwareConstraint'
+    ])
+  })
+})

@@ -1,0 +1,143 @@
+import { describe, expect, it } from '@jest/globals'
+import { Outcome } from '../src/constants.js'
+import type { InstanceOutput, TaskReport } from '../src/report/model.js'
+import { failureMessage } from '../src/report/failure-message.js'
+import { writeInstanceLog, writeUntrusted } from '../src/report/log.js'
+import { buildOutputs, RESULTS_OUTPUT_BYTES, STDOUT_OUTPUT_BYTES } from '../src/report/outputs.js'
+import { renderSummary, SUMMARY_BUDGET_BYTES } from '../src/report/summary.js'
+import { escapeHtml, tailBytes } from '../src/report/text.js'
+import type { TaskOutputWire } from '../src/qarnot/types.js'
+import { decideVerdict } from '../src/task/verdict.js'
+
+function report(count: number, outputs: Record<number, InstanceOutput>, failing: number[] = []): TaskReport {
+  const wire: TaskOutputWire = {
+    uuid: 'uuid-1',
+    state: failing.length > 0 ? 'Failure' : 'Success',
+    instanceCount: count,
+    completedInstances: Array.from({ length: count }, (_, id) =>
+      failing.includes(id)
+        ? { instanceId: id, state: 'Failure', error: { message: `exit ${id}` }, executionAttemptCount: 1 }
+        : { instanceId: id, state: 'Success', error: null, wallTimeSec: 1.5, executionAttemptCount: 1 }
+    )
+  }
+  const verdict = decideVerdict(wire)
+  return {
+    uuid: 'uuid-1',
+    url: 'https://tasq.qarnot.com/tasks/uuid-1',
+    name: 'render <frames>',
+    outcome: verdict.passed ? Outcome.Success : Outcome.Failure,
+    verdict,
+    outputs: new Map(Object.entries(outputs).map(([id, output]) => [Number(id), output])),
+    logsDir: '/tmp/logs',
+    headline: failureMessage('Qarnot task uuid-1', verdict),
+    elapsedMs: 12_000
+  }
+}
+
+describe('summary', () => {
+  it('escapes task output and keeps it inside <pre>, whatever it holds', () => {
+    const nasty = '<script>x</script>\n\n</details>\n```\n| a | b |\n&amp;\n'
+    const markdown = renderSummary(report(1, { 0: { stdout: nasty, stderr: 'warn <b>' } }))
+    expect(markdown).not.toContain('<script>')
+    expect(markdown).toContain('&lt;script&gt;x&lt;/script&gt;')
+    expect(markdown).toContain('&lt;/details&gt;')
+    expect(markdown).toContain('&amp;amp;')
+    expect(markdown).toContain('warn &lt;b&gt;')
+    expect(markdown.match(/<\/details>/g)).toHaveLength(1)
+    // The <pre> starts its own line, so the blank lines inside cannot end the HTML block early.
+    expect(markdown).toMatch(/\n<pre>\n&lt;script&gt;/)
+  })
+
+  it('lists failed instances first, with their errors', () => {
+    const markdown = renderSummary(report(4, { 0: { stdout: 'zero\n', stderr: '' } }, [1, 3]))
+    expect(markdown).toContain('❌ Qarnot task failed: 2 of 4 instances did not succeed')
+    const rows = markdown.split('\n').filter(line => /^\| \d/.test(line))
+    expect(rows.map(r => r.split('|')[1].trim())).toEqual(['1', '3', '0', '2'])
+    expect(rows[0]).toContain('exit 1')
+    expect(markdown.indexOf('Instance 1: Failure')).toBeLessThan(markdown.indexOf('Instance 0: Success'))
+  })
+
+  it('stays within its byte budget and says what it left out', () => {
+    const big = 'é'.repeat(20_000) + '\n'
+    const outputs = Object.fromEntries(
+      Array.from({ length: 100 }, (_, id) => [id, { stdout: big, stderr: '' }])
+    )
+    const markdown = renderSummary(report(100, outputs, [7]))
+    expect(Buffer.byteLength(markdown)).toBeLessThanOrEqual(SUMMARY_BUDGET_BYTES)
+    expect(markdown).toContain('Instance 7: Failure')
+    expect(markdown).toMatch(/The output of instances [\d,-]+ is not shown here/)
+    expect(markdown).toContain('/tmp/logs')
+  })
+})
+
+describe('outputs', () => {
+  it('sets every output with counts, ranges and prefixed stdout', () => {
+    const outputs = buildOutputs(
+      report(3, { 0: { stdout: 'a\nb\n', stderr: '' }, 2: { stdout: 'c', stderr: 'e' } }, [2])
+    )
+    expect(outputs).toMatchObject({
+      'task-uuid': 'uuid-1',
+      state: 'Failure',
+      outcome: 'failure',
+      'instance-count': '3',
+      'succeeded-count': '2',
+      'failed-count': '1',
+      'failed-instances': '2',
+      stdout: '0> a\n0> b\n2> c\n',
+      'logs-dir': '/tmp/logs',
+      truncated: 'false'
+    })
+    const results = JSON.parse(outputs.results)
+    expect(results[2]).toMatchObject({ id: 2, state: 'Failure', error: 'exit 2', stdout: 'c', stderr: 'e' })
+  })
+
+  it('caps stdout and results and says so', () => {
+    const huge = `${'x'.repeat(1000)}\n`.repeat(2000)
+    const outputs = buildOutputs(
+      report(
+        200,
+        Object.fromEntries(Array.from({ length: 200 }, (_, id) => [id, { stdout: huge, stderr: '' }]))
+      )
+    )
+    expect(Buffer.byteLength(outputs.stdout)).toBeLessThanOrEqual(STDOUT_OUTPUT_BYTES)
+    expect(Buffer.byteLength(outputs.results)).toBeLessThanOrEqual(RESULTS_OUTPUT_BYTES)
+    expect(JSON.parse(outputs.results)).toHaveLength(200)
+    expect(outputs.truncated).toBe('true')
+  })
+})
+
+describe('failure message and log', () => {
+  it('names the failed instances as ranges, grouped by error', () => {
+    const r = report(8, {}, [1, 3, 5])
+    expect(r.headline).toBe(
+      'Qarnot task uuid-1 ended in state Failure: instance 1 failed: exit 1; instance 3 failed: exit 3; instance 5 failed: exit 5'
+    )
+  })
+
+  it('writes untrusted output between stop-commands markers', () => {
+    const lines: string[] = []
+    writeUntrusted({ info: line => lines.push(line) }, '::add-mask::x\n::error::y\n', 'tok')
+    expect(lines).toEqual(['::stop-commands::tok', '::add-mask::x\n::error::y', '::tok::'])
+  })
+
+  it('groups each instance and labels its stderr', () => {
+    const lines: string[] = []
+    const io = {
+      info: (l: string) => lines.push(l),
+      startGroup: (t: string) => lines.push(`[${t}]`),
+      endGroup: () => lines.push('[end]')
+    }
+    writeInstanceLog(io, 3, 'Failure', 'out\n', 'err\n')
+    expect(lines[0]).toBe('[Instance 3: Failure]')
+    expect(lines).toContain('--- stderr ---')
+    expect(lines[lines.length - 1]).toBe('[end]')
+  })
+
+  it('cuts text by UTF-8 bytes without splitting a character', () => {
+    const { text, cut } = tailBytes('aé'.repeat(10), 7)
+    expect(cut).toBe(true)
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(7)
+    expect(text).not.toContain('\ufffd')
+    expect(escapeHtml('<a & b>')).toBe('&lt;a &amp; b&gt;')
+  })
+})
