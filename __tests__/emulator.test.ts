@@ -12,7 +12,7 @@ afterEach(async () => {
   await emulator.stop()
 })
 
-async function create(body: Record<string, unknown>): Promise<string> {
+async function create(body: object): Promise<string> {
   const answer = await call(emulator, 'POST', '/tasks', body)
   expect(answer.status).toBe(200)
   return (answer.json() as { uuid: string }).uuid

@@ -1,4 +1,5 @@
 /** Starting and using the emulator from tests. */
+import type { TaskCreateBody } from '../../src/qarnot/types.js'
 import { startEmulator, type EmulatorOptions, type QarnotEmulator } from '../../src/emulator/server.js'
 
 export const FAST_TIMINGS = { dispatchMs: 20, environmentMs: 10, uploadMs: 20, cancelMs: 50 }
@@ -42,12 +43,12 @@ export async function waitForState(
   }
 }
 
-export function helloBody(fields: Record<string, unknown> = {}): Record<string, unknown> {
+export function helloBody(fields: Record<string, unknown> = {}): TaskCreateBody {
   return {
     name: 'hello',
     profile: 'docker-batch',
     instanceCount: 4,
     constants: [{ key: 'DOCKER_CMD', value: 'echo hello world from node ${INSTANCE_ID}!' }],
     ...fields
-  }
+  } as TaskCreateBody
 }

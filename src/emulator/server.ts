@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { TaskCreateBody } from '../qarnot/types.js'
+import type { TaskCreateBody, TaskOutputWire } from '../qarnot/types.js'
 import { EmulatedTask, type Timings } from './emulated-task.js'
 import { FaultPlan, type FaultRule } from './faults.js'
 import { invalidCreateFields } from './validation.js'
@@ -24,6 +24,11 @@ export interface EmulatorOptions {
   /** Capacity of each server-side output buffer, in bytes; older output rotates away. */
   readonly outputBufferBytes?: number
   readonly faults?: FaultRule[]
+  /**
+   * Answers in the other shapes the real API is reported to use (qarnot-api.md marks them unconfirmed), so the
+   * action is tested against both: output bodies as JSON string literals, and null instead of empty collections.
+   */
+  readonly quirks?: { readonly jsonStringOutput?: boolean; readonly nullCollections?: boolean }
 }
 
 export const DEFAULT_TIMINGS: Timings = { dispatchMs: 150, environmentMs: 100, uploadMs: 150, cancelMs: 300 }
@@ -94,6 +99,8 @@ export class QarnotEmulator {
   readonly faults = new FaultPlan()
   /** Requests received, by endpoint key (`POST /tasks`); unknown paths count under `other`. */
   readonly requests = new Map<string, number>()
+  /** The last request received: what a test checks of headers and bodies. */
+  lastRequest: { method: string; path: string; headers: IncomingMessage['headers']; body: string } | undefined
   private readonly tasks = new Map<string, EmulatedTask>()
   private readonly timings: Timings
   private readonly workDir: string
@@ -190,6 +197,7 @@ export class QarnotEmulator {
     const endpoint = route?.endpoint ?? 'other'
     this.requests.set(endpoint, (this.requests.get(endpoint) ?? 0) + 1)
     const body = await this.readBody(request)
+    this.lastRequest = { method, path: url.pathname, headers: request.headers, body }
 
     const fault = this.faults.next(endpoint)
     if (fault?.type === 'reset') {
@@ -250,10 +258,10 @@ export class QarnotEmulator {
       case 'GET /tasks': {
         const tags = url.searchParams.getAll('tag')
         const tasks = this.allTasks().filter(t => tags.every(tag => (t.body.tags ?? []).includes(tag)))
-        return { body: tasks.map(t => t.toWire()) }
+        return { body: tasks.map(t => this.wire(t)) }
       }
       case 'GET /tasks/{uuid}':
-        return { body: this.task(first).toWire() }
+        return { body: this.wire(this.task(first)) }
       case 'DELETE /tasks/{uuid}': {
         const task = this.task(first)
         task.abort()
@@ -276,7 +284,7 @@ export class QarnotEmulator {
         const task = this.task(first)
         const buffer = route.endpoint.endsWith('stdout') ? task.stdout : task.stderr
         const data = route.endpoint.startsWith('POST') ? buffer.readFresh() : buffer.readAll()
-        return { body: data.toString('utf8'), text: true }
+        return this.output(data)
       }
       default: {
         if (/^(GET|POST) \/tasks\/\{uuid\}\/std(out|err)\/\{instanceId\}$/.test(route.endpoint)) {
@@ -286,10 +294,29 @@ export class QarnotEmulator {
           if (!instance) throw new HttpError(404, 'Instance not found')
           const buffer = route.endpoint.includes('stdout') ? instance.stdout : instance.stderr
           const data = route.endpoint.startsWith('POST') ? buffer.readFresh() : buffer.readAll()
-          return { body: data.toString('utf8'), text: true }
+          return this.output(data)
         }
         throw new HttpError(405, `Method ${route.endpoint.split(' ')[0]} not allowed here`)
       }
+    }
+  }
+
+  private output(data: Buffer): { body: unknown; text?: boolean } {
+    const text = data.toString('utf8')
+    return this.options.quirks?.jsonStringOutput ? { body: text } : { body: text, text: true }
+  }
+
+  private wire(task: EmulatedTask): TaskOutputWire {
+    const wire = task.toWire()
+    if (!this.options.quirks?.nullCollections) return wire
+    const empty = (value: unknown) => (Array.isArray(value) && value.length === 0 ? null : value)
+    return {
+      ...wire,
+      errors: empty(wire.errors) as null,
+      completedInstances: empty(wire.completedInstances) as null,
+      constants: empty(wire.constants) as null,
+      tags: empty(wire.tags) as null,
+      status: wire.state === 'Submitted' ? null : wire.status
     }
   }
 

@@ -24,6 +24,7 @@ export function parseDuration(text: string): number {
 /** `5400000` -> `1h30m`, for messages. */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms}ms`
+  if (ms < 60_000 && ms % 1000 !== 0) return `${ms / 1000}s`
   let seconds = Math.round(ms / 1000)
   const parts: string[] = []
   for (const [unit, size] of [

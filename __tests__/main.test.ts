@@ -1,0 +1,222 @@
+/** run() and post() in-process against the emulator, with a recording ActionIO. */
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
+import { tmpdir } from 'node:os'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { QarnotEmulator } from '../src/emulator/server.js'
+import { run } from '../src/main.js'
+import { post } from '../src/post.js'
+import { systemClock } from '../src/task/watch.js'
+import { fastEmulator, waitForState } from './helpers/emulator.js'
+import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
+
+let emulator: QarnotEmulator
+beforeEach(async () => {
+  emulator = await fastEmulator()
+})
+afterEach(async () => {
+  await emulator.stop()
+})
+
+async function runWith(
+  inputs: Record<string, string>,
+  stop = new AbortController().signal
+): Promise<RecordingIO> {
+  const io = recordingIO({ token: emulator.token, 'api-url': emulator.url, ...inputs })
+  await run({ io, env: { RUNNER_TEMP: tmpdir(), GITHUB_RUN_ID: '42' }, clock: systemClock, stop })
+  return io
+}
+
+const ALL_OUTPUTS = [
+  'task-uuid',
+  'task-url',
+  'state',
+  'outcome',
+  'instance-count',
+  'succeeded-count',
+  'failed-count',
+  'failed-instances',
+  'results',
+  'stdout',
+  'logs-dir',
+  'truncated'
+]
+
+describe('run()', () => {
+  it('runs the hello world: log grouped per instance, every output, a summary, no failure', async () => {
+    const io = await runWith({ 'instance-count': '4', command: 'echo hello world from node ${INSTANCE_ID}!' })
+    expect(io.failures).toEqual([])
+    expect(Object.keys(io.outputs).sort()).toEqual([...ALL_OUTPUTS].sort())
+    expect(io.outputs).toMatchObject({
+      state: 'Success',
+      outcome: 'success',
+      'instance-count': '4',
+      'failed-instances': ''
+    })
+    expect(io.outputs.stdout).toBe([0, 1, 2, 3].map(i => `${i}> hello world from node ${i}!\n`).join(''))
+    for (let i = 0; i < 4; i++) {
+      const group = io.log.indexOf(`::group::Instance ${i}: Success`)
+      expect(io.log.slice(group, group + 5).join('\n')).toContain(`hello world from node ${i}!`)
+      expect(readFileSync(join(io.outputs['logs-dir'], `${i}.stdout.log`), 'utf8')).toBe(
+        `hello world from node ${i}!\n`
+      )
+    }
+    expect(io.summary).toContain('✅ Qarnot task succeeded: 4/4 instances')
+    expect(io.summary).toContain(`https://tasq.qarnot.com/tasks/${io.outputs['task-uuid']}`)
+    expect(io.state).toMatchObject({ taskUuid: io.outputs['task-uuid'], taskEnded: 'true' })
+    expect(emulator.allTasks()).toHaveLength(1)
+  })
+
+  it('fails the step naming the failed instances, and still writes every output', async () => {
+    const io = await runWith({ 'instance-count': '4', command: "sh -c 'exit $((INSTANCE_ID % 2))'" })
+    expect(io.failures).toHaveLength(1)
+    expect(io.failures[0]).toMatch(
+      /ended in state Failure: instances 1,3 failed: The instance execution failed \(exit code 1\)/
+    )
+    expect(Object.keys(io.outputs).sort()).toEqual([...ALL_OUTPUTS].sort())
+    expect(io.outputs).toMatchObject({
+      outcome: 'failure',
+      'failed-instances': '1,3',
+      'failed-count': '2',
+      'succeeded-count': '2'
+    })
+    const results = JSON.parse(io.outputs.results) as { id: number; state: string }[]
+    expect(results.map(r => r.state)).toEqual(['Success', 'Failure', 'Success', 'Failure'])
+  })
+
+  it('runs exactly the 14 instances of 1-6,15,20,25-30', async () => {
+    const io = await runWith({
+      'instance-range': '1-6,15,20,25-30',
+      command: 'echo ${INSTANCE_ID} of ${INSTANCE_COUNT}'
+    })
+    expect(io.failures).toEqual([])
+    expect(io.outputs['instance-count']).toBe('14')
+    const ids = (JSON.parse(io.outputs.results) as { id: number }[]).map(r => r.id)
+    expect(ids).toEqual([1, 2, 3, 4, 5, 6, 15, 20, 25, 26, 27, 28, 29, 30])
+    expect(io.outputs.stdout).toContain('25> 25 of 14\n')
+    expect(emulator.allTasks()[0].body.advancedRanges).toBe('1-6,15,20,25-30')
+  })
+
+  it('refuses bad input before any request', async () => {
+    const io = await runWith({ 'instance-count': '4', 'instance-range': '0-3', command: 'echo' })
+    expect(io.failures).toEqual([expect.stringContaining("Input 'instance-range'")])
+    expect(emulator.requestCount()).toBe(0)
+    expect(io.outputs).toEqual({})
+  })
+
+  it('keeps task output as text: workflow commands printed by an instance are fenced', async () => {
+    const io = await runWith({ command: "sh -c 'echo ::add-mask::leak; echo ::error::fake'" })
+    const start = io.log.findIndex(line => line.startsWith('::stop-commands::'))
+    const token = io.log[start].slice('::stop-commands::'.length)
+    expect(io.log[start + 1]).toBe('::add-mask::leak\n::error::fake')
+    expect(io.log[start + 2]).toBe(`::${token}::`)
+  })
+
+  it('with wait: false, creates the task and ends at once', async () => {
+    const io = await runWith({ command: 'sleep 5', wait: 'false' })
+    expect(io.failures).toEqual([])
+    expect(io.outputs).toMatchObject({ outcome: 'submitted' })
+    expect(io.outputs['task-uuid']).toBe(emulator.allTasks()[0].uuid)
+    expect(emulator.allTasks()[0].isFinal).toBe(false)
+  })
+
+  it('aborts the task when the timeout expires, and says so', async () => {
+    const io = await runWith({ 'instance-count': '2', command: 'sleep 30', timeout: '1500ms' })
+    expect(io.outputs).toMatchObject({ outcome: 'timed-out', state: 'Cancelled', 'failed-instances': '0-1' })
+    expect(io.failures[0]).toMatch(/was aborted after the timeout of 1.5s/)
+    expect(emulator.requestCount('POST /tasks/{uuid}/abort')).toBe(1)
+    expect(emulator.allTasks()[0].state).toBe('Cancelled')
+  })
+
+  it('aborts the task when stopped by a signal, and reports cancelled', async () => {
+    const stop = new AbortController()
+    const running = runWith({ 'instance-count': '2', command: 'sleep 30' }, stop.signal)
+    const deadline = Date.now() + 5000
+    while (emulator.allTasks().length === 0 || emulator.allTasks()[0].state !== 'FullyExecuting') {
+      if (Date.now() > deadline) throw new Error('the task never ran')
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    const stoppedAt = Date.now()
+    stop.abort()
+    const io = await running
+    expect(Date.now() - stoppedAt).toBeLessThan(6000)
+    expect(io.outputs).toMatchObject({ outcome: 'cancelled', state: 'Cancelled' })
+    expect(io.failures[0]).toMatch(/cancelled; Qarnot task .* was aborted/)
+    expect(io.state.taskEnded).toBe('true')
+  })
+
+  it('leaves the task running when stopped with abort-on-cancel: false', async () => {
+    const stop = new AbortController()
+    setTimeout(() => stop.abort(), 300)
+    const io = await runWith({ command: 'sleep 30', 'abort-on-cancel': 'false' }, stop.signal)
+    expect(io.log.join('\n')).toMatch(/abort-on-cancel is false, so task .* goes on running/)
+    expect(emulator.requestCount('POST /tasks/{uuid}/abort')).toBe(0)
+    expect(emulator.allTasks()[0].isFinal).toBe(false)
+  })
+
+  it('explains refusals: a wrong token, and the task quota', async () => {
+    const wrong = recordingIO({ token: 'not-the-token', 'api-url': emulator.url, command: 'echo' })
+    await run({ io: wrong, env: {}, clock: systemClock, stop: new AbortController().signal })
+    expect(wrong.failures[0]).toMatch(/answered 401.*The token was refused: check the 'token' input/)
+    emulator.faults.add({
+      endpoint: 'POST /tasks',
+      fault: { type: 'status', status: 403, message: 'Maximum number of tasks reached' }
+    })
+    const io = await runWith({ command: 'echo' })
+    expect(io.failures[0]).toMatch(/Maximum number of tasks reached.*'auto-delete: true'/)
+  })
+
+  it('never shows the token or secret constants in outputs, summary or log', async () => {
+    const io = await runWith({
+      command: "sh -c 'echo $QARNOT_SECRET__PW'",
+      constants: 'QARNOT_SECRET__PW=s3cr3t-value'
+    })
+    expect(io.secrets).toEqual(expect.arrayContaining([emulator.token, 's3cr3t-value']))
+    const everything = [...io.log, io.summary, ...Object.values(io.outputs)].join('\n')
+    expect(everything).not.toContain(emulator.token)
+    // The instance itself printed the secret: the runner masks it because it was registered.
+    expect(io.log.filter(l => l.includes('::debug::')).join('\n')).not.toContain('s3cr3t-value')
+  })
+})
+
+describe('post()', () => {
+  it('aborts a task that main left running, and never fails', async () => {
+    const { uuid } = (await (
+      await fetch(`${emulator.url}/tasks`, {
+        method: 'POST',
+        headers: { Authorization: emulator.token, 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          name: 'x',
+          profile: 'docker-batch',
+          instanceCount: 1,
+          constants: [{ key: 'DOCKER_CMD', value: 'sleep 30' }]
+        })
+      })
+    ).json()) as { uuid: string }
+    const io = recordingIO({ token: emulator.token, 'api-url': emulator.url }, { taskUuid: uuid })
+    await post({ io, env: {} })
+    expect(io.log.join('\n')).toMatch(/has been aborted/)
+    expect(io.failures).toEqual([])
+    await waitForState(emulator, uuid, ['Cancelled'])
+  })
+
+  it('does nothing when main saw the task end or created none', async () => {
+    const ended = recordingIO(
+      { token: emulator.token, 'api-url': emulator.url },
+      { taskUuid: 'x', taskEnded: 'true' }
+    )
+    await post({ io: ended, env: {} })
+    const none = recordingIO({ token: emulator.token, 'api-url': emulator.url })
+    await post({ io: none, env: {} })
+    expect(emulator.requestCount()).toBe(0)
+    expect(none.log.join()).toMatch(/no Qarnot task was created/)
+  })
+
+  it('warns instead of failing when the API cannot be reached', async () => {
+    const io = recordingIO({ token: 't', 'api-url': 'http://127.0.0.1:9' }, { taskUuid: 'abc' })
+    await post({ io, env: {} })
+    expect(io.failures).toEqual([])
+    expect(io.log.join('\n')).toMatch(/::warning::Post: could not check or abort task abc/)
+    expect(existsSync('/nonexistent')).toBe(false)
+  })
+})
