@@ -31776,7 +31776,9 @@ function errorMessageFromBody(body) {
     const nested = object.error;
     const message = asText(object.message) ??
         asText(nested) ??
-        (nested && typeof nested === 'object' ? asText(nested.message) : undefined) ??
+        (nested && typeof nested === 'object'
+            ? asText(nested.message)
+            : undefined) ??
         asText(object.title) ??
         asText(object.detail);
     const fieldErrors = object.errors && typeof object.errors === 'object' && !Array.isArray(object.errors)
@@ -31879,6 +31881,8 @@ function parseDuration(text) {
 function formatDuration(ms) {
     if (ms < 1000)
         return `${ms}ms`;
+    if (ms < 60_000 && ms % 1000 !== 0)
+        return `${ms / 1000}s`;
     let seconds = Math.round(ms / 1000);
     const parts = [];
     for (const [unit, size] of [
@@ -32000,13 +32004,25 @@ function parseHardwareWord(item) {
     };
     switch (word) {
         case 'min-cores':
-            return { discriminator: 'MinimumCoreHardwareConstraint', coreCount: positiveInteger(word, needsValue(value)) };
+            return {
+                discriminator: 'MinimumCoreHardwareConstraint',
+                coreCount: positiveInteger(word, needsValue(value))
+            };
         case 'max-cores':
-            return { discriminator: 'MaximumCoreHardwareConstraint', coreCount: positiveInteger(word, needsValue(value)) };
+            return {
+                discriminator: 'MaximumCoreHardwareConstraint',
+                coreCount: positiveInteger(word, needsValue(value))
+            };
         case 'min-ram':
-            return { discriminator: 'MinimumRamHardwareConstraint', minimumMemoryMB: memoryMB(word, needsValue(value)) };
+            return {
+                discriminator: 'MinimumRamHardwareConstraint',
+                minimumMemoryMB: memoryMB(word, needsValue(value))
+            };
         case 'max-ram':
-            return { discriminator: 'MaximumRamHardwareConstraint', maximumMemoryMB: memoryMB(word, needsValue(value)) };
+            return {
+                discriminator: 'MaximumRamHardwareConstraint',
+                maximumMemoryMB: memoryMB(word, needsValue(value))
+            };
         case 'min-ram-per-core':
             return {
                 discriminator: 'MinimumRamCoreRatioHardwareConstraint',
@@ -32018,7 +32034,10 @@ function parseHardwareWord(item) {
                 maximumMemoryGBCoreRatio: memoryGB(word, needsValue(value))
             };
         case 'specification':
-            return { discriminator: 'SpecificHardwareConstraint', specificationKey: nonEmpty(word, needsValue(value)) };
+            return {
+                discriminator: 'SpecificHardwareConstraint',
+                specificationKey: nonEmpty(word, needsValue(value))
+            };
         case 'cpu-model':
             return { discriminator: 'CpuModelHardwareConstraint', cpuModel: nonEmpty(word, needsValue(value)) };
         case 'gpu':
@@ -32066,8 +32085,8 @@ function parseHardware(items) {
 ;// CONCATENATED MODULE: ./src/input-formats/key-values.ts
 /** `KEY=VALUE` lines, as the `constants` and `labels` inputs take them. */
 /**
- * Splits lines at their first `=`. Blank lines and lines starting with `#` are skipped; the key is trimmed, the
- * value is kept as written (after the first `=`) apart from a trailing carriage return.
+ * Splits lines at their first `=`. Blank lines and lines starting with `#` are skipped; key and value are trimmed
+ * (as dotenv files are read), so `KEY = value` works as users expect.
  */
 function parseKeyValueLines(text) {
     const pairs = [];
@@ -32085,7 +32104,7 @@ function parseKeyValueLines(text) {
         if (seen.has(key))
             throw new Error(`"${key}" is given twice; keep one line for it`);
         seen.add(key);
-        pairs.push({ key, value: line.slice(equals + 1) });
+        pairs.push({ key, value: line.slice(equals + 1).trim() });
     });
     return pairs;
 }
@@ -32322,7 +32341,7 @@ function readConstants(read) {
 function readLabels(read) {
     const labels = {};
     for (const { key, value } of about(Input.Labels, () => parseKeyValueLines(read(Input.Labels)))) {
-        labels[key] = value.trim();
+        labels[key] = value;
     }
     return labels;
 }
@@ -32452,7 +32471,9 @@ function readSettings(read, context) {
         constants,
         secrets: [
             token,
-            ...userConstants.filter(c => c.key.startsWith(SECRET_CONSTANT_PREFIX) && c.value !== '').map(c => c.value)
+            ...userConstants
+                .filter(c => c.key.startsWith(SECRET_CONSTANT_PREFIX) && c.value !== '')
+                .map(c => c.value)
         ],
         name,
         shortname: makeShortname(context.env, context.randomHex),
@@ -32581,7 +32602,10 @@ class QarnotClient {
     }
     /** `GET /tasks/{uuid}/{stream}/{instanceId}`: one instance's whole output, without prefix. */
     async instanceOutput(uuid, stream, instanceId) {
-        return decodeOutputBody(await this.exchange({ method: 'GET', path: `/tasks/${encodeURIComponent(uuid)}/${stream}/${instanceId}` }));
+        return decodeOutputBody(await this.exchange({
+            method: 'GET',
+            path: `/tasks/${encodeURIComponent(uuid)}/${stream}/${instanceId}`
+        }));
     }
     /** `POST /tasks/{uuid}/{stream}/{instanceId}`: one instance's new output. Never retried, as above. */
     async freshInstanceOutput(uuid, stream, instanceId) {
@@ -32595,7 +32619,11 @@ class QarnotClient {
     /** `POST /tasks/{uuid}/abort`. A 403 means the task had already ended, which is what the caller wanted. */
     async abortTask(uuid) {
         try {
-            await this.exchange({ method: 'POST', path: `/tasks/${encodeURIComponent(uuid)}/abort`, bodyless: true });
+            await this.exchange({
+                method: 'POST',
+                path: `/tasks/${encodeURIComponent(uuid)}/abort`,
+                bodyless: true
+            });
             return 'aborted';
         }
         catch (error) {
@@ -33014,7 +33042,9 @@ function outputBlock(id, state, stdout, stderr, maxBytes) {
         if (text === '')
             continue;
         const { text: shown, cut } = tailBytes(text, maxBytes);
-        const note = cut ? ` (last ${Math.round(utf8Bytes(shown) / 1024)} KiB of ${Math.round(utf8Bytes(text) / 1024)} KiB)` : '';
+        const note = cut
+            ? ` (last ${Math.round(utf8Bytes(shown) / 1024)} KiB of ${Math.round(utf8Bytes(text) / 1024)} KiB)`
+            : '';
         // <pre> on its own line starts an HTML block that blank lines inside the output cannot end.
         parts.push(`<b>${label}</b>${note}\n<pre>\n${escapeHtml(shown.replace(/\n$/, ''))}\n</pre>`);
     }
@@ -33057,7 +33087,9 @@ function renderSummary(report, budgetBytes = SUMMARY_BUDGET_BYTES) {
         markdown += `\n### Output\n\n${blocks.join('\n')}`;
     if (omitted.length > 0) {
         omitted = omitted.sort((a, b) => a - b);
-        const where = report.logsDir ? ` Every instance's complete output is in the step log and in \`${report.logsDir}\`.` : '';
+        const where = report.logsDir
+            ? ` Every instance's complete output is in the step log and in \`${report.logsDir}\`.`
+            : '';
         markdown += `\n> [!NOTE]\n> The output of instance${omitted.length > 1 ? 's' : ''} ${formatIds(omitted)} is not shown here, to keep this summary under GitHub's 1 MiB limit.${where}\n`;
     }
     return markdown;
@@ -33122,7 +33154,7 @@ function buildCreateBody(settings) {
 function redactCreateBody(body, secretPrefix) {
     return {
         ...body,
-        constants: body.constants?.map(c => (c.key.startsWith(secretPrefix) ? { key: c.key, value: '[SECRET]' } : c))
+        constants: body.constants?.map(c => c.key.startsWith(secretPrefix) ? { key: c.key, value: '[SECRET]' } : c)
     };
 }
 
@@ -33470,7 +33502,8 @@ async function run(deps = defaultDependencies()) {
         return;
     }
     for (const secret of settings.secrets)
-        io.setSecret(secret);
+        if (secret !== rawToken)
+            io.setSecret(secret);
     const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT, 30_000);
     const client = new QarnotClient({
         baseUrl: settings.apiUrl,
@@ -33521,7 +33554,9 @@ async function runTask(settings, client, deps) {
     let watched = await watchTask({ client, uuid, clock, deadline, stop, onTask });
     let outcome;
     if (watched.ending === 'stopped' || watched.ending === 'timeout') {
-        const why = watched.ending === 'stopped' ? 'The step was cancelled' : `The timeout of ${formatDuration(settings.timeoutMs ?? 0)} expired`;
+        const why = watched.ending === 'stopped'
+            ? 'The step was cancelled'
+            : `The timeout of ${formatDuration(settings.timeoutMs ?? 0)} expired`;
         outcome = watched.ending === 'stopped' ? Outcome.Cancelled : Outcome.TimedOut;
         if (watched.ending === 'stopped' && !settings.abortOnCancel) {
             io.warning(`${why}; abort-on-cancel is false, so task ${uuid} goes on running: ${url}`);
@@ -33536,7 +33571,14 @@ async function runTask(settings, client, deps) {
         if (answer === 'already-ended')
             io.info('The task had already ended.');
         const waitMs = watched.ending === 'stopped' ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS;
-        watched = await watchTask({ client, uuid, clock, deadline: clock.now() + waitMs, onTask, pollFloorMs: 500 });
+        watched = await watchTask({
+            client,
+            uuid,
+            clock,
+            deadline: clock.now() + waitMs,
+            onTask,
+            pollFloorMs: 500
+        });
         if (watched.ending !== 'final')
             io.warning(`Task ${uuid} is still ${watched.task.state}; the post step checks it again.`);
     }
@@ -33545,7 +33587,11 @@ async function runTask(settings, client, deps) {
         io.saveState(State.TaskEnded, 'true');
     const verdict = decideVerdict(watched.task, settings.instances.intervals);
     if (outcome === undefined) {
-        outcome = verdict.passed ? Outcome.Success : watched.task.state === 'Cancelled' ? Outcome.Cancelled : Outcome.Failure;
+        outcome = verdict.passed
+            ? Outcome.Success
+            : watched.task.state === 'Cancelled'
+                ? Outcome.Cancelled
+                : Outcome.Failure;
     }
     // After a stop signal there is no time to read every instance's output.
     let outputs = new Map();
