@@ -43,7 +43,7 @@ const ALL_OUTPUTS = [
 ]
 
 describe('run()', () => {
-  it('runs the hello world: log grouped per instance, every output, a summary, no failure', async () => {
+  it('runs the hello world: live log per instance, every output, a summary, no failure', async () => {
     const io = await runWith({ 'instance-count': '4', command: 'echo hello world from node ${INSTANCE_ID}!' })
     expect(io.failures).toEqual([])
     expect(Object.keys(io.outputs).sort()).toEqual([...ALL_OUTPUTS].sort())
@@ -54,9 +54,9 @@ describe('run()', () => {
       'failed-instances': ''
     })
     expect(io.outputs.stdout).toBe([0, 1, 2, 3].map(i => `${i}> hello world from node ${i}!\n`).join(''))
+    const log = io.log.join('\n')
     for (let i = 0; i < 4; i++) {
-      const group = io.log.indexOf(`::group::Instance ${i}: Success`)
-      expect(io.log.slice(group, group + 5).join('\n')).toContain(`hello world from node ${i}!`)
+      expect(log).toContain(`${i}> hello world from node ${i}!`)
       expect(readFileSync(join(io.outputs['logs-dir'], `${i}.stdout.log`), 'utf8')).toBe(
         `hello world from node ${i}!\n`
       )
@@ -108,7 +108,7 @@ describe('run()', () => {
     const io = await runWith({ command: "sh -c 'echo ::add-mask::leak; echo ::error::fake'" })
     const start = io.log.findIndex(line => line.startsWith('::stop-commands::'))
     const token = io.log[start].slice('::stop-commands::'.length)
-    expect(io.log[start + 1]).toBe('::add-mask::leak\n::error::fake')
+    expect(io.log[start + 1]).toBe('0> ::add-mask::leak\n0> ::error::fake')
     expect(io.log[start + 2]).toBe(`::${token}::`)
   })
 

@@ -1,15 +1,18 @@
 import { describe, expect, it } from '@jest/globals'
 import { Outcome } from '../src/constants.js'
-import type { InstanceOutput, TaskReport } from '../src/report/model.js'
+import type { TaskReport } from '../src/report/model.js'
+import { MemoryOutputs } from '../src/report/memory-outputs.js'
 import { failureMessage } from '../src/report/failure-message.js'
-import { writeInstanceLog, writeUntrusted } from '../src/report/log.js'
+import { writeUntrusted } from '../src/report/log.js'
 import { buildOutputs, RESULTS_OUTPUT_BYTES, STDOUT_OUTPUT_BYTES } from '../src/report/outputs.js'
 import { renderSummary, SUMMARY_BUDGET_BYTES } from '../src/report/summary.js'
 import { escapeHtml, tailBytes } from '../src/report/text.js'
 import type { TaskOutputWire } from '../src/qarnot/types.js'
 import { decideVerdict } from '../src/task/verdict.js'
 
-function report(count: number, outputs: Record<number, InstanceOutput>, failing: number[] = []): TaskReport {
+type Texts = Record<number, { stdout: string; stderr: string }>
+
+function report(count: number, outputs: Texts, failing: number[] = []): TaskReport {
   const wire: TaskOutputWire = {
     uuid: 'uuid-1',
     state: failing.length > 0 ? 'Failure' : 'Success',
@@ -27,7 +30,7 @@ function report(count: number, outputs: Record<number, InstanceOutput>, failing:
     name: 'render <frames>',
     outcome: verdict.passed ? Outcome.Success : Outcome.Failure,
     verdict,
-    outputs: new Map(Object.entries(outputs).map(([id, output]) => [Number(id), output])),
+    outputs: new MemoryOutputs(new Map(Object.entries(outputs).map(([id, output]) => [Number(id), output]))),
     logsDir: '/tmp/logs',
     headline: failureMessage('Qarnot task uuid-1', verdict),
     elapsedMs: 12_000
@@ -57,16 +60,29 @@ describe('summary', () => {
     expect(markdown.indexOf('Instance 1: Failure')).toBeLessThan(markdown.indexOf('Instance 0: Success'))
   })
 
-  it('stays within its byte budget and says what it left out', () => {
+  it('gives failed instances the larger share, successful ones what is left, within the budget', () => {
     const big = 'é'.repeat(20_000) + '\n'
     const outputs = Object.fromEntries(
       Array.from({ length: 100 }, (_, id) => [id, { stdout: big, stderr: '' }])
     )
     const markdown = renderSummary(report(100, outputs, [7]))
     expect(Buffer.byteLength(markdown)).toBeLessThanOrEqual(SUMMARY_BUDGET_BYTES)
-    expect(markdown).toContain('Instance 7: Failure')
-    expect(markdown).toMatch(/The output of instances [\d,-]+ is not shown here/)
-    expect(markdown).toContain('/tmp/logs')
+    expect(markdown).toContain('Instance 7: Failure</summary>\n\n<b>stdout</b> (last 32.0 KiB of 39.1 KiB)')
+    const successNote = /Instance 0: Success<\/summary>\n\n<b>stdout<\/b> \(last ([\d.]+) KiB/.exec(markdown)
+    expect(Number(successNote?.[1])).toBeLessThan(8)
+    expect(markdown).not.toContain('is not shown here')
+  })
+
+  it('with 10,000 instances: successful rows as ranges, output cut with a note, under 1 MiB', () => {
+    const outputs = Object.fromEntries(
+      Array.from({ length: 10_000 }, (_, id) => [id, { stdout: `${'x'.repeat(1000)}\n`, stderr: '' }])
+    )
+    const markdown = renderSummary(report(10_000, outputs, [5, 6, 7, 9000]))
+    expect(Buffer.byteLength(markdown)).toBeLessThanOrEqual(SUMMARY_BUDGET_BYTES)
+    expect(markdown).toContain('| 0-4,8-8999,9001-9999 | ✅ Success (9996) |')
+    expect(markdown).toContain('| 9000 | ❌ Failure |')
+    expect(markdown).toContain('Instance 9000: Failure')
+    expect(markdown).toMatch(/The output of \d+ instances \([\d,-]+\) is not shown here/)
   })
 })
 
@@ -118,19 +134,6 @@ describe('failure message and log', () => {
     const lines: string[] = []
     writeUntrusted({ info: line => lines.push(line) }, '::add-mask::x\n::error::y\n', 'tok')
     expect(lines).toEqual(['::stop-commands::tok', '::add-mask::x\n::error::y', '::tok::'])
-  })
-
-  it('groups each instance and labels its stderr', () => {
-    const lines: string[] = []
-    const io = {
-      info: (l: string) => lines.push(l),
-      startGroup: (t: string) => lines.push(`[${t}]`),
-      endGroup: () => lines.push('[end]')
-    }
-    writeInstanceLog(io, 3, 'Failure', 'out\n', 'err\n')
-    expect(lines[0]).toBe('[Instance 3: Failure]')
-    expect(lines).toContain('--- stderr ---')
-    expect(lines[lines.length - 1]).toBe('[end]')
   })
 
   it('cuts text by UTF-8 bytes without splitting a character', () => {

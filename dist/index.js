@@ -31663,6 +31663,7 @@ const Input = {
     AbortOnCancel: 'abort-on-cancel',
     StreamLogs: 'stream-logs',
     Summary: 'summary',
+    PollInterval: 'poll-interval',
     ApiUrl: 'api-url'
 };
 const Output = {
@@ -31705,6 +31706,8 @@ const Env = {
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/qarnot/errors.ts
 /** Errors of the Qarnot client, and reading a message out of whichever error body shape the server sent. */
 /** The server answered with a non-success status. */
@@ -32459,6 +32462,11 @@ function readSettings(read, context) {
         throw new InputError(Input.Name, `is ${name.length} characters; Qarnot takes at most ${LIMITS.nameLength}`);
     }
     const hardware = about(Input.Hardware, () => parseHardware(parseList(read(Input.Hardware))));
+    const pollText = read(Input.PollInterval);
+    const pollFloorMs = pollText === '' ? 0 : about(Input.PollInterval, () => parseDuration(pollText));
+    if (pollFloorMs > 600_000) {
+        throw new InputError(Input.PollInterval, `${pollText} is over 10 minutes; a task's end would be noticed far too late`);
+    }
     const timeoutText = read(Input.Timeout);
     const timeoutMs = timeoutText === '' ? undefined : about(Input.Timeout, () => parseDuration(timeoutText));
     return {
@@ -32487,7 +32495,8 @@ function readSettings(read, context) {
         timeoutMs,
         abortOnCancel: readBoolean(read, Input.AbortOnCancel, true),
         streamLogs: readBoolean(read, Input.StreamLogs, true),
-        summary: readBoolean(read, Input.Summary, true)
+        summary: readBoolean(read, Input.Summary, true),
+        pollFloorMs
     };
 }
 
@@ -32600,6 +32609,25 @@ class QarnotClient {
             retry: false
         }));
     }
+    /**
+     * `POST /tasks/{uuid}/{stream}`, its body handed to `onChunk` as it arrives: the way to follow large outputs
+     * without holding them. Never retried. A body sent as a JSON string is decoded first.
+     */
+    async streamFreshTaskOutput(uuid, stream, onChunk) {
+        const call = { method: 'POST', path: `/tasks/${encodeURIComponent(uuid)}/${stream}`, bodyless: true };
+        let response;
+        try {
+            response = await this.options.transport.stream(this.request(call), onChunk);
+        }
+        catch (error) {
+            throw new QarnotNetworkError(call.method, call.path, error instanceof Error ? error.message : String(error));
+        }
+        if (response.status < 200 || response.status >= 300) {
+            throw new QarnotApiError(call.method, call.path, response.status, errorMessageFromBody(response.body), response.headers['retry-after']);
+        }
+        if (response.body !== '')
+            onChunk(Buffer.from(decodeOutputBody(response), 'utf8'));
+    }
     /** `GET /tasks/{uuid}/{stream}/{instanceId}`: one instance's whole output, without prefix. */
     async instanceOutput(uuid, stream, instanceId) {
         return decodeOutputBody(await this.exchange({
@@ -32693,6 +32721,9 @@ class QarnotClient {
         }
     }
     sendOnce(call) {
+        return this.options.transport.send(this.request(call));
+    }
+    request(call) {
         const headers = {
             Authorization: this.options.token,
             'User-Agent': this.options.userAgent,
@@ -32703,13 +32734,13 @@ class QarnotClient {
             headers['Content-Type'] = 'application/json';
             body = JSON.stringify(call.body);
         }
-        return this.options.transport.send({
+        return {
             method: call.method,
             url: `${this.baseUrl}${call.path}`,
             headers,
             body: call.bodyless ? undefined : body,
             timeoutMs: this.timeoutMs
-        });
+        };
     }
 }
 
@@ -32730,7 +32761,13 @@ class ActionsHttpTransport {
             socketTimeout: timeoutMs
         });
     }
-    async send(request) {
+    send(request) {
+        return this.exchange(request, undefined);
+    }
+    stream(request, onChunk) {
+        return this.exchange(request, onChunk);
+    }
+    async exchange(request, onChunk) {
         let timer;
         let destroy;
         const expired = new Promise((_, reject) => {
@@ -32741,13 +32778,29 @@ class ActionsHttpTransport {
         });
         const exchange = (async () => {
             const response = await this.http.request(request.method, request.url, request.body ?? '', request.headers);
-            destroy = () => response.message.destroy();
-            const body = await response.readBody();
+            const message = response.message;
+            destroy = () => message.destroy();
             const headers = {};
-            for (const [name, value] of Object.entries(response.message.headers)) {
+            for (const [name, value] of Object.entries(message.headers)) {
                 headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
             }
-            return { status: response.message.statusCode ?? 0, headers, body };
+            const status = message.statusCode ?? 0;
+            const plainSuccess = status >= 200 && status < 300 && !(headers['content-type'] ?? '').includes('json');
+            if (onChunk && plainSuccess) {
+                for await (const chunk of message) {
+                    onChunk(chunk);
+                    // A steady flow of data is not a timeout: the limit is on silence.
+                    if (timer)
+                        timer.refresh();
+                }
+                if (!message.complete)
+                    throw new Error('the answer ended before its end');
+                return { status, headers, body: '' };
+            }
+            const body = await response.readBody();
+            if (!message.complete)
+                throw new Error('the answer ended before its end');
+            return { status, headers, body };
         })();
         try {
             return await Promise.race([exchange, expired]);
@@ -32791,8 +32844,8 @@ function failureMessage(taskLabel, verdict) {
 
 ;// CONCATENATED MODULE: ./src/report/log.ts
 /**
- * Each instance's output in the step log, grouped per instance. Task output is untrusted: it is written between
- * `::stop-commands::` markers so a line such as `::add-mask::x` or `::error::x` stays text.
+ * Task output in the step log. It is untrusted: it is written between `::stop-commands::` markers so that a line
+ * such as `::add-mask::x` or `::error::x` printed by an instance stays text.
  */
 
 /** Writes `text` so that the runner takes none of it as a workflow command. */
@@ -32802,40 +32855,6 @@ function writeUntrusted(io, text, token = `qarnot-${(0,external_node_crypto_.ran
     io.info(`::stop-commands::${token}`);
     io.info(text.replace(/\n$/, ''));
     io.info(`::${token}::`);
-}
-function writeInstanceLog(io, id, state, stdout, stderr) {
-    io.startGroup(`Instance ${id}: ${state}`);
-    try {
-        if (stdout === '' && stderr === '')
-            io.info('(no output)');
-        writeUntrusted(io, stdout);
-        if (stderr !== '') {
-            io.info('--- stderr ---');
-            writeUntrusted(io, stderr);
-        }
-    }
-    finally {
-        io.endGroup();
-    }
-}
-
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-;// CONCATENATED MODULE: ./src/report/logs-dir.ts
-/** The `logs-dir` output: a folder with each instance's complete output as `<id>.stdout.log` and `<id>.stderr.log`. */
-
-
-function logsDirFor(baseDir, uuid) {
-    return (0,external_node_path_namespaceObject.join)(baseDir, 'qarnot-logs', uuid);
-}
-async function writeLogsDir(dir, outputs) {
-    await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
-    for (const [id, output] of outputs) {
-        await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(dir, `${id}.stdout.log`), output.stdout);
-        await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(dir, `${id}.stderr.log`), output.stderr);
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/report/text.ts
@@ -32889,75 +32908,93 @@ function formatSeconds(seconds) {
 }
 
 ;// CONCATENATED MODULE: ./src/report/outputs.ts
-/** The step outputs, each capped so that GitHub accepts them (job outputs are limited to 1 MB per job). Pure. */
+/**
+ * The step outputs, each capped so that GitHub accepts them (an output and a job's outputs are limited to 1 MB).
+ * Pure apart from reading outputs through the OutputReader.
+ */
 
 
 
 const STDOUT_OUTPUT_BYTES = 256 * 1024;
-const RESULTS_OUTPUT_BYTES = 256 * 1024;
-/** Each instance's stdout and stderr in `results`, before the total cap applies. */
+const RESULTS_OUTPUT_BYTES = 512 * 1024;
+/** Most of each instance's stdout and stderr in `results` (their tails). */
 const RESULT_TEXT_BYTES = 4 * 1024;
-/** `3> line` for every line of every instance's stdout, in id order. */
-function prefixedStdout(report) {
+/** Below this share per text, `results` carries no texts at all. */
+const MIN_RESULT_TEXT_BYTES = 64;
+/** `3> line` for every line of every instance's stdout, in id order, within `maxBytes`. */
+function prefixedStdout(report, maxBytes = STDOUT_OUTPUT_BYTES) {
     const pieces = [];
+    let used = 0;
     for (const instance of report.verdict.instances) {
-        const stdout = report.outputs.get(instance.id)?.stdout ?? '';
-        if (stdout === '')
+        const left = maxBytes - used;
+        if (left <= 0)
+            return { text: pieces.join(''), cut: true };
+        const { text, totalBytes } = report.outputs.head(instance.id, 'stdout', left);
+        if (totalBytes === 0)
             continue;
-        const lines = stdout.replace(/\n$/, '').split('\n');
-        for (const line of lines)
-            pieces.push(`${instance.id}> ${line}`);
+        const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
+        for (const line of lines) {
+            const piece = `${instance.id}> ${line}\n`;
+            const size = utf8Bytes(piece);
+            if (used + size > maxBytes)
+                return { text: pieces.join(''), cut: true };
+            pieces.push(piece);
+            used += size;
+        }
+        if (utf8Bytes(text) < totalBytes)
+            return { text: pieces.join(''), cut: true };
     }
-    return pieces.length > 0 ? `${pieces.join('\n')}\n` : '';
+    return { text: pieces.join(''), cut: false };
 }
 function resultsJson(report) {
+    const { instances } = report.verdict;
+    // Share the cap between the instances' texts, so that thousands of instances still fit.
+    const share = Math.min(RESULT_TEXT_BYTES, Math.floor((RESULTS_OUTPUT_BYTES * 0.6) / Math.max(1, instances.length) / 2));
+    const withTexts = share >= MIN_RESULT_TEXT_BYTES;
     let truncated = false;
-    const entries = report.verdict.instances.map(instance => {
-        const output = report.outputs.get(instance.id) ?? { stdout: '', stderr: '' };
-        const stdout = tailBytes(output.stdout, RESULT_TEXT_BYTES);
-        const stderr = tailBytes(output.stderr, RESULT_TEXT_BYTES);
-        truncated ||= stdout.cut || stderr.cut;
-        return {
+    const entries = instances.map(instance => {
+        const entry = {
             id: instance.id,
             state: instance.state,
             error: instance.error ?? null,
             wallTimeSec: instance.wallTimeSec ?? null,
             execTimeSec: instance.execTimeSec ?? null,
             attempts: instance.attempts ?? null,
-            stdout: stdout.text,
-            stderr: stderr.text,
-            truncated: stdout.cut || stderr.cut
+            truncated: false
         };
+        for (const stream of ['stdout', 'stderr']) {
+            const { text, totalBytes } = withTexts ? report.outputs.tail(instance.id, stream, share) : { text: '', totalBytes: 0 };
+            entry[stream] = text;
+            if (!withTexts || utf8Bytes(text) < totalBytes)
+                entry.truncated = true;
+        }
+        truncated ||= entry.truncated;
+        return entry;
     });
     let json = JSON.stringify(entries);
     if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
         return { json, truncated };
-    // Too big: drop the texts, failed instances keeping theirs longest, until it fits.
-    for (const limit of [1024, 256, 0]) {
-        for (const entry of entries) {
-            const keep = entry.state === 'Success' ? Math.min(limit, 256) : limit;
-            const out = tailBytes(entry.stdout, keep);
-            const err = tailBytes(entry.stderr, keep);
-            if (out.cut || err.cut)
-                entry.truncated = true;
-            entry.stdout = keep === 0 ? '' : out.text;
-            entry.stderr = keep === 0 ? '' : err.text;
-        }
-        json = JSON.stringify(entries);
-        if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
-            return { json, truncated: true };
+    for (const entry of entries) {
+        delete entry.stdout;
+        delete entry.stderr;
+        entry.truncated = true;
     }
-    // Still too big (tens of thousands of instances): keep the failed ones and count the rest.
+    json = JSON.stringify(entries);
+    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
+        return { json, truncated: true };
+    // Tens of thousands of instances: the failed ones, as many as fit.
     const failed = entries.filter(e => e.state !== 'Success');
-    json = JSON.stringify(failed);
-    if (utf8Bytes(json) > RESULTS_OUTPUT_BYTES)
-        json = JSON.stringify(failed.slice(0, 1000));
+    let count = failed.length;
+    do {
+        json = JSON.stringify(failed.slice(0, count));
+        count = Math.floor(count / 2);
+    } while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES);
     return { json, truncated: true };
 }
 /** Every output of the action; values are strings as the runner stores them. */
 function buildOutputs(report) {
     const { verdict } = report;
-    const stdout = headBytes(prefixedStdout(report), STDOUT_OUTPUT_BYTES);
+    const stdout = prefixedStdout(report);
     const results = resultsJson(report);
     return {
         [Output.TaskUuid]: report.uuid,
@@ -32978,29 +33015,40 @@ function buildOutputs(report) {
 ;// CONCATENATED MODULE: ./src/report/summary.ts
 /**
  * The job summary: verdict, link, instance table and each instance's output, rendered as Markdown within a byte
- * budget (GitHub drops a step summary over 1 MiB whole). Pure.
+ * budget (GitHub drops a step summary over 1 MiB whole). Failed instances come first with their errors and the
+ * tail of their output; successful ones share what is left; a note says what was cut and where the rest is.
+ * Pure apart from reading outputs through the OutputReader.
  */
 
 
 
 /** GitHub's limit is 1,048,576 bytes; keep a margin for what other steps or the runner add. */
 const SUMMARY_BUDGET_BYTES = 900 * 1024;
-/** Most of one instance's output shown in the summary (its tail). */
+/** Most of one instance's output shown (its tail, per stream). */
 const INSTANCE_OUTPUT_BYTES = 32 * 1024;
-/** Rows of the instance table before the rest are grouped as ranges. */
-const TABLE_ROWS = 500;
+/** Least worth showing for a successful instance; below this its block is left out. */
+const MIN_SHARED_OUTPUT_BYTES = 512;
+/** Up to this many instances, every one has a table row; above, successful ones are grouped as ranges. */
+const FULL_TABLE_INSTANCES = 100;
+/** Rows for failed instances before they too are grouped. */
+const FAILED_ROWS = 300;
+/** Kept free for the closing note. */
+const NOTE_RESERVE_BYTES = 4096;
 const STATE_ICON = {
     Success: '✅',
     Failure: '❌',
     Cancelled: '⛔',
     NotCompleted: '⚠️'
 };
+function plural(count, word) {
+    return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
 function heading(report) {
     const { verdict } = report;
     const total = verdict.instances.length;
     switch (report.outcome) {
         case Outcome.Success:
-            return `✅ Qarnot task succeeded: ${total}/${total} instance${total === 1 ? '' : 's'}`;
+            return `✅ Qarnot task succeeded: ${total}/${plural(total, 'instance')}`;
         case Outcome.Submitted:
             return '📤 Qarnot task submitted';
         case Outcome.Cancelled:
@@ -33008,49 +33056,51 @@ function heading(report) {
         case Outcome.TimedOut:
             return '⏱️ Qarnot task aborted after the timeout';
         default:
-            return `❌ Qarnot task failed: ${verdict.failedIds.length} of ${total} instance${total === 1 ? '' : 's'} did not succeed`;
+            return `❌ Qarnot task failed: ${verdict.failedIds.length} of ${plural(total, 'instance')} did not succeed`;
     }
 }
 function row(instance) {
     return `| ${instance.id} | ${STATE_ICON[instance.state]} ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${formatSeconds(instance.execTimeSec)} | ${instance.attempts ?? ''} | ${tableCell(instance.error ?? '')} |`;
 }
+function groupedRows(instances) {
+    const byState = new Map();
+    for (const instance of instances)
+        byState.set(instance.state, [...(byState.get(instance.state) ?? []), instance.id]);
+    return [...byState].map(([state, ids]) => `| ${formatIds(ids)} | ${STATE_ICON[state]} ${state} (${ids.length}) | | | | |`);
+}
+function failedFirst(instances) {
+    return [...instances].sort((a, b) => Number(a.state === 'Success') - Number(b.state === 'Success') || a.id - b.id);
+}
 function instanceTable(instances) {
-    const failedFirst = [...instances].sort((a, b) => Number(a.state === 'Success') - Number(b.state === 'Success') || a.id - b.id);
-    const shown = failedFirst.slice(0, TABLE_ROWS);
-    const lines = [
-        '| Instance | State | Wall time | Exec time | Attempts | Error |',
-        '| ---: | --- | ---: | ---: | ---: | --- |',
-        ...shown.map(row)
-    ];
-    const rest = failedFirst.slice(TABLE_ROWS);
-    if (rest.length > 0) {
-        const byState = new Map();
-        for (const instance of rest)
-            byState.set(instance.state, [...(byState.get(instance.state) ?? []), instance.id]);
-        for (const [state, ids] of byState)
-            lines.push(`| ${formatIds(ids)} | ${state} (${ids.length}) | | | | |`);
+    const ordered = failedFirst(instances);
+    const lines = ['| Instance | State | Wall time | Exec time | Attempts | Error |', '| ---: | --- | ---: | ---: | ---: | --- |'];
+    if (instances.length <= FULL_TABLE_INSTANCES) {
+        lines.push(...ordered.map(row));
+    }
+    else {
+        const failed = ordered.filter(i => i.state !== 'Success');
+        lines.push(...failed.slice(0, FAILED_ROWS).map(row));
+        lines.push(...groupedRows([...failed.slice(FAILED_ROWS), ...ordered.filter(i => i.state === 'Success')]));
     }
     return lines.join('\n');
 }
 /** One instance's output block: a collapsible section with stdout and stderr in `<pre>`, escaped. */
-function outputBlock(id, state, stdout, stderr, maxBytes) {
-    const parts = [];
-    for (const [label, text] of [
-        ['stdout', stdout],
-        ['stderr', stderr]
-    ]) {
-        if (text === '')
+function outputBlock(id, state, parts) {
+    const sections = [];
+    for (const { stream, text, totalBytes } of parts) {
+        if (totalBytes === 0)
             continue;
-        const { text: shown, cut } = tailBytes(text, maxBytes);
-        const note = cut
-            ? ` (last ${Math.round(utf8Bytes(shown) / 1024)} KiB of ${Math.round(utf8Bytes(text) / 1024)} KiB)`
-            : '';
+        const shownBytes = utf8Bytes(text);
+        const note = shownBytes < totalBytes ? ` (last ${kib(shownBytes)} of ${kib(totalBytes)})` : '';
         // <pre> on its own line starts an HTML block that blank lines inside the output cannot end.
-        parts.push(`<b>${label}</b>${note}\n<pre>\n${escapeHtml(shown.replace(/\n$/, ''))}\n</pre>`);
+        sections.push(`<b>${stream}</b>${note}\n<pre>\n${escapeHtml(text.replace(/\n$/, ''))}\n</pre>`);
     }
-    if (parts.length === 0)
-        parts.push('<i>no output</i>');
-    return `<details><summary>Instance ${id}: ${escapeHtml(state)}</summary>\n\n${parts.join('\n\n')}\n\n</details>\n`;
+    if (sections.length === 0)
+        sections.push('<i>no output</i>');
+    return `<details><summary>Instance ${id}: ${escapeHtml(state)}</summary>\n\n${sections.join('\n\n')}\n\n</details>\n`;
+}
+function kib(bytes) {
+    return bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 function renderSummary(report, budgetBytes = SUMMARY_BUDGET_BYTES) {
     const { verdict } = report;
@@ -33062,65 +33112,57 @@ function renderSummary(report, budgetBytes = SUMMARY_BUDGET_BYTES) {
     ];
     if (report.outcome !== Outcome.Success)
         head.push(`> ${tableCell(report.headline)}`, '');
-    if (verdict.taskErrors.length > 0) {
+    if (verdict.taskErrors.length > 0)
         head.push('**Task errors**', '', ...verdict.taskErrors.map(e => `- ${tableCell(e)}`), '');
-    }
     if (verdict.instances.length > 0)
         head.push(instanceTable(verdict.instances), '');
     let markdown = head.join('\n');
+    if (utf8Bytes(markdown) > budgetBytes - NOTE_RESERVE_BYTES) {
+        // Only thousands of distinct errors get here: drop the table rather than lose the summary.
+        markdown = `${head.slice(0, 4).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`;
+    }
     const blocks = [];
-    const order = [...verdict.instances].sort((a, b) => Number(a.state === 'Success') - Number(b.state === 'Success') || a.id - b.id);
-    let used = utf8Bytes(markdown) + 512; // room for the closing note
-    let omitted = [];
-    for (const instance of order) {
-        const output = report.outputs.get(instance.id) ?? { stdout: '', stderr: '' };
-        const block = outputBlock(instance.id, instance.state, output.stdout, output.stderr, INSTANCE_OUTPUT_BYTES);
+    const omitted = [];
+    let left = budgetBytes - NOTE_RESERVE_BYTES - utf8Bytes(markdown);
+    const ordered = failedFirst(verdict.instances);
+    const successCount = ordered.filter(i => i.state === 'Success').length;
+    let successLeft = successCount;
+    for (const instance of ordered) {
+        const success = instance.state === 'Success';
+        // Failed instances take what they need; successful ones share what remains equally.
+        const share = success ? Math.floor(left / Math.max(1, successLeft) / 2) - 200 : left / 2 - 200;
+        const perStream = Math.min(INSTANCE_OUTPUT_BYTES, share);
+        if (success)
+            successLeft--;
+        if (perStream < MIN_SHARED_OUTPUT_BYTES) {
+            omitted.push(instance.id);
+            continue;
+        }
+        const parts = ['stdout', 'stderr'].map(stream => ({
+            stream,
+            ...report.outputs.tail(instance.id, stream, perStream)
+        }));
+        const block = outputBlock(instance.id, instance.state, parts);
         const size = utf8Bytes(block) + 1;
-        if (omitted.length > 0 || used + size > budgetBytes) {
+        if (size > left) {
             omitted.push(instance.id);
             continue;
         }
         blocks.push(block);
-        used += size;
+        left -= size;
     }
     if (blocks.length > 0)
         markdown += `\n### Output\n\n${blocks.join('\n')}`;
     if (omitted.length > 0) {
-        omitted = omitted.sort((a, b) => a - b);
         const where = report.logsDir
-            ? ` Every instance's complete output is in the step log and in \`${report.logsDir}\`.`
+            ? ` Every instance's complete output is in the step log and in \`${report.logsDir}\` on the runner.`
             : '';
-        markdown += `\n> [!NOTE]\n> The output of instance${omitted.length > 1 ? 's' : ''} ${formatIds(omitted)} is not shown here, to keep this summary under GitHub's 1 MiB limit.${where}\n`;
+        let ids = formatIds(omitted);
+        if (ids.length > 2000)
+            ids = `${ids.slice(0, ids.lastIndexOf(',', 2000))},…`;
+        markdown += `\n> [!NOTE]\n> The output of ${plural(omitted.length, 'instance')} (${ids}) is not shown here, to keep this summary under GitHub's 1 MiB limit.${where}\n`;
     }
     return markdown;
-}
-
-;// CONCATENATED MODULE: ./src/task/collect.ts
-
-const COLLECT_CONCURRENCY = 8;
-async function collectOutputs(client, uuid, ids, concurrency = COLLECT_CONCURRENCY) {
-    const outputs = new Map();
-    const read = async (id, stream) => {
-        try {
-            return await client.instanceOutput(uuid, stream, id);
-        }
-        catch (error) {
-            // 404: an instance the server does not know (never started); it printed nothing.
-            if (error instanceof QarnotApiError && error.status === 404)
-                return '';
-            throw error;
-        }
-    };
-    let next = 0;
-    const worker = async () => {
-        while (next < ids.length) {
-            const id = ids[next++];
-            const [stdout, stderr] = await Promise.all([read(id, 'stdout'), read(id, 'stderr')]);
-            outputs.set(id, { stdout, stderr });
-        }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, worker));
-    return outputs;
 }
 
 ;// CONCATENATED MODULE: ./src/task/create-body.ts
@@ -33156,6 +33198,289 @@ function redactCreateBody(body, secretPrefix) {
         ...body,
         constants: body.constants?.map(c => c.key.startsWith(secretPrefix) ? { key: c.key, value: '[SECRET]' } : c)
     };
+}
+
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: ./src/task/output-files.ts
+/**
+ * Each instance's complete output on disk, as it arrives: `<id>.stdout.log` and `<id>.stderr.log` in the logs
+ * folder. Memory holds only byte counts; the report reads heads and tails back from the files.
+ */
+
+
+class InstanceOutputFiles {
+    dir;
+    sizes = new Map();
+    constructor(dir) {
+        this.dir = dir;
+        (0,external_node_fs_namespaceObject.mkdirSync)(dir, { recursive: true });
+    }
+    path(id, stream) {
+        return (0,external_node_path_namespaceObject.join)(this.dir, `${id}.${stream}.log`);
+    }
+    append(id, stream, pieces) {
+        const data = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
+        if (data.length === 0)
+            return;
+        (0,external_node_fs_namespaceObject.appendFileSync)(this.path(id, stream), data);
+        const key = `${id}.${stream}`;
+        this.sizes.set(key, (this.sizes.get(key) ?? 0) + data.length);
+    }
+    /** Replaces an instance's file with what a repair read returned. */
+    replace(id, stream, text) {
+        const data = Buffer.from(text, 'utf8');
+        (0,external_node_fs_namespaceObject.writeFileSync)(this.path(id, stream), data);
+        this.sizes.set(`${id}.${stream}`, data.length);
+    }
+    size(id, stream) {
+        return this.sizes.get(`${id}.${stream}`) ?? 0;
+    }
+    /** Ids that have any output, ascending. */
+    idsWithOutput() {
+        return [...new Set([...this.sizes.keys()].map(key => Number(key.split('.')[0])))].sort((a, b) => a - b);
+    }
+    /** Makes sure every instance has both files, empty when it printed nothing. */
+    ensureFiles(ids) {
+        for (const id of ids) {
+            for (const stream of ['stdout', 'stderr']) {
+                const path = this.path(id, stream);
+                if (!(0,external_node_fs_namespaceObject.existsSync)(path))
+                    (0,external_node_fs_namespaceObject.writeFileSync)(path, '');
+            }
+        }
+    }
+    /** At most `maxBytes` from the end of a file, starting on a character (and a line when one starts nearby). */
+    tail(id, stream, maxBytes) {
+        return readPart(this.path(id, stream), maxBytes, 'tail');
+    }
+    /** At most `maxBytes` from the start of a file, ending on a whole character. */
+    head(id, stream, maxBytes) {
+        return readPart(this.path(id, stream), maxBytes, 'head');
+    }
+}
+function readPart(path, maxBytes, where) {
+    if (!(0,external_node_fs_namespaceObject.existsSync)(path))
+        return { text: '', totalBytes: 0 };
+    const totalBytes = (0,external_node_fs_namespaceObject.statSync)(path).size;
+    const length = Math.min(totalBytes, maxBytes);
+    if (length <= 0)
+        return { text: '', totalBytes };
+    const buffer = Buffer.alloc(length);
+    const fd = (0,external_node_fs_namespaceObject.openSync)(path, 'r');
+    try {
+        (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, length, where === 'tail' ? totalBytes - length : 0);
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
+    }
+    let start = 0;
+    let end = length;
+    if (where === 'tail' && length < totalBytes) {
+        while (start < end && (buffer[start] & 0xc0) === 0x80)
+            start++;
+        const newline = buffer.indexOf(0x0a, start);
+        if (newline >= 0 && newline - start < 1024 && newline + 1 < end)
+            start = newline + 1;
+    }
+    if (where === 'head' && length < totalBytes) {
+        // Drop a character cut at the end: find the last lead byte and check its sequence is complete.
+        let lead = end - 1;
+        while (lead > 0 && (buffer[lead] & 0xc0) === 0x80)
+            lead--;
+        const needed = buffer[lead] >= 0xf0 ? 4 : buffer[lead] >= 0xe0 ? 3 : buffer[lead] >= 0xc0 ? 2 : 1;
+        if (lead + needed > end)
+            end = lead;
+    }
+    return { text: buffer.subarray(start, end).toString('utf8'), totalBytes };
+}
+
+;// CONCATENATED MODULE: ./src/task/logs.ts
+/**
+ * Demultiplexing the task-level output stream (`0> line`, `3> line`, interleaved in arrival order) into each
+ * instance's own bytes. Pure and incremental: chunks may end anywhere, even inside a line or a UTF-8 character;
+ * the incomplete tail is held until the next chunk. Only the first `<id>> ` of a line is a prefix (leading spaces
+ * tolerated, as one fixture pads it); the rest is the instance's text, byte for byte.
+ */
+const NEWLINE = 0x0a;
+const SPACE = 0x20;
+const GT = 0x3e;
+/** The id and where the text starts, or undefined when the line has no `<id>> ` prefix. */
+function parsePrefix(line) {
+    let i = 0;
+    while (i < line.length && line[i] === SPACE)
+        i++;
+    const digitsStart = i;
+    while (i < line.length && line[i] >= 0x30 && line[i] <= 0x39 && i - digitsStart < 10)
+        i++;
+    if (i === digitsStart || line[i] !== GT || line[i + 1] !== SPACE)
+        return undefined;
+    return { id: Number(line.subarray(digitsStart, i).toString('latin1')), start: i + 2 };
+}
+class TaskOutputDemux {
+    carry = Buffer.alloc(0);
+    lastId;
+    /** Lines that had no prefix: a sign that the server's buffer rotated inside a line, or of a format change. */
+    unprefixedLines = 0;
+    /** Feeds a chunk of the stream; returns the complete lines it finished, per instance. */
+    feed(chunk, into = new Map()) {
+        let data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
+        let start = 0;
+        for (;;) {
+            const newline = data.indexOf(NEWLINE, start);
+            if (newline < 0)
+                break;
+            this.line(data.subarray(start, newline + 1), into);
+            start = newline + 1;
+        }
+        data = data.subarray(start);
+        // Copy so the caller's (possibly large) chunk is not kept alive by a small tail.
+        this.carry = data.length > 0 ? Buffer.from(data) : Buffer.alloc(0);
+        return into;
+    }
+    /** The stream has ended: whatever is held is a last line without its newline. */
+    flush(into = new Map()) {
+        if (this.carry.length > 0)
+            this.line(this.carry, into);
+        this.carry = Buffer.alloc(0);
+        return into;
+    }
+    get pendingBytes() {
+        return this.carry.length;
+    }
+    line(line, into) {
+        const prefix = parsePrefix(line);
+        let id;
+        let text;
+        if (prefix) {
+            id = prefix.id;
+            text = line.subarray(prefix.start);
+        }
+        else {
+            this.unprefixedLines++;
+            id = this.lastId;
+            text = line;
+        }
+        if (id === undefined)
+            return;
+        this.lastId = id;
+        const pieces = into.get(id);
+        if (pieces)
+            pieces.push(text);
+        else
+            into.set(id, [text]);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/task/output-follower.ts
+
+
+const STREAMS = ['stdout', 'stderr'];
+/** Output is written to files (and the live log) at least every this many bytes, so memory stays flat. */
+const FLUSH_BYTES = 1024 * 1024;
+/** A read this large suggests more is waiting: the caller polls again soon, before the server's buffer rotates. */
+const BUSY_READ_BYTES = 256 * 1024;
+class OutputFollower {
+    options;
+    demux = { stdout: new TaskOutputDemux(), stderr: new TaskOutputDemux() };
+    /** Instances known complete when the last successful read cycle started: their output was fully read. */
+    settled = new Set();
+    /** After a failed read: the instances that were settled before it; every other one is repaired at the end. */
+    safeFromLoss;
+    lostReads = 0;
+    bytesRead = 0;
+    repairReads = 0;
+    lastReadBytes = 0;
+    constructor(options) {
+        this.options = options;
+    }
+    /** One fresh read of each stream. `completedIds`: instances the last status read reported complete. */
+    async readNew(completedIds) {
+        let received = 0;
+        let failed = false;
+        for (const stream of STREAMS) {
+            try {
+                received += await this.readStream(stream);
+            }
+            catch (error) {
+                failed = true;
+                this.lostReads++;
+                this.options.log(`Reading new ${stream} failed (${error instanceof Error ? error.message : String(error)}); output it held will be read again per instance after the end.`);
+            }
+        }
+        // Any instance not complete before the last good read may have printed into the lost answer.
+        if (failed)
+            this.safeFromLoss ??= new Set(this.settled);
+        else
+            this.settled = new Set(completedIds);
+        this.lastReadBytes = received;
+        return received;
+    }
+    /**
+     * After the task's end: reads until a round brings nothing new (at most `rounds`), flushes held partial lines,
+     * then repairs suspect instances. `ids` are all the task's instances.
+     */
+    async finish(ids, rounds = 3) {
+        for (let round = 0; round < rounds; round++) {
+            if ((await this.readNew(new Set(ids))) === 0)
+                break;
+        }
+        for (const stream of STREAMS)
+            this.write(stream, this.demux[stream].flush());
+        const unprefixed = this.demux.stdout.unprefixedLines + this.demux.stderr.unprefixedLines;
+        if (unprefixed > 0) {
+            this.options.log(`${unprefixed} output line${unprefixed > 1 ? 's' : ''} had no instance prefix (the server's output buffer may have rotated); those lines were given to the instance of the line before.`);
+        }
+        const safe = this.safeFromLoss;
+        if (safe)
+            await this.repair(ids.filter(id => !safe.has(id)));
+    }
+    async readStream(stream) {
+        const demux = this.demux[stream];
+        const flushBytes = this.options.flushBytes ?? FLUSH_BYTES;
+        let pending = new Map();
+        let pendingBytes = 0;
+        let received = 0;
+        await this.options.client.streamFreshTaskOutput(this.options.uuid, stream, chunk => {
+            received += chunk.length;
+            demux.feed(chunk, pending);
+            pendingBytes += chunk.length;
+            if (pendingBytes >= flushBytes) {
+                this.write(stream, pending);
+                pending = new Map();
+                pendingBytes = 0;
+            }
+        });
+        this.write(stream, pending);
+        this.bytesRead += received;
+        return received;
+    }
+    write(stream, chunks) {
+        if (chunks.size === 0)
+            return;
+        const texts = this.options.onOutput ? new Map() : undefined;
+        for (const [id, pieces] of chunks) {
+            this.options.files.append(id, stream, pieces);
+            texts?.set(id, Buffer.concat(pieces).toString('utf8'));
+        }
+        if (texts)
+            this.options.onOutput?.(stream, texts);
+    }
+    /** Reads whole outputs of `ids` per instance, keeping whichever copy is longer. */
+    async repair(ids) {
+        if (ids.length === 0)
+            return;
+        this.options.log(`Repairing the output of instance${ids.length > 1 ? 's' : ''} ${formatIds(ids)} with per-instance reads, after ${this.lostReads} failed read${this.lostReads === 1 ? '' : 's'}.`);
+        for (const id of ids) {
+            for (const stream of STREAMS) {
+                this.repairReads++;
+                const whole = await this.options.client.instanceOutput(this.options.uuid, stream, id);
+                if (Buffer.byteLength(whole, 'utf8') > this.options.files.size(id, stream)) {
+                    this.options.files.replace(id, stream, whole);
+                }
+            }
+        }
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/task/verdict.ts
@@ -33386,6 +33711,8 @@ const systemClock = {
         signal?.addEventListener('abort', done, { once: true });
     })
 };
+/** The wait while output is arriving fast. */
+const BUSY_POLL_MS = 250;
 async function watchTask(options) {
     const { client, uuid, clock, deadline, stop } = options;
     const started = clock.now();
@@ -33399,7 +33726,7 @@ async function watchTask(options) {
         const now = clock.now();
         if (deadline !== undefined && now >= deadline)
             return { task, ending: 'timeout' };
-        let wait = pollIntervalMs(now - started, options.pollFloorMs);
+        let wait = options.busy?.() ? BUSY_POLL_MS : pollIntervalMs(now - started, options.pollFloorMs);
         // Wake for one last read exactly at the deadline.
         if (deadline !== undefined)
             wait = Math.min(wait, Math.max(0, deadline - now));
@@ -33421,7 +33748,7 @@ const USER_AGENT = `${ACTION_NAME}/${ACTION_VERSION}`;
 
 ;// CONCATENATED MODULE: ./src/main.ts
 /**
- * run(): settings -> submit -> watch -> report. The one place that decides the step's result.
+ * run(): settings -> submit -> follow -> report. The one place that decides the step's result.
  */
 
 
@@ -33446,12 +33773,15 @@ const USER_AGENT = `${ACTION_NAME}/${ACTION_VERSION}`;
 
 
 
+
 /** After a stop signal the runner allows 7.5 s before SIGTERM and 10 s before killing: wait for Cancelled within that. */
-const CANCEL_WAIT_MS = 6_000;
+const CANCEL_WAIT_MS = 5_000;
 /** After a timeout nothing kills us: give the abort a fair while to complete. */
 const TIMEOUT_CANCEL_WAIT_MS = 60_000;
 /** Progress lines at most this often, state changes always. */
 const PROGRESS_EVERY_MS = 10_000;
+/** Failed instances' output repeated at the end of the log, per instance. */
+const FAILED_TAIL_LOG_BYTES = 64 * 1024;
 function taskUrl(uuid) {
     return `${TASQ_TASK_URL}${uuid}`;
 }
@@ -33483,6 +33813,21 @@ function progressLogger(io, clock) {
         lastLine = line;
         lastAt = clock.now();
     };
+}
+/** Live log lines: `3> text` for stdout, `3 err> text` for stderr, fenced so the runner takes none as a command. */
+function liveLog(io) {
+    return (stream, chunks) => {
+        const label = stream === 'stdout' ? '>' : ' err>';
+        const lines = [];
+        for (const [id, text] of chunks) {
+            for (const line of text.replace(/\n$/, '').split('\n'))
+                lines.push(`${id}${label} ${line.replace(/\r$/, '')}`);
+        }
+        writeUntrusted(io, lines.join('\n'), `qarnot-${(0,external_node_crypto_.randomUUID)()}`);
+    };
+}
+function completedIds(task) {
+    return new Set((task.completedInstances ?? []).map(i => i.instanceId));
 }
 async function run(deps = defaultDependencies()) {
     const { io, env } = deps;
@@ -33523,11 +33868,10 @@ async function run(deps = defaultDependencies()) {
     }
 }
 async function runTask(settings, client, deps) {
-    const { io, clock, stop } = deps;
+    const { io, clock } = deps;
     const body = buildCreateBody(settings);
-    const instances = settings.instances.kind === 'count'
-        ? `${settings.instances.count} instance${settings.instances.count === 1 ? '' : 's'}`
-        : `${settings.instances.count} instance${settings.instances.count === 1 ? '' : 's'} (${formatRanges(settings.instances.intervals)})`;
+    const { count, kind, intervals } = settings.instances;
+    const instances = `${count} instance${count === 1 ? '' : 's'}${kind === 'range' ? ` (${formatRanges(intervals)})` : ''}`;
     io.info(`Creating Qarnot task "${settings.name}" (${settings.shortname}): ${instances}, ${settings.pool ? `pool ${settings.pool}` : `profile ${settings.profile}`}, at ${settings.apiUrl}`);
     io.debug(`Create body: ${JSON.stringify(redactCreateBody(body, SECRET_CONSTANT_PREFIX))}`);
     const started = clock.now();
@@ -33549,16 +33893,46 @@ async function runTask(settings, client, deps) {
         }
         return;
     }
-    const onTask = progressLogger(io, clock);
+    await followTask(settings, client, deps, uuid, started);
+}
+/** Follows a created task to its end (or timeout, or stop), then reports it. */
+async function followTask(settings, client, deps, uuid, started) {
+    const { io, clock, stop } = deps;
+    const url = taskUrl(uuid);
+    const logsDir = (0,external_node_path_namespaceObject.join)(deps.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'qarnot-logs', uuid);
+    const files = new InstanceOutputFiles(logsDir);
+    const follower = new OutputFollower({
+        client,
+        uuid,
+        files,
+        onOutput: settings.streamLogs ? liveLog(io) : undefined,
+        log: message => io.info(message)
+    });
+    const logProgress = progressLogger(io, clock);
+    const onTask = async (task) => {
+        logProgress(task);
+        await follower.readNew(completedIds(task));
+    };
+    const busy = () => follower.lastReadBytes >= BUSY_READ_BYTES;
     const deadline = settings.timeoutMs === undefined ? undefined : started + settings.timeoutMs;
-    let watched = await watchTask({ client, uuid, clock, deadline, stop, onTask });
+    let watched = await watchTask({
+        client,
+        uuid,
+        clock,
+        deadline,
+        stop,
+        onTask,
+        busy,
+        pollFloorMs: settings.pollFloorMs
+    });
     let outcome;
     if (watched.ending === 'stopped' || watched.ending === 'timeout') {
-        const why = watched.ending === 'stopped'
+        const stopped = watched.ending === 'stopped';
+        const why = stopped
             ? 'The step was cancelled'
             : `The timeout of ${formatDuration(settings.timeoutMs ?? 0)} expired`;
-        outcome = watched.ending === 'stopped' ? Outcome.Cancelled : Outcome.TimedOut;
-        if (watched.ending === 'stopped' && !settings.abortOnCancel) {
+        outcome = stopped ? Outcome.Cancelled : Outcome.TimedOut;
+        if (stopped && !settings.abortOnCancel) {
             io.warning(`${why}; abort-on-cancel is false, so task ${uuid} goes on running: ${url}`);
             io.saveState(State.TaskEnded, 'true');
             io.setOutput(Output.State, watched.task.state);
@@ -33570,65 +33944,68 @@ async function runTask(settings, client, deps) {
         const answer = await client.abortTask(uuid);
         if (answer === 'already-ended')
             io.info('The task had already ended.');
-        const waitMs = watched.ending === 'stopped' ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS;
         watched = await watchTask({
             client,
             uuid,
             clock,
-            deadline: clock.now() + waitMs,
-            onTask,
+            deadline: clock.now() + (stopped ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS),
+            onTask: logProgress,
             pollFloorMs: 500
         });
-        if (watched.ending !== 'final')
+        if (watched.ending !== 'final') {
             io.warning(`Task ${uuid} is still ${watched.task.state}; the post step checks it again.`);
+        }
     }
-    const ended = watched.ending === 'final';
-    if (ended)
+    if (watched.ending === 'final')
         io.saveState(State.TaskEnded, 'true');
+    const ids = expandIds(requestedIntervals(watched.task, settings.instances.intervals));
+    // After a stop signal the runner gives seconds: one last read, no repair.
+    await follower.finish(ids, stop.aborted ? 1 : 3);
+    files.ensureFiles(ids);
     const verdict = decideVerdict(watched.task, settings.instances.intervals);
     if (outcome === undefined) {
-        outcome = verdict.passed
-            ? Outcome.Success
-            : watched.task.state === 'Cancelled'
-                ? Outcome.Cancelled
-                : Outcome.Failure;
-    }
-    // After a stop signal there is no time to read every instance's output.
-    let outputs = new Map();
-    if (outcome !== Outcome.Cancelled || !stop.aborted) {
-        outputs = await collectOutputs(client, uuid, verdict.instances.map(i => i.id));
-    }
-    const logsDir = logsDirFor(deps.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), uuid);
-    await writeLogsDir(logsDir, outputs);
-    if (settings.streamLogs) {
-        for (const instance of verdict.instances) {
-            const output = outputs.get(instance.id) ?? { stdout: '', stderr: '' };
-            writeInstanceLog(io, instance.id, instance.state, output.stdout, output.stderr);
-        }
+        outcome = verdict.passed ? Outcome.Success : watched.task.state === 'Cancelled' ? Outcome.Cancelled : Outcome.Failure;
     }
     const label = `Qarnot task ${uuid}`;
     let headline;
-    if (outcome === Outcome.Success)
+    if (outcome === Outcome.Success) {
         headline = `${label} succeeded: ${verdict.instances.length} instance${verdict.instances.length === 1 ? '' : 's'}.`;
+    }
     else if (outcome === Outcome.TimedOut) {
         headline = `${label} was aborted after the timeout of ${formatDuration(settings.timeoutMs ?? 0)} (state ${watched.task.state}).`;
     }
     else if (outcome === Outcome.Cancelled && stop.aborted) {
         headline = `The step was cancelled; ${label} was aborted (state ${watched.task.state}).`;
     }
-    else
+    else {
         headline = failureMessage(label, verdict);
+    }
     const report = {
         uuid,
         url,
         name: settings.name,
         outcome,
         verdict,
-        outputs,
+        outputs: files,
         logsDir,
         headline,
         elapsedMs: clock.now() - started
     };
+    if (settings.streamLogs) {
+        // The failures again, each in its own group, so they need no search through the live log.
+        for (const instance of failedFirst(verdict.instances).filter(i => i.state !== 'Success').slice(0, 50)) {
+            io.startGroup(`Instance ${instance.id}: ${instance.state}${instance.error ? ` (${instance.error})` : ''}`);
+            for (const stream of ['stdout', 'stderr']) {
+                const { text, totalBytes } = files.tail(instance.id, stream, FAILED_TAIL_LOG_BYTES);
+                if (totalBytes === 0)
+                    continue;
+                io.info(`--- ${stream}${text.length < totalBytes ? ` (last ${FAILED_TAIL_LOG_BYTES / 1024} KiB)` : ''} ---`);
+                writeUntrusted(io, text);
+            }
+            io.endGroup();
+        }
+    }
+    io.info(`Output: ${follower.bytesRead} bytes read in task-level reads${follower.repairReads > 0 ? `, ${follower.repairReads} per-instance repair reads` : ''}; complete files in ${logsDir}`);
     for (const [name, value] of Object.entries(buildOutputs(report)))
         io.setOutput(name, value);
     if (settings.summary)

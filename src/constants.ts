@@ -24,6 +24,7 @@ export const Input = {
   AbortOnCancel: 'abort-on-cancel',
   StreamLogs: 'stream-logs',
   Summary: 'summary',
+  PollInterval: 'poll-interval',
   ApiUrl: 'api-url'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]

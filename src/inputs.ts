@@ -45,6 +45,8 @@ export interface Settings {
   readonly abortOnCancel: boolean
   readonly streamLogs: boolean
   readonly summary: boolean
+  /** Floor of the wait between status reads; 0 leaves the adaptive schedule alone. */
+  readonly pollFloorMs: number
 }
 
 /** Reads one input as the runner passes it (already trimmed, `""` when unset). */
@@ -314,6 +316,14 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
   }
 
   const hardware = about(Input.Hardware, () => parseHardware(parseList(read(Input.Hardware))))
+  const pollText = read(Input.PollInterval)
+  const pollFloorMs = pollText === '' ? 0 : about(Input.PollInterval, () => parseDuration(pollText))
+  if (pollFloorMs > 600_000) {
+    throw new InputError(
+      Input.PollInterval,
+      `${pollText} is over 10 minutes; a task's end would be noticed far too late`
+    )
+  }
   const timeoutText = read(Input.Timeout)
   const timeoutMs = timeoutText === '' ? undefined : about(Input.Timeout, () => parseDuration(timeoutText))
 
@@ -343,6 +353,7 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     timeoutMs,
     abortOnCancel: readBoolean(read, Input.AbortOnCancel, true),
     streamLogs: readBoolean(read, Input.StreamLogs, true),
-    summary: readBoolean(read, Input.Summary, true)
+    summary: readBoolean(read, Input.Summary, true),
+    pollFloorMs
   }
 }

@@ -1,8 +1,9 @@
 /**
- * run(): settings -> submit -> watch -> report. The one place that decides the step's result.
+ * run(): settings -> submit -> follow -> report. The one place that decides the step's result.
  */
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { coreIO, type ActionIO } from './action-io.js'
 import {
   Input,
@@ -16,22 +17,22 @@ import {
 import { explainError } from './errors-explained.js'
 import { formatDuration } from './input-formats/duration.js'
 import { InputError, SECRET_CONSTANT_PREFIX, readSettings, type Settings } from './inputs.js'
-import { QarnotClient } from './qarnot/client.js'
+import { QarnotClient, type OutputStream } from './qarnot/client.js'
 import { ActionsHttpTransport, type Transport } from './qarnot/transport.js'
 import type { TaskOutputWire } from './qarnot/types.js'
-import { formatRanges } from './ranges.js'
+import { expandIds, formatRanges } from './ranges.js'
 import { failureMessage } from './report/failure-message.js'
-import { writeInstanceLog } from './report/log.js'
-import { logsDirFor, writeLogsDir } from './report/logs-dir.js'
-import type { InstanceOutput, TaskReport } from './report/model.js'
+import { writeUntrusted } from './report/log.js'
+import type { TaskReport } from './report/model.js'
 import { buildOutputs } from './report/outputs.js'
-import { renderSummary } from './report/summary.js'
-import { collectOutputs } from './task/collect.js'
+import { failedFirst, renderSummary } from './report/summary.js'
 import { buildCreateBody, redactCreateBody } from './task/create-body.js'
+import { InstanceOutputFiles } from './task/output-files.js'
+import { BUSY_READ_BYTES, OutputFollower } from './task/output-follower.js'
 import { describeProgress, progressCounts } from './task/progress.js'
 import { isKnownState } from './task/states.js'
 import { submitTask } from './task/submit.js'
-import { decideVerdict } from './task/verdict.js'
+import { decideVerdict, requestedIntervals } from './task/verdict.js'
 import { systemClock, watchTask, type Clock, type WatchResult } from './task/watch.js'
 import { USER_AGENT } from './version.js'
 
@@ -46,11 +47,13 @@ export interface RunDependencies {
 }
 
 /** After a stop signal the runner allows 7.5 s before SIGTERM and 10 s before killing: wait for Cancelled within that. */
-export const CANCEL_WAIT_MS = 6_000
+export const CANCEL_WAIT_MS = 5_000
 /** After a timeout nothing kills us: give the abort a fair while to complete. */
 export const TIMEOUT_CANCEL_WAIT_MS = 60_000
 /** Progress lines at most this often, state changes always. */
 const PROGRESS_EVERY_MS = 10_000
+/** Failed instances' output repeated at the end of the log, per instance. */
+const FAILED_TAIL_LOG_BYTES = 64 * 1024
 
 export function taskUrl(uuid: string): string {
   return `${TASQ_TASK_URL}${uuid}`
@@ -83,6 +86,23 @@ function progressLogger(io: ActionIO, clock: Clock): (task: TaskOutputWire) => v
     lastLine = line
     lastAt = clock.now()
   }
+}
+
+/** Live log lines: `3> text` for stdout, `3 err> text` for stderr, fenced so the runner takes none as a command. */
+function liveLog(io: ActionIO): (stream: OutputStream, chunks: ReadonlyMap<number, string>) => void {
+  return (stream, chunks) => {
+    const label = stream === 'stdout' ? '>' : ' err>'
+    const lines: string[] = []
+    for (const [id, text] of chunks) {
+      for (const line of text.replace(/\n$/, '').split('\n'))
+        lines.push(`${id}${label} ${line.replace(/\r$/, '')}`)
+    }
+    writeUntrusted(io, lines.join('\n'), `qarnot-${randomUUID()}`)
+  }
+}
+
+function completedIds(task: TaskOutputWire): Set<number> {
+  return new Set((task.completedInstances ?? []).map(i => i.instanceId))
 }
 
 export async function run(deps: RunDependencies = defaultDependencies()): Promise<void> {
@@ -121,12 +141,10 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
 }
 
 async function runTask(settings: Settings, client: QarnotClient, deps: RunDependencies): Promise<void> {
-  const { io, clock, stop } = deps
+  const { io, clock } = deps
   const body = buildCreateBody(settings)
-  const instances =
-    settings.instances.kind === 'count'
-      ? `${settings.instances.count} instance${settings.instances.count === 1 ? '' : 's'}`
-      : `${settings.instances.count} instance${settings.instances.count === 1 ? '' : 's'} (${formatRanges(settings.instances.intervals)})`
+  const { count, kind, intervals } = settings.instances
+  const instances = `${count} instance${count === 1 ? '' : 's'}${kind === 'range' ? ` (${formatRanges(intervals)})` : ''}`
   io.info(
     `Creating Qarnot task "${settings.name}" (${settings.shortname}): ${instances}, ${settings.pool ? `pool ${settings.pool}` : `profile ${settings.profile}`}, at ${settings.apiUrl}`
   )
@@ -154,18 +172,54 @@ async function runTask(settings: Settings, client: QarnotClient, deps: RunDepend
     }
     return
   }
+  await followTask(settings, client, deps, uuid, started)
+}
 
-  const onTask = progressLogger(io, clock)
+/** Follows a created task to its end (or timeout, or stop), then reports it. */
+async function followTask(
+  settings: Settings,
+  client: QarnotClient,
+  deps: RunDependencies,
+  uuid: string,
+  started: number
+): Promise<void> {
+  const { io, clock, stop } = deps
+  const url = taskUrl(uuid)
+  const logsDir = join(deps.env.RUNNER_TEMP || tmpdir(), 'qarnot-logs', uuid)
+  const files = new InstanceOutputFiles(logsDir)
+  const follower = new OutputFollower({
+    client,
+    uuid,
+    files,
+    onOutput: settings.streamLogs ? liveLog(io) : undefined,
+    log: message => io.info(message)
+  })
+  const logProgress = progressLogger(io, clock)
+  const onTask = async (task: TaskOutputWire): Promise<void> => {
+    logProgress(task)
+    await follower.readNew(completedIds(task))
+  }
+  const busy = (): boolean => follower.lastReadBytes >= BUSY_READ_BYTES
   const deadline = settings.timeoutMs === undefined ? undefined : started + settings.timeoutMs
-  let watched: WatchResult = await watchTask({ client, uuid, clock, deadline, stop, onTask })
+  let watched: WatchResult = await watchTask({
+    client,
+    uuid,
+    clock,
+    deadline,
+    stop,
+    onTask,
+    busy,
+    pollFloorMs: settings.pollFloorMs
+  })
+
   let outcome: OutcomeValue | undefined
   if (watched.ending === 'stopped' || watched.ending === 'timeout') {
-    const why =
-      watched.ending === 'stopped'
-        ? 'The step was cancelled'
-        : `The timeout of ${formatDuration(settings.timeoutMs ?? 0)} expired`
-    outcome = watched.ending === 'stopped' ? Outcome.Cancelled : Outcome.TimedOut
-    if (watched.ending === 'stopped' && !settings.abortOnCancel) {
+    const stopped = watched.ending === 'stopped'
+    const why = stopped
+      ? 'The step was cancelled'
+      : `The timeout of ${formatDuration(settings.timeoutMs ?? 0)} expired`
+    outcome = stopped ? Outcome.Cancelled : Outcome.TimedOut
+    if (stopped && !settings.abortOnCancel) {
       io.warning(`${why}; abort-on-cancel is false, so task ${uuid} goes on running: ${url}`)
       io.saveState(State.TaskEnded, 'true')
       io.setOutput(Output.State, watched.task.state)
@@ -176,20 +230,24 @@ async function runTask(settings: Settings, client: QarnotClient, deps: RunDepend
     io.warning(`${why}: aborting task ${uuid}.`)
     const answer = await client.abortTask(uuid)
     if (answer === 'already-ended') io.info('The task had already ended.')
-    const waitMs = watched.ending === 'stopped' ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS
     watched = await watchTask({
       client,
       uuid,
       clock,
-      deadline: clock.now() + waitMs,
-      onTask,
+      deadline: clock.now() + (stopped ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS),
+      onTask: logProgress,
       pollFloorMs: 500
     })
-    if (watched.ending !== 'final')
+    if (watched.ending !== 'final') {
       io.warning(`Task ${uuid} is still ${watched.task.state}; the post step checks it again.`)
+    }
   }
-  const ended = watched.ending === 'final'
-  if (ended) io.saveState(State.TaskEnded, 'true')
+  if (watched.ending === 'final') io.saveState(State.TaskEnded, 'true')
+
+  const ids = expandIds(requestedIntervals(watched.task, settings.instances.intervals))
+  // After a stop signal the runner gives seconds: one last read, no repair.
+  await follower.finish(ids, stop.aborted ? 1 : 3)
+  files.ensureFiles(ids)
 
   const verdict = decideVerdict(watched.task, settings.instances.intervals)
   if (outcome === undefined) {
@@ -199,35 +257,17 @@ async function runTask(settings: Settings, client: QarnotClient, deps: RunDepend
         ? Outcome.Cancelled
         : Outcome.Failure
   }
-
-  // After a stop signal there is no time to read every instance's output.
-  let outputs = new Map<number, InstanceOutput>()
-  if (outcome !== Outcome.Cancelled || !stop.aborted) {
-    outputs = await collectOutputs(
-      client,
-      uuid,
-      verdict.instances.map(i => i.id)
-    )
-  }
-  const logsDir = logsDirFor(deps.env.RUNNER_TEMP || tmpdir(), uuid)
-  await writeLogsDir(logsDir, outputs)
-
-  if (settings.streamLogs) {
-    for (const instance of verdict.instances) {
-      const output = outputs.get(instance.id) ?? { stdout: '', stderr: '' }
-      writeInstanceLog(io, instance.id, instance.state, output.stdout, output.stderr)
-    }
-  }
-
   const label = `Qarnot task ${uuid}`
   let headline: string
-  if (outcome === Outcome.Success)
+  if (outcome === Outcome.Success) {
     headline = `${label} succeeded: ${verdict.instances.length} instance${verdict.instances.length === 1 ? '' : 's'}.`
-  else if (outcome === Outcome.TimedOut) {
+  } else if (outcome === Outcome.TimedOut) {
     headline = `${label} was aborted after the timeout of ${formatDuration(settings.timeoutMs ?? 0)} (state ${watched.task.state}).`
   } else if (outcome === Outcome.Cancelled && stop.aborted) {
     headline = `The step was cancelled; ${label} was aborted (state ${watched.task.state}).`
-  } else headline = failureMessage(label, verdict)
+  } else {
+    headline = failureMessage(label, verdict)
+  }
 
   const report: TaskReport = {
     uuid,
@@ -235,11 +275,33 @@ async function runTask(settings: Settings, client: QarnotClient, deps: RunDepend
     name: settings.name,
     outcome,
     verdict,
-    outputs,
+    outputs: files,
     logsDir,
     headline,
     elapsedMs: clock.now() - started
   }
+  if (settings.streamLogs) {
+    // The failures again, each in its own group, so they need no search through the live log.
+    for (const instance of failedFirst(verdict.instances)
+      .filter(i => i.state !== 'Success')
+      .slice(0, 50)) {
+      io.startGroup(
+        `Instance ${instance.id}: ${instance.state}${instance.error ? ` (${instance.error})` : ''}`
+      )
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const { text, totalBytes } = files.tail(instance.id, stream, FAILED_TAIL_LOG_BYTES)
+        if (totalBytes === 0) continue
+        io.info(
+          `--- ${stream}${text.length < totalBytes ? ` (last ${FAILED_TAIL_LOG_BYTES / 1024} KiB)` : ''} ---`
+        )
+        writeUntrusted(io, text)
+      }
+      io.endGroup()
+    }
+  }
+  io.info(
+    `Output: ${follower.bytesRead} bytes read in task-level reads${follower.repairReads > 0 ? `, ${follower.repairReads} per-instance repair reads` : ''}; complete files in ${logsDir}`
+  )
   for (const [name, value] of Object.entries(buildOutputs(report))) io.setOutput(name as OutputName, value)
   if (settings.summary) await io.appendSummary(renderSummary(report))
 

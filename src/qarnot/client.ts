@@ -17,7 +17,7 @@ import {
   retryDelayMs,
   type RetryPolicy
 } from './retry.js'
-import type { HttpResponse, Transport } from './transport.js'
+import type { HttpRequest, HttpResponse, Transport } from './transport.js'
 import type { ProfileWire, TaskCreateBody, TaskOutputWire, UserInfoWire } from './types.js'
 
 export type OutputStream = 'stdout' | 'stderr'
@@ -116,6 +116,42 @@ export class QarnotClient {
         retry: false
       })
     )
+  }
+
+  /**
+   * `POST /tasks/{uuid}/{stream}`, its body handed to `onChunk` as it arrives: the way to follow large outputs
+   * without holding them. Never retried. A body sent as a JSON string is decoded first.
+   */
+  async streamFreshTaskOutput(
+    uuid: string,
+    stream: OutputStream,
+    onChunk: (chunk: Buffer) => void
+  ): Promise<void> {
+    const call: Call = {
+      method: 'POST',
+      path: `/tasks/${encodeURIComponent(uuid)}/${stream}`,
+      bodyless: true
+    }
+    let response: HttpResponse
+    try {
+      response = await this.options.transport.stream(this.request(call), onChunk)
+    } catch (error) {
+      throw new QarnotNetworkError(
+        call.method,
+        call.path,
+        error instanceof Error ? error.message : String(error)
+      )
+    }
+    if (response.status < 200 || response.status >= 300) {
+      throw new QarnotApiError(
+        call.method,
+        call.path,
+        response.status,
+        errorMessageFromBody(response.body),
+        response.headers['retry-after']
+      )
+    }
+    if (response.body !== '') onChunk(Buffer.from(decodeOutputBody(response), 'utf8'))
   }
 
   /** `GET /tasks/{uuid}/{stream}/{instanceId}`: one instance's whole output, without prefix. */
@@ -232,6 +268,10 @@ export class QarnotClient {
   }
 
   private sendOnce(call: Call): Promise<HttpResponse> {
+    return this.options.transport.send(this.request(call))
+  }
+
+  private request(call: Call): HttpRequest {
     const headers: Record<string, string> = {
       Authorization: this.options.token,
       'User-Agent': this.options.userAgent,
@@ -242,12 +282,12 @@ export class QarnotClient {
       headers['Content-Type'] = 'application/json'
       body = JSON.stringify(call.body)
     }
-    return this.options.transport.send({
+    return {
       method: call.method,
       url: `${this.baseUrl}${call.path}`,
       headers,
       body: call.bodyless ? undefined : body,
       timeoutMs: this.timeoutMs
-    })
+    }
   }
 }

@@ -20,6 +20,11 @@ export interface HttpResponse {
 export interface Transport {
   /** Resolves with any HTTP status; rejects only when no complete answer arrived (network error, timeout). */
   send(request: HttpRequest): Promise<HttpResponse>
+  /**
+   * Like send, but a 2xx plain-text body goes to `onChunk` as it arrives (its `body` is then `""`), so a large
+   * output never sits whole in memory. Rejects when the body ends early, so a cut answer is never taken as whole.
+   */
+  stream(request: HttpRequest, onChunk: (chunk: Buffer) => void): Promise<HttpResponse>
   close(): void
 }
 
@@ -39,7 +44,18 @@ export class ActionsHttpTransport implements Transport {
     })
   }
 
-  async send(request: HttpRequest): Promise<HttpResponse> {
+  send(request: HttpRequest): Promise<HttpResponse> {
+    return this.exchange(request, undefined)
+  }
+
+  stream(request: HttpRequest, onChunk: (chunk: Buffer) => void): Promise<HttpResponse> {
+    return this.exchange(request, onChunk)
+  }
+
+  private async exchange(
+    request: HttpRequest,
+    onChunk: ((chunk: Buffer) => void) | undefined
+  ): Promise<HttpResponse> {
     let timer: NodeJS.Timeout | undefined
     let destroy: (() => void) | undefined
     const expired = new Promise<never>((_, reject) => {
@@ -55,13 +71,26 @@ export class ActionsHttpTransport implements Transport {
         request.body ?? '',
         request.headers
       )
-      destroy = () => response.message.destroy()
-      const body = await response.readBody()
+      const message = response.message
+      destroy = () => message.destroy()
       const headers: Record<string, string | undefined> = {}
-      for (const [name, value] of Object.entries(response.message.headers)) {
+      for (const [name, value] of Object.entries(message.headers)) {
         headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value
       }
-      return { status: response.message.statusCode ?? 0, headers, body }
+      const status = message.statusCode ?? 0
+      const plainSuccess = status >= 200 && status < 300 && !(headers['content-type'] ?? '').includes('json')
+      if (onChunk && plainSuccess) {
+        for await (const chunk of message) {
+          onChunk(chunk as Buffer)
+          // A steady flow of data is not a timeout: the limit is on silence.
+          if (timer) timer.refresh()
+        }
+        if (!message.complete) throw new Error('the answer ended before its end')
+        return { status, headers, body: '' }
+      }
+      const body = await response.readBody()
+      if (!message.complete) throw new Error('the answer ended before its end')
+      return { status, headers, body }
     })()
     try {
       return await Promise.race([exchange, expired])

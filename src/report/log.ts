@@ -1,6 +1,6 @@
 /**
- * Each instance's output in the step log, grouped per instance. Task output is untrusted: it is written between
- * `::stop-commands::` markers so a line such as `::add-mask::x` or `::error::x` stays text.
+ * Task output in the step log. It is untrusted: it is written between `::stop-commands::` markers so that a line
+ * such as `::add-mask::x` or `::error::x` printed by an instance stays text.
  */
 import { randomUUID } from 'node:crypto'
 import type { ActionIO } from '../action-io.js'
@@ -15,24 +15,4 @@ export function writeUntrusted(
   io.info(`::stop-commands::${token}`)
   io.info(text.replace(/\n$/, ''))
   io.info(`::${token}::`)
-}
-
-export function writeInstanceLog(
-  io: Pick<ActionIO, 'info' | 'startGroup' | 'endGroup'>,
-  id: number,
-  state: string,
-  stdout: string,
-  stderr: string
-): void {
-  io.startGroup(`Instance ${id}: ${state}`)
-  try {
-    if (stdout === '' && stderr === '') io.info('(no output)')
-    writeUntrusted(io, stdout)
-    if (stderr !== '') {
-      io.info('--- stderr ---')
-      writeUntrusted(io, stderr)
-    }
-  } finally {
-    io.endGroup()
-  }
 }

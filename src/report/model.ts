@@ -2,9 +2,14 @@
 import type { OutcomeValue } from '../constants.js'
 import type { Verdict } from '../task/verdict.js'
 
-export interface InstanceOutput {
-  readonly stdout: string
-  readonly stderr: string
+export type StreamName = 'stdout' | 'stderr'
+
+/** Reads parts of each instance's complete output (kept in files, so memory does not grow with it). */
+export interface OutputReader {
+  /** At most `maxBytes` from the end, cut on a character boundary; `totalBytes` is the whole size. */
+  tail(id: number, stream: StreamName, maxBytes: number): { text: string; totalBytes: number }
+  /** At most `maxBytes` from the start, cut on a character boundary. */
+  head(id: number, stream: StreamName, maxBytes: number): { text: string; totalBytes: number }
 }
 
 export interface TaskReport {
@@ -13,8 +18,7 @@ export interface TaskReport {
   readonly name: string
   readonly outcome: OutcomeValue
   readonly verdict: Verdict
-  /** Output per instance id; an instance absent here printed nothing we could read. */
-  readonly outputs: ReadonlyMap<number, InstanceOutput>
+  readonly outputs: OutputReader
   readonly logsDir: string | undefined
   /** One sentence: what happened (shown first in the summary, and as the failure message). */
   readonly headline: string

@@ -1,24 +1,42 @@
-/** The step outputs, each capped so that GitHub accepts them (job outputs are limited to 1 MB per job). Pure. */
+/**
+ * The step outputs, each capped so that GitHub accepts them (an output and a job's outputs are limited to 1 MB).
+ * Pure apart from reading outputs through the OutputReader.
+ */
 import { Output, type OutputName } from '../constants.js'
 import { formatIds } from '../ranges.js'
 import type { TaskReport } from './model.js'
-import { headBytes, tailBytes, utf8Bytes } from './text.js'
+import { utf8Bytes } from './text.js'
 
 export const STDOUT_OUTPUT_BYTES = 256 * 1024
-export const RESULTS_OUTPUT_BYTES = 256 * 1024
-/** Each instance's stdout and stderr in `results`, before the total cap applies. */
+export const RESULTS_OUTPUT_BYTES = 512 * 1024
+/** Most of each instance's stdout and stderr in `results` (their tails). */
 export const RESULT_TEXT_BYTES = 4 * 1024
+/** Below this share per text, `results` carries no texts at all. */
+const MIN_RESULT_TEXT_BYTES = 64
 
-/** `3> line` for every line of every instance's stdout, in id order. */
-export function prefixedStdout(report: TaskReport): string {
+/** `3> line` for every line of every instance's stdout, in id order, within `maxBytes`. */
+export function prefixedStdout(
+  report: TaskReport,
+  maxBytes = STDOUT_OUTPUT_BYTES
+): { text: string; cut: boolean } {
   const pieces: string[] = []
+  let used = 0
   for (const instance of report.verdict.instances) {
-    const stdout = report.outputs.get(instance.id)?.stdout ?? ''
-    if (stdout === '') continue
-    const lines = stdout.replace(/\n$/, '').split('\n')
-    for (const line of lines) pieces.push(`${instance.id}> ${line}`)
+    const left = maxBytes - used
+    if (left <= 0) return { text: pieces.join(''), cut: true }
+    const { text, totalBytes } = report.outputs.head(instance.id, 'stdout', left)
+    if (totalBytes === 0) continue
+    const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n')
+    for (const line of lines) {
+      const piece = `${instance.id}> ${line}\n`
+      const size = utf8Bytes(piece)
+      if (used + size > maxBytes) return { text: pieces.join(''), cut: true }
+      pieces.push(piece)
+      used += size
+    }
+    if (utf8Bytes(text) < totalBytes) return { text: pieces.join(''), cut: true }
   }
-  return pieces.length > 0 ? `${pieces.join('\n')}\n` : ''
+  return { text: pieces.join(''), cut: false }
 }
 
 interface ResultEntry {
@@ -28,56 +46,63 @@ interface ResultEntry {
   wallTimeSec: number | null
   execTimeSec: number | null
   attempts: number | null
-  stdout: string
-  stderr: string
+  stdout?: string
+  stderr?: string
   truncated: boolean
 }
 
 function resultsJson(report: TaskReport): { json: string; truncated: boolean } {
+  const { instances } = report.verdict
+  // Share the cap between the instances' texts, so that thousands of instances still fit.
+  const share = Math.min(
+    RESULT_TEXT_BYTES,
+    Math.floor((RESULTS_OUTPUT_BYTES * 0.6) / Math.max(1, instances.length) / 2)
+  )
+  const withTexts = share >= MIN_RESULT_TEXT_BYTES
   let truncated = false
-  const entries: ResultEntry[] = report.verdict.instances.map(instance => {
-    const output = report.outputs.get(instance.id) ?? { stdout: '', stderr: '' }
-    const stdout = tailBytes(output.stdout, RESULT_TEXT_BYTES)
-    const stderr = tailBytes(output.stderr, RESULT_TEXT_BYTES)
-    truncated ||= stdout.cut || stderr.cut
-    return {
+  const entries: ResultEntry[] = instances.map(instance => {
+    const entry: ResultEntry = {
       id: instance.id,
       state: instance.state,
       error: instance.error ?? null,
       wallTimeSec: instance.wallTimeSec ?? null,
       execTimeSec: instance.execTimeSec ?? null,
       attempts: instance.attempts ?? null,
-      stdout: stdout.text,
-      stderr: stderr.text,
-      truncated: stdout.cut || stderr.cut
+      truncated: false
     }
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const { text, totalBytes } = withTexts
+        ? report.outputs.tail(instance.id, stream, share)
+        : { text: '', totalBytes: 0 }
+      entry[stream] = text
+      if (!withTexts || utf8Bytes(text) < totalBytes) entry.truncated = true
+    }
+    truncated ||= entry.truncated
+    return entry
   })
   let json = JSON.stringify(entries)
   if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES) return { json, truncated }
-  // Too big: drop the texts, failed instances keeping theirs longest, until it fits.
-  for (const limit of [1024, 256, 0]) {
-    for (const entry of entries) {
-      const keep = entry.state === 'Success' ? Math.min(limit, 256) : limit
-      const out = tailBytes(entry.stdout, keep)
-      const err = tailBytes(entry.stderr, keep)
-      if (out.cut || err.cut) entry.truncated = true
-      entry.stdout = keep === 0 ? '' : out.text
-      entry.stderr = keep === 0 ? '' : err.text
-    }
-    json = JSON.stringify(entries)
-    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES) return { json, truncated: true }
+  for (const entry of entries) {
+    delete entry.stdout
+    delete entry.stderr
+    entry.truncated = true
   }
-  // Still too big (tens of thousands of instances): keep the failed ones and count the rest.
+  json = JSON.stringify(entries)
+  if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES) return { json, truncated: true }
+  // Tens of thousands of instances: the failed ones, as many as fit.
   const failed = entries.filter(e => e.state !== 'Success')
-  json = JSON.stringify(failed)
-  if (utf8Bytes(json) > RESULTS_OUTPUT_BYTES) json = JSON.stringify(failed.slice(0, 1000))
+  let count = failed.length
+  do {
+    json = JSON.stringify(failed.slice(0, count))
+    count = Math.floor(count / 2)
+  } while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES)
   return { json, truncated: true }
 }
 
 /** Every output of the action; values are strings as the runner stores them. */
 export function buildOutputs(report: TaskReport): Record<OutputName, string> {
   const { verdict } = report
-  const stdout = headBytes(prefixedStdout(report), STDOUT_OUTPUT_BYTES)
+  const stdout = prefixedStdout(report)
   const results = resultsJson(report)
   return {
     [Output.TaskUuid]: report.uuid,

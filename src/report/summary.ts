@@ -1,19 +1,27 @@
 /**
  * The job summary: verdict, link, instance table and each instance's output, rendered as Markdown within a byte
- * budget (GitHub drops a step summary over 1 MiB whole). Pure.
+ * budget (GitHub drops a step summary over 1 MiB whole). Failed instances come first with their errors and the
+ * tail of their output; successful ones share what is left; a note says what was cut and where the rest is.
+ * Pure apart from reading outputs through the OutputReader.
  */
 import { Outcome } from '../constants.js'
 import { formatIds } from '../ranges.js'
 import type { InstanceResult } from '../task/verdict.js'
 import type { TaskReport } from './model.js'
-import { escapeHtml, formatSeconds, tableCell, tailBytes, utf8Bytes } from './text.js'
+import { escapeHtml, formatSeconds, tableCell, utf8Bytes } from './text.js'
 
 /** GitHub's limit is 1,048,576 bytes; keep a margin for what other steps or the runner add. */
 export const SUMMARY_BUDGET_BYTES = 900 * 1024
-/** Most of one instance's output shown in the summary (its tail). */
+/** Most of one instance's output shown (its tail, per stream). */
 export const INSTANCE_OUTPUT_BYTES = 32 * 1024
-/** Rows of the instance table before the rest are grouped as ranges. */
-export const TABLE_ROWS = 500
+/** Least worth showing for a successful instance; below this its block is left out. */
+const MIN_SHARED_OUTPUT_BYTES = 512
+/** Up to this many instances, every one has a table row; above, successful ones are grouped as ranges. */
+export const FULL_TABLE_INSTANCES = 100
+/** Rows for failed instances before they too are grouped. */
+export const FAILED_ROWS = 300
+/** Kept free for the closing note. */
+const NOTE_RESERVE_BYTES = 4096
 
 const STATE_ICON: Record<InstanceResult['state'], string> = {
   Success: '✅',
@@ -22,12 +30,16 @@ const STATE_ICON: Record<InstanceResult['state'], string> = {
   NotCompleted: '⚠️'
 }
 
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`
+}
+
 function heading(report: TaskReport): string {
   const { verdict } = report
   const total = verdict.instances.length
   switch (report.outcome) {
     case Outcome.Success:
-      return `✅ Qarnot task succeeded: ${total}/${total} instance${total === 1 ? '' : 's'}`
+      return `✅ Qarnot task succeeded: ${total}/${plural(total, 'instance')}`
     case Outcome.Submitted:
       return '📤 Qarnot task submitted'
     case Outcome.Cancelled:
@@ -35,7 +47,7 @@ function heading(report: TaskReport): string {
     case Outcome.TimedOut:
       return '⏱️ Qarnot task aborted after the timeout'
     default:
-      return `❌ Qarnot task failed: ${verdict.failedIds.length} of ${total} instance${total === 1 ? '' : 's'} did not succeed`
+      return `❌ Qarnot task failed: ${verdict.failedIds.length} of ${plural(total, 'instance')} did not succeed`
   }
 }
 
@@ -43,22 +55,33 @@ function row(instance: InstanceResult): string {
   return `| ${instance.id} | ${STATE_ICON[instance.state]} ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${formatSeconds(instance.execTimeSec)} | ${instance.attempts ?? ''} | ${tableCell(instance.error ?? '')} |`
 }
 
-function instanceTable(instances: readonly InstanceResult[]): string {
-  const failedFirst = [...instances].sort(
+function groupedRows(instances: readonly InstanceResult[]): string[] {
+  const byState = new Map<InstanceResult['state'], number[]>()
+  for (const instance of instances)
+    byState.set(instance.state, [...(byState.get(instance.state) ?? []), instance.id])
+  return [...byState].map(
+    ([state, ids]) => `| ${formatIds(ids)} | ${STATE_ICON[state]} ${state} (${ids.length}) | | | | |`
+  )
+}
+
+export function failedFirst(instances: readonly InstanceResult[]): InstanceResult[] {
+  return [...instances].sort(
     (a, b) => Number(a.state === 'Success') - Number(b.state === 'Success') || a.id - b.id
   )
-  const shown = failedFirst.slice(0, TABLE_ROWS)
+}
+
+function instanceTable(instances: readonly InstanceResult[]): string {
+  const ordered = failedFirst(instances)
   const lines = [
     '| Instance | State | Wall time | Exec time | Attempts | Error |',
-    '| ---: | --- | ---: | ---: | ---: | --- |',
-    ...shown.map(row)
+    '| ---: | --- | ---: | ---: | ---: | --- |'
   ]
-  const rest = failedFirst.slice(TABLE_ROWS)
-  if (rest.length > 0) {
-    const byState = new Map<string, number[]>()
-    for (const instance of rest)
-      byState.set(instance.state, [...(byState.get(instance.state) ?? []), instance.id])
-    for (const [state, ids] of byState) lines.push(`| ${formatIds(ids)} | ${state} (${ids.length}) | | | | |`)
+  if (instances.length <= FULL_TABLE_INSTANCES) {
+    lines.push(...ordered.map(row))
+  } else {
+    const failed = ordered.filter(i => i.state !== 'Success')
+    lines.push(...failed.slice(0, FAILED_ROWS).map(row))
+    lines.push(...groupedRows([...failed.slice(FAILED_ROWS), ...ordered.filter(i => i.state === 'Success')]))
   }
   return lines.join('\n')
 }
@@ -67,25 +90,26 @@ function instanceTable(instances: readonly InstanceResult[]): string {
 export function outputBlock(
   id: number,
   state: string,
-  stdout: string,
-  stderr: string,
-  maxBytes: number
+  parts: readonly { stream: string; text: string; totalBytes: number }[]
 ): string {
-  const parts: string[] = []
-  for (const [label, text] of [
-    ['stdout', stdout],
-    ['stderr', stderr]
-  ] as const) {
-    if (text === '') continue
-    const { text: shown, cut } = tailBytes(text, maxBytes)
-    const note = cut
-      ? ` (last ${Math.round(utf8Bytes(shown) / 1024)} KiB of ${Math.round(utf8Bytes(text) / 1024)} KiB)`
-      : ''
+  const sections: string[] = []
+  for (const { stream, text, totalBytes } of parts) {
+    if (totalBytes === 0) continue
+    const shownBytes = utf8Bytes(text)
+    const note = shownBytes < totalBytes ? ` (last ${kib(shownBytes)} of ${kib(totalBytes)})` : ''
     // <pre> on its own line starts an HTML block that blank lines inside the output cannot end.
-    parts.push(`<b>${label}</b>${note}\n<pre>\n${escapeHtml(shown.replace(/\n$/, ''))}\n</pre>`)
+    sections.push(`<b>${stream}</b>${note}\n<pre>\n${escapeHtml(text.replace(/\n$/, ''))}\n</pre>`)
   }
-  if (parts.length === 0) parts.push('<i>no output</i>')
-  return `<details><summary>Instance ${id}: ${escapeHtml(state)}</summary>\n\n${parts.join('\n\n')}\n\n</details>\n`
+  if (sections.length === 0) sections.push('<i>no output</i>')
+  return `<details><summary>Instance ${id}: ${escapeHtml(state)}</summary>\n\n${sections.join('\n\n')}\n\n</details>\n`
+}
+
+function kib(bytes: number): string {
+  return bytes < 1024
+    ? `${bytes} B`
+    : bytes < 1024 * 1024
+      ? `${(bytes / 1024).toFixed(1)} KiB`
+      : `${(bytes / 1048576).toFixed(1)} MiB`
 }
 
 export function renderSummary(report: TaskReport, budgetBytes = SUMMARY_BUDGET_BYTES): string {
@@ -97,42 +121,52 @@ export function renderSummary(report: TaskReport, budgetBytes = SUMMARY_BUDGET_B
     ''
   ]
   if (report.outcome !== Outcome.Success) head.push(`> ${tableCell(report.headline)}`, '')
-  if (verdict.taskErrors.length > 0) {
+  if (verdict.taskErrors.length > 0)
     head.push('**Task errors**', '', ...verdict.taskErrors.map(e => `- ${tableCell(e)}`), '')
-  }
   if (verdict.instances.length > 0) head.push(instanceTable(verdict.instances), '')
   let markdown = head.join('\n')
+  if (utf8Bytes(markdown) > budgetBytes - NOTE_RESERVE_BYTES) {
+    // Only thousands of distinct errors get here: drop the table rather than lose the summary.
+    markdown = `${head.slice(0, 4).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`
+  }
 
   const blocks: string[] = []
-  const order = [...verdict.instances].sort(
-    (a, b) => Number(a.state === 'Success') - Number(b.state === 'Success') || a.id - b.id
-  )
-  let used = utf8Bytes(markdown) + 512 // room for the closing note
-  let omitted: number[] = []
-  for (const instance of order) {
-    const output = report.outputs.get(instance.id) ?? { stdout: '', stderr: '' }
-    const block = outputBlock(
-      instance.id,
-      instance.state,
-      output.stdout,
-      output.stderr,
-      INSTANCE_OUTPUT_BYTES
-    )
+  const omitted: number[] = []
+  let left = budgetBytes - NOTE_RESERVE_BYTES - utf8Bytes(markdown)
+  const ordered = failedFirst(verdict.instances)
+  const successCount = ordered.filter(i => i.state === 'Success').length
+  let successLeft = successCount
+  for (const instance of ordered) {
+    const success = instance.state === 'Success'
+    // Failed instances take what they need; successful ones share what remains equally.
+    const share = success ? Math.floor(left / Math.max(1, successLeft) / 2) - 200 : left / 2 - 200
+    const perStream = Math.min(INSTANCE_OUTPUT_BYTES, share)
+    if (success) successLeft--
+    if (perStream < MIN_SHARED_OUTPUT_BYTES) {
+      omitted.push(instance.id)
+      continue
+    }
+    const parts = (['stdout', 'stderr'] as const).map(stream => ({
+      stream,
+      ...report.outputs.tail(instance.id, stream, perStream)
+    }))
+    const block = outputBlock(instance.id, instance.state, parts)
     const size = utf8Bytes(block) + 1
-    if (omitted.length > 0 || used + size > budgetBytes) {
+    if (size > left) {
       omitted.push(instance.id)
       continue
     }
     blocks.push(block)
-    used += size
+    left -= size
   }
   if (blocks.length > 0) markdown += `\n### Output\n\n${blocks.join('\n')}`
   if (omitted.length > 0) {
-    omitted = omitted.sort((a, b) => a - b)
     const where = report.logsDir
-      ? ` Every instance's complete output is in the step log and in \`${report.logsDir}\`.`
+      ? ` Every instance's complete output is in the step log and in \`${report.logsDir}\` on the runner.`
       : ''
-    markdown += `\n> [!NOTE]\n> The output of instance${omitted.length > 1 ? 's' : ''} ${formatIds(omitted)} is not shown here, to keep this summary under GitHub's 1 MiB limit.${where}\n`
+    let ids = formatIds(omitted)
+    if (ids.length > 2000) ids = `${ids.slice(0, ids.lastIndexOf(',', 2000))},…`
+    markdown += `\n> [!NOTE]\n> The output of ${plural(omitted.length, 'instance')} (${ids}) is not shown here, to keep this summary under GitHub's 1 MiB limit.${where}\n`
   }
   return markdown
 }

@@ -46,7 +46,12 @@ export interface WatchOptions {
   readonly pollFloorMs?: number
   /** Called after every status read, before the verdict on finality. */
   readonly onTask?: (task: TaskOutputWire) => void | Promise<void>
+  /** True when output is arriving fast: the next read comes sooner, before the server's buffer rotates. */
+  readonly busy?: () => boolean
 }
+
+/** The wait while output is arriving fast. */
+export const BUSY_POLL_MS = 250
 
 export async function watchTask(options: WatchOptions): Promise<WatchResult> {
   const { client, uuid, clock, deadline, stop } = options
@@ -58,7 +63,7 @@ export async function watchTask(options: WatchOptions): Promise<WatchResult> {
     if (stop?.aborted) return { task, ending: 'stopped' }
     const now = clock.now()
     if (deadline !== undefined && now >= deadline) return { task, ending: 'timeout' }
-    let wait = pollIntervalMs(now - started, options.pollFloorMs)
+    let wait = options.busy?.() ? BUSY_POLL_MS : pollIntervalMs(now - started, options.pollFloorMs)
     // Wake for one last read exactly at the deadline.
     if (deadline !== undefined) wait = Math.min(wait, Math.max(0, deadline - now))
     await clock.sleep(wait, stop)
