@@ -32614,7 +32614,11 @@ class QarnotClient {
      * without holding them. Never retried. A body sent as a JSON string is decoded first.
      */
     async streamFreshTaskOutput(uuid, stream, onChunk) {
-        const call = { method: 'POST', path: `/tasks/${encodeURIComponent(uuid)}/${stream}`, bodyless: true };
+        const call = {
+            method: 'POST',
+            path: `/tasks/${encodeURIComponent(uuid)}/${stream}`,
+            bodyless: true
+        };
         let response;
         try {
             response = await this.options.transport.stream(this.request(call), onChunk);
@@ -32963,7 +32967,9 @@ function resultsJson(report) {
             truncated: false
         };
         for (const stream of ['stdout', 'stderr']) {
-            const { text, totalBytes } = withTexts ? report.outputs.tail(instance.id, stream, share) : { text: '', totalBytes: 0 };
+            const { text, totalBytes } = withTexts
+                ? report.outputs.tail(instance.id, stream, share)
+                : { text: '', totalBytes: 0 };
             entry[stream] = text;
             if (!withTexts || utf8Bytes(text) < totalBytes)
                 entry.truncated = true;
@@ -33073,7 +33079,10 @@ function failedFirst(instances) {
 }
 function instanceTable(instances) {
     const ordered = failedFirst(instances);
-    const lines = ['| Instance | State | Wall time | Exec time | Attempts | Error |', '| ---: | --- | ---: | ---: | ---: | --- |'];
+    const lines = [
+        '| Instance | State | Wall time | Exec time | Attempts | Error |',
+        '| ---: | --- | ---: | ---: | ---: | --- |'
+    ];
     if (instances.length <= FULL_TABLE_INSTANCES) {
         lines.push(...ordered.map(row));
     }
@@ -33100,7 +33109,11 @@ function outputBlock(id, state, parts) {
     return `<details><summary>Instance ${id}: ${escapeHtml(state)}</summary>\n\n${sections.join('\n\n')}\n\n</details>\n`;
 }
 function kib(bytes) {
-    return bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1048576).toFixed(1)} MiB`;
+    return bytes < 1024
+        ? `${bytes} B`
+        : bytes < 1024 * 1024
+            ? `${(bytes / 1024).toFixed(1)} KiB`
+            : `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 function renderSummary(report, budgetBytes = SUMMARY_BUDGET_BYTES) {
     const { verdict } = report;
@@ -33964,7 +33977,11 @@ async function followTask(settings, client, deps, uuid, started) {
     files.ensureFiles(ids);
     const verdict = decideVerdict(watched.task, settings.instances.intervals);
     if (outcome === undefined) {
-        outcome = verdict.passed ? Outcome.Success : watched.task.state === 'Cancelled' ? Outcome.Cancelled : Outcome.Failure;
+        outcome = verdict.passed
+            ? Outcome.Success
+            : watched.task.state === 'Cancelled'
+                ? Outcome.Cancelled
+                : Outcome.Failure;
     }
     const label = `Qarnot task ${uuid}`;
     let headline;
@@ -33993,7 +34010,9 @@ async function followTask(settings, client, deps, uuid, started) {
     };
     if (settings.streamLogs) {
         // The failures again, each in its own group, so they need no search through the live log.
-        for (const instance of failedFirst(verdict.instances).filter(i => i.state !== 'Success').slice(0, 50)) {
+        for (const instance of failedFirst(verdict.instances)
+            .filter(i => i.state !== 'Success')
+            .slice(0, 50)) {
             io.startGroup(`Instance ${instance.id}: ${instance.state}${instance.error ? ` (${instance.error})` : ''}`);
             for (const stream of ['stdout', 'stderr']) {
                 const { text, totalBytes } = files.tail(instance.id, stream, FAILED_TAIL_LOG_BYTES);
