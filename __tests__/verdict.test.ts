@@ -107,10 +107,10 @@ describe('states, progress and polling', () => {
     expect(describeProgress(counts)).toBe('2/14 instances done, 1 failed, 3 running')
   })
 
-  it('polls every second for a minute, then slows to 12 s, never below the floor', () => {
+  it('polls every second for a minute, then slows to 15 s, never below the floor', () => {
     expect(pollIntervalMs(0)).toBe(1000)
     expect(pollIntervalMs(59_000)).toBe(1000)
-    expect(pollIntervalMs(2 * 3600_000)).toBe(12_000)
+    expect(pollIntervalMs(2 * 3600_000)).toBe(15_000)
     expect(pollIntervalMs(0, 5000)).toBe(5000)
   })
 })

@@ -31610,11 +31610,14 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+// EXTERNAL MODULE: external "node:events"
+var external_node_events_ = __nccwpck_require__(8474);
 ;// CONCATENATED MODULE: ./src/action-io.ts
 /**
  * Everything the action says to the runner, behind one small interface: inputs, outputs, state, secrets, the log
  * and the job summary. The real one is @actions/core; tests pass a recording object.
  */
+
 
 const coreIO = {
     getInput: name => getInput(name),
@@ -31634,6 +31637,10 @@ const coreIO = {
         if (!process.env.GITHUB_STEP_SUMMARY)
             return;
         await summary.addRaw(markdown, true).write();
+    },
+    logDrained: async () => {
+        if (process.stdout.writableNeedDrain)
+            await (0,external_node_events_.once)(process.stdout, 'drain');
     }
 };
 
@@ -32630,7 +32637,7 @@ class QarnotClient {
             throw new QarnotApiError(call.method, call.path, response.status, errorMessageFromBody(response.body), response.headers['retry-after']);
         }
         if (response.body !== '')
-            onChunk(Buffer.from(decodeOutputBody(response), 'utf8'));
+            await onChunk(Buffer.from(decodeOutputBody(response), 'utf8'));
     }
     /** `GET /tasks/{uuid}/{stream}/{instanceId}`: one instance's whole output, without prefix. */
     async instanceOutput(uuid, stream, instanceId) {
@@ -32792,7 +32799,7 @@ class ActionsHttpTransport {
             const plainSuccess = status >= 200 && status < 300 && !(headers['content-type'] ?? '').includes('json');
             if (onChunk && plainSuccess) {
                 for await (const chunk of message) {
-                    onChunk(chunk);
+                    await onChunk(chunk);
                     // A steady flow of data is not a timeout: the limit is on silence.
                     if (timer)
                         timer.refresh();
@@ -33390,7 +33397,7 @@ class TaskOutputDemux {
 
 const STREAMS = ['stdout', 'stderr'];
 /** Output is written to files (and the live log) at least every this many bytes, so memory stays flat. */
-const FLUSH_BYTES = 1024 * 1024;
+const FLUSH_BYTES = 256 * 1024;
 /** A read this large suggests more is waiting: the caller polls again soon, before the server's buffer rotates. */
 const BUSY_READ_BYTES = 256 * 1024;
 class OutputFollower {
@@ -33439,7 +33446,7 @@ class OutputFollower {
                 break;
         }
         for (const stream of STREAMS)
-            this.write(stream, this.demux[stream].flush());
+            await this.write(stream, this.demux[stream].flush());
         const unprefixed = this.demux.stdout.unprefixedLines + this.demux.stderr.unprefixedLines;
         if (unprefixed > 0) {
             this.options.log(`${unprefixed} output line${unprefixed > 1 ? 's' : ''} had no instance prefix (the server's output buffer may have rotated); those lines were given to the instance of the line before.`);
@@ -33454,21 +33461,22 @@ class OutputFollower {
         let pending = new Map();
         let pendingBytes = 0;
         let received = 0;
-        await this.options.client.streamFreshTaskOutput(this.options.uuid, stream, chunk => {
+        await this.options.client.streamFreshTaskOutput(this.options.uuid, stream, async (chunk) => {
             received += chunk.length;
             demux.feed(chunk, pending);
             pendingBytes += chunk.length;
             if (pendingBytes >= flushBytes) {
-                this.write(stream, pending);
+                const full = pending;
                 pending = new Map();
                 pendingBytes = 0;
+                await this.write(stream, full);
             }
         });
-        this.write(stream, pending);
+        await this.write(stream, pending);
         this.bytesRead += received;
         return received;
     }
-    write(stream, chunks) {
+    async write(stream, chunks) {
         if (chunks.size === 0)
             return;
         const texts = this.options.onOutput ? new Map() : undefined;
@@ -33477,7 +33485,7 @@ class OutputFollower {
             texts?.set(id, Buffer.concat(pieces).toString('utf8'));
         }
         if (texts)
-            this.options.onOutput?.(stream, texts);
+            await this.options.onOutput?.(stream, texts);
     }
     /** Reads whole outputs of `ids` per instance, keeping whichever copy is longer. */
     async repair(ids) {
@@ -33693,14 +33701,14 @@ async function submitTask(client, body) {
 ;// CONCATENATED MODULE: ./src/task/poll-schedule.ts
 /**
  * How long to wait between status reads. Pure. Short tasks are seen ending about a second late; long ones settle
- * at one read every 12 s, the cost the Qarnot SDKs already impose, so hours of waiting stay cheap.
+ * at one read every 15 s, so that hours of waiting average one read every 10-15 s (the SDKs poll every 10 s).
  */
 const STEPS = [
     { untilMs: 60_000, intervalMs: 1_000 },
     { untilMs: 5 * 60_000, intervalMs: 3_000 },
     { untilMs: 15 * 60_000, intervalMs: 6_000 }
 ];
-const LONG_TASK_INTERVAL_MS = 12_000;
+const LONG_TASK_INTERVAL_MS = 15_000;
 /** The wait before the next read, `elapsedMs` after watching began, never below `floorMs`. */
 function pollIntervalMs(elapsedMs, floorMs = 0) {
     const step = STEPS.find(s => elapsedMs < s.untilMs);
@@ -33829,14 +33837,13 @@ function progressLogger(io, clock) {
 }
 /** Live log lines: `3> text` for stdout, `3 err> text` for stderr, fenced so the runner takes none as a command. */
 function liveLog(io) {
-    return (stream, chunks) => {
+    return async (stream, chunks) => {
         const label = stream === 'stdout' ? '>' : ' err>';
-        const lines = [];
-        for (const [id, text] of chunks) {
-            for (const line of text.replace(/\n$/, '').split('\n'))
-                lines.push(`${id}${label} ${line.replace(/\r$/, '')}`);
-        }
-        writeUntrusted(io, lines.join('\n'), `qarnot-${(0,external_node_crypto_.randomUUID)()}`);
+        const parts = [];
+        for (const [id, text] of chunks)
+            parts.push(text.replace(/\r?\n$/, '').replace(/^/gm, `${id}${label} `));
+        writeUntrusted(io, parts.join('\n'), `qarnot-${(0,external_node_crypto_.randomUUID)()}`);
+        await io.logDrained();
     };
 }
 function completedIds(task) {
@@ -33924,7 +33931,9 @@ async function followTask(settings, client, deps, uuid, started) {
     const logProgress = progressLogger(io, clock);
     const onTask = async (task) => {
         logProgress(task);
-        await follower.readNew(completedIds(task));
+        // Once the task has ended, finish() reads what is left (and confirms nothing more comes).
+        if (!isFinalState(task.state))
+            await follower.readNew(completedIds(task));
     };
     const busy = () => follower.lastReadBytes >= BUSY_READ_BYTES;
     const deadline = settings.timeoutMs === undefined ? undefined : started + settings.timeoutMs;

@@ -3,6 +3,7 @@
  * and the job summary. The real one is @actions/core; tests pass a recording object.
  */
 import * as core from '@actions/core'
+import { once } from 'node:events'
 import type { InputName, OutputName } from './constants.js'
 
 export interface ActionIO {
@@ -20,6 +21,8 @@ export interface ActionIO {
   setFailed(message: string): void
   /** Appends Markdown to the job summary; a no-op where the runner gave no summary file. */
   appendSummary(markdown: string): Promise<void>
+  /** Resolves once the log has room again (its pipe drained), so that heavy output does not pile up in memory. */
+  logDrained(): Promise<void>
 }
 
 export const coreIO: ActionIO = {
@@ -39,5 +42,8 @@ export const coreIO: ActionIO = {
     // core.summary throws without GITHUB_STEP_SUMMARY; a local run simply has no summary.
     if (!process.env.GITHUB_STEP_SUMMARY) return
     await core.summary.addRaw(markdown, true).write()
+  },
+  logDrained: async () => {
+    if (process.stdout.writableNeedDrain) await once(process.stdout, 'drain')
   }
 }

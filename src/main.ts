@@ -30,7 +30,7 @@ import { buildCreateBody, redactCreateBody } from './task/create-body.js'
 import { InstanceOutputFiles } from './task/output-files.js'
 import { BUSY_READ_BYTES, OutputFollower } from './task/output-follower.js'
 import { describeProgress, progressCounts } from './task/progress.js'
-import { isKnownState } from './task/states.js'
+import { isFinalState, isKnownState } from './task/states.js'
 import { submitTask } from './task/submit.js'
 import { decideVerdict, requestedIntervals } from './task/verdict.js'
 import { systemClock, watchTask, type Clock, type WatchResult } from './task/watch.js'
@@ -89,15 +89,13 @@ function progressLogger(io: ActionIO, clock: Clock): (task: TaskOutputWire) => v
 }
 
 /** Live log lines: `3> text` for stdout, `3 err> text` for stderr, fenced so the runner takes none as a command. */
-function liveLog(io: ActionIO): (stream: OutputStream, chunks: ReadonlyMap<number, string>) => void {
-  return (stream, chunks) => {
+function liveLog(io: ActionIO): (stream: OutputStream, chunks: ReadonlyMap<number, string>) => Promise<void> {
+  return async (stream, chunks) => {
     const label = stream === 'stdout' ? '>' : ' err>'
-    const lines: string[] = []
-    for (const [id, text] of chunks) {
-      for (const line of text.replace(/\n$/, '').split('\n'))
-        lines.push(`${id}${label} ${line.replace(/\r$/, '')}`)
-    }
-    writeUntrusted(io, lines.join('\n'), `qarnot-${randomUUID()}`)
+    const parts: string[] = []
+    for (const [id, text] of chunks) parts.push(text.replace(/\r?\n$/, '').replace(/^/gm, `${id}${label} `))
+    writeUntrusted(io, parts.join('\n'), `qarnot-${randomUUID()}`)
+    await io.logDrained()
   }
 }
 
@@ -197,7 +195,8 @@ async function followTask(
   const logProgress = progressLogger(io, clock)
   const onTask = async (task: TaskOutputWire): Promise<void> => {
     logProgress(task)
-    await follower.readNew(completedIds(task))
+    // Once the task has ended, finish() reads what is left (and confirms nothing more comes).
+    if (!isFinalState(task.state)) await follower.readNew(completedIds(task))
   }
   const busy = (): boolean => follower.lastReadBytes >= BUSY_READ_BYTES
   const deadline = settings.timeoutMs === undefined ? undefined : started + settings.timeoutMs

@@ -50,7 +50,8 @@ export function recordingIO(inputs: Record<string, string>, state: Record<string
     },
     appendSummary: async markdown => {
       io.summary += markdown
-    }
+    },
+    logDrained: async () => undefined
   }
   return io
 }

@@ -36,17 +36,25 @@ export class OutputBuffer {
     }
   }
 
-  /** Everything still retained. */
-  readAll(): Buffer {
-    return Buffer.concat(this.chunks, this.retained)
+  /** Everything still retained, as the stored pieces (no copy: answers can be hundreds of MB). */
+  readAll(): Buffer[] {
+    return [...this.chunks]
   }
 
   /** What arrived since the last fresh read (what rotated away meanwhile is lost), and moves the cursor. */
-  readFresh(): Buffer {
-    const from = Math.max(this.cursor, this.start)
-    const all = this.readAll()
+  readFresh(): Buffer[] {
+    let skip = Math.max(this.cursor, this.start) - this.start
+    const pieces: Buffer[] = []
+    for (const chunk of this.chunks) {
+      if (skip >= chunk.length) {
+        skip -= chunk.length
+        continue
+      }
+      pieces.push(skip > 0 ? chunk.subarray(skip) : chunk)
+      skip = 0
+    }
     this.cursor = this.end
-    return all.subarray(from - this.start)
+    return pieces
   }
 }
 

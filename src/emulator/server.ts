@@ -99,6 +99,8 @@ export class QarnotEmulator {
   readonly faults = new FaultPlan()
   /** Requests received, by endpoint key (`POST /tasks`); unknown paths count under `other`. */
   readonly requests = new Map<string, number>()
+  /** When each request arrived (ms since the epoch) and at which endpoint, for benchmarks. */
+  readonly requestLog: { at: number; endpoint: string }[] = []
   /** The last request received: what a test checks of headers and bodies. */
   lastRequest: { method: string; path: string; headers: IncomingMessage['headers']; body: string } | undefined
   private readonly tasks = new Map<string, EmulatedTask>()
@@ -161,6 +163,7 @@ export class QarnotEmulator {
 
   resetCounters(): void {
     this.requests.clear()
+    this.requestLog.length = 0
   }
 
   findTask(uuidOrShortname: string): EmulatedTask | undefined {
@@ -173,12 +176,29 @@ export class QarnotEmulator {
   // --- HTTP ---
 
   private send(response: ServerResponse, status: number, body: unknown, text = false): void {
+    if (text && Array.isArray(body)) return this.sendPieces(response, status, body as Buffer[])
     const payload = text ? String(body) : JSON.stringify(body)
     response.writeHead(status, {
       'Content-Type': text ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
       'Content-Length': Buffer.byteLength(payload)
     })
     response.end(payload)
+  }
+
+  /** A text answer written piece by piece, honouring the socket's backpressure. */
+  private sendPieces(response: ServerResponse, status: number, pieces: Buffer[]): void {
+    response.writeHead(status, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': pieces.reduce((sum, piece) => sum + piece.length, 0)
+    })
+    let index = 0
+    const pump = (): void => {
+      while (index < pieces.length) {
+        if (!response.write(pieces[index++])) return void response.once('drain', pump)
+      }
+      response.end()
+    }
+    pump()
   }
 
   private async readBody(request: IncomingMessage): Promise<string> {
@@ -196,6 +216,7 @@ export class QarnotEmulator {
     const route = matchRoute(method, url.pathname)
     const endpoint = route?.endpoint ?? 'other'
     this.requests.set(endpoint, (this.requests.get(endpoint) ?? 0) + 1)
+    this.requestLog.push({ at: Date.now(), endpoint })
     const body = await this.readBody(request)
     this.lastRequest = { method, path: url.pathname, headers: request.headers, body }
 
@@ -301,9 +322,9 @@ export class QarnotEmulator {
     }
   }
 
-  private output(data: Buffer): { body: unknown; text?: boolean } {
-    const text = data.toString('utf8')
-    return this.options.quirks?.jsonStringOutput ? { body: text } : { body: text, text: true }
+  private output(pieces: Buffer[]): { body: unknown; text?: boolean } {
+    if (this.options.quirks?.jsonStringOutput) return { body: Buffer.concat(pieces).toString('utf8') }
+    return { body: pieces, text: true }
   }
 
   private wire(task: EmulatedTask): TaskOutputWire {

@@ -17,7 +17,7 @@ import {
   retryDelayMs,
   type RetryPolicy
 } from './retry.js'
-import type { HttpRequest, HttpResponse, Transport } from './transport.js'
+import type { ChunkSink, HttpRequest, HttpResponse, Transport } from './transport.js'
 import type { ProfileWire, TaskCreateBody, TaskOutputWire, UserInfoWire } from './types.js'
 
 export type OutputStream = 'stdout' | 'stderr'
@@ -122,11 +122,7 @@ export class QarnotClient {
    * `POST /tasks/{uuid}/{stream}`, its body handed to `onChunk` as it arrives: the way to follow large outputs
    * without holding them. Never retried. A body sent as a JSON string is decoded first.
    */
-  async streamFreshTaskOutput(
-    uuid: string,
-    stream: OutputStream,
-    onChunk: (chunk: Buffer) => void
-  ): Promise<void> {
+  async streamFreshTaskOutput(uuid: string, stream: OutputStream, onChunk: ChunkSink): Promise<void> {
     const call: Call = {
       method: 'POST',
       path: `/tasks/${encodeURIComponent(uuid)}/${stream}`,
@@ -151,7 +147,7 @@ export class QarnotClient {
         response.headers['retry-after']
       )
     }
-    if (response.body !== '') onChunk(Buffer.from(decodeOutputBody(response), 'utf8'))
+    if (response.body !== '') await onChunk(Buffer.from(decodeOutputBody(response), 'utf8'))
   }
 
   /** `GET /tasks/{uuid}/{stream}/{instanceId}`: one instance's whole output, without prefix. */

@@ -17,6 +17,9 @@ export interface HttpResponse {
   readonly body: string
 }
 
+/** Receives a body chunk; a returned promise holds the next chunk back (backpressure down to the socket). */
+export type ChunkSink = (chunk: Buffer) => void | Promise<void>
+
 export interface Transport {
   /** Resolves with any HTTP status; rejects only when no complete answer arrived (network error, timeout). */
   send(request: HttpRequest): Promise<HttpResponse>
@@ -24,7 +27,7 @@ export interface Transport {
    * Like send, but a 2xx plain-text body goes to `onChunk` as it arrives (its `body` is then `""`), so a large
    * output never sits whole in memory. Rejects when the body ends early, so a cut answer is never taken as whole.
    */
-  stream(request: HttpRequest, onChunk: (chunk: Buffer) => void): Promise<HttpResponse>
+  stream(request: HttpRequest, onChunk: ChunkSink): Promise<HttpResponse>
   close(): void
 }
 
@@ -48,14 +51,11 @@ export class ActionsHttpTransport implements Transport {
     return this.exchange(request, undefined)
   }
 
-  stream(request: HttpRequest, onChunk: (chunk: Buffer) => void): Promise<HttpResponse> {
+  stream(request: HttpRequest, onChunk: ChunkSink): Promise<HttpResponse> {
     return this.exchange(request, onChunk)
   }
 
-  private async exchange(
-    request: HttpRequest,
-    onChunk: ((chunk: Buffer) => void) | undefined
-  ): Promise<HttpResponse> {
+  private async exchange(request: HttpRequest, onChunk: ChunkSink | undefined): Promise<HttpResponse> {
     let timer: NodeJS.Timeout | undefined
     let destroy: (() => void) | undefined
     const expired = new Promise<never>((_, reject) => {
@@ -81,7 +81,7 @@ export class ActionsHttpTransport implements Transport {
       const plainSuccess = status >= 200 && status < 300 && !(headers['content-type'] ?? '').includes('json')
       if (onChunk && plainSuccess) {
         for await (const chunk of message) {
-          onChunk(chunk as Buffer)
+          await onChunk(chunk as Buffer)
           // A steady flow of data is not a timeout: the limit is on silence.
           if (timer) timer.refresh()
         }

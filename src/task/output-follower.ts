@@ -10,7 +10,7 @@ import type { InstanceOutputFiles } from './output-files.js'
 
 export const STREAMS: readonly OutputStream[] = ['stdout', 'stderr']
 /** Output is written to files (and the live log) at least every this many bytes, so memory stays flat. */
-export const FLUSH_BYTES = 1024 * 1024
+export const FLUSH_BYTES = 256 * 1024
 /** A read this large suggests more is waiting: the caller polls again soon, before the server's buffer rotates. */
 export const BUSY_READ_BYTES = 256 * 1024
 
@@ -18,8 +18,11 @@ export interface FollowerOptions {
   readonly client: Pick<QarnotClient, 'streamFreshTaskOutput' | 'instanceOutput'>
   readonly uuid: string
   readonly files: InstanceOutputFiles
-  /** Complete lines of one flush, per instance, for the live log; absent when logs are not streamed. */
-  readonly onOutput?: (stream: OutputStream, chunks: ReadonlyMap<number, string>) => void
+  /**
+   * Complete lines of one flush, per instance, for the live log; absent when logs are not streamed. A returned
+   * promise (the log's pipe is full) holds the reading back, so a slow log never fills memory.
+   */
+  readonly onOutput?: (stream: OutputStream, chunks: ReadonlyMap<number, string>) => void | Promise<void>
   /** Says what the follower does out of the ordinary (repairs, lost reads). */
   readonly log: (message: string) => void
   readonly flushBytes?: number
@@ -68,7 +71,7 @@ export class OutputFollower {
     for (let round = 0; round < rounds; round++) {
       if ((await this.readNew(new Set(ids))) === 0) break
     }
-    for (const stream of STREAMS) this.write(stream, this.demux[stream].flush())
+    for (const stream of STREAMS) await this.write(stream, this.demux[stream].flush())
     const unprefixed = this.demux.stdout.unprefixedLines + this.demux.stderr.unprefixedLines
     if (unprefixed > 0) {
       this.options.log(
@@ -85,29 +88,30 @@ export class OutputFollower {
     let pending: InstanceChunks = new Map()
     let pendingBytes = 0
     let received = 0
-    await this.options.client.streamFreshTaskOutput(this.options.uuid, stream, chunk => {
+    await this.options.client.streamFreshTaskOutput(this.options.uuid, stream, async chunk => {
       received += chunk.length
       demux.feed(chunk, pending)
       pendingBytes += chunk.length
       if (pendingBytes >= flushBytes) {
-        this.write(stream, pending)
+        const full = pending
         pending = new Map()
         pendingBytes = 0
+        await this.write(stream, full)
       }
     })
-    this.write(stream, pending)
+    await this.write(stream, pending)
     this.bytesRead += received
     return received
   }
 
-  private write(stream: OutputStream, chunks: InstanceChunks): void {
+  private async write(stream: OutputStream, chunks: InstanceChunks): Promise<void> {
     if (chunks.size === 0) return
     const texts = this.options.onOutput ? new Map<number, string>() : undefined
     for (const [id, pieces] of chunks) {
       this.options.files.append(id, stream, pieces)
       texts?.set(id, Buffer.concat(pieces).toString('utf8'))
     }
-    if (texts) this.options.onOutput?.(stream, texts)
+    if (texts) await this.options.onOutput?.(stream, texts)
   }
 
   /** Reads whole outputs of `ids` per instance, keeping whichever copy is longer. */

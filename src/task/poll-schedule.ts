@@ -1,6 +1,6 @@
 /**
  * How long to wait between status reads. Pure. Short tasks are seen ending about a second late; long ones settle
- * at one read every 12 s, the cost the Qarnot SDKs already impose, so hours of waiting stay cheap.
+ * at one read every 15 s, so that hours of waiting average one read every 10-15 s (the SDKs poll every 10 s).
  */
 
 const STEPS: readonly { readonly untilMs: number; readonly intervalMs: number }[] = [
@@ -8,7 +8,7 @@ const STEPS: readonly { readonly untilMs: number; readonly intervalMs: number }[
   { untilMs: 5 * 60_000, intervalMs: 3_000 },
   { untilMs: 15 * 60_000, intervalMs: 6_000 }
 ]
-export const LONG_TASK_INTERVAL_MS = 12_000
+export const LONG_TASK_INTERVAL_MS = 15_000
 
 /** The wait before the next read, `elapsedMs` after watching began, never below `floorMs`. */
 export function pollIntervalMs(elapsedMs: number, floorMs = 0): number {

@@ -1,0 +1,288 @@
+/**
+ * `npm run bench`: figures for the action's cost, measured on the bundled action (dist/index.js) run as the runner
+ * runs it, against the emulator. Not a test: it prints figures, medians where a scenario is repeated.
+ *
+ *   npm run bench                 every scenario
+ *   npm run bench -- hello 10k    only the named ones (hello, 1k, 10k, 200mib, 1gb, long, cold, render)
+ */
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { startEmulator, type EmulatorOptions, type QarnotEmulator } from '../src/emulator/server.js'
+import { PROJECT_ROOT, stepEnvironment } from '../src/local-runner/runner.js'
+import type { OutputStream } from '../src/qarnot/client.js'
+import type { TaskOutputWire } from '../src/qarnot/types.js'
+import { Outcome } from '../src/constants.js'
+import { renderSummary } from '../src/report/summary.js'
+import { InstanceOutputFiles } from '../src/task/output-files.js'
+import { OutputFollower } from '../src/task/output-follower.js'
+import { decideVerdict } from '../src/task/verdict.js'
+import { watchTask, type Clock } from '../src/task/watch.js'
+
+interface RunFigures {
+  exitCode: number | null
+  wallMs: number
+  endToExitMs: number
+  firstRequestMs: number
+  peakRssMB: number
+  summaryBytes: number
+  logBytes: number
+  requests: Map<string, number>
+  statusReads: number
+  /** Requests between the first status read and the task's end, per status read in that window. */
+  perPoll: number
+  afterEnd: number
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/** Peak resident memory of a process so far (Linux VmHWM), in MB. */
+function peakRssMB(pid: number): number {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match ? Number(match[1]) / 1024 : 0
+  } catch {
+    return 0
+  }
+}
+
+/** Runs dist/index.js once as the runner would, its log counted (not kept), and measures it. */
+async function runAction(emulator: QarnotEmulator, inputs: Record<string, string>): Promise<RunFigures> {
+  emulator.resetCounters()
+  const workDir = mkdtempSync(join(tmpdir(), 'qarnot-bench-'))
+  for (const file of ['output', 'state', 'env', 'path', 'summary']) writeFileSync(join(workDir, file), '')
+  const env = stepEnvironment(
+    { inputs: { token: emulator.token, 'api-url': emulator.url, ...inputs } },
+    workDir
+  )
+  const before = new Set(emulator.allTasks().map(t => t.uuid))
+  const started = Date.now()
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'index.js')], {
+    cwd: workDir,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let logBytes = 0
+  child.stdout.on('data', (chunk: Buffer) => (logBytes += chunk.length))
+  child.stderr.on('data', (chunk: Buffer) => (logBytes += chunk.length))
+  let peak = 0
+  const sampler = setInterval(() => (peak = Math.max(peak, peakRssMB(child.pid ?? 0))), 20)
+  const exitCode = await new Promise<number | null>(resolve =>
+    child.on('exit', code => {
+      peak = Math.max(peak, peakRssMB(child.pid ?? 0))
+      resolve(code)
+    })
+  )
+  const exitedAt = Date.now()
+  clearInterval(sampler)
+  const task = emulator.allTasks().find(t => !before.has(t.uuid))
+  const endedAt = task?.endDate?.getTime() ?? exitedAt
+  const log = emulator.requestLog
+  return {
+    exitCode,
+    wallMs: exitedAt - started,
+    endToExitMs: exitedAt - endedAt,
+    firstRequestMs: log.length > 0 ? log[0].at - started : NaN,
+    peakRssMB: peak,
+    summaryBytes: statSync(join(workDir, 'summary')).size,
+    logBytes,
+    requests: new Map(emulator.requests),
+    statusReads: emulator.requestCount('GET /tasks/{uuid}'),
+    afterEnd: log.filter(r => r.at > endedAt).length,
+    perPoll: (() => {
+      const first = log.findIndex(r => r.endpoint === 'GET /tasks/{uuid}')
+      const during = log.slice(first).filter(r => r.at <= endedAt)
+      const polls = during.filter(r => r.endpoint === 'GET /tasks/{uuid}').length
+      return polls > 0 ? during.length / polls : NaN
+    })()
+  }
+}
+
+function line(label: string, value: string): void {
+  console.log(`  ${label.padEnd(34)} ${value}`)
+}
+
+function report(name: string, runs: RunFigures[]): void {
+  const last = runs[runs.length - 1]
+  const m = (pick: (r: RunFigures) => number) => median(runs.map(pick))
+  console.log(`\n## ${name}${runs.length > 1 ? ` (median of ${runs.length} runs)` : ''}`)
+  line('exit code', runs.map(r => r.exitCode).join(', '))
+  line('wall time', `${(m(r => r.wallMs) / 1000).toFixed(2)} s`)
+  line("task's end -> action's exit", `${(m(r => r.endToExitMs) / 1000).toFixed(2)} s`)
+  line('peak RSS of the action', `${m(r => r.peakRssMB).toFixed(0)} MB`)
+  line('summary', `${m(r => r.summaryBytes)} bytes (${(m(r => r.summaryBytes) / 1048576).toFixed(3)} MiB)`)
+  line('log', `${(m(r => r.logBytes) / 1048576).toFixed(1)} MiB`)
+  let total = 0
+  for (const count of last.requests.values()) total += count
+  line('status reads (polls)', String(last.statusReads))
+  line('requests per poll while running', `${m(r => r.perPoll).toFixed(2)} (status + new output)`)
+  line('requests after the end', String(last.afterEnd))
+  line('requests in all', `${total}: ${[...last.requests].map(([e, c]) => `${c} ${e}`).join(', ')}`)
+}
+
+async function withEmulator<T>(
+  options: EmulatorOptions,
+  body: (emulator: QarnotEmulator) => Promise<T>
+): Promise<T> {
+  const emulator = await startEmulator(options)
+  try {
+    return await body(emulator)
+  } finally {
+    await emulator.stop()
+  }
+}
+
+/** A command printing `bytes` of 64-byte lines (awk, so the instance itself costs little). */
+function printBytes(bytes: number): string {
+  const lines = Math.floor(bytes / 64)
+  return `awk "BEGIN { s = sprintf(\\"%063d\\", 0); for (i = 0; i < ${lines}; i++) print s }"`
+}
+
+const scenarios: Record<string, () => Promise<void>> = {
+  async hello() {
+    await withEmulator({}, async emulator => {
+      const runs: RunFigures[] = []
+      for (let i = 0; i < 7; i++) {
+        runs.push(
+          await runAction(emulator, {
+            'instance-count': '4',
+            command: 'echo hello world from node ${INSTANCE_ID}!'
+          })
+        )
+      }
+      report('4 instances, short output', runs)
+    })
+  },
+  async '1k'() {
+    await withEmulator({ maxRunningInstances: 64 }, async emulator => {
+      report('1,000 instances x 10 KiB', [
+        await runAction(emulator, { 'instance-count': '1000', command: `sh -c '${printBytes(10 * 1024)}'` })
+      ])
+    })
+  },
+  async '10k'() {
+    await withEmulator({ maxRunningInstances: 128, maxTasks: 10 }, async emulator => {
+      report('10,000 instances x 1 KiB', [
+        await runAction(emulator, { 'instance-count': '10000', command: `sh -c '${printBytes(1024)}'` })
+      ])
+    })
+  },
+  async '200mib'() {
+    await withEmulator({ outputBufferBytes: 512 * 1024 * 1024 }, async emulator => {
+      report('1 instance printing 200 MiB', [
+        await runAction(emulator, { command: `sh -c '${printBytes(200 * 1024 * 1024)}'` })
+      ])
+    })
+  },
+  async '1gb'() {
+    await withEmulator({ outputBufferBytes: 1536 * 1024 * 1024 }, async emulator => {
+      report('8 instances x 128 MiB = 1 GiB of output', [
+        await runAction(emulator, {
+          'instance-count': '8',
+          command: `sh -c '${printBytes(128 * 1024 * 1024)}'`
+        })
+      ])
+    })
+  },
+  async long() {
+    // The poll loop and the output follower as run() drives them, on a virtual clock: hours pass in milliseconds.
+    for (const minutes of [1, 10, 120]) {
+      let now = 0
+      const clock: Clock = { now: () => now, sleep: async ms => void (now += ms) }
+      const endAt = minutes * 60_000
+      let statusReads = 0
+      let outputReads = 0
+      const task = (state: string): TaskOutputWire => ({
+        uuid: 'u',
+        state,
+        instanceCount: 1,
+        completedInstances: []
+      })
+      const client = {
+        getTask: async () => (statusReads++, task(now >= endAt ? 'Success' : 'FullyExecuting')),
+        streamFreshTaskOutput: async (_uuid: string, _stream: OutputStream, onChunk: (c: Buffer) => void) => {
+          outputReads++
+          onChunk(Buffer.from('0> still working\n'))
+        },
+        instanceOutput: async () => ''
+      }
+      const files = new InstanceOutputFiles(mkdtempSync(join(tmpdir(), 'qarnot-bench-long-')))
+      const follower = new OutputFollower({ client, uuid: 'u', files, log: () => undefined })
+      const result = await watchTask({
+        client,
+        uuid: 'u',
+        clock,
+        onTask: () => follower.readNew(new Set()).then(() => undefined)
+      })
+      console.log(`\n## A ${minutes}-minute task (virtual clock)`)
+      line(
+        'status reads',
+        `${statusReads} (one every ${(endAt / 1000 / statusReads).toFixed(1)} s on average)`
+      )
+      line('new-output reads', String(outputReads))
+      line('end seen after', `${((now - endAt) / 1000).toFixed(1)} s`)
+      line('final state', result.task.state)
+    }
+  },
+  async cold() {
+    await withEmulator({}, async emulator => {
+      const times: number[] = []
+      for (let i = 0; i < 11; i++) times.push((await runAction(emulator, { command: 'true' })).firstRequestMs)
+      console.log('\n## Cold start (process start -> first request), 11 runs')
+      line('median', `${median(times).toFixed(0)} ms`)
+      line('min / max', `${Math.min(...times)} / ${Math.max(...times)} ms`)
+    })
+  },
+  async render() {
+    const count = 10_000
+    const files = new InstanceOutputFiles(mkdtempSync(join(tmpdir(), 'qarnot-bench-render-')))
+    const failing = new Set([3, 17, 4242, 9999])
+    for (let id = 0; id < count; id++) files.append(id, 'stdout', [Buffer.from(`${'r'.repeat(1000)}\n`)])
+    const verdict = decideVerdict({
+      uuid: 'u',
+      state: 'Failure',
+      instanceCount: count,
+      completedInstances: Array.from({ length: count }, (_, id) => ({
+        instanceId: id,
+        state: failing.has(id) ? 'Failure' : 'Success',
+        error: failing.has(id) ? { message: 'exit code 1' } : null
+      }))
+    })
+    const times: number[] = []
+    let bytes = 0
+    for (let i = 0; i < 5; i++) {
+      const start = performance.now()
+      const markdown = renderSummary({
+        uuid: 'u',
+        url: 'https://tasq.qarnot.com/tasks/u',
+        name: 'render',
+        outcome: Outcome.Failure,
+        verdict,
+        outputs: files,
+        logsDir: files.dir,
+        headline: 'failed',
+        elapsedMs: 1000
+      })
+      times.push(performance.now() - start)
+      bytes = Buffer.byteLength(markdown)
+    }
+    console.log('\n## Summary of 10,000 instances (render alone, from the output files), 5 runs')
+    line('render time', `median ${median(times).toFixed(0)} ms (min ${Math.min(...times).toFixed(0)} ms)`)
+    line('summary', `${bytes} bytes (${(bytes / 1048576).toFixed(3)} MiB)`)
+  }
+}
+
+const chosen = process.argv.slice(2)
+const unknown = chosen.filter(name => !(name in scenarios))
+if (unknown.length > 0) {
+  console.error(`Unknown scenario ${unknown.join(', ')}; choose from ${Object.keys(scenarios).join(', ')}`)
+  process.exit(2)
+}
+console.log(`# npm run bench (node ${process.version}, dist/index.js against the emulator)`)
+for (const name of chosen.length > 0 ? chosen : Object.keys(scenarios)) await scenarios[name]()
