@@ -7,5 +7,7 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }]
   },
   testMatch: ['<rootDir>/__tests__/**/*.test.ts'],
-  testTimeout: 30000
+  testTimeout: 60000,
+  // The fault suite runs its cases side by side.
+  maxConcurrency: 10
 }

@@ -100,6 +100,44 @@ describe('dist/index.js as the runner runs it', () => {
   })
 })
 
+describe('secrets', () => {
+  beforeEach(async () => {
+    emulator = await fastEmulator()
+  })
+
+  it('never writes the token or a secret constant to the log, outputs, summary or state, even in debug mode', async () => {
+    const secret = 'pa55-w0rd-that-must-not-leak'
+    const inputs = {
+      ...api(),
+      'instance-count': '2',
+      command: 'sh -c \'test -n "$QARNOT_SECRET__DB" && echo has secret ${INSTANCE_ID}\'',
+      constants: `QARNOT_SECRET__DB=${secret}\nVISIBLE=plain`
+    }
+    const { main, post } = await runAction({ inputs, env: { ACTIONS_STEP_DEBUG: 'true', RUNNER_DEBUG: '1' } })
+    expect(main.exitCode).toBe(0)
+    expect(main.log).toContain('::debug::Create body:')
+    expect(main.log).toContain('"key":"QARNOT_SECRET__DB","value":"[SECRET]"')
+    expect(main.log).toContain(`::add-mask::${secret}`)
+    for (const [where, text] of [
+      ['main log', main.log],
+      ['post log', post.log],
+      ['outputs', JSON.stringify(main.outputs)],
+      ['summary', main.summary],
+      ['state', JSON.stringify(main.state)]
+    ]) {
+      const unmasked = text
+        .split('\n')
+        .filter(line => !line.startsWith('::add-mask::'))
+        .join('\n')
+      for (const value of [emulator.token, secret]) {
+        if (unmasked.includes(value)) throw new Error(`${where} contains a secret`)
+      }
+    }
+    // The token is registered before anything else is written.
+    expect(main.log.startsWith(`::add-mask::${emulator.token}\n`)).toBe(true)
+  })
+})
+
 describe('against the API shapes the real server is reported to use', () => {
   beforeEach(async () => {
     emulator = await fastEmulator({ quirks: { jsonStringOutput: true, nullCollections: true } })

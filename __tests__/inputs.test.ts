@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import type { InputName } from '../src/constants.js'
+import { BAD_INPUTS } from './fixtures/bad-inputs.js'
 import { parseDockerImage } from '../src/input-formats/docker-image.js'
 import { formatDuration, parseDuration } from '../src/input-formats/duration.js'
 import { parseHardware } from '../src/input-formats/hardware.js'
@@ -126,43 +126,7 @@ describe('readSettings', () => {
 })
 
 describe('bad inputs name the input and the fix', () => {
-  it.each<[Record<string, string>, InputName, RegExp]>([
-    [{ token: '' }, 'token', /secrets\.QARNOT_TOKEN/],
-    [{ token: '   ' }, 'token', /empty/],
-    [{ token: 'ab cd' }, 'token', /white space/],
-    [{ 'instance-count': '4', 'instance-range': '0-3' }, 'instance-range', /keep one of them/],
-    [{ 'instance-count': '0' }, 'instance-count', /minimum of 1/],
-    [{ 'instance-count': 'four' }, 'instance-count', /whole number/],
-    [{ 'instance-count': '-2' }, 'instance-count', /whole number/],
-    [{ 'instance-range': '5-2' }, 'instance-range', /write 2-5/],
-    [{ 'instance-range': '1,,2' }, 'instance-range', /empty item/],
-    [{ 'docker-image': 'Ubuntu' }, 'docker-image', /lower-case/],
-    [{ 'docker-image': 'ubuntu@sha256:abc' }, 'docker-image', /use a tag/],
-    [{ 'docker-image': 'python:3.12-slim', constants: 'DOCKER_TAG=3' }, 'docker-image', /keep only one/],
-    [{ constants: 'NOEQUALS' }, 'constants', /KEY=VALUE/],
-    [{ constants: 'MY KEY=1' }, 'constants', /MY_KEY/],
-    [{ constants: 'A=1\nA=2' }, 'constants', /twice/],
-    [{ constants: `BIG=${'x'.repeat(2049)}` }, 'constants', /2048/],
-    [{ constants: 'DOCKER_CMD=ls' }, 'command', /keep only one/],
-    [{ command: '' }, 'command', /is empty/],
-    [{ tags: Array.from({ length: 10 }, (_, i) => `t${i}`).join(',') }, 'tags', /at most 9/],
-    [{ labels: 'novalue' }, 'labels', /KEY=VALUE/],
-    [{ hardware: 'cores=4' }, 'hardware', /min-cores=N/],
-    [{ hardware: 'min-ram=32' }, 'hardware', /unit/],
-    [{ hardware: 'gpu,no-gpu' }, 'hardware', /contradict/],
-    [{ hardware: 'min-cores=8,max-cores=4' }, 'hardware', /above/],
-    [{ scheduling: 'cheap' }, 'scheduling', /flex, on-demand or reserved/],
-    [{ 'max-retries-per-instance': 'x' }, 'max-retries-per-instance', /whole number/],
-    [{ wait: 'yes' }, 'wait', /true or false/],
-    [{ 'abort-on-cancel': 'nope' }, 'abort-on-cancel', /true or false/],
-    [{ timeout: '30' }, 'timeout', /30m/],
-    [{ timeout: 'soon' }, 'timeout', /90s, 30m/],
-    [{ 'api-url': 'api.qarnot.com' }, 'api-url', /not a URL/],
-    [{ 'api-url': 'ftp://api.qarnot.com' }, 'api-url', /https:\/\//],
-    [{ pool: 'my-pool' }, 'pool', /UUID/],
-    [{ profile: '' }, 'profile', /docker-batch/],
-    [{ name: 'n'.repeat(3000) }, 'name', /at most/]
-  ])('%j -> %s', (inputs, input, fix) => {
+  it.each(BAD_INPUTS)('%j -> %s', (inputs, input, fix) => {
     const error = inputErrorOf(inputs)
     expect(error.input).toBe(input)
     expect(error.message).toContain(`'${input}'`)

@@ -9,6 +9,7 @@ import { post } from '../src/post.js'
 import { systemClock } from '../src/task/watch.js'
 import { fastEmulator, waitForState } from './helpers/emulator.js'
 import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
+import { BAD_INPUTS } from './fixtures/bad-inputs.js'
 
 let emulator: QarnotEmulator
 beforeEach(async () => {
@@ -97,11 +98,15 @@ describe('run()', () => {
     expect(emulator.allTasks()[0].body.advancedRanges).toBe('1-6,15,20,25-30')
   })
 
-  it('refuses bad input before any request', async () => {
-    const io = await runWith({ 'instance-count': '4', 'instance-range': '0-3', command: 'echo' })
-    expect(io.failures).toEqual([expect.stringContaining("Input 'instance-range'")])
+  it(`refuses each of ${BAD_INPUTS.length} bad inputs with one error naming it, and no request`, async () => {
+    for (const [inputs, input, fix] of BAD_INPUTS) {
+      const io = recordingIO({ token: emulator.token, 'api-url': emulator.url, command: 'echo', ...inputs })
+      await run({ io, env: {}, clock: systemClock, stop: new AbortController().signal })
+      expect(io.failures).toHaveLength(1)
+      expect(io.failures[0]).toMatch(new RegExp(`^Input '${input}': .*${fix.source}`))
+      expect(io.outputs).toEqual({})
+    }
     expect(emulator.requestCount()).toBe(0)
-    expect(io.outputs).toEqual({})
   })
 
   it('keeps task output as text: workflow commands printed by an instance are fenced', async () => {
@@ -164,6 +169,43 @@ describe('run()', () => {
     })
     const io = await runWith({ command: 'echo' })
     expect(io.failures[0]).toMatch(/Maximum number of tasks reached.*'auto-delete: true'/)
+  })
+
+  it('explains credits and invalid fields, naming the input to fix', async () => {
+    emulator.faults.add({
+      endpoint: 'POST /tasks',
+      fault: { type: 'status', status: 402, message: 'Not enough credits' }
+    })
+    const poor = await runWith({ command: 'echo' })
+    expect(poor.failures[0]).toMatch(/answered 402: Not enough credits\. The account has not enough credits/)
+    emulator.faults.add({
+      endpoint: 'POST /tasks',
+      fault: { type: 'status', status: 400, message: 'Invalid task file. Invalid fields: range-length' }
+    })
+    const long = await runWith({ command: 'echo', 'instance-range': '0-3' })
+    expect(long.failures[0]).toMatch(/Invalid fields: range-length\. Check the input 'instance-range'/)
+    expect(emulator.allTasks()).toHaveLength(0)
+  })
+
+  it('aborts the task it cannot follow any more, so nothing runs unwatched', async () => {
+    const io = recordingIO({ token: emulator.token, 'api-url': emulator.url, command: 'sleep 30' })
+    emulator.faults.add({
+      endpoint: 'GET /tasks/{uuid}',
+      fault: { type: 'status', status: 500 },
+      times: 1000,
+      after: 1
+    })
+    await run({
+      io,
+      env: { RUNNER_TEMP: tmpdir() },
+      clock: systemClock,
+      stop: new AbortController().signal,
+      retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 20, maxTotalMs: 1000, maxRetryAfterMs: 100 }
+    })
+    expect(io.failures[0]).toMatch(/answered 500.*gave up after 3 attempts/)
+    expect(io.log.join('\n')).toMatch(/Following task .* failed .*: aborting task/)
+    emulator.faults.clear()
+    await waitForState(emulator, emulator.allTasks()[0].uuid, ['Cancelled'])
   })
 
   it('never shows the token or secret constants in outputs, summary or log', async () => {

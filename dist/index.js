@@ -33400,6 +33400,11 @@ const STREAMS = ['stdout', 'stderr'];
 const FLUSH_BYTES = 256 * 1024;
 /** A read this large suggests more is waiting: the caller polls again soon, before the server's buffer rotates. */
 const BUSY_READ_BYTES = 256 * 1024;
+class ReadStopped extends Error {
+    constructor() {
+        super('stopped: the step is being cancelled');
+    }
+}
 class OutputFollower {
     options;
     demux = { stdout: new TaskOutputDemux(), stderr: new TaskOutputDemux() };
@@ -33438,9 +33443,10 @@ class OutputFollower {
     }
     /**
      * After the task's end: reads until a round brings nothing new (at most `rounds`), flushes held partial lines,
-     * then repairs suspect instances. `ids` are all the task's instances.
+     * then repairs what failed reads may have lost. `ids` are all the task's instances. With `repair: false` (the
+     * step is being cancelled and has seconds left) what is lost stays lost, and the log says so.
      */
-    async finish(ids, rounds = 3) {
+    async finish(ids, { rounds = 3, repair = true } = {}) {
         for (let round = 0; round < rounds; round++) {
             if ((await this.readNew(new Set(ids))) === 0)
                 break;
@@ -33452,8 +33458,10 @@ class OutputFollower {
             this.options.log(`${unprefixed} output line${unprefixed > 1 ? 's' : ''} had no instance prefix (the server's output buffer may have rotated); those lines were given to the instance of the line before.`);
         }
         const safe = this.safeFromLoss;
-        if (safe)
+        if (safe && repair)
             await this.repair(ids.filter(id => !safe.has(id)));
+        else if (safe)
+            this.options.log('Output lost in failed reads is not repaired: the step is being cancelled.');
     }
     async readStream(stream) {
         const demux = this.demux[stream];
@@ -33462,6 +33470,8 @@ class OutputFollower {
         let pendingBytes = 0;
         let received = 0;
         await this.options.client.streamFreshTaskOutput(this.options.uuid, stream, async (chunk) => {
+            if (this.options.stop?.aborted)
+                throw new ReadStopped();
             received += chunk.length;
             demux.feed(chunk, pending);
             pendingBytes += chunk.length;
@@ -33869,12 +33879,15 @@ async function run(deps = defaultDependencies()) {
     for (const secret of settings.secrets)
         if (secret !== rawToken)
             io.setSecret(secret);
-    const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT, 30_000);
+    const requestTimeoutMs = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT, requestTimeoutMs);
     const client = new QarnotClient({
         baseUrl: settings.apiUrl,
         token: settings.token,
         userAgent: USER_AGENT,
         transport,
+        retry: deps.retry,
+        timeoutMs: requestTimeoutMs,
         onRetry: message => io.info(message)
     });
     try {
@@ -33917,6 +33930,19 @@ async function runTask(settings, client, deps) {
 }
 /** Follows a created task to its end (or timeout, or stop), then reports it. */
 async function followTask(settings, client, deps, uuid, started) {
+    const progress = { ended: false, sendAbort: undefined };
+    try {
+        await followAndReport(settings, client, deps, uuid, started, progress);
+    }
+    catch (error) {
+        // Nobody would be watching a task left running now: abort it (the post step tries again if this fails).
+        if (!progress.ended && progress.sendAbort && settings.abortOnCancel) {
+            await progress.sendAbort(`Following task ${uuid} failed (${error instanceof Error ? error.message : String(error)})`);
+        }
+        throw error;
+    }
+}
+async function followAndReport(settings, client, deps, uuid, started, progress) {
     const { io, clock, stop } = deps;
     const url = taskUrl(uuid);
     const logsDir = (0,external_node_path_namespaceObject.join)(deps.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'qarnot-logs', uuid);
@@ -33926,8 +33952,33 @@ async function followTask(settings, client, deps, uuid, started) {
         uuid,
         files,
         onOutput: settings.streamLogs ? liveLog(io) : undefined,
-        log: message => io.info(message)
+        log: message => io.info(message),
+        stop
     });
+    // The abort goes out the moment a stop signal arrives, whatever the loop is doing: every second is billed.
+    let abortSent;
+    const sendAbort = (why) => {
+        abortSent ??= (async () => {
+            io.warning(`${why}: aborting task ${uuid}.`);
+            try {
+                if ((await client.abortTask(uuid)) === 'already-ended')
+                    io.info('The task had already ended.');
+            }
+            catch (error) {
+                io.warning(`Aborting task ${uuid} failed: ${error instanceof Error ? error.message : String(error)}; the post step tries again.`);
+            }
+        })();
+        return abortSent;
+    };
+    progress.sendAbort = sendAbort;
+    const onStop = () => {
+        if (settings.abortOnCancel)
+            void sendAbort('The step was cancelled');
+    };
+    if (stop.aborted)
+        onStop();
+    else
+        stop.addEventListener('abort', onStop, { once: true });
     const logProgress = progressLogger(io, clock);
     const onTask = async (task) => {
         logProgress(task);
@@ -33962,10 +34013,7 @@ async function followTask(settings, client, deps, uuid, started) {
             io.setFailed(`${why}; task ${uuid} was left running (abort-on-cancel: false).`);
             return;
         }
-        io.warning(`${why}: aborting task ${uuid}.`);
-        const answer = await client.abortTask(uuid);
-        if (answer === 'already-ended')
-            io.info('The task had already ended.');
+        await sendAbort(why);
         watched = await watchTask({
             client,
             uuid,
@@ -33978,11 +34026,13 @@ async function followTask(settings, client, deps, uuid, started) {
             io.warning(`Task ${uuid} is still ${watched.task.state}; the post step checks it again.`);
         }
     }
-    if (watched.ending === 'final')
+    if (watched.ending === 'final') {
+        progress.ended = true;
         io.saveState(State.TaskEnded, 'true');
+    }
     const ids = expandIds(requestedIntervals(watched.task, settings.instances.intervals));
-    // After a stop signal the runner gives seconds: one last read, no repair.
-    await follower.finish(ids, stop.aborted ? 1 : 3);
+    // After a stop signal the runner gives seconds: report what was read, with no further reads.
+    await follower.finish(ids, stop.aborted ? { rounds: 0, repair: false } : {});
     files.ensureFiles(ids);
     const verdict = decideVerdict(watched.task, settings.instances.intervals);
     if (outcome === undefined) {

@@ -17,7 +17,8 @@ import {
 import { explainError } from './errors-explained.js'
 import { formatDuration } from './input-formats/duration.js'
 import { InputError, SECRET_CONSTANT_PREFIX, readSettings, type Settings } from './inputs.js'
-import { QarnotClient, type OutputStream } from './qarnot/client.js'
+import { DEFAULT_REQUEST_TIMEOUT_MS, QarnotClient, type OutputStream } from './qarnot/client.js'
+import type { RetryPolicy } from './qarnot/retry.js'
 import { ActionsHttpTransport, type Transport } from './qarnot/transport.js'
 import type { TaskOutputWire } from './qarnot/types.js'
 import { expandIds, formatRanges } from './ranges.js'
@@ -44,6 +45,10 @@ export interface RunDependencies {
   readonly stop: AbortSignal
   readonly transport?: (settings: Settings) => Transport
   readonly randomHex?: () => string
+  /** The client's retry policy; tests shorten its waits. */
+  readonly retry?: RetryPolicy
+  /** The per-request timeout (default 30 s, as the SDKs use); tests shorten it. */
+  readonly requestTimeoutMs?: number
 }
 
 /** After a stop signal the runner allows 7.5 s before SIGTERM and 10 s before killing: wait for Cancelled within that. */
@@ -121,12 +126,15 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
   }
   for (const secret of settings.secrets) if (secret !== rawToken) io.setSecret(secret)
 
-  const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT, 30_000)
+  const requestTimeoutMs = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+  const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT, requestTimeoutMs)
   const client = new QarnotClient({
     baseUrl: settings.apiUrl,
     token: settings.token,
     userAgent: USER_AGENT,
     transport,
+    retry: deps.retry,
+    timeoutMs: requestTimeoutMs,
     onRetry: message => io.info(message)
   })
   try {
@@ -181,6 +189,28 @@ async function followTask(
   uuid: string,
   started: number
 ): Promise<void> {
+  const progress = { ended: false, sendAbort: undefined as ((why: string) => Promise<unknown>) | undefined }
+  try {
+    await followAndReport(settings, client, deps, uuid, started, progress)
+  } catch (error) {
+    // Nobody would be watching a task left running now: abort it (the post step tries again if this fails).
+    if (!progress.ended && progress.sendAbort && settings.abortOnCancel) {
+      await progress.sendAbort(
+        `Following task ${uuid} failed (${error instanceof Error ? error.message : String(error)})`
+      )
+    }
+    throw error
+  }
+}
+
+async function followAndReport(
+  settings: Settings,
+  client: QarnotClient,
+  deps: RunDependencies,
+  uuid: string,
+  started: number,
+  progress: { ended: boolean; sendAbort: ((why: string) => Promise<unknown>) | undefined }
+): Promise<void> {
   const { io, clock, stop } = deps
   const url = taskUrl(uuid)
   const logsDir = join(deps.env.RUNNER_TEMP || tmpdir(), 'qarnot-logs', uuid)
@@ -190,8 +220,30 @@ async function followTask(
     uuid,
     files,
     onOutput: settings.streamLogs ? liveLog(io) : undefined,
-    log: message => io.info(message)
+    log: message => io.info(message),
+    stop
   })
+  // The abort goes out the moment a stop signal arrives, whatever the loop is doing: every second is billed.
+  let abortSent: Promise<unknown> | undefined
+  const sendAbort = (why: string): Promise<unknown> => {
+    abortSent ??= (async () => {
+      io.warning(`${why}: aborting task ${uuid}.`)
+      try {
+        if ((await client.abortTask(uuid)) === 'already-ended') io.info('The task had already ended.')
+      } catch (error) {
+        io.warning(
+          `Aborting task ${uuid} failed: ${error instanceof Error ? error.message : String(error)}; the post step tries again.`
+        )
+      }
+    })()
+    return abortSent
+  }
+  progress.sendAbort = sendAbort
+  const onStop = (): void => {
+    if (settings.abortOnCancel) void sendAbort('The step was cancelled')
+  }
+  if (stop.aborted) onStop()
+  else stop.addEventListener('abort', onStop, { once: true })
   const logProgress = progressLogger(io, clock)
   const onTask = async (task: TaskOutputWire): Promise<void> => {
     logProgress(task)
@@ -226,9 +278,7 @@ async function followTask(
       io.setFailed(`${why}; task ${uuid} was left running (abort-on-cancel: false).`)
       return
     }
-    io.warning(`${why}: aborting task ${uuid}.`)
-    const answer = await client.abortTask(uuid)
-    if (answer === 'already-ended') io.info('The task had already ended.')
+    await sendAbort(why)
     watched = await watchTask({
       client,
       uuid,
@@ -241,11 +291,14 @@ async function followTask(
       io.warning(`Task ${uuid} is still ${watched.task.state}; the post step checks it again.`)
     }
   }
-  if (watched.ending === 'final') io.saveState(State.TaskEnded, 'true')
+  if (watched.ending === 'final') {
+    progress.ended = true
+    io.saveState(State.TaskEnded, 'true')
+  }
 
   const ids = expandIds(requestedIntervals(watched.task, settings.instances.intervals))
-  // After a stop signal the runner gives seconds: one last read, no repair.
-  await follower.finish(ids, stop.aborted ? 1 : 3)
+  // After a stop signal the runner gives seconds: report what was read, with no further reads.
+  await follower.finish(ids, stop.aborted ? { rounds: 0, repair: false } : {})
   files.ensureFiles(ids)
 
   const verdict = decideVerdict(watched.task, settings.instances.intervals)

@@ -108,6 +108,7 @@ export class QarnotEmulator {
   private readonly workDir: string
   private server: Server | undefined
   private baseUrl = ''
+  private downUntil = 0
 
   constructor(private readonly options: EmulatorOptions = {}) {
     this.token = options.token ?? `emulator-${randomBytes(12).toString('hex')}`
@@ -128,6 +129,10 @@ export class QarnotEmulator {
       })
     })
     server.keepAliveTimeout = 5000
+    // During an outage every connection is dropped as it arrives, as a server that went away.
+    server.on('connection', socket => {
+      if (Date.now() < this.downUntil) socket.destroy()
+    })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(this.options.port ?? 0, '127.0.0.1', () => resolve())
@@ -147,6 +152,12 @@ export class QarnotEmulator {
       await new Promise<void>(resolve => server.close(() => resolve()))
     }
     rmSync(this.workDir, { recursive: true, force: true })
+  }
+
+  /** The server goes away for `ms`: open connections are cut and new ones dropped; tasks run on meanwhile. */
+  outage(ms: number): void {
+    this.downUntil = Date.now() + ms
+    this.server?.closeAllConnections()
   }
 
   /** Every task the emulator knows, deleted ones excluded. */
@@ -212,6 +223,10 @@ export class QarnotEmulator {
     const url = new URL(request.url ?? '/', 'http://emulator')
     if (url.pathname === '/__emulator/requests' && method === 'GET') {
       return this.send(response, 200, Object.fromEntries(this.requests))
+    }
+    if (Date.now() < this.downUntil) {
+      request.socket.destroy()
+      return
     }
     const route = matchRoute(method, url.pathname)
     const endpoint = route?.endpoint ?? 'other'

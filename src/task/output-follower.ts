@@ -26,6 +26,14 @@ export interface FollowerOptions {
   /** Says what the follower does out of the ordinary (repairs, lost reads). */
   readonly log: (message: string) => void
   readonly flushBytes?: number
+  /** When it aborts (the step is being stopped), a read under way ends at once rather than at its end. */
+  readonly stop?: AbortSignal
+}
+
+class ReadStopped extends Error {
+  constructor() {
+    super('stopped: the step is being cancelled')
+  }
 }
 
 export class OutputFollower {
@@ -65,9 +73,10 @@ export class OutputFollower {
 
   /**
    * After the task's end: reads until a round brings nothing new (at most `rounds`), flushes held partial lines,
-   * then repairs suspect instances. `ids` are all the task's instances.
+   * then repairs what failed reads may have lost. `ids` are all the task's instances. With `repair: false` (the
+   * step is being cancelled and has seconds left) what is lost stays lost, and the log says so.
    */
-  async finish(ids: readonly number[], rounds = 3): Promise<void> {
+  async finish(ids: readonly number[], { rounds = 3, repair = true } = {}): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       if ((await this.readNew(new Set(ids))) === 0) break
     }
@@ -79,7 +88,9 @@ export class OutputFollower {
       )
     }
     const safe = this.safeFromLoss
-    if (safe) await this.repair(ids.filter(id => !safe.has(id)))
+    if (safe && repair) await this.repair(ids.filter(id => !safe.has(id)))
+    else if (safe)
+      this.options.log('Output lost in failed reads is not repaired: the step is being cancelled.')
   }
 
   private async readStream(stream: OutputStream): Promise<number> {
@@ -89,6 +100,7 @@ export class OutputFollower {
     let pendingBytes = 0
     let received = 0
     await this.options.client.streamFreshTaskOutput(this.options.uuid, stream, async chunk => {
+      if (this.options.stop?.aborted) throw new ReadStopped()
       received += chunk.length
       demux.feed(chunk, pending)
       pendingBytes += chunk.length

@@ -1,0 +1,254 @@
+/**
+ * The fault suite: a seeded, reproducible run of 200 actions against the emulator, across fault mixes and task
+ * outcomes. Every run must give the right verdict, create exactly one task, leave no task running, and end in time.
+ * FAULT_SEED=<n> replays another sequence.
+ */
+import { afterAll, describe, expect, it } from '@jest/globals'
+import { tmpdir } from 'node:os'
+import type { FaultRule } from '../src/emulator/faults.js'
+import { startEmulator } from '../src/emulator/server.js'
+import { run } from '../src/main.js'
+import { formatIds } from '../src/ranges.js'
+import { systemClock } from '../src/task/watch.js'
+import { FAST_TIMINGS } from './helpers/emulator.js'
+import { recordingIO } from './helpers/recording-io.js'
+
+const SEED = Number(process.env.FAULT_SEED ?? 20261124)
+const RUNS = 200
+/** The runner's grace after a cancel: SIGTERM at 7.5 s, kill at 10 s. */
+const GRACE_MS = 10_000
+
+/** mulberry32: small, seeded, good enough to pick cases. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+type Expected = 'success' | 'failure' | 'cancel' | 'timeout'
+const OUTCOMES: Expected[] = ['success', 'failure', 'cancel', 'timeout']
+const MIXES = [
+  'none',
+  '5xx',
+  '429',
+  'reset',
+  'slow',
+  'lost-create',
+  'lost-output',
+  'outage',
+  'mixed'
+] as const
+type Mix = (typeof MIXES)[number]
+
+interface Case {
+  index: number
+  expected: Expected
+  mix: Mix
+  instances: number
+  faults: FaultRule[]
+  outageAtMs?: number
+  cancelAtMs?: number
+}
+
+const ENDPOINTS = [
+  'POST /tasks',
+  'GET /tasks/{uuid}',
+  'POST /tasks/{uuid}/stdout',
+  'POST /tasks/{uuid}/stderr'
+]
+
+function faultsFor(mix: Mix, random: () => number): { faults: FaultRule[]; outage: boolean } {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]
+  const times = 1 + Math.floor(random() * 3)
+  const after = Math.floor(random() * 3)
+  switch (mix) {
+    case 'none':
+      return { faults: [], outage: false }
+    case '5xx':
+      return {
+        faults: [
+          {
+            endpoint: pick(ENDPOINTS),
+            fault: { type: 'status', status: pick([500, 502, 503, 504]) },
+            times,
+            after
+          }
+        ],
+        outage: false
+      }
+    case '429':
+      return {
+        faults: [
+          {
+            endpoint: pick(ENDPOINTS),
+            fault: { type: 'status', status: 429, ...(random() < 0.5 ? { retryAfter: '1' } : {}) },
+            times,
+            after
+          }
+        ],
+        outage: false
+      }
+    case 'reset':
+      return {
+        faults: [{ endpoint: pick(ENDPOINTS), fault: { type: 'reset' }, times, after }],
+        outage: false
+      }
+    case 'slow':
+      return {
+        faults: [{ endpoint: pick(ENDPOINTS), fault: { type: 'delay', ms: 2500 }, times: 1, after }],
+        outage: false
+      }
+    case 'lost-create':
+      return { faults: [{ endpoint: 'POST /tasks', fault: { type: 'lose-answer' } }], outage: false }
+    case 'lost-output':
+      return {
+        faults: [{ endpoint: pick(ENDPOINTS.slice(2)), fault: { type: 'lose-answer' }, times, after }],
+        outage: false
+      }
+    case 'outage':
+      return { faults: [], outage: true }
+    case 'mixed':
+      return {
+        faults: [
+          { endpoint: 'POST /tasks', fault: { type: 'lose-answer' } },
+          { endpoint: 'GET /tasks/{uuid}', fault: { type: 'status', status: 503 }, times, after },
+          { endpoint: 'POST /tasks/{uuid}/stdout', fault: { type: 'reset' }, times: 1, after },
+          { endpoint: '*', fault: { type: 'status', status: 429, retryAfter: '1' }, times: 1, after: 5 }
+        ],
+        outage: random() < 0.5
+      }
+  }
+}
+
+function makeCases(): Case[] {
+  const random = prng(SEED)
+  return Array.from({ length: RUNS }, (_, index) => {
+    const expected = OUTCOMES[index % OUTCOMES.length]
+    const mix = MIXES[Math.floor(random() * MIXES.length)]
+    const { faults, outage } = faultsFor(mix, random)
+    return {
+      index,
+      expected,
+      mix,
+      instances: 2 + Math.floor(random() * 4),
+      faults,
+      outageAtMs: outage ? 100 + Math.floor(random() * 800) : undefined,
+      cancelAtMs: expected === 'cancel' ? 300 + Math.floor(random() * 1200) : undefined
+    }
+  })
+}
+
+const COMMANDS: Record<Expected, string> = {
+  success: "sh -c 'echo line of ${INSTANCE_ID}; sleep 0.3; echo end of ${INSTANCE_ID}'",
+  failure: "sh -c 'echo line of ${INSTANCE_ID}; exit $((INSTANCE_ID % 2))'",
+  cancel: 'sleep 30',
+  timeout: 'sleep 30'
+}
+const OUTCOME_OUTPUT: Record<Expected, string> = {
+  success: 'success',
+  failure: 'failure',
+  cancel: 'cancelled',
+  timeout: 'timed-out'
+}
+
+const tally = new Map<string, { runs: number; ok: number }>()
+const counts = {
+  runs: 0,
+  passed: 0,
+  tasksCreated: 0,
+  leftRunning: 0,
+  retriesLogged: 0,
+  repairs: 0,
+  slowest: 0
+}
+
+describe(`fault suite (seed ${SEED})`, () => {
+  afterAll(() => {
+    const lines = [...tally].map(([key, { runs, ok }]) => `  ${key.padEnd(24)} ${ok}/${runs}`)
+    console.log(
+      [
+        `Fault suite, seed ${SEED}: ${counts.passed}/${counts.runs} runs right; ${counts.tasksCreated} tasks created for ${counts.runs} runs; ${counts.leftRunning} left running; ${counts.retriesLogged} retries and ${counts.repairs} output repairs logged; slowest run ${(counts.slowest / 1000).toFixed(1)} s`,
+        ...lines
+      ].join('\n')
+    )
+  })
+
+  it.concurrent.each(makeCases().map(c => [`#${c.index} ${c.expected} with ${c.mix}`, c] as const))(
+    '%s',
+    async (_, c) => {
+      const emulator = await startEmulator({ timings: FAST_TIMINGS, faults: c.faults })
+      const timers: NodeJS.Timeout[] = []
+      try {
+        const stop = new AbortController()
+        if (c.cancelAtMs !== undefined) timers.push(setTimeout(() => stop.abort(), c.cancelAtMs))
+        if (c.outageAtMs !== undefined) timers.push(setTimeout(() => emulator.outage(1500), c.outageAtMs))
+        const io = recordingIO({
+          token: emulator.token,
+          'api-url': emulator.url,
+          'instance-count': String(c.instances),
+          command: COMMANDS[c.expected],
+          name: `fault-run-${c.index}`,
+          ...(c.expected === 'timeout' ? { timeout: '2s' } : {})
+        })
+        const started = Date.now()
+        await run({
+          io,
+          env: { RUNNER_TEMP: tmpdir() },
+          clock: systemClock,
+          stop: stop.signal,
+          requestTimeoutMs: 2000,
+          retry: {
+            maxAttempts: 12,
+            baseDelayMs: 50,
+            maxDelayMs: 500,
+            maxTotalMs: 20_000,
+            maxRetryAfterMs: 1500
+          }
+        })
+        const elapsed = Date.now() - started
+        const tasks = emulator.allTasks()
+        const log = io.log.join('\n')
+        counts.runs++
+        counts.tasksCreated += tasks.length
+        counts.retriesLogged += (log.match(/retrying in/g) ?? []).length
+        counts.repairs += (log.match(/Repairing the output/g) ?? []).length
+        counts.slowest = Math.max(counts.slowest, elapsed)
+        const leftRunning = tasks.filter(t => !t.isFinal && t.state !== 'PendingCancel').length
+        counts.leftRunning += leftRunning
+
+        expect(tasks).toHaveLength(1)
+        expect(leftRunning).toBe(0)
+        expect({ outcome: io.outputs.outcome, failures: io.failures }).toMatchObject({
+          outcome: OUTCOME_OUTPUT[c.expected]
+        })
+        expect(io.failures).toHaveLength(c.expected === 'success' ? 0 : 1)
+        const limit =
+          (c.expected === 'timeout' ? 2000 : c.expected === 'cancel' ? (c.cancelAtMs ?? 0) : 20_000) +
+          GRACE_MS
+        expect(elapsed).toBeLessThan(limit)
+        if (c.expected === 'failure') {
+          const odd = Array.from({ length: c.instances }, (_, i) => i).filter(i => i % 2 === 1)
+          expect(io.outputs['failed-instances']).toBe(formatIds(odd))
+        }
+        if (c.expected === 'success') {
+          // Output survives lost and failed reads: every line of every instance is there.
+          for (let id = 0; id < c.instances; id++) {
+            expect(io.outputs.stdout).toContain(`${id}> line of ${id}\n${id}> end of ${id}\n`)
+          }
+        }
+        const key = `${c.expected}/${c.mix}`
+        const entry = tally.get(key) ?? { runs: 0, ok: 0 }
+        tally.set(key, { runs: entry.runs + 1, ok: entry.ok + 1 })
+        counts.passed++
+      } finally {
+        for (const timer of timers) clearTimeout(timer)
+        await emulator.stop()
+      }
+    }
+  )
+})
