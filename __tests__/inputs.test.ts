@@ -5,10 +5,10 @@ import { formatDuration, parseDuration } from '../src/input-formats/duration.js'
 import { parseHardware } from '../src/input-formats/hardware.js'
 import { InputError, makeShortname, readSettings } from '../src/inputs.js'
 import { buildCreateBody } from '../src/task/create-body.js'
-import { readActionDefinition } from '../src/local-runner/runner.js'
+import { evaluateDefault, readActionDefinition } from '../src/local-runner/runner.js'
 
 const defaults = Object.fromEntries(
-  Object.entries(readActionDefinition().inputs).map(([name, input]) => [name, input.default ?? ''])
+  Object.entries(readActionDefinition().inputs).map(([name, input]) => [name, evaluateDefault(input.default)])
 )
 
 function settingsFrom(inputs: Record<string, string>, env: NodeJS.ProcessEnv = {}) {

@@ -3,7 +3,7 @@
  * runs it, against the emulator. Not a test: it prints figures, medians where a scenario is repeated.
  *
  *   npm run bench                 every scenario
- *   npm run bench -- hello 10k    only the named ones (hello, 1k, 10k, 200mib, 1gb, long, cold, render)
+ *   npm run bench -- hello 10k    only the named ones (hello, 1k, 10k, 200mib, 1gb, long, cancel, cold, render)
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -229,6 +229,47 @@ const scenarios: Record<string, () => Promise<void>> = {
       line('end seen after', `${((now - endAt) / 1000).toFixed(1)} s`)
       line('final state', result.task.state)
     }
+  },
+  async cancel() {
+    // SIGINT as the runner sends it when a workflow is cancelled: how soon does the abort reach Qarnot?
+    await withEmulator({}, async emulator => {
+      const toAbort: number[] = []
+      const toExit: number[] = []
+      for (let i = 0; i < 7; i++) {
+        emulator.resetCounters()
+        const workDir = mkdtempSync(join(tmpdir(), 'qarnot-bench-cancel-'))
+        for (const file of ['output', 'state', 'env', 'path', 'summary'])
+          writeFileSync(join(workDir, file), '')
+        const inputs = {
+          token: emulator.token,
+          'api-url': emulator.url,
+          'instance-count': '4',
+          command: 'sleep 60'
+        }
+        const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'index.js')], {
+          cwd: workDir,
+          env: stepEnvironment({ inputs }, workDir),
+          stdio: 'ignore'
+        })
+        const exited = new Promise<void>(resolve => child.on('exit', () => resolve()))
+        while (!emulator.allTasks().some(t => t.state === 'FullyExecuting' && !t.isFinal)) {
+          await new Promise(resolve => setTimeout(resolve, 10))
+        }
+        await new Promise(resolve => setTimeout(resolve, 300 + i * 150)) // land at different points of the poll cycle
+        const sentAt = Date.now()
+        child.kill('SIGINT')
+        await exited
+        const abort = emulator.requestLog.find(r => r.endpoint === 'POST /tasks/{uuid}/abort')
+        toAbort.push((abort?.at ?? NaN) - sentAt)
+        toExit.push(Date.now() - sentAt)
+      }
+      console.log('\n## Cancellation: SIGINT -> abort request, 7 runs')
+      line('SIGINT -> abort request', `median ${median(toAbort)} ms (max ${Math.max(...toAbort)} ms)`)
+      line(
+        'SIGINT -> exit (outputs and summary written)',
+        `median ${median(toExit)} ms (max ${Math.max(...toExit)} ms)`
+      )
+    })
   },
   async cold() {
     await withEmulator({}, async emulator => {

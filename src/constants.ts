@@ -25,7 +25,10 @@ export const Input = {
   StreamLogs: 'stream-logs',
   Summary: 'summary',
   PollInterval: 'poll-interval',
-  ApiUrl: 'api-url'
+  ApiUrl: 'api-url',
+  Task: 'task',
+  PrComment: 'pr-comment',
+  GithubToken: 'github-token'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 

@@ -47,6 +47,10 @@ export interface Settings {
   readonly summary: boolean
   /** Floor of the wait between status reads; 0 leaves the adaptive schedule alone. */
   readonly pollFloorMs: number
+  /** An existing task (uuid or shortname) to follow instead of creating one. */
+  readonly followTask: string | undefined
+  readonly prComment: boolean
+  readonly githubToken: string
 }
 
 /** Reads one input as the runner passes it (already trimmed, `""` when unset). */
@@ -67,7 +71,8 @@ export const LIMITS = {
   nameLength: 2047,
   constantCount: 150,
   constantLength: 2048,
-  tagCount: 9,
+  /** Qarnot takes fewer than 10; one is the action's own `github-actions` tag. */
+  tagCount: 8,
   tagLength: 511,
   shortnameLength: 64
 } as const
@@ -237,12 +242,39 @@ export interface SettingsContext {
   readonly env: NodeJS.ProcessEnv
   /** Random hex for the shortname; a parameter so tests are deterministic. */
   readonly randomHex: string
+  /** Labels and a tag that lead from the task back to the run (added to the user's own). */
+  readonly trace?: { readonly labels: Record<string, string>; readonly tag: string }
 }
+
+/** Inputs that describe a task to create, and so make no sense with `task`. */
+const CREATION_INPUTS = [
+  Input.Command,
+  Input.InstanceCount,
+  Input.InstanceRange,
+  Input.DockerImage,
+  Input.Constants
+] as const
 
 /** Builds and validates the settings; throws InputError on the first problem. */
 export function readSettings(read: InputReader, context: SettingsContext): Settings {
   const token = readToken(read)
   const apiUrl = readApiUrl(read, context.env)
+  const followTask = read(Input.Task) || undefined
+  if (followTask !== undefined) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(followTask)) {
+      throw new InputError(
+        Input.Task,
+        `"${followTask}" is neither a task UUID nor a shortname; copy it from the submitting step's task-uuid output`
+      )
+    }
+    const clash = CREATION_INPUTS.find(input => read(input) !== '')
+    if (clash) {
+      throw new InputError(
+        Input.Task,
+        `follows an existing task, so '${clash}' (which describes a task to create) cannot be used with it; remove one of them`
+      )
+    }
+  }
   const instances = readInstances(read)
 
   const pool = read(Input.Pool) || undefined
@@ -294,7 +326,11 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
       )
     }
     constants.push({ key: 'DOCKER_CMD', value: command })
-  } else if (!userKeys.has('DOCKER_CMD') && (profile ?? '').startsWith('docker')) {
+  } else if (
+    followTask === undefined &&
+    !userKeys.has('DOCKER_CMD') &&
+    (profile ?? '').startsWith('docker')
+  ) {
     throw new InputError(
       Input.Command,
       'is empty; give the command every instance runs, e.g. command: echo ${INSTANCE_ID}'
@@ -343,8 +379,8 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     ],
     name,
     shortname: makeShortname(context.env, context.randomHex),
-    tags: readTags(read),
-    labels: readLabels(read),
+    tags: [...new Set([...readTags(read), ...(context.trace ? [context.trace.tag] : [])])],
+    labels: { ...context.trace?.labels, ...readLabels(read) },
     hardware,
     scheduling: readScheduling(read),
     maxRetriesPerInstance: readWholeNumber(read, Input.MaxRetriesPerInstance, 0) ?? 0,
@@ -354,6 +390,9 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     abortOnCancel: readBoolean(read, Input.AbortOnCancel, true),
     streamLogs: readBoolean(read, Input.StreamLogs, true),
     summary: readBoolean(read, Input.Summary, true),
-    pollFloorMs
+    pollFloorMs,
+    followTask,
+    prComment: readBoolean(read, Input.PrComment, false),
+    githubToken: read(Input.GithubToken)
   }
 }

@@ -36,6 +36,15 @@ import { submitTask } from './task/submit.js'
 import { decideVerdict, requestedIntervals } from './task/verdict.js'
 import { systemClock, watchTask, type Clock, type WatchResult } from './task/watch.js'
 import { USER_AGENT } from './version.js'
+import { TRACE_TAG, readRunContext, traceLabels } from './github/context.js'
+import {
+  commentMarker,
+  isPermissionError,
+  octokitComments,
+  upsertComment,
+  type CommentsApi
+} from './github/pr-comment.js'
+import { renderComment } from './report/pr-comment-body.js'
 
 export interface RunDependencies {
   readonly io: ActionIO
@@ -49,6 +58,8 @@ export interface RunDependencies {
   readonly retry?: RetryPolicy
   /** The per-request timeout (default 30 s, as the SDKs use); tests shorten it. */
   readonly requestTimeoutMs?: number
+  /** GitHub's comments API for `pr-comment` (default: Octokit with the token). */
+  readonly comments?: (token: string) => CommentsApi
 }
 
 /** After a stop signal the runner allows 7.5 s before SIGTERM and 10 s before killing: wait for Cancelled within that. */
@@ -108,6 +119,41 @@ function completedIds(task: TaskOutputWire): Set<number> {
   return new Set((task.completedInstances ?? []).map(i => i.instanceId))
 }
 
+/** Keeps this step's comment on the pull request up to date; never changes the verdict, only warns. */
+async function commentOnPullRequest(
+  settings: Settings,
+  deps: RunDependencies,
+  report: TaskReport
+): Promise<void> {
+  const { io } = deps
+  const context = readRunContext(deps.env)
+  if (context.pullRequest === undefined || !context.owner || !context.repo) {
+    io.info(
+      `pr-comment: this run (${context.eventName ?? 'unknown event'}) has no pull request; no comment written.`
+    )
+    return
+  }
+  if (settings.githubToken === '') {
+    io.warning('pr-comment: no github-token; the pull request gets no comment.')
+    return
+  }
+  const marker = commentMarker([context.workflow, context.job, context.action])
+  try {
+    const api =
+      deps.comments?.(settings.githubToken) ?? octokitComments(settings.githubToken, deps.env.GITHUB_API_URL)
+    const target = { owner: context.owner, repo: context.repo, issue: context.pullRequest }
+    const { action, id } = await upsertComment(api, target, marker, renderComment(report, context))
+    io.info(`pr-comment: comment ${id} ${action} on pull request #${context.pullRequest}.`)
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    io.warning(
+      isPermissionError(error)
+        ? `pr-comment: the token may not comment on pull request #${context.pullRequest} (${message}). A fork's pull request gets a read-only token; otherwise grant 'permissions: pull-requests: write'. The verdict is unchanged.`
+        : `pr-comment: could not write the comment (${message}). The verdict is unchanged.`
+    )
+  }
+}
+
 export async function run(deps: RunDependencies = defaultDependencies()): Promise<void> {
   const { io, env } = deps
   // Registered before anything can be logged, even before the inputs are validated.
@@ -118,7 +164,8 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
   try {
     settings = readSettings(name => io.getInput(name), {
       env,
-      randomHex: deps.randomHex?.() ?? randomBytes(5).toString('hex')
+      randomHex: deps.randomHex?.() ?? randomBytes(5).toString('hex'),
+      trace: { labels: traceLabels(readRunContext(env)), tag: TRACE_TAG }
     })
   } catch (error) {
     io.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${String(error)}`)
@@ -148,6 +195,18 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
 
 async function runTask(settings: Settings, client: QarnotClient, deps: RunDependencies): Promise<void> {
   const { io, clock } = deps
+  if (settings.followTask !== undefined) {
+    // Collect a task another step submitted: found by uuid or shortname, then followed like our own.
+    const existing = await client.getTask(settings.followTask)
+    io.setOutput(Output.TaskUuid, existing.uuid)
+    io.setOutput(Output.TaskUrl, taskUrl(existing.uuid))
+    io.saveState(State.TaskUuid, existing.uuid)
+    io.info(
+      `Following existing task ${existing.uuid} ("${existing.name ?? ''}", ${existing.state}): ${taskUrl(existing.uuid)}`
+    )
+    await followTask(settings, client, deps, existing.uuid, clock.now())
+    return
+  }
   const body = buildCreateBody(settings)
   const { count, kind, intervals } = settings.instances
   const instances = `${count} instance${count === 1 ? '' : 's'}${kind === 'range' ? ` (${formatRanges(intervals)})` : ''}`
@@ -296,12 +355,14 @@ async function followAndReport(
     io.saveState(State.TaskEnded, 'true')
   }
 
-  const ids = expandIds(requestedIntervals(watched.task, settings.instances.intervals))
+  // A followed task says which instances it has; a created one falls back on what was asked.
+  const fallback = settings.followTask === undefined ? settings.instances.intervals : undefined
+  const ids = expandIds(requestedIntervals(watched.task, fallback))
   // After a stop signal the runner gives seconds: report what was read, with no further reads.
   await follower.finish(ids, stop.aborted ? { rounds: 0, repair: false } : {})
   files.ensureFiles(ids)
 
-  const verdict = decideVerdict(watched.task, settings.instances.intervals)
+  const verdict = decideVerdict(watched.task, fallback)
   if (outcome === undefined) {
     outcome = verdict.passed
       ? Outcome.Success
@@ -356,6 +417,7 @@ async function followAndReport(
   )
   for (const [name, value] of Object.entries(buildOutputs(report))) io.setOutput(name as OutputName, value)
   if (settings.summary) await io.appendSummary(renderSummary(report))
+  if (settings.prComment) await commentOnPullRequest(settings, deps, report)
 
   if (outcome === Outcome.Success) io.info(headline)
   else io.setFailed(headline)

@@ -1,7 +1,7 @@
 /** An ActionIO that records what the action told the runner, for run() tests. */
 import type { ActionIO } from '../../src/action-io.js'
 import type { InputName, OutputName } from '../../src/constants.js'
-import { readActionDefinition } from '../../src/local-runner/runner.js'
+import { evaluateDefault, readActionDefinition } from '../../src/local-runner/runner.js'
 
 export interface RecordingIO extends ActionIO {
   readonly outputs: Record<string, string>
@@ -17,7 +17,7 @@ export function recordingIO(inputs: Record<string, string>, state: Record<string
   const definition = readActionDefinition()
   const values: Record<string, string> = {}
   for (const [name, input] of Object.entries(definition.inputs))
-    values[name] = (inputs[name] ?? input.default ?? '').trim()
+    values[name] = (inputs[name] ?? evaluateDefault(input.default)).trim()
   for (const name of Object.keys(inputs))
     if (!(name in definition.inputs)) throw new Error(`unknown input ${name}`)
   const io: RecordingIO = {

@@ -23,6 +23,14 @@ export function readActionDefinition(path = join(PROJECT_ROOT, 'action.yml')): A
   return { inputs: parsed.inputs ?? {}, outputs: parsed.outputs ?? {} }
 }
 
+/** An input's default as the runner evaluates it: `${{ github.token }}` is the job's token (GITHUB_TOKEN here). */
+export function evaluateDefault(
+  value: string | undefined,
+  env: Record<string, string | undefined> = {}
+): string {
+  return (value ?? '').replace(/\$\{\{\s*github\.token\s*\}\}/g, env.GITHUB_TOKEN ?? '')
+}
+
 /** Reads a GITHUB_OUTPUT / GITHUB_STATE file: `name=value` lines and `name<<DELIMITER` heredocs. */
 export function parseCommandFile(text: string): Record<string, string> {
   const values: Record<string, string> = {}
@@ -101,7 +109,7 @@ export function stepEnvironment(options: StepOptions, workDir: string): NodeJS.P
     GITHUB_STEP_SUMMARY: join(workDir, 'summary')
   }
   for (const [name, input] of Object.entries(definition.inputs)) {
-    env[`INPUT_${name.toUpperCase()}`] = options.inputs[name] ?? input.default ?? ''
+    env[`INPUT_${name.toUpperCase()}`] = options.inputs[name] ?? evaluateDefault(input.default, options.env)
   }
   for (const name of Object.keys(options.inputs)) {
     if (!(name in definition.inputs)) throw new Error(`'${name}' is not an input of action.yml`)

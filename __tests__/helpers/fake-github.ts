@@ -1,0 +1,62 @@
+/** A fake of the few GitHub REST endpoints the pull-request comment uses: a real HTTP server on 127.0.0.1. */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface FakeComment {
+  id: number
+  body: string
+  issue: number
+}
+
+export class FakeGitHub {
+  readonly comments: FakeComment[] = []
+  readonly requests: { method: string; path: string; authorization?: string }[] = []
+  /** When set, every request is refused with this status, as GitHub does for a read-only token. */
+  refuseWith: number | undefined
+  private server: Server | undefined
+  private nextId = 1000
+  url = ''
+
+  async start(): Promise<this> {
+    this.server = createServer(async (request, response) => {
+      const chunks: Buffer[] = []
+      for await (const chunk of request) chunks.push(chunk as Buffer)
+      const body =
+        chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString()) as { body?: string }) : {}
+      const path = new URL(request.url ?? '/', 'http://x').pathname
+      this.requests.push({ method: request.method ?? '', path, authorization: request.headers.authorization })
+      const send = (status: number, payload: unknown) => {
+        response.writeHead(status, { 'Content-Type': 'application/json' })
+        response.end(JSON.stringify(payload))
+      }
+      if (this.refuseWith) return send(this.refuseWith, { message: 'Resource not accessible by integration' })
+      let match = /^\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/comments$/.exec(path)
+      if (match && request.method === 'GET')
+        return send(
+          200,
+          this.comments.filter(c => c.issue === Number(match?.[1]))
+        )
+      if (match && request.method === 'POST') {
+        const comment = { id: this.nextId++, body: body.body ?? '', issue: Number(match[1]) }
+        this.comments.push(comment)
+        return send(201, comment)
+      }
+      match = /^\/repos\/[^/]+\/[^/]+\/issues\/comments\/(\d+)$/.exec(path)
+      if (match && request.method === 'PATCH') {
+        const comment = this.comments.find(c => c.id === Number(match?.[1]))
+        if (!comment) return send(404, { message: 'Not Found' })
+        comment.body = body.body ?? ''
+        return send(200, comment)
+      }
+      send(404, { message: 'Not Found' })
+    })
+    await new Promise<void>(resolve => this.server?.listen(0, '127.0.0.1', () => resolve()))
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
+    return this
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections()
+    await new Promise<void>(resolve => this.server?.close(() => resolve()))
+  }
+}

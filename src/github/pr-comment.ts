@@ -1,0 +1,59 @@
+/**
+ * One comment per step on the pull request, found by a hidden marker: created once, updated in place on every
+ * re-run. GitHub's API sits behind a small interface; the real one is Octokit from @actions/github.
+ */
+import { getOctokit } from '@actions/github'
+
+export interface IssueComment {
+  readonly id: number
+  readonly body?: string | null
+}
+
+export interface CommentsApi {
+  list(owner: string, repo: string, issue: number): Promise<IssueComment[]>
+  create(owner: string, repo: string, issue: number, body: string): Promise<IssueComment>
+  update(owner: string, repo: string, commentId: number, body: string): Promise<IssueComment>
+}
+
+/** Octokit, with the base URL the runner gives (GITHUB_API_URL) unless told otherwise. */
+export function octokitComments(token: string, baseUrl?: string): CommentsApi {
+  const octokit = getOctokit(token, baseUrl ? { baseUrl } : {})
+  return {
+    list: (owner, repo, issue) =>
+      octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: issue, per_page: 100 }),
+    create: async (owner, repo, issue, body) =>
+      (await octokit.rest.issues.createComment({ owner, repo, issue_number: issue, body })).data,
+    update: async (owner, repo, commentId, body) =>
+      (await octokit.rest.issues.updateComment({ owner, repo, comment_id: commentId, body })).data
+  }
+}
+
+/** The hidden marker that tells this step's comment from any other. */
+export function commentMarker(parts: readonly (string | undefined)[]): string {
+  const key = parts.map(part => (part ?? '').replace(/--+/g, '-').replace(/[<>]/g, '')).join('/')
+  return `<!-- qarnot-action:${key} -->`
+}
+
+export async function upsertComment(
+  api: CommentsApi,
+  target: { owner: string; repo: string; issue: number },
+  marker: string,
+  body: string
+): Promise<{ action: 'created' | 'updated'; id: number }> {
+  const full = `${marker}\n${body}`
+  const existing = (await api.list(target.owner, target.repo, target.issue)).find(c =>
+    c.body?.includes(marker)
+  )
+  if (existing) {
+    await api.update(target.owner, target.repo, existing.id, full)
+    return { action: 'updated', id: existing.id }
+  }
+  const created = await api.create(target.owner, target.repo, target.issue, full)
+  return { action: 'created', id: created.id }
+}
+
+/** Whether an error from GitHub means the token may not comment (forks, read-only tokens). */
+export function isPermissionError(error: unknown): boolean {
+  const status = (error as { status?: number } | null)?.status
+  return status === 401 || status === 403 || status === 404
+}

@@ -1,0 +1,55 @@
+/** The pull-request comment: verdict, a compact table of instances (failed first), timings and links. Pure. */
+import type { RunContext } from '../github/context.js'
+import { formatIds } from '../ranges.js'
+import type { TaskReport } from './model.js'
+import { failedFirst } from './summary.js'
+import { formatSeconds, tableCell } from './text.js'
+
+/** Rows before the rest are grouped as ranges: a comment is read at a glance. */
+const COMMENT_ROWS = 20
+/** GitHub refuses comments over 65,536 characters. */
+const MAX_COMMENT_CHARS = 60_000
+
+export function renderComment(report: TaskReport, context: RunContext): string {
+  const { verdict } = report
+  const total = verdict.instances.length
+  const failed = verdict.failedIds
+  const title =
+    report.outcome === 'success'
+      ? `✅ Qarnot: ${total}/${total} instance${total === 1 ? '' : 's'} succeeded`
+      : report.outcome === 'timed-out'
+        ? `⏱️ Qarnot: task aborted after the timeout`
+        : report.outcome === 'cancelled'
+          ? '⛔ Qarnot: task cancelled'
+          : `❌ Qarnot: ${failed.length} of ${total} instance${total === 1 ? '' : 's'} did not succeed (${formatIds(failed)})`
+  const links = [`task [${tableCell(report.name)}](${report.url})`, `state \`${verdict.state}\``]
+  links.push(`followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}`)
+  if (context.runUrl) links.push(`[workflow run](${context.runUrl})`)
+  const lines = [`### ${title}`, '', links.join(' · '), '']
+  if (report.outcome !== 'success') lines.push(`> ${tableCell(report.headline)}`, '')
+  if (total > 0) {
+    const ordered = failedFirst(verdict.instances)
+    lines.push('| Instance | State | Wall time | Attempts | Error |', '| ---: | --- | ---: | ---: | --- |')
+    for (const instance of ordered.slice(0, COMMENT_ROWS)) {
+      lines.push(
+        `| ${instance.id} | ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${instance.attempts ?? ''} | ${tableCell(instance.error ?? '').slice(0, 300)} |`
+      )
+    }
+    const rest = ordered.slice(COMMENT_ROWS)
+    const groups = new Map<string, number[]>()
+    for (const instance of rest)
+      groups.set(instance.state, [...(groups.get(instance.state) ?? []), instance.id])
+    for (const [state, ids] of groups) lines.push(`| ${formatIds(ids)} | ${state} (${ids.length}) | | | |`)
+    lines.push('')
+  }
+  const commit = context.sha ? `commit ${context.sha.slice(0, 7)}` : undefined
+  const run = context.runNumber
+    ? `run #${context.runNumber}${context.runAttempt && context.runAttempt !== '1' ? ` attempt ${context.runAttempt}` : ''}`
+    : undefined
+  const footer = [commit, run, `${context.workflow ?? ''} / ${context.job ?? ''}`].filter(Boolean).join(' · ')
+  lines.push(`<sub>Updated for ${footer}. Full output in the job summary.</sub>`)
+  let body = lines.join('\n')
+  if (body.length > MAX_COMMENT_CHARS)
+    body = `${body.slice(0, MAX_COMMENT_CHARS)}\n\n_(cut: see the job summary)_`
+  return body
+}
