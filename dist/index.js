@@ -33353,7 +33353,8 @@ function readSettings(read, context) {
             token,
             ...userConstants
                 .filter(c => c.key.startsWith(SECRET_CONSTANT_PREFIX) && c.value !== '')
-                .map(c => c.value)
+                .map(c => c.value),
+            ...(read(Input.GithubToken) ? [read(Input.GithubToken)] : [])
         ],
         name,
         shortname: makeShortname(context.env, context.randomHex),

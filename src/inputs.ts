@@ -30,7 +30,7 @@ export interface Settings {
   readonly pool: string | undefined
   /** Every constant sent to Qarnot: image constants, the user's, then DOCKER_CMD. */
   readonly constants: KeyValue[]
-  /** Values to register as secrets: the token and every `QARNOT_SECRET__` constant. */
+  /** Values to register as secrets: the token, every `QARNOT_SECRET__` constant, and the GitHub token. */
   readonly secrets: string[]
   readonly name: string
   readonly shortname: string
@@ -375,7 +375,8 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
       token,
       ...userConstants
         .filter(c => c.key.startsWith(SECRET_CONSTANT_PREFIX) && c.value !== '')
-        .map(c => c.value)
+        .map(c => c.value),
+      ...(read(Input.GithubToken) ? [read(Input.GithubToken)] : [])
     ],
     name,
     shortname: makeShortname(context.env, context.randomHex),
