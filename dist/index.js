@@ -33722,21 +33722,6 @@ function failureMessage(taskLabel, verdict) {
     return message;
 }
 
-;// CONCATENATED MODULE: ./src/report/log.ts
-/**
- * Task output in the step log. It is untrusted: it is written between `::stop-commands::` markers so that a line
- * such as `::add-mask::x` or `::error::x` printed by an instance stays text.
- */
-
-/** Writes `text` so that the runner takes none of it as a workflow command. */
-function writeUntrusted(io, text, token = `qarnot-${(0,external_node_crypto_.randomUUID)()}`) {
-    if (text === '')
-        return;
-    io.info(`::stop-commands::${token}`);
-    io.info(text.replace(/\n$/, ''));
-    io.info(`::${token}::`);
-}
-
 ;// CONCATENATED MODULE: ./src/report/text.ts
 /** Text helpers for GitHub-facing rendering. Pure. */
 /** Escapes task output for HTML in Markdown; the summary does not escape anything by itself. */
@@ -34383,6 +34368,59 @@ class OutputFollower {
     }
 }
 
+;// CONCATENATED MODULE: ./src/task/states.ts
+/** Qarnot task states (qarnot-api.md section 5). */
+const FINAL_STATES = new Set(['Success', 'Failure', 'Cancelled']);
+const KNOWN_STATES = new Set([
+    'Submitted',
+    'PartiallyDispatched',
+    'FullyDispatched',
+    'PartiallyExecuting',
+    'FullyExecuting',
+    'UploadingResults',
+    'DownloadingResults',
+    'PendingCancel',
+    'PendingDelete',
+    'Success',
+    'Failure',
+    'Cancelled'
+]);
+/** Whether polling can stop. `PendingCancel` and unknown states are not final; `PendingDelete` ends the task's life. */
+function isFinalState(state) {
+    return FINAL_STATES.has(state) || state === 'PendingDelete';
+}
+function isKnownState(state) {
+    return KNOWN_STATES.has(state);
+}
+
+;// CONCATENATED MODULE: ./src/task/submit.ts
+/**
+ * Creating the task exactly once. The create carries a shortname unique to this step run, so when a retry of a
+ * create whose answer was lost meets `shortname-uniqueness`, the task the first attempt made is adopted.
+ */
+
+function isShortnameClash(error) {
+    const apiError = error instanceof QarnotRetriesExhaustedError ? error.lastError : error;
+    return (apiError instanceof QarnotApiError &&
+        apiError.status === 400 &&
+        invalidFields(apiError.apiMessage).includes('shortname-uniqueness'));
+}
+async function submitTask(client, body) {
+    try {
+        const { uuid } = await client.createTask(body);
+        return { uuid, adopted: false };
+    }
+    catch (error) {
+        if (body.shortname === undefined || !isShortnameClash(error))
+            throw error;
+        // The shortname is random per step run: only our own earlier attempt can hold it. Check the name to be sure.
+        const existing = await client.getTask(body.shortname);
+        if (existing.name !== undefined && existing.name !== null && existing.name !== body.name)
+            throw error;
+        return { uuid: existing.uuid, adopted: true };
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/task/verdict.ts
 /**
  * The verdict on a finished task (qarnot-api.md section 5), from its last TaskOutput alone. Pure.
@@ -34482,99 +34520,6 @@ function decideVerdict(task, fallbackIntervals) {
         taskErrors,
         reasons
     };
-}
-
-;// CONCATENATED MODULE: ./src/task/progress.ts
-
-
-function safeCount(range) {
-    try {
-        return countIds(parseRangeField(range));
-    }
-    catch {
-        return 0;
-    }
-}
-function progressCounts(task) {
-    let total = task.totalInstanceCount ?? 0;
-    if (!total) {
-        try {
-            total = countIds(requestedIntervals(task));
-        }
-        catch {
-            total = 0;
-        }
-    }
-    const completed = task.completedInstances ?? [];
-    const failedFromList = completed.filter(i => (i.state ?? '').toLowerCase() !== 'success').length;
-    return {
-        total,
-        done: completed.length,
-        failed: Math.max(failedFromList, safeCount(task.status?.failedRange)),
-        running: task.runningInstanceCount ?? 0
-    };
-}
-/** `9/14 instances done, 1 failed, 3 running`. */
-function describeProgress(counts) {
-    const parts = [`${counts.done}/${counts.total} instance${counts.total === 1 ? '' : 's'} done`];
-    if (counts.failed > 0)
-        parts.push(`${counts.failed} failed`);
-    if (counts.running > 0)
-        parts.push(`${counts.running} running`);
-    return parts.join(', ');
-}
-
-;// CONCATENATED MODULE: ./src/task/states.ts
-/** Qarnot task states (qarnot-api.md section 5). */
-const FINAL_STATES = new Set(['Success', 'Failure', 'Cancelled']);
-const KNOWN_STATES = new Set([
-    'Submitted',
-    'PartiallyDispatched',
-    'FullyDispatched',
-    'PartiallyExecuting',
-    'FullyExecuting',
-    'UploadingResults',
-    'DownloadingResults',
-    'PendingCancel',
-    'PendingDelete',
-    'Success',
-    'Failure',
-    'Cancelled'
-]);
-/** Whether polling can stop. `PendingCancel` and unknown states are not final; `PendingDelete` ends the task's life. */
-function isFinalState(state) {
-    return FINAL_STATES.has(state) || state === 'PendingDelete';
-}
-function isKnownState(state) {
-    return KNOWN_STATES.has(state);
-}
-
-;// CONCATENATED MODULE: ./src/task/submit.ts
-/**
- * Creating the task exactly once. The create carries a shortname unique to this step run, so when a retry of a
- * create whose answer was lost meets `shortname-uniqueness`, the task the first attempt made is adopted.
- */
-
-function isShortnameClash(error) {
-    const apiError = error instanceof QarnotRetriesExhaustedError ? error.lastError : error;
-    return (apiError instanceof QarnotApiError &&
-        apiError.status === 400 &&
-        invalidFields(apiError.apiMessage).includes('shortname-uniqueness'));
-}
-async function submitTask(client, body) {
-    try {
-        const { uuid } = await client.createTask(body);
-        return { uuid, adopted: false };
-    }
-    catch (error) {
-        if (body.shortname === undefined || !isShortnameClash(error))
-            throw error;
-        // The shortname is random per step run: only our own earlier attempt can hold it. Check the name to be sure.
-        const existing = await client.getTask(body.shortname);
-        if (existing.name !== undefined && existing.name !== null && existing.name !== body.name)
-            throw error;
-        return { uuid: existing.uuid, adopted: true };
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/task/poll-schedule.ts
@@ -34719,6 +34664,58 @@ function traceLabels(context) {
     return Object.fromEntries(Object.entries(labels)
         .filter(([, value]) => value !== undefined && value !== '')
         .map(([key, value]) => [key, String(value)]));
+}
+
+;// CONCATENATED MODULE: ./src/report/pr-comment-body.ts
+
+
+
+/** Rows before the rest are grouped as ranges: a comment is read at a glance. */
+const COMMENT_ROWS = 20;
+/** GitHub refuses comments over 65,536 characters. */
+const MAX_COMMENT_CHARS = 60_000;
+function renderComment(report, context) {
+    const { verdict } = report;
+    const total = verdict.instances.length;
+    const failed = verdict.failedIds;
+    const title = report.outcome === 'success'
+        ? `✅ Qarnot: ${total}/${total} instance${total === 1 ? '' : 's'} succeeded`
+        : report.outcome === 'timed-out'
+            ? `⏱️ Qarnot: task aborted after the timeout`
+            : report.outcome === 'cancelled'
+                ? '⛔ Qarnot: task cancelled'
+                : `❌ Qarnot: ${failed.length} of ${total} instance${total === 1 ? '' : 's'} did not succeed (${formatIds(failed)})`;
+    const links = [`task [${tableCell(report.name)}](${report.url})`, `state \`${verdict.state}\``];
+    links.push(`followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}`);
+    if (context.runUrl)
+        links.push(`[workflow run](${context.runUrl})`);
+    const lines = [`### ${title}`, '', links.join(' · '), ''];
+    if (report.outcome !== 'success')
+        lines.push(`> ${tableCell(report.headline)}`, '');
+    if (total > 0) {
+        const ordered = failedFirst(verdict.instances);
+        lines.push('| Instance | State | Wall time | Attempts | Error |', '| ---: | --- | ---: | ---: | --- |');
+        for (const instance of ordered.slice(0, COMMENT_ROWS)) {
+            lines.push(`| ${instance.id} | ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${instance.attempts ?? ''} | ${tableCell(instance.error ?? '').slice(0, 300)} |`);
+        }
+        const rest = ordered.slice(COMMENT_ROWS);
+        const groups = new Map();
+        for (const instance of rest)
+            groups.set(instance.state, [...(groups.get(instance.state) ?? []), instance.id]);
+        for (const [state, ids] of groups)
+            lines.push(`| ${formatIds(ids)} | ${state} (${ids.length}) | | | |`);
+        lines.push('');
+    }
+    const commit = context.sha ? `commit ${context.sha.slice(0, 7)}` : undefined;
+    const run = context.runNumber
+        ? `run #${context.runNumber}${context.runAttempt && context.runAttempt !== '1' ? ` attempt ${context.runAttempt}` : ''}`
+        : undefined;
+    const footer = [commit, run, `${context.workflow ?? ''} / ${context.job ?? ''}`].filter(Boolean).join(' · ');
+    lines.push(`<sub>Updated for ${footer}. Full output in the job summary.</sub>`);
+    let body = lines.join('\n');
+    if (body.length > MAX_COMMENT_CHARS)
+        body = `${body.slice(0, MAX_COMMENT_CHARS)}\n\n_(cut: see the job summary)_`;
+    return body;
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
@@ -39755,103 +39752,102 @@ function isPermissionError(error) {
     return status === 401 || status === 403 || status === 404;
 }
 
-;// CONCATENATED MODULE: ./src/report/pr-comment-body.ts
+;// CONCATENATED MODULE: ./src/github/comment-step.ts
 
 
 
-/** Rows before the rest are grouped as ranges: a comment is read at a glance. */
-const COMMENT_ROWS = 20;
-/** GitHub refuses comments over 65,536 characters. */
-const MAX_COMMENT_CHARS = 60_000;
-function renderComment(report, context) {
-    const { verdict } = report;
-    const total = verdict.instances.length;
-    const failed = verdict.failedIds;
-    const title = report.outcome === 'success'
-        ? `✅ Qarnot: ${total}/${total} instance${total === 1 ? '' : 's'} succeeded`
-        : report.outcome === 'timed-out'
-            ? `⏱️ Qarnot: task aborted after the timeout`
-            : report.outcome === 'cancelled'
-                ? '⛔ Qarnot: task cancelled'
-                : `❌ Qarnot: ${failed.length} of ${total} instance${total === 1 ? '' : 's'} did not succeed (${formatIds(failed)})`;
-    const links = [`task [${tableCell(report.name)}](${report.url})`, `state \`${verdict.state}\``];
-    links.push(`followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}`);
-    if (context.runUrl)
-        links.push(`[workflow run](${context.runUrl})`);
-    const lines = [`### ${title}`, '', links.join(' · '), ''];
-    if (report.outcome !== 'success')
-        lines.push(`> ${tableCell(report.headline)}`, '');
-    if (total > 0) {
-        const ordered = failedFirst(verdict.instances);
-        lines.push('| Instance | State | Wall time | Attempts | Error |', '| ---: | --- | ---: | ---: | --- |');
-        for (const instance of ordered.slice(0, COMMENT_ROWS)) {
-            lines.push(`| ${instance.id} | ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${instance.attempts ?? ''} | ${tableCell(instance.error ?? '').slice(0, 300)} |`);
-        }
-        const rest = ordered.slice(COMMENT_ROWS);
-        const groups = new Map();
-        for (const instance of rest)
-            groups.set(instance.state, [...(groups.get(instance.state) ?? []), instance.id]);
-        for (const [state, ids] of groups)
-            lines.push(`| ${formatIds(ids)} | ${state} (${ids.length}) | | | |`);
-        lines.push('');
+async function commentOnPullRequest({ io, env, token, report, comments }) {
+    const context = readRunContext(env);
+    if (context.pullRequest === undefined || !context.owner || !context.repo) {
+        io.info(`pr-comment: this run (${context.eventName ?? 'unknown event'}) has no pull request; no comment written.`);
+        return;
     }
-    const commit = context.sha ? `commit ${context.sha.slice(0, 7)}` : undefined;
-    const run = context.runNumber
-        ? `run #${context.runNumber}${context.runAttempt && context.runAttempt !== '1' ? ` attempt ${context.runAttempt}` : ''}`
-        : undefined;
-    const footer = [commit, run, `${context.workflow ?? ''} / ${context.job ?? ''}`].filter(Boolean).join(' · ');
-    lines.push(`<sub>Updated for ${footer}. Full output in the job summary.</sub>`);
-    let body = lines.join('\n');
-    if (body.length > MAX_COMMENT_CHARS)
-        body = `${body.slice(0, MAX_COMMENT_CHARS)}\n\n_(cut: see the job summary)_`;
-    return body;
+    if (token === '') {
+        io.warning('pr-comment: no github-token; the pull request gets no comment.');
+        return;
+    }
+    const marker = commentMarker([context.workflow, context.job, context.action]);
+    try {
+        const api = comments?.(token) ?? octokitComments(token, env.GITHUB_API_URL);
+        const target = { owner: context.owner, repo: context.repo, issue: context.pullRequest };
+        const { action, id } = await upsertComment(api, target, marker, renderComment(report, context));
+        io.info(`pr-comment: comment ${id} ${action} on pull request #${context.pullRequest}.`);
+    }
+    catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        io.warning(isPermissionError(error)
+            ? `pr-comment: the token may not comment on pull request #${context.pullRequest} (${message}). A fork's pull request gets a read-only token; otherwise grant 'permissions: pull-requests: write'. The verdict is unchanged.`
+            : `pr-comment: could not write the comment (${message}). The verdict is unchanged.`);
+    }
 }
 
-;// CONCATENATED MODULE: ./src/main.ts
+;// CONCATENATED MODULE: ./src/task/progress.ts
+
+
+function safeCount(range) {
+    try {
+        return countIds(parseRangeField(range));
+    }
+    catch {
+        return 0;
+    }
+}
+function progressCounts(task) {
+    let total = task.totalInstanceCount ?? 0;
+    if (!total) {
+        try {
+            total = countIds(requestedIntervals(task));
+        }
+        catch {
+            total = 0;
+        }
+    }
+    const completed = task.completedInstances ?? [];
+    const failedFromList = completed.filter(i => (i.state ?? '').toLowerCase() !== 'success').length;
+    return {
+        total,
+        done: completed.length,
+        failed: Math.max(failedFromList, safeCount(task.status?.failedRange)),
+        running: task.runningInstanceCount ?? 0
+    };
+}
+/** `9/14 instances done, 1 failed, 3 running`. */
+function describeProgress(counts) {
+    const parts = [`${counts.done}/${counts.total} instance${counts.total === 1 ? '' : 's'} done`];
+    if (counts.failed > 0)
+        parts.push(`${counts.failed} failed`);
+    if (counts.running > 0)
+        parts.push(`${counts.running} running`);
+    return parts.join(', ');
+}
+
+;// CONCATENATED MODULE: ./src/report/log.ts
 /**
- * run(): settings -> submit -> follow -> report. The one place that decides the step's result.
+ * Task output in the step log. It is untrusted: it is written between `::stop-commands::` markers so that a line
+ * such as `::add-mask::x` or `::error::x` printed by an instance stays text.
+ */
+
+/** Writes `text` so that the runner takes none of it as a workflow command. */
+function writeUntrusted(io, text, token = `qarnot-${(0,external_node_crypto_.randomUUID)()}`) {
+    if (text === '')
+        return;
+    io.info(`::stop-commands::${token}`);
+    io.info(text.replace(/\n$/, ''));
+    io.info(`::${token}::`);
+}
+
+;// CONCATENATED MODULE: ./src/report/live-log.ts
+/**
+ * What the log shows while a task runs: state changes and progress, and each instance's output as it arrives,
+ * labelled with its instance id and fenced so that the runner takes none of it as a workflow command.
  */
 
 
 
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/** After a stop signal the runner allows 7.5 s before SIGTERM and 10 s before killing: wait for Cancelled within that. */
-const CANCEL_WAIT_MS = 5_000;
-/** After a timeout nothing kills us: give the abort a fair while to complete. */
-const TIMEOUT_CANCEL_WAIT_MS = 60_000;
 /** Progress lines at most this often, state changes always. */
 const PROGRESS_EVERY_MS = 10_000;
-/** Failed instances' output repeated at the end of the log, per instance. */
-const FAILED_TAIL_LOG_BYTES = 64 * 1024;
-function taskUrl(uuid) {
-    return `${TASQ_TASK_URL}${uuid}`;
-}
-function defaultDependencies() {
-    return { io: coreIO, env: process.env, clock: systemClock, stop: new AbortController().signal };
-}
 /** Logs state changes at once and progress at most every PROGRESS_EVERY_MS. */
 function progressLogger(io, clock) {
     let lastState = '';
@@ -39889,34 +39885,71 @@ function liveLog(io) {
         await io.logDrained();
     };
 }
+/** Failed instances' output repeated at the end of the log, per instance. */
+const FAILED_TAIL_LOG_BYTES = 64 * 1024;
+/** Groups of failed instances at the end of the log, at most. */
+const FAILED_GROUPS = 50;
+/** The failures again, each in its own group, so that they need no search through the live log. */
+function logFailedInstances(io, instances, outputs) {
+    const failed = failedFirst(instances).filter(i => i.state !== 'Success');
+    for (const instance of failed.slice(0, FAILED_GROUPS)) {
+        io.startGroup(`Instance ${instance.id}: ${instance.state}${instance.error ? ` (${instance.error})` : ''}`);
+        for (const stream of ['stdout', 'stderr']) {
+            const { text, totalBytes } = outputs.tail(instance.id, stream, FAILED_TAIL_LOG_BYTES);
+            if (totalBytes === 0)
+                continue;
+            const cut = Buffer.byteLength(text) < totalBytes ? ` (last ${FAILED_TAIL_LOG_BYTES / 1024} KiB)` : '';
+            io.info(`--- ${stream}${cut} ---`);
+            writeUntrusted(io, text);
+        }
+        io.endGroup();
+    }
+    if (failed.length > FAILED_GROUPS) {
+        io.info(`${failed.length - FAILED_GROUPS} more failed instances: see the summary and the logs folder.`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/main.ts
+/**
+ * run(): settings -> submit -> follow -> report. The one place that decides the step's result.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** After a stop signal the runner allows 7.5 s before SIGTERM and 10 s before killing: wait for Cancelled within that. */
+const CANCEL_WAIT_MS = 5_000;
+/** After a timeout nothing kills us: give the abort a fair while to complete. */
+const TIMEOUT_CANCEL_WAIT_MS = 60_000;
+function taskUrl(uuid) {
+    return `${TASQ_TASK_URL}${uuid}`;
+}
+function defaultDependencies() {
+    return { io: coreIO, env: process.env, clock: systemClock, stop: new AbortController().signal };
+}
 function completedIds(task) {
     return new Set((task.completedInstances ?? []).map(i => i.instanceId));
-}
-/** Keeps this step's comment on the pull request up to date; never changes the verdict, only warns. */
-async function commentOnPullRequest(settings, deps, report) {
-    const { io } = deps;
-    const context = readRunContext(deps.env);
-    if (context.pullRequest === undefined || !context.owner || !context.repo) {
-        io.info(`pr-comment: this run (${context.eventName ?? 'unknown event'}) has no pull request; no comment written.`);
-        return;
-    }
-    if (settings.githubToken === '') {
-        io.warning('pr-comment: no github-token; the pull request gets no comment.');
-        return;
-    }
-    const marker = commentMarker([context.workflow, context.job, context.action]);
-    try {
-        const api = deps.comments?.(settings.githubToken) ?? octokitComments(settings.githubToken, deps.env.GITHUB_API_URL);
-        const target = { owner: context.owner, repo: context.repo, issue: context.pullRequest };
-        const { action, id } = await upsertComment(api, target, marker, renderComment(report, context));
-        io.info(`pr-comment: comment ${id} ${action} on pull request #${context.pullRequest}.`);
-    }
-    catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        io.warning(isPermissionError(error)
-            ? `pr-comment: the token may not comment on pull request #${context.pullRequest} (${message}). A fork's pull request gets a read-only token; otherwise grant 'permissions: pull-requests: write'. The verdict is unchanged.`
-            : `pr-comment: could not write the comment (${message}). The verdict is unchanged.`);
-    }
 }
 async function run(deps = defaultDependencies()) {
     const { io, env } = deps;
@@ -40139,29 +40172,22 @@ async function followAndReport(settings, client, deps, uuid, started, progress) 
         headline,
         elapsedMs: clock.now() - started
     };
-    if (settings.streamLogs) {
-        // The failures again, each in its own group, so they need no search through the live log.
-        for (const instance of failedFirst(verdict.instances)
-            .filter(i => i.state !== 'Success')
-            .slice(0, 50)) {
-            io.startGroup(`Instance ${instance.id}: ${instance.state}${instance.error ? ` (${instance.error})` : ''}`);
-            for (const stream of ['stdout', 'stderr']) {
-                const { text, totalBytes } = files.tail(instance.id, stream, FAILED_TAIL_LOG_BYTES);
-                if (totalBytes === 0)
-                    continue;
-                io.info(`--- ${stream}${text.length < totalBytes ? ` (last ${FAILED_TAIL_LOG_BYTES / 1024} KiB)` : ''} ---`);
-                writeUntrusted(io, text);
-            }
-            io.endGroup();
-        }
-    }
+    if (settings.streamLogs)
+        logFailedInstances(io, verdict.instances, files);
     io.info(`Output: ${follower.bytesRead} bytes read in task-level reads${follower.repairReads > 0 ? `, ${follower.repairReads} per-instance repair reads` : ''}; complete files in ${logsDir}`);
     for (const [name, value] of Object.entries(buildOutputs(report)))
         io.setOutput(name, value);
     if (settings.summary)
         await io.appendSummary(renderSummary(report));
-    if (settings.prComment)
-        await commentOnPullRequest(settings, deps, report);
+    if (settings.prComment) {
+        await commentOnPullRequest({
+            io,
+            env: deps.env,
+            token: settings.githubToken,
+            report,
+            comments: deps.comments
+        });
+    }
     if (outcome === Outcome.Success)
         io.info(headline);
     else

@@ -1,7 +1,7 @@
 /**
  * run(): settings -> submit -> follow -> report. The one place that decides the step's result.
  */
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { coreIO, type ActionIO } from './action-io.js'
@@ -17,34 +17,27 @@ import {
 import { explainError } from './errors-explained.js'
 import { formatDuration } from './input-formats/duration.js'
 import { InputError, SECRET_CONSTANT_PREFIX, readSettings, type Settings } from './inputs.js'
-import { DEFAULT_REQUEST_TIMEOUT_MS, QarnotClient, type OutputStream } from './qarnot/client.js'
+import { DEFAULT_REQUEST_TIMEOUT_MS, QarnotClient } from './qarnot/client.js'
 import type { RetryPolicy } from './qarnot/retry.js'
 import { ActionsHttpTransport, type Transport } from './qarnot/transport.js'
 import type { TaskOutputWire } from './qarnot/types.js'
 import { expandIds, formatRanges } from './ranges.js'
 import { failureMessage } from './report/failure-message.js'
-import { writeUntrusted } from './report/log.js'
 import type { TaskReport } from './report/model.js'
 import { buildOutputs } from './report/outputs.js'
-import { failedFirst, renderSummary } from './report/summary.js'
+import { renderSummary } from './report/summary.js'
 import { buildCreateBody, redactCreateBody } from './task/create-body.js'
 import { InstanceOutputFiles } from './task/output-files.js'
 import { BUSY_READ_BYTES, OutputFollower } from './task/output-follower.js'
-import { describeProgress, progressCounts } from './task/progress.js'
-import { isFinalState, isKnownState } from './task/states.js'
+import { isFinalState } from './task/states.js'
 import { submitTask } from './task/submit.js'
 import { decideVerdict, requestedIntervals } from './task/verdict.js'
 import { systemClock, watchTask, type Clock, type WatchResult } from './task/watch.js'
 import { USER_AGENT } from './version.js'
 import { TRACE_TAG, readRunContext, traceLabels } from './github/context.js'
-import {
-  commentMarker,
-  isPermissionError,
-  octokitComments,
-  upsertComment,
-  type CommentsApi
-} from './github/pr-comment.js'
-import { renderComment } from './report/pr-comment-body.js'
+import { commentOnPullRequest } from './github/comment-step.js'
+import type { CommentsApi } from './github/pr-comment.js'
+import { liveLog, logFailedInstances, progressLogger } from './report/live-log.js'
 
 export interface RunDependencies {
   readonly io: ActionIO
@@ -66,10 +59,6 @@ export interface RunDependencies {
 export const CANCEL_WAIT_MS = 5_000
 /** After a timeout nothing kills us: give the abort a fair while to complete. */
 export const TIMEOUT_CANCEL_WAIT_MS = 60_000
-/** Progress lines at most this often, state changes always. */
-const PROGRESS_EVERY_MS = 10_000
-/** Failed instances' output repeated at the end of the log, per instance. */
-const FAILED_TAIL_LOG_BYTES = 64 * 1024
 
 export function taskUrl(uuid: string): string {
   return `${TASQ_TASK_URL}${uuid}`
@@ -79,79 +68,8 @@ function defaultDependencies(): RunDependencies {
   return { io: coreIO, env: process.env, clock: systemClock, stop: new AbortController().signal }
 }
 
-/** Logs state changes at once and progress at most every PROGRESS_EVERY_MS. */
-function progressLogger(io: ActionIO, clock: Clock): (task: TaskOutputWire) => void {
-  let lastState = ''
-  let lastLine = ''
-  let lastAt = 0
-  const warned = new Set<string>()
-  return task => {
-    const line = describeProgress(progressCounts(task))
-    if (task.state !== lastState) {
-      if (!isKnownState(task.state) && !warned.has(task.state)) {
-        warned.add(task.state)
-        io.warning(`Qarnot reports the unknown task state "${task.state}"; still waiting for a final state.`)
-      }
-      io.info(`State: ${task.state} (${line})`)
-      lastState = task.state
-    } else if (line !== lastLine && clock.now() - lastAt >= PROGRESS_EVERY_MS) {
-      io.info(line)
-    } else {
-      return
-    }
-    lastLine = line
-    lastAt = clock.now()
-  }
-}
-
-/** Live log lines: `3> text` for stdout, `3 err> text` for stderr, fenced so the runner takes none as a command. */
-function liveLog(io: ActionIO): (stream: OutputStream, chunks: ReadonlyMap<number, string>) => Promise<void> {
-  return async (stream, chunks) => {
-    const label = stream === 'stdout' ? '>' : ' err>'
-    const parts: string[] = []
-    for (const [id, text] of chunks) parts.push(text.replace(/\r?\n$/, '').replace(/^/gm, `${id}${label} `))
-    writeUntrusted(io, parts.join('\n'), `qarnot-${randomUUID()}`)
-    await io.logDrained()
-  }
-}
-
 function completedIds(task: TaskOutputWire): Set<number> {
   return new Set((task.completedInstances ?? []).map(i => i.instanceId))
-}
-
-/** Keeps this step's comment on the pull request up to date; never changes the verdict, only warns. */
-async function commentOnPullRequest(
-  settings: Settings,
-  deps: RunDependencies,
-  report: TaskReport
-): Promise<void> {
-  const { io } = deps
-  const context = readRunContext(deps.env)
-  if (context.pullRequest === undefined || !context.owner || !context.repo) {
-    io.info(
-      `pr-comment: this run (${context.eventName ?? 'unknown event'}) has no pull request; no comment written.`
-    )
-    return
-  }
-  if (settings.githubToken === '') {
-    io.warning('pr-comment: no github-token; the pull request gets no comment.')
-    return
-  }
-  const marker = commentMarker([context.workflow, context.job, context.action])
-  try {
-    const api =
-      deps.comments?.(settings.githubToken) ?? octokitComments(settings.githubToken, deps.env.GITHUB_API_URL)
-    const target = { owner: context.owner, repo: context.repo, issue: context.pullRequest }
-    const { action, id } = await upsertComment(api, target, marker, renderComment(report, context))
-    io.info(`pr-comment: comment ${id} ${action} on pull request #${context.pullRequest}.`)
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error)
-    io.warning(
-      isPermissionError(error)
-        ? `pr-comment: the token may not comment on pull request #${context.pullRequest} (${message}). A fork's pull request gets a read-only token; otherwise grant 'permissions: pull-requests: write'. The verdict is unchanged.`
-        : `pr-comment: could not write the comment (${message}). The verdict is unchanged.`
-    )
-  }
 }
 
 export async function run(deps: RunDependencies = defaultDependencies()): Promise<void> {
@@ -393,31 +311,21 @@ async function followAndReport(
     headline,
     elapsedMs: clock.now() - started
   }
-  if (settings.streamLogs) {
-    // The failures again, each in its own group, so they need no search through the live log.
-    for (const instance of failedFirst(verdict.instances)
-      .filter(i => i.state !== 'Success')
-      .slice(0, 50)) {
-      io.startGroup(
-        `Instance ${instance.id}: ${instance.state}${instance.error ? ` (${instance.error})` : ''}`
-      )
-      for (const stream of ['stdout', 'stderr'] as const) {
-        const { text, totalBytes } = files.tail(instance.id, stream, FAILED_TAIL_LOG_BYTES)
-        if (totalBytes === 0) continue
-        io.info(
-          `--- ${stream}${text.length < totalBytes ? ` (last ${FAILED_TAIL_LOG_BYTES / 1024} KiB)` : ''} ---`
-        )
-        writeUntrusted(io, text)
-      }
-      io.endGroup()
-    }
-  }
+  if (settings.streamLogs) logFailedInstances(io, verdict.instances, files)
   io.info(
     `Output: ${follower.bytesRead} bytes read in task-level reads${follower.repairReads > 0 ? `, ${follower.repairReads} per-instance repair reads` : ''}; complete files in ${logsDir}`
   )
   for (const [name, value] of Object.entries(buildOutputs(report))) io.setOutput(name as OutputName, value)
   if (settings.summary) await io.appendSummary(renderSummary(report))
-  if (settings.prComment) await commentOnPullRequest(settings, deps, report)
+  if (settings.prComment) {
+    await commentOnPullRequest({
+      io,
+      env: deps.env,
+      token: settings.githubToken,
+      report,
+      comments: deps.comments
+    })
+  }
 
   if (outcome === Outcome.Success) io.info(headline)
   else io.setFailed(headline)
