@@ -274,3 +274,104 @@ describe('state order', () => {
     expect(seen).toEqual(['Submitted', 'FullyDispatched', 'FullyExecuting', 'UploadingResults', 'Success'])
   })
 })
+
+describe('what unchanged SDK clients read', () => {
+  // Keys the official Python SDK reads without a fallback (Task._update, Status, CompletedInstance, Error):
+  // a missing one is a KeyError in a client written for the real API.
+  const TASK_KEYS = [
+    'uuid',
+    'name',
+    'profile',
+    'state',
+    'creationDate',
+    'runningCoreCount',
+    'runningInstanceCount'
+  ]
+  const STATUS_KEYS = [
+    'downloadProgress',
+    'executionProgress',
+    'uploadProgress',
+    'instanceCount',
+    'downloadTime',
+    'downloadTimeSec',
+    'environmentTime',
+    'environmentTimeSec',
+    'executionTime',
+    'executionTimeSec',
+    'uploadTime',
+    'uploadTimeSec',
+    'wallTime',
+    'wallTimeSec',
+    'succeededRange',
+    'executedRange',
+    'failedRange',
+    'lastUpdateTimestamp',
+    'executionTimeByCpuModel',
+    'executionTimeGhzByCpuModel'
+  ]
+  const RUNNING_INFO_KEYS = [
+    'timestamp',
+    'averageFrequencyGHz',
+    'maxFrequencyGHz',
+    'minFrequencyGHz',
+    'averageMaxFrequencyGHz',
+    'averageCpuUsage',
+    'clusterPowerIndicator',
+    'averageMemoryUsage',
+    'averageNetworkInKbps',
+    'averageNetworkOutKbps',
+    'totalNetworkInKbps',
+    'totalNetworkOutKbps',
+    'snapshotResults',
+    'runningCoreCountByCpuModel'
+  ]
+  const PER_INSTANCE_KEYS = [
+    'phase',
+    'instanceId',
+    'maxFrequencyGHz',
+    'currentFrequencyGHz',
+    'cpuUsage',
+    'maxMemoryMB',
+    'currentMemoryMB',
+    'memoryUsage',
+    'networkInKbps',
+    'networkOutKbps',
+    'progress',
+    'executionTimeSec',
+    'executionTimeGHz',
+    'cpuModel'
+  ]
+  const COMPLETED_KEYS = [
+    'instanceId',
+    'state',
+    'wallTimeSec',
+    'execTimeSec',
+    'execTimeSecGHz',
+    'peakMemoryMB',
+    'averageGHz',
+    'results'
+  ]
+
+  it('sends every key they read, while running and once done, with arrays where they iterate', async () => {
+    const uuid = await create(
+      helloBody({
+        instanceCount: 2,
+        constants: [{ key: 'DOCKER_CMD', value: "sh -c 'sleep 0.3; exit $INSTANCE_ID'" }]
+      })
+    )
+    const running = await waitForState(emulator, uuid, ['FullyExecuting'])
+    for (const key of TASK_KEYS) expect(running).toHaveProperty([key])
+    const status = running.status as Record<string, unknown>
+    for (const key of STATUS_KEYS) expect(status).toHaveProperty([key])
+    const info = status.runningInstancesInfo as Record<string, unknown>
+    for (const key of RUNNING_INFO_KEYS) expect(info).toHaveProperty([key])
+    for (const key of PER_INSTANCE_KEYS)
+      expect((info.perRunningInstanceInfo as object[])[0]).toHaveProperty([key])
+    const done = await waitForState(emulator, uuid, ['Failure'])
+    expect(Array.isArray(done.errors) && Array.isArray(done.constants)).toBe(true)
+    for (const instance of done.completedInstances as object[])
+      for (const key of COMPLETED_KEYS) expect(instance).toHaveProperty([key])
+    const failed = (done.completedInstances as { error: object | null }[]).find(i => i.error)
+    for (const key of ['code', 'message', 'debug']) expect(failed?.error).toHaveProperty([key])
+  })
+})

@@ -84,8 +84,12 @@ describe('run()', () => {
     const results = JSON.parse(io.outputs.results) as { id: number; state: string }[]
     expect(results.map(r => r.state)).toEqual(['Success', 'Failure', 'Success', 'Failure'])
     // The failures are grouped again at the end of the log.
-    expect(io.log).toContain('::group::Instance 1: Failure (The instance execution failed (exit code 1) (instance-failure))')
-    expect(io.log).toContain('::group::Instance 3: Failure (The instance execution failed (exit code 1) (instance-failure))')
+    expect(io.log).toContain(
+      '::group::Instance 1: Failure (The instance execution failed (exit code 1) (instance-failure))'
+    )
+    expect(io.log).toContain(
+      '::group::Instance 3: Failure (The instance execution failed (exit code 1) (instance-failure))'
+    )
   })
 
   it('runs exactly the 14 instances of 1-6,15,20,25-30', async () => {
