@@ -1,6 +1,7 @@
 /**
- * The fault suite: a seeded, reproducible run of 200 actions against the emulator, across fault mixes and task
- * outcomes. Every run must give the right verdict, create exactly one task, leave no task running, and end in time.
+ * The fault suite: a seeded, reproducible run of 200 actions (main, then post as the runner runs it) against the
+ * emulator, across fault mixes and task outcomes. Every run must give the right verdict, create exactly one task,
+ * leave no task running, and end in time.
  * FAULT_SEED=<n> replays another sequence.
  */
 import { afterAll, describe, expect, it } from '@jest/globals'
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os'
 import type { FaultRule } from '../src/emulator/faults.js'
 import { startEmulator } from '../src/emulator/server.js'
 import { run } from '../src/main.js'
+import { post } from '../src/post.js'
 import { formatIds } from '../src/ranges.js'
 import { systemClock } from '../src/task/watch.js'
 import { FAST_TIMINGS } from './helpers/emulator.js'
@@ -211,6 +213,8 @@ describe(`fault suite (seed ${SEED})`, () => {
           }
         })
         const elapsed = Date.now() - started
+        // Then the post step, as the runner runs it after main (it acts only if main did not see the task end).
+        await post({ io: recordingIO({ token: emulator.token, 'api-url': emulator.url }, io.state), env: {} })
         const tasks = emulator.allTasks()
         const log = io.log.join('\n')
         counts.runs++

@@ -33459,6 +33459,10 @@ class QarnotClient {
         this.now = options.now ?? Date.now;
         this.random = options.random ?? Math.random;
     }
+    /** The same client with a shorter timeout and retry policy, for when the runner gives only seconds. */
+    hurried(timeoutMs, retry) {
+        return new QarnotClient({ ...this.options, timeoutMs, retry });
+    }
     // --- tasks ---
     /** `POST /tasks`. Retried on transient faults: callers make it idempotent with a unique shortname. */
     async createTask(body) {
@@ -39940,6 +39944,15 @@ function logFailedInstances(io, instances, outputs) {
 
 /** After a stop signal the runner allows 7.5 s before SIGTERM and 10 s before killing: wait for Cancelled within that. */
 const CANCEL_WAIT_MS = 5_000;
+/** Requests after a stop signal must fit in the runner's grace time. */
+const HURRIED_TIMEOUT_MS = 2_000;
+const HURRIED_RETRY = {
+    maxAttempts: 4,
+    baseDelayMs: 200,
+    maxDelayMs: 1_000,
+    maxTotalMs: 6_000,
+    maxRetryAfterMs: 1_000
+};
 /** After a timeout nothing kills us: give the abort a fair while to complete. */
 const TIMEOUT_CANCEL_WAIT_MS = 60_000;
 function taskUrl(uuid) {
@@ -40064,7 +40077,8 @@ async function followAndReport(settings, client, deps, uuid, started, progress) 
         abortSent ??= (async () => {
             io.warning(`${why}: aborting task ${uuid}.`);
             try {
-                if ((await client.abortTask(uuid)) === 'already-ended')
+                const abortClient = stop.aborted ? client.hurried(HURRIED_TIMEOUT_MS, HURRIED_RETRY) : client;
+                if ((await abortClient.abortTask(uuid)) === 'already-ended')
                     io.info('The task had already ended.');
             }
             catch (error) {
@@ -40117,14 +40131,22 @@ async function followAndReport(settings, client, deps, uuid, started, progress) 
             return;
         }
         await sendAbort(why);
-        watched = await watchTask({
-            client,
-            uuid,
-            clock,
-            deadline: clock.now() + (stopped ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS),
-            onTask: logProgress,
-            pollFloorMs: 500
-        });
+        try {
+            watched = await watchTask({
+                // After a stop signal, every request must fit in the seconds the runner still gives.
+                client: stopped ? client.hurried(HURRIED_TIMEOUT_MS, HURRIED_RETRY) : client,
+                uuid,
+                clock,
+                deadline: clock.now() + (stopped ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS),
+                onTask: logProgress,
+                pollFloorMs: 500
+            });
+        }
+        catch (error) {
+            // The report matters more now than one more status: write it from the last one seen.
+            io.warning(`Could not read task ${uuid} after the abort: ${error instanceof Error ? error.message : String(error)}`);
+            watched = { task: watched.task, ending: watched.ending };
+        }
         if (watched.ending !== 'final') {
             io.warning(`Task ${uuid} is still ${watched.task.state}; the post step checks it again.`);
         }

@@ -57,6 +57,15 @@ export interface RunDependencies {
 
 /** After a stop signal the runner allows 7.5 s before SIGTERM and 10 s before killing: wait for Cancelled within that. */
 export const CANCEL_WAIT_MS = 5_000
+/** Requests after a stop signal must fit in the runner's grace time. */
+const HURRIED_TIMEOUT_MS = 2_000
+const HURRIED_RETRY: RetryPolicy = {
+  maxAttempts: 4,
+  baseDelayMs: 200,
+  maxDelayMs: 1_000,
+  maxTotalMs: 6_000,
+  maxRetryAfterMs: 1_000
+}
 /** After a timeout nothing kills us: give the abort a fair while to complete. */
 export const TIMEOUT_CANCEL_WAIT_MS = 60_000
 
@@ -206,7 +215,8 @@ async function followAndReport(
     abortSent ??= (async () => {
       io.warning(`${why}: aborting task ${uuid}.`)
       try {
-        if ((await client.abortTask(uuid)) === 'already-ended') io.info('The task had already ended.')
+        const abortClient = stop.aborted ? client.hurried(HURRIED_TIMEOUT_MS, HURRIED_RETRY) : client
+        if ((await abortClient.abortTask(uuid)) === 'already-ended') io.info('The task had already ended.')
       } catch (error) {
         io.warning(
           `Aborting task ${uuid} failed: ${error instanceof Error ? error.message : String(error)}; the post step tries again.`
@@ -256,14 +266,23 @@ async function followAndReport(
       return
     }
     await sendAbort(why)
-    watched = await watchTask({
-      client,
-      uuid,
-      clock,
-      deadline: clock.now() + (stopped ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS),
-      onTask: logProgress,
-      pollFloorMs: 500
-    })
+    try {
+      watched = await watchTask({
+        // After a stop signal, every request must fit in the seconds the runner still gives.
+        client: stopped ? client.hurried(HURRIED_TIMEOUT_MS, HURRIED_RETRY) : client,
+        uuid,
+        clock,
+        deadline: clock.now() + (stopped ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS),
+        onTask: logProgress,
+        pollFloorMs: 500
+      })
+    } catch (error) {
+      // The report matters more now than one more status: write it from the last one seen.
+      io.warning(
+        `Could not read task ${uuid} after the abort: ${error instanceof Error ? error.message : String(error)}`
+      )
+      watched = { task: watched.task, ending: watched.ending }
+    }
     if (watched.ending !== 'final') {
       io.warning(`Task ${uuid} is still ${watched.task.state}; the post step checks it again.`)
     }

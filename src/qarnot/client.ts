@@ -83,6 +83,11 @@ export class QarnotClient {
     this.random = options.random ?? Math.random
   }
 
+  /** The same client with a shorter timeout and retry policy, for when the runner gives only seconds. */
+  hurried(timeoutMs: number, retry: RetryPolicy): QarnotClient {
+    return new QarnotClient({ ...this.options, timeoutMs, retry })
+  }
+
   // --- tasks ---
 
   /** `POST /tasks`. Retried on transient faults: callers make it idempotent with a unique shortname. */

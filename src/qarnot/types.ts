@@ -67,7 +67,10 @@ export interface TaskStatusWire {
   downloadProgress?: number | null
   executionProgress?: number | null
   uploadProgress?: number | null
-  runningInstancesInfo?: { perRunningInstanceInfo?: RunningInstanceInfoWire[] | null; [other: string]: unknown } | null
+  runningInstancesInfo?: {
+    perRunningInstanceInfo?: RunningInstanceInfoWire[] | null
+    [other: string]: unknown
+  } | null
   [other: string]: unknown
 }
 
