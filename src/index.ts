@@ -11,7 +11,10 @@ import { systemClock } from './task/watch.js'
 
 async function entry(): Promise<void> {
   if (core.getState(State.IsPost) === 'true') {
-    await post()
+    // The post step never fails the job: whatever goes wrong there is a warning.
+    await post().catch(error =>
+      core.warning(`Post: ${error instanceof Error ? error.message : String(error)}`)
+    )
     return
   }
   core.saveState(State.IsPost, 'true')

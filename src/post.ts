@@ -3,11 +3,10 @@
  * It never fails the job: it says what it did, and warns when it could not.
  */
 import { coreIO, type ActionIO } from './action-io.js'
-import { Input, State } from './constants.js'
+import { DEFAULT_API_URL, Env, Input, State } from './constants.js'
 import { QarnotClient } from './qarnot/client.js'
 import { ActionsHttpTransport, type Transport } from './qarnot/transport.js'
 import { isFinalState } from './task/states.js'
-import { DEFAULT_API_URL, Env } from './constants.js'
 import { USER_AGENT } from './version.js'
 
 export interface PostDependencies {

@@ -37,7 +37,7 @@ export async function commentOnPullRequest({ io, env, token, report, comments }:
   }
   const marker = commentMarker([context.workflow, context.job, context.action])
   try {
-    const api = comments?.(token) ?? octokitComments(token, env.GITHUB_API_URL)
+    const api = comments?.(token) ?? (await octokitComments(token, env.GITHUB_API_URL))
     const target = { owner: context.owner, repo: context.repo, issue: context.pullRequest }
     const { action, id } = await upsertComment(api, target, marker, renderComment(report, context))
     io.info(`pr-comment: comment ${id} ${action} on pull request #${context.pullRequest}.`)

@@ -2,7 +2,6 @@
  * One comment per step on the pull request, found by a hidden marker: created once, updated in place on every
  * re-run. GitHub's API sits behind a small interface; the real one is Octokit from @actions/github.
  */
-import { getOctokit } from '@actions/github'
 
 export interface IssueComment {
   readonly id: number
@@ -15,8 +14,12 @@ export interface CommentsApi {
   update(owner: string, repo: string, commentId: number, body: string): Promise<IssueComment>
 }
 
-/** Octokit, with the base URL the runner gives (GITHUB_API_URL) unless told otherwise. */
-export function octokitComments(token: string, baseUrl?: string): CommentsApi {
+/**
+ * Octokit, with the base URL the runner gives (GITHUB_API_URL) unless told otherwise. Loaded only when a comment
+ * is written: @actions/github is most of the bundle, and every run would pay for it at start-up otherwise.
+ */
+export async function octokitComments(token: string, baseUrl?: string): Promise<CommentsApi> {
+  const { getOctokit } = await import('@actions/github')
   const octokit = getOctokit(token, baseUrl ? { baseUrl } : {})
   return {
     list: (owner, repo, issue) =>

@@ -1,17 +1,23 @@
 /** The one message given to setFailed: which instances failed (as ranges) and their errors. Pure. */
 import { formatIds } from '../ranges.js'
 import type { Verdict } from '../task/verdict.js'
+import { groupIds } from './grouping.js'
 
 /** Annotations are cut at 4 KiB; stay well under. */
 const MAX_LENGTH = 3000
 
 export function failureMessage(taskLabel: string, verdict: Verdict): string {
-  const byError = new Map<string, number[]>()
-  for (const instance of verdict.instances) {
-    if (instance.state === 'Success') continue
-    const key = `${instance.state === 'Failure' ? 'failed' : instance.state === 'Cancelled' ? 'cancelled' : 'never completed'}${instance.error && !['cancelled', 'never completed'].includes(instance.error) ? `: ${instance.error}` : ''}`
-    byError.set(key, [...(byError.get(key) ?? []), instance.id])
-  }
+  const failed = verdict.instances.filter(instance => instance.state !== 'Success')
+  const byError = groupIds(failed, instance => {
+    const what =
+      instance.state === 'Failure'
+        ? 'failed'
+        : instance.state === 'Cancelled'
+          ? 'cancelled'
+          : 'never completed'
+    const own = instance.error && !['cancelled', 'never completed'].includes(instance.error)
+    return own ? `${what}: ${instance.error}` : what
+  })
   const groups = [...byError.entries()]
     .sort((a, b) => b[1].length - a[1].length)
     .map(([what, ids]) => `instance${ids.length > 1 ? 's' : ''} ${formatIds(ids)} ${what}`)

@@ -1,6 +1,7 @@
 /** The pull-request comment: verdict, a compact table of instances (failed first), timings and links. Pure. */
 import type { RunContext } from '../github/context.js'
 import { formatIds } from '../ranges.js'
+import { groupIds } from './grouping.js'
 import type { TaskReport } from './model.js'
 import { failedFirst } from './summary.js'
 import { formatSeconds, tableCell } from './text.js'
@@ -36,9 +37,7 @@ export function renderComment(report: TaskReport, context: RunContext): string {
       )
     }
     const rest = ordered.slice(COMMENT_ROWS)
-    const groups = new Map<string, number[]>()
-    for (const instance of rest)
-      groups.set(instance.state, [...(groups.get(instance.state) ?? []), instance.id])
+    const groups = groupIds(rest, i => i.state)
     for (const [state, ids] of groups) lines.push(`| ${formatIds(ids)} | ${state} (${ids.length}) | | | |`)
     lines.push('')
   }

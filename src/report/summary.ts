@@ -7,6 +7,7 @@
 import { Outcome } from '../constants.js'
 import { formatIds } from '../ranges.js'
 import type { InstanceResult } from '../task/verdict.js'
+import { groupIds } from './grouping.js'
 import type { TaskReport } from './model.js'
 import { escapeHtml, formatSeconds, tableCell, utf8Bytes } from './text.js'
 
@@ -56,11 +57,9 @@ function row(instance: InstanceResult): string {
 }
 
 function groupedRows(instances: readonly InstanceResult[]): string[] {
-  const byState = new Map<InstanceResult['state'], number[]>()
-  for (const instance of instances)
-    byState.set(instance.state, [...(byState.get(instance.state) ?? []), instance.id])
-  return [...byState].map(
-    ([state, ids]) => `| ${formatIds(ids)} | ${STATE_ICON[state]} ${state} (${ids.length}) | | | | |`
+  return [...groupIds(instances, i => i.state)].map(
+    ([state, ids]) =>
+      `| ${formatIds(ids)} | ${STATE_ICON[state as InstanceResult['state']]} ${state} (${ids.length}) | | | | |`
   )
 }
 
