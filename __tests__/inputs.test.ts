@@ -182,7 +182,9 @@ describe('version', () => {
   it('sends the version of package.json in its User-Agent', async () => {
     const { readFileSync } = await import('node:fs')
     const { USER_AGENT } = await import('../src/version.js')
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string
+    }
     expect(USER_AGENT).toBe(`qarnot-action/${pkg.version}`)
   })
 })
