@@ -1,16 +1,29 @@
 import { describe, expect, it } from '@jest/globals'
 import { Outcome } from '../src/constants.js'
 import type { TaskReport } from '../src/report/model.js'
-import { MemoryOutputs } from '../src/report/memory-outputs.js'
 import { failureMessage } from '../src/report/failure-message.js'
 import { writeUntrusted } from '../src/report/log.js'
 import { buildOutputs, RESULTS_OUTPUT_BYTES, STDOUT_OUTPUT_BYTES } from '../src/report/outputs.js'
 import { renderSummary, SUMMARY_BUDGET_BYTES } from '../src/report/summary.js'
-import { escapeHtml, tailBytes } from '../src/report/text.js'
+import { escapeHtml } from '../src/report/text.js'
+import { InstanceOutputFiles } from '../src/task/output-files.js'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { TaskOutputWire } from '../src/qarnot/types.js'
 import { decideVerdict } from '../src/task/verdict.js'
 
 type Texts = Record<number, { stdout: string; stderr: string }>
+
+/** The outputs as the action keeps them: one file per instance and stream. */
+function filesWith(texts: Texts): InstanceOutputFiles {
+  const files = new InstanceOutputFiles(mkdtempSync(join(tmpdir(), 'report-')))
+  for (const [id, { stdout, stderr }] of Object.entries(texts)) {
+    files.append(Number(id), 'stdout', [Buffer.from(stdout)])
+    files.append(Number(id), 'stderr', [Buffer.from(stderr)])
+  }
+  return files
+}
 
 function report(count: number, outputs: Texts, failing: number[] = []): TaskReport {
   const wire: TaskOutputWire = {
@@ -30,7 +43,7 @@ function report(count: number, outputs: Texts, failing: number[] = []): TaskRepo
     name: 'render <frames>',
     outcome: verdict.passed ? Outcome.Success : Outcome.Failure,
     verdict,
-    outputs: new MemoryOutputs(new Map(Object.entries(outputs).map(([id, output]) => [Number(id), output]))),
+    outputs: filesWith(outputs),
     logsDir: '/tmp/logs',
     headline: failureMessage('Qarnot task uuid-1', verdict),
     elapsedMs: 12_000
@@ -136,11 +149,7 @@ describe('failure message and log', () => {
     expect(lines).toEqual(['::stop-commands::tok', '::add-mask::x\n::error::y', '::tok::'])
   })
 
-  it('cuts text by UTF-8 bytes without splitting a character', () => {
-    const { text, cut } = tailBytes('aé'.repeat(10), 7)
-    expect(cut).toBe(true)
-    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(7)
-    expect(text).not.toContain('\ufffd')
+  it('escapes what HTML would read', () => {
     expect(escapeHtml('<a & b>')).toBe('&lt;a &amp; b&gt;')
   })
 })

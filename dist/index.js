@@ -32340,22 +32340,6 @@ function parseRangeField(value) {
         return [];
     return parseRanges(value);
 }
-/** Whether `id` lies in normalised intervals (binary search, so large range lists stay cheap). */
-function containsId(intervals, id) {
-    let low = 0;
-    let high = intervals.length - 1;
-    while (low <= high) {
-        const middle = (low + high) >> 1;
-        const { first, last } = intervals[middle];
-        if (id < first)
-            high = middle - 1;
-        else if (id > last)
-            low = middle + 1;
-        else
-            return true;
-    }
-    return false;
-}
 
 ;// CONCATENATED MODULE: ./src/inputs.ts
 /**
@@ -33017,32 +33001,6 @@ function tableCell(text) {
 function utf8Bytes(text) {
     return Buffer.byteLength(text, 'utf8');
 }
-/**
- * The last `maxBytes` of `text`, cut at a line start when one is near, never inside a UTF-8 sequence.
- * Returns the text unchanged when it fits.
- */
-function tailBytes(text, maxBytes) {
-    const buffer = Buffer.from(text, 'utf8');
-    if (buffer.length <= maxBytes)
-        return { text, cut: false };
-    let start = buffer.length - maxBytes;
-    while (start < buffer.length && (buffer[start] & 0xc0) === 0x80)
-        start++;
-    const newline = buffer.indexOf(0x0a, start);
-    if (newline >= 0 && newline - start < 1024)
-        start = newline + 1;
-    return { text: buffer.subarray(start).toString('utf8'), cut: true };
-}
-/** The first `maxBytes` of `text`, never inside a UTF-8 sequence. */
-function headBytes(text, maxBytes) {
-    const buffer = Buffer.from(text, 'utf8');
-    if (buffer.length <= maxBytes)
-        return { text, cut: false };
-    let end = maxBytes;
-    while (end > 0 && (buffer[end] & 0xc0) === 0x80)
-        end--;
-    return { text: buffer.subarray(0, end).toString('utf8'), cut: true };
-}
 function formatSeconds(seconds) {
     if (seconds === undefined)
         return '';
@@ -33389,10 +33347,6 @@ class InstanceOutputFiles {
     }
     size(id, stream) {
         return this.sizes.get(`${id}.${stream}`) ?? 0;
-    }
-    /** Ids that have any output, ascending. */
-    idsWithOutput() {
-        return [...new Set([...this.sizes.keys()].map(key => Number(key.split('.')[0])))].sort((a, b) => a - b);
     }
     /** Makes sure every instance has both files, empty when it printed nothing. */
     ensureFiles(ids) {

@@ -122,17 +122,3 @@ export function parseRangeField(value: string | null | undefined): IdInterval[] 
   if (value === null || value === undefined || value.trim() === '') return []
   return parseRanges(value)
 }
-
-/** Whether `id` lies in normalised intervals (binary search, so large range lists stay cheap). */
-export function containsId(intervals: readonly IdInterval[], id: number): boolean {
-  let low = 0
-  let high = intervals.length - 1
-  while (low <= high) {
-    const middle = (low + high) >> 1
-    const { first, last } = intervals[middle]
-    if (id < first) high = middle - 1
-    else if (id > last) low = middle + 1
-    else return true
-  }
-  return false
-}

@@ -24,8 +24,6 @@ export interface Timings {
 
 export interface TaskEnvironment {
   readonly timings: Timings
-  /** Most instances running at once across the account; more are queued (PartiallyExecuting). */
-  readonly maxRunningInstances: number
   readonly outputBufferBytes: number
   readonly workDir: string
   /** Shares the account-wide instance quota: returns how many more instances may start now. */

@@ -374,7 +374,6 @@ export class QarnotEmulator {
       throw new HttpError(403, 'Maximum number of tasks reached')
     const task = new EmulatedTask(create, {
       timings: this.timings,
-      maxRunningInstances: this.maxRunning,
       outputBufferBytes: this.options.outputBufferBytes ?? 32 * 1024 * 1024,
       workDir: this.workDir,
       freeInstanceSlots: () => this.maxRunning - this.runningInstances(),

@@ -45,11 +45,6 @@ export class InstanceOutputFiles {
     return this.sizes.get(`${id}.${stream}`) ?? 0
   }
 
-  /** Ids that have any output, ascending. */
-  idsWithOutput(): number[] {
-    return [...new Set([...this.sizes.keys()].map(key => Number(key.split('.')[0])))].sort((a, b) => a - b)
-  }
-
   /** Makes sure every instance has both files, empty when it printed nothing. */
   ensureFiles(ids: readonly number[]): void {
     for (const id of ids) {
