@@ -33510,6 +33510,8 @@ class OutputFollower {
     /** One fresh read of each stream. `completedIds`: instances the last status read reported complete. */
     async readNew(completedIds) {
         let received = 0;
+        if (this.options.stop?.aborted)
+            return 0;
         let failed = false;
         for (const stream of STREAMS) {
             try {
@@ -33518,6 +33520,8 @@ class OutputFollower {
             catch (error) {
                 failed = true;
                 this.lostReads++;
+                if (this.options.stop?.aborted)
+                    break; // cut short on purpose: the step is being cancelled
                 this.options.log(`Reading new ${stream} failed (${error instanceof Error ? error.message : String(error)}); output it held will be read again per instance after the end.`);
             }
         }
