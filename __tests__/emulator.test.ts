@@ -19,7 +19,7 @@ async function create(body: object): Promise<string> {
 }
 
 describe('the emulated API', () => {
-  it('runs the hello-world task: 200 {uuid}, states in order, prefixed task output', async () => {
+  it('runs the hello-world task: 200 {uuid}, final state and ranges, prefixed task output', async () => {
     const uuid = await create(helloBody())
     const task = await waitForState(emulator, uuid, ['Success'])
     expect(task).toMatchObject({

@@ -31923,7 +31923,6 @@ function invalidFields(message) {
 
 const FIELD_TO_INPUT = {
     name: Input.Name,
-    shortname: Input.Name,
     'range-length': Input.InstanceRange,
     advancedranges: Input.InstanceRange,
     instancecount: Input.InstanceCount,

@@ -12,7 +12,6 @@ import {
 
 const FIELD_TO_INPUT: Record<string, string> = {
   name: Input.Name,
-  shortname: Input.Name,
   'range-length': Input.InstanceRange,
   advancedranges: Input.InstanceRange,
   instancecount: Input.InstanceCount,
