@@ -375,3 +375,228 @@ describe('what unchanged SDK clients read', () => {
     for (const key of ['code', 'message', 'debug']) expect(failed?.error).toHaveProperty([key])
   })
 })
+
+describe('the instance environment (docs/qarnot-api.md §7)', () => {
+  it('runs each instance in its TASK_PATH, with its own TMP_PATH and TMP_RAMFS_PATH, and no variable Qarnot does not set', async () => {
+    const uuid = await create(
+      helloBody({
+        instanceCount: 2,
+        constants: [
+          { key: 'GREETING', value: 'hi' },
+          {
+            key: 'DOCKER_CMD',
+            value: `sh -c 'pwd; echo "$TASK_PATH|$TMP_PATH|$TMP_RAMFS_PATH"; touch "$TMP_PATH/big" "$TMP_RAMFS_PATH/small" && echo written; env | cut -d= -f1 | sort | tr "\\n" " "'`
+          }
+        ]
+      })
+    )
+    await waitForState(emulator, uuid, ['Success'])
+    const seen: string[][] = []
+    for (const id of [0, 1]) {
+      const [cwd, paths, written, names] = (
+        await call(emulator, 'GET', `/tasks/${uuid}/stdout/${id}`)
+      ).text.split('\n')
+      const [taskPath, tmpPath, ramfsPath] = paths.split('|')
+      expect(cwd).toBe(taskPath)
+      expect(written).toBe('written')
+      for (const path of [tmpPath, ramfsPath]) expect(path.startsWith(`${taskPath}/`)).toBe(false)
+      seen.push([taskPath, tmpPath, ramfsPath])
+      // What the platform sets, the task's constants, and only the host's PATH, HOME and LANG besides (sh adds
+      // PWD, SHLVL and _ of its own).
+      const variables = names.trim().split(' ')
+      const documented = [
+        'INSTANCE_ID',
+        'INSTANCE_COUNT',
+        'TASK_PATH',
+        'TMP_PATH',
+        'TMP_RAMFS_PATH',
+        'FRAME_ID'
+      ]
+      const allowed = new Set([
+        ...documented,
+        'DOCKER_CMD',
+        'GREETING',
+        'PATH',
+        'HOME',
+        'LANG',
+        'PWD',
+        'SHLVL',
+        '_'
+      ])
+      expect(variables.filter(name => !allowed.has(name))).toEqual([])
+      expect(documented.filter(name => !variables.includes(name))).toEqual([])
+    }
+    // Every instance has folders of its own.
+    expect(new Set(seen.flat()).size).toBe(6)
+  })
+})
+
+describe('retries (docs/qarnot-api.md §8)', () => {
+  async function attempts(fields: Record<string, unknown>, instanceCount = 1): Promise<number[]> {
+    const uuid = await create(
+      helloBody({ instanceCount, constants: [{ key: 'DOCKER_CMD', value: 'false' }], ...fields })
+    )
+    const task = await waitForState(emulator, uuid, ['Failure'])
+    return (task.completedInstances as { executionAttemptCount: number }[]).map(i => i.executionAttemptCount)
+  }
+
+  it('takes the deprecated maxRetriesPerInstance with retrySettings, and applies the stricter per-instance limit', async () => {
+    expect(
+      await attempts({
+        maxRetriesPerInstance: 1,
+        retrySettings: { maxTotalRetries: null, maxPerInstanceRetries: 3 }
+      })
+    ).toEqual([2])
+    expect(
+      await attempts({
+        maxRetriesPerInstance: 0,
+        retrySettings: { maxTotalRetries: null, maxPerInstanceRetries: 2 }
+      })
+    ).toEqual([3])
+    expect(await attempts({ maxRetriesPerInstance: 2 })).toEqual([3])
+  })
+
+  it('spends maxTotalRetries across the task, and retries nothing when no limit is set', async () => {
+    const spent = await attempts({ retrySettings: { maxTotalRetries: 3, maxPerInstanceRetries: null } }, 2)
+    expect(spent.reduce((sum, n) => sum + n, 0)).toBe(2 + 3)
+    expect(await attempts({ retrySettings: { maxTotalRetries: 0, maxPerInstanceRetries: 0 } }, 2)).toEqual([
+      1, 1
+    ])
+  })
+
+  it('reads PascalCase names as the C# SDK sends them, and leaves label keys as they are', async () => {
+    const answer = await call(emulator, 'POST', '/tasks', {
+      Name: 'from C#',
+      Profile: 'docker-batch',
+      InstanceCount: 1,
+      MaxRetriesPerInstance: 0,
+      RetrySettings: { MaxTotalRetries: null, MaxPerInstanceRetries: 1 },
+      Constants: [{ Key: 'DOCKER_CMD', Value: 'false' }],
+      Labels: { Team: 'CI' },
+      SchedulingType: 'OnDemand'
+    })
+    expect(answer.status).toBe(200)
+    const task = await waitForState(emulator, (answer.json() as { uuid: string }).uuid, ['Failure'])
+    expect(task).toMatchObject({ name: 'from C#', labels: { Team: 'CI' }, schedulingType: 'onDemand' })
+    expect((task.completedInstances as { executionAttemptCount: number }[])[0].executionAttemptCount).toBe(2)
+  })
+})
+
+describe('pools (docs/qarnot-api.md §11)', () => {
+  async function poolState(uuid: string, states: string[]): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      const pool = (await call(emulator, 'GET', `/pools/${uuid}`)).json() as Record<string, unknown>
+      if (states.includes(pool.state as string)) return pool
+      if (Date.now() > deadline) throw new Error(`pool ${uuid} still ${String(pool.state)}`)
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
+  }
+
+  it('creates a pool that opens, runs tasks without a profile of their own on its slots, and closes', async () => {
+    const created = await call(emulator, 'POST', '/pools', {
+      name: 'my pool',
+      profile: 'docker-batch',
+      instanceCount: 1,
+      constants: [{ key: 'GREETING', value: 'from the pool' }]
+    })
+    expect(created.status).toBe(200)
+    const { uuid: poolUuid } = created.json() as { uuid: string }
+    expect(((await call(emulator, 'GET', `/pools/${poolUuid}`)).json() as { state: string }).state).toBe(
+      'Submitted'
+    )
+    await poolState(poolUuid, ['FullyExecuting'])
+
+    const uuid = await create({
+      name: 'in the pool',
+      poolUuid,
+      instanceCount: 2,
+      constants: [{ key: 'DOCKER_CMD', value: `sh -c 'sleep 0.2; echo "$GREETING $INSTANCE_ID"'` }]
+    })
+    // One slot for two instances: they take turns.
+    const partial = await waitForState(emulator, uuid, ['PartiallyExecuting'])
+    expect(partial).toMatchObject({ poolUuid, profile: 'docker-batch', runningInstanceCount: 1 })
+    expect(
+      ((await call(emulator, 'GET', `/pools/${poolUuid}`)).json() as Record<string, unknown>)
+        .queuedOrRunningTaskInstancesCount
+    ).toBe(2)
+    await waitForState(emulator, uuid, ['Success'])
+    expect((await call(emulator, 'GET', `/tasks/${uuid}/stdout/1`)).text).toBe('from the pool 1\n')
+
+    expect((await call(emulator, 'POST', `/pools/${poolUuid}/close`)).status).toBe(200)
+    expect(((await call(emulator, 'GET', `/pools/${poolUuid}`)).json() as { state: string }).state).toBe(
+      'Closing'
+    )
+    const closed = await poolState(poolUuid, ['Closed'])
+    expect(closed.endDate).not.toBe('0001-01-01T00:00:00Z')
+    const again = await call(emulator, 'POST', `/pools/${poolUuid}/close`)
+    expect(again.status).toBe(403)
+  })
+
+  it('refuses an unknown pool, a closed pool, hardware constraints and a profile in a pool', async () => {
+    const unknown = await call(emulator, 'POST', '/tasks', {
+      name: 'x',
+      poolUuid: '62e80aae-d20a-4608-b873-ec8bff991733',
+      instanceCount: 1
+    })
+    expect(unknown.status).toBe(400)
+    expect(unknown.json()).toEqual({ message: 'No such pool: 62e80aae-d20a-4608-b873-ec8bff991733' })
+
+    const pool = emulator.createPool({ instanceCount: 2 })
+    const hardware = await call(emulator, 'POST', '/tasks', {
+      name: 'x',
+      poolUuid: pool.uuid,
+      instanceCount: 1,
+      hardwareConstraints: [{ discriminator: 'GpuHardwareConstraint' }]
+    })
+    expect(hardware.status).toBe(400)
+    expect(hardware.json()).toEqual({ message: 'Invalid task file. Invalid fields: hardwareConstraints' })
+    // An empty list sets no new constraint: the SDKs send one on every create.
+    const empty = await call(emulator, 'POST', '/tasks', {
+      name: 'x',
+      poolUuid: pool.uuid,
+      instanceCount: 1,
+      hardwareConstraints: []
+    })
+    expect(empty.status).toBe(200)
+    const withProfile = await call(emulator, 'POST', '/tasks', {
+      name: 'x',
+      poolUuid: pool.uuid,
+      profile: 'docker-batch',
+      instanceCount: 1
+    })
+    expect(withProfile.json()).toEqual({ message: 'Invalid task file. Invalid fields: profile' })
+
+    expect((await call(emulator, 'POST', `/pools/${pool.uuid}/close`)).status).toBe(200)
+    const closed = await call(emulator, 'POST', '/tasks', {
+      name: 'x',
+      poolUuid: pool.uuid,
+      instanceCount: 1
+    })
+    expect(closed.status).toBe(400)
+    expect(closed.json()).toEqual({ message: 'Invalid task file. Invalid fields: poolUuid' })
+  })
+
+  it('aborts the tasks of a pool that closes; refuses an invalid pool; deletes a pool', async () => {
+    const pool = emulator.createPool({ instanceCount: 1 })
+    const uuid = await create({
+      name: 'long',
+      poolUuid: pool.uuid,
+      instanceCount: 1,
+      constants: [{ key: 'DOCKER_CMD', value: 'sleep 30' }]
+    })
+    await waitForState(emulator, uuid, ['FullyExecuting'])
+    expect((await call(emulator, 'POST', `/pools/${pool.uuid}/close`)).status).toBe(200)
+    expect((await waitForState(emulator, uuid, ['Cancelled'])).status).toMatchObject({ cancelledRange: '0' })
+
+    const invalid = await call(emulator, 'POST', '/pools', { name: '', profile: 'no-such-profile' })
+    expect(invalid.status).toBe(400)
+    expect(invalid.json()).toEqual({ message: 'Invalid pool configuration. Invalid fields: name, profile' })
+    expect(() => emulator.createPool({ profile: 'no-such-profile' })).toThrow(/Invalid fields: profile/)
+
+    expect((await call(emulator, 'DELETE', `/pools/${pool.uuid}`)).status).toBe(200)
+    const gone = await call(emulator, 'GET', `/pools/${pool.uuid}`)
+    expect(gone.status).toBe(404)
+    expect(gone.json()).toEqual({ message: 'Pool not found' })
+  })
+})

@@ -1,6 +1,6 @@
 /**
- * One emulated Qarnot task: its states in Qarnot's order, its instances run as local processes, its outputs and
- * its TaskOutput as the API shows it.
+ * One emulated Qarnot task: its states in Qarnot's order (docs/qarnot-api.md §6), its instances run as local
+ * processes in the environment Qarnot documents (§7), its outputs, and its TaskOutput as the API shows it (§5).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
@@ -26,9 +26,22 @@ export interface TaskEnvironment {
   readonly timings: Timings
   readonly outputBufferBytes: number
   readonly workDir: string
-  /** Shares the account-wide instance quota: returns how many more instances may start now. */
+  /** Shares the account-wide instance quota (or its pool's slots): how many more instances may start now. */
   readonly freeInstanceSlots: () => number
   readonly onInstanceSlotFreed: () => void
+  /** The pool the task runs in: its profile and constants come from there. */
+  readonly pool?: {
+    readonly uuid: string
+    readonly profile: string
+    readonly constants: readonly KeyValueWire[]
+  }
+}
+
+/** A create body as the emulator keeps it: the action's fields, and what other clients may send besides. */
+export interface EmulatedTaskBody extends TaskCreateBody {
+  /** Deprecated per-instance retry count; the C# SDK sends it with retrySettings (docs/qarnot-api.md §4). */
+  maxRetriesPerInstance?: number | null
+  [other: string]: unknown
 }
 
 type InstanceStatus = 'queued' | 'running' | 'success' | 'failure' | 'cancelled'
@@ -49,14 +62,23 @@ interface EmulatedInstance {
 
 const SECRET_PREFIX = 'QARNOT_SECRET__'
 
-function timeSpan(ms: number): string {
-  const total = Math.max(0, Math.floor(ms / 1000))
+/** Unfinished tasks' endDate: .NET's DateTime.MinValue (docs/qarnot-api.md §5). */
+export const NO_END_DATE = '0001-01-01T00:00:00Z'
+
+/** A .NET TimeSpan in its constant format, `[d.]hh:mm:ss[.fffffff]`, as the API writes durations (§5). */
+export function timeSpan(ms: number): string {
+  const whole = Math.max(0, Math.round(ms))
+  const total = Math.floor(whole / 1000)
   const days = Math.floor(total / 86400)
   const hh = String(Math.floor((total % 86400) / 3600)).padStart(2, '0')
   const mm = String(Math.floor((total % 3600) / 60)).padStart(2, '0')
   const ss = String(total % 60).padStart(2, '0')
-  return `${days > 0 ? `${days}.` : ''}${hh}:${mm}:${ss}`
+  const fraction = whole % 1000 === 0 ? '' : `.${String(whole % 1000).padStart(3, '0')}0000`
+  return `${days > 0 ? `${days}.` : ''}${hh}:${mm}:${ss}${fraction}`
 }
+
+/** The schema's SchedulingClass values, which the task reads back whatever case it was sent in (§4). */
+const SCHEDULING_CLASS: Record<string, string> = { flex: 'flex', ondemand: 'onDemand', reserved: 'reserved' }
 
 export class EmulatedTask {
   readonly uuid = randomUUID()
@@ -74,11 +96,14 @@ export class EmulatedTask {
   private readonly instances = new Map<number, EmulatedInstance>()
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly taskPath: string
-  private readonly maxRetries: number
+  /** Retries allowed per instance and for the whole task; undefined: no limit of that kind (§8). */
+  private readonly perInstanceRetries: number | undefined
+  private readonly totalRetries: number | undefined
+  private retriesUsed = 0
   private environmentReady = false
 
   constructor(
-    readonly body: TaskCreateBody,
+    readonly body: EmulatedTaskBody,
     private readonly env: TaskEnvironment
   ) {
     this.ids = body.advancedRanges
@@ -97,9 +122,14 @@ export class EmulatedTask {
         stderr: new OutputBuffer(env.outputBufferBytes)
       })
     }
-    const perInstance = body.retrySettings?.maxPerInstanceRetries ?? 0
+    // 0 or null is "not set"; with neither limit set nothing is retried; with both, both apply. The deprecated
+    // maxRetriesPerInstance and retrySettings.maxPerInstanceRetries may both come: the stricter wins.
+    const perInstance = [body.maxRetriesPerInstance, body.retrySettings?.maxPerInstanceRetries].filter(
+      (n): n is number => typeof n === 'number' && n > 0
+    )
     const total = body.retrySettings?.maxTotalRetries
-    this.maxRetries = total ? Math.min(perInstance || total, total) : perInstance
+    this.perInstanceRetries = perInstance.length > 0 ? Math.min(...perInstance) : undefined
+    this.totalRetries = typeof total === 'number' && total > 0 ? total : undefined
     this.taskPath = join(env.workDir, this.uuid)
     this.later(env.timings.dispatchMs, () => this.dispatch())
   }
@@ -116,6 +146,14 @@ export class EmulatedTask {
     let running = 0
     for (const instance of this.instances.values()) if (instance.status === 'running') running++
     return running
+  }
+
+  /** Instances queued or running. */
+  get unfinishedCount(): number {
+    let unfinished = 0
+    for (const instance of this.instances.values())
+      if (instance.status === 'running' || instance.status === 'queued') unfinished++
+    return unfinished
   }
 
   instance(id: number): EmulatedInstance | undefined {
@@ -211,16 +249,25 @@ export class EmulatedTask {
     this.endDate = new Date()
   }
 
+  /**
+   * What Qarnot documents in an instance's environment (§7): its id and the instance count, the working directory
+   * TASK_PATH (resources in, results out), TMP_PATH and TMP_RAMFS_PATH for temporary files (here plain folders
+   * outside TASK_PATH, one per instance), FRAME_ID (the id under its older name, used by the Python SDK's own
+   * examples), and every constant, the pool's first when the task runs in one. Nothing else of Qarnot's.
+   */
   private environment(instance: EmulatedInstance): Record<string, string> {
     const constants: Record<string, string> = {}
-    for (const { key, value } of this.body.constants ?? []) constants[key] = value
+    for (const { key, value } of [...(this.env.pool?.constants ?? []), ...(this.body.constants ?? [])])
+      constants[key] = value
+    const id = String(instance.id)
     return {
       ...constants,
-      INSTANCE_ID: String(instance.id),
-      FRAME_ID: String(instance.id),
+      INSTANCE_ID: id,
+      FRAME_ID: id,
       INSTANCE_COUNT: String(this.ids.length),
-      TASK_PATH: join(this.taskPath, String(instance.id)),
-      TASK_UUID: this.uuid
+      TASK_PATH: join(this.taskPath, id),
+      TMP_PATH: join(this.taskPath, '.tmp', id),
+      TMP_RAMFS_PATH: join(this.taskPath, '.ramfs', id)
     }
   }
 
@@ -231,7 +278,8 @@ export class EmulatedTask {
     instance.endedAt = undefined
     const variables = this.environment(instance)
     const workDir = variables.TASK_PATH
-    mkdirSync(workDir, { recursive: true })
+    for (const folder of [workDir, variables.TMP_PATH, variables.TMP_RAMFS_PATH])
+      mkdirSync(folder, { recursive: true })
     let argv: string[]
     try {
       const command = variables.DOCKER_CMD ?? ''
@@ -282,7 +330,8 @@ export class EmulatedTask {
     instance.spawnError = spawnError
     instance.endedAt = Date.now()
     const succeeded = code === 0 && !spawnError
-    if (!succeeded && instance.attempts <= this.maxRetries) {
+    if (!succeeded && this.mayRetry(instance)) {
+      this.retriesUsed++
       instance.status = 'queued'
     } else {
       instance.status = succeeded ? 'success' : 'failure'
@@ -290,6 +339,12 @@ export class EmulatedTask {
     this.env.onInstanceSlotFreed()
     this.startQueued()
     this.updateExecutionState()
+  }
+
+  private mayRetry(instance: EmulatedInstance): boolean {
+    if (this.perInstanceRetries === undefined && this.totalRetries === undefined) return false
+    if (this.perInstanceRetries !== undefined && instance.attempts > this.perInstanceRetries) return false
+    return this.totalRetries === undefined || this.retriesUsed < this.totalRetries
   }
 
   private kill(instance: EmulatedInstance): void {
@@ -347,8 +402,8 @@ export class EmulatedTask {
       uuid: this.uuid,
       name: this.body.name,
       shortname: this.shortname,
-      profile: this.body.profile ?? null,
-      poolUuid: this.body.poolUuid ?? null,
+      profile: this.env.pool?.profile ?? this.body.profile ?? null,
+      poolUuid: this.env.pool?.uuid ?? null,
       jobUuid: null,
       state: this.state,
       previousState: this.previousState,
@@ -361,7 +416,7 @@ export class EmulatedTask {
       executionTime: timeSpan(execSec * 1000),
       wallTime: timeSpan(wallMs),
       creationDate: this.creationDate.toISOString(),
-      endDate: this.endDate?.toISOString() ?? null,
+      endDate: this.endDate?.toISOString() ?? NO_END_DATE,
       stateTransitionTime: this.stateTransitionTime.toISOString(),
       errors: [],
       completedInstances: all
@@ -420,7 +475,6 @@ export class EmulatedTask {
             cpuModel: 'Emulated CPU',
             coreCount: 1,
             clockRatio: 1,
-            averageFrequencyGHz: 3,
             maxFrequencyGHz: 3,
             currentFrequencyGHz: 3,
             cpuUsage: 0,
@@ -437,8 +491,12 @@ export class EmulatedTask {
       tags: [...(this.body.tags ?? [])],
       labels: { ...(this.body.labels ?? {}) },
       hardwareConstraints: [...(this.body.hardwareConstraints ?? [])],
-      retrySettings: this.body.retrySettings ?? { maxTotalRetries: null, maxPerInstanceRetries: null },
-      schedulingType: (this.body.schedulingType ?? 'Flex').replace(/^./, c => c.toLowerCase()),
+      retrySettings: {
+        maxTotalRetries: this.body.retrySettings?.maxTotalRetries ?? null,
+        maxPerInstanceRetries: this.body.retrySettings?.maxPerInstanceRetries ?? null
+      },
+      maxRetriesPerInstance: this.body.maxRetriesPerInstance ?? 0,
+      schedulingType: SCHEDULING_CLASS[String(this.body.schedulingType ?? 'flex').toLowerCase()] ?? 'flex',
       autoDeleteOnCompletion: this.body.autoDeleteOnCompletion ?? false,
       completionTimeToLive: this.body.completionTimeToLive ?? '00:00:00',
       resourceBuckets: [],

@@ -1,7 +1,7 @@
 /**
- * The Qarnot API emulator: a real HTTP server on 127.0.0.1 speaking section 2 of qarnot-api.md (with and without
- * the `/v1` prefix), with the raw-token Authorization header, Qarnot's field names and error bodies, request
- * counters by endpoint, and injectable faults. Never bundled into dist/index.js.
+ * The Qarnot API emulator: a real HTTP server on 127.0.0.1 speaking the endpoints of docs/qarnot-api.md §3 (with
+ * and without the `/v1` prefix), with the raw-token Authorization header, Qarnot's field names and error bodies,
+ * pools (§11), request counters by endpoint, and injectable faults. Never bundled into dist/index.js.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -9,10 +9,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { TaskCreateBody, TaskOutputWire } from '../qarnot/types.js'
-import { EmulatedTask, type Timings } from './emulated-task.js'
+import type { TaskOutputWire } from '../qarnot/types.js'
+import { bindIgnoringCase, POOL_CREATE_SHAPE, TASK_CREATE_SHAPE } from './binding.js'
+import { EmulatedPool, type PoolCreateBody } from './emulated-pool.js'
+import { EmulatedTask, type EmulatedTaskBody, type Timings } from './emulated-task.js'
 import { FaultPlan, type FaultRule } from './faults.js'
-import { invalidCreateFields } from './validation.js'
+import { invalidCreateFields, invalidPoolFields } from './validation.js'
 
 export interface EmulatorOptions {
   readonly token?: string
@@ -52,6 +54,22 @@ export const PROFILES: Record<string, { name: string; value: string; description
   ]
 }
 
+const MAX_POOLS = 10
+
+/** Parses a create body; a body that is not JSON is refused as the API refuses an invalid task file. */
+function parseBody(rawBody: string, what: 'task' | 'pool'): unknown {
+  try {
+    return JSON.parse(rawBody)
+  } catch {
+    throw new HttpError(
+      400,
+      what === 'task'
+        ? 'Invalid task file. The body is not valid JSON'
+        : 'Invalid pool configuration. The body is not valid JSON'
+    )
+  }
+}
+
 class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -81,6 +99,12 @@ export function matchRoute(method: string, pathname: string): Route | undefined 
     if (segments.length === 1) return { endpoint: key('/profiles'), params: [] }
     if (segments.length === 2) return { endpoint: key('/profiles/{name}'), params: [id] }
   }
+  if (head === 'pools') {
+    if (segments.length === 1) return { endpoint: key('/pools'), params: [] }
+    if (segments.length === 2) return { endpoint: key('/pools/{uuid}'), params: [id] }
+    if (segments.length === 3 && sub === 'close')
+      return { endpoint: key('/pools/{uuid}/close'), params: [id] }
+  }
   if (head === 'tasks') {
     if (segments.length === 1) return { endpoint: key('/tasks'), params: [] }
     if (segments.length === 2) return { endpoint: key('/tasks/{uuid}'), params: [id] }
@@ -104,6 +128,9 @@ export class QarnotEmulator {
   /** The last request received: what a test checks of headers and bodies. */
   lastRequest: { method: string; path: string; headers: IncomingMessage['headers']; body: string } | undefined
   private readonly tasks = new Map<string, EmulatedTask>()
+  private readonly pools = new Map<string, EmulatedPool>()
+  /** The pool each in-pool task runs in, by task uuid. */
+  private readonly poolOfTask = new Map<string, EmulatedPool>()
   private readonly timings: Timings
   private readonly workDir: string
   private server: Server | undefined
@@ -145,6 +172,8 @@ export class QarnotEmulator {
   async stop(): Promise<void> {
     for (const task of this.tasks.values()) task.dispose()
     this.tasks.clear()
+    for (const pool of this.pools.values()) pool.dispose()
+    this.pools.clear()
     const server = this.server
     this.server = undefined
     if (server) {
@@ -182,6 +211,21 @@ export class QarnotEmulator {
     if (byUuid) return byUuid
     for (const task of this.tasks.values()) if (task.body.shortname === uuidOrShortname) return task
     return undefined
+  }
+
+  findPool(uuidOrShortname: string): EmulatedPool | undefined {
+    const byUuid = this.pools.get(uuidOrShortname)
+    if (byUuid) return byUuid
+    for (const pool of this.pools.values()) if (pool.body.shortname === uuidOrShortname) return pool
+    return undefined
+  }
+
+  /**
+   * Creates a pool as `POST /pools` would (a test's shortcut): `instanceCount` slots of `profile`, open once it
+   * reaches FullyExecuting. Throws the API's refusal message for an invalid body.
+   */
+  createPool(body: Partial<PoolCreateBody> = {}): EmulatedPool {
+    return this.newPool({ name: 'emulator pool', profile: 'docker-batch', instanceCount: 2, ...body })
   }
 
   // --- HTTP ---
@@ -275,6 +319,13 @@ export class QarnotEmulator {
     return task
   }
 
+  private pool(id: string): EmulatedPool {
+    const pool = this.findPool(id)
+    // "Pool not found." is the documented 404 of the pool endpoints (§11).
+    if (!pool) throw new HttpError(404, 'Pool not found')
+    return pool
+  }
+
   private dispatch(route: Route, url: URL, rawBody: string): { body: unknown; text?: boolean } {
     const [first, second] = route.params
     switch (route.endpoint) {
@@ -291,6 +342,31 @@ export class QarnotEmulator {
       }
       case 'POST /tasks':
         return { body: this.create(rawBody) }
+      case 'POST /pools':
+        return { body: { uuid: this.newPool(parseBody(rawBody, 'pool')).uuid } }
+      case 'GET /pools': {
+        const tags = url.searchParams.getAll('tag')
+        const pools = [...this.pools.values()].filter(p =>
+          tags.every(tag => (p.body.tags ?? []).includes(tag))
+        )
+        return { body: pools.map(p => p.toWire()) }
+      }
+      case 'GET /pools/{uuid}':
+        return { body: this.pool(first).toWire() }
+      case 'POST /pools/{uuid}/close': {
+        const pool = this.pool(first)
+        // Assumed answer for a pool already closed: the endpoint documents only 403 "Action forbidden" (§11).
+        if (!pool.isOpen) throw new HttpError(403, "Can't close the pool")
+        this.closePool(pool)
+        return { body: {} }
+      }
+      case 'DELETE /pools/{uuid}': {
+        const pool = this.pool(first)
+        this.closePool(pool)
+        pool.dispose()
+        this.pools.delete(pool.uuid)
+        return { body: {} }
+      }
       case 'GET /tasks': {
         const tags = url.searchParams.getAll('tag')
         const tasks = this.allTasks().filter(t => tags.every(tag => (t.body.tags ?? []).includes(tag)))
@@ -304,6 +380,7 @@ export class QarnotEmulator {
         task.dispose()
         task.deleted = true
         this.tasks.delete(task.uuid)
+        this.poolOfTask.delete(task.uuid)
         this.rebalance()
         return { body: {} }
       }
@@ -357,39 +434,86 @@ export class QarnotEmulator {
   }
 
   private create(rawBody: string): { uuid: string } {
-    let body: unknown
-    try {
-      body = JSON.parse(rawBody)
-    } catch {
-      throw new HttpError(400, 'Invalid task file. The body is not valid JSON')
-    }
+    // Property names are bound ignoring case, as the API's ASP.NET binding does (the C# SDK sends PascalCase).
+    const body = bindIgnoringCase(TASK_CREATE_SHAPE, parseBody(rawBody, 'task'))
     const invalid = invalidCreateFields(body, Object.keys(PROFILES))
-    const create = body as TaskCreateBody
+    const create = body as EmulatedTaskBody
     if (invalid.length === 0 && create.shortname && this.findTask(create.shortname))
       invalid.push('shortname-uniqueness')
     if (invalid.length > 0)
       throw new HttpError(400, `Invalid task file. Invalid fields: ${invalid.join(', ')}`)
-    if (create.poolUuid) throw new HttpError(400, `No such pool: ${create.poolUuid}`)
+    const pool = create.poolUuid ? this.pools.get(create.poolUuid) : undefined
+    if (create.poolUuid) {
+      // The Python SDK notes a missing pool is answered 400; the message is assumed (§11).
+      if (!pool) throw new HttpError(400, `No such pool: ${create.poolUuid}`)
+      // "Should be the uuid of an open pool" (TaskCreationInput.poolUuid); the answer's shape is assumed (§11).
+      if (!pool.isOpen) throw new HttpError(400, 'Invalid task file. Invalid fields: poolUuid')
+      // "Cannot set new hardware constraints for a task in a pool" (TaskCreationInput.hardwareConstraints).
+      if ((create.hardwareConstraints ?? []).length > 0)
+        throw new HttpError(400, 'Invalid task file. Invalid fields: hardwareConstraints')
+    }
     if (this.tasks.size >= (this.options.maxTasks ?? 1000))
       throw new HttpError(403, 'Maximum number of tasks reached')
     const task = new EmulatedTask(create, {
       timings: this.timings,
       outputBufferBytes: this.options.outputBufferBytes ?? 32 * 1024 * 1024,
       workDir: this.workDir,
-      freeInstanceSlots: () => this.maxRunning - this.runningInstances(),
-      onInstanceSlotFreed: () => setImmediate(() => this.rebalance())
+      freeInstanceSlots: pool
+        ? () => pool.freeSlots()
+        : () => this.maxRunning - this.runningInstances(task => !this.poolOfTask.has(task.uuid)),
+      onInstanceSlotFreed: () => setImmediate(() => this.rebalance()),
+      pool: pool && { uuid: pool.uuid, profile: pool.profile, constants: pool.constants }
     })
     this.tasks.set(task.uuid, task)
+    if (pool) this.poolOfTask.set(task.uuid, pool)
     return { uuid: task.uuid }
+  }
+
+  private newPool(raw: unknown): EmulatedPool {
+    const body = bindIgnoringCase(POOL_CREATE_SHAPE, raw)
+    const invalid = invalidPoolFields(body, Object.keys(PROFILES))
+    const create = body as PoolCreateBody
+    if (invalid.length === 0 && create.shortname && this.findPool(create.shortname))
+      invalid.push('shortname-uniqueness')
+    // The endpoint documents 400 "Invalid pool configuration."; the message's shape is assumed (§11).
+    if (invalid.length > 0)
+      throw new HttpError(400, `Invalid pool configuration. Invalid fields: ${invalid.join(', ')}`)
+    if ([...this.pools.values()].filter(p => p.isOpen).length >= MAX_POOLS)
+      throw new HttpError(403, 'Maximum number of pools reached')
+    const pool: EmulatedPool = new EmulatedPool(
+      create,
+      this.timings,
+      () => this.poolUsage(pool),
+      () => this.rebalance()
+    )
+    this.pools.set(pool.uuid, pool)
+    return pool
+  }
+
+  /** Closes a pool; its unfinished tasks are aborted, as their nodes go away (an emulator choice, §11). */
+  private closePool(pool: EmulatedPool): void {
+    for (const task of this.tasks.values()) if (this.poolOfTask.get(task.uuid) === pool) task.abort()
+    pool.close()
+  }
+
+  private poolUsage(pool: EmulatedPool): { running: number; queuedOrRunning: number } {
+    let running = 0
+    let queuedOrRunning = 0
+    for (const task of this.tasks.values()) {
+      if (this.poolOfTask.get(task.uuid) !== pool) continue
+      running += task.runningCount
+      if (!task.isFinal) queuedOrRunning += task.unfinishedCount
+    }
+    return { running, queuedOrRunning }
   }
 
   private get maxRunning(): number {
     return this.options.maxRunningInstances ?? 32
   }
 
-  private runningInstances(): number {
+  private runningInstances(which: (task: EmulatedTask) => boolean = () => true): number {
     let running = 0
-    for (const task of this.tasks.values()) running += task.runningCount
+    for (const task of this.tasks.values()) if (which(task)) running += task.runningCount
     return running
   }
 
@@ -415,12 +539,12 @@ export class QarnotEmulator {
       taskCount: tasks.length,
       maxJob: 100,
       jobCount: 0,
-      maxPool: 10,
-      poolCount: 0,
+      maxPool: MAX_POOLS,
+      poolCount: this.pools.size,
       maxRunningTask: this.options.maxTasks ?? 1000,
       runningTaskCount: running.length,
-      maxRunningPool: 10,
-      runningPoolCount: 0,
+      maxRunningPool: MAX_POOLS,
+      runningPoolCount: [...this.pools.values()].filter(p => p.isOpen).length,
       runningInstanceCount: instances,
       runningCoreCount: instances,
       maxInstances: this.maxRunning,

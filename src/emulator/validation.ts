@@ -1,6 +1,7 @@
 /**
- * The create-body checks of `POST /tasks`, answering as the API does: a list of invalid field tags for
- * `Invalid task file. Invalid fields: a, b`.
+ * The create-body checks of `POST /tasks` and `POST /pools`, answering as the API does: a list of invalid field tags
+ * for `Invalid task file. Invalid fields: a, b` (docs/qarnot-api.md §4). Bodies arrive with their property names
+ * already bound (binding.ts). Only what the OpenAPI document or the SDKs show as refused is refused.
  */
 import { parseRanges } from '../ranges.js'
 
@@ -9,6 +10,8 @@ const SHORTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/
 const CONSTANT_KEY = /^[A-Za-z0-9_.-]+$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const SCHEDULING = new Set(['flex', 'ondemand', 'reserved'])
+/** A .NET TimeSpan as it is written: `[d.]hh:mm:ss[.fffffff]`. */
+const TIME_SPAN = /^(\d+\.)?\d{1,2}:\d{2}:\d{2}(\.\d{1,7})?$/
 
 const HARDWARE_FIELDS: Record<string, [string, 'number' | 'string'] | null> = {
   MinimumCoreHardwareConstraint: ['coreCount', 'number'],
@@ -28,12 +31,9 @@ const HARDWARE_FIELDS: Record<string, [string, 'number' | 'string'] | null> = {
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v)
 
-/** Returns the invalid field tags of a create body (empty when valid). Shortname uniqueness is the store's. */
-export function invalidCreateFields(body: unknown, knownProfiles: readonly string[]): string[] {
-  if (!isObject(body)) return ['body']
-  const invalid: string[] = []
-  const { name, shortname, profile, poolUuid, instanceCount, advancedRanges, constants, tags, labels } = body
-
+/** Checks shared by task and pool bodies, first: name and shortname. */
+function invalidNames(body: Record<string, unknown>, invalid: string[]): void {
+  const { name, shortname } = body
   if (typeof name !== 'string' || name.trim() === '' || name.length >= 2048) invalid.push('name')
   if (
     shortname !== undefined &&
@@ -42,28 +42,11 @@ export function invalidCreateFields(body: unknown, knownProfiles: readonly strin
   ) {
     invalid.push('shortname')
   }
-  const hasPool = poolUuid !== undefined && poolUuid !== null
-  if (hasPool && (typeof poolUuid !== 'string' || !UUID.test(poolUuid))) invalid.push('poolUuid')
-  if (hasPool && profile !== undefined && profile !== null) invalid.push('profile')
-  if (!hasPool && (typeof profile !== 'string' || !knownProfiles.includes(profile))) invalid.push('profile')
+}
 
-  const hasCount = instanceCount !== undefined && instanceCount !== null && instanceCount !== 0
-  const hasRanges = advancedRanges !== undefined && advancedRanges !== null && advancedRanges !== ''
-  if (hasCount === hasRanges) invalid.push(hasCount ? 'advancedRanges' : 'instanceCount')
-  if (hasCount && (!Number.isInteger(instanceCount) || (instanceCount as number) < 1))
-    invalid.push('instanceCount')
-  if (hasRanges) {
-    if (typeof advancedRanges !== 'string') invalid.push('advancedRanges')
-    else if (advancedRanges.length > RANGE_LENGTH_LIMIT) invalid.push('range-length')
-    else {
-      try {
-        parseRanges(advancedRanges)
-      } catch {
-        invalid.push('advancedRanges')
-      }
-    }
-  }
-
+/** Checks shared by task and pool bodies, then: constants, tags, labels, hardware, scheduling, time to live. */
+function invalidCommonFields(body: Record<string, unknown>, invalid: string[]): void {
+  const { constants, tags, labels } = body
   if (constants !== undefined && constants !== null) {
     const valid =
       Array.isArray(constants) &&
@@ -104,26 +87,72 @@ export function invalidCreateFields(body: unknown, knownProfiles: readonly strin
       })
     if (!valid) invalid.push('hardwareConstraints')
   }
-  const retry = body.retrySettings
-  if (retry !== undefined && retry !== null) {
-    const ok = (v: unknown) => v === undefined || v === null || (Number.isInteger(v) && (v as number) >= 0)
-    if (!isObject(retry) || !ok(retry.maxTotalRetries) || !ok(retry.maxPerInstanceRetries))
-      invalid.push('retrySettings')
-    if (body.maxRetriesPerInstance !== undefined && body.maxRetriesPerInstance !== null)
-      invalid.push('retrySettings')
-  }
   const scheduling = body.schedulingType
   if (scheduling !== undefined && scheduling !== null) {
+    // Read ignoring case: the SDKs send "Flex", "OnDemand", "Reserved" where the schema lists lower-camel values.
     if (typeof scheduling !== 'string' || !SCHEDULING.has(scheduling.toLowerCase()))
       invalid.push('schedulingType')
   }
-  if (body.completionTimeToLive !== undefined && body.completionTimeToLive !== null) {
-    if (
-      typeof body.completionTimeToLive !== 'string' ||
-      !/^(\d+\.)?\d{1,2}:\d{2}:\d{2}$/.test(body.completionTimeToLive)
-    ) {
-      invalid.push('completionTimeToLive')
+  const ttl = body.completionTimeToLive
+  if (ttl !== undefined && ttl !== null) {
+    if (typeof ttl !== 'string' || !TIME_SPAN.test(ttl)) invalid.push('completionTimeToLive')
+  }
+}
+
+const retryCount = (v: unknown) =>
+  v === undefined || v === null || (Number.isInteger(v) && (v as number) >= 0)
+const invalidRetrySettings = (retry: unknown) =>
+  retry !== undefined &&
+  retry !== null &&
+  (!isObject(retry) || !retryCount(retry.maxTotalRetries) || !retryCount(retry.maxPerInstanceRetries))
+
+/** Returns the invalid field tags of a task create body (empty when valid). Shortname uniqueness is the store's. */
+export function invalidCreateFields(body: unknown, knownProfiles: readonly string[]): string[] {
+  if (!isObject(body)) return ['body']
+  const invalid: string[] = []
+  const { profile, poolUuid, instanceCount, advancedRanges } = body
+  invalidNames(body, invalid)
+
+  const hasPool = poolUuid !== undefined && poolUuid !== null
+  if (hasPool && (typeof poolUuid !== 'string' || !UUID.test(poolUuid))) invalid.push('poolUuid')
+  // "Should not be set if the task is using a pool" (TaskCreationInput.profile).
+  if (hasPool && profile !== undefined && profile !== null) invalid.push('profile')
+  if (!hasPool && (typeof profile !== 'string' || !knownProfiles.includes(profile))) invalid.push('profile')
+
+  const hasCount = instanceCount !== undefined && instanceCount !== null && instanceCount !== 0
+  const hasRanges = advancedRanges !== undefined && advancedRanges !== null && advancedRanges !== ''
+  if (hasCount === hasRanges) invalid.push(hasCount ? 'advancedRanges' : 'instanceCount')
+  if (hasCount && (!Number.isInteger(instanceCount) || (instanceCount as number) < 1))
+    invalid.push('instanceCount')
+  if (hasRanges) {
+    if (typeof advancedRanges !== 'string') invalid.push('advancedRanges')
+    else if (advancedRanges.length > RANGE_LENGTH_LIMIT) invalid.push('range-length')
+    else {
+      try {
+        parseRanges(advancedRanges)
+      } catch {
+        invalid.push('advancedRanges')
+      }
     }
   }
+  invalidCommonFields(body, invalid)
+  // The deprecated maxRetriesPerInstance may come with retrySettings: the C# SDK sends both on every create, so the
+  // API takes both (docs/qarnot-api.md §4); the emulator applies the stricter per-instance limit.
+  if (invalidRetrySettings(body.retrySettings)) invalid.push('retrySettings')
+  if (!retryCount(body.maxRetriesPerInstance)) invalid.push('maxRetriesPerInstance')
+  return [...new Set(invalid)]
+}
+
+/** Returns the invalid field tags of a pool create body (`PoolCreationInput`: name and profile required). */
+export function invalidPoolFields(body: unknown, knownProfiles: readonly string[]): string[] {
+  if (!isObject(body)) return ['body']
+  const invalid: string[] = []
+  invalidNames(body, invalid)
+  if (typeof body.profile !== 'string' || !knownProfiles.includes(body.profile)) invalid.push('profile')
+  const count = body.instanceCount
+  if (count !== undefined && count !== null && (!Number.isInteger(count) || (count as number) < 1))
+    invalid.push('instanceCount')
+  invalidCommonFields(body, invalid)
+  if (invalidRetrySettings(body.defaultRetrySettings)) invalid.push('defaultRetrySettings')
   return [...new Set(invalid)]
 }
