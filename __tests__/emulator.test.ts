@@ -376,7 +376,7 @@ describe('what unchanged SDK clients read', () => {
   })
 })
 
-describe('the instance environment (docs/qarnot-api.md §7)', () => {
+describe('the instance environment (docs/qarnot-api.md §6)', () => {
   it('runs each instance in its TASK_PATH, with its own TMP_PATH and TMP_RAMFS_PATH, and no variable Qarnot does not set', async () => {
     const uuid = await create(
       helloBody({
@@ -431,7 +431,7 @@ describe('the instance environment (docs/qarnot-api.md §7)', () => {
   })
 })
 
-describe('retries (docs/qarnot-api.md §8)', () => {
+describe('retries (docs/qarnot-api.md §3)', () => {
   async function attempts(fields: Record<string, unknown>, instanceCount = 1): Promise<number[]> {
     const uuid = await create(
       helloBody({ instanceCount, constants: [{ key: 'DOCKER_CMD', value: 'false' }], ...fields })
@@ -482,7 +482,7 @@ describe('retries (docs/qarnot-api.md §8)', () => {
   })
 })
 
-describe('pools (docs/qarnot-api.md §11)', () => {
+describe('pools (docs/qarnot-api.md §10)', () => {
   async function poolState(uuid: string, states: string[]): Promise<Record<string, unknown>> {
     const deadline = Date.now() + 10_000
     for (;;) {

@@ -1,7 +1,7 @@
 /**
  * Every place where the contract tests depart from Qarnot's OpenAPI document ('Qarnot Computing: Compute API' v1.0,
  * derived into qarnot-schemas.json), each with the evidence that the live API does otherwise. This is the one
- * place: validate.ts applies the structural ones, and docs/qarnot-api.md §12 explains them in prose.
+ * place: validate.ts applies the structural ones, and docs/qarnot-api.md §11 explains them in prose.
  *
  * The rule followed: where the official SDKs (which are tested against the live API) or the document's own
  * examples contradict a schema, they win, and the schema is relaxed by exactly that much, here.

@@ -1,6 +1,6 @@
 /**
  * The emulator accepts what the real API accepts: create bodies as the official SDKs build them (docs/qarnot-api.md
- * §4 and §12) pass the schema through exceptions.ts, and the emulator runs them and honours their retry settings.
+ * §3 and §11) pass the schema through exceptions.ts, and the emulator runs them and honours their retry settings.
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
 import type { QarnotEmulator } from '../../src/emulator/server.js'

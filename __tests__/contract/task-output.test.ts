@@ -1,7 +1,7 @@
 /**
  * Every task document the emulator sends validates against Qarnot's TaskOutput schema (and pools against
  * PoolOutput), through the exceptions of exceptions.ts only: read over HTTP at each state a client can meet, from
- * tasks of every shape the action and the SDKs create (docs/qarnot-api.md §5, §13).
+ * tasks of every shape the action and the SDKs create (docs/qarnot-api.md §4, §12).
  */
 import { afterEach, describe, expect, it } from '@jest/globals'
 import type { QarnotEmulator } from '../../src/emulator/server.js'

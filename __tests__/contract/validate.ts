@@ -1,5 +1,5 @@
 /**
- * Validates values against the Qarnot schemas derived into qarnot-schemas.json (docs/qarnot-api.md §13), with the
+ * Validates values against the Qarnot schemas derived into qarnot-schemas.json (docs/qarnot-api.md §12), with the
  * exceptions of exceptions.ts. OpenAPI 3.0 schemas are not JSON Schema, so they are converted first:
  * - `nullable: true` becomes a null type (or an anyOf with null beside a $ref, whose siblings JSON Schema ignores);
  * - inheritance (`allOf: [{$ref: Base}, {own properties}]`, each part with additionalProperties: false) is flattened

@@ -1,7 +1,7 @@
 /**
  * Reads a JSON body as Qarnot's ASP.NET server binds it: property names match ignoring case, so the C# SDK's
  * PascalCase bodies (`"Name"`, `"RetrySettings": {"MaxPerInstanceRetries": 2}`) mean what the camelCase ones do
- * (docs/qarnot-api.md §4 and §12). Names are rewritten to the documented spelling; the keys of maps (labels) are
+ * (docs/qarnot-api.md §3 and §11). Names are rewritten to the documented spelling; the keys of maps (labels) are
  * data and stay as sent; unknown properties are kept as sent, and ignored, as the API ignores them.
  */
 
@@ -56,7 +56,7 @@ const COMMON: Record<string, Shape> = {
   privileges: object({ exportApiAndStorageCredentialsInEnvironment: leaf })
 }
 
-/** `TaskCreationInput` of the OpenAPI document (docs/qarnot-api.md §4). */
+/** `TaskCreationInput` of the OpenAPI document (docs/qarnot-api.md §3). */
 export const TASK_CREATE_SHAPE = object({
   ...COMMON,
   poolUuid: leaf,
@@ -80,7 +80,7 @@ export const TASK_CREATE_SHAPE = object({
   retrySettings: RETRY_SETTINGS
 })
 
-/** `PoolCreationInput` of the OpenAPI document (docs/qarnot-api.md §11). */
+/** `PoolCreationInput` of the OpenAPI document (docs/qarnot-api.md §10). */
 export const POOL_CREATE_SHAPE = object({
   ...COMMON,
   taskDefaultWaitForPoolResourcesSynchronization: leaf,

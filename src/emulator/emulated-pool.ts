@@ -1,5 +1,5 @@
 /**
- * One emulated Qarnot pool (docs/qarnot-api.md §11): a set of instance slots opened with a profile and constants,
+ * One emulated Qarnot pool (docs/qarnot-api.md §10): a set of instance slots opened with a profile and constants,
  * in which tasks run without a profile of their own. Its states follow Qarnot's pool states: Submitted, then
  * FullyDispatched, then FullyExecuting (open: its tasks run), and on close Closing then Closed.
  */

@@ -1,6 +1,6 @@
 /**
- * One emulated Qarnot task: its states in Qarnot's order (docs/qarnot-api.md §6), its instances run as local
- * processes in the environment Qarnot documents (§7), its outputs, and its TaskOutput as the API shows it (§5).
+ * One emulated Qarnot task: its states in Qarnot's order (docs/qarnot-api.md §5), its instances run as local
+ * processes in the environment Qarnot documents (§6), its outputs, and its TaskOutput as the API shows it (§4).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
@@ -39,7 +39,7 @@ export interface TaskEnvironment {
 
 /** A create body as the emulator keeps it: the action's fields, and what other clients may send besides. */
 export interface EmulatedTaskBody extends TaskCreateBody {
-  /** Deprecated per-instance retry count; the C# SDK sends it with retrySettings (docs/qarnot-api.md §4). */
+  /** Deprecated per-instance retry count; the C# SDK sends it with retrySettings (docs/qarnot-api.md §3). */
   maxRetriesPerInstance?: number | null
   [other: string]: unknown
 }
@@ -62,10 +62,10 @@ interface EmulatedInstance {
 
 const SECRET_PREFIX = 'QARNOT_SECRET__'
 
-/** Unfinished tasks' endDate: .NET's DateTime.MinValue (docs/qarnot-api.md §5). */
+/** Unfinished tasks' endDate: .NET's DateTime.MinValue (docs/qarnot-api.md §4). */
 export const NO_END_DATE = '0001-01-01T00:00:00Z'
 
-/** A .NET TimeSpan in its constant format, `[d.]hh:mm:ss[.fffffff]`, as the API writes durations (§5). */
+/** A .NET TimeSpan in its constant format, `[d.]hh:mm:ss[.fffffff]`, as the API writes durations (§4). */
 export function timeSpan(ms: number): string {
   const whole = Math.max(0, Math.round(ms))
   const total = Math.floor(whole / 1000)
@@ -77,7 +77,7 @@ export function timeSpan(ms: number): string {
   return `${days > 0 ? `${days}.` : ''}${hh}:${mm}:${ss}${fraction}`
 }
 
-/** The schema's SchedulingClass values, which the task reads back whatever case it was sent in (§4). */
+/** The schema's SchedulingClass values, which the task reads back whatever case it was sent in (§3). */
 const SCHEDULING_CLASS: Record<string, string> = { flex: 'flex', ondemand: 'onDemand', reserved: 'reserved' }
 
 export class EmulatedTask {
@@ -96,7 +96,7 @@ export class EmulatedTask {
   private readonly instances = new Map<number, EmulatedInstance>()
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly taskPath: string
-  /** Retries allowed per instance and for the whole task; undefined: no limit of that kind (§8). */
+  /** Retries allowed per instance and for the whole task; undefined: no limit of that kind (§3). */
   private readonly perInstanceRetries: number | undefined
   private readonly totalRetries: number | undefined
   private retriesUsed = 0
@@ -250,7 +250,7 @@ export class EmulatedTask {
   }
 
   /**
-   * What Qarnot documents in an instance's environment (§7): its id and the instance count, the working directory
+   * What Qarnot documents in an instance's environment (§6): its id and the instance count, the working directory
    * TASK_PATH (resources in, results out), TMP_PATH and TMP_RAMFS_PATH for temporary files (here plain folders
    * outside TASK_PATH, one per instance), FRAME_ID (the id under its older name, used by the Python SDK's own
    * examples), and every constant, the pool's first when the task runs in one. Nothing else of Qarnot's.

@@ -1,7 +1,7 @@
 /**
- * The Qarnot API emulator: a real HTTP server on 127.0.0.1 speaking the endpoints of docs/qarnot-api.md §3 (with
+ * The Qarnot API emulator: a real HTTP server on 127.0.0.1 speaking the endpoints of docs/qarnot-api.md §2 (with
  * and without the `/v1` prefix), with the raw-token Authorization header, Qarnot's field names and error bodies,
- * pools (§11), request counters by endpoint, and injectable faults. Never bundled into dist/index.js.
+ * pools (§10), request counters by endpoint, and injectable faults. Never bundled into dist/index.js.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -321,7 +321,7 @@ export class QarnotEmulator {
 
   private pool(id: string): EmulatedPool {
     const pool = this.findPool(id)
-    // "Pool not found." is the documented 404 of the pool endpoints (§11).
+    // "Pool not found." is the documented 404 of the pool endpoints (§10).
     if (!pool) throw new HttpError(404, 'Pool not found')
     return pool
   }
@@ -355,7 +355,7 @@ export class QarnotEmulator {
         return { body: this.pool(first).toWire() }
       case 'POST /pools/{uuid}/close': {
         const pool = this.pool(first)
-        // Assumed answer for a pool already closed: the endpoint documents only 403 "Action forbidden" (§11).
+        // Assumed answer for a pool already closed: the endpoint documents only 403 "Action forbidden" (§10).
         if (!pool.isOpen) throw new HttpError(403, "Can't close the pool")
         this.closePool(pool)
         return { body: {} }
@@ -444,9 +444,9 @@ export class QarnotEmulator {
       throw new HttpError(400, `Invalid task file. Invalid fields: ${invalid.join(', ')}`)
     const pool = create.poolUuid ? this.pools.get(create.poolUuid) : undefined
     if (create.poolUuid) {
-      // The Python SDK notes a missing pool is answered 400; the message is assumed (§11).
+      // The Python SDK notes a missing pool is answered 400; the message is assumed (§10).
       if (!pool) throw new HttpError(400, `No such pool: ${create.poolUuid}`)
-      // "Should be the uuid of an open pool" (TaskCreationInput.poolUuid); the answer's shape is assumed (§11).
+      // "Should be the uuid of an open pool" (TaskCreationInput.poolUuid); the answer's shape is assumed (§10).
       if (!pool.isOpen) throw new HttpError(400, 'Invalid task file. Invalid fields: poolUuid')
       // "Cannot set new hardware constraints for a task in a pool" (TaskCreationInput.hardwareConstraints).
       if ((create.hardwareConstraints ?? []).length > 0)
@@ -475,7 +475,7 @@ export class QarnotEmulator {
     const create = body as PoolCreateBody
     if (invalid.length === 0 && create.shortname && this.findPool(create.shortname))
       invalid.push('shortname-uniqueness')
-    // The endpoint documents 400 "Invalid pool configuration."; the message's shape is assumed (§11).
+    // The endpoint documents 400 "Invalid pool configuration."; the message's shape is assumed (§10).
     if (invalid.length > 0)
       throw new HttpError(400, `Invalid pool configuration. Invalid fields: ${invalid.join(', ')}`)
     if ([...this.pools.values()].filter(p => p.isOpen).length >= MAX_POOLS)
@@ -490,7 +490,7 @@ export class QarnotEmulator {
     return pool
   }
 
-  /** Closes a pool; its unfinished tasks are aborted, as their nodes go away (an emulator choice, §11). */
+  /** Closes a pool; its unfinished tasks are aborted, as their nodes go away (an emulator choice, §10). */
   private closePool(pool: EmulatedPool): void {
     for (const task of this.tasks.values()) if (this.poolOfTask.get(task.uuid) === pool) task.abort()
     pool.close()

@@ -1,6 +1,6 @@
 /**
  * The create-body checks of `POST /tasks` and `POST /pools`, answering as the API does: a list of invalid field tags
- * for `Invalid task file. Invalid fields: a, b` (docs/qarnot-api.md §4). Bodies arrive with their property names
+ * for `Invalid task file. Invalid fields: a, b` (docs/qarnot-api.md §3). Bodies arrive with their property names
  * already bound (binding.ts). Only what the OpenAPI document or the SDKs show as refused is refused.
  */
 import { parseRanges } from '../ranges.js'
@@ -137,7 +137,7 @@ export function invalidCreateFields(body: unknown, knownProfiles: readonly strin
   }
   invalidCommonFields(body, invalid)
   // The deprecated maxRetriesPerInstance may come with retrySettings: the C# SDK sends both on every create, so the
-  // API takes both (docs/qarnot-api.md §4); the emulator applies the stricter per-instance limit.
+  // API takes both (docs/qarnot-api.md §3); the emulator applies the stricter per-instance limit.
   if (invalidRetrySettings(body.retrySettings)) invalid.push('retrySettings')
   if (!retryCount(body.maxRetriesPerInstance)) invalid.push('maxRetriesPerInstance')
   return [...new Set(invalid)]
