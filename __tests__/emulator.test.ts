@@ -66,12 +66,14 @@ describe('the emulated API', () => {
       emulator,
       'POST',
       '/tasks',
-      helloBody({ name: '', advancedRanges: '0-1', tags: 'x' })
+      helloBody({ name: '', shortname: 'ends-with-', tags: 'x' })
     )
     expect(answer.status).toBe(400)
     expect((answer.json() as { message: string }).message).toBe(
-      'Invalid task file. Invalid fields: name, advancedRanges, tags'
+      'Invalid task file. Invalid fields: name, shortname, tags'
     )
+    const none = await call(emulator, 'POST', '/tasks', helloBody({ instanceCount: undefined }))
+    expect(none.json()).toEqual({ message: 'Invalid task file. Invalid fields: instanceCount' })
     const badRange = await call(
       emulator,
       'POST',
@@ -86,6 +88,13 @@ describe('the emulated API', () => {
       helloBody({ instanceCount: undefined, advancedRanges: '1,'.repeat(1100) + '1' })
     )
     expect(tooLong.json()).toEqual({ message: 'Invalid task file. Invalid fields: range-length' })
+  })
+
+  it('takes advancedRanges over instanceCount when both come, as TaskCreationInput says', async () => {
+    const uuid = await create(helloBody({ instanceCount: 4, advancedRanges: '5,7' }))
+    const task = await waitForState(emulator, uuid, ['Success'])
+    expect(task).toMatchObject({ instanceCount: 0, advancedRanges: '5,7', totalInstanceCount: 2 })
+    expect(task.status).toMatchObject({ succeededRange: '5,7' })
   })
 
   it('keeps shortnames unique and finds a task by its shortname', async () => {

@@ -34,7 +34,7 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 /** Checks shared by task and pool bodies, first: name and shortname. */
 function invalidNames(body: Record<string, unknown>, invalid: string[]): void {
   const { name, shortname } = body
-  if (typeof name !== 'string' || name.trim() === '' || name.length >= 2048) invalid.push('name')
+  if (typeof name !== 'string' || name.length === 0 || name.length >= 2048) invalid.push('name')
   if (
     shortname !== undefined &&
     shortname !== null &&
@@ -59,8 +59,7 @@ function invalidCommonFields(body: Record<string, unknown>, invalid: string[]): 
           c.key.length <= 2048 &&
           typeof c.value === 'string' &&
           c.value.length <= 2048
-      ) &&
-      new Set(constants.map(c => (c as { key: string }).key)).size === constants.length
+      )
     if (!valid) invalid.push('constants')
   }
   if (tags !== undefined && tags !== null) {
@@ -119,10 +118,12 @@ export function invalidCreateFields(body: unknown, knownProfiles: readonly strin
   if (hasPool && profile !== undefined && profile !== null) invalid.push('profile')
   if (!hasPool && (typeof profile !== 'string' || !knownProfiles.includes(profile))) invalid.push('profile')
 
+  // One of them is required; advancedRanges overrides instanceCount when both come (TaskCreationInput), and the
+  // C# SDK sends InstanceCount 0 beside its ranges.
   const hasCount = instanceCount !== undefined && instanceCount !== null && instanceCount !== 0
   const hasRanges = advancedRanges !== undefined && advancedRanges !== null && advancedRanges !== ''
-  if (hasCount === hasRanges) invalid.push(hasCount ? 'advancedRanges' : 'instanceCount')
-  if (hasCount && (!Number.isInteger(instanceCount) || (instanceCount as number) < 1))
+  if (!hasCount && !hasRanges) invalid.push('instanceCount')
+  if (hasCount && !hasRanges && (!Number.isInteger(instanceCount) || (instanceCount as number) < 1))
     invalid.push('instanceCount')
   if (hasRanges) {
     if (typeof advancedRanges !== 'string') invalid.push('advancedRanges')
