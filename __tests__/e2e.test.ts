@@ -41,7 +41,7 @@ describe('dist/index.js as the runner runs it', () => {
     const unmasked = main.log.split('\n').filter(line => !line.startsWith('::add-mask::'))
     expect(unmasked.join('\n')).not.toContain(emulator.token)
     expect(post.exitCode).toBe(0)
-    expect(post.log).toContain('nothing to clean up')
+    expect(post.log).toContain('was followed to its end by the main step')
     expect(emulator.requestCount('POST /tasks/{uuid}/abort')).toBe(0)
   })
 
@@ -94,7 +94,11 @@ describe('dist/index.js as the runner runs it', () => {
     expect(main.signal).toBe('SIGKILL')
     // task-uuid was written before the kill, and names the task the emulator holds.
     expect(main.outputs['task-uuid']).toBe(emulator.allTasks()[0].uuid)
-    const post = await startStep({ inputs: { ...api(), command: 'sleep 60' }, state: main.state }).result
+    const post = await startStep({
+      inputs: { ...api(), command: 'sleep 60' },
+      phase: 'post',
+      state: main.state
+    }).result
     expect(post.exitCode).toBe(0)
     expect(post.log).toMatch(/it has been aborted/)
     await waitForState(emulator, main.outputs['task-uuid'], ['Cancelled'])

@@ -11,7 +11,7 @@ import { startEmulator } from '../src/emulator/server.js'
 import { run } from '../src/main.js'
 import { post } from '../src/post.js'
 import { formatIds } from '../src/ranges.js'
-import { systemClock } from '../src/task/watch.js'
+import { systemClock } from '../src/task/clock.js'
 import { FAST_TIMINGS } from './helpers/emulator.js'
 import { recordingIO } from './helpers/recording-io.js'
 
@@ -209,8 +209,10 @@ describe(`fault suite (seed ${SEED})`, () => {
             baseDelayMs: 50,
             maxDelayMs: 500,
             maxTotalMs: 20_000,
-            maxRetryAfterMs: 1500
-          }
+            maxRetryAfterMs: 1500,
+            rateLimitBudgetMs: 5000
+          },
+          badReadBudgetMs: 3000
         })
         const elapsed = Date.now() - started
         // Then the post step, as the runner runs it after main (it acts only if main did not see the task end).

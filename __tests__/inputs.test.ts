@@ -3,7 +3,9 @@ import { BAD_INPUTS } from './fixtures/bad-inputs.js'
 import { parseDockerImage } from '../src/input-formats/docker-image.js'
 import { formatDuration, parseDuration } from '../src/input-formats/duration.js'
 import { parseHardware } from '../src/input-formats/hardware.js'
-import { InputError, makeShortname, readSettings } from '../src/inputs.js'
+import { InputError } from '../src/inputs/read.js'
+import { readPostSettings, readSettings } from '../src/inputs/settings.js'
+import { LIMITS, makeShortname } from '../src/inputs/task.js'
 import { buildCreateBody } from '../src/task/create-body.js'
 import { evaluateDefault, readActionDefinition } from '../src/local-runner/runner.js'
 
@@ -32,23 +34,23 @@ describe('readSettings', () => {
       'instance-count': '4',
       command: 'echo hello world from node ${INSTANCE_ID}!'
     })
-    expect(settings.instances).toMatchObject({ kind: 'count', count: 4 })
-    expect(settings.profile).toBe('docker-batch')
+    expect(settings.task?.instances).toMatchObject({ kind: 'count', count: 4 })
+    expect(settings.task?.profile).toBe('docker-batch')
     expect(settings.apiUrl).toBe('https://api.qarnot.com')
     expect(settings.wait).toBe(true)
     expect(settings.abortOnCancel).toBe(true)
-    expect(settings.constants).toEqual([
+    expect(settings.task?.constants).toEqual([
       { key: 'DOCKER_CMD', value: 'echo hello world from node ${INSTANCE_ID}!' }
     ])
   })
 
   it('defaults to one instance when neither count nor range is given', () => {
-    expect(settingsFrom({}).instances).toMatchObject({ kind: 'count', count: 1 })
+    expect(settingsFrom({}).task?.instances).toMatchObject({ kind: 'count', count: 1 })
   })
 
   it('normalises a range and counts its ids', () => {
     const settings = settingsFrom({ 'instance-range': '25-30, 1-6,15,20' })
-    expect(settings.instances).toMatchObject({ kind: 'range', text: '1-6,15,20,25-30', count: 14 })
+    expect(settings.task?.instances).toMatchObject({ kind: 'range', text: '1-6,15,20,25-30', count: 14 })
   })
 
   it('turns the image into docker-batch constants before the user constants and the command', () => {
@@ -56,7 +58,7 @@ describe('readSettings', () => {
       'docker-image': 'python:3.12-slim',
       constants: 'A=1\nB = x=y \n# note\n'
     })
-    expect(settings.constants).toEqual([
+    expect(settings.task?.constants).toEqual([
       { key: 'DOCKER_REPO', value: 'library/python' },
       { key: 'DOCKER_TAG', value: '3.12-slim' },
       { key: 'A', value: '1' },
@@ -79,11 +81,35 @@ describe('readSettings', () => {
     expect(settings.secrets).toEqual(['secret-token', 'hunter2'])
   })
 
-  it('makes a shortname unique to the step run and valid for Qarnot', () => {
-    const shortname = makeShortname({ GITHUB_RUN_ID: '123', GITHUB_RUN_ATTEMPT: '2' }, 'abcdef0123')
-    expect(shortname).toBe('gha-123-2-abcdef0123')
+  it('makes a shortname unique to the step run and valid for Qarnot, whatever the run variables hold', () => {
+    expect(makeShortname({ GITHUB_RUN_ID: '123', GITHUB_RUN_ATTEMPT: '2' }, 'abcdef0123')).toBe(
+      'gha-123-2-abcdef0123'
+    )
     expect(makeShortname({}, 'ff00')).toBe('gha-local-ff00')
-    expect(shortname).toMatch(/^[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]$/)
+    for (const env of [
+      { GITHUB_RUN_ID: 'x y/z_é', GITHUB_RUN_ATTEMPT: '-' },
+      { GITHUB_RUN_ID: '9'.repeat(200), GITHUB_RUN_ATTEMPT: '3' },
+      { GITHUB_RUN_ID: '1', GITHUB_RUN_ATTEMPT: '' }
+    ]) {
+      const shortname = makeShortname(env, 'abcdef0123')
+      expect(shortname).toMatch(/^[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]$/)
+      expect(shortname.length).toBeLessThanOrEqual(LIMITS.shortnameLength)
+    }
+  })
+
+  it('reads the post step settings with the same readers: a padded QARNOT_CLUSTER_URL works in both', () => {
+    const values: Record<string, string> = { ...defaults, token: 'secret-token', 'api-url': '' }
+    const read = (name: string) => (values[name] ?? '').trim()
+    const env = { QARNOT_CLUSTER_URL: ' https://api.example.test/ ' }
+    expect(readPostSettings(read, env).apiUrl).toBe('https://api.example.test')
+    expect(settingsFrom({ 'api-url': '' }, env).apiUrl).toBe('https://api.example.test')
+    expect(() => readPostSettings(name => (name === 'token' ? '' : read(name)), env)).toThrow(/'token'/)
+  })
+
+  it('never shows the user name and password of an API URL in its messages', () => {
+    const error = inputErrorOf({ 'api-url': 'https://user:hunter2@api.example.test/?x=1' })
+    expect(error.message).not.toContain('hunter2')
+    expect(error.message).toContain('***@api.example.test')
   })
 
   it('parses every other input into the create body', () => {
@@ -99,7 +125,7 @@ describe('readSettings', () => {
       name: 'my task'
     })
     expect(settings.timeoutMs).toBe(5_400_000)
-    expect(buildCreateBody(settings)).toEqual({
+    expect(buildCreateBody(settings.task!)).toEqual({
       name: 'my task',
       shortname: 'gha-local-abcdef0123',
       profile: 'docker-batch',
@@ -119,7 +145,7 @@ describe('readSettings', () => {
   })
 
   it('sends poolUuid instead of a profile when a pool is given', () => {
-    const body = buildCreateBody(settingsFrom({ pool: '0f136d15-92e1-454a-a57e-2f4a550734f0' }))
+    const body = buildCreateBody(settingsFrom({ pool: '0f136d15-92e1-454a-a57e-2f4a550734f0' }).task!)
     expect(body.poolUuid).toBe('0f136d15-92e1-454a-a57e-2f4a550734f0')
     expect(body).not.toHaveProperty('profile')
   })

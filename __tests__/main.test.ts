@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import type { QarnotEmulator } from '../src/emulator/server.js'
 import { run } from '../src/main.js'
 import { post } from '../src/post.js'
-import { systemClock } from '../src/task/watch.js'
+import { systemClock } from '../src/task/clock.js'
+import { DEFAULT_RETRY } from '../src/qarnot/retry.js'
 import { fastEmulator, waitForState } from './helpers/emulator.js'
 import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
 import { BAD_INPUTS } from './fixtures/bad-inputs.js'
@@ -207,24 +208,124 @@ describe('run()', () => {
       env: { RUNNER_TEMP: tmpdir() },
       clock: systemClock,
       stop: new AbortController().signal,
-      retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 20, maxTotalMs: 1000, maxRetryAfterMs: 100 }
+      retry: { ...DEFAULT_RETRY, maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 20, maxTotalMs: 1000 },
+      badReadBudgetMs: 500
     })
-    expect(io.failures[0]).toMatch(/answered 500.*gave up after 3 attempts/)
-    expect(io.log.join('\n')).toMatch(/Following task .* failed .*: aborting task/)
+    expect(io.failures[0]).toMatch(
+      /could no longer be followed and was aborted: .*answered 500.*gave up after 3 attempts/
+    )
+    expect(io.log.join('\n')).toMatch(/can no longer be followed .*: aborting task/)
+    expect(io.outputs.outcome).toBe('failure')
+    expect(io.summary).toContain('❌ Qarnot task could not be followed')
     emulator.faults.clear()
     await waitForState(emulator, emulator.allTasks()[0].uuid, ['Cancelled'])
   })
 
-  it('never shows the token or secret constants in outputs, summary or log', async () => {
-    const io = await runWith({
-      command: "sh -c 'echo $QARNOT_SECRET__PW'",
-      constants: 'QARNOT_SECRET__PW=s3cr3t-value'
-    })
+  it('never shows the token or secret constants in outputs, summary, state or log', async () => {
+    const io = await runWith({ command: 'echo ${INSTANCE_ID}', constants: 'QARNOT_SECRET__PW=s3cr3t-value' })
     expect(io.secrets).toEqual(expect.arrayContaining([emulator.token, 's3cr3t-value']))
-    const everything = [...io.log, io.summary, ...Object.values(io.outputs)].join('\n')
+    const everything = [...io.log, io.summary, ...Object.values(io.outputs), ...Object.values(io.state)].join(
+      '\n'
+    )
     expect(everything).not.toContain(emulator.token)
-    // The instance itself printed the secret: the runner masks it because it was registered.
-    expect(io.log.filter(l => l.includes('::debug::')).join('\n')).not.toContain('s3cr3t-value')
+    expect(everything).not.toContain('s3cr3t-value')
+  })
+})
+
+describe('every exit goes through the one report path', () => {
+  /** Every output set, and the summary written with the outcome's title. */
+  function expectFullReport(io: RecordingIO, title: string): void {
+    expect(Object.keys(io.outputs).sort()).toEqual([...ALL_OUTPUTS].sort())
+    expect(io.summary).toContain(`## ${title}`)
+  }
+
+  it('success', async () => {
+    expectFullReport(await runWith({ command: 'echo ok' }), '✅ Qarnot task succeeded: 1/1 instance')
+  })
+
+  it('failure', async () => {
+    expectFullReport(
+      await runWith({ command: 'false' }),
+      '❌ Qarnot task failed: 1 of 1 instance did not succeed'
+    )
+  })
+
+  it('wait: false', async () => {
+    const io = await runWith({ command: 'sleep 5', wait: 'false' })
+    expectFullReport(io, '📤 Qarnot task submitted')
+    expect(io.failures).toEqual([])
+  })
+
+  it('abort-on-cancel: false after a cancel', async () => {
+    const stop = new AbortController()
+    setTimeout(() => stop.abort(), 300)
+    const io = await runWith({ command: 'sleep 30', 'abort-on-cancel': 'false' }, stop.signal)
+    expectFullReport(io, '⛔ Step cancelled: the Qarnot task was left running')
+    expect(io.outputs.outcome).toBe('cancelled')
+    expect(io.state.taskEnded).toBe('true')
+  })
+
+  it('a timeout', async () => {
+    expectFullReport(
+      await runWith({ command: 'sleep 30', timeout: '1s' }),
+      '⏱️ Qarnot task aborted after the timeout'
+    )
+  })
+
+  it('a cancel', async () => {
+    const stop = new AbortController()
+    setTimeout(() => stop.abort(), 400)
+    expectFullReport(await runWith({ command: 'sleep 30' }, stop.signal), '⛔ Qarnot task cancelled')
+  })
+
+  it('a cancel while the task is being created', async () => {
+    emulator.faults.add({ endpoint: 'POST /tasks', fault: { type: 'delay', ms: 1500 } })
+    const stop = new AbortController()
+    setTimeout(() => stop.abort(), 200)
+    const io = await runWith({ command: 'sleep 30' }, stop.signal)
+    expectFullReport(io, '⛔ Qarnot task cancelled')
+    expect(io.state.shortname).toMatch(/^gha-42-1-/)
+  })
+
+  it('a task that cannot be followed', async () => {
+    emulator.faults.add({
+      endpoint: 'GET /tasks/{uuid}',
+      fault: { type: 'status', status: 500 },
+      times: 1000
+    })
+    const io = recordingIO({ token: emulator.token, 'api-url': emulator.url, command: 'sleep 30' })
+    await run({
+      io,
+      env: { RUNNER_TEMP: tmpdir() },
+      clock: systemClock,
+      stop: new AbortController().signal,
+      retry: { ...DEFAULT_RETRY, maxAttempts: 2, baseDelayMs: 10, maxTotalMs: 100 },
+      badReadBudgetMs: 300
+    })
+    expectFullReport(io, '❌ Qarnot task could not be followed')
+  })
+
+  it('a create refused', async () => {
+    emulator.faults.add({
+      endpoint: 'POST /tasks',
+      fault: { type: 'status', status: 402, message: 'Not enough credits' }
+    })
+    const io = await runWith({ command: 'echo' })
+    expectFullReport(io, '❌ Qarnot task not created')
+    expect(io.outputs['task-uuid']).toBe('')
+    // Nothing was made: the post step has nothing to look for.
+    expect(io.state.taskEnded).toBe('true')
+  })
+
+  it('a summary that cannot be written warns, and a passing step stays passing', async () => {
+    const io = recordingIO({ token: emulator.token, 'api-url': emulator.url, command: 'echo ok' })
+    io.appendSummary = async () => {
+      throw new Error('EACCES: permission denied')
+    }
+    await run({ io, env: { RUNNER_TEMP: tmpdir() }, clock: systemClock, stop: new AbortController().signal })
+    expect(io.failures).toEqual([])
+    expect(io.outputs.outcome).toBe('success')
+    expect(io.log.join('\n')).toMatch(/::warning::The job summary could not be written \(EACCES/)
   })
 })
 

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { QarnotEmulator } from '../src/emulator/server.js'
 import { QarnotClient } from '../src/qarnot/client.js'
 import { ActionsHttpTransport } from '../src/qarnot/transport.js'
-import { TaskOutputDemux, parsePrefix, type InstanceChunks } from '../src/task/logs.js'
+import { TaskOutputDemux, UNATTRIBUTED, parsePrefix, type InstanceChunks } from '../src/task/logs.js'
 import { InstanceOutputFiles } from '../src/task/output-files.js'
 import { OutputFollower } from '../src/task/output-follower.js'
 import { USER_AGENT } from '../src/version.js'
@@ -33,20 +33,56 @@ describe('TaskOutputDemux', () => {
     }
   })
 
-  it('holds an unfinished line until its end arrives, or until flush', () => {
+  it('hands a line on as it comes, holding back only an undecided prefix', () => {
     const demux = new TaskOutputDemux()
-    expect(texts(demux.feed(Buffer.from('3> par')))).toEqual({})
-    expect(demux.pendingBytes).toBe(6)
-    expect(texts(demux.feed(Buffer.from('tial\n3> tail')))).toEqual({ 3: 'partial\n' })
-    expect(texts(demux.flush())).toEqual({ 3: 'tail' })
+    expect(texts(demux.feed(Buffer.from('3> par')))).toEqual({ 3: 'par' })
+    expect(demux.lineInProgress).toBe(3)
+    expect(texts(demux.feed(Buffer.from('tial\n1')))).toEqual({ 3: 'tial\n' })
+    expect(texts(demux.feed(Buffer.from('2> tail')))).toEqual({ 12: 'tail' })
+    expect(texts(demux.flush())).toEqual({})
+    expect(texts(new TaskOutputDemux().feed(Buffer.from('4')))).toEqual({})
   })
 
-  it('gives a line without prefix to the instance before, and counts it', () => {
+  it('keeps lines without a prefix apart, in no instance, and counts them', () => {
     const demux = new TaskOutputDemux()
-    expect(texts(demux.feed(Buffer.from('orphan\n2> a\nno prefix\n')))).toEqual({ 2: 'a\nno prefix\n' })
+    expect(texts(demux.feed(Buffer.from('orphan\n2> a\nno prefix\n')))).toEqual({
+      [UNATTRIBUTED]: 'orphan\nno prefix\n',
+      2: 'a\n'
+    })
     expect(demux.unprefixedLines).toBe(2)
     expect(parsePrefix(Buffer.from('12>x'))).toBeUndefined()
     expect(parsePrefix(Buffer.from('  4> y'))).toEqual({ id: 4, start: 5 })
+  })
+
+  it('drops the cut line of a read that ended early, so the next read does not glue onto it', () => {
+    const demux = new TaskOutputDemux()
+    const out: InstanceChunks = new Map()
+    demux.feed(Buffer.from('0> ok 0\n1> ok 1\n'), out)
+    demux.feed(Buffer.from('1> o'), out)
+    expect(demux.abandonLine()).toBe(1)
+    demux.feed(Buffer.from(`2> ${'L'.repeat(20)}\n`), out)
+    expect(texts(out)).toEqual({ 0: 'ok 0\n', 1: 'ok 1\no', 2: `${'L'.repeat(20)}\n` })
+  })
+
+  it('passes a line of 16 MiB through in slices of the chunks it came in, holding none of it', () => {
+    const demux = new TaskOutputDemux()
+    const chunk = Buffer.alloc(64 * 1024, 0x41)
+    let bytes = 0
+    let pieces = 0
+    expect(demux.feed(Buffer.from('5> ')).size).toBe(0)
+    for (let i = 0; i < 256; i++) {
+      for (const [id, parts] of demux.feed(chunk)) {
+        expect(id).toBe(5)
+        for (const part of parts) {
+          expect(part.buffer).toBe(chunk.buffer) // a view, not a copy
+          bytes += part.length
+          pieces++
+        }
+      }
+    }
+    expect(bytes).toBe(16 * 1024 * 1024)
+    expect(pieces).toBe(256)
+    expect(demux.lineInProgress).toBe(5)
   })
 })
 
@@ -63,8 +99,9 @@ describe('InstanceOutputFiles', () => {
     expect(Buffer.byteLength(tail.text)).toBeLessThanOrEqual(7)
     expect(tail.text).toMatch(/^(aé)*é?$|^é?(aé)*a?$/)
     expect(tail.text).not.toContain('\ufffd')
-    files.ensureFiles([3, 4])
-    expect(readFileSync(files.path(4, 'stderr'), 'utf8')).toBe('')
+    // An instance that printed nothing has no file, and reads as empty.
+    expect(existsSync(files.path(4, 'stderr'))).toBe(false)
+    expect(files.tail(4, 'stderr', 100)).toEqual({ text: '', totalBytes: 0 })
   })
 })
 
@@ -76,7 +113,7 @@ describe('OutputFollower against the emulator', () => {
 
   beforeEach(async () => {
     emulator = await fastEmulator()
-    transport = new ActionsHttpTransport(USER_AGENT, 5000)
+    transport = new ActionsHttpTransport(USER_AGENT)
     client = new QarnotClient({
       baseUrl: emulator.url,
       token: emulator.token,
@@ -91,7 +128,12 @@ describe('OutputFollower against the emulator', () => {
   })
 
   /** Runs a task with `command`, follows it as main does, and returns what each instance's file holds. */
-  async function follow(command: string, count: number, log: string[] = []) {
+  async function follow(
+    command: string,
+    count: number,
+    log: string[] = [],
+    betweenReads?: (uuid: string) => Promise<void>
+  ) {
     const { uuid } = await client.createTask(
       helloBody({ instanceCount: count, constants: [{ key: 'DOCKER_CMD', value: command }] })
     )
@@ -106,14 +148,15 @@ describe('OutputFollower against the emulator', () => {
     })
     for (;;) {
       const task = await client.getTask(uuid)
+      await betweenReads?.(uuid)
       await follower.readNew(new Set((task.completedInstances ?? []).map(i => i.instanceId)))
       if (['Success', 'Failure', 'Cancelled'].includes(task.state)) break
       await new Promise(resolve => setTimeout(resolve, 30))
     }
     const ids = Array.from({ length: count }, (_, i) => i)
     await follower.finish(ids)
-    files.ensureFiles(ids)
-    const read = (id: number, stream: 'stdout' | 'stderr') => readFileSync(files.path(id, stream), 'utf8')
+    const read = (id: number, stream: 'stdout' | 'stderr') =>
+      existsSync(files.path(id, stream)) ? readFileSync(files.path(id, stream), 'utf8') : ''
     return { uuid, follower, live, read }
   }
 
@@ -152,18 +195,61 @@ describe('OutputFollower against the emulator', () => {
     expect(follower.repairReads).toBe(0)
   })
 
-  it('repairs with per-instance reads after a lost answer, and says so', async () => {
+  it('completes what a lost answer held from one whole read, at O(1) requests, and says so', async () => {
     emulator.faults.add({ endpoint: 'POST /tasks/{uuid}/stdout', fault: { type: 'lose-answer' }, after: 1 })
-    const log: string[] = []
     const { read, follower } = await follow(
       "sh -c 'echo start ${INSTANCE_ID}; sleep 0.3; echo end ${INSTANCE_ID}'",
-      3,
-      log
+      50
     )
-    for (const id of [0, 1, 2]) expect(read(id, 'stdout')).toBe(`start ${id}\nend ${id}\n`)
+    for (let id = 0; id < 50; id++) expect(read(id, 'stdout')).toBe(`start ${id}\nend ${id}\n`)
     expect(follower.lostReads).toBe(1)
+    expect(follower.repairReads).toBe(0)
+    expect(emulator.requestCount('GET /tasks/{uuid}/stdout')).toBe(1)
+    expect(follower.notes.join('\n')).toMatch(/completed from a whole read/)
+  })
+
+  it('completes output that another reader of the same cursor took while the task ran', async () => {
+    // Tasq, the CLI's --stdout follow and the SDKs read the same endpoint: their reads take lines from ours.
+    let stolen = ''
+    const { read, follower } = await follow(
+      "sh -c 'for i in 1 2 3 4 5; do echo line $i of ${INSTANCE_ID}; sleep 0.1; done'",
+      2,
+      [],
+      async uuid => {
+        const chunks: Buffer[] = []
+        await client.readTaskOutput(uuid, 'stdout', 'fresh', chunk => void chunks.push(chunk))
+        stolen += Buffer.concat(chunks).toString('utf8')
+      }
+    )
+    expect(stolen).not.toBe('')
+    for (const id of [0, 1])
+      expect(read(id, 'stdout')).toBe([1, 2, 3, 4, 5].map(i => `line ${i} of ${id}\n`).join(''))
+    expect(follower.lostReads).toBe(0)
+    expect(follower.notes.join('\n')).toMatch(/taken by another reader/)
+  })
+
+  it('reads per instance only what a rotated whole read cannot settle', async () => {
+    await emulator.stop()
+    emulator = await fastEmulator({ outputBufferBytes: 2048 })
+    client = new QarnotClient({
+      baseUrl: emulator.url,
+      token: emulator.token,
+      userAgent: USER_AGENT,
+      transport
+    })
+    emulator.faults.add({
+      endpoint: 'POST /tasks/{uuid}/stdout',
+      fault: { type: 'lose-answer' },
+      after: 1,
+      times: 100
+    })
+    const { read, follower } = await follow(
+      'sh -c \'echo first ${INSTANCE_ID}; sleep 0.3; awk "BEGIN { while (i++ < 300) print \\"filler\\" }"\'',
+      2
+    )
     expect(follower.repairReads).toBeGreaterThan(0)
-    expect(log.join('\n')).toMatch(/Repairing the output of instances 0-2 with per-instance reads/)
+    // The per-instance buffers rotated too: what is shown is the longest copy there is, never a glued one.
+    for (const id of [0, 1]) expect(read(id, 'stdout')).toMatch(/^(first \d\n)?[a-z]*\n(filler\n)*$/)
   })
 })
 
@@ -171,7 +257,7 @@ describe('the output of a finished task', () => {
   it('needs no repair when nothing failed', async () => {
     const emulator = await fastEmulator()
     try {
-      const transport = new ActionsHttpTransport(USER_AGENT, 5000)
+      const transport = new ActionsHttpTransport(USER_AGENT)
       const client = new QarnotClient({
         baseUrl: emulator.url,
         token: emulator.token,
@@ -184,8 +270,9 @@ describe('the output of a finished task', () => {
       const follower = new OutputFollower({ client, uuid, files, log: () => undefined })
       emulator.resetCounters()
       await follower.finish([0, 1, 2, 3])
-      // One round that brings the output, one that confirms nothing more is coming.
-      expect(emulator.requestCount()).toBe(4)
+      // One round that brings the output, one that confirms nothing more is coming, one whole read per stream.
+      expect(emulator.requestCount()).toBe(6)
+      expect(follower.notes).toEqual([])
       expect(readFileSync(files.path(2, 'stdout'), 'utf8')).toBe('hello world from node 2!\n')
       transport.close()
     } finally {

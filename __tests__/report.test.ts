@@ -1,17 +1,17 @@
 import { describe, expect, it } from '@jest/globals'
-import { Outcome } from '../src/constants.js'
-import type { TaskReport } from '../src/report/model.js'
-import { failureMessage } from '../src/report/failure-message.js'
+import type { StepReport } from '../src/report/model.js'
+import { decideOutcome, describeOutcome, type StepEnding } from '../src/report/outcome.js'
 import { writeUntrusted } from '../src/report/log.js'
 import { buildOutputs, RESULTS_OUTPUT_BYTES, STDOUT_OUTPUT_BYTES } from '../src/report/outputs.js'
 import { renderSummary, SUMMARY_BUDGET_BYTES } from '../src/report/summary.js'
-import { escapeHtml } from '../src/report/text.js'
+import { escapeHtml, formatSeconds, tableCell } from '../src/report/text.js'
 import { InstanceOutputFiles } from '../src/task/output-files.js'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TaskOutputWire } from '../src/qarnot/types.js'
-import { decideVerdict } from '../src/task/verdict.js'
+import { decideVerdict, type Verdict } from '../src/task/verdict.js'
+import { renderComment } from '../src/report/pr-comment-body.js'
 
 type Texts = Record<number, { stdout: string; stderr: string }>
 
@@ -25,29 +25,41 @@ function filesWith(texts: Texts): InstanceOutputFiles {
   return files
 }
 
-function report(count: number, outputs: Texts, failing: number[] = []): TaskReport {
+function stepReport(verdict: Verdict | undefined, outputs: Texts, ending: StepEnding): StepReport {
+  const outcome = decideOutcome(ending, verdict)
+  return {
+    outcome,
+    ...describeOutcome({ ending, outcome, verdict, uuid: 'uuid-1', timeoutMs: 5000 }),
+    task: { uuid: 'uuid-1', url: 'https://tasq.qarnot.com/tasks/uuid-1', name: 'render <frames>' },
+    state: verdict?.state ?? 'Submitted',
+    verdict,
+    requestedCount: 3,
+    outputs: filesWith(outputs),
+    logsDir: '/tmp/logs',
+    elapsedMs: 12_000,
+    notes: []
+  }
+}
+
+const FOLLOWED: StepEnding = { kind: 'followed', ending: 'final', leftRunning: false }
+
+function report(
+  count: number,
+  outputs: Texts,
+  failing: number[] = [],
+  error = (id: number) => `exit ${id}`
+): StepReport {
   const wire: TaskOutputWire = {
     uuid: 'uuid-1',
     state: failing.length > 0 ? 'Failure' : 'Success',
     instanceCount: count,
     completedInstances: Array.from({ length: count }, (_, id) =>
       failing.includes(id)
-        ? { instanceId: id, state: 'Failure', error: { message: `exit ${id}` }, executionAttemptCount: 1 }
+        ? { instanceId: id, state: 'Failure', error: { message: error(id) }, executionAttemptCount: 1 }
         : { instanceId: id, state: 'Success', error: null, wallTimeSec: 1.5, executionAttemptCount: 1 }
     )
   }
-  const verdict = decideVerdict(wire)
-  return {
-    uuid: 'uuid-1',
-    url: 'https://tasq.qarnot.com/tasks/uuid-1',
-    name: 'render <frames>',
-    outcome: verdict.passed ? Outcome.Success : Outcome.Failure,
-    verdict,
-    outputs: filesWith(outputs),
-    logsDir: '/tmp/logs',
-    headline: failureMessage('Qarnot task uuid-1', verdict),
-    elapsedMs: 12_000
-  }
+  return stepReport(decideVerdict(wire, [{ first: 0, last: count - 1 }]), outputs, FOLLOWED)
 }
 
 describe('summary', () => {
@@ -99,7 +111,105 @@ describe('summary', () => {
   })
 })
 
+describe('outcome and wording', () => {
+  const verdict = report(2, {}).verdict
+  it.each([
+    [{ kind: 'submitted' }, 'submitted', '📤 Qarnot task submitted'],
+    [{ kind: 'not-created', message: 'refused' }, 'failure', '❌ Qarnot task not created'],
+    [{ kind: 'stopped-creating' }, 'cancelled', '⛔ Qarnot task cancelled'],
+    [
+      { kind: 'followed', ending: 'final', leftRunning: false },
+      'success',
+      '✅ Qarnot task succeeded: 2/2 instances'
+    ],
+    [
+      { kind: 'followed', ending: 'timeout', leftRunning: false },
+      'timed-out',
+      '⏱️ Qarnot task aborted after the timeout'
+    ],
+    [{ kind: 'followed', ending: 'stopped', leftRunning: false }, 'cancelled', '⛔ Qarnot task cancelled'],
+    [
+      { kind: 'followed', ending: 'stopped', leftRunning: true },
+      'cancelled',
+      '⛔ Step cancelled: the Qarnot task was left running'
+    ],
+    [
+      { kind: 'followed', ending: 'lost', leftRunning: false, message: 'gone' },
+      'failure',
+      '❌ Qarnot task could not be followed'
+    ]
+  ] as [StepEnding, string, string][])(
+    '%j is %s, titled %s, in the summary and the comment alike',
+    (ending, outcome, title) => {
+      const r = stepReport(ending.kind === 'followed' ? verdict : undefined, {}, ending)
+      expect(r.outcome).toBe(outcome)
+      expect(r.title).toBe(title)
+      expect(renderSummary(r)).toContain(`## ${title}`)
+      expect(renderComment(r, { serverUrl: 'https://github.com' } as never)).toContain(`### ${title}`)
+    }
+  )
+
+  it('sets every output on every ending, with what is known', () => {
+    const submitted = buildOutputs(stepReport(undefined, {}, { kind: 'submitted' }))
+    expect(submitted).toMatchObject({
+      outcome: 'submitted',
+      state: 'Submitted',
+      'instance-count': '3',
+      results: '[]',
+      stdout: ''
+    })
+    expect(Object.keys(submitted)).toHaveLength(12)
+  })
+})
+
+describe('table cells and times', () => {
+  it('keeps an API error on its row: line breaks folded, Markdown and HTML escaped', () => {
+    const cell = tableCell('boom\r| x |\n![t](https://evil.example/x.png) <img src=x> `code`')
+    expect(cell).not.toMatch(/[\r\n]/)
+    expect(cell).not.toContain('![t]')
+    expect(cell).not.toContain('<img')
+    expect(cell).not.toMatch(/(^|[^\\])\|/)
+  })
+
+  it('never prints NaN for a time the API did not give', () => {
+    expect(formatSeconds(undefined)).toBe('')
+    expect(formatSeconds(Number.NaN)).toBe('')
+    expect(formatSeconds(90)).toBe('1 min 30 s')
+  })
+
+  it('shows an instance that ran more than once as restarted, and says its output holds every run', () => {
+    const wire: TaskOutputWire = {
+      uuid: 'uuid-1',
+      state: 'Success',
+      instanceCount: 1,
+      completedInstances: [{ instanceId: 0, state: 'Success', executionAttemptCount: 43 }]
+    }
+    const r = stepReport(
+      decideVerdict(wire, [{ first: 0, last: 0 }]),
+      { 0: { stdout: 'a\n', stderr: '' } },
+      FOLLOWED
+    )
+    const markdown = renderSummary(r)
+    expect(markdown).toContain('43 (restarted 42×)')
+    expect(markdown).toContain('Instance 0: Success (ran 43 times: the output holds every run)')
+  })
+})
+
 describe('outputs', () => {
+  it('keeps every instance in stdout, cutting lines rather than dropping instances', () => {
+    const long = `${'y'.repeat(400_000)}\n`
+    const outputs = buildOutputs(
+      report(3, {
+        0: { stdout: long, stderr: '' },
+        1: { stdout: 'one\n', stderr: '' },
+        2: { stdout: long, stderr: '' }
+      })
+    )
+    expect(Buffer.byteLength(outputs.stdout)).toBeLessThanOrEqual(STDOUT_OUTPUT_BYTES)
+    expect(outputs.stdout).toMatch(/^0> y+…\n1> one\n2> y+…\n$/)
+    expect(outputs.truncated).toBe('true')
+  })
+
   it('sets every output with counts, ranges and prefixed stdout', () => {
     const outputs = buildOutputs(
       report(3, { 0: { stdout: 'a\nb\n', stderr: '' }, 2: { stdout: 'c', stderr: 'e' } }, [2])
@@ -137,9 +247,9 @@ describe('outputs', () => {
 
 describe('failure message and log', () => {
   it('names the failed instances as ranges, grouped by error', () => {
-    const r = report(8, {}, [1, 3, 5])
+    const r = report(8, {}, [1, 3, 4, 5], id => (id === 5 ? 'disk full' : 'exit 1'))
     expect(r.headline).toBe(
-      'Qarnot task uuid-1 ended in state Failure: instance 1 failed: exit 1; instance 3 failed: exit 3; instance 5 failed: exit 5'
+      'Qarnot task uuid-1 ended in state Failure: instances 1,3-4 failed: exit 1; instance 5 failed: disk full'
     )
   })
 

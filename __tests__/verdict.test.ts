@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import type { TaskOutputWire } from '../src/qarnot/types.js'
-import { decideVerdict } from '../src/task/verdict.js'
+import { decideVerdict as decide, taskIntervals } from '../src/task/verdict.js'
 import { describeProgress, progressCounts } from '../src/task/progress.js'
 import { isFinalState } from '../src/task/states.js'
 import { pollIntervalMs } from '../src/task/poll-schedule.js'
@@ -15,6 +15,9 @@ const ko = (instanceId: number, message = 'exit 1') => ({
   error: { code: 'x', message, debug: null },
   executionAttemptCount: 2
 })
+
+/** The verdict over what the task says it was asked (as for a task the action follows). */
+const decideVerdict = (wire: TaskOutputWire) => decide(wire, taskIntervals(wire))
 
 describe('decideVerdict', () => {
   it('passes a Success task whose every instance succeeded', () => {
@@ -76,6 +79,64 @@ describe('decideVerdict', () => {
     )
     expect(verdict.instances.map(i => i.id)).toEqual([1, 2, 5])
     expect(verdict.failedIds).toEqual([1, 2, 5])
+  })
+
+  it('passes a finished task that lists no completed instance when the ranges say they succeeded', () => {
+    // The Node SDK's own example: Success, completedInstances [], succeededRange "0".
+    const verdict = decideVerdict(
+      task({ instanceCount: 1, completedInstances: [], status: { succeededRange: '0' } })
+    )
+    expect(verdict.passed).toBe(true)
+    expect(verdict.instances[0]).toMatchObject({
+      state: 'Success',
+      wallTimeSec: undefined,
+      attempts: undefined
+    })
+    const fromNull = decideVerdict(
+      task({ instanceCount: 4, completedInstances: null, status: { succeededRange: '0-3' } })
+    )
+    expect(fromNull.passed).toBe(true)
+    expect(fromNull.succeededCount).toBe(4)
+  })
+
+  it('takes failure evidence from the ranges alone, and resolves conflicts toward failure', () => {
+    const verdict = decideVerdict(
+      task({
+        state: 'Failure',
+        completedInstances: [],
+        status: { succeededRange: '0-2', failedOnlyRange: '1' }
+      })
+    )
+    expect(verdict.failedIds).toEqual([1])
+    expect(verdict.instances[1].state).toBe('Failure')
+  })
+
+  it('lets a failure entry win over a later success entry for the same instance', () => {
+    const verdict = decideVerdict(task({ instanceCount: 2, completedInstances: [ko(0), ok(0), ok(1)] }))
+    expect(verdict.passed).toBe(false)
+    expect(verdict.failedIds).toEqual([0])
+  })
+
+  it('reports ids never asked for without counting them as instances', () => {
+    const verdict = decide(task({ instanceCount: 2, completedInstances: [ok(0), ok(1), ok(7)] }), [
+      { first: 0, last: 1 }
+    ])
+    expect(verdict.instances).toHaveLength(2)
+    expect(verdict.unexpected).toBe('7')
+    expect(verdict.passed).toBe(true)
+  })
+
+  it('never expands a range the API claims: 50 million ids cost nothing', () => {
+    const verdict = decide(
+      task({
+        instanceCount: 50_000_000,
+        completedInstances: [ok(0), ok(1)],
+        status: { succeededRange: '0-49999999' }
+      }),
+      [{ first: 0, last: 1 }]
+    )
+    expect(verdict.instances).toHaveLength(2)
+    expect(verdict.unexpected).toBe('2-49999999')
   })
 
   it('counts a Cancelled completed instance as failed', () => {

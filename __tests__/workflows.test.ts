@@ -8,7 +8,7 @@ import { readRunContext, traceLabels } from '../src/github/context.js'
 import { commentMarker } from '../src/github/pr-comment.js'
 import { runAction } from '../src/local-runner/runner.js'
 import { run } from '../src/main.js'
-import { systemClock } from '../src/task/watch.js'
+import { systemClock } from '../src/task/clock.js'
 import { FakeGitHub } from './helpers/fake-github.js'
 import { fastEmulator } from './helpers/emulator.js'
 import { recordingIO } from './helpers/recording-io.js'
@@ -99,7 +99,7 @@ describe('pull-request comment', () => {
     expect(first.log.join('\n')).toMatch(/pr-comment: comment 1000 created on pull request #42/)
     expect(github.comments).toHaveLength(1)
     expect(github.comments[0].body).toContain(commentMarker(['render', 'frames', 'qarnot']))
-    expect(github.comments[0].body).toContain('❌ Qarnot: 1 of 3 instances did not succeed (1)')
+    expect(github.comments[0].body).toContain('❌ Qarnot task failed: 1 of 3 instances did not succeed')
     expect(github.requests[0].authorization).toBe('token ghs_test')
 
     const second = await runIn(env, {
@@ -110,7 +110,7 @@ describe('pull-request comment', () => {
     })
     expect(second.log.join('\n')).toMatch(/pr-comment: comment 1000 updated/)
     expect(github.comments).toHaveLength(1)
-    expect(github.comments[0].body).toContain('✅ Qarnot: 3/3 instances succeeded')
+    expect(github.comments[0].body).toContain('✅ Qarnot task succeeded: 3/3 instances')
     expect(github.requests.filter(r => r.method === 'PATCH')).toHaveLength(1)
   })
 
@@ -182,8 +182,17 @@ describe('fire and forget, then collect', () => {
       'task-uuid': emulator.allTasks()[0].uuid,
       'task-url': `https://tasq.qarnot.com/tasks/${emulator.allTasks()[0].uuid}`,
       outcome: 'submitted',
-      state: 'Submitted'
+      state: 'Submitted',
+      'instance-count': '3',
+      'succeeded-count': '0',
+      'failed-count': '0',
+      'failed-instances': '',
+      results: '[]',
+      stdout: '',
+      'logs-dir': '',
+      truncated: 'false'
     })
+    expect(submit.summary).toContain('## 📤 Qarnot task submitted')
     const collect = await runIn(pullRequestEnv(), { task: submit.outputs['task-uuid'], command: '' })
     expect(collect.outputs).toMatchObject({
       outcome: 'failure',

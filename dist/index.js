@@ -31744,12 +31744,18 @@ const coreIO = {
     }
 };
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/constants.ts
 /**
  * Every name the action shares with the outside world, declared once: inputs and outputs (the contract of
  * action.yml), state keys (main -> post), and the values of the `outcome` output.
  */
-const Input = {
+const constants_Input = {
     Token: 'token',
     Command: 'command',
     InstanceCount: 'instance-count',
@@ -31792,8 +31798,10 @@ const Output = {
 };
 /** Keys saved with core.saveState by main and read back by post (as STATE_<key>). */
 const State = {
-    IsPost: 'isPost',
+    /** Saved before the create is sent: the post step can find a task whose create answer never came. */
+    Shortname: 'shortname',
     TaskUuid: 'taskUuid',
+    /** `true` once nothing is left for the post step: the task ended, or the user asked to leave it running. */
     TaskEnded: 'taskEnded'
 };
 /** Values of the `outcome` output. */
@@ -31812,12 +31820,6 @@ const Env = {
     ClientToken: 'QARNOT_CLIENT_TOKEN'
 };
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/qarnot/errors.ts
 /** Errors of the Qarnot client, and reading a message out of whichever error body shape the server sent. */
 /** The server answered with a non-success status. */
@@ -31836,6 +31838,8 @@ class QarnotApiError extends Error {
         this.retryAfter = retryAfter;
         this.name = 'QarnotApiError';
     }
+    /** Which attempt of the call got this answer: after a retry, a refusal may be about the first attempt's work. */
+    attempt = 1;
 }
 /** No answer: connection refused or reset, DNS failure, or the per-request timeout expired. */
 class QarnotNetworkError extends Error {
@@ -31848,6 +31852,30 @@ class QarnotNetworkError extends Error {
         this.path = path;
         this.causeMessage = causeMessage;
         this.name = 'QarnotNetworkError';
+    }
+}
+/** A success status whose body is not what the endpoint answers (an HTML page, `{}`, `null`, a wrong type). */
+class QarnotAnswerError extends Error {
+    method;
+    path;
+    problem;
+    constructor(method, path, problem) {
+        super(`Qarnot API ${method} ${path} gave an unreadable answer: ${problem}`);
+        this.method = method;
+        this.path = path;
+        this.problem = problem;
+        this.name = 'QarnotAnswerError';
+    }
+}
+/** The caller ended the request: the step is being stopped, or its deadline passed. Never retried. */
+class QarnotCancelledError extends Error {
+    method;
+    path;
+    constructor(method, path) {
+        super(`Qarnot API ${method} ${path} was cancelled`);
+        this.method = method;
+        this.path = path;
+        this.name = 'QarnotCancelledError';
     }
 }
 /** Retries ran out; `lastError` is the final attempt's error. */
@@ -31903,6 +31931,10 @@ function errorMessageFromBody(body) {
         return `${message} (${fieldErrors})`;
     return message ?? (fieldErrors || text);
 }
+/** The error behind retries, if they ran out. */
+function rootError(error) {
+    return error instanceof QarnotRetriesExhaustedError ? error.lastError : error;
+}
 /** The invalid field tags of a 400 `Invalid task file. Invalid fields: a, b`. */
 function invalidFields(message) {
     const match = /Invalid fields:\s*(.*)$/i.exec(message);
@@ -31914,6 +31946,41 @@ function invalidFields(message) {
         .filter(Boolean);
 }
 
+;// CONCATENATED MODULE: ./src/words.ts
+/** How the action words things: counts, errors, and text that came from outside. Pure. */
+/** `1 instance`, `3 instances`. */
+function plural(count, word, many = `${word}s`) {
+    return `${count} ${count === 1 ? word : many}`;
+}
+/** An error's message, whatever was thrown. */
+function errorMessage(error) {
+    return error instanceof Error ? error.message : String(error);
+}
+/**
+ * Text that did not come from the action's own code (a task name, an API state, an error message), made safe for
+ * one log line: line breaks and other control characters become spaces, so that the runner can never read a
+ * workflow command (`::error::...`) in it, and it is cut to `maxLength` characters.
+ */
+function oneLine(text, maxLength = 500) {
+    // eslint-disable-next-line no-control-regex
+    const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ');
+    return flat.length > maxLength ? `${flat.slice(0, maxLength)}…` : flat;
+}
+/** A URL as it may be logged: a user name or password in it is replaced by `***`. */
+function redactUrl(url) {
+    try {
+        const parsed = new URL(url);
+        if (parsed.username === '' && parsed.password === '')
+            return url;
+        parsed.username = '***';
+        parsed.password = '';
+        return parsed.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
+    }
+    catch {
+        return url.replace(/\/\/[^/@]*@/, '//***@');
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/errors-explained.ts
 /**
  * What an API refusal means for the user, and what to do about it: the one place that turns client errors into
@@ -31921,34 +31988,42 @@ function invalidFields(message) {
  */
 
 
+
 const FIELD_TO_INPUT = {
-    name: Input.Name,
-    'range-length': Input.InstanceRange,
-    advancedranges: Input.InstanceRange,
-    instancecount: Input.InstanceCount,
-    constants: Input.Constants,
-    tags: Input.Tags,
-    labels: Input.Labels,
-    profile: Input.Profile,
-    pooluuid: Input.Pool,
-    hardwareconstraints: Input.Hardware,
-    schedulingtype: Input.Scheduling,
-    retrysettings: Input.MaxRetriesPerInstance
+    name: constants_Input.Name,
+    'range-length': constants_Input.InstanceRange,
+    advancedranges: constants_Input.InstanceRange,
+    instancecount: constants_Input.InstanceCount,
+    constants: constants_Input.Constants,
+    tags: constants_Input.Tags,
+    labels: constants_Input.Labels,
+    profile: constants_Input.Profile,
+    pooluuid: constants_Input.Pool,
+    hardwareconstraints: constants_Input.Hardware,
+    schedulingtype: constants_Input.Scheduling,
+    retrysettings: constants_Input.MaxRetriesPerInstance
 };
-function explainError(error, apiUrl) {
-    const root = error instanceof QarnotRetriesExhaustedError ? error.lastError : error;
-    const message = error instanceof Error ? error.message : String(error);
+function explainError(error, apiUrl, phase = 'start') {
+    const root = rootError(error);
+    const message = errorMessage(error);
+    apiUrl = redactUrl(apiUrl);
+    if (root instanceof QarnotApiError && root.status === 404 && phase === 'follow') {
+        return `${message}. The task disappeared while it was followed: it was deleted (on Tasq, by another client, or by Qarnot under auto-delete).`;
+    }
+    if (root instanceof QarnotAnswerError) {
+        return `${message}. Check that '${constants_Input.ApiUrl}' (${apiUrl}) is the Qarnot API and not a proxy or web page.`;
+    }
     if (root instanceof QarnotApiError) {
         switch (root.status) {
             case 401:
-                return `${message}. The token was refused: check the '${Input.Token}' input (usually secrets.QARNOT_TOKEN) holds a current API token from Tasq, and that '${Input.ApiUrl}' (${apiUrl}) is the cluster it belongs to.`;
+                return `${message}. The token was refused: check the '${constants_Input.Token}' input (usually secrets.QARNOT_TOKEN) holds a current API token from Tasq, and that '${constants_Input.ApiUrl}' (${apiUrl}) is the cluster it belongs to.`;
             case 402:
-                return `${message}. The account has not enough credits for this task (or no hardware matches the '${Input.Hardware}' constraints); add credits on Tasq or ask for fewer resources.`;
+                return `${message}. The account has not enough credits for this task (or no hardware matches the '${constants_Input.Hardware}' constraints); add credits on Tasq or ask for fewer resources.`;
             case 403:
                 if (/maximum number of tasks/i.test(root.apiMessage)) {
-                    return `${message}. Completed tasks count against the account's task quota until deleted: delete old tasks on Tasq, or set '${Input.AutoDelete}: true' so Qarnot may remove completed ones.`;
+                    return `${message}. Completed tasks count against the account's task quota until deleted: delete old tasks on Tasq, or set '${constants_Input.AutoDelete}: true' so Qarnot may remove completed ones.`;
                 }
-                return `${message}. The token has no access to this; check the account and '${Input.Token}'.`;
+                return `${message}. The token has no access to this; check the account and '${constants_Input.Token}'.`;
             case 400: {
                 const fields = invalidFields(root.apiMessage);
                 const inputs = [...new Set(fields.map(f => FIELD_TO_INPUT[f.toLowerCase()]).filter(Boolean))];
@@ -31957,15 +32032,92 @@ function explainError(error, apiUrl) {
                 return message;
             }
             case 404:
-                return `${message}. Check '${Input.Profile}', '${Input.Pool}' and '${Input.ApiUrl}' (${apiUrl}).`;
+                return `${message}. Check '${constants_Input.Profile}', '${constants_Input.Pool}' and '${constants_Input.ApiUrl}' (${apiUrl}).`;
             default:
                 return message;
         }
     }
     if (root instanceof QarnotNetworkError) {
-        return `${message}. Check '${Input.ApiUrl}' (${apiUrl}) and the runner's network or proxy settings.`;
+        return `${message}. Check '${constants_Input.ApiUrl}' (${apiUrl}) and the runner's network or proxy settings.`;
     }
     return message;
+}
+
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: ./src/github/context.ts
+/**
+ * The workflow run this step belongs to, from the runner's GITHUB_* variables and the event payload file.
+ * Plain variables, as the runner sets them; nothing here talks to GitHub.
+ */
+
+function readEvent(path) {
+    if (!path)
+        return {};
+    try {
+        return JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8'));
+    }
+    catch {
+        return {};
+    }
+}
+/** The pull request number of pull_request(_target) events, or of a `refs/pull/N/...` ref. */
+function pullRequestNumber(event, ref) {
+    const pr = event.pull_request;
+    if (pr && typeof pr.number === 'number')
+        return pr.number;
+    const issue = event.issue;
+    if (issue && issue.pull_request && typeof issue.number === 'number')
+        return issue.number;
+    const match = /^refs\/pull\/(\d+)\//.exec(ref ?? '');
+    return match ? Number(match[1]) : undefined;
+}
+function readRunContext(env) {
+    const repository = env.GITHUB_REPOSITORY || undefined;
+    const [owner, repo] = repository?.split('/') ?? [];
+    const serverUrl = env.GITHUB_SERVER_URL || 'https://github.com';
+    const runId = env.GITHUB_RUN_ID || undefined;
+    const runAttempt = env.GITHUB_RUN_ATTEMPT || undefined;
+    const ref = env.GITHUB_REF || undefined;
+    return {
+        repository,
+        owner,
+        repo,
+        workflow: env.GITHUB_WORKFLOW || undefined,
+        job: env.GITHUB_JOB || undefined,
+        action: env.GITHUB_ACTION || undefined,
+        runId,
+        runAttempt,
+        runNumber: env.GITHUB_RUN_NUMBER || undefined,
+        sha: env.GITHUB_SHA || undefined,
+        ref,
+        eventName: env.GITHUB_EVENT_NAME || undefined,
+        pullRequest: pullRequestNumber(readEvent(env.GITHUB_EVENT_PATH), ref),
+        serverUrl,
+        runUrl: repository && runId
+            ? `${serverUrl}/${repository}/actions/runs/${runId}${runAttempt && runAttempt !== '1' ? `/attempts/${runAttempt}` : ''}`
+            : undefined
+    };
+}
+/** The tag every task created by the action carries, so `GET /tasks?tag=github-actions` finds them. */
+const TRACE_TAG = 'github-actions';
+/** Labels that lead from a task on Tasq back to the run that made it. Empty values are left out. */
+function traceLabels(context) {
+    const labels = {
+        'github-repository': context.repository,
+        'github-workflow': context.workflow,
+        'github-job': context.job,
+        'github-run-id': context.runId,
+        'github-run-attempt': context.runAttempt,
+        'github-sha': context.sha,
+        'github-ref': context.ref,
+        'github-event': context.eventName,
+        'github-pull-request': context.pullRequest,
+        'github-run-url': context.runUrl
+    };
+    return Object.fromEntries(Object.entries(labels)
+        .filter(([, value]) => value !== undefined && value !== '')
+        .map(([key, value]) => [key, String(value)]));
 }
 
 ;// CONCATENATED MODULE: ./src/input-formats/duration.ts
@@ -32010,6 +32162,100 @@ function formatDuration(ms) {
     if (seconds > 0 || parts.length === 0)
         parts.push(`${seconds}s`);
     return parts.join('');
+}
+
+;// CONCATENATED MODULE: ./src/inputs/read.ts
+/**
+ * Reading single inputs: the error every reader raises (naming the input and the fix), and the readers main and
+ * post share (token, API URL, booleans, numbers, durations), so that both read every input the same way.
+ */
+
+
+
+class InputError extends Error {
+    input;
+    constructor(input, detail) {
+        super(`Input '${input}': ${detail}`);
+        this.input = input;
+        this.name = 'InputError';
+    }
+}
+/** Wraps a parser so that its Error becomes an InputError of `input`. */
+function about(input, parse) {
+    try {
+        return parse();
+    }
+    catch (error) {
+        if (error instanceof InputError)
+            throw error;
+        throw new InputError(input, errorMessage(error));
+    }
+}
+function read_readBoolean(read, input, fallback) {
+    const text = read(input);
+    if (text === '')
+        return fallback;
+    if (/^true$/i.test(text))
+        return true;
+    if (/^false$/i.test(text))
+        return false;
+    throw new InputError(input, `"${text}" is not a boolean; write true or false`);
+}
+function readWholeNumber(read, input, minimum, maximum = 2 ** 31 - 1) {
+    const text = read(input);
+    if (text === '')
+        return undefined;
+    if (!/^\d+$/.test(text))
+        throw new InputError(input, `"${text}" is not a whole number; write for example ${minimum + 3}`);
+    const value = Number(text);
+    if (!Number.isSafeInteger(value) || value > maximum) {
+        throw new InputError(input, `${text} is too large; the most is ${maximum}`);
+    }
+    if (value < minimum)
+        throw new InputError(input, `${text} is below the minimum of ${minimum}`);
+    return value;
+}
+/** A duration of at least one second (`90s`, `30m`, `1h30m`), or undefined when empty. */
+function readDuration(read, input, maximumMs) {
+    const text = read(input);
+    if (text === '')
+        return undefined;
+    const ms = about(input, () => parseDuration(text));
+    if (ms < 1000)
+        throw new InputError(input, `${text} is under a second; write at least 1s`);
+    if (maximumMs !== undefined && ms > maximumMs) {
+        throw new InputError(input, `${text} is over ${maximumMs / 60_000} minutes; a task's end would be noticed far too late`);
+    }
+    return ms;
+}
+function read_readToken(read) {
+    const token = read(constants_Input.Token);
+    if (token === '') {
+        throw new InputError(constants_Input.Token, 'is empty; pass your Qarnot API token from a secret: token: ${{ secrets.QARNOT_TOKEN }} (a secret that is not set, e.g. in a fork, reads as empty)');
+    }
+    if (/\s/.test(token)) {
+        throw new InputError(constants_Input.Token, 'contains white space; copy the token again from Tasq without spaces or line breaks');
+    }
+    return token;
+}
+/** `api-url`, else `QARNOT_CLUSTER_URL`, else Qarnot's own; both trimmed and checked the same way. */
+function read_readApiUrl(read, env) {
+    const given = read(constants_Input.ApiUrl) || env[Env.ClusterUrl]?.trim() || DEFAULT_API_URL;
+    // Messages show the URL without the user name and password it may carry.
+    const text = redactUrl(given);
+    let url;
+    try {
+        url = new URL(given);
+    }
+    catch {
+        throw new InputError(constants_Input.ApiUrl, `"${text}" is not a URL; write for example ${DEFAULT_API_URL}`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+        throw new InputError(constants_Input.ApiUrl, `"${text}" must start with https:// (or http:// for a local emulator)`);
+    }
+    if (url.search !== '' || url.hash !== '')
+        throw new InputError(constants_Input.ApiUrl, `"${text}" must not carry a query or fragment`);
+    return url.toString().replace(/\/+$/, '');
 }
 
 ;// CONCATENATED MODULE: ./src/input-formats/docker-image.ts
@@ -32339,11 +32585,119 @@ function parseRangeField(value) {
         return [];
     return parseRanges(value);
 }
+/** Whether normalised intervals hold `id` (binary search: no expansion, whatever the intervals' size). */
+function intervalsContain(intervals, id) {
+    let low = 0;
+    let high = intervals.length - 1;
+    while (low <= high) {
+        const middle = (low + high) >> 1;
+        const { first, last } = intervals[middle];
+        if (id < first)
+            high = middle - 1;
+        else if (id > last)
+            low = middle + 1;
+        else
+            return true;
+    }
+    return false;
+}
+/** The ids of normalised `a` that are not in normalised `b`, as normalised intervals. */
+function subtractIntervals(a, b) {
+    const result = [];
+    let j = 0;
+    for (const { first, last } of a) {
+        let start = first;
+        while (j < b.length && b[j].last < start)
+            j++;
+        let k = j;
+        while (start <= last && k < b.length && b[k].first <= last) {
+            if (b[k].first > start)
+                result.push({ first: start, last: b[k].first - 1 });
+            start = Math.max(start, b[k].last + 1);
+            k++;
+        }
+        if (start <= last)
+            result.push({ first: start, last });
+    }
+    return result;
+}
 
-;// CONCATENATED MODULE: ./src/inputs.ts
+;// CONCATENATED MODULE: ./src/qarnot/task-document.ts
 /**
- * The action's inputs -> one typed, validated Settings object. Every problem is an InputError naming the input and
- * the fix, raised before anything is sent to Qarnot.
+ * Checking a task document (`GET /tasks/{uuid}`, docs/qarnot-api.md §4) before anything acts on it: an answer that
+ * is not a task (an HTML page, `null`, `{}`, an entry that is `null`, a range that does not parse) is refused here,
+ * so that the caller can take it for the transient fault it most likely is, rather than judge a task by it.
+ * Collections may be `null` (the OpenAPI examples show it); unknown fields are kept and ignored.
+ */
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const RANGE_FIELDS = [
+    'succeededRange',
+    'executedRange',
+    'failedRange',
+    'cancelledRange',
+    'failedOnlyRange'
+];
+const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+function checkList(document, field, entry) {
+    const value = document[field];
+    if (value === undefined || value === null)
+        return;
+    if (!Array.isArray(value))
+        throw new Error(`${field} is not a list`);
+    if (!value.every(entry))
+        throw new Error(`${field} holds an entry that is not one`);
+}
+function checkStatus(status) {
+    if (status === undefined || status === null)
+        return;
+    if (!isObject(status))
+        throw new Error('status is not an object');
+    for (const field of RANGE_FIELDS) {
+        const value = status[field];
+        if (value === undefined || value === null)
+            continue;
+        if (typeof value !== 'string')
+            throw new Error(`status.${field} is not a range`);
+        try {
+            parseRangeField(value);
+        }
+        catch {
+            throw new Error(`status.${field} is not a range`);
+        }
+    }
+}
+/** The document as a TaskOutputWire, or an Error saying why it is not one. */
+function readTaskDocument(value) {
+    if (!isObject(value))
+        throw new Error('it is not a task document');
+    if (typeof value.uuid !== 'string' || !UUID_PATTERN.test(value.uuid))
+        throw new Error('it has no task uuid');
+    if (typeof value.state !== 'string' || !/^[A-Za-z]{1,64}$/.test(value.state)) {
+        throw new Error('it has no readable state');
+    }
+    checkList(value, 'completedInstances', item => isObject(item) && Number.isSafeInteger(item.instanceId) && item.instanceId >= 0);
+    checkList(value, 'errors', isObject);
+    checkStatus(value.status);
+    for (const field of ['instanceCount', 'totalInstanceCount']) {
+        const count = value[field];
+        if (count !== undefined && count !== null && !(Number.isSafeInteger(count) && count >= 0)) {
+            throw new Error(`${field} is not a count`);
+        }
+    }
+    if (value.advancedRanges !== undefined &&
+        value.advancedRanges !== null &&
+        typeof value.advancedRanges !== 'string') {
+        throw new Error('advancedRanges is not a range');
+    }
+    return value;
+}
+
+;// CONCATENATED MODULE: ./src/inputs/task.ts
+/**
+ * Reading the inputs that describe the task to create: which instances, where it runs, its constants and command,
+ * and how it is named. Each reader raises an InputError naming its input and the fix. Limits are Qarnot's
+ * (docs/qarnot-api.md §3) or the action's own, documented in action.yml.
  */
 
 
@@ -32351,15 +32705,7 @@ function parseRangeField(value) {
 
 
 
-class InputError extends Error {
-    input;
-    constructor(input, detail) {
-        super(`Input '${input}': ${detail}`);
-        this.input = input;
-        this.name = 'InputError';
-    }
-}
-// API rules (qarnot-api.md section 3).
+
 const LIMITS = {
     nameLength: 2047,
     constantCount: 150,
@@ -32367,95 +32713,35 @@ const LIMITS = {
     /** Qarnot takes fewer than 10; one is the action's own `github-actions` tag. */
     tagCount: 8,
     tagLength: 511,
-    shortnameLength: 64
+    shortnameLength: 64,
+    /**
+     * The action's own bound on instances per task: far above what a Qarnot account runs at once, low enough that
+     * every per-instance record, file and table row stays cheap.
+     */
+    instances: 100_000
 };
 const CONSTANT_KEY = /^[A-Za-z0-9_.-]+$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SECRET_CONSTANT_PREFIX = 'QARNOT_SECRET__';
 const DOCKER_IMAGE_KEYS = ['DOCKER_REPO', 'DOCKER_TAG', 'DOCKER_SRV'];
-/** Wraps a parser so that its Error becomes an InputError of `input`. */
-function about(input, parse) {
-    try {
-        return parse();
-    }
-    catch (error) {
-        if (error instanceof InputError)
-            throw error;
-        throw new InputError(input, error instanceof Error ? error.message : String(error));
-    }
-}
-function readBoolean(read, input, fallback) {
-    const text = read(input);
-    if (text === '')
-        return fallback;
-    if (/^true$/i.test(text))
-        return true;
-    if (/^false$/i.test(text))
-        return false;
-    throw new InputError(input, `"${text}" is not a boolean; write true or false`);
-}
-function readWholeNumber(read, input, minimum) {
-    const text = read(input);
-    if (text === '')
-        return undefined;
-    if (!/^\d+$/.test(text))
-        throw new InputError(input, `"${text}" is not a whole number; write for example ${minimum + 3}`);
-    const value = Number(text);
-    if (!Number.isSafeInteger(value) || value > 2 ** 31 - 1)
-        throw new InputError(input, `${text} is too large`);
-    if (value < minimum)
-        throw new InputError(input, `${text} is below the minimum of ${minimum}`);
-    return value;
-}
 function readInstances(read) {
-    const countText = read(Input.InstanceCount);
-    const rangeText = read(Input.InstanceRange);
+    const countText = read(constants_Input.InstanceCount);
+    const rangeText = read(constants_Input.InstanceRange);
     if (countText !== '' && rangeText !== '') {
-        throw new InputError(Input.InstanceRange, `cannot be used with 'instance-count' (${countText}); keep one of them: instance-count: N for ids 0..N-1, or instance-range for chosen ids`);
+        throw new InputError(constants_Input.InstanceRange, `cannot be used with 'instance-count' (${countText}); keep one of them: instance-count: N for ids 0..N-1, or instance-range for chosen ids`);
     }
     if (rangeText !== '') {
-        const intervals = about(Input.InstanceRange, () => parseRanges(rangeText));
-        return { kind: 'range', text: formatRanges(intervals), count: countIds(intervals), intervals };
+        const intervals = about(constants_Input.InstanceRange, () => parseRanges(rangeText));
+        const count = countIds(intervals);
+        if (count > LIMITS.instances) {
+            throw new InputError(constants_Input.InstanceRange, `names ${count} instances; the action runs at most ${LIMITS.instances} per task: split the range over several steps or a matrix`);
+        }
+        return { kind: 'range', text: formatRanges(intervals), count, intervals };
     }
-    const count = readWholeNumber(read, Input.InstanceCount, 1) ?? 1;
+    const count = readWholeNumber(read, constants_Input.InstanceCount, 1, LIMITS.instances) ?? 1;
     return { kind: 'count', count, intervals: countToIntervals(count) };
 }
-function readConstants(read) {
-    const constants = about(Input.Constants, () => parseKeyValueLines(read(Input.Constants)));
-    for (const { key, value } of constants) {
-        if (!CONSTANT_KEY.test(key)) {
-            throw new InputError(Input.Constants, `key "${key}" may only hold letters, digits, "_", "." and "-"; rename it (e.g. ${key.replace(/[^A-Za-z0-9_.-]/g, '_')})`);
-        }
-        if (key.length > LIMITS.constantLength) {
-            throw new InputError(Input.Constants, `key "${key.slice(0, 40)}..." is over ${LIMITS.constantLength} characters`);
-        }
-        if (value.length > LIMITS.constantLength) {
-            throw new InputError(Input.Constants, `the value of "${key}" is ${value.length} characters, over Qarnot's ${LIMITS.constantLength}; pass large data as a file in a bucket instead`);
-        }
-    }
-    return constants;
-}
-function readLabels(read) {
-    const labels = {};
-    for (const { key, value } of about(Input.Labels, () => parseKeyValueLines(read(Input.Labels)))) {
-        labels[key] = value;
-    }
-    return labels;
-}
-function readTags(read) {
-    const tags = parseList(read(Input.Tags));
-    if (tags.length > LIMITS.tagCount) {
-        throw new InputError(Input.Tags, `${tags.length} tags given; Qarnot takes at most ${LIMITS.tagCount}, remove some`);
-    }
-    const long = tags.find(tag => tag.length > LIMITS.tagLength);
-    if (long)
-        throw new InputError(Input.Tags, `"${long.slice(0, 40)}..." is over ${LIMITS.tagLength} characters; shorten it`);
-    if (new Set(tags).size !== tags.length)
-        throw new InputError(Input.Tags, 'a tag is given twice; keep one');
-    return tags;
-}
 function readScheduling(read) {
-    const text = read(Input.Scheduling);
+    const text = read(constants_Input.Scheduling);
     if (text === '')
         return undefined;
     const word = text.toLowerCase().replace(/[-_\s]/g, '');
@@ -32465,33 +32751,106 @@ function readScheduling(read) {
         return 'OnDemand';
     if (word === 'reserved')
         return 'Reserved';
-    throw new InputError(Input.Scheduling, `"${text}" is not a scheduling type; write flex, on-demand or reserved`);
+    throw new InputError(constants_Input.Scheduling, `"${text}" is not a scheduling type; write flex, on-demand or reserved`);
 }
-function readApiUrl(read, env) {
-    const text = read(Input.ApiUrl) || env[Env.ClusterUrl]?.trim() || DEFAULT_API_URL;
-    let url;
-    try {
-        url = new URL(text);
+function readPlacement(read) {
+    const pool = read(constants_Input.Pool) || undefined;
+    if (pool !== undefined && !UUID_PATTERN.test(pool)) {
+        throw new InputError(constants_Input.Pool, `"${pool}" is not a pool UUID; copy the pool's UUID from Tasq`);
     }
-    catch {
-        throw new InputError(Input.ApiUrl, `"${text}" is not a URL; write for example ${DEFAULT_API_URL}`);
+    const profile = read(constants_Input.Profile);
+    if (pool === undefined && profile === '') {
+        throw new InputError(constants_Input.Profile, 'is empty; name a Qarnot profile such as docker-batch, or set pool');
     }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-        throw new InputError(Input.ApiUrl, `"${text}" must start with https:// (or http:// for a local emulator)`);
+    if (profile !== '' && !/^[A-Za-z0-9_.-]+$/.test(profile)) {
+        throw new InputError(constants_Input.Profile, `"${profile}" is not a profile name; write for example docker-batch`);
     }
-    if (url.search !== '' || url.hash !== '')
-        throw new InputError(Input.ApiUrl, `"${text}" must not carry a query or fragment`);
-    return url.toString().replace(/\/+$/, '');
+    const hardware = about(constants_Input.Hardware, () => parseHardware(parseList(read(constants_Input.Hardware))));
+    if (pool !== undefined && hardware.length > 0) {
+        // A task in a pool runs on the pool's nodes: Qarnot refuses new hardware constraints for it (§3).
+        throw new InputError(constants_Input.Hardware, `cannot be used with 'pool': a task in a pool runs on the pool's hardware; remove 'hardware', or remove 'pool' to run on new nodes`);
+    }
+    return {
+        pool,
+        profile: pool === undefined ? profile : undefined,
+        hardware,
+        scheduling: readScheduling(read)
+    };
 }
-function readToken(read) {
-    const token = read(Input.Token);
-    if (token === '') {
-        throw new InputError(Input.Token, 'is empty; pass your Qarnot API token from a secret: token: ${{ secrets.QARNOT_TOKEN }} (a secret that is not set, e.g. in a fork, reads as empty)');
+function readUserConstants(read) {
+    const constants = about(constants_Input.Constants, () => parseKeyValueLines(read(constants_Input.Constants)));
+    for (const { key, value } of constants) {
+        if (!CONSTANT_KEY.test(key)) {
+            throw new InputError(constants_Input.Constants, `key "${key}" may only hold letters, digits, "_", "." and "-"; rename it (e.g. ${key.replace(/[^A-Za-z0-9_.-]/g, '_')})`);
+        }
+        if (key.length > LIMITS.constantLength) {
+            throw new InputError(constants_Input.Constants, `key "${key.slice(0, 40)}..." is over ${LIMITS.constantLength} characters`);
+        }
+        if (value.length > LIMITS.constantLength) {
+            throw new InputError(constants_Input.Constants, `the value of "${key}" is ${value.length} characters, over Qarnot's ${LIMITS.constantLength}; pass large data as a file in a bucket instead`);
+        }
     }
-    if (/\s/.test(token)) {
-        throw new InputError(Input.Token, 'contains white space; copy the token again from Tasq without spaces or line breaks');
+    return constants;
+}
+function imageConstants(read, userKeys) {
+    const imageText = read(constants_Input.DockerImage);
+    if (imageText === '')
+        return [];
+    const image = about(constants_Input.DockerImage, () => parseDockerImage(imageText));
+    const clash = DOCKER_IMAGE_KEYS.find(key => userKeys.has(key));
+    if (clash) {
+        throw new InputError(constants_Input.DockerImage, `is given and 'constants' also sets ${clash}; keep only one of them`);
     }
-    return token;
+    return dockerImageConstants(image);
+}
+function commandConstant(read, userKeys, profile) {
+    const command = read(constants_Input.Command);
+    if (command === '') {
+        if (!userKeys.has('DOCKER_CMD') && (profile ?? '').startsWith('docker')) {
+            throw new InputError(constants_Input.Command, 'is empty; give the command every instance runs, e.g. command: echo ${INSTANCE_ID}');
+        }
+        return [];
+    }
+    if (userKeys.has('DOCKER_CMD')) {
+        throw new InputError(constants_Input.Command, "is given and 'constants' also sets DOCKER_CMD; keep only one of them");
+    }
+    if (command.length > LIMITS.constantLength) {
+        throw new InputError(constants_Input.Command, `is ${command.length} characters, over Qarnot's ${LIMITS.constantLength}; put the work in a script in your image`);
+    }
+    return [{ key: 'DOCKER_CMD', value: command }];
+}
+/** Every constant sent to Qarnot: the image's, the user's, then DOCKER_CMD; and the values to mask. */
+function readConstants(read, profile) {
+    const user = readUserConstants(read);
+    const userKeys = new Set(user.map(c => c.key));
+    const constants = [...imageConstants(read, userKeys), ...user, ...commandConstant(read, userKeys, profile)];
+    if (constants.length > LIMITS.constantCount) {
+        throw new InputError(constants_Input.Constants, `${constants.length} constants in all (with the image and command); Qarnot takes at most ${LIMITS.constantCount}`);
+    }
+    const secrets = user
+        .filter(c => c.key.startsWith(SECRET_CONSTANT_PREFIX) && c.value !== '')
+        .map(c => c.value);
+    return { constants, secrets };
+}
+function readTags(read) {
+    const tags = parseList(read(constants_Input.Tags));
+    if (tags.length > LIMITS.tagCount) {
+        throw new InputError(constants_Input.Tags, `${tags.length} tags given; Qarnot takes at most ${LIMITS.tagCount}, remove some`);
+    }
+    const long = tags.find(tag => tag.length > LIMITS.tagLength);
+    if (long) {
+        throw new InputError(constants_Input.Tags, `"${long.slice(0, 40)}..." is over ${LIMITS.tagLength} characters; shorten it`);
+    }
+    if (new Set(tags).size !== tags.length)
+        throw new InputError(constants_Input.Tags, 'a tag is given twice; keep one');
+    return tags;
+}
+function readLabels(read) {
+    const labels = {};
+    for (const { key, value } of about(constants_Input.Labels, () => parseKeyValueLines(read(constants_Input.Labels)))) {
+        labels[key] = value;
+    }
+    return labels;
 }
 /** A task name from the run, so that the task on Tasq says where it came from. */
 function defaultName(env) {
@@ -32499,175 +32858,195 @@ function defaultName(env) {
     const run = env.GITHUB_RUN_NUMBER ? ` #${env.GITHUB_RUN_NUMBER}` : '';
     return parts.length > 0 ? `${parts.join(' / ')}${run}` : 'qarnot-action';
 }
-/** A shortname unique to this step run: it makes a retried create detectable (shortname-uniqueness). */
+function readName(read, env) {
+    const name = read(constants_Input.Name) || defaultName(env);
+    if (name.length > LIMITS.nameLength) {
+        throw new InputError(constants_Input.Name, `is ${name.length} characters; Qarnot takes at most ${LIMITS.nameLength}`);
+    }
+    return name;
+}
+/** A shortname unique to this step run: it makes a retried create detectable (shortname-uniqueness, §3). */
 function makeShortname(env, randomHex) {
     const run = env.GITHUB_RUN_ID ? `${env.GITHUB_RUN_ID}-${env.GITHUB_RUN_ATTEMPT || '1'}` : 'local';
     const shortname = `gha-${run}-${randomHex}`.replace(/[^A-Za-z0-9-]/g, '-');
     return shortname.slice(0, LIMITS.shortnameLength).replace(/-+$/, '');
 }
+
+;// CONCATENATED MODULE: ./src/inputs/settings.ts
+/**
+ * The action's inputs -> one typed, validated Settings object, and the smaller one the post step needs, built from
+ * the same readers. Every problem is an InputError naming the input and the fix, raised before anything is sent.
+ */
+
+
+
 /** Inputs that describe a task to create, and so make no sense with `task`. */
 const CREATION_INPUTS = [
-    Input.Command,
-    Input.InstanceCount,
-    Input.InstanceRange,
-    Input.DockerImage,
-    Input.Constants
+    constants_Input.Command,
+    constants_Input.InstanceCount,
+    constants_Input.InstanceRange,
+    constants_Input.DockerImage,
+    constants_Input.Constants
 ];
-/** Builds and validates the settings; throws InputError on the first problem. */
-function readSettings(read, context) {
-    const token = readToken(read);
-    const apiUrl = readApiUrl(read, context.env);
-    const followTask = read(Input.Task) || undefined;
-    if (followTask !== undefined) {
-        if (!/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(followTask)) {
-            throw new InputError(Input.Task, `"${followTask}" is neither a task UUID nor a shortname; copy it from the submitting step's task-uuid output`);
-        }
-        const clash = CREATION_INPUTS.find(input => read(input) !== '');
-        if (clash) {
-            throw new InputError(Input.Task, `follows an existing task, so '${clash}' (which describes a task to create) cannot be used with it; remove one of them`);
-        }
+function readFollowTask(read) {
+    const task = read(constants_Input.Task);
+    if (task === '')
+        return undefined;
+    if (!/^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/.test(task)) {
+        throw new InputError(constants_Input.Task, `"${task}" is neither a task UUID nor a shortname; copy it from the submitting step's task-uuid output`);
     }
+    const clash = CREATION_INPUTS.find(input => read(input) !== '');
+    if (clash) {
+        throw new InputError(constants_Input.Task, `follows an existing task, so '${clash}' (which describes a task to create) cannot be used with it; remove one of them`);
+    }
+    return task;
+}
+function readTaskSpec(read, context) {
     const instances = readInstances(read);
-    const pool = read(Input.Pool) || undefined;
-    if (pool !== undefined && !UUID.test(pool)) {
-        throw new InputError(Input.Pool, `"${pool}" is not a pool UUID; copy the pool's UUID from Tasq`);
-    }
-    const profileText = read(Input.Profile);
-    if (pool === undefined && profileText === '') {
-        throw new InputError(Input.Profile, 'is empty; name a Qarnot profile such as docker-batch, or set pool');
-    }
-    if (profileText !== '' && !/^[A-Za-z0-9_.-]+$/.test(profileText)) {
-        throw new InputError(Input.Profile, `"${profileText}" is not a profile name; write for example docker-batch`);
-    }
-    const profile = pool === undefined ? profileText : undefined;
-    const userConstants = readConstants(read);
-    const userKeys = new Set(userConstants.map(c => c.key));
-    const constants = [];
-    const imageText = read(Input.DockerImage);
-    if (imageText !== '') {
-        const image = about(Input.DockerImage, () => parseDockerImage(imageText));
-        const clash = DOCKER_IMAGE_KEYS.find(key => userKeys.has(key));
-        if (clash) {
-            throw new InputError(Input.DockerImage, `is given and 'constants' also sets ${clash}; keep only one of them`);
-        }
-        constants.push(...dockerImageConstants(image));
-    }
-    constants.push(...userConstants);
-    const command = read(Input.Command) || undefined;
-    if (command !== undefined) {
-        if (userKeys.has('DOCKER_CMD')) {
-            throw new InputError(Input.Command, "is given and 'constants' also sets DOCKER_CMD; keep only one of them");
-        }
-        if (command.length > LIMITS.constantLength) {
-            throw new InputError(Input.Command, `is ${command.length} characters, over Qarnot's ${LIMITS.constantLength}; put the work in a script in your image`);
-        }
-        constants.push({ key: 'DOCKER_CMD', value: command });
-    }
-    else if (followTask === undefined &&
-        !userKeys.has('DOCKER_CMD') &&
-        (profile ?? '').startsWith('docker')) {
-        throw new InputError(Input.Command, 'is empty; give the command every instance runs, e.g. command: echo ${INSTANCE_ID}');
-    }
-    if (constants.length > LIMITS.constantCount) {
-        throw new InputError(Input.Constants, `${constants.length} constants in all (with the image and command); Qarnot takes at most ${LIMITS.constantCount}`);
-    }
-    const name = read(Input.Name) || defaultName(context.env);
-    if (name.length > LIMITS.nameLength) {
-        throw new InputError(Input.Name, `is ${name.length} characters; Qarnot takes at most ${LIMITS.nameLength}`);
-    }
-    const hardware = about(Input.Hardware, () => parseHardware(parseList(read(Input.Hardware))));
-    const pollText = read(Input.PollInterval);
-    const pollFloorMs = pollText === '' ? 0 : about(Input.PollInterval, () => parseDuration(pollText));
-    if (pollFloorMs > 600_000) {
-        throw new InputError(Input.PollInterval, `${pollText} is over 10 minutes; a task's end would be noticed far too late`);
-    }
-    const timeoutText = read(Input.Timeout);
-    const timeoutMs = timeoutText === '' ? undefined : about(Input.Timeout, () => parseDuration(timeoutText));
-    return {
-        token,
-        apiUrl,
-        command,
+    const placement = readPlacement(read);
+    const { constants, secrets } = readConstants(read, placement.profile);
+    const spec = {
+        ...placement,
         instances,
-        profile,
-        pool,
         constants,
-        secrets: [
-            token,
-            ...userConstants
-                .filter(c => c.key.startsWith(SECRET_CONSTANT_PREFIX) && c.value !== '')
-                .map(c => c.value),
-            ...(read(Input.GithubToken) ? [read(Input.GithubToken)] : [])
-        ],
-        name,
+        name: readName(read, context.env),
         shortname: makeShortname(context.env, context.randomHex),
         tags: [...new Set([...readTags(read), ...(context.trace ? [context.trace.tag] : [])])],
         labels: { ...context.trace?.labels, ...readLabels(read) },
-        hardware,
-        scheduling: readScheduling(read),
-        maxRetriesPerInstance: readWholeNumber(read, Input.MaxRetriesPerInstance, 0) ?? 0,
-        autoDelete: readBoolean(read, Input.AutoDelete, false),
-        wait: readBoolean(read, Input.Wait, true),
-        timeoutMs,
-        abortOnCancel: readBoolean(read, Input.AbortOnCancel, true),
-        streamLogs: readBoolean(read, Input.StreamLogs, true),
-        summary: readBoolean(read, Input.Summary, true),
-        pollFloorMs,
+        maxRetriesPerInstance: readWholeNumber(read, constants_Input.MaxRetriesPerInstance, 0) ?? 0,
+        autoDelete: read_readBoolean(read, constants_Input.AutoDelete, false)
+    };
+    return { spec, secrets };
+}
+/** Builds and validates the settings; throws InputError on the first problem. */
+function readSettings(read, context) {
+    const token = read_readToken(read);
+    const apiUrl = read_readApiUrl(read, context.env);
+    const followTask = readFollowTask(read);
+    const created = followTask === undefined ? readTaskSpec(read, context) : undefined;
+    const githubToken = read(constants_Input.GithubToken);
+    return {
+        token,
+        apiUrl,
+        task: created?.spec,
         followTask,
-        prComment: readBoolean(read, Input.PrComment, false),
-        githubToken: read(Input.GithubToken)
+        secrets: [token, ...(created?.secrets ?? []), ...(githubToken ? [githubToken] : [])],
+        wait: read_readBoolean(read, constants_Input.Wait, true),
+        timeoutMs: readDuration(read, constants_Input.Timeout),
+        abortOnCancel: read_readBoolean(read, constants_Input.AbortOnCancel, true),
+        streamLogs: read_readBoolean(read, constants_Input.StreamLogs, true),
+        summary: read_readBoolean(read, constants_Input.Summary, true),
+        pollFloorMs: readDuration(read, constants_Input.PollInterval, 600_000) ?? 0,
+        prComment: read_readBoolean(read, constants_Input.PrComment, false),
+        githubToken
+    };
+}
+function readPostSettings(read, env) {
+    return {
+        token: readToken(read),
+        apiUrl: readApiUrl(read, env),
+        abortOnCancel: readBoolean(read, Input.AbortOnCancel, true)
     };
 }
 
 ;// CONCATENATED MODULE: ./src/qarnot/retry.ts
-/** When and how long to wait before retrying a Qarnot request. Pure: randomness and time come in as numbers. */
-const DEFAULT_RETRY_POLICY = {
+/**
+ * When and how long to wait before retrying a Qarnot request, and the named policies the action uses. Pure:
+ * randomness and time come in as numbers. Transient faults are those of docs/qarnot-api.md §7.
+ */
+/** Every request of a running step: 8 attempts within a minute (waits of 0.5, 1, 2, 4, 8, 16, 20 s, jittered). */
+const DEFAULT_RETRY = {
     maxAttempts: 8,
     baseDelayMs: 500,
     maxDelayMs: 20_000,
-    maxTotalMs: 120_000,
-    maxRetryAfterMs: 60_000
+    maxTotalMs: 60_000,
+    maxRetryAfterMs: 5 * 60_000,
+    rateLimitBudgetMs: 30 * 60_000
 };
+/** After a stop signal the runner gives seconds (SIGTERM 7.5 s after SIGINT): requests must fit in them. */
+const HURRIED_RETRY = {
+    maxAttempts: 4,
+    baseDelayMs: 200,
+    maxDelayMs: 1_000,
+    maxTotalMs: 6_000,
+    maxRetryAfterMs: 1_000,
+    rateLimitBudgetMs: 0
+};
+const HURRIED_REQUEST_TIMEOUT_MS = 2_000;
+/** The post step: a little patience, never minutes. */
+const POST_STEP_RETRY = {
+    maxAttempts: 4,
+    baseDelayMs: 500,
+    maxDelayMs: 2_000,
+    maxTotalMs: 8_000,
+    maxRetryAfterMs: 3_000,
+    rateLimitBudgetMs: 10_000
+};
+const POST_STEP_REQUEST_TIMEOUT_MS = 15_000;
 const TRANSIENT_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 /** 408, 429 and 5xx gateway/server errors are transient; 401 and every other 4xx are final. */
 function isTransientStatus(status) {
     return TRANSIENT_STATUSES.has(status);
 }
-/** Milliseconds from a Retry-After header (seconds or an HTTP date), or undefined when absent or unreadable. */
+/**
+ * Milliseconds from a Retry-After header: delay-seconds (a non-negative number) or an HTTP date. Anything else
+ * (absent, negative, unreadable) is undefined, so the usual backoff applies.
+ */
 function parseRetryAfter(value, nowMs) {
-    if (value === undefined || value.trim() === '')
-        return undefined;
-    const text = value.trim();
+    const text = value?.trim() ?? '';
     if (/^\d+(\.\d+)?$/.test(text))
         return Math.round(Number(text) * 1000);
+    // An HTTP date names a weekday or month; a bare "-5" must not parse as the year -5.
+    if (!/[a-z]{3}/i.test(text))
+        return undefined;
     const date = Date.parse(text);
     return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
 }
 /**
  * The wait before attempt `attempt + 1` (attempt counts from 1): exponential backoff with jitter in [50%, 100%]
- * of the step, or the server's Retry-After (capped) when it gave one.
+ * of the step, or the server's Retry-After clamped to [baseDelayMs, maxRetryAfterMs].
  */
 function retryDelayMs(policy, attempt, random, retryAfterMs) {
-    if (retryAfterMs !== undefined)
-        return Math.min(retryAfterMs, policy.maxRetryAfterMs);
+    if (retryAfterMs !== undefined) {
+        return Math.min(Math.max(retryAfterMs, policy.baseDelayMs), policy.maxRetryAfterMs);
+    }
     const step = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
     return Math.round(step * (0.5 + random / 2));
 }
-/** Whether another attempt may start after waiting `delayMs`, given the time already spent. */
+/** Whether another attempt may start after waiting `delayMs`, given the attempts and time already spent. */
 function mayRetry(policy, attempt, elapsedMs, delayMs) {
     return attempt < policy.maxAttempts && elapsedMs + delayMs <= policy.maxTotalMs;
 }
 
 ;// CONCATENATED MODULE: ./src/qarnot/client.ts
 /**
- * The Qarnot compute API client: one method per endpoint the action uses (qarnot-api.md section 2), the raw-token
- * Authorization header, a User-Agent, a per-request timeout, typed errors and a retry policy for transient faults.
- * Nothing GitHub-specific lives here.
+ * The Qarnot compute API client: the endpoints the action uses (docs/qarnot-api.md §2), the raw-token
+ * Authorization header, a User-Agent, a time limit per request, one request path that turns every answer into a
+ * typed error or a checked value, and the retry policy for transient faults. A client may be bound to a signal
+ * that ends its requests and waits at once (a stop, a deadline). Nothing GitHub-specific lives here.
  */
 
 
+
+
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-const defaultSleep = (ms) => new Promise(resolve => setTimeout(resolve, ms));
-/** Output bodies are plain text, but one client decodes them as a JSON string: accept both. */
+/** An output read may carry hundreds of MB; it still ends in bounded time (what it missed is read again later). */
+const DEFAULT_STREAM_TIMEOUT_MS = 120_000;
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleepUnlessAborted(ms, signal) {
+    return new Promise(resolve => {
+        if (signal?.aborted)
+            return resolve();
+        const done = () => {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', done);
+            resolve();
+        };
+        const timer = setTimeout(done, ms);
+        signal?.addEventListener('abort', done, { once: true });
+    });
+}
+/** Output bodies are plain text, but one client decodes them as a JSON string: accept both (§2). */
 function decodeOutputBody(response) {
     const type = response.headers['content-type'] ?? '';
     const body = response.body;
@@ -32684,10 +33063,10 @@ function decodeOutputBody(response) {
     }
     return body;
 }
+const taskPath = (uuid) => `/tasks/${encodeURIComponent(uuid)}`;
 class QarnotClient {
     options;
     baseUrl;
-    timeoutMs;
     policy;
     sleep;
     now;
@@ -32695,89 +33074,58 @@ class QarnotClient {
     constructor(options) {
         this.options = options;
         this.baseUrl = options.baseUrl.replace(/\/+$/, '');
-        this.timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-        this.policy = options.retry ?? DEFAULT_RETRY_POLICY;
-        this.sleep = options.sleep ?? defaultSleep;
+        this.policy = options.retry ?? DEFAULT_RETRY;
+        this.sleep = options.sleep ?? sleepUnlessAborted;
         this.now = options.now ?? Date.now;
         this.random = options.random ?? Math.random;
     }
-    /** The same client with a shorter timeout and retry policy, for when the runner gives only seconds. */
-    hurried(timeoutMs, retry) {
-        return new QarnotClient({ ...this.options, timeoutMs, retry });
+    /** The same client with other limits: a shorter timeout and policy when the runner gives only seconds. */
+    with(changes) {
+        return new QarnotClient({ ...this.options, ...changes });
     }
-    // --- tasks ---
-    /** `POST /tasks`. Retried on transient faults: callers make it idempotent with a unique shortname. */
+    /** `POST /tasks`; the answer must name the task. Callers make retries idempotent with a unique shortname. */
     async createTask(body) {
-        const answer = await this.json({ method: 'POST', path: '/tasks', body });
-        if (!answer || typeof answer.uuid !== 'string') {
-            throw new QarnotApiError('POST', '/tasks', 200, 'the answer has no task uuid');
+        const call = { method: 'POST', path: '/tasks', body };
+        const answer = await this.json(call);
+        const uuid = answer?.uuid;
+        if (typeof uuid !== 'string' || !UUID_PATTERN.test(uuid)) {
+            throw new QarnotAnswerError(call.method, call.path, 'it names no task uuid');
         }
-        return { uuid: answer.uuid };
+        return { uuid };
     }
-    /** `GET /tasks/{uuid}`; a shortname works in place of the uuid. */
-    getTask(uuidOrShortname) {
-        return this.json({ method: 'GET', path: `/tasks/${encodeURIComponent(uuidOrShortname)}` });
-    }
-    /** `GET /tasks/{uuid}/{stream}`: the whole output, each line prefixed `<instanceId>> `. */
-    async taskOutput(uuid, stream) {
-        return decodeOutputBody(await this.exchange({ method: 'GET', path: `/tasks/${encodeURIComponent(uuid)}/${stream}` }));
-    }
-    /** `POST /tasks/{uuid}/{stream}`: the output that is new since the last such read. Never retried: a repeat would skip a chunk. */
-    async freshTaskOutput(uuid, stream) {
-        return decodeOutputBody(await this.exchange({
-            method: 'POST',
-            path: `/tasks/${encodeURIComponent(uuid)}/${stream}`,
-            bodyless: true,
-            retry: false
-        }));
-    }
-    /**
-     * `POST /tasks/{uuid}/{stream}`, its body handed to `onChunk` as it arrives: the way to follow large outputs
-     * without holding them. Never retried. A body sent as a JSON string is decoded first.
-     */
-    async streamFreshTaskOutput(uuid, stream, onChunk) {
-        const call = {
-            method: 'POST',
-            path: `/tasks/${encodeURIComponent(uuid)}/${stream}`,
-            bodyless: true
-        };
-        let response;
+    /** `GET /tasks/{uuid}`; a shortname works in place of the uuid. The answer is checked to be a task. */
+    async getTask(uuidOrShortname) {
+        const call = { method: 'GET', path: taskPath(uuidOrShortname) };
+        const answer = await this.json(call);
         try {
-            response = await this.options.transport.stream(this.request(call), onChunk);
+            return readTaskDocument(answer);
         }
         catch (error) {
-            throw new QarnotNetworkError(call.method, call.path, error instanceof Error ? error.message : String(error));
+            throw new QarnotAnswerError(call.method, call.path, errorMessage(error));
         }
-        if (response.status < 200 || response.status >= 300) {
-            throw new QarnotApiError(call.method, call.path, response.status, errorMessageFromBody(response.body), response.headers['retry-after']);
-        }
-        if (response.body !== '')
-            await onChunk(Buffer.from(decodeOutputBody(response), 'utf8'));
     }
-    /** `GET /tasks/{uuid}/{stream}/{instanceId}`: one instance's whole output, without prefix. */
-    async instanceOutput(uuid, stream, instanceId) {
-        return decodeOutputBody(await this.exchange({
+    /**
+     * The task-level output of a stream, every line prefixed `<instanceId>> `, handed to `sink` as it arrives:
+     * `fresh` is what is new since the last such read (`POST`), `whole` all the server still holds (`GET`). Never
+     * retried: a repeated fresh read would skip a chunk, and part of either may already have reached the sink.
+     */
+    readTaskOutput(uuid, stream, mode, sink) {
+        const method = mode === 'fresh' ? 'POST' : 'GET';
+        return this.output({ method, path: `${taskPath(uuid)}/${stream}`, retry: false, sink });
+    }
+    /** `GET /tasks/{uuid}/{stream}/{instanceId}`: one instance's whole output, without prefix, to `sink`. */
+    readInstanceOutput(uuid, stream, instanceId, sink) {
+        return this.output({
             method: 'GET',
-            path: `/tasks/${encodeURIComponent(uuid)}/${stream}/${instanceId}`
-        }));
-    }
-    /** `POST /tasks/{uuid}/{stream}/{instanceId}`: one instance's new output. Never retried, as above. */
-    async freshInstanceOutput(uuid, stream, instanceId) {
-        return decodeOutputBody(await this.exchange({
-            method: 'POST',
-            path: `/tasks/${encodeURIComponent(uuid)}/${stream}/${instanceId}`,
-            bodyless: true,
-            retry: false
-        }));
+            path: `${taskPath(uuid)}/${stream}/${instanceId}`,
+            retry: false,
+            sink
+        });
     }
     /** `POST /tasks/{uuid}/abort`. A 403 means the task had already ended, which is what the caller wanted. */
     async abortTask(uuid) {
         try {
-            await this.exchange({
-                method: 'POST',
-                path: `/tasks/${encodeURIComponent(uuid)}/abort`,
-                bodyless: true
-            });
+            await this.exchange({ method: 'POST', path: `${taskPath(uuid)}/abort` });
             return 'aborted';
         }
         catch (error) {
@@ -32786,68 +33134,77 @@ class QarnotClient {
             throw error;
         }
     }
-    /** `DELETE /tasks/{uuid}` (aborts first if running). */
-    async deleteTask(uuid) {
-        await this.exchange({ method: 'DELETE', path: `/tasks/${encodeURIComponent(uuid)}` });
-    }
-    // --- account ---
-    listProfiles() {
-        return this.json({ method: 'GET', path: '/profiles' });
-    }
-    getProfile(name) {
-        return this.json({ method: 'GET', path: `/profiles/${encodeURIComponent(name)}` });
-    }
-    getInfo() {
-        return this.json({ method: 'GET', path: '/info' });
-    }
-    getSettings() {
-        return this.json({ method: 'GET', path: '/settings' });
-    }
     // --- plumbing ---
+    async output(call) {
+        const response = await this.exchange(call);
+        // A JSON body was not streamed: it is the output as a JSON string.
+        if (response.body !== '')
+            await call.sink?.(Buffer.from(decodeOutputBody(response), 'utf8'));
+    }
     async json(call) {
         const response = await this.exchange(call);
         try {
             return JSON.parse(response.body);
         }
         catch {
-            throw new QarnotApiError(call.method, call.path, response.status, 'the answer is not JSON');
+            throw new QarnotAnswerError(call.method, call.path, 'it is not JSON');
         }
     }
     /** One call with retries: resolves with a 2xx answer, throws a typed error otherwise. */
     async exchange(call) {
         const started = this.now();
+        let waitedForRateLimit = 0;
         for (let attempt = 1;; attempt++) {
-            let failure;
-            try {
-                const response = await this.sendOnce(call);
-                if (response.status >= 200 && response.status < 300)
-                    return response;
-                failure = new QarnotApiError(call.method, call.path, response.status, errorMessageFromBody(response.body), response.headers['retry-after']);
-                if (!isTransientStatus(response.status))
-                    throw failure;
-            }
-            catch (error) {
-                if (error instanceof QarnotApiError && !isTransientStatus(error.status))
-                    throw error;
-                failure =
-                    error instanceof QarnotApiError
-                        ? error
-                        : new QarnotNetworkError(call.method, call.path, error instanceof Error ? error.message : String(error));
-            }
-            if (call.retry === false)
+            const failure = await this.attempt(call);
+            if (!(failure instanceof Error))
+                return failure;
+            if (failure instanceof QarnotApiError)
+                failure.attempt = attempt;
+            if (call.retry === false || !this.isRetryable(failure))
                 throw failure;
             const retryAfter = failure instanceof QarnotApiError ? parseRetryAfter(failure.retryAfter, this.now()) : undefined;
             const delay = retryDelayMs(this.policy, attempt, this.random(), retryAfter);
-            const elapsed = this.now() - started;
-            if (!mayRetry(this.policy, attempt, elapsed, delay)) {
-                throw attempt > 1 ? new QarnotRetriesExhaustedError(failure, attempt, elapsed) : failure;
+            const rateLimited = retryAfter !== undefined && waitedForRateLimit + delay <= this.policy.rateLimitBudgetMs;
+            if (rateLimited) {
+                // The server asked for the wait: it is not a failed attempt, and it does not eat the retry budget.
+                waitedForRateLimit += delay;
+                attempt--;
             }
-            this.options.onRetry?.(`${failure.message}; retrying in ${(delay / 1000).toFixed(1)}s (attempt ${attempt + 1})`);
-            await this.sleep(delay);
+            else {
+                const elapsed = this.now() - started - waitedForRateLimit;
+                if (!mayRetry(this.policy, attempt, elapsed, delay)) {
+                    throw attempt > 1 ? new QarnotRetriesExhaustedError(failure, attempt, elapsed) : failure;
+                }
+            }
+            this.options.onRetry?.(`${failure.message}; retrying in ${(delay / 1000).toFixed(1)}s`);
+            await this.sleep(delay, this.options.signal);
         }
     }
-    sendOnce(call) {
-        return this.options.transport.send(this.request(call));
+    isRetryable(failure) {
+        if (failure instanceof QarnotApiError)
+            return isTransientStatus(failure.status);
+        return failure instanceof QarnotNetworkError;
+    }
+    /** One attempt: the 2xx answer, or the error it amounts to. */
+    async attempt(call) {
+        if (this.options.signal?.aborted)
+            throw new QarnotCancelledError(call.method, call.path);
+        let response;
+        try {
+            response = await this.options.transport.exchange(this.request(call), call.sink);
+        }
+        catch (error) {
+            if (this.options.signal?.aborted)
+                throw new QarnotCancelledError(call.method, call.path);
+            // A sink that stopped on purpose says why; anything else is the network.
+            if (error instanceof SinkStopped)
+                throw error;
+            return new QarnotNetworkError(call.method, call.path, errorMessage(error));
+        }
+        if (response.status >= 200 && response.status < 300)
+            return response;
+        const message = errorMessageFromBody(response.body);
+        return new QarnotApiError(call.method, call.path, response.status, message, response.headers['retry-after']);
     }
     request(call) {
         const headers = {
@@ -32860,749 +33217,319 @@ class QarnotClient {
             headers['Content-Type'] = 'application/json';
             body = JSON.stringify(call.body);
         }
+        const timeoutMs = call.sink
+            ? (this.options.streamTimeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS)
+            : (this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
         return {
             method: call.method,
             url: `${this.baseUrl}${call.path}`,
             headers,
-            body: call.bodyless ? undefined : body,
-            timeoutMs: this.timeoutMs
+            body,
+            timeoutMs,
+            signal: this.options.signal
         };
     }
 }
+/** Thrown by a sink to end a read on purpose (the step is being stopped); passed through as it is. */
+class SinkStopped extends Error {
+    constructor(reason = 'the read was stopped') {
+        super(reason);
+        this.name = 'SinkStopped';
+    }
+}
 
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
 ;// CONCATENATED MODULE: ./src/qarnot/transport.ts
-/** The HTTP exchange under the Qarnot client, behind a small interface so tests and other transports can stand in. */
-
 /**
- * Transport over @actions/http-client, which brings the runner's proxy settings (https_proxy, no_proxy).
- * Its own retries are off: the client owns the retry policy. The timeout covers the whole exchange, body included.
+ * The HTTP exchange under the Qarnot client, behind a small interface so tests and other transports can stand in.
+ * Requests go through Node's http/https with the agent of @actions/http-client, which brings the runner's proxy
+ * settings (https_proxy, no_proxy) and kept-alive connections; retries are the client's.
  */
+
+
+
+/** The exchange was ended by the request's signal, not by the network. */
+class ExchangeAbortedError extends Error {
+    constructor() {
+        super('the request was cancelled');
+        this.name = 'ExchangeAbortedError';
+    }
+}
+/** 64 MiB: far above any task document, far below what would hurt the runner. */
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+function lowerCaseHeaders(headers) {
+    const result = {};
+    for (const [name, value] of Object.entries(headers)) {
+        result[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    return result;
+}
+/** Reads a whole body, refusing one larger than `maxBytes`. */
+async function readBody(response, maxBytes) {
+    const chunks = [];
+    let size = 0;
+    for await (const chunk of response) {
+        size += chunk.length;
+        if (size > maxBytes)
+            throw new Error(`the answer is larger than ${maxBytes} bytes`);
+        chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+}
+async function answer(response, request, sink) {
+    const status = response.statusCode ?? 0;
+    const headers = lowerCaseHeaders(response.headers);
+    const streamed = sink && status >= 200 && status < 300 && !(headers['content-type'] ?? '').includes('json');
+    let body = '';
+    if (streamed) {
+        for await (const chunk of response)
+            await sink(chunk);
+    }
+    else {
+        body = await readBody(response, request.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+    }
+    if (!response.complete)
+        throw new Error('the answer ended before its end');
+    return { status, headers, body };
+}
 class ActionsHttpTransport {
     http;
-    constructor(userAgent, timeoutMs) {
-        this.http = new lib_HttpClient(userAgent, [], {
-            allowRetries: false,
-            allowRedirects: false,
-            keepAlive: true,
-            socketTimeout: timeoutMs
-        });
+    constructor(userAgent) {
+        this.http = new lib_HttpClient(userAgent, [], { allowRetries: false, allowRedirects: false, keepAlive: true });
     }
-    send(request) {
-        return this.exchange(request, undefined);
-    }
-    stream(request, onChunk) {
-        return this.exchange(request, onChunk);
-    }
-    async exchange(request, onChunk) {
-        let timer;
-        let destroy;
-        const expired = new Promise((_, reject) => {
-            timer = setTimeout(() => {
-                destroy?.();
-                reject(new Error(`no complete answer within ${request.timeoutMs} ms`));
-            }, request.timeoutMs);
-        });
-        const exchange = (async () => {
-            const response = await this.http.request(request.method, request.url, request.body ?? '', request.headers);
-            const message = response.message;
-            destroy = () => message.destroy();
-            const headers = {};
-            for (const [name, value] of Object.entries(message.headers)) {
-                headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
-            }
-            const status = message.statusCode ?? 0;
-            const plainSuccess = status >= 200 && status < 300 && !(headers['content-type'] ?? '').includes('json');
-            if (onChunk && plainSuccess) {
-                for await (const chunk of message) {
-                    await onChunk(chunk);
-                    // A steady flow of data is not a timeout: the limit is on silence.
-                    if (timer)
-                        timer.refresh();
+    exchange(request, sink) {
+        return new Promise((resolve, reject) => {
+            if (request.signal?.aborted)
+                return reject(new ExchangeAbortedError());
+            const url = new URL(request.url);
+            const body = request.body ?? '';
+            let done = false;
+            const finish = (error, response) => {
+                if (done)
+                    return;
+                done = true;
+                clearTimeout(timer);
+                request.signal?.removeEventListener('abort', onAbort);
+                if (error !== undefined) {
+                    outgoing.destroy();
+                    reject(error instanceof Error ? error : new Error(String(error)));
                 }
-                if (!message.complete)
-                    throw new Error('the answer ended before its end');
-                return { status, headers, body: '' };
-            }
-            const body = await response.readBody();
-            if (!message.complete)
-                throw new Error('the answer ended before its end');
-            return { status, headers, body };
-        })();
-        try {
-            return await Promise.race([exchange, expired]);
-        }
-        finally {
-            clearTimeout(timer);
-            exchange.catch(() => undefined);
-        }
+                else if (response)
+                    resolve(response);
+            };
+            const onAbort = () => finish(new ExchangeAbortedError());
+            const timer = setTimeout(() => finish(new Error(`no complete answer within ${request.timeoutMs} ms`)), request.timeoutMs);
+            request.signal?.addEventListener('abort', onAbort, { once: true });
+            const outgoing = (url.protocol === 'https:' ? external_node_https_namespaceObject : external_node_http_).request(url, {
+                method: request.method,
+                headers: { ...request.headers, 'Content-Length': String(Buffer.byteLength(body)) },
+                agent: this.http.getAgent(request.url)
+            }, response => {
+                answer(response, request, sink).then(result => finish(undefined, result), error => finish(error));
+            });
+            outgoing.on('error', error => finish(error));
+            outgoing.end(body);
+        });
     }
     close() {
         this.http.dispose();
     }
 }
 
-;// CONCATENATED MODULE: ./src/report/grouping.ts
-/** Grouping instance ids under a key (a state, an error), in first-seen order. Pure. */
-function groupIds(items, keyOf) {
-    const groups = new Map();
-    for (const item of items) {
-        const key = keyOf(item);
-        const ids = groups.get(key);
-        if (ids)
-            ids.push(item.id);
-        else
-            groups.set(key, [item.id]);
-    }
-    return groups;
-}
-
-;// CONCATENATED MODULE: ./src/report/failure-message.ts
-/** The one message given to setFailed: which instances failed (as ranges) and their errors. Pure. */
-
-
-/** Annotations are cut at 4 KiB; stay well under. */
-const MAX_LENGTH = 3000;
-function failureMessage(taskLabel, verdict) {
-    const failed = verdict.instances.filter(instance => instance.state !== 'Success');
-    const byError = groupIds(failed, instance => {
-        const what = instance.state === 'Failure'
-            ? 'failed'
-            : instance.state === 'Cancelled'
-                ? 'cancelled'
-                : 'never completed';
-        const own = instance.error && !['cancelled', 'never completed'].includes(instance.error);
-        return own ? `${what}: ${instance.error}` : what;
-    });
-    const groups = [...byError.entries()]
-        .sort((a, b) => b[1].length - a[1].length)
-        .map(([what, ids]) => `instance${ids.length > 1 ? 's' : ''} ${formatIds(ids)} ${what}`);
-    const parts = [...groups];
-    if (verdict.taskErrors.length > 0)
-        parts.push(`task errors: ${verdict.taskErrors.join('; ')}`);
-    if (parts.length === 0)
-        parts.push(...verdict.reasons);
-    let message = `${taskLabel} ended in state ${verdict.state}: ${parts.join('; ')}`;
-    if (message.length > MAX_LENGTH)
-        message = `${message.slice(0, MAX_LENGTH)}... (see the job summary)`;
-    return message;
-}
-
-;// CONCATENATED MODULE: ./src/report/text.ts
-/** Text helpers for GitHub-facing rendering. Pure. */
-/** Escapes task output for HTML in Markdown; the summary does not escape anything by itself. */
-function escapeHtml(text) {
-    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-/** Text safe inside one Markdown table cell. */
-function tableCell(text) {
-    return escapeHtml(text).replace(/\|/g, '\\|').replace(/\r?\n/g, ' ').replace(/`/g, '\\`');
-}
-function utf8Bytes(text) {
-    return Buffer.byteLength(text, 'utf8');
-}
-function formatSeconds(seconds) {
-    if (seconds === undefined)
-        return '';
-    if (seconds < 60)
-        return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
-    const minutes = Math.floor(seconds / 60);
-    if (minutes < 60)
-        return `${minutes} min ${Math.round(seconds % 60)} s`;
-    return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
-}
-
-;// CONCATENATED MODULE: ./src/report/outputs.ts
+;// CONCATENATED MODULE: ./src/task/verdict.ts
 /**
- * The step outputs, each capped so that GitHub accepts them (an output and a job's outputs are limited to 1 MB).
- * Pure apart from reading outputs through the OutputReader.
+ * The verdict on a finished task (docs/qarnot-api.md §4, §5), from its last TaskOutput alone. Pure.
+ * Every source is evidence of an instance's end: `completedInstances` entries, and the status ranges
+ * (`succeededRange`, `failedOnlyRange`, `failedRange`, `cancelledRange`), since a finished task may list no completed
+ * instance at all. Conflicting evidence resolves toward failure. The task passes only when its state is Success, it
+ * has no errors, and every instance asked for has evidence of success and none of failure. Ranges from the API are
+ * never expanded: only the ids asked for are looked up in them.
  */
 
-
-
-const STDOUT_OUTPUT_BYTES = 256 * 1024;
-const RESULTS_OUTPUT_BYTES = 512 * 1024;
-/** Most of each instance's stdout and stderr in `results` (their tails). */
-const RESULT_TEXT_BYTES = 4 * 1024;
-/** Below this share per text, `results` carries no texts at all. */
-const MIN_RESULT_TEXT_BYTES = 64;
-/** `3> line` for every line of every instance's stdout, in id order, within `maxBytes`. */
-function prefixedStdout(report, maxBytes = STDOUT_OUTPUT_BYTES) {
-    const pieces = [];
-    let used = 0;
-    for (const instance of report.verdict.instances) {
-        const left = maxBytes - used;
-        if (left <= 0)
-            return { text: pieces.join(''), cut: true };
-        const { text, totalBytes } = report.outputs.head(instance.id, 'stdout', left);
-        if (totalBytes === 0)
-            continue;
-        const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
-        for (const line of lines) {
-            const piece = `${instance.id}> ${line}\n`;
-            const size = utf8Bytes(piece);
-            if (used + size > maxBytes)
-                return { text: pieces.join(''), cut: true };
-            pieces.push(piece);
-            used += size;
-        }
-        if (utf8Bytes(text) < totalBytes)
-            return { text: pieces.join(''), cut: true };
-    }
-    return { text: pieces.join(''), cut: false };
-}
-function resultsJson(report) {
-    const { instances } = report.verdict;
-    // Share the cap between the instances' texts, so that thousands of instances still fit.
-    const share = Math.min(RESULT_TEXT_BYTES, Math.floor((RESULTS_OUTPUT_BYTES * 0.6) / Math.max(1, instances.length) / 2));
-    const withTexts = share >= MIN_RESULT_TEXT_BYTES;
-    let truncated = false;
-    const entries = instances.map(instance => {
-        const entry = {
-            id: instance.id,
-            state: instance.state,
-            error: instance.error ?? null,
-            wallTimeSec: instance.wallTimeSec ?? null,
-            execTimeSec: instance.execTimeSec ?? null,
-            attempts: instance.attempts ?? null,
-            truncated: false
-        };
-        for (const stream of ['stdout', 'stderr']) {
-            const { text, totalBytes } = withTexts
-                ? report.outputs.tail(instance.id, stream, share)
-                : { text: '', totalBytes: 0 };
-            entry[stream] = text;
-            if (!withTexts || utf8Bytes(text) < totalBytes)
-                entry.truncated = true;
-        }
-        truncated ||= entry.truncated;
-        return entry;
-    });
-    let json = JSON.stringify(entries);
-    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
-        return { json, truncated };
-    for (const entry of entries) {
-        delete entry.stdout;
-        delete entry.stderr;
-        entry.truncated = true;
-    }
-    json = JSON.stringify(entries);
-    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
-        return { json, truncated: true };
-    // Tens of thousands of instances: the failed ones, as many as fit.
-    const failed = entries.filter(e => e.state !== 'Success');
-    let count = failed.length;
-    do {
-        json = JSON.stringify(failed.slice(0, count));
-        count = Math.floor(count / 2);
-    } while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES);
-    return { json, truncated: true };
-}
-/** Every output of the action; values are strings as the runner stores them. */
-function buildOutputs(report) {
-    const { verdict } = report;
-    const stdout = prefixedStdout(report);
-    const results = resultsJson(report);
-    return {
-        [Output.TaskUuid]: report.uuid,
-        [Output.TaskUrl]: report.url,
-        [Output.State]: verdict.state,
-        [Output.Outcome]: report.outcome,
-        [Output.InstanceCount]: String(verdict.instances.length),
-        [Output.SucceededCount]: String(verdict.succeededCount),
-        [Output.FailedCount]: String(verdict.failedIds.length),
-        [Output.FailedInstances]: formatIds(verdict.failedIds),
-        [Output.Results]: results.json,
-        [Output.Stdout]: stdout.text,
-        [Output.LogsDir]: report.logsDir ?? '',
-        [Output.Truncated]: String(stdout.cut || results.truncated)
-    };
-}
-
-;// CONCATENATED MODULE: ./src/report/summary.ts
-/**
- * The job summary: verdict, link, instance table and each instance's output, rendered as Markdown within a byte
- * budget (GitHub drops a step summary over 1 MiB whole). Failed instances come first with their errors and the
- * tail of their output; successful ones share what is left; a note says what was cut and where the rest is.
- * Pure apart from reading outputs through the OutputReader.
- */
-
-
-
-
-/** GitHub's limit is 1,048,576 bytes; keep a margin for what other steps or the runner add. */
-const SUMMARY_BUDGET_BYTES = 900 * 1024;
-/** Most of one instance's output shown (its tail, per stream). */
-const INSTANCE_OUTPUT_BYTES = 32 * 1024;
-/** Least worth showing for a successful instance; below this its block is left out. */
-const MIN_SHARED_OUTPUT_BYTES = 512;
-/** Up to this many instances, every one has a table row; above, successful ones are grouped as ranges. */
-const FULL_TABLE_INSTANCES = 100;
-/** Rows for failed instances before they too are grouped. */
-const FAILED_ROWS = 300;
-/** Kept free for the closing note. */
-const NOTE_RESERVE_BYTES = 4096;
-const STATE_ICON = {
-    Success: '✅',
-    Failure: '❌',
-    Cancelled: '⛔',
-    NotCompleted: '⚠️'
-};
-function plural(count, word) {
-    return `${count} ${word}${count === 1 ? '' : 's'}`;
-}
-function heading(report) {
-    const { verdict } = report;
-    const total = verdict.instances.length;
-    switch (report.outcome) {
-        case Outcome.Success:
-            return `✅ Qarnot task succeeded: ${total}/${plural(total, 'instance')}`;
-        case Outcome.Submitted:
-            return '📤 Qarnot task submitted';
-        case Outcome.Cancelled:
-            return '⛔ Qarnot task cancelled';
-        case Outcome.TimedOut:
-            return '⏱️ Qarnot task aborted after the timeout';
-        default:
-            return `❌ Qarnot task failed: ${verdict.failedIds.length} of ${plural(total, 'instance')} did not succeed`;
-    }
-}
-function row(instance) {
-    return `| ${instance.id} | ${STATE_ICON[instance.state]} ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${formatSeconds(instance.execTimeSec)} | ${instance.attempts ?? ''} | ${tableCell(instance.error ?? '')} |`;
-}
-function groupedRows(instances) {
-    return [...groupIds(instances, i => i.state)].map(([state, ids]) => `| ${formatIds(ids)} | ${STATE_ICON[state]} ${state} (${ids.length}) | | | | |`);
-}
-function failedFirst(instances) {
-    return [...instances].sort((a, b) => Number(a.state === 'Success') - Number(b.state === 'Success') || a.id - b.id);
-}
-function instanceTable(instances) {
-    const ordered = failedFirst(instances);
-    const lines = [
-        '| Instance | State | Wall time | Exec time | Attempts | Error |',
-        '| ---: | --- | ---: | ---: | ---: | --- |'
-    ];
-    if (instances.length <= FULL_TABLE_INSTANCES) {
-        lines.push(...ordered.map(row));
-    }
-    else {
-        const failed = ordered.filter(i => i.state !== 'Success');
-        lines.push(...failed.slice(0, FAILED_ROWS).map(row));
-        lines.push(...groupedRows([...failed.slice(FAILED_ROWS), ...ordered.filter(i => i.state === 'Success')]));
-    }
-    return lines.join('\n');
-}
-/** One instance's output block: a collapsible section with stdout and stderr in `<pre>`, escaped. */
-function outputBlock(id, state, parts) {
-    const sections = [];
-    for (const { stream, text, totalBytes } of parts) {
-        if (totalBytes === 0)
-            continue;
-        const shownBytes = utf8Bytes(text);
-        const note = shownBytes < totalBytes ? ` (last ${kib(shownBytes)} of ${kib(totalBytes)})` : '';
-        // <pre> on its own line starts an HTML block that blank lines inside the output cannot end.
-        sections.push(`<b>${stream}</b>${note}\n<pre>\n${escapeHtml(text.replace(/\n$/, ''))}\n</pre>`);
-    }
-    if (sections.length === 0)
-        sections.push('<i>no output</i>');
-    return `<details><summary>Instance ${id}: ${escapeHtml(state)}</summary>\n\n${sections.join('\n\n')}\n\n</details>\n`;
-}
-function kib(bytes) {
-    return bytes < 1024
-        ? `${bytes} B`
-        : bytes < 1024 * 1024
-            ? `${(bytes / 1024).toFixed(1)} KiB`
-            : `${(bytes / 1048576).toFixed(1)} MiB`;
-}
-function renderSummary(report, budgetBytes = SUMMARY_BUDGET_BYTES) {
-    const { verdict } = report;
-    const head = [
-        `## ${heading(report)}`,
-        '',
-        `**Task** [${tableCell(report.name)}](${report.url}) · \`${report.uuid}\` · state \`${verdict.state}\` · followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}`,
-        ''
-    ];
-    if (report.outcome !== Outcome.Success)
-        head.push(`> ${tableCell(report.headline)}`, '');
-    if (verdict.taskErrors.length > 0)
-        head.push('**Task errors**', '', ...verdict.taskErrors.map(e => `- ${tableCell(e)}`), '');
-    if (verdict.instances.length > 0)
-        head.push(instanceTable(verdict.instances), '');
-    let markdown = head.join('\n');
-    if (utf8Bytes(markdown) > budgetBytes - NOTE_RESERVE_BYTES) {
-        // Only thousands of distinct errors get here: drop the table rather than lose the summary.
-        markdown = `${head.slice(0, 4).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`;
-    }
-    const blocks = [];
-    const omitted = [];
-    let left = budgetBytes - NOTE_RESERVE_BYTES - utf8Bytes(markdown);
-    const ordered = failedFirst(verdict.instances);
-    const successCount = ordered.filter(i => i.state === 'Success').length;
-    let successLeft = successCount;
-    for (const instance of ordered) {
-        const success = instance.state === 'Success';
-        // Failed instances take what they need; successful ones share what remains equally.
-        const share = success ? Math.floor(left / Math.max(1, successLeft) / 2) - 200 : left / 2 - 200;
-        const perStream = Math.min(INSTANCE_OUTPUT_BYTES, share);
-        if (success)
-            successLeft--;
-        if (perStream < MIN_SHARED_OUTPUT_BYTES) {
-            omitted.push(instance.id);
-            continue;
-        }
-        const parts = ['stdout', 'stderr'].map(stream => ({
-            stream,
-            ...report.outputs.tail(instance.id, stream, perStream)
-        }));
-        const block = outputBlock(instance.id, instance.state, parts);
-        const size = utf8Bytes(block) + 1;
-        if (size > left) {
-            omitted.push(instance.id);
-            continue;
-        }
-        blocks.push(block);
-        left -= size;
-    }
-    if (blocks.length > 0)
-        markdown += `\n### Output\n\n${blocks.join('\n')}`;
-    if (omitted.length > 0) {
-        const where = report.logsDir
-            ? ` Every instance's complete output is in the step log and in \`${report.logsDir}\` on the runner.`
-            : '';
-        let ids = formatIds(omitted);
-        if (ids.length > 2000)
-            ids = `${ids.slice(0, ids.lastIndexOf(',', 2000))},…`;
-        markdown += `\n> [!NOTE]\n> The output of ${plural(omitted.length, 'instance')} (${ids}) is not shown here, to keep this summary under GitHub's 1 MiB limit.${where}\n`;
-    }
-    return markdown;
-}
-
-;// CONCATENATED MODULE: ./src/task/create-body.ts
-function buildCreateBody(settings) {
-    const body = { name: settings.name, shortname: settings.shortname };
-    if (settings.pool !== undefined)
-        body.poolUuid = settings.pool;
-    else
-        body.profile = settings.profile;
-    if (settings.instances.kind === 'count')
-        body.instanceCount = settings.instances.count;
-    else
-        body.advancedRanges = settings.instances.text;
-    if (settings.constants.length > 0)
-        body.constants = settings.constants.map(({ key, value }) => ({ key, value }));
-    if (settings.tags.length > 0)
-        body.tags = [...settings.tags];
-    if (Object.keys(settings.labels).length > 0)
-        body.labels = { ...settings.labels };
-    if (settings.hardware.length > 0)
-        body.hardwareConstraints = [...settings.hardware];
-    // Only the current field: the API refuses the deprecated maxRetriesPerInstance alongside it.
-    body.retrySettings = { maxTotalRetries: null, maxPerInstanceRetries: settings.maxRetriesPerInstance };
-    if (settings.scheduling !== undefined)
-        body.schedulingType = settings.scheduling;
-    if (settings.autoDelete)
-        body.autoDeleteOnCompletion = true;
-    return body;
-}
-/** The body as it may be logged: write-only secret constants shown as Qarnot shows them. */
-function redactCreateBody(body, secretPrefix) {
-    return {
-        ...body,
-        constants: body.constants?.map(c => c.key.startsWith(secretPrefix) ? { key: c.key, value: '[SECRET]' } : c)
-    };
-}
-
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
-;// CONCATENATED MODULE: ./src/task/output-files.ts
-/**
- * Each instance's complete output on disk, as it arrives: `<id>.stdout.log` and `<id>.stderr.log` in the logs
- * folder. Memory holds only byte counts; the report reads heads and tails back from the files.
- */
-
-
-class InstanceOutputFiles {
-    dir;
-    sizes = new Map();
-    constructor(dir) {
-        this.dir = dir;
-        (0,external_node_fs_namespaceObject.mkdirSync)(dir, { recursive: true });
-    }
-    path(id, stream) {
-        return (0,external_node_path_namespaceObject.join)(this.dir, `${id}.${stream}.log`);
-    }
-    append(id, stream, pieces) {
-        const data = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
-        if (data.length === 0)
-            return;
-        (0,external_node_fs_namespaceObject.appendFileSync)(this.path(id, stream), data);
-        const key = `${id}.${stream}`;
-        this.sizes.set(key, (this.sizes.get(key) ?? 0) + data.length);
-    }
-    /** Replaces an instance's file with what a repair read returned. */
-    replace(id, stream, text) {
-        const data = Buffer.from(text, 'utf8');
-        (0,external_node_fs_namespaceObject.writeFileSync)(this.path(id, stream), data);
-        this.sizes.set(`${id}.${stream}`, data.length);
-    }
-    size(id, stream) {
-        return this.sizes.get(`${id}.${stream}`) ?? 0;
-    }
-    /** Makes sure every instance has both files, empty when it printed nothing. */
-    ensureFiles(ids) {
-        for (const id of ids) {
-            for (const stream of ['stdout', 'stderr']) {
-                const path = this.path(id, stream);
-                if (!(0,external_node_fs_namespaceObject.existsSync)(path))
-                    (0,external_node_fs_namespaceObject.writeFileSync)(path, '');
-            }
-        }
-    }
-    /** At most `maxBytes` from the end of a file, starting on a character (and a line when one starts nearby). */
-    tail(id, stream, maxBytes) {
-        return readPart(this.path(id, stream), maxBytes, 'tail');
-    }
-    /** At most `maxBytes` from the start of a file, ending on a whole character. */
-    head(id, stream, maxBytes) {
-        return readPart(this.path(id, stream), maxBytes, 'head');
-    }
-}
-function readPart(path, maxBytes, where) {
-    if (!(0,external_node_fs_namespaceObject.existsSync)(path))
-        return { text: '', totalBytes: 0 };
-    const totalBytes = (0,external_node_fs_namespaceObject.statSync)(path).size;
-    const length = Math.min(totalBytes, maxBytes);
-    if (length <= 0)
-        return { text: '', totalBytes };
-    const buffer = Buffer.alloc(length);
-    const fd = (0,external_node_fs_namespaceObject.openSync)(path, 'r');
-    try {
-        (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, length, where === 'tail' ? totalBytes - length : 0);
-    }
-    finally {
-        (0,external_node_fs_namespaceObject.closeSync)(fd);
-    }
-    let start = 0;
-    let end = length;
-    if (where === 'tail' && length < totalBytes) {
-        while (start < end && (buffer[start] & 0xc0) === 0x80)
-            start++;
-        const newline = buffer.indexOf(0x0a, start);
-        if (newline >= 0 && newline - start < 1024 && newline + 1 < end)
-            start = newline + 1;
-    }
-    if (where === 'head' && length < totalBytes) {
-        // Drop a character cut at the end: find the last lead byte and check its sequence is complete.
-        let lead = end - 1;
-        while (lead > 0 && (buffer[lead] & 0xc0) === 0x80)
-            lead--;
-        const needed = buffer[lead] >= 0xf0 ? 4 : buffer[lead] >= 0xe0 ? 3 : buffer[lead] >= 0xc0 ? 2 : 1;
-        if (lead + needed > end)
-            end = lead;
-    }
-    return { text: buffer.subarray(start, end).toString('utf8'), totalBytes };
-}
-
-;// CONCATENATED MODULE: ./src/task/logs.ts
-/**
- * Demultiplexing the task-level output stream (`0> line`, `3> line`, interleaved in arrival order) into each
- * instance's own bytes. Pure and incremental: chunks may end anywhere, even inside a line or a UTF-8 character;
- * the incomplete tail is held until the next chunk. Only the first `<id>> ` of a line is a prefix (leading spaces
- * tolerated, as one fixture pads it); the rest is the instance's text, byte for byte.
- */
-const NEWLINE = 0x0a;
-const SPACE = 0x20;
-const GT = 0x3e;
-/** The id and where the text starts, or undefined when the line has no `<id>> ` prefix. */
-function parsePrefix(line) {
-    let i = 0;
-    while (i < line.length && line[i] === SPACE)
-        i++;
-    const digitsStart = i;
-    while (i < line.length && line[i] >= 0x30 && line[i] <= 0x39 && i - digitsStart < 10)
-        i++;
-    if (i === digitsStart || line[i] !== GT || line[i + 1] !== SPACE)
+function describeApiError(error) {
+    if (!error)
         return undefined;
-    return { id: Number(line.subarray(digitsStart, i).toString('latin1')), start: i + 2 };
+    const text = [error.message, error.code ? `(${error.code})` : undefined].filter(Boolean).join(' ');
+    return text === '' ? undefined : text;
 }
-class TaskOutputDemux {
-    carry = Buffer.alloc(0);
-    lastId;
-    /** Lines that had no prefix: a sign that the server's buffer rotated inside a line, or of a format change. */
-    unprefixedLines = 0;
-    /** Feeds a chunk of the stream; returns the complete lines it finished, per instance. */
-    feed(chunk, into = new Map()) {
-        let data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
-        let start = 0;
-        for (;;) {
-            const newline = data.indexOf(NEWLINE, start);
-            if (newline < 0)
-                break;
-            this.line(data.subarray(start, newline + 1), into);
-            start = newline + 1;
-        }
-        data = data.subarray(start);
-        // Copy so the caller's (possibly large) chunk is not kept alive by a small tail.
-        this.carry = data.length > 0 ? Buffer.from(data) : Buffer.alloc(0);
-        return into;
+/** The ids a task says it was asked to run (advancedRanges wins over instanceCount); [] when it says nothing. */
+function taskIntervals(task) {
+    try {
+        if (task.advancedRanges)
+            return parseRangeField(task.advancedRanges);
     }
-    /** The stream has ended: whatever is held is a last line without its newline. */
-    flush(into = new Map()) {
-        if (this.carry.length > 0)
-            this.line(this.carry, into);
-        this.carry = Buffer.alloc(0);
-        return into;
+    catch {
+        return [];
     }
-    get pendingBytes() {
-        return this.carry.length;
-    }
-    line(line, into) {
-        const prefix = parsePrefix(line);
-        let id;
-        let text;
-        if (prefix) {
-            id = prefix.id;
-            text = line.subarray(prefix.start);
-        }
-        else {
-            this.unprefixedLines++;
-            id = this.lastId;
-            text = line;
-        }
-        if (id === undefined)
-            return;
-        this.lastId = id;
-        const pieces = into.get(id);
-        if (pieces)
-            pieces.push(text);
+    const count = task.instanceCount ?? 0;
+    return count > 0 ? [{ first: 0, last: count - 1 }] : [];
+}
+function gatherEvidence(task) {
+    const entries = new Map();
+    for (const entry of task.completedInstances ?? []) {
+        if (typeof entry?.instanceId !== 'number')
+            continue;
+        const list = entries.get(entry.instanceId);
+        if (list)
+            list.push(entry);
         else
-            into.set(id, [text]);
+            entries.set(entry.instanceId, [entry]);
     }
+    const range = (value) => {
+        try {
+            return parseRangeField(value);
+        }
+        catch {
+            return [];
+        }
+    };
+    const status = task.status ?? {};
+    return {
+        entries,
+        succeeded: range(status.succeededRange),
+        failed: normalise([...range(status.failedOnlyRange), ...range(status.failedRange)]),
+        cancelled: range(status.cancelledRange)
+    };
+}
+function entryState(entry) {
+    const state = (entry.state ?? '').toLowerCase();
+    if (state === 'success')
+        return 'Success';
+    if (state === 'cancelled' || state === 'canceled')
+        return 'Cancelled';
+    return 'Failure';
+}
+/** One instance's end from every piece of evidence: a failure anywhere wins, then a cancellation. */
+function judge(id, evidence) {
+    const entries = evidence.entries.get(id) ?? [];
+    const states = new Set(entries.map(entryState));
+    if (intervalsContain(evidence.succeeded, id))
+        states.add('Success');
+    const cancelledByRange = intervalsContain(evidence.cancelled, id);
+    if (cancelledByRange)
+        states.add('Cancelled');
+    else if (intervalsContain(evidence.failed, id))
+        states.add('Failure');
+    const state = states.has('Failure')
+        ? 'Failure'
+        : states.has('Cancelled')
+            ? 'Cancelled'
+            : states.has('Success')
+                ? 'Success'
+                : 'NotCompleted';
+    const failing = entries.find(e => entryState(e) !== 'Success');
+    const shown = failing ?? entries[entries.length - 1];
+    const number = (value) => typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+    const attempts = Math.max(0, ...entries.map(e => number(e.executionAttemptCount) ?? 0));
+    let error = describeApiError(failing?.error);
+    if (error === undefined && state === 'NotCompleted')
+        error = 'never completed';
+    if (error === undefined && state === 'Cancelled')
+        error = 'cancelled';
+    if (error === undefined && state === 'Failure')
+        error = entries.length > 0 ? 'failed' : 'failed (status ranges)';
+    return {
+        id,
+        state,
+        error,
+        wallTimeSec: number(shown?.wallTimeSec),
+        execTimeSec: number(shown?.execTimeSec),
+        peakMemoryMB: number(shown?.peakMemoryMB),
+        attempts: attempts > 0 ? attempts : undefined
+    };
+}
+function reasonsFor(state, instances, taskErrors) {
+    const reasons = [];
+    if (state !== 'Success')
+        reasons.push(`the task ended in state ${state}`);
+    const ids = (wanted) => instances.filter(i => i.state === wanted).map(i => i.id);
+    for (const [wanted, words] of [
+        ['Failure', 'failed'],
+        ['Cancelled', 'cancelled'],
+        ['NotCompleted', 'never completed']
+    ]) {
+        const matching = ids(wanted);
+        if (matching.length > 0)
+            reasons.push(`${matching.length > 1 ? 'instances' : 'instance'} ${formatIds(matching)} ${words}`);
+    }
+    if (taskErrors.length > 0)
+        reasons.push(`task errors: ${taskErrors.join('; ')}`);
+    if (instances.length === 0)
+        reasons.push('the task reports no instances');
+    return reasons;
+}
+/**
+ * The verdict over `requested` (the ids asked for, normalised). `task` is the last document read, or undefined when
+ * none could be read (every instance is then unknown).
+ */
+function decideVerdict(task, requested) {
+    const evidence = task ? gatherEvidence(task) : gatherEvidence({ uuid: '', state: 'Unknown' });
+    const instances = [];
+    for (const { first, last } of requested)
+        for (let id = first; id <= last; id++)
+            instances.push(judge(id, evidence));
+    const reported = normalise([
+        ...idsToIntervals(evidence.entries.keys()),
+        ...evidence.succeeded,
+        ...evidence.failed,
+        ...evidence.cancelled
+    ]);
+    const unexpected = subtractIntervals(reported, requested);
+    const state = task?.state ?? 'Unknown';
+    const taskErrors = (task?.errors ?? []).map(describeApiError).filter((e) => e !== undefined);
+    const reasons = reasonsFor(state, instances, taskErrors);
+    const failedIds = instances.filter(i => i.state !== 'Success').map(i => i.id);
+    return {
+        passed: reasons.length === 0,
+        state,
+        instances,
+        succeededCount: instances.length - failedIds.length,
+        failedIds,
+        taskErrors,
+        unexpected: formatRanges(unexpected),
+        reasons
+    };
+}
+/** A sentence about ids the API reported that were never asked for, or `""`. */
+function describeUnexpected(verdict) {
+    if (verdict.unexpected === '')
+        return '';
+    return `Qarnot reported instance ids that this task never asked for (${verdict.unexpected}); they are not counted as its instances.`;
 }
 
-;// CONCATENATED MODULE: ./src/task/output-follower.ts
+;// CONCATENATED MODULE: ./src/task/progress.ts
 
 
-const STREAMS = ['stdout', 'stderr'];
-/** Output is written to files (and the live log) at least every this many bytes, so memory stays flat. */
-const FLUSH_BYTES = 256 * 1024;
-/** A read this large suggests more is waiting: the caller polls again soon, before the server's buffer rotates. */
-const BUSY_READ_BYTES = 256 * 1024;
-class ReadStopped extends Error {
-    constructor() {
-        super('stopped: the step is being cancelled');
+
+function safeCount(range) {
+    try {
+        return countIds(parseRangeField(range));
+    }
+    catch {
+        return 0;
     }
 }
-class OutputFollower {
-    options;
-    demux = { stdout: new TaskOutputDemux(), stderr: new TaskOutputDemux() };
-    /** Instances known complete when the last successful read cycle started: their output was fully read. */
-    settled = new Set();
-    /** After a failed read: the instances that were settled before it; every other one is repaired at the end. */
-    safeFromLoss;
-    lostReads = 0;
-    bytesRead = 0;
-    repairReads = 0;
-    lastReadBytes = 0;
-    constructor(options) {
-        this.options = options;
-    }
-    /** One fresh read of each stream. `completedIds`: instances the last status read reported complete. */
-    async readNew(completedIds) {
-        let received = 0;
-        if (this.options.stop?.aborted)
-            return 0;
-        let failed = false;
-        for (const stream of STREAMS) {
-            try {
-                received += await this.readStream(stream);
-            }
-            catch (error) {
-                failed = true;
-                this.lostReads++;
-                if (this.options.stop?.aborted)
-                    break; // cut short on purpose: the step is being cancelled
-                this.options.log(`Reading new ${stream} failed (${error instanceof Error ? error.message : String(error)}); output it held will be read again per instance after the end.`);
-            }
-        }
-        // Any instance not complete before the last good read may have printed into the lost answer.
-        if (failed)
-            this.safeFromLoss ??= new Set(this.settled);
-        else
-            this.settled = new Set(completedIds);
-        this.lastReadBytes = received;
-        return received;
-    }
-    /**
-     * After the task's end: reads until a round brings nothing new (at most `rounds`), flushes held partial lines,
-     * then repairs what failed reads may have lost. `ids` are all the task's instances. With `repair: false` (the
-     * step is being cancelled and has seconds left) what is lost stays lost, and the log says so.
-     */
-    async finish(ids, { rounds = 3, repair = true } = {}) {
-        for (let round = 0; round < rounds; round++) {
-            if ((await this.readNew(new Set(ids))) === 0)
-                break;
-        }
-        for (const stream of STREAMS)
-            await this.write(stream, this.demux[stream].flush());
-        const unprefixed = this.demux.stdout.unprefixedLines + this.demux.stderr.unprefixedLines;
-        if (unprefixed > 0) {
-            this.options.log(`${unprefixed} output line${unprefixed > 1 ? 's' : ''} had no instance prefix (the server's output buffer may have rotated); those lines were given to the instance of the line before.`);
-        }
-        const safe = this.safeFromLoss;
-        if (safe && repair)
-            await this.repair(ids.filter(id => !safe.has(id)));
-        else if (safe)
-            this.options.log('Output lost in failed reads is not repaired: the step is being cancelled.');
-    }
-    async readStream(stream) {
-        const demux = this.demux[stream];
-        const flushBytes = this.options.flushBytes ?? FLUSH_BYTES;
-        let pending = new Map();
-        let pendingBytes = 0;
-        let received = 0;
-        await this.options.client.streamFreshTaskOutput(this.options.uuid, stream, async (chunk) => {
-            if (this.options.stop?.aborted)
-                throw new ReadStopped();
-            received += chunk.length;
-            demux.feed(chunk, pending);
-            pendingBytes += chunk.length;
-            if (pendingBytes >= flushBytes) {
-                const full = pending;
-                pending = new Map();
-                pendingBytes = 0;
-                await this.write(stream, full);
-            }
-        });
-        await this.write(stream, pending);
-        this.bytesRead += received;
-        return received;
-    }
-    async write(stream, chunks) {
-        if (chunks.size === 0)
-            return;
-        const texts = this.options.onOutput ? new Map() : undefined;
-        for (const [id, pieces] of chunks) {
-            this.options.files.append(id, stream, pieces);
-            texts?.set(id, Buffer.concat(pieces).toString('utf8'));
-        }
-        if (texts)
-            await this.options.onOutput?.(stream, texts);
-    }
-    /** Reads whole outputs of `ids` per instance, keeping whichever copy is longer. */
-    async repair(ids) {
-        if (ids.length === 0)
-            return;
-        this.options.log(`Repairing the output of instance${ids.length > 1 ? 's' : ''} ${formatIds(ids)} with per-instance reads, after ${this.lostReads} failed read${this.lostReads === 1 ? '' : 's'}.`);
-        for (const id of ids) {
-            for (const stream of STREAMS) {
-                this.repairReads++;
-                const whole = await this.options.client.instanceOutput(this.options.uuid, stream, id);
-                if (Buffer.byteLength(whole, 'utf8') > this.options.files.size(id, stream)) {
-                    this.options.files.replace(id, stream, whole);
-                }
-            }
-        }
-    }
+const count = (value) => typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
+function progressCounts(task) {
+    const total = count(task.totalInstanceCount) || countIds(taskIntervals(task));
+    const completed = task.completedInstances ?? [];
+    const failedFromList = completed.filter(i => (i.state ?? '').toLowerCase() !== 'success').length;
+    const failed = Math.max(failedFromList, safeCount(task.status?.failedRange));
+    // A finished task may list no completed instance: its ranges tell how many ended (§4).
+    const done = Math.max(completed.length, safeCount(task.status?.succeededRange) + failed);
+    return { total, done, failed, running: count(task.runningInstanceCount) };
+}
+/** `9/14 instances done, 1 failed, 3 running`. */
+function describeProgress(counts) {
+    const parts = [`${counts.done}/${plural(counts.total, 'instance')} done`];
+    if (counts.failed > 0)
+        parts.push(`${counts.failed} failed`);
+    if (counts.running > 0)
+        parts.push(`${counts.running} running`);
+    return parts.join(', ');
 }
 
 ;// CONCATENATED MODULE: ./src/task/states.ts
@@ -33630,438 +33557,6 @@ function isKnownState(state) {
     return KNOWN_STATES.has(state);
 }
 
-;// CONCATENATED MODULE: ./src/task/submit.ts
-/**
- * Creating the task exactly once. The create carries a shortname unique to this step run, so when a retry of a
- * create whose answer was lost meets `shortname-uniqueness`, the task the first attempt made is adopted.
- */
-
-function isShortnameClash(error) {
-    const apiError = error instanceof QarnotRetriesExhaustedError ? error.lastError : error;
-    return (apiError instanceof QarnotApiError &&
-        apiError.status === 400 &&
-        invalidFields(apiError.apiMessage).includes('shortname-uniqueness'));
-}
-async function submitTask(client, body) {
-    try {
-        const { uuid } = await client.createTask(body);
-        return { uuid, adopted: false };
-    }
-    catch (error) {
-        if (body.shortname === undefined || !isShortnameClash(error))
-            throw error;
-        // The shortname is random per step run: only our own earlier attempt can hold it. Check the name to be sure.
-        const existing = await client.getTask(body.shortname);
-        if (existing.name !== undefined && existing.name !== null && existing.name !== body.name)
-            throw error;
-        return { uuid: existing.uuid, adopted: true };
-    }
-}
-
-;// CONCATENATED MODULE: ./src/task/verdict.ts
-/**
- * The verdict on a finished task (qarnot-api.md section 5), from its last TaskOutput alone. Pure.
- * A task passes only when its state is Success, no range reports a failure or cancellation, every completed
- * instance succeeded, the task has no errors, and every instance asked for completed.
- */
-
-/** The ids a task was asked to run, from its own fields (advancedRanges wins over instanceCount). */
-function requestedIntervals(task, fallback) {
-    if (task.advancedRanges)
-        return parseRanges(task.advancedRanges);
-    if (typeof task.instanceCount === 'number' && task.instanceCount > 0)
-        return countToIntervals(task.instanceCount);
-    return fallback ?? [];
-}
-function describeApiError(error) {
-    if (!error)
-        return undefined;
-    const text = [error.message, error.code ? `(${error.code})` : undefined].filter(Boolean).join(' ');
-    return text === '' ? undefined : text;
-}
-function completedState(instance) {
-    const state = (instance.state ?? '').toLowerCase();
-    if (state === 'success')
-        return 'Success';
-    if (state === 'cancelled' || state === 'canceled')
-        return 'Cancelled';
-    return 'Failure';
-}
-/** Reads a range field, treating an unreadable one as empty rather than failing the whole report. */
-function rangeIds(value) {
-    try {
-        return new Set(expandIds(parseRangeField(value)));
-    }
-    catch {
-        return new Set();
-    }
-}
-function decideVerdict(task, fallbackIntervals) {
-    const requested = expandIds(requestedIntervals(task, fallbackIntervals));
-    const completed = new Map();
-    for (const instance of task.completedInstances ?? []) {
-        if (typeof instance?.instanceId === 'number')
-            completed.set(instance.instanceId, instance);
-    }
-    const status = task.status ?? {};
-    const cancelled = rangeIds(status.cancelledRange);
-    const failedByRange = new Set([...rangeIds(status.failedRange), ...rangeIds(status.failedOnlyRange)]);
-    const taskErrors = (task.errors ?? []).map(describeApiError).filter((e) => e !== undefined);
-    const ids = [...new Set([...requested, ...completed.keys()])].sort((a, b) => a - b);
-    const instances = ids.map(id => {
-        const done = completed.get(id);
-        let state = done ? completedState(done) : cancelled.has(id) ? 'Cancelled' : 'NotCompleted';
-        // A range that says failed outweighs a completed entry that says otherwise.
-        if (state === 'Success' && cancelled.has(id))
-            state = 'Cancelled';
-        else if (state === 'Success' && failedByRange.has(id))
-            state = 'Failure';
-        let error = describeApiError(done?.error);
-        if (error === undefined && state === 'NotCompleted')
-            error = 'never completed';
-        if (error === undefined && state === 'Cancelled')
-            error = 'cancelled';
-        return {
-            id,
-            state,
-            error,
-            wallTimeSec: done?.wallTimeSec ?? undefined,
-            execTimeSec: done?.execTimeSec ?? undefined,
-            attempts: done?.executionAttemptCount ?? undefined
-        };
-    });
-    const failedIds = instances.filter(i => i.state !== 'Success').map(i => i.id);
-    const reasons = [];
-    if (task.state !== 'Success')
-        reasons.push(`the task ended in state ${task.state}`);
-    const byState = (state) => instances.filter(i => i.state === state).map(i => i.id);
-    const failed = byState('Failure');
-    const cancelledIds = byState('Cancelled');
-    const missing = byState('NotCompleted');
-    if (failed.length > 0)
-        reasons.push(`instance${failed.length > 1 ? 's' : ''} ${formatIds(failed)} failed`);
-    if (cancelledIds.length > 0)
-        reasons.push(`instance${cancelledIds.length > 1 ? 's' : ''} ${formatIds(cancelledIds)} cancelled`);
-    if (missing.length > 0)
-        reasons.push(`instance${missing.length > 1 ? 's' : ''} ${formatIds(missing)} never completed`);
-    if (taskErrors.length > 0)
-        reasons.push(`task errors: ${taskErrors.join('; ')}`);
-    if (requested.length === 0 && instances.length === 0)
-        reasons.push('the task reports no instances');
-    return {
-        passed: reasons.length === 0,
-        state: task.state,
-        instances,
-        succeededCount: instances.length - failedIds.length,
-        failedIds,
-        taskErrors,
-        reasons
-    };
-}
-
-;// CONCATENATED MODULE: ./src/task/poll-schedule.ts
-/**
- * How long to wait between status reads. Pure. Short tasks are seen ending about a second late; long ones settle
- * at one read every 15 s, so that hours of waiting average one read every 10-15 s (the SDKs poll every 10 s).
- */
-const STEPS = [
-    { untilMs: 60_000, intervalMs: 1_000 },
-    { untilMs: 5 * 60_000, intervalMs: 3_000 },
-    { untilMs: 15 * 60_000, intervalMs: 6_000 }
-];
-const LONG_TASK_INTERVAL_MS = 15_000;
-/** The wait before the next read, `elapsedMs` after watching began, never below `floorMs`. */
-function pollIntervalMs(elapsedMs, floorMs = 0) {
-    const step = STEPS.find(s => elapsedMs < s.untilMs);
-    return Math.max(step ? step.intervalMs : LONG_TASK_INTERVAL_MS, floorMs);
-}
-
-;// CONCATENATED MODULE: ./src/task/watch.ts
-
-
-const systemClock = {
-    now: () => Date.now(),
-    sleep: (ms, signal) => new Promise(resolve => {
-        if (signal?.aborted)
-            return resolve();
-        const timer = setTimeout(done, ms);
-        function done() {
-            clearTimeout(timer);
-            signal?.removeEventListener('abort', done);
-            resolve();
-        }
-        signal?.addEventListener('abort', done, { once: true });
-    })
-};
-/** The wait while output is arriving fast. */
-const BUSY_POLL_MS = 250;
-async function watchTask(options) {
-    const { client, uuid, clock, deadline, stop } = options;
-    const started = clock.now();
-    for (;;) {
-        const task = await client.getTask(uuid);
-        await options.onTask?.(task);
-        if (isFinalState(task.state))
-            return { task, ending: 'final' };
-        if (stop?.aborted)
-            return { task, ending: 'stopped' };
-        const now = clock.now();
-        if (deadline !== undefined && now >= deadline)
-            return { task, ending: 'timeout' };
-        let wait = options.busy?.() ? BUSY_POLL_MS : pollIntervalMs(now - started, options.pollFloorMs);
-        // Wake for one last read exactly at the deadline.
-        if (deadline !== undefined)
-            wait = Math.min(wait, Math.max(0, deadline - now));
-        await clock.sleep(wait, stop);
-        if (stop?.aborted) {
-            // One fresh read so the caller acts on the task's current state.
-            const latest = await client.getTask(uuid);
-            await options.onTask?.(latest);
-            return { task: latest, ending: isFinalState(latest.state) ? 'final' : 'stopped' };
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ./src/version.ts
-/** The action's name and version as sent in the User-Agent; a test keeps it equal to package.json. */
-const ACTION_NAME = 'qarnot-action';
-const ACTION_VERSION = '0.1.0';
-const USER_AGENT = `${ACTION_NAME}/${ACTION_VERSION}`;
-
-;// CONCATENATED MODULE: ./src/github/context.ts
-/**
- * The workflow run this step belongs to, from the runner's GITHUB_* variables and the event payload file.
- * Plain variables, as the runner sets them; nothing here talks to GitHub.
- */
-
-function readEvent(path) {
-    if (!path)
-        return {};
-    try {
-        return JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8'));
-    }
-    catch {
-        return {};
-    }
-}
-/** The pull request number of pull_request(_target) events, or of a `refs/pull/N/...` ref. */
-function pullRequestNumber(event, ref) {
-    const pr = event.pull_request;
-    if (pr && typeof pr.number === 'number')
-        return pr.number;
-    const issue = event.issue;
-    if (issue && issue.pull_request && typeof issue.number === 'number')
-        return issue.number;
-    const match = /^refs\/pull\/(\d+)\//.exec(ref ?? '');
-    return match ? Number(match[1]) : undefined;
-}
-function readRunContext(env) {
-    const repository = env.GITHUB_REPOSITORY || undefined;
-    const [owner, repo] = repository?.split('/') ?? [];
-    const serverUrl = env.GITHUB_SERVER_URL || 'https://github.com';
-    const runId = env.GITHUB_RUN_ID || undefined;
-    const runAttempt = env.GITHUB_RUN_ATTEMPT || undefined;
-    const ref = env.GITHUB_REF || undefined;
-    return {
-        repository,
-        owner,
-        repo,
-        workflow: env.GITHUB_WORKFLOW || undefined,
-        job: env.GITHUB_JOB || undefined,
-        action: env.GITHUB_ACTION || undefined,
-        runId,
-        runAttempt,
-        runNumber: env.GITHUB_RUN_NUMBER || undefined,
-        sha: env.GITHUB_SHA || undefined,
-        ref,
-        eventName: env.GITHUB_EVENT_NAME || undefined,
-        pullRequest: pullRequestNumber(readEvent(env.GITHUB_EVENT_PATH), ref),
-        serverUrl,
-        runUrl: repository && runId
-            ? `${serverUrl}/${repository}/actions/runs/${runId}${runAttempt && runAttempt !== '1' ? `/attempts/${runAttempt}` : ''}`
-            : undefined
-    };
-}
-/** The tag every task created by the action carries, so `GET /tasks?tag=github-actions` finds them. */
-const TRACE_TAG = 'github-actions';
-/** Labels that lead from a task on Tasq back to the run that made it. Empty values are left out. */
-function traceLabels(context) {
-    const labels = {
-        'github-repository': context.repository,
-        'github-workflow': context.workflow,
-        'github-job': context.job,
-        'github-run-id': context.runId,
-        'github-run-attempt': context.runAttempt,
-        'github-sha': context.sha,
-        'github-ref': context.ref,
-        'github-event': context.eventName,
-        'github-pull-request': context.pullRequest,
-        'github-run-url': context.runUrl
-    };
-    return Object.fromEntries(Object.entries(labels)
-        .filter(([, value]) => value !== undefined && value !== '')
-        .map(([key, value]) => [key, String(value)]));
-}
-
-;// CONCATENATED MODULE: ./src/report/pr-comment-body.ts
-
-
-
-
-/** Rows before the rest are grouped as ranges: a comment is read at a glance. */
-const COMMENT_ROWS = 20;
-/** GitHub refuses comments over 65,536 characters. */
-const MAX_COMMENT_CHARS = 60_000;
-function renderComment(report, context) {
-    const { verdict } = report;
-    const total = verdict.instances.length;
-    const failed = verdict.failedIds;
-    const title = report.outcome === 'success'
-        ? `✅ Qarnot: ${total}/${total} instance${total === 1 ? '' : 's'} succeeded`
-        : report.outcome === 'timed-out'
-            ? `⏱️ Qarnot: task aborted after the timeout`
-            : report.outcome === 'cancelled'
-                ? '⛔ Qarnot: task cancelled'
-                : `❌ Qarnot: ${failed.length} of ${total} instance${total === 1 ? '' : 's'} did not succeed (${formatIds(failed)})`;
-    const links = [`task [${tableCell(report.name)}](${report.url})`, `state \`${verdict.state}\``];
-    links.push(`followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}`);
-    if (context.runUrl)
-        links.push(`[workflow run](${context.runUrl})`);
-    const lines = [`### ${title}`, '', links.join(' · '), ''];
-    if (report.outcome !== 'success')
-        lines.push(`> ${tableCell(report.headline)}`, '');
-    if (total > 0) {
-        const ordered = failedFirst(verdict.instances);
-        lines.push('| Instance | State | Wall time | Attempts | Error |', '| ---: | --- | ---: | ---: | --- |');
-        for (const instance of ordered.slice(0, COMMENT_ROWS)) {
-            lines.push(`| ${instance.id} | ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${instance.attempts ?? ''} | ${tableCell(instance.error ?? '').slice(0, 300)} |`);
-        }
-        const rest = ordered.slice(COMMENT_ROWS);
-        const groups = groupIds(rest, i => i.state);
-        for (const [state, ids] of groups)
-            lines.push(`| ${formatIds(ids)} | ${state} (${ids.length}) | | | |`);
-        lines.push('');
-    }
-    const commit = context.sha ? `commit ${context.sha.slice(0, 7)}` : undefined;
-    const run = context.runNumber
-        ? `run #${context.runNumber}${context.runAttempt && context.runAttempt !== '1' ? ` attempt ${context.runAttempt}` : ''}`
-        : undefined;
-    const footer = [commit, run, `${context.workflow ?? ''} / ${context.job ?? ''}`].filter(Boolean).join(' · ');
-    lines.push(`<sub>Updated for ${footer}. Full output in the job summary.</sub>`);
-    let body = lines.join('\n');
-    if (body.length > MAX_COMMENT_CHARS)
-        body = `${body.slice(0, MAX_COMMENT_CHARS)}\n\n_(cut: see the job summary)_`;
-    return body;
-}
-
-;// CONCATENATED MODULE: ./src/github/pr-comment.ts
-/**
- * One comment per step on the pull request, found by a hidden marker: created once, updated in place on every
- * re-run. GitHub's API sits behind a small interface; the real one is Octokit from @actions/github.
- */
-/**
- * Octokit, with the base URL the runner gives (GITHUB_API_URL) unless told otherwise. Loaded only when a comment
- * is written: @actions/github is most of the bundle, and every run would pay for it at start-up otherwise.
- */
-async function octokitComments(token, baseUrl) {
-    const { getOctokit } = await __nccwpck_require__.e(/* import() */ 413).then(__nccwpck_require__.bind(__nccwpck_require__, 2413));
-    const octokit = getOctokit(token, baseUrl ? { baseUrl } : {});
-    return {
-        list: (owner, repo, issue) => octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: issue, per_page: 100 }),
-        create: async (owner, repo, issue, body) => (await octokit.rest.issues.createComment({ owner, repo, issue_number: issue, body })).data,
-        update: async (owner, repo, commentId, body) => (await octokit.rest.issues.updateComment({ owner, repo, comment_id: commentId, body })).data
-    };
-}
-/** The hidden marker that tells this step's comment from any other. */
-function commentMarker(parts) {
-    const key = parts.map(part => (part ?? '').replace(/--+/g, '-').replace(/[<>]/g, '')).join('/');
-    return `<!-- qarnot-action:${key} -->`;
-}
-async function upsertComment(api, target, marker, body) {
-    const full = `${marker}\n${body}`;
-    const existing = (await api.list(target.owner, target.repo, target.issue)).find(c => c.body?.includes(marker));
-    if (existing) {
-        await api.update(target.owner, target.repo, existing.id, full);
-        return { action: 'updated', id: existing.id };
-    }
-    const created = await api.create(target.owner, target.repo, target.issue, full);
-    return { action: 'created', id: created.id };
-}
-/** Whether an error from GitHub means the token may not comment (forks, read-only tokens). */
-function isPermissionError(error) {
-    const status = error?.status;
-    return status === 401 || status === 403 || status === 404;
-}
-
-;// CONCATENATED MODULE: ./src/github/comment-step.ts
-
-
-
-async function commentOnPullRequest({ io, env, token, report, comments }) {
-    const context = readRunContext(env);
-    if (context.pullRequest === undefined || !context.owner || !context.repo) {
-        io.info(`pr-comment: this run (${context.eventName ?? 'unknown event'}) has no pull request; no comment written.`);
-        return;
-    }
-    if (token === '') {
-        io.warning('pr-comment: no github-token; the pull request gets no comment.');
-        return;
-    }
-    const marker = commentMarker([context.workflow, context.job, context.action]);
-    try {
-        const api = comments?.(token) ?? (await octokitComments(token, env.GITHUB_API_URL));
-        const target = { owner: context.owner, repo: context.repo, issue: context.pullRequest };
-        const { action, id } = await upsertComment(api, target, marker, renderComment(report, context));
-        io.info(`pr-comment: comment ${id} ${action} on pull request #${context.pullRequest}.`);
-    }
-    catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        io.warning(isPermissionError(error)
-            ? `pr-comment: the token may not comment on pull request #${context.pullRequest} (${message}). A fork's pull request gets a read-only token; otherwise grant 'permissions: pull-requests: write'. The verdict is unchanged.`
-            : `pr-comment: could not write the comment (${message}). The verdict is unchanged.`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/task/progress.ts
-
-
-function safeCount(range) {
-    try {
-        return countIds(parseRangeField(range));
-    }
-    catch {
-        return 0;
-    }
-}
-function progressCounts(task) {
-    let total = task.totalInstanceCount ?? 0;
-    if (!total) {
-        try {
-            total = countIds(requestedIntervals(task));
-        }
-        catch {
-            total = 0;
-        }
-    }
-    const completed = task.completedInstances ?? [];
-    const failedFromList = completed.filter(i => (i.state ?? '').toLowerCase() !== 'success').length;
-    return {
-        total,
-        done: completed.length,
-        failed: Math.max(failedFromList, safeCount(task.status?.failedRange)),
-        running: task.runningInstanceCount ?? 0
-    };
-}
-/** `9/14 instances done, 1 failed, 3 running`. */
-function describeProgress(counts) {
-    const parts = [`${counts.done}/${counts.total} instance${counts.total === 1 ? '' : 's'} done`];
-    if (counts.failed > 0)
-        parts.push(`${counts.failed} failed`);
-    if (counts.running > 0)
-        parts.push(`${counts.running} running`);
-    return parts.join(', ');
-}
-
 ;// CONCATENATED MODULE: ./src/report/log.ts
 /**
  * Task output in the step log. It is untrusted: it is written between `::stop-commands::` markers so that a line
@@ -34075,6 +33570,210 @@ function writeUntrusted(io, text, token = `qarnot-${(0,external_node_crypto_.ran
     io.info(`::stop-commands::${token}`);
     io.info(text.replace(/\n$/, ''));
     io.info(`::${token}::`);
+}
+
+;// CONCATENATED MODULE: ./src/report/grouping.ts
+/** Grouping instance ids under a key (a state, an error), in first-seen order. Pure. */
+function groupIds(items, keyOf) {
+    const groups = new Map();
+    for (const item of items) {
+        const key = keyOf(item);
+        const ids = groups.get(key);
+        if (ids)
+            ids.push(item.id);
+        else
+            groups.set(key, [item.id]);
+    }
+    return groups;
+}
+
+;// CONCATENATED MODULE: ./src/report/text.ts
+/** Text helpers for GitHub-facing rendering. Pure. */
+/** Escapes task output for HTML in Markdown; the summary does not escape anything by itself. */
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+/**
+ * Text safe inside one Markdown table cell (or one line of Markdown): HTML escaped, line breaks of every kind
+ * folded, and Markdown's own characters escaped, so that `![t](url)` stays text rather than an image or a link.
+ */
+function tableCell(text) {
+    return (escapeHtml(text)
+        // eslint-disable-next-line no-control-regex
+        .replace(/[\r\n\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')
+        .replace(/[\\`*_[\]|~]/g, character => `\\${character}`));
+}
+function utf8Bytes(text) {
+    return Buffer.byteLength(text, 'utf8');
+}
+/** `42.0 s`, `3 min 5 s`, `2 h 10 min`; `""` for a time the API did not give (never NaN). */
+function formatSeconds(seconds) {
+    if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0)
+        return '';
+    if (seconds < 60)
+        return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 60)
+        return `${minutes} min ${Math.round(seconds % 60)} s`;
+    return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+;// CONCATENATED MODULE: ./src/report/summary.ts
+/**
+ * The job summary: verdict, link, instance table and each instance's output, rendered as Markdown within a byte
+ * budget (GitHub drops a step summary over 1 MiB whole). Failed instances come first with their errors and the
+ * tail of their output; successful ones share what is left; a note says what was cut and where the rest is.
+ * Pure apart from reading outputs through the OutputReader.
+ */
+
+
+
+
+
+/** GitHub's limit is 1,048,576 bytes; keep a margin for what other steps or the runner add. */
+const SUMMARY_BUDGET_BYTES = 900 * 1024;
+/** Most of one instance's output shown (its tail, per stream). */
+const INSTANCE_OUTPUT_BYTES = 32 * 1024;
+/** Least worth showing for a successful instance; below this its block is left out. */
+const MIN_SHARED_OUTPUT_BYTES = 512;
+/** Up to this many instances, every one has a table row; above, successful ones are grouped as ranges. */
+const FULL_TABLE_INSTANCES = 100;
+/** Rows for failed instances before they too are grouped. */
+const FAILED_ROWS = 300;
+/** Kept free for the closing note. */
+const NOTE_RESERVE_BYTES = 4096;
+const STATE_ICON = {
+    Success: '✅',
+    Failure: '❌',
+    Cancelled: '⛔',
+    NotCompleted: '⚠️'
+};
+/** `2 (restarted)` when an instance ran more than once: a retry, or preemption (§4). */
+function attemptsCell(attempts) {
+    if (attempts === undefined)
+        return '';
+    return attempts > 1 ? `${attempts} (restarted ${attempts - 1}×)` : String(attempts);
+}
+function row(instance) {
+    return `| ${instance.id} | ${STATE_ICON[instance.state]} ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${formatSeconds(instance.execTimeSec)} | ${attemptsCell(instance.attempts)} | ${tableCell(instance.error ?? '')} |`;
+}
+function groupedRows(instances) {
+    return [...groupIds(instances, i => i.state)].map(([state, ids]) => `| ${formatIds(ids)} | ${STATE_ICON[state]} ${state} (${ids.length}) | | | | |`);
+}
+function failedFirst(instances) {
+    return [...instances].sort((a, b) => Number(a.state === 'Success') - Number(b.state === 'Success') || a.id - b.id);
+}
+function instanceTable(instances) {
+    const ordered = failedFirst(instances);
+    const lines = [
+        '| Instance | State | Wall time | Exec time | Attempts | Error |',
+        '| ---: | --- | ---: | ---: | ---: | --- |'
+    ];
+    if (instances.length <= FULL_TABLE_INSTANCES) {
+        lines.push(...ordered.map(row));
+    }
+    else {
+        const failed = ordered.filter(i => i.state !== 'Success');
+        lines.push(...failed.slice(0, FAILED_ROWS).map(row));
+        lines.push(...groupedRows([...failed.slice(FAILED_ROWS), ...ordered.filter(i => i.state === 'Success')]));
+    }
+    return lines.join('\n');
+}
+/** One instance's output block: a collapsible section with stdout and stderr in `<pre>`, escaped. */
+function outputBlock(instance, parts) {
+    const sections = [];
+    for (const { stream, text, totalBytes } of parts) {
+        if (totalBytes === 0)
+            continue;
+        const shownBytes = utf8Bytes(text);
+        const note = shownBytes < totalBytes ? ` (last ${kib(shownBytes)} of ${kib(totalBytes)})` : '';
+        // <pre> on its own line starts an HTML block that blank lines inside the output cannot end.
+        sections.push(`<b>${stream}</b>${note}\n<pre>\n${escapeHtml(text.replace(/\n$/, ''))}\n</pre>`);
+    }
+    if (sections.length === 0)
+        sections.push('<i>no output</i>');
+    // A restarted instance's output holds every run, one after the other: say so rather than show it as one.
+    const runs = (instance.attempts ?? 1) > 1 ? ` (ran ${instance.attempts} times: the output holds every run)` : '';
+    return `<details><summary>Instance ${instance.id}: ${escapeHtml(instance.state)}${runs}</summary>\n\n${sections.join('\n\n')}\n\n</details>\n`;
+}
+function kib(bytes) {
+    return bytes < 1024
+        ? `${bytes} B`
+        : bytes < 1024 * 1024
+            ? `${(bytes / 1024).toFixed(1)} KiB`
+            : `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+function header(report) {
+    const followed = report.task ? ` · followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}` : '';
+    const task = report.task
+        ? `**Task** [${tableCell(report.task.name)}](${report.task.url}) · \`${report.task.uuid}\` · `
+        : '';
+    const lines = [`## ${report.title}`, '', `${task}state \`${tableCell(report.state)}\`${followed}`, ''];
+    if (report.outcome !== Outcome.Success)
+        lines.push(`> ${tableCell(report.headline)}`, '');
+    if (report.notes.length > 0)
+        lines.push(...report.notes.map(note => `- ${tableCell(note)}`), '');
+    const taskErrors = report.verdict?.taskErrors ?? [];
+    if (taskErrors.length > 0)
+        lines.push('**Task errors**', '', ...taskErrors.map(e => `- ${tableCell(e)}`), '');
+    return lines;
+}
+/** Each instance's output block, failed ones first, within `budgetBytes`; the ids left out. */
+function outputBlocks(report, budgetBytes) {
+    const blocks = [];
+    const omitted = [];
+    let left = budgetBytes;
+    const ordered = failedFirst(report.verdict?.instances ?? []);
+    let successLeft = ordered.filter(i => i.state === 'Success').length;
+    for (const instance of ordered) {
+        const success = instance.state === 'Success';
+        // Failed instances take what they need; successful ones share what remains equally.
+        const share = success ? Math.floor(left / Math.max(1, successLeft) / 2) - 200 : left / 2 - 200;
+        const perStream = Math.min(INSTANCE_OUTPUT_BYTES, share);
+        if (success)
+            successLeft--;
+        const parts = perStream < MIN_SHARED_OUTPUT_BYTES
+            ? []
+            : ['stdout', 'stderr'].map(stream => ({
+                stream,
+                ...report.outputs.tail(instance.id, stream, perStream)
+            }));
+        const block = parts.length > 0 ? outputBlock(instance, parts) : '';
+        const size = utf8Bytes(block) + 1;
+        if (block === '' || size > left) {
+            omitted.push(instance.id);
+            continue;
+        }
+        blocks.push(block);
+        left -= size;
+    }
+    return { blocks, omitted };
+}
+function omittedNote(report, omitted) {
+    const where = report.logsDir
+        ? ` Every instance's complete output is in the step log and in \`${report.logsDir}\` on the runner.`
+        : '';
+    let ids = formatIds(omitted);
+    if (ids.length > 2000)
+        ids = `${ids.slice(0, ids.lastIndexOf(',', 2000))},…`;
+    return `\n> [!NOTE]\n> The output of ${plural(omitted.length, 'instance')} (${ids}) is not shown here, to keep this summary under GitHub's 1 MiB limit.${where}\n`;
+}
+function renderSummary(report, budgetBytes = SUMMARY_BUDGET_BYTES) {
+    const head = header(report);
+    const instances = report.verdict?.instances ?? [];
+    if (instances.length > 0)
+        head.push(instanceTable(instances), '');
+    let markdown = head.join('\n');
+    if (utf8Bytes(markdown) > budgetBytes - NOTE_RESERVE_BYTES) {
+        // Only thousands of distinct errors get here: drop the table rather than lose the summary.
+        markdown = `${head.slice(0, 4).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`;
+    }
+    const { blocks, omitted } = outputBlocks(report, budgetBytes - NOTE_RESERVE_BYTES - utf8Bytes(markdown));
+    if (blocks.length > 0)
+        markdown += `\n### Output\n\n${blocks.join('\n')}`;
+    if (omitted.length > 0)
+        markdown += omittedNote(report, omitted);
+    return markdown;
 }
 
 ;// CONCATENATED MODULE: ./src/report/live-log.ts
@@ -34150,9 +33849,1367 @@ function logFailedInstances(io, instances, outputs) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/report/model.ts
+/** Reads nothing: a step that followed no task has no output. */
+const NO_OUTPUT = {
+    tail: () => ({ text: '', totalBytes: 0 }),
+    head: () => ({ text: '', totalBytes: 0 })
+};
+
+;// CONCATENATED MODULE: ./src/report/failure-message.ts
+/** The one message given to setFailed: which instances failed (as ranges) and their errors. Pure. */
+
+
+/** Annotations are cut at 4 KiB; stay well under. */
+const MAX_LENGTH = 3000;
+function failureMessage(taskLabel, verdict) {
+    const failed = verdict.instances.filter(instance => instance.state !== 'Success');
+    const byError = groupIds(failed, instance => {
+        const what = instance.state === 'Failure'
+            ? 'failed'
+            : instance.state === 'Cancelled'
+                ? 'cancelled'
+                : 'never completed';
+        const own = instance.error && !['cancelled', 'never completed'].includes(instance.error);
+        return own ? `${what}: ${instance.error}` : what;
+    });
+    const groups = [...byError.entries()]
+        .sort((a, b) => b[1].length - a[1].length)
+        .map(([what, ids]) => `instance${ids.length > 1 ? 's' : ''} ${formatIds(ids)} ${what}`);
+    const parts = [...groups];
+    if (verdict.taskErrors.length > 0)
+        parts.push(`task errors: ${verdict.taskErrors.join('; ')}`);
+    if (parts.length === 0)
+        parts.push(...verdict.reasons);
+    let message = `${taskLabel} ended in state ${verdict.state}: ${parts.join('; ')}`;
+    if (message.length > MAX_LENGTH)
+        message = `${message.slice(0, MAX_LENGTH)}... (see the job summary)`;
+    return message;
+}
+
+;// CONCATENATED MODULE: ./src/report/outcome.ts
+/**
+ * What came of the step, and how to say it: one pure function decides the outcome from how the step ended and
+ * the verdict, one builds the title (summary, pull-request comment) and the headline (log, failure message).
+ */
+
+
+
+
+function decideOutcome(ending, verdict) {
+    switch (ending.kind) {
+        case 'submitted':
+            return Outcome.Submitted;
+        case 'not-created':
+            return Outcome.Failure;
+        case 'stopped-creating':
+            return Outcome.Cancelled;
+        case 'followed':
+            if (ending.ending === 'stopped')
+                return Outcome.Cancelled;
+            if (ending.ending === 'timeout')
+                return Outcome.TimedOut;
+            if (ending.ending === 'lost' || !verdict)
+                return Outcome.Failure;
+            if (verdict.passed)
+                return Outcome.Success;
+            return verdict.state === 'Cancelled' ? Outcome.Cancelled : Outcome.Failure;
+    }
+}
+function title(facts) {
+    const { outcome, verdict, ending } = facts;
+    const total = verdict?.instances.length ?? 0;
+    switch (outcome) {
+        case Outcome.Success:
+            return `✅ Qarnot task succeeded: ${total}/${plural(total, 'instance')}`;
+        case Outcome.Submitted:
+            return '📤 Qarnot task submitted';
+        case Outcome.TimedOut:
+            return '⏱️ Qarnot task aborted after the timeout';
+        case Outcome.Cancelled:
+            return ending.kind === 'followed' && ending.leftRunning
+                ? '⛔ Step cancelled: the Qarnot task was left running'
+                : '⛔ Qarnot task cancelled';
+        default:
+            if (ending.kind === 'not-created')
+                return '❌ Qarnot task not created';
+            if (ending.kind === 'followed' && ending.ending === 'lost')
+                return '❌ Qarnot task could not be followed';
+            return `❌ Qarnot task failed: ${verdict?.failedIds.length ?? 0} of ${plural(total, 'instance')} did not succeed`;
+    }
+}
+function headline(facts) {
+    const { outcome, verdict, ending } = facts;
+    const label = facts.uuid ? `Qarnot task ${facts.uuid}` : 'The Qarnot task';
+    const state = verdict?.state ?? 'Unknown';
+    if (ending.kind === 'not-created')
+        return ending.message;
+    if (ending.kind === 'submitted')
+        return `${label} was submitted; wait is false, so this step does not follow it.`;
+    if (ending.kind === 'stopped-creating') {
+        return `The step was cancelled while creating the task${facts.uuid ? `; ${label} was aborted` : ''}.`;
+    }
+    if (ending.leftRunning)
+        return `The step was cancelled; ${label} was left running (abort-on-cancel: false).`;
+    if (outcome === Outcome.Success)
+        return `${label} succeeded: ${plural(verdict?.instances.length ?? 0, 'instance')}.`;
+    if (outcome === Outcome.TimedOut) {
+        return `${label} was aborted after the timeout of ${formatDuration(facts.timeoutMs ?? 0)} (state ${state}).`;
+    }
+    if (ending.ending === 'stopped')
+        return `The step was cancelled; ${label} was aborted (state ${state}).`;
+    if (ending.ending === 'lost')
+        return `${label} could no longer be followed and was aborted: ${ending.message ?? 'no answer'}.`;
+    return verdict ? failureMessage(label, verdict) : `${label} ended in state ${state}.`;
+}
+function describeOutcome(facts) {
+    return { title: title(facts), headline: headline(facts) };
+}
+
+;// CONCATENATED MODULE: ./src/report/pr-comment-body.ts
+
+
+
+
+/** Rows before the rest are grouped as ranges: a comment is read at a glance. */
+const COMMENT_ROWS = 20;
+/** GitHub refuses comments over 65,536 characters. */
+const MAX_COMMENT_CHARS = 60_000;
+function renderComment(report, context) {
+    const instances = report.verdict?.instances ?? [];
+    const total = instances.length;
+    const links = report.task ? [`task [${tableCell(report.task.name)}](${report.task.url})`] : [];
+    links.push(`state \`${tableCell(report.state)}\``);
+    if (report.task)
+        links.push(`followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}`);
+    if (context.runUrl)
+        links.push(`[workflow run](${context.runUrl})`);
+    const lines = [`### ${report.title}`, '', links.join(' · '), ''];
+    if (report.outcome !== 'success')
+        lines.push(`> ${tableCell(report.headline)}`, '');
+    if (total > 0) {
+        const ordered = failedFirst(instances);
+        lines.push('| Instance | State | Wall time | Attempts | Error |', '| ---: | --- | ---: | ---: | --- |');
+        for (const instance of ordered.slice(0, COMMENT_ROWS)) {
+            lines.push(`| ${instance.id} | ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${instance.attempts ?? ''} | ${tableCell((instance.error ?? '').slice(0, 300))} |`);
+        }
+        const rest = ordered.slice(COMMENT_ROWS);
+        const groups = groupIds(rest, i => i.state);
+        for (const [state, ids] of groups)
+            lines.push(`| ${formatIds(ids)} | ${state} (${ids.length}) | | | |`);
+        lines.push('');
+    }
+    const commit = context.sha ? `commit ${context.sha.slice(0, 7)}` : undefined;
+    const run = context.runNumber
+        ? `run #${context.runNumber}${context.runAttempt && context.runAttempt !== '1' ? ` attempt ${context.runAttempt}` : ''}`
+        : undefined;
+    const footer = [commit, run, tableCell(`${context.workflow ?? ''} / ${context.job ?? ''}`)]
+        .filter(Boolean)
+        .join(' · ');
+    lines.push(`<sub>Updated for ${footer}. Full output in the job summary.</sub>`);
+    let body = lines.join('\n');
+    if (body.length > MAX_COMMENT_CHARS)
+        body = `${body.slice(0, MAX_COMMENT_CHARS)}\n\n_(cut: see the job summary)_`;
+    return body;
+}
+
+;// CONCATENATED MODULE: ./src/github/pr-comment.ts
+/**
+ * One comment per step on the pull request, found by a hidden marker: created once, updated in place on every
+ * re-run. GitHub's API sits behind a small interface; the real one is Octokit from @actions/github.
+ */
+/**
+ * Octokit, with the base URL the runner gives (GITHUB_API_URL) unless told otherwise. Loaded only when a comment
+ * is written: @actions/github is most of the bundle, and every run would pay for it at start-up otherwise.
+ */
+async function octokitComments(token, baseUrl, signal) {
+    const { getOctokit } = await __nccwpck_require__.e(/* import() */ 413).then(__nccwpck_require__.bind(__nccwpck_require__, 2413));
+    const octokit = getOctokit(token, { ...(baseUrl ? { baseUrl } : {}), request: { signal } });
+    return {
+        list: (owner, repo, issue) => octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: issue, per_page: 100 }),
+        create: async (owner, repo, issue, body) => (await octokit.rest.issues.createComment({ owner, repo, issue_number: issue, body })).data,
+        update: async (owner, repo, commentId, body) => (await octokit.rest.issues.updateComment({ owner, repo, comment_id: commentId, body })).data
+    };
+}
+/** The hidden marker that tells this step's comment from any other. */
+function commentMarker(parts) {
+    const key = parts.map(part => (part ?? '').replace(/--+/g, '-').replace(/[<>]/g, '')).join('/');
+    return `<!-- qarnot-action:${key} -->`;
+}
+async function upsertComment(api, target, marker, body) {
+    const full = `${marker}\n${body}`;
+    const existing = (await api.list(target.owner, target.repo, target.issue)).find(c => c.body?.includes(marker));
+    if (existing) {
+        await api.update(target.owner, target.repo, existing.id, full);
+        return { action: 'updated', id: existing.id };
+    }
+    const created = await api.create(target.owner, target.repo, target.issue, full);
+    return { action: 'created', id: created.id };
+}
+/** Whether an error from GitHub means the token may not comment (forks, read-only tokens). */
+function isPermissionError(error) {
+    const status = error?.status;
+    return status === 401 || status === 403 || status === 404;
+}
+
+;// CONCATENATED MODULE: ./src/github/comment-step.ts
+
+
+
+
+/** The comment is a courtesy: a GitHub API that stalls must not hold the step for longer than this. */
+const COMMENT_TIMEOUT_MS = 20_000;
+/** Rejects when `promise` is not settled within `ms`, and aborts `controller` so that what it drives stops too. */
+function within(promise, ms, controller) {
+    let timer;
+    const expired = new Promise((_, reject) => {
+        timer = setTimeout(() => {
+            controller.abort();
+            reject(new Error(`GitHub did not answer within ${ms / 1000} s`));
+        }, ms);
+    });
+    return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+async function commentOnPullRequest({ io, env, token, report, comments, timeoutMs = COMMENT_TIMEOUT_MS }) {
+    const context = readRunContext(env);
+    if (context.pullRequest === undefined || !context.owner || !context.repo) {
+        io.info(`pr-comment: this run (${context.eventName ?? 'unknown event'}) has no pull request; no comment written.`);
+        return;
+    }
+    if (token === '') {
+        io.warning('pr-comment: no github-token; the pull request gets no comment.');
+        return;
+    }
+    const marker = commentMarker([context.workflow, context.job, context.action]);
+    const controller = new AbortController();
+    const target = { owner: context.owner, repo: context.repo, issue: context.pullRequest };
+    try {
+        const write = async () => {
+            const api = comments?.(token) ?? (await octokitComments(token, env.GITHUB_API_URL, controller.signal));
+            return upsertComment(api, target, marker, renderComment(report, context));
+        };
+        const { action, id } = await within(write(), timeoutMs, controller);
+        io.info(`pr-comment: comment ${id} ${action} on pull request #${context.pullRequest}.`);
+    }
+    catch (error) {
+        const message = errorMessage(error);
+        io.warning(isPermissionError(error)
+            ? `pr-comment: the token may not comment on pull request #${context.pullRequest} (${message}). A fork's pull request gets a read-only token; otherwise grant 'permissions: pull-requests: write'. The verdict is unchanged.`
+            : `pr-comment: could not write the comment (${message}). The verdict is unchanged.`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/task/logs.ts
+/**
+ * Demultiplexing the task-level output stream (`0> line`, `3> line`, interleaved in arrival order, docs/qarnot-api.md
+ * §2) into each instance's own bytes. Pure, incremental and linear: chunks may end anywhere, even inside a prefix, a
+ * line or a UTF-8 character; a line is never held whole (its bytes are handed on as they come, as slices of the
+ * chunks), so a line of hundreds of MB costs no more than its bytes. Only the first `<id>> ` of a line is a prefix
+ * (leading spaces tolerated, as one fixture pads it); the rest is the instance's text, byte for byte.
+ */
+const NEWLINE = 0x0a;
+const SPACE = 0x20;
+const GT = 0x3e;
+/** Leading spaces and up to 10 digits, `>`, space: a prefix is decided within this many bytes. */
+const MAX_PREFIX_BYTES = 48;
+/** Where lines without an instance prefix go: no instance's output is corrupted by them. */
+const UNATTRIBUTED = -1;
+/** The id and where the text starts, `undefined` when the line has no `<id>> ` prefix, `null` when it is too soon to say. */
+function parsePrefix(line) {
+    let i = 0;
+    while (i < line.length && line[i] === SPACE)
+        i++;
+    const digitsStart = i;
+    while (i < line.length && line[i] >= 0x30 && line[i] <= 0x39 && i - digitsStart < 10)
+        i++;
+    if (i === line.length || (i - digitsStart > 0 && i + 1 === line.length && line[i] === GT)) {
+        return line.length < MAX_PREFIX_BYTES && line.indexOf(NEWLINE) < 0 ? null : undefined;
+    }
+    if (i === digitsStart || line[i] !== GT || line[i + 1] !== SPACE)
+        return undefined;
+    return { id: Number(line.subarray(digitsStart, i).toString('latin1')), start: i + 2 };
+}
+function push(into, id, piece) {
+    if (piece.length === 0)
+        return;
+    const pieces = into.get(id);
+    if (pieces)
+        pieces.push(piece);
+    else
+        into.set(id, [piece]);
+}
+class TaskOutputDemux {
+    /** The start of a line while its prefix is not yet decided (at most MAX_PREFIX_BYTES). */
+    head = Buffer.alloc(0);
+    /** The instance of the line in progress, once its prefix was read; undefined at a line start. */
+    current;
+    /** Lines that had no prefix: a sign that the server's buffer rotated inside a line, or of a format change. */
+    unprefixedLines = 0;
+    /** Feeds a chunk of the stream; returns its bytes per instance (slices of the chunk, no copies). */
+    feed(chunk, into = new Map()) {
+        let position = 0;
+        while (position < chunk.length) {
+            if (this.current === undefined) {
+                position = this.readPrefix(chunk, position, into);
+                continue;
+            }
+            const newline = chunk.indexOf(NEWLINE, position);
+            const end = newline < 0 ? chunk.length : newline + 1;
+            push(into, this.current, chunk.subarray(position, end));
+            if (newline >= 0)
+                this.current = undefined;
+            position = end;
+        }
+        return into;
+    }
+    /** The instance whose line is cut at this point of the stream, if any (its bytes so far were handed on). */
+    get lineInProgress() {
+        return this.current;
+    }
+    /**
+     * The stream broke here (a read ended early): what was held is dropped and the next byte starts a line, so
+     * that the next read's first line is not glued to this one. Returns the instance whose line was cut, if known.
+     */
+    abandonLine() {
+        const cut = this.current;
+        this.current = undefined;
+        this.head = Buffer.alloc(0);
+        return cut;
+    }
+    /** The stream has ended: a held line start without its newline is a last line (or bytes without prefix). */
+    flush(into = new Map()) {
+        if (this.head.length > 0)
+            this.decide(this.head, true, into);
+        this.head = Buffer.alloc(0);
+        this.current = undefined;
+        return into;
+    }
+    /** Reads a line start from `position`; returns where the line's text continues. */
+    readPrefix(chunk, position, into) {
+        const take = Math.min(chunk.length - position, MAX_PREFIX_BYTES - this.head.length);
+        const newline = chunk.indexOf(NEWLINE, position);
+        const end = newline >= 0 && newline < position + take ? newline + 1 : position + take;
+        const head = Buffer.concat([this.head, chunk.subarray(position, end)]);
+        const used = this.decide(head, false, into);
+        if (used === undefined) {
+            this.head = head;
+            return end;
+        }
+        this.head = Buffer.alloc(0);
+        // Bytes of this chunk that the decision did not use are read again as the line's text.
+        return end - (head.length - used);
+    }
+    /** Decides a line start: the bytes of `head` it used, or undefined when more are needed. */
+    decide(head, final, into) {
+        const prefix = parsePrefix(head);
+        if (prefix === null && !final)
+            return undefined;
+        if (prefix) {
+            this.current = prefix.id;
+            return prefix.start;
+        }
+        this.unprefixedLines++;
+        const newline = head.indexOf(NEWLINE);
+        const lineEnd = newline < 0 ? head.length : newline + 1;
+        push(into, UNATTRIBUTED, Buffer.from(head.subarray(0, lineEnd)));
+        this.current = newline < 0 && !final ? UNATTRIBUTED : undefined;
+        return lineEnd;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/task/output-files.ts
+/**
+ * Each instance's complete output on disk, as it arrives: `<id>.stdout.log` and `<id>.stderr.log` in the logs
+ * folder, written only for instances that printed something (an instance without a file printed nothing), and
+ * `unattributed.<stream>.log` for lines that came without an instance prefix. Memory holds only byte counts; the
+ * report reads heads and tails back from the files.
+ */
+
+
+
+class InstanceOutputFiles {
+    dir;
+    sizes = new Map();
+    constructor(dir) {
+        this.dir = dir;
+        (0,external_node_fs_namespaceObject.mkdirSync)(dir, { recursive: true });
+    }
+    path(id, stream) {
+        return (0,external_node_path_namespaceObject.join)(this.dir, `${id === UNATTRIBUTED ? 'unattributed' : id}.${stream}.log`);
+    }
+    append(id, stream, pieces) {
+        const data = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
+        if (data.length === 0)
+            return;
+        (0,external_node_fs_namespaceObject.appendFileSync)(this.path(id, stream), data);
+        const key = `${id}.${stream}`;
+        this.sizes.set(key, (this.sizes.get(key) ?? 0) + data.length);
+    }
+    /** Replaces an instance's file with another file (a repair read), moved in place. */
+    replaceWith(id, stream, source) {
+        (0,external_node_fs_namespaceObject.renameSync)(source, this.path(id, stream));
+        this.sizes.set(`${id}.${stream}`, (0,external_node_fs_namespaceObject.statSync)(this.path(id, stream)).size);
+    }
+    size(id, stream) {
+        return this.sizes.get(`${id}.${stream}`) ?? 0;
+    }
+    /** Ids that have output in either stream, the unattributed lines aside. */
+    idsWithOutput() {
+        const ids = new Set();
+        for (const key of this.sizes.keys())
+            ids.add(Number(key.slice(0, key.indexOf('.'))));
+        ids.delete(UNATTRIBUTED);
+        return [...ids];
+    }
+    /** At most `maxBytes` from the end of a file, starting on a character (and a line when one starts nearby). */
+    tail(id, stream, maxBytes) {
+        return readPart(this.path(id, stream), maxBytes, 'tail');
+    }
+    /** At most `maxBytes` from the start of a file, ending on a whole character. */
+    head(id, stream, maxBytes) {
+        return readPart(this.path(id, stream), maxBytes, 'head');
+    }
+}
+function readPart(path, maxBytes, where) {
+    if (!(0,external_node_fs_namespaceObject.existsSync)(path))
+        return { text: '', totalBytes: 0 };
+    const totalBytes = (0,external_node_fs_namespaceObject.statSync)(path).size;
+    const length = Math.min(totalBytes, Math.max(0, Math.floor(maxBytes)));
+    if (length <= 0)
+        return { text: '', totalBytes };
+    const buffer = Buffer.alloc(length);
+    const fd = (0,external_node_fs_namespaceObject.openSync)(path, 'r');
+    try {
+        (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, length, where === 'tail' ? totalBytes - length : 0);
+    }
+    finally {
+        (0,external_node_fs_namespaceObject.closeSync)(fd);
+    }
+    let start = 0;
+    let end = length;
+    if (where === 'tail' && length < totalBytes) {
+        while (start < end && (buffer[start] & 0xc0) === 0x80)
+            start++;
+        const newline = buffer.indexOf(0x0a, start);
+        if (newline >= 0 && newline - start < 1024 && newline + 1 < end)
+            start = newline + 1;
+    }
+    if (where === 'head' && length < totalBytes)
+        end = wholeCharacterEnd(buffer, end);
+    return { text: buffer.subarray(start, end).toString('utf8'), totalBytes };
+}
+/** Where a byte range ending at `end` stops on a whole UTF-8 character. */
+function wholeCharacterEnd(buffer, end) {
+    let lead = end - 1;
+    while (lead > 0 && (buffer[lead] & 0xc0) === 0x80)
+        lead--;
+    if (lead < 0)
+        return end;
+    const needed = buffer[lead] >= 0xf0 ? 4 : buffer[lead] >= 0xe0 ? 3 : buffer[lead] >= 0xc0 ? 2 : 1;
+    return lead + needed > end ? lead : end;
+}
+
+;// CONCATENATED MODULE: ./src/report/outputs.ts
+/**
+ * The step outputs, each capped so that GitHub accepts them (an output and a job's outputs are limited to 1 MB).
+ * Pure apart from reading outputs through the OutputReader.
+ */
+
+
+
+
+const STDOUT_OUTPUT_BYTES = 256 * 1024;
+const RESULTS_OUTPUT_BYTES = 512 * 1024;
+/** Most of each instance's stdout and stderr in `results` (their tails). */
+const RESULT_TEXT_BYTES = 4 * 1024;
+/** Below this share per text, `results` carries no texts at all. */
+const MIN_RESULT_TEXT_BYTES = 64;
+const CUT_MARK = '…';
+/** One instance's stdout as `3> line` lines within `budget` bytes; a line that does not fit is cut, not dropped. */
+function instanceLines(id, text, budget) {
+    const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
+    let out = '';
+    let used = 0;
+    for (const line of lines) {
+        const piece = `${id}> ${line}\n`;
+        const size = utf8Bytes(piece);
+        if (used + size <= budget) {
+            out += piece;
+            used += size;
+            continue;
+        }
+        const room = budget - used - utf8Bytes(`${id}> ${CUT_MARK}\n`);
+        if (room >= 0 || used === 0) {
+            const kept = Buffer.from(line, 'utf8').subarray(0, Math.max(0, room));
+            const cutPiece = `${id}> ${kept.subarray(0, wholeCharacterEnd(kept, kept.length)).toString('utf8')}${CUT_MARK}\n`;
+            out += cutPiece;
+            used += utf8Bytes(cutPiece);
+        }
+        return { text: out, bytes: used, cut: true };
+    }
+    return { text: out, bytes: used, cut: false };
+}
+/**
+ * `3> line` for every line of every instance's stdout, in id order, within `maxBytes`. The budget is shared so
+ * that every instance that printed something is represented (small ones take what they need, the rest share what
+ * is left), and a line too long for its share is cut, not dropped.
+ */
+function prefixedStdout(report, maxBytes = STDOUT_OUTPUT_BYTES) {
+    const sizes = (report.verdict?.instances ?? [])
+        .map(instance => ({ id: instance.id, size: report.outputs.head(instance.id, 'stdout', 0).totalBytes }))
+        .filter(entry => entry.size > 0);
+    // The smallest first, each taking at most an equal share of what is left: what small ones leave, big ones get.
+    const parts = new Map();
+    let left = maxBytes;
+    let cut = false;
+    const bySize = [...sizes].sort((a, b) => a.size - b.size);
+    bySize.forEach(({ id, size }, index) => {
+        const budget = Math.floor(left / (bySize.length - index));
+        const { text: head } = report.outputs.head(id, 'stdout', budget);
+        const part = instanceLines(id, head, budget);
+        parts.set(id, part.text);
+        left -= part.bytes;
+        cut ||= part.cut || utf8Bytes(head) < size;
+    });
+    const text = sizes.map(({ id }) => parts.get(id) ?? '').join('');
+    return { text, cut };
+}
+function resultsJson(report) {
+    const instances = report.verdict?.instances ?? [];
+    // Share the cap between the instances' texts, so that thousands of instances still fit.
+    const share = Math.min(RESULT_TEXT_BYTES, Math.floor((RESULTS_OUTPUT_BYTES * 0.6) / Math.max(1, instances.length) / 2));
+    const withTexts = share >= MIN_RESULT_TEXT_BYTES;
+    let truncated = false;
+    const entries = instances.map(instance => {
+        const entry = {
+            id: instance.id,
+            state: instance.state,
+            error: instance.error ?? null,
+            wallTimeSec: instance.wallTimeSec ?? null,
+            execTimeSec: instance.execTimeSec ?? null,
+            peakMemoryMB: instance.peakMemoryMB ?? null,
+            attempts: instance.attempts ?? null,
+            truncated: false
+        };
+        for (const stream of ['stdout', 'stderr']) {
+            const { text, totalBytes } = withTexts
+                ? report.outputs.tail(instance.id, stream, share)
+                : { text: '', totalBytes: 0 };
+            entry[stream] = text;
+            if (!withTexts || utf8Bytes(text) < totalBytes)
+                entry.truncated = true;
+        }
+        truncated ||= entry.truncated;
+        return entry;
+    });
+    let json = JSON.stringify(entries);
+    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
+        return { json, truncated };
+    for (const entry of entries) {
+        delete entry.stdout;
+        delete entry.stderr;
+        entry.truncated = true;
+    }
+    json = JSON.stringify(entries);
+    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
+        return { json, truncated: true };
+    // Tens of thousands of instances: the failed ones, as many as fit.
+    const failed = entries.filter(e => e.state !== 'Success');
+    let count = failed.length;
+    do {
+        json = JSON.stringify(failed.slice(0, count));
+        count = Math.floor(count / 2);
+    } while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES);
+    return { json, truncated: true };
+}
+/** Every output of the action, on every exit; values are strings as the runner stores them. */
+function buildOutputs(report) {
+    const { verdict } = report;
+    const stdout = prefixedStdout(report);
+    const results = resultsJson(report);
+    return {
+        [Output.TaskUuid]: report.task?.uuid ?? '',
+        [Output.TaskUrl]: report.task?.url ?? '',
+        [Output.State]: report.state,
+        [Output.Outcome]: report.outcome,
+        [Output.InstanceCount]: String(verdict?.instances.length ?? report.requestedCount ?? 0),
+        [Output.SucceededCount]: String(verdict?.succeededCount ?? 0),
+        [Output.FailedCount]: String(verdict?.failedIds.length ?? 0),
+        [Output.FailedInstances]: formatIds(verdict?.failedIds ?? []),
+        [Output.Results]: results.json,
+        [Output.Stdout]: stdout.text,
+        [Output.LogsDir]: report.logsDir ?? '',
+        [Output.Truncated]: String(stdout.cut || results.truncated)
+    };
+}
+
+;// CONCATENATED MODULE: ./src/report/write-report.ts
+
+
+
+
+
+
+async function writeReport(report, targets) {
+    const { io } = targets;
+    if (targets.streamLogs && report.verdict)
+        logFailedInstances(io, report.verdict.instances, report.outputs);
+    for (const note of report.notes)
+        io.info(note);
+    try {
+        for (const [name, value] of Object.entries(buildOutputs(report)))
+            io.setOutput(name, value);
+    }
+    catch (error) {
+        io.warning(`The step outputs could not be written (${errorMessage(error)}).`);
+    }
+    if (targets.summary) {
+        try {
+            await io.appendSummary(renderSummary(report));
+        }
+        catch (error) {
+            io.warning(`The job summary could not be written (${errorMessage(error)}); the verdict is unchanged.`);
+        }
+    }
+    if (targets.prComment) {
+        await commentOnPullRequest({ io, env: targets.env, report, ...targets.prComment });
+    }
+    if (report.outcome === Outcome.Success || report.outcome === Outcome.Submitted)
+        io.info(report.headline);
+    else
+        io.setFailed(report.headline);
+}
+
+;// CONCATENATED MODULE: ./src/task/clock.ts
+/** Time as the parts that wait see it: a parameter, so that tests and benchmarks can drive it. */
+
+const systemClock = { now: () => Date.now(), sleep: sleepUnlessAborted };
+
+;// CONCATENATED MODULE: ./src/task/output-follower.ts
+/**
+ * Following a task's output while it runs: at most one fresh read per stream per poll at task level (so the cost
+ * does not grow with the instance count), split per instance, written to files as it arrives, and handed to the
+ * live log. After the end, what was collected is checked against one whole read of each stream (output lost in a
+ * failed read, or taken by another reader of the same cursor, comes back that way at O(1) requests:
+ * docs/qarnot-api.md §2), and only what that cannot settle is read again per instance, concurrently and bounded.
+ */
+
+
+
+
+
+
+
+
+
+const STREAMS = ['stdout', 'stderr'];
+/** Output is written to files (and the live log) at least every this many bytes, so memory stays flat. */
+const FLUSH_BYTES = 256 * 1024;
+/** A read this large suggests more is waiting: the caller polls again soon, before the server's buffer rotates. */
+const BUSY_READ_BYTES = 256 * 1024;
+/** The server's output buffer is bounded (size unpublished): a whole read is trusted up to this size per stream. */
+const WHOLE_READ_MAX_BYTES = 32 * 1024 * 1024;
+/** Per-instance repair reads, at most, and how many at once. */
+const MAX_REPAIR_INSTANCES = 200;
+const REPAIR_CONCURRENCY = 8;
+/** The live log holds back a line's unfinished end, up to this much, so that a line is not split in the log. */
+const LOG_HOLD_BYTES = 1024 * 1024;
+class OutputFollower {
+    options;
+    demux = { stdout: new TaskOutputDemux(), stderr: new TaskOutputDemux() };
+    held = { stdout: undefined, stderr: undefined };
+    /** Instances known complete when the last successful read cycle started: their output was fully read. */
+    settled = new Set();
+    /** After a failed read: the instances settled before it, safe from every loss; all others are suspects. */
+    safeFromLoss;
+    /** Instances whose output may be missing something or be cut: read again after the end. */
+    suspects = new Set();
+    /** The task was deleted (a read answered 404): nothing more can be read. */
+    gone = false;
+    lostReads = 0;
+    bytesRead = 0;
+    streamBytes = { stdout: 0, stderr: 0 };
+    repairReads = 0;
+    wholeReads = 0;
+    lastReadBytes = 0;
+    /** Sentences for the report: what could not be read or checked. */
+    notes = [];
+    constructor(options) {
+        this.options = options;
+    }
+    /** One fresh read of each stream. `completedIds`: instances the last status read reported complete. */
+    async readNew(completedIds) {
+        let received = 0;
+        if (this.options.stop?.aborted || this.gone)
+            return 0;
+        let failed = false;
+        for (const stream of STREAMS) {
+            try {
+                received += await this.readStream(stream);
+            }
+            catch (error) {
+                failed = true;
+                if (this.isGone(error))
+                    break;
+                this.lostReads++;
+                const cut = this.demux[stream].abandonLine();
+                if (cut !== undefined && cut !== UNATTRIBUTED)
+                    this.suspects.add(cut);
+                await this.releaseHeld(stream);
+                if (this.options.stop?.aborted)
+                    break; // cut short on purpose: the step is being cancelled
+                this.options.log(`Reading new ${stream} failed (${errorMessage(error)}); what it held is read again after the end.`);
+            }
+        }
+        // Any instance not complete before the last good read may have printed into the lost answer.
+        if (failed)
+            this.safeFromLoss ??= new Set(this.settled);
+        else
+            this.settled = new Set(completedIds);
+        this.lastReadBytes = received;
+        return received;
+    }
+    /**
+     * After the task's end: reads until a round brings nothing new (at most `rounds`), then checks the collected
+     * output against a whole read and repairs what it cannot settle. `ids` are the task's instances. With
+     * `verify: false` (the step is being cancelled and has seconds left) what is lost stays lost, and the log says so.
+     */
+    async finish(ids, { rounds = 3, verify = true } = {}) {
+        for (let round = 0; round < rounds; round++) {
+            if ((await this.readNew(new Set(ids))) === 0)
+                break;
+        }
+        for (const stream of STREAMS) {
+            await this.write(stream, this.demux[stream].flush(), true);
+            await this.releaseHeld(stream);
+        }
+        this.reportUnattributed();
+        const safe = this.safeFromLoss;
+        if (safe)
+            for (const id of ids)
+                if (!safe.has(id))
+                    this.suspects.add(id);
+        if (!verify) {
+            if (this.suspects.size > 0)
+                this.note('Output lost in failed reads was not read again: the step was cancelled.');
+            return;
+        }
+        for (const stream of STREAMS)
+            if (!this.gone)
+                await this.verifyWithWholeRead(stream, ids);
+        if (!this.gone)
+            await this.repairSuspects();
+    }
+    /** A 404 on an output read: the task was deleted (auto-delete may remove a finished task, §3). Said once. */
+    isGone(error) {
+        if (!(error instanceof QarnotApiError && error.status === 404))
+            return false;
+        if (!this.gone)
+            this.note('The task was deleted before all of its output could be read; the output shown is what was read before.');
+        this.gone = true;
+        return true;
+    }
+    /** Recorded for the report, which logs it with the others. */
+    note(sentence) {
+        this.notes.push(sentence);
+    }
+    reportUnattributed() {
+        const count = this.demux.stdout.unprefixedLines + this.demux.stderr.unprefixedLines;
+        if (count === 0)
+            return;
+        this.note(`${plural(count, 'output line')} came without an instance prefix (the server's output buffer may have rotated); they are kept apart in ${this.options.files.path(UNATTRIBUTED, 'stdout').replace(/stdout\.log$/, '<stream>.log')}, in no instance's output.`);
+    }
+    async readStream(stream) {
+        const demux = this.demux[stream];
+        const flushBytes = this.options.flushBytes ?? FLUSH_BYTES;
+        let pending = new Map();
+        let pendingBytes = 0;
+        let received = 0;
+        await this.options.client.readTaskOutput(this.options.uuid, stream, 'fresh', async (chunk) => {
+            if (this.options.stop?.aborted)
+                throw new SinkStopped('the step is being cancelled');
+            received += chunk.length;
+            demux.feed(chunk, pending);
+            pendingBytes += chunk.length;
+            if (pendingBytes >= flushBytes) {
+                const full = pending;
+                pending = new Map();
+                pendingBytes = 0;
+                await this.write(stream, full, false);
+            }
+        });
+        await this.write(stream, pending, false);
+        this.bytesRead += received;
+        this.streamBytes[stream] += received;
+        return received;
+    }
+    /** To the files at once; to the live log by whole lines (a line's unfinished end waits, up to LOG_HOLD_BYTES). */
+    async write(stream, chunks, final) {
+        for (const [id, pieces] of chunks)
+            this.options.files.append(id, stream, pieces);
+        if (!this.options.onOutput)
+            return;
+        const inProgress = final ? undefined : this.demux[stream].lineInProgress;
+        const texts = new Map();
+        for (const [id, pieces] of chunks) {
+            const held = this.held[stream]?.id === id ? this.held[stream] : undefined;
+            const all = held ? [...held.pieces, ...pieces] : pieces;
+            if (held)
+                this.held[stream] = undefined;
+            if (id === inProgress) {
+                const bytes = all.reduce((sum, piece) => sum + piece.length, 0);
+                if (bytes < LOG_HOLD_BYTES) {
+                    const whole = Buffer.concat(all);
+                    const lastNewline = whole.lastIndexOf(0x0a);
+                    this.held[stream] = {
+                        id,
+                        pieces: [whole.subarray(lastNewline + 1)],
+                        bytes: whole.length - lastNewline - 1
+                    };
+                    if (lastNewline >= 0)
+                        texts.set(id, whole.subarray(0, lastNewline + 1).toString('utf8'));
+                    continue;
+                }
+            }
+            texts.set(id, Buffer.concat(all).toString('utf8'));
+        }
+        if (texts.size > 0)
+            await this.options.onOutput(stream, texts);
+    }
+    async releaseHeld(stream) {
+        const held = this.held[stream];
+        this.held[stream] = undefined;
+        if (held && held.bytes > 0 && this.options.onOutput) {
+            await this.options.onOutput(stream, new Map([[held.id, Buffer.concat(held.pieces).toString('utf8')]]));
+        }
+    }
+    /** Compares each instance's collected output with one whole read of the stream, and takes the whole read where it has more. */
+    async verifyWithWholeRead(stream, ids) {
+        if (this.streamBytes[stream] > WHOLE_READ_MAX_BYTES) {
+            this.options.log(`The ${stream} (${(this.streamBytes[stream] / 1048576).toFixed(0)} MiB) is too large to be checked against a whole read; output taken by another reader while the task ran, if any, would be missing.`);
+            return;
+        }
+        const scratch = (0,external_node_path_namespaceObject.join)(this.options.files.dir, `.whole-${stream}`);
+        (0,external_node_fs_namespaceObject.rmSync)(scratch, { recursive: true, force: true });
+        const whole = new InstanceOutputFiles(scratch);
+        try {
+            const wholeBytes = await this.readWhole(stream, whole);
+            if (wholeBytes === undefined)
+                return;
+            // A whole read with less than we read ourselves, or starting inside a line, lost its beginning (rotation).
+            const complete = wholeBytes >= this.streamBytes[stream] && whole.size(UNATTRIBUTED, stream) === 0;
+            const replaced = await this.takeFromWhole(stream, whole, ids, complete);
+            if (replaced.length > 0) {
+                this.note(`The ${stream} of ${plural(replaced.length, 'instance')} (${formatIds(replaced)}) was completed from a whole read: part of it had been lost in a failed read or taken by another reader of the task's output.`);
+            }
+        }
+        finally {
+            (0,external_node_fs_namespaceObject.rmSync)(scratch, { recursive: true, force: true });
+        }
+    }
+    async readWhole(stream, into) {
+        const demux = new TaskOutputDemux();
+        let bytes = 0;
+        this.wholeReads++;
+        try {
+            await this.options.client.readTaskOutput(this.options.uuid, stream, 'whole', chunk => {
+                if (this.options.stop?.aborted)
+                    throw new SinkStopped('the step is being cancelled');
+                bytes += chunk.length;
+                if (bytes > 2 * WHOLE_READ_MAX_BYTES)
+                    throw new SinkStopped('the whole output is larger than expected');
+                for (const [id, pieces] of demux.feed(chunk))
+                    into.append(id, stream, pieces);
+            });
+            for (const [id, pieces] of demux.flush())
+                into.append(id, stream, pieces);
+            return bytes;
+        }
+        catch (error) {
+            if (!this.isGone(error))
+                this.note(`The whole ${stream} could not be read to check the output (${errorMessage(error)}).`);
+            return undefined;
+        }
+    }
+    /** Takes the whole read's copy where it holds more (or, when complete, where it differs); returns the ids taken. */
+    async takeFromWhole(stream, whole, ids, complete) {
+        const files = this.options.files;
+        const candidates = new Set([...ids, ...whole.idsWithOutput(), ...files.idsWithOutput()]);
+        const replaced = [];
+        for (const id of candidates) {
+            const ours = files.size(id, stream);
+            const theirs = whole.size(id, stream);
+            let take = theirs > ours;
+            if (!take && complete && this.suspects.has(id) && theirs === ours && ours > 0) {
+                take = (await fileHash(files.path(id, stream))) !== (await fileHash(whole.path(id, stream)));
+            }
+            if (take) {
+                files.replaceWith(id, stream, whole.path(id, stream));
+                replaced.push(id);
+            }
+            // A rotated whole read may lack an instance's beginning too: its suspects are still read per instance. So is
+            // a suspect that shows nothing at all: a rotation on a line boundary cannot be seen, and the read is cheap.
+            if (complete && (ours > 0 || theirs > 0))
+                this.suspects.delete(id);
+        }
+        return replaced.sort((a, b) => a - b);
+    }
+    /** Per-instance whole reads for what the whole task-level read could not settle: concurrent, and bounded. */
+    async repairSuspects() {
+        const ids = [...this.suspects].sort((a, b) => a - b);
+        if (ids.length === 0)
+            return;
+        const chosen = ids.slice(0, MAX_REPAIR_INSTANCES);
+        this.options.log(`Reading the output of ${plural(chosen.length, 'instance')} (${formatIds(chosen)}) again, per instance.`);
+        const scratch = (0,external_node_path_namespaceObject.join)(this.options.files.dir, '.repair');
+        (0,external_node_fs_namespaceObject.mkdirSync)(scratch, { recursive: true });
+        let next = 0;
+        const worker = async () => {
+            while (next < chosen.length && !this.options.stop?.aborted && !this.gone) {
+                await this.repairOne(chosen[next++], scratch);
+            }
+        };
+        try {
+            await Promise.all(Array.from({ length: REPAIR_CONCURRENCY }, worker));
+        }
+        finally {
+            (0,external_node_fs_namespaceObject.rmSync)(scratch, { recursive: true, force: true });
+        }
+        if (ids.length > chosen.length) {
+            this.note(`The output of ${plural(ids.length - chosen.length, 'more instance')} (${formatIds(ids.slice(chosen.length))}) may be incomplete: only ${MAX_REPAIR_INSTANCES} are read again per instance.`);
+        }
+    }
+    async repairOne(id, scratch) {
+        const copy = new InstanceOutputFiles((0,external_node_path_namespaceObject.join)(scratch, String(id)));
+        for (const stream of STREAMS) {
+            this.repairReads++;
+            try {
+                await this.options.client.readInstanceOutput(this.options.uuid, stream, id, chunk => copy.append(id, stream, [chunk]));
+            }
+            catch (error) {
+                if (this.isGone(error))
+                    return;
+                this.note(`The ${stream} of instance ${id} could not be read again (${errorMessage(error)}); it may be incomplete.`);
+                continue;
+            }
+            if (copy.size(id, stream) > this.options.files.size(id, stream)) {
+                this.options.files.replaceWith(id, stream, copy.path(id, stream));
+            }
+        }
+    }
+}
+function fileHash(path) {
+    return new Promise((resolve, reject) => {
+        const hash = (0,external_node_crypto_.createHash)('sha256');
+        (0,external_node_fs_namespaceObject.createReadStream)(path)
+            .on('data', chunk => hash.update(chunk))
+            .on('end', () => resolve(hash.digest('hex')))
+            .on('error', reject);
+    });
+}
+
+;// CONCATENATED MODULE: ./src/task/poll-schedule.ts
+/**
+ * How long to wait between status reads. Pure. Short tasks are seen ending about a second late; long ones settle
+ * at one read every 15 s, so that hours of waiting average one read every 10-15 s (the SDKs poll every 10 s).
+ */
+const STEPS = [
+    { untilMs: 60_000, intervalMs: 1_000 },
+    { untilMs: 5 * 60_000, intervalMs: 3_000 },
+    { untilMs: 15 * 60_000, intervalMs: 6_000 }
+];
+const LONG_TASK_INTERVAL_MS = 15_000;
+/** The wait before the next read, `elapsedMs` after watching began, never below `floorMs`. */
+function pollIntervalMs(elapsedMs, floorMs = 0) {
+    const step = STEPS.find(s => elapsedMs < s.untilMs);
+    return Math.max(step ? step.intervalMs : LONG_TASK_INTERVAL_MS, floorMs);
+}
+
+;// CONCATENATED MODULE: ./src/task/watch.ts
+
+
+
+/** The wait while output is arriving fast. */
+const BUSY_POLL_MS = 250;
+const BAD_READ_BUDGET_MS = 120_000;
+const BAD_READS_BEFORE_GIVING_UP = 3;
+async function watchTask(options) {
+    const { client, uuid, clock, deadline, stop } = options;
+    const started = clock.now();
+    const budget = options.badReadBudgetMs ?? BAD_READ_BUDGET_MS;
+    let task = options.initial;
+    let badSince;
+    let badReads = 0;
+    for (;;) {
+        const ended = () => stop?.aborted ? 'stopped' : deadline !== undefined && clock.now() >= deadline ? 'timeout' : undefined;
+        try {
+            task = await client.getTask(uuid);
+            badSince = undefined;
+            badReads = 0;
+        }
+        catch (error) {
+            if (error instanceof QarnotCancelledError || ended())
+                return { task, ending: ended() ?? 'stopped' };
+            badSince ??= clock.now();
+            badReads++;
+            if (badReads >= BAD_READS_BEFORE_GIVING_UP && clock.now() - badSince >= budget) {
+                return { task, ending: 'lost', error };
+            }
+            options.onBadRead?.(error, clock.now() - badSince);
+        }
+        if (task && badSince === undefined) {
+            await options.onTask?.(task);
+            if (isFinalState(task.state))
+                return { task, ending: 'final' };
+        }
+        const ending = ended();
+        if (ending)
+            return { task, ending };
+        const now = clock.now();
+        let wait = options.busy?.() ? BUSY_POLL_MS : pollIntervalMs(now - started, options.pollFloorMs);
+        if (badSince !== undefined)
+            wait = Math.max(wait, Math.min(5_000, 1_000 * badReads));
+        // Wake for one last read exactly at the deadline.
+        if (deadline !== undefined)
+            wait = Math.min(wait, Math.max(0, deadline - now));
+        await clock.sleep(wait, stop);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/task/follow.ts
+/**
+ * Following one task to its end: status reads and output reads while it runs, the abort when the step is stopped,
+ * its time runs out or it can no longer be followed, then the last reads. It owns its abort bookkeeping and returns
+ * what happened; deciding what that means for the step is the caller's.
+ */
+
+
+
+
+
+
+
+/** After a stop signal the runner allows 7.5 s before SIGTERM: wait for Cancelled within that. */
+const CANCEL_WAIT_MS = 5_000;
+/** After a timeout nothing kills us: give the abort a fair while to complete. */
+const TIMEOUT_CANCEL_WAIT_MS = 60_000;
+/** Sends the abort once, whoever asks first; after a stop, in the seconds the runner still gives. */
+class Aborter {
+    options;
+    hurried;
+    sent;
+    constructor(options, hurried) {
+        this.options = options;
+        this.hurried = hurried;
+    }
+    get requested() {
+        return this.sent !== undefined;
+    }
+    abort(why) {
+        const { uuid, log, stop, client } = this.options;
+        this.sent ??= (async () => {
+            log.warning(`${why}: aborting task ${uuid}.`);
+            try {
+                const answer = await (stop.aborted ? this.hurried : client).abortTask(uuid);
+                if (answer === 'already-ended')
+                    log.info('The task had already ended.');
+            }
+            catch (error) {
+                log.warning(`Aborting task ${uuid} failed: ${errorMessage(error)}; the post step tries again.`);
+            }
+        })();
+        return this.sent;
+    }
+}
+function deadlineSignal(options) {
+    const controller = new AbortController();
+    let timer;
+    if (options.timeoutMs !== undefined) {
+        const left = options.started + options.timeoutMs - options.clock.now();
+        timer = setTimeout(() => controller.abort(), Math.max(0, left));
+        timer.unref();
+    }
+    return { signal: AbortSignal.any([options.stop, controller.signal]), clear: () => clearTimeout(timer) };
+}
+async function followTask(options) {
+    const { uuid, clock, stop, log } = options;
+    const hurried = options.client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
+    const aborter = new Aborter(options, hurried);
+    const onStop = () => void (options.abortOnCancel ? aborter.abort('The step was cancelled') : undefined);
+    if (stop.aborted)
+        onStop();
+    else
+        stop.addEventListener('abort', onStop, { once: true });
+    const files = new InstanceOutputFiles(options.logsDir);
+    const follow = deadlineSignal(options);
+    const output = new OutputFollower({
+        client: options.client.with({ signal: follow.signal }),
+        uuid,
+        files,
+        onOutput: options.onOutput,
+        log: message => log.info(message),
+        stop: follow.signal
+    });
+    let watched;
+    try {
+        watched = await watchTask({
+            client: options.client.with({ signal: follow.signal }),
+            uuid,
+            clock,
+            deadline: options.timeoutMs === undefined ? undefined : options.started + options.timeoutMs,
+            stop,
+            initial: options.initial,
+            pollFloorMs: options.pollFloorMs,
+            badReadBudgetMs: options.badReadBudgetMs,
+            busy: () => output.lastReadBytes >= BUSY_READ_BYTES,
+            onBadRead: (error, sinceMs) => log.info(`Reading task ${uuid} failed (${errorMessage(error)}); reading again (${Math.round(sinceMs / 1000)} s of failed reads so far).`),
+            onTask: async (task) => {
+                options.onTask?.(task);
+                // Once the task has ended, finish() reads what is left (and confirms nothing more comes).
+                if (!isFinalState(task.state))
+                    await output.readNew(completedIds(task));
+            }
+        });
+    }
+    finally {
+        follow.clear();
+        stop.removeEventListener('abort', onStop);
+    }
+    const afterAbort = await endWatching(options, watched, aborter, hurried);
+    const ended = afterAbort.task !== undefined && isFinalState(afterAbort.task.state);
+    // After a stop signal the runner gives seconds: report what was read, with no further reads.
+    const quiet = stop.aborted || watched.ending === 'lost';
+    await output.finish(options.ids(), quiet ? { rounds: 0, verify: false } : {});
+    return {
+        ending: watched.ending,
+        task: afterAbort.task,
+        error: watched.error,
+        ended,
+        leftRunning: watched.ending === 'stopped' && !options.abortOnCancel,
+        files,
+        output
+    };
+}
+/** After a stop, a timeout or a lost task: the abort, then a wait for the task to settle. */
+async function endWatching(options, watched, aborter, hurried) {
+    const { uuid, clock, log } = options;
+    if (watched.ending === 'final')
+        return watched;
+    if (watched.ending === 'stopped' && !options.abortOnCancel) {
+        log.warning(`The step was cancelled; abort-on-cancel is false, so task ${uuid} goes on running.`);
+        return watched;
+    }
+    const why = watched.ending === 'stopped'
+        ? 'The step was cancelled'
+        : watched.ending === 'timeout'
+            ? `The timeout of ${formatDuration(options.timeoutMs ?? 0)} expired`
+            : `Task ${uuid} can no longer be followed (${errorMessage(watched.error)})`;
+    await aborter.abort(why);
+    if (watched.ending === 'lost')
+        return watched;
+    const stopped = watched.ending === 'stopped';
+    const waitMs = stopped ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS;
+    const settled = await watchTask({
+        // Bounded in all, whatever the API does: after a stop, the runner kills the step seconds later.
+        client: (stopped ? hurried : options.client).with({ signal: AbortSignal.timeout(waitMs) }),
+        uuid,
+        clock,
+        initial: watched.task,
+        deadline: clock.now() + waitMs,
+        pollFloorMs: 500,
+        badReadBudgetMs: 0,
+        onTask: options.onTask
+    });
+    if (settled.ending !== 'final')
+        log.warning(`Task ${uuid} is still ${settled.task?.state ?? 'unknown'}; the post step checks it again.`);
+    return settled;
+}
+function completedIds(task) {
+    return new Set((task.completedInstances ?? []).map(i => i.instanceId));
+}
+
+;// CONCATENATED MODULE: ./src/task/create-body.ts
+function buildCreateBody(spec) {
+    const body = { name: spec.name, shortname: spec.shortname };
+    if (spec.pool !== undefined)
+        body.poolUuid = spec.pool;
+    else
+        body.profile = spec.profile;
+    if (spec.instances.kind === 'count')
+        body.instanceCount = spec.instances.count;
+    else
+        body.advancedRanges = spec.instances.text;
+    if (spec.constants.length > 0)
+        body.constants = spec.constants.map(({ key, value }) => ({ key, value }));
+    if (spec.tags.length > 0)
+        body.tags = [...spec.tags];
+    if (Object.keys(spec.labels).length > 0)
+        body.labels = { ...spec.labels };
+    if (spec.hardware.length > 0)
+        body.hardwareConstraints = [...spec.hardware];
+    // Only the current field: the OpenAPI document says not to send the deprecated maxRetriesPerInstance with it.
+    body.retrySettings = { maxTotalRetries: null, maxPerInstanceRetries: spec.maxRetriesPerInstance };
+    if (spec.scheduling !== undefined)
+        body.schedulingType = spec.scheduling;
+    if (spec.autoDelete)
+        body.autoDeleteOnCompletion = true;
+    return body;
+}
+/** The body as it may be logged: write-only secret constants shown as Qarnot shows them. */
+function redactCreateBody(body, secretPrefix) {
+    return {
+        ...body,
+        constants: body.constants?.map(c => c.key.startsWith(secretPrefix) ? { key: c.key, value: '[SECRET]' } : c)
+    };
+}
+
+;// CONCATENATED MODULE: ./src/task/submit.ts
+
+
+/** The step was stopped while creating; `uuid` is the task found and aborted meanwhile, if any. */
+class SubmitStoppedError extends Error {
+    uuid;
+    constructor(uuid) {
+        super('The step was stopped while the task was being created');
+        this.uuid = uuid;
+        this.name = 'SubmitStoppedError';
+    }
+}
+const LOOKUP_PATIENCE_MS = 30_000;
+const LOOKUP_INTERVAL_MS = 1_500;
+/** Whether a failed create may still have made the task. */
+function mayHaveCreated(error) {
+    const root = rootError(error);
+    if (root instanceof QarnotAnswerError || root instanceof QarnotNetworkError)
+        return true;
+    if (!(root instanceof QarnotApiError) || root.status < 400 || root.status >= 500)
+        return false;
+    // A clash is answered 400 or 403 (§3); any refusal of a retried create may be about the first attempt's task.
+    return (invalidFields(root.apiMessage).includes('shortname-uniqueness') ||
+        /shortname-uniqueness/i.test(root.apiMessage) ||
+        root.attempt > 1);
+}
+/** Finds the task by shortname, waiting out a look-up that lags the create; undefined when it never shows. */
+async function findByShortname(client, shortname, clock, patienceMs, signal) {
+    const deadline = clock.now() + patienceMs;
+    for (;;) {
+        try {
+            return await client.getTask(shortname);
+        }
+        catch (error) {
+            if (error instanceof QarnotCancelledError || signal?.aborted)
+                return undefined;
+            const notYet = error instanceof QarnotApiError && error.status === 404;
+            const transient = notYet || error instanceof QarnotAnswerError || rootError(error) instanceof QarnotNetworkError;
+            if (!transient)
+                throw error;
+        }
+        if (clock.now() + LOOKUP_INTERVAL_MS > deadline)
+            return undefined;
+        await clock.sleep(LOOKUP_INTERVAL_MS, signal);
+    }
+}
+async function submitTask(options, hurried) {
+    const { client, body, clock, stop, log } = options;
+    try {
+        const { uuid } = await client.createTask(body);
+        return { uuid, adopted: false };
+    }
+    catch (error) {
+        if (stop.aborted)
+            throw await abortWhatWasMade(hurried, body, clock, log);
+        if (!mayHaveCreated(error))
+            throw error;
+        log(`${errorMessage(error)}; looking for the task by its shortname ${body.shortname} before giving up.`);
+        const found = await findByShortname(client, body.shortname, clock, options.lookupPatienceMs ?? LOOKUP_PATIENCE_MS, stop);
+        if (stop.aborted)
+            throw await abortWhatWasMade(hurried, body, clock, log);
+        // The shortname is random per step run: only our own create can hold it. Check the name to be sure.
+        if (!found || (typeof found.name === 'string' && found.name !== body.name))
+            throw error;
+        return { uuid: found.uuid, adopted: true };
+    }
+}
+/** After a stop during the create: a quick look for the task, aborted if it exists (the post step looks again). */
+async function abortWhatWasMade(hurried, body, clock, log) {
+    try {
+        const found = await findByShortname(hurried, body.shortname, clock, 2_000);
+        if (!found)
+            return new SubmitStoppedError(undefined);
+        log(`The step was stopped during the create: aborting task ${found.uuid}, found by its shortname.`);
+        await hurried.abortTask(found.uuid);
+        return new SubmitStoppedError(found.uuid);
+    }
+    catch (error) {
+        log(`Could not check for a task made by the interrupted create (${errorMessage(error)}); the post step looks again.`);
+        return new SubmitStoppedError(undefined);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/task/start.ts
+
+
+
+
+
+
+
+function taskUrl(uuid) {
+    return `${TASQ_TASK_URL}${uuid}`;
+}
+/** Outputs and state written now still count if the step is cancelled or fails later. */
+function announce(io, uuid) {
+    io.setOutput(Output.TaskUuid, uuid);
+    io.setOutput(Output.TaskUrl, taskUrl(uuid));
+    io.saveState(State.TaskUuid, uuid);
+}
+async function createTask(spec, settings, context) {
+    const { io } = context;
+    const body = { ...buildCreateBody(spec), shortname: spec.shortname };
+    const { count, kind, intervals } = spec.instances;
+    const instances = `${plural(count, 'instance')}${kind === 'range' ? ` (${formatRanges(intervals)})` : ''}`;
+    const where = spec.pool ? `pool ${spec.pool}` : `profile ${spec.profile ?? ''}`;
+    io.info(`Creating Qarnot task "${oneLine(spec.name)}" (${spec.shortname}): ${instances}, ${where}, at ${redactUrl(settings.apiUrl)}`);
+    io.debug(`Create body: ${JSON.stringify(redactCreateBody(body, SECRET_CONSTANT_PREFIX))}`);
+    // Before the create is sent: if this process dies now, the post step finds the task by its shortname.
+    io.saveState(State.Shortname, spec.shortname);
+    const submission = await submitTask({
+        client: context.client.with({ signal: context.stop }),
+        body,
+        clock: context.clock,
+        stop: context.stop,
+        log: m => io.info(m)
+    }, context.hurried);
+    announce(io, submission.uuid);
+    io.info(`Task ${submission.uuid} created${submission.adopted ? ' (found by its shortname)' : ''}: ${taskUrl(submission.uuid)}`);
+    return { uuid: submission.uuid, name: spec.name, requested: intervals };
+}
+/** Thrown when a found task cannot be followed as it is. */
+class UnfollowableTaskError extends Error {
+}
+async function findTask(id, context) {
+    const { io } = context;
+    const task = await context.client.with({ signal: context.stop }).getTask(id);
+    const requested = taskIntervals(task);
+    const count = countIds(requested);
+    if (count > LIMITS.instances) {
+        throw new UnfollowableTaskError(`Task ${task.uuid} has ${count} instances; the action follows at most ${LIMITS.instances} per task.`);
+    }
+    announce(io, task.uuid);
+    const name = typeof task.name === 'string' ? task.name : '';
+    io.info(`Following existing task ${task.uuid} ("${oneLine(name)}", ${task.state}): ${taskUrl(task.uuid)}`);
+    return { uuid: task.uuid, name, requested, initial: task };
+}
+
+;// CONCATENATED MODULE: ./src/version.ts
+/** The action's name and version as sent in the User-Agent; a test keeps it equal to package.json. */
+const ACTION_NAME = 'qarnot-action';
+const ACTION_VERSION = '0.1.0';
+const USER_AGENT = `${ACTION_NAME}/${ACTION_VERSION}`;
+
 ;// CONCATENATED MODULE: ./src/main.ts
 /**
- * run(): settings -> submit -> follow -> report. The one place that decides the step's result.
+ * run(): inputs -> submit (or find) -> follow -> verdict -> report. The one place that decides the step's result.
  */
 
 
@@ -34178,368 +35235,163 @@ function logFailedInstances(io, instances, outputs) {
 
 
 
-
-/** After a stop signal the runner allows 7.5 s before SIGTERM and 10 s before killing: wait for Cancelled within that. */
-const CANCEL_WAIT_MS = 5_000;
-/** Requests after a stop signal must fit in the runner's grace time. */
-const HURRIED_TIMEOUT_MS = 2_000;
-const HURRIED_RETRY = {
-    maxAttempts: 4,
-    baseDelayMs: 200,
-    maxDelayMs: 1_000,
-    maxTotalMs: 6_000,
-    maxRetryAfterMs: 1_000
-};
-/** After a timeout nothing kills us: give the abort a fair while to complete. */
-const TIMEOUT_CANCEL_WAIT_MS = 60_000;
-function taskUrl(uuid) {
-    return `${TASQ_TASK_URL}${uuid}`;
-}
-function defaultDependencies() {
-    return { io: coreIO, env: process.env, clock: systemClock, stop: new AbortController().signal };
-}
-function completedIds(task) {
-    return new Set((task.completedInstances ?? []).map(i => i.instanceId));
-}
 async function run(deps = defaultDependencies()) {
-    const { io, env } = deps;
-    // Registered before anything can be logged, even before the inputs are validated.
-    const rawToken = io.getInput(Input.Token);
-    if (rawToken !== '')
-        io.setSecret(rawToken);
-    let settings;
-    try {
-        settings = readSettings(name => io.getInput(name), {
-            env,
-            randomHex: deps.randomHex?.() ?? (0,external_node_crypto_.randomBytes)(5).toString('hex'),
-            trace: { labels: traceLabels(readRunContext(env)), tag: TRACE_TAG }
-        });
-    }
-    catch (error) {
-        io.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${String(error)}`);
+    const started = deps.clock.now();
+    const settings = readInputs(deps);
+    if (!settings)
         return;
-    }
-    for (const secret of settings.secrets)
-        if (secret !== rawToken)
-            io.setSecret(secret);
-    const requestTimeoutMs = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT, requestTimeoutMs);
+    const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT);
     const client = new QarnotClient({
         baseUrl: settings.apiUrl,
         token: settings.token,
         userAgent: USER_AGENT,
         transport,
         retry: deps.retry,
-        timeoutMs: requestTimeoutMs,
-        onRetry: message => io.info(message)
+        timeoutMs: deps.requestTimeoutMs,
+        onRetry: message => deps.io.info(message)
     });
     try {
-        await runTask(settings, client, deps);
-    }
-    catch (error) {
-        io.setFailed(explainError(error, settings.apiUrl));
-    }
-    finally {
-        transport.close();
-    }
-}
-async function runTask(settings, client, deps) {
-    const { io, clock } = deps;
-    if (settings.followTask !== undefined) {
-        // Collect a task another step submitted: found by uuid or shortname, then followed like our own.
-        const existing = await client.getTask(settings.followTask);
-        io.setOutput(Output.TaskUuid, existing.uuid);
-        io.setOutput(Output.TaskUrl, taskUrl(existing.uuid));
-        io.saveState(State.TaskUuid, existing.uuid);
-        io.info(`Following existing task ${existing.uuid} ("${existing.name ?? ''}", ${existing.state}): ${taskUrl(existing.uuid)}`);
-        await followTask(settings, client, deps, existing.uuid, clock.now());
-        return;
-    }
-    const body = buildCreateBody(settings);
-    const { count, kind, intervals } = settings.instances;
-    const instances = `${count} instance${count === 1 ? '' : 's'}${kind === 'range' ? ` (${formatRanges(intervals)})` : ''}`;
-    io.info(`Creating Qarnot task "${settings.name}" (${settings.shortname}): ${instances}, ${settings.pool ? `pool ${settings.pool}` : `profile ${settings.profile}`}, at ${settings.apiUrl}`);
-    io.debug(`Create body: ${JSON.stringify(redactCreateBody(body, SECRET_CONSTANT_PREFIX))}`);
-    const started = clock.now();
-    const submission = await submitTask(client, body);
-    const uuid = submission.uuid;
-    const url = taskUrl(uuid);
-    // Outputs and state written now still count if the step is cancelled or fails later.
-    io.setOutput(Output.TaskUuid, uuid);
-    io.setOutput(Output.TaskUrl, url);
-    io.saveState(State.TaskUuid, uuid);
-    io.info(`Task ${uuid} created${submission.adopted ? ' (found by its shortname after a lost answer)' : ''}: ${url}`);
-    if (!settings.wait) {
-        io.setOutput(Output.Outcome, Outcome.Submitted);
-        io.setOutput(Output.State, 'Submitted');
-        io.saveState(State.TaskEnded, 'true'); // not ours to abort in post: the user asked not to wait
-        io.info('wait is false: the task goes on without this step.');
-        if (settings.summary) {
-            await io.appendSummary(`## 📤 Qarnot task submitted\n\n[${settings.name}](${url}) · \`${uuid}\`\n`);
-        }
-        return;
-    }
-    await followTask(settings, client, deps, uuid, started);
-}
-/** Follows a created task to its end (or timeout, or stop), then reports it. */
-async function followTask(settings, client, deps, uuid, started) {
-    const progress = { ended: false, sendAbort: undefined };
-    try {
-        await followAndReport(settings, client, deps, uuid, started, progress);
-    }
-    catch (error) {
-        // Nobody would be watching a task left running now: abort it (the post step tries again if this fails).
-        if (!progress.ended && progress.sendAbort && settings.abortOnCancel) {
-            await progress.sendAbort(`Following task ${uuid} failed (${error instanceof Error ? error.message : String(error)})`);
-        }
-        throw error;
-    }
-}
-async function followAndReport(settings, client, deps, uuid, started, progress) {
-    const { io, clock, stop } = deps;
-    const url = taskUrl(uuid);
-    const logsDir = (0,external_node_path_namespaceObject.join)(deps.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'qarnot-logs', uuid);
-    const files = new InstanceOutputFiles(logsDir);
-    const follower = new OutputFollower({
-        client,
-        uuid,
-        files,
-        onOutput: settings.streamLogs ? liveLog(io) : undefined,
-        log: message => io.info(message),
-        stop
-    });
-    // The abort goes out the moment a stop signal arrives, whatever the loop is doing: every second is billed.
-    let abortSent;
-    const sendAbort = (why) => {
-        abortSent ??= (async () => {
-            io.warning(`${why}: aborting task ${uuid}.`);
-            try {
-                const abortClient = stop.aborted ? client.hurried(HURRIED_TIMEOUT_MS, HURRIED_RETRY) : client;
-                if ((await abortClient.abortTask(uuid)) === 'already-ended')
-                    io.info('The task had already ended.');
-            }
-            catch (error) {
-                io.warning(`Aborting task ${uuid} failed: ${error instanceof Error ? error.message : String(error)}; the post step tries again.`);
-            }
-        })();
-        return abortSent;
-    };
-    progress.sendAbort = sendAbort;
-    const onStop = () => {
-        if (settings.abortOnCancel)
-            void sendAbort('The step was cancelled');
-    };
-    if (stop.aborted)
-        onStop();
-    else
-        stop.addEventListener('abort', onStop, { once: true });
-    const logProgress = progressLogger(io, clock);
-    const onTask = async (task) => {
-        logProgress(task);
-        // Once the task has ended, finish() reads what is left (and confirms nothing more comes).
-        if (!isFinalState(task.state))
-            await follower.readNew(completedIds(task));
-    };
-    const busy = () => follower.lastReadBytes >= BUSY_READ_BYTES;
-    const deadline = settings.timeoutMs === undefined ? undefined : started + settings.timeoutMs;
-    let watched = await watchTask({
-        client,
-        uuid,
-        clock,
-        deadline,
-        stop,
-        onTask,
-        busy,
-        pollFloorMs: settings.pollFloorMs
-    });
-    let outcome;
-    if (watched.ending === 'stopped' || watched.ending === 'timeout') {
-        const stopped = watched.ending === 'stopped';
-        const why = stopped
-            ? 'The step was cancelled'
-            : `The timeout of ${formatDuration(settings.timeoutMs ?? 0)} expired`;
-        outcome = stopped ? Outcome.Cancelled : Outcome.TimedOut;
-        if (stopped && !settings.abortOnCancel) {
-            io.warning(`${why}; abort-on-cancel is false, so task ${uuid} goes on running: ${url}`);
-            io.saveState(State.TaskEnded, 'true');
-            io.setOutput(Output.State, watched.task.state);
-            io.setOutput(Output.Outcome, outcome);
-            io.setFailed(`${why}; task ${uuid} was left running (abort-on-cancel: false).`);
-            return;
-        }
-        await sendAbort(why);
-        try {
-            watched = await watchTask({
-                // After a stop signal, every request must fit in the seconds the runner still gives.
-                client: stopped ? client.hurried(HURRIED_TIMEOUT_MS, HURRIED_RETRY) : client,
-                uuid,
-                clock,
-                deadline: clock.now() + (stopped ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS),
-                onTask: logProgress,
-                pollFloorMs: 500
-            });
-        }
-        catch (error) {
-            // The report matters more now than one more status: write it from the last one seen.
-            io.warning(`Could not read task ${uuid} after the abort: ${error instanceof Error ? error.message : String(error)}`);
-            watched = { task: watched.task, ending: watched.ending };
-        }
-        if (watched.ending !== 'final') {
-            io.warning(`Task ${uuid} is still ${watched.task.state}; the post step checks it again.`);
-        }
-    }
-    if (watched.ending === 'final') {
-        progress.ended = true;
-        io.saveState(State.TaskEnded, 'true');
-    }
-    // A followed task says which instances it has; a created one falls back on what was asked.
-    const fallback = settings.followTask === undefined ? settings.instances.intervals : undefined;
-    const ids = expandIds(requestedIntervals(watched.task, fallback));
-    // After a stop signal the runner gives seconds: report what was read, with no further reads.
-    await follower.finish(ids, stop.aborted ? { rounds: 0, repair: false } : {});
-    files.ensureFiles(ids);
-    const verdict = decideVerdict(watched.task, fallback);
-    if (outcome === undefined) {
-        outcome = verdict.passed
-            ? Outcome.Success
-            : watched.task.state === 'Cancelled'
-                ? Outcome.Cancelled
-                : Outcome.Failure;
-    }
-    const label = `Qarnot task ${uuid}`;
-    let headline;
-    if (outcome === Outcome.Success) {
-        headline = `${label} succeeded: ${verdict.instances.length} instance${verdict.instances.length === 1 ? '' : 's'}.`;
-    }
-    else if (outcome === Outcome.TimedOut) {
-        headline = `${label} was aborted after the timeout of ${formatDuration(settings.timeoutMs ?? 0)} (state ${watched.task.state}).`;
-    }
-    else if (outcome === Outcome.Cancelled && stop.aborted) {
-        headline = `The step was cancelled; ${label} was aborted (state ${watched.task.state}).`;
-    }
-    else {
-        headline = failureMessage(label, verdict);
-    }
-    const report = {
-        uuid,
-        url,
-        name: settings.name,
-        outcome,
-        verdict,
-        outputs: files,
-        logsDir,
-        headline,
-        elapsedMs: clock.now() - started
-    };
-    if (settings.streamLogs)
-        logFailedInstances(io, verdict.instances, files);
-    io.info(`Output: ${follower.bytesRead} bytes read in task-level reads${follower.repairReads > 0 ? `, ${follower.repairReads} per-instance repair reads` : ''}; complete files in ${logsDir}`);
-    for (const [name, value] of Object.entries(buildOutputs(report)))
-        io.setOutput(name, value);
-    if (settings.summary)
-        await io.appendSummary(renderSummary(report));
-    if (settings.prComment) {
-        await commentOnPullRequest({
-            io,
+        const ran = await startAndFollow(settings, client, deps);
+        await writeReport(assembleReport(settings, ran, deps.clock.now() - started), {
+            io: deps.io,
             env: deps.env,
-            token: settings.githubToken,
-            report,
-            comments: deps.comments
+            summary: settings.summary,
+            streamLogs: settings.streamLogs,
+            prComment: settings.prComment ? { token: settings.githubToken, comments: deps.comments } : undefined
         });
     }
-    if (outcome === Outcome.Success)
-        io.info(headline);
-    else
-        io.setFailed(headline);
-}
-
-;// CONCATENATED MODULE: ./src/post.ts
-/**
- * post(): runs after main, even when main was cancelled or crashed. Aborts the task if main did not see it end.
- * It never fails the job: it says what it did, and warns when it could not.
- */
-
-
-
-
-
-
-async function post(deps = { io: coreIO, env: process.env }) {
-    const { io, env } = deps;
-    const uuid = io.getState(State.TaskUuid);
-    if (uuid === '') {
-        io.info('Post: no Qarnot task was created by this step; nothing to clean up.');
-        return;
-    }
-    if (io.getState(State.TaskEnded) === 'true') {
-        io.info(`Post: task ${uuid} was followed to its end by the main step; nothing to clean up.`);
-        return;
-    }
-    if (!/^true$/i.test(io.getInput(Input.AbortOnCancel) || 'true')) {
-        io.warning(`Post: task ${uuid} may still be running; abort-on-cancel is false, so it is left alone.`);
-        return;
-    }
-    const token = io.getInput(Input.Token);
-    if (token === '') {
-        io.warning(`Post: task ${uuid} may still be running, and no token is available to abort it.`);
-        return;
-    }
-    io.setSecret(token);
-    const transport = deps.transport?.() ?? new ActionsHttpTransport(USER_AGENT, 15_000);
-    const client = new QarnotClient({
-        baseUrl: io.getInput(Input.ApiUrl) || env[Env.ClusterUrl] || DEFAULT_API_URL,
-        token,
-        userAgent: USER_AGENT,
-        transport,
-        retry: { maxAttempts: 4, baseDelayMs: 500, maxDelayMs: 2000, maxTotalMs: 8000, maxRetryAfterMs: 3000 }
-    });
-    try {
-        const task = await client.getTask(uuid);
-        if (isFinalState(task.state)) {
-            io.info(`Post: task ${uuid} has ended (${task.state}); nothing to clean up.`);
-            return;
-        }
-        const answer = await client.abortTask(uuid);
-        io.info(answer === 'aborted'
-            ? `Post: task ${uuid} was still ${task.state} after the main step stopped; it has been aborted.`
-            : `Post: task ${uuid} had just ended; nothing to abort.`);
-    }
-    catch (error) {
-        io.warning(`Post: could not check or abort task ${uuid}: ${error instanceof Error ? error.message : String(error)}`);
-    }
     finally {
         transport.close();
     }
+}
+/** Reads and checks every input, registering secrets first; undefined (and the step failed) when one is wrong. */
+function readInputs({ io, env, randomHex }) {
+    // Registered before anything can be logged, even before the inputs are validated.
+    const rawToken = io.getInput(constants_Input.Token);
+    if (rawToken !== '')
+        io.setSecret(rawToken);
+    try {
+        const settings = readSettings(name => io.getInput(name), {
+            env,
+            randomHex: randomHex?.() ?? (0,external_node_crypto_.randomBytes)(5).toString('hex'),
+            trace: { labels: traceLabels(readRunContext(env)), tag: TRACE_TAG }
+        });
+        for (const secret of settings.secrets)
+            if (secret !== rawToken)
+                io.setSecret(secret);
+        return settings;
+    }
+    catch (error) {
+        io.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${errorMessage(error)}`);
+        return undefined;
+    }
+}
+async function startAndFollow(settings, client, deps) {
+    const { io, clock, stop } = deps;
+    const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
+    const context = { io, client, hurried, clock, stop };
+    let task;
+    try {
+        task = settings.task
+            ? await createTask(settings.task, settings, context)
+            : await findTask(settings.followTask ?? '', context);
+    }
+    catch (error) {
+        if (error instanceof SubmitStoppedError)
+            return { ending: { kind: 'stopped-creating' }, task: stoppedTask(io, error) };
+        // A plain refusal made nothing: the post step has nothing to look for.
+        if (!mayHaveCreated(error))
+            io.saveState(State.TaskEnded, 'true');
+        return { ending: { kind: 'not-created', message: explainError(error, settings.apiUrl) } };
+    }
+    if (!settings.wait) {
+        io.saveState(State.TaskEnded, 'true'); // not ours to abort in post: the user asked not to wait
+        return { ending: { kind: 'submitted' }, task };
+    }
+    const followed = await followTask({
+        client,
+        uuid: task.uuid,
+        ids: () => expandIds(task.requested),
+        clock,
+        stop,
+        log: io,
+        logsDir: (0,external_node_path_namespaceObject.join)(deps.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'qarnot-logs', task.uuid),
+        started: clock.now(),
+        timeoutMs: settings.timeoutMs,
+        abortOnCancel: settings.abortOnCancel,
+        pollFloorMs: settings.pollFloorMs,
+        badReadBudgetMs: deps.badReadBudgetMs,
+        initial: task.initial,
+        onTask: progressLogger(io, clock),
+        onOutput: settings.streamLogs ? liveLog(io) : undefined
+    });
+    if (followed.ended || followed.leftRunning)
+        io.saveState(State.TaskEnded, 'true');
+    const message = followed.ending === 'lost' ? explainError(followed.error, settings.apiUrl, 'follow') : undefined;
+    return {
+        ending: { kind: 'followed', ending: followed.ending, leftRunning: followed.leftRunning, message },
+        task,
+        followed
+    };
+}
+/** The task an interrupted create made and aborted, if one was found: the post step checks it again. */
+function stoppedTask(io, error) {
+    if (!error.uuid)
+        return undefined;
+    io.saveState(State.TaskUuid, error.uuid);
+    return { uuid: error.uuid, name: '', requested: [] };
+}
+/** The verdict, the outcome and their wording, from what happened. Pure. */
+function assembleReport(settings, ran, elapsedMs) {
+    const { task, followed, ending } = ran;
+    const verdict = followed && task ? decideVerdict(followed.task, task.requested) : undefined;
+    const outcome = decideOutcome(ending, verdict);
+    const wording = describeOutcome({
+        ending,
+        outcome,
+        verdict,
+        uuid: task?.uuid,
+        timeoutMs: settings.timeoutMs
+    });
+    const unexpected = verdict ? describeUnexpected(verdict) : '';
+    return {
+        outcome,
+        ...wording,
+        task: task
+            ? { uuid: task.uuid, url: taskUrl(task.uuid), name: task.name || settings.task?.name || '' }
+            : undefined,
+        state: followed?.task?.state ?? (ending.kind === 'submitted' ? 'Submitted' : 'Unknown'),
+        verdict,
+        requestedCount: settings.task?.instances.count,
+        outputs: followed?.files ?? NO_OUTPUT,
+        logsDir: followed?.files.dir,
+        elapsedMs,
+        notes: [...(followed?.output.notes ?? []), ...(unexpected ? [unexpected] : [])]
+    };
+}
+function defaultDependencies() {
+    return { io: coreIO, env: process.env, clock: systemClock, stop: new AbortController().signal };
 }
 
 ;// CONCATENATED MODULE: ./src/index.ts
 /**
- * Entry for both the main and the post step (runs.main and runs.post name this same file): a saved state flag
- * tells them apart, as actions/checkout does.
+ * Entry of the main step (runs.main). The stop handlers are installed before anything else happens, so that a
+ * stop signal at any moment after start-up reaches run(); the post step has its own entry (src/post-entry.ts),
+ * so that it can never take itself for the main step.
  */
 
 
 
 
 
-
-async function entry() {
-    if (getState(State.IsPost) === 'true') {
-        // The post step never fails the job: whatever goes wrong there is a warning.
-        await post().catch(error => warning(`Post: ${error instanceof Error ? error.message : String(error)}`));
-        return;
-    }
-    saveState(State.IsPost, 'true');
-    // The runner stops a cancelled step with SIGINT, then SIGTERM 7.5 s later: both ask run() to abort the task.
-    const stop = new AbortController();
-    const onSignal = (signal) => {
-        if (!stop.signal.aborted)
-            info(`Received ${signal}.`);
-        stop.abort();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    await run({ io: coreIO, env: process.env, clock: systemClock, stop: stop.signal });
-}
-entry().catch(error => setFailed(error instanceof Error ? error.message : String(error)));
+// The runner stops a cancelled step with SIGINT, then SIGTERM 7.5 s later: both ask run() to abort the task.
+const stop = new AbortController();
+const onSignal = (signal) => {
+    if (!stop.signal.aborted)
+        info(`Received ${signal}.`);
+    stop.abort();
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+run({ io: coreIO, env: process.env, clock: systemClock, stop: stop.signal }).catch(error => setFailed(errorMessage(error)));
 

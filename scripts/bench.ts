@@ -19,7 +19,8 @@ import { renderSummary } from '../src/report/summary.js'
 import { InstanceOutputFiles } from '../src/task/output-files.js'
 import { OutputFollower } from '../src/task/output-follower.js'
 import { decideVerdict } from '../src/task/verdict.js'
-import { watchTask, type Clock } from '../src/task/watch.js'
+import type { Clock } from '../src/task/clock.js'
+import { watchTask } from '../src/task/watch.js'
 
 interface RunFigures {
   exitCode: number | null
@@ -206,11 +207,16 @@ const scenarios: Record<string, () => Promise<void>> = {
       })
       const client = {
         getTask: async () => (statusReads++, task(now >= endAt ? 'Success' : 'FullyExecuting')),
-        streamFreshTaskOutput: async (_uuid: string, _stream: OutputStream, onChunk: (c: Buffer) => void) => {
+        readTaskOutput: async (
+          _uuid: string,
+          _stream: OutputStream,
+          _mode: string,
+          onChunk: (c: Buffer) => void
+        ) => {
           outputReads++
           onChunk(Buffer.from('0> still working\n'))
         },
-        instanceOutput: async () => ''
+        readInstanceOutput: async () => undefined
       }
       const files = new InstanceOutputFiles(mkdtempSync(join(tmpdir(), 'qarnot-bench-long-')))
       const follower = new OutputFollower({ client, uuid: 'u', files, log: () => undefined })
@@ -227,7 +233,7 @@ const scenarios: Record<string, () => Promise<void>> = {
       )
       line('new-output reads', String(outputReads))
       line('end seen after', `${((now - endAt) / 1000).toFixed(1)} s`)
-      line('final state', result.task.state)
+      line('final state', result.task?.state ?? 'none')
     }
   },
   async cancel() {
@@ -285,30 +291,35 @@ const scenarios: Record<string, () => Promise<void>> = {
     const files = new InstanceOutputFiles(mkdtempSync(join(tmpdir(), 'qarnot-bench-render-')))
     const failing = new Set([3, 17, 4242, 9999])
     for (let id = 0; id < count; id++) files.append(id, 'stdout', [Buffer.from(`${'r'.repeat(1000)}\n`)])
-    const verdict = decideVerdict({
-      uuid: 'u',
-      state: 'Failure',
-      instanceCount: count,
-      completedInstances: Array.from({ length: count }, (_, id) => ({
-        instanceId: id,
-        state: failing.has(id) ? 'Failure' : 'Success',
-        error: failing.has(id) ? { message: 'exit code 1' } : null
-      }))
-    })
+    const verdict = decideVerdict(
+      {
+        uuid: 'u',
+        state: 'Failure',
+        instanceCount: count,
+        completedInstances: Array.from({ length: count }, (_, id) => ({
+          instanceId: id,
+          state: failing.has(id) ? 'Failure' : 'Success',
+          error: failing.has(id) ? { message: 'exit code 1' } : null
+        }))
+      },
+      [{ first: 0, last: count - 1 }]
+    )
     const times: number[] = []
     let bytes = 0
     for (let i = 0; i < 5; i++) {
       const start = performance.now()
       const markdown = renderSummary({
-        uuid: 'u',
-        url: 'https://tasq.qarnot.com/tasks/u',
-        name: 'render',
+        task: { uuid: 'u', url: 'https://tasq.qarnot.com/tasks/u', name: 'render' },
         outcome: Outcome.Failure,
+        title: '❌ Qarnot task failed',
+        state: 'Failure',
         verdict,
+        requestedCount: count,
         outputs: files,
         logsDir: files.dir,
         headline: 'failed',
-        elapsedMs: 1000
+        elapsedMs: 1000,
+        notes: []
       })
       times.push(performance.now() - start)
       bytes = Buffer.byteLength(markdown)

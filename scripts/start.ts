@@ -45,12 +45,17 @@ async function main(): Promise<number> {
     console.log(`Qarnot emulator on ${emulator.url} (set QARNOT_CLIENT_TOKEN to use the real API).`)
   }
   try {
-    const inputs = { ...HELLO_WORLD, ...overrides, ...api }
+    // An instance selection given on the command line replaces the example's, rather than clashing with it.
+    const example: Record<string, string> = { ...HELLO_WORLD }
+    if ('instance-range' in overrides || 'instance-count' in overrides || 'task' in overrides)
+      delete example['instance-count']
+    if ('task' in overrides) delete example.command
+    const inputs = { ...example, ...overrides, ...api }
     section('log of the main step (node dist/index.js)')
     const main = await startStep({ inputs, onOutput: text => process.stdout.write(text) }).result
     console.log(`\n(main step exit code: ${main.exitCode})`)
     section('log of the post step')
-    const post = await startStep({ inputs, state: main.state }).result
+    const post = await startStep({ inputs, phase: 'post', state: main.state }).result
     process.stdout.write(post.log)
     const run = { main, post }
     section('outputs')

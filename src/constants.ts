@@ -50,8 +50,10 @@ export type OutputName = (typeof Output)[keyof typeof Output]
 
 /** Keys saved with core.saveState by main and read back by post (as STATE_<key>). */
 export const State = {
-  IsPost: 'isPost',
+  /** Saved before the create is sent: the post step can find a task whose create answer never came. */
+  Shortname: 'shortname',
   TaskUuid: 'taskUuid',
+  /** `true` once nothing is left for the post step: the task ended, or the user asked to leave it running. */
   TaskEnded: 'taskEnded'
 } as const
 

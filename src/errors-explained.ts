@@ -4,11 +4,13 @@
  */
 import { Input } from './constants.js'
 import {
+  QarnotAnswerError,
   QarnotApiError,
   QarnotNetworkError,
-  QarnotRetriesExhaustedError,
-  invalidFields
+  invalidFields,
+  rootError
 } from './qarnot/errors.js'
+import { errorMessage, redactUrl } from './words.js'
 
 const FIELD_TO_INPUT: Record<string, string> = {
   name: Input.Name,
@@ -25,9 +27,19 @@ const FIELD_TO_INPUT: Record<string, string> = {
   retrysettings: Input.MaxRetriesPerInstance
 }
 
-export function explainError(error: unknown, apiUrl: string): string {
-  const root = error instanceof QarnotRetriesExhaustedError ? error.lastError : error
-  const message = error instanceof Error ? error.message : String(error)
+/** Where the error happened: creating (or finding) the task, or following it once it existed. */
+export type ErrorPhase = 'start' | 'follow'
+
+export function explainError(error: unknown, apiUrl: string, phase: ErrorPhase = 'start'): string {
+  const root = rootError(error)
+  const message = errorMessage(error)
+  apiUrl = redactUrl(apiUrl)
+  if (root instanceof QarnotApiError && root.status === 404 && phase === 'follow') {
+    return `${message}. The task disappeared while it was followed: it was deleted (on Tasq, by another client, or by Qarnot under auto-delete).`
+  }
+  if (root instanceof QarnotAnswerError) {
+    return `${message}. Check that '${Input.ApiUrl}' (${apiUrl}) is the Qarnot API and not a proxy or web page.`
+  }
   if (root instanceof QarnotApiError) {
     switch (root.status) {
       case 401:

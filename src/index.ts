@@ -1,32 +1,23 @@
 /**
- * Entry for both the main and the post step (runs.main and runs.post name this same file): a saved state flag
- * tells them apart, as actions/checkout does.
+ * Entry of the main step (runs.main). The stop handlers are installed before anything else happens, so that a
+ * stop signal at any moment after start-up reaches run(); the post step has its own entry (src/post-entry.ts),
+ * so that it can never take itself for the main step.
  */
 import * as core from '@actions/core'
 import { coreIO } from './action-io.js'
-import { State } from './constants.js'
 import { run } from './main.js'
-import { post } from './post.js'
-import { systemClock } from './task/watch.js'
+import { systemClock } from './task/clock.js'
+import { errorMessage } from './words.js'
 
-async function entry(): Promise<void> {
-  if (core.getState(State.IsPost) === 'true') {
-    // The post step never fails the job: whatever goes wrong there is a warning.
-    await post().catch(error =>
-      core.warning(`Post: ${error instanceof Error ? error.message : String(error)}`)
-    )
-    return
-  }
-  core.saveState(State.IsPost, 'true')
-  // The runner stops a cancelled step with SIGINT, then SIGTERM 7.5 s later: both ask run() to abort the task.
-  const stop = new AbortController()
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (!stop.signal.aborted) core.info(`Received ${signal}.`)
-    stop.abort()
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
-  await run({ io: coreIO, env: process.env, clock: systemClock, stop: stop.signal })
+// The runner stops a cancelled step with SIGINT, then SIGTERM 7.5 s later: both ask run() to abort the task.
+const stop = new AbortController()
+const onSignal = (signal: NodeJS.Signals): void => {
+  if (!stop.signal.aborted) core.info(`Received ${signal}.`)
+  stop.abort()
 }
+process.on('SIGINT', onSignal)
+process.on('SIGTERM', onSignal)
 
-entry().catch(error => core.setFailed(error instanceof Error ? error.message : String(error)))
+run({ io: coreIO, env: process.env, clock: systemClock, stop: stop.signal }).catch(error =>
+  core.setFailed(errorMessage(error))
+)

@@ -1,66 +1,106 @@
 /**
- * post(): runs after main, even when main was cancelled or crashed. Aborts the task if main did not see it end.
- * It never fails the job: it says what it did, and warns when it could not.
+ * post(): runs after main, even when main was cancelled, crashed or was killed. Aborts the task if main did not
+ * see it end, finding it by uuid, or by the shortname saved before the create when no answer named it. It never
+ * creates anything and never fails the job: it says what it did, and warns when it could not.
  */
 import { coreIO, type ActionIO } from './action-io.js'
-import { DEFAULT_API_URL, Env, Input, State } from './constants.js'
+import { State } from './constants.js'
+import { readPostSettings } from './inputs/settings.js'
 import { QarnotClient } from './qarnot/client.js'
+import { QarnotApiError } from './qarnot/errors.js'
+import { POST_STEP_REQUEST_TIMEOUT_MS, POST_STEP_RETRY } from './qarnot/retry.js'
 import { ActionsHttpTransport, type Transport } from './qarnot/transport.js'
+import type { TaskOutputWire } from './qarnot/types.js'
+import { systemClock, type Clock } from './task/clock.js'
 import { isFinalState } from './task/states.js'
+import { LOOKUP_PATIENCE_MS, findByShortname } from './task/submit.js'
 import { USER_AGENT } from './version.js'
+import { errorMessage } from './words.js'
 
 export interface PostDependencies {
   readonly io: ActionIO
   readonly env: NodeJS.ProcessEnv
+  readonly clock?: Clock
   readonly transport?: () => Transport
+}
+
+/** The task main may have left, if any: by uuid, else by the shortname of a create whose answer never came. */
+async function findLeftTask(
+  io: ActionIO,
+  client: QarnotClient,
+  clock: Clock
+): Promise<TaskOutputWire | undefined> {
+  const uuid = io.getState(State.TaskUuid)
+  if (uuid !== '') {
+    try {
+      return await client.getTask(uuid)
+    } catch (error) {
+      if (error instanceof QarnotApiError && error.status === 404) return undefined
+      throw error
+    }
+  }
+  const shortname = io.getState(State.Shortname)
+  io.info(`Post: the main step sent a create but saw no answer; looking for task ${shortname}.`)
+  // A slow create may make the task after main is gone: look for a while before concluding there is none.
+  return findByShortname(client, shortname, clock, LOOKUP_PATIENCE_MS)
 }
 
 export async function post(deps: PostDependencies = { io: coreIO, env: process.env }): Promise<void> {
   const { io, env } = deps
-  const uuid = io.getState(State.TaskUuid)
-  if (uuid === '') {
+  const known = io.getState(State.TaskUuid) || io.getState(State.Shortname)
+  if (known === '') {
     io.info('Post: no Qarnot task was created by this step; nothing to clean up.')
     return
   }
   if (io.getState(State.TaskEnded) === 'true') {
-    io.info(`Post: task ${uuid} was followed to its end by the main step; nothing to clean up.`)
+    io.info(
+      `Post: task ${known} was followed to its end by the main step, or left running on purpose; nothing to do.`
+    )
     return
   }
-  if (!/^true$/i.test(io.getInput(Input.AbortOnCancel) || 'true')) {
-    io.warning(`Post: task ${uuid} may still be running; abort-on-cancel is false, so it is left alone.`)
+  let settings
+  try {
+    settings = readPostSettings(name => io.getInput(name), env)
+  } catch (error) {
+    io.warning(`Post: task ${known} may still be running, and it cannot be checked: ${errorMessage(error)}`)
     return
   }
-  const token = io.getInput(Input.Token)
-  if (token === '') {
-    io.warning(`Post: task ${uuid} may still be running, and no token is available to abort it.`)
+  io.setSecret(settings.token)
+  if (!settings.abortOnCancel) {
+    io.warning(`Post: task ${known} may still be running; abort-on-cancel is false, so it is left alone.`)
     return
   }
-  io.setSecret(token)
-  const transport = deps.transport?.() ?? new ActionsHttpTransport(USER_AGENT, 15_000)
+  const transport = deps.transport?.() ?? new ActionsHttpTransport(USER_AGENT)
   const client = new QarnotClient({
-    baseUrl: io.getInput(Input.ApiUrl) || env[Env.ClusterUrl] || DEFAULT_API_URL,
-    token,
+    baseUrl: settings.apiUrl,
+    token: settings.token,
     userAgent: USER_AGENT,
     transport,
-    retry: { maxAttempts: 4, baseDelayMs: 500, maxDelayMs: 2000, maxTotalMs: 8000, maxRetryAfterMs: 3000 }
+    timeoutMs: POST_STEP_REQUEST_TIMEOUT_MS,
+    retry: POST_STEP_RETRY
   })
   try {
-    const task = await client.getTask(uuid)
-    if (isFinalState(task.state)) {
-      io.info(`Post: task ${uuid} has ended (${task.state}); nothing to clean up.`)
+    const task = await findLeftTask(io, client, deps.clock ?? systemClock)
+    if (!task) {
+      io.info(`Post: no task ${known} exists; nothing to clean up.`)
       return
     }
-    const answer = await client.abortTask(uuid)
+    if (isFinalState(task.state)) {
+      io.info(`Post: task ${task.uuid} has ended (${task.state}); nothing to clean up.`)
+      return
+    }
+    const answer = await client.abortTask(task.uuid)
     io.info(
       answer === 'aborted'
-        ? `Post: task ${uuid} was still ${task.state} after the main step stopped; it has been aborted.`
-        : `Post: task ${uuid} had just ended; nothing to abort.`
+        ? `Post: task ${task.uuid} was still ${task.state} after the main step stopped; it has been aborted.`
+        : `Post: task ${task.uuid} had just ended; nothing to abort.`
     )
   } catch (error) {
-    io.warning(
-      `Post: could not check or abort task ${uuid}: ${error instanceof Error ? error.message : String(error)}`
-    )
+    io.warning(`Post: could not check or abort task ${known}: ${errorMessage(error)}`)
   } finally {
     transport.close()
   }
 }
+
+/** For @github/local-action, which runs an entry's exported `run`. */
+export const run = post

@@ -122,3 +122,35 @@ export function parseRangeField(value: string | null | undefined): IdInterval[] 
   if (value === null || value === undefined || value.trim() === '') return []
   return parseRanges(value)
 }
+
+/** Whether normalised intervals hold `id` (binary search: no expansion, whatever the intervals' size). */
+export function intervalsContain(intervals: readonly IdInterval[], id: number): boolean {
+  let low = 0
+  let high = intervals.length - 1
+  while (low <= high) {
+    const middle = (low + high) >> 1
+    const { first, last } = intervals[middle]
+    if (id < first) high = middle - 1
+    else if (id > last) low = middle + 1
+    else return true
+  }
+  return false
+}
+
+/** The ids of normalised `a` that are not in normalised `b`, as normalised intervals. */
+export function subtractIntervals(a: readonly IdInterval[], b: readonly IdInterval[]): IdInterval[] {
+  const result: IdInterval[] = []
+  let j = 0
+  for (const { first, last } of a) {
+    let start = first
+    while (j < b.length && b[j].last < start) j++
+    let k = j
+    while (start <= last && k < b.length && b[k].first <= last) {
+      if (b[k].first > start) result.push({ first: start, last: b[k].first - 1 })
+      start = Math.max(start, b[k].last + 1)
+      k++
+    }
+    if (start <= last) result.push({ first: start, last })
+  }
+  return result
+}

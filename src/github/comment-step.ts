@@ -4,7 +4,8 @@
  */
 import type { ActionIO } from '../action-io.js'
 import { renderComment } from '../report/pr-comment-body.js'
-import type { TaskReport } from '../report/model.js'
+import type { StepReport } from '../report/model.js'
+import { errorMessage } from '../words.js'
 import { readRunContext } from './context.js'
 import {
   commentMarker,
@@ -18,12 +19,35 @@ export interface CommentStep {
   readonly io: Pick<ActionIO, 'info' | 'warning'>
   readonly env: NodeJS.ProcessEnv
   readonly token: string
-  readonly report: TaskReport
+  readonly report: StepReport
   /** GitHub's comments API (default: Octokit with the token, at GITHUB_API_URL). */
   readonly comments?: (token: string) => CommentsApi
+  readonly timeoutMs?: number
 }
 
-export async function commentOnPullRequest({ io, env, token, report, comments }: CommentStep): Promise<void> {
+/** The comment is a courtesy: a GitHub API that stalls must not hold the step for longer than this. */
+export const COMMENT_TIMEOUT_MS = 20_000
+
+/** Rejects when `promise` is not settled within `ms`, and aborts `controller` so that what it drives stops too. */
+function within<T>(promise: Promise<T>, ms: number, controller: AbortController): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort()
+      reject(new Error(`GitHub did not answer within ${ms / 1000} s`))
+    }, ms)
+  })
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer))
+}
+
+export async function commentOnPullRequest({
+  io,
+  env,
+  token,
+  report,
+  comments,
+  timeoutMs = COMMENT_TIMEOUT_MS
+}: CommentStep): Promise<void> {
   const context = readRunContext(env)
   if (context.pullRequest === undefined || !context.owner || !context.repo) {
     io.info(
@@ -36,13 +60,17 @@ export async function commentOnPullRequest({ io, env, token, report, comments }:
     return
   }
   const marker = commentMarker([context.workflow, context.job, context.action])
+  const controller = new AbortController()
+  const target = { owner: context.owner, repo: context.repo, issue: context.pullRequest }
   try {
-    const api = comments?.(token) ?? (await octokitComments(token, env.GITHUB_API_URL))
-    const target = { owner: context.owner, repo: context.repo, issue: context.pullRequest }
-    const { action, id } = await upsertComment(api, target, marker, renderComment(report, context))
+    const write = async (): Promise<{ action: string; id: number }> => {
+      const api = comments?.(token) ?? (await octokitComments(token, env.GITHUB_API_URL, controller.signal))
+      return upsertComment(api, target, marker, renderComment(report, context))
+    }
+    const { action, id } = await within(write(), timeoutMs, controller)
     io.info(`pr-comment: comment ${id} ${action} on pull request #${context.pullRequest}.`)
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error)
+    const message = errorMessage(error)
     io.warning(
       isPermissionError(error)
         ? `pr-comment: the token may not comment on pull request #${context.pullRequest} (${message}). A fork's pull request gets a read-only token; otherwise grant 'permissions: pull-requests: write'. The verdict is unchanged.`

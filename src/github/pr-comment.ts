@@ -18,9 +18,13 @@ export interface CommentsApi {
  * Octokit, with the base URL the runner gives (GITHUB_API_URL) unless told otherwise. Loaded only when a comment
  * is written: @actions/github is most of the bundle, and every run would pay for it at start-up otherwise.
  */
-export async function octokitComments(token: string, baseUrl?: string): Promise<CommentsApi> {
+export async function octokitComments(
+  token: string,
+  baseUrl?: string,
+  signal?: AbortSignal
+): Promise<CommentsApi> {
   const { getOctokit } = await import('@actions/github')
-  const octokit = getOctokit(token, baseUrl ? { baseUrl } : {})
+  const octokit = getOctokit(token, { ...(baseUrl ? { baseUrl } : {}), request: { signal } })
   return {
     list: (owner, repo, issue) =>
       octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: issue, per_page: 100 }),

@@ -1,18 +1,8 @@
 /** Hardware constraints in words (`min-cores=16`, `gpu`, `min-ram=32GB`) -> the API's discriminated objects. */
 
-export type HardwareConstraint =
-  | { discriminator: 'MinimumCoreHardwareConstraint'; coreCount: number }
-  | { discriminator: 'MaximumCoreHardwareConstraint'; coreCount: number }
-  | { discriminator: 'MinimumRamHardwareConstraint'; minimumMemoryMB: number }
-  | { discriminator: 'MaximumRamHardwareConstraint'; maximumMemoryMB: number }
-  | { discriminator: 'MinimumRamCoreRatioHardwareConstraint'; minimumMemoryGBCoreRatio: number }
-  | { discriminator: 'MaximumRamCoreRatioHardwareConstraint'; maximumMemoryGBCoreRatio: number }
-  | { discriminator: 'SpecificHardwareConstraint'; specificationKey: string }
-  | { discriminator: 'GpuHardwareConstraint' }
-  | { discriminator: 'NoGpuHardwareConstraint' }
-  | { discriminator: 'SSDHardwareConstraint' }
-  | { discriminator: 'NoSSDHardwareConstraint' }
-  | { discriminator: 'CpuModelHardwareConstraint'; cpuModel: string }
+import type { HardwareConstraintWire } from '../qarnot/types.js'
+
+export type HardwareConstraint = HardwareConstraintWire
 
 const WORDS =
   'min-cores=N, max-cores=N, min-ram=32GB, max-ram=64GB, min-ram-per-core=2GB, max-ram-per-core=8GB, gpu, no-gpu, ssd, no-ssd, cpu-model=NAME, specification=KEY'

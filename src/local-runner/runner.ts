@@ -16,11 +16,12 @@ export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 export interface ActionDefinition {
   inputs: Record<string, { default?: string; required?: boolean }>
   outputs: Record<string, { description?: string }>
+  runs: { using?: string; main?: string; post?: string }
 }
 
 export function readActionDefinition(path = join(PROJECT_ROOT, 'action.yml')): ActionDefinition {
   const parsed = parseYaml(readFileSync(path, 'utf8')) as Partial<ActionDefinition>
-  return { inputs: parsed.inputs ?? {}, outputs: parsed.outputs ?? {} }
+  return { inputs: parsed.inputs ?? {}, outputs: parsed.outputs ?? {}, runs: parsed.runs ?? {} }
 }
 
 /** An input's default as the runner evaluates it: `${{ github.token }}` is the job's token (GITHUB_TOKEN here). */
@@ -57,6 +58,8 @@ export interface StepOptions {
   readonly inputs: Record<string, string>
   /** Extra environment (e.g. ACTIONS_STEP_DEBUG). */
   readonly env?: Record<string, string>
+  /** Which script of action.yml's `runs` to start (default main); the post step gets `state` from main. */
+  readonly phase?: 'main' | 'post'
   readonly entry?: string
   /** Folder for the command files; one is made when absent. */
   readonly workDir?: string
@@ -124,7 +127,9 @@ export function startStep(options: StepOptions): RunningStep {
   const env = stepEnvironment(options, workDir)
   for (const file of ['output', 'state', 'env', 'path', 'summary']) writeFileSync(join(workDir, file), '')
   const started = Date.now()
-  const child = spawn(process.execPath, [options.entry ?? join(PROJECT_ROOT, 'dist', 'index.js')], {
+  const runs = readActionDefinition().runs
+  const script = (options.phase === 'post' ? runs.post : runs.main) ?? 'dist/index.js'
+  const child = spawn(process.execPath, [options.entry ?? join(PROJECT_ROOT, script)], {
     cwd: workDir,
     env,
     stdio: ['ignore', 'pipe', 'pipe']
@@ -162,6 +167,6 @@ export interface ActionRun {
 /** Main then post, as a job runs a step that has a post script. */
 export async function runAction(options: StepOptions): Promise<ActionRun> {
   const main = await startStep(options).result
-  const post = await startStep({ ...options, state: main.state }).result
+  const post = await startStep({ ...options, phase: 'post', state: main.state }).result
   return { main, post }
 }

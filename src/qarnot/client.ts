@@ -1,24 +1,29 @@
 /**
- * The Qarnot compute API client: one method per endpoint the action uses (qarnot-api.md section 2), the raw-token
- * Authorization header, a User-Agent, a per-request timeout, typed errors and a retry policy for transient faults.
- * Nothing GitHub-specific lives here.
+ * The Qarnot compute API client: the endpoints the action uses (docs/qarnot-api.md §2), the raw-token
+ * Authorization header, a User-Agent, a time limit per request, one request path that turns every answer into a
+ * typed error or a checked value, and the retry policy for transient faults. A client may be bound to a signal
+ * that ends its requests and waits at once (a stop, a deadline). Nothing GitHub-specific lives here.
  */
 import {
+  QarnotAnswerError,
   QarnotApiError,
+  QarnotCancelledError,
   QarnotNetworkError,
   QarnotRetriesExhaustedError,
   errorMessageFromBody
 } from './errors.js'
 import {
-  DEFAULT_RETRY_POLICY,
+  DEFAULT_RETRY,
   isTransientStatus,
   mayRetry,
   parseRetryAfter,
   retryDelayMs,
   type RetryPolicy
 } from './retry.js'
+import { UUID_PATTERN, readTaskDocument } from './task-document.js'
 import type { ChunkSink, HttpRequest, HttpResponse, Transport } from './transport.js'
-import type { ProfileWire, TaskCreateBody, TaskOutputWire, UserInfoWire } from './types.js'
+import type { TaskCreateBody, TaskOutputWire } from './types.js'
+import { errorMessage } from '../words.js'
 
 export type OutputStream = 'stdout' | 'stderr'
 
@@ -27,9 +32,14 @@ export interface ClientOptions {
   readonly token: string
   readonly userAgent: string
   readonly transport: Transport
+  /** Longest time of one buffered request, in all. */
   readonly timeoutMs?: number
+  /** Longest time of one streamed output read, in all. */
+  readonly streamTimeoutMs?: number
   readonly retry?: RetryPolicy
-  readonly sleep?: (ms: number) => Promise<void>
+  /** Ends every request and every wait between retries at once. */
+  readonly signal?: AbortSignal
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
   readonly now?: () => number
   readonly random?: () => number
   /** Told about every retry, so the log shows why the action waits. */
@@ -40,17 +50,31 @@ interface Call {
   readonly method: 'GET' | 'POST' | 'DELETE'
   readonly path: string
   readonly body?: unknown
-  /** POST without a body (abort, fresh output). */
-  readonly bodyless?: boolean
   /** Whether a transient failure may be retried; false for calls whose repetition is not harmless. */
   readonly retry?: boolean
+  /** Receives a plain-text body as it arrives (output reads). */
+  readonly sink?: ChunkSink
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+/** An output read may carry hundreds of MB; it still ends in bounded time (what it missed is read again later). */
+export const DEFAULT_STREAM_TIMEOUT_MS = 120_000
 
-const defaultSleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise(resolve => {
+    if (signal?.aborted) return resolve()
+    const done = (): void => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, { once: true })
+  })
+}
 
-/** Output bodies are plain text, but one client decodes them as a JSON string: accept both. */
+/** Output bodies are plain text, but one client decodes them as a JSON string: accept both (§2). */
 export function decodeOutputBody(response: HttpResponse): string {
   const type = response.headers['content-type'] ?? ''
   const body = response.body
@@ -66,125 +90,79 @@ export function decodeOutputBody(response: HttpResponse): string {
   return body
 }
 
+const taskPath = (uuid: string): string => `/tasks/${encodeURIComponent(uuid)}`
+
 export class QarnotClient {
   private readonly baseUrl: string
-  private readonly timeoutMs: number
   private readonly policy: RetryPolicy
-  private readonly sleep: (ms: number) => Promise<void>
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>
   private readonly now: () => number
   private readonly random: () => number
 
   constructor(private readonly options: ClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '')
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
-    this.policy = options.retry ?? DEFAULT_RETRY_POLICY
-    this.sleep = options.sleep ?? defaultSleep
+    this.policy = options.retry ?? DEFAULT_RETRY
+    this.sleep = options.sleep ?? sleepUnlessAborted
     this.now = options.now ?? Date.now
     this.random = options.random ?? Math.random
   }
 
-  /** The same client with a shorter timeout and retry policy, for when the runner gives only seconds. */
-  hurried(timeoutMs: number, retry: RetryPolicy): QarnotClient {
-    return new QarnotClient({ ...this.options, timeoutMs, retry })
+  /** The same client with other limits: a shorter timeout and policy when the runner gives only seconds. */
+  with(changes: Pick<ClientOptions, 'timeoutMs' | 'streamTimeoutMs' | 'retry' | 'signal'>): QarnotClient {
+    return new QarnotClient({ ...this.options, ...changes })
   }
 
-  // --- tasks ---
-
-  /** `POST /tasks`. Retried on transient faults: callers make it idempotent with a unique shortname. */
+  /** `POST /tasks`; the answer must name the task. Callers make retries idempotent with a unique shortname. */
   async createTask(body: TaskCreateBody): Promise<{ uuid: string }> {
-    const answer = await this.json<{ uuid?: string }>({ method: 'POST', path: '/tasks', body })
-    if (!answer || typeof answer.uuid !== 'string') {
-      throw new QarnotApiError('POST', '/tasks', 200, 'the answer has no task uuid')
+    const call: Call = { method: 'POST', path: '/tasks', body }
+    const answer = await this.json(call)
+    const uuid = (answer as { uuid?: unknown } | null)?.uuid
+    if (typeof uuid !== 'string' || !UUID_PATTERN.test(uuid)) {
+      throw new QarnotAnswerError(call.method, call.path, 'it names no task uuid')
     }
-    return { uuid: answer.uuid }
+    return { uuid }
   }
 
-  /** `GET /tasks/{uuid}`; a shortname works in place of the uuid. */
-  getTask(uuidOrShortname: string): Promise<TaskOutputWire> {
-    return this.json<TaskOutputWire>({ method: 'GET', path: `/tasks/${encodeURIComponent(uuidOrShortname)}` })
-  }
-
-  /** `GET /tasks/{uuid}/{stream}`: the whole output, each line prefixed `<instanceId>> `. */
-  async taskOutput(uuid: string, stream: OutputStream): Promise<string> {
-    return decodeOutputBody(
-      await this.exchange({ method: 'GET', path: `/tasks/${encodeURIComponent(uuid)}/${stream}` })
-    )
-  }
-
-  /** `POST /tasks/{uuid}/{stream}`: the output that is new since the last such read. Never retried: a repeat would skip a chunk. */
-  async freshTaskOutput(uuid: string, stream: OutputStream): Promise<string> {
-    return decodeOutputBody(
-      await this.exchange({
-        method: 'POST',
-        path: `/tasks/${encodeURIComponent(uuid)}/${stream}`,
-        bodyless: true,
-        retry: false
-      })
-    )
+  /** `GET /tasks/{uuid}`; a shortname works in place of the uuid. The answer is checked to be a task. */
+  async getTask(uuidOrShortname: string): Promise<TaskOutputWire> {
+    const call: Call = { method: 'GET', path: taskPath(uuidOrShortname) }
+    const answer = await this.json(call)
+    try {
+      return readTaskDocument(answer)
+    } catch (error) {
+      throw new QarnotAnswerError(call.method, call.path, errorMessage(error))
+    }
   }
 
   /**
-   * `POST /tasks/{uuid}/{stream}`, its body handed to `onChunk` as it arrives: the way to follow large outputs
-   * without holding them. Never retried. A body sent as a JSON string is decoded first.
+   * The task-level output of a stream, every line prefixed `<instanceId>> `, handed to `sink` as it arrives:
+   * `fresh` is what is new since the last such read (`POST`), `whole` all the server still holds (`GET`). Never
+   * retried: a repeated fresh read would skip a chunk, and part of either may already have reached the sink.
    */
-  async streamFreshTaskOutput(uuid: string, stream: OutputStream, onChunk: ChunkSink): Promise<void> {
-    const call: Call = {
-      method: 'POST',
-      path: `/tasks/${encodeURIComponent(uuid)}/${stream}`,
-      bodyless: true
-    }
-    let response: HttpResponse
-    try {
-      response = await this.options.transport.stream(this.request(call), onChunk)
-    } catch (error) {
-      throw new QarnotNetworkError(
-        call.method,
-        call.path,
-        error instanceof Error ? error.message : String(error)
-      )
-    }
-    if (response.status < 200 || response.status >= 300) {
-      throw new QarnotApiError(
-        call.method,
-        call.path,
-        response.status,
-        errorMessageFromBody(response.body),
-        response.headers['retry-after']
-      )
-    }
-    if (response.body !== '') await onChunk(Buffer.from(decodeOutputBody(response), 'utf8'))
+  readTaskOutput(
+    uuid: string,
+    stream: OutputStream,
+    mode: 'fresh' | 'whole',
+    sink: ChunkSink
+  ): Promise<void> {
+    const method = mode === 'fresh' ? 'POST' : 'GET'
+    return this.output({ method, path: `${taskPath(uuid)}/${stream}`, retry: false, sink })
   }
 
-  /** `GET /tasks/{uuid}/{stream}/{instanceId}`: one instance's whole output, without prefix. */
-  async instanceOutput(uuid: string, stream: OutputStream, instanceId: number): Promise<string> {
-    return decodeOutputBody(
-      await this.exchange({
-        method: 'GET',
-        path: `/tasks/${encodeURIComponent(uuid)}/${stream}/${instanceId}`
-      })
-    )
-  }
-
-  /** `POST /tasks/{uuid}/{stream}/{instanceId}`: one instance's new output. Never retried, as above. */
-  async freshInstanceOutput(uuid: string, stream: OutputStream, instanceId: number): Promise<string> {
-    return decodeOutputBody(
-      await this.exchange({
-        method: 'POST',
-        path: `/tasks/${encodeURIComponent(uuid)}/${stream}/${instanceId}`,
-        bodyless: true,
-        retry: false
-      })
-    )
+  /** `GET /tasks/{uuid}/{stream}/{instanceId}`: one instance's whole output, without prefix, to `sink`. */
+  readInstanceOutput(uuid: string, stream: OutputStream, instanceId: number, sink: ChunkSink): Promise<void> {
+    return this.output({
+      method: 'GET',
+      path: `${taskPath(uuid)}/${stream}/${instanceId}`,
+      retry: false,
+      sink
+    })
   }
 
   /** `POST /tasks/{uuid}/abort`. A 403 means the task had already ended, which is what the caller wanted. */
   async abortTask(uuid: string): Promise<'aborted' | 'already-ended'> {
     try {
-      await this.exchange({
-        method: 'POST',
-        path: `/tasks/${encodeURIComponent(uuid)}/abort`,
-        bodyless: true
-      })
+      await this.exchange({ method: 'POST', path: `${taskPath(uuid)}/abort` })
       return 'aborted'
     } catch (error) {
       if (error instanceof QarnotApiError && error.status === 403) return 'already-ended'
@@ -192,84 +170,78 @@ export class QarnotClient {
     }
   }
 
-  /** `DELETE /tasks/{uuid}` (aborts first if running). */
-  async deleteTask(uuid: string): Promise<void> {
-    await this.exchange({ method: 'DELETE', path: `/tasks/${encodeURIComponent(uuid)}` })
-  }
-
-  // --- account ---
-
-  listProfiles(): Promise<string[]> {
-    return this.json<string[]>({ method: 'GET', path: '/profiles' })
-  }
-
-  getProfile(name: string): Promise<ProfileWire> {
-    return this.json<ProfileWire>({ method: 'GET', path: `/profiles/${encodeURIComponent(name)}` })
-  }
-
-  getInfo(): Promise<UserInfoWire> {
-    return this.json<UserInfoWire>({ method: 'GET', path: '/info' })
-  }
-
-  getSettings(): Promise<{ storage?: string }> {
-    return this.json<{ storage?: string }>({ method: 'GET', path: '/settings' })
-  }
-
   // --- plumbing ---
 
-  private async json<T>(call: Call): Promise<T> {
+  private async output(call: Call): Promise<void> {
+    const response = await this.exchange(call)
+    // A JSON body was not streamed: it is the output as a JSON string.
+    if (response.body !== '') await call.sink?.(Buffer.from(decodeOutputBody(response), 'utf8'))
+  }
+
+  private async json(call: Call): Promise<unknown> {
     const response = await this.exchange(call)
     try {
-      return JSON.parse(response.body) as T
+      return JSON.parse(response.body) as unknown
     } catch {
-      throw new QarnotApiError(call.method, call.path, response.status, 'the answer is not JSON')
+      throw new QarnotAnswerError(call.method, call.path, 'it is not JSON')
     }
   }
 
   /** One call with retries: resolves with a 2xx answer, throws a typed error otherwise. */
   private async exchange(call: Call): Promise<HttpResponse> {
     const started = this.now()
+    let waitedForRateLimit = 0
     for (let attempt = 1; ; attempt++) {
-      let failure: QarnotApiError | QarnotNetworkError
-      try {
-        const response = await this.sendOnce(call)
-        if (response.status >= 200 && response.status < 300) return response
-        failure = new QarnotApiError(
-          call.method,
-          call.path,
-          response.status,
-          errorMessageFromBody(response.body),
-          response.headers['retry-after']
-        )
-        if (!isTransientStatus(response.status)) throw failure
-      } catch (error) {
-        if (error instanceof QarnotApiError && !isTransientStatus(error.status)) throw error
-        failure =
-          error instanceof QarnotApiError
-            ? error
-            : new QarnotNetworkError(
-                call.method,
-                call.path,
-                error instanceof Error ? error.message : String(error)
-              )
-      }
-      if (call.retry === false) throw failure
+      const failure = await this.attempt(call)
+      if (!(failure instanceof Error)) return failure
+      if (failure instanceof QarnotApiError) failure.attempt = attempt
+      if (call.retry === false || !this.isRetryable(failure)) throw failure
       const retryAfter =
         failure instanceof QarnotApiError ? parseRetryAfter(failure.retryAfter, this.now()) : undefined
       const delay = retryDelayMs(this.policy, attempt, this.random(), retryAfter)
-      const elapsed = this.now() - started
-      if (!mayRetry(this.policy, attempt, elapsed, delay)) {
-        throw attempt > 1 ? new QarnotRetriesExhaustedError(failure, attempt, elapsed) : failure
+      const rateLimited =
+        retryAfter !== undefined && waitedForRateLimit + delay <= this.policy.rateLimitBudgetMs
+      if (rateLimited) {
+        // The server asked for the wait: it is not a failed attempt, and it does not eat the retry budget.
+        waitedForRateLimit += delay
+        attempt--
+      } else {
+        const elapsed = this.now() - started - waitedForRateLimit
+        if (!mayRetry(this.policy, attempt, elapsed, delay)) {
+          throw attempt > 1 ? new QarnotRetriesExhaustedError(failure, attempt, elapsed) : failure
+        }
       }
-      this.options.onRetry?.(
-        `${failure.message}; retrying in ${(delay / 1000).toFixed(1)}s (attempt ${attempt + 1})`
-      )
-      await this.sleep(delay)
+      this.options.onRetry?.(`${failure.message}; retrying in ${(delay / 1000).toFixed(1)}s`)
+      await this.sleep(delay, this.options.signal)
     }
   }
 
-  private sendOnce(call: Call): Promise<HttpResponse> {
-    return this.options.transport.send(this.request(call))
+  private isRetryable(failure: Error): failure is QarnotApiError | QarnotNetworkError {
+    if (failure instanceof QarnotApiError) return isTransientStatus(failure.status)
+    return failure instanceof QarnotNetworkError
+  }
+
+  /** One attempt: the 2xx answer, or the error it amounts to. */
+  private async attempt(call: Call): Promise<HttpResponse | Error> {
+    if (this.options.signal?.aborted) throw new QarnotCancelledError(call.method, call.path)
+    let response: HttpResponse
+    try {
+      response = await this.options.transport.exchange(this.request(call), call.sink)
+    } catch (error) {
+      if (this.options.signal?.aborted) throw new QarnotCancelledError(call.method, call.path)
+      // A sink that stopped on purpose says why; anything else is the network.
+      if (error instanceof SinkStopped) throw error
+      return new QarnotNetworkError(call.method, call.path, errorMessage(error))
+    }
+    if (response.status >= 200 && response.status < 300) return response
+    const message = errorMessageFromBody(response.body)
+    return new QarnotApiError(
+      call.method,
+      call.path,
+      response.status,
+      message,
+      response.headers['retry-after']
+    )
   }
 
   private request(call: Call): HttpRequest {
@@ -283,12 +255,24 @@ export class QarnotClient {
       headers['Content-Type'] = 'application/json'
       body = JSON.stringify(call.body)
     }
+    const timeoutMs = call.sink
+      ? (this.options.streamTimeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS)
+      : (this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
     return {
       method: call.method,
       url: `${this.baseUrl}${call.path}`,
       headers,
-      body: call.bodyless ? undefined : body,
-      timeoutMs: this.timeoutMs
+      body,
+      timeoutMs,
+      signal: this.options.signal
     }
+  }
+}
+
+/** Thrown by a sink to end a read on purpose (the step is being stopped); passed through as it is. */
+export class SinkStopped extends Error {
+  constructor(reason = 'the read was stopped') {
+    super(reason)
+    this.name = 'SinkStopped'
   }
 }

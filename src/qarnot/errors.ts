@@ -12,6 +12,9 @@ export class QarnotApiError extends Error {
     super(`Qarnot API ${method} ${path} answered ${status}${apiMessage ? `: ${apiMessage}` : ''}`)
     this.name = 'QarnotApiError'
   }
+
+  /** Which attempt of the call got this answer: after a retry, a refusal may be about the first attempt's work. */
+  attempt = 1
 }
 
 /** No answer: connection refused or reset, DNS failure, or the per-request timeout expired. */
@@ -23,6 +26,29 @@ export class QarnotNetworkError extends Error {
   ) {
     super(`Qarnot API ${method} ${path} did not answer: ${causeMessage}`)
     this.name = 'QarnotNetworkError'
+  }
+}
+
+/** A success status whose body is not what the endpoint answers (an HTML page, `{}`, `null`, a wrong type). */
+export class QarnotAnswerError extends Error {
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly problem: string
+  ) {
+    super(`Qarnot API ${method} ${path} gave an unreadable answer: ${problem}`)
+    this.name = 'QarnotAnswerError'
+  }
+}
+
+/** The caller ended the request: the step is being stopped, or its deadline passed. Never retried. */
+export class QarnotCancelledError extends Error {
+  constructor(
+    readonly method: string,
+    readonly path: string
+  ) {
+    super(`Qarnot API ${method} ${path} was cancelled`)
+    this.name = 'QarnotCancelledError'
   }
 }
 
@@ -78,6 +104,11 @@ export function errorMessageFromBody(body: string): string {
       : ''
   if (message && fieldErrors) return `${message} (${fieldErrors})`
   return message ?? (fieldErrors || text)
+}
+
+/** The error behind retries, if they ran out. */
+export function rootError(error: unknown): unknown {
+  return error instanceof QarnotRetriesExhaustedError ? error.lastError : error
 }
 
 /** The invalid field tags of a 400 `Invalid task file. Invalid fields: a, b`. */

@@ -1,5 +1,11 @@
-/** The HTTP exchange under the Qarnot client, behind a small interface so tests and other transports can stand in. */
+/**
+ * The HTTP exchange under the Qarnot client, behind a small interface so tests and other transports can stand in.
+ * Requests go through Node's http/https with the agent of @actions/http-client, which brings the runner's proxy
+ * settings (https_proxy, no_proxy) and kept-alive connections; retries are the client's.
+ */
 import { HttpClient } from '@actions/http-client'
+import * as http from 'node:http'
+import * as https from 'node:https'
 
 export interface HttpRequest {
   readonly method: 'GET' | 'POST' | 'DELETE'
@@ -7,7 +13,12 @@ export interface HttpRequest {
   readonly headers: Record<string, string>
   /** `undefined` sends no body at all (Content-Length: 0). */
   readonly body?: string
+  /** The whole exchange, body included, ends within this time: a body that drips is not let run forever. */
   readonly timeoutMs: number
+  /** Ends the exchange at once when it aborts (the step is stopped, or its deadline passed). */
+  readonly signal?: AbortSignal
+  /** A buffered answer larger than this is refused rather than held (no API answer this action reads needs more). */
+  readonly maxBodyBytes?: number
 }
 
 export interface HttpResponse {
@@ -21,83 +32,110 @@ export interface HttpResponse {
 export type ChunkSink = (chunk: Buffer) => void | Promise<void>
 
 export interface Transport {
-  /** Resolves with any HTTP status; rejects only when no complete answer arrived (network error, timeout). */
-  send(request: HttpRequest): Promise<HttpResponse>
   /**
-   * Like send, but a 2xx plain-text body goes to `onChunk` as it arrives (its `body` is then `""`), so a large
-   * output never sits whole in memory. Rejects when the body ends early, so a cut answer is never taken as whole.
+   * Resolves with any HTTP status; rejects when no complete answer arrived (network error, timeout, abort). With a
+   * sink, a 2xx body that is not JSON goes to the sink as it arrives (`body` is then `""`), so that a large output
+   * never sits whole in memory; an answer that ends early rejects, so a cut answer is never taken as whole.
    */
-  stream(request: HttpRequest, onChunk: ChunkSink): Promise<HttpResponse>
+  exchange(request: HttpRequest, sink?: ChunkSink): Promise<HttpResponse>
   close(): void
 }
 
-/**
- * Transport over @actions/http-client, which brings the runner's proxy settings (https_proxy, no_proxy).
- * Its own retries are off: the client owns the retry policy. The timeout covers the whole exchange, body included.
- */
+/** The exchange was ended by the request's signal, not by the network. */
+export class ExchangeAbortedError extends Error {
+  constructor() {
+    super('the request was cancelled')
+    this.name = 'ExchangeAbortedError'
+  }
+}
+
+/** 64 MiB: far above any task document, far below what would hurt the runner. */
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+
+function lowerCaseHeaders(headers: http.IncomingHttpHeaders): Record<string, string | undefined> {
+  const result: Record<string, string | undefined> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    result[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value
+  }
+  return result
+}
+
+/** Reads a whole body, refusing one larger than `maxBytes`. */
+async function readBody(response: http.IncomingMessage, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of response) {
+    size += (chunk as Buffer).length
+    if (size > maxBytes) throw new Error(`the answer is larger than ${maxBytes} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+async function answer(
+  response: http.IncomingMessage,
+  request: HttpRequest,
+  sink: ChunkSink | undefined
+): Promise<HttpResponse> {
+  const status = response.statusCode ?? 0
+  const headers = lowerCaseHeaders(response.headers)
+  const streamed = sink && status >= 200 && status < 300 && !(headers['content-type'] ?? '').includes('json')
+  let body = ''
+  if (streamed) {
+    for await (const chunk of response) await sink(chunk as Buffer)
+  } else {
+    body = await readBody(response, request.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)
+  }
+  if (!response.complete) throw new Error('the answer ended before its end')
+  return { status, headers, body }
+}
+
 export class ActionsHttpTransport implements Transport {
   private readonly http: HttpClient
 
-  constructor(userAgent: string, timeoutMs: number) {
-    this.http = new HttpClient(userAgent, [], {
-      allowRetries: false,
-      allowRedirects: false,
-      keepAlive: true,
-      socketTimeout: timeoutMs
-    })
+  constructor(userAgent: string) {
+    this.http = new HttpClient(userAgent, [], { allowRetries: false, allowRedirects: false, keepAlive: true })
   }
 
-  send(request: HttpRequest): Promise<HttpResponse> {
-    return this.exchange(request, undefined)
-  }
-
-  stream(request: HttpRequest, onChunk: ChunkSink): Promise<HttpResponse> {
-    return this.exchange(request, onChunk)
-  }
-
-  private async exchange(request: HttpRequest, onChunk: ChunkSink | undefined): Promise<HttpResponse> {
-    let timer: NodeJS.Timeout | undefined
-    let destroy: (() => void) | undefined
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        destroy?.()
-        reject(new Error(`no complete answer within ${request.timeoutMs} ms`))
-      }, request.timeoutMs)
-    })
-    const exchange = (async () => {
-      const response = await this.http.request(
-        request.method,
-        request.url,
-        request.body ?? '',
-        request.headers
+  exchange(request: HttpRequest, sink?: ChunkSink): Promise<HttpResponse> {
+    return new Promise<HttpResponse>((resolve, reject) => {
+      if (request.signal?.aborted) return reject(new ExchangeAbortedError())
+      const url = new URL(request.url)
+      const body = request.body ?? ''
+      let done = false
+      const finish = (error: unknown, response?: HttpResponse): void => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        request.signal?.removeEventListener('abort', onAbort)
+        if (error !== undefined) {
+          outgoing.destroy()
+          reject(error instanceof Error ? error : new Error(String(error)))
+        } else if (response) resolve(response)
+      }
+      const onAbort = (): void => finish(new ExchangeAbortedError())
+      const timer = setTimeout(
+        () => finish(new Error(`no complete answer within ${request.timeoutMs} ms`)),
+        request.timeoutMs
       )
-      const message = response.message
-      destroy = () => message.destroy()
-      const headers: Record<string, string | undefined> = {}
-      for (const [name, value] of Object.entries(message.headers)) {
-        headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value
-      }
-      const status = message.statusCode ?? 0
-      const plainSuccess = status >= 200 && status < 300 && !(headers['content-type'] ?? '').includes('json')
-      if (onChunk && plainSuccess) {
-        for await (const chunk of message) {
-          await onChunk(chunk as Buffer)
-          // A steady flow of data is not a timeout: the limit is on silence.
-          if (timer) timer.refresh()
+      request.signal?.addEventListener('abort', onAbort, { once: true })
+      const outgoing = (url.protocol === 'https:' ? https : http).request(
+        url,
+        {
+          method: request.method,
+          headers: { ...request.headers, 'Content-Length': String(Buffer.byteLength(body)) },
+          agent: this.http.getAgent(request.url)
+        },
+        response => {
+          answer(response, request, sink).then(
+            result => finish(undefined, result),
+            error => finish(error)
+          )
         }
-        if (!message.complete) throw new Error('the answer ended before its end')
-        return { status, headers, body: '' }
-      }
-      const body = await response.readBody()
-      if (!message.complete) throw new Error('the answer ended before its end')
-      return { status, headers, body }
-    })()
-    try {
-      return await Promise.race([exchange, expired])
-    } finally {
-      clearTimeout(timer)
-      exchange.catch(() => undefined)
-    }
+      )
+      outgoing.on('error', error => finish(error))
+      outgoing.end(body)
+    })
   }
 
   close(): void {

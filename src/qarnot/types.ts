@@ -1,10 +1,24 @@
-/** Wire types of the Qarnot compute API (qarnot-api.md sections 3 and 4). Fields the server may omit are optional. */
-import type { HardwareConstraint } from '../input-formats/hardware.js'
+/** Wire types of the Qarnot compute API (docs/qarnot-api.md §3 and §4). Fields the server may omit are optional. */
 
 export interface KeyValueWire {
   key: string
   value: string
 }
+
+/** One hardware constraint of a create body, told apart by its `discriminator` (docs/qarnot-api.md §3). */
+export type HardwareConstraintWire =
+  | { discriminator: 'MinimumCoreHardwareConstraint'; coreCount: number }
+  | { discriminator: 'MaximumCoreHardwareConstraint'; coreCount: number }
+  | { discriminator: 'MinimumRamHardwareConstraint'; minimumMemoryMB: number }
+  | { discriminator: 'MaximumRamHardwareConstraint'; maximumMemoryMB: number }
+  | { discriminator: 'MinimumRamCoreRatioHardwareConstraint'; minimumMemoryGBCoreRatio: number }
+  | { discriminator: 'MaximumRamCoreRatioHardwareConstraint'; maximumMemoryGBCoreRatio: number }
+  | { discriminator: 'SpecificHardwareConstraint'; specificationKey: string }
+  | { discriminator: 'GpuHardwareConstraint' }
+  | { discriminator: 'NoGpuHardwareConstraint' }
+  | { discriminator: 'SSDHardwareConstraint' }
+  | { discriminator: 'NoSSDHardwareConstraint' }
+  | { discriminator: 'CpuModelHardwareConstraint'; cpuModel: string }
 
 export interface TaskCreateBody {
   name: string
@@ -16,7 +30,7 @@ export interface TaskCreateBody {
   constants?: KeyValueWire[]
   tags?: string[]
   labels?: Record<string, string>
-  hardwareConstraints?: HardwareConstraint[]
+  hardwareConstraints?: HardwareConstraintWire[]
   retrySettings?: { maxTotalRetries: number | null; maxPerInstanceRetries: number | null }
   schedulingType?: 'Flex' | 'OnDemand' | 'Reserved'
   autoDeleteOnCompletion?: boolean
@@ -99,19 +113,5 @@ export interface TaskOutputWire {
   constants?: KeyValueWire[] | null
   tags?: string[] | null
   labels?: Record<string, string> | null
-  [other: string]: unknown
-}
-
-export interface ProfileWire {
-  name: string
-  constants: { name: string; value: string; description?: string | null }[]
-}
-
-export interface UserInfoWire {
-  email?: string
-  maxTask?: number
-  taskCount?: number
-  maxRunningTask?: number
-  runningTaskCount?: number
   [other: string]: unknown
 }

@@ -1,4 +1,4 @@
-/** What the report parts (log, summary, outputs) are made from. */
+/** What the report parts (log, summary, outputs, pull-request comment) are made from. */
 import type { OutcomeValue } from '../constants.js'
 import type { Verdict } from '../task/verdict.js'
 
@@ -12,15 +12,36 @@ export interface OutputReader {
   head(id: number, stream: StreamName, maxBytes: number): { text: string; totalBytes: number }
 }
 
-export interface TaskReport {
+/** Reads nothing: a step that followed no task has no output. */
+export const NO_OUTPUT: OutputReader = {
+  tail: () => ({ text: '', totalBytes: 0 }),
+  head: () => ({ text: '', totalBytes: 0 })
+}
+
+export interface TaskIdentity {
   readonly uuid: string
   readonly url: string
+  /** Untrusted when the task was found rather than created: escaped wherever it is shown. */
   readonly name: string
+}
+
+export interface StepReport {
   readonly outcome: OutcomeValue
-  readonly verdict: Verdict
-  readonly outputs: OutputReader
-  readonly logsDir: string | undefined
+  /** With its icon: the summary's heading and the pull-request comment's title. */
+  readonly title: string
   /** One sentence: what happened (shown first in the summary, and as the failure message). */
   readonly headline: string
+  /** The task, once it exists. */
+  readonly task: TaskIdentity | undefined
+  /** The last state seen (`Unknown` when none was read). */
+  readonly state: string
+  /** The verdict over the instances; undefined when the task was not followed (submitted, not created). */
+  readonly verdict: Verdict | undefined
+  /** How many instances were asked for, when known. */
+  readonly requestedCount: number | undefined
+  readonly outputs: OutputReader
+  readonly logsDir: string | undefined
   readonly elapsedMs: number
+  /** What the reader should know beyond the verdict: output that could not be read or checked, ids never asked for. */
+  readonly notes: readonly string[]
 }

@@ -4,7 +4,8 @@
  */
 import { Output, type OutputName } from '../constants.js'
 import { formatIds } from '../ranges.js'
-import type { TaskReport } from './model.js'
+import { wholeCharacterEnd } from '../task/output-files.js'
+import type { StepReport } from './model.js'
 import { utf8Bytes } from './text.js'
 
 export const STDOUT_OUTPUT_BYTES = 256 * 1024
@@ -14,29 +15,64 @@ export const RESULT_TEXT_BYTES = 4 * 1024
 /** Below this share per text, `results` carries no texts at all. */
 const MIN_RESULT_TEXT_BYTES = 64
 
-/** `3> line` for every line of every instance's stdout, in id order, within `maxBytes`. */
+const CUT_MARK = '…'
+
+/** One instance's stdout as `3> line` lines within `budget` bytes; a line that does not fit is cut, not dropped. */
+function instanceLines(
+  id: number,
+  text: string,
+  budget: number
+): { text: string; bytes: number; cut: boolean } {
+  const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n')
+  let out = ''
+  let used = 0
+  for (const line of lines) {
+    const piece = `${id}> ${line}\n`
+    const size = utf8Bytes(piece)
+    if (used + size <= budget) {
+      out += piece
+      used += size
+      continue
+    }
+    const room = budget - used - utf8Bytes(`${id}> ${CUT_MARK}\n`)
+    if (room >= 0 || used === 0) {
+      const kept = Buffer.from(line, 'utf8').subarray(0, Math.max(0, room))
+      const cutPiece = `${id}> ${kept.subarray(0, wholeCharacterEnd(kept, kept.length)).toString('utf8')}${CUT_MARK}\n`
+      out += cutPiece
+      used += utf8Bytes(cutPiece)
+    }
+    return { text: out, bytes: used, cut: true }
+  }
+  return { text: out, bytes: used, cut: false }
+}
+
+/**
+ * `3> line` for every line of every instance's stdout, in id order, within `maxBytes`. The budget is shared so
+ * that every instance that printed something is represented (small ones take what they need, the rest share what
+ * is left), and a line too long for its share is cut, not dropped.
+ */
 export function prefixedStdout(
-  report: TaskReport,
+  report: StepReport,
   maxBytes = STDOUT_OUTPUT_BYTES
 ): { text: string; cut: boolean } {
-  const pieces: string[] = []
-  let used = 0
-  for (const instance of report.verdict.instances) {
-    const left = maxBytes - used
-    if (left <= 0) return { text: pieces.join(''), cut: true }
-    const { text, totalBytes } = report.outputs.head(instance.id, 'stdout', left)
-    if (totalBytes === 0) continue
-    const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n')
-    for (const line of lines) {
-      const piece = `${instance.id}> ${line}\n`
-      const size = utf8Bytes(piece)
-      if (used + size > maxBytes) return { text: pieces.join(''), cut: true }
-      pieces.push(piece)
-      used += size
-    }
-    if (utf8Bytes(text) < totalBytes) return { text: pieces.join(''), cut: true }
-  }
-  return { text: pieces.join(''), cut: false }
+  const sizes = (report.verdict?.instances ?? [])
+    .map(instance => ({ id: instance.id, size: report.outputs.head(instance.id, 'stdout', 0).totalBytes }))
+    .filter(entry => entry.size > 0)
+  // The smallest first, each taking at most an equal share of what is left: what small ones leave, big ones get.
+  const parts = new Map<number, string>()
+  let left = maxBytes
+  let cut = false
+  const bySize = [...sizes].sort((a, b) => a.size - b.size)
+  bySize.forEach(({ id, size }, index) => {
+    const budget = Math.floor(left / (bySize.length - index))
+    const { text: head } = report.outputs.head(id, 'stdout', budget)
+    const part = instanceLines(id, head, budget)
+    parts.set(id, part.text)
+    left -= part.bytes
+    cut ||= part.cut || utf8Bytes(head) < size
+  })
+  const text = sizes.map(({ id }) => parts.get(id) ?? '').join('')
+  return { text, cut }
 }
 
 interface ResultEntry {
@@ -45,14 +81,15 @@ interface ResultEntry {
   error: string | null
   wallTimeSec: number | null
   execTimeSec: number | null
+  peakMemoryMB: number | null
   attempts: number | null
   stdout?: string
   stderr?: string
   truncated: boolean
 }
 
-function resultsJson(report: TaskReport): { json: string; truncated: boolean } {
-  const { instances } = report.verdict
+function resultsJson(report: StepReport): { json: string; truncated: boolean } {
+  const instances = report.verdict?.instances ?? []
   // Share the cap between the instances' texts, so that thousands of instances still fit.
   const share = Math.min(
     RESULT_TEXT_BYTES,
@@ -67,6 +104,7 @@ function resultsJson(report: TaskReport): { json: string; truncated: boolean } {
       error: instance.error ?? null,
       wallTimeSec: instance.wallTimeSec ?? null,
       execTimeSec: instance.execTimeSec ?? null,
+      peakMemoryMB: instance.peakMemoryMB ?? null,
       attempts: instance.attempts ?? null,
       truncated: false
     }
@@ -99,20 +137,20 @@ function resultsJson(report: TaskReport): { json: string; truncated: boolean } {
   return { json, truncated: true }
 }
 
-/** Every output of the action; values are strings as the runner stores them. */
-export function buildOutputs(report: TaskReport): Record<OutputName, string> {
+/** Every output of the action, on every exit; values are strings as the runner stores them. */
+export function buildOutputs(report: StepReport): Record<OutputName, string> {
   const { verdict } = report
   const stdout = prefixedStdout(report)
   const results = resultsJson(report)
   return {
-    [Output.TaskUuid]: report.uuid,
-    [Output.TaskUrl]: report.url,
-    [Output.State]: verdict.state,
+    [Output.TaskUuid]: report.task?.uuid ?? '',
+    [Output.TaskUrl]: report.task?.url ?? '',
+    [Output.State]: report.state,
     [Output.Outcome]: report.outcome,
-    [Output.InstanceCount]: String(verdict.instances.length),
-    [Output.SucceededCount]: String(verdict.succeededCount),
-    [Output.FailedCount]: String(verdict.failedIds.length),
-    [Output.FailedInstances]: formatIds(verdict.failedIds),
+    [Output.InstanceCount]: String(verdict?.instances.length ?? report.requestedCount ?? 0),
+    [Output.SucceededCount]: String(verdict?.succeededCount ?? 0),
+    [Output.FailedCount]: String(verdict?.failedIds.length ?? 0),
+    [Output.FailedInstances]: formatIds(verdict?.failedIds ?? []),
     [Output.Results]: results.json,
     [Output.Stdout]: stdout.text,
     [Output.LogsDir]: report.logsDir ?? '',

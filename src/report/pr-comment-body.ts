@@ -2,7 +2,7 @@
 import type { RunContext } from '../github/context.js'
 import { formatIds } from '../ranges.js'
 import { groupIds } from './grouping.js'
-import type { TaskReport } from './model.js'
+import type { StepReport } from './model.js'
 import { failedFirst } from './summary.js'
 import { formatSeconds, tableCell } from './text.js'
 
@@ -11,29 +11,21 @@ const COMMENT_ROWS = 20
 /** GitHub refuses comments over 65,536 characters. */
 const MAX_COMMENT_CHARS = 60_000
 
-export function renderComment(report: TaskReport, context: RunContext): string {
-  const { verdict } = report
-  const total = verdict.instances.length
-  const failed = verdict.failedIds
-  const title =
-    report.outcome === 'success'
-      ? `✅ Qarnot: ${total}/${total} instance${total === 1 ? '' : 's'} succeeded`
-      : report.outcome === 'timed-out'
-        ? `⏱️ Qarnot: task aborted after the timeout`
-        : report.outcome === 'cancelled'
-          ? '⛔ Qarnot: task cancelled'
-          : `❌ Qarnot: ${failed.length} of ${total} instance${total === 1 ? '' : 's'} did not succeed (${formatIds(failed)})`
-  const links = [`task [${tableCell(report.name)}](${report.url})`, `state \`${verdict.state}\``]
-  links.push(`followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}`)
+export function renderComment(report: StepReport, context: RunContext): string {
+  const instances = report.verdict?.instances ?? []
+  const total = instances.length
+  const links = report.task ? [`task [${tableCell(report.task.name)}](${report.task.url})`] : []
+  links.push(`state \`${tableCell(report.state)}\``)
+  if (report.task) links.push(`followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}`)
   if (context.runUrl) links.push(`[workflow run](${context.runUrl})`)
-  const lines = [`### ${title}`, '', links.join(' · '), '']
+  const lines = [`### ${report.title}`, '', links.join(' · '), '']
   if (report.outcome !== 'success') lines.push(`> ${tableCell(report.headline)}`, '')
   if (total > 0) {
-    const ordered = failedFirst(verdict.instances)
+    const ordered = failedFirst(instances)
     lines.push('| Instance | State | Wall time | Attempts | Error |', '| ---: | --- | ---: | ---: | --- |')
     for (const instance of ordered.slice(0, COMMENT_ROWS)) {
       lines.push(
-        `| ${instance.id} | ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${instance.attempts ?? ''} | ${tableCell(instance.error ?? '').slice(0, 300)} |`
+        `| ${instance.id} | ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${instance.attempts ?? ''} | ${tableCell((instance.error ?? '').slice(0, 300))} |`
       )
     }
     const rest = ordered.slice(COMMENT_ROWS)
@@ -45,7 +37,9 @@ export function renderComment(report: TaskReport, context: RunContext): string {
   const run = context.runNumber
     ? `run #${context.runNumber}${context.runAttempt && context.runAttempt !== '1' ? ` attempt ${context.runAttempt}` : ''}`
     : undefined
-  const footer = [commit, run, `${context.workflow ?? ''} / ${context.job ?? ''}`].filter(Boolean).join(' · ')
+  const footer = [commit, run, tableCell(`${context.workflow ?? ''} / ${context.job ?? ''}`)]
+    .filter(Boolean)
+    .join(' · ')
   lines.push(`<sub>Updated for ${footer}. Full output in the job summary.</sub>`)
   let body = lines.join('\n')
   if (body.length > MAX_COMMENT_CHARS)

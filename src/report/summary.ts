@@ -8,8 +8,9 @@ import { Outcome } from '../constants.js'
 import { formatIds } from '../ranges.js'
 import type { InstanceResult } from '../task/verdict.js'
 import { groupIds } from './grouping.js'
-import type { TaskReport } from './model.js'
+import type { StepReport } from './model.js'
 import { escapeHtml, formatSeconds, tableCell, utf8Bytes } from './text.js'
+import { plural } from '../words.js'
 
 /** GitHub's limit is 1,048,576 bytes; keep a margin for what other steps or the runner add. */
 export const SUMMARY_BUDGET_BYTES = 900 * 1024
@@ -31,29 +32,14 @@ const STATE_ICON: Record<InstanceResult['state'], string> = {
   NotCompleted: '⚠️'
 }
 
-function plural(count: number, word: string): string {
-  return `${count} ${word}${count === 1 ? '' : 's'}`
-}
-
-function heading(report: TaskReport): string {
-  const { verdict } = report
-  const total = verdict.instances.length
-  switch (report.outcome) {
-    case Outcome.Success:
-      return `✅ Qarnot task succeeded: ${total}/${plural(total, 'instance')}`
-    case Outcome.Submitted:
-      return '📤 Qarnot task submitted'
-    case Outcome.Cancelled:
-      return '⛔ Qarnot task cancelled'
-    case Outcome.TimedOut:
-      return '⏱️ Qarnot task aborted after the timeout'
-    default:
-      return `❌ Qarnot task failed: ${verdict.failedIds.length} of ${plural(total, 'instance')} did not succeed`
-  }
+/** `2 (restarted)` when an instance ran more than once: a retry, or preemption (§4). */
+function attemptsCell(attempts: number | undefined): string {
+  if (attempts === undefined) return ''
+  return attempts > 1 ? `${attempts} (restarted ${attempts - 1}×)` : String(attempts)
 }
 
 function row(instance: InstanceResult): string {
-  return `| ${instance.id} | ${STATE_ICON[instance.state]} ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${formatSeconds(instance.execTimeSec)} | ${instance.attempts ?? ''} | ${tableCell(instance.error ?? '')} |`
+  return `| ${instance.id} | ${STATE_ICON[instance.state]} ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${formatSeconds(instance.execTimeSec)} | ${attemptsCell(instance.attempts)} | ${tableCell(instance.error ?? '')} |`
 }
 
 function groupedRows(instances: readonly InstanceResult[]): string[] {
@@ -87,8 +73,7 @@ function instanceTable(instances: readonly InstanceResult[]): string {
 
 /** One instance's output block: a collapsible section with stdout and stderr in `<pre>`, escaped. */
 export function outputBlock(
-  id: number,
-  state: string,
+  instance: Pick<InstanceResult, 'id' | 'state' | 'attempts'>,
   parts: readonly { stream: string; text: string; totalBytes: number }[]
 ): string {
   const sections: string[] = []
@@ -100,7 +85,10 @@ export function outputBlock(
     sections.push(`<b>${stream}</b>${note}\n<pre>\n${escapeHtml(text.replace(/\n$/, ''))}\n</pre>`)
   }
   if (sections.length === 0) sections.push('<i>no output</i>')
-  return `<details><summary>Instance ${id}: ${escapeHtml(state)}</summary>\n\n${sections.join('\n\n')}\n\n</details>\n`
+  // A restarted instance's output holds every run, one after the other: say so rather than show it as one.
+  const runs =
+    (instance.attempts ?? 1) > 1 ? ` (ran ${instance.attempts} times: the output holds every run)` : ''
+  return `<details><summary>Instance ${instance.id}: ${escapeHtml(instance.state)}${runs}</summary>\n\n${sections.join('\n\n')}\n\n</details>\n`
 }
 
 function kib(bytes: number): string {
@@ -111,61 +99,72 @@ function kib(bytes: number): string {
       : `${(bytes / 1048576).toFixed(1)} MiB`
 }
 
-export function renderSummary(report: TaskReport, budgetBytes = SUMMARY_BUDGET_BYTES): string {
-  const { verdict } = report
-  const head = [
-    `## ${heading(report)}`,
-    '',
-    `**Task** [${tableCell(report.name)}](${report.url}) · \`${report.uuid}\` · state \`${verdict.state}\` · followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}`,
-    ''
-  ]
-  if (report.outcome !== Outcome.Success) head.push(`> ${tableCell(report.headline)}`, '')
-  if (verdict.taskErrors.length > 0)
-    head.push('**Task errors**', '', ...verdict.taskErrors.map(e => `- ${tableCell(e)}`), '')
-  if (verdict.instances.length > 0) head.push(instanceTable(verdict.instances), '')
-  let markdown = head.join('\n')
-  if (utf8Bytes(markdown) > budgetBytes - NOTE_RESERVE_BYTES) {
-    // Only thousands of distinct errors get here: drop the table rather than lose the summary.
-    markdown = `${head.slice(0, 4).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`
-  }
+function header(report: StepReport): string[] {
+  const followed = report.task ? ` · followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}` : ''
+  const task = report.task
+    ? `**Task** [${tableCell(report.task.name)}](${report.task.url}) · \`${report.task.uuid}\` · `
+    : ''
+  const lines = [`## ${report.title}`, '', `${task}state \`${tableCell(report.state)}\`${followed}`, '']
+  if (report.outcome !== Outcome.Success) lines.push(`> ${tableCell(report.headline)}`, '')
+  if (report.notes.length > 0) lines.push(...report.notes.map(note => `- ${tableCell(note)}`), '')
+  const taskErrors = report.verdict?.taskErrors ?? []
+  if (taskErrors.length > 0)
+    lines.push('**Task errors**', '', ...taskErrors.map(e => `- ${tableCell(e)}`), '')
+  return lines
+}
 
+/** Each instance's output block, failed ones first, within `budgetBytes`; the ids left out. */
+function outputBlocks(report: StepReport, budgetBytes: number): { blocks: string[]; omitted: number[] } {
   const blocks: string[] = []
   const omitted: number[] = []
-  let left = budgetBytes - NOTE_RESERVE_BYTES - utf8Bytes(markdown)
-  const ordered = failedFirst(verdict.instances)
-  const successCount = ordered.filter(i => i.state === 'Success').length
-  let successLeft = successCount
+  let left = budgetBytes
+  const ordered = failedFirst(report.verdict?.instances ?? [])
+  let successLeft = ordered.filter(i => i.state === 'Success').length
   for (const instance of ordered) {
     const success = instance.state === 'Success'
     // Failed instances take what they need; successful ones share what remains equally.
     const share = success ? Math.floor(left / Math.max(1, successLeft) / 2) - 200 : left / 2 - 200
     const perStream = Math.min(INSTANCE_OUTPUT_BYTES, share)
     if (success) successLeft--
-    if (perStream < MIN_SHARED_OUTPUT_BYTES) {
-      omitted.push(instance.id)
-      continue
-    }
-    const parts = (['stdout', 'stderr'] as const).map(stream => ({
-      stream,
-      ...report.outputs.tail(instance.id, stream, perStream)
-    }))
-    const block = outputBlock(instance.id, instance.state, parts)
+    const parts =
+      perStream < MIN_SHARED_OUTPUT_BYTES
+        ? []
+        : (['stdout', 'stderr'] as const).map(stream => ({
+            stream,
+            ...report.outputs.tail(instance.id, stream, perStream)
+          }))
+    const block = parts.length > 0 ? outputBlock(instance, parts) : ''
     const size = utf8Bytes(block) + 1
-    if (size > left) {
+    if (block === '' || size > left) {
       omitted.push(instance.id)
       continue
     }
     blocks.push(block)
     left -= size
   }
-  if (blocks.length > 0) markdown += `\n### Output\n\n${blocks.join('\n')}`
-  if (omitted.length > 0) {
-    const where = report.logsDir
-      ? ` Every instance's complete output is in the step log and in \`${report.logsDir}\` on the runner.`
-      : ''
-    let ids = formatIds(omitted)
-    if (ids.length > 2000) ids = `${ids.slice(0, ids.lastIndexOf(',', 2000))},…`
-    markdown += `\n> [!NOTE]\n> The output of ${plural(omitted.length, 'instance')} (${ids}) is not shown here, to keep this summary under GitHub's 1 MiB limit.${where}\n`
+  return { blocks, omitted }
+}
+
+function omittedNote(report: StepReport, omitted: readonly number[]): string {
+  const where = report.logsDir
+    ? ` Every instance's complete output is in the step log and in \`${report.logsDir}\` on the runner.`
+    : ''
+  let ids = formatIds(omitted)
+  if (ids.length > 2000) ids = `${ids.slice(0, ids.lastIndexOf(',', 2000))},…`
+  return `\n> [!NOTE]\n> The output of ${plural(omitted.length, 'instance')} (${ids}) is not shown here, to keep this summary under GitHub's 1 MiB limit.${where}\n`
+}
+
+export function renderSummary(report: StepReport, budgetBytes = SUMMARY_BUDGET_BYTES): string {
+  const head = header(report)
+  const instances = report.verdict?.instances ?? []
+  if (instances.length > 0) head.push(instanceTable(instances), '')
+  let markdown = head.join('\n')
+  if (utf8Bytes(markdown) > budgetBytes - NOTE_RESERVE_BYTES) {
+    // Only thousands of distinct errors get here: drop the table rather than lose the summary.
+    markdown = `${head.slice(0, 4).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`
   }
+  const { blocks, omitted } = outputBlocks(report, budgetBytes - NOTE_RESERVE_BYTES - utf8Bytes(markdown))
+  if (blocks.length > 0) markdown += `\n### Output\n\n${blocks.join('\n')}`
+  if (omitted.length > 0) markdown += omittedNote(report, omitted)
   return markdown
 }

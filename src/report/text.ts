@@ -5,17 +5,26 @@ export function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 }
 
-/** Text safe inside one Markdown table cell. */
+/**
+ * Text safe inside one Markdown table cell (or one line of Markdown): HTML escaped, line breaks of every kind
+ * folded, and Markdown's own characters escaped, so that `![t](url)` stays text rather than an image or a link.
+ */
 export function tableCell(text: string): string {
-  return escapeHtml(text).replace(/\|/g, '\\|').replace(/\r?\n/g, ' ').replace(/`/g, '\\`')
+  return (
+    escapeHtml(text)
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\r\n\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')
+      .replace(/[\\`*_[\]|~]/g, character => `\\${character}`)
+  )
 }
 
 export function utf8Bytes(text: string): number {
   return Buffer.byteLength(text, 'utf8')
 }
 
+/** `42.0 s`, `3 min 5 s`, `2 h 10 min`; `""` for a time the API did not give (never NaN). */
 export function formatSeconds(seconds: number | undefined): string {
-  if (seconds === undefined) return ''
+  if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return ''
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`
   const minutes = Math.floor(seconds / 60)
   if (minutes < 60) return `${minutes} min ${Math.round(seconds % 60)} s`

@@ -1,22 +1,21 @@
-/** Settings -> the body of `POST /tasks` (qarnot-api.md section 3). Pure. */
-import type { Settings } from '../inputs.js'
+/** A task to create -> the body of `POST /tasks` (docs/qarnot-api.md §3). Pure. */
+import type { TaskSpec } from '../inputs/settings.js'
 import type { TaskCreateBody } from '../qarnot/types.js'
 
-export function buildCreateBody(settings: Settings): TaskCreateBody {
-  const body: TaskCreateBody = { name: settings.name, shortname: settings.shortname }
-  if (settings.pool !== undefined) body.poolUuid = settings.pool
-  else body.profile = settings.profile
-  if (settings.instances.kind === 'count') body.instanceCount = settings.instances.count
-  else body.advancedRanges = settings.instances.text
-  if (settings.constants.length > 0)
-    body.constants = settings.constants.map(({ key, value }) => ({ key, value }))
-  if (settings.tags.length > 0) body.tags = [...settings.tags]
-  if (Object.keys(settings.labels).length > 0) body.labels = { ...settings.labels }
-  if (settings.hardware.length > 0) body.hardwareConstraints = [...settings.hardware]
-  // Only the current field: the API refuses the deprecated maxRetriesPerInstance alongside it.
-  body.retrySettings = { maxTotalRetries: null, maxPerInstanceRetries: settings.maxRetriesPerInstance }
-  if (settings.scheduling !== undefined) body.schedulingType = settings.scheduling
-  if (settings.autoDelete) body.autoDeleteOnCompletion = true
+export function buildCreateBody(spec: TaskSpec): TaskCreateBody {
+  const body: TaskCreateBody = { name: spec.name, shortname: spec.shortname }
+  if (spec.pool !== undefined) body.poolUuid = spec.pool
+  else body.profile = spec.profile
+  if (spec.instances.kind === 'count') body.instanceCount = spec.instances.count
+  else body.advancedRanges = spec.instances.text
+  if (spec.constants.length > 0) body.constants = spec.constants.map(({ key, value }) => ({ key, value }))
+  if (spec.tags.length > 0) body.tags = [...spec.tags]
+  if (Object.keys(spec.labels).length > 0) body.labels = { ...spec.labels }
+  if (spec.hardware.length > 0) body.hardwareConstraints = [...spec.hardware]
+  // Only the current field: the OpenAPI document says not to send the deprecated maxRetriesPerInstance with it.
+  body.retrySettings = { maxTotalRetries: null, maxPerInstanceRetries: spec.maxRetriesPerInstance }
+  if (spec.scheduling !== undefined) body.schedulingType = spec.scheduling
+  if (spec.autoDelete) body.autoDeleteOnCompletion = true
   return body
 }
 

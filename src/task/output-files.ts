@@ -1,6 +1,8 @@
 /**
  * Each instance's complete output on disk, as it arrives: `<id>.stdout.log` and `<id>.stderr.log` in the logs
- * folder. Memory holds only byte counts; the report reads heads and tails back from the files.
+ * folder, written only for instances that printed something (an instance without a file printed nothing), and
+ * `unattributed.<stream>.log` for lines that came without an instance prefix. Memory holds only byte counts; the
+ * report reads heads and tails back from the files.
  */
 import {
   appendFileSync,
@@ -9,11 +11,12 @@ import {
   mkdirSync,
   openSync,
   readSync,
-  statSync,
-  writeFileSync
+  renameSync,
+  statSync
 } from 'node:fs'
 import { join } from 'node:path'
 import type { OutputStream } from '../qarnot/client.js'
+import { UNATTRIBUTED } from './logs.js'
 
 export class InstanceOutputFiles {
   private readonly sizes = new Map<string, number>()
@@ -23,7 +26,7 @@ export class InstanceOutputFiles {
   }
 
   path(id: number, stream: OutputStream): string {
-    return join(this.dir, `${id}.${stream}.log`)
+    return join(this.dir, `${id === UNATTRIBUTED ? 'unattributed' : id}.${stream}.log`)
   }
 
   append(id: number, stream: OutputStream, pieces: readonly Buffer[]): void {
@@ -34,25 +37,22 @@ export class InstanceOutputFiles {
     this.sizes.set(key, (this.sizes.get(key) ?? 0) + data.length)
   }
 
-  /** Replaces an instance's file with what a repair read returned. */
-  replace(id: number, stream: OutputStream, text: string): void {
-    const data = Buffer.from(text, 'utf8')
-    writeFileSync(this.path(id, stream), data)
-    this.sizes.set(`${id}.${stream}`, data.length)
+  /** Replaces an instance's file with another file (a repair read), moved in place. */
+  replaceWith(id: number, stream: OutputStream, source: string): void {
+    renameSync(source, this.path(id, stream))
+    this.sizes.set(`${id}.${stream}`, statSync(this.path(id, stream)).size)
   }
 
   size(id: number, stream: OutputStream): number {
     return this.sizes.get(`${id}.${stream}`) ?? 0
   }
 
-  /** Makes sure every instance has both files, empty when it printed nothing. */
-  ensureFiles(ids: readonly number[]): void {
-    for (const id of ids) {
-      for (const stream of ['stdout', 'stderr'] as const) {
-        const path = this.path(id, stream)
-        if (!existsSync(path)) writeFileSync(path, '')
-      }
-    }
+  /** Ids that have output in either stream, the unattributed lines aside. */
+  idsWithOutput(): number[] {
+    const ids = new Set<number>()
+    for (const key of this.sizes.keys()) ids.add(Number(key.slice(0, key.indexOf('.'))))
+    ids.delete(UNATTRIBUTED)
+    return [...ids]
   }
 
   /** At most `maxBytes` from the end of a file, starting on a character (and a line when one starts nearby). */
@@ -73,7 +73,7 @@ function readPart(
 ): { text: string; totalBytes: number } {
   if (!existsSync(path)) return { text: '', totalBytes: 0 }
   const totalBytes = statSync(path).size
-  const length = Math.min(totalBytes, maxBytes)
+  const length = Math.min(totalBytes, Math.max(0, Math.floor(maxBytes)))
   if (length <= 0) return { text: '', totalBytes }
   const buffer = Buffer.alloc(length)
   const fd = openSync(path, 'r')
@@ -89,12 +89,15 @@ function readPart(
     const newline = buffer.indexOf(0x0a, start)
     if (newline >= 0 && newline - start < 1024 && newline + 1 < end) start = newline + 1
   }
-  if (where === 'head' && length < totalBytes) {
-    // Drop a character cut at the end: find the last lead byte and check its sequence is complete.
-    let lead = end - 1
-    while (lead > 0 && (buffer[lead] & 0xc0) === 0x80) lead--
-    const needed = buffer[lead] >= 0xf0 ? 4 : buffer[lead] >= 0xe0 ? 3 : buffer[lead] >= 0xc0 ? 2 : 1
-    if (lead + needed > end) end = lead
-  }
+  if (where === 'head' && length < totalBytes) end = wholeCharacterEnd(buffer, end)
   return { text: buffer.subarray(start, end).toString('utf8'), totalBytes }
+}
+
+/** Where a byte range ending at `end` stops on a whole UTF-8 character. */
+export function wholeCharacterEnd(buffer: Buffer, end: number): number {
+  let lead = end - 1
+  while (lead > 0 && (buffer[lead] & 0xc0) === 0x80) lead--
+  if (lead < 0) return end
+  const needed = buffer[lead] >= 0xf0 ? 4 : buffer[lead] >= 0xe0 ? 3 : buffer[lead] >= 0xc0 ? 2 : 1
+  return lead + needed > end ? lead : end
 }

@@ -1,26 +1,42 @@
 /**
  * Following a task's output while it runs: at most one fresh read per stream per poll at task level (so the cost
  * does not grow with the instance count), split per instance, written to files as it arrives, and handed to the
- * live log. Per-instance reads happen only to repair what a failed read may have lost.
+ * live log. After the end, what was collected is checked against one whole read of each stream (output lost in a
+ * failed read, or taken by another reader of the same cursor, comes back that way at O(1) requests:
+ * docs/qarnot-api.md §2), and only what that cannot settle is read again per instance, concurrently and bounded.
  */
-import type { OutputStream, QarnotClient } from '../qarnot/client.js'
+import { createHash } from 'node:crypto'
+import { createReadStream, mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { SinkStopped, type OutputStream, type QarnotClient } from '../qarnot/client.js'
+import { QarnotApiError } from '../qarnot/errors.js'
 import { formatIds } from '../ranges.js'
-import { TaskOutputDemux, type InstanceChunks } from './logs.js'
-import type { InstanceOutputFiles } from './output-files.js'
+import { errorMessage, plural } from '../words.js'
+import { TaskOutputDemux, UNATTRIBUTED, type InstanceChunks } from './logs.js'
+import { InstanceOutputFiles } from './output-files.js'
 
 export const STREAMS: readonly OutputStream[] = ['stdout', 'stderr']
 /** Output is written to files (and the live log) at least every this many bytes, so memory stays flat. */
 export const FLUSH_BYTES = 256 * 1024
 /** A read this large suggests more is waiting: the caller polls again soon, before the server's buffer rotates. */
 export const BUSY_READ_BYTES = 256 * 1024
+/** The server's output buffer is bounded (size unpublished): a whole read is trusted up to this size per stream. */
+export const WHOLE_READ_MAX_BYTES = 32 * 1024 * 1024
+/** Per-instance repair reads, at most, and how many at once. */
+export const MAX_REPAIR_INSTANCES = 200
+const REPAIR_CONCURRENCY = 8
+/** The live log holds back a line's unfinished end, up to this much, so that a line is not split in the log. */
+const LOG_HOLD_BYTES = 1024 * 1024
+
+export type OutputClient = Pick<QarnotClient, 'readTaskOutput' | 'readInstanceOutput'>
 
 export interface FollowerOptions {
-  readonly client: Pick<QarnotClient, 'streamFreshTaskOutput' | 'instanceOutput'>
+  readonly client: OutputClient
   readonly uuid: string
   readonly files: InstanceOutputFiles
   /**
-   * Complete lines of one flush, per instance, for the live log; absent when logs are not streamed. A returned
-   * promise (the log's pipe is full) holds the reading back, so a slow log never fills memory.
+   * Lines of one flush, per instance, for the live log; absent when logs are not streamed. A returned promise (the
+   * log's pipe is full) holds the reading back, so a slow log never fills memory.
    */
   readonly onOutput?: (stream: OutputStream, chunks: ReadonlyMap<number, string>) => void | Promise<void>
   /** Says what the follower does out of the ordinary (repairs, lost reads). */
@@ -30,39 +46,52 @@ export interface FollowerOptions {
   readonly stop?: AbortSignal
 }
 
-class ReadStopped extends Error {
-  constructor() {
-    super('stopped: the step is being cancelled')
-  }
+interface HeldLine {
+  id: number
+  pieces: Buffer[]
+  bytes: number
 }
 
 export class OutputFollower {
   private readonly demux = { stdout: new TaskOutputDemux(), stderr: new TaskOutputDemux() }
+  private readonly held: Record<OutputStream, HeldLine | undefined> = { stdout: undefined, stderr: undefined }
   /** Instances known complete when the last successful read cycle started: their output was fully read. */
   private settled = new Set<number>()
-  /** After a failed read: the instances that were settled before it; every other one is repaired at the end. */
+  /** After a failed read: the instances settled before it, safe from every loss; all others are suspects. */
   private safeFromLoss: Set<number> | undefined
+  /** Instances whose output may be missing something or be cut: read again after the end. */
+  private readonly suspects = new Set<number>()
+  /** The task was deleted (a read answered 404): nothing more can be read. */
+  private gone = false
   lostReads = 0
   bytesRead = 0
+  readonly streamBytes: Record<OutputStream, number> = { stdout: 0, stderr: 0 }
   repairReads = 0
+  wholeReads = 0
   lastReadBytes = 0
+  /** Sentences for the report: what could not be read or checked. */
+  readonly notes: string[] = []
 
   constructor(private readonly options: FollowerOptions) {}
 
   /** One fresh read of each stream. `completedIds`: instances the last status read reported complete. */
   async readNew(completedIds: ReadonlySet<number>): Promise<number> {
     let received = 0
-    if (this.options.stop?.aborted) return 0
+    if (this.options.stop?.aborted || this.gone) return 0
     let failed = false
     for (const stream of STREAMS) {
       try {
         received += await this.readStream(stream)
       } catch (error) {
         failed = true
+        if (this.isGone(error)) break
         this.lostReads++
+        const cut = this.demux[stream].abandonLine()
+        if (cut !== undefined && cut !== UNATTRIBUTED) this.suspects.add(cut)
+        await this.releaseHeld(stream)
         if (this.options.stop?.aborted) break // cut short on purpose: the step is being cancelled
         this.options.log(
-          `Reading new ${stream} failed (${error instanceof Error ? error.message : String(error)}); output it held will be read again per instance after the end.`
+          `Reading new ${stream} failed (${errorMessage(error)}); what it held is read again after the end.`
         )
       }
     }
@@ -74,25 +103,52 @@ export class OutputFollower {
   }
 
   /**
-   * After the task's end: reads until a round brings nothing new (at most `rounds`), flushes held partial lines,
-   * then repairs what failed reads may have lost. `ids` are all the task's instances. With `repair: false` (the
-   * step is being cancelled and has seconds left) what is lost stays lost, and the log says so.
+   * After the task's end: reads until a round brings nothing new (at most `rounds`), then checks the collected
+   * output against a whole read and repairs what it cannot settle. `ids` are the task's instances. With
+   * `verify: false` (the step is being cancelled and has seconds left) what is lost stays lost, and the log says so.
    */
-  async finish(ids: readonly number[], { rounds = 3, repair = true } = {}): Promise<void> {
+  async finish(ids: readonly number[], { rounds = 3, verify = true } = {}): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       if ((await this.readNew(new Set(ids))) === 0) break
     }
-    for (const stream of STREAMS) await this.write(stream, this.demux[stream].flush())
-    const unprefixed = this.demux.stdout.unprefixedLines + this.demux.stderr.unprefixedLines
-    if (unprefixed > 0) {
-      this.options.log(
-        `${unprefixed} output line${unprefixed > 1 ? 's' : ''} had no instance prefix (the server's output buffer may have rotated); those lines were given to the instance of the line before.`
-      )
+    for (const stream of STREAMS) {
+      await this.write(stream, this.demux[stream].flush(), true)
+      await this.releaseHeld(stream)
     }
+    this.reportUnattributed()
     const safe = this.safeFromLoss
-    if (safe && repair) await this.repair(ids.filter(id => !safe.has(id)))
-    else if (safe)
-      this.options.log('Output lost in failed reads is not repaired: the step is being cancelled.')
+    if (safe) for (const id of ids) if (!safe.has(id)) this.suspects.add(id)
+    if (!verify) {
+      if (this.suspects.size > 0)
+        this.note('Output lost in failed reads was not read again: the step was cancelled.')
+      return
+    }
+    for (const stream of STREAMS) if (!this.gone) await this.verifyWithWholeRead(stream, ids)
+    if (!this.gone) await this.repairSuspects()
+  }
+
+  /** A 404 on an output read: the task was deleted (auto-delete may remove a finished task, §3). Said once. */
+  private isGone(error: unknown): boolean {
+    if (!(error instanceof QarnotApiError && error.status === 404)) return false
+    if (!this.gone)
+      this.note(
+        'The task was deleted before all of its output could be read; the output shown is what was read before.'
+      )
+    this.gone = true
+    return true
+  }
+
+  /** Recorded for the report, which logs it with the others. */
+  private note(sentence: string): void {
+    this.notes.push(sentence)
+  }
+
+  private reportUnattributed(): void {
+    const count = this.demux.stdout.unprefixedLines + this.demux.stderr.unprefixedLines
+    if (count === 0) return
+    this.note(
+      `${plural(count, 'output line')} came without an instance prefix (the server's output buffer may have rotated); they are kept apart in ${this.options.files.path(UNATTRIBUTED, 'stdout').replace(/stdout\.log$/, '<stream>.log')}, in no instance's output.`
+    )
   }
 
   private async readStream(stream: OutputStream): Promise<number> {
@@ -101,8 +157,8 @@ export class OutputFollower {
     let pending: InstanceChunks = new Map()
     let pendingBytes = 0
     let received = 0
-    await this.options.client.streamFreshTaskOutput(this.options.uuid, stream, async chunk => {
-      if (this.options.stop?.aborted) throw new ReadStopped()
+    await this.options.client.readTaskOutput(this.options.uuid, stream, 'fresh', async chunk => {
+      if (this.options.stop?.aborted) throw new SinkStopped('the step is being cancelled')
       received += chunk.length
       demux.feed(chunk, pending)
       pendingBytes += chunk.length
@@ -110,38 +166,184 @@ export class OutputFollower {
         const full = pending
         pending = new Map()
         pendingBytes = 0
-        await this.write(stream, full)
+        await this.write(stream, full, false)
       }
     })
-    await this.write(stream, pending)
+    await this.write(stream, pending, false)
     this.bytesRead += received
+    this.streamBytes[stream] += received
     return received
   }
 
-  private async write(stream: OutputStream, chunks: InstanceChunks): Promise<void> {
-    if (chunks.size === 0) return
-    const texts = this.options.onOutput ? new Map<number, string>() : undefined
+  /** To the files at once; to the live log by whole lines (a line's unfinished end waits, up to LOG_HOLD_BYTES). */
+  private async write(stream: OutputStream, chunks: InstanceChunks, final: boolean): Promise<void> {
+    for (const [id, pieces] of chunks) this.options.files.append(id, stream, pieces)
+    if (!this.options.onOutput) return
+    const inProgress = final ? undefined : this.demux[stream].lineInProgress
+    const texts = new Map<number, string>()
     for (const [id, pieces] of chunks) {
-      this.options.files.append(id, stream, pieces)
-      texts?.set(id, Buffer.concat(pieces).toString('utf8'))
+      const held = this.held[stream]?.id === id ? this.held[stream] : undefined
+      const all = held ? [...held.pieces, ...pieces] : pieces
+      if (held) this.held[stream] = undefined
+      if (id === inProgress) {
+        const bytes = all.reduce((sum, piece) => sum + piece.length, 0)
+        if (bytes < LOG_HOLD_BYTES) {
+          const whole = Buffer.concat(all)
+          const lastNewline = whole.lastIndexOf(0x0a)
+          this.held[stream] = {
+            id,
+            pieces: [whole.subarray(lastNewline + 1)],
+            bytes: whole.length - lastNewline - 1
+          }
+          if (lastNewline >= 0) texts.set(id, whole.subarray(0, lastNewline + 1).toString('utf8'))
+          continue
+        }
+      }
+      texts.set(id, Buffer.concat(all).toString('utf8'))
     }
-    if (texts) await this.options.onOutput?.(stream, texts)
+    if (texts.size > 0) await this.options.onOutput(stream, texts)
   }
 
-  /** Reads whole outputs of `ids` per instance, keeping whichever copy is longer. */
-  private async repair(ids: readonly number[]): Promise<void> {
+  private async releaseHeld(stream: OutputStream): Promise<void> {
+    const held = this.held[stream]
+    this.held[stream] = undefined
+    if (held && held.bytes > 0 && this.options.onOutput) {
+      await this.options.onOutput(stream, new Map([[held.id, Buffer.concat(held.pieces).toString('utf8')]]))
+    }
+  }
+
+  /** Compares each instance's collected output with one whole read of the stream, and takes the whole read where it has more. */
+  private async verifyWithWholeRead(stream: OutputStream, ids: readonly number[]): Promise<void> {
+    if (this.streamBytes[stream] > WHOLE_READ_MAX_BYTES) {
+      this.options.log(
+        `The ${stream} (${(this.streamBytes[stream] / 1048576).toFixed(0)} MiB) is too large to be checked against a whole read; output taken by another reader while the task ran, if any, would be missing.`
+      )
+      return
+    }
+    const scratch = join(this.options.files.dir, `.whole-${stream}`)
+    rmSync(scratch, { recursive: true, force: true })
+    const whole = new InstanceOutputFiles(scratch)
+    try {
+      const wholeBytes = await this.readWhole(stream, whole)
+      if (wholeBytes === undefined) return
+      // A whole read with less than we read ourselves, or starting inside a line, lost its beginning (rotation).
+      const complete = wholeBytes >= this.streamBytes[stream] && whole.size(UNATTRIBUTED, stream) === 0
+      const replaced = await this.takeFromWhole(stream, whole, ids, complete)
+      if (replaced.length > 0) {
+        this.note(
+          `The ${stream} of ${plural(replaced.length, 'instance')} (${formatIds(replaced)}) was completed from a whole read: part of it had been lost in a failed read or taken by another reader of the task's output.`
+        )
+      }
+    } finally {
+      rmSync(scratch, { recursive: true, force: true })
+    }
+  }
+
+  private async readWhole(stream: OutputStream, into: InstanceOutputFiles): Promise<number | undefined> {
+    const demux = new TaskOutputDemux()
+    let bytes = 0
+    this.wholeReads++
+    try {
+      await this.options.client.readTaskOutput(this.options.uuid, stream, 'whole', chunk => {
+        if (this.options.stop?.aborted) throw new SinkStopped('the step is being cancelled')
+        bytes += chunk.length
+        if (bytes > 2 * WHOLE_READ_MAX_BYTES)
+          throw new SinkStopped('the whole output is larger than expected')
+        for (const [id, pieces] of demux.feed(chunk)) into.append(id, stream, pieces)
+      })
+      for (const [id, pieces] of demux.flush()) into.append(id, stream, pieces)
+      return bytes
+    } catch (error) {
+      if (!this.isGone(error))
+        this.note(`The whole ${stream} could not be read to check the output (${errorMessage(error)}).`)
+      return undefined
+    }
+  }
+
+  /** Takes the whole read's copy where it holds more (or, when complete, where it differs); returns the ids taken. */
+  private async takeFromWhole(
+    stream: OutputStream,
+    whole: InstanceOutputFiles,
+    ids: readonly number[],
+    complete: boolean
+  ): Promise<number[]> {
+    const files = this.options.files
+    const candidates = new Set([...ids, ...whole.idsWithOutput(), ...files.idsWithOutput()])
+    const replaced: number[] = []
+    for (const id of candidates) {
+      const ours = files.size(id, stream)
+      const theirs = whole.size(id, stream)
+      let take = theirs > ours
+      if (!take && complete && this.suspects.has(id) && theirs === ours && ours > 0) {
+        take = (await fileHash(files.path(id, stream))) !== (await fileHash(whole.path(id, stream)))
+      }
+      if (take) {
+        files.replaceWith(id, stream, whole.path(id, stream))
+        replaced.push(id)
+      }
+      // A rotated whole read may lack an instance's beginning too: its suspects are still read per instance. So is
+      // a suspect that shows nothing at all: a rotation on a line boundary cannot be seen, and the read is cheap.
+      if (complete && (ours > 0 || theirs > 0)) this.suspects.delete(id)
+    }
+    return replaced.sort((a, b) => a - b)
+  }
+
+  /** Per-instance whole reads for what the whole task-level read could not settle: concurrent, and bounded. */
+  private async repairSuspects(): Promise<void> {
+    const ids = [...this.suspects].sort((a, b) => a - b)
     if (ids.length === 0) return
+    const chosen = ids.slice(0, MAX_REPAIR_INSTANCES)
     this.options.log(
-      `Repairing the output of instance${ids.length > 1 ? 's' : ''} ${formatIds(ids)} with per-instance reads, after ${this.lostReads} failed read${this.lostReads === 1 ? '' : 's'}.`
+      `Reading the output of ${plural(chosen.length, 'instance')} (${formatIds(chosen)}) again, per instance.`
     )
-    for (const id of ids) {
-      for (const stream of STREAMS) {
-        this.repairReads++
-        const whole = await this.options.client.instanceOutput(this.options.uuid, stream, id)
-        if (Buffer.byteLength(whole, 'utf8') > this.options.files.size(id, stream)) {
-          this.options.files.replace(id, stream, whole)
-        }
+    const scratch = join(this.options.files.dir, '.repair')
+    mkdirSync(scratch, { recursive: true })
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < chosen.length && !this.options.stop?.aborted && !this.gone) {
+        await this.repairOne(chosen[next++], scratch)
+      }
+    }
+    try {
+      await Promise.all(Array.from({ length: REPAIR_CONCURRENCY }, worker))
+    } finally {
+      rmSync(scratch, { recursive: true, force: true })
+    }
+    if (ids.length > chosen.length) {
+      this.note(
+        `The output of ${plural(ids.length - chosen.length, 'more instance')} (${formatIds(ids.slice(chosen.length))}) may be incomplete: only ${MAX_REPAIR_INSTANCES} are read again per instance.`
+      )
+    }
+  }
+
+  private async repairOne(id: number, scratch: string): Promise<void> {
+    const copy = new InstanceOutputFiles(join(scratch, String(id)))
+    for (const stream of STREAMS) {
+      this.repairReads++
+      try {
+        await this.options.client.readInstanceOutput(this.options.uuid, stream, id, chunk =>
+          copy.append(id, stream, [chunk])
+        )
+      } catch (error) {
+        if (this.isGone(error)) return
+        this.note(
+          `The ${stream} of instance ${id} could not be read again (${errorMessage(error)}); it may be incomplete.`
+        )
+        continue
+      }
+      if (copy.size(id, stream) > this.options.files.size(id, stream)) {
+        this.options.files.replaceWith(id, stream, copy.path(id, stream))
       }
     }
   }
+}
+
+function fileHash(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256')
+    createReadStream(path)
+      .on('data', chunk => hash.update(chunk))
+      .on('end', () => resolve(hash.digest('hex')))
+      .on('error', reject)
+  })
 }

@@ -1,7 +1,8 @@
 /** One-line descriptions of a running task for the log. Pure. */
 import type { TaskOutputWire } from '../qarnot/types.js'
 import { countIds, parseRangeField } from '../ranges.js'
-import { requestedIntervals } from './verdict.js'
+import { plural } from '../words.js'
+import { taskIntervals } from './verdict.js'
 
 export interface ProgressCounts {
   readonly total: number
@@ -18,28 +19,22 @@ function safeCount(range: string | null | undefined): number {
   }
 }
 
+const count = (value: unknown): number =>
+  typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0
+
 export function progressCounts(task: TaskOutputWire): ProgressCounts {
-  let total = task.totalInstanceCount ?? 0
-  if (!total) {
-    try {
-      total = countIds(requestedIntervals(task))
-    } catch {
-      total = 0
-    }
-  }
+  const total = count(task.totalInstanceCount) || countIds(taskIntervals(task))
   const completed = task.completedInstances ?? []
   const failedFromList = completed.filter(i => (i.state ?? '').toLowerCase() !== 'success').length
-  return {
-    total,
-    done: completed.length,
-    failed: Math.max(failedFromList, safeCount(task.status?.failedRange)),
-    running: task.runningInstanceCount ?? 0
-  }
+  const failed = Math.max(failedFromList, safeCount(task.status?.failedRange))
+  // A finished task may list no completed instance: its ranges tell how many ended (§4).
+  const done = Math.max(completed.length, safeCount(task.status?.succeededRange) + failed)
+  return { total, done, failed, running: count(task.runningInstanceCount) }
 }
 
 /** `9/14 instances done, 1 failed, 3 running`. */
 export function describeProgress(counts: ProgressCounts): string {
-  const parts = [`${counts.done}/${counts.total} instance${counts.total === 1 ? '' : 's'} done`]
+  const parts = [`${counts.done}/${plural(counts.total, 'instance')} done`]
   if (counts.failed > 0) parts.push(`${counts.failed} failed`)
   if (counts.running > 0) parts.push(`${counts.running} running`)
   return parts.join(', ')

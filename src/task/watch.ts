@@ -1,77 +1,86 @@
 /**
- * Following a task until it reaches a final state, its time runs out, or the caller stops it.
- * Time and the API come in as parameters, so tests drive the clock.
+ * Following a task until it reaches a final state, its deadline passes, or the caller stops it. One malformed or
+ * missing status answer in the middle of a task is taken as transient: the loop reads again, and gives up only
+ * after a sustained run of them. Time and the API come in as parameters, so tests drive the clock.
  */
 import type { QarnotClient } from '../qarnot/client.js'
+import { QarnotCancelledError } from '../qarnot/errors.js'
 import type { TaskOutputWire } from '../qarnot/types.js'
+import type { Clock } from './clock.js'
 import { pollIntervalMs } from './poll-schedule.js'
 import { isFinalState } from './states.js'
 
-export interface Clock {
-  now(): number
-  /** Resolves after `ms`, or early when `signal` aborts. Never rejects. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise(resolve => {
-      if (signal?.aborted) return resolve()
-      const timer = setTimeout(done, ms)
-      function done(): void {
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', done)
-        resolve()
-      }
-      signal?.addEventListener('abort', done, { once: true })
-    })
-}
-
-export type WatchEnding = 'final' | 'timeout' | 'stopped'
+export type WatchEnding = 'final' | 'timeout' | 'stopped' | 'lost'
 
 export interface WatchResult {
-  readonly task: TaskOutputWire
+  /** The last task document read; undefined when no read ever succeeded. */
+  readonly task: TaskOutputWire | undefined
   readonly ending: WatchEnding
+  /** Why following failed (`lost`): the last error of a sustained run of failed reads. */
+  readonly error?: unknown
 }
 
 export interface WatchOptions {
+  /** Bound to `stop` and the deadline: its requests end at once when either comes. */
   readonly client: Pick<QarnotClient, 'getTask'>
   readonly uuid: string
   readonly clock: Clock
-  /** Absolute time (clock ms) after which watching ends with `timeout`, after one last read. */
+  /** Absolute time (clock ms) after which watching ends with `timeout`. */
   readonly deadline?: number
   /** Ends watching with `stopped` (a signal arrived). */
   readonly stop?: AbortSignal
   readonly pollFloorMs?: number
+  /** The task as last seen before watching, if any. */
+  readonly initial?: TaskOutputWire
   /** Called after every status read, before the verdict on finality. */
   readonly onTask?: (task: TaskOutputWire) => void | Promise<void>
+  /** Told of each failed read that is being ridden out. */
+  readonly onBadRead?: (error: unknown, sinceMs: number) => void
   /** True when output is arriving fast: the next read comes sooner, before the server's buffer rotates. */
   readonly busy?: () => boolean
+  /** Failed reads are ridden out for this long (and at least BAD_READS_BEFORE_GIVING_UP reads) before giving up. */
+  readonly badReadBudgetMs?: number
 }
 
 /** The wait while output is arriving fast. */
 export const BUSY_POLL_MS = 250
+export const BAD_READ_BUDGET_MS = 120_000
+export const BAD_READS_BEFORE_GIVING_UP = 3
 
 export async function watchTask(options: WatchOptions): Promise<WatchResult> {
   const { client, uuid, clock, deadline, stop } = options
   const started = clock.now()
+  const budget = options.badReadBudgetMs ?? BAD_READ_BUDGET_MS
+  let task = options.initial
+  let badSince: number | undefined
+  let badReads = 0
   for (;;) {
-    const task = await client.getTask(uuid)
-    await options.onTask?.(task)
-    if (isFinalState(task.state)) return { task, ending: 'final' }
-    if (stop?.aborted) return { task, ending: 'stopped' }
+    const ended = (): WatchEnding | undefined =>
+      stop?.aborted ? 'stopped' : deadline !== undefined && clock.now() >= deadline ? 'timeout' : undefined
+    try {
+      task = await client.getTask(uuid)
+      badSince = undefined
+      badReads = 0
+    } catch (error) {
+      if (error instanceof QarnotCancelledError || ended()) return { task, ending: ended() ?? 'stopped' }
+      badSince ??= clock.now()
+      badReads++
+      if (badReads >= BAD_READS_BEFORE_GIVING_UP && clock.now() - badSince >= budget) {
+        return { task, ending: 'lost', error }
+      }
+      options.onBadRead?.(error, clock.now() - badSince)
+    }
+    if (task && badSince === undefined) {
+      await options.onTask?.(task)
+      if (isFinalState(task.state)) return { task, ending: 'final' }
+    }
+    const ending = ended()
+    if (ending) return { task, ending }
     const now = clock.now()
-    if (deadline !== undefined && now >= deadline) return { task, ending: 'timeout' }
     let wait = options.busy?.() ? BUSY_POLL_MS : pollIntervalMs(now - started, options.pollFloorMs)
+    if (badSince !== undefined) wait = Math.max(wait, Math.min(5_000, 1_000 * badReads))
     // Wake for one last read exactly at the deadline.
     if (deadline !== undefined) wait = Math.min(wait, Math.max(0, deadline - now))
     await clock.sleep(wait, stop)
-    if (stop?.aborted) {
-      // One fresh read so the caller acts on the task's current state.
-      const latest = await client.getTask(uuid)
-      await options.onTask?.(latest)
-      return { task: latest, ending: isFinalState(latest.state) ? 'final' : 'stopped' }
-    }
   }
 }

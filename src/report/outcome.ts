@@ -1,0 +1,107 @@
+/**
+ * What came of the step, and how to say it: one pure function decides the outcome from how the step ended and
+ * the verdict, one builds the title (summary, pull-request comment) and the headline (log, failure message).
+ */
+import { Outcome, type OutcomeValue } from '../constants.js'
+import { formatDuration } from '../input-formats/duration.js'
+import type { Verdict } from '../task/verdict.js'
+import type { WatchEnding } from '../task/watch.js'
+import { plural } from '../words.js'
+import { failureMessage } from './failure-message.js'
+
+/** How the step ended, as far as the outcome is concerned. */
+export type StepEnding =
+  /** `wait: false`: the task was created and left to run. */
+  | { readonly kind: 'submitted' }
+  /** No task was made: the create was refused, or failed for good. `message` explains it. */
+  | { readonly kind: 'not-created'; readonly message: string }
+  /** The step was stopped while the task was being created. */
+  | { readonly kind: 'stopped-creating' }
+  /** The task was followed until it ended, the step was stopped, the timeout expired, or it was lost. */
+  | {
+      readonly kind: 'followed'
+      readonly ending: WatchEnding
+      readonly leftRunning: boolean
+      /** Why it could no longer be followed (`lost`). */
+      readonly message?: string
+    }
+
+export function decideOutcome(ending: StepEnding, verdict: Verdict | undefined): OutcomeValue {
+  switch (ending.kind) {
+    case 'submitted':
+      return Outcome.Submitted
+    case 'not-created':
+      return Outcome.Failure
+    case 'stopped-creating':
+      return Outcome.Cancelled
+    case 'followed':
+      if (ending.ending === 'stopped') return Outcome.Cancelled
+      if (ending.ending === 'timeout') return Outcome.TimedOut
+      if (ending.ending === 'lost' || !verdict) return Outcome.Failure
+      if (verdict.passed) return Outcome.Success
+      return verdict.state === 'Cancelled' ? Outcome.Cancelled : Outcome.Failure
+  }
+}
+
+export interface OutcomeFacts {
+  readonly ending: StepEnding
+  readonly outcome: OutcomeValue
+  readonly verdict: Verdict | undefined
+  readonly uuid: string | undefined
+  readonly timeoutMs: number | undefined
+}
+
+export interface Wording {
+  /** With its icon: the summary's heading and the pull-request comment's title. */
+  readonly title: string
+  /** One sentence: the log's last line, and the failure message. */
+  readonly headline: string
+}
+
+function title(facts: OutcomeFacts): string {
+  const { outcome, verdict, ending } = facts
+  const total = verdict?.instances.length ?? 0
+  switch (outcome) {
+    case Outcome.Success:
+      return `✅ Qarnot task succeeded: ${total}/${plural(total, 'instance')}`
+    case Outcome.Submitted:
+      return '📤 Qarnot task submitted'
+    case Outcome.TimedOut:
+      return '⏱️ Qarnot task aborted after the timeout'
+    case Outcome.Cancelled:
+      return ending.kind === 'followed' && ending.leftRunning
+        ? '⛔ Step cancelled: the Qarnot task was left running'
+        : '⛔ Qarnot task cancelled'
+    default:
+      if (ending.kind === 'not-created') return '❌ Qarnot task not created'
+      if (ending.kind === 'followed' && ending.ending === 'lost')
+        return '❌ Qarnot task could not be followed'
+      return `❌ Qarnot task failed: ${verdict?.failedIds.length ?? 0} of ${plural(total, 'instance')} did not succeed`
+  }
+}
+
+function headline(facts: OutcomeFacts): string {
+  const { outcome, verdict, ending } = facts
+  const label = facts.uuid ? `Qarnot task ${facts.uuid}` : 'The Qarnot task'
+  const state = verdict?.state ?? 'Unknown'
+  if (ending.kind === 'not-created') return ending.message
+  if (ending.kind === 'submitted')
+    return `${label} was submitted; wait is false, so this step does not follow it.`
+  if (ending.kind === 'stopped-creating') {
+    return `The step was cancelled while creating the task${facts.uuid ? `; ${label} was aborted` : ''}.`
+  }
+  if (ending.leftRunning) return `The step was cancelled; ${label} was left running (abort-on-cancel: false).`
+  if (outcome === Outcome.Success)
+    return `${label} succeeded: ${plural(verdict?.instances.length ?? 0, 'instance')}.`
+  if (outcome === Outcome.TimedOut) {
+    return `${label} was aborted after the timeout of ${formatDuration(facts.timeoutMs ?? 0)} (state ${state}).`
+  }
+  if (ending.ending === 'stopped') return `The step was cancelled; ${label} was aborted (state ${state}).`
+  if (ending.ending === 'lost')
+    return `${label} could no longer be followed and was aborted: ${ending.message ?? 'no answer'}.`
+  return verdict ? failureMessage(label, verdict) : `${label} ended in state ${state}.`
+}
+
+export function describeOutcome(facts: OutcomeFacts): Wording {
+  return { title: title(facts), headline: headline(facts) }
+}

@@ -1,0 +1,46 @@
+/**
+ * The one report path, taken on every exit once the inputs are read: the failures grouped in the log, every
+ * output, the job summary, the pull-request comment, then the verdict. A report that cannot be written (no
+ * summary file, a comment refused) warns and never changes the verdict.
+ */
+import type { ActionIO } from '../action-io.js'
+import { Outcome, type OutputName } from '../constants.js'
+import { commentOnPullRequest } from '../github/comment-step.js'
+import type { CommentsApi } from '../github/pr-comment.js'
+import { errorMessage } from '../words.js'
+import { logFailedInstances } from './live-log.js'
+import type { StepReport } from './model.js'
+import { buildOutputs } from './outputs.js'
+import { renderSummary } from './summary.js'
+
+export interface ReportTargets {
+  readonly io: ActionIO
+  readonly env: NodeJS.ProcessEnv
+  readonly summary: boolean
+  readonly streamLogs: boolean
+  /** Present when `pr-comment` is true. */
+  readonly prComment?: { readonly token: string; readonly comments?: (token: string) => CommentsApi }
+}
+
+export async function writeReport(report: StepReport, targets: ReportTargets): Promise<void> {
+  const { io } = targets
+  if (targets.streamLogs && report.verdict) logFailedInstances(io, report.verdict.instances, report.outputs)
+  for (const note of report.notes) io.info(note)
+  try {
+    for (const [name, value] of Object.entries(buildOutputs(report))) io.setOutput(name as OutputName, value)
+  } catch (error) {
+    io.warning(`The step outputs could not be written (${errorMessage(error)}).`)
+  }
+  if (targets.summary) {
+    try {
+      await io.appendSummary(renderSummary(report))
+    } catch (error) {
+      io.warning(`The job summary could not be written (${errorMessage(error)}); the verdict is unchanged.`)
+    }
+  }
+  if (targets.prComment) {
+    await commentOnPullRequest({ io, env: targets.env, report, ...targets.prComment })
+  }
+  if (report.outcome === Outcome.Success || report.outcome === Outcome.Submitted) io.info(report.headline)
+  else io.setFailed(report.headline)
+}

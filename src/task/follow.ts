@@ -1,0 +1,203 @@
+/**
+ * Following one task to its end: status reads and output reads while it runs, the abort when the step is stopped,
+ * its time runs out or it can no longer be followed, then the last reads. It owns its abort bookkeeping and returns
+ * what happened; deciding what that means for the step is the caller's.
+ */
+import { formatDuration } from '../input-formats/duration.js'
+import type { OutputStream, QarnotClient } from '../qarnot/client.js'
+import { HURRIED_REQUEST_TIMEOUT_MS, HURRIED_RETRY } from '../qarnot/retry.js'
+import type { TaskOutputWire } from '../qarnot/types.js'
+import { errorMessage } from '../words.js'
+import type { Clock } from './clock.js'
+import { InstanceOutputFiles } from './output-files.js'
+import { BUSY_READ_BYTES, OutputFollower } from './output-follower.js'
+import { isFinalState } from './states.js'
+import { watchTask, type WatchEnding } from './watch.js'
+
+/** After a stop signal the runner allows 7.5 s before SIGTERM: wait for Cancelled within that. */
+export const CANCEL_WAIT_MS = 5_000
+/** After a timeout nothing kills us: give the abort a fair while to complete. */
+export const TIMEOUT_CANCEL_WAIT_MS = 60_000
+
+export interface FollowLog {
+  info(message: string): void
+  warning(message: string): void
+}
+
+export interface FollowOptions {
+  readonly client: QarnotClient
+  readonly uuid: string
+  /** The task's instance ids, as far as known (the verdict's list). */
+  readonly ids: () => readonly number[]
+  readonly clock: Clock
+  readonly stop: AbortSignal
+  readonly log: FollowLog
+  readonly logsDir: string
+  /** When following began (clock ms): the timeout counts from there. */
+  readonly started: number
+  readonly timeoutMs: number | undefined
+  readonly abortOnCancel: boolean
+  readonly pollFloorMs: number
+  /** How long failed status reads are ridden out before the task is taken as lost (default BAD_READ_BUDGET_MS). */
+  readonly badReadBudgetMs?: number
+  readonly initial?: TaskOutputWire
+  readonly onTask?: (task: TaskOutputWire) => void
+  readonly onOutput?: (stream: OutputStream, chunks: ReadonlyMap<number, string>) => void | Promise<void>
+}
+
+export interface FollowResult {
+  readonly ending: WatchEnding
+  /** The last task document read; undefined when none could be read. */
+  readonly task: TaskOutputWire | undefined
+  /** Why following failed (`lost`). */
+  readonly error?: unknown
+  /** The task was seen in a final state: nothing is left for the post step. */
+  readonly ended: boolean
+  /** The task was deliberately left running (abort-on-cancel: false). */
+  readonly leftRunning: boolean
+  readonly files: InstanceOutputFiles
+  readonly output: OutputFollower
+}
+
+/** Sends the abort once, whoever asks first; after a stop, in the seconds the runner still gives. */
+class Aborter {
+  private sent: Promise<void> | undefined
+
+  constructor(
+    private readonly options: FollowOptions,
+    private readonly hurried: QarnotClient
+  ) {}
+
+  get requested(): boolean {
+    return this.sent !== undefined
+  }
+
+  abort(why: string): Promise<void> {
+    const { uuid, log, stop, client } = this.options
+    this.sent ??= (async () => {
+      log.warning(`${why}: aborting task ${uuid}.`)
+      try {
+        const answer = await (stop.aborted ? this.hurried : client).abortTask(uuid)
+        if (answer === 'already-ended') log.info('The task had already ended.')
+      } catch (error) {
+        log.warning(`Aborting task ${uuid} failed: ${errorMessage(error)}; the post step tries again.`)
+      }
+    })()
+    return this.sent
+  }
+}
+
+function deadlineSignal(options: FollowOptions): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController()
+  let timer: NodeJS.Timeout | undefined
+  if (options.timeoutMs !== undefined) {
+    const left = options.started + options.timeoutMs - options.clock.now()
+    timer = setTimeout(() => controller.abort(), Math.max(0, left))
+    timer.unref()
+  }
+  return { signal: AbortSignal.any([options.stop, controller.signal]), clear: () => clearTimeout(timer) }
+}
+
+export async function followTask(options: FollowOptions): Promise<FollowResult> {
+  const { uuid, clock, stop, log } = options
+  const hurried = options.client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY })
+  const aborter = new Aborter(options, hurried)
+  const onStop = (): void =>
+    void (options.abortOnCancel ? aborter.abort('The step was cancelled') : undefined)
+  if (stop.aborted) onStop()
+  else stop.addEventListener('abort', onStop, { once: true })
+
+  const files = new InstanceOutputFiles(options.logsDir)
+  const follow = deadlineSignal(options)
+  const output = new OutputFollower({
+    client: options.client.with({ signal: follow.signal }),
+    uuid,
+    files,
+    onOutput: options.onOutput,
+    log: message => log.info(message),
+    stop: follow.signal
+  })
+  let watched
+  try {
+    watched = await watchTask({
+      client: options.client.with({ signal: follow.signal }),
+      uuid,
+      clock,
+      deadline: options.timeoutMs === undefined ? undefined : options.started + options.timeoutMs,
+      stop,
+      initial: options.initial,
+      pollFloorMs: options.pollFloorMs,
+      badReadBudgetMs: options.badReadBudgetMs,
+      busy: () => output.lastReadBytes >= BUSY_READ_BYTES,
+      onBadRead: (error, sinceMs) =>
+        log.info(
+          `Reading task ${uuid} failed (${errorMessage(error)}); reading again (${Math.round(sinceMs / 1000)} s of failed reads so far).`
+        ),
+      onTask: async task => {
+        options.onTask?.(task)
+        // Once the task has ended, finish() reads what is left (and confirms nothing more comes).
+        if (!isFinalState(task.state)) await output.readNew(completedIds(task))
+      }
+    })
+  } finally {
+    follow.clear()
+    stop.removeEventListener('abort', onStop)
+  }
+  const afterAbort = await endWatching(options, watched, aborter, hurried)
+  const ended = afterAbort.task !== undefined && isFinalState(afterAbort.task.state)
+  // After a stop signal the runner gives seconds: report what was read, with no further reads.
+  const quiet = stop.aborted || watched.ending === 'lost'
+  await output.finish(options.ids(), quiet ? { rounds: 0, verify: false } : {})
+  return {
+    ending: watched.ending,
+    task: afterAbort.task,
+    error: watched.error,
+    ended,
+    leftRunning: watched.ending === 'stopped' && !options.abortOnCancel,
+    files,
+    output
+  }
+}
+
+/** After a stop, a timeout or a lost task: the abort, then a wait for the task to settle. */
+async function endWatching(
+  options: FollowOptions,
+  watched: { task: TaskOutputWire | undefined; ending: WatchEnding; error?: unknown },
+  aborter: Aborter,
+  hurried: QarnotClient
+): Promise<{ task: TaskOutputWire | undefined }> {
+  const { uuid, clock, log } = options
+  if (watched.ending === 'final') return watched
+  if (watched.ending === 'stopped' && !options.abortOnCancel) {
+    log.warning(`The step was cancelled; abort-on-cancel is false, so task ${uuid} goes on running.`)
+    return watched
+  }
+  const why =
+    watched.ending === 'stopped'
+      ? 'The step was cancelled'
+      : watched.ending === 'timeout'
+        ? `The timeout of ${formatDuration(options.timeoutMs ?? 0)} expired`
+        : `Task ${uuid} can no longer be followed (${errorMessage(watched.error)})`
+  await aborter.abort(why)
+  if (watched.ending === 'lost') return watched
+  const stopped = watched.ending === 'stopped'
+  const waitMs = stopped ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS
+  const settled = await watchTask({
+    // Bounded in all, whatever the API does: after a stop, the runner kills the step seconds later.
+    client: (stopped ? hurried : options.client).with({ signal: AbortSignal.timeout(waitMs) }),
+    uuid,
+    clock,
+    initial: watched.task,
+    deadline: clock.now() + waitMs,
+    pollFloorMs: 500,
+    badReadBudgetMs: 0,
+    onTask: options.onTask
+  })
+  if (settled.ending !== 'final')
+    log.warning(`Task ${uuid} is still ${settled.task?.state ?? 'unknown'}; the post step checks it again.`)
+  return settled
+}
+
+function completedIds(task: TaskOutputWire): Set<number> {
+  return new Set((task.completedInstances ?? []).map(i => i.instanceId))
+}

@@ -1,0 +1,96 @@
+/**
+ * The task the step follows: created from the inputs (exactly once, the shortname saved first so that nothing can
+ * be left running unseen), or an existing one found by uuid or shortname (`task` input).
+ */
+import type { ActionIO } from '../action-io.js'
+import { Output, State, TASQ_TASK_URL } from '../constants.js'
+import { LIMITS, SECRET_CONSTANT_PREFIX } from '../inputs/task.js'
+import type { Settings, TaskSpec } from '../inputs/settings.js'
+import type { QarnotClient } from '../qarnot/client.js'
+import type { TaskOutputWire } from '../qarnot/types.js'
+import { countIds, formatRanges, type IdInterval } from '../ranges.js'
+import { oneLine, plural, redactUrl } from '../words.js'
+import type { Clock } from './clock.js'
+import { buildCreateBody, redactCreateBody } from './create-body.js'
+import { submitTask } from './submit.js'
+import { taskIntervals } from './verdict.js'
+
+export function taskUrl(uuid: string): string {
+  return `${TASQ_TASK_URL}${uuid}`
+}
+
+export interface StartedTask {
+  readonly uuid: string
+  readonly name: string
+  /** The ids the task runs: those asked for, or those a found task says it has. */
+  readonly requested: IdInterval[]
+  /** The task document read when it was found. */
+  readonly initial?: TaskOutputWire
+}
+
+export interface StartContext {
+  readonly io: ActionIO
+  readonly client: QarnotClient
+  readonly hurried: QarnotClient
+  readonly clock: Clock
+  readonly stop: AbortSignal
+}
+
+/** Outputs and state written now still count if the step is cancelled or fails later. */
+function announce(io: ActionIO, uuid: string): void {
+  io.setOutput(Output.TaskUuid, uuid)
+  io.setOutput(Output.TaskUrl, taskUrl(uuid))
+  io.saveState(State.TaskUuid, uuid)
+}
+
+export async function createTask(
+  spec: TaskSpec,
+  settings: Settings,
+  context: StartContext
+): Promise<StartedTask> {
+  const { io } = context
+  const body = { ...buildCreateBody(spec), shortname: spec.shortname }
+  const { count, kind, intervals } = spec.instances
+  const instances = `${plural(count, 'instance')}${kind === 'range' ? ` (${formatRanges(intervals)})` : ''}`
+  const where = spec.pool ? `pool ${spec.pool}` : `profile ${spec.profile ?? ''}`
+  io.info(
+    `Creating Qarnot task "${oneLine(spec.name)}" (${spec.shortname}): ${instances}, ${where}, at ${redactUrl(settings.apiUrl)}`
+  )
+  io.debug(`Create body: ${JSON.stringify(redactCreateBody(body, SECRET_CONSTANT_PREFIX))}`)
+  // Before the create is sent: if this process dies now, the post step finds the task by its shortname.
+  io.saveState(State.Shortname, spec.shortname)
+  const submission = await submitTask(
+    {
+      client: context.client.with({ signal: context.stop }),
+      body,
+      clock: context.clock,
+      stop: context.stop,
+      log: m => io.info(m)
+    },
+    context.hurried
+  )
+  announce(io, submission.uuid)
+  io.info(
+    `Task ${submission.uuid} created${submission.adopted ? ' (found by its shortname)' : ''}: ${taskUrl(submission.uuid)}`
+  )
+  return { uuid: submission.uuid, name: spec.name, requested: intervals }
+}
+
+/** Thrown when a found task cannot be followed as it is. */
+export class UnfollowableTaskError extends Error {}
+
+export async function findTask(id: string, context: StartContext): Promise<StartedTask> {
+  const { io } = context
+  const task = await context.client.with({ signal: context.stop }).getTask(id)
+  const requested = taskIntervals(task)
+  const count = countIds(requested)
+  if (count > LIMITS.instances) {
+    throw new UnfollowableTaskError(
+      `Task ${task.uuid} has ${count} instances; the action follows at most ${LIMITS.instances} per task.`
+    )
+  }
+  announce(io, task.uuid)
+  const name = typeof task.name === 'string' ? task.name : ''
+  io.info(`Following existing task ${task.uuid} ("${oneLine(name)}", ${task.state}): ${taskUrl(task.uuid)}`)
+  return { uuid: task.uuid, name, requested, initial: task }
+}
