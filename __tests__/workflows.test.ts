@@ -6,6 +6,8 @@ import { join } from 'node:path'
 import type { QarnotEmulator } from '../src/emulator/server.js'
 import { readRunContext, traceLabels } from '../src/github/context.js'
 import { commentMarker } from '../src/github/pr-comment.js'
+import { commentOnPullRequest } from '../src/github/comment-step.js'
+import { NO_OUTPUT } from '../src/report/model.js'
 import { runAction } from '../src/local-runner/runner.js'
 import { run } from '../src/main.js'
 import { systemClock } from '../src/task/clock.js'
@@ -135,6 +137,31 @@ describe('pull-request comment', () => {
     expect(io.outputs.outcome).toBe('success')
     expect(io.log.join('\n')).toMatch(
       /::warning::pr-comment: the token may not comment on pull request #42 .*pull-requests: write/
+    )
+  })
+
+  it('gives up on a GitHub API that stalls, within its bound, and keeps the verdict', async () => {
+    github.stall = true
+    const io = recordingIO({})
+    const report = {
+      outcome: 'success',
+      title: '✅ Qarnot task succeeded: 1/1 instance',
+      headline: 'ok',
+      task: undefined,
+      state: 'Success',
+      verdict: undefined,
+      requestedCount: 1,
+      outputs: NO_OUTPUT,
+      logsDir: undefined,
+      elapsedMs: 0,
+      notes: []
+    } as const
+    const started = Date.now()
+    await commentOnPullRequest({ io, env: pullRequestEnv(), token: 'ghs_x', report, timeoutMs: 500 })
+    expect(Date.now() - started).toBeLessThan(3000)
+    expect(github.requests).toHaveLength(1)
+    expect(io.log.join('\n')).toMatch(
+      /::warning::pr-comment: could not write the comment \(GitHub did not answer within 0.5 s\)/
     )
   })
 

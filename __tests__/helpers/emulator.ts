@@ -50,5 +50,5 @@ export function helloBody(fields: Record<string, unknown> = {}): TaskCreateBody 
     instanceCount: 4,
     constants: [{ key: 'DOCKER_CMD', value: 'echo hello world from node ${INSTANCE_ID}!' }],
     ...fields
-  } as TaskCreateBody
+  }
 }

@@ -1,5 +1,5 @@
 /** A fake of the few GitHub REST endpoints the pull-request comment uses: a real HTTP server on 127.0.0.1. */
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 export interface FakeComment {
@@ -13,12 +13,21 @@ export class FakeGitHub {
   readonly requests: { method: string; path: string; authorization?: string }[] = []
   /** When set, every request is refused with this status, as GitHub does for a read-only token. */
   refuseWith: number | undefined
+  /** Takes requests and never answers them. */
+  stall = false
   private server: Server | undefined
   private nextId = 1000
   url = ''
 
   async start(): Promise<this> {
-    this.server = createServer(async (request, response) => {
+    this.server = createServer((request, response) => void this.handle(request, response))
+    await new Promise<void>(resolve => this.server?.listen(0, '127.0.0.1', () => resolve()))
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
+    return this
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    {
       const chunks: Buffer[] = []
       for await (const chunk of request) chunks.push(chunk as Buffer)
       const body =
@@ -29,6 +38,7 @@ export class FakeGitHub {
         response.writeHead(status, { 'Content-Type': 'application/json' })
         response.end(JSON.stringify(payload))
       }
+      if (this.stall) return // a GitHub API that never answers
       if (this.refuseWith) return send(this.refuseWith, { message: 'Resource not accessible by integration' })
       let match = /^\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/comments$/.exec(path)
       if (match && request.method === 'GET')
@@ -49,10 +59,7 @@ export class FakeGitHub {
         return send(200, comment)
       }
       send(404, { message: 'Not Found' })
-    })
-    await new Promise<void>(resolve => this.server?.listen(0, '127.0.0.1', () => resolve()))
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
-    return this
+    }
   }
 
   async stop(): Promise<void> {

@@ -6,6 +6,7 @@
 import { HttpClient } from '@actions/http-client'
 import * as http from 'node:http'
 import * as https from 'node:https'
+import { errorMessage } from '../words.js'
 
 export interface HttpRequest {
   readonly method: 'GET' | 'POST' | 'DELETE'
@@ -110,7 +111,7 @@ export class ActionsHttpTransport implements Transport {
         request.signal?.removeEventListener('abort', onAbort)
         if (error !== undefined) {
           outgoing.destroy()
-          reject(error instanceof Error ? error : new Error(String(error)))
+          reject(error instanceof Error ? error : new Error(errorMessage(error)))
         } else if (response) resolve(response)
       }
       const onAbort = (): void => finish(new ExchangeAbortedError())
