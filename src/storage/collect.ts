@@ -1,0 +1,187 @@
+/**
+ * Results: every object of the task's results bucket becomes a file under the results folder, streamed to disk,
+ * several at once, large ones as parallel ranges; keys that would land outside the folder are refused
+ * (docs/storage.md, "Results"). Then the bucket is removed unless the user keeps it.
+ */
+import { randomBytes } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { mkdir, open, realpath, rename, rm } from 'node:fs/promises'
+import { basename, dirname, join, sep } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { pipeline } from 'node:stream/promises'
+import { isNoSuchBucket } from './errors.js'
+import { safeRelativePath } from './layout.js'
+import { mapLimit } from './pool.js'
+import { deleteKeys, listAllObjects, type ObjectInfo, type ObjectStore } from './store.js'
+
+export interface CollectOptions {
+  readonly store: ObjectStore
+  /** The task's results bucket (layout.resultsBucketName). */
+  readonly bucket: string
+  /** Absolute path of the results folder (resolveResultsFolder); created if missing. */
+  readonly directory: string
+  readonly signal: AbortSignal
+  /** Objects downloaded at once (default 16). */
+  readonly concurrency?: number
+  /** Objects of at least this size come down as parallel ranges (default 64 MiB). */
+  readonly rangedFrom?: number
+  readonly rangeSize?: number
+}
+
+export interface RejectedKey {
+  readonly key: string
+  readonly reason: string
+}
+
+export interface CollectResult {
+  readonly files: number
+  readonly bytes: number
+  readonly ms: number
+  /** Keys not written, and why (a path leaving the folder, a name both a file and a folder, ...). */
+  readonly rejected: RejectedKey[]
+  /** The task made no results bucket (no instance wrote a result). */
+  readonly bucketMissing: boolean
+}
+
+interface Planned {
+  readonly object: ObjectInfo
+  readonly path: string
+}
+
+/** Which objects become which files; the rest are rejected with a reason. */
+export function planDownloads(objects: readonly ObjectInfo[]): {
+  planned: Planned[]
+  rejected: RejectedKey[]
+} {
+  const rejected: RejectedKey[] = []
+  const candidates: Planned[] = []
+  for (const object of objects) {
+    const path = safeRelativePath(object.key)
+    if (path !== undefined) candidates.push({ object, path })
+    else if (!(object.key.endsWith('/') && object.size === 0 && safeRelativePath(object.key.slice(0, -1)))) {
+      rejected.push({ key: object.key, reason: 'its name would leave the results folder' })
+    }
+  }
+  const folders = new Set<string>()
+  for (const { path } of candidates) {
+    for (let at = path.indexOf('/'); at >= 0; at = path.indexOf('/', at + 1)) folders.add(path.slice(0, at))
+  }
+  const planned = candidates.filter(c => {
+    if (!folders.has(c.path)) return true
+    rejected.push({ key: c.object.key, reason: 'other results are in a folder of the same name' })
+    return false
+  })
+  return { planned, rejected }
+}
+
+export async function collectResults(options: CollectOptions): Promise<CollectResult> {
+  const started = performance.now()
+  const { store, bucket, signal } = options
+  let objects: ObjectInfo[]
+  try {
+    objects = await listAllObjects(store, bucket, '', signal)
+  } catch (error) {
+    if (!isNoSuchBucket(error)) throw error
+    return {
+      files: 0,
+      bytes: 0,
+      ms: Math.round(performance.now() - started),
+      rejected: [],
+      bucketMissing: true
+    }
+  }
+  const { planned, rejected } = planDownloads(objects)
+  await mkdir(options.directory, { recursive: true })
+  const root = await realpath(options.directory)
+  let files = 0
+  let bytes = 0
+  await mapLimit(
+    planned,
+    options.concurrency ?? 16,
+    async (item, s) => {
+      const reason = await place(options, root, item, s)
+      if (reason) return void rejected.push({ key: item.object.key, reason })
+      files++
+      bytes += item.object.size
+    },
+    signal
+  )
+  return { files, bytes, ms: Math.round(performance.now() - started), rejected, bucketMissing: false }
+}
+
+const IN_THE_WAY = new Set(['EISDIR', 'ENOTDIR', 'EEXIST', 'ENOTEMPTY'])
+
+/** Writes one result under the folder; returns why it was refused, if it was. */
+async function place(options: CollectOptions, root: string, item: Planned, signal: AbortSignal) {
+  const target = join(options.directory, ...item.path.split('/'))
+  try {
+    await mkdir(dirname(target), { recursive: true })
+    const parent = await realpath(dirname(target))
+    if (parent !== root && !parent.startsWith(root + sep)) {
+      return 'a symbolic link in the results folder leads outside it'
+    }
+    await download(options, item.object, join(parent, basename(target)), signal)
+    return undefined
+  } catch (error) {
+    if (!IN_THE_WAY.has((error as NodeJS.ErrnoException).code ?? '')) throw error
+    return 'a file or folder of the same name is in the way in the results folder'
+  }
+}
+
+/** Streams one object to a temporary file beside the target, checks its size, then renames it into place. */
+async function download(options: CollectOptions, object: ObjectInfo, target: string, signal: AbortSignal) {
+  const { store, bucket } = options
+  const temporary = join(dirname(target), `.${basename(target)}.${randomBytes(4).toString('hex')}.part`)
+  const rangeSize = options.rangeSize ?? 16 * 1024 * 1024
+  try {
+    const handle = await open(temporary, 'wx')
+    await handle.close()
+    if (object.size >= (options.rangedFrom ?? 64 * 1024 * 1024)) {
+      const starts = Array.from({ length: Math.ceil(object.size / rangeSize) }, (_, i) => i * rangeSize)
+      await mapLimit(
+        starts,
+        4,
+        async (start, s) => {
+          const end = Math.min(start + rangeSize, object.size) - 1
+          const { body } = await store.getObjectStream(bucket, object.key, s, { start, end })
+          await pipeline(body, createWriteStream(temporary, { flags: 'r+', start }), { signal: s })
+        },
+        signal
+      )
+    } else {
+      const { body } = await store.getObjectStream(bucket, object.key, signal)
+      await pipeline(body, createWriteStream(temporary, { flags: 'r+' }), { signal })
+    }
+    const handleForSize = await open(temporary, 'r')
+    const size = (await handleForSize.stat()).size
+    await handleForSize.close()
+    if (size !== object.size) {
+      throw new Error(`${object.key} came down as ${size} bytes instead of ${object.size}; collect it again`)
+    }
+    await rename(temporary, target)
+  } catch (error) {
+    await rm(temporary, { force: true })
+    throw error
+  }
+}
+
+/** Empties and removes a results bucket; a bucket already gone is fine. Returns the objects removed. */
+export async function deleteResultsBucket(options: {
+  readonly store: ObjectStore
+  readonly bucket: string
+  readonly signal: AbortSignal
+}): Promise<number> {
+  const { store, bucket, signal } = options
+  try {
+    const keys = (await listAllObjects(store, bucket, '', signal)).map(o => o.key)
+    await deleteKeys(store, bucket, keys, signal)
+    for (const upload of await store.listMultipartUploads(bucket, signal)) {
+      await store.abortMultipartUpload(bucket, upload.key, upload.uploadId, signal)
+    }
+    await store.deleteBucket(bucket, signal)
+    return keys.length
+  } catch (error) {
+    if (isNoSuchBucket(error)) return 0
+    throw error
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * Prune: keeps a repository's storage from growing without bound (docs/storage.md, "Prune"). Meant to run once
+ * per run after the task is submitted, under a time limit; it runs at most once an hour per bucket whoever asks,
+ * costs a few listings (one request per 1,000 objects), and deletes in an order that a cut at any point leaves
+ * for the next prune to finish.
+ */
+import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { deleteResultsBucket } from './collect.js'
+import { isNoSuchBucket } from './errors.js'
+import {
+  MANIFESTS_PREFIX,
+  MARKERS_PREFIX,
+  PRUNE_MARKER_KEY,
+  manifestKey,
+  markerKey,
+  resultsBucketPrefix,
+  treePrefix,
+  type BucketNaming
+} from './layout.js'
+import { mapLimit } from './pool.js'
+import {
+  DEFAULT_PRUNE_RULES,
+  planResultsBuckets,
+  planTrees,
+  treeUses,
+  type PruneRules,
+  type TreeUse
+} from './prune-rules.js'
+import { deleteKeys, listAllObjects, type ObjectStore } from './store.js'
+
+export interface PruneOptions {
+  readonly store: ObjectStore
+  /** The repository's resource bucket. */
+  readonly bucket: string
+  /** With it, this repository's stale results buckets (`qa-out-...`) are removed too. */
+  readonly naming?: BucketNaming
+  /** Bound the whole prune with it (e.g. AbortSignal.timeout(30_000) joined with the step's cancel). */
+  readonly signal: AbortSignal
+  readonly rules?: Partial<PruneRules>
+  readonly now?: () => Date
+  /** Pause between withdrawing trees' markers and deleting them, for runs that were touching them (default 1 s). */
+  readonly settleMs?: number
+  /** Ignore the once-an-hour limit. */
+  readonly force?: boolean
+}
+
+export interface PruneReport {
+  /** Why nothing was done: pruned recently, or no bucket yet. */
+  readonly skipped?: 'recent' | 'no-bucket'
+  readonly treesRemoved: number
+  readonly objectsRemoved: number
+  readonly uploadsAborted: number
+  readonly resultsBucketsRemoved: number
+  readonly requests: number
+  readonly ms: number
+}
+
+export async function pruneResources(options: PruneOptions): Promise<PruneReport> {
+  const { store, bucket, signal } = options
+  const started = performance.now()
+  const requestsBefore = store.counters.requests
+  const rules = { ...DEFAULT_PRUNE_RULES, ...options.rules }
+  const now = (options.now ?? (() => new Date()))()
+  const report = {
+    treesRemoved: 0,
+    objectsRemoved: 0,
+    uploadsAborted: 0,
+    resultsBucketsRemoved: 0
+  }
+  const done = (skipped?: PruneReport['skipped']): PruneReport => ({
+    ...(skipped && { skipped }),
+    ...report,
+    requests: store.counters.requests - requestsBefore,
+    ms: Math.round(performance.now() - started)
+  })
+  const claimed = await claim(options, now, rules)
+  if (claimed !== 'go') return done(claimed)
+  const [manifests, markers] = await Promise.all([
+    listAllObjects(store, bucket, MANIFESTS_PREFIX, signal),
+    listAllObjects(store, bucket, MARKERS_PREFIX, signal)
+  ])
+  const { remove } = planTrees(treeUses(manifests, markers), now, rules)
+  const removed = await removeTrees(options, remove)
+  report.treesRemoved = removed.trees
+  report.objectsRemoved = removed.objects
+  report.uploadsAborted = await abortStaleUploads(store, bucket, now, rules, signal)
+  if (options.naming) report.resultsBucketsRemoved = await removeResultsBuckets(options, now, rules)
+  return done()
+}
+
+/** Whether this run prunes: not if the bucket was pruned within the interval; else the run claims the turn. */
+async function claim(
+  options: PruneOptions,
+  now: Date,
+  rules: PruneRules
+): Promise<'go' | 'recent' | 'no-bucket'> {
+  const { store, bucket, signal } = options
+  if (!options.force) {
+    const last = await store.headObject(bucket, PRUNE_MARKER_KEY, signal)
+    if (last && now.getTime() - last.lastModified.getTime() < rules.intervalMinutes * 60_000) return 'recent'
+  }
+  try {
+    await store.putObject(bucket, PRUNE_MARKER_KEY, now.toISOString(), signal)
+    return 'go'
+  } catch (error) {
+    if (isNoSuchBucket(error)) return 'no-bucket'
+    throw error
+  }
+}
+
+/**
+ * Withdraws the trees' markers first (new runs then rebuild rather than reuse), waits for runs that were touching
+ * them, spares any tree touched or restaged meanwhile, then deletes its objects and, last, its manifest.
+ */
+async function removeTrees(options: PruneOptions, remove: readonly TreeUse[]) {
+  const { store, bucket, signal } = options
+  if (remove.length === 0) return { trees: 0, objects: 0 }
+  await deleteKeys(
+    store,
+    bucket,
+    remove.filter(u => u.marker).map(u => markerKey(u.tree)),
+    signal
+  )
+  await sleep(options.settleMs ?? 1000, undefined, { signal })
+  const counts = await mapLimit(
+    remove,
+    8,
+    async (use, s) => {
+      const [marker, manifest] = await Promise.all([
+        store.headObject(bucket, markerKey(use.tree), s),
+        store.headObject(bucket, manifestKey(use.tree), s)
+      ])
+      const restaged = manifest && manifest.lastModified.getTime() !== use.manifest?.lastModified.getTime()
+      if (marker || restaged) return -1
+      const keys = (await listAllObjects(store, bucket, treePrefix(use.tree), s)).map(o => o.key)
+      await deleteKeys(store, bucket, keys, s)
+      await deleteKeys(store, bucket, [manifestKey(use.tree)], s)
+      return keys.length
+    },
+    signal
+  )
+  return {
+    trees: counts.filter(n => n >= 0).length,
+    objects: counts.reduce((sum, n) => sum + Math.max(n, 0), 0)
+  }
+}
+
+async function abortStaleUploads(
+  store: ObjectStore,
+  bucket: string,
+  now: Date,
+  rules: PruneRules,
+  signal: AbortSignal
+): Promise<number> {
+  const stale = (await store.listMultipartUploads(bucket, signal)).filter(
+    u => now.getTime() - u.initiated.getTime() > rules.graceHours * 3600_000
+  )
+  for (const upload of stale) await store.abortMultipartUpload(bucket, upload.key, upload.uploadId, signal)
+  return stale.length
+}
+
+/** At most 20 per prune, so one prune stays short however many piled up. */
+async function removeResultsBuckets(options: PruneOptions, now: Date, rules: PruneRules): Promise<number> {
+  const { store, signal } = options
+  const prefix = resultsBucketPrefix(options.naming as BucketNaming, false)
+  const doomed = planResultsBuckets(await store.listBuckets(signal), prefix, now, rules).slice(0, 20)
+  for (const bucket of doomed) await deleteResultsBucket({ store, bucket, signal })
+  return doomed.length
+}

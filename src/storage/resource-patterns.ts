@@ -1,0 +1,246 @@
+/**
+ * The `resources`, `results` and results-filter inputs: parsed, resolved against the workspace and checked before
+ * any request (docs/storage.md, "Inputs"). Every problem is one StorageInputError naming the input and the fix.
+ */
+import { lstat, realpath, stat } from 'node:fs/promises'
+import { isAbsolute, join, relative, resolve, sep } from 'node:path'
+import { StorageInputError } from './errors.js'
+import { comparePaths } from './layout.js'
+import { mapLimit } from './pool.js'
+
+export interface ResourceFile {
+  /** Relative POSIX path under the workspace; the instance finds the file at this path under $TASK_PATH. */
+  readonly path: string
+  readonly size: number
+}
+
+export interface ResourcePatterns {
+  readonly include: string[]
+  readonly exclude: string[]
+}
+
+/** Longest path a tree key (`trees/<64 hex>/<path>`) leaves room for within S3's 1,024-byte keys. */
+export const MAX_PATH_BYTES = 1024 - 'trees/'.length - 64 - 1
+/** Qarnot's limit on resultsWhitelist / resultsBlacklist. */
+export const MAX_FILTER_LENGTH = 2047
+
+/**
+ * A pattern relative to the workspace, normalised (`./a//b/` -> `a/b/`), or a StorageInputError when it is
+ * absolute, starts with `~`, or has a `..` or inner `.` segment.
+ */
+export function normalizePattern(pattern: string, workspace: string, input: 'resources' | 'results'): string {
+  const example = input === 'resources' ? 'src/**/*.py' : 'out'
+  if (isAbsolute(pattern) || /^[A-Za-z]:[\\/]/.test(pattern)) {
+    const inside = relative(workspace, pattern)
+    const hint =
+      inside && !inside.startsWith('..') && !isAbsolute(inside) ? `"${inside.split(sep).join('/')}"` : example
+    throw new StorageInputError(
+      input,
+      `"${pattern}" is an absolute path; write it relative to the workspace (GITHUB_WORKSPACE), e.g. ${hint}`
+    )
+  }
+  if (pattern.startsWith('~')) {
+    throw new StorageInputError(input, `"${pattern}" starts with ~; write a path relative to the workspace`)
+  }
+  let rest = pattern.replace(/\/{2,}/g, '/')
+  while (rest.startsWith('./')) rest = rest.slice(2)
+  const segments = rest.split('/')
+  if (segments.some(s => s === '..')) {
+    throw new StorageInputError(
+      input,
+      `"${pattern}" leaves the workspace with "..": name only files inside GITHUB_WORKSPACE, relative to it`
+    )
+  }
+  if (segments.some((s, i) => s === '.' && i > 0 && i < segments.length - 1)) {
+    throw new StorageInputError(input, `"${pattern}" has a "." segment; remove it`)
+  }
+  return rest === '' || rest === '.' ? '.' : rest
+}
+
+/** Lines and commas -> include and `!` exclude patterns; `#` starts a comment line. */
+export function parseResourcePatterns(text: string, workspace: string): ResourcePatterns {
+  const include: string[] = []
+  const exclude: string[] = []
+  for (const line of text.split(/\r?\n/)) {
+    if (line.trim().startsWith('#')) continue
+    for (const item of line.split(',')) {
+      const trimmed = item.trim()
+      if (!trimmed) continue
+      const negated = trimmed.startsWith('!')
+      const pattern = negated ? trimmed.slice(1).trim() : trimmed
+      if (!pattern) throw new StorageInputError('resources', '"!" alone excludes nothing; write !pattern')
+      ;(negated ? exclude : include).push(normalizePattern(pattern, workspace, 'resources'))
+    }
+  }
+  if (include.length === 0) {
+    throw new StorageInputError('resources', 'names no file; write paths or glob patterns, one per line')
+  }
+  return { include, exclude }
+}
+
+/** The glob escape @actions/glob applies to the paths it roots patterns in. */
+function globEscape(path: string): string {
+  return path
+    .replace(/\\/g, '\\\\')
+    .replace(/(\[)(?=[^/]+\])/g, '[[]')
+    .replace(/\?/g, '[?]')
+    .replace(/\*/g, '[*]')
+}
+
+/** Every file a pattern matches (directories expand to their files), as absolute paths. */
+async function globFiles(workspace: string, pattern: string): Promise<string[]> {
+  const glob = await import('@actions/glob')
+  const rooted = pattern === '.' ? globEscape(workspace) : `${globEscape(workspace)}/${pattern}`
+  const globber = await glob.create(rooted, {
+    followSymbolicLinks: true,
+    implicitDescendants: true,
+    matchDirectories: true,
+    omitBrokenSymbolicLinks: false
+  })
+  try {
+    return await globber.glob()
+  } catch (error) {
+    const broken = /No information found for the path '(.*)'/.exec((error as Error).message)
+    if (!broken) throw error
+    throw new StorageInputError(
+      'resources',
+      `"${pattern}" matches "${relative(workspace, broken[1])}", a broken symbolic link; fix or remove the link`
+    )
+  }
+}
+
+interface Matched {
+  readonly path: string
+  readonly size: number
+}
+
+/** Keeps regular files inside the workspace; a symlink that leads outside it is an error. */
+async function keepFiles(workspace: string, realWorkspace: string, pattern: string, paths: string[]) {
+  const kept = await mapLimit(paths, 32, async absolute => {
+    const info = await stat(absolute)
+    if (info.isDirectory()) return undefined
+    const path = relative(workspace, absolute).split(sep).join('/')
+    if (!info.isFile()) {
+      throw new StorageInputError(
+        'resources',
+        `"${path}" (from "${pattern}") is not a regular file; exclude it`
+      )
+    }
+    const real = await realpath(absolute)
+    if (real !== realWorkspace && !real.startsWith(realWorkspace + sep)) {
+      throw new StorageInputError(
+        'resources',
+        `"${path}" is a symbolic link to ${real}, outside the workspace; copy the file into the workspace or exclude it`
+      )
+    }
+    if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
+      throw new StorageInputError('resources', `"${path}" is longer than ${MAX_PATH_BYTES} bytes; shorten it`)
+    }
+    return { path, size: info.size }
+  })
+  return kept.filter((file): file is Matched => file !== undefined)
+}
+
+/**
+ * Resolves the `resources` input to the files it names, sorted by path: each include pattern must match at least
+ * one file; `!pattern` removes files wherever it appears in the list.
+ */
+export async function resolveResources(workspace: string, text: string): Promise<ResourceFile[]> {
+  const root = resolve(workspace)
+  const realWorkspace = await realpath(root).catch(() => {
+    throw new StorageInputError(
+      'resources',
+      `the workspace ${root} does not exist; run actions/checkout first`
+    )
+  })
+  const { include, exclude } = parseResourcePatterns(text, root)
+  const chosen = new Map<string, number>()
+  for (const pattern of include) {
+    const files = await keepFiles(root, realWorkspace, pattern, await globFiles(root, pattern))
+    if (files.length === 0) {
+      throw new StorageInputError(
+        'resources',
+        `"${pattern}" matches no file in the workspace (${root}); check the path, or check out the files first`
+      )
+    }
+    for (const file of files) chosen.set(file.path, file.size)
+  }
+  for (const pattern of exclude) {
+    for (const absolute of await globFiles(root, pattern)) {
+      chosen.delete(relative(root, absolute).split(sep).join('/'))
+    }
+  }
+  if (chosen.size === 0) {
+    throw new StorageInputError(
+      'resources',
+      'every file matched is excluded by a "!" pattern; loosen the exclusions'
+    )
+  }
+  return [...chosen].map(([path, size]) => ({ path, size })).sort((a, b) => comparePaths(a.path, b.path))
+}
+
+/**
+ * The `results` folder as an absolute path inside the workspace (created later if missing). It must not be the
+ * workspace itself, a file, or reached through a symbolic link that leads outside the workspace.
+ */
+export async function resolveResultsFolder(workspace: string, text: string): Promise<string> {
+  const root = resolve(workspace)
+  const folder = normalizePattern(text.trim(), root, 'results').replace(/\/$/, '')
+  if (folder === '.' || folder === '') {
+    throw new StorageInputError('results', 'is the workspace itself; name a folder inside it, e.g. out')
+  }
+  if (/[*?[\]]/.test(folder)) {
+    throw new StorageInputError('results', `"${folder}" is a pattern; name one folder, e.g. out`)
+  }
+  const realWorkspace = await realpath(root)
+  let current = root
+  for (const segment of folder.split('/')) {
+    current = join(current, segment)
+    const info = await lstat(current).catch(() => undefined)
+    if (!info) break
+    const real = await realpath(current)
+    if (real !== realWorkspace && !real.startsWith(realWorkspace + sep)) {
+      throw new StorageInputError(
+        'results',
+        `"${folder}" leads outside the workspace (to ${real}); name another folder`
+      )
+    }
+    if (!(await stat(current)).isDirectory()) {
+      throw new StorageInputError(
+        'results',
+        `"${relative(root, current)}" is a file; name a folder (it is created if missing)`
+      )
+    }
+  }
+  return join(root, ...folder.split('/'))
+}
+
+/**
+ * Checks the results filters (Qarnot's resultsWhitelist / resultsBlacklist: regular expressions tested on each
+ * result file's path relative to $TASK_PATH). Empty ones are left out.
+ */
+export function validateResultFilters(filters: { include?: string; exclude?: string }): {
+  resultsWhitelist?: string
+  resultsBlacklist?: string
+} {
+  const check = (input: 'results-include' | 'results-exclude', text: string | undefined) => {
+    const value = text?.trim()
+    if (!value) return undefined
+    if (value.length > MAX_FILTER_LENGTH) {
+      throw new StorageInputError(input, `is ${value.length} characters long; Qarnot takes under 2048`)
+    }
+    try {
+      new RegExp(value)
+    } catch (error) {
+      const reason = (error as Error).message.replace(/^Invalid regular expression: /, '')
+      throw new StorageInputError(input, `"${value}" is not a valid regular expression (${reason}); fix it`)
+    }
+    return value
+  }
+  const resultsWhitelist = check('results-include', filters.include)
+  const resultsBlacklist = check('results-exclude', filters.exclude)
+  return {
+    ...(resultsWhitelist !== undefined && { resultsWhitelist }),
+    ...(resultsBlacklist !== undefined && { resultsBlacklist })
+  }
+}
