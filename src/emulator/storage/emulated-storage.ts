@@ -1,0 +1,330 @@
+/**
+ * The emulator's storage: s3rver (a real S3 server, in-process, on 127.0.0.1, in a temporary folder) behind a
+ * small proxy that does what s3rver does not: it checks Qarnot's credentials (SigV4 with access key = the
+ * account's email and secret = the API token), answers ListObjectsV2 (see list-v2.ts), takes each PUT body whole
+ * before s3rver sees it (an aborted PUT leaves no partial object, as on S3), and adds what tests and benchmarks
+ * need: a fixed latency per request, faults on demand, and counters by S3 operation.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import {
+  Agent,
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse
+} from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import S3rver from 's3rver'
+import { createObjectStore, type S3ObjectStore } from '../../storage/s3.js'
+import { asV1Listing, asV2Answer } from './list-v2.js'
+import { describeRequest, type StorageRequestInfo } from './operations.js'
+import { verifyRequest } from './sigv4.js'
+
+export interface EmulatedStorageOptions {
+  /** The account's email: the access key clients must sign with. */
+  readonly email: string
+  /** The account's API token: the secret key. */
+  readonly token: string
+  /** Added to every client request before it is served (e.g. 40 for the benchmark). */
+  readonly latencyMs?: number
+  readonly port?: number
+}
+
+export interface StorageFault {
+  /** S3 operation name (`PutObject`, `UploadPart`, `CopyObject`, `ListObjects`, ...); any when absent. */
+  readonly operation?: string
+  readonly match?: (request: StorageRequestInfo) => boolean
+  /** How many requests it hits (default: every one until cleared). */
+  times?: number
+  /** `drop`: the connection is cut; `delay`: served `delayMs` late; `error`: answered `status` with `code`. */
+  readonly action: 'drop' | 'delay' | 'error'
+  readonly delayMs?: number
+  readonly status?: number
+  readonly code?: string
+}
+
+export interface LoggedRequest {
+  readonly at: number
+  readonly operation: string
+  readonly bucket?: string
+  readonly key?: string
+  status?: number
+  /** The client went away before the answer ended. */
+  closedEarly?: boolean
+}
+
+const INTERNAL_KEY = 'qarnot-emulator-internal'
+const S3RVER_CREDENTIAL = 'S3RVER'
+const HOP_BY_HOP = ['connection', 'keep-alive', 'expect', 'transfer-encoding', 'host']
+
+function errorXml(code: string, message: string): string {
+  const escape = (s: string) =>
+    s.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c] as string)
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${escape(message)}</Message></Error>`
+}
+
+function sendError(
+  response: ServerResponse,
+  head: boolean,
+  status: number,
+  code: string,
+  message: string
+): void {
+  const body = head ? '' : errorXml(code, message)
+  response.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) })
+  response.end(body)
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer[]> {
+  const chunks: Buffer[] = []
+  for await (const chunk of request) chunks.push(chunk as Buffer)
+  return chunks
+}
+
+export class EmulatedStorage {
+  latencyMs: number
+  readonly faults: StorageFault[] = []
+  readonly requests = new Map<string, number>()
+  readonly log: LoggedRequest[] = []
+  /** Request payload bytes received from clients (internal requests excluded). */
+  bytesReceived = 0
+  /** Response payload bytes sent to clients. */
+  bytesSent = 0
+  private readonly accounts: Map<string, string>
+  private readonly internalSecret = randomBytes(16).toString('hex')
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 })
+  private server: Server | undefined
+  private s3rver: S3rver | undefined
+  private upstreamPort = 0
+  private baseUrl = ''
+
+  constructor(
+    readonly options: EmulatedStorageOptions,
+    readonly directory: string
+  ) {
+    this.latencyMs = options.latencyMs ?? 0
+    this.accounts = new Map([
+      [options.email, options.token],
+      [INTERNAL_KEY, this.internalSecret]
+    ])
+  }
+
+  /** The storage URL, as `GET /settings` should give it. */
+  get url(): string {
+    return this.baseUrl
+  }
+
+  async start(): Promise<this> {
+    this.s3rver = new S3rver({
+      address: '127.0.0.1',
+      port: 0,
+      silent: true,
+      directory: this.directory,
+      vhostBuckets: false
+    })
+    this.upstreamPort = (await this.s3rver.run()).port
+    const server = createServer((request, response) => {
+      this.handle(request, response).catch(error => {
+        if (!response.headersSent) sendError(response, false, 500, 'InternalError', (error as Error).message)
+        else response.destroy()
+      })
+    })
+    server.keepAliveTimeout = 10_000
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.options.port ?? 0, '127.0.0.1', () => resolve())
+    })
+    this.server = server
+    this.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    return this
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server
+    this.server = undefined
+    if (server) {
+      server.closeAllConnections()
+      await new Promise<void>(resolve => server.close(() => resolve()))
+    }
+    this.agent.destroy()
+    await this.s3rver?.close().catch(() => undefined)
+    this.s3rver = undefined
+    rmSync(this.directory, { recursive: true, force: true })
+  }
+
+  /** Requests clients made, for one S3 operation or all of them. */
+  requestCount(operation?: string): number {
+    if (operation !== undefined) return this.requests.get(operation) ?? 0
+    let total = 0
+    for (const count of this.requests.values()) total += count
+    return total
+  }
+
+  resetCounters(): void {
+    this.requests.clear()
+    this.log.length = 0
+    this.bytesReceived = 0
+    this.bytesSent = 0
+  }
+
+  /** A store signed with the account's credentials, as the action makes it. */
+  clientStore(overrides: { email?: string; token?: string } = {}): S3ObjectStore {
+    return createObjectStore({
+      endpoint: this.url,
+      email: overrides.email ?? this.options.email,
+      token: overrides.token ?? this.options.token
+    })
+  }
+
+  /**
+   * What Qarnot's own machinery uses (instances fetching resources, uploading results): no latency, no faults,
+   * not counted.
+   */
+  internalStore(): S3ObjectStore {
+    return createObjectStore({ endpoint: this.url, email: INTERNAL_KEY, token: this.internalSecret })
+  }
+
+  private takeFault(info: StorageRequestInfo): StorageFault | undefined {
+    const fault = this.faults.find(
+      f =>
+        (f.times === undefined || f.times > 0) &&
+        (f.operation === undefined || f.operation === info.operation) &&
+        (f.match === undefined || f.match(info))
+    )
+    if (fault && fault.times !== undefined) fault.times--
+    return fault
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const method = request.method ?? 'GET'
+    const url = request.url ?? '/'
+    const info = describeRequest(method, url, request.headers)
+    let gone = false
+    response.once('close', () => (gone = !response.writableFinished))
+    const verdict = verifyRequest({ method, url, headers: request.headers }, this.accounts)
+    const internal = verdict.ok && verdict.accessKey === INTERNAL_KEY
+    if (!internal) {
+      const entry: LoggedRequest = {
+        at: Date.now(),
+        operation: info.operation,
+        bucket: info.bucket,
+        key: info.key
+      }
+      this.log.push(entry)
+      this.requests.set(info.operation, (this.requests.get(info.operation) ?? 0) + 1)
+      response.on('finish', () => (entry.status = response.statusCode))
+      response.on('close', () => {
+        if (!response.writableFinished) entry.closedEarly = true
+      })
+      if (this.latencyMs > 0) await sleep(this.latencyMs)
+      const fault = this.takeFault(info)
+      if (fault?.action === 'drop') return void request.socket.destroy()
+      if (fault?.action === 'delay') await sleep(fault.delayMs ?? 1000)
+      if (fault?.action === 'error') {
+        request.resume()
+        return sendError(
+          response,
+          method === 'HEAD',
+          fault.status ?? 503,
+          fault.code ?? 'SlowDown',
+          'Injected fault'
+        )
+      }
+    }
+    if (!verdict.ok) {
+      request.resume()
+      return sendError(response, method === 'HEAD', verdict.status, verdict.code, verdict.message)
+    }
+    // The client went away while the request waited (latency, a delay fault): it never reaches s3rver.
+    if (gone) return
+    await this.forward(request, response, info, internal)
+  }
+
+  private async forward(
+    request: IncomingMessage,
+    response: ServerResponse,
+    info: StorageRequestInfo,
+    internal: boolean
+  ) {
+    const url = request.url ?? '/'
+    const queryAt = url.indexOf('?')
+    const path = queryAt < 0 ? url : url.slice(0, queryAt)
+    const listing = asV1Listing(info.method, path, queryAt < 0 ? '' : url.slice(queryAt + 1))
+    const headers = { ...request.headers }
+    for (const name of HOP_BY_HOP) delete headers[name]
+    headers.authorization = String(headers.authorization).replace(
+      /Credential=.*?\/(\d{8}\/[^/,]+\/[^/,]+\/aws4_request)/,
+      `Credential=${S3RVER_CREDENTIAL}/$1`
+    )
+    // A PUT body is taken whole first: a client that goes away mid-body leaves nothing behind.
+    const whole = info.operation === 'PutObject' || info.operation === 'UploadPart'
+    const body = whole ? await readBody(request) : undefined
+    if (body) {
+      if (!request.complete || !response.writable) return
+      headers['content-length'] = String(body.reduce((n, c) => n + c.length, 0))
+    }
+    const upstream = httpRequest({
+      host: '127.0.0.1',
+      port: this.upstreamPort,
+      method: info.method,
+      path: listing ? `${path}?${listing.upstreamQuery}` : url,
+      headers,
+      agent: this.agent
+    })
+    response.on('close', () => {
+      if (!response.writableFinished) upstream.destroy()
+    })
+    upstream.on('error', error => {
+      if (!response.headersSent)
+        sendError(response, info.method === 'HEAD', 502, 'InternalError', error.message)
+      else response.destroy()
+    })
+    upstream.on('response', answer => {
+      this.relay(answer, response, listing, internal).catch(() => response.destroy())
+    })
+    if (body) {
+      if (!internal) this.bytesReceived += Number(headers['content-length'])
+      for (const chunk of body) upstream.write(chunk)
+      upstream.end()
+    } else {
+      request.on('data', (chunk: Buffer) => (this.bytesReceived += internal ? 0 : chunk.length))
+      request.pipe(upstream)
+    }
+  }
+
+  private async relay(
+    answer: IncomingMessage,
+    response: ServerResponse,
+    listing: ReturnType<typeof asV1Listing>,
+    internal: boolean
+  ): Promise<void> {
+    const headers = { ...answer.headers }
+    for (const name of HOP_BY_HOP) delete headers[name]
+    if (listing && answer.statusCode === 200) {
+      const xml = asV2Answer(Buffer.concat(await readBody(answer)).toString('utf8'), listing)
+      headers['content-length'] = String(Buffer.byteLength(xml))
+      response.writeHead(200, headers)
+      if (!internal) this.bytesSent += Buffer.byteLength(xml)
+      return void response.end(xml)
+    }
+    response.writeHead(answer.statusCode ?? 502, headers)
+    answer.on('data', (chunk: Buffer) => (this.bytesSent += internal ? 0 : chunk.length))
+    answer.pipe(response)
+  }
+}
+
+/** Starts s3rver and the proxy in front of it; `url` is what `GET /settings` should name as `storage`. */
+export async function startEmulatedStorage(options: EmulatedStorageOptions): Promise<EmulatedStorage> {
+  const directory = mkdtempSync(join(tmpdir(), 'qarnot-storage-'))
+  try {
+    return await new EmulatedStorage(options, directory).start()
+  } catch (error) {
+    rmSync(directory, { recursive: true, force: true })
+    throw error
+  }
+}
