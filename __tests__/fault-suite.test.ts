@@ -227,7 +227,9 @@ describe(`fault suite (seed ${SEED})`, () => {
         const leftRunning = tasks.filter(t => !t.isFinal && t.state !== 'PendingCancel').length
         counts.leftRunning += leftRunning
 
-        expect(tasks).toHaveLength(1)
+        // A cancel during the create stops its retries: then no task at all is the right answer.
+        if (c.expected === 'cancel') expect(tasks.length).toBeLessThanOrEqual(1)
+        else expect(tasks).toHaveLength(1)
         expect(leftRunning).toBe(0)
         expect({ outcome: io.outputs.outcome, failures: io.failures }).toMatchObject({
           outcome: OUTCOME_OUTPUT[c.expected]

@@ -32346,73 +32346,63 @@ function nonEmpty(word, value) {
         throw new Error(`${word} needs a value after "="`);
     return value;
 }
+/** Each word and how its value (or lack of one) becomes a constraint. */
+const WORD_READERS = {
+    'min-cores': (w, v) => ({
+        discriminator: 'MinimumCoreHardwareConstraint',
+        coreCount: positiveInteger(w, given(w, v))
+    }),
+    'max-cores': (w, v) => ({
+        discriminator: 'MaximumCoreHardwareConstraint',
+        coreCount: positiveInteger(w, given(w, v))
+    }),
+    'min-ram': (w, v) => ({
+        discriminator: 'MinimumRamHardwareConstraint',
+        minimumMemoryMB: memoryMB(w, given(w, v))
+    }),
+    'max-ram': (w, v) => ({
+        discriminator: 'MaximumRamHardwareConstraint',
+        maximumMemoryMB: memoryMB(w, given(w, v))
+    }),
+    'min-ram-per-core': (w, v) => ({
+        discriminator: 'MinimumRamCoreRatioHardwareConstraint',
+        minimumMemoryGBCoreRatio: memoryGB(w, given(w, v))
+    }),
+    'max-ram-per-core': (w, v) => ({
+        discriminator: 'MaximumRamCoreRatioHardwareConstraint',
+        maximumMemoryGBCoreRatio: memoryGB(w, given(w, v))
+    }),
+    specification: (w, v) => ({
+        discriminator: 'SpecificHardwareConstraint',
+        specificationKey: nonEmpty(w, given(w, v))
+    }),
+    'cpu-model': (w, v) => ({
+        discriminator: 'CpuModelHardwareConstraint',
+        cpuModel: nonEmpty(w, given(w, v))
+    }),
+    gpu: (w, v) => (none(w, v), { discriminator: 'GpuHardwareConstraint' }),
+    'no-gpu': (w, v) => (none(w, v), { discriminator: 'NoGpuHardwareConstraint' }),
+    ssd: (w, v) => (none(w, v), { discriminator: 'SSDHardwareConstraint' }),
+    'no-ssd': (w, v) => (none(w, v), { discriminator: 'NoSSDHardwareConstraint' })
+};
+function given(word, value) {
+    if (value === undefined)
+        throw new Error(`"${word}" needs a value: ${word}=...`);
+    return value;
+}
+function none(word, value) {
+    if (value !== undefined)
+        throw new Error(`"${word}" takes no value; write just ${word}`);
+}
 /** Parses one constraint word; throws an Error listing the words it knows. */
 function parseHardwareWord(item) {
     const equals = item.indexOf('=');
     const word = (equals < 0 ? item : item.slice(0, equals)).trim().toLowerCase();
     const value = equals < 0 ? undefined : item.slice(equals + 1).trim();
-    const needsValue = (v) => {
-        if (v === undefined)
-            throw new Error(`"${word}" needs a value: ${word}=...`);
-        return v;
-    };
-    const noValue = () => {
-        if (value !== undefined)
-            throw new Error(`"${word}" takes no value; write just ${word}`);
-    };
-    switch (word) {
-        case 'min-cores':
-            return {
-                discriminator: 'MinimumCoreHardwareConstraint',
-                coreCount: positiveInteger(word, needsValue(value))
-            };
-        case 'max-cores':
-            return {
-                discriminator: 'MaximumCoreHardwareConstraint',
-                coreCount: positiveInteger(word, needsValue(value))
-            };
-        case 'min-ram':
-            return {
-                discriminator: 'MinimumRamHardwareConstraint',
-                minimumMemoryMB: memoryMB(word, needsValue(value))
-            };
-        case 'max-ram':
-            return {
-                discriminator: 'MaximumRamHardwareConstraint',
-                maximumMemoryMB: memoryMB(word, needsValue(value))
-            };
-        case 'min-ram-per-core':
-            return {
-                discriminator: 'MinimumRamCoreRatioHardwareConstraint',
-                minimumMemoryGBCoreRatio: memoryGB(word, needsValue(value))
-            };
-        case 'max-ram-per-core':
-            return {
-                discriminator: 'MaximumRamCoreRatioHardwareConstraint',
-                maximumMemoryGBCoreRatio: memoryGB(word, needsValue(value))
-            };
-        case 'specification':
-            return {
-                discriminator: 'SpecificHardwareConstraint',
-                specificationKey: nonEmpty(word, needsValue(value))
-            };
-        case 'cpu-model':
-            return { discriminator: 'CpuModelHardwareConstraint', cpuModel: nonEmpty(word, needsValue(value)) };
-        case 'gpu':
-            noValue();
-            return { discriminator: 'GpuHardwareConstraint' };
-        case 'no-gpu':
-            noValue();
-            return { discriminator: 'NoGpuHardwareConstraint' };
-        case 'ssd':
-            noValue();
-            return { discriminator: 'SSDHardwareConstraint' };
-        case 'no-ssd':
-            noValue();
-            return { discriminator: 'NoSSDHardwareConstraint' };
-        default:
-            throw new Error(`"${item.trim()}" is not a hardware constraint; use one of: ${WORDS}`);
-    }
+    const reader = Object.prototype.hasOwnProperty.call(WORD_READERS, word) ? WORD_READERS[word] : undefined;
+    if (!reader)
+        throw new Error(`"${item.trim()}" is not a hardware constraint; use one of: ${WORDS}`);
+    return reader(word, value);
 }
 /** Parses every word and refuses contradictions (gpu with no-gpu, min above max). */
 function parseHardware(items) {
@@ -33251,6 +33241,7 @@ const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(imp
 
 
 
+
 /** The exchange was ended by the request's signal, not by the network. */
 class ExchangeAbortedError extends Error {
     constructor() {
@@ -33315,7 +33306,7 @@ class ActionsHttpTransport {
                 request.signal?.removeEventListener('abort', onAbort);
                 if (error !== undefined) {
                     outgoing.destroy();
-                    reject(error instanceof Error ? error : new Error(String(error)));
+                    reject(error instanceof Error ? error : new Error(errorMessage(error)));
                 }
                 else if (response)
                     resolve(response);
@@ -33336,6 +33327,124 @@ class ActionsHttpTransport {
     }
     close() {
         this.http.dispose();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/task/create-body.ts
+function buildCreateBody(spec) {
+    const body = { name: spec.name, shortname: spec.shortname };
+    if (spec.pool !== undefined)
+        body.poolUuid = spec.pool;
+    else
+        body.profile = spec.profile;
+    if (spec.instances.kind === 'count')
+        body.instanceCount = spec.instances.count;
+    else
+        body.advancedRanges = spec.instances.text;
+    if (spec.constants.length > 0)
+        body.constants = spec.constants.map(({ key, value }) => ({ key, value }));
+    if (spec.tags.length > 0)
+        body.tags = [...spec.tags];
+    if (Object.keys(spec.labels).length > 0)
+        body.labels = { ...spec.labels };
+    if (spec.hardware.length > 0)
+        body.hardwareConstraints = [...spec.hardware];
+    // Only the current field: the OpenAPI document says not to send the deprecated maxRetriesPerInstance with it.
+    body.retrySettings = { maxTotalRetries: null, maxPerInstanceRetries: spec.maxRetriesPerInstance };
+    if (spec.scheduling !== undefined)
+        body.schedulingType = spec.scheduling;
+    if (spec.autoDelete)
+        body.autoDeleteOnCompletion = true;
+    return body;
+}
+/** The body as it may be logged: write-only secret constants shown as Qarnot shows them. */
+function redactCreateBody(body, secretPrefix) {
+    return {
+        ...body,
+        constants: body.constants?.map(c => c.key.startsWith(secretPrefix) ? { key: c.key, value: '[SECRET]' } : c)
+    };
+}
+
+;// CONCATENATED MODULE: ./src/task/submit.ts
+
+
+/** The step was stopped while creating; `uuid` is the task found and aborted meanwhile, if any. */
+class SubmitStoppedError extends Error {
+    uuid;
+    constructor(uuid) {
+        super('The step was stopped while the task was being created');
+        this.uuid = uuid;
+        this.name = 'SubmitStoppedError';
+    }
+}
+const LOOKUP_PATIENCE_MS = 30_000;
+const LOOKUP_INTERVAL_MS = 1_500;
+/** Whether a failed create may still have made the task. */
+function mayHaveCreated(error) {
+    const root = rootError(error);
+    if (root instanceof QarnotAnswerError || root instanceof QarnotNetworkError)
+        return true;
+    if (!(root instanceof QarnotApiError) || root.status < 400 || root.status >= 500)
+        return false;
+    // A clash is answered 400 or 403 (§3); any refusal of a retried create may be about the first attempt's task.
+    return (invalidFields(root.apiMessage).includes('shortname-uniqueness') ||
+        /shortname-uniqueness/i.test(root.apiMessage) ||
+        root.attempt > 1);
+}
+/** Finds the task by shortname, waiting out a look-up that lags the create; undefined when it never shows. */
+async function findByShortname(client, shortname, clock, patienceMs, signal) {
+    const deadline = clock.now() + patienceMs;
+    for (;;) {
+        try {
+            return await client.getTask(shortname);
+        }
+        catch (error) {
+            if (error instanceof QarnotCancelledError || signal?.aborted)
+                return undefined;
+            const notYet = error instanceof QarnotApiError && error.status === 404;
+            const transient = notYet || error instanceof QarnotAnswerError || rootError(error) instanceof QarnotNetworkError;
+            if (!transient)
+                throw error;
+        }
+        if (clock.now() + LOOKUP_INTERVAL_MS > deadline)
+            return undefined;
+        await clock.sleep(LOOKUP_INTERVAL_MS, signal);
+    }
+}
+async function submitTask(options, hurried) {
+    const { client, body, clock, stop, log } = options;
+    try {
+        const { uuid } = await client.createTask(body);
+        return { uuid, adopted: false };
+    }
+    catch (error) {
+        if (stop.aborted)
+            throw await abortWhatWasMade(hurried, body, clock, log);
+        if (!mayHaveCreated(error))
+            throw error;
+        log(`${errorMessage(error)}; looking for the task by its shortname ${body.shortname} before giving up.`);
+        const found = await findByShortname(client, body.shortname, clock, options.lookupPatienceMs ?? LOOKUP_PATIENCE_MS, stop);
+        if (stop.aborted)
+            throw await abortWhatWasMade(hurried, body, clock, log);
+        // The shortname is random per step run: only our own create can hold it. Check the name to be sure.
+        if (!found || (typeof found.name === 'string' && found.name !== body.name))
+            throw error;
+        return { uuid: found.uuid, adopted: true };
+    }
+}
+/** After a stop during the create: a quick look for the task, aborted if it exists (the post step looks again). */
+async function abortWhatWasMade(hurried, body, clock, log) {
+    try {
+        const found = await findByShortname(hurried, body.shortname, clock, 2_000);
+        if (!found)
+            return new SubmitStoppedError(undefined);
+        log(`The step was stopped during the create: aborting task ${found.uuid}, found by its shortname.`);
+        await hurried.abortTask(found.uuid);
+        return new SubmitStoppedError(found.uuid);
+    }
+    catch (error) {
+        log(`Could not check for a task made by the interrupted create (${errorMessage(error)}); the post step looks again.`);
+        return new SubmitStoppedError(undefined);
     }
 }
 
@@ -33500,6 +33609,251 @@ function describeUnexpected(verdict) {
     return `Qarnot reported instance ids that this task never asked for (${verdict.unexpected}); they are not counted as its instances.`;
 }
 
+;// CONCATENATED MODULE: ./src/task/start.ts
+
+
+
+
+
+
+
+
+function taskUrl(uuid) {
+    return `${TASQ_TASK_URL}${uuid}`;
+}
+/** Outputs and state written now still count if the step is cancelled or fails later. */
+function announce(io, uuid) {
+    io.setOutput(Output.TaskUuid, uuid);
+    io.setOutput(Output.TaskUrl, taskUrl(uuid));
+    io.saveState(State.TaskUuid, uuid);
+}
+async function createTask(spec, settings, context) {
+    const { io } = context;
+    const body = { ...buildCreateBody(spec), shortname: spec.shortname };
+    const { count, kind, intervals } = spec.instances;
+    const instances = `${plural(count, 'instance')}${kind === 'range' ? ` (${formatRanges(intervals)})` : ''}`;
+    const where = spec.pool ? `pool ${spec.pool}` : `profile ${spec.profile ?? ''}`;
+    io.info(`Creating Qarnot task "${oneLine(spec.name)}" (${spec.shortname}): ${instances}, ${where}, at ${redactUrl(settings.apiUrl)}`);
+    io.debug(`Create body: ${JSON.stringify(redactCreateBody(body, SECRET_CONSTANT_PREFIX))}`);
+    // Before the create is sent: if this process dies now, the post step finds the task by its shortname.
+    io.saveState(State.Shortname, spec.shortname);
+    const submission = await submitTask({
+        client: context.client.with({ signal: context.stop }),
+        body,
+        clock: context.clock,
+        stop: context.stop,
+        log: m => io.info(m)
+    }, context.hurried);
+    announce(io, submission.uuid);
+    io.info(`Task ${submission.uuid} created${submission.adopted ? ' (found by its shortname)' : ''}: ${taskUrl(submission.uuid)}`);
+    return { uuid: submission.uuid, name: spec.name, requested: intervals };
+}
+/** Thrown when a found task cannot be followed as it is. */
+class UnfollowableTaskError extends Error {
+}
+async function findTask(id, context) {
+    const { io } = context;
+    const task = await context.client.with({ signal: context.stop }).getTask(id);
+    const requested = taskIntervals(task);
+    const count = countIds(requested);
+    if (count > LIMITS.instances) {
+        throw new UnfollowableTaskError(`Task ${task.uuid} has ${count} instances; the action follows at most ${LIMITS.instances} per task.`);
+    }
+    announce(io, task.uuid);
+    const name = typeof task.name === 'string' ? task.name : '';
+    io.info(`Following existing task ${task.uuid} ("${oneLine(name)}", ${task.state}): ${taskUrl(task.uuid)}`);
+    return { uuid: task.uuid, name, requested, initial: task };
+}
+/** Submit (or find) the task; never throws for what the API answers. */
+async function startTask(settings, context) {
+    const { io } = context;
+    try {
+        return {
+            task: settings.task
+                ? await createTask(settings.task, settings, context)
+                : await findTask(settings.followTask ?? '', context)
+        };
+    }
+    catch (error) {
+        if (error instanceof SubmitStoppedError) {
+            // The task an interrupted create made and aborted, if one was found: the post step checks it again.
+            if (error.uuid)
+                io.saveState(State.TaskUuid, error.uuid);
+            return { stopped: true, task: error.uuid ? { uuid: error.uuid, name: '', requested: [] } : undefined };
+        }
+        // A plain refusal made nothing: the post step has nothing to look for.
+        if (!mayHaveCreated(error))
+            io.saveState(State.TaskEnded, 'true');
+        return {
+            refusal: error instanceof UnfollowableTaskError ? error.message : explainError(error, settings.apiUrl)
+        };
+    }
+}
+
+;// CONCATENATED MODULE: ./src/report/model.ts
+/** Reads nothing: a step that followed no task has no output. */
+const NO_OUTPUT = {
+    tail: () => ({ text: '', totalBytes: 0 }),
+    head: () => ({ text: '', totalBytes: 0 })
+};
+
+;// CONCATENATED MODULE: ./src/report/grouping.ts
+/** Grouping instance ids under a key (a state, an error), in first-seen order. Pure. */
+function groupIds(items, keyOf) {
+    const groups = new Map();
+    for (const item of items) {
+        const key = keyOf(item);
+        const ids = groups.get(key);
+        if (ids)
+            ids.push(item.id);
+        else
+            groups.set(key, [item.id]);
+    }
+    return groups;
+}
+
+;// CONCATENATED MODULE: ./src/report/failure-message.ts
+/** The one message given to setFailed: which instances failed (as ranges) and their errors. Pure. */
+
+
+/** Annotations are cut at 4 KiB; stay well under. */
+const MAX_LENGTH = 3000;
+function failureMessage(taskLabel, verdict) {
+    const failed = verdict.instances.filter(instance => instance.state !== 'Success');
+    const byError = groupIds(failed, instance => {
+        const what = instance.state === 'Failure'
+            ? 'failed'
+            : instance.state === 'Cancelled'
+                ? 'cancelled'
+                : 'never completed';
+        const own = instance.error && !['cancelled', 'never completed'].includes(instance.error);
+        return own ? `${what}: ${instance.error}` : what;
+    });
+    const groups = [...byError.entries()]
+        .sort((a, b) => b[1].length - a[1].length)
+        .map(([what, ids]) => `instance${ids.length > 1 ? 's' : ''} ${formatIds(ids)} ${what}`);
+    const parts = [...groups];
+    if (verdict.taskErrors.length > 0)
+        parts.push(`task errors: ${verdict.taskErrors.join('; ')}`);
+    if (parts.length === 0)
+        parts.push(...verdict.reasons);
+    let message = `${taskLabel} ended in state ${verdict.state}: ${parts.join('; ')}`;
+    if (message.length > MAX_LENGTH)
+        message = `${message.slice(0, MAX_LENGTH)}... (see the job summary)`;
+    return message;
+}
+
+;// CONCATENATED MODULE: ./src/report/outcome.ts
+/**
+ * What came of the step, and how to say it: one pure function decides the outcome from how the step ended and
+ * the verdict, one builds the title (summary, pull-request comment) and the headline (log, failure message).
+ */
+
+
+
+
+function decideOutcome(ending, verdict) {
+    switch (ending.kind) {
+        case 'submitted':
+            return Outcome.Submitted;
+        case 'not-created':
+            return Outcome.Failure;
+        case 'stopped-creating':
+            return Outcome.Cancelled;
+        case 'followed':
+            if (ending.ending === 'stopped')
+                return Outcome.Cancelled;
+            if (ending.ending === 'timeout')
+                return Outcome.TimedOut;
+            if (ending.ending === 'lost' || !verdict)
+                return Outcome.Failure;
+            if (verdict.passed)
+                return Outcome.Success;
+            return verdict.state === 'Cancelled' ? Outcome.Cancelled : Outcome.Failure;
+    }
+}
+function title(facts) {
+    const { outcome, verdict, ending } = facts;
+    const total = verdict?.instances.length ?? 0;
+    switch (outcome) {
+        case Outcome.Success:
+            return `✅ Qarnot task succeeded: ${total}/${plural(total, 'instance')}`;
+        case Outcome.Submitted:
+            return '📤 Qarnot task submitted';
+        case Outcome.TimedOut:
+            return '⏱️ Qarnot task aborted after the timeout';
+        case Outcome.Cancelled:
+            return ending.kind === 'followed' && ending.leftRunning
+                ? '⛔ Step cancelled: the Qarnot task was left running'
+                : '⛔ Qarnot task cancelled';
+        default:
+            if (ending.kind === 'not-created')
+                return '❌ Qarnot task not created';
+            if (ending.kind === 'followed' && ending.ending === 'lost')
+                return '❌ Qarnot task could not be followed';
+            return `❌ Qarnot task failed: ${verdict?.failedIds.length ?? 0} of ${plural(total, 'instance')} did not succeed`;
+    }
+}
+function headline(facts) {
+    const { outcome, verdict, ending } = facts;
+    const label = facts.uuid ? `Qarnot task ${facts.uuid}` : 'The Qarnot task';
+    const state = verdict?.state ?? 'Unknown';
+    if (ending.kind === 'not-created')
+        return ending.message;
+    if (ending.kind === 'submitted')
+        return `${label} was submitted; wait is false, so this step does not follow it.`;
+    if (ending.kind === 'stopped-creating') {
+        return `The step was cancelled while creating the task${facts.uuid ? `; ${label} was aborted` : ''}.`;
+    }
+    if (ending.leftRunning)
+        return `The step was cancelled; ${label} was left running (abort-on-cancel: false).`;
+    if (outcome === Outcome.Success)
+        return `${label} succeeded: ${plural(verdict?.instances.length ?? 0, 'instance')}.`;
+    if (outcome === Outcome.TimedOut) {
+        return `${label} was aborted after the timeout of ${formatDuration(facts.timeoutMs ?? 0)} (state ${state}).`;
+    }
+    if (ending.ending === 'stopped')
+        return `The step was cancelled; ${label} was aborted (state ${state}).`;
+    if (ending.ending === 'lost')
+        return `${label} could no longer be followed and was aborted: ${ending.message ?? 'no answer'}.`;
+    return verdict ? failureMessage(label, verdict) : `${label} ended in state ${state}.`;
+}
+function describeOutcome(facts) {
+    return { title: title(facts), headline: headline(facts) };
+}
+
+;// CONCATENATED MODULE: ./src/report/assemble.ts
+
+
+
+
+function assembleReport(settings, { ending, task, followed, elapsedMs }) {
+    const verdict = followed && task ? decideVerdict(followed.task, task.requested) : undefined;
+    const outcome = decideOutcome(ending, verdict);
+    const wording = describeOutcome({
+        ending,
+        outcome,
+        verdict,
+        uuid: task?.uuid,
+        timeoutMs: settings.timeoutMs
+    });
+    const unexpected = verdict ? describeUnexpected(verdict) : '';
+    return {
+        outcome,
+        ...wording,
+        task: task
+            ? { uuid: task.uuid, url: taskUrl(task.uuid), name: task.name || settings.task?.name || '' }
+            : undefined,
+        state: followed?.task?.state ?? (ending.kind === 'submitted' ? 'Submitted' : 'Unknown'),
+        verdict,
+        requestedCount: settings.task?.instances.count,
+        outputs: followed?.files ?? NO_OUTPUT,
+        logsDir: followed?.files.dir,
+        elapsedMs,
+        notes: [...(followed?.output.notes ?? []), ...(unexpected ? [unexpected] : [])]
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/task/progress.ts
 
 
@@ -33570,21 +33924,6 @@ function writeUntrusted(io, text, token = `qarnot-${(0,external_node_crypto_.ran
     io.info(`::stop-commands::${token}`);
     io.info(text.replace(/\n$/, ''));
     io.info(`::${token}::`);
-}
-
-;// CONCATENATED MODULE: ./src/report/grouping.ts
-/** Grouping instance ids under a key (a state, an error), in first-seen order. Pure. */
-function groupIds(items, keyOf) {
-    const groups = new Map();
-    for (const item of items) {
-        const key = keyOf(item);
-        const ids = groups.get(key);
-        if (ids)
-            ids.push(item.id);
-        else
-            groups.set(key, [item.id]);
-    }
-    return groups;
 }
 
 ;// CONCATENATED MODULE: ./src/report/text.ts
@@ -33847,123 +34186,6 @@ function logFailedInstances(io, instances, outputs) {
     if (failed.length > FAILED_GROUPS) {
         io.info(`${failed.length - FAILED_GROUPS} more failed instances: see the summary and the logs folder.`);
     }
-}
-
-;// CONCATENATED MODULE: ./src/report/model.ts
-/** Reads nothing: a step that followed no task has no output. */
-const NO_OUTPUT = {
-    tail: () => ({ text: '', totalBytes: 0 }),
-    head: () => ({ text: '', totalBytes: 0 })
-};
-
-;// CONCATENATED MODULE: ./src/report/failure-message.ts
-/** The one message given to setFailed: which instances failed (as ranges) and their errors. Pure. */
-
-
-/** Annotations are cut at 4 KiB; stay well under. */
-const MAX_LENGTH = 3000;
-function failureMessage(taskLabel, verdict) {
-    const failed = verdict.instances.filter(instance => instance.state !== 'Success');
-    const byError = groupIds(failed, instance => {
-        const what = instance.state === 'Failure'
-            ? 'failed'
-            : instance.state === 'Cancelled'
-                ? 'cancelled'
-                : 'never completed';
-        const own = instance.error && !['cancelled', 'never completed'].includes(instance.error);
-        return own ? `${what}: ${instance.error}` : what;
-    });
-    const groups = [...byError.entries()]
-        .sort((a, b) => b[1].length - a[1].length)
-        .map(([what, ids]) => `instance${ids.length > 1 ? 's' : ''} ${formatIds(ids)} ${what}`);
-    const parts = [...groups];
-    if (verdict.taskErrors.length > 0)
-        parts.push(`task errors: ${verdict.taskErrors.join('; ')}`);
-    if (parts.length === 0)
-        parts.push(...verdict.reasons);
-    let message = `${taskLabel} ended in state ${verdict.state}: ${parts.join('; ')}`;
-    if (message.length > MAX_LENGTH)
-        message = `${message.slice(0, MAX_LENGTH)}... (see the job summary)`;
-    return message;
-}
-
-;// CONCATENATED MODULE: ./src/report/outcome.ts
-/**
- * What came of the step, and how to say it: one pure function decides the outcome from how the step ended and
- * the verdict, one builds the title (summary, pull-request comment) and the headline (log, failure message).
- */
-
-
-
-
-function decideOutcome(ending, verdict) {
-    switch (ending.kind) {
-        case 'submitted':
-            return Outcome.Submitted;
-        case 'not-created':
-            return Outcome.Failure;
-        case 'stopped-creating':
-            return Outcome.Cancelled;
-        case 'followed':
-            if (ending.ending === 'stopped')
-                return Outcome.Cancelled;
-            if (ending.ending === 'timeout')
-                return Outcome.TimedOut;
-            if (ending.ending === 'lost' || !verdict)
-                return Outcome.Failure;
-            if (verdict.passed)
-                return Outcome.Success;
-            return verdict.state === 'Cancelled' ? Outcome.Cancelled : Outcome.Failure;
-    }
-}
-function title(facts) {
-    const { outcome, verdict, ending } = facts;
-    const total = verdict?.instances.length ?? 0;
-    switch (outcome) {
-        case Outcome.Success:
-            return `✅ Qarnot task succeeded: ${total}/${plural(total, 'instance')}`;
-        case Outcome.Submitted:
-            return '📤 Qarnot task submitted';
-        case Outcome.TimedOut:
-            return '⏱️ Qarnot task aborted after the timeout';
-        case Outcome.Cancelled:
-            return ending.kind === 'followed' && ending.leftRunning
-                ? '⛔ Step cancelled: the Qarnot task was left running'
-                : '⛔ Qarnot task cancelled';
-        default:
-            if (ending.kind === 'not-created')
-                return '❌ Qarnot task not created';
-            if (ending.kind === 'followed' && ending.ending === 'lost')
-                return '❌ Qarnot task could not be followed';
-            return `❌ Qarnot task failed: ${verdict?.failedIds.length ?? 0} of ${plural(total, 'instance')} did not succeed`;
-    }
-}
-function headline(facts) {
-    const { outcome, verdict, ending } = facts;
-    const label = facts.uuid ? `Qarnot task ${facts.uuid}` : 'The Qarnot task';
-    const state = verdict?.state ?? 'Unknown';
-    if (ending.kind === 'not-created')
-        return ending.message;
-    if (ending.kind === 'submitted')
-        return `${label} was submitted; wait is false, so this step does not follow it.`;
-    if (ending.kind === 'stopped-creating') {
-        return `The step was cancelled while creating the task${facts.uuid ? `; ${label} was aborted` : ''}.`;
-    }
-    if (ending.leftRunning)
-        return `The step was cancelled; ${label} was left running (abort-on-cancel: false).`;
-    if (outcome === Outcome.Success)
-        return `${label} succeeded: ${plural(verdict?.instances.length ?? 0, 'instance')}.`;
-    if (outcome === Outcome.TimedOut) {
-        return `${label} was aborted after the timeout of ${formatDuration(facts.timeoutMs ?? 0)} (state ${state}).`;
-    }
-    if (ending.ending === 'stopped')
-        return `The step was cancelled; ${label} was aborted (state ${state}).`;
-    if (ending.ending === 'lost')
-        return `${label} could no longer be followed and was aborted: ${ending.message ?? 'no answer'}.`;
-    return verdict ? failureMessage(label, verdict) : `${label} ended in state ${state}.`;
-}
-function describeOutcome(facts) {
-    return { title: title(facts), headline: headline(facts) };
 }
 
 ;// CONCATENATED MODULE: ./src/report/pr-comment-body.ts
@@ -34848,8 +35070,12 @@ async function watchTask(options) {
             badReads = 0;
         }
         catch (error) {
-            if (error instanceof QarnotCancelledError || ended())
-                return { task, ending: ended() ?? 'stopped' };
+            // The client is cancelled by the stop signal or the deadline, nothing else (its timer may beat the clock by a ms).
+            if (error instanceof QarnotCancelledError)
+                return { task, ending: stop?.aborted ? 'stopped' : 'timeout' };
+            const ending = ended();
+            if (ending)
+                return { task, ending };
             badSince ??= clock.now();
             badReads++;
             if (badReads >= BAD_READS_BEFORE_GIVING_UP && clock.now() - badSince >= budget) {
@@ -35028,179 +35254,6 @@ function completedIds(task) {
     return new Set((task.completedInstances ?? []).map(i => i.instanceId));
 }
 
-;// CONCATENATED MODULE: ./src/task/create-body.ts
-function buildCreateBody(spec) {
-    const body = { name: spec.name, shortname: spec.shortname };
-    if (spec.pool !== undefined)
-        body.poolUuid = spec.pool;
-    else
-        body.profile = spec.profile;
-    if (spec.instances.kind === 'count')
-        body.instanceCount = spec.instances.count;
-    else
-        body.advancedRanges = spec.instances.text;
-    if (spec.constants.length > 0)
-        body.constants = spec.constants.map(({ key, value }) => ({ key, value }));
-    if (spec.tags.length > 0)
-        body.tags = [...spec.tags];
-    if (Object.keys(spec.labels).length > 0)
-        body.labels = { ...spec.labels };
-    if (spec.hardware.length > 0)
-        body.hardwareConstraints = [...spec.hardware];
-    // Only the current field: the OpenAPI document says not to send the deprecated maxRetriesPerInstance with it.
-    body.retrySettings = { maxTotalRetries: null, maxPerInstanceRetries: spec.maxRetriesPerInstance };
-    if (spec.scheduling !== undefined)
-        body.schedulingType = spec.scheduling;
-    if (spec.autoDelete)
-        body.autoDeleteOnCompletion = true;
-    return body;
-}
-/** The body as it may be logged: write-only secret constants shown as Qarnot shows them. */
-function redactCreateBody(body, secretPrefix) {
-    return {
-        ...body,
-        constants: body.constants?.map(c => c.key.startsWith(secretPrefix) ? { key: c.key, value: '[SECRET]' } : c)
-    };
-}
-
-;// CONCATENATED MODULE: ./src/task/submit.ts
-
-
-/** The step was stopped while creating; `uuid` is the task found and aborted meanwhile, if any. */
-class SubmitStoppedError extends Error {
-    uuid;
-    constructor(uuid) {
-        super('The step was stopped while the task was being created');
-        this.uuid = uuid;
-        this.name = 'SubmitStoppedError';
-    }
-}
-const LOOKUP_PATIENCE_MS = 30_000;
-const LOOKUP_INTERVAL_MS = 1_500;
-/** Whether a failed create may still have made the task. */
-function mayHaveCreated(error) {
-    const root = rootError(error);
-    if (root instanceof QarnotAnswerError || root instanceof QarnotNetworkError)
-        return true;
-    if (!(root instanceof QarnotApiError) || root.status < 400 || root.status >= 500)
-        return false;
-    // A clash is answered 400 or 403 (§3); any refusal of a retried create may be about the first attempt's task.
-    return (invalidFields(root.apiMessage).includes('shortname-uniqueness') ||
-        /shortname-uniqueness/i.test(root.apiMessage) ||
-        root.attempt > 1);
-}
-/** Finds the task by shortname, waiting out a look-up that lags the create; undefined when it never shows. */
-async function findByShortname(client, shortname, clock, patienceMs, signal) {
-    const deadline = clock.now() + patienceMs;
-    for (;;) {
-        try {
-            return await client.getTask(shortname);
-        }
-        catch (error) {
-            if (error instanceof QarnotCancelledError || signal?.aborted)
-                return undefined;
-            const notYet = error instanceof QarnotApiError && error.status === 404;
-            const transient = notYet || error instanceof QarnotAnswerError || rootError(error) instanceof QarnotNetworkError;
-            if (!transient)
-                throw error;
-        }
-        if (clock.now() + LOOKUP_INTERVAL_MS > deadline)
-            return undefined;
-        await clock.sleep(LOOKUP_INTERVAL_MS, signal);
-    }
-}
-async function submitTask(options, hurried) {
-    const { client, body, clock, stop, log } = options;
-    try {
-        const { uuid } = await client.createTask(body);
-        return { uuid, adopted: false };
-    }
-    catch (error) {
-        if (stop.aborted)
-            throw await abortWhatWasMade(hurried, body, clock, log);
-        if (!mayHaveCreated(error))
-            throw error;
-        log(`${errorMessage(error)}; looking for the task by its shortname ${body.shortname} before giving up.`);
-        const found = await findByShortname(client, body.shortname, clock, options.lookupPatienceMs ?? LOOKUP_PATIENCE_MS, stop);
-        if (stop.aborted)
-            throw await abortWhatWasMade(hurried, body, clock, log);
-        // The shortname is random per step run: only our own create can hold it. Check the name to be sure.
-        if (!found || (typeof found.name === 'string' && found.name !== body.name))
-            throw error;
-        return { uuid: found.uuid, adopted: true };
-    }
-}
-/** After a stop during the create: a quick look for the task, aborted if it exists (the post step looks again). */
-async function abortWhatWasMade(hurried, body, clock, log) {
-    try {
-        const found = await findByShortname(hurried, body.shortname, clock, 2_000);
-        if (!found)
-            return new SubmitStoppedError(undefined);
-        log(`The step was stopped during the create: aborting task ${found.uuid}, found by its shortname.`);
-        await hurried.abortTask(found.uuid);
-        return new SubmitStoppedError(found.uuid);
-    }
-    catch (error) {
-        log(`Could not check for a task made by the interrupted create (${errorMessage(error)}); the post step looks again.`);
-        return new SubmitStoppedError(undefined);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/task/start.ts
-
-
-
-
-
-
-
-function taskUrl(uuid) {
-    return `${TASQ_TASK_URL}${uuid}`;
-}
-/** Outputs and state written now still count if the step is cancelled or fails later. */
-function announce(io, uuid) {
-    io.setOutput(Output.TaskUuid, uuid);
-    io.setOutput(Output.TaskUrl, taskUrl(uuid));
-    io.saveState(State.TaskUuid, uuid);
-}
-async function createTask(spec, settings, context) {
-    const { io } = context;
-    const body = { ...buildCreateBody(spec), shortname: spec.shortname };
-    const { count, kind, intervals } = spec.instances;
-    const instances = `${plural(count, 'instance')}${kind === 'range' ? ` (${formatRanges(intervals)})` : ''}`;
-    const where = spec.pool ? `pool ${spec.pool}` : `profile ${spec.profile ?? ''}`;
-    io.info(`Creating Qarnot task "${oneLine(spec.name)}" (${spec.shortname}): ${instances}, ${where}, at ${redactUrl(settings.apiUrl)}`);
-    io.debug(`Create body: ${JSON.stringify(redactCreateBody(body, SECRET_CONSTANT_PREFIX))}`);
-    // Before the create is sent: if this process dies now, the post step finds the task by its shortname.
-    io.saveState(State.Shortname, spec.shortname);
-    const submission = await submitTask({
-        client: context.client.with({ signal: context.stop }),
-        body,
-        clock: context.clock,
-        stop: context.stop,
-        log: m => io.info(m)
-    }, context.hurried);
-    announce(io, submission.uuid);
-    io.info(`Task ${submission.uuid} created${submission.adopted ? ' (found by its shortname)' : ''}: ${taskUrl(submission.uuid)}`);
-    return { uuid: submission.uuid, name: spec.name, requested: intervals };
-}
-/** Thrown when a found task cannot be followed as it is. */
-class UnfollowableTaskError extends Error {
-}
-async function findTask(id, context) {
-    const { io } = context;
-    const task = await context.client.with({ signal: context.stop }).getTask(id);
-    const requested = taskIntervals(task);
-    const count = countIds(requested);
-    if (count > LIMITS.instances) {
-        throw new UnfollowableTaskError(`Task ${task.uuid} has ${count} instances; the action follows at most ${LIMITS.instances} per task.`);
-    }
-    announce(io, task.uuid);
-    const name = typeof task.name === 'string' ? task.name : '';
-    io.info(`Following existing task ${task.uuid} ("${oneLine(name)}", ${task.state}): ${taskUrl(task.uuid)}`);
-    return { uuid: task.uuid, name, requested, initial: task };
-}
-
 ;// CONCATENATED MODULE: ./src/version.ts
 /** The action's name and version as sent in the User-Agent; a test keeps it equal to package.json. */
 const ACTION_NAME = 'qarnot-action';
@@ -35232,11 +35285,9 @@ const USER_AGENT = `${ACTION_NAME}/${ACTION_VERSION}`;
 
 
 
-
-
-
 async function run(deps = defaultDependencies()) {
-    const started = deps.clock.now();
+    const { io, clock, stop } = deps;
+    const started = clock.now();
     const settings = readInputs(deps);
     if (!settings)
         return;
@@ -35248,12 +35299,23 @@ async function run(deps = defaultDependencies()) {
         transport,
         retry: deps.retry,
         timeoutMs: deps.requestTimeoutMs,
-        onRetry: message => deps.io.info(message)
+        onRetry: message => io.info(message)
     });
     try {
-        const ran = await startAndFollow(settings, client, deps);
-        await writeReport(assembleReport(settings, ran, deps.clock.now() - started), {
-            io: deps.io,
+        const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
+        const start = await startTask(settings, { io, client, hurried, clock, stop });
+        let happened;
+        if (start.refusal !== undefined)
+            happened = { ending: { kind: 'not-created', message: start.refusal } };
+        else if (start.stopped)
+            happened = { ending: { kind: 'stopped-creating' }, task: start.task };
+        else if (!settings.wait)
+            happened = submitted(io, start.task);
+        else
+            happened = await follow(settings, start.task, client, deps);
+        const report = assembleReport(settings, { ...happened, elapsedMs: clock.now() - started });
+        await writeReport(report, {
+            io,
             env: deps.env,
             summary: settings.summary,
             streamLogs: settings.streamLogs,
@@ -35286,28 +35348,12 @@ function readInputs({ io, env, randomHex }) {
         return undefined;
     }
 }
-async function startAndFollow(settings, client, deps) {
-    const { io, clock, stop } = deps;
-    const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
-    const context = { io, client, hurried, clock, stop };
-    let task;
-    try {
-        task = settings.task
-            ? await createTask(settings.task, settings, context)
-            : await findTask(settings.followTask ?? '', context);
-    }
-    catch (error) {
-        if (error instanceof SubmitStoppedError)
-            return { ending: { kind: 'stopped-creating' }, task: stoppedTask(io, error) };
-        // A plain refusal made nothing: the post step has nothing to look for.
-        if (!mayHaveCreated(error))
-            io.saveState(State.TaskEnded, 'true');
-        return { ending: { kind: 'not-created', message: explainError(error, settings.apiUrl) } };
-    }
-    if (!settings.wait) {
-        io.saveState(State.TaskEnded, 'true'); // not ours to abort in post: the user asked not to wait
-        return { ending: { kind: 'submitted' }, task };
-    }
+/** `wait: false`: the task is the user's to watch; the post step leaves it alone. */
+function submitted(io, task) {
+    io.saveState(State.TaskEnded, 'true');
+    return { ending: { kind: 'submitted' }, task };
+}
+async function follow(settings, task, client, { io, clock, stop, env, badReadBudgetMs }) {
     const followed = await followTask({
         client,
         uuid: task.uuid,
@@ -35315,59 +35361,21 @@ async function startAndFollow(settings, client, deps) {
         clock,
         stop,
         log: io,
-        logsDir: (0,external_node_path_namespaceObject.join)(deps.env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'qarnot-logs', task.uuid),
+        logsDir: (0,external_node_path_namespaceObject.join)(env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'qarnot-logs', task.uuid),
         started: clock.now(),
         timeoutMs: settings.timeoutMs,
         abortOnCancel: settings.abortOnCancel,
         pollFloorMs: settings.pollFloorMs,
-        badReadBudgetMs: deps.badReadBudgetMs,
+        badReadBudgetMs,
         initial: task.initial,
         onTask: progressLogger(io, clock),
         onOutput: settings.streamLogs ? liveLog(io) : undefined
     });
     if (followed.ended || followed.leftRunning)
         io.saveState(State.TaskEnded, 'true');
-    const message = followed.ending === 'lost' ? explainError(followed.error, settings.apiUrl, 'follow') : undefined;
-    return {
-        ending: { kind: 'followed', ending: followed.ending, leftRunning: followed.leftRunning, message },
-        task,
-        followed
-    };
-}
-/** The task an interrupted create made and aborted, if one was found: the post step checks it again. */
-function stoppedTask(io, error) {
-    if (!error.uuid)
-        return undefined;
-    io.saveState(State.TaskUuid, error.uuid);
-    return { uuid: error.uuid, name: '', requested: [] };
-}
-/** The verdict, the outcome and their wording, from what happened. Pure. */
-function assembleReport(settings, ran, elapsedMs) {
-    const { task, followed, ending } = ran;
-    const verdict = followed && task ? decideVerdict(followed.task, task.requested) : undefined;
-    const outcome = decideOutcome(ending, verdict);
-    const wording = describeOutcome({
-        ending,
-        outcome,
-        verdict,
-        uuid: task?.uuid,
-        timeoutMs: settings.timeoutMs
-    });
-    const unexpected = verdict ? describeUnexpected(verdict) : '';
-    return {
-        outcome,
-        ...wording,
-        task: task
-            ? { uuid: task.uuid, url: taskUrl(task.uuid), name: task.name || settings.task?.name || '' }
-            : undefined,
-        state: followed?.task?.state ?? (ending.kind === 'submitted' ? 'Submitted' : 'Unknown'),
-        verdict,
-        requestedCount: settings.task?.instances.count,
-        outputs: followed?.files ?? NO_OUTPUT,
-        logsDir: followed?.files.dir,
-        elapsedMs,
-        notes: [...(followed?.output.notes ?? []), ...(unexpected ? [unexpected] : [])]
-    };
+    const { ending, leftRunning, error } = followed;
+    const message = ending === 'lost' ? explainError(error, settings.apiUrl, 'follow') : undefined;
+    return { ending: { kind: 'followed', ending, leftRunning, message }, task, followed };
 }
 function defaultDependencies() {
     return { io: coreIO, env: process.env, clock: systemClock, stop: new AbortController().signal };

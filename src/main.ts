@@ -14,16 +14,13 @@ import { readSettings, type Settings } from './inputs/settings.js'
 import { QarnotClient } from './qarnot/client.js'
 import { HURRIED_REQUEST_TIMEOUT_MS, HURRIED_RETRY, type RetryPolicy } from './qarnot/retry.js'
 import { ActionsHttpTransport, type Transport } from './qarnot/transport.js'
+import { expandIds } from './ranges.js'
+import { assembleReport, type WhatHappened } from './report/assemble.js'
 import { liveLog, progressLogger } from './report/live-log.js'
-import { NO_OUTPUT, type StepReport } from './report/model.js'
-import { decideOutcome, describeOutcome, type StepEnding } from './report/outcome.js'
 import { writeReport } from './report/write-report.js'
 import { systemClock, type Clock } from './task/clock.js'
-import { followTask, type FollowResult } from './task/follow.js'
-import { createTask, findTask, taskUrl, type StartedTask } from './task/start.js'
-import { SubmitStoppedError, mayHaveCreated } from './task/submit.js'
-import { decideVerdict, describeUnexpected } from './task/verdict.js'
-import { expandIds } from './ranges.js'
+import { followTask } from './task/follow.js'
+import { startTask, type StartedTask } from './task/start.js'
 import { USER_AGENT } from './version.js'
 import { errorMessage } from './words.js'
 
@@ -35,7 +32,7 @@ export interface RunDependencies {
   readonly stop: AbortSignal
   readonly transport?: (settings: Settings) => Transport
   readonly randomHex?: () => string
-  /** The client's retry policy, per-request timeout, and how long failed status reads are ridden out; tests shorten them. */
+  /** The client's retry policy, per-request timeout, and how long failed status reads are ridden out. */
   readonly retry?: RetryPolicy
   readonly requestTimeoutMs?: number
   readonly badReadBudgetMs?: number
@@ -43,15 +40,9 @@ export interface RunDependencies {
   readonly comments?: (token: string) => CommentsApi
 }
 
-/** How the task came to be and ended, as far as the report needs to know. */
-interface Ran {
-  readonly ending: StepEnding
-  readonly task?: StartedTask
-  readonly followed?: FollowResult
-}
-
 export async function run(deps: RunDependencies = defaultDependencies()): Promise<void> {
-  const started = deps.clock.now()
+  const { io, clock, stop } = deps
+  const started = clock.now()
   const settings = readInputs(deps)
   if (!settings) return
   const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT)
@@ -62,12 +53,19 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
     transport,
     retry: deps.retry,
     timeoutMs: deps.requestTimeoutMs,
-    onRetry: message => deps.io.info(message)
+    onRetry: message => io.info(message)
   })
   try {
-    const ran = await startAndFollow(settings, client, deps)
-    await writeReport(assembleReport(settings, ran, deps.clock.now() - started), {
-      io: deps.io,
+    const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY })
+    const start = await startTask(settings, { io, client, hurried, clock, stop })
+    let happened: Omit<WhatHappened, 'elapsedMs'>
+    if (start.refusal !== undefined) happened = { ending: { kind: 'not-created', message: start.refusal } }
+    else if (start.stopped) happened = { ending: { kind: 'stopped-creating' }, task: start.task }
+    else if (!settings.wait) happened = submitted(io, start.task)
+    else happened = await follow(settings, start.task, client, deps)
+    const report = assembleReport(settings, { ...happened, elapsedMs: clock.now() - started })
+    await writeReport(report, {
+      io,
       env: deps.env,
       summary: settings.summary,
       streamLogs: settings.streamLogs,
@@ -97,26 +95,18 @@ function readInputs({ io, env, randomHex }: RunDependencies): Settings | undefin
   }
 }
 
-async function startAndFollow(settings: Settings, client: QarnotClient, deps: RunDependencies): Promise<Ran> {
-  const { io, clock, stop } = deps
-  const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY })
-  const context = { io, client, hurried, clock, stop }
-  let task: StartedTask
-  try {
-    task = settings.task
-      ? await createTask(settings.task, settings, context)
-      : await findTask(settings.followTask ?? '', context)
-  } catch (error) {
-    if (error instanceof SubmitStoppedError)
-      return { ending: { kind: 'stopped-creating' }, task: stoppedTask(io, error) }
-    // A plain refusal made nothing: the post step has nothing to look for.
-    if (!mayHaveCreated(error)) io.saveState(State.TaskEnded, 'true')
-    return { ending: { kind: 'not-created', message: explainError(error, settings.apiUrl) } }
-  }
-  if (!settings.wait) {
-    io.saveState(State.TaskEnded, 'true') // not ours to abort in post: the user asked not to wait
-    return { ending: { kind: 'submitted' }, task }
-  }
+/** `wait: false`: the task is the user's to watch; the post step leaves it alone. */
+function submitted(io: ActionIO, task: StartedTask): Omit<WhatHappened, 'elapsedMs'> {
+  io.saveState(State.TaskEnded, 'true')
+  return { ending: { kind: 'submitted' }, task }
+}
+
+async function follow(
+  settings: Settings,
+  task: StartedTask,
+  client: QarnotClient,
+  { io, clock, stop, env, badReadBudgetMs }: RunDependencies
+): Promise<Omit<WhatHappened, 'elapsedMs'>> {
   const followed = await followTask({
     client,
     uuid: task.uuid,
@@ -124,60 +114,20 @@ async function startAndFollow(settings: Settings, client: QarnotClient, deps: Ru
     clock,
     stop,
     log: io,
-    logsDir: join(deps.env.RUNNER_TEMP || tmpdir(), 'qarnot-logs', task.uuid),
+    logsDir: join(env.RUNNER_TEMP || tmpdir(), 'qarnot-logs', task.uuid),
     started: clock.now(),
     timeoutMs: settings.timeoutMs,
     abortOnCancel: settings.abortOnCancel,
     pollFloorMs: settings.pollFloorMs,
-    badReadBudgetMs: deps.badReadBudgetMs,
+    badReadBudgetMs,
     initial: task.initial,
     onTask: progressLogger(io, clock),
     onOutput: settings.streamLogs ? liveLog(io) : undefined
   })
   if (followed.ended || followed.leftRunning) io.saveState(State.TaskEnded, 'true')
-  const message =
-    followed.ending === 'lost' ? explainError(followed.error, settings.apiUrl, 'follow') : undefined
-  return {
-    ending: { kind: 'followed', ending: followed.ending, leftRunning: followed.leftRunning, message },
-    task,
-    followed
-  }
-}
-
-/** The task an interrupted create made and aborted, if one was found: the post step checks it again. */
-function stoppedTask(io: ActionIO, error: SubmitStoppedError): StartedTask | undefined {
-  if (!error.uuid) return undefined
-  io.saveState(State.TaskUuid, error.uuid)
-  return { uuid: error.uuid, name: '', requested: [] }
-}
-
-/** The verdict, the outcome and their wording, from what happened. Pure. */
-function assembleReport(settings: Settings, ran: Ran, elapsedMs: number): StepReport {
-  const { task, followed, ending } = ran
-  const verdict = followed && task ? decideVerdict(followed.task, task.requested) : undefined
-  const outcome = decideOutcome(ending, verdict)
-  const wording = describeOutcome({
-    ending,
-    outcome,
-    verdict,
-    uuid: task?.uuid,
-    timeoutMs: settings.timeoutMs
-  })
-  const unexpected = verdict ? describeUnexpected(verdict) : ''
-  return {
-    outcome,
-    ...wording,
-    task: task
-      ? { uuid: task.uuid, url: taskUrl(task.uuid), name: task.name || settings.task?.name || '' }
-      : undefined,
-    state: followed?.task?.state ?? (ending.kind === 'submitted' ? 'Submitted' : 'Unknown'),
-    verdict,
-    requestedCount: settings.task?.instances.count,
-    outputs: followed?.files ?? NO_OUTPUT,
-    logsDir: followed?.files.dir,
-    elapsedMs,
-    notes: [...(followed?.output.notes ?? []), ...(unexpected ? [unexpected] : [])]
-  }
+  const { ending, leftRunning, error } = followed
+  const message = ending === 'lost' ? explainError(error, settings.apiUrl, 'follow') : undefined
+  return { ending: { kind: 'followed', ending, leftRunning, message }, task, followed }
 }
 
 function defaultDependencies(): RunDependencies {

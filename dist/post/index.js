@@ -31946,6 +31946,119 @@ function docker_image_dockerImageConstants(image) {
     return constants;
 }
 
+;// CONCATENATED MODULE: ./src/input-formats/hardware.ts
+/** Hardware constraints in words (`min-cores=16`, `gpu`, `min-ram=32GB`) -> the API's discriminated objects. */
+const WORDS = 'min-cores=N, max-cores=N, min-ram=32GB, max-ram=64GB, min-ram-per-core=2GB, max-ram-per-core=8GB, gpu, no-gpu, ssd, no-ssd, cpu-model=NAME, specification=KEY';
+function positiveInteger(word, value) {
+    if (!/^\d+$/.test(value) || Number(value) < 1)
+        throw new Error(`${word} needs a whole number of at least 1, got "${value}"`);
+    return Number(value);
+}
+/** Memory in MB from `32GB`, `512MB`, `1.5GB` (GB = 1024 MB, as Qarnot's MB figures are binary). */
+function memoryMB(word, value) {
+    const match = /^(\d+(?:\.\d+)?)\s*(mb|mib|gb|gib)$/i.exec(value);
+    if (!match)
+        throw new Error(`${word} needs a size with a unit, such as 32GB or 512MB, got "${value}"`);
+    const amount = Number(match[1]) * (match[2].toLowerCase().startsWith('g') ? 1024 : 1);
+    if (amount < 1)
+        throw new Error(`${word} must be at least 1MB, got "${value}"`);
+    return Math.round(amount);
+}
+function memoryGB(word, value) {
+    const match = /^(\d+(?:\.\d+)?)\s*(gb|gib)?$/i.exec(value);
+    if (!match || Number(match[1]) <= 0)
+        throw new Error(`${word} needs a positive size in GB per core, such as 2GB, got "${value}"`);
+    return Number(match[1]);
+}
+function nonEmpty(word, value) {
+    if (value === '')
+        throw new Error(`${word} needs a value after "="`);
+    return value;
+}
+/** Each word and how its value (or lack of one) becomes a constraint. */
+const WORD_READERS = {
+    'min-cores': (w, v) => ({
+        discriminator: 'MinimumCoreHardwareConstraint',
+        coreCount: positiveInteger(w, given(w, v))
+    }),
+    'max-cores': (w, v) => ({
+        discriminator: 'MaximumCoreHardwareConstraint',
+        coreCount: positiveInteger(w, given(w, v))
+    }),
+    'min-ram': (w, v) => ({
+        discriminator: 'MinimumRamHardwareConstraint',
+        minimumMemoryMB: memoryMB(w, given(w, v))
+    }),
+    'max-ram': (w, v) => ({
+        discriminator: 'MaximumRamHardwareConstraint',
+        maximumMemoryMB: memoryMB(w, given(w, v))
+    }),
+    'min-ram-per-core': (w, v) => ({
+        discriminator: 'MinimumRamCoreRatioHardwareConstraint',
+        minimumMemoryGBCoreRatio: memoryGB(w, given(w, v))
+    }),
+    'max-ram-per-core': (w, v) => ({
+        discriminator: 'MaximumRamCoreRatioHardwareConstraint',
+        maximumMemoryGBCoreRatio: memoryGB(w, given(w, v))
+    }),
+    specification: (w, v) => ({
+        discriminator: 'SpecificHardwareConstraint',
+        specificationKey: nonEmpty(w, given(w, v))
+    }),
+    'cpu-model': (w, v) => ({
+        discriminator: 'CpuModelHardwareConstraint',
+        cpuModel: nonEmpty(w, given(w, v))
+    }),
+    gpu: (w, v) => (none(w, v), { discriminator: 'GpuHardwareConstraint' }),
+    'no-gpu': (w, v) => (none(w, v), { discriminator: 'NoGpuHardwareConstraint' }),
+    ssd: (w, v) => (none(w, v), { discriminator: 'SSDHardwareConstraint' }),
+    'no-ssd': (w, v) => (none(w, v), { discriminator: 'NoSSDHardwareConstraint' })
+};
+function given(word, value) {
+    if (value === undefined)
+        throw new Error(`"${word}" needs a value: ${word}=...`);
+    return value;
+}
+function none(word, value) {
+    if (value !== undefined)
+        throw new Error(`"${word}" takes no value; write just ${word}`);
+}
+/** Parses one constraint word; throws an Error listing the words it knows. */
+function parseHardwareWord(item) {
+    const equals = item.indexOf('=');
+    const word = (equals < 0 ? item : item.slice(0, equals)).trim().toLowerCase();
+    const value = equals < 0 ? undefined : item.slice(equals + 1).trim();
+    const reader = Object.prototype.hasOwnProperty.call(WORD_READERS, word) ? WORD_READERS[word] : undefined;
+    if (!reader)
+        throw new Error(`"${item.trim()}" is not a hardware constraint; use one of: ${WORDS}`);
+    return reader(word, value);
+}
+/** Parses every word and refuses contradictions (gpu with no-gpu, min above max). */
+function hardware_parseHardware(items) {
+    const constraints = items.map(parseHardwareWord);
+    const kinds = new Set(constraints.map(c => c.discriminator));
+    if (kinds.size !== constraints.length)
+        throw new Error('a constraint is given twice; keep one of each');
+    if (kinds.has('GpuHardwareConstraint') && kinds.has('NoGpuHardwareConstraint')) {
+        throw new Error('gpu and no-gpu contradict each other; keep one');
+    }
+    if (kinds.has('SSDHardwareConstraint') && kinds.has('NoSSDHardwareConstraint')) {
+        throw new Error('ssd and no-ssd contradict each other; keep one');
+    }
+    const find = (d) => constraints.find(c => c.discriminator === d);
+    const minCores = find('MinimumCoreHardwareConstraint');
+    const maxCores = find('MaximumCoreHardwareConstraint');
+    if (minCores && maxCores && minCores.coreCount > maxCores.coreCount) {
+        throw new Error(`min-cores=${minCores.coreCount} is above max-cores=${maxCores.coreCount}`);
+    }
+    const minRam = find('MinimumRamHardwareConstraint');
+    const maxRam = find('MaximumRamHardwareConstraint');
+    if (minRam && maxRam && minRam.minimumMemoryMB > maxRam.maximumMemoryMB) {
+        throw new Error(`min-ram (${minRam.minimumMemoryMB}MB) is above max-ram (${maxRam.maximumMemoryMB}MB)`);
+    }
+    return constraints;
+}
+
 ;// CONCATENATED MODULE: ./src/ranges.ts
 /**
  * Instance ranges in Qarnot's advanced-range syntax: `1-6,15,20,25-30`, inclusive bounds.
@@ -32849,6 +32962,7 @@ const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(imp
 
 
 
+
 /** The exchange was ended by the request's signal, not by the network. */
 class ExchangeAbortedError extends Error {
     constructor() {
@@ -32913,7 +33027,7 @@ class ActionsHttpTransport {
                 request.signal?.removeEventListener('abort', onAbort);
                 if (error !== undefined) {
                     outgoing.destroy();
-                    reject(error instanceof Error ? error : new Error(String(error)));
+                    reject(error instanceof Error ? error : new Error(words_errorMessage(error)));
                 }
                 else if (response)
                     resolve(response);

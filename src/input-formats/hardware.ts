@@ -34,71 +34,63 @@ function nonEmpty(word: string, value: string): string {
   return value
 }
 
+/** Each word and how its value (or lack of one) becomes a constraint. */
+const WORD_READERS: Record<string, (word: string, value: string | undefined) => HardwareConstraint> = {
+  'min-cores': (w, v) => ({
+    discriminator: 'MinimumCoreHardwareConstraint',
+    coreCount: positiveInteger(w, given(w, v))
+  }),
+  'max-cores': (w, v) => ({
+    discriminator: 'MaximumCoreHardwareConstraint',
+    coreCount: positiveInteger(w, given(w, v))
+  }),
+  'min-ram': (w, v) => ({
+    discriminator: 'MinimumRamHardwareConstraint',
+    minimumMemoryMB: memoryMB(w, given(w, v))
+  }),
+  'max-ram': (w, v) => ({
+    discriminator: 'MaximumRamHardwareConstraint',
+    maximumMemoryMB: memoryMB(w, given(w, v))
+  }),
+  'min-ram-per-core': (w, v) => ({
+    discriminator: 'MinimumRamCoreRatioHardwareConstraint',
+    minimumMemoryGBCoreRatio: memoryGB(w, given(w, v))
+  }),
+  'max-ram-per-core': (w, v) => ({
+    discriminator: 'MaximumRamCoreRatioHardwareConstraint',
+    maximumMemoryGBCoreRatio: memoryGB(w, given(w, v))
+  }),
+  specification: (w, v) => ({
+    discriminator: 'SpecificHardwareConstraint',
+    specificationKey: nonEmpty(w, given(w, v))
+  }),
+  'cpu-model': (w, v) => ({
+    discriminator: 'CpuModelHardwareConstraint',
+    cpuModel: nonEmpty(w, given(w, v))
+  }),
+  gpu: (w, v) => (none(w, v), { discriminator: 'GpuHardwareConstraint' }),
+  'no-gpu': (w, v) => (none(w, v), { discriminator: 'NoGpuHardwareConstraint' }),
+  ssd: (w, v) => (none(w, v), { discriminator: 'SSDHardwareConstraint' }),
+  'no-ssd': (w, v) => (none(w, v), { discriminator: 'NoSSDHardwareConstraint' })
+}
+
+function given(word: string, value: string | undefined): string {
+  if (value === undefined) throw new Error(`"${word}" needs a value: ${word}=...`)
+  return value
+}
+
+function none(word: string, value: string | undefined): void {
+  if (value !== undefined) throw new Error(`"${word}" takes no value; write just ${word}`)
+}
+
 /** Parses one constraint word; throws an Error listing the words it knows. */
 export function parseHardwareWord(item: string): HardwareConstraint {
   const equals = item.indexOf('=')
   const word = (equals < 0 ? item : item.slice(0, equals)).trim().toLowerCase()
   const value = equals < 0 ? undefined : item.slice(equals + 1).trim()
-  const needsValue = (v: string | undefined): string => {
-    if (v === undefined) throw new Error(`"${word}" needs a value: ${word}=...`)
-    return v
-  }
-  const noValue = (): void => {
-    if (value !== undefined) throw new Error(`"${word}" takes no value; write just ${word}`)
-  }
-  switch (word) {
-    case 'min-cores':
-      return {
-        discriminator: 'MinimumCoreHardwareConstraint',
-        coreCount: positiveInteger(word, needsValue(value))
-      }
-    case 'max-cores':
-      return {
-        discriminator: 'MaximumCoreHardwareConstraint',
-        coreCount: positiveInteger(word, needsValue(value))
-      }
-    case 'min-ram':
-      return {
-        discriminator: 'MinimumRamHardwareConstraint',
-        minimumMemoryMB: memoryMB(word, needsValue(value))
-      }
-    case 'max-ram':
-      return {
-        discriminator: 'MaximumRamHardwareConstraint',
-        maximumMemoryMB: memoryMB(word, needsValue(value))
-      }
-    case 'min-ram-per-core':
-      return {
-        discriminator: 'MinimumRamCoreRatioHardwareConstraint',
-        minimumMemoryGBCoreRatio: memoryGB(word, needsValue(value))
-      }
-    case 'max-ram-per-core':
-      return {
-        discriminator: 'MaximumRamCoreRatioHardwareConstraint',
-        maximumMemoryGBCoreRatio: memoryGB(word, needsValue(value))
-      }
-    case 'specification':
-      return {
-        discriminator: 'SpecificHardwareConstraint',
-        specificationKey: nonEmpty(word, needsValue(value))
-      }
-    case 'cpu-model':
-      return { discriminator: 'CpuModelHardwareConstraint', cpuModel: nonEmpty(word, needsValue(value)) }
-    case 'gpu':
-      noValue()
-      return { discriminator: 'GpuHardwareConstraint' }
-    case 'no-gpu':
-      noValue()
-      return { discriminator: 'NoGpuHardwareConstraint' }
-    case 'ssd':
-      noValue()
-      return { discriminator: 'SSDHardwareConstraint' }
-    case 'no-ssd':
-      noValue()
-      return { discriminator: 'NoSSDHardwareConstraint' }
-    default:
-      throw new Error(`"${item.trim()}" is not a hardware constraint; use one of: ${WORDS}`)
-  }
+  const reader = Object.prototype.hasOwnProperty.call(WORD_READERS, word) ? WORD_READERS[word] : undefined
+  if (!reader) throw new Error(`"${item.trim()}" is not a hardware constraint; use one of: ${WORDS}`)
+  return reader(word, value)
 }
 
 /** Parses every word and refuses contradictions (gpu with no-gpu, min above max). */

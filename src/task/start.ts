@@ -12,7 +12,8 @@ import { countIds, formatRanges, type IdInterval } from '../ranges.js'
 import { oneLine, plural, redactUrl } from '../words.js'
 import type { Clock } from './clock.js'
 import { buildCreateBody, redactCreateBody } from './create-body.js'
-import { submitTask } from './submit.js'
+import { explainError } from '../errors-explained.js'
+import { SubmitStoppedError, mayHaveCreated, submitTask } from './submit.js'
 import { taskIntervals } from './verdict.js'
 
 export function taskUrl(uuid: string): string {
@@ -93,4 +94,33 @@ export async function findTask(id: string, context: StartContext): Promise<Start
   const name = typeof task.name === 'string' ? task.name : ''
   io.info(`Following existing task ${task.uuid} ("${oneLine(name)}", ${task.state}): ${taskUrl(task.uuid)}`)
   return { uuid: task.uuid, name, requested, initial: task }
+}
+
+/** The task to follow, or why there is none: the step was stopped while creating it, or it could not be made or found. */
+export type TaskStart =
+  | { readonly task: StartedTask; readonly stopped?: undefined; readonly refusal?: undefined }
+  | { readonly task: StartedTask | undefined; readonly stopped: true; readonly refusal?: undefined }
+  | { readonly task?: undefined; readonly stopped?: undefined; readonly refusal: string }
+
+/** Submit (or find) the task; never throws for what the API answers. */
+export async function startTask(settings: Settings, context: StartContext): Promise<TaskStart> {
+  const { io } = context
+  try {
+    return {
+      task: settings.task
+        ? await createTask(settings.task, settings, context)
+        : await findTask(settings.followTask ?? '', context)
+    }
+  } catch (error) {
+    if (error instanceof SubmitStoppedError) {
+      // The task an interrupted create made and aborted, if one was found: the post step checks it again.
+      if (error.uuid) io.saveState(State.TaskUuid, error.uuid)
+      return { stopped: true, task: error.uuid ? { uuid: error.uuid, name: '', requested: [] } : undefined }
+    }
+    // A plain refusal made nothing: the post step has nothing to look for.
+    if (!mayHaveCreated(error)) io.saveState(State.TaskEnded, 'true')
+    return {
+      refusal: error instanceof UnfollowableTaskError ? error.message : explainError(error, settings.apiUrl)
+    }
+  }
 }

@@ -62,7 +62,11 @@ export async function watchTask(options: WatchOptions): Promise<WatchResult> {
       badSince = undefined
       badReads = 0
     } catch (error) {
-      if (error instanceof QarnotCancelledError || ended()) return { task, ending: ended() ?? 'stopped' }
+      // The client is cancelled by the stop signal or the deadline, nothing else (its timer may beat the clock by a ms).
+      if (error instanceof QarnotCancelledError)
+        return { task, ending: stop?.aborted ? 'stopped' : 'timeout' }
+      const ending = ended()
+      if (ending) return { task, ending }
       badSince ??= clock.now()
       badReads++
       if (badReads >= BAD_READS_BEFORE_GIVING_UP && clock.now() - badSince >= budget) {
