@@ -3,7 +3,8 @@ import { describe, expect, it } from '@jest/globals'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse } from 'yaml'
-import { PROJECT_ROOT, readActionDefinition } from '../src/local-runner/runner.js'
+import { readSettings } from '../src/inputs/settings.js'
+import { PROJECT_ROOT, evaluateDefault, readActionDefinition } from '../src/local-runner/runner.js'
 
 interface Step {
   id?: string
@@ -12,7 +13,29 @@ interface Step {
 }
 interface Workflow {
   on: unknown
-  jobs: Record<string, { steps: Step[] }>
+  jobs: Record<
+    string,
+    { 'runs-on'?: string; steps: Step[]; strategy?: { matrix?: Record<string, unknown[]> } }
+  >
+}
+
+/** What an expression stands for when the example runs: each matrix value, or a plausible value of the input. */
+function resolve(input: string, value: string, matrix: Record<string, unknown>): string {
+  return value.replace(/\$\{\{\s*([^}]+?)\s*\}\}/g, (_, expression: string) => {
+    const fromMatrix = /^matrix\.([\w-]+)$/.exec(expression)
+    if (fromMatrix) return String(matrix[fromMatrix[1]])
+    if (input === 'task') return 'gha-1-1-abcdef0123'
+    return 'a-secret'
+  })
+}
+
+/** Every leg of a job's matrix (one empty leg without a matrix). */
+function legs(matrix: Record<string, unknown[]> | undefined): Record<string, unknown>[] {
+  let result: Record<string, unknown>[] = [{}]
+  for (const [key, values] of Object.entries(matrix ?? {})) {
+    result = result.flatMap(leg => values.map(value => ({ ...leg, [key]: value })))
+  }
+  return result
 }
 
 const definition = readActionDefinition()
@@ -53,5 +76,33 @@ describe('workflow files', () => {
     for (const [, stepId, output] of text.matchAll(/steps\.([\w-]+)\.outputs\.([\w-]+)/g)) {
       if (ourSteps.includes(stepId)) expect(Object.keys(definition.outputs)).toContain(output)
     }
+  })
+
+  const withOurStep = files.filter(file =>
+    /uses: (\.\/|\S*qarnot-action@)/.test(readFileSync(join(PROJECT_ROOT, file), 'utf8'))
+  )
+  it.each(withOurStep)('%s gives inputs the action itself accepts, in every matrix leg', file => {
+    const workflow = parse(readFileSync(join(PROJECT_ROOT, file), 'utf8')) as Workflow
+    let checked = 0
+    for (const job of Object.values(workflow.jobs)) {
+      expect(job['runs-on']).toBeDefined()
+      for (const step of job.steps.filter(s => isOurs(s.uses))) {
+        for (const matrix of legs(job.strategy?.matrix)) {
+          const given: Record<string, string> = {}
+          for (const [name, value] of Object.entries(step.with ?? {}))
+            given[name] = resolve(name, String(value), matrix)
+          const read = (name: string): string =>
+            (given[name] ?? evaluateDefault(definition.inputs[name]?.default)).trim()
+          expect(() => readSettings(read, { env: {}, randomHex: 'abcdef0123' })).not.toThrow()
+          checked++
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(0)
+  })
+
+  it('describes the action in under 125 characters, as the Marketplace requires', () => {
+    const action = parse(readFileSync(join(PROJECT_ROOT, 'action.yml'), 'utf8')) as { description: string }
+    expect(action.description.length).toBeLessThan(125)
   })
 })
