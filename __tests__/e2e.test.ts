@@ -105,6 +105,48 @@ describe('dist/index.js as the runner runs it', () => {
   })
 })
 
+describe('a stop in the first moments', () => {
+  beforeEach(async () => {
+    emulator = await fastEmulator()
+  })
+  afterEach(async () => {
+    await emulator.stop()
+  })
+
+  it('SIGINT at 0-200 ms: the post step never creates a task, and none is left running', async () => {
+    for (const delayMs of [0, 40, 80, 120, 160, 200]) {
+      const inputs = { token: emulator.token, 'api-url': emulator.url, command: 'sleep 60' }
+      const step = startStep({ inputs })
+      await new Promise(resolve => setTimeout(resolve, delayMs))
+      step.child.kill('SIGINT')
+      const main = await step.result
+      const before = emulator.requestCount('POST /tasks')
+      const post = await startStep({ inputs, phase: 'post', state: main.state }).result
+      expect(post.exitCode).toBe(0)
+      // The post step has its own entry: it looks, it may abort, it never creates.
+      expect(emulator.requestCount('POST /tasks')).toBe(before)
+      for (const task of emulator.allTasks()) {
+        await waitForState(emulator, task.uuid, ['Cancelled', 'PendingCancel'])
+      }
+    }
+  })
+
+  it('SIGKILL during a slow create: the post step finds the task by the shortname saved before it, and aborts it', async () => {
+    emulator.faults.add({ endpoint: 'POST /tasks', fault: { type: 'delay', ms: 1500 } })
+    const inputs = { token: emulator.token, 'api-url': emulator.url, command: 'sleep 60' }
+    const step = startStep({ inputs })
+    while (emulator.requestCount('POST /tasks') === 0) await new Promise(resolve => setTimeout(resolve, 10))
+    step.child.kill('SIGKILL')
+    const main = await step.result
+    expect(main.state.shortname).toMatch(/^gha-/)
+    expect(main.state.taskUuid).toBeUndefined()
+    const post = await startStep({ inputs, phase: 'post', state: main.state }).result
+    expect(post.log).toMatch(/has been aborted/)
+    expect(emulator.allTasks()).toHaveLength(1)
+    await waitForState(emulator, emulator.allTasks()[0].uuid, ['Cancelled'])
+  })
+})
+
 describe('secrets', () => {
   beforeEach(async () => {
     emulator = await fastEmulator()

@@ -232,6 +232,41 @@ describe('run()', () => {
   })
 })
 
+describe('text from outside stays text', () => {
+  /** Log lines the runner would read as commands, outside the fences around task output. */
+  function commandLines(io: RecordingIO): string[] {
+    const lines = io.log.flatMap(entry => entry.split('\n'))
+    const found: string[] = []
+    let fence: string | undefined
+    for (const line of lines) {
+      if (fence) {
+        if (line === `::${fence}::`) fence = undefined
+        continue
+      }
+      const start = /^::stop-commands::(.+)$/.exec(line)
+      if (start) fence = start[1]
+      else if (line.startsWith('::')) found.push(line)
+    }
+    return found
+  }
+
+  it('a name carrying a workflow command is echoed on one line, never as a command', async () => {
+    const io = await runWith({ command: 'echo ok', name: 'fix\n::error::injected\n::add-mask::x' })
+    const commands = commandLines(io).filter(line => !/^::(debug|group|endgroup)/.test(line))
+    expect(commands).toEqual([])
+    expect(io.summary).not.toMatch(/\n::error::injected/)
+  })
+
+  it('never shows the user name and password of an api-url in the log', async () => {
+    const url = emulator.url.replace('http://', 'http://user:hunter2@')
+    const io = recordingIO({ token: emulator.token, 'api-url': url, command: 'echo ok' })
+    await run({ io, env: { RUNNER_TEMP: tmpdir() }, clock: systemClock, stop: new AbortController().signal })
+    expect(io.failures).toEqual([])
+    expect(io.log.join('\n')).not.toContain('hunter2')
+    expect(io.log.join('\n')).toContain('http://***@127.0.0.1')
+  })
+})
+
 describe('every exit goes through the one report path', () => {
   /** Every output set, and the summary written with the outcome's title. */
   function expectFullReport(io: RecordingIO, title: string): void {
