@@ -98,7 +98,7 @@ export function readPlacement(read: InputReader): Placement {
   }
   const hardware = about(Input.Hardware, () => parseHardware(parseList(read(Input.Hardware))))
   if (pool !== undefined && hardware.length > 0) {
-    // A task in a pool runs on the pool's nodes: Qarnot refuses new hardware constraints for it (§3).
+    // A task in a pool runs on the pool's nodes: Qarnot refuses new hardware constraints for it (docs/qarnot-api.md §10).
     throw new InputError(
       Input.Hardware,
       `cannot be used with 'pool': a task in a pool runs on the pool's hardware; remove 'hardware', or remove 'pool' to run on new nodes`
@@ -246,7 +246,7 @@ export function readName(read: InputReader, env: NodeJS.ProcessEnv): string {
   return name
 }
 
-/** A shortname unique to this step run: it makes a retried create detectable (shortname-uniqueness, §3). */
+/** A shortname unique to this step run: it makes a retried create detectable (shortname-uniqueness, docs/qarnot-api.md §3). */
 export function makeShortname(env: NodeJS.ProcessEnv, randomHex: string): string {
   const run = env.GITHUB_RUN_ID ? `${env.GITHUB_RUN_ID}-${env.GITHUB_RUN_ATTEMPT || '1'}` : 'local'
   const shortname = `gha-${run}-${randomHex}`.replace(/[^A-Za-z0-9-]/g, '-')

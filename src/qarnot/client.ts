@@ -74,7 +74,7 @@ export function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<vo
   })
 }
 
-/** Output bodies are plain text, but one client decodes them as a JSON string: accept both (§2). */
+/** Output bodies are plain text, but one client decodes them as a JSON string: accept both (docs/qarnot-api.md §2). */
 export function decodeOutputBody(response: HttpResponse): string {
   const type = response.headers['content-type'] ?? ''
   const body = response.body

@@ -32,7 +32,7 @@ const STATE_ICON: Record<InstanceResult['state'], string> = {
   NotCompleted: '⚠️'
 }
 
-/** `2 (restarted)` when an instance ran more than once: a retry, or preemption (§4). */
+/** `2 (restarted)` when an instance ran more than once: a retry, or preemption (docs/qarnot-api.md §4). */
 function attemptsCell(attempts: number | undefined): string {
   if (attempts === undefined) return ''
   return attempts > 1 ? `${attempts} (restarted ${attempts - 1}×)` : String(attempts)

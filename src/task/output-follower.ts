@@ -127,7 +127,7 @@ export class OutputFollower {
     if (!this.gone) await this.repairSuspects()
   }
 
-  /** A 404 on an output read: the task was deleted (auto-delete may remove a finished task, §3). Said once. */
+  /** A 404 on an output read: the task was deleted (auto-delete may remove a finished task, docs/qarnot-api.md §3). Said once. */
   private isGone(error: unknown): boolean {
     if (!(error instanceof QarnotApiError && error.status === 404)) return false
     if (!this.gone)

@@ -27,7 +27,7 @@ export function progressCounts(task: TaskOutputWire): ProgressCounts {
   const completed = task.completedInstances ?? []
   const failedFromList = completed.filter(i => (i.state ?? '').toLowerCase() !== 'success').length
   const failed = Math.max(failedFromList, safeCount(task.status?.failedRange))
-  // A finished task may list no completed instance: its ranges tell how many ended (§4).
+  // A finished task may list no completed instance: its ranges tell how many ended (docs/qarnot-api.md §4).
   const done = Math.max(completed.length, safeCount(task.status?.succeededRange) + failed)
   return { total, done, failed, running: count(task.runningInstanceCount) }
 }

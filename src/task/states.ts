@@ -1,4 +1,4 @@
-/** Qarnot task states (qarnot-api.md section 5). */
+/** Qarnot task states (docs/qarnot-api.md §5). */
 
 export const FINAL_STATES = new Set(['Success', 'Failure', 'Cancelled'])
 

@@ -2,7 +2,7 @@
  * Creating the task exactly once, and never leaving one behind. The create carries a shortname unique to this
  * step run (saved by the caller before it is sent), so whenever the create may have made a task without saying so
  * (a lost or unreadable answer, a shortname clash, a refusal of a retried create), the task is looked up by that
- * shortname, patiently, since a look-up may lag the create by seconds (docs/qarnot-api.md §3, §7).
+ * shortname, patiently, since a look-up may lag the create by seconds (docs/qarnot-api.md §3, docs/qarnot-api.md §7).
  */
 import type { QarnotClient } from '../qarnot/client.js'
 import {
@@ -50,7 +50,7 @@ export function mayHaveCreated(error: unknown): boolean {
   const root = rootError(error)
   if (root instanceof QarnotAnswerError || root instanceof QarnotNetworkError) return true
   if (!(root instanceof QarnotApiError) || root.status < 400 || root.status >= 500) return false
-  // A clash is answered 400 or 403 (§3); any refusal of a retried create may be about the first attempt's task.
+  // A clash is answered 400 or 403 (docs/qarnot-api.md §3); any refusal of a retried create may be about the first attempt's task.
   return (
     invalidFields(root.apiMessage).includes('shortname-uniqueness') ||
     /shortname-uniqueness/i.test(root.apiMessage) ||
