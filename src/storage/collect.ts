@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { mkdir, open, realpath, rename, rm } from 'node:fs/promises'
+import { lstat, mkdir, open, realpath, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join, sep } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { pipeline } from 'node:stream/promises'
@@ -111,15 +111,33 @@ export async function collectResults(options: CollectOptions): Promise<CollectRe
 
 const IN_THE_WAY = new Set(['EISDIR', 'ENOTDIR', 'EEXIST', 'ENOTEMPTY'])
 
+const within = (root: string, path: string): boolean => path === root || path.startsWith(root + sep)
+
+/** The path itself or its closest ancestor that exists. */
+async function deepestExisting(path: string): Promise<string> {
+  for (let current = path; ; current = dirname(current)) {
+    if (
+      await lstat(current).then(
+        () => true,
+        () => false
+      )
+    )
+      return current
+    if (dirname(current) === current) return current
+  }
+}
+
 /** Writes one result under the folder; returns why it was refused, if it was. */
 async function place(options: CollectOptions, root: string, item: Planned, signal: AbortSignal) {
   const target = join(options.directory, ...item.path.split('/'))
   try {
-    await mkdir(dirname(target), { recursive: true })
-    const parent = await realpath(dirname(target))
-    if (parent !== root && !parent.startsWith(root + sep)) {
+    // Checked before any folder is made: a symbolic link already in the folder must not lead writes outside.
+    if (!within(root, await realpath(await deepestExisting(dirname(target))))) {
       return 'a symbolic link in the results folder leads outside it'
     }
+    await mkdir(dirname(target), { recursive: true })
+    const parent = await realpath(dirname(target))
+    if (!within(root, parent)) return 'a symbolic link in the results folder leads outside it'
     await download(options, item.object, join(parent, basename(target)), signal)
     return undefined
   } catch (error) {

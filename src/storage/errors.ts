@@ -60,7 +60,13 @@ export function isAbort(error: unknown): boolean {
 /** The reason an aborted signal carries, as an Error to throw. */
 export function abortReason(signal: AbortSignal): Error {
   const reason: unknown = signal.reason
-  if (reason instanceof Error) return reason
+  // A DOMException (AbortError, TimeoutError) is an Error, though not always of this realm's Error class.
+  if (
+    reason instanceof Error ||
+    (typeof reason === 'object' && reason !== null && 'name' in reason && 'message' in reason)
+  ) {
+    return reason as Error
+  }
   const error = new Error(typeof reason === 'string' ? reason : 'The operation was aborted')
   error.name = 'AbortError'
   return error
