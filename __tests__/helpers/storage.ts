@@ -1,6 +1,6 @@
 /** Storage test helpers: the emulator's storage (s3rver behind the auth proxy), workspaces on disk, signals. */
 import { randomBytes } from 'node:crypto'
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { startEmulatedStorage, type EmulatedStorage } from '../../src/emulator/storage/emulated-storage.js'
@@ -81,4 +81,10 @@ export function seedObjects(storage: EmulatedStorage, bucket: string, objects: R
     mkdirSync(dirname(path), { recursive: true })
     writeFileSync(path, body)
   }
+}
+
+/** Makes an object look `ageMs` old (s3rver gives a file's mtime as LastModified). */
+export function age(storage: EmulatedStorage, bucket: string, key: string, ageMs: number): void {
+  const when = new Date(Date.now() - ageMs)
+  utimesSync(join(storage.directory, bucket, `${key}._S3rver_object`), when, when)
 }

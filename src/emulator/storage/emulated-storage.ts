@@ -1,9 +1,9 @@
 /**
  * The emulator's storage: s3rver (a real S3 server, in-process, on 127.0.0.1, in a temporary folder) behind a
  * small proxy that does what s3rver does not: it checks Qarnot's credentials (SigV4 with access key = the
- * account's email and secret = the API token), answers ListObjectsV2 (see list-v2.ts), takes each PUT body whole
- * before s3rver sees it (an aborted PUT leaves no partial object, as on S3), and adds what tests and benchmarks
- * need: a fixed latency per request, faults on demand, and counters by S3 operation.
+ * account's email and secret = the API token), answers ListObjectsV2 (see list-v2.ts), takes each request body
+ * whole before s3rver sees it (an aborted PUT leaves no partial object, as on S3), and adds what tests and
+ * benchmarks need: a fixed latency per request, faults on demand, and counters by S3 operation.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import S3rver from 's3rver'
-import { createObjectStore, type S3ObjectStore } from '../../storage/s3.js'
+import { createObjectStore, type S3ObjectStore, type S3StoreOptions } from '../../storage/s3.js'
 import { asV1Listing, asV2Answer } from './list-v2.js'
 import { describeRequest, type StorageRequestInfo } from './operations.js'
 import { verifyRequest } from './sigv4.js'
@@ -91,7 +91,7 @@ export class EmulatedStorage {
   readonly faults: StorageFault[] = []
   readonly requests = new Map<string, number>()
   readonly log: LoggedRequest[] = []
-  /** Request payload bytes received from clients (internal requests excluded). */
+  /** Request payload bytes received whole from clients (internal requests excluded). */
   bytesReceived = 0
   /** Response payload bytes sent to clients. */
   bytesSent = 0
@@ -172,12 +172,13 @@ export class EmulatedStorage {
     this.bytesSent = 0
   }
 
-  /** A store signed with the account's credentials, as the action makes it. */
-  clientStore(overrides: { email?: string; token?: string } = {}): S3ObjectStore {
+  /** A store signed with the account's credentials, as the action makes it (options override). */
+  clientStore(overrides: Partial<S3StoreOptions> = {}): S3ObjectStore {
     return createObjectStore({
       endpoint: this.url,
-      email: overrides.email ?? this.options.email,
-      token: overrides.token ?? this.options.token
+      email: this.options.email,
+      token: this.options.token,
+      ...overrides
     })
   }
 
@@ -200,33 +201,43 @@ export class EmulatedStorage {
     return fault
   }
 
+  /** Counts and logs a client's request; returns its log entry. */
+  private record(info: StorageRequestInfo, response: ServerResponse): LoggedRequest {
+    const entry: LoggedRequest = {
+      at: Date.now(),
+      operation: info.operation,
+      bucket: info.bucket,
+      key: info.key
+    }
+    this.log.push(entry)
+    this.requests.set(info.operation, (this.requests.get(info.operation) ?? 0) + 1)
+    response.on('finish', () => (entry.status = response.statusCode))
+    response.on('close', () => {
+      if (!response.writableFinished) entry.closedEarly = true
+    })
+    return entry
+  }
+
+  /**
+   * The body is read whole first (store and forward): the proxy then notices a client that goes away, and a
+   * request whose client is gone, or whose body never fully arrived, never reaches s3rver (no partial object).
+   */
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const method = request.method ?? 'GET'
     const url = request.url ?? '/'
     const info = describeRequest(method, url, request.headers)
-    let gone = false
-    response.once('close', () => (gone = !response.writableFinished))
     const verdict = verifyRequest({ method, url, headers: request.headers }, this.accounts)
     const internal = verdict.ok && verdict.accessKey === INTERNAL_KEY
+    if (!internal) this.record(info, response)
+    const body = await readBody(request).catch(() => undefined)
+    if (!body || !request.complete) return
     if (!internal) {
-      const entry: LoggedRequest = {
-        at: Date.now(),
-        operation: info.operation,
-        bucket: info.bucket,
-        key: info.key
-      }
-      this.log.push(entry)
-      this.requests.set(info.operation, (this.requests.get(info.operation) ?? 0) + 1)
-      response.on('finish', () => (entry.status = response.statusCode))
-      response.on('close', () => {
-        if (!response.writableFinished) entry.closedEarly = true
-      })
-      if (this.latencyMs > 0) await sleep(this.latencyMs)
+      this.bytesReceived += body.reduce((n, c) => n + c.length, 0)
+      if (this.latencyMs > 0) await sleep(this.latencyMs, undefined, { ref: false })
       const fault = this.takeFault(info)
       if (fault?.action === 'drop') return void request.socket.destroy()
-      if (fault?.action === 'delay') await sleep(fault.delayMs ?? 1000)
+      if (fault?.action === 'delay') await sleep(fault.delayMs ?? 1000, undefined, { ref: false })
       if (fault?.action === 'error') {
-        request.resume()
         return sendError(
           response,
           method === 'HEAD',
@@ -236,21 +247,19 @@ export class EmulatedStorage {
         )
       }
     }
-    if (!verdict.ok) {
-      request.resume()
+    if (!verdict.ok)
       return sendError(response, method === 'HEAD', verdict.status, verdict.code, verdict.message)
-    }
-    // The client went away while the request waited (latency, a delay fault): it never reaches s3rver.
-    if (gone) return
-    await this.forward(request, response, info, internal)
+    if (!response.writable || response.closed) return
+    this.forward(request, response, info, internal, body)
   }
 
-  private async forward(
+  private forward(
     request: IncomingMessage,
     response: ServerResponse,
     info: StorageRequestInfo,
-    internal: boolean
-  ) {
+    internal: boolean,
+    body: Buffer[]
+  ): void {
     const url = request.url ?? '/'
     const queryAt = url.indexOf('?')
     const path = queryAt < 0 ? url : url.slice(0, queryAt)
@@ -261,13 +270,7 @@ export class EmulatedStorage {
       /Credential=.*?\/(\d{8}\/[^/,]+\/[^/,]+\/aws4_request)/,
       `Credential=${S3RVER_CREDENTIAL}/$1`
     )
-    // A PUT body is taken whole first: a client that goes away mid-body leaves nothing behind.
-    const whole = info.operation === 'PutObject' || info.operation === 'UploadPart'
-    const body = whole ? await readBody(request) : undefined
-    if (body) {
-      if (!request.complete || !response.writable) return
-      headers['content-length'] = String(body.reduce((n, c) => n + c.length, 0))
-    }
+    headers['content-length'] = String(body.reduce((n, c) => n + c.length, 0))
     const upstream = httpRequest({
       host: '127.0.0.1',
       port: this.upstreamPort,
@@ -287,14 +290,8 @@ export class EmulatedStorage {
     upstream.on('response', answer => {
       this.relay(answer, response, listing, internal).catch(() => response.destroy())
     })
-    if (body) {
-      if (!internal) this.bytesReceived += Number(headers['content-length'])
-      for (const chunk of body) upstream.write(chunk)
-      upstream.end()
-    } else {
-      request.on('data', (chunk: Buffer) => (this.bytesReceived += internal ? 0 : chunk.length))
-      request.pipe(upstream)
-    }
+    for (const chunk of body) upstream.write(chunk)
+    upstream.end()
   }
 
   private async relay(
