@@ -1,0 +1,152 @@
+import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals'
+import type { EmulatedStorage } from '../src/emulator/storage/emulated-storage.js'
+import {
+  PRUNE_MARKER_KEY,
+  manifestKey,
+  markerKey,
+  resourceBucketName,
+  resultsBucketName
+} from '../src/storage/layout.js'
+import { pruneResources, type PruneOptions } from '../src/storage/prune.js'
+import { resolveResources } from '../src/storage/resource-patterns.js'
+import { stageResources, type StageResult } from '../src/storage/stage.js'
+import { EMAIL, age, keys, never, removeTempDirs, startStorage, workspace } from './helpers/storage.js'
+
+const HOUR = 3600_000
+const DAY = 24 * HOUR
+const naming = { repository: 'octo/sim', account: EMAIL }
+const BUCKET = resourceBucketName(naming)
+
+let storage: EmulatedStorage
+beforeEach(async () => {
+  storage = await startStorage()
+})
+afterEach(async () => {
+  await storage.stop()
+})
+afterAll(removeTempDirs)
+
+async function stageTree(files: Record<string, string>): Promise<StageResult> {
+  const root = workspace(files)
+  return stageResources({
+    store: storage.clientStore(),
+    bucket: BUCKET,
+    workspace: root,
+    files: await resolveResources(root, '.'),
+    signal: never
+  })
+}
+
+function prune(options: Partial<PruneOptions> = {}) {
+  return pruneResources({
+    store: storage.clientStore(),
+    bucket: BUCKET,
+    signal: never,
+    settleMs: 0,
+    ...options
+  })
+}
+
+/** Ages a tree's marker and manifest as if its last use was `ms` ago. */
+function lastUsed(tree: string, ms: number, complete = true): void {
+  if (complete) age(storage, BUCKET, markerKey(tree), ms)
+  age(storage, BUCKET, manifestKey(tree), ms)
+}
+
+describe('pruning a repository bucket', () => {
+  it('removes trees unused for 7 days and abandoned stagings, keeps the rest', async () => {
+    const old = await stageTree({ 'a.txt': 'old' })
+    const week = await stageTree({ 'a.txt': 'three days' })
+    const current = await stageTree({ 'a.txt': 'current' })
+    const abandoned = await stageTree({ 'a.txt': 'abandoned' })
+    const staging = await stageTree({ 'a.txt': 'still staging' })
+    for (const unfinished of [abandoned, staging]) {
+      await storage.internalStore().deleteObjects(BUCKET, [markerKey(unfinished.tree)], never)
+    }
+    lastUsed(old.tree, 10 * DAY)
+    lastUsed(week.tree, 3 * DAY)
+    lastUsed(abandoned.tree, 30 * HOUR, false)
+    lastUsed(staging.tree, 1 * HOUR, false)
+    const report = await prune()
+    expect(report).toMatchObject({ treesRemoved: 2, objectsRemoved: 2 })
+    const left = await keys(storage.internalStore(), BUCKET)
+    const trees = (tree: string) => left.filter(k => k.includes(tree))
+    expect(trees(old.tree)).toEqual([])
+    expect(trees(abandoned.tree)).toEqual([])
+    expect(trees(week.tree)).toHaveLength(3)
+    expect(trees(current.tree)).toHaveLength(3)
+    expect(trees(staging.tree)).toHaveLength(2)
+    expect(left).toContain(PRUNE_MARKER_KEY)
+  })
+
+  it('runs at most once an hour per bucket: a second prune costs one request', async () => {
+    await stageTree({ 'a.txt': '1' })
+    expect((await prune()).skipped).toBeUndefined()
+    storage.resetCounters()
+    const again = await prune()
+    expect(again).toMatchObject({ skipped: 'recent', requests: 1 })
+    expect(storage.requestCount()).toBe(1)
+    age(storage, BUCKET, PRUNE_MARKER_KEY, 2 * HOUR)
+    expect((await prune()).skipped).toBeUndefined()
+  })
+
+  it('costs a few listings when there is nothing to remove', async () => {
+    for (let i = 0; i < 5; i++) await stageTree({ 'a.txt': `${i}` })
+    storage.resetCounters()
+    const report = await prune({ force: true })
+    expect(report.treesRemoved).toBe(0)
+    expect(Object.fromEntries(storage.requests)).toEqual({
+      PutObject: 1,
+      ListObjects: 2,
+      ListMultipartUploads: 1
+    })
+  })
+
+  it('does nothing in a bucket that does not exist yet', async () => {
+    expect(await prune()).toMatchObject({ skipped: 'no-bucket', treesRemoved: 0 })
+  })
+
+  it('spares a tree a run starts using again while it is being removed', async () => {
+    const files = { 'a.txt': 'reused after a long pause' }
+    const tree = await stageTree(files)
+    lastUsed(tree.tree, 10 * DAY)
+    const pruning = prune({ settleMs: 600 })
+    while (!storage.log.some(r => r.operation === 'DeleteObjects')) await new Promise(r => setTimeout(r, 5))
+    const rerun = await stageTree(files)
+    expect(rerun.tree).toBe(tree.tree)
+    expect(rerun.stats.reused).toBe(false)
+    expect((await pruning).treesRemoved).toBe(0)
+    const left = await keys(storage.internalStore(), BUCKET)
+    expect(left.filter(k => k.includes(tree.tree))).toHaveLength(3)
+  })
+
+  it('removes this repository’s old results buckets, not kept ones, not recent ones, not others', async () => {
+    await stageTree({ 'a.txt': '1' })
+    const store = storage.internalStore()
+    const names = {
+      stale: resultsBucketName({ ...naming, shortname: 'gha-1-1-aaaa' }),
+      kept: resultsBucketName({ ...naming, shortname: 'gha-1-1-bbbb', keep: true }),
+      other: resultsBucketName({ repository: 'octo/other', account: EMAIL, shortname: 'gha-1-1-cccc' })
+    }
+    for (const name of Object.values(names)) {
+      await store.createBucket(name, never)
+      await store.putObject(name, 'out/r.txt', 'r', never)
+    }
+    // Buckets are 8 days old for this prune; trees are kept by a 30-day rule.
+    const report = await prune({ naming, now: () => new Date(Date.now() + 8 * DAY), rules: { days: 30 } })
+    expect(report).toMatchObject({ resultsBucketsRemoved: 1, treesRemoved: 0 })
+    expect(await store.headBucket(names.stale, never)).toBe('missing')
+    expect(await store.headBucket(names.kept, never)).toBe('exists')
+    expect(await store.headBucket(names.other, never)).toBe('exists')
+    const recent = await prune({ naming, force: true })
+    expect(recent.resultsBucketsRemoved).toBe(0)
+  })
+
+  it('stops when its time is up', async () => {
+    await stageTree({ 'a.txt': '1' })
+    storage.faults.push({ operation: 'ListObjects', action: 'delay', delayMs: 2000 })
+    const started = Date.now()
+    await expect(prune({ signal: AbortSignal.timeout(200) })).rejects.toMatchObject({ name: 'TimeoutError' })
+    expect(Date.now() - started).toBeLessThan(1000)
+  })
+})

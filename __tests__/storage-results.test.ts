@@ -1,0 +1,208 @@
+import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import type { EmulatedStorage } from '../src/emulator/storage/emulated-storage.js'
+import { uploadResults } from '../src/emulator/storage/instance.js'
+import { collectResults, deleteResultsBucket } from '../src/storage/collect.js'
+import { resultsBucketName } from '../src/storage/layout.js'
+import type { ObjectStore } from '../src/storage/store.js'
+import {
+  EMAIL,
+  keys,
+  never,
+  removeTempDirs,
+  startStorage,
+  tempDir,
+  writeBigFile,
+  writeFiles
+} from './helpers/storage.js'
+
+const MiB = 1024 * 1024
+const BUCKET = resultsBucketName({ repository: 'octo/sim', account: EMAIL, shortname: 'gha-42-1-0123abcd' })
+
+let storage: EmulatedStorage
+beforeEach(async () => {
+  storage = await startStorage()
+})
+afterEach(async () => {
+  await storage.stop()
+})
+afterAll(removeTempDirs)
+
+const digest = (path: string) => {
+  const bytes = readFileSync(path)
+  return `${bytes.length}:${createHash('sha256').update(bytes).digest('hex')}`
+}
+
+/** An instance leaves results (one large enough for ranged downloads); they go to the results bucket. */
+async function taskWithResults(): Promise<string> {
+  const instance = tempDir('instance')
+  writeFiles(instance, {
+    'out/0/summary.json': '{"ok":true}',
+    'out/0/été 1.csv': 'a,b\n',
+    'log.txt': 'done\n',
+    empty: ''
+  })
+  await writeBigFile(join(instance, 'out/0/big.bin'), 11 * MiB)
+  await uploadResults(storage.internalStore(), instance, { resultBucket: BUCKET }, new Map())
+  return instance
+}
+
+/** A store whose listings also show keys a hostile or broken storage could return. */
+function withExtraKeys(store: ObjectStore, extra: string[]): ObjectStore {
+  return Object.assign(Object.create(store) as ObjectStore, {
+    listPage: async (...args: Parameters<ObjectStore['listPage']>) => {
+      const page = await store.listPage(...args)
+      const at = new Date()
+      return {
+        ...page,
+        objects: [...page.objects, ...extra.map(key => ({ key, size: 1, lastModified: at }))]
+      }
+    }
+  })
+}
+
+describe('bringing results down', () => {
+  it('writes every result byte for byte, large ones as parallel ranges', async () => {
+    const instance = await taskWithResults()
+    const folder = join(tempDir('workspace'), 'results')
+    const result = await collectResults({
+      store: storage.clientStore(),
+      bucket: BUCKET,
+      directory: folder,
+      signal: never,
+      rangedFrom: 4 * MiB,
+      rangeSize: 3 * MiB
+    })
+    expect(result).toMatchObject({
+      files: 5,
+      bytes: 11 * MiB + 11 + 4 + 5,
+      rejected: [],
+      bucketMissing: false
+    })
+    for (const path of ['out/0/summary.json', 'out/0/été 1.csv', 'log.txt', 'empty', 'out/0/big.bin']) {
+      expect(digest(join(folder, path))).toBe(digest(join(instance, path)))
+    }
+    expect(storage.requestCount('GetObject')).toBe(4 + 4)
+    expect(readdirSync(join(folder, 'out/0')).some(name => name.endsWith('.part'))).toBe(false)
+  })
+
+  it('refuses keys that would land outside the folder, and writes nothing there', async () => {
+    await taskWithResults()
+    const parent = tempDir('workspace')
+    const folder = join(parent, 'results')
+    const hostile = ['../x', '../../x', '/etc/x', 'a/../../x', '..', 'ok/../../x', 'C:/x', 'a\\..\\..\\x']
+    const result = await collectResults({
+      store: withExtraKeys(storage.clientStore(), hostile),
+      bucket: BUCKET,
+      directory: folder,
+      signal: never
+    })
+    expect(result.files).toBe(5)
+    expect(result.rejected.map(r => r.key).sort()).toEqual([...hostile].sort())
+    expect(readdirSync(parent)).toEqual(['results'])
+    expect(existsSync('/etc/x')).toBe(false)
+  })
+
+  it('does not follow a symbolic link in the results folder that leads outside it', async () => {
+    await taskWithResults()
+    const outside = tempDir('outside')
+    const folder = join(tempDir('workspace'), 'results')
+    mkdirSync(join(folder), { recursive: true })
+    symlinkSync(outside, join(folder, 'out'))
+    const result = await collectResults({
+      store: storage.clientStore(),
+      bucket: BUCKET,
+      directory: folder,
+      signal: never
+    })
+    expect(result.rejected.map(r => r.key).sort()).toEqual([
+      'out/0/big.bin',
+      'out/0/summary.json',
+      'out/0/été 1.csv'
+    ])
+    expect(readdirSync(outside)).toEqual([])
+  })
+
+  it('reports a file and a folder of the same name instead of failing', async () => {
+    const store = storage.internalStore()
+    await store.createBucket(BUCKET, never)
+    await store.putObject(BUCKET, 'a/b', 'file in a folder', never)
+    const folder = join(tempDir('workspace'), 'results')
+    writeFiles(folder, { a: 'a file already there' })
+    const result = await collectResults({
+      store: storage.clientStore(),
+      bucket: BUCKET,
+      directory: folder,
+      signal: never
+    })
+    expect(result.files).toBe(0)
+    expect(result.rejected).toEqual([
+      { key: 'a/b', reason: expect.stringMatching(/in the way/) as unknown as string }
+    ])
+  })
+
+  it('is fine with a task that made no results bucket', async () => {
+    const folder = join(tempDir('workspace'), 'results')
+    const result = await collectResults({
+      store: storage.clientStore(),
+      bucket: BUCKET,
+      directory: folder,
+      signal: never
+    })
+    expect(result).toMatchObject({ files: 0, bucketMissing: true })
+  })
+
+  it('stops at once when cancelled and leaves no partial file', async () => {
+    await taskWithResults()
+    storage.faults.push({ operation: 'GetObject', action: 'delay', delayMs: 2000 })
+    const folder = join(tempDir('workspace'), 'results')
+    const controller = new AbortController()
+    const collecting = collectResults({
+      store: storage.clientStore(),
+      bucket: BUCKET,
+      directory: folder,
+      signal: controller.signal
+    })
+    const outcome = collecting.then(
+      () => 'finished',
+      (error: Error) => error.name
+    )
+    while (storage.requestCount('GetObject') < 3) await new Promise(resolve => setTimeout(resolve, 5))
+    const abortedAt = Date.now()
+    controller.abort()
+    expect(await outcome).toBe('AbortError')
+    expect(Date.now() - abortedAt).toBeLessThan(250)
+    const left = readdirSync(folder, { recursive: true }) as string[]
+    expect(left.filter(name => name.endsWith('.part') || name.endsWith('.bin'))).toEqual([])
+  })
+
+  it('removes the results bucket afterwards; removing it again is fine', async () => {
+    await taskWithResults()
+    const store = storage.clientStore()
+    expect(await deleteResultsBucket({ store, bucket: BUCKET, signal: never })).toBe(5)
+    expect(await store.headBucket(BUCKET, never)).toBe('missing')
+    expect(await deleteResultsBucket({ store, bucket: BUCKET, signal: never })).toBe(0)
+    expect(dirname(BUCKET)).toBe('.')
+    expect(await keys(storage.internalStore(), BUCKET).catch(() => 'gone')).toBe('gone')
+  })
+})
+
+describe('results as instances leave them', () => {
+  it('overwrite one another for the same path (instances share the bucket)', async () => {
+    const store = storage.internalStore()
+    for (const id of [0, 1]) {
+      const instance = tempDir('instance')
+      writeFiles(instance, { 'shared.txt': `from ${id}`, [`out/${id}/r.txt`]: `${id}` })
+      await uploadResults(store, instance, { resultBucket: BUCKET }, new Map())
+    }
+    const folder = join(tempDir('workspace'), 'results')
+    await collectResults({ store: storage.clientStore(), bucket: BUCKET, directory: folder, signal: never })
+    expect(readFileSync(join(folder, 'shared.txt'), 'utf8')).toBe('from 1')
+    expect(readFileSync(join(folder, 'out/0/r.txt'), 'utf8')).toBe('0')
+    writeFileSync(join(folder, 'unrelated.txt'), 'kept')
+    await collectResults({ store: storage.clientStore(), bucket: BUCKET, directory: folder, signal: never })
+    expect(readFileSync(join(folder, 'unrelated.txt'), 'utf8')).toBe('kept')
+  })
+})
