@@ -46,5 +46,5 @@ const shutdown = async (): Promise<void> => {
   await emulator.stop()
   process.exit(0)
 }
-process.on('SIGINT', shutdown)
-process.on('SIGTERM', shutdown)
+process.on('SIGINT', () => void shutdown())
+process.on('SIGTERM', () => void shutdown())
