@@ -1,4 +1,5 @@
 /** Starting and using the emulator from tests. */
+import { request as httpRequest } from 'node:http'
 import type { TaskCreateBody } from '../../src/qarnot/types.js'
 import { startEmulator, type EmulatorOptions, type QarnotEmulator } from '../../src/emulator/server.js'
 
@@ -51,4 +52,63 @@ export function helloBody(fields: Record<string, unknown> = {}): TaskCreateBody 
     constants: [{ key: 'DOCKER_CMD', value: 'echo hello world from node ${INSTANCE_ID}!' }],
     ...fields
   }
+}
+
+/** What a raw HTTP exchange gave: the status and headers, every body chunk with its arrival time, and how it ended. */
+export interface RawExchange {
+  status?: number
+  headers: Record<string, string | string[] | undefined>
+  body: Buffer
+  chunks: { at: number; length: number }[]
+  /** `complete`: the whole body came; `cut`: the connection ended before; `error`: no answer; `timeout`: gave up. */
+  ended: 'complete' | 'cut' | 'error' | 'timeout'
+  error?: string
+}
+
+/**
+ * One request on a fresh connection with node:http, watching the answer arrive chunk by chunk: what a fault such as
+ * drip or cut does is visible here (fetch only shows the end). Gives up after `timeoutMs` (default 10 s).
+ */
+export function rawCall(
+  emulator: QarnotEmulator,
+  method: string,
+  path: string,
+  options: { body?: unknown; timeoutMs?: number; token?: string | null } = {}
+): Promise<RawExchange> {
+  const token = options.token === undefined ? emulator.token : options.token
+  const payload = options.body === undefined ? undefined : JSON.stringify(options.body)
+  const headers: Record<string, string> = {}
+  if (token !== null) headers.Authorization = token
+  if (payload !== undefined) headers['Content-Type'] = 'application/json'
+  return new Promise(resolve => {
+    const exchange: RawExchange = { headers: {}, body: Buffer.alloc(0), chunks: [], ended: 'error' }
+    const parts: Buffer[] = []
+    let settled = false
+    const settle = (ended: RawExchange['ended'], error?: string): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      exchange.ended = ended
+      if (error !== undefined) exchange.error = error
+      exchange.body = Buffer.concat(parts)
+      resolve(exchange)
+    }
+    const request = httpRequest(`${emulator.url}${path}`, { method, headers, agent: false }, response => {
+      exchange.status = response.statusCode
+      exchange.headers = response.headers
+      response.on('data', (chunk: Buffer) => {
+        parts.push(chunk)
+        exchange.chunks.push({ at: Date.now(), length: chunk.length })
+      })
+      response.on('end', () => settle(response.complete ? 'complete' : 'cut'))
+      response.on('error', error => settle('cut', error.message))
+      response.on('close', () => settle(response.complete ? 'complete' : 'cut'))
+    })
+    const timer = setTimeout(() => {
+      settle('timeout')
+      request.destroy()
+    }, options.timeoutMs ?? 10_000)
+    request.on('error', error => settle(exchange.status === undefined ? 'error' : 'cut', error.message))
+    request.end(payload)
+  })
 }

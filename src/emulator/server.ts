@@ -13,7 +13,7 @@ import type { TaskOutputWire } from '../qarnot/types.js'
 import { bindIgnoringCase, POOL_CREATE_SHAPE, TASK_CREATE_SHAPE } from './binding.js'
 import { EmulatedPool, type PoolCreateBody } from './emulated-pool.js'
 import { EmulatedTask, type EmulatedTaskBody, type Timings } from './emulated-task.js'
-import { FaultPlan, type FaultRule } from './faults.js'
+import { FaultPlan, type FaultAnswer, type FaultRule } from './faults.js'
 import { invalidCreateFields, invalidPoolFields } from './validation.js'
 
 export interface EmulatorOptions {
@@ -32,6 +32,17 @@ export interface EmulatorOptions {
    */
   readonly quirks?: { readonly jsonStringOutput?: boolean; readonly nullCollections?: boolean }
 }
+
+/** An answer ready to go: status, content type, extra headers, and the body as pieces. */
+interface Reply {
+  readonly status: number
+  readonly contentType: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly pieces: Buffer[]
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8'
+const TEXT_TYPE = 'text/plain; charset=utf-8'
 
 export const DEFAULT_TIMINGS: Timings = { dispatchMs: 150, environmentMs: 100, uploadMs: 150, cancelMs: 300 }
 
@@ -136,6 +147,8 @@ export class QarnotEmulator {
   private server: Server | undefined
   private baseUrl = ''
   private downUntil = 0
+  /** Answers still open on purpose (stall, drip): each function ends one, for stop(). */
+  private readonly openAnswers = new Set<() => void>()
 
   constructor(private readonly options: EmulatorOptions = {}) {
     this.token = options.token ?? `emulator-${randomBytes(12).toString('hex')}`
@@ -170,6 +183,8 @@ export class QarnotEmulator {
   }
 
   async stop(): Promise<void> {
+    for (const end of [...this.openAnswers]) end()
+    this.openAnswers.clear()
     for (const task of this.tasks.values()) task.dispose()
     this.tasks.clear()
     for (const pool of this.pools.values()) pool.dispose()
@@ -231,21 +246,33 @@ export class QarnotEmulator {
   // --- HTTP ---
 
   private send(response: ServerResponse, status: number, body: unknown, text = false): void {
-    if (text && Array.isArray(body)) return this.sendPieces(response, status, body as Buffer[])
-    const payload = text ? String(body) : JSON.stringify(body)
-    response.writeHead(status, {
-      'Content-Type': text ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
-      'Content-Length': Buffer.byteLength(payload)
-    })
-    response.end(payload)
+    this.write(response, this.reply(status, body, text))
   }
 
-  /** A text answer written piece by piece, honouring the socket's backpressure. */
-  private sendPieces(response: ServerResponse, status: number, pieces: Buffer[]): void {
-    response.writeHead(status, {
-      'Content-Type': 'text/plain; charset=utf-8',
-      'Content-Length': pieces.reduce((sum, piece) => sum + piece.length, 0)
+  /** An answer as it will go: text pieces as they are (no copy), anything else as JSON. */
+  private reply(status: number, body: unknown, text = false): Reply {
+    if (text && Array.isArray(body))
+      return { status, contentType: TEXT_TYPE, headers: {}, pieces: body as Buffer[] }
+    const payload = text ? String(body) : JSON.stringify(body)
+    return { status, contentType: text ? TEXT_TYPE : JSON_TYPE, headers: {}, pieces: [Buffer.from(payload)] }
+  }
+
+  private head(response: ServerResponse, reply: Reply, length: number): void {
+    response.writeHead(reply.status, {
+      ...reply.headers,
+      'Content-Type': reply.contentType,
+      'Content-Length': length
     })
+  }
+
+  /** Writes an answer piece by piece, honouring the socket's backpressure. */
+  private write(response: ServerResponse, reply: Reply): void {
+    const { pieces } = reply
+    this.head(
+      response,
+      reply,
+      pieces.reduce((sum, piece) => sum + piece.length, 0)
+    )
     let index = 0
     const pump = (): void => {
       while (index < pieces.length) {
@@ -254,6 +281,75 @@ export class QarnotEmulator {
       response.end()
     }
     pump()
+  }
+
+  /** Keeps an answer open until the client goes or the emulator stops (fault `stall`). */
+  private hold(response: ServerResponse): void {
+    const end = (): void => {
+      this.openAnswers.delete(end)
+      response.destroy()
+    }
+    this.openAnswers.add(end)
+    response.once('close', () => this.openAnswers.delete(end))
+  }
+
+  /** Sends the answer's headers, then its body `bytes` at a time every `intervalMs` (fault `drip`). */
+  private drip(response: ServerResponse, reply: Reply, intervalMs: number, bytes: number): void {
+    const body = Buffer.concat(reply.pieces)
+    const step = Math.max(1, Math.floor(bytes))
+    let offset = 0
+    let timer: NodeJS.Timeout | undefined
+    const done = (): void => {
+      clearTimeout(timer)
+      this.openAnswers.delete(end)
+    }
+    const end = (): void => {
+      done()
+      response.destroy()
+    }
+    const next = (): void => {
+      if (response.destroyed) return done()
+      const piece = body.subarray(offset, offset + step)
+      offset += piece.length
+      if (offset >= body.length) {
+        done()
+        response.end(piece)
+        return
+      }
+      response.write(piece)
+      timer = setTimeout(next, intervalMs)
+    }
+    this.openAnswers.add(end)
+    response.once('close', done)
+    this.head(response, reply, body.length)
+    next()
+  }
+
+  /** Sends the headers (with the whole Content-Length) and the first `bytes` of body, then cuts (fault `cut`). */
+  private cut(response: ServerResponse, reply: Reply, bytes: number): void {
+    const body = Buffer.concat(reply.pieces)
+    const part = body.subarray(0, Math.max(0, Math.floor(bytes)))
+    this.head(response, reply, body.length)
+    response.flushHeaders()
+    const socket = response.socket
+    if (!socket) return void response.destroy()
+    socket.write(part, () => socket.destroy())
+  }
+
+  /** The answer a `transform` fault returns in place of the real one. */
+  private transformed(reply: Reply, transform: (answer: FaultAnswer) => FaultAnswer): Reply {
+    const answer = transform({
+      status: reply.status,
+      body: Buffer.concat(reply.pieces).toString('utf8'),
+      contentType: reply.contentType,
+      headers: reply.headers
+    })
+    return {
+      status: answer.status,
+      contentType: answer.contentType,
+      headers: answer.headers ?? {},
+      pieces: [Buffer.from(answer.body, 'utf8')]
+    }
   }
 
   private async readBody(request: IncomingMessage): Promise<string> {
@@ -288,6 +384,7 @@ export class QarnotEmulator {
       if (fault.retryAfter !== undefined) response.setHeader('Retry-After', fault.retryAfter)
       return this.send(response, fault.status, { message: fault.message ?? `Injected fault ${fault.status}` })
     }
+    if (fault?.type === 'stall' && !fault.handled) return this.hold(response)
     if (fault?.type === 'delay') await new Promise(resolve => setTimeout(resolve, fault.ms))
 
     let status = 200
@@ -310,7 +407,12 @@ export class QarnotEmulator {
       return
     }
     if (request.socket.destroyed) return
-    this.send(response, status, answer, text)
+    if (fault?.type === 'stall') return this.hold(response)
+    let reply = this.reply(status, answer, text)
+    if (fault?.type === 'transform') reply = this.transformed(reply, fault.transform)
+    if (fault?.type === 'cut') return this.cut(response, reply, fault.bytes)
+    if (fault?.type === 'drip') return this.drip(response, reply, fault.intervalMs, fault.bytes ?? 1)
+    this.write(response, reply)
   }
 
   private task(id: string): EmulatedTask {
