@@ -35,6 +35,16 @@ export interface TaskEnvironment {
     readonly profile: string
     readonly constants: readonly KeyValueWire[]
   }
+  /** The state between the last instance and the end: `UploadingResults`, or the older `DownloadingResults`. */
+  readonly uploadingState?: string
+  /** Durations and dates as .NET writes them at full precision (docs/emulator.md, quirk `dotNetTimes`). */
+  readonly dotNetTimes?: boolean
+  /** Another reader takes the task-level fresh output every so many ms while the task runs. */
+  readonly secondReaderMs?: number
+  /** These instances are killed once, `afterMs` after they start, and run again (preemption). */
+  readonly preemption?: { readonly instanceIds: readonly number[]; readonly afterMs: number }
+  /** Called once when the task reaches a final state. */
+  readonly onFinished?: () => void
 }
 
 /** A create body as the emulator keeps it: the action's fields, and what other clients may send besides. */
@@ -50,8 +60,14 @@ interface EmulatedInstance {
   readonly id: number
   status: InstanceStatus
   attempts: number
+  /** Start and end of the current (or last) attempt, in ms with a fraction (preciseNow). */
   startedAt?: number
   endedAt?: number
+  /** Execution time of the attempts already ended, in ms. */
+  spentMs: number
+  /** Killed by a preemption, waiting for its process to close; and whether it was preempted already. */
+  preempting?: boolean
+  preempted?: boolean
   exitCode?: number | null
   signal?: string | null
   spawnError?: string
@@ -65,6 +81,11 @@ const SECRET_PREFIX = 'QARNOT_SECRET__'
 /** Unfinished tasks' endDate: .NET's DateTime.MinValue (docs/qarnot-api.md §4). */
 export const NO_END_DATE = '0001-01-01T00:00:00Z'
 
+/** Now, in ms since the epoch with a sub-millisecond fraction (as .NET ticks have). */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now()
+}
+
 /** A .NET TimeSpan in its constant format, `[d.]hh:mm:ss[.fffffff]`, as the API writes durations (§4). */
 export function timeSpan(ms: number): string {
   const whole = Math.max(0, Math.round(ms))
@@ -77,6 +98,69 @@ export function timeSpan(ms: number): string {
   return `${days > 0 ? `${days}.` : ''}${hh}:${mm}:${ss}${fraction}`
 }
 
+const TICKS_PER_MS = 10_000
+
+/**
+ * A TimeSpan at tick precision with every part written: `d.hh:mm:ss.fffffff`, the day part even when it is 0 and
+ * seven fraction digits even when they are 0 (TimeSpan.Parse and the `date-span` format read both).
+ */
+export function dotNetTimeSpan(ms: number): string {
+  const ticks = Math.max(0, Math.round(ms * TICKS_PER_MS))
+  const total = Math.floor(ticks / 10_000_000)
+  const fraction = String(ticks % 10_000_000).padStart(7, '0')
+  const days = Math.floor(total / 86400)
+  const hh = String(Math.floor((total % 86400) / 3600)).padStart(2, '0')
+  const mm = String(Math.floor((total % 3600) / 60)).padStart(2, '0')
+  const ss = String(total % 60).padStart(2, '0')
+  return `${days}.${hh}:${mm}:${ss}.${fraction}`
+}
+
+/** An ISO date in UTC with seven fraction digits, as .NET writes a DateTime (docs/qarnot-api.md §4). */
+export function dotNetDate(ms: number): string {
+  const whole = Math.floor(ms)
+  const ticks = Math.round((ms - whole) * TICKS_PER_MS)
+  const fraction = `${String(whole % 1000).padStart(3, '0')}${String(Math.min(ticks, 9999)).padStart(4, '0')}`
+  return new Date(whole).toISOString().replace(/\.\d{3}Z$/, `.${fraction}Z`)
+}
+
+/** Reads `[d.]hh:mm:ss[.fffffff]` into ms; undefined when it is not a time span. */
+export function parseTimeSpan(text: string): number | undefined {
+  const match = /^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?$/.exec(text)
+  if (!match) return undefined
+  const [, days, hours, minutes, seconds, fraction] = match
+  const ticks = Number((fraction ?? '').padEnd(7, '0'))
+  const wholeSeconds =
+    Number(days ?? 0) * 86400 + Number(hours) * 3600 + Number(minutes) * 60 + Number(seconds)
+  return wholeSeconds * 1000 + ticks / TICKS_PER_MS
+}
+
+/** How a task document writes durations and dates (quirk `dotNetTimes`: docs/emulator.md). */
+interface TimeFormat {
+  /** A duration as a time span. */
+  readonly span: (ms: number) => string
+  /** A task-level duration in seconds (status.executionTimeSec, ...). */
+  readonly seconds: (ms: number) => number
+  /** An instance-level duration in seconds (completedInstances[].wallTimeSec, ...). */
+  readonly fineSeconds: (ms: number) => number
+  /** An instant (ms since the epoch) as an ISO date in UTC. */
+  readonly date: (ms: number) => string
+}
+
+const PLAIN_TIMES: TimeFormat = {
+  span: timeSpan,
+  seconds: ms => Math.round(ms / 1000),
+  fineSeconds: ms => Math.round(ms) / 1000,
+  date: ms => new Date(Math.floor(ms)).toISOString()
+}
+
+/** Tick precision (seven decimals) everywhere, every time span with its day part and fraction. */
+const DOT_NET_TIMES: TimeFormat = {
+  span: dotNetTimeSpan,
+  seconds: ms => Math.round(ms * TICKS_PER_MS) / 10_000_000,
+  fineSeconds: ms => Math.round(ms * TICKS_PER_MS) / 10_000_000,
+  date: dotNetDate
+}
+
 /** The schema's SchedulingClass values, which the task reads back whatever case it was sent in (§3). */
 const SCHEDULING_CLASS: Record<string, string> = { flex: 'flex', ondemand: 'onDemand', reserved: 'reserved' }
 
@@ -85,10 +169,15 @@ export class EmulatedTask {
   readonly ids: number[]
   state = 'Submitted'
   previousState: string | null = null
-  readonly creationDate = new Date()
+  /** Creation and end, in ms with a fraction; creationDate and endDate are the same instants as dates. */
+  private readonly createdAt = preciseNow()
+  private endedAt: number | undefined
+  readonly creationDate = new Date(Math.floor(this.createdAt))
   stateTransitionTime = new Date()
   endDate: Date | null = null
   deleted = false
+  /** Bytes of task-level output the second reader (quirk `secondReader`) took before anyone else could. */
+  secondReaderTook = 0
   readonly stdout: OutputBuffer
   readonly stderr: OutputBuffer
   private readonly stdoutLines: PrefixedLineWriter
@@ -118,6 +207,7 @@ export class EmulatedTask {
         id,
         status: 'queued',
         attempts: 0,
+        spentMs: 0,
         stdout: new OutputBuffer(env.outputBufferBytes),
         stderr: new OutputBuffer(env.outputBufferBytes)
       })
@@ -132,6 +222,16 @@ export class EmulatedTask {
     this.totalRetries = typeof total === 'number' && total > 0 ? total : undefined
     this.taskPath = join(env.workDir, this.uuid)
     this.later(env.timings.dispatchMs, () => this.dispatch())
+    const readerMs = env.secondReaderMs
+    if (readerMs !== undefined && readerMs > 0) {
+      const read = (): void => {
+        if (this.isFinal || this.state === 'PendingDelete') return
+        for (const buffer of [this.stdout, this.stderr])
+          for (const piece of buffer.readFresh()) this.secondReaderTook += piece.length
+        this.later(readerMs, read)
+      }
+      this.later(readerMs, read)
+    }
   }
 
   get shortname(): string {
@@ -160,9 +260,22 @@ export class EmulatedTask {
     return this.instances.get(id)
   }
 
+  /** Execution time of every attempt of every instance so far, in seconds (one core per emulated instance). */
+  executionSeconds(now = preciseNow()): number {
+    let ms = 0
+    for (const instance of this.instances.values()) ms += this.executionMs(instance, now)
+    return ms / 1000
+  }
+
+  /** When the task reached its final state (ms since the epoch), if it has. */
+  get finishedAt(): number | undefined {
+    return this.endedAt
+  }
+
   /** Starts queued instances while the account quota allows; called again whenever a slot frees up. */
   startQueued(): void {
     if (!this.environmentReady || this.isFinal || this.state === 'PendingCancel' || this.deleted) return
+    if (this.state === 'PendingDelete') return
     let free = this.env.freeInstanceSlots()
     for (const instance of this.instances.values()) {
       if (free <= 0) break
@@ -174,18 +287,41 @@ export class EmulatedTask {
   }
 
   abort(): void {
-    if (this.isFinal || this.state === 'PendingCancel') return
+    if (this.isFinal || this.state === 'PendingCancel' || this.state === 'PendingDelete') return
     this.setState('PendingCancel')
+    this.cancelUnfinished()
+    this.env.onInstanceSlotFreed()
+    this.later(this.env.timings.cancelMs, () => this.finish('Cancelled'))
+  }
+
+  /**
+   * A delete that takes a while (quirk `pendingDelete`, or an automatic delete): the task is PendingDelete, its
+   * unfinished instances are cancelled and its timers stopped, until the caller removes it for good.
+   */
+  beginDelete(): void {
+    if (this.state === 'PendingDelete') return
+    for (const timer of this.timers) clearTimeout(timer)
+    this.timers.clear()
+    this.cancelUnfinished()
+    this.setState('PendingDelete')
+    this.env.onInstanceSlotFreed()
+  }
+
+  private cancelUnfinished(): void {
+    const now = preciseNow()
     for (const instance of this.instances.values()) {
       if (instance.status === 'running' || instance.status === 'queued') {
         const wasRunning = instance.status === 'running'
         instance.status = 'cancelled'
-        instance.endedAt = Date.now()
-        if (wasRunning) this.kill(instance)
+        if (wasRunning) {
+          instance.endedAt = now
+          instance.spentMs += now - (instance.startedAt ?? now)
+          this.kill(instance)
+        } else if (instance.attempts === 0) {
+          instance.endedAt = now
+        }
       }
     }
-    this.env.onInstanceSlotFreed()
-    this.later(this.env.timings.cancelMs, () => this.finish('Cancelled'))
   }
 
   /** Stops everything for good (delete, or emulator shutdown). */
@@ -223,8 +359,13 @@ export class EmulatedTask {
     })
   }
 
+  private get uploadingState(): string {
+    return this.env.uploadingState ?? 'UploadingResults'
+  }
+
   private updateExecutionState(): void {
-    if (this.isFinal || this.state === 'PendingCancel' || this.state === 'UploadingResults') return
+    if (this.isFinal || this.state === 'PendingCancel' || this.state === 'PendingDelete') return
+    if (this.state === this.uploadingState) return
     const statuses = [...this.instances.values()].map(i => i.status)
     if (statuses.includes('queued')) {
       if (statuses.includes('running')) this.setState('PartiallyExecuting')
@@ -236,7 +377,7 @@ export class EmulatedTask {
   }
 
   private startUpload(): void {
-    this.setState('UploadingResults')
+    this.setState(this.uploadingState)
     this.later(this.env.timings.uploadMs, () => {
       const failed = [...this.instances.values()].some(i => i.status !== 'success')
       this.finish(failed ? 'Failure' : 'Success')
@@ -246,7 +387,9 @@ export class EmulatedTask {
   private finish(state: 'Success' | 'Failure' | 'Cancelled'): void {
     if (this.isFinal) return
     this.setState(state)
-    this.endDate = new Date()
+    this.endedAt = preciseNow()
+    this.endDate = new Date(Math.floor(this.endedAt))
+    this.env.onFinished?.()
   }
 
   /**
@@ -274,8 +417,13 @@ export class EmulatedTask {
   private startInstance(instance: EmulatedInstance): void {
     instance.status = 'running'
     instance.attempts++
-    instance.startedAt = Date.now()
+    instance.startedAt = preciseNow()
     instance.endedAt = undefined
+    const preemption = this.env.preemption
+    if (preemption && !instance.preempted && preemption.instanceIds.includes(instance.id)) {
+      const attempt = instance.attempts
+      this.later(preemption.afterMs, () => this.preempt(instance, attempt))
+    }
     const variables = this.environment(instance)
     const workDir = variables.TASK_PATH
     for (const folder of [workDir, variables.TMP_PATH, variables.TMP_RAMFS_PATH])
@@ -314,13 +462,26 @@ export class EmulatedTask {
   private instanceEnded(
     instance: EmulatedInstance,
     code: number | null,
-    signal: NodeJS.Signals | string | null,
+    signal: NodeJS.Signals | null,
     spawnError: string | undefined
   ): void {
     instance.process = undefined
     this.stdoutLines.flush(instance.id)
     this.stderrLines.flush(instance.id)
     if (instance.status !== 'running') return // cancelled meanwhile
+    const now = preciseNow()
+    instance.endedAt = now
+    instance.spentMs += now - (instance.startedAt ?? now)
+    if (instance.preempting) {
+      // Preempted: its machine went away. It runs again from the start, its earlier output kept.
+      instance.preempting = false
+      instance.preempted = true
+      instance.status = 'queued'
+      this.env.onInstanceSlotFreed()
+      this.startQueued()
+      this.updateExecutionState()
+      return
+    }
     if (spawnError) {
       instance.stderr.append(`${spawnError}\n`)
       this.stderrLines.write(instance.id, Buffer.from(`${spawnError}\n`))
@@ -328,7 +489,6 @@ export class EmulatedTask {
     instance.exitCode = code
     instance.signal = signal
     instance.spawnError = spawnError
-    instance.endedAt = Date.now()
     const succeeded = code === 0 && !spawnError
     if (!succeeded && this.mayRetry(instance)) {
       this.retriesUsed++
@@ -347,6 +507,18 @@ export class EmulatedTask {
     return this.totalRetries === undefined || this.retriesUsed < this.totalRetries
   }
 
+  /** Kills the attempt `attempt` of the instance if it still runs; instanceEnded queues it again. */
+  private preempt(instance: EmulatedInstance, attempt: number): void {
+    if (instance.status !== 'running' || instance.attempts !== attempt || !instance.process) return
+    instance.preempting = true
+    this.kill(instance)
+  }
+
+  private executionMs(instance: EmulatedInstance, now: number): number {
+    const current = instance.status === 'running' ? now - (instance.startedAt ?? now) : 0
+    return instance.spentMs + current
+  }
+
   private kill(instance: EmulatedInstance): void {
     const pid = instance.process?.pid
     if (pid === undefined) return
@@ -359,8 +531,14 @@ export class EmulatedTask {
 
   // --- what the API shows ---
 
-  private completed(instance: EmulatedInstance): CompletedInstanceWire {
-    const wall = ((instance.endedAt ?? Date.now()) - (instance.startedAt ?? Date.now())) / 1000
+  /** How durations and dates are written: as the emulator always did, or as .NET at full precision. */
+  private get times(): TimeFormat {
+    return this.env.dotNetTimes ? DOT_NET_TIMES : PLAIN_TIMES
+  }
+
+  private completed(instance: EmulatedInstance, now: number): CompletedInstanceWire {
+    const wallMs = (instance.endedAt ?? now) - (instance.startedAt ?? now)
+    const { fineSeconds } = this.times
     const failure = instance.status === 'failure'
     const reason =
       instance.spawnError ??
@@ -371,9 +549,9 @@ export class EmulatedTask {
       error: failure
         ? { code: 'instance-failure', message: `The instance execution failed (${reason})`, debug: null }
         : null,
-      wallTimeSec: Math.round(wall * 1000) / 1000,
-      execTimeSec: Math.round(wall * 1000) / 1000,
-      execTimeSecGHz: Math.round(wall * 3000) / 1000,
+      wallTimeSec: fineSeconds(wallMs),
+      execTimeSec: fineSeconds(wallMs),
+      execTimeSecGHz: fineSeconds(wallMs * 3),
       peakMemoryMB: 0,
       cpuModel: 'Emulated CPU',
       coreCount: 1,
@@ -391,9 +569,15 @@ export class EmulatedTask {
       formatIds(all.filter(i => statuses.includes(i.status)).map(i => i.id))
     const started = all.filter(i => i.attempts > 0)
     const running = all.filter(i => i.status === 'running')
-    const now = Date.now()
-    const wallMs = (this.endDate?.getTime() ?? now) - this.creationDate.getTime()
-    const execSec = started.reduce((sum, i) => sum + ((i.endedAt ?? now) - (i.startedAt ?? now)) / 1000, 0)
+    const now = preciseNow()
+    const wallMs = (this.endedAt ?? now) - this.createdAt
+    // Every attempt counts, retried and preempted ones included.
+    const execMs = all.reduce((sum, i) => sum + this.executionMs(i, now), 0)
+    const execSec = execMs / 1000
+    const { span, seconds, fineSeconds, date } = this.times
+    const environmentMs = this.env.timings.environmentMs
+    const ttl = this.body.completionTimeToLive
+    const ttlMs = typeof ttl === 'string' ? parseTimeSpan(ttl) : undefined
     const doneCount = all.filter(i => i.status === 'success' || i.status === 'failure').length
     const constants: KeyValueWire[] = (this.body.constants ?? []).map(c =>
       c.key.startsWith(SECRET_PREFIX) ? { key: c.key, value: '[SECRET]' } : { ...c }
@@ -413,15 +597,15 @@ export class EmulatedTask {
       runningInstanceCount: running.length,
       runningCoreCount: running.length,
       progress: this.ids.length === 0 ? 100 : Math.round((1000 * doneCount) / this.ids.length) / 10,
-      executionTime: timeSpan(execSec * 1000),
-      wallTime: timeSpan(wallMs),
-      creationDate: this.creationDate.toISOString(),
-      endDate: this.endDate?.toISOString() ?? NO_END_DATE,
-      stateTransitionTime: this.stateTransitionTime.toISOString(),
+      executionTime: span(execMs),
+      wallTime: span(wallMs),
+      creationDate: date(this.createdAt),
+      endDate: this.endedAt === undefined ? NO_END_DATE : date(this.endedAt),
+      stateTransitionTime: date(this.stateTransitionTime.getTime()),
       errors: [],
       completedInstances: all
         .filter(i => i.status === 'success' || i.status === 'failure')
-        .map(i => this.completed(i)),
+        .map(i => this.completed(i, now)),
       status: {
         succeededRange: ids(['success']),
         executedRange: ids(['success', 'failure']),
@@ -429,28 +613,28 @@ export class EmulatedTask {
         cancelledRange: ids(['cancelled']),
         failedOnlyRange: ids(['failure']),
         startedOnceRange: formatIds(started.map(i => i.id)),
-        timestamp: new Date(now).toISOString(),
-        lastUpdateTimestamp: new Date(now).toISOString(),
+        timestamp: date(now),
+        lastUpdateTimestamp: date(now),
         instanceCount: running.length,
-        downloadTime: '00:00:00',
+        downloadTime: span(0),
         downloadTimeSec: 0,
-        environmentTime: timeSpan(this.env.timings.environmentMs),
-        environmentTimeSec: Math.round(this.env.timings.environmentMs / 1000),
-        executionTime: timeSpan(execSec * 1000),
-        executionTimeSec: Math.round(execSec),
-        uploadTime: '00:00:00',
+        environmentTime: span(environmentMs),
+        environmentTimeSec: seconds(environmentMs),
+        executionTime: span(execMs),
+        executionTimeSec: seconds(execMs),
+        uploadTime: span(0),
         uploadTimeSec: 0,
-        wallTime: timeSpan(wallMs),
-        wallTimeSec: Math.round(wallMs / 1000),
+        wallTime: span(wallMs),
+        wallTimeSec: seconds(wallMs),
         downloadProgress: this.state === 'Submitted' ? 0 : 100,
         executionProgress: this.ids.length === 0 ? 100 : Math.round((100 * doneCount) / this.ids.length),
         uploadProgress: this.isFinal ? 100 : 0,
         executionTimeByCpuModel:
-          started.length > 0 ? [{ model: 'Emulated CPU', time: Math.round(execSec), core: 1 }] : [],
+          started.length > 0 ? [{ model: 'Emulated CPU', time: seconds(execMs), core: 1 }] : [],
         executionTimeGhzByCpuModel:
           started.length > 0 ? [{ model: 'Emulated CPU', timeGhz: execSec * 3, clockRatio: 1, core: 1 }] : [],
         runningInstancesInfo: {
-          timestamp: new Date(now).toISOString(),
+          timestamp: date(now),
           averageFrequencyGHz: running.length > 0 ? 3 : 0,
           maxFrequencyGHz: running.length > 0 ? 3 : 0,
           minFrequencyGHz: running.length > 0 ? 3 : 0,
@@ -469,8 +653,8 @@ export class EmulatedTask {
             instanceId: i.id,
             phase: 'execution',
             progress: 0,
-            executionTimeSec: Math.round((now - (i.startedAt ?? now)) / 1000),
-            executionTimeGHz: 0,
+            executionTimeSec: seconds(now - (i.startedAt ?? now)),
+            executionTimeGHz: this.env.dotNetTimes ? fineSeconds((now - (i.startedAt ?? now)) * 3) : 0,
             specificationKey: 'emulator-1c',
             cpuModel: 'Emulated CPU',
             coreCount: 1,
@@ -498,7 +682,7 @@ export class EmulatedTask {
       maxRetriesPerInstance: this.body.maxRetriesPerInstance ?? 0,
       schedulingType: SCHEDULING_CLASS[String(this.body.schedulingType ?? 'flex').toLowerCase()] ?? 'flex',
       autoDeleteOnCompletion: this.body.autoDeleteOnCompletion ?? false,
-      completionTimeToLive: this.body.completionTimeToLive ?? '00:00:00',
+      completionTimeToLive: ttlMs === undefined ? (ttl ?? span(0)) : this.env.dotNetTimes ? span(ttlMs) : ttl,
       resourceBuckets: [],
       advancedResourceBuckets: [],
       resultBucket: null,

@@ -1,7 +1,8 @@
 /**
  * The Qarnot API emulator: a real HTTP server on 127.0.0.1 speaking the endpoints of docs/qarnot-api.md §2 (with
  * and without the `/v1` prefix), with the raw-token Authorization header, Qarnot's field names and error bodies,
- * pools (§10), request counters by endpoint, and injectable faults. Never bundled into dist/index.js.
+ * pools (§10), request counters by endpoint, injectable faults and quirk modes (docs/emulator.md). Never bundled
+ * into dist/index.js.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -26,11 +27,33 @@ export interface EmulatorOptions {
   /** Capacity of each server-side output buffer, in bytes; older output rotates away. */
   readonly outputBufferBytes?: number
   readonly faults?: FaultRule[]
-  /**
-   * Answers in the other shapes the real API is reported to use (qarnot-api.md marks them unconfirmed), so the
-   * action is tested against both: output bodies as JSON string literals, and null instead of empty collections.
-   */
-  readonly quirks?: { readonly jsonStringOutput?: boolean; readonly nullCollections?: boolean }
+  /** Odd-but-possible behaviours of the real API, each off by default (docs/emulator.md gives their sources). */
+  readonly quirks?: EmulatorQuirks
+}
+
+export interface EmulatorQuirks {
+  /** Output bodies as JSON string literals instead of plain text (docs/qarnot-api.md §2). */
+  readonly jsonStringOutput?: boolean
+  /** null instead of empty collections, and a null status before dispatch (§4, §11). */
+  readonly nullCollections?: boolean
+  /** A finished task lists no completed instance (`[]` or `null`); its status ranges still tell (§4). */
+  readonly finishedWithoutInstances?: 'empty' | 'null'
+  /** The status of a `shortname-uniqueness` refusal (default 400; §3). */
+  readonly shortnameClashStatus?: 400 | 403
+  /** A task cannot be found by its shortname for this long after its creation (by uuid at once). */
+  readonly lookupLagMs?: number
+  /** A task created with `autoDeleteOnCompletion: true` is deleted `afterMs` after it ends (§3). */
+  readonly autoDelete?: { readonly afterMs: number }
+  /** `DownloadingResults` instead of `UploadingResults` between the last instance and the end (§5). */
+  readonly legacyUploadingState?: boolean
+  /** A delete (asked, or automatic) keeps the task in `PendingDelete` for `ms` before it is gone (§5). */
+  readonly pendingDelete?: { readonly ms: number }
+  /** Durations and dates as .NET writes them at full precision, seconds as decimals (§4). */
+  readonly dotNetTimes?: boolean
+  /** Another client takes the task-level fresh output (stdout and stderr) every `intervalMs` while it runs (§2). */
+  readonly secondReader?: { readonly intervalMs: number }
+  /** These instances are killed once, `afterMs` after they start, and run again from the start (§4). */
+  readonly preemption?: { readonly instanceIds: readonly number[]; readonly afterMs: number }
 }
 
 /** An answer ready to go: status, content type, extra headers, and the body as pieces. */
@@ -149,6 +172,8 @@ export class QarnotEmulator {
   private downUntil = 0
   /** Answers still open on purpose (stall, drip): each function ends one, for stop(). */
   private readonly openAnswers = new Set<() => void>()
+  /** The emulator's own timers (pending and automatic deletes). */
+  private readonly timers = new Set<NodeJS.Timeout>()
 
   constructor(private readonly options: EmulatorOptions = {}) {
     this.token = options.token ?? `emulator-${randomBytes(12).toString('hex')}`
@@ -185,6 +210,8 @@ export class QarnotEmulator {
   async stop(): Promise<void> {
     for (const end of [...this.openAnswers]) end()
     this.openAnswers.clear()
+    for (const timer of this.timers) clearTimeout(timer)
+    this.timers.clear()
     for (const task of this.tasks.values()) task.dispose()
     this.tasks.clear()
     for (const pool of this.pools.values()) pool.dispose()
@@ -244,6 +271,14 @@ export class QarnotEmulator {
   }
 
   // --- HTTP ---
+
+  private later(ms: number, action: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer)
+      action()
+    }, ms)
+    this.timers.add(timer)
+  }
 
   private send(response: ServerResponse, status: number, body: unknown, text = false): void {
     this.write(response, this.reply(status, body, text))
@@ -415,10 +450,43 @@ export class QarnotEmulator {
     this.write(response, reply)
   }
 
+  private get quirks(): EmulatorQuirks {
+    return this.options.quirks ?? {}
+  }
+
+  /** A task as a request names it: by uuid at once, by shortname once the lookup lag (if any) has passed. */
   private task(id: string): EmulatedTask {
-    const task = this.findTask(id)
+    const lagMs = this.quirks.lookupLagMs ?? 0
+    let task = this.tasks.get(id)
+    if (!task) {
+      for (const candidate of this.tasks.values()) {
+        if (candidate.body.shortname !== id) continue
+        if (Date.now() - candidate.creationDate.getTime() >= lagMs) task = candidate
+        break
+      }
+    }
     if (!task) throw new HttpError(404, 'Task not found')
     return task
+  }
+
+  /** Deletes a task: at once, or through PendingDelete for a while with the quirk `pendingDelete`. */
+  private deleteTask(task: EmulatedTask): void {
+    if (task.deleted) return
+    const ms = this.quirks.pendingDelete?.ms ?? 0
+    if (ms <= 0) return this.removeTask(task)
+    if (task.state === 'PendingDelete') return
+    task.beginDelete()
+    this.later(ms, () => this.removeTask(task))
+  }
+
+  private removeTask(task: EmulatedTask): void {
+    if (task.deleted) return
+    task.abort()
+    task.dispose()
+    task.deleted = true
+    this.tasks.delete(task.uuid)
+    this.poolOfTask.delete(task.uuid)
+    this.rebalance()
   }
 
   private pool(id: string): EmulatedPool {
@@ -476,19 +544,12 @@ export class QarnotEmulator {
       }
       case 'GET /tasks/{uuid}':
         return { body: this.wire(this.task(first)) }
-      case 'DELETE /tasks/{uuid}': {
-        const task = this.task(first)
-        task.abort()
-        task.dispose()
-        task.deleted = true
-        this.tasks.delete(task.uuid)
-        this.poolOfTask.delete(task.uuid)
-        this.rebalance()
+      case 'DELETE /tasks/{uuid}':
+        this.deleteTask(this.task(first))
         return { body: {} }
-      }
       case 'POST /tasks/{uuid}/abort': {
         const task = this.task(first)
-        if (task.isFinal) throw new HttpError(403, "Can't abort the task")
+        if (task.isFinal || task.state === 'PendingDelete') throw new HttpError(403, "Can't abort the task")
         task.abort()
         return { body: {} }
       }
@@ -522,17 +583,23 @@ export class QarnotEmulator {
   }
 
   private wire(task: EmulatedTask): TaskOutputWire {
-    const wire = task.toWire()
-    if (!this.options.quirks?.nullCollections) return wire
-    const empty = (value: unknown) => (Array.isArray(value) && value.length === 0 ? null : value)
-    return {
-      ...wire,
-      errors: empty(wire.errors) as null,
-      completedInstances: empty(wire.completedInstances) as null,
-      constants: empty(wire.constants) as null,
-      tags: empty(wire.tags) as null,
-      status: wire.state === 'Submitted' ? null : wire.status
+    let wire = task.toWire()
+    if (this.quirks.nullCollections) {
+      const empty = (value: unknown) => (Array.isArray(value) && value.length === 0 ? null : value)
+      wire = {
+        ...wire,
+        errors: empty(wire.errors) as null,
+        completedInstances: empty(wire.completedInstances) as null,
+        constants: empty(wire.constants) as null,
+        tags: empty(wire.tags) as null,
+        status: wire.state === 'Submitted' ? null : wire.status
+      }
     }
+    // Once the task has ended (and while it is deleted after), as the Node SDK's and OpenAPI's examples show (§4).
+    const without = this.quirks.finishedWithoutInstances
+    if (without && task.finishedAt !== undefined)
+      wire = { ...wire, completedInstances: without === 'empty' ? [] : null }
+    return wire
   }
 
   private create(rawBody: string): { uuid: string } {
@@ -542,8 +609,14 @@ export class QarnotEmulator {
     const create = body as EmulatedTaskBody
     if (invalid.length === 0 && create.shortname && this.findTask(create.shortname))
       invalid.push('shortname-uniqueness')
-    if (invalid.length > 0)
-      throw new HttpError(400, `Invalid task file. Invalid fields: ${invalid.join(', ')}`)
+    if (invalid.length > 0) {
+      // The status of a shortname clash is unconfirmed (§3): 400 by default, 403 with the quirk.
+      const clash = invalid[0] === 'shortname-uniqueness'
+      throw new HttpError(
+        clash ? (this.quirks.shortnameClashStatus ?? 400) : 400,
+        `Invalid task file. Invalid fields: ${invalid.join(', ')}`
+      )
+    }
     const pool = create.poolUuid ? this.pools.get(create.poolUuid) : undefined
     if (create.poolUuid) {
       // The Python SDK notes a missing pool is answered 400; the message is assumed (§10).
@@ -564,7 +637,16 @@ export class QarnotEmulator {
         ? () => pool.freeSlots()
         : () => this.maxRunning - this.runningInstances(task => !this.poolOfTask.has(task.uuid)),
       onInstanceSlotFreed: () => setImmediate(() => this.rebalance()),
-      pool: pool && { uuid: pool.uuid, profile: pool.profile, constants: pool.constants }
+      pool: pool && { uuid: pool.uuid, profile: pool.profile, constants: pool.constants },
+      uploadingState: this.quirks.legacyUploadingState ? 'DownloadingResults' : undefined,
+      dotNetTimes: this.quirks.dotNetTimes,
+      secondReaderMs: this.quirks.secondReader?.intervalMs,
+      preemption: this.quirks.preemption,
+      onFinished: () => {
+        const autoDelete = this.quirks.autoDelete
+        if (autoDelete && create.autoDeleteOnCompletion === true)
+          this.later(autoDelete.afterMs, () => this.deleteTask(task))
+      }
     })
     this.tasks.set(task.uuid, task)
     if (pool) this.poolOfTask.set(task.uuid, pool)
