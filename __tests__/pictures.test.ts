@@ -597,7 +597,7 @@ describe('where the time went', () => {
     timeline.observe({ uuid: 'u', state: 'Success' }, T0 + 12_000)
     const line = renderTaskPhases(timeline)
     expect(line).toBe(
-      '**Where the time went** (as seen by polling every ~6.0 s, at most 10 s apart): queued and running at least 10 s · uploading results 2.0 s; 12 s in all. Phases joined by "and" went by between two reads and cannot be told apart.'
+      '**Where the time went** (as seen by polling every ~6.0 s, at most 10 s apart): queued and running at least 10 s · uploading results 2.0 s; 12 s in all. Phases joined by "and" passed between two reads (or before the first) and are not told apart.'
     )
   })
 
@@ -640,5 +640,37 @@ describe('nothing to show', () => {
     expect(
       renderPictures([instance(0, undefined, 'NotCompleted', { peakMemoryMB: undefined })], EMPTY_TIMELINE)
     ).toBe('')
+  })
+})
+
+describe('where the time went, for a task that had ended before it was followed', () => {
+  it("counts from the task's creation, with the phases no read saw joined", () => {
+    const timeline = new TaskTimeline()
+    const end = new Date(T0 + 600_000).toISOString()
+    timeline.observe(
+      {
+        uuid: 'u',
+        state: 'Success',
+        creationDate: new Date(T0).toISOString(),
+        endDate: end,
+        stateTransitionTime: end
+      },
+      T0 + 3_600_000
+    )
+    expect(renderTaskPhases(timeline)).toBe(
+      '**Where the time went** (by the task\'s own dates): queued, running and uploading results 10 min; 10 min in all. Phases joined by "and" passed between two reads (or before the first) and are not told apart.'
+    )
+  })
+})
+
+describe('a wall time that cannot be', () => {
+  it('does not stretch the timeline back before the task existed', () => {
+    const { timeline, instances } = followed(3)
+    const broken = [instance(0, 1e9), ...instances.slice(1)]
+    const { bars } = instanceBars(broken, timeline)
+    expect(bars[0].from).toBe('seen')
+    expect(bars[0].startMs).toBeGreaterThan(T0)
+    const gantt = charts(renderTimeline(broken, timeline))[0] as Gantt
+    expect(gantt.axisFormat).toBe('%H:%M:%S')
   })
 })

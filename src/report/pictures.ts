@@ -55,10 +55,14 @@ export function median(sorted: ArrayLike<number>): number | undefined {
   return n % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
 
-/** Durations as the summary writes them, rounded first so that 59.7 s never shows as `60 s` or `1 min 60 s`. */
+/**
+ * Durations as the summary writes them (`42 s`, `3 min 5 s`), rounded first so that 59.7 s never shows as `60 s`
+ * or `1 min 60 s`, with two significant digits below a second, and no `0 s` or `0 min` tail.
+ */
 export function duration(seconds: number): string {
+  if (seconds < 1) return `${Number(Math.max(0, seconds).toPrecision(2))} s`
   const rounded = seconds < 10 ? Math.round(seconds * 10) / 10 : Math.round(seconds)
-  return formatSeconds(rounded) || '0.0 s'
+  return formatSeconds(rounded).replace(/ 0 (?:s|min)$/, '')
 }
 
 function megabytes(mb: number): string {
@@ -172,9 +176,9 @@ export function targetBins(n: number): number {
 
 /**
  * Bins wall times with round edges. The width comes from Sturges' bin count over the range of the usual values
- * (the non-stragglers: up to `usualMaxSec`), so that one slow instance does not squash the rest into a bar; the
- * bins then run to the largest value, and when that would take more than `maxBins` (or twice Sturges' count), the
- * last bin becomes an open-ended one (`≥ edge`).
+ * (the non-stragglers: up to `usualMaxSec`), so that one slow instance does not squash the rest into a bar. The
+ * bins cover the usual values; whatever lies beyond (the stragglers), or beyond `maxBins`, goes in one more,
+ * open-ended bin (`300+`), rather than in a row of empty ones.
  */
 export function binWallTimes(
   values: readonly { wallTimeSec: number; failed: boolean }[],
@@ -188,10 +192,11 @@ export function binWallTimes(
   const spread = Math.min(usualMaxSec, max) - min
   const width = niceWidth(spread > 0 ? spread / target : Math.max(min * 0.1, 0.1))
   const low = Math.floor(min / width + 1e-9) * width
-  const needed = Math.floor((max - low) / width + 1e-9) + 1
-  const limit = Math.max(1, Math.min(maxBins, target * 2))
-  const bins = Math.min(needed, limit)
-  const overflow = needed > limit
+  const binsTo = (value: number): number => Math.floor((value - low) / width + 1e-9) + 1
+  const needed = binsTo(max)
+  const usual = Math.min(binsTo(Math.min(usualMaxSec, max)), Math.max(1, maxBins - 1))
+  const bins = needed <= usual ? needed : usual + 1
+  const overflow = needed > bins
   const counts = new Array<number>(bins).fill(0)
   const failedCounts = new Array<number>(bins).fill(0)
   for (const { wallTimeSec, failed } of values) {
@@ -208,7 +213,7 @@ const UNIT_SECONDS = { s: 1, min: 60, h: 3600 } as const
 
 function edgeLabel(seconds: number, unit: Histogram['unit']): string {
   const value = seconds / UNIT_SECONDS[unit]
-  return Number.isInteger(value) ? String(value) : String(Number(value.toFixed(3)))
+  return String(Number(value.toPrecision(6)))
 }
 
 /**
@@ -257,8 +262,10 @@ export function countAxisBottom(top: number): number {
 /** Colours: instances in bars of GitHub's green, those that did not succeed in its red, drawn over them. */
 const XYCHART_INIT = `%%{init: {"xyChart": {"height": ${CHART_HEIGHT}}, "themeVariables": {"xyChart": {"plotColorPalette": "#2da44e, #cf222e"}}}}%%`
 
+/** A bin width: `0.01 s`, `15 s`, `10 min`, `2 h`. */
 function widthWords(seconds: number): string {
-  return duration(seconds).replace(/\.0 s$/, ' s')
+  if (seconds < 60) return `${Number(seconds.toPrecision(3))} s`
+  return seconds % 3600 === 0 ? `${seconds / 3600} h` : duration(seconds)
 }
 
 /** The `xychart-beta` block of a histogram. */
@@ -392,7 +399,12 @@ function phaseStarts(
     if (time === undefined) return undefined
     starts.set(phase, Math.min(time, starts.get(phase) ?? time))
   }
-  const list = [...starts].map(([phase, startMs]) => ({ phase, startMs }))
+  // The task was queued from its creation, whether or not a read saw it queued.
+  if (clock === 'server' && timeline.creationMs !== undefined && !starts.has('queued'))
+    starts.set('queued', timeline.creationMs)
+  const list = [...starts]
+    .map(([phase, startMs]) => ({ phase, startMs }))
+    .sort((a, b) => (a.phase === 'queued' ? -1 : b.phase === 'queued' ? 1 : 0))
   const ordered = list.every((item, i) => i === 0 || item.startMs >= list[i - 1].startMs)
   return ordered && list.length > 0 ? list : undefined
 }
@@ -429,6 +441,12 @@ export function taskPhases(timeline: TimelineView, clock: TaskPhases['clock']): 
   return { clock, spans, ended }
 }
 
+/** `queued`, `queued and running`, `queued, running and uploading results`. */
+function phaseWords(phases: readonly TaskPhase[]): string {
+  const words = phases.map(p => PHASE_WORDS[p])
+  return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words[words.length - 1]}`
+}
+
 function pollingWords(timeline: TimelineView): string {
   const { typicalIntervalMs: typical, longestIntervalMs: longest } = timeline.polls
   if (typical === undefined || longest === undefined) return 'as seen by one read'
@@ -442,7 +460,7 @@ export function renderTaskPhases(timeline: TimelineView): string {
   const spans = phases?.spans.filter(s => s.endMs >= s.startMs) ?? []
   if (!phases || spans.length === 0) return ''
   const figures = spans.map((span, i) => {
-    const words = span.phases.map(p => PHASE_WORDS[p]).join(' and ')
+    const words = phaseWords(span.phases)
     const atLeast = phases.clock === 'polling' && i === 0 ? 'at least ' : ''
     return `${words} ${atLeast}${duration((span.endMs - span.startMs) / 1000)}`
   })
@@ -458,7 +476,7 @@ export function renderTaskPhases(timeline: TimelineView): string {
   ].filter(Boolean)
   if (own.length > 0) line += ` Qarnot counts ${own.join(' and ')}.`
   if (spans.some(s => s.phases.length > 1))
-    line += ' Phases joined by "and" went by between two reads and cannot be told apart.'
+    line += ' Phases joined by "and" passed between two reads (or before the first) and are not told apart.'
   return line
 }
 
@@ -477,7 +495,7 @@ export interface GanttBar {
  * Each instance's bar, from what the reads saw, never guessed: the end is the first read that showed it ended
  * (when an earlier read had not), the start that minus its wall time; without a wall time, or without a seen end,
  * the first read that listed it running (when an earlier read had not) to its seen end or last read running.
- * Instances with neither are left out.
+ * Instances with neither are left out, and so is a wall time that would start the bar before the task was created.
  */
 export function instanceBars(
   instances: readonly InstanceResult[],
@@ -485,13 +503,15 @@ export function instanceBars(
 ): { bars: GanttBar[]; leftOut: number[] } {
   const bars: GanttBar[] = []
   const leftOut: number[] = []
+  // A wall time that would start an instance before its task existed (a minute of clock skew allowed) is not used.
+  const earliest = Math.max(0, (timeline.creationMs ?? 0) - 60_000)
   for (const instance of instances) {
     const seen = timeline.instance(instance.id)
     const failed = instance.state !== 'Success'
     const end = seen?.completedAfterMs === undefined ? undefined : seen.completedSeenMs
     const start = seen?.runningAfterMs === undefined ? undefined : seen.runningSeenMs
     const wall = hasWallTime(instance) ? instance.wallTimeSec * 1000 : undefined
-    if (end !== undefined && wall !== undefined) {
+    if (end !== undefined && wall !== undefined && end - wall >= earliest) {
       bars.push({ id: instance.id, startMs: end - wall, endMs: end, failed, from: 'wall' })
     } else if (start !== undefined && (end ?? seen?.lastRunningMs) !== undefined) {
       const until = Math.max(start, end ?? seen?.lastRunningMs ?? start)
@@ -523,7 +543,7 @@ export function ganttMermaid(bars: readonly GanttBar[], phases: TaskPhases | und
   if (spans.length > 0) {
     lines.push('  section Task')
     spans.forEach((span, i) => {
-      const words = span.phases.map(p => PHASE_WORDS[p]).join(' and ')
+      const words = phaseWords(span.phases)
       lines.push(`  ${words} :done, t${i}, ${ms(span.startMs)}, ${ms(Math.max(span.endMs, span.startMs))}`)
     })
   }
@@ -536,8 +556,9 @@ export function ganttMermaid(bars: readonly GanttBar[], phases: TaskPhases | und
   return lines.join('\n')
 }
 
-function utcClock(ms: number): string {
-  return new Date(ms).toISOString().slice(11, 19)
+/** `2026-11-30 10:00:09 UTC`. */
+function utcTime(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`
 }
 
 /** The timeline, in <details> when long, with what it is made of and what was left out. */
@@ -557,7 +578,7 @@ export function renderTimeline(
   const precision = interval === undefined ? '' : ` (up to ${duration(interval / 1000)} late)`
   const first = Math.min(...bars.map(b => b.startMs))
   const notes = [
-    `Times ${pollingWords(timeline)}, from ${utcClock(first)} UTC (the axis shows your time zone). A bar ends at the first read that showed the instance ended${precision} and spans its wall time${bars.some(b => b.from === 'seen') ? ', or, with no wall time or no seen end, runs from the first read that saw it running to the last' : ''}.`
+    `Times ${pollingWords(timeline)}, from ${utcTime(first)} (the axis shows your time zone). A bar ends at the first read that showed the instance ended${precision} and spans its wall time${bars.some(b => b.from === 'seen') ? ', or, with no wall time or no seen end, runs from the first read that saw it running to the last' : ''}.`
   ]
   if (leftOut.length > 0)
     notes.push(`Left out, no time seen for them: ${instancesWord(leftOut.length)}, ${idList(leftOut)}.`)
