@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
 import type { QarnotEmulator } from '../src/emulator/server.js'
-import { runAction, startStep, type StepResult } from '../src/local-runner/runner.js'
+import { runAction, startStep, type StepResult, readActionDefinition } from '../src/local-runner/runner.js'
 import { fastEmulator, waitForState } from './helpers/emulator.js'
 
 let emulator: QarnotEmulator
@@ -51,7 +51,7 @@ describe('dist/index.js as the runner runs it', () => {
     })
     expect(main.exitCode).toBe(1)
     expect(main.log).toMatch(/::error::Qarnot task .* ended in state Failure: instances 1,3 failed/)
-    expect(Object.keys(main.outputs)).toHaveLength(12)
+    expect(Object.keys(main.outputs)).toHaveLength(Object.keys(readActionDefinition().outputs).length)
     expect(main.outputs['failed-instances']).toBe('1,3')
     expect(main.summary).toContain('❌ Qarnot task failed: 2 of 4 instances did not succeed')
   })

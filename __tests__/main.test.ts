@@ -10,6 +10,7 @@ import { systemClock } from '../src/task/clock.js'
 import { DEFAULT_RETRY } from '../src/qarnot/retry.js'
 import { fastEmulator, waitForState } from './helpers/emulator.js'
 import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
+import { readActionDefinition } from '../src/local-runner/runner.js'
 import { BAD_INPUTS } from './fixtures/bad-inputs.js'
 
 let emulator: QarnotEmulator
@@ -29,20 +30,8 @@ async function runWith(
   return io
 }
 
-const ALL_OUTPUTS = [
-  'task-uuid',
-  'task-url',
-  'state',
-  'outcome',
-  'instance-count',
-  'succeeded-count',
-  'failed-count',
-  'failed-instances',
-  'results',
-  'stdout',
-  'logs-dir',
-  'truncated'
-]
+/** Every output action.yml declares: each exit path must set them all. */
+const ALL_OUTPUTS = Object.keys(readActionDefinition().outputs)
 
 describe('run()', () => {
   it('runs the hello world: live log per instance, every output, a summary, no failure', async () => {

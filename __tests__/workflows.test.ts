@@ -60,7 +60,7 @@ describe('traceability', () => {
   it('labels and tags the task so that Tasq leads back to the run', async () => {
     const io = await runIn(pullRequestEnv(), { command: 'echo hi', labels: 'team=render', tags: 'nightly' })
     const body = emulator.allTasks()[0].body
-    expect(body.tags).toEqual(['nightly', 'github-actions'])
+    expect(body.tags).toEqual(['nightly', 'github-actions', expect.stringMatching(/^gha-step-[0-9a-f]{24}$/)])
     expect(body.labels).toEqual({
       'github-repository': 'octo-org/render',
       'github-workflow': 'render',
@@ -217,7 +217,11 @@ describe('fire and forget, then collect', () => {
       results: '[]',
       stdout: '',
       'logs-dir': '',
-      truncated: 'false'
+      truncated: 'false',
+      credits: '',
+      'carbon-gco2eq': '',
+      'energy-wh': '',
+      'energy-reused-wh': ''
     })
     expect(submit.summary).toContain('## 📤 Qarnot task submitted')
     const collect = await runIn(pullRequestEnv(), { task: submit.outputs['task-uuid'], command: '' })

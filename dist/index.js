@@ -31750,6 +31750,8 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./src/constants.ts
 /**
  * Every name the action shares with the outside world, declared once: inputs and outputs (the contract of
@@ -31780,7 +31782,8 @@ const constants_Input = {
     ApiUrl: 'api-url',
     Task: 'task',
     PrComment: 'pr-comment',
-    GithubToken: 'github-token'
+    GithubToken: 'github-token',
+    Rerun: 'rerun'
 };
 const Output = {
     TaskUuid: 'task-uuid',
@@ -31794,7 +31797,11 @@ const Output = {
     Results: 'results',
     Stdout: 'stdout',
     LogsDir: 'logs-dir',
-    Truncated: 'truncated'
+    Truncated: 'truncated',
+    Credits: 'credits',
+    CarbonGCO2eq: 'carbon-gco2eq',
+    EnergyWh: 'energy-wh',
+    EnergyReusedWh: 'energy-reused-wh'
 };
 /** Keys saved with core.saveState by main and read back by post (as STATE_<key>). */
 const State = {
@@ -32043,8 +32050,6 @@ function explainError(error, apiUrl, phase = 'start') {
     return message;
 }
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./src/github/context.ts
 /**
  * The workflow run this step belongs to, from the runner's GITHUB_* variables and the event payload file.
@@ -32258,6 +32263,451 @@ function read_readApiUrl(read, env) {
     return url.toString().replace(/\/+$/, '');
 }
 
+;// CONCATENATED MODULE: ./src/ranges.ts
+/**
+ * Instance ranges in Qarnot's advanced-range syntax: `1-6,15,20,25-30`, inclusive bounds.
+ * Pure functions only: parse, normalise, expand, count and format.
+ */
+/** Thrown for text that is not a valid range; `reason` says what is wrong in words a user can act on. */
+class RangeSyntaxError extends Error {
+    text;
+    reason;
+    constructor(text, reason) {
+        super(`"${text}" is not a valid instance range: ${reason}`);
+        this.text = text;
+        this.reason = reason;
+        this.name = 'RangeSyntaxError';
+    }
+}
+/** Largest id we accept: keeps arithmetic exact and is far above any real task. */
+const MAX_INSTANCE_ID = 2 ** 31 - 1;
+const ITEM = /^(\d+)(?:-(\d+))?$/;
+function parseId(digits, text) {
+    const value = Number(digits);
+    if (!Number.isSafeInteger(value) || value > MAX_INSTANCE_ID) {
+        throw new RangeSyntaxError(text, `${digits} is larger than ${MAX_INSTANCE_ID}`);
+    }
+    return value;
+}
+/**
+ * Parses `1-6,15,20,25-30` into sorted, merged intervals (overlaps and adjacent items are joined).
+ * Whitespace around items is tolerated; empty items, reversed bounds, signs and non-decimal numbers are not.
+ */
+function parseRanges(text) {
+    if (text.trim() === '')
+        throw new RangeSyntaxError(text, 'it is empty');
+    const intervals = [];
+    for (const raw of text.split(',')) {
+        const item = raw.trim();
+        if (item === '')
+            throw new RangeSyntaxError(text, 'it has an empty item (two commas, or a comma at an end)');
+        const match = ITEM.exec(item);
+        if (!match) {
+            throw new RangeSyntaxError(text, `"${item}" is neither a whole number nor a range a-b of whole numbers (decimal, no sign)`);
+        }
+        const first = parseId(match[1], text);
+        const last = match[2] === undefined ? first : parseId(match[2], text);
+        if (last < first)
+            throw new RangeSyntaxError(text, `"${item}" runs backwards; write ${last}-${first}`);
+        intervals.push({ first, last });
+    }
+    return normalise(intervals);
+}
+/** Sorts intervals and merges overlapping or adjacent ones. */
+function normalise(intervals) {
+    const sorted = [...intervals].sort((a, b) => a.first - b.first || a.last - b.last);
+    const merged = [];
+    for (const interval of sorted) {
+        const previous = merged[merged.length - 1];
+        if (previous && interval.first <= previous.last + 1) {
+            merged[merged.length - 1] = { first: previous.first, last: Math.max(previous.last, interval.last) };
+        }
+        else {
+            merged.push({ ...interval });
+        }
+    }
+    return merged;
+}
+/** The number of ids in normalised intervals. */
+function countIds(intervals) {
+    return intervals.reduce((sum, { first, last }) => sum + (last - first + 1), 0);
+}
+/** Every id, ascending. Use only where the count is known to be reasonable. */
+function expandIds(intervals) {
+    const ids = [];
+    for (const { first, last } of intervals)
+        for (let id = first; id <= last; id++)
+            ids.push(id);
+    return ids;
+}
+/** Intervals covering `0..count-1`, as a task of `instanceCount: count` has. */
+function countToIntervals(count) {
+    return count > 0 ? [{ first: 0, last: count - 1 }] : [];
+}
+/** Normalised intervals from any list of ids (duplicates allowed, any order). */
+function idsToIntervals(ids) {
+    const sorted = [...new Set(ids)].sort((a, b) => a - b);
+    const intervals = [];
+    for (const id of sorted) {
+        const previous = intervals[intervals.length - 1];
+        if (previous && id === previous.last + 1)
+            intervals[intervals.length - 1] = { first: previous.first, last: id };
+        else
+            intervals.push({ first: id, last: id });
+    }
+    return intervals;
+}
+/** Formats intervals as the API writes them: `2,5-7`; an empty list is `""`. */
+function formatRanges(intervals) {
+    return intervals.map(({ first, last }) => (first === last ? `${first}` : `${first}-${last}`)).join(',');
+}
+/** Formats any list of ids as a normalised range string. */
+function formatIds(ids) {
+    return formatRanges(idsToIntervals(ids));
+}
+/**
+ * Reads a range field of a TaskOutput (`failedRange`, ...): `null`, `undefined` and `""` mean none.
+ * A malformed value from the server is reported to the caller rather than guessed at.
+ */
+function parseRangeField(value) {
+    if (value === null || value === undefined || value.trim() === '')
+        return [];
+    return parseRanges(value);
+}
+/** Whether normalised intervals hold `id` (binary search: no expansion, whatever the intervals' size). */
+function intervalsContain(intervals, id) {
+    let low = 0;
+    let high = intervals.length - 1;
+    while (low <= high) {
+        const middle = (low + high) >> 1;
+        const { first, last } = intervals[middle];
+        if (id < first)
+            high = middle - 1;
+        else if (id > last)
+            low = middle + 1;
+        else
+            return true;
+    }
+    return false;
+}
+/** The ids of normalised `a` that are not in normalised `b`, as normalised intervals. */
+function subtractIntervals(a, b) {
+    const result = [];
+    let j = 0;
+    for (const { first, last } of a) {
+        let start = first;
+        while (j < b.length && b[j].last < start)
+            j++;
+        let k = j;
+        while (start <= last && k < b.length && b[k].first <= last) {
+            if (b[k].first > start)
+                result.push({ first: start, last: b[k].first - 1 });
+            start = Math.max(start, b[k].last + 1);
+            k++;
+        }
+        if (start <= last)
+            result.push({ first: start, last });
+    }
+    return result;
+}
+
+;// CONCATENATED MODULE: ./src/task/states.ts
+/** Qarnot task states (docs/qarnot-api.md §5). */
+const FINAL_STATES = new Set(['Success', 'Failure', 'Cancelled']);
+const KNOWN_STATES = new Set([
+    'Submitted',
+    'PartiallyDispatched',
+    'FullyDispatched',
+    'PartiallyExecuting',
+    'FullyExecuting',
+    'UploadingResults',
+    'DownloadingResults',
+    'PendingCancel',
+    'PendingDelete',
+    'Success',
+    'Failure',
+    'Cancelled'
+]);
+/** Whether polling can stop. `PendingCancel` and unknown states are not final; `PendingDelete` ends the task's life. */
+function isFinalState(state) {
+    return FINAL_STATES.has(state) || state === 'PendingDelete';
+}
+function isKnownState(state) {
+    return KNOWN_STATES.has(state);
+}
+
+;// CONCATENATED MODULE: ./src/task/verdict.ts
+/**
+ * The verdict on a finished task (docs/qarnot-api.md §4, §5), from its last TaskOutput alone. Pure.
+ * Every source is evidence of an instance's end: `completedInstances` entries, and the status ranges
+ * (`succeededRange`, `failedOnlyRange`, `failedRange`, `cancelledRange`), since a finished task may list no completed
+ * instance at all. Conflicting evidence resolves toward failure. The task passes only when its state is Success, it
+ * has no errors, and every instance asked for has evidence of success and none of failure. Ranges from the API are
+ * never expanded: only the ids asked for are looked up in them.
+ */
+
+function describeApiError(error) {
+    if (!error)
+        return undefined;
+    const text = [error.message, error.code ? `(${error.code})` : undefined].filter(Boolean).join(' ');
+    return text === '' ? undefined : text;
+}
+/** The ids a task says it was asked to run (advancedRanges wins over instanceCount); [] when it says nothing. */
+function taskIntervals(task) {
+    try {
+        if (task.advancedRanges)
+            return parseRangeField(task.advancedRanges);
+    }
+    catch {
+        return [];
+    }
+    const count = task.instanceCount ?? 0;
+    return count > 0 ? [{ first: 0, last: count - 1 }] : [];
+}
+function gatherEvidence(task) {
+    const entries = new Map();
+    for (const entry of task.completedInstances ?? []) {
+        if (typeof entry?.instanceId !== 'number')
+            continue;
+        const list = entries.get(entry.instanceId);
+        if (list)
+            list.push(entry);
+        else
+            entries.set(entry.instanceId, [entry]);
+    }
+    const range = (value) => {
+        try {
+            return parseRangeField(value);
+        }
+        catch {
+            return [];
+        }
+    };
+    const status = task.status ?? {};
+    return {
+        entries,
+        succeeded: range(status.succeededRange),
+        failed: normalise([...range(status.failedOnlyRange), ...range(status.failedRange)]),
+        cancelled: range(status.cancelledRange)
+    };
+}
+function entryState(entry) {
+    const state = (entry.state ?? '').toLowerCase();
+    if (state === 'success')
+        return 'Success';
+    if (state === 'cancelled' || state === 'canceled')
+        return 'Cancelled';
+    return 'Failure';
+}
+/** One instance's end from every piece of evidence: a failure anywhere wins, then a cancellation. */
+function judge(id, evidence) {
+    const entries = evidence.entries.get(id) ?? [];
+    const states = new Set(entries.map(entryState));
+    if (intervalsContain(evidence.succeeded, id))
+        states.add('Success');
+    const cancelledByRange = intervalsContain(evidence.cancelled, id);
+    if (cancelledByRange)
+        states.add('Cancelled');
+    else if (intervalsContain(evidence.failed, id))
+        states.add('Failure');
+    const state = states.has('Failure')
+        ? 'Failure'
+        : states.has('Cancelled')
+            ? 'Cancelled'
+            : states.has('Success')
+                ? 'Success'
+                : 'NotCompleted';
+    const failing = entries.find(e => entryState(e) !== 'Success');
+    const shown = failing ?? entries[entries.length - 1];
+    const number = (value) => typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+    const attempts = Math.max(0, ...entries.map(e => number(e.executionAttemptCount) ?? 0));
+    let error = describeApiError(failing?.error);
+    if (error === undefined && state === 'NotCompleted')
+        error = 'never completed';
+    if (error === undefined && state === 'Cancelled')
+        error = 'cancelled';
+    if (error === undefined && state === 'Failure')
+        error = entries.length > 0 ? 'failed' : 'failed (status ranges)';
+    return {
+        id,
+        state,
+        error,
+        wallTimeSec: number(shown?.wallTimeSec),
+        execTimeSec: number(shown?.execTimeSec),
+        peakMemoryMB: number(shown?.peakMemoryMB),
+        attempts: attempts > 0 ? attempts : undefined
+    };
+}
+function reasonsFor(state, instances, taskErrors) {
+    const reasons = [];
+    if (state !== 'Success')
+        reasons.push(`the task ended in state ${state}`);
+    const ids = (wanted) => instances.filter(i => i.state === wanted).map(i => i.id);
+    for (const [wanted, words] of [
+        ['Failure', 'failed'],
+        ['Cancelled', 'cancelled'],
+        ['NotCompleted', 'never completed']
+    ]) {
+        const matching = ids(wanted);
+        if (matching.length > 0)
+            reasons.push(`${matching.length > 1 ? 'instances' : 'instance'} ${formatIds(matching)} ${words}`);
+    }
+    if (taskErrors.length > 0)
+        reasons.push(`task errors: ${taskErrors.join('; ')}`);
+    if (instances.length === 0)
+        reasons.push('the task reports no instances');
+    return reasons;
+}
+/**
+ * The verdict over `requested` (the ids asked for, normalised). `task` is the last document read, or undefined when
+ * none could be read (every instance is then unknown).
+ */
+function decideVerdict(task, requested) {
+    const evidence = task ? gatherEvidence(task) : gatherEvidence({ uuid: '', state: 'Unknown' });
+    const instances = [];
+    for (const { first, last } of requested)
+        for (let id = first; id <= last; id++)
+            instances.push(judge(id, evidence));
+    const reported = normalise([
+        ...idsToIntervals(evidence.entries.keys()),
+        ...evidence.succeeded,
+        ...evidence.failed,
+        ...evidence.cancelled
+    ]);
+    const unexpected = subtractIntervals(reported, requested);
+    const state = task?.state ?? 'Unknown';
+    const taskErrors = (task?.errors ?? []).map(describeApiError).filter((e) => e !== undefined);
+    const reasons = reasonsFor(state, instances, taskErrors);
+    const failedIds = instances.filter(i => i.state !== 'Success').map(i => i.id);
+    return {
+        passed: reasons.length === 0,
+        state,
+        instances,
+        succeededCount: instances.length - failedIds.length,
+        failedIds,
+        taskErrors,
+        unexpected: formatRanges(unexpected),
+        reasons
+    };
+}
+/** A sentence about ids the API reported that were never asked for, or `""`. */
+function describeUnexpected(verdict) {
+    if (verdict.unexpected === '')
+        return '';
+    return `Qarnot reported instance ids that this task never asked for (${verdict.unexpected}); they are not counted as its instances.`;
+}
+/**
+ * The verdict over a whole request when some instances come from earlier tasks (a re-run that computed only what
+ * failed): `computed` is this attempt's task's verdict over the ids it ran (undefined when nothing was computed),
+ * `kept` the successes taken from earlier attempts.
+ */
+function mergeVerdicts(computed, kept) {
+    const instances = [...(computed?.instances ?? []), ...kept].sort((a, b) => a.id - b.id);
+    const state = computed?.state ?? 'Success';
+    const taskErrors = computed?.taskErrors ?? [];
+    const reasons = reasonsFor(state, instances, taskErrors);
+    const failedIds = instances.filter(i => i.state !== 'Success').map(i => i.id);
+    return {
+        passed: reasons.length === 0,
+        state,
+        instances,
+        succeededCount: instances.length - failedIds.length,
+        failedIds,
+        taskErrors,
+        unexpected: computed?.unexpected ?? '',
+        reasons
+    };
+}
+
+;// CONCATENATED MODULE: ./src/task/rerun.ts
+/**
+ * "Re-run failed jobs" re-runs only the failed instances: deciding, from the tasks earlier attempts of this same
+ * step made, which instances to compute again. Pure. The step is named across attempts by a tag (same run, job,
+ * step and inputs; docs/rerun.md says why and what cannot be told apart), since the API documents finding tasks by
+ * tag (`GET /tasks?tag=`, docs/qarnot-api.md §9).
+ */
+
+
+
+
+
+const STEP_TAG_PREFIX = 'gha-step-';
+/**
+ * The tag of this step across the attempts of its run, or undefined outside a workflow run. Matrix legs share the
+ * job and step: the task's own description (`fingerprint`: command, instances, image, constants, labels...) tells
+ * them apart; legs that describe the very same task cannot be told apart, and `planRerun` then runs everything.
+ */
+function stepTag(place, fingerprint) {
+    if (!place.runId || !place.job)
+        return undefined;
+    const identity = [place.repository, place.workflow, place.runId, place.job, place.action, fingerprint];
+    return `${STEP_TAG_PREFIX}${(0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 24)}`;
+}
+/** Earlier attempts that made more than one task with this step's tag: two legs the action cannot tell apart. */
+function ambiguousAttempts(earlier) {
+    const seen = new Map();
+    for (const task of earlier)
+        seen.set(task.attempt, (seen.get(task.attempt) ?? 0) + 1);
+    return [...seen].filter(([, count]) => count > 1).map(([attempt]) => attempt);
+}
+function planRerun(requested, earlier, attempt) {
+    const before = earlier.filter(task => task.attempt < attempt).sort((a, b) => a.attempt - b.attempt);
+    if (before.length === 0) {
+        return {
+            kind: 'all',
+            reason: attempt > 1 ? 'no task of an earlier attempt of this step was found' : undefined
+        };
+    }
+    const ambiguous = ambiguousAttempts(before);
+    if (ambiguous.length > 0) {
+        return {
+            kind: 'all',
+            reason: `attempt ${ambiguous.join(', ')} made several tasks with this step's tag (matrix legs with the same inputs cannot be told apart: give each a distinct label)`
+        };
+    }
+    // Latest first: the latest attempt that ran an instance has its say.
+    const verdicts = before
+        .map(task => ({
+        task,
+        results: new Map(decideVerdict(task.document, task.ids).instances.map(i => [i.id, i]))
+    }))
+        .reverse();
+    const keptByTask = new Map();
+    const rerun = [];
+    for (const { first, last } of requested) {
+        for (let id = first; id <= last; id++) {
+            const latest = verdicts.find(v => intervalsContain(v.task.ids, id));
+            const result = latest?.results.get(id);
+            if (!latest || result?.state !== 'Success') {
+                rerun.push(id);
+                continue;
+            }
+            const list = keptByTask.get(latest.task);
+            if (list)
+                list.push(result);
+            else
+                keptByTask.set(latest.task, [result]);
+        }
+    }
+    const kept = [...keptByTask].map(([task, instances]) => ({ task, instances }));
+    const warnings = before
+        .filter(task => !isFinalState(task.document.state))
+        .map(task => `task ${task.uuid} of attempt ${task.attempt} is still ${task.document.state}; its unfinished instances are computed again`);
+    if (rerun.length === 0)
+        return { kind: 'none', kept, warnings };
+    return { kind: 'some', rerun: idsToIntervals(rerun), kept, warnings };
+}
+/** One sentence for the log and the summary: what is re-run and where the rest comes from. */
+function describePlan(plan) {
+    if (plan.kind === 'all')
+        return plan.reason ? `Every instance is computed: ${plan.reason}.` : undefined;
+    const sources = plan.kept.map(k => `${formatIds(k.instances.map(i => i.id))} from task ${k.task.uuid} (attempt ${k.task.attempt})`);
+    if (plan.kind === 'none')
+        return `Every instance succeeded in an earlier attempt: ${sources.join('; ')}. Nothing is computed again.`;
+    const count = plan.rerun.reduce((sum, { first, last }) => sum + last - first + 1, 0);
+    return `Re-running ${plural(count, 'instance')} that did not succeed before (${formatRanges(plan.rerun)}); the others come from earlier attempts: ${sources.join('; ')}.`;
+}
+
 ;// CONCATENATED MODULE: ./src/input-formats/docker-image.ts
 /**
  * Docker image references as people write them, turned into the docker-batch profile's constants.
@@ -32464,154 +32914,6 @@ function parseList(text) {
         .filter(item => item !== '');
 }
 
-;// CONCATENATED MODULE: ./src/ranges.ts
-/**
- * Instance ranges in Qarnot's advanced-range syntax: `1-6,15,20,25-30`, inclusive bounds.
- * Pure functions only: parse, normalise, expand, count and format.
- */
-/** Thrown for text that is not a valid range; `reason` says what is wrong in words a user can act on. */
-class RangeSyntaxError extends Error {
-    text;
-    reason;
-    constructor(text, reason) {
-        super(`"${text}" is not a valid instance range: ${reason}`);
-        this.text = text;
-        this.reason = reason;
-        this.name = 'RangeSyntaxError';
-    }
-}
-/** Largest id we accept: keeps arithmetic exact and is far above any real task. */
-const MAX_INSTANCE_ID = 2 ** 31 - 1;
-const ITEM = /^(\d+)(?:-(\d+))?$/;
-function parseId(digits, text) {
-    const value = Number(digits);
-    if (!Number.isSafeInteger(value) || value > MAX_INSTANCE_ID) {
-        throw new RangeSyntaxError(text, `${digits} is larger than ${MAX_INSTANCE_ID}`);
-    }
-    return value;
-}
-/**
- * Parses `1-6,15,20,25-30` into sorted, merged intervals (overlaps and adjacent items are joined).
- * Whitespace around items is tolerated; empty items, reversed bounds, signs and non-decimal numbers are not.
- */
-function parseRanges(text) {
-    if (text.trim() === '')
-        throw new RangeSyntaxError(text, 'it is empty');
-    const intervals = [];
-    for (const raw of text.split(',')) {
-        const item = raw.trim();
-        if (item === '')
-            throw new RangeSyntaxError(text, 'it has an empty item (two commas, or a comma at an end)');
-        const match = ITEM.exec(item);
-        if (!match) {
-            throw new RangeSyntaxError(text, `"${item}" is neither a whole number nor a range a-b of whole numbers (decimal, no sign)`);
-        }
-        const first = parseId(match[1], text);
-        const last = match[2] === undefined ? first : parseId(match[2], text);
-        if (last < first)
-            throw new RangeSyntaxError(text, `"${item}" runs backwards; write ${last}-${first}`);
-        intervals.push({ first, last });
-    }
-    return normalise(intervals);
-}
-/** Sorts intervals and merges overlapping or adjacent ones. */
-function normalise(intervals) {
-    const sorted = [...intervals].sort((a, b) => a.first - b.first || a.last - b.last);
-    const merged = [];
-    for (const interval of sorted) {
-        const previous = merged[merged.length - 1];
-        if (previous && interval.first <= previous.last + 1) {
-            merged[merged.length - 1] = { first: previous.first, last: Math.max(previous.last, interval.last) };
-        }
-        else {
-            merged.push({ ...interval });
-        }
-    }
-    return merged;
-}
-/** The number of ids in normalised intervals. */
-function countIds(intervals) {
-    return intervals.reduce((sum, { first, last }) => sum + (last - first + 1), 0);
-}
-/** Every id, ascending. Use only where the count is known to be reasonable. */
-function expandIds(intervals) {
-    const ids = [];
-    for (const { first, last } of intervals)
-        for (let id = first; id <= last; id++)
-            ids.push(id);
-    return ids;
-}
-/** Intervals covering `0..count-1`, as a task of `instanceCount: count` has. */
-function countToIntervals(count) {
-    return count > 0 ? [{ first: 0, last: count - 1 }] : [];
-}
-/** Normalised intervals from any list of ids (duplicates allowed, any order). */
-function idsToIntervals(ids) {
-    const sorted = [...new Set(ids)].sort((a, b) => a - b);
-    const intervals = [];
-    for (const id of sorted) {
-        const previous = intervals[intervals.length - 1];
-        if (previous && id === previous.last + 1)
-            intervals[intervals.length - 1] = { first: previous.first, last: id };
-        else
-            intervals.push({ first: id, last: id });
-    }
-    return intervals;
-}
-/** Formats intervals as the API writes them: `2,5-7`; an empty list is `""`. */
-function formatRanges(intervals) {
-    return intervals.map(({ first, last }) => (first === last ? `${first}` : `${first}-${last}`)).join(',');
-}
-/** Formats any list of ids as a normalised range string. */
-function formatIds(ids) {
-    return formatRanges(idsToIntervals(ids));
-}
-/**
- * Reads a range field of a TaskOutput (`failedRange`, ...): `null`, `undefined` and `""` mean none.
- * A malformed value from the server is reported to the caller rather than guessed at.
- */
-function parseRangeField(value) {
-    if (value === null || value === undefined || value.trim() === '')
-        return [];
-    return parseRanges(value);
-}
-/** Whether normalised intervals hold `id` (binary search: no expansion, whatever the intervals' size). */
-function intervalsContain(intervals, id) {
-    let low = 0;
-    let high = intervals.length - 1;
-    while (low <= high) {
-        const middle = (low + high) >> 1;
-        const { first, last } = intervals[middle];
-        if (id < first)
-            high = middle - 1;
-        else if (id > last)
-            low = middle + 1;
-        else
-            return true;
-    }
-    return false;
-}
-/** The ids of normalised `a` that are not in normalised `b`, as normalised intervals. */
-function subtractIntervals(a, b) {
-    const result = [];
-    let j = 0;
-    for (const { first, last } of a) {
-        let start = first;
-        while (j < b.length && b[j].last < start)
-            j++;
-        let k = j;
-        while (start <= last && k < b.length && b[k].first <= last) {
-            if (b[k].first > start)
-                result.push({ first: start, last: b[k].first - 1 });
-            start = Math.max(start, b[k].last + 1);
-            k++;
-        }
-        if (start <= last)
-            result.push({ first: start, last });
-    }
-    return result;
-}
-
 ;// CONCATENATED MODULE: ./src/qarnot/task-document.ts
 /**
  * Checking a task document (`GET /tasks/{uuid}`, docs/qarnot-api.md §4) before anything acts on it: an answer that
@@ -32700,8 +33002,8 @@ const LIMITS = {
     nameLength: 2047,
     constantCount: 150,
     constantLength: 2048,
-    /** Qarnot takes fewer than 10; one is the action's own `github-actions` tag. */
-    tagCount: 8,
+    /** Qarnot takes fewer than 10; two are the action's own: `github-actions`, and the step's tag for re-runs. */
+    tagCount: 7,
     tagLength: 511,
     shortnameLength: 64,
     /**
@@ -32757,7 +33059,7 @@ function readPlacement(read) {
     }
     const hardware = about(constants_Input.Hardware, () => parseHardware(parseList(read(constants_Input.Hardware))));
     if (pool !== undefined && hardware.length > 0) {
-        // A task in a pool runs on the pool's nodes: Qarnot refuses new hardware constraints for it (§3).
+        // A task in a pool runs on the pool's nodes: Qarnot refuses new hardware constraints for it (docs/qarnot-api.md §10).
         throw new InputError(constants_Input.Hardware, `cannot be used with 'pool': a task in a pool runs on the pool's hardware; remove 'hardware', or remove 'pool' to run on new nodes`);
     }
     return {
@@ -32855,7 +33157,7 @@ function readName(read, env) {
     }
     return name;
 }
-/** A shortname unique to this step run: it makes a retried create detectable (shortname-uniqueness, §3). */
+/** A shortname unique to this step run: it makes a retried create detectable (shortname-uniqueness, docs/qarnot-api.md §3). */
 function makeShortname(env, randomHex) {
     const run = env.GITHUB_RUN_ID ? `${env.GITHUB_RUN_ID}-${env.GITHUB_RUN_ATTEMPT || '1'}` : 'local';
     const shortname = `gha-${run}-${randomHex}`.replace(/[^A-Za-z0-9-]/g, '-');
@@ -32863,10 +33165,9 @@ function makeShortname(env, randomHex) {
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/settings.ts
-/**
- * The action's inputs -> one typed, validated Settings object, and the smaller one the post step needs, built from
- * the same readers. Every problem is an InputError naming the input and the fix, raised before anything is sent.
- */
+
+
+
 
 
 
@@ -32891,22 +33192,59 @@ function readFollowTask(read) {
     }
     return task;
 }
+function readRerunMode(read) {
+    const text = read(constants_Input.Rerun).toLowerCase();
+    if (text === '' || text === 'failed')
+        return 'failed';
+    if (text === 'all')
+        return 'all';
+    throw new InputError(constants_Input.Rerun, `"${read(constants_Input.Rerun)}" is not a re-run mode; write failed or all`);
+}
 function readTaskSpec(read, context) {
     const instances = readInstances(read);
     const placement = readPlacement(read);
     const { constants, secrets } = readConstants(read, placement.profile);
+    const userTags = readTags(read);
+    const userLabels = readLabels(read);
+    const described = {
+        ...placement,
+        instances: instances.text ?? instances.count,
+        // Secret values stay out of the fingerprint: only their keys say what the task is.
+        constants: constants.map(c => (c.key.startsWith(SECRET_CONSTANT_PREFIX) ? c.key : `${c.key}=${c.value}`)),
+        name: readName(read, context.env),
+        userTags,
+        userLabels,
+        maxRetriesPerInstance: readWholeNumber(read, constants_Input.MaxRetriesPerInstance, 0) ?? 0,
+        autoDelete: read_readBoolean(read, constants_Input.AutoDelete, false)
+    };
+    const stepTag = makeStepTag(context.env, described);
+    const ownTags = [...(context.trace ? [context.trace.tag] : []), ...(stepTag ? [stepTag] : [])];
     const spec = {
         ...placement,
         instances,
         constants,
-        name: readName(read, context.env),
+        name: described.name,
         shortname: makeShortname(context.env, context.randomHex),
-        tags: [...new Set([...readTags(read), ...(context.trace ? [context.trace.tag] : [])])],
-        labels: { ...context.trace?.labels, ...readLabels(read) },
-        maxRetriesPerInstance: readWholeNumber(read, constants_Input.MaxRetriesPerInstance, 0) ?? 0,
-        autoDelete: read_readBoolean(read, constants_Input.AutoDelete, false)
+        tags: [...new Set([...userTags, ...ownTags])],
+        labels: { ...context.trace?.labels, ...userLabels },
+        maxRetriesPerInstance: described.maxRetriesPerInstance,
+        autoDelete: described.autoDelete
     };
-    return { spec, secrets };
+    return { spec, secrets, stepTag };
+}
+function makeStepTag(env, fingerprint) {
+    return stepTag({
+        repository: env.GITHUB_REPOSITORY,
+        workflow: env.GITHUB_WORKFLOW,
+        runId: env.GITHUB_RUN_ID,
+        attempt: runAttempt(env),
+        job: env.GITHUB_JOB,
+        action: env.GITHUB_ACTION
+    }, fingerprint);
+}
+function runAttempt(env) {
+    const attempt = Number(env.GITHUB_RUN_ATTEMPT);
+    return Number.isSafeInteger(attempt) && attempt >= 1 ? attempt : 1;
 }
 /** Builds and validates the settings; throws InputError on the first problem. */
 function readSettings(read, context) {
@@ -32928,7 +33266,8 @@ function readSettings(read, context) {
         summary: read_readBoolean(read, constants_Input.Summary, true),
         pollFloorMs: readDuration(read, constants_Input.PollInterval, 600_000) ?? 0,
         prComment: read_readBoolean(read, constants_Input.PrComment, false),
-        githubToken
+        githubToken,
+        rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag }
     };
 }
 function readPostSettings(read, env) {
@@ -32937,6 +33276,30 @@ function readPostSettings(read, env) {
         apiUrl: readApiUrl(read, env),
         abortOnCancel: readBoolean(read, Input.AbortOnCancel, true)
     };
+}
+/**
+ * The settings from the runner's inputs, secrets registered first (the token even before anything is checked);
+ * undefined, with the step failed, when an input is wrong.
+ */
+function readInputs(io, env, randomHex) {
+    const rawToken = io.getInput(constants_Input.Token);
+    if (rawToken !== '')
+        io.setSecret(rawToken);
+    try {
+        const settings = readSettings(name => io.getInput(name), {
+            env,
+            randomHex,
+            trace: { labels: traceLabels(readRunContext(env)), tag: TRACE_TAG }
+        });
+        for (const secret of settings.secrets)
+            if (secret !== rawToken)
+                io.setSecret(secret);
+        return settings;
+    }
+    catch (error) {
+        io.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${errorMessage(error)}`);
+        return undefined;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/qarnot/retry.ts
@@ -32973,6 +33336,15 @@ const POST_STEP_RETRY = {
     rateLimitBudgetMs: 10_000
 };
 const POST_STEP_REQUEST_TIMEOUT_MS = 15_000;
+/** Extras that must never hold the step (credits, carbon): one attempt, no wait. */
+const NO_RETRY = {
+    maxAttempts: 1,
+    baseDelayMs: 0,
+    maxDelayMs: 0,
+    maxTotalMs: 0,
+    maxRetryAfterMs: 0,
+    rateLimitBudgetMs: 0
+};
 const TRANSIENT_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 /** 408, 429 and 5xx gateway/server errors are transient; 401 and every other 4xx are final. */
 function isTransientStatus(status) {
@@ -33036,7 +33408,7 @@ function sleepUnlessAborted(ms, signal) {
         signal?.addEventListener('abort', done, { once: true });
     });
 }
-/** Output bodies are plain text, but one client decodes them as a JSON string: accept both (§2). */
+/** Output bodies are plain text, but one client decodes them as a JSON string: accept both (docs/qarnot-api.md §2). */
 function decodeOutputBody(response) {
     const type = response.headers['content-type'] ?? '';
     const body = response.body;
@@ -33110,6 +33482,40 @@ class QarnotClient {
             path: `${taskPath(uuid)}/${stream}/${instanceId}`,
             retry: false,
             sink
+        });
+    }
+    /**
+     * `GET /tasks?tag=`: the tasks carrying a tag. Entries that are not task documents are skipped, so that one
+     * odd entry cannot hide the others.
+     */
+    async listTasksWithTag(tag) {
+        const call = { method: 'GET', path: `/tasks?tag=${encodeURIComponent(tag)}` };
+        const answer = await this.json(call);
+        if (!Array.isArray(answer))
+            throw new QarnotAnswerError(call.method, call.path, 'it is not a list of tasks');
+        return answer.flatMap(entry => {
+            try {
+                return [readTaskDocument(entry)];
+            }
+            catch {
+                return [];
+            }
+        });
+    }
+    /** `GET /credits/v1/tasks/{uuid}/credits` (a service beside the compute API, without its `/v1` prefix). */
+    getTaskCredits(uuid) {
+        return this.json({
+            method: 'GET',
+            path: `/credits/v1/tasks/${encodeURIComponent(uuid)}/credits`,
+            root: true
+        });
+    }
+    /** `GET /carbon/v1/tasks/{uuid}/carbon-facts`, as getTaskCredits. */
+    getTaskCarbonFacts(uuid) {
+        return this.json({
+            method: 'GET',
+            path: `/carbon/v1/tasks/${encodeURIComponent(uuid)}/carbon-facts`,
+            root: true
         });
     }
     /** `POST /tasks/{uuid}/abort`. A 403 means the task had already ended, which is what the caller wanted. */
@@ -33210,9 +33616,10 @@ class QarnotClient {
         const timeoutMs = call.sink
             ? (this.options.streamTimeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS)
             : (this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+        const base = call.root ? this.baseUrl.replace(/\/v\d+$/, '') : this.baseUrl;
         return {
             method: call.method,
-            url: `${this.baseUrl}${call.path}`,
+            url: `${base}${call.path}`,
             headers,
             body,
             timeoutMs,
@@ -33331,13 +33738,17 @@ class ActionsHttpTransport {
 }
 
 ;// CONCATENATED MODULE: ./src/task/create-body.ts
-function buildCreateBody(spec) {
+
+/** `only`: the ids to run when a re-run computes only some of those asked for. */
+function buildCreateBody(spec, only) {
     const body = { name: spec.name, shortname: spec.shortname };
     if (spec.pool !== undefined)
         body.poolUuid = spec.pool;
     else
         body.profile = spec.profile;
-    if (spec.instances.kind === 'count')
+    if (only)
+        body.advancedRanges = formatRanges(only);
+    else if (spec.instances.kind === 'count')
         body.instanceCount = spec.instances.count;
     else
         body.advancedRanges = spec.instances.text;
@@ -33386,7 +33797,7 @@ function mayHaveCreated(error) {
         return true;
     if (!(root instanceof QarnotApiError) || root.status < 400 || root.status >= 500)
         return false;
-    // A clash is answered 400 or 403 (§3); any refusal of a retried create may be about the first attempt's task.
+    // A clash is answered 400 or 403 (docs/qarnot-api.md §3); any refusal of a retried create may be about the first attempt's task.
     return (invalidFields(root.apiMessage).includes('shortname-uniqueness') ||
         /shortname-uniqueness/i.test(root.apiMessage) ||
         root.attempt > 1);
@@ -33448,167 +33859,6 @@ async function abortWhatWasMade(hurried, body, clock, log) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/task/verdict.ts
-/**
- * The verdict on a finished task (docs/qarnot-api.md §4, §5), from its last TaskOutput alone. Pure.
- * Every source is evidence of an instance's end: `completedInstances` entries, and the status ranges
- * (`succeededRange`, `failedOnlyRange`, `failedRange`, `cancelledRange`), since a finished task may list no completed
- * instance at all. Conflicting evidence resolves toward failure. The task passes only when its state is Success, it
- * has no errors, and every instance asked for has evidence of success and none of failure. Ranges from the API are
- * never expanded: only the ids asked for are looked up in them.
- */
-
-function describeApiError(error) {
-    if (!error)
-        return undefined;
-    const text = [error.message, error.code ? `(${error.code})` : undefined].filter(Boolean).join(' ');
-    return text === '' ? undefined : text;
-}
-/** The ids a task says it was asked to run (advancedRanges wins over instanceCount); [] when it says nothing. */
-function taskIntervals(task) {
-    try {
-        if (task.advancedRanges)
-            return parseRangeField(task.advancedRanges);
-    }
-    catch {
-        return [];
-    }
-    const count = task.instanceCount ?? 0;
-    return count > 0 ? [{ first: 0, last: count - 1 }] : [];
-}
-function gatherEvidence(task) {
-    const entries = new Map();
-    for (const entry of task.completedInstances ?? []) {
-        if (typeof entry?.instanceId !== 'number')
-            continue;
-        const list = entries.get(entry.instanceId);
-        if (list)
-            list.push(entry);
-        else
-            entries.set(entry.instanceId, [entry]);
-    }
-    const range = (value) => {
-        try {
-            return parseRangeField(value);
-        }
-        catch {
-            return [];
-        }
-    };
-    const status = task.status ?? {};
-    return {
-        entries,
-        succeeded: range(status.succeededRange),
-        failed: normalise([...range(status.failedOnlyRange), ...range(status.failedRange)]),
-        cancelled: range(status.cancelledRange)
-    };
-}
-function entryState(entry) {
-    const state = (entry.state ?? '').toLowerCase();
-    if (state === 'success')
-        return 'Success';
-    if (state === 'cancelled' || state === 'canceled')
-        return 'Cancelled';
-    return 'Failure';
-}
-/** One instance's end from every piece of evidence: a failure anywhere wins, then a cancellation. */
-function judge(id, evidence) {
-    const entries = evidence.entries.get(id) ?? [];
-    const states = new Set(entries.map(entryState));
-    if (intervalsContain(evidence.succeeded, id))
-        states.add('Success');
-    const cancelledByRange = intervalsContain(evidence.cancelled, id);
-    if (cancelledByRange)
-        states.add('Cancelled');
-    else if (intervalsContain(evidence.failed, id))
-        states.add('Failure');
-    const state = states.has('Failure')
-        ? 'Failure'
-        : states.has('Cancelled')
-            ? 'Cancelled'
-            : states.has('Success')
-                ? 'Success'
-                : 'NotCompleted';
-    const failing = entries.find(e => entryState(e) !== 'Success');
-    const shown = failing ?? entries[entries.length - 1];
-    const number = (value) => typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-    const attempts = Math.max(0, ...entries.map(e => number(e.executionAttemptCount) ?? 0));
-    let error = describeApiError(failing?.error);
-    if (error === undefined && state === 'NotCompleted')
-        error = 'never completed';
-    if (error === undefined && state === 'Cancelled')
-        error = 'cancelled';
-    if (error === undefined && state === 'Failure')
-        error = entries.length > 0 ? 'failed' : 'failed (status ranges)';
-    return {
-        id,
-        state,
-        error,
-        wallTimeSec: number(shown?.wallTimeSec),
-        execTimeSec: number(shown?.execTimeSec),
-        peakMemoryMB: number(shown?.peakMemoryMB),
-        attempts: attempts > 0 ? attempts : undefined
-    };
-}
-function reasonsFor(state, instances, taskErrors) {
-    const reasons = [];
-    if (state !== 'Success')
-        reasons.push(`the task ended in state ${state}`);
-    const ids = (wanted) => instances.filter(i => i.state === wanted).map(i => i.id);
-    for (const [wanted, words] of [
-        ['Failure', 'failed'],
-        ['Cancelled', 'cancelled'],
-        ['NotCompleted', 'never completed']
-    ]) {
-        const matching = ids(wanted);
-        if (matching.length > 0)
-            reasons.push(`${matching.length > 1 ? 'instances' : 'instance'} ${formatIds(matching)} ${words}`);
-    }
-    if (taskErrors.length > 0)
-        reasons.push(`task errors: ${taskErrors.join('; ')}`);
-    if (instances.length === 0)
-        reasons.push('the task reports no instances');
-    return reasons;
-}
-/**
- * The verdict over `requested` (the ids asked for, normalised). `task` is the last document read, or undefined when
- * none could be read (every instance is then unknown).
- */
-function decideVerdict(task, requested) {
-    const evidence = task ? gatherEvidence(task) : gatherEvidence({ uuid: '', state: 'Unknown' });
-    const instances = [];
-    for (const { first, last } of requested)
-        for (let id = first; id <= last; id++)
-            instances.push(judge(id, evidence));
-    const reported = normalise([
-        ...idsToIntervals(evidence.entries.keys()),
-        ...evidence.succeeded,
-        ...evidence.failed,
-        ...evidence.cancelled
-    ]);
-    const unexpected = subtractIntervals(reported, requested);
-    const state = task?.state ?? 'Unknown';
-    const taskErrors = (task?.errors ?? []).map(describeApiError).filter((e) => e !== undefined);
-    const reasons = reasonsFor(state, instances, taskErrors);
-    const failedIds = instances.filter(i => i.state !== 'Success').map(i => i.id);
-    return {
-        passed: reasons.length === 0,
-        state,
-        instances,
-        succeededCount: instances.length - failedIds.length,
-        failedIds,
-        taskErrors,
-        unexpected: formatRanges(unexpected),
-        reasons
-    };
-}
-/** A sentence about ids the API reported that were never asked for, or `""`. */
-function describeUnexpected(verdict) {
-    if (verdict.unexpected === '')
-        return '';
-    return `Qarnot reported instance ids that this task never asked for (${verdict.unexpected}); they are not counted as its instances.`;
-}
-
 ;// CONCATENATED MODULE: ./src/task/start.ts
 
 
@@ -33629,9 +33879,10 @@ function announce(io, uuid) {
 }
 async function createTask(spec, settings, context) {
     const { io } = context;
-    const body = { ...buildCreateBody(spec), shortname: spec.shortname };
-    const { count, kind, intervals } = spec.instances;
-    const instances = `${plural(count, 'instance')}${kind === 'range' ? ` (${formatRanges(intervals)})` : ''}`;
+    const body = { ...buildCreateBody(spec, context.only), shortname: spec.shortname };
+    const intervals = context.only ?? spec.instances.intervals;
+    const listed = context.only !== undefined || spec.instances.kind === 'range';
+    const instances = `${plural(countIds(intervals), 'instance')}${listed ? ` (${formatRanges(intervals)})` : ''}`;
     const where = spec.pool ? `pool ${spec.pool}` : `profile ${spec.profile ?? ''}`;
     io.info(`Creating Qarnot task "${oneLine(spec.name)}" (${spec.shortname}): ${instances}, ${where}, at ${redactUrl(settings.apiUrl)}`);
     io.debug(`Create body: ${JSON.stringify(redactCreateBody(body, SECRET_CONSTANT_PREFIX))}`);
@@ -33760,6 +34011,8 @@ function decideOutcome(ending, verdict) {
             return Outcome.Failure;
         case 'stopped-creating':
             return Outcome.Cancelled;
+        case 'nothing-to-rerun':
+            return verdict?.passed === false ? Outcome.Failure : Outcome.Success;
         case 'followed':
             if (ending.ending === 'stopped')
                 return Outcome.Cancelled;
@@ -33802,6 +34055,9 @@ function headline(facts) {
         return ending.message;
     if (ending.kind === 'submitted')
         return `${label} was submitted; wait is false, so this step does not follow it.`;
+    if (ending.kind === 'nothing-to-rerun') {
+        return `Every instance succeeded in an earlier attempt of this step: ${plural(verdict?.instances.length ?? 0, 'instance')}, nothing computed again.`;
+    }
     if (ending.kind === 'stopped-creating') {
         return `The step was cancelled while creating the task${facts.uuid ? `; ${label} was aborted` : ''}.`;
     }
@@ -33827,8 +34083,16 @@ function describeOutcome(facts) {
 
 
 
-function assembleReport(settings, { ending, task, followed, elapsedMs }) {
-    const verdict = followed && task ? decideVerdict(followed.task, task.requested) : undefined;
+
+function verdictOf({ task, followed, kept }) {
+    const computed = followed && task ? decideVerdict(followed.task, task.requested) : undefined;
+    return kept && kept.instances.length > 0 ? mergeVerdicts(computed, kept.instances) : computed;
+}
+function assembleReport(settings, happened) {
+    const { ending, task, followed, elapsedMs } = happened;
+    const verdict = verdictOf(happened);
+    const files = followed?.files ?? happened.files;
+    const planned = happened.plan ? describePlan(happened.plan) : undefined;
     const outcome = decideOutcome(ending, verdict);
     const wording = describeOutcome({
         ending,
@@ -33844,86 +34108,20 @@ function assembleReport(settings, { ending, task, followed, elapsedMs }) {
         task: task
             ? { uuid: task.uuid, url: taskUrl(task.uuid), name: task.name || settings.task?.name || '' }
             : undefined,
-        state: followed?.task?.state ?? (ending.kind === 'submitted' ? 'Submitted' : 'Unknown'),
+        state: followed?.task?.state ?? (ending.kind === 'submitted' ? 'Submitted' : (verdict?.state ?? 'Unknown')),
         verdict,
         requestedCount: settings.task?.instances.count,
-        outputs: followed?.files ?? NO_OUTPUT,
-        logsDir: followed?.files.dir,
+        outputs: files ?? NO_OUTPUT,
+        logsDir: files?.dir,
         elapsedMs,
-        notes: [...(followed?.output.notes ?? []), ...(unexpected ? [unexpected] : [])]
+        notes: [
+            ...(planned ? [planned] : []),
+            ...(happened.kept?.notes ?? []),
+            ...(followed?.output.notes ?? []),
+            ...(unexpected ? [unexpected] : [])
+        ],
+        cost: happened.cost
     };
-}
-
-;// CONCATENATED MODULE: ./src/task/progress.ts
-
-
-
-function safeCount(range) {
-    try {
-        return countIds(parseRangeField(range));
-    }
-    catch {
-        return 0;
-    }
-}
-const count = (value) => typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
-function progressCounts(task) {
-    const total = count(task.totalInstanceCount) || countIds(taskIntervals(task));
-    const completed = task.completedInstances ?? [];
-    const failedFromList = completed.filter(i => (i.state ?? '').toLowerCase() !== 'success').length;
-    const failed = Math.max(failedFromList, safeCount(task.status?.failedRange));
-    // A finished task may list no completed instance: its ranges tell how many ended (§4).
-    const done = Math.max(completed.length, safeCount(task.status?.succeededRange) + failed);
-    return { total, done, failed, running: count(task.runningInstanceCount) };
-}
-/** `9/14 instances done, 1 failed, 3 running`. */
-function describeProgress(counts) {
-    const parts = [`${counts.done}/${plural(counts.total, 'instance')} done`];
-    if (counts.failed > 0)
-        parts.push(`${counts.failed} failed`);
-    if (counts.running > 0)
-        parts.push(`${counts.running} running`);
-    return parts.join(', ');
-}
-
-;// CONCATENATED MODULE: ./src/task/states.ts
-/** Qarnot task states (qarnot-api.md section 5). */
-const FINAL_STATES = new Set(['Success', 'Failure', 'Cancelled']);
-const KNOWN_STATES = new Set([
-    'Submitted',
-    'PartiallyDispatched',
-    'FullyDispatched',
-    'PartiallyExecuting',
-    'FullyExecuting',
-    'UploadingResults',
-    'DownloadingResults',
-    'PendingCancel',
-    'PendingDelete',
-    'Success',
-    'Failure',
-    'Cancelled'
-]);
-/** Whether polling can stop. `PendingCancel` and unknown states are not final; `PendingDelete` ends the task's life. */
-function isFinalState(state) {
-    return FINAL_STATES.has(state) || state === 'PendingDelete';
-}
-function isKnownState(state) {
-    return KNOWN_STATES.has(state);
-}
-
-;// CONCATENATED MODULE: ./src/report/log.ts
-/**
- * Task output in the step log. It is untrusted: it is written between `::stop-commands::` markers so that a line
- * such as `::add-mask::x` or `::error::x` printed by an instance stays text.
- */
-
-/** Writes `text` so that the runner takes none of it as a workflow command. */
-function writeUntrusted(io, text, token = `qarnot-${(0,external_node_crypto_.randomUUID)()}`) {
-    if (text === '')
-        return;
-    io.info(`::stop-commands::${token}`);
-    io.info(text.replace(/\n$/, ''));
-    io.info(`::${token}::`);
 }
 
 ;// CONCATENATED MODULE: ./src/report/text.ts
@@ -33987,7 +34185,7 @@ const STATE_ICON = {
     Cancelled: '⛔',
     NotCompleted: '⚠️'
 };
-/** `2 (restarted)` when an instance ran more than once: a retry, or preemption (§4). */
+/** `2 (restarted)` when an instance ran more than once: a retry, or preemption (docs/qarnot-api.md §4). */
 function attemptsCell(attempts) {
     if (attempts === undefined)
         return '';
@@ -34042,12 +34240,34 @@ function kib(bytes) {
             ? `${(bytes / 1024).toFixed(1)} KiB`
             : `${(bytes / 1048576).toFixed(1)} MiB`;
 }
+const round = (value) => value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+/** `12.3 credits · 45.6 gCO2eq (60% less than Common European Datacenter) · 306 Wh, 294 Wh reused as heat`, or `""`. */
+function costLine(cost) {
+    const parts = [];
+    if (cost?.credits !== undefined)
+        parts.push(`${round(cost.credits)} credits`);
+    const carbon = cost?.carbon;
+    if (carbon?.gCO2eq !== undefined) {
+        const saved = carbon.savedPercent !== undefined && carbon.datacenterName
+            ? ` (${round(carbon.savedPercent)}% less than ${tableCell(carbon.datacenterName)})`
+            : '';
+        parts.push(`${round(carbon.gCO2eq)} gCO2eq${saved}`);
+    }
+    if (carbon?.consumedWh !== undefined) {
+        const reused = carbon.reusedWh !== undefined ? `, ${round(carbon.reusedWh)} Wh reused as heat` : '';
+        parts.push(`${round(carbon.consumedWh)} Wh${reused}`);
+    }
+    return parts.join(' · ');
+}
 function header(report) {
     const followed = report.task ? ` · followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}` : '';
     const task = report.task
         ? `**Task** [${tableCell(report.task.name)}](${report.task.url}) · \`${report.task.uuid}\` · `
         : '';
+    const cost = costLine(report.cost);
     const lines = [`## ${report.title}`, '', `${task}state \`${tableCell(report.state)}\`${followed}`, ''];
+    if (cost)
+        lines.push(`**Cost** ${cost}`, '');
     if (report.outcome !== Outcome.Success)
         lines.push(`> ${tableCell(report.headline)}`, '');
     if (report.notes.length > 0)
@@ -34113,79 +34333,6 @@ function renderSummary(report, budgetBytes = SUMMARY_BUDGET_BYTES) {
     if (omitted.length > 0)
         markdown += omittedNote(report, omitted);
     return markdown;
-}
-
-;// CONCATENATED MODULE: ./src/report/live-log.ts
-/**
- * What the log shows while a task runs: state changes and progress, and each instance's output as it arrives,
- * labelled with its instance id and fenced so that the runner takes none of it as a workflow command.
- */
-
-
-
-
-
-/** Progress lines at most this often, state changes always. */
-const PROGRESS_EVERY_MS = 10_000;
-/** Logs state changes at once and progress at most every PROGRESS_EVERY_MS. */
-function progressLogger(io, clock) {
-    let lastState = '';
-    let lastLine = '';
-    let lastAt = 0;
-    const warned = new Set();
-    return task => {
-        const line = describeProgress(progressCounts(task));
-        if (task.state !== lastState) {
-            if (!isKnownState(task.state) && !warned.has(task.state)) {
-                warned.add(task.state);
-                io.warning(`Qarnot reports the unknown task state "${task.state}"; still waiting for a final state.`);
-            }
-            io.info(`State: ${task.state} (${line})`);
-            lastState = task.state;
-        }
-        else if (line !== lastLine && clock.now() - lastAt >= PROGRESS_EVERY_MS) {
-            io.info(line);
-        }
-        else {
-            return;
-        }
-        lastLine = line;
-        lastAt = clock.now();
-    };
-}
-/** Live log lines: `3> text` for stdout, `3 err> text` for stderr, fenced so the runner takes none as a command. */
-function liveLog(io) {
-    return async (stream, chunks) => {
-        const label = stream === 'stdout' ? '>' : ' err>';
-        const parts = [];
-        for (const [id, text] of chunks)
-            parts.push(text.replace(/\r?\n$/, '').replace(/^/gm, `${id}${label} `));
-        writeUntrusted(io, parts.join('\n'), `qarnot-${(0,external_node_crypto_.randomUUID)()}`);
-        await io.logDrained();
-    };
-}
-/** Failed instances' output repeated at the end of the log, per instance. */
-const FAILED_TAIL_LOG_BYTES = 64 * 1024;
-/** Groups of failed instances at the end of the log, at most. */
-const FAILED_GROUPS = 50;
-/** The failures again, each in its own group, so that they need no search through the live log. */
-function logFailedInstances(io, instances, outputs) {
-    const failed = failedFirst(instances).filter(i => i.state !== 'Success');
-    for (const instance of failed.slice(0, FAILED_GROUPS)) {
-        io.startGroup(`Instance ${instance.id}: ${instance.state}${instance.error ? ` (${instance.error})` : ''}`);
-        for (const stream of ['stdout', 'stderr']) {
-            const { text, totalBytes } = outputs.tail(instance.id, stream, FAILED_TAIL_LOG_BYTES);
-            if (totalBytes === 0)
-                continue;
-            const cut = Buffer.byteLength(text) < totalBytes ? ` (last ${FAILED_TAIL_LOG_BYTES / 1024} KiB)` : '';
-            io.info(`--- ${stream}${cut} ---`);
-            writeUntrusted(io, text);
-        }
-        io.endGroup();
-    }
-    if (failed.length > FAILED_GROUPS) {
-        io.info(`${failed.length - FAILED_GROUPS} more failed instances: see the summary and the logs folder.`);
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/report/pr-comment-body.ts
@@ -34318,6 +34465,126 @@ async function commentOnPullRequest({ io, env, token, report, comments, timeoutM
         io.warning(isPermissionError(error)
             ? `pr-comment: the token may not comment on pull request #${context.pullRequest} (${message}). A fork's pull request gets a read-only token; otherwise grant 'permissions: pull-requests: write'. The verdict is unchanged.`
             : `pr-comment: could not write the comment (${message}). The verdict is unchanged.`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/task/progress.ts
+
+
+
+function safeCount(range) {
+    try {
+        return countIds(parseRangeField(range));
+    }
+    catch {
+        return 0;
+    }
+}
+const count = (value) => typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
+function progressCounts(task) {
+    const total = count(task.totalInstanceCount) || countIds(taskIntervals(task));
+    const completed = task.completedInstances ?? [];
+    const failedFromList = completed.filter(i => (i.state ?? '').toLowerCase() !== 'success').length;
+    const failed = Math.max(failedFromList, safeCount(task.status?.failedRange));
+    // A finished task may list no completed instance: its ranges tell how many ended (docs/qarnot-api.md §4).
+    const done = Math.max(completed.length, safeCount(task.status?.succeededRange) + failed);
+    return { total, done, failed, running: count(task.runningInstanceCount) };
+}
+/** `9/14 instances done, 1 failed, 3 running`. */
+function describeProgress(counts) {
+    const parts = [`${counts.done}/${plural(counts.total, 'instance')} done`];
+    if (counts.failed > 0)
+        parts.push(`${counts.failed} failed`);
+    if (counts.running > 0)
+        parts.push(`${counts.running} running`);
+    return parts.join(', ');
+}
+
+;// CONCATENATED MODULE: ./src/report/log.ts
+/**
+ * Task output in the step log. It is untrusted: it is written between `::stop-commands::` markers so that a line
+ * such as `::add-mask::x` or `::error::x` printed by an instance stays text.
+ */
+
+/** Writes `text` so that the runner takes none of it as a workflow command. */
+function writeUntrusted(io, text, token = `qarnot-${(0,external_node_crypto_.randomUUID)()}`) {
+    if (text === '')
+        return;
+    io.info(`::stop-commands::${token}`);
+    io.info(text.replace(/\n$/, ''));
+    io.info(`::${token}::`);
+}
+
+;// CONCATENATED MODULE: ./src/report/live-log.ts
+/**
+ * What the log shows while a task runs: state changes and progress, and each instance's output as it arrives,
+ * labelled with its instance id and fenced so that the runner takes none of it as a workflow command.
+ */
+
+
+
+
+
+/** Progress lines at most this often, state changes always. */
+const PROGRESS_EVERY_MS = 10_000;
+/** Logs state changes at once and progress at most every PROGRESS_EVERY_MS. */
+function progressLogger(io, clock) {
+    let lastState = '';
+    let lastLine = '';
+    let lastAt = 0;
+    const warned = new Set();
+    return task => {
+        const line = describeProgress(progressCounts(task));
+        if (task.state !== lastState) {
+            if (!isKnownState(task.state) && !warned.has(task.state)) {
+                warned.add(task.state);
+                io.warning(`Qarnot reports the unknown task state "${task.state}"; still waiting for a final state.`);
+            }
+            io.info(`State: ${task.state} (${line})`);
+            lastState = task.state;
+        }
+        else if (line !== lastLine && clock.now() - lastAt >= PROGRESS_EVERY_MS) {
+            io.info(line);
+        }
+        else {
+            return;
+        }
+        lastLine = line;
+        lastAt = clock.now();
+    };
+}
+/** Live log lines: `3> text` for stdout, `3 err> text` for stderr, fenced so the runner takes none as a command. */
+function liveLog(io) {
+    return async (stream, chunks) => {
+        const label = stream === 'stdout' ? '>' : ' err>';
+        const parts = [];
+        for (const [id, text] of chunks)
+            parts.push(text.replace(/\r?\n$/, '').replace(/^/gm, `${id}${label} `));
+        writeUntrusted(io, parts.join('\n'), `qarnot-${(0,external_node_crypto_.randomUUID)()}`);
+        await io.logDrained();
+    };
+}
+/** Failed instances' output repeated at the end of the log, per instance. */
+const FAILED_TAIL_LOG_BYTES = 64 * 1024;
+/** Groups of failed instances at the end of the log, at most. */
+const FAILED_GROUPS = 50;
+/** The failures again, each in its own group, so that they need no search through the live log. */
+function logFailedInstances(io, instances, outputs) {
+    const failed = failedFirst(instances).filter(i => i.state !== 'Success');
+    for (const instance of failed.slice(0, FAILED_GROUPS)) {
+        io.startGroup(`Instance ${instance.id}: ${instance.state}${instance.error ? ` (${instance.error})` : ''}`);
+        for (const stream of ['stdout', 'stderr']) {
+            const { text, totalBytes } = outputs.tail(instance.id, stream, FAILED_TAIL_LOG_BYTES);
+            if (totalBytes === 0)
+                continue;
+            const cut = Buffer.byteLength(text) < totalBytes ? ` (last ${FAILED_TAIL_LOG_BYTES / 1024} KiB)` : '';
+            io.info(`--- ${stream}${cut} ---`);
+            writeUntrusted(io, text);
+        }
+        io.endGroup();
+    }
+    if (failed.length > FAILED_GROUPS) {
+        io.info(`${failed.length - FAILED_GROUPS} more failed instances: see the summary and the logs folder.`);
     }
 }
 
@@ -34644,6 +34911,10 @@ function resultsJson(report) {
     } while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES);
     return { json, truncated: true };
 }
+/** A figure as an output: plain decimal, at most 6 decimals, `""` when unknown. */
+function figure(value) {
+    return value === undefined ? '' : String(Math.round(value * 1e6) / 1e6);
+}
 /** Every output of the action, on every exit; values are strings as the runner stores them. */
 function buildOutputs(report) {
     const { verdict } = report;
@@ -34661,7 +34932,11 @@ function buildOutputs(report) {
         [Output.Results]: results.json,
         [Output.Stdout]: stdout.text,
         [Output.LogsDir]: report.logsDir ?? '',
-        [Output.Truncated]: String(stdout.cut || results.truncated)
+        [Output.Truncated]: String(stdout.cut || results.truncated),
+        [Output.Credits]: figure(report.cost?.credits),
+        [Output.CarbonGCO2eq]: figure(report.cost?.carbon?.gCO2eq),
+        [Output.EnergyWh]: figure(report.cost?.carbon?.consumedWh),
+        [Output.EnergyReusedWh]: figure(report.cost?.carbon?.reusedWh)
     };
 }
 
@@ -34706,6 +34981,107 @@ async function writeReport(report, targets) {
 /** Time as the parts that wait see it: a parameter, so that tests and benchmarks can drive it. */
 
 const systemClock = { now: () => Date.now(), sleep: sleepUnlessAborted };
+
+;// CONCATENATED MODULE: ./src/qarnot/cost.ts
+/**
+ * What a task cost: credits consumed and carbon facts (docs/qarnot-api.md §9), read from either shape the API is
+ * known in (the SDKs read snake_case, the OpenAPI document names camelCase). Pure: unreadable figures are left out.
+ */
+function number(value) {
+    const parsed = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+    return typeof parsed === 'number' && Number.isFinite(parsed) && parsed >= 0 ? parsed : undefined;
+}
+/** The first of `names` the object has, compared without case (the C# SDK reads them case-insensitively). */
+function field(object, ...names) {
+    const lower = new Map(Object.keys(object).map(key => [key.toLowerCase(), key]));
+    for (const name of names) {
+        const key = lower.get(name.toLowerCase());
+        if (key !== undefined && object[key] !== null && object[key] !== undefined)
+            return object[key];
+    }
+    return undefined;
+}
+const cost_isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+/** `{"credits": 3600.42}` -> 3600.42 (Python SDK fixture); undefined when absent or not a number. */
+function readCredits(answer) {
+    return cost_isObject(answer) ? number(field(answer, 'credits')) : undefined;
+}
+function readCarbonFacts(answer) {
+    if (!cost_isObject(answer))
+        return undefined;
+    const name = field(answer, 'equivalent_datacenter_name', 'comparisonDataCenterName');
+    const facts = {
+        consumedWh: number(field(answer, 'total_consumed_energy_Wh', 'totalConsumedEnergyWh')),
+        reusedWh: number(field(answer, 'total_reused_energy_Wh', 'totalReuseEnergyWh')),
+        gCO2eq: number(field(answer, 'qarnot_carbon_footprint', 'carbonFootprintC02Eq')),
+        datacenterGCO2eq: number(field(answer, 'equivalent_DC_carbon_footprint', 'equivalentDCCarbonFootprintC02Eq')),
+        datacenterName: typeof name === 'string' ? name : undefined,
+        savedPercent: number(field(answer, 'saved_carbon_footprint_percent', 'savedCarbonFootprintPercentage'))
+    };
+    return facts.consumedWh === undefined && facts.gCO2eq === undefined ? undefined : facts;
+}
+/** The figures of several tasks (a re-run and the attempts it completes), added up. */
+function sumCarbonFacts(all) {
+    if (all.length === 0)
+        return undefined;
+    const total = (pick) => all.some(f => pick(f) === undefined) ? undefined : all.reduce((sum, f) => sum + (pick(f) ?? 0), 0);
+    const gCO2eq = total(f => f.gCO2eq);
+    const datacenterGCO2eq = total(f => f.datacenterGCO2eq);
+    const names = [...new Set(all.map(f => f.datacenterName))];
+    return {
+        consumedWh: total(f => f.consumedWh),
+        reusedWh: total(f => f.reusedWh),
+        gCO2eq,
+        datacenterGCO2eq,
+        datacenterName: names.length === 1 ? names[0] : undefined,
+        savedPercent: gCO2eq !== undefined && datacenterGCO2eq !== undefined && datacenterGCO2eq > 0
+            ? (100 * (datacenterGCO2eq - gCO2eq)) / datacenterGCO2eq
+            : undefined
+    };
+}
+
+;// CONCATENATED MODULE: ./src/task/cost.ts
+
+
+
+
+/** The whole look, both services and every task, ends within this. */
+const COST_BUDGET_MS = 2_000;
+const LAG_RETRY_MS = 400;
+/** One figure of one task, read again while it answers 404 (not there yet) and time is left. */
+async function readFigure(read, parse, clock, deadline, signal) {
+    for (;;) {
+        try {
+            return parse(await read());
+        }
+        catch (error) {
+            const lagging = error instanceof QarnotApiError && error.status === 404;
+            if (!lagging || clock.now() + LAG_RETRY_MS >= deadline || signal.aborted)
+                throw error;
+            await clock.sleep(LAG_RETRY_MS, signal);
+        }
+    }
+}
+/** The credits and carbon facts of `uuids`, added up; a figure any task lacks is left out, with a debug line. */
+async function readCost(client, uuids, clock, debug) {
+    if (uuids.length === 0)
+        return {};
+    const signal = AbortSignal.timeout(COST_BUDGET_MS);
+    const quick = client.with({ timeoutMs: COST_BUDGET_MS, retry: NO_RETRY, signal });
+    const deadline = clock.now() + COST_BUDGET_MS;
+    const all = (what, read, parse) => Promise.all(uuids.map(uuid => readFigure(() => read(uuid), parse, clock, deadline, signal))).then(figures => (figures.every(f => f !== undefined) ? figures : undefined), (error) => {
+        debug(`The ${what} of the task could not be read (${errorMessage(error)}); it is left out.`);
+        return undefined;
+    });
+    const [credits, carbon] = await Promise.all([
+        all('credits', uuid => quick.getTaskCredits(uuid), readCredits),
+        all('carbon facts', uuid => quick.getTaskCarbonFacts(uuid), readCarbonFacts)
+    ]);
+    return {
+        credits: credits?.reduce((sum, value) => sum + value, 0),
+        carbon: carbon ? sumCarbonFacts(carbon) : undefined
+    };
+}
 
 ;// CONCATENATED MODULE: ./src/task/output-follower.ts
 /**
@@ -34822,7 +35198,7 @@ class OutputFollower {
         if (!this.gone)
             await this.repairSuspects();
     }
-    /** A 404 on an output read: the task was deleted (auto-delete may remove a finished task, §3). Said once. */
+    /** A 404 on an output read: the task was deleted (auto-delete may remove a finished task, docs/qarnot-api.md §3). Said once. */
     isGone(error) {
         if (!(error instanceof QarnotApiError && error.status === 404))
             return false;
@@ -35030,6 +35406,78 @@ function fileHash(path) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/task/earlier.ts
+
+
+
+
+
+const NO_RERUN = { kind: 'all', reason: undefined };
+/** What to compute in this attempt, from what the earlier ones did; every instance when that cannot be known. */
+async function planAttempt(settings, client, log) {
+    const { rerun, task } = settings;
+    if (!task || rerun.attempt <= 1 || rerun.mode === 'all')
+        return NO_RERUN;
+    if (!rerun.stepTag)
+        return {
+            kind: 'all',
+            reason: 'this run does not say which step this is (no GITHUB_RUN_ID or GITHUB_JOB)'
+        };
+    try {
+        const earlier = (await client.listTasksWithTag(rerun.stepTag)).flatMap((document) => {
+            const attempt = Number(document.labels?.['github-run-attempt']);
+            if (!Number.isSafeInteger(attempt))
+                return [];
+            return [{ uuid: document.uuid, attempt, document, ids: taskIntervals(document) }];
+        });
+        return planRerun(task.instances.intervals, earlier, rerun.attempt);
+    }
+    catch (error) {
+        log(`Could not look for the tasks of earlier attempts (${errorMessage(error)}).`);
+        return {
+            kind: 'all',
+            reason: `the tasks of earlier attempts could not be listed (${errorMessage(error)})`
+        };
+    }
+}
+/** Writes the output of `ids` of an earlier task into `files`, from one whole read per stream; notes what it could not. */
+async function readKeptOutput(client, uuid, ids, files) {
+    const notes = [];
+    for (const stream of STREAMS) {
+        const demux = new TaskOutputDemux();
+        const keep = (chunks) => {
+            for (const [id, pieces] of chunks)
+                if (ids.has(id))
+                    files.append(id, stream, pieces);
+        };
+        try {
+            await client.readTaskOutput(uuid, stream, 'whole', chunk => keep(demux.feed(chunk)));
+            keep(demux.flush());
+            if (demux.unprefixedLines > 0) {
+                notes.push(`The ${stream} of task ${uuid} had rotated on the server: the oldest lines of the instances kept from it are missing.`);
+            }
+        }
+        catch (error) {
+            notes.push(`The ${stream} of the instances kept from task ${uuid} could not be read back (${errorMessage(error)}).`);
+        }
+    }
+    return notes;
+}
+/** The instances a re-run keeps from earlier tasks, their output written into `files`; and what could not be read. */
+async function bringKeptResults(plan, client, files) {
+    if (plan.kind === 'all')
+        return { instances: [], uuids: [], notes: [] };
+    const notes = [];
+    for (const { task, instances } of plan.kept) {
+        notes.push(...(await readKeptOutput(client, task.uuid, new Set(instances.map(i => i.id)), files)));
+    }
+    return {
+        instances: plan.kept.flatMap(k => k.instances),
+        uuids: plan.kept.map(k => k.task.uuid),
+        notes
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/task/poll-schedule.ts
 /**
  * How long to wait between status reads. Pure. Short tasks are seen ending about a second late; long ones settle
@@ -35103,11 +35551,9 @@ async function watchTask(options) {
 }
 
 ;// CONCATENATED MODULE: ./src/task/follow.ts
-/**
- * Following one task to its end: status reads and output reads while it runs, the abort when the step is stopped,
- * its time runs out or it can no longer be followed, then the last reads. It owns its abort bookkeeping and returns
- * what happened; deciding what that means for the step is the caller's.
- */
+
+
+
 
 
 
@@ -35253,6 +35699,26 @@ async function endWatching(options, watched, aborter, hurried) {
 function completedIds(task) {
     return new Set((task.completedInstances ?? []).map(i => i.instanceId));
 }
+/** Follows the task the step started, as the settings ask, and saves for post whether anything is left to do. */
+async function followStartedTask(options) {
+    const { settings, task, io, clock } = options;
+    const followed = await followTask({
+        ...options,
+        uuid: task.uuid,
+        ids: () => expandIds(task.requested),
+        log: io,
+        started: clock.now(),
+        timeoutMs: settings.timeoutMs,
+        abortOnCancel: settings.abortOnCancel,
+        pollFloorMs: settings.pollFloorMs,
+        initial: task.initial,
+        onTask: progressLogger(io, clock),
+        onOutput: settings.streamLogs ? liveLog(io) : undefined
+    });
+    if (followed.ended || followed.leftRunning)
+        io.saveState(State.TaskEnded, 'true');
+    return followed;
+}
 
 ;// CONCATENATED MODULE: ./src/version.ts
 /** The action's name and version as sent in the User-Agent; a test keeps it equal to package.json. */
@@ -35284,11 +35750,10 @@ const USER_AGENT = `${ACTION_NAME}/${ACTION_VERSION}`;
 
 
 
-
 async function run(deps = defaultDependencies()) {
-    const { io, clock, stop } = deps;
+    const { io, clock } = deps;
     const started = clock.now();
-    const settings = readInputs(deps);
+    const settings = readInputs(deps.io, deps.env, deps.randomHex?.() ?? (0,external_node_crypto_.randomBytes)(5).toString('hex'));
     if (!settings)
         return;
     const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT);
@@ -35302,18 +35767,10 @@ async function run(deps = defaultDependencies()) {
         onRetry: message => io.info(message)
     });
     try {
-        const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
-        const start = await startTask(settings, { io, client, hurried, clock, stop });
-        let happened;
-        if (start.refusal !== undefined)
-            happened = { ending: { kind: 'not-created', message: start.refusal } };
-        else if (start.stopped)
-            happened = { ending: { kind: 'stopped-creating' }, task: start.task };
-        else if (!settings.wait)
-            happened = submitted(io, start.task);
-        else
-            happened = await follow(settings, start.task, client, deps);
-        const report = assembleReport(settings, { ...happened, elapsedMs: clock.now() - started });
+        const happened = await startAndFollow(settings, client, deps);
+        // What the tasks that ended cost (a couple of seconds at most, and never a reason to fail).
+        const cost = await readCost(client, happened.costed, clock, message => io.debug(message));
+        const report = assembleReport(settings, { ...happened, cost, elapsedMs: clock.now() - started });
         await writeReport(report, {
             io,
             env: deps.env,
@@ -35326,56 +35783,56 @@ async function run(deps = defaultDependencies()) {
         transport.close();
     }
 }
-/** Reads and checks every input, registering secrets first; undefined (and the step failed) when one is wrong. */
-function readInputs({ io, env, randomHex }) {
-    // Registered before anything can be logged, even before the inputs are validated.
-    const rawToken = io.getInput(constants_Input.Token);
-    if (rawToken !== '')
-        io.setSecret(rawToken);
-    try {
-        const settings = readSettings(name => io.getInput(name), {
-            env,
-            randomHex: randomHex?.() ?? (0,external_node_crypto_.randomBytes)(5).toString('hex'),
-            trace: { labels: traceLabels(readRunContext(env)), tag: TRACE_TAG }
-        });
-        for (const secret of settings.secrets)
-            if (secret !== rawToken)
-                io.setSecret(secret);
-        return settings;
+/** Plan the attempt (a re-run computes only what failed), submit (or find), then follow. */
+async function startAndFollow(settings, client, deps) {
+    const { io, clock, stop, env } = deps;
+    const plan = await planAttempt(settings, client, message => io.info(message));
+    const only = plan.kind === 'some' ? plan.rerun : undefined;
+    const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
+    const start = plan.kind === 'none' ? undefined : await startTask(settings, { io, client, hurried, clock, stop, only });
+    if (start?.refusal !== undefined)
+        return { ending: { kind: 'not-created', message: start.refusal }, costed: [] };
+    if (start?.stopped)
+        return { ending: { kind: 'stopped-creating' }, task: start.task, costed: [] };
+    if (start && !settings.wait) {
+        io.saveState(State.TaskEnded, 'true'); // the user's to watch: the post step leaves it alone
+        return { ending: { kind: 'submitted' }, task: start.task, plan, costed: [] };
     }
-    catch (error) {
-        io.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${errorMessage(error)}`);
-        return undefined;
-    }
-}
-/** `wait: false`: the task is the user's to watch; the post step leaves it alone. */
-function submitted(io, task) {
-    io.saveState(State.TaskEnded, 'true');
-    return { ending: { kind: 'submitted' }, task };
-}
-async function follow(settings, task, client, { io, clock, stop, env, badReadBudgetMs }) {
-    const followed = await followTask({
-        client,
-        uuid: task.uuid,
-        ids: () => expandIds(task.requested),
-        clock,
-        stop,
-        log: io,
-        logsDir: (0,external_node_path_namespaceObject.join)(env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'qarnot-logs', task.uuid),
-        started: clock.now(),
-        timeoutMs: settings.timeoutMs,
-        abortOnCancel: settings.abortOnCancel,
-        pollFloorMs: settings.pollFloorMs,
-        badReadBudgetMs,
-        initial: task.initial,
-        onTask: progressLogger(io, clock),
-        onOutput: settings.streamLogs ? liveLog(io) : undefined
-    });
-    if (followed.ended || followed.leftRunning)
-        io.saveState(State.TaskEnded, 'true');
+    const logs = (0,external_node_path_namespaceObject.join)(env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'qarnot-logs');
+    const logsDir = start
+        ? (0,external_node_path_namespaceObject.join)(logs, start.task.uuid)
+        : (0,external_node_fs_namespaceObject.mkdtempSync)((0,external_node_path_namespaceObject.join)(mkdirp(logs), `attempt-${settings.rerun.attempt}-`));
+    const followed = start
+        ? await followStartedTask({
+            settings,
+            task: start.task,
+            client,
+            io,
+            clock,
+            stop,
+            logsDir,
+            badReadBudgetMs: deps.badReadBudgetMs
+        })
+        : undefined;
+    const files = followed?.files ?? new InstanceOutputFiles(logsDir);
+    const kept = await bringKeptResults(plan, client, files);
+    if (!followed)
+        return { ending: { kind: 'nothing-to-rerun' }, plan, kept, files, costed: kept.uuids };
     const { ending, leftRunning, error } = followed;
     const message = ending === 'lost' ? explainError(error, settings.apiUrl, 'follow') : undefined;
-    return { ending: { kind: 'followed', ending, leftRunning, message }, task, followed };
+    const costed = [...(followed.ended && start ? [start.task.uuid] : []), ...kept.uuids];
+    return {
+        ending: { kind: 'followed', ending, leftRunning, message },
+        task: start?.task,
+        followed,
+        plan,
+        kept,
+        costed
+    };
+}
+function mkdirp(dir) {
+    (0,external_node_fs_namespaceObject.mkdirSync)(dir, { recursive: true });
+    return dir;
 }
 function defaultDependencies() {
     return { io: coreIO, env: process.env, clock: systemClock, stop: new AbortController().signal };

@@ -28,7 +28,8 @@ export const Input = {
   ApiUrl: 'api-url',
   Task: 'task',
   PrComment: 'pr-comment',
-  GithubToken: 'github-token'
+  GithubToken: 'github-token',
+  Rerun: 'rerun'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
@@ -44,7 +45,11 @@ export const Output = {
   Results: 'results',
   Stdout: 'stdout',
   LogsDir: 'logs-dir',
-  Truncated: 'truncated'
+  Truncated: 'truncated',
+  Credits: 'credits',
+  CarbonGCO2eq: 'carbon-gco2eq',
+  EnergyWh: 'energy-wh',
+  EnergyReusedWh: 'energy-reused-wh'
 } as const
 export type OutputName = (typeof Output)[keyof typeof Output]
 

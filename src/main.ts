@@ -4,25 +4,24 @@
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { mkdirSync, mkdtempSync } from 'node:fs'
 import { coreIO, type ActionIO } from './action-io.js'
-import { Input, State } from './constants.js'
+import { State } from './constants.js'
 import { explainError } from './errors-explained.js'
-import { TRACE_TAG, readRunContext, traceLabels } from './github/context.js'
 import type { CommentsApi } from './github/pr-comment.js'
-import { InputError } from './inputs/read.js'
-import { readSettings, type Settings } from './inputs/settings.js'
+import { readInputs, type Settings } from './inputs/settings.js'
 import { QarnotClient } from './qarnot/client.js'
 import { HURRIED_REQUEST_TIMEOUT_MS, HURRIED_RETRY, type RetryPolicy } from './qarnot/retry.js'
 import { ActionsHttpTransport, type Transport } from './qarnot/transport.js'
-import { expandIds } from './ranges.js'
 import { assembleReport, type WhatHappened } from './report/assemble.js'
-import { liveLog, progressLogger } from './report/live-log.js'
 import { writeReport } from './report/write-report.js'
 import { systemClock, type Clock } from './task/clock.js'
-import { followTask } from './task/follow.js'
-import { startTask, type StartedTask } from './task/start.js'
+import { readCost } from './task/cost.js'
+import { bringKeptResults, planAttempt } from './task/earlier.js'
+import { followStartedTask } from './task/follow.js'
+import { InstanceOutputFiles } from './task/output-files.js'
+import { startTask } from './task/start.js'
 import { USER_AGENT } from './version.js'
-import { errorMessage } from './words.js'
 
 export interface RunDependencies {
   readonly io: ActionIO
@@ -41,9 +40,9 @@ export interface RunDependencies {
 }
 
 export async function run(deps: RunDependencies = defaultDependencies()): Promise<void> {
-  const { io, clock, stop } = deps
+  const { io, clock } = deps
   const started = clock.now()
-  const settings = readInputs(deps)
+  const settings = readInputs(deps.io, deps.env, deps.randomHex?.() ?? randomBytes(5).toString('hex'))
   if (!settings) return
   const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT)
   const client = new QarnotClient({
@@ -56,14 +55,10 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
     onRetry: message => io.info(message)
   })
   try {
-    const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY })
-    const start = await startTask(settings, { io, client, hurried, clock, stop })
-    let happened: Omit<WhatHappened, 'elapsedMs'>
-    if (start.refusal !== undefined) happened = { ending: { kind: 'not-created', message: start.refusal } }
-    else if (start.stopped) happened = { ending: { kind: 'stopped-creating' }, task: start.task }
-    else if (!settings.wait) happened = submitted(io, start.task)
-    else happened = await follow(settings, start.task, client, deps)
-    const report = assembleReport(settings, { ...happened, elapsedMs: clock.now() - started })
+    const happened = await startAndFollow(settings, client, deps)
+    // What the tasks that ended cost (a couple of seconds at most, and never a reason to fail).
+    const cost = await readCost(client, happened.costed, clock, message => io.debug(message))
+    const report = assembleReport(settings, { ...happened, cost, elapsedMs: clock.now() - started })
     await writeReport(report, {
       io,
       env: deps.env,
@@ -76,58 +71,63 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
   }
 }
 
-/** Reads and checks every input, registering secrets first; undefined (and the step failed) when one is wrong. */
-function readInputs({ io, env, randomHex }: RunDependencies): Settings | undefined {
-  // Registered before anything can be logged, even before the inputs are validated.
-  const rawToken = io.getInput(Input.Token)
-  if (rawToken !== '') io.setSecret(rawToken)
-  try {
-    const settings = readSettings(name => io.getInput(name), {
-      env,
-      randomHex: randomHex?.() ?? randomBytes(5).toString('hex'),
-      trace: { labels: traceLabels(readRunContext(env)), tag: TRACE_TAG }
-    })
-    for (const secret of settings.secrets) if (secret !== rawToken) io.setSecret(secret)
-    return settings
-  } catch (error) {
-    io.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${errorMessage(error)}`)
-    return undefined
+/** What happened, and the tasks that ended, whose cost is read. */
+type Happened = Omit<WhatHappened, 'elapsedMs' | 'cost'> & { readonly costed: string[] }
+
+/** Plan the attempt (a re-run computes only what failed), submit (or find), then follow. */
+async function startAndFollow(
+  settings: Settings,
+  client: QarnotClient,
+  deps: RunDependencies
+): Promise<Happened> {
+  const { io, clock, stop, env } = deps
+  const plan = await planAttempt(settings, client, message => io.info(message))
+  const only = plan.kind === 'some' ? plan.rerun : undefined
+  const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY })
+  const start =
+    plan.kind === 'none' ? undefined : await startTask(settings, { io, client, hurried, clock, stop, only })
+  if (start?.refusal !== undefined)
+    return { ending: { kind: 'not-created', message: start.refusal }, costed: [] }
+  if (start?.stopped) return { ending: { kind: 'stopped-creating' }, task: start.task, costed: [] }
+  if (start && !settings.wait) {
+    io.saveState(State.TaskEnded, 'true') // the user's to watch: the post step leaves it alone
+    return { ending: { kind: 'submitted' }, task: start.task, plan, costed: [] }
+  }
+  const logs = join(env.RUNNER_TEMP || tmpdir(), 'qarnot-logs')
+  const logsDir = start
+    ? join(logs, start.task.uuid)
+    : mkdtempSync(join(mkdirp(logs), `attempt-${settings.rerun.attempt}-`))
+  const followed = start
+    ? await followStartedTask({
+        settings,
+        task: start.task,
+        client,
+        io,
+        clock,
+        stop,
+        logsDir,
+        badReadBudgetMs: deps.badReadBudgetMs
+      })
+    : undefined
+  const files = followed?.files ?? new InstanceOutputFiles(logsDir)
+  const kept = await bringKeptResults(plan, client, files)
+  if (!followed) return { ending: { kind: 'nothing-to-rerun' }, plan, kept, files, costed: kept.uuids }
+  const { ending, leftRunning, error } = followed
+  const message = ending === 'lost' ? explainError(error, settings.apiUrl, 'follow') : undefined
+  const costed = [...(followed.ended && start ? [start.task.uuid] : []), ...kept.uuids]
+  return {
+    ending: { kind: 'followed', ending, leftRunning, message },
+    task: start?.task,
+    followed,
+    plan,
+    kept,
+    costed
   }
 }
 
-/** `wait: false`: the task is the user's to watch; the post step leaves it alone. */
-function submitted(io: ActionIO, task: StartedTask): Omit<WhatHappened, 'elapsedMs'> {
-  io.saveState(State.TaskEnded, 'true')
-  return { ending: { kind: 'submitted' }, task }
-}
-
-async function follow(
-  settings: Settings,
-  task: StartedTask,
-  client: QarnotClient,
-  { io, clock, stop, env, badReadBudgetMs }: RunDependencies
-): Promise<Omit<WhatHappened, 'elapsedMs'>> {
-  const followed = await followTask({
-    client,
-    uuid: task.uuid,
-    ids: () => expandIds(task.requested),
-    clock,
-    stop,
-    log: io,
-    logsDir: join(env.RUNNER_TEMP || tmpdir(), 'qarnot-logs', task.uuid),
-    started: clock.now(),
-    timeoutMs: settings.timeoutMs,
-    abortOnCancel: settings.abortOnCancel,
-    pollFloorMs: settings.pollFloorMs,
-    badReadBudgetMs,
-    initial: task.initial,
-    onTask: progressLogger(io, clock),
-    onOutput: settings.streamLogs ? liveLog(io) : undefined
-  })
-  if (followed.ended || followed.leftRunning) io.saveState(State.TaskEnded, 'true')
-  const { ending, leftRunning, error } = followed
-  const message = ending === 'lost' ? explainError(error, settings.apiUrl, 'follow') : undefined
-  return { ending: { kind: 'followed', ending, leftRunning, message }, task, followed }
+function mkdirp(dir: string): string {
+  mkdirSync(dir, { recursive: true })
+  return dir
 }
 
 function defaultDependencies(): RunDependencies {

@@ -31674,7 +31674,8 @@ const constants_Input = {
     ApiUrl: 'api-url',
     Task: 'task',
     PrComment: 'pr-comment',
-    GithubToken: 'github-token'
+    GithubToken: 'github-token',
+    Rerun: 'rerun'
 };
 const Output = {
     TaskUuid: 'task-uuid',
@@ -31688,7 +31689,11 @@ const Output = {
     Results: 'results',
     Stdout: 'stdout',
     LogsDir: 'logs-dir',
-    Truncated: 'truncated'
+    Truncated: 'truncated',
+    Credits: 'credits',
+    CarbonGCO2eq: 'carbon-gco2eq',
+    EnergyWh: 'energy-wh',
+    EnergyReusedWh: 'energy-reused-wh'
 };
 /** Keys saved with core.saveState by main and read back by post (as STATE_<key>). */
 const State = {
@@ -31713,6 +31718,83 @@ const Env = {
     ClusterUrl: 'QARNOT_CLUSTER_URL',
     ClientToken: 'QARNOT_CLIENT_TOKEN'
 };
+
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+;// CONCATENATED MODULE: ./src/github/context.ts
+/**
+ * The workflow run this step belongs to, from the runner's GITHUB_* variables and the event payload file.
+ * Plain variables, as the runner sets them; nothing here talks to GitHub.
+ */
+
+function readEvent(path) {
+    if (!path)
+        return {};
+    try {
+        return JSON.parse(readFileSync(path, 'utf8'));
+    }
+    catch {
+        return {};
+    }
+}
+/** The pull request number of pull_request(_target) events, or of a `refs/pull/N/...` ref. */
+function pullRequestNumber(event, ref) {
+    const pr = event.pull_request;
+    if (pr && typeof pr.number === 'number')
+        return pr.number;
+    const issue = event.issue;
+    if (issue && issue.pull_request && typeof issue.number === 'number')
+        return issue.number;
+    const match = /^refs\/pull\/(\d+)\//.exec(ref ?? '');
+    return match ? Number(match[1]) : undefined;
+}
+function context_readRunContext(env) {
+    const repository = env.GITHUB_REPOSITORY || undefined;
+    const [owner, repo] = repository?.split('/') ?? [];
+    const serverUrl = env.GITHUB_SERVER_URL || 'https://github.com';
+    const runId = env.GITHUB_RUN_ID || undefined;
+    const runAttempt = env.GITHUB_RUN_ATTEMPT || undefined;
+    const ref = env.GITHUB_REF || undefined;
+    return {
+        repository,
+        owner,
+        repo,
+        workflow: env.GITHUB_WORKFLOW || undefined,
+        job: env.GITHUB_JOB || undefined,
+        action: env.GITHUB_ACTION || undefined,
+        runId,
+        runAttempt,
+        runNumber: env.GITHUB_RUN_NUMBER || undefined,
+        sha: env.GITHUB_SHA || undefined,
+        ref,
+        eventName: env.GITHUB_EVENT_NAME || undefined,
+        pullRequest: pullRequestNumber(readEvent(env.GITHUB_EVENT_PATH), ref),
+        serverUrl,
+        runUrl: repository && runId
+            ? `${serverUrl}/${repository}/actions/runs/${runId}${runAttempt && runAttempt !== '1' ? `/attempts/${runAttempt}` : ''}`
+            : undefined
+    };
+}
+/** The tag every task created by the action carries, so `GET /tasks?tag=github-actions` finds them. */
+const context_TRACE_TAG = 'github-actions';
+/** Labels that lead from a task on Tasq back to the run that made it. Empty values are left out. */
+function context_traceLabels(context) {
+    const labels = {
+        'github-repository': context.repository,
+        'github-workflow': context.workflow,
+        'github-job': context.job,
+        'github-run-id': context.runId,
+        'github-run-attempt': context.runAttempt,
+        'github-sha': context.sha,
+        'github-ref': context.ref,
+        'github-event': context.eventName,
+        'github-pull-request': context.pullRequest,
+        'github-run-url': context.runUrl
+    };
+    return Object.fromEntries(Object.entries(labels)
+        .filter(([, value]) => value !== undefined && value !== '')
+        .map(([key, value]) => [key, String(value)]));
+}
 
 ;// CONCATENATED MODULE: ./src/input-formats/duration.ts
 /** Durations as written in workflow files: `90s`, `30m`, `2h`, `1h30m`, `1d`. */
@@ -31761,7 +31843,7 @@ function formatDuration(ms) {
 ;// CONCATENATED MODULE: ./src/words.ts
 /** How the action words things: counts, errors, and text that came from outside. Pure. */
 /** `1 instance`, `3 instances`. */
-function plural(count, word, many = `${word}s`) {
+function words_plural(count, word, many = `${word}s`) {
     return `${count} ${count === 1 ? word : many}`;
 }
 /** An error's message, whatever was thrown. */
@@ -31885,6 +31967,453 @@ function read_readApiUrl(read, env) {
     if (url.search !== '' || url.hash !== '')
         throw new read_InputError(constants_Input.ApiUrl, `"${text}" must not carry a query or fragment`);
     return url.toString().replace(/\/+$/, '');
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/ranges.ts
+/**
+ * Instance ranges in Qarnot's advanced-range syntax: `1-6,15,20,25-30`, inclusive bounds.
+ * Pure functions only: parse, normalise, expand, count and format.
+ */
+/** Thrown for text that is not a valid range; `reason` says what is wrong in words a user can act on. */
+class RangeSyntaxError extends Error {
+    text;
+    reason;
+    constructor(text, reason) {
+        super(`"${text}" is not a valid instance range: ${reason}`);
+        this.text = text;
+        this.reason = reason;
+        this.name = 'RangeSyntaxError';
+    }
+}
+/** Largest id we accept: keeps arithmetic exact and is far above any real task. */
+const MAX_INSTANCE_ID = 2 ** 31 - 1;
+const ITEM = /^(\d+)(?:-(\d+))?$/;
+function parseId(digits, text) {
+    const value = Number(digits);
+    if (!Number.isSafeInteger(value) || value > MAX_INSTANCE_ID) {
+        throw new RangeSyntaxError(text, `${digits} is larger than ${MAX_INSTANCE_ID}`);
+    }
+    return value;
+}
+/**
+ * Parses `1-6,15,20,25-30` into sorted, merged intervals (overlaps and adjacent items are joined).
+ * Whitespace around items is tolerated; empty items, reversed bounds, signs and non-decimal numbers are not.
+ */
+function ranges_parseRanges(text) {
+    if (text.trim() === '')
+        throw new RangeSyntaxError(text, 'it is empty');
+    const intervals = [];
+    for (const raw of text.split(',')) {
+        const item = raw.trim();
+        if (item === '')
+            throw new RangeSyntaxError(text, 'it has an empty item (two commas, or a comma at an end)');
+        const match = ITEM.exec(item);
+        if (!match) {
+            throw new RangeSyntaxError(text, `"${item}" is neither a whole number nor a range a-b of whole numbers (decimal, no sign)`);
+        }
+        const first = parseId(match[1], text);
+        const last = match[2] === undefined ? first : parseId(match[2], text);
+        if (last < first)
+            throw new RangeSyntaxError(text, `"${item}" runs backwards; write ${last}-${first}`);
+        intervals.push({ first, last });
+    }
+    return ranges_normalise(intervals);
+}
+/** Sorts intervals and merges overlapping or adjacent ones. */
+function ranges_normalise(intervals) {
+    const sorted = [...intervals].sort((a, b) => a.first - b.first || a.last - b.last);
+    const merged = [];
+    for (const interval of sorted) {
+        const previous = merged[merged.length - 1];
+        if (previous && interval.first <= previous.last + 1) {
+            merged[merged.length - 1] = { first: previous.first, last: Math.max(previous.last, interval.last) };
+        }
+        else {
+            merged.push({ ...interval });
+        }
+    }
+    return merged;
+}
+/** The number of ids in normalised intervals. */
+function ranges_countIds(intervals) {
+    return intervals.reduce((sum, { first, last }) => sum + (last - first + 1), 0);
+}
+/** Every id, ascending. Use only where the count is known to be reasonable. */
+function expandIds(intervals) {
+    const ids = [];
+    for (const { first, last } of intervals)
+        for (let id = first; id <= last; id++)
+            ids.push(id);
+    return ids;
+}
+/** Intervals covering `0..count-1`, as a task of `instanceCount: count` has. */
+function ranges_countToIntervals(count) {
+    return count > 0 ? [{ first: 0, last: count - 1 }] : [];
+}
+/** Normalised intervals from any list of ids (duplicates allowed, any order). */
+function ranges_idsToIntervals(ids) {
+    const sorted = [...new Set(ids)].sort((a, b) => a - b);
+    const intervals = [];
+    for (const id of sorted) {
+        const previous = intervals[intervals.length - 1];
+        if (previous && id === previous.last + 1)
+            intervals[intervals.length - 1] = { first: previous.first, last: id };
+        else
+            intervals.push({ first: id, last: id });
+    }
+    return intervals;
+}
+/** Formats intervals as the API writes them: `2,5-7`; an empty list is `""`. */
+function ranges_formatRanges(intervals) {
+    return intervals.map(({ first, last }) => (first === last ? `${first}` : `${first}-${last}`)).join(',');
+}
+/** Formats any list of ids as a normalised range string. */
+function ranges_formatIds(ids) {
+    return ranges_formatRanges(ranges_idsToIntervals(ids));
+}
+/**
+ * Reads a range field of a TaskOutput (`failedRange`, ...): `null`, `undefined` and `""` mean none.
+ * A malformed value from the server is reported to the caller rather than guessed at.
+ */
+function ranges_parseRangeField(value) {
+    if (value === null || value === undefined || value.trim() === '')
+        return [];
+    return ranges_parseRanges(value);
+}
+/** Whether normalised intervals hold `id` (binary search: no expansion, whatever the intervals' size). */
+function ranges_intervalsContain(intervals, id) {
+    let low = 0;
+    let high = intervals.length - 1;
+    while (low <= high) {
+        const middle = (low + high) >> 1;
+        const { first, last } = intervals[middle];
+        if (id < first)
+            high = middle - 1;
+        else if (id > last)
+            low = middle + 1;
+        else
+            return true;
+    }
+    return false;
+}
+/** The ids of normalised `a` that are not in normalised `b`, as normalised intervals. */
+function ranges_subtractIntervals(a, b) {
+    const result = [];
+    let j = 0;
+    for (const { first, last } of a) {
+        let start = first;
+        while (j < b.length && b[j].last < start)
+            j++;
+        let k = j;
+        while (start <= last && k < b.length && b[k].first <= last) {
+            if (b[k].first > start)
+                result.push({ first: start, last: b[k].first - 1 });
+            start = Math.max(start, b[k].last + 1);
+            k++;
+        }
+        if (start <= last)
+            result.push({ first: start, last });
+    }
+    return result;
+}
+
+;// CONCATENATED MODULE: ./src/task/states.ts
+/** Qarnot task states (docs/qarnot-api.md §5). */
+const FINAL_STATES = new Set(['Success', 'Failure', 'Cancelled']);
+const KNOWN_STATES = new Set([
+    'Submitted',
+    'PartiallyDispatched',
+    'FullyDispatched',
+    'PartiallyExecuting',
+    'FullyExecuting',
+    'UploadingResults',
+    'DownloadingResults',
+    'PendingCancel',
+    'PendingDelete',
+    'Success',
+    'Failure',
+    'Cancelled'
+]);
+/** Whether polling can stop. `PendingCancel` and unknown states are not final; `PendingDelete` ends the task's life. */
+function states_isFinalState(state) {
+    return FINAL_STATES.has(state) || state === 'PendingDelete';
+}
+function isKnownState(state) {
+    return KNOWN_STATES.has(state);
+}
+
+;// CONCATENATED MODULE: ./src/task/verdict.ts
+/**
+ * The verdict on a finished task (docs/qarnot-api.md §4, §5), from its last TaskOutput alone. Pure.
+ * Every source is evidence of an instance's end: `completedInstances` entries, and the status ranges
+ * (`succeededRange`, `failedOnlyRange`, `failedRange`, `cancelledRange`), since a finished task may list no completed
+ * instance at all. Conflicting evidence resolves toward failure. The task passes only when its state is Success, it
+ * has no errors, and every instance asked for has evidence of success and none of failure. Ranges from the API are
+ * never expanded: only the ids asked for are looked up in them.
+ */
+
+function describeApiError(error) {
+    if (!error)
+        return undefined;
+    const text = [error.message, error.code ? `(${error.code})` : undefined].filter(Boolean).join(' ');
+    return text === '' ? undefined : text;
+}
+/** The ids a task says it was asked to run (advancedRanges wins over instanceCount); [] when it says nothing. */
+function taskIntervals(task) {
+    try {
+        if (task.advancedRanges)
+            return parseRangeField(task.advancedRanges);
+    }
+    catch {
+        return [];
+    }
+    const count = task.instanceCount ?? 0;
+    return count > 0 ? [{ first: 0, last: count - 1 }] : [];
+}
+function gatherEvidence(task) {
+    const entries = new Map();
+    for (const entry of task.completedInstances ?? []) {
+        if (typeof entry?.instanceId !== 'number')
+            continue;
+        const list = entries.get(entry.instanceId);
+        if (list)
+            list.push(entry);
+        else
+            entries.set(entry.instanceId, [entry]);
+    }
+    const range = (value) => {
+        try {
+            return parseRangeField(value);
+        }
+        catch {
+            return [];
+        }
+    };
+    const status = task.status ?? {};
+    return {
+        entries,
+        succeeded: range(status.succeededRange),
+        failed: normalise([...range(status.failedOnlyRange), ...range(status.failedRange)]),
+        cancelled: range(status.cancelledRange)
+    };
+}
+function entryState(entry) {
+    const state = (entry.state ?? '').toLowerCase();
+    if (state === 'success')
+        return 'Success';
+    if (state === 'cancelled' || state === 'canceled')
+        return 'Cancelled';
+    return 'Failure';
+}
+/** One instance's end from every piece of evidence: a failure anywhere wins, then a cancellation. */
+function judge(id, evidence) {
+    const entries = evidence.entries.get(id) ?? [];
+    const states = new Set(entries.map(entryState));
+    if (intervalsContain(evidence.succeeded, id))
+        states.add('Success');
+    const cancelledByRange = intervalsContain(evidence.cancelled, id);
+    if (cancelledByRange)
+        states.add('Cancelled');
+    else if (intervalsContain(evidence.failed, id))
+        states.add('Failure');
+    const state = states.has('Failure')
+        ? 'Failure'
+        : states.has('Cancelled')
+            ? 'Cancelled'
+            : states.has('Success')
+                ? 'Success'
+                : 'NotCompleted';
+    const failing = entries.find(e => entryState(e) !== 'Success');
+    const shown = failing ?? entries[entries.length - 1];
+    const number = (value) => typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+    const attempts = Math.max(0, ...entries.map(e => number(e.executionAttemptCount) ?? 0));
+    let error = describeApiError(failing?.error);
+    if (error === undefined && state === 'NotCompleted')
+        error = 'never completed';
+    if (error === undefined && state === 'Cancelled')
+        error = 'cancelled';
+    if (error === undefined && state === 'Failure')
+        error = entries.length > 0 ? 'failed' : 'failed (status ranges)';
+    return {
+        id,
+        state,
+        error,
+        wallTimeSec: number(shown?.wallTimeSec),
+        execTimeSec: number(shown?.execTimeSec),
+        peakMemoryMB: number(shown?.peakMemoryMB),
+        attempts: attempts > 0 ? attempts : undefined
+    };
+}
+function reasonsFor(state, instances, taskErrors) {
+    const reasons = [];
+    if (state !== 'Success')
+        reasons.push(`the task ended in state ${state}`);
+    const ids = (wanted) => instances.filter(i => i.state === wanted).map(i => i.id);
+    for (const [wanted, words] of [
+        ['Failure', 'failed'],
+        ['Cancelled', 'cancelled'],
+        ['NotCompleted', 'never completed']
+    ]) {
+        const matching = ids(wanted);
+        if (matching.length > 0)
+            reasons.push(`${matching.length > 1 ? 'instances' : 'instance'} ${formatIds(matching)} ${words}`);
+    }
+    if (taskErrors.length > 0)
+        reasons.push(`task errors: ${taskErrors.join('; ')}`);
+    if (instances.length === 0)
+        reasons.push('the task reports no instances');
+    return reasons;
+}
+/**
+ * The verdict over `requested` (the ids asked for, normalised). `task` is the last document read, or undefined when
+ * none could be read (every instance is then unknown).
+ */
+function verdict_decideVerdict(task, requested) {
+    const evidence = task ? gatherEvidence(task) : gatherEvidence({ uuid: '', state: 'Unknown' });
+    const instances = [];
+    for (const { first, last } of requested)
+        for (let id = first; id <= last; id++)
+            instances.push(judge(id, evidence));
+    const reported = normalise([
+        ...idsToIntervals(evidence.entries.keys()),
+        ...evidence.succeeded,
+        ...evidence.failed,
+        ...evidence.cancelled
+    ]);
+    const unexpected = subtractIntervals(reported, requested);
+    const state = task?.state ?? 'Unknown';
+    const taskErrors = (task?.errors ?? []).map(describeApiError).filter((e) => e !== undefined);
+    const reasons = reasonsFor(state, instances, taskErrors);
+    const failedIds = instances.filter(i => i.state !== 'Success').map(i => i.id);
+    return {
+        passed: reasons.length === 0,
+        state,
+        instances,
+        succeededCount: instances.length - failedIds.length,
+        failedIds,
+        taskErrors,
+        unexpected: formatRanges(unexpected),
+        reasons
+    };
+}
+/** A sentence about ids the API reported that were never asked for, or `""`. */
+function describeUnexpected(verdict) {
+    if (verdict.unexpected === '')
+        return '';
+    return `Qarnot reported instance ids that this task never asked for (${verdict.unexpected}); they are not counted as its instances.`;
+}
+/**
+ * The verdict over a whole request when some instances come from earlier tasks (a re-run that computed only what
+ * failed): `computed` is this attempt's task's verdict over the ids it ran (undefined when nothing was computed),
+ * `kept` the successes taken from earlier attempts.
+ */
+function mergeVerdicts(computed, kept) {
+    const instances = [...(computed?.instances ?? []), ...kept].sort((a, b) => a.id - b.id);
+    const state = computed?.state ?? 'Success';
+    const taskErrors = computed?.taskErrors ?? [];
+    const reasons = reasonsFor(state, instances, taskErrors);
+    const failedIds = instances.filter(i => i.state !== 'Success').map(i => i.id);
+    return {
+        passed: reasons.length === 0,
+        state,
+        instances,
+        succeededCount: instances.length - failedIds.length,
+        failedIds,
+        taskErrors,
+        unexpected: computed?.unexpected ?? '',
+        reasons
+    };
+}
+
+;// CONCATENATED MODULE: ./src/task/rerun.ts
+/**
+ * "Re-run failed jobs" re-runs only the failed instances: deciding, from the tasks earlier attempts of this same
+ * step made, which instances to compute again. Pure. The step is named across attempts by a tag (same run, job,
+ * step and inputs; docs/rerun.md says why and what cannot be told apart), since the API documents finding tasks by
+ * tag (`GET /tasks?tag=`, docs/qarnot-api.md §9).
+ */
+
+
+
+
+
+const STEP_TAG_PREFIX = 'gha-step-';
+/**
+ * The tag of this step across the attempts of its run, or undefined outside a workflow run. Matrix legs share the
+ * job and step: the task's own description (`fingerprint`: command, instances, image, constants, labels...) tells
+ * them apart; legs that describe the very same task cannot be told apart, and `planRerun` then runs everything.
+ */
+function rerun_stepTag(place, fingerprint) {
+    if (!place.runId || !place.job)
+        return undefined;
+    const identity = [place.repository, place.workflow, place.runId, place.job, place.action, fingerprint];
+    return `${STEP_TAG_PREFIX}${createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 24)}`;
+}
+/** Earlier attempts that made more than one task with this step's tag: two legs the action cannot tell apart. */
+function ambiguousAttempts(earlier) {
+    const seen = new Map();
+    for (const task of earlier)
+        seen.set(task.attempt, (seen.get(task.attempt) ?? 0) + 1);
+    return [...seen].filter(([, count]) => count > 1).map(([attempt]) => attempt);
+}
+function planRerun(requested, earlier, attempt) {
+    const before = earlier.filter(task => task.attempt < attempt).sort((a, b) => a.attempt - b.attempt);
+    if (before.length === 0) {
+        return {
+            kind: 'all',
+            reason: attempt > 1 ? 'no task of an earlier attempt of this step was found' : undefined
+        };
+    }
+    const ambiguous = ambiguousAttempts(before);
+    if (ambiguous.length > 0) {
+        return {
+            kind: 'all',
+            reason: `attempt ${ambiguous.join(', ')} made several tasks with this step's tag (matrix legs with the same inputs cannot be told apart: give each a distinct label)`
+        };
+    }
+    // Latest first: the latest attempt that ran an instance has its say.
+    const verdicts = before
+        .map(task => ({
+        task,
+        results: new Map(decideVerdict(task.document, task.ids).instances.map(i => [i.id, i]))
+    }))
+        .reverse();
+    const keptByTask = new Map();
+    const rerun = [];
+    for (const { first, last } of requested) {
+        for (let id = first; id <= last; id++) {
+            const latest = verdicts.find(v => intervalsContain(v.task.ids, id));
+            const result = latest?.results.get(id);
+            if (!latest || result?.state !== 'Success') {
+                rerun.push(id);
+                continue;
+            }
+            const list = keptByTask.get(latest.task);
+            if (list)
+                list.push(result);
+            else
+                keptByTask.set(latest.task, [result]);
+        }
+    }
+    const kept = [...keptByTask].map(([task, instances]) => ({ task, instances }));
+    const warnings = before
+        .filter(task => !isFinalState(task.document.state))
+        .map(task => `task ${task.uuid} of attempt ${task.attempt} is still ${task.document.state}; its unfinished instances are computed again`);
+    if (rerun.length === 0)
+        return { kind: 'none', kept, warnings };
+    return { kind: 'some', rerun: idsToIntervals(rerun), kept, warnings };
+}
+/** One sentence for the log and the summary: what is re-run and where the rest comes from. */
+function describePlan(plan) {
+    if (plan.kind === 'all')
+        return plan.reason ? `Every instance is computed: ${plan.reason}.` : undefined;
+    const sources = plan.kept.map(k => `${formatIds(k.instances.map(i => i.id))} from task ${k.task.uuid} (attempt ${k.task.attempt})`);
+    if (plan.kind === 'none')
+        return `Every instance succeeded in an earlier attempt: ${sources.join('; ')}. Nothing is computed again.`;
+    const count = plan.rerun.reduce((sum, { first, last }) => sum + last - first + 1, 0);
+    return `Re-running ${plural(count, 'instance')} that did not succeed before (${formatRanges(plan.rerun)}); the others come from earlier attempts: ${sources.join('; ')}.`;
 }
 
 ;// CONCATENATED MODULE: ./src/input-formats/docker-image.ts
@@ -32059,154 +32588,6 @@ function hardware_parseHardware(items) {
     return constraints;
 }
 
-;// CONCATENATED MODULE: ./src/ranges.ts
-/**
- * Instance ranges in Qarnot's advanced-range syntax: `1-6,15,20,25-30`, inclusive bounds.
- * Pure functions only: parse, normalise, expand, count and format.
- */
-/** Thrown for text that is not a valid range; `reason` says what is wrong in words a user can act on. */
-class RangeSyntaxError extends Error {
-    text;
-    reason;
-    constructor(text, reason) {
-        super(`"${text}" is not a valid instance range: ${reason}`);
-        this.text = text;
-        this.reason = reason;
-        this.name = 'RangeSyntaxError';
-    }
-}
-/** Largest id we accept: keeps arithmetic exact and is far above any real task. */
-const MAX_INSTANCE_ID = 2 ** 31 - 1;
-const ITEM = /^(\d+)(?:-(\d+))?$/;
-function parseId(digits, text) {
-    const value = Number(digits);
-    if (!Number.isSafeInteger(value) || value > MAX_INSTANCE_ID) {
-        throw new RangeSyntaxError(text, `${digits} is larger than ${MAX_INSTANCE_ID}`);
-    }
-    return value;
-}
-/**
- * Parses `1-6,15,20,25-30` into sorted, merged intervals (overlaps and adjacent items are joined).
- * Whitespace around items is tolerated; empty items, reversed bounds, signs and non-decimal numbers are not.
- */
-function ranges_parseRanges(text) {
-    if (text.trim() === '')
-        throw new RangeSyntaxError(text, 'it is empty');
-    const intervals = [];
-    for (const raw of text.split(',')) {
-        const item = raw.trim();
-        if (item === '')
-            throw new RangeSyntaxError(text, 'it has an empty item (two commas, or a comma at an end)');
-        const match = ITEM.exec(item);
-        if (!match) {
-            throw new RangeSyntaxError(text, `"${item}" is neither a whole number nor a range a-b of whole numbers (decimal, no sign)`);
-        }
-        const first = parseId(match[1], text);
-        const last = match[2] === undefined ? first : parseId(match[2], text);
-        if (last < first)
-            throw new RangeSyntaxError(text, `"${item}" runs backwards; write ${last}-${first}`);
-        intervals.push({ first, last });
-    }
-    return normalise(intervals);
-}
-/** Sorts intervals and merges overlapping or adjacent ones. */
-function normalise(intervals) {
-    const sorted = [...intervals].sort((a, b) => a.first - b.first || a.last - b.last);
-    const merged = [];
-    for (const interval of sorted) {
-        const previous = merged[merged.length - 1];
-        if (previous && interval.first <= previous.last + 1) {
-            merged[merged.length - 1] = { first: previous.first, last: Math.max(previous.last, interval.last) };
-        }
-        else {
-            merged.push({ ...interval });
-        }
-    }
-    return merged;
-}
-/** The number of ids in normalised intervals. */
-function ranges_countIds(intervals) {
-    return intervals.reduce((sum, { first, last }) => sum + (last - first + 1), 0);
-}
-/** Every id, ascending. Use only where the count is known to be reasonable. */
-function expandIds(intervals) {
-    const ids = [];
-    for (const { first, last } of intervals)
-        for (let id = first; id <= last; id++)
-            ids.push(id);
-    return ids;
-}
-/** Intervals covering `0..count-1`, as a task of `instanceCount: count` has. */
-function ranges_countToIntervals(count) {
-    return count > 0 ? [{ first: 0, last: count - 1 }] : [];
-}
-/** Normalised intervals from any list of ids (duplicates allowed, any order). */
-function idsToIntervals(ids) {
-    const sorted = [...new Set(ids)].sort((a, b) => a - b);
-    const intervals = [];
-    for (const id of sorted) {
-        const previous = intervals[intervals.length - 1];
-        if (previous && id === previous.last + 1)
-            intervals[intervals.length - 1] = { first: previous.first, last: id };
-        else
-            intervals.push({ first: id, last: id });
-    }
-    return intervals;
-}
-/** Formats intervals as the API writes them: `2,5-7`; an empty list is `""`. */
-function ranges_formatRanges(intervals) {
-    return intervals.map(({ first, last }) => (first === last ? `${first}` : `${first}-${last}`)).join(',');
-}
-/** Formats any list of ids as a normalised range string. */
-function formatIds(ids) {
-    return ranges_formatRanges(idsToIntervals(ids));
-}
-/**
- * Reads a range field of a TaskOutput (`failedRange`, ...): `null`, `undefined` and `""` mean none.
- * A malformed value from the server is reported to the caller rather than guessed at.
- */
-function parseRangeField(value) {
-    if (value === null || value === undefined || value.trim() === '')
-        return [];
-    return ranges_parseRanges(value);
-}
-/** Whether normalised intervals hold `id` (binary search: no expansion, whatever the intervals' size). */
-function intervalsContain(intervals, id) {
-    let low = 0;
-    let high = intervals.length - 1;
-    while (low <= high) {
-        const middle = (low + high) >> 1;
-        const { first, last } = intervals[middle];
-        if (id < first)
-            high = middle - 1;
-        else if (id > last)
-            low = middle + 1;
-        else
-            return true;
-    }
-    return false;
-}
-/** The ids of normalised `a` that are not in normalised `b`, as normalised intervals. */
-function subtractIntervals(a, b) {
-    const result = [];
-    let j = 0;
-    for (const { first, last } of a) {
-        let start = first;
-        while (j < b.length && b[j].last < start)
-            j++;
-        let k = j;
-        while (start <= last && k < b.length && b[k].first <= last) {
-            if (b[k].first > start)
-                result.push({ first: start, last: b[k].first - 1 });
-            start = Math.max(start, b[k].last + 1);
-            k++;
-        }
-        if (start <= last)
-            result.push({ first: start, last });
-    }
-    return result;
-}
-
 ;// CONCATENATED MODULE: ./src/qarnot/task-document.ts
 /**
  * Checking a task document (`GET /tasks/{uuid}`, docs/qarnot-api.md §4) before anything acts on it: an answer that
@@ -32245,7 +32626,7 @@ function checkStatus(status) {
         if (typeof value !== 'string')
             throw new Error(`status.${field} is not a range`);
         try {
-            parseRangeField(value);
+            ranges_parseRangeField(value);
         }
         catch {
             throw new Error(`status.${field} is not a range`);
@@ -32295,8 +32676,8 @@ const LIMITS = {
     nameLength: 2047,
     constantCount: 150,
     constantLength: 2048,
-    /** Qarnot takes fewer than 10; one is the action's own `github-actions` tag. */
-    tagCount: 8,
+    /** Qarnot takes fewer than 10; two are the action's own: `github-actions`, and the step's tag for re-runs. */
+    tagCount: 7,
     tagLength: 511,
     shortnameLength: 64,
     /**
@@ -32306,7 +32687,7 @@ const LIMITS = {
     instances: 100_000
 };
 const CONSTANT_KEY = /^[A-Za-z0-9_.-]+$/;
-const SECRET_CONSTANT_PREFIX = 'QARNOT_SECRET__';
+const task_SECRET_CONSTANT_PREFIX = 'QARNOT_SECRET__';
 const DOCKER_IMAGE_KEYS = (/* unused pure expression or super */ null && (['DOCKER_REPO', 'DOCKER_TAG', 'DOCKER_SRV']));
 function task_readInstances(read) {
     const countText = read(Input.InstanceCount);
@@ -32352,7 +32733,7 @@ function task_readPlacement(read) {
     }
     const hardware = about(Input.Hardware, () => parseHardware(parseList(read(Input.Hardware))));
     if (pool !== undefined && hardware.length > 0) {
-        // A task in a pool runs on the pool's nodes: Qarnot refuses new hardware constraints for it (§3).
+        // A task in a pool runs on the pool's nodes: Qarnot refuses new hardware constraints for it (docs/qarnot-api.md §10).
         throw new InputError(Input.Hardware, `cannot be used with 'pool': a task in a pool runs on the pool's hardware; remove 'hardware', or remove 'pool' to run on new nodes`);
     }
     return {
@@ -32413,7 +32794,7 @@ function task_readConstants(read, profile) {
         throw new InputError(Input.Constants, `${constants.length} constants in all (with the image and command); Qarnot takes at most ${LIMITS.constantCount}`);
     }
     const secrets = user
-        .filter(c => c.key.startsWith(SECRET_CONSTANT_PREFIX) && c.value !== '')
+        .filter(c => c.key.startsWith(task_SECRET_CONSTANT_PREFIX) && c.value !== '')
         .map(c => c.value);
     return { constants, secrets };
 }
@@ -32450,7 +32831,7 @@ function task_readName(read, env) {
     }
     return name;
 }
-/** A shortname unique to this step run: it makes a retried create detectable (shortname-uniqueness, §3). */
+/** A shortname unique to this step run: it makes a retried create detectable (shortname-uniqueness, docs/qarnot-api.md §3). */
 function task_makeShortname(env, randomHex) {
     const run = env.GITHUB_RUN_ID ? `${env.GITHUB_RUN_ID}-${env.GITHUB_RUN_ATTEMPT || '1'}` : 'local';
     const shortname = `gha-${run}-${randomHex}`.replace(/[^A-Za-z0-9-]/g, '-');
@@ -32458,10 +32839,9 @@ function task_makeShortname(env, randomHex) {
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/settings.ts
-/**
- * The action's inputs -> one typed, validated Settings object, and the smaller one the post step needs, built from
- * the same readers. Every problem is an InputError naming the input and the fix, raised before anything is sent.
- */
+
+
+
 
 
 
@@ -32486,22 +32866,59 @@ function readFollowTask(read) {
     }
     return task;
 }
+function readRerunMode(read) {
+    const text = read(Input.Rerun).toLowerCase();
+    if (text === '' || text === 'failed')
+        return 'failed';
+    if (text === 'all')
+        return 'all';
+    throw new InputError(Input.Rerun, `"${read(Input.Rerun)}" is not a re-run mode; write failed or all`);
+}
 function readTaskSpec(read, context) {
     const instances = readInstances(read);
     const placement = readPlacement(read);
     const { constants, secrets } = readConstants(read, placement.profile);
+    const userTags = readTags(read);
+    const userLabels = readLabels(read);
+    const described = {
+        ...placement,
+        instances: instances.text ?? instances.count,
+        // Secret values stay out of the fingerprint: only their keys say what the task is.
+        constants: constants.map(c => (c.key.startsWith(SECRET_CONSTANT_PREFIX) ? c.key : `${c.key}=${c.value}`)),
+        name: readName(read, context.env),
+        userTags,
+        userLabels,
+        maxRetriesPerInstance: readWholeNumber(read, Input.MaxRetriesPerInstance, 0) ?? 0,
+        autoDelete: readBoolean(read, Input.AutoDelete, false)
+    };
+    const stepTag = makeStepTag(context.env, described);
+    const ownTags = [...(context.trace ? [context.trace.tag] : []), ...(stepTag ? [stepTag] : [])];
     const spec = {
         ...placement,
         instances,
         constants,
-        name: readName(read, context.env),
+        name: described.name,
         shortname: makeShortname(context.env, context.randomHex),
-        tags: [...new Set([...readTags(read), ...(context.trace ? [context.trace.tag] : [])])],
-        labels: { ...context.trace?.labels, ...readLabels(read) },
-        maxRetriesPerInstance: readWholeNumber(read, Input.MaxRetriesPerInstance, 0) ?? 0,
-        autoDelete: readBoolean(read, Input.AutoDelete, false)
+        tags: [...new Set([...userTags, ...ownTags])],
+        labels: { ...context.trace?.labels, ...userLabels },
+        maxRetriesPerInstance: described.maxRetriesPerInstance,
+        autoDelete: described.autoDelete
     };
-    return { spec, secrets };
+    return { spec, secrets, stepTag };
+}
+function makeStepTag(env, fingerprint) {
+    return stepTag({
+        repository: env.GITHUB_REPOSITORY,
+        workflow: env.GITHUB_WORKFLOW,
+        runId: env.GITHUB_RUN_ID,
+        attempt: runAttempt(env),
+        job: env.GITHUB_JOB,
+        action: env.GITHUB_ACTION
+    }, fingerprint);
+}
+function runAttempt(env) {
+    const attempt = Number(env.GITHUB_RUN_ATTEMPT);
+    return Number.isSafeInteger(attempt) && attempt >= 1 ? attempt : 1;
 }
 /** Builds and validates the settings; throws InputError on the first problem. */
 function readSettings(read, context) {
@@ -32523,7 +32940,8 @@ function readSettings(read, context) {
         summary: readBoolean(read, Input.Summary, true),
         pollFloorMs: readDuration(read, Input.PollInterval, 600_000) ?? 0,
         prComment: readBoolean(read, Input.PrComment, false),
-        githubToken
+        githubToken,
+        rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag }
     };
 }
 function readPostSettings(read, env) {
@@ -32532,6 +32950,30 @@ function readPostSettings(read, env) {
         apiUrl: read_readApiUrl(read, env),
         abortOnCancel: read_readBoolean(read, constants_Input.AbortOnCancel, true)
     };
+}
+/**
+ * The settings from the runner's inputs, secrets registered first (the token even before anything is checked);
+ * undefined, with the step failed, when an input is wrong.
+ */
+function readInputs(io, env, randomHex) {
+    const rawToken = io.getInput(Input.Token);
+    if (rawToken !== '')
+        io.setSecret(rawToken);
+    try {
+        const settings = readSettings(name => io.getInput(name), {
+            env,
+            randomHex,
+            trace: { labels: traceLabels(readRunContext(env)), tag: TRACE_TAG }
+        });
+        for (const secret of settings.secrets)
+            if (secret !== rawToken)
+                io.setSecret(secret);
+        return settings;
+    }
+    catch (error) {
+        io.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${errorMessage(error)}`);
+        return undefined;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/qarnot/errors.ts
@@ -32694,6 +33136,15 @@ const POST_STEP_RETRY = {
     rateLimitBudgetMs: 10_000
 };
 const POST_STEP_REQUEST_TIMEOUT_MS = 15_000;
+/** Extras that must never hold the step (credits, carbon): one attempt, no wait. */
+const NO_RETRY = {
+    maxAttempts: 1,
+    baseDelayMs: 0,
+    maxDelayMs: 0,
+    maxTotalMs: 0,
+    maxRetryAfterMs: 0,
+    rateLimitBudgetMs: 0
+};
 const TRANSIENT_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 /** 408, 429 and 5xx gateway/server errors are transient; 401 and every other 4xx are final. */
 function isTransientStatus(status) {
@@ -32757,7 +33208,7 @@ function sleepUnlessAborted(ms, signal) {
         signal?.addEventListener('abort', done, { once: true });
     });
 }
-/** Output bodies are plain text, but one client decodes them as a JSON string: accept both (§2). */
+/** Output bodies are plain text, but one client decodes them as a JSON string: accept both (docs/qarnot-api.md §2). */
 function decodeOutputBody(response) {
     const type = response.headers['content-type'] ?? '';
     const body = response.body;
@@ -32831,6 +33282,40 @@ class QarnotClient {
             path: `${taskPath(uuid)}/${stream}/${instanceId}`,
             retry: false,
             sink
+        });
+    }
+    /**
+     * `GET /tasks?tag=`: the tasks carrying a tag. Entries that are not task documents are skipped, so that one
+     * odd entry cannot hide the others.
+     */
+    async listTasksWithTag(tag) {
+        const call = { method: 'GET', path: `/tasks?tag=${encodeURIComponent(tag)}` };
+        const answer = await this.json(call);
+        if (!Array.isArray(answer))
+            throw new errors_QarnotAnswerError(call.method, call.path, 'it is not a list of tasks');
+        return answer.flatMap(entry => {
+            try {
+                return [readTaskDocument(entry)];
+            }
+            catch {
+                return [];
+            }
+        });
+    }
+    /** `GET /credits/v1/tasks/{uuid}/credits` (a service beside the compute API, without its `/v1` prefix). */
+    getTaskCredits(uuid) {
+        return this.json({
+            method: 'GET',
+            path: `/credits/v1/tasks/${encodeURIComponent(uuid)}/credits`,
+            root: true
+        });
+    }
+    /** `GET /carbon/v1/tasks/{uuid}/carbon-facts`, as getTaskCredits. */
+    getTaskCarbonFacts(uuid) {
+        return this.json({
+            method: 'GET',
+            path: `/carbon/v1/tasks/${encodeURIComponent(uuid)}/carbon-facts`,
+            root: true
         });
     }
     /** `POST /tasks/{uuid}/abort`. A 403 means the task had already ended, which is what the caller wanted. */
@@ -32931,9 +33416,10 @@ class QarnotClient {
         const timeoutMs = call.sink
             ? (this.options.streamTimeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS)
             : (this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+        const base = call.root ? this.baseUrl.replace(/\/v\d+$/, '') : this.baseUrl;
         return {
             method: call.method,
-            url: `${this.baseUrl}${call.path}`,
+            url: `${base}${call.path}`,
             headers,
             body,
             timeoutMs,
@@ -33056,31 +33542,6 @@ class ActionsHttpTransport {
 
 const systemClock = { now: () => Date.now(), sleep: sleepUnlessAborted };
 
-;// CONCATENATED MODULE: ./src/task/states.ts
-/** Qarnot task states (qarnot-api.md section 5). */
-const FINAL_STATES = new Set(['Success', 'Failure', 'Cancelled']);
-const KNOWN_STATES = new Set([
-    'Submitted',
-    'PartiallyDispatched',
-    'FullyDispatched',
-    'PartiallyExecuting',
-    'FullyExecuting',
-    'UploadingResults',
-    'DownloadingResults',
-    'PendingCancel',
-    'PendingDelete',
-    'Success',
-    'Failure',
-    'Cancelled'
-]);
-/** Whether polling can stop. `PendingCancel` and unknown states are not final; `PendingDelete` ends the task's life. */
-function isFinalState(state) {
-    return FINAL_STATES.has(state) || state === 'PendingDelete';
-}
-function isKnownState(state) {
-    return KNOWN_STATES.has(state);
-}
-
 ;// CONCATENATED MODULE: ./src/task/submit.ts
 
 
@@ -33102,7 +33563,7 @@ function mayHaveCreated(error) {
         return true;
     if (!(root instanceof QarnotApiError) || root.status < 400 || root.status >= 500)
         return false;
-    // A clash is answered 400 or 403 (§3); any refusal of a retried create may be about the first attempt's task.
+    // A clash is answered 400 or 403 (docs/qarnot-api.md §3); any refusal of a retried create may be about the first attempt's task.
     return (invalidFields(root.apiMessage).includes('shortname-uniqueness') ||
         /shortname-uniqueness/i.test(root.apiMessage) ||
         root.attempt > 1);
@@ -33245,7 +33706,7 @@ async function post(deps = { io: coreIO, env: process.env }) {
             io.info(`Post: no task ${known} exists; nothing to clean up.`);
             return;
         }
-        if (isFinalState(task.state)) {
+        if (states_isFinalState(task.state)) {
             io.info(`Post: task ${task.uuid} has ended (${task.state}); nothing to clean up.`);
             return;
         }

@@ -2,7 +2,10 @@
  * The action's inputs -> one typed, validated Settings object, and the smaller one the post step needs, built from
  * the same readers. Every problem is an InputError naming the input and the fix, raised before anything is sent.
  */
+import type { ActionIO } from '../action-io.js'
 import { Input } from '../constants.js'
+import { TRACE_TAG, readRunContext, traceLabels } from '../github/context.js'
+import { errorMessage } from '../words.js'
 import type { KeyValue } from '../input-formats/key-values.js'
 import {
   InputError,
@@ -13,7 +16,9 @@ import {
   readWholeNumber,
   type InputReader
 } from './read.js'
+import { stepTag } from '../task/rerun.js'
 import {
+  SECRET_CONSTANT_PREFIX,
   makeShortname,
   readConstants,
   readInstances,
@@ -38,6 +43,16 @@ export interface TaskSpec extends Placement {
   readonly autoDelete: boolean
 }
 
+/** How a re-run attempt of a workflow run treats the instances its earlier attempts computed (docs/rerun.md). */
+export interface RerunSettings {
+  /** `failed`: compute only what did not succeed before; `all`: compute everything again. */
+  readonly mode: 'failed' | 'all'
+  /** GITHUB_RUN_ATTEMPT: 1 for the first attempt. */
+  readonly attempt: number
+  /** The tag naming this step across the attempts of its run; undefined outside a workflow run. */
+  readonly stepTag: string | undefined
+}
+
 export interface Settings {
   readonly token: string
   readonly apiUrl: string
@@ -56,6 +71,7 @@ export interface Settings {
   readonly pollFloorMs: number
   readonly prComment: boolean
   readonly githubToken: string
+  readonly rerun: RerunSettings
 }
 
 export interface SettingsContext {
@@ -94,22 +110,66 @@ function readFollowTask(read: InputReader): string | undefined {
   return task
 }
 
-function readTaskSpec(read: InputReader, context: SettingsContext): { spec: TaskSpec; secrets: string[] } {
+function readRerunMode(read: InputReader): RerunSettings['mode'] {
+  const text = read(Input.Rerun).toLowerCase()
+  if (text === '' || text === 'failed') return 'failed'
+  if (text === 'all') return 'all'
+  throw new InputError(Input.Rerun, `"${read(Input.Rerun)}" is not a re-run mode; write failed or all`)
+}
+
+function readTaskSpec(
+  read: InputReader,
+  context: SettingsContext
+): { spec: TaskSpec; secrets: string[]; stepTag: string | undefined } {
   const instances = readInstances(read)
   const placement = readPlacement(read)
   const { constants, secrets } = readConstants(read, placement.profile)
+  const userTags = readTags(read)
+  const userLabels = readLabels(read)
+  const described = {
+    ...placement,
+    instances: instances.text ?? instances.count,
+    // Secret values stay out of the fingerprint: only their keys say what the task is.
+    constants: constants.map(c => (c.key.startsWith(SECRET_CONSTANT_PREFIX) ? c.key : `${c.key}=${c.value}`)),
+    name: readName(read, context.env),
+    userTags,
+    userLabels,
+    maxRetriesPerInstance: readWholeNumber(read, Input.MaxRetriesPerInstance, 0) ?? 0,
+    autoDelete: readBoolean(read, Input.AutoDelete, false)
+  }
+  const stepTag = makeStepTag(context.env, described)
+  const ownTags = [...(context.trace ? [context.trace.tag] : []), ...(stepTag ? [stepTag] : [])]
   const spec: TaskSpec = {
     ...placement,
     instances,
     constants,
-    name: readName(read, context.env),
+    name: described.name,
     shortname: makeShortname(context.env, context.randomHex),
-    tags: [...new Set([...readTags(read), ...(context.trace ? [context.trace.tag] : [])])],
-    labels: { ...context.trace?.labels, ...readLabels(read) },
-    maxRetriesPerInstance: readWholeNumber(read, Input.MaxRetriesPerInstance, 0) ?? 0,
-    autoDelete: readBoolean(read, Input.AutoDelete, false)
+    tags: [...new Set([...userTags, ...ownTags])],
+    labels: { ...context.trace?.labels, ...userLabels },
+    maxRetriesPerInstance: described.maxRetriesPerInstance,
+    autoDelete: described.autoDelete
   }
-  return { spec, secrets }
+  return { spec, secrets, stepTag }
+}
+
+function makeStepTag(env: NodeJS.ProcessEnv, fingerprint: unknown): string | undefined {
+  return stepTag(
+    {
+      repository: env.GITHUB_REPOSITORY,
+      workflow: env.GITHUB_WORKFLOW,
+      runId: env.GITHUB_RUN_ID,
+      attempt: runAttempt(env),
+      job: env.GITHUB_JOB,
+      action: env.GITHUB_ACTION
+    },
+    fingerprint
+  )
+}
+
+function runAttempt(env: NodeJS.ProcessEnv): number {
+  const attempt = Number(env.GITHUB_RUN_ATTEMPT)
+  return Number.isSafeInteger(attempt) && attempt >= 1 ? attempt : 1
 }
 
 /** Builds and validates the settings; throws InputError on the first problem. */
@@ -132,7 +192,8 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     summary: readBoolean(read, Input.Summary, true),
     pollFloorMs: readDuration(read, Input.PollInterval, 600_000) ?? 0,
     prComment: readBoolean(read, Input.PrComment, false),
-    githubToken
+    githubToken,
+    rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag }
   }
 }
 
@@ -148,5 +209,26 @@ export function readPostSettings(read: InputReader, env: NodeJS.ProcessEnv): Pos
     token: readToken(read),
     apiUrl: readApiUrl(read, env),
     abortOnCancel: readBoolean(read, Input.AbortOnCancel, true)
+  }
+}
+
+/**
+ * The settings from the runner's inputs, secrets registered first (the token even before anything is checked);
+ * undefined, with the step failed, when an input is wrong.
+ */
+export function readInputs(io: ActionIO, env: NodeJS.ProcessEnv, randomHex: string): Settings | undefined {
+  const rawToken = io.getInput(Input.Token)
+  if (rawToken !== '') io.setSecret(rawToken)
+  try {
+    const settings = readSettings(name => io.getInput(name), {
+      env,
+      randomHex,
+      trace: { labels: traceLabels(readRunContext(env)), tag: TRACE_TAG }
+    })
+    for (const secret of settings.secrets) if (secret !== rawToken) io.setSecret(secret)
+    return settings
+  } catch (error) {
+    io.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${errorMessage(error)}`)
+    return undefined
   }
 }

@@ -33,8 +33,8 @@ export const LIMITS = {
   nameLength: 2047,
   constantCount: 150,
   constantLength: 2048,
-  /** Qarnot takes fewer than 10; one is the action's own `github-actions` tag. */
-  tagCount: 8,
+  /** Qarnot takes fewer than 10; two are the action's own: `github-actions`, and the step's tag for re-runs. */
+  tagCount: 7,
   tagLength: 511,
   shortnameLength: 64,
   /**

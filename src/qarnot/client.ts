@@ -54,6 +54,8 @@ interface Call {
   readonly retry?: boolean
   /** Receives a plain-text body as it arrives (output reads). */
   readonly sink?: ChunkSink
+  /** The path is from the server's root: a `/v1` ending of the base URL is not prepended. */
+  readonly root?: boolean
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
@@ -159,6 +161,42 @@ export class QarnotClient {
     })
   }
 
+  /**
+   * `GET /tasks?tag=`: the tasks carrying a tag. Entries that are not task documents are skipped, so that one
+   * odd entry cannot hide the others.
+   */
+  async listTasksWithTag(tag: string): Promise<TaskOutputWire[]> {
+    const call: Call = { method: 'GET', path: `/tasks?tag=${encodeURIComponent(tag)}` }
+    const answer = await this.json(call)
+    if (!Array.isArray(answer))
+      throw new QarnotAnswerError(call.method, call.path, 'it is not a list of tasks')
+    return answer.flatMap(entry => {
+      try {
+        return [readTaskDocument(entry)]
+      } catch {
+        return []
+      }
+    })
+  }
+
+  /** `GET /credits/v1/tasks/{uuid}/credits` (a service beside the compute API, without its `/v1` prefix). */
+  getTaskCredits(uuid: string): Promise<unknown> {
+    return this.json({
+      method: 'GET',
+      path: `/credits/v1/tasks/${encodeURIComponent(uuid)}/credits`,
+      root: true
+    })
+  }
+
+  /** `GET /carbon/v1/tasks/{uuid}/carbon-facts`, as getTaskCredits. */
+  getTaskCarbonFacts(uuid: string): Promise<unknown> {
+    return this.json({
+      method: 'GET',
+      path: `/carbon/v1/tasks/${encodeURIComponent(uuid)}/carbon-facts`,
+      root: true
+    })
+  }
+
   /** `POST /tasks/{uuid}/abort`. A 403 means the task had already ended, which is what the caller wanted. */
   async abortTask(uuid: string): Promise<'aborted' | 'already-ended'> {
     try {
@@ -258,9 +296,10 @@ export class QarnotClient {
     const timeoutMs = call.sink
       ? (this.options.streamTimeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS)
       : (this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+    const base = call.root ? this.baseUrl.replace(/\/v\d+$/, '') : this.baseUrl
     return {
       method: call.method,
-      url: `${this.baseUrl}${call.path}`,
+      url: `${base}${call.path}`,
       headers,
       body,
       timeoutMs,

@@ -51,6 +51,16 @@ export const POST_STEP_RETRY: RetryPolicy = {
 }
 export const POST_STEP_REQUEST_TIMEOUT_MS = 15_000
 
+/** Extras that must never hold the step (credits, carbon): one attempt, no wait. */
+export const NO_RETRY: RetryPolicy = {
+  maxAttempts: 1,
+  baseDelayMs: 0,
+  maxDelayMs: 0,
+  maxTotalMs: 0,
+  maxRetryAfterMs: 0,
+  rateLimitBudgetMs: 0
+}
+
 const TRANSIENT_STATUSES = new Set([408, 429, 500, 502, 503, 504])
 
 /** 408, 429 and 5xx gateway/server errors are transient; 401 and every other 4xx are final. */

@@ -2,7 +2,16 @@
 import type { Settings } from '../inputs/settings.js'
 import type { FollowResult } from '../task/follow.js'
 import { taskUrl, type StartedTask } from '../task/start.js'
-import { decideVerdict, describeUnexpected } from '../task/verdict.js'
+import type { TaskCost } from '../task/cost.js'
+import type { InstanceOutputFiles } from '../task/output-files.js'
+import { describePlan, type RerunPlan } from '../task/rerun.js'
+import {
+  decideVerdict,
+  describeUnexpected,
+  mergeVerdicts,
+  type InstanceResult,
+  type Verdict
+} from '../task/verdict.js'
 import { NO_OUTPUT, type StepReport } from './model.js'
 import { decideOutcome, describeOutcome, type StepEnding } from './outcome.js'
 
@@ -10,14 +19,25 @@ export interface WhatHappened {
   readonly ending: StepEnding
   readonly task?: StartedTask
   readonly followed?: FollowResult
+  /** On a re-run that computed only what failed: what it planned, and the instances kept from earlier attempts. */
+  readonly plan?: RerunPlan
+  readonly kept?: { readonly instances: InstanceResult[]; readonly notes: string[] }
+  readonly cost?: TaskCost
+  /** Where the output files are when no task of this attempt wrote any (a re-run with nothing to compute). */
+  readonly files?: InstanceOutputFiles
   readonly elapsedMs: number
 }
 
-export function assembleReport(
-  settings: Settings,
-  { ending, task, followed, elapsedMs }: WhatHappened
-): StepReport {
-  const verdict = followed && task ? decideVerdict(followed.task, task.requested) : undefined
+function verdictOf({ task, followed, kept }: WhatHappened): Verdict | undefined {
+  const computed = followed && task ? decideVerdict(followed.task, task.requested) : undefined
+  return kept && kept.instances.length > 0 ? mergeVerdicts(computed, kept.instances) : computed
+}
+
+export function assembleReport(settings: Settings, happened: WhatHappened): StepReport {
+  const { ending, task, followed, elapsedMs } = happened
+  const verdict = verdictOf(happened)
+  const files = followed?.files ?? happened.files
+  const planned = happened.plan ? describePlan(happened.plan) : undefined
   const outcome = decideOutcome(ending, verdict)
   const wording = describeOutcome({
     ending,
@@ -33,12 +53,19 @@ export function assembleReport(
     task: task
       ? { uuid: task.uuid, url: taskUrl(task.uuid), name: task.name || settings.task?.name || '' }
       : undefined,
-    state: followed?.task?.state ?? (ending.kind === 'submitted' ? 'Submitted' : 'Unknown'),
+    state:
+      followed?.task?.state ?? (ending.kind === 'submitted' ? 'Submitted' : (verdict?.state ?? 'Unknown')),
     verdict,
     requestedCount: settings.task?.instances.count,
-    outputs: followed?.files ?? NO_OUTPUT,
-    logsDir: followed?.files.dir,
+    outputs: files ?? NO_OUTPUT,
+    logsDir: files?.dir,
     elapsedMs,
-    notes: [...(followed?.output.notes ?? []), ...(unexpected ? [unexpected] : [])]
+    notes: [
+      ...(planned ? [planned] : []),
+      ...(happened.kept?.notes ?? []),
+      ...(followed?.output.notes ?? []),
+      ...(unexpected ? [unexpected] : [])
+    ],
+    cost: happened.cost
   }
 }

@@ -1,5 +1,6 @@
 /** What the report parts (log, summary, outputs, pull-request comment) are made from. */
 import type { OutcomeValue } from '../constants.js'
+import type { CarbonFacts } from '../qarnot/cost.js'
 import type { Verdict } from '../task/verdict.js'
 
 export type StreamName = 'stdout' | 'stderr'
@@ -44,4 +45,6 @@ export interface StepReport {
   readonly elapsedMs: number
   /** What the reader should know beyond the verdict: output that could not be read or checked, ids never asked for. */
   readonly notes: readonly string[]
+  /** What the task (with the earlier attempts a re-run completes) cost, as far as Qarnot said. */
+  readonly cost?: { readonly credits?: number; readonly carbon?: CarbonFacts }
 }

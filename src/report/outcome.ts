@@ -17,6 +17,8 @@ export type StepEnding =
   | { readonly kind: 'not-created'; readonly message: string }
   /** The step was stopped while the task was being created. */
   | { readonly kind: 'stopped-creating' }
+  /** A re-run attempt whose earlier attempts had already computed every instance well: nothing was created. */
+  | { readonly kind: 'nothing-to-rerun' }
   /** The task was followed until it ended, the step was stopped, the timeout expired, or it was lost. */
   | {
       readonly kind: 'followed'
@@ -34,6 +36,8 @@ export function decideOutcome(ending: StepEnding, verdict: Verdict | undefined):
       return Outcome.Failure
     case 'stopped-creating':
       return Outcome.Cancelled
+    case 'nothing-to-rerun':
+      return verdict?.passed === false ? Outcome.Failure : Outcome.Success
     case 'followed':
       if (ending.ending === 'stopped') return Outcome.Cancelled
       if (ending.ending === 'timeout') return Outcome.TimedOut
@@ -87,6 +91,9 @@ function headline(facts: OutcomeFacts): string {
   if (ending.kind === 'not-created') return ending.message
   if (ending.kind === 'submitted')
     return `${label} was submitted; wait is false, so this step does not follow it.`
+  if (ending.kind === 'nothing-to-rerun') {
+    return `Every instance succeeded in an earlier attempt of this step: ${plural(verdict?.instances.length ?? 0, 'instance')}, nothing computed again.`
+  }
   if (ending.kind === 'stopped-creating') {
     return `The step was cancelled while creating the task${facts.uuid ? `; ${label} was aborted` : ''}.`
   }

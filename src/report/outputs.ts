@@ -137,6 +137,11 @@ function resultsJson(report: StepReport): { json: string; truncated: boolean } {
   return { json, truncated: true }
 }
 
+/** A figure as an output: plain decimal, at most 6 decimals, `""` when unknown. */
+function figure(value: number | undefined): string {
+  return value === undefined ? '' : String(Math.round(value * 1e6) / 1e6)
+}
+
 /** Every output of the action, on every exit; values are strings as the runner stores them. */
 export function buildOutputs(report: StepReport): Record<OutputName, string> {
   const { verdict } = report
@@ -154,6 +159,10 @@ export function buildOutputs(report: StepReport): Record<OutputName, string> {
     [Output.Results]: results.json,
     [Output.Stdout]: stdout.text,
     [Output.LogsDir]: report.logsDir ?? '',
-    [Output.Truncated]: String(stdout.cut || results.truncated)
+    [Output.Truncated]: String(stdout.cut || results.truncated),
+    [Output.Credits]: figure(report.cost?.credits),
+    [Output.CarbonGCO2eq]: figure(report.cost?.carbon?.gCO2eq),
+    [Output.EnergyWh]: figure(report.cost?.carbon?.consumedWh),
+    [Output.EnergyReusedWh]: figure(report.cost?.carbon?.reusedWh)
   }
 }

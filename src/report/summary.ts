@@ -99,12 +99,36 @@ function kib(bytes: number): string {
       : `${(bytes / 1048576).toFixed(1)} MiB`
 }
 
+const round = (value: number): string =>
+  value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)
+
+/** `12.3 credits · 45.6 gCO2eq (60% less than Common European Datacenter) · 306 Wh, 294 Wh reused as heat`, or `""`. */
+export function costLine(cost: StepReport['cost']): string {
+  const parts: string[] = []
+  if (cost?.credits !== undefined) parts.push(`${round(cost.credits)} credits`)
+  const carbon = cost?.carbon
+  if (carbon?.gCO2eq !== undefined) {
+    const saved =
+      carbon.savedPercent !== undefined && carbon.datacenterName
+        ? ` (${round(carbon.savedPercent)}% less than ${tableCell(carbon.datacenterName)})`
+        : ''
+    parts.push(`${round(carbon.gCO2eq)} gCO2eq${saved}`)
+  }
+  if (carbon?.consumedWh !== undefined) {
+    const reused = carbon.reusedWh !== undefined ? `, ${round(carbon.reusedWh)} Wh reused as heat` : ''
+    parts.push(`${round(carbon.consumedWh)} Wh${reused}`)
+  }
+  return parts.join(' · ')
+}
+
 function header(report: StepReport): string[] {
   const followed = report.task ? ` · followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}` : ''
   const task = report.task
     ? `**Task** [${tableCell(report.task.name)}](${report.task.url}) · \`${report.task.uuid}\` · `
     : ''
+  const cost = costLine(report.cost)
   const lines = [`## ${report.title}`, '', `${task}state \`${tableCell(report.state)}\`${followed}`, '']
+  if (cost) lines.push(`**Cost** ${cost}`, '')
   if (report.outcome !== Outcome.Success) lines.push(`> ${tableCell(report.headline)}`, '')
   if (report.notes.length > 0) lines.push(...report.notes.map(note => `- ${tableCell(note)}`), '')
   const taskErrors = report.verdict?.taskErrors ?? []

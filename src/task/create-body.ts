@@ -1,12 +1,15 @@
 /** A task to create -> the body of `POST /tasks` (docs/qarnot-api.md §3). Pure. */
 import type { TaskSpec } from '../inputs/settings.js'
 import type { TaskCreateBody } from '../qarnot/types.js'
+import { formatRanges, type IdInterval } from '../ranges.js'
 
-export function buildCreateBody(spec: TaskSpec): TaskCreateBody {
+/** `only`: the ids to run when a re-run computes only some of those asked for. */
+export function buildCreateBody(spec: TaskSpec, only?: readonly IdInterval[]): TaskCreateBody {
   const body: TaskCreateBody = { name: spec.name, shortname: spec.shortname }
   if (spec.pool !== undefined) body.poolUuid = spec.pool
   else body.profile = spec.profile
-  if (spec.instances.kind === 'count') body.instanceCount = spec.instances.count
+  if (only) body.advancedRanges = formatRanges(only)
+  else if (spec.instances.kind === 'count') body.instanceCount = spec.instances.count
   else body.advancedRanges = spec.instances.text
   if (spec.constants.length > 0) body.constants = spec.constants.map(({ key, value }) => ({ key, value }))
   if (spec.tags.length > 0) body.tags = [...spec.tags]

@@ -3,7 +3,13 @@
  * its time runs out or it can no longer be followed, then the last reads. It owns its abort bookkeeping and returns
  * what happened; deciding what that means for the step is the caller's.
  */
+import type { ActionIO } from '../action-io.js'
+import { State } from '../constants.js'
 import { formatDuration } from '../input-formats/duration.js'
+import type { Settings } from '../inputs/settings.js'
+import { expandIds } from '../ranges.js'
+import { liveLog, progressLogger } from '../report/live-log.js'
+import type { StartedTask } from './start.js'
 import type { OutputStream, QarnotClient } from '../qarnot/client.js'
 import { HURRIED_REQUEST_TIMEOUT_MS, HURRIED_RETRY } from '../qarnot/retry.js'
 import type { TaskOutputWire } from '../qarnot/types.js'
@@ -200,4 +206,35 @@ async function endWatching(
 
 function completedIds(task: TaskOutputWire): Set<number> {
   return new Set((task.completedInstances ?? []).map(i => i.instanceId))
+}
+
+export interface FollowStartedOptions {
+  readonly settings: Settings
+  readonly task: StartedTask
+  readonly client: QarnotClient
+  readonly io: ActionIO
+  readonly clock: Clock
+  readonly stop: AbortSignal
+  readonly logsDir: string
+  readonly badReadBudgetMs?: number
+}
+
+/** Follows the task the step started, as the settings ask, and saves for post whether anything is left to do. */
+export async function followStartedTask(options: FollowStartedOptions): Promise<FollowResult> {
+  const { settings, task, io, clock } = options
+  const followed = await followTask({
+    ...options,
+    uuid: task.uuid,
+    ids: () => expandIds(task.requested),
+    log: io,
+    started: clock.now(),
+    timeoutMs: settings.timeoutMs,
+    abortOnCancel: settings.abortOnCancel,
+    pollFloorMs: settings.pollFloorMs,
+    initial: task.initial,
+    onTask: progressLogger(io, clock),
+    onOutput: settings.streamLogs ? liveLog(io) : undefined
+  })
+  if (followed.ended || followed.leftRunning) io.saveState(State.TaskEnded, 'true')
+  return followed
 }

@@ -35,6 +35,8 @@ export interface StartContext {
   readonly hurried: QarnotClient
   readonly clock: Clock
   readonly stop: AbortSignal
+  /** The ids to compute when a re-run computes only those that failed before. */
+  readonly only?: IdInterval[]
 }
 
 /** Outputs and state written now still count if the step is cancelled or fails later. */
@@ -50,9 +52,10 @@ export async function createTask(
   context: StartContext
 ): Promise<StartedTask> {
   const { io } = context
-  const body = { ...buildCreateBody(spec), shortname: spec.shortname }
-  const { count, kind, intervals } = spec.instances
-  const instances = `${plural(count, 'instance')}${kind === 'range' ? ` (${formatRanges(intervals)})` : ''}`
+  const body = { ...buildCreateBody(spec, context.only), shortname: spec.shortname }
+  const intervals = context.only ?? spec.instances.intervals
+  const listed = context.only !== undefined || spec.instances.kind === 'range'
+  const instances = `${plural(countIds(intervals), 'instance')}${listed ? ` (${formatRanges(intervals)})` : ''}`
   const where = spec.pool ? `pool ${spec.pool}` : `profile ${spec.profile ?? ''}`
   io.info(
     `Creating Qarnot task "${oneLine(spec.name)}" (${spec.shortname}): ${instances}, ${where}, at ${redactUrl(settings.apiUrl)}`

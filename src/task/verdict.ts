@@ -138,7 +138,11 @@ function judge(id: number, evidence: Evidence): InstanceResult {
   }
 }
 
-function reasonsFor(state: string, instances: readonly InstanceResult[], taskErrors: string[]): string[] {
+export function reasonsFor(
+  state: string,
+  instances: readonly InstanceResult[],
+  taskErrors: string[]
+): string[] {
   const reasons: string[] = []
   if (state !== 'Success') reasons.push(`the task ended in state ${state}`)
   const ids = (wanted: InstanceState) => instances.filter(i => i.state === wanted).map(i => i.id)
@@ -192,4 +196,27 @@ export function decideVerdict(task: TaskOutputWire | undefined, requested: reado
 export function describeUnexpected(verdict: Verdict): string {
   if (verdict.unexpected === '') return ''
   return `Qarnot reported instance ids that this task never asked for (${verdict.unexpected}); they are not counted as its instances.`
+}
+
+/**
+ * The verdict over a whole request when some instances come from earlier tasks (a re-run that computed only what
+ * failed): `computed` is this attempt's task's verdict over the ids it ran (undefined when nothing was computed),
+ * `kept` the successes taken from earlier attempts.
+ */
+export function mergeVerdicts(computed: Verdict | undefined, kept: readonly InstanceResult[]): Verdict {
+  const instances = [...(computed?.instances ?? []), ...kept].sort((a, b) => a.id - b.id)
+  const state = computed?.state ?? 'Success'
+  const taskErrors = computed?.taskErrors ?? []
+  const reasons = reasonsFor(state, instances, taskErrors)
+  const failedIds = instances.filter(i => i.state !== 'Success').map(i => i.id)
+  return {
+    passed: reasons.length === 0,
+    state,
+    instances,
+    succeededCount: instances.length - failedIds.length,
+    failedIds,
+    taskErrors,
+    unexpected: computed?.unexpected ?? '',
+    reasons
+  }
 }

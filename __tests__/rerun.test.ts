@@ -1,0 +1,174 @@
+/** "Re-run failed jobs": attempt 2 of a run computes only what did not succeed in attempt 1, and reports it all. */
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { QarnotEmulator } from '../src/emulator/server.js'
+import { run } from '../src/main.js'
+import { systemClock } from '../src/task/clock.js'
+import { planRerun, stepTag, type EarlierTask } from '../src/task/rerun.js'
+import { fastEmulator } from './helpers/emulator.js'
+import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
+
+let emulator: QarnotEmulator
+let marker: string
+beforeEach(async () => {
+  emulator = await fastEmulator()
+  marker = join(mkdtempSync(join(tmpdir(), 'rerun-')), 'fixed')
+})
+afterEach(async () => {
+  await emulator.stop()
+})
+
+/** Odd instances fail until the marker file exists: a transient failure the re-run gets past. */
+const flaky = () =>
+  `sh -c 'echo run of \${INSTANCE_ID}; test $((\${INSTANCE_ID} % 2)) = 0 || test -e ${marker}'`
+
+function env(attempt: number, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    RUNNER_TEMP: tmpdir(),
+    GITHUB_REPOSITORY: 'octo-org/render',
+    GITHUB_WORKFLOW: 'nightly',
+    GITHUB_RUN_ID: '555',
+    GITHUB_RUN_ATTEMPT: String(attempt),
+    GITHUB_JOB: 'frames',
+    GITHUB_ACTION: 'qarnot',
+    ...extra
+  }
+}
+
+async function attempt(
+  n: number,
+  inputs: Record<string, string>,
+  extra: Record<string, string> = {}
+): Promise<RecordingIO> {
+  const io = recordingIO({ token: emulator.token, 'api-url': emulator.url, ...inputs })
+  await run({ io, env: env(n, extra), clock: systemClock, stop: new AbortController().signal })
+  return io
+}
+
+describe('rerun: failed (the default)', () => {
+  it('attempt 2 computes exactly the instances that failed (1,3) and reports all four passing', async () => {
+    const first = await attempt(1, { 'instance-count': '4', command: flaky() })
+    expect(first.outputs['failed-instances']).toBe('1,3')
+    writeFileSync(marker, '')
+    const second = await attempt(2, { 'instance-count': '4', command: flaky() })
+    const tasks = emulator.allTasks()
+    expect(tasks).toHaveLength(2)
+    expect(tasks[1].body.advancedRanges).toBe('1,3')
+    expect(second.failures).toEqual([])
+    expect(second.outputs).toMatchObject({
+      outcome: 'success',
+      'instance-count': '4',
+      'failed-instances': '',
+      'succeeded-count': '4'
+    })
+    // Every instance's output, the kept ones read back from the first task.
+    for (let id = 0; id < 4; id++) expect(second.outputs.stdout).toContain(`${id}> run of ${id}\n`)
+    expect(second.summary).toContain('✅ Qarnot task succeeded: 4/4 instances')
+    expect(second.summary).toMatch(
+      /Re-running 2 instances that did not succeed before \(1,3\).*0,2 from task [0-9a-f-]+ \(attempt 1\)/
+    )
+  })
+
+  it('has nothing to compute when every instance succeeded before, and reports the earlier results', async () => {
+    await attempt(1, { 'instance-count': '3', command: 'echo fine ${INSTANCE_ID}' })
+    const second = await attempt(2, { 'instance-count': '3', command: 'echo fine ${INSTANCE_ID}' })
+    expect(emulator.allTasks()).toHaveLength(1)
+    expect(second.failures).toEqual([])
+    expect(second.outputs).toMatchObject({ outcome: 'success', 'instance-count': '3' })
+    expect(second.outputs.stdout).toBe('0> fine 0\n1> fine 1\n2> fine 2\n')
+    expect(second.log.join('\n')).toMatch(/Every instance succeeded in an earlier attempt/)
+  })
+
+  it('falls back to a full run, saying why, when the earlier task is gone', async () => {
+    await attempt(1, { 'instance-count': '2', command: flaky() })
+    for (const task of emulator.allTasks())
+      await fetch(`${emulator.url}/tasks/${task.uuid}`, {
+        method: 'DELETE',
+        headers: { Authorization: emulator.token }
+      })
+    const second = await attempt(2, { 'instance-count': '2', command: flaky() })
+    expect(emulator.allTasks()).toHaveLength(1)
+    expect(emulator.allTasks()[0].body.instanceCount).toBe(2)
+    expect(second.summary).toMatch(
+      /Every instance is computed: no task of an earlier attempt of this step was found/
+    )
+  })
+
+  it("never lets two matrix legs pick up each other's task", async () => {
+    await attempt(1, { 'instance-range': '0-1', command: flaky() })
+    await attempt(1, { 'instance-range': '2-3', command: flaky() })
+    writeFileSync(marker, '')
+    const legA = await attempt(2, { 'instance-range': '0-1', command: flaky() })
+    const legB = await attempt(2, { 'instance-range': '2-3', command: flaky() })
+    const created = emulator.allTasks().slice(2)
+    expect(created.map(t => t.body.advancedRanges)).toEqual(['1', '3'])
+    expect(legA.outputs['instance-count']).toBe('2')
+    expect(JSON.parse(legA.outputs.results).map((r: { id: number }) => r.id)).toEqual([0, 1])
+    expect(JSON.parse(legB.outputs.results).map((r: { id: number }) => r.id)).toEqual([2, 3])
+  })
+
+  it('runs everything, saying why, when two legs made tasks it cannot tell apart', async () => {
+    await attempt(1, { 'instance-count': '2', command: flaky() })
+    await attempt(1, { 'instance-count': '2', command: flaky() })
+    const second = await attempt(2, { 'instance-count': '2', command: flaky() })
+    expect(emulator.allTasks()[2].body.instanceCount).toBe(2)
+    expect(second.summary).toMatch(/cannot be told apart: give each a distinct label/)
+  })
+})
+
+describe('rerun: all', () => {
+  it('computes every instance again', async () => {
+    await attempt(1, { 'instance-count': '4', command: flaky() })
+    writeFileSync(marker, '')
+    const second = await attempt(2, { 'instance-count': '4', command: flaky(), rerun: 'all' })
+    expect(emulator.allTasks()[1].body.instanceCount).toBe(4)
+    expect(second.outputs.outcome).toBe('success')
+  })
+})
+
+describe('planRerun and the step tag', () => {
+  it('takes each instance from the latest attempt that ran it', () => {
+    const first: EarlierTask = {
+      uuid: 'a',
+      attempt: 1,
+      ids: [{ first: 0, last: 3 }],
+      document: {
+        uuid: 'a',
+        state: 'Failure',
+        instanceCount: 4,
+        status: { succeededRange: '0,2', failedOnlyRange: '1,3' }
+      }
+    }
+    const second: EarlierTask = {
+      uuid: 'b',
+      attempt: 2,
+      ids: [
+        { first: 1, last: 1 },
+        { first: 3, last: 3 }
+      ],
+      document: {
+        uuid: 'b',
+        state: 'Failure',
+        advancedRanges: '1,3',
+        status: { succeededRange: '1', failedOnlyRange: '3' }
+      }
+    }
+    const plan = planRerun([{ first: 0, last: 3 }], [second, first], 3)
+    expect(plan.kind).toBe('some')
+    if (plan.kind !== 'some') return
+    expect(plan.rerun).toEqual([{ first: 3, last: 3 }])
+    const kept = Object.fromEntries(plan.kept.map(k => [k.task.uuid, k.instances.map(i => i.id)]))
+    expect(kept).toEqual({ a: [0, 2], b: [1] })
+  })
+
+  it('is the same across attempts and differs between steps and legs', () => {
+    const place = { repository: 'o/r', workflow: 'w', runId: '1', attempt: 1, job: 'j', action: 'a' }
+    expect(stepTag({ ...place, attempt: 2 }, { range: '0-1' })).toBe(stepTag(place, { range: '0-1' }))
+    expect(stepTag(place, { range: '2-3' })).not.toBe(stepTag(place, { range: '0-1' }))
+    expect(stepTag({ ...place, action: 'b' }, { range: '0-1' })).not.toBe(stepTag(place, { range: '0-1' }))
+    expect(stepTag({ ...place, runId: undefined }, {})).toBeUndefined()
+    expect(stepTag(place, {})).toMatch(/^gha-step-[0-9a-f]{24}$/)
+  })
+})

@@ -1,0 +1,72 @@
+/**
+ * After the end: what the task cost, in credits and carbon (docs/qarnot-api.md §9). These are extras: the figures
+ * may lag the end (a 404 is tried again for a moment), a service may refuse an account (403), and none of it may
+ * fail the step or hold it for more than a couple of seconds.
+ */
+import type { QarnotClient } from '../qarnot/client.js'
+import { readCarbonFacts, readCredits, sumCarbonFacts, type CarbonFacts } from '../qarnot/cost.js'
+import { QarnotApiError } from '../qarnot/errors.js'
+import { NO_RETRY } from '../qarnot/retry.js'
+import { errorMessage } from '../words.js'
+import type { Clock } from './clock.js'
+
+/** The whole look, both services and every task, ends within this. */
+export const COST_BUDGET_MS = 2_000
+const LAG_RETRY_MS = 400
+
+export interface TaskCost {
+  readonly credits?: number
+  readonly carbon?: CarbonFacts
+}
+
+/** One figure of one task, read again while it answers 404 (not there yet) and time is left. */
+async function readFigure<T>(
+  read: () => Promise<unknown>,
+  parse: (answer: unknown) => T | undefined,
+  clock: Clock,
+  deadline: number,
+  signal: AbortSignal
+): Promise<T | undefined> {
+  for (;;) {
+    try {
+      return parse(await read())
+    } catch (error) {
+      const lagging = error instanceof QarnotApiError && error.status === 404
+      if (!lagging || clock.now() + LAG_RETRY_MS >= deadline || signal.aborted) throw error
+      await clock.sleep(LAG_RETRY_MS, signal)
+    }
+  }
+}
+
+/** The credits and carbon facts of `uuids`, added up; a figure any task lacks is left out, with a debug line. */
+export async function readCost(
+  client: QarnotClient,
+  uuids: readonly string[],
+  clock: Clock,
+  debug: (message: string) => void
+): Promise<TaskCost> {
+  if (uuids.length === 0) return {}
+  const signal = AbortSignal.timeout(COST_BUDGET_MS)
+  const quick = client.with({ timeoutMs: COST_BUDGET_MS, retry: NO_RETRY, signal })
+  const deadline = clock.now() + COST_BUDGET_MS
+  const all = <T>(
+    what: string,
+    read: (uuid: string) => Promise<unknown>,
+    parse: (a: unknown) => T | undefined
+  ) =>
+    Promise.all(uuids.map(uuid => readFigure(() => read(uuid), parse, clock, deadline, signal))).then(
+      figures => (figures.every(f => f !== undefined) ? (figures as T[]) : undefined),
+      (error: unknown) => {
+        debug(`The ${what} of the task could not be read (${errorMessage(error)}); it is left out.`)
+        return undefined
+      }
+    )
+  const [credits, carbon] = await Promise.all([
+    all('credits', uuid => quick.getTaskCredits(uuid), readCredits),
+    all('carbon facts', uuid => quick.getTaskCarbonFacts(uuid), readCarbonFacts)
+  ])
+  return {
+    credits: credits?.reduce((sum, value) => sum + value, 0),
+    carbon: carbon ? sumCarbonFacts(carbon) : undefined
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The tasks earlier attempts of this step made, for a re-run that computes only what failed: found by the step's
+ * tag (`GET /tasks?tag=`, docs/qarnot-api.md §9), and the output of the instances kept from them read back at O(1)
+ * requests (one whole read per stream, docs/qarnot-api.md §2) while the server still holds it.
+ */
+import type { Settings } from '../inputs/settings.js'
+import type { OutputStream, QarnotClient } from '../qarnot/client.js'
+import { errorMessage } from '../words.js'
+import { TaskOutputDemux } from './logs.js'
+import type { InstanceOutputFiles } from './output-files.js'
+import { STREAMS } from './output-follower.js'
+import { planRerun, type EarlierTask, type RerunPlan } from './rerun.js'
+import { taskIntervals, type InstanceResult } from './verdict.js'
+
+const NO_RERUN: RerunPlan = { kind: 'all', reason: undefined }
+
+/** What to compute in this attempt, from what the earlier ones did; every instance when that cannot be known. */
+export async function planAttempt(
+  settings: Settings,
+  client: QarnotClient,
+  log: (m: string) => void
+): Promise<RerunPlan> {
+  const { rerun, task } = settings
+  if (!task || rerun.attempt <= 1 || rerun.mode === 'all') return NO_RERUN
+  if (!rerun.stepTag)
+    return {
+      kind: 'all',
+      reason: 'this run does not say which step this is (no GITHUB_RUN_ID or GITHUB_JOB)'
+    }
+  try {
+    const earlier = (await client.listTasksWithTag(rerun.stepTag)).flatMap((document): EarlierTask[] => {
+      const attempt = Number(document.labels?.['github-run-attempt'])
+      if (!Number.isSafeInteger(attempt)) return []
+      return [{ uuid: document.uuid, attempt, document, ids: taskIntervals(document) }]
+    })
+    return planRerun(task.instances.intervals, earlier, rerun.attempt)
+  } catch (error) {
+    log(`Could not look for the tasks of earlier attempts (${errorMessage(error)}).`)
+    return {
+      kind: 'all',
+      reason: `the tasks of earlier attempts could not be listed (${errorMessage(error)})`
+    }
+  }
+}
+
+/** Writes the output of `ids` of an earlier task into `files`, from one whole read per stream; notes what it could not. */
+export async function readKeptOutput(
+  client: QarnotClient,
+  uuid: string,
+  ids: ReadonlySet<number>,
+  files: InstanceOutputFiles
+): Promise<string[]> {
+  const notes: string[] = []
+  for (const stream of STREAMS) {
+    const demux = new TaskOutputDemux()
+    const keep = (chunks: Map<number, Buffer[]>): void => {
+      for (const [id, pieces] of chunks) if (ids.has(id)) files.append(id, stream as OutputStream, pieces)
+    }
+    try {
+      await client.readTaskOutput(uuid, stream, 'whole', chunk => keep(demux.feed(chunk)))
+      keep(demux.flush())
+      if (demux.unprefixedLines > 0) {
+        notes.push(
+          `The ${stream} of task ${uuid} had rotated on the server: the oldest lines of the instances kept from it are missing.`
+        )
+      }
+    } catch (error) {
+      notes.push(
+        `The ${stream} of the instances kept from task ${uuid} could not be read back (${errorMessage(error)}).`
+      )
+    }
+  }
+  return notes
+}
+
+/** The instances a re-run keeps from earlier tasks, their output written into `files`; and what could not be read. */
+export async function bringKeptResults(
+  plan: RerunPlan,
+  client: QarnotClient,
+  files: InstanceOutputFiles
+): Promise<{ instances: InstanceResult[]; uuids: string[]; notes: string[] }> {
+  if (plan.kind === 'all') return { instances: [], uuids: [], notes: [] }
+  const notes: string[] = []
+  for (const { task, instances } of plan.kept) {
+    notes.push(...(await readKeptOutput(client, task.uuid, new Set(instances.map(i => i.id)), files)))
+  }
+  return {
+    instances: plan.kept.flatMap(k => k.instances),
+    uuids: plan.kept.map(k => k.task.uuid),
+    notes
+  }
+}
