@@ -1,7 +1,6 @@
 /** Streaming sha256 of files, read once each, a few at a time (memory does not grow with file size). */
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { open, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { abortReason } from './errors.js'
 import type { TreeEntry } from './layout.js'
@@ -20,26 +19,23 @@ export async function sha256File(
     const bytes = await readFile(path, { signal })
     return { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length }
   }
-  if (signal?.aborted) throw abortReason(signal)
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256')
-    let size = 0
-    const stream = createReadStream(path, { highWaterMark: READ_CHUNK })
-    const onAbort = () => stream.destroy(abortReason(signal as AbortSignal))
-    signal?.addEventListener('abort', onAbort, { once: true })
-    stream.on('data', chunk => {
-      size += chunk.length
-      hash.update(chunk)
-    })
-    stream.on('error', error => {
-      signal?.removeEventListener('abort', onAbort)
-      reject(error)
-    })
-    stream.on('end', () => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve({ sha256: hash.digest('hex'), size })
-    })
-  })
+  // One buffer read into again and again: no garbage per chunk, so memory stays flat on a file of any size.
+  const hash = createHash('sha256')
+  const buffer = Buffer.allocUnsafe(READ_CHUNK)
+  const file = await open(path, 'r')
+  let size = 0
+  try {
+    for (;;) {
+      if (signal?.aborted) throw abortReason(signal)
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, null)
+      if (bytesRead === 0) break
+      hash.update(buffer.subarray(0, bytesRead))
+      size += bytesRead
+    }
+  } finally {
+    await file.close()
+  }
+  return { sha256: hash.digest('hex'), size }
 }
 
 export interface LocalFile {

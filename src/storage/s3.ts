@@ -4,17 +4,17 @@
  * access key = the account's email, secret = the API token, path-style URLs, checksums only when an operation
  * requires one (S3-compatible stores refuse the SDK's default trailers).
  */
-import { AsyncLocalStorage } from 'node:async_hooks'
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { open, readFile, type FileHandle } from 'node:fs/promises'
 import { Agent as HttpAgent } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
-import { Readable, Transform } from 'node:stream'
+import { Readable } from 'node:stream'
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteBucketCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -24,9 +24,9 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client
+  S3Client,
+  UploadPartCommand
 } from '@aws-sdk/client-s3'
-import { Upload } from '@aws-sdk/lib-storage'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { StoreError, abortReason, isAbort } from './errors.js'
 import type { BucketInfo, ListPage, ObjectInfo, ObjectStore, StoreCounters, UploadSource } from './store.js'
@@ -50,16 +50,13 @@ export interface S3StoreOptions {
 type HandleArgs = Parameters<NodeHttpHandler['handle']>
 type HandleResult = Awaited<ReturnType<NodeHttpHandler['handle']>>
 
-/** The signal of the operation under way, for requests the SDK sends on its own (multipart parts). */
-const ambientSignal = new AsyncLocalStorage<AbortSignal>()
-
 function bodyLength(body: unknown): number {
   if (typeof body === 'string') return Buffer.byteLength(body)
   if (body instanceof Uint8Array) return body.byteLength
   return 0
 }
 
-/** Counts every attempt and its bytes, and aborts it with the operation's signal (lib-storage passes none). */
+/** Counts every attempt (retries included) and the payload bytes it carries each way. */
 class CountingHandler extends NodeHttpHandler {
   constructor(
     options: ConstructorParameters<typeof NodeHttpHandler>[0],
@@ -69,12 +66,11 @@ class CountingHandler extends NodeHttpHandler {
   }
 
   override async handle(request: HandleArgs[0], options: HandleArgs[1] = {}): Promise<HandleResult> {
-    const ambient = ambientSignal.getStore()
-    const own = options.abortSignal as AbortSignal | undefined
-    const abortSignal = ambient && own && ambient !== own ? AbortSignal.any([ambient, own]) : (own ?? ambient)
+    // A request whose operation was aborted meanwhile is refused by the handler before it is sent: not counted.
+    if (options.abortSignal?.aborted) return super.handle(request, options)
     this.counters.requests++
     this.counters.bytesSent += bodyLength(request.body)
-    const result = await super.handle(request, { ...options, abortSignal })
+    const result = await super.handle(request, options)
     const length = Number(result.response.headers['content-length'] ?? 0)
     if (request.method === 'GET' && Number.isFinite(length)) this.counters.bytesReceived += length
     return result
@@ -126,6 +122,22 @@ function copySource(bucket: string, key: string): string {
   return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`
 }
 
+/** Reads `length` bytes at `position` into the start of `buffer`; a file that got shorter is an error. */
+async function readExactly(file: FileHandle, buffer: Buffer, length: number, position: number, path: string) {
+  for (let filled = 0; filled < length;) {
+    const { bytesRead } = await file.read(buffer, filled, length - filled, position + filled)
+    if (bytesRead === 0) {
+      throw new StoreError(
+        'FileChanged',
+        undefined,
+        `${path} got shorter while it was being sent; run the step again`
+      )
+    }
+    filled += bytesRead
+  }
+  return buffer.subarray(0, length)
+}
+
 function checkDigest(expected: string | undefined, actual: string, path: string): void {
   if (expected && expected !== actual) {
     throw new StoreError(
@@ -153,7 +165,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   uploadMemory(size: number): number {
-    return size <= this.partSize ? size : this.partSizeFor(size) * (this.partsInFlight + 1)
+    return size <= this.partSize ? size : this.partSizeFor(size) * this.partsInFlight
   }
 
   private partSizeFor(size: number): number {
@@ -163,7 +175,7 @@ export class S3ObjectStore implements ObjectStore {
   private async send<T>(what: string, signal: AbortSignal, run: () => Promise<T>): Promise<T> {
     if (signal.aborted) throw abortReason(signal)
     try {
-      return await ambientSignal.run(signal, run)
+      return await run()
     } catch (error) {
       throw signal.aborted ? abortReason(signal) : storeError(error, what)
     }
@@ -228,51 +240,100 @@ export class S3ObjectStore implements ObjectStore {
       checkDigest(source.sha256, createHash('sha256').update(body).digest('hex'), source.path)
       return this.putObject(bucket, key, body, signal)
     }
-    const hash = createHash('sha256')
-    const hashing = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        hash.update(chunk)
-        callback(null, chunk)
-      }
-    })
-    const file = createReadStream(source.path, { highWaterMark: MiB })
-    file.on('error', error => hashing.destroy(error))
-    const body = file.pipe(hashing)
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: bucket, Key: key, Body: body, ContentLength: source.size },
-      partSize: this.partSizeFor(source.size),
-      queueSize: this.partsInFlight
-    })
-    const onAbort = () => void upload.abort().catch(() => undefined)
-    signal.addEventListener('abort', onAbort, { once: true })
+    const created = await this.send(`upload ${bucket}/${key}`, signal, () =>
+      this.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }), {
+        abortSignal: signal
+      })
+    )
+    const uploadId = created.UploadId ?? ''
     try {
-      await this.send(`upload ${bucket}/${key}`, signal, () => upload.done())
+      const parts = await this.sendParts(bucket, key, uploadId, source, signal)
+      await this.send(`complete ${bucket}/${key}`, signal, () =>
+        this.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts }
+          }),
+          { abortSignal: signal }
+        )
+      )
     } catch (error) {
-      this.forgetUpload(bucket, key, upload)
+      this.forgetUpload(bucket, key, uploadId)
       throw error
-    } finally {
-      signal.removeEventListener('abort', onAbort)
-      file.destroy()
-    }
-    const digest = hash.digest('hex')
-    if (source.sha256 && digest !== source.sha256) {
-      await this.deleteObjects(bucket, [key], signal).catch(() => undefined)
-      checkDigest(source.sha256, digest, source.path)
     }
   }
 
-  /** Best effort, outside the aborted operation: drop the parts of a multipart upload that will never complete. */
-  private forgetUpload(bucket: string, key: string, upload: Upload): void {
-    const uploadId = (upload as unknown as { uploadId?: string }).uploadId
+  /**
+   * Reads the file once, in order, into `partsInFlight` buffers that are reused part after part (no garbage, so
+   * memory stays flat whatever the file's size), hashing as it reads, and sends the parts side by side. Nothing
+   * becomes visible unless the bytes have the expected sha256: the caller completes the upload only then.
+   */
+  private async sendParts(
+    bucket: string,
+    key: string,
+    uploadId: string,
+    source: UploadSource,
+    signal: AbortSignal
+  ) {
+    const partSize = this.partSizeFor(source.size)
+    const count = Math.ceil(source.size / partSize)
+    const slots = Array.from({ length: Math.min(this.partsInFlight, count) }, () =>
+      Buffer.allocUnsafe(partSize)
+    )
+    const inFlight: Promise<void>[] = slots.map(() => Promise.resolve())
+    const parts: { PartNumber: number; ETag: string }[] = []
+    const controller = new AbortController()
+    const partSignal = AbortSignal.any([signal, controller.signal])
+    let failure: { error: unknown } | undefined
+    const hash = createHash('sha256')
+    const file = await open(source.path, 'r')
+    try {
+      for (let index = 0; index < count && !failure; index++) {
+        const slot = index % slots.length
+        await inFlight[slot]
+        if (failure) break
+        const length = Math.min(partSize, source.size - index * partSize)
+        const body = await readExactly(file, slots[slot], length, index * partSize, source.path)
+        hash.update(body)
+        inFlight[slot] = this.send(`part ${index + 1} of ${bucket}/${key}`, partSignal, () =>
+          this.client.send(
+            new UploadPartCommand({
+              Bucket: bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: index + 1,
+              Body: body,
+              ContentLength: length
+            }),
+            { abortSignal: partSignal }
+          )
+        ).then(
+          out => void (parts[index] = { PartNumber: index + 1, ETag: out.ETag ?? '' }),
+          (error: unknown) => {
+            failure ??= { error }
+            controller.abort(error)
+          }
+        )
+      }
+      await Promise.all(inFlight)
+    } finally {
+      await file.close()
+    }
+    if (failure) throw failure.error
+    checkDigest(source.sha256, hash.digest('hex'), source.path)
+    return parts
+  }
+
+  /** Best effort, with its own short deadline: drop the parts of a multipart upload that will never complete. */
+  private forgetUpload(bucket: string, key: string, uploadId: string): void {
     if (!uploadId) return
-    ambientSignal.exit(() => {
-      this.client
-        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), {
-          abortSignal: AbortSignal.timeout(3000)
-        })
-        .catch(() => undefined)
-    })
+    this.client
+      .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), {
+        abortSignal: AbortSignal.timeout(3000)
+      })
+      .catch(() => undefined)
   }
 
   async copyObject(bucket: string, sourceKey: string, key: string, signal: AbortSignal): Promise<void> {
