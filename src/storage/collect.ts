@@ -21,7 +21,7 @@ export interface CollectOptions {
   /** Absolute path of the results folder (resolveResultsFolder); created if missing. */
   readonly directory: string
   readonly signal: AbortSignal
-  /** Objects downloaded at once (default 16). */
+  /** Objects downloaded at once (default 32). */
   readonly concurrency?: number
   /** Objects of at least this size come down as parallel ranges (default 64 MiB). */
   readonly rangedFrom?: number
@@ -92,14 +92,14 @@ export async function collectResults(options: CollectOptions): Promise<CollectRe
   }
   const { planned, rejected } = planDownloads(objects)
   await mkdir(options.directory, { recursive: true })
-  const root = await realpath(options.directory)
+  const folders = new Folders(await realpath(options.directory))
   let files = 0
   let bytes = 0
   await mapLimit(
     planned,
-    options.concurrency ?? 16,
+    options.concurrency ?? 32,
     async (item, s) => {
-      const reason = await place(options, root, item, s)
+      const reason = await place(options, folders, item, s)
       if (reason) return void rejected.push({ key: item.object.key, reason })
       files++
       bytes += item.object.size
@@ -110,34 +110,52 @@ export async function collectResults(options: CollectOptions): Promise<CollectRe
 }
 
 const IN_THE_WAY = new Set(['EISDIR', 'ENOTDIR', 'EEXIST', 'ENOTEMPTY'])
+const LEADS_OUTSIDE = 'a symbolic link in the results folder leads outside it'
 
-const within = (root: string, path: string): boolean => path === root || path.startsWith(root + sep)
+/**
+ * The folders results go in, each made and checked once: checked before it is made (a symbolic link already in
+ * the results folder must not lead a single write outside), and its real path checked again after.
+ */
+class Folders {
+  private readonly checked = new Map<string, Promise<string | undefined>>()
 
-/** The path itself or its closest ancestor that exists. */
-async function deepestExisting(path: string): Promise<string> {
-  for (let current = path; ; current = dirname(current)) {
-    if (
-      await lstat(current).then(
+  constructor(readonly root: string) {}
+
+  /** The folder's real path, or undefined if it would lie outside the results folder. */
+  resolve(folder: string): Promise<string | undefined> {
+    let pending = this.checked.get(folder)
+    if (!pending) this.checked.set(folder, (pending = this.make(folder)))
+    return pending
+  }
+
+  private within(path: string): boolean {
+    return path === this.root || path.startsWith(this.root + sep)
+  }
+
+  private async make(folder: string): Promise<string | undefined> {
+    let existing = folder
+    while (
+      !(await lstat(existing).then(
         () => true,
         () => false
-      )
-    )
-      return current
-    if (dirname(current) === current) return current
+      )) &&
+      dirname(existing) !== existing
+    ) {
+      existing = dirname(existing)
+    }
+    if (!this.within(await realpath(existing))) return undefined
+    await mkdir(folder, { recursive: true })
+    const real = await realpath(folder)
+    return this.within(real) ? real : undefined
   }
 }
 
 /** Writes one result under the folder; returns why it was refused, if it was. */
-async function place(options: CollectOptions, root: string, item: Planned, signal: AbortSignal) {
+async function place(options: CollectOptions, folders: Folders, item: Planned, signal: AbortSignal) {
   const target = join(options.directory, ...item.path.split('/'))
   try {
-    // Checked before any folder is made: a symbolic link already in the folder must not lead writes outside.
-    if (!within(root, await realpath(await deepestExisting(dirname(target))))) {
-      return 'a symbolic link in the results folder leads outside it'
-    }
-    await mkdir(dirname(target), { recursive: true })
-    const parent = await realpath(dirname(target))
-    if (!within(root, parent)) return 'a symbolic link in the results folder leads outside it'
+    const parent = await folders.resolve(dirname(target))
+    if (parent === undefined) return LEADS_OUTSIDE
     await download(options, item.object, join(parent, basename(target)), signal)
     return undefined
   } catch (error) {
@@ -146,33 +164,46 @@ async function place(options: CollectOptions, root: string, item: Planned, signa
   }
 }
 
+/** Streams a range (or all) of an object into the file at `start`; returns the bytes written. */
+async function fetchInto(
+  options: CollectOptions,
+  object: ObjectInfo,
+  file: string,
+  signal: AbortSignal,
+  range?: { start: number; end: number }
+): Promise<number> {
+  const { body } = await options.store.getObjectStream(options.bucket, object.key, signal, range)
+  let count = 0
+  body.on('data', (chunk: Buffer) => (count += chunk.length))
+  await pipeline(body, createWriteStream(file, { flags: range ? 'r+' : 'wx', start: range?.start }), {
+    signal
+  })
+  return count
+}
+
 /** Streams one object to a temporary file beside the target, checks its size, then renames it into place. */
 async function download(options: CollectOptions, object: ObjectInfo, target: string, signal: AbortSignal) {
-  const { store, bucket } = options
   const temporary = join(dirname(target), `.${basename(target)}.${randomBytes(4).toString('hex')}.part`)
   const rangeSize = options.rangeSize ?? 16 * 1024 * 1024
   try {
-    const handle = await open(temporary, 'wx')
-    await handle.close()
+    let size: number
     if (object.size >= (options.rangedFrom ?? 64 * 1024 * 1024)) {
+      await (await open(temporary, 'wx')).close()
       const starts = Array.from({ length: Math.ceil(object.size / rangeSize) }, (_, i) => i * rangeSize)
-      await mapLimit(
+      const counts = await mapLimit(
         starts,
         4,
-        async (start, s) => {
-          const end = Math.min(start + rangeSize, object.size) - 1
-          const { body } = await store.getObjectStream(bucket, object.key, s, { start, end })
-          await pipeline(body, createWriteStream(temporary, { flags: 'r+', start }), { signal: s })
-        },
+        (start, s) =>
+          fetchInto(options, object, temporary, s, {
+            start,
+            end: Math.min(start + rangeSize, object.size) - 1
+          }),
         signal
       )
+      size = counts.reduce((sum, n) => sum + n, 0)
     } else {
-      const { body } = await store.getObjectStream(bucket, object.key, signal)
-      await pipeline(body, createWriteStream(temporary, { flags: 'r+' }), { signal })
+      size = await fetchInto(options, object, temporary, signal)
     }
-    const handleForSize = await open(temporary, 'r')
-    const size = (await handleForSize.stat()).size
-    await handleForSize.close()
     if (size !== object.size) {
       throw new Error(`${object.key} came down as ${size} bytes instead of ${object.size}; collect it again`)
     }
