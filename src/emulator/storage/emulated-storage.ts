@@ -279,9 +279,8 @@ export class EmulatedStorage {
       headers,
       agent: this.agent
     })
-    response.on('close', () => {
-      if (!response.writableFinished) upstream.destroy()
-    })
+    // A request handed to s3rver runs to its end even if the client goes away (as a server that has the whole
+    // request would); s3rver is never cut in the middle of a write. The answer then goes nowhere.
     upstream.on('error', error => {
       if (!response.headersSent)
         sendError(response, info.method === 'HEAD', 502, 'InternalError', error.message)
@@ -304,14 +303,17 @@ export class EmulatedStorage {
     for (const name of HOP_BY_HOP) delete headers[name]
     if (listing && answer.statusCode === 200) {
       const xml = asV2Answer(Buffer.concat(await readBody(answer)).toString('utf8'), listing)
+      if (response.destroyed || response.closed) return
       headers['content-length'] = String(Buffer.byteLength(xml))
       response.writeHead(200, headers)
       if (!internal) this.bytesSent += Buffer.byteLength(xml)
       return void response.end(xml)
     }
+    if (response.destroyed || response.closed) return void answer.resume()
     response.writeHead(answer.statusCode ?? 502, headers)
     answer.on('data', (chunk: Buffer) => (this.bytesSent += internal ? 0 : chunk.length))
     answer.pipe(response)
+    response.on('close', () => answer.resume())
   }
 }
 
