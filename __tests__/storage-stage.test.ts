@@ -230,16 +230,26 @@ describe('cancelling a staging', () => {
       await new Promise(resolve => setTimeout(resolve, 5))
     }
     const abortedAt = Date.now()
+    const requestsAtAbort = store.counters.requests
     controller.abort()
     expect(await outcome).toBe('AbortError')
-    expect(Date.now() - abortedAt).toBeLessThan(250)
+    // At once: the staging gives up within a few event-loop turns (the bound is loose for loaded machines).
+    expect(Date.now() - abortedAt).toBeLessThan(500)
     await new Promise(resolve => setTimeout(resolve, 100))
-    expect(storage.log.filter(r => r.at > abortedAt + 50)).toEqual([])
-    const inFlight = storage.log.filter(
-      r => r.operation === 'UploadPart' || (r.operation === 'PutObject' && r.key?.startsWith('trees/'))
-    )
-    expect(inFlight.length).toBeGreaterThan(0)
-    expect(inFlight.every(r => r.closedEarly)).toBe(true)
+    // No transfer starts after the abort (only the best-effort AbortMultipartUpload of the cut upload), and every
+    // one in flight was cut: its connection closed unanswered.
+    const inFlight = () =>
+      storage.log.filter(
+        r => r.operation === 'UploadPart' || (r.operation === 'PutObject' && r.key?.startsWith('trees/'))
+      )
+    const cleanups = () => storage.requestCount('AbortMultipartUpload')
+    const settled = () =>
+      inFlight().every(r => r.closedEarly) && store.counters.requests - requestsAtAbort === cleanups()
+    for (let waited = 0; waited < 2000 && !settled(); waited += 20) await new Promise(r => setTimeout(r, 20))
+    expect(store.counters.requests - requestsAtAbort).toBe(cleanups())
+    expect(cleanups()).toBeLessThanOrEqual(1)
+    expect(inFlight().length).toBeGreaterThan(0)
+    expect(inFlight().every(r => r.closedEarly && r.status === undefined)).toBe(true)
 
     const left = await keys(storage.internalStore(), BUCKET)
     expect(left.some(k => k.startsWith('complete/'))).toBe(false)
