@@ -47,8 +47,10 @@ function prune(options: Partial<PruneOptions> = {}) {
   })
 }
 
-/** Ages a tree's marker and manifest as if its last use was `ms` ago. */
-function lastUsed(tree: string, ms: number, complete = true): void {
+/** Ages a tree (its files, manifest and marker) as if it was last used `ms` ago. */
+async function lastUsed(tree: string, ms: number, complete = true): Promise<void> {
+  for (const key of await keys(storage.internalStore(), BUCKET, `trees/${tree}/`))
+    age(storage, BUCKET, key, ms)
   if (complete) age(storage, BUCKET, markerKey(tree), ms)
   age(storage, BUCKET, manifestKey(tree), ms)
 }
@@ -63,10 +65,10 @@ describe('pruning a repository bucket', () => {
     for (const unfinished of [abandoned, staging]) {
       await storage.internalStore().deleteObjects(BUCKET, [markerKey(unfinished.tree)], never)
     }
-    lastUsed(old.tree, 10 * DAY)
-    lastUsed(week.tree, 3 * DAY)
-    lastUsed(abandoned.tree, 30 * HOUR, false)
-    lastUsed(staging.tree, 1 * HOUR, false)
+    await lastUsed(old.tree, 10 * DAY)
+    await lastUsed(week.tree, 3 * DAY)
+    await lastUsed(abandoned.tree, 30 * HOUR, false)
+    await lastUsed(staging.tree, 1 * HOUR, false)
     const report = await prune()
     expect(report).toMatchObject({ treesRemoved: 2, objectsRemoved: 2 })
     const left = await keys(storage.internalStore(), BUCKET)
@@ -77,6 +79,14 @@ describe('pruning a repository bucket', () => {
     expect(trees(current.tree)).toHaveLength(3)
     expect(trees(staging.tree)).toHaveLength(2)
     expect(left).toContain(PRUNE_MARKER_KEY)
+  })
+
+  it('spares a tree a run is writing into again', async () => {
+    const tree = await stageTree({ 'a.txt': 'old', 'b.txt': 'old too' })
+    await lastUsed(tree.tree, 10 * DAY)
+    await storage.internalStore().putObject(BUCKET, `trees/${tree.tree}/a.txt`, 'old', never)
+    expect((await prune()).treesRemoved).toBe(0)
+    expect(await keys(storage.internalStore(), BUCKET, `trees/${tree.tree}/`)).toHaveLength(2)
   })
 
   it('runs at most once an hour per bucket: a second prune costs one request', async () => {
@@ -109,7 +119,7 @@ describe('pruning a repository bucket', () => {
   it('spares a tree a run starts using again while it is being removed', async () => {
     const files = { 'a.txt': 'reused after a long pause' }
     const tree = await stageTree(files)
-    lastUsed(tree.tree, 10 * DAY)
+    await lastUsed(tree.tree, 10 * DAY)
     const pruning = prune({ settleMs: 600 })
     while (!storage.log.some(r => r.operation === 'DeleteObjects')) await new Promise(r => setTimeout(r, 5))
     const rerun = await stageTree(files)

@@ -81,7 +81,7 @@ export async function pruneResources(options: PruneOptions): Promise<PruneReport
     listAllObjects(store, bucket, MARKERS_PREFIX, signal)
   ])
   const { remove } = planTrees(treeUses(manifests, markers), now, rules)
-  const removed = await removeTrees(options, remove)
+  const removed = await removeTrees(options, remove, now)
   report.treesRemoved = removed.trees
   report.objectsRemoved = removed.objects
   report.uploadsAborted = await abortStaleUploads(store, bucket, now, rules, signal)
@@ -109,11 +109,14 @@ async function claim(
   }
 }
 
+/** An object this recent under a tree being removed means a run is writing it again: the tree is spared. */
+const RECENT_WRITE_MS = 3600_000
+
 /**
  * Withdraws the trees' markers first (new runs then rebuild rather than reuse), waits for runs that were touching
- * them, spares any tree touched or restaged meanwhile, then deletes its objects and, last, its manifest.
+ * them, spares any tree touched, restaged or written meanwhile, then deletes its objects and, last, its manifest.
  */
-async function removeTrees(options: PruneOptions, remove: readonly TreeUse[]) {
+async function removeTrees(options: PruneOptions, remove: readonly TreeUse[], now: Date) {
   const { store, bucket, signal } = options
   if (remove.length === 0) return { trees: 0, objects: 0 }
   await deleteKeys(
@@ -123,27 +126,37 @@ async function removeTrees(options: PruneOptions, remove: readonly TreeUse[]) {
     signal
   )
   await sleep(options.settleMs ?? 1000, undefined, { signal })
-  const counts = await mapLimit(
-    remove,
-    8,
-    async (use, s) => {
-      const [marker, manifest] = await Promise.all([
-        store.headObject(bucket, markerKey(use.tree), s),
-        store.headObject(bucket, manifestKey(use.tree), s)
-      ])
-      const restaged = manifest && manifest.lastModified.getTime() !== use.manifest?.lastModified.getTime()
-      if (marker || restaged) return -1
-      const keys = (await listAllObjects(store, bucket, treePrefix(use.tree), s)).map(o => o.key)
-      await deleteKeys(store, bucket, keys, s)
-      await deleteKeys(store, bucket, [manifestKey(use.tree)], s)
-      return keys.length
-    },
-    signal
-  )
+  const counts = await mapLimit(remove, 8, (use, s) => removeTree(options, use, now, s), signal)
   return {
     trees: counts.filter(n => n >= 0).length,
     objects: counts.reduce((sum, n) => sum + Math.max(n, 0), 0)
   }
+}
+
+/** Deletes one tree unless a run came back to it; returns the objects deleted, or -1 when spared. */
+async function removeTree(
+  options: PruneOptions,
+  use: TreeUse,
+  now: Date,
+  signal: AbortSignal
+): Promise<number> {
+  const { store, bucket } = options
+  const [marker, manifest] = await Promise.all([
+    store.headObject(bucket, markerKey(use.tree), signal),
+    store.headObject(bucket, manifestKey(use.tree), signal)
+  ])
+  const restaged = manifest && manifest.lastModified.getTime() !== use.manifest?.lastModified.getTime()
+  if (marker || restaged) return -1
+  const objects = await listAllObjects(store, bucket, treePrefix(use.tree), signal)
+  if (objects.some(o => now.getTime() - o.lastModified.getTime() < RECENT_WRITE_MS)) return -1
+  await deleteKeys(
+    store,
+    bucket,
+    objects.map(o => o.key),
+    signal
+  )
+  await deleteKeys(store, bucket, [manifestKey(use.tree)], signal)
+  return objects.length
 }
 
 async function abortStaleUploads(
