@@ -100,12 +100,12 @@ describe('drip', () => {
 
   it('keeps a client that restarts its timer on every chunk waiting: the answer outlives its idle limit', async () => {
     emulator.faults.add({ endpoint: 'GET /info', fault: { type: 'drip', intervalMs: 100 } })
-    const exchange = await rawCall(emulator, 'GET', '/info', { timeoutMs: 800 })
+    const exchange = await rawCall(emulator, 'GET', '/info', { timeoutMs: 1000 })
     expect(exchange.ended).toBe('timeout')
     expect(exchange.status).toBe(200)
-    // Never more than the interval (and a margin) without a chunk: an idle timer of 300 ms never fires.
+    // Never much more than the interval without a chunk: an idle timer of 500 ms never fires.
     const gaps = exchange.chunks.slice(1).map((chunk, i) => chunk.at - exchange.chunks[i].at)
-    expect(Math.max(...gaps)).toBeLessThan(300)
+    expect(Math.max(...gaps)).toBeLessThan(500)
     expect(exchange.chunks.length).toBeGreaterThanOrEqual(5)
   })
 })

@@ -97,7 +97,7 @@ describe('shortnameClashStatus', () => {
 
 describe('lookupLagMs', () => {
   it('does not find a new task by shortname for a while, by uuid at once; the shortname is taken meanwhile', async () => {
-    const emulator = await start({ lookupLagMs: 400 })
+    const emulator = await start({ lookupLagMs: 2000 })
     const uuid = await create(helloBody({ shortname: 'lagging-1' }))
     const early = await call(emulator, 'GET', '/tasks/lagging-1')
     expect(early.status).toBe(404)
@@ -108,29 +108,31 @@ describe('lookupLagMs', () => {
     const retried = await call(emulator, 'POST', '/tasks', helloBody({ shortname: 'lagging-1' }))
     expect(retried.status).toBe(400)
     expect((await call(emulator, 'GET', '/tasks/lagging-1')).status).toBe(404)
-    await sleep(450)
-    const later = await call(emulator, 'GET', '/tasks/lagging-1')
-    expect([later.status, (later.json() as { uuid: string }).uuid]).toEqual([200, uuid])
+    const created = Date.parse(
+      ((await call(emulator, 'GET', `/tasks/${uuid}`)).json() as { creationDate: string }).creationDate
+    )
+    await statesUntil('lagging-1', status => status === 200)
+    expect(Date.now() - created).toBeGreaterThanOrEqual(1990)
+    expect(((await call(emulator, 'GET', '/tasks/lagging-1')).json() as { uuid: string }).uuid).toBe(uuid)
   })
 })
 
 describe('autoDelete', () => {
   it('deletes a task made with autoDeleteOnCompletion afterMs after its end; others stay', async () => {
-    const emulator = await start({ autoDelete: { afterMs: 300 } })
+    const emulator = await start({ autoDelete: { afterMs: 1000 } })
     const kept = await create(helloBody({ instanceCount: 1 }))
     const uuid = await create(helloBody({ instanceCount: 1, autoDeleteOnCompletion: true }))
     const done = await waitForState(emulator, uuid, ['Success'])
     expect(done.autoDeleteOnCompletion).toBe(true)
-    const endedAt = Date.now()
     const seen = await statesUntil(uuid, status => status === 404)
-    expect(Date.now() - endedAt).toBeGreaterThanOrEqual(250)
+    expect(Date.now() - Date.parse(done.endDate as string)).toBeGreaterThanOrEqual(990)
     expect(seen).toEqual(['Success'])
     expect((await call(emulator, 'GET', `/tasks/${uuid}/stdout`)).status).toBe(404)
     expect((await call(emulator, 'GET', `/tasks/${kept}`)).status).toBe(200)
   })
 
   it('goes through PendingDelete first when deletes take a while (pendingDelete)', async () => {
-    const emulator = await start({ autoDelete: { afterMs: 100 }, pendingDelete: { ms: 300 } })
+    const emulator = await start({ autoDelete: { afterMs: 500 }, pendingDelete: { ms: 500 } })
     const uuid = await create(helloBody({ instanceCount: 2, autoDeleteOnCompletion: true }))
     await waitForState(emulator, uuid, ['Success'])
     const deleting = await waitForState(emulator, uuid, ['PendingDelete'])
@@ -144,9 +146,9 @@ describe('legacyUploadingState', () => {
   it('goes through DownloadingResults instead of UploadingResults', async () => {
     await start(
       { legacyUploadingState: true },
-      { timings: { dispatchMs: 100, environmentMs: 100, uploadMs: 200, cancelMs: 50 } }
+      { timings: { dispatchMs: 300, environmentMs: 300, uploadMs: 300, cancelMs: 50 } }
     )
-    const uuid = await create(helloBody({ constants: cmd('sleep 0.2') }))
+    const uuid = await create(helloBody({ constants: cmd('sleep 0.3') }))
     const seen = await statesUntil(uuid, (_, state) => state === 'Success')
     expect(seen).toEqual(['Submitted', 'FullyDispatched', 'FullyExecuting', 'DownloadingResults', 'Success'])
   })
@@ -154,7 +156,7 @@ describe('legacyUploadingState', () => {
 
 describe('pendingDelete', () => {
   it('keeps a deleted running task in PendingDelete for ms, its instances stopped, then it is gone', async () => {
-    const emulator = await start({ pendingDelete: { ms: 400 } })
+    const emulator = await start({ pendingDelete: { ms: 1000 } })
     const uuid = await create(helloBody({ instanceCount: 2, constants: cmd('sleep 30') }))
     await waitForState(emulator, uuid, ['FullyExecuting'])
     expect((await call(emulator, 'DELETE', `/tasks/${uuid}`)).status).toBe(200)
@@ -173,7 +175,7 @@ describe('pendingDelete', () => {
   })
 
   it('a finished task too, and it still counts against maxTask meanwhile', async () => {
-    const emulator = await start({ pendingDelete: { ms: 300 } }, { maxTasks: 1 })
+    const emulator = await start({ pendingDelete: { ms: 1000 } }, { maxTasks: 1 })
     const uuid = await create(helloBody({ instanceCount: 1 }))
     await waitForState(emulator, uuid, ['Success'])
     await call(emulator, 'DELETE', `/tasks/${uuid}`)
@@ -193,7 +195,7 @@ describe('dotNetTimes', () => {
   it('writes every time span with a day part and 7 fraction digits, seconds as decimals, dates to the tick', async () => {
     const emulator = await start({ dotNetTimes: true })
     const uuid = await create(
-      helloBody({ instanceCount: 2, constants: cmd('sleep 0.4'), completionTimeToLive: '10:00:00' })
+      helloBody({ instanceCount: 2, constants: cmd('sleep 1'), completionTimeToLive: '10:00:00' })
     )
     const running = await waitForState(emulator, uuid, ['FullyExecuting'])
     await sleep(100)
@@ -268,11 +270,11 @@ describe('secondReader', () => {
 
 describe('preemption', () => {
   it('kills the instances once afterMs after they start and runs them again, their earlier output kept', async () => {
-    const emulator = await start({ preemption: { instanceIds: [1, 3], afterMs: 250 } })
+    const emulator = await start({ preemption: { instanceIds: [1, 3], afterMs: 400 } })
     const uuid = await create(
       helloBody({
         instanceCount: 3,
-        constants: cmd("sh -c 'echo start $INSTANCE_ID; sleep 0.5; echo end $INSTANCE_ID'")
+        constants: cmd("sh -c 'echo start $INSTANCE_ID; sleep 0.8; echo end $INSTANCE_ID'")
       })
     )
     // While the second attempt runs, the running info shows it.
@@ -310,5 +312,66 @@ describe('preemption', () => {
     const uuid = await create(helloBody({ instanceCount: 1 }))
     const done = await waitForState(emulator, uuid, ['Success'])
     expect((done.completedInstances as { executionAttemptCount: number }[])[0].executionAttemptCount).toBe(1)
+  })
+})
+
+describe('credits and carbon answers', () => {
+  it('carbonCase camel: the OpenAPI names of GetTaskCarbonFactsResponse', async () => {
+    const emulator = await start({ carbonCase: 'camel' })
+    const uuid = await create(helloBody({ instanceCount: 1 }))
+    await waitForState(emulator, uuid, ['Success'])
+    const facts = (await call(emulator, 'GET', `/carbon/v1/Tasks/${uuid}/carbon-facts`)).json() as object
+    expect(Object.keys(facts).sort()).toEqual(
+      [
+        'totalConsumedEnergyWh',
+        'totalEnergyITWh',
+        'totalReuseEnergyWh',
+        'carbonFootprintC02Eq',
+        'pue',
+        'ere',
+        'erf',
+        'wue',
+        'comparisonDataCenterName',
+        'equivalentDCCarbonFootprintC02Eq',
+        'savedCarbonFootprintComputeC02Eq',
+        'savedCarbonFootprintHeatC02Eq',
+        'savedCarbonFootprintComputeHeatC02Eq',
+        'savedCarbonFootprintPercentage'
+      ].sort()
+    )
+  })
+
+  it('creditsAnswer and carbonAnswer 403 or 404: refused for a task that exists', async () => {
+    const emulator = await start({ creditsAnswer: 403, carbonAnswer: 404 })
+    const uuid = await create(helloBody({ instanceCount: 1 }))
+    await waitForState(emulator, uuid, ['Success'])
+    const credits = await call(emulator, 'GET', `/credits/v1/tasks/${uuid}/credits`)
+    expect([credits.status, credits.json()]).toEqual([
+      403,
+      { message: 'Forbidden: the user has no access to the data' }
+    ])
+    const carbon = await call(emulator, 'GET', `/carbon/v1/tasks/${uuid}/carbon-facts`)
+    expect([carbon.status, carbon.json()]).toEqual([404, { message: 'Task not found.' }])
+  })
+
+  it('{ lagMs }: 404 while the task runs and until lagMs after it ended, then the figures', async () => {
+    const emulator = await start({ creditsAnswer: { lagMs: 1000 }, carbonAnswer: { lagMs: 1000 } })
+    const uuid = await create(helloBody({ instanceCount: 1, constants: cmd('sleep 0.2') }))
+    await waitForState(emulator, uuid, ['FullyExecuting'])
+    expect((await call(emulator, 'GET', `/credits/v1/tasks/${uuid}/credits`)).status).toBe(404)
+    const done = await waitForState(emulator, uuid, ['Success'])
+    const endedAt = Date.parse(done.endDate as string)
+    expect((await call(emulator, 'GET', `/carbon/v1/tasks/${uuid}/carbon-facts`)).status).toBe(404)
+    for (;;) {
+      const credits = await call(emulator, 'GET', `/credits/v1/tasks/${uuid}/credits`)
+      if (credits.status === 200) {
+        expect(Date.now() - endedAt).toBeGreaterThanOrEqual(990)
+        expect((credits.json() as { credits: number }).credits).toBeGreaterThan(0)
+        break
+      }
+      expect(credits.status).toBe(404)
+      await sleep(20)
+    }
+    expect((await call(emulator, 'GET', `/carbon/v1/tasks/${uuid}/carbon-facts`)).status).toBe(200)
   })
 })

@@ -1,8 +1,8 @@
 /**
  * The Qarnot API emulator: a real HTTP server on 127.0.0.1 speaking the endpoints of docs/qarnot-api.md §2 (with
  * and without the `/v1` prefix), with the raw-token Authorization header, Qarnot's field names and error bodies,
- * pools (§10), request counters by endpoint, injectable faults and quirk modes (docs/emulator.md). Never bundled
- * into dist/index.js.
+ * pools (§10), the credits and carbon services (§9), request counters by endpoint, injectable faults and quirk
+ * modes (docs/emulator.md). Never bundled into dist/index.js.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -13,8 +13,9 @@ import { join } from 'node:path'
 import type { TaskOutputWire } from '../qarnot/types.js'
 import { bindIgnoringCase, POOL_CREATE_SHAPE, TASK_CREATE_SHAPE } from './binding.js'
 import { EmulatedPool, type PoolCreateBody } from './emulated-pool.js'
-import { EmulatedTask, type EmulatedTaskBody, type Timings } from './emulated-task.js'
+import { EmulatedTask, preciseNow, type EmulatedTaskBody, type Timings } from './emulated-task.js'
 import { FaultPlan, type FaultAnswer, type FaultRule } from './faults.js'
+import { carbonFactsOf, creditsOf } from './figures.js'
 import { invalidCreateFields, invalidPoolFields } from './validation.js'
 
 export interface EmulatorOptions {
@@ -30,6 +31,9 @@ export interface EmulatorOptions {
   /** Odd-but-possible behaviours of the real API, each off by default (docs/emulator.md gives their sources). */
   readonly quirks?: EmulatorQuirks
 }
+
+/** How the credits or carbon service answers: figures, a refusal, or 404 until `lagMs` after the task ended. */
+export type FiguresAnswer = 'ok' | 403 | 404 | { readonly lagMs: number }
 
 export interface EmulatorQuirks {
   /** Output bodies as JSON string literals instead of plain text (docs/qarnot-api.md §2). */
@@ -54,6 +58,12 @@ export interface EmulatorQuirks {
   readonly secondReader?: { readonly intervalMs: number }
   /** These instances are killed once, `afterMs` after they start, and run again from the start (§4). */
   readonly preemption?: { readonly instanceIds: readonly number[]; readonly afterMs: number }
+  /** Carbon facts by the Python SDK's snake_case names (default) or the OpenAPI document's camelCase ones (§9). */
+  readonly carbonCase?: 'snake' | 'camel'
+  /** How `GET /credits/v1/tasks/{uuid}/credits` answers (default 'ok'; §9). */
+  readonly creditsAnswer?: FiguresAnswer
+  /** How `GET /carbon/v1/tasks/{uuid}/carbon-facts` answers (default 'ok'; §9). */
+  readonly carbonAnswer?: FiguresAnswer
 }
 
 /** An answer ready to go: status, content type, extra headers, and the body as pieces. */
@@ -138,6 +148,18 @@ export function matchRoute(method: string, pathname: string): Route | undefined 
     if (segments.length === 2) return { endpoint: key('/pools/{uuid}'), params: [id] }
     if (segments.length === 3 && sub === 'close')
       return { endpoint: key('/pools/{uuid}/close'), params: [id] }
+  }
+  const service = head?.toLowerCase()
+  if (service === 'credits' || service === 'carbon') {
+    // `/credits/v1/tasks/{uuid}/credits`, `/carbon/v1/Tasks/{taskId}/carbon-facts` (§9): names read ignoring
+    // case, as the OpenAPI document writes `Tasks`; the service's own `v1` may be left out.
+    const rest = segments.slice(1)
+    if (rest[0]?.toLowerCase() === 'v1') rest.shift()
+    const leaf = service === 'credits' ? 'credits' : 'carbon-facts'
+    const [what, taskId, last] = rest
+    if (rest.length === 3 && what.toLowerCase() === 'tasks' && last.toLowerCase() === leaf)
+      return { endpoint: key(`/${service}/v1/tasks/{uuid}/${leaf}`), params: [taskId] }
+    return undefined
   }
   if (head === 'tasks') {
     if (segments.length === 1) return { endpoint: key('/tasks'), params: [] }
@@ -469,6 +491,21 @@ export class QarnotEmulator {
     return task
   }
 
+  /**
+   * The task of a credits or carbon request, by uuid only (the services document `{taskId}` as a uuid), or the
+   * refusal the quirk asks for: 403, 404, or 404 until `lagMs` after the task ended (§9).
+   */
+  private figuresTask(id: string, answer: FiguresAnswer = 'ok'): EmulatedTask {
+    const task = this.tasks.get(id)
+    if (!task || answer === 404) throw new HttpError(404, 'Task not found.')
+    if (answer === 403) throw new HttpError(403, 'Forbidden: the user has no access to the data')
+    if (typeof answer === 'object') {
+      const end = task.finishedAt
+      if (end === undefined || preciseNow() < end + answer.lagMs) throw new HttpError(404, 'Task not found.')
+    }
+    return task
+  }
+
   /** Deletes a task: at once, or through PendingDelete for a while with the quirk `pendingDelete`. */
   private deleteTask(task: EmulatedTask): void {
     if (task.deleted) return
@@ -561,6 +598,18 @@ export class QarnotEmulator {
         const buffer = route.endpoint.endsWith('stdout') ? task.stdout : task.stderr
         const data = route.endpoint.startsWith('POST') ? buffer.readFresh() : buffer.readAll()
         return this.output(data)
+      }
+      case 'GET /credits/v1/tasks/{uuid}/credits':
+        return { body: creditsOf(this.figuresTask(first, this.quirks.creditsAnswer).executionSeconds()) }
+      case 'GET /carbon/v1/tasks/{uuid}/carbon-facts': {
+        const task = this.figuresTask(first, this.quirks.carbonAnswer)
+        // Query names are bound ignoring case, as the API's ASP.NET binding does (§3).
+        const datacenter = [...url.searchParams].find(
+          ([name]) => name.toLowerCase() === 'comparisondatacenter'
+        )
+        return {
+          body: carbonFactsOf(task.executionSeconds(), datacenter?.[1] || null, this.quirks.carbonCase)
+        }
       }
       default: {
         if (/^(GET|POST) \/tasks\/\{uuid\}\/std(out|err)\/\{instanceId\}$/.test(route.endpoint)) {
