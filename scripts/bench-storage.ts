@@ -256,7 +256,12 @@ export async function benchStorage(
 }
 
 function printReport(report: StorageBenchReport): void {
-  const mb = (bytes: number) => `${(bytes / MiB).toFixed(bytes < MiB ? 3 : 1)} MiB`
+  const mb = (bytes: number) =>
+    bytes >= MiB
+      ? `${(bytes / MiB).toFixed(1)} MiB`
+      : bytes >= 1024
+        ? `${(bytes / 1024).toFixed(1)} KiB`
+        : `${bytes} B`
   const [, fresh, unchanged, changed] = report.scenarios
   console.log(
     `\nstorage, ${report.latencyMs} ms per request (the staging's own process; medians of the runs)\n`
