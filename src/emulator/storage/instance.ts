@@ -1,8 +1,9 @@
 /**
- * What Qarnot does with storage around each instance, for the emulator (docs/storage.md, "Emulator"): before
- * the instance starts, the task's resource buckets are laid out in $TASK_PATH (prefix filtering, prefix
- * stripping, several buckets as a union where the bucket listed last wins); when it ends, the files it created or
- * changed go to the results bucket, filtered by the whitelist and blacklist regexes on their relative paths.
+ * What Qarnot does with storage around each instance, for the emulator (docs/storage.md, "The emulator's
+ * storage"): before the instance starts, the task's resource buckets are laid out in $TASK_PATH (prefix
+ * filtering, prefix stripping, several buckets as a union where the bucket listed last wins); when it ends, the
+ * files it created or changed go to the results bucket, filtered by the whitelist and blacklist regexes on their
+ * relative paths.
  */
 import { createWriteStream } from 'node:fs'
 import { lstat, mkdir, readdir } from 'node:fs/promises'
