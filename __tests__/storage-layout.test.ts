@@ -13,6 +13,8 @@ import {
 } from '../src/storage/layout.js'
 import { DEFAULT_PRUNE_RULES, planResultsBuckets, planTrees, treeUses } from '../src/storage/prune-rules.js'
 import { planDownloads } from '../src/storage/collect.js'
+import { validateResultFilters } from '../src/storage/resource-patterns.js'
+import { validate } from './contract/validate.js'
 
 const sha = (c: string) => c.repeat(64)
 const HOUR = 3600_000
@@ -77,6 +79,19 @@ describe('the tree hash', () => {
       filtering: { prefixFiltering: { prefix: `trees/${tree}/` } },
       resourcesTransformation: { stripPrefix: { prefix: `trees/${tree}/` } }
     })
+  })
+
+  it('fits the TaskCreationInput schema, with the results bucket and filters', () => {
+    const naming = { repository: 'octo/sim', account: 'a@b.c' }
+    const body = {
+      name: 'render',
+      profile: 'docker-batch',
+      instanceCount: 16,
+      advancedResourceBuckets: [advancedResourceBucket(resourceBucketName(naming), treeHash(entries))],
+      resultBucket: resultsBucketName({ ...naming, shortname: 'gha-42-1-abcdef0123' }),
+      ...validateResultFilters({ include: '^out/', exclude: '\\.tmp$' })
+    }
+    expect(validate('TaskCreationInput', body)).toEqual([])
   })
 
   it('round-trips through the manifest', () => {
