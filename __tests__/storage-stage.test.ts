@@ -116,6 +116,26 @@ describe('staging resources', () => {
     expect(seen).toEqual(onDisk(root, Object.keys(seen)))
   })
 
+  it('keeps any path (spaces, +, %, commas, unicode) and copies such files server-side', async () => {
+    const odd = ['a b/c+d.txt', 'e%20f,g;h=i.txt', 'été/日本.txt', "q'uote (1).txt", 'x&y#z?.txt']
+    const root = workspace(Object.fromEntries(odd.map((path, i) => [path, `content ${i}`])))
+    const files = await resolveResources(root, '.')
+    const store = storage.clientStore()
+    await stageResources({ store, bucket: BUCKET, workspace: root, files, signal: never })
+    writeFileSync(join(root, 'changed.txt'), 'new')
+    const again = await stageResources({
+      store,
+      bucket: BUCKET,
+      workspace: root,
+      files: await resolveResources(root, '.'),
+      signal: never
+    })
+    expect(again.stats).toMatchObject({ uploads: 1, copies: odd.length })
+    const seen = await seenByInstance(again)
+    expect(Object.keys(seen).sort()).toEqual([...odd, 'changed.txt'].sort())
+    expect(seen).toEqual(onDisk(root, Object.keys(seen)))
+  })
+
   it('a file deleted from the workspace is not in the new tree; the old tree is untouched', async () => {
     const root = await project()
     const store = storage.clientStore({ partSize: 5 * MiB })

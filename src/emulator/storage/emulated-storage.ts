@@ -68,6 +68,19 @@ function errorXml(code: string, message: string): string {
   return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${escape(message)}</Message></Error>`
 }
 
+/**
+ * S3 reads x-amz-copy-source URL-encoded (as clients send it); s3rver decodes it with decodeURI, which leaves
+ * `%2B`, `%2C`, `%3D`... encoded, so a copy of `a+b.txt` would find no source. Decoded fully, then encoded so that
+ * decodeURI gives the key back.
+ */
+function forS3rver(copySource: string): string {
+  try {
+    return encodeURI(decodeURIComponent(copySource))
+  } catch {
+    return copySource
+  }
+}
+
 function sendError(
   response: ServerResponse,
   head: boolean,
@@ -271,6 +284,8 @@ export class EmulatedStorage {
       `Credential=${S3RVER_CREDENTIAL}/$1`
     )
     headers['content-length'] = String(body.reduce((n, c) => n + c.length, 0))
+    const copySource = headers['x-amz-copy-source']
+    if (typeof copySource === 'string') headers['x-amz-copy-source'] = forS3rver(copySource)
     const upstream = httpRequest({
       host: '127.0.0.1',
       port: this.upstreamPort,
