@@ -114,6 +114,9 @@ export class EmulatedStorage {
   private server: Server | undefined
   private s3rver: S3rver | undefined
   private upstreamPort = 0
+  private stopping = false
+  /** Requests handed to s3rver and not answered yet. */
+  private readonly upstreams = new Set<Promise<void>>()
   private baseUrl = ''
 
   constructor(
@@ -157,13 +160,19 @@ export class EmulatedStorage {
     return this
   }
 
+  /**
+   * Stops taking requests, lets s3rver finish the ones it has (at most 3 s: it would otherwise write into the
+   * folder after it is removed), then removes everything.
+   */
   async stop(): Promise<void> {
+    this.stopping = true
     const server = this.server
     this.server = undefined
     if (server) {
       server.closeAllConnections()
       await new Promise<void>(resolve => server.close(() => resolve()))
     }
+    await Promise.race([Promise.allSettled(this.upstreams), sleep(3000, undefined, { ref: false })])
     this.agent.destroy()
     await this.s3rver?.close().catch(() => undefined)
     this.s3rver = undefined
@@ -262,7 +271,7 @@ export class EmulatedStorage {
     }
     if (!verdict.ok)
       return sendError(response, method === 'HEAD', verdict.status, verdict.code, verdict.message)
-    if (!response.writable || response.closed) return
+    if (!response.writable || response.closed || this.stopping) return
     this.forward(request, response, info, internal, body)
   }
 
@@ -304,6 +313,12 @@ export class EmulatedStorage {
     upstream.on('response', answer => {
       this.relay(answer, response, listing, internal).catch(() => response.destroy())
     })
+    const done = new Promise<void>(resolve => {
+      upstream.once('close', resolve)
+      upstream.once('response', answer => answer.once('end', resolve).once('close', resolve))
+    })
+    this.upstreams.add(done)
+    void done.then(() => this.upstreams.delete(done))
     for (const chunk of body) upstream.write(chunk)
     upstream.end()
   }
