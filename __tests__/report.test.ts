@@ -176,6 +176,9 @@ describe('table cells and times', () => {
     expect(formatSeconds(undefined)).toBe('')
     expect(formatSeconds(Number.NaN)).toBe('')
     expect(formatSeconds(90)).toBe('1 min 30 s')
+    expect(formatSeconds(59.6)).toBe('1 min 0 s')
+    expect(formatSeconds(119.7)).toBe('2 min 0 s')
+    expect(formatSeconds(9.96)).toBe('10 s')
   })
 
   it('shows an instance that ran more than once as restarted, and says its output holds every run', () => {

@@ -34120,7 +34120,8 @@ function assembleReport(settings, happened) {
             ...(followed?.output.notes ?? []),
             ...(unexpected ? [unexpected] : [])
         ],
-        cost: happened.cost
+        cost: happened.cost,
+        timeline: followed?.timeline
     };
 }
 
@@ -34147,12 +34148,523 @@ function utf8Bytes(text) {
 function formatSeconds(seconds) {
     if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0)
         return '';
-    if (seconds < 60)
-        return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
-    const minutes = Math.floor(seconds / 60);
+    if (seconds < 9.95)
+        return `${seconds.toFixed(1)} s`;
+    // Rounded first, so that 59.6 s is "1 min 0 s", not "60 s", and 119.7 s is "2 min 0 s", not "1 min 60 s".
+    const whole = Math.round(seconds);
+    if (whole < 60)
+        return `${whole} s`;
+    const minutes = Math.floor(whole / 60);
     if (minutes < 60)
-        return `${minutes} min ${Math.round(seconds % 60)} s`;
+        return `${minutes} min ${whole % 60} s`;
     return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+;// CONCATENATED MODULE: ./src/report/pictures.ts
+/**
+ * Pictures of a finished task for the job summary, as Mermaid blocks GitHub draws (```mermaid) with a few lines of
+ * figures beside them. Pure: from the verdict's instances and the polling timeline, to Markdown.
+ *
+ * - How long instances took: a histogram of wall times (`xychart-beta`), with round bin edges, the instances that did
+ *   not succeed drawn over the others, and the stragglers and the slowest few named in text beside it.
+ * - When they ran (up to `ganttMaxInstances`): a `gantt` of each instance from the times polling saw, never made up.
+ * - Where the time went at task level: queued, running, uploading results, in one line of figures.
+ * - Peak memory: the median and the largest, with its instance, to right-size `hardware`.
+ *
+ * Nothing the task controls reaches the Mermaid source: it is made of this module's words and of numbers (instance
+ * ids, counts, times). Whatever the instance count, the Markdown stays within a few KB (PICTURES_MAX_BYTES).
+ */
+
+
+/** The Markdown never grows past this, whatever the instance count (tests hold it to that). */
+const PICTURES_MAX_BYTES = 12 * 1024;
+const DEFAULT_GANTT_MAX = 50;
+const DEFAULT_SLOWEST = 5;
+const DEFAULT_MAX_BINS = 20;
+/** Fewer instances with a wall time than this: no histogram (the figures say it all). */
+const HISTOGRAM_MIN_INSTANCES = 10;
+/** Fewer reference instances than this: no straggler is named. */
+const STRAGGLER_MIN_INSTANCES = 3;
+/** Straggler ids are listed up to this many characters of ranges. */
+const STRAGGLER_IDS_CHARS = 300;
+/** Up to this many instances, the timeline is open; above, folded in <details>. */
+const GANTT_OPEN_MAX = 12;
+/** MAD to standard deviation for normally distributed data. */
+const MAD_TO_SIGMA = 1.4826;
+// ---------------------------------------------------------------------------------------------------- numbers
+function sortedOf(values) {
+    return Float64Array.from(values).sort();
+}
+/** The median of sorted values (undefined for none). */
+function median(sorted) {
+    const n = sorted.length;
+    if (n === 0)
+        return undefined;
+    const middle = n >> 1;
+    return n % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+/**
+ * Durations as the summary writes them (`42 s`, `3 min 5 s`), rounded first so that 59.7 s never shows as `60 s`
+ * or `1 min 60 s`, with two significant digits below a second, and no `0 s` or `0 min` tail.
+ */
+function duration(seconds) {
+    if (seconds < 1)
+        return `${Number(Math.max(0, seconds).toPrecision(2))} s`;
+    const rounded = seconds < 10 ? Math.round(seconds * 10) / 10 : Math.round(seconds);
+    return formatSeconds(rounded).replace(/ 0 (?:s|min)$/, '');
+}
+function megabytes(mb) {
+    return mb < 1024 ? `${Math.round(mb)} MB` : `${(mb / 1024).toFixed(mb < 10 * 1024 ? 1 : 0)} GB`;
+}
+/** Ids as ranges, cut at `maxChars` on a comma with `…` (they can be many). */
+function idList(ids, maxChars = STRAGGLER_IDS_CHARS) {
+    const text = formatIds(ids).replace(/,/g, ', ');
+    return text.length <= maxChars ? text : `${text.slice(0, text.lastIndexOf(',', maxChars))}, …`;
+}
+/** `1 instance`, `3,000 instances`. */
+function instancesWord(count) {
+    return `${count.toLocaleString('en-US')} ${count === 1 ? 'instance' : 'instances'}`;
+}
+/**
+ * The straggler rule. Reference: the instances that succeeded, when at least 3 have a wall time (a failure is
+ * often fast and would drag the median down), else every instance with one. With m its median wall time and MAD
+ * its median absolute deviation, an instance (of any state) is a straggler when
+ *
+ *     wall > m + max(m, 3 × 1.4826 × MAD, 1 s)
+ *
+ * that is: more than twice the median, more than 3 robust standard deviations above it (which keeps a naturally
+ * spread task quiet), and at least a second above it (which keeps tiny tasks quiet). Needs 3 reference instances.
+ */
+function stragglerThreshold(referenceSorted) {
+    if (referenceSorted.length < STRAGGLER_MIN_INSTANCES)
+        return undefined;
+    const m = median(referenceSorted) ?? 0;
+    const mad = median(sortedOf(Array.from(referenceSorted, v => Math.abs(v - m)))) ?? 0;
+    return m + Math.max(m, 3 * MAD_TO_SIGMA * mad, 1);
+}
+function hasWallTime(i) {
+    return i.wallTimeSec !== undefined && Number.isFinite(i.wallTimeSec) && i.wallTimeSec >= 0;
+}
+function wallTimeStats(instances, slowestShown = DEFAULT_SLOWEST) {
+    const timed = instances.filter(hasWallTime);
+    if (timed.length === 0)
+        return undefined;
+    const succeeded = timed.filter(i => i.state === 'Success');
+    const reference = succeeded.length >= STRAGGLER_MIN_INSTANCES ? 'succeeded' : 'all';
+    const sorted = sortedOf((reference === 'succeeded' ? succeeded : timed).map(i => i.wallTimeSec));
+    const m = median(sorted) ?? 0;
+    const threshold = stragglerThreshold(sorted);
+    const slowestFirst = [...timed].sort((a, b) => b.wallTimeSec - a.wallTimeSec || a.id - b.id);
+    return {
+        count: timed.length,
+        medianSec: m,
+        madSec: median(sortedOf(Array.from(sorted, v => Math.abs(v - m)))) ?? 0,
+        stragglerAboveSec: threshold,
+        reference,
+        stragglers: threshold === undefined ? [] : slowestFirst.filter(i => i.wallTimeSec > threshold),
+        slowest: slowestFirst.slice(0, slowestShown)
+    };
+}
+/** Bin widths in seconds that read well on a time axis. */
+const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+/** The smallest round width at least `raw`: 1-2-5 below a second, time-friendly steps above, whole days beyond. */
+function niceWidth(raw) {
+    if (!(raw > 0))
+        return 1;
+    if (raw < 1) {
+        const decade = 10 ** Math.floor(Math.log10(raw));
+        return [1, 2, 2.5, 5, 10].map(f => f * decade).find(w => w >= raw * (1 - 1e-9)) ?? 1;
+    }
+    return TIME_STEPS.find(w => w >= raw) ?? Math.ceil(raw / 86400) * 86400;
+}
+/** Sturges' rule: log2(n) + 1 bins, at least 1. */
+function targetBins(n) {
+    return Math.max(1, Math.ceil(Math.log2(Math.max(1, n))) + 1);
+}
+/**
+ * Bins wall times with round edges. The width comes from Sturges' bin count over the range of the usual values
+ * (the non-stragglers: up to `usualMaxSec`), so that one slow instance does not squash the rest into a bar. The
+ * bins cover the usual values; whatever lies beyond (the stragglers), or beyond `maxBins`, goes in one more,
+ * open-ended bin (`300+`), rather than in a row of empty ones.
+ */
+function binWallTimes(values, usualMaxSec, maxBins = DEFAULT_MAX_BINS) {
+    const sorted = sortedOf(values.map(v => v.wallTimeSec));
+    const min = sorted[0] ?? 0;
+    const max = sorted[sorted.length - 1] ?? 0;
+    const target = Math.min(targetBins(values.length), maxBins);
+    const spread = Math.min(usualMaxSec, max) - min;
+    const width = niceWidth(spread > 0 ? spread / target : Math.max(min * 0.1, 0.1));
+    const low = Math.floor(min / width + 1e-9) * width;
+    const binsTo = (value) => Math.floor((value - low) / width + 1e-9) + 1;
+    const needed = binsTo(max);
+    const usual = Math.min(binsTo(Math.min(usualMaxSec, max)), Math.max(1, maxBins - 1));
+    const bins = needed <= usual ? needed : usual + 1;
+    const overflow = needed > bins;
+    const counts = new Array(bins).fill(0);
+    const failedCounts = new Array(bins).fill(0);
+    for (const { wallTimeSec, failed } of values) {
+        const index = Math.min(bins - 1, Math.max(0, Math.floor((wallTimeSec - low) / width + 1e-9)));
+        counts[index]++;
+        if (failed)
+            failedCounts[index]++;
+    }
+    const edges = Array.from({ length: bins + 1 }, (_, i) => low + i * width);
+    const unit = width >= 3600 && width % 3600 === 0 ? 'h' : width >= 60 && width % 60 === 0 ? 'min' : 's';
+    return { edges, counts, failedCounts, overflow, unit, widthSec: width };
+}
+const UNIT_SECONDS = { s: 1, min: 60, h: 3600 };
+function edgeLabel(seconds, unit) {
+    const value = seconds / UNIT_SECONDS[unit];
+    return String(Number(value.toPrecision(6)));
+}
+/**
+ * The x-axis labels: each bar's lower edge (`15`), and `300+` for an open-ended last bar. Ranges (`15-30`) would
+ * read better but overlap once there are more than a dozen bars: Mermaid neither rotates nor thins them.
+ */
+function binLabels(histogram) {
+    const { edges, unit, overflow } = histogram;
+    return histogram.counts.map((_, i) => `${edgeLabel(edges[i], unit)}${overflow && i === histogram.counts.length - 1 ? '+' : ''}`);
+}
+/** A round top for the count axis, at least 10 so that its ticks are whole numbers. */
+function countAxisTop(maxCount) {
+    if (maxCount <= 10)
+        return 10;
+    const step = niceWidthCount(maxCount / 5);
+    return Math.ceil(maxCount / step) * step;
+}
+function niceWidthCount(raw) {
+    const decade = 10 ** Math.floor(Math.log10(raw));
+    return [1, 2, 5, 10].map(f => f * decade).find(w => w >= raw) ?? raw;
+}
+/** The chart's height in Mermaid's units (its width is Mermaid's 700), and what Mermaid takes from it. */
+const CHART_HEIGHT = 300;
+/** Below the plot: the x axis's labels, ticks and title (Mermaid's defaults). Above and below: half a label. */
+const X_AXIS_HEIGHT = 60;
+const LABEL_HALF_HEIGHT = 8;
+/** How far below the baseline an empty bar is pushed, so that it is not drawn. */
+const EMPTY_BAR_MARGIN = 3;
+/**
+ * The bottom of the count axis. Mermaid draws bars from the bottom of the plot, which it leaves half a tick label
+ * below the axis's lowest value: with an axis from 0, an empty bin shows as a stub of about 8 px, like a count.
+ * Starting the axis a little above 0 puts 0 just below the plot, where an empty bar has a negative height and is not
+ * drawn, and every other bar keeps its height within a pixel or two. Rounded, so the source stays readable.
+ */
+function countAxisBottom(top) {
+    const plot = CHART_HEIGHT - X_AXIS_HEIGHT - 2 * LABEL_HALF_HEIGHT;
+    const below = LABEL_HALF_HEIGHT + EMPTY_BAR_MARGIN;
+    return Number(((below * top) / (plot + below)).toPrecision(3));
+}
+/** Colours: instances in bars of GitHub's green, those that did not succeed in its red, drawn over them. */
+const XYCHART_INIT = `%%{init: {"xyChart": {"height": ${CHART_HEIGHT}}, "themeVariables": {"xyChart": {"plotColorPalette": "#2da44e, #cf222e"}}}}%%`;
+/** A bin width: `0.01 s`, `15 s`, `10 min`, `2 h`. */
+function widthWords(seconds) {
+    if (seconds < 60)
+        return `${Number(seconds.toPrecision(3))} s`;
+    return seconds % 3600 === 0 ? `${seconds / 3600} h` : duration(seconds);
+}
+/** The `xychart-beta` block of a histogram. */
+function histogramMermaid(histogram) {
+    const labels = binLabels(histogram).map(label => `"${label}"`);
+    const top = countAxisTop(Math.max(...histogram.counts));
+    const lines = [
+        '```mermaid',
+        XYCHART_INIT,
+        'xychart-beta',
+        `  x-axis "wall time (${histogram.unit}), bars of ${widthWords(histogram.widthSec)}" [${labels.join(', ')}]`,
+        `  y-axis "instances" ${countAxisBottom(top)} --> ${top}`,
+        `  bar [${histogram.counts.join(', ')}]`
+    ];
+    if (histogram.failedCounts.some(c => c > 0))
+        lines.push(`  bar [${histogram.failedCounts.join(', ')}]`);
+    lines.push('```');
+    return lines.join('\n');
+}
+/** Figures and the histogram of wall times, with the stragglers and the slowest named beside it. */
+function renderWallTimes(instances, options = {}) {
+    const stats = wallTimeStats(instances, options.slowestShown ?? DEFAULT_SLOWEST);
+    if (!stats)
+        return '';
+    const slowest = stats.slowest[0];
+    const lines = [
+        `**Wall time** of ${instancesWord(stats.count)}: median ${duration(stats.medianSec)}, longest ${duration(slowest.wallTimeSec ?? 0)} (instance ${slowest.id}).`
+    ];
+    if (stats.count >= HISTOGRAM_MIN_INSTANCES) {
+        const usualMax = stats.stragglerAboveSec ?? Infinity;
+        const values = instances
+            .filter(hasWallTime)
+            .map(i => ({ wallTimeSec: i.wallTimeSec, failed: i.state !== 'Success' }));
+        const histogram = binWallTimes(values, usualMax, options.maxBins ?? DEFAULT_MAX_BINS);
+        const legend = histogram.failedCounts.some(c => c > 0) ? '; in red, those that did not succeed' : '';
+        const last = histogram.overflow ? ', the last one open-ended' : '';
+        lines.push('', histogramMermaid(histogram), '', `_Instances per bar of ${widthWords(histogram.widthSec)} of wall time, from the value under it${last}${legend}._`);
+    }
+    lines.push('', ...stragglerLines(stats));
+    return lines.join('\n');
+}
+function stragglerLines(stats) {
+    const lines = [];
+    if (stats.stragglerAboveSec !== undefined) {
+        const ids = stats.stragglers.map(i => i.id);
+        const of = stats.reference === 'succeeded' ? ' of the instances that succeeded' : '';
+        const rule = `wall time over ${duration(stats.stragglerAboveSec)}: more than twice the median${of}, well beyond its spread`;
+        lines.push(ids.length > 0
+            ? `- **Stragglers** (${rule}): ${instancesWord(ids.length)}, ${idList(ids)}.`
+            : `- No straggler (${rule}).`);
+    }
+    if (stats.count > 1) {
+        const named = stats.slowest.map(i => `${i.id} (${duration(i.wallTimeSec ?? 0)}${i.state === 'Success' ? '' : `, ${i.state}`})`);
+        lines.push(`- Slowest: ${named.join(', ')}.`);
+    }
+    return lines;
+}
+const PHASE_OF_STATE = {
+    Submitted: 'queued',
+    PartiallyDispatched: 'queued',
+    FullyDispatched: 'queued',
+    PartiallyExecuting: 'running',
+    FullyExecuting: 'running',
+    UploadingResults: 'uploading',
+    DownloadingResults: 'uploading',
+    PendingCancel: 'cancelling',
+    Success: 'ended',
+    Failure: 'ended',
+    Cancelled: 'ended',
+    PendingDelete: 'ended'
+};
+const PHASE_WORDS = {
+    queued: 'queued',
+    running: 'running',
+    uploading: 'uploading results',
+    cancelling: 'cancelling',
+    ended: 'ended',
+    other: 'in other states'
+};
+/** The order a task goes through; a phase skipped between two seen ones happened unseen. */
+const MAIN_TRACK = ['queued', 'running', 'uploading', 'ended'];
+function phaseOf(state) {
+    return Object.hasOwn(PHASE_OF_STATE, state) ? PHASE_OF_STATE[state] : 'other';
+}
+/** When each phase began, by one clock, in the order seen; undefined when that clock does not tell. */
+function phaseStarts(timeline, clock) {
+    const starts = new Map();
+    const timeOf = (s) => clock === 'polling' ? s.firstSeenMs : s.serverSinceMs;
+    for (const sighting of timeline.states) {
+        const phase = phaseOf(sighting.state);
+        let time = timeOf(sighting);
+        if (clock === 'server' && phase === 'queued')
+            time = timeline.creationMs ?? time;
+        if (clock === 'server' && phase === 'ended')
+            time = timeline.endMs ?? time;
+        if (time === undefined)
+            return undefined;
+        starts.set(phase, Math.min(time, starts.get(phase) ?? time));
+    }
+    // The task was queued from its creation, whether or not a read saw it queued.
+    if (clock === 'server' && timeline.creationMs !== undefined && !starts.has('queued'))
+        starts.set('queued', timeline.creationMs);
+    const list = [...starts]
+        .map(([phase, startMs]) => ({ phase, startMs }))
+        .sort((a, b) => (a.phase === 'queued' ? -1 : b.phase === 'queued' ? 1 : 0));
+    const ordered = list.every((item, i) => i === 0 || item.startMs >= list[i - 1].startMs);
+    return ordered && list.length > 0 ? list : undefined;
+}
+/** The phases skipped between `from` and `to` on the main track (happened, but no read saw them). */
+function unseenBetween(from, to) {
+    const a = MAIN_TRACK.indexOf(from);
+    const b = MAIN_TRACK.indexOf(to);
+    return a < 0 || b < 0 || b <= a + 1 ? [] : MAIN_TRACK.slice(a + 1, b);
+}
+/**
+ * Where the task's time went, by one clock. `server` needs every state seen to have a server time and the task
+ * to have ended; `polling` works from the reads alone (its first span starts at the first read, so it is a lower
+ * bound). Undefined when the clock cannot tell.
+ */
+function taskPhases(timeline, clock) {
+    const starts = phaseStarts(timeline, clock);
+    if (!starts)
+        return undefined;
+    const endIndex = starts.findIndex(s => s.phase === 'ended');
+    const ended = endIndex >= 0;
+    if (!ended && clock === 'server')
+        return undefined;
+    const lastMs = ended ? starts[endIndex].startMs : timeline.polls.lastMs;
+    if (lastMs === undefined)
+        return undefined;
+    const open = starts.filter(s => s.phase !== 'ended');
+    const spans = open.map((start, i) => {
+        const next = open[i + 1] ?? (ended ? starts[endIndex] : undefined);
+        return {
+            phases: [start.phase, ...(next ? unseenBetween(start.phase, next.phase) : [])],
+            startMs: start.startMs,
+            endMs: next?.startMs ?? lastMs
+        };
+    });
+    return { clock, spans, ended };
+}
+/** `queued`, `queued and running`, `queued, running and uploading results`. */
+function phaseWords(phases) {
+    const words = phases.map(p => PHASE_WORDS[p]);
+    return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words[words.length - 1]}`;
+}
+function pollingWords(timeline) {
+    const { typicalIntervalMs: typical, longestIntervalMs: longest } = timeline.polls;
+    if (typical === undefined || longest === undefined)
+        return 'as seen by one read';
+    const most = longest > typical * 1.5 ? `, at most ${duration(longest / 1000)} apart` : '';
+    return `as seen by polling every ~${duration(typical / 1000)}${most}`;
+}
+/** One line: queued 12 s · running 3 min 4 s · uploading results 2 s, by the task's dates or by polling. */
+function renderTaskPhases(timeline) {
+    const phases = taskPhases(timeline, 'server') ?? taskPhases(timeline, 'polling');
+    const spans = phases?.spans.filter(s => s.endMs >= s.startMs) ?? [];
+    if (!phases || spans.length === 0)
+        return '';
+    const figures = spans.map((span, i) => {
+        const words = phaseWords(span.phases);
+        const atLeast = phases.clock === 'polling' && i === 0 ? 'at least ' : '';
+        return `${words} ${atLeast}${duration((span.endMs - span.startMs) / 1000)}`;
+    });
+    const total = (spans[spans.length - 1].endMs - spans[0].startMs) / 1000;
+    const source = phases.clock === 'server' ? "by the task's own dates" : pollingWords(timeline);
+    const state = phases.ended ? '' : ' (not ended at the last read)';
+    let line = `**Where the time went** (${source}): ${figures.join(' · ')}; ${duration(total)} in all${state}.`;
+    const own = [
+        timeline.taskWallTimeSec === undefined ? '' : `wall time ${duration(timeline.taskWallTimeSec)}`,
+        timeline.taskExecutionTimeSec === undefined
+            ? ''
+            : `execution time ${duration(timeline.taskExecutionTimeSec)}`
+    ].filter(Boolean);
+    if (own.length > 0)
+        line += ` Qarnot counts ${own.join(' and ')}.`;
+    if (spans.some(s => s.phases.length > 1))
+        line += ' Phases joined by "and" passed between two reads (or before the first) and are not told apart.';
+    return line;
+}
+/**
+ * Each instance's bar, from what the reads saw, never guessed: the end is the first read that showed it ended
+ * (when an earlier read had not), the start that minus its wall time; without a wall time, or without a seen end,
+ * the first read that listed it running (when an earlier read had not) to its seen end or last read running.
+ * Instances with neither are left out, and so is a wall time that would start the bar before the task was created.
+ */
+function instanceBars(instances, timeline) {
+    const bars = [];
+    const leftOut = [];
+    // A wall time that would start an instance before its task existed (a minute of clock skew allowed) is not used.
+    const earliest = Math.max(0, (timeline.creationMs ?? 0) - 60_000);
+    for (const instance of instances) {
+        const seen = timeline.instance(instance.id);
+        const failed = instance.state !== 'Success';
+        const end = seen?.completedAfterMs === undefined ? undefined : seen.completedSeenMs;
+        const start = seen?.runningAfterMs === undefined ? undefined : seen.runningSeenMs;
+        const wall = hasWallTime(instance) ? instance.wallTimeSec * 1000 : undefined;
+        if (end !== undefined && wall !== undefined && end - wall >= earliest) {
+            bars.push({ id: instance.id, startMs: end - wall, endMs: end, failed, from: 'wall' });
+        }
+        else if (start !== undefined && (end ?? seen?.lastRunningMs) !== undefined) {
+            const until = Math.max(start, end ?? seen?.lastRunningMs ?? start);
+            bars.push({ id: instance.id, startMs: start, endMs: until, failed, from: 'seen' });
+        }
+        else {
+            leftOut.push(instance.id);
+        }
+    }
+    return { bars, leftOut };
+}
+/** d3 time formats for the axis, by the span shown (GitHub draws them in the reader's time zone). */
+function axisFormat(spanMs) {
+    return spanMs <= 10 * 60_000 ? '%H:%M:%S' : spanMs <= 86_400_000 ? '%H:%M' : '%d %H:%M';
+}
+/** The `gantt` block: the task's phases as polling saw them, then one bar per instance (red: did not succeed). */
+function ganttMermaid(bars, phases) {
+    const spans = phases?.spans ?? [];
+    const times = [...bars.flatMap(b => [b.startMs, b.endMs]), ...spans.flatMap(s => [s.startMs, s.endMs])];
+    const lines = [
+        '```mermaid',
+        'gantt',
+        '  dateFormat x',
+        `  axisFormat ${axisFormat(Math.max(...times) - Math.min(...times))}`,
+        '  todayMarker off'
+    ];
+    const ms = (value) => Math.round(value);
+    if (spans.length > 0) {
+        lines.push('  section Task');
+        spans.forEach((span, i) => {
+            const words = phaseWords(span.phases);
+            lines.push(`  ${words} :done, t${i}, ${ms(span.startMs)}, ${ms(Math.max(span.endMs, span.startMs))}`);
+        });
+    }
+    lines.push('  section Instances');
+    for (const bar of bars) {
+        const tag = bar.failed ? 'crit, ' : '';
+        lines.push(`  instance ${bar.id} :${tag}i${bar.id}, ${ms(bar.startMs)}, ${ms(bar.endMs)}`);
+    }
+    lines.push('```');
+    return lines.join('\n');
+}
+/** `2026-11-30 10:00:09 UTC`. */
+function utcTime(ms) {
+    return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+/** The timeline, in <details> when long, with what it is made of and what was left out. */
+function renderTimeline(instances, timeline, options = {}) {
+    const max = options.ganttMaxInstances ?? DEFAULT_GANTT_MAX;
+    if (instances.length === 0)
+        return '';
+    if (instances.length > max)
+        return `_The timeline of instances is drawn for tasks of up to ${max} instances; this one has ${instances.length.toLocaleString('en-US')}._`;
+    const { bars, leftOut } = instanceBars(instances, timeline);
+    if (bars.length === 0)
+        return '_No timeline: no read saw an instance start or end (a task that had ended before it was followed shows none)._';
+    const interval = timeline.polls.longestIntervalMs;
+    const precision = interval === undefined ? '' : ` (up to ${duration(interval / 1000)} late)`;
+    const first = Math.min(...bars.map(b => b.startMs));
+    const notes = [
+        `Times ${pollingWords(timeline)}, from ${utcTime(first)} (the axis shows your time zone). A bar ends at the first read that showed the instance ended${precision} and spans its wall time${bars.some(b => b.from === 'seen') ? ', or, with no wall time or no seen end, runs from the first read that saw it running to the last' : ''}.`
+    ];
+    if (leftOut.length > 0)
+        notes.push(`Left out, no time seen for them: ${instancesWord(leftOut.length)}, ${idList(leftOut)}.`);
+    if (instances.some(i => (i.attempts ?? 1) > 1))
+        notes.push('A restarted instance is drawn with the wall time Qarnot reports, which may cover its last run only.');
+    const block = ganttMermaid(bars, taskPhases(timeline, 'polling'));
+    const open = bars.length <= GANTT_OPEN_MAX ? ' open' : '';
+    return `<details${open}><summary>When the instances ran (${instancesWord(bars.length)})</summary>\n\n${block}\n\n${notes.join(' ')}\n\n</details>`;
+}
+// ---------------------------------------------------------------------------------------------------- memory
+/** `Peak memory: median 210 MB, largest 1.9 GB (instance 17), of 40 instances that reported it.` */
+function renderMemory(instances) {
+    const reported = instances.filter(i => i.peakMemoryMB !== undefined && Number.isFinite(i.peakMemoryMB) && i.peakMemoryMB >= 0);
+    if (reported.length === 0)
+        return '';
+    let largest = reported[0];
+    for (const i of reported)
+        if ((i.peakMemoryMB ?? 0) > (largest.peakMemoryMB ?? 0))
+            largest = i;
+    const middle = median(sortedOf(reported.map(i => i.peakMemoryMB ?? 0))) ?? 0;
+    const of = reported.length === instances.length ? '' : `, of ${instancesWord(reported.length)} that reported it`;
+    return `**Peak memory**: median ${megabytes(middle)}, largest ${megabytes(largest.peakMemoryMB ?? 0)} (instance ${largest.id})${of}. \`hardware: min-ram=...\` can be sized from these.`;
+}
+// ---------------------------------------------------------------------------------------------------- together
+/**
+ * Every picture that has something to show, as Markdown for the job summary (`""` when none has): where the task's
+ * time went, the wall-time histogram with stragglers, the timeline, peak memory. `timeline` is undefined when the
+ * task was not followed.
+ */
+function renderPictures(instances, timeline, options = {}) {
+    const figures = [
+        timeline ? renderTaskPhases(timeline) : '',
+        renderWallTimes(instances, options),
+        renderMemory(instances)
+    ];
+    // The timeline alone (or its note that nothing was seen) is not worth a section.
+    if (figures.every(part => part === ''))
+        return '';
+    const drawn = timeline && timeline.polls.count > 0 ? renderTimeline(instances, timeline, options) : '';
+    const parts = [figures[0], figures[1], drawn, figures[2]].filter(part => part !== '');
+    let markdown = `### Time and memory\n\n${parts.join('\n\n')}\n`;
+    // Built to stay small; should a part ever outgrow that, the timeline (the largest) goes first.
+    if (Buffer.byteLength(markdown) > PICTURES_MAX_BYTES && timeline)
+        markdown = renderPictures(instances, undefined, options);
+    return markdown;
 }
 
 ;// CONCATENATED MODULE: ./src/report/summary.ts
@@ -34162,6 +34674,7 @@ function formatSeconds(seconds) {
  * tail of their output; successful ones share what is left; a note says what was cut and where the rest is.
  * Pure apart from reading outputs through the OutputReader.
  */
+
 
 
 
@@ -34327,6 +34840,13 @@ function renderSummary(report, budgetBytes = SUMMARY_BUDGET_BYTES) {
         // Only thousands of distinct errors get here: drop the table rather than lose the summary.
         markdown = `${head.slice(0, 4).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`;
     }
+    // Pictures of this attempt's instances (those kept from earlier attempts were not seen running).
+    const computed = report.timeline
+        ? instances.filter(i => report.timeline?.instance(i.id) !== undefined || i.wallTimeSec !== undefined)
+        : instances;
+    const pictures = renderPictures(computed, report.timeline);
+    if (pictures)
+        markdown += `\n${pictures}`;
     const { blocks, omitted } = outputBlocks(report, budgetBytes - NOTE_RESERVE_BYTES - utf8Bytes(markdown));
     if (blocks.length > 0)
         markdown += `\n### Output\n\n${blocks.join('\n')}`;
@@ -35478,6 +35998,403 @@ async function bringKeptResults(plan, client, files) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/qarnot/time.ts
+/**
+ * Reading Qarnot's times and figures (docs/qarnot-api.md §4). Pure. Each reader answers a finite number or
+ * `undefined` ("not given, or not readable"): never NaN, never an Invalid Date, never a throw, whatever the server
+ * (or an emulator in a quirky mood) sends.
+ *
+ * - Time spans are .NET `TimeSpan` in its constant ("c") format, `[-][d.]hh:mm:ss[.fffffff]`: an optional sign and
+ *   day part, hours 0-23, minutes and seconds 0-59, and 1 to 7 fraction digits (ticks of 100 ns). .NET does have
+ *   negative spans (`-00:00:01`), so the sign is read; whether a span may be negative is the caller's to judge.
+ * - Dates are ISO 8601 in UTC as .NET writes them, with up to 7 fraction digits. A date without a zone is taken as
+ *   UTC (the API's dates are UTC). .NET's `DateTime.MinValue` (`0001-01-01T00:00:00Z`, the `endDate` of an unfinished
+ *   task) and `DateTime.MaxValue` (year 9999) mean "no date": any date in year 1 or earlier, or 9999, reads as none.
+ * - Numbers come as JSON numbers, possibly decimal, and sometimes as decimal strings (`"12.5"`).
+ */
+const SPAN = /^([+-])?(?:(\d{1,8})\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?$/;
+/** Seconds in a .NET time span (`00:01:02` -> 62, `1.02:03:04.5` -> 93784.5); undefined when unreadable. */
+function parseTimeSpan(value) {
+    if (typeof value !== 'string')
+        return undefined;
+    const match = SPAN.exec(value.trim());
+    if (!match)
+        return undefined;
+    const [, sign, days = '0', hours, minutes, seconds, fraction = ''] = match;
+    const h = Number(hours);
+    const m = Number(minutes);
+    const s = Number(seconds);
+    if (h > 23 || m > 59 || s > 59)
+        return undefined;
+    const whole = Number(days) * 86_400 + h * 3_600 + m * 60 + s;
+    const total = whole + (fraction === '' ? 0 : Number(fraction) / 10 ** fraction.length);
+    return sign === '-' && total !== 0 ? -total : total;
+}
+const DATE = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/;
+/** Years that mean "no date": .NET's DateTime.MinValue (year 1, or year 0 once shifted by a zone) and MaxValue. */
+function isSentinelYear(year) {
+    return year <= 1 || year >= 9999;
+}
+function daysInMonth(year, month) {
+    const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+    return [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0;
+}
+/**
+ * Epoch milliseconds of an ISO date (`2026-11-30T10:00:00.1234567Z` -> ms, fraction beyond ms dropped); undefined
+ * for a missing, unreadable or impossible date, and for .NET's "no date" (`0001-01-01T00:00:00Z`).
+ */
+function parseDate(value) {
+    if (typeof value !== 'string')
+        return undefined;
+    const match = DATE.exec(value.trim());
+    if (!match)
+        return undefined;
+    const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number);
+    const [fraction = '', , sign, offsetHours, offsetMinutes] = match.slice(7);
+    if (isSentinelYear(year))
+        return undefined;
+    if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month))
+        return undefined;
+    if (hour > 23 || minute > 59 || second > 59)
+        return undefined;
+    if (offsetHours !== undefined && (Number(offsetHours) > 23 || Number(offsetMinutes) > 59))
+        return undefined;
+    const date = new Date(0);
+    date.setUTCFullYear(year, month - 1, day);
+    date.setUTCHours(hour, minute, second, Number(fraction.padEnd(3, '0').slice(0, 3)));
+    const offset = sign === undefined ? 0 : (sign === '-' ? -1 : 1) * (Number(offsetHours) * 60 + Number(offsetMinutes));
+    const ms = date.getTime() - offset * 60_000;
+    return Number.isFinite(ms) ? ms : undefined;
+}
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+/** A finite number from a JSON number or a decimal string (`12`, `"12.5"`, `"1e3"`); undefined otherwise. */
+function parseNumber(value) {
+    if (typeof value === 'number')
+        return Number.isFinite(value) ? value : undefined;
+    if (typeof value !== 'string')
+        return undefined;
+    const text = value.trim();
+    if (!DECIMAL.test(text))
+        return undefined;
+    const number = Number(text);
+    return Number.isFinite(number) ? number : undefined;
+}
+/** A finite number at or above zero (a duration, a size, a count), read as parseNumber does; undefined otherwise. */
+function parseNonNegative(value) {
+    const number = parseNumber(value);
+    return number !== undefined && number >= 0 ? number : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/task/timeline.ts
+/**
+ * When things happened, as far as the action can see it (docs/qarnot-api.md §4). Qarnot's completed instances carry
+ * durations (`wallTimeSec`) but no start or end time, so the only clock on instances is the action's own polling:
+ * a recorder fed with every task document read, and the time each read arrived, notes per instance the first read
+ * that listed it running (`status.runningInstancesInfo.perRunningInstanceInfo`, with its phase), the first that
+ * listed it in phase `execution`, the last that listed it running, and the first that showed it ended
+ * (`completedInstances`, or the status ranges); and per task state the first read that showed it, with the server's
+ * own `stateTransitionTime` for it. The task's `creationDate` and `endDate` are kept as the server gave them.
+ *
+ * Honest by construction: an observed time is only a bound. "First seen running at read t" means it started
+ * after the read before (kept as `...AfterMs`) and by t; an instance already running or ended at the first read
+ * has no `...AfterMs`. The poll times are kept (up to MAX_POLLS) so a reader can say how coarse they are.
+ *
+ * Bounded memory: a few numbers per instance in typed columns, for at most MAX_INSTANCES instances (further ones
+ * are not recorded and `capped` says so); at most MAX_STATES state names. Pure: no clock, no I/O.
+ */
+
+
+const MAX_INSTANCES = 100_000;
+const MAX_POLLS = 20_000;
+const MAX_STATES = 32;
+/** The phases Qarnot reports for a running instance (OpenAPI); anything else reads as `other`. */
+const RUNNING_PHASES = [
+    'dispatch',
+    'download',
+    'environment',
+    'execution',
+    'shutdown',
+    'upload'
+];
+const PHASE_CODES = [...RUNNING_PHASES, 'other'];
+function phaseCode(phase) {
+    const index = PHASE_CODES.indexOf(typeof phase === 'string' ? phase.toLowerCase() : 'other');
+    return (index < 0 ? PHASE_CODES.length - 1 : index) + 1;
+}
+const EXECUTION_CODE = phaseCode('execution');
+/** Column names of the per-instance store; each is a Float64Array with NaN for "never seen". */
+const COLUMNS = [
+    'runningSeenMs',
+    'runningAfterMs',
+    'executingSeenMs',
+    'lastRunningMs',
+    'completedSeenMs',
+    'completedAfterMs'
+];
+/** Per-instance numbers in typed columns: under 100 bytes an instance with its map entry (9 MB at the cap). */
+class InstanceColumns {
+    max;
+    slots = new Map();
+    columns = {};
+    phases = new Uint8Array(0);
+    capped = false;
+    constructor(max) {
+        this.max = max;
+        this.grow(Math.min(64, max));
+    }
+    get size() {
+        return this.slots.size;
+    }
+    /** The slot of `id`, made if there is room; undefined when the store is full. */
+    slot(id) {
+        let slot = this.slots.get(id);
+        if (slot !== undefined)
+            return slot;
+        if (this.slots.size >= this.max) {
+            this.capped = true;
+            return undefined;
+        }
+        slot = this.slots.size;
+        if (slot >= this.phases.length)
+            this.grow(Math.min(this.max, this.phases.length * 2));
+        this.slots.set(id, slot);
+        return slot;
+    }
+    has(id) {
+        return this.slots.has(id);
+    }
+    /** Sets `column` at `slot` unless already set (first sightings) or always (`overwrite`). */
+    set(slot, column, value, overwrite = false) {
+        const values = this.columns[column];
+        if (overwrite || Number.isNaN(values[slot]))
+            values[slot] = value ?? NaN;
+    }
+    setPhase(slot, code) {
+        if (this.phases[slot] === 0)
+            this.phases[slot] = code;
+    }
+    isSet(slot, column) {
+        return !Number.isNaN(this.columns[column][slot]);
+    }
+    read(id) {
+        const slot = this.slots.get(id);
+        if (slot === undefined)
+            return undefined;
+        const value = (column) => {
+            const number = this.columns[column][slot];
+            return Number.isNaN(number) ? undefined : number;
+        };
+        const phase = this.phases[slot];
+        return {
+            id,
+            runningSeenMs: value('runningSeenMs'),
+            runningAfterMs: value('runningAfterMs'),
+            firstPhase: phase === 0 ? undefined : PHASE_CODES[phase - 1],
+            executingSeenMs: value('executingSeenMs'),
+            lastRunningMs: value('lastRunningMs'),
+            completedSeenMs: value('completedSeenMs'),
+            completedAfterMs: value('completedAfterMs')
+        };
+    }
+    /** Every recorded slot with its id. */
+    entries() {
+        return this.slots.entries();
+    }
+    grow(length) {
+        const columns = {};
+        for (const column of COLUMNS) {
+            columns[column] = new Float64Array(length).fill(NaN);
+            if (this.columns[column])
+                columns[column].set(this.columns[column]);
+        }
+        const phases = new Uint8Array(length);
+        phases.set(this.phases);
+        this.columns = columns;
+        this.phases = phases;
+    }
+}
+/** The ids a task document shows as ended: its status ranges, as intervals (unreadable ranges are skipped). */
+function endedIntervals(task) {
+    const status = task.status ?? {};
+    const intervals = [];
+    for (const field of [
+        status.executedRange,
+        status.succeededRange,
+        status.failedRange,
+        status.cancelledRange
+    ]) {
+        try {
+            intervals.push(...parseRangeField(typeof field === 'string' ? field : undefined));
+        }
+        catch {
+            // A malformed range is no evidence; the verdict reports such ranges, the timeline just skips them.
+        }
+    }
+    return normalise(intervals);
+}
+function instanceId(value) {
+    const id = parseNumber(value);
+    return id !== undefined && Number.isSafeInteger(id) && id >= 0 ? id : undefined;
+}
+/** A .NET span as seconds, when it is a duration (negative spans are not). */
+function span(value) {
+    const seconds = parseTimeSpan(value);
+    return seconds !== undefined && seconds >= 0 ? seconds : undefined;
+}
+function timeline_median(sorted) {
+    if (sorted.length === 0)
+        return undefined;
+    const middle = sorted.length >> 1;
+    return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+/**
+ * The recorder: call observe(task, readAtMs) with every task document read while polling, in order, with the time
+ * its answer arrived (the clock the rest of the report uses). Cheap per read: work in proportion to the running and
+ * completed instances the document lists, and to the ids newly shown ended by its ranges.
+ */
+class TaskTimeline {
+    store;
+    maxInstances;
+    pollTimes = [];
+    pollCount = 0;
+    lastPollMs;
+    stateList = [];
+    endedSoFar = [];
+    creationMs;
+    endMs;
+    taskWallTimeSec;
+    taskExecutionTimeSec;
+    constructor(maxInstances = MAX_INSTANCES) {
+        this.maxInstances = maxInstances;
+        this.store = new InstanceColumns(maxInstances);
+    }
+    get capped() {
+        return this.store.capped;
+    }
+    get states() {
+        return this.stateList;
+    }
+    instance(id) {
+        return this.store.read(id);
+    }
+    /** Records one read of the task, answered at `readAtMs` (reads must come in order; a clock going back is held). */
+    observe(task, readAtMs) {
+        if (!Number.isFinite(readAtMs))
+            return;
+        const at = Math.max(readAtMs, this.lastPollMs ?? readAtMs);
+        const before = this.lastPollMs;
+        this.notePoll(at);
+        this.noteTask(task, at, before);
+        this.noteRunning(task, at, before);
+        this.noteCompletedEntries(task, at, before);
+        this.noteEndedRanges(task, at, before);
+    }
+    get polls() {
+        const times = this.pollTimes;
+        const gaps = new Float64Array(Math.max(0, times.length - 1));
+        for (let i = 1; i < times.length; i++)
+            gaps[i - 1] = times[i] - times[i - 1];
+        gaps.sort();
+        return {
+            count: this.pollCount,
+            firstMs: times[0],
+            lastMs: this.lastPollMs,
+            typicalIntervalMs: timeline_median(gaps),
+            longestIntervalMs: gaps.length > 0 ? gaps[gaps.length - 1] : undefined
+        };
+    }
+    notePoll(at) {
+        this.pollCount++;
+        this.lastPollMs = at;
+        if (this.pollTimes.length < MAX_POLLS)
+            this.pollTimes.push(at);
+    }
+    noteTask(task, at, before) {
+        this.creationMs ??= parseDate(task.creationDate);
+        this.endMs = parseDate(task.endDate) ?? this.endMs;
+        const status = task.status ?? {};
+        this.taskWallTimeSec = span(task.wallTime) ?? parseNonNegative(status.wallTimeSec) ?? this.taskWallTimeSec;
+        this.taskExecutionTimeSec =
+            span(task.executionTime) ?? parseNonNegative(status.executionTimeSec) ?? this.taskExecutionTimeSec;
+        const state = typeof task.state === 'string' ? task.state.slice(0, 64) : '';
+        if (state === '' || this.stateList.length >= MAX_STATES)
+            return;
+        if (this.stateList.some(s => s.state === state))
+            return;
+        const serverSinceMs = parseDate(task.stateTransitionTime);
+        this.stateList.push({ state, firstSeenMs: at, afterMs: before, serverSinceMs });
+    }
+    noteRunning(task, at, before) {
+        const running = task.status?.runningInstancesInfo?.perRunningInstanceInfo;
+        if (!Array.isArray(running))
+            return;
+        for (const info of running) {
+            if (typeof info !== 'object' || info === null)
+                continue;
+            const { instanceId: rawId, phase } = info;
+            const id = instanceId(rawId);
+            const slot = id === undefined ? undefined : this.store.slot(id);
+            if (slot === undefined)
+                continue;
+            const code = phaseCode(phase);
+            if (!this.store.isSet(slot, 'runningSeenMs')) {
+                this.store.set(slot, 'runningSeenMs', at);
+                this.store.set(slot, 'runningAfterMs', before);
+                this.store.setPhase(slot, code);
+            }
+            if (code === EXECUTION_CODE)
+                this.store.set(slot, 'executingSeenMs', at);
+            this.store.set(slot, 'lastRunningMs', at, true);
+        }
+    }
+    markEnded(slot, at, before) {
+        if (this.store.isSet(slot, 'completedSeenMs'))
+            return;
+        this.store.set(slot, 'completedSeenMs', at);
+        this.store.set(slot, 'completedAfterMs', before);
+    }
+    noteCompletedEntries(task, at, before) {
+        const completed = task.completedInstances;
+        if (!Array.isArray(completed))
+            return;
+        for (const entry of completed) {
+            if (typeof entry !== 'object' || entry === null)
+                continue;
+            const id = instanceId(entry.instanceId);
+            const slot = id === undefined ? undefined : this.store.slot(id);
+            if (slot !== undefined)
+                this.markEnded(slot, at, before);
+        }
+    }
+    /**
+     * Ids the ranges show ended for the first time. Walks the new ids while that stays within the store's size;
+     * past that (a huge or hostile range once the store is full) it checks the recorded instances instead.
+     */
+    noteEndedRanges(task, at, before) {
+        const ended = endedIntervals(task);
+        const fresh = subtractIntervals(ended, this.endedSoFar);
+        if (fresh.length === 0)
+            return;
+        this.endedSoFar = normalise([...this.endedSoFar, ...fresh]);
+        let budget = this.maxInstances + 1;
+        for (const { first, last } of fresh) {
+            for (let id = first; id <= last; id++) {
+                if (--budget < 0)
+                    return this.markRecordedWithin(fresh, at, before);
+                const slot = this.store.slot(id);
+                if (slot !== undefined)
+                    this.markEnded(slot, at, before);
+            }
+        }
+    }
+    markRecordedWithin(intervals, at, before) {
+        for (const [id, slot] of this.store.entries()) {
+            if (intervalsContain(intervals, id))
+                this.markEnded(slot, at, before);
+        }
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/task/poll-schedule.ts
 /**
  * How long to wait between status reads. Pure. Short tasks are seen ending about a second late; long ones settle
@@ -35551,6 +36468,7 @@ async function watchTask(options) {
 }
 
 ;// CONCATENATED MODULE: ./src/task/follow.ts
+
 
 
 
@@ -35702,6 +36620,10 @@ function completedIds(task) {
 /** Follows the task the step started, as the settings ask, and saves for post whether anything is left to do. */
 async function followStartedTask(options) {
     const { settings, task, io, clock } = options;
+    const timeline = new TaskTimeline();
+    if (task.initial)
+        timeline.observe(task.initial, clock.now());
+    const logProgress = progressLogger(io, clock);
     const followed = await followTask({
         ...options,
         uuid: task.uuid,
@@ -35712,12 +36634,15 @@ async function followStartedTask(options) {
         abortOnCancel: settings.abortOnCancel,
         pollFloorMs: settings.pollFloorMs,
         initial: task.initial,
-        onTask: progressLogger(io, clock),
+        onTask: read => {
+            timeline.observe(read, clock.now());
+            logProgress(read);
+        },
         onOutput: settings.streamLogs ? liveLog(io) : undefined
     });
     if (followed.ended || followed.leftRunning)
         io.saveState(State.TaskEnded, 'true');
-    return followed;
+    return { ...followed, timeline };
 }
 
 ;// CONCATENATED MODULE: ./src/version.ts

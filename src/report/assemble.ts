@@ -66,6 +66,7 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
       ...(followed?.output.notes ?? []),
       ...(unexpected ? [unexpected] : [])
     ],
-    cost: happened.cost
+    cost: happened.cost,
+    timeline: followed?.timeline
   }
 }

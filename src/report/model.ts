@@ -1,6 +1,7 @@
 /** What the report parts (log, summary, outputs, pull-request comment) are made from. */
 import type { OutcomeValue } from '../constants.js'
 import type { CarbonFacts } from '../qarnot/cost.js'
+import type { TimelineView } from '../task/timeline.js'
 import type { Verdict } from '../task/verdict.js'
 
 export type StreamName = 'stdout' | 'stderr'
@@ -45,6 +46,8 @@ export interface StepReport {
   readonly elapsedMs: number
   /** What the reader should know beyond the verdict: output that could not be read or checked, ids never asked for. */
   readonly notes: readonly string[]
+  /** When instances and states were seen while following, for the pictures. */
+  readonly timeline?: TimelineView
   /** What the task (with the earlier attempts a re-run completes) cost, as far as Qarnot said. */
   readonly cost?: { readonly credits?: number; readonly carbon?: CarbonFacts }
 }

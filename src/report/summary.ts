@@ -9,6 +9,7 @@ import { formatIds } from '../ranges.js'
 import type { InstanceResult } from '../task/verdict.js'
 import { groupIds } from './grouping.js'
 import type { StepReport } from './model.js'
+import { renderPictures } from './pictures.js'
 import { escapeHtml, formatSeconds, tableCell, utf8Bytes } from './text.js'
 import { plural } from '../words.js'
 
@@ -187,6 +188,12 @@ export function renderSummary(report: StepReport, budgetBytes = SUMMARY_BUDGET_B
     // Only thousands of distinct errors get here: drop the table rather than lose the summary.
     markdown = `${head.slice(0, 4).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`
   }
+  // Pictures of this attempt's instances (those kept from earlier attempts were not seen running).
+  const computed = report.timeline
+    ? instances.filter(i => report.timeline?.instance(i.id) !== undefined || i.wallTimeSec !== undefined)
+    : instances
+  const pictures = renderPictures(computed, report.timeline)
+  if (pictures) markdown += `\n${pictures}`
   const { blocks, omitted } = outputBlocks(report, budgetBytes - NOTE_RESERVE_BYTES - utf8Bytes(markdown))
   if (blocks.length > 0) markdown += `\n### Output\n\n${blocks.join('\n')}`
   if (omitted.length > 0) markdown += omittedNote(report, omitted)

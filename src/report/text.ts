@@ -25,8 +25,11 @@ export function utf8Bytes(text: string): number {
 /** `42.0 s`, `3 min 5 s`, `2 h 10 min`; `""` for a time the API did not give (never NaN). */
 export function formatSeconds(seconds: number | undefined): string {
   if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return ''
-  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`
-  const minutes = Math.floor(seconds / 60)
-  if (minutes < 60) return `${minutes} min ${Math.round(seconds % 60)} s`
+  if (seconds < 9.95) return `${seconds.toFixed(1)} s`
+  // Rounded first, so that 59.6 s is "1 min 0 s", not "60 s", and 119.7 s is "2 min 0 s", not "1 min 60 s".
+  const whole = Math.round(seconds)
+  if (whole < 60) return `${whole} s`
+  const minutes = Math.floor(whole / 60)
+  if (minutes < 60) return `${minutes} min ${whole % 60} s`
   return `${Math.floor(minutes / 60)} h ${minutes % 60} min`
 }

@@ -10,6 +10,7 @@ import type { Settings } from '../inputs/settings.js'
 import { expandIds } from '../ranges.js'
 import { liveLog, progressLogger } from '../report/live-log.js'
 import type { StartedTask } from './start.js'
+import { TaskTimeline, type TimelineView } from './timeline.js'
 import type { OutputStream, QarnotClient } from '../qarnot/client.js'
 import { HURRIED_REQUEST_TIMEOUT_MS, HURRIED_RETRY } from '../qarnot/retry.js'
 import type { TaskOutputWire } from '../qarnot/types.js'
@@ -63,6 +64,8 @@ export interface FollowResult {
   readonly leftRunning: boolean
   readonly files: InstanceOutputFiles
   readonly output: OutputFollower
+  /** When instances and states were seen, for the summary's pictures (followStartedTask records it). */
+  readonly timeline?: TimelineView
 }
 
 /** Sends the abort once, whoever asks first; after a stop, in the seconds the runner still gives. */
@@ -222,6 +225,9 @@ export interface FollowStartedOptions {
 /** Follows the task the step started, as the settings ask, and saves for post whether anything is left to do. */
 export async function followStartedTask(options: FollowStartedOptions): Promise<FollowResult> {
   const { settings, task, io, clock } = options
+  const timeline = new TaskTimeline()
+  if (task.initial) timeline.observe(task.initial, clock.now())
+  const logProgress = progressLogger(io, clock)
   const followed = await followTask({
     ...options,
     uuid: task.uuid,
@@ -232,9 +238,12 @@ export async function followStartedTask(options: FollowStartedOptions): Promise<
     abortOnCancel: settings.abortOnCancel,
     pollFloorMs: settings.pollFloorMs,
     initial: task.initial,
-    onTask: progressLogger(io, clock),
+    onTask: read => {
+      timeline.observe(read, clock.now())
+      logProgress(read)
+    },
     onOutput: settings.streamLogs ? liveLog(io) : undefined
   })
   if (followed.ended || followed.leftRunning) io.saveState(State.TaskEnded, 'true')
-  return followed
+  return { ...followed, timeline }
 }
