@@ -221,7 +221,8 @@ describe('fire and forget, then collect', () => {
       credits: '',
       'carbon-gco2eq': '',
       'energy-wh': '',
-      'energy-reused-wh': ''
+      'energy-reused-wh': '',
+      'results-dir': ''
     })
     expect(submit.summary).toContain('## 📤 Qarnot task submitted')
     const collect = await runIn(pullRequestEnv(), { task: submit.outputs['task-uuid'], command: '' })

@@ -28368,10 +28368,90 @@ module.exports = {
 
 /***/ }),
 
+/***/ 4910:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   AD: () => (/* binding */ StoreError),
+/* harmony export */   Js: () => (/* binding */ abortReason),
+/* harmony export */   MD: () => (/* binding */ StorageInputError),
+/* harmony export */   c4: () => (/* binding */ isNotFound),
+/* harmony export */   hl: () => (/* binding */ isNoSuchBucket),
+/* harmony export */   rV: () => (/* binding */ isAbort),
+/* harmony export */   y7: () => (/* binding */ StorageUnavailableError)
+/* harmony export */ });
+/**
+ * Errors of the storage side of the action (docs/storage.md). A StorageInputError is the user's to fix and names
+ * the input; a StorageUnavailableError means storage cannot be used at all; both are raised before any task exists.
+ */
+class StorageInputError extends Error {
+    input;
+    detail;
+    constructor(input, 
+    /** What is wrong and how to fix it, without the input's name. */
+    detail) {
+        super(`Input '${input}': ${detail}`);
+        this.input = input;
+        this.detail = detail;
+        this.name = 'StorageInputError';
+    }
+}
+class StorageUnavailableError extends Error {
+    reason;
+    constructor(reason, message, options) {
+        super(message, options);
+        this.reason = reason;
+        this.name = 'StorageUnavailableError';
+    }
+}
+/** A request storage refused or failed, with S3's error code (`NoSuchKey`, `SignatureDoesNotMatch`, ...). */
+class StoreError extends Error {
+    code;
+    status;
+    constructor(code, status, message, options) {
+        super(message, options);
+        this.code = code;
+        this.status = status;
+        this.name = 'StoreError';
+    }
+}
+const NOT_FOUND = new Set(['NoSuchKey', 'NotFound', 'NoSuchBucket', 'NoSuchUpload']);
+function isNotFound(error) {
+    return error instanceof StoreError && (error.status === 404 || NOT_FOUND.has(error.code));
+}
+function isNoSuchBucket(error) {
+    return error instanceof StoreError && error.code === 'NoSuchBucket';
+}
+function isAbort(error) {
+    return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
+}
+/** The reason an aborted signal carries, as an Error to throw. */
+function abortReason(signal) {
+    const reason = signal.reason;
+    // A DOMException (AbortError, TimeoutError) is an Error, though not always of this realm's Error class.
+    if (reason instanceof Error ||
+        (typeof reason === 'object' && reason !== null && 'name' in reason && 'message' in reason)) {
+        return reason;
+    }
+    const error = new Error(typeof reason === 'string' ? reason : 'The operation was aborted');
+    error.name = 'AbortError';
+    return error;
+}
+
+
+/***/ }),
+
 /***/ 2613:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
+
+/***/ }),
+
+/***/ 6982:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
 
 /***/ }),
 
@@ -28431,6 +28511,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:buffer"
 
 /***/ }),
 
+/***/ 1421:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+
+/***/ }),
+
 /***/ 7540:
 /***/ ((module) => {
 
@@ -28466,6 +28553,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events"
 
 /***/ }),
 
+/***/ 3024:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+
+/***/ }),
+
+/***/ 1455:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+
+/***/ }),
+
 /***/ 7067:
 /***/ ((module) => {
 
@@ -28480,6 +28581,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2")
 
 /***/ }),
 
+/***/ 4708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+
+/***/ }),
+
 /***/ 7030:
 /***/ ((module) => {
 
@@ -28487,10 +28595,31 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
 
 /***/ }),
 
+/***/ 8161:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+
+/***/ }),
+
+/***/ 6760:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+
+/***/ }),
+
 /***/ 643:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:perf_hooks");
+
+/***/ }),
+
+/***/ 1708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:process");
 
 /***/ }),
 
@@ -28557,6 +28686,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
 
 /***/ }),
 
+/***/ 6928:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
+
+/***/ }),
+
+/***/ 2203:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("stream");
+
+/***/ }),
+
 /***/ 3193:
 /***/ ((module) => {
 
@@ -28576,192 +28719,30 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 
-/***/ })
+/***/ }),
 
-/******/ });
-/************************************************************************/
-/******/ // The module cache
-/******/ var __webpack_module_cache__ = {};
-/******/ 
-/******/ // The require function
-/******/ function __nccwpck_require__(moduleId) {
-/******/ 	// Check if module is in cache
-/******/ 	var cachedModule = __webpack_module_cache__[moduleId];
-/******/ 	if (cachedModule !== undefined) {
-/******/ 		return cachedModule.exports;
-/******/ 	}
-/******/ 	// Create a new module (and put it into the cache)
-/******/ 	var module = __webpack_module_cache__[moduleId] = {
-/******/ 		// no module.id needed
-/******/ 		// no module.loaded needed
-/******/ 		exports: {}
-/******/ 	};
-/******/ 
-/******/ 	// Execute the module function
-/******/ 	var threw = true;
-/******/ 	try {
-/******/ 		__webpack_modules__[moduleId].call(module.exports, module, module.exports, __nccwpck_require__);
-/******/ 		threw = false;
-/******/ 	} finally {
-/******/ 		if(threw) delete __webpack_module_cache__[moduleId];
-/******/ 	}
-/******/ 
-/******/ 	// Return the exports of the module
-/******/ 	return module.exports;
-/******/ }
-/******/ 
-/******/ // expose the modules object (__webpack_modules__)
-/******/ __nccwpck_require__.m = __webpack_modules__;
-/******/ 
-/************************************************************************/
-/******/ /* webpack/runtime/asset-relocator-loader */
-/******/ if (typeof __nccwpck_require__ !== 'undefined') __nccwpck_require__.ab = decodeURIComponent(new URL('.', import.meta.url).pathname).slice(import.meta.url.match(/^file:\/\/\/\w:/) ? 1 : 0, -1) + "/";
-/******/ 
-/******/ /* webpack/runtime/create fake namespace object */
-/******/ (() => {
-/******/ 	var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
-/******/ 	var leafPrototypes;
-/******/ 	// create a fake namespace object
-/******/ 	// mode & 1: value is a module id, require it
-/******/ 	// mode & 2: merge all properties of value into the ns
-/******/ 	// mode & 4: return value when already ns object
-/******/ 	// mode & 16: return value when it's Promise-like
-/******/ 	// mode & 8|1: behave like require
-/******/ 	__nccwpck_require__.t = function(value, mode) {
-/******/ 		if(mode & 1) value = this(value);
-/******/ 		if(mode & 8) return value;
-/******/ 		if(typeof value === 'object' && value) {
-/******/ 			if((mode & 4) && value.__esModule) return value;
-/******/ 			if((mode & 16) && typeof value.then === 'function') return value;
-/******/ 		}
-/******/ 		var ns = Object.create(null);
-/******/ 		__nccwpck_require__.r(ns);
-/******/ 		var def = {};
-/******/ 		leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
-/******/ 		for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
-/******/ 			Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
-/******/ 		}
-/******/ 		def['default'] = () => (value);
-/******/ 		__nccwpck_require__.d(ns, def);
-/******/ 		return ns;
-/******/ 	};
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/define property getters */
-/******/ (() => {
-/******/ 	// define getter functions for harmony exports
-/******/ 	__nccwpck_require__.d = (exports, definition) => {
-/******/ 		for(var key in definition) {
-/******/ 			if(__nccwpck_require__.o(definition, key) && !__nccwpck_require__.o(exports, key)) {
-/******/ 				Object.defineProperty(exports, key, { enumerable: true, get: definition[key] });
-/******/ 			}
-/******/ 		}
-/******/ 	};
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/ensure chunk */
-/******/ (() => {
-/******/ 	__nccwpck_require__.f = {};
-/******/ 	// This file contains only the entry chunk.
-/******/ 	// The chunk loading function for additional chunks
-/******/ 	__nccwpck_require__.e = (chunkId) => {
-/******/ 		return Promise.all(Object.keys(__nccwpck_require__.f).reduce((promises, key) => {
-/******/ 			__nccwpck_require__.f[key](chunkId, promises);
-/******/ 			return promises;
-/******/ 		}, []));
-/******/ 	};
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/get javascript chunk filename */
-/******/ (() => {
-/******/ 	// This function allow to reference async chunks
-/******/ 	__nccwpck_require__.u = (chunkId) => {
-/******/ 		// return url for filenames based on template
-/******/ 		return "" + chunkId + ".index.js";
-/******/ 	};
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/hasOwnProperty shorthand */
-/******/ (() => {
-/******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/make namespace object */
-/******/ (() => {
-/******/ 	// define __esModule on exports
-/******/ 	__nccwpck_require__.r = (exports) => {
-/******/ 		if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
-/******/ 			Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
-/******/ 		}
-/******/ 		Object.defineProperty(exports, '__esModule', { value: true });
-/******/ 	};
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/import chunk loading */
-/******/ (() => {
-/******/ 	// no baseURI
-/******/ 	
-/******/ 	// object to store loaded and loading chunks
-/******/ 	// undefined = chunk not loaded, null = chunk preloaded/prefetched
-/******/ 	// [resolve, Promise] = chunk loading, 0 = chunk loaded
-/******/ 	var installedChunks = {
-/******/ 		792: 0
-/******/ 	};
-/******/ 	
-/******/ 	var installChunk = (data) => {
-/******/ 		var {ids, modules, runtime} = data;
-/******/ 		// add "modules" to the modules object,
-/******/ 		// then flag all "ids" as loaded and fire callback
-/******/ 		var moduleId, chunkId, i = 0;
-/******/ 		for(moduleId in modules) {
-/******/ 			if(__nccwpck_require__.o(modules, moduleId)) {
-/******/ 				__nccwpck_require__.m[moduleId] = modules[moduleId];
-/******/ 			}
-/******/ 		}
-/******/ 		if(runtime) runtime(__nccwpck_require__);
-/******/ 		for(;i < ids.length; i++) {
-/******/ 			chunkId = ids[i];
-/******/ 			if(__nccwpck_require__.o(installedChunks, chunkId) && installedChunks[chunkId]) {
-/******/ 				installedChunks[chunkId][0]();
-/******/ 			}
-/******/ 			installedChunks[ids[i]] = 0;
-/******/ 		}
-/******/ 	
-/******/ 	}
-/******/ 	
-/******/ 	__nccwpck_require__.f.j = (chunkId, promises) => {
-/******/ 			// import() chunk loading for javascript
-/******/ 			var installedChunkData = __nccwpck_require__.o(installedChunks, chunkId) ? installedChunks[chunkId] : undefined;
-/******/ 			if(installedChunkData !== 0) { // 0 means "already installed".
-/******/ 	
-/******/ 				// a Promise means "currently loading".
-/******/ 				if(installedChunkData) {
-/******/ 					promises.push(installedChunkData[1]);
-/******/ 				} else {
-/******/ 					if(true) { // all chunks have JS
-/******/ 						// setup Promise in chunk cache
-/******/ 						var promise = import("./" + __nccwpck_require__.u(chunkId)).then(installChunk, (e) => {
-/******/ 							if(installedChunks[chunkId] !== 0) installedChunks[chunkId] = undefined;
-/******/ 							throw e;
-/******/ 						});
-/******/ 						var promise = Promise.race([promise, new Promise((resolve) => (installedChunkData = installedChunks[chunkId] = [resolve]))])
-/******/ 						promises.push(installedChunkData[1] = promise);
-/******/ 					}
-/******/ 				}
-/******/ 			}
-/******/ 	};
-/******/ 	
-/******/ 	// no prefetching
-/******/ 	
-/******/ 	// no preloaded
-/******/ 	
-/******/ 	// no external install chunk
-/******/ 	
-/******/ 	// no on chunks loaded
-/******/ })();
-/******/ 
-/************************************************************************/
-var __webpack_exports__ = {};
+/***/ 6288:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  Yz: () => (/* binding */ core_debug),
+  N4: () => (/* binding */ endGroup),
+  z3: () => (/* binding */ error),
+  V4: () => (/* binding */ getInput),
+  Gu: () => (/* binding */ getState),
+  pq: () => (/* binding */ info),
+  LZ: () => (/* binding */ saveState),
+  C1: () => (/* binding */ setFailed),
+  uH: () => (/* binding */ setOutput),
+  Pq: () => (/* binding */ core_setSecret),
+  Oh: () => (/* binding */ startGroup),
+  z: () => (/* reexport */ summary),
+  $e: () => (/* binding */ warning)
+});
+
+// UNUSED EXPORTS: ExitCode, addPath, exportVariable, getBooleanInput, getIDToken, getMultilineInput, group, isDebug, markdownSummary, notice, platform, setCommandEcho, toPlatformPath, toPosixPath, toWin32Path
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);
@@ -28893,8 +28874,8 @@ function escapeProperty(s) {
         .replace(/,/g, '%2C');
 }
 //# sourceMappingURL=command.js.map
-;// CONCATENATED MODULE: external "crypto"
-const external_crypto_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
+// EXTERNAL MODULE: external "crypto"
+var external_crypto_ = __nccwpck_require__(6982);
 // EXTERNAL MODULE: external "fs"
 var external_fs_ = __nccwpck_require__(9896);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/file-command.js
@@ -28918,7 +28899,7 @@ function file_command_issueFileCommand(command, message) {
     });
 }
 function file_command_prepareKeyValueMessage(key, value) {
-    const delimiter = `ghadelimiter_${external_crypto_namespaceObject.randomUUID()}`;
+    const delimiter = `ghadelimiter_${external_crypto_.randomUUID()}`;
     const convertedValue = utils_toCommandValue(value);
     // These should realistically never happen, but just in case someone finds a
     // way to exploit uuid generation let's not allow keys or values that contain
@@ -28932,808 +28913,12 @@ function file_command_prepareKeyValueMessage(key, value) {
     return `${key}<<${delimiter}${external_os_.EOL}${convertedValue}${external_os_.EOL}${delimiter}`;
 }
 //# sourceMappingURL=file-command.js.map
-;// CONCATENATED MODULE: external "path"
-const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
-// EXTERNAL MODULE: external "http"
-var external_http_ = __nccwpck_require__(8611);
-var external_http_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_http_, 2);
-// EXTERNAL MODULE: external "https"
-var external_https_ = __nccwpck_require__(5692);
-var external_https_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_https_, 2);
-;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/proxy.js
-function getProxyUrl(reqUrl) {
-    const usingSsl = reqUrl.protocol === 'https:';
-    if (checkBypass(reqUrl)) {
-        return undefined;
-    }
-    const proxyVar = (() => {
-        if (usingSsl) {
-            return process.env['https_proxy'] || process.env['HTTPS_PROXY'];
-        }
-        else {
-            return process.env['http_proxy'] || process.env['HTTP_PROXY'];
-        }
-    })();
-    if (proxyVar) {
-        try {
-            return new DecodedURL(proxyVar);
-        }
-        catch (_a) {
-            if (!proxyVar.startsWith('http://') && !proxyVar.startsWith('https://'))
-                return new DecodedURL(`http://${proxyVar}`);
-        }
-    }
-    else {
-        return undefined;
-    }
-}
-function checkBypass(reqUrl) {
-    if (!reqUrl.hostname) {
-        return false;
-    }
-    const reqHost = reqUrl.hostname;
-    if (isLoopbackAddress(reqHost)) {
-        return true;
-    }
-    const noProxy = process.env['no_proxy'] || process.env['NO_PROXY'] || '';
-    if (!noProxy) {
-        return false;
-    }
-    // Determine the request port
-    let reqPort;
-    if (reqUrl.port) {
-        reqPort = Number(reqUrl.port);
-    }
-    else if (reqUrl.protocol === 'http:') {
-        reqPort = 80;
-    }
-    else if (reqUrl.protocol === 'https:') {
-        reqPort = 443;
-    }
-    // Format the request hostname and hostname with port
-    const upperReqHosts = [reqUrl.hostname.toUpperCase()];
-    if (typeof reqPort === 'number') {
-        upperReqHosts.push(`${upperReqHosts[0]}:${reqPort}`);
-    }
-    // Compare request host against noproxy
-    for (const upperNoProxyItem of noProxy
-        .split(',')
-        .map(x => x.trim().toUpperCase())
-        .filter(x => x)) {
-        if (upperNoProxyItem === '*' ||
-            upperReqHosts.some(x => x === upperNoProxyItem ||
-                x.endsWith(`.${upperNoProxyItem}`) ||
-                (upperNoProxyItem.startsWith('.') &&
-                    x.endsWith(`${upperNoProxyItem}`)))) {
-            return true;
-        }
-    }
-    return false;
-}
-function isLoopbackAddress(host) {
-    const hostLower = host.toLowerCase();
-    return (hostLower === 'localhost' ||
-        hostLower.startsWith('127.') ||
-        hostLower.startsWith('[::1]') ||
-        hostLower.startsWith('[0:0:0:0:0:0:0:1]'));
-}
-class DecodedURL extends URL {
-    constructor(url, base) {
-        super(url, base);
-        this._decodedUsername = decodeURIComponent(super.username);
-        this._decodedPassword = decodeURIComponent(super.password);
-    }
-    get username() {
-        return this._decodedUsername;
-    }
-    get password() {
-        return this._decodedPassword;
-    }
-}
-//# sourceMappingURL=proxy.js.map
-// EXTERNAL MODULE: ./node_modules/tunnel/index.js
-var tunnel = __nccwpck_require__(770);
-// EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(6752);
-;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
-/* eslint-disable @typescript-eslint/no-explicit-any */
-var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-var HttpCodes;
-(function (HttpCodes) {
-    HttpCodes[HttpCodes["OK"] = 200] = "OK";
-    HttpCodes[HttpCodes["MultipleChoices"] = 300] = "MultipleChoices";
-    HttpCodes[HttpCodes["MovedPermanently"] = 301] = "MovedPermanently";
-    HttpCodes[HttpCodes["ResourceMoved"] = 302] = "ResourceMoved";
-    HttpCodes[HttpCodes["SeeOther"] = 303] = "SeeOther";
-    HttpCodes[HttpCodes["NotModified"] = 304] = "NotModified";
-    HttpCodes[HttpCodes["UseProxy"] = 305] = "UseProxy";
-    HttpCodes[HttpCodes["SwitchProxy"] = 306] = "SwitchProxy";
-    HttpCodes[HttpCodes["TemporaryRedirect"] = 307] = "TemporaryRedirect";
-    HttpCodes[HttpCodes["PermanentRedirect"] = 308] = "PermanentRedirect";
-    HttpCodes[HttpCodes["BadRequest"] = 400] = "BadRequest";
-    HttpCodes[HttpCodes["Unauthorized"] = 401] = "Unauthorized";
-    HttpCodes[HttpCodes["PaymentRequired"] = 402] = "PaymentRequired";
-    HttpCodes[HttpCodes["Forbidden"] = 403] = "Forbidden";
-    HttpCodes[HttpCodes["NotFound"] = 404] = "NotFound";
-    HttpCodes[HttpCodes["MethodNotAllowed"] = 405] = "MethodNotAllowed";
-    HttpCodes[HttpCodes["NotAcceptable"] = 406] = "NotAcceptable";
-    HttpCodes[HttpCodes["ProxyAuthenticationRequired"] = 407] = "ProxyAuthenticationRequired";
-    HttpCodes[HttpCodes["RequestTimeout"] = 408] = "RequestTimeout";
-    HttpCodes[HttpCodes["Conflict"] = 409] = "Conflict";
-    HttpCodes[HttpCodes["Gone"] = 410] = "Gone";
-    HttpCodes[HttpCodes["TooManyRequests"] = 429] = "TooManyRequests";
-    HttpCodes[HttpCodes["InternalServerError"] = 500] = "InternalServerError";
-    HttpCodes[HttpCodes["NotImplemented"] = 501] = "NotImplemented";
-    HttpCodes[HttpCodes["BadGateway"] = 502] = "BadGateway";
-    HttpCodes[HttpCodes["ServiceUnavailable"] = 503] = "ServiceUnavailable";
-    HttpCodes[HttpCodes["GatewayTimeout"] = 504] = "GatewayTimeout";
-})(HttpCodes || (HttpCodes = {}));
-var Headers;
-(function (Headers) {
-    Headers["Accept"] = "accept";
-    Headers["ContentType"] = "content-type";
-})(Headers || (Headers = {}));
-var MediaTypes;
-(function (MediaTypes) {
-    MediaTypes["ApplicationJson"] = "application/json";
-})(MediaTypes || (MediaTypes = {}));
-/**
- * Returns the proxy URL, depending upon the supplied url and proxy environment variables.
- * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
- */
-function lib_getProxyUrl(serverUrl) {
-    const proxyUrl = pm.getProxyUrl(new URL(serverUrl));
-    return proxyUrl ? proxyUrl.href : '';
-}
-const HttpRedirectCodes = [
-    HttpCodes.MovedPermanently,
-    HttpCodes.ResourceMoved,
-    HttpCodes.SeeOther,
-    HttpCodes.TemporaryRedirect,
-    HttpCodes.PermanentRedirect
-];
-const HttpResponseRetryCodes = [
-    HttpCodes.BadGateway,
-    HttpCodes.ServiceUnavailable,
-    HttpCodes.GatewayTimeout
-];
-const RetryableHttpVerbs = ['OPTIONS', 'GET', 'DELETE', 'HEAD'];
-const ExponentialBackoffCeiling = 10;
-const ExponentialBackoffTimeSlice = 5;
-class HttpClientError extends Error {
-    constructor(message, statusCode) {
-        super(message);
-        this.name = 'HttpClientError';
-        this.statusCode = statusCode;
-        Object.setPrototypeOf(this, HttpClientError.prototype);
-    }
-}
-class HttpClientResponse {
-    constructor(message) {
-        this.message = message;
-    }
-    readBody() {
-        return __awaiter(this, void 0, void 0, function* () {
-            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
-                let output = Buffer.alloc(0);
-                this.message.on('data', (chunk) => {
-                    output = Buffer.concat([output, chunk]);
-                });
-                this.message.on('end', () => {
-                    resolve(output.toString());
-                });
-            }));
-        });
-    }
-    readBodyBuffer() {
-        return __awaiter(this, void 0, void 0, function* () {
-            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
-                const chunks = [];
-                this.message.on('data', (chunk) => {
-                    chunks.push(chunk);
-                });
-                this.message.on('end', () => {
-                    resolve(Buffer.concat(chunks));
-                });
-            }));
-        });
-    }
-}
-function isHttps(requestUrl) {
-    const parsedUrl = new URL(requestUrl);
-    return parsedUrl.protocol === 'https:';
-}
-class lib_HttpClient {
-    constructor(userAgent, handlers, requestOptions) {
-        this._ignoreSslError = false;
-        this._allowRedirects = true;
-        this._allowRedirectDowngrade = false;
-        this._maxRedirects = 50;
-        this._allowRetries = false;
-        this._maxRetries = 1;
-        this._keepAlive = false;
-        this._disposed = false;
-        this.userAgent = this._getUserAgentWithOrchestrationId(userAgent);
-        this.handlers = handlers || [];
-        this.requestOptions = requestOptions;
-        if (requestOptions) {
-            if (requestOptions.ignoreSslError != null) {
-                this._ignoreSslError = requestOptions.ignoreSslError;
-            }
-            this._socketTimeout = requestOptions.socketTimeout;
-            if (requestOptions.allowRedirects != null) {
-                this._allowRedirects = requestOptions.allowRedirects;
-            }
-            if (requestOptions.allowRedirectDowngrade != null) {
-                this._allowRedirectDowngrade = requestOptions.allowRedirectDowngrade;
-            }
-            if (requestOptions.maxRedirects != null) {
-                this._maxRedirects = Math.max(requestOptions.maxRedirects, 0);
-            }
-            if (requestOptions.keepAlive != null) {
-                this._keepAlive = requestOptions.keepAlive;
-            }
-            if (requestOptions.allowRetries != null) {
-                this._allowRetries = requestOptions.allowRetries;
-            }
-            if (requestOptions.maxRetries != null) {
-                this._maxRetries = requestOptions.maxRetries;
-            }
-        }
-    }
-    options(requestUrl, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request('OPTIONS', requestUrl, null, additionalHeaders || {});
-        });
-    }
-    get(requestUrl, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request('GET', requestUrl, null, additionalHeaders || {});
-        });
-    }
-    del(requestUrl, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request('DELETE', requestUrl, null, additionalHeaders || {});
-        });
-    }
-    post(requestUrl, data, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request('POST', requestUrl, data, additionalHeaders || {});
-        });
-    }
-    patch(requestUrl, data, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request('PATCH', requestUrl, data, additionalHeaders || {});
-        });
-    }
-    put(requestUrl, data, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request('PUT', requestUrl, data, additionalHeaders || {});
-        });
-    }
-    head(requestUrl, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request('HEAD', requestUrl, null, additionalHeaders || {});
-        });
-    }
-    sendStream(verb, requestUrl, stream, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request(verb, requestUrl, stream, additionalHeaders);
-        });
-    }
-    /**
-     * Gets a typed object from an endpoint
-     * Be aware that not found returns a null.  Other errors (4xx, 5xx) reject the promise
-     */
-    getJson(requestUrl_1) {
-        return __awaiter(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            const res = yield this.get(requestUrl, additionalHeaders);
-            return this._processResponse(res, this.requestOptions);
-        });
-    }
-    postJson(requestUrl_1, obj_1) {
-        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
-            const data = JSON.stringify(obj, null, 2);
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            additionalHeaders[Headers.ContentType] =
-                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
-            const res = yield this.post(requestUrl, data, additionalHeaders);
-            return this._processResponse(res, this.requestOptions);
-        });
-    }
-    putJson(requestUrl_1, obj_1) {
-        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
-            const data = JSON.stringify(obj, null, 2);
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            additionalHeaders[Headers.ContentType] =
-                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
-            const res = yield this.put(requestUrl, data, additionalHeaders);
-            return this._processResponse(res, this.requestOptions);
-        });
-    }
-    patchJson(requestUrl_1, obj_1) {
-        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
-            const data = JSON.stringify(obj, null, 2);
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            additionalHeaders[Headers.ContentType] =
-                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
-            const res = yield this.patch(requestUrl, data, additionalHeaders);
-            return this._processResponse(res, this.requestOptions);
-        });
-    }
-    /**
-     * Makes a raw http request.
-     * All other methods such as get, post, patch, and request ultimately call this.
-     * Prefer get, del, post and patch
-     */
-    request(verb, requestUrl, data, headers) {
-        return __awaiter(this, void 0, void 0, function* () {
-            if (this._disposed) {
-                throw new Error('Client has already been disposed.');
-            }
-            const parsedUrl = new URL(requestUrl);
-            let info = this._prepareRequest(verb, parsedUrl, headers);
-            // Only perform retries on reads since writes may not be idempotent.
-            const maxTries = this._allowRetries && RetryableHttpVerbs.includes(verb)
-                ? this._maxRetries + 1
-                : 1;
-            let numTries = 0;
-            let response;
-            do {
-                response = yield this.requestRaw(info, data);
-                // Check if it's an authentication challenge
-                if (response &&
-                    response.message &&
-                    response.message.statusCode === HttpCodes.Unauthorized) {
-                    let authenticationHandler;
-                    for (const handler of this.handlers) {
-                        if (handler.canHandleAuthentication(response)) {
-                            authenticationHandler = handler;
-                            break;
-                        }
-                    }
-                    if (authenticationHandler) {
-                        return authenticationHandler.handleAuthentication(this, info, data);
-                    }
-                    else {
-                        // We have received an unauthorized response but have no handlers to handle it.
-                        // Let the response return to the caller.
-                        return response;
-                    }
-                }
-                let redirectsRemaining = this._maxRedirects;
-                while (response.message.statusCode &&
-                    HttpRedirectCodes.includes(response.message.statusCode) &&
-                    this._allowRedirects &&
-                    redirectsRemaining > 0) {
-                    const redirectUrl = response.message.headers['location'];
-                    if (!redirectUrl) {
-                        // if there's no location to redirect to, we won't
-                        break;
-                    }
-                    const parsedRedirectUrl = new URL(redirectUrl);
-                    if (parsedUrl.protocol === 'https:' &&
-                        parsedUrl.protocol !== parsedRedirectUrl.protocol &&
-                        !this._allowRedirectDowngrade) {
-                        throw new Error('Redirect from HTTPS to HTTP protocol. This downgrade is not allowed for security reasons. If you want to allow this behavior, set the allowRedirectDowngrade option to true.');
-                    }
-                    // we need to finish reading the response before reassigning response
-                    // which will leak the open socket.
-                    yield response.readBody();
-                    // strip authorization header if redirected to a different hostname
-                    if (parsedRedirectUrl.hostname !== parsedUrl.hostname) {
-                        for (const header in headers) {
-                            // header names are case insensitive
-                            if (header.toLowerCase() === 'authorization') {
-                                delete headers[header];
-                            }
-                        }
-                    }
-                    // let's make the request with the new redirectUrl
-                    info = this._prepareRequest(verb, parsedRedirectUrl, headers);
-                    response = yield this.requestRaw(info, data);
-                    redirectsRemaining--;
-                }
-                if (!response.message.statusCode ||
-                    !HttpResponseRetryCodes.includes(response.message.statusCode)) {
-                    // If not a retry code, return immediately instead of retrying
-                    return response;
-                }
-                numTries += 1;
-                if (numTries < maxTries) {
-                    yield response.readBody();
-                    yield this._performExponentialBackoff(numTries);
-                }
-            } while (numTries < maxTries);
-            return response;
-        });
-    }
-    /**
-     * Needs to be called if keepAlive is set to true in request options.
-     */
-    dispose() {
-        if (this._agent) {
-            this._agent.destroy();
-        }
-        this._disposed = true;
-    }
-    /**
-     * Raw request.
-     * @param info
-     * @param data
-     */
-    requestRaw(info, data) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return new Promise((resolve, reject) => {
-                function callbackForResult(err, res) {
-                    if (err) {
-                        reject(err);
-                    }
-                    else if (!res) {
-                        // If `err` is not passed, then `res` must be passed.
-                        reject(new Error('Unknown error'));
-                    }
-                    else {
-                        resolve(res);
-                    }
-                }
-                this.requestRawWithCallback(info, data, callbackForResult);
-            });
-        });
-    }
-    /**
-     * Raw request with callback.
-     * @param info
-     * @param data
-     * @param onResult
-     */
-    requestRawWithCallback(info, data, onResult) {
-        if (typeof data === 'string') {
-            if (!info.options.headers) {
-                info.options.headers = {};
-            }
-            info.options.headers['Content-Length'] = Buffer.byteLength(data, 'utf8');
-        }
-        let callbackCalled = false;
-        function handleResult(err, res) {
-            if (!callbackCalled) {
-                callbackCalled = true;
-                onResult(err, res);
-            }
-        }
-        const req = info.httpModule.request(info.options, (msg) => {
-            const res = new HttpClientResponse(msg);
-            handleResult(undefined, res);
-        });
-        let socket;
-        req.on('socket', sock => {
-            socket = sock;
-        });
-        // If we ever get disconnected, we want the socket to timeout eventually
-        req.setTimeout(this._socketTimeout || 3 * 60000, () => {
-            if (socket) {
-                socket.end();
-            }
-            handleResult(new Error(`Request timeout: ${info.options.path}`));
-        });
-        req.on('error', function (err) {
-            // err has statusCode property
-            // res should have headers
-            handleResult(err);
-        });
-        if (data && typeof data === 'string') {
-            req.write(data, 'utf8');
-        }
-        if (data && typeof data !== 'string') {
-            data.on('close', function () {
-                req.end();
-            });
-            data.pipe(req);
-        }
-        else {
-            req.end();
-        }
-    }
-    /**
-     * Gets an http agent. This function is useful when you need an http agent that handles
-     * routing through a proxy server - depending upon the url and proxy environment variables.
-     * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
-     */
-    getAgent(serverUrl) {
-        const parsedUrl = new URL(serverUrl);
-        return this._getAgent(parsedUrl);
-    }
-    getAgentDispatcher(serverUrl) {
-        const parsedUrl = new URL(serverUrl);
-        const proxyUrl = getProxyUrl(parsedUrl);
-        const useProxy = proxyUrl && proxyUrl.hostname;
-        if (!useProxy) {
-            return;
-        }
-        return this._getProxyAgentDispatcher(parsedUrl, proxyUrl);
-    }
-    _prepareRequest(method, requestUrl, headers) {
-        const info = {};
-        info.parsedUrl = requestUrl;
-        const usingSsl = info.parsedUrl.protocol === 'https:';
-        info.httpModule = usingSsl ? external_https_namespaceObject : external_http_namespaceObject;
-        const defaultPort = usingSsl ? 443 : 80;
-        info.options = {};
-        info.options.host = info.parsedUrl.hostname;
-        info.options.port = info.parsedUrl.port
-            ? parseInt(info.parsedUrl.port)
-            : defaultPort;
-        info.options.path =
-            (info.parsedUrl.pathname || '') + (info.parsedUrl.search || '');
-        info.options.method = method;
-        info.options.headers = this._mergeHeaders(headers);
-        if (this.userAgent != null) {
-            info.options.headers['user-agent'] = this.userAgent;
-        }
-        info.options.agent = this._getAgent(info.parsedUrl);
-        // gives handlers an opportunity to participate
-        if (this.handlers) {
-            for (const handler of this.handlers) {
-                handler.prepareRequest(info.options);
-            }
-        }
-        return info;
-    }
-    _mergeHeaders(headers) {
-        if (this.requestOptions && this.requestOptions.headers) {
-            return Object.assign({}, lowercaseKeys(this.requestOptions.headers), lowercaseKeys(headers || {}));
-        }
-        return lowercaseKeys(headers || {});
-    }
-    /**
-     * Gets an existing header value or returns a default.
-     * Handles converting number header values to strings since HTTP headers must be strings.
-     * Note: This returns string | string[] since some headers can have multiple values.
-     * For headers that must always be a single string (like Content-Type), use the
-     * specialized _getExistingOrDefaultContentTypeHeader method instead.
-     */
-    _getExistingOrDefaultHeader(additionalHeaders, header, _default) {
-        let clientHeader;
-        if (this.requestOptions && this.requestOptions.headers) {
-            const headerValue = lowercaseKeys(this.requestOptions.headers)[header];
-            if (headerValue) {
-                clientHeader =
-                    typeof headerValue === 'number' ? headerValue.toString() : headerValue;
-            }
-        }
-        const additionalValue = additionalHeaders[header];
-        if (additionalValue !== undefined) {
-            return typeof additionalValue === 'number'
-                ? additionalValue.toString()
-                : additionalValue;
-        }
-        if (clientHeader !== undefined) {
-            return clientHeader;
-        }
-        return _default;
-    }
-    /**
-     * Specialized version of _getExistingOrDefaultHeader for Content-Type header.
-     * Always returns a single string (not an array) since Content-Type should be a single value.
-     * Converts arrays to comma-separated strings and numbers to strings to ensure type safety.
-     * This was split from _getExistingOrDefaultHeader to provide stricter typing for callers
-     * that assign the result to places expecting a string (e.g., additionalHeaders[Headers.ContentType]).
-     */
-    _getExistingOrDefaultContentTypeHeader(additionalHeaders, _default) {
-        let clientHeader;
-        if (this.requestOptions && this.requestOptions.headers) {
-            const headerValue = lowercaseKeys(this.requestOptions.headers)[Headers.ContentType];
-            if (headerValue) {
-                if (typeof headerValue === 'number') {
-                    clientHeader = String(headerValue);
-                }
-                else if (Array.isArray(headerValue)) {
-                    clientHeader = headerValue.join(', ');
-                }
-                else {
-                    clientHeader = headerValue;
-                }
-            }
-        }
-        const additionalValue = additionalHeaders[Headers.ContentType];
-        // Return the first non-undefined value, converting numbers or arrays to strings if necessary
-        if (additionalValue !== undefined) {
-            if (typeof additionalValue === 'number') {
-                return String(additionalValue);
-            }
-            else if (Array.isArray(additionalValue)) {
-                return additionalValue.join(', ');
-            }
-            else {
-                return additionalValue;
-            }
-        }
-        if (clientHeader !== undefined) {
-            return clientHeader;
-        }
-        return _default;
-    }
-    _getAgent(parsedUrl) {
-        let agent;
-        const proxyUrl = getProxyUrl(parsedUrl);
-        const useProxy = proxyUrl && proxyUrl.hostname;
-        if (this._keepAlive && useProxy) {
-            agent = this._proxyAgent;
-        }
-        if (!useProxy) {
-            agent = this._agent;
-        }
-        // if agent is already assigned use that agent.
-        if (agent) {
-            return agent;
-        }
-        const usingSsl = parsedUrl.protocol === 'https:';
-        let maxSockets = 100;
-        if (this.requestOptions) {
-            maxSockets = this.requestOptions.maxSockets || external_http_.globalAgent.maxSockets;
-        }
-        // This is `useProxy` again, but we need to check `proxyURl` directly for TypeScripts's flow analysis.
-        if (proxyUrl && proxyUrl.hostname) {
-            const agentOptions = {
-                maxSockets,
-                keepAlive: this._keepAlive,
-                proxy: Object.assign(Object.assign({}, ((proxyUrl.username || proxyUrl.password) && {
-                    proxyAuth: `${proxyUrl.username}:${proxyUrl.password}`
-                })), { host: proxyUrl.hostname, port: proxyUrl.port })
-            };
-            let tunnelAgent;
-            const overHttps = proxyUrl.protocol === 'https:';
-            if (usingSsl) {
-                tunnelAgent = overHttps ? tunnel.httpsOverHttps : tunnel.httpsOverHttp;
-            }
-            else {
-                tunnelAgent = overHttps ? tunnel.httpOverHttps : tunnel.httpOverHttp;
-            }
-            agent = tunnelAgent(agentOptions);
-            this._proxyAgent = agent;
-        }
-        // if tunneling agent isn't assigned create a new agent
-        if (!agent) {
-            const options = { keepAlive: this._keepAlive, maxSockets };
-            agent = usingSsl ? new external_https_.Agent(options) : new external_http_.Agent(options);
-            this._agent = agent;
-        }
-        if (usingSsl && this._ignoreSslError) {
-            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
-            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
-            // we have to cast it to any and change it directly
-            agent.options = Object.assign(agent.options || {}, {
-                rejectUnauthorized: false
-            });
-        }
-        return agent;
-    }
-    _getProxyAgentDispatcher(parsedUrl, proxyUrl) {
-        let proxyAgent;
-        if (this._keepAlive) {
-            proxyAgent = this._proxyAgentDispatcher;
-        }
-        // if agent is already assigned use that agent.
-        if (proxyAgent) {
-            return proxyAgent;
-        }
-        const usingSsl = parsedUrl.protocol === 'https:';
-        proxyAgent = new undici.ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
-            token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString('base64')}`
-        })));
-        this._proxyAgentDispatcher = proxyAgent;
-        if (usingSsl && this._ignoreSslError) {
-            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
-            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
-            // we have to cast it to any and change it directly
-            proxyAgent.options = Object.assign(proxyAgent.options.requestTls || {}, {
-                rejectUnauthorized: false
-            });
-        }
-        return proxyAgent;
-    }
-    _getUserAgentWithOrchestrationId(userAgent) {
-        const baseUserAgent = userAgent || 'actions/http-client';
-        const orchId = process.env['ACTIONS_ORCHESTRATION_ID'];
-        if (orchId) {
-            // Sanitize the orchestration ID to ensure it contains only valid characters
-            // Valid characters: 0-9, a-z, _, -, .
-            const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, '_');
-            return `${baseUserAgent} actions_orchestration_id/${sanitizedId}`;
-        }
-        return baseUserAgent;
-    }
-    _performExponentialBackoff(retryNumber) {
-        return __awaiter(this, void 0, void 0, function* () {
-            retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
-            const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
-            return new Promise(resolve => setTimeout(() => resolve(), ms));
-        });
-    }
-    _processResponse(res, options) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return new Promise((resolve, reject) => __awaiter(this, void 0, void 0, function* () {
-                const statusCode = res.message.statusCode || 0;
-                const response = {
-                    statusCode,
-                    result: null,
-                    headers: {}
-                };
-                // not found leads to null obj returned
-                if (statusCode === HttpCodes.NotFound) {
-                    resolve(response);
-                }
-                // get the result from the body
-                function dateTimeDeserializer(key, value) {
-                    if (typeof value === 'string') {
-                        const a = new Date(value);
-                        if (!isNaN(a.valueOf())) {
-                            return a;
-                        }
-                    }
-                    return value;
-                }
-                let obj;
-                let contents;
-                try {
-                    contents = yield res.readBody();
-                    if (contents && contents.length > 0) {
-                        if (options && options.deserializeDates) {
-                            obj = JSON.parse(contents, dateTimeDeserializer);
-                        }
-                        else {
-                            obj = JSON.parse(contents);
-                        }
-                        response.result = obj;
-                    }
-                    response.headers = res.message.headers;
-                }
-                catch (err) {
-                    // Invalid resource (contents not json);  leaving result obj null
-                }
-                // note that 3xx redirects are handled by the http layer.
-                if (statusCode > 299) {
-                    let msg;
-                    // if exception/error in body, attempt to get better error
-                    if (obj && obj.message) {
-                        msg = obj.message;
-                    }
-                    else if (contents && contents.length > 0) {
-                        // it may be the case that the exception is in the body message as string
-                        msg = contents;
-                    }
-                    else {
-                        msg = `Failed request: (${statusCode})`;
-                    }
-                    const err = new HttpClientError(msg, statusCode);
-                    err.result = response.result;
-                    reject(err);
-                }
-                else {
-                    resolve(response);
-                }
-            }));
-        });
-    }
-}
-const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCase()] = obj[k]), c), {});
-//# sourceMappingURL=index.js.map
+// EXTERNAL MODULE: external "path"
+var external_path_ = __nccwpck_require__(6928);
+// EXTERNAL MODULE: ./node_modules/@actions/http-client/lib/index.js + 1 modules
+var lib = __nccwpck_require__(4942);
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/auth.js
-var auth_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
         function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
@@ -29758,7 +28943,7 @@ class BasicCredentialHandler {
         return false;
     }
     handleAuthentication() {
-        return auth_awaiter(this, void 0, void 0, function* () {
+        return __awaiter(this, void 0, void 0, function* () {
             throw new Error('not implemented');
         });
     }
@@ -29780,7 +28965,7 @@ class auth_BearerCredentialHandler {
         return false;
     }
     handleAuthentication() {
-        return auth_awaiter(this, void 0, void 0, function* () {
+        return __awaiter(this, void 0, void 0, function* () {
             throw new Error('not implemented');
         });
     }
@@ -29802,7 +28987,7 @@ class PersonalAccessTokenCredentialHandler {
         return false;
     }
     handleAuthentication() {
-        return auth_awaiter(this, void 0, void 0, function* () {
+        return __awaiter(this, void 0, void 0, function* () {
             throw new Error('not implemented');
         });
     }
@@ -30302,7 +29487,7 @@ function tryGetExecutablePath(filePath, extensions) {
         if (stats && stats.isFile()) {
             if (IS_WINDOWS) {
                 // on Windows, test for valid extension
-                const upperExt = external_path_namespaceObject.extname(filePath).toUpperCase();
+                const upperExt = external_path_.extname(filePath).toUpperCase();
                 if (extensions.some(validExt => validExt.toUpperCase() === upperExt)) {
                     return filePath;
                 }
@@ -30331,11 +29516,11 @@ function tryGetExecutablePath(filePath, extensions) {
                 if (IS_WINDOWS) {
                     // preserve the case of the actual file (since an extension was appended)
                     try {
-                        const directory = external_path_namespaceObject.dirname(filePath);
-                        const upperName = external_path_namespaceObject.basename(filePath).toUpperCase();
+                        const directory = external_path_.dirname(filePath);
+                        const upperName = external_path_.basename(filePath).toUpperCase();
                         for (const actualName of yield readdir(directory)) {
                             if (upperName === actualName.toUpperCase()) {
-                                filePath = external_path_namespaceObject.join(directory, actualName);
+                                filePath = external_path_.join(directory, actualName);
                                 break;
                             }
                         }
@@ -30555,7 +29740,7 @@ function findInPath(tool) {
         // build the list of extensions to try
         const extensions = [];
         if (IS_WINDOWS && process.env['PATHEXT']) {
-            for (const extension of process.env['PATHEXT'].split(external_path_namespaceObject.delimiter)) {
+            for (const extension of process.env['PATHEXT'].split(external_path_.delimiter)) {
                 if (extension) {
                     extensions.push(extension);
                 }
@@ -30570,7 +29755,7 @@ function findInPath(tool) {
             return [];
         }
         // if any path separators, return empty
-        if (tool.includes(external_path_namespaceObject.sep)) {
+        if (tool.includes(external_path_.sep)) {
             return [];
         }
         // build the list of directories
@@ -30581,7 +29766,7 @@ function findInPath(tool) {
         // across platforms.
         const directories = [];
         if (process.env.PATH) {
-            for (const p of process.env.PATH.split(external_path_namespaceObject.delimiter)) {
+            for (const p of process.env.PATH.split(external_path_.delimiter)) {
                 if (p) {
                     directories.push(p);
                 }
@@ -30590,7 +29775,7 @@ function findInPath(tool) {
         // find all matches
         const matches = [];
         for (const directory of directories) {
-            const filePath = yield tryGetExecutablePath(external_path_namespaceObject.join(directory, tool), extensions);
+            const filePath = yield tryGetExecutablePath(external_path_.join(directory, tool), extensions);
             if (filePath) {
                 matches.push(filePath);
             }
@@ -31021,7 +30206,7 @@ class ToolRunner extends external_events_.EventEmitter {
                 (this.toolPath.includes('/') ||
                     (toolrunner_IS_WINDOWS && this.toolPath.includes('\\')))) {
                 // prefer options.cwd if it is specified, however options.cwd may also need to be rooted
-                this.toolPath = external_path_namespaceObject.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+                this.toolPath = external_path_.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
             }
             // if the tool is only a file name, then resolve it from the PATH
             // otherwise verify it exists (add extension on Windows if necessary)
@@ -31710,6 +30895,1020 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+
+/***/ }),
+
+/***/ 4942:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  Qq: () => (/* binding */ HttpClient)
+});
+
+// UNUSED EXPORTS: Headers, HttpClientError, HttpClientResponse, HttpCodes, MediaTypes, getProxyUrl, isHttps
+
+// EXTERNAL MODULE: external "http"
+var external_http_ = __nccwpck_require__(8611);
+var external_http_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_http_, 2);
+// EXTERNAL MODULE: external "https"
+var external_https_ = __nccwpck_require__(5692);
+var external_https_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_https_, 2);
+;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/proxy.js
+function getProxyUrl(reqUrl) {
+    const usingSsl = reqUrl.protocol === 'https:';
+    if (checkBypass(reqUrl)) {
+        return undefined;
+    }
+    const proxyVar = (() => {
+        if (usingSsl) {
+            return process.env['https_proxy'] || process.env['HTTPS_PROXY'];
+        }
+        else {
+            return process.env['http_proxy'] || process.env['HTTP_PROXY'];
+        }
+    })();
+    if (proxyVar) {
+        try {
+            return new DecodedURL(proxyVar);
+        }
+        catch (_a) {
+            if (!proxyVar.startsWith('http://') && !proxyVar.startsWith('https://'))
+                return new DecodedURL(`http://${proxyVar}`);
+        }
+    }
+    else {
+        return undefined;
+    }
+}
+function checkBypass(reqUrl) {
+    if (!reqUrl.hostname) {
+        return false;
+    }
+    const reqHost = reqUrl.hostname;
+    if (isLoopbackAddress(reqHost)) {
+        return true;
+    }
+    const noProxy = process.env['no_proxy'] || process.env['NO_PROXY'] || '';
+    if (!noProxy) {
+        return false;
+    }
+    // Determine the request port
+    let reqPort;
+    if (reqUrl.port) {
+        reqPort = Number(reqUrl.port);
+    }
+    else if (reqUrl.protocol === 'http:') {
+        reqPort = 80;
+    }
+    else if (reqUrl.protocol === 'https:') {
+        reqPort = 443;
+    }
+    // Format the request hostname and hostname with port
+    const upperReqHosts = [reqUrl.hostname.toUpperCase()];
+    if (typeof reqPort === 'number') {
+        upperReqHosts.push(`${upperReqHosts[0]}:${reqPort}`);
+    }
+    // Compare request host against noproxy
+    for (const upperNoProxyItem of noProxy
+        .split(',')
+        .map(x => x.trim().toUpperCase())
+        .filter(x => x)) {
+        if (upperNoProxyItem === '*' ||
+            upperReqHosts.some(x => x === upperNoProxyItem ||
+                x.endsWith(`.${upperNoProxyItem}`) ||
+                (upperNoProxyItem.startsWith('.') &&
+                    x.endsWith(`${upperNoProxyItem}`)))) {
+            return true;
+        }
+    }
+    return false;
+}
+function isLoopbackAddress(host) {
+    const hostLower = host.toLowerCase();
+    return (hostLower === 'localhost' ||
+        hostLower.startsWith('127.') ||
+        hostLower.startsWith('[::1]') ||
+        hostLower.startsWith('[0:0:0:0:0:0:0:1]'));
+}
+class DecodedURL extends URL {
+    constructor(url, base) {
+        super(url, base);
+        this._decodedUsername = decodeURIComponent(super.username);
+        this._decodedPassword = decodeURIComponent(super.password);
+    }
+    get username() {
+        return this._decodedUsername;
+    }
+    get password() {
+        return this._decodedPassword;
+    }
+}
+//# sourceMappingURL=proxy.js.map
+// EXTERNAL MODULE: ./node_modules/tunnel/index.js
+var tunnel = __nccwpck_require__(770);
+// EXTERNAL MODULE: ./node_modules/undici/index.js
+var undici = __nccwpck_require__(6752);
+;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
+/* eslint-disable @typescript-eslint/no-explicit-any */
+var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+
+
+var HttpCodes;
+(function (HttpCodes) {
+    HttpCodes[HttpCodes["OK"] = 200] = "OK";
+    HttpCodes[HttpCodes["MultipleChoices"] = 300] = "MultipleChoices";
+    HttpCodes[HttpCodes["MovedPermanently"] = 301] = "MovedPermanently";
+    HttpCodes[HttpCodes["ResourceMoved"] = 302] = "ResourceMoved";
+    HttpCodes[HttpCodes["SeeOther"] = 303] = "SeeOther";
+    HttpCodes[HttpCodes["NotModified"] = 304] = "NotModified";
+    HttpCodes[HttpCodes["UseProxy"] = 305] = "UseProxy";
+    HttpCodes[HttpCodes["SwitchProxy"] = 306] = "SwitchProxy";
+    HttpCodes[HttpCodes["TemporaryRedirect"] = 307] = "TemporaryRedirect";
+    HttpCodes[HttpCodes["PermanentRedirect"] = 308] = "PermanentRedirect";
+    HttpCodes[HttpCodes["BadRequest"] = 400] = "BadRequest";
+    HttpCodes[HttpCodes["Unauthorized"] = 401] = "Unauthorized";
+    HttpCodes[HttpCodes["PaymentRequired"] = 402] = "PaymentRequired";
+    HttpCodes[HttpCodes["Forbidden"] = 403] = "Forbidden";
+    HttpCodes[HttpCodes["NotFound"] = 404] = "NotFound";
+    HttpCodes[HttpCodes["MethodNotAllowed"] = 405] = "MethodNotAllowed";
+    HttpCodes[HttpCodes["NotAcceptable"] = 406] = "NotAcceptable";
+    HttpCodes[HttpCodes["ProxyAuthenticationRequired"] = 407] = "ProxyAuthenticationRequired";
+    HttpCodes[HttpCodes["RequestTimeout"] = 408] = "RequestTimeout";
+    HttpCodes[HttpCodes["Conflict"] = 409] = "Conflict";
+    HttpCodes[HttpCodes["Gone"] = 410] = "Gone";
+    HttpCodes[HttpCodes["TooManyRequests"] = 429] = "TooManyRequests";
+    HttpCodes[HttpCodes["InternalServerError"] = 500] = "InternalServerError";
+    HttpCodes[HttpCodes["NotImplemented"] = 501] = "NotImplemented";
+    HttpCodes[HttpCodes["BadGateway"] = 502] = "BadGateway";
+    HttpCodes[HttpCodes["ServiceUnavailable"] = 503] = "ServiceUnavailable";
+    HttpCodes[HttpCodes["GatewayTimeout"] = 504] = "GatewayTimeout";
+})(HttpCodes || (HttpCodes = {}));
+var Headers;
+(function (Headers) {
+    Headers["Accept"] = "accept";
+    Headers["ContentType"] = "content-type";
+})(Headers || (Headers = {}));
+var MediaTypes;
+(function (MediaTypes) {
+    MediaTypes["ApplicationJson"] = "application/json";
+})(MediaTypes || (MediaTypes = {}));
+/**
+ * Returns the proxy URL, depending upon the supplied url and proxy environment variables.
+ * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
+ */
+function lib_getProxyUrl(serverUrl) {
+    const proxyUrl = pm.getProxyUrl(new URL(serverUrl));
+    return proxyUrl ? proxyUrl.href : '';
+}
+const HttpRedirectCodes = [
+    HttpCodes.MovedPermanently,
+    HttpCodes.ResourceMoved,
+    HttpCodes.SeeOther,
+    HttpCodes.TemporaryRedirect,
+    HttpCodes.PermanentRedirect
+];
+const HttpResponseRetryCodes = [
+    HttpCodes.BadGateway,
+    HttpCodes.ServiceUnavailable,
+    HttpCodes.GatewayTimeout
+];
+const RetryableHttpVerbs = ['OPTIONS', 'GET', 'DELETE', 'HEAD'];
+const ExponentialBackoffCeiling = 10;
+const ExponentialBackoffTimeSlice = 5;
+class HttpClientError extends Error {
+    constructor(message, statusCode) {
+        super(message);
+        this.name = 'HttpClientError';
+        this.statusCode = statusCode;
+        Object.setPrototypeOf(this, HttpClientError.prototype);
+    }
+}
+class HttpClientResponse {
+    constructor(message) {
+        this.message = message;
+    }
+    readBody() {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
+                let output = Buffer.alloc(0);
+                this.message.on('data', (chunk) => {
+                    output = Buffer.concat([output, chunk]);
+                });
+                this.message.on('end', () => {
+                    resolve(output.toString());
+                });
+            }));
+        });
+    }
+    readBodyBuffer() {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
+                const chunks = [];
+                this.message.on('data', (chunk) => {
+                    chunks.push(chunk);
+                });
+                this.message.on('end', () => {
+                    resolve(Buffer.concat(chunks));
+                });
+            }));
+        });
+    }
+}
+function isHttps(requestUrl) {
+    const parsedUrl = new URL(requestUrl);
+    return parsedUrl.protocol === 'https:';
+}
+class HttpClient {
+    constructor(userAgent, handlers, requestOptions) {
+        this._ignoreSslError = false;
+        this._allowRedirects = true;
+        this._allowRedirectDowngrade = false;
+        this._maxRedirects = 50;
+        this._allowRetries = false;
+        this._maxRetries = 1;
+        this._keepAlive = false;
+        this._disposed = false;
+        this.userAgent = this._getUserAgentWithOrchestrationId(userAgent);
+        this.handlers = handlers || [];
+        this.requestOptions = requestOptions;
+        if (requestOptions) {
+            if (requestOptions.ignoreSslError != null) {
+                this._ignoreSslError = requestOptions.ignoreSslError;
+            }
+            this._socketTimeout = requestOptions.socketTimeout;
+            if (requestOptions.allowRedirects != null) {
+                this._allowRedirects = requestOptions.allowRedirects;
+            }
+            if (requestOptions.allowRedirectDowngrade != null) {
+                this._allowRedirectDowngrade = requestOptions.allowRedirectDowngrade;
+            }
+            if (requestOptions.maxRedirects != null) {
+                this._maxRedirects = Math.max(requestOptions.maxRedirects, 0);
+            }
+            if (requestOptions.keepAlive != null) {
+                this._keepAlive = requestOptions.keepAlive;
+            }
+            if (requestOptions.allowRetries != null) {
+                this._allowRetries = requestOptions.allowRetries;
+            }
+            if (requestOptions.maxRetries != null) {
+                this._maxRetries = requestOptions.maxRetries;
+            }
+        }
+    }
+    options(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('OPTIONS', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    get(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('GET', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    del(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('DELETE', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    post(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('POST', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    patch(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('PATCH', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    put(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('PUT', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    head(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('HEAD', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    sendStream(verb, requestUrl, stream, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request(verb, requestUrl, stream, additionalHeaders);
+        });
+    }
+    /**
+     * Gets a typed object from an endpoint
+     * Be aware that not found returns a null.  Other errors (4xx, 5xx) reject the promise
+     */
+    getJson(requestUrl_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            const res = yield this.get(requestUrl, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    postJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.post(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    putJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.put(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    patchJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.patch(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    /**
+     * Makes a raw http request.
+     * All other methods such as get, post, patch, and request ultimately call this.
+     * Prefer get, del, post and patch
+     */
+    request(verb, requestUrl, data, headers) {
+        return __awaiter(this, void 0, void 0, function* () {
+            if (this._disposed) {
+                throw new Error('Client has already been disposed.');
+            }
+            const parsedUrl = new URL(requestUrl);
+            let info = this._prepareRequest(verb, parsedUrl, headers);
+            // Only perform retries on reads since writes may not be idempotent.
+            const maxTries = this._allowRetries && RetryableHttpVerbs.includes(verb)
+                ? this._maxRetries + 1
+                : 1;
+            let numTries = 0;
+            let response;
+            do {
+                response = yield this.requestRaw(info, data);
+                // Check if it's an authentication challenge
+                if (response &&
+                    response.message &&
+                    response.message.statusCode === HttpCodes.Unauthorized) {
+                    let authenticationHandler;
+                    for (const handler of this.handlers) {
+                        if (handler.canHandleAuthentication(response)) {
+                            authenticationHandler = handler;
+                            break;
+                        }
+                    }
+                    if (authenticationHandler) {
+                        return authenticationHandler.handleAuthentication(this, info, data);
+                    }
+                    else {
+                        // We have received an unauthorized response but have no handlers to handle it.
+                        // Let the response return to the caller.
+                        return response;
+                    }
+                }
+                let redirectsRemaining = this._maxRedirects;
+                while (response.message.statusCode &&
+                    HttpRedirectCodes.includes(response.message.statusCode) &&
+                    this._allowRedirects &&
+                    redirectsRemaining > 0) {
+                    const redirectUrl = response.message.headers['location'];
+                    if (!redirectUrl) {
+                        // if there's no location to redirect to, we won't
+                        break;
+                    }
+                    const parsedRedirectUrl = new URL(redirectUrl);
+                    if (parsedUrl.protocol === 'https:' &&
+                        parsedUrl.protocol !== parsedRedirectUrl.protocol &&
+                        !this._allowRedirectDowngrade) {
+                        throw new Error('Redirect from HTTPS to HTTP protocol. This downgrade is not allowed for security reasons. If you want to allow this behavior, set the allowRedirectDowngrade option to true.');
+                    }
+                    // we need to finish reading the response before reassigning response
+                    // which will leak the open socket.
+                    yield response.readBody();
+                    // strip authorization header if redirected to a different hostname
+                    if (parsedRedirectUrl.hostname !== parsedUrl.hostname) {
+                        for (const header in headers) {
+                            // header names are case insensitive
+                            if (header.toLowerCase() === 'authorization') {
+                                delete headers[header];
+                            }
+                        }
+                    }
+                    // let's make the request with the new redirectUrl
+                    info = this._prepareRequest(verb, parsedRedirectUrl, headers);
+                    response = yield this.requestRaw(info, data);
+                    redirectsRemaining--;
+                }
+                if (!response.message.statusCode ||
+                    !HttpResponseRetryCodes.includes(response.message.statusCode)) {
+                    // If not a retry code, return immediately instead of retrying
+                    return response;
+                }
+                numTries += 1;
+                if (numTries < maxTries) {
+                    yield response.readBody();
+                    yield this._performExponentialBackoff(numTries);
+                }
+            } while (numTries < maxTries);
+            return response;
+        });
+    }
+    /**
+     * Needs to be called if keepAlive is set to true in request options.
+     */
+    dispose() {
+        if (this._agent) {
+            this._agent.destroy();
+        }
+        this._disposed = true;
+    }
+    /**
+     * Raw request.
+     * @param info
+     * @param data
+     */
+    requestRaw(info, data) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve, reject) => {
+                function callbackForResult(err, res) {
+                    if (err) {
+                        reject(err);
+                    }
+                    else if (!res) {
+                        // If `err` is not passed, then `res` must be passed.
+                        reject(new Error('Unknown error'));
+                    }
+                    else {
+                        resolve(res);
+                    }
+                }
+                this.requestRawWithCallback(info, data, callbackForResult);
+            });
+        });
+    }
+    /**
+     * Raw request with callback.
+     * @param info
+     * @param data
+     * @param onResult
+     */
+    requestRawWithCallback(info, data, onResult) {
+        if (typeof data === 'string') {
+            if (!info.options.headers) {
+                info.options.headers = {};
+            }
+            info.options.headers['Content-Length'] = Buffer.byteLength(data, 'utf8');
+        }
+        let callbackCalled = false;
+        function handleResult(err, res) {
+            if (!callbackCalled) {
+                callbackCalled = true;
+                onResult(err, res);
+            }
+        }
+        const req = info.httpModule.request(info.options, (msg) => {
+            const res = new HttpClientResponse(msg);
+            handleResult(undefined, res);
+        });
+        let socket;
+        req.on('socket', sock => {
+            socket = sock;
+        });
+        // If we ever get disconnected, we want the socket to timeout eventually
+        req.setTimeout(this._socketTimeout || 3 * 60000, () => {
+            if (socket) {
+                socket.end();
+            }
+            handleResult(new Error(`Request timeout: ${info.options.path}`));
+        });
+        req.on('error', function (err) {
+            // err has statusCode property
+            // res should have headers
+            handleResult(err);
+        });
+        if (data && typeof data === 'string') {
+            req.write(data, 'utf8');
+        }
+        if (data && typeof data !== 'string') {
+            data.on('close', function () {
+                req.end();
+            });
+            data.pipe(req);
+        }
+        else {
+            req.end();
+        }
+    }
+    /**
+     * Gets an http agent. This function is useful when you need an http agent that handles
+     * routing through a proxy server - depending upon the url and proxy environment variables.
+     * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
+     */
+    getAgent(serverUrl) {
+        const parsedUrl = new URL(serverUrl);
+        return this._getAgent(parsedUrl);
+    }
+    getAgentDispatcher(serverUrl) {
+        const parsedUrl = new URL(serverUrl);
+        const proxyUrl = getProxyUrl(parsedUrl);
+        const useProxy = proxyUrl && proxyUrl.hostname;
+        if (!useProxy) {
+            return;
+        }
+        return this._getProxyAgentDispatcher(parsedUrl, proxyUrl);
+    }
+    _prepareRequest(method, requestUrl, headers) {
+        const info = {};
+        info.parsedUrl = requestUrl;
+        const usingSsl = info.parsedUrl.protocol === 'https:';
+        info.httpModule = usingSsl ? external_https_namespaceObject : external_http_namespaceObject;
+        const defaultPort = usingSsl ? 443 : 80;
+        info.options = {};
+        info.options.host = info.parsedUrl.hostname;
+        info.options.port = info.parsedUrl.port
+            ? parseInt(info.parsedUrl.port)
+            : defaultPort;
+        info.options.path =
+            (info.parsedUrl.pathname || '') + (info.parsedUrl.search || '');
+        info.options.method = method;
+        info.options.headers = this._mergeHeaders(headers);
+        if (this.userAgent != null) {
+            info.options.headers['user-agent'] = this.userAgent;
+        }
+        info.options.agent = this._getAgent(info.parsedUrl);
+        // gives handlers an opportunity to participate
+        if (this.handlers) {
+            for (const handler of this.handlers) {
+                handler.prepareRequest(info.options);
+            }
+        }
+        return info;
+    }
+    _mergeHeaders(headers) {
+        if (this.requestOptions && this.requestOptions.headers) {
+            return Object.assign({}, lowercaseKeys(this.requestOptions.headers), lowercaseKeys(headers || {}));
+        }
+        return lowercaseKeys(headers || {});
+    }
+    /**
+     * Gets an existing header value or returns a default.
+     * Handles converting number header values to strings since HTTP headers must be strings.
+     * Note: This returns string | string[] since some headers can have multiple values.
+     * For headers that must always be a single string (like Content-Type), use the
+     * specialized _getExistingOrDefaultContentTypeHeader method instead.
+     */
+    _getExistingOrDefaultHeader(additionalHeaders, header, _default) {
+        let clientHeader;
+        if (this.requestOptions && this.requestOptions.headers) {
+            const headerValue = lowercaseKeys(this.requestOptions.headers)[header];
+            if (headerValue) {
+                clientHeader =
+                    typeof headerValue === 'number' ? headerValue.toString() : headerValue;
+            }
+        }
+        const additionalValue = additionalHeaders[header];
+        if (additionalValue !== undefined) {
+            return typeof additionalValue === 'number'
+                ? additionalValue.toString()
+                : additionalValue;
+        }
+        if (clientHeader !== undefined) {
+            return clientHeader;
+        }
+        return _default;
+    }
+    /**
+     * Specialized version of _getExistingOrDefaultHeader for Content-Type header.
+     * Always returns a single string (not an array) since Content-Type should be a single value.
+     * Converts arrays to comma-separated strings and numbers to strings to ensure type safety.
+     * This was split from _getExistingOrDefaultHeader to provide stricter typing for callers
+     * that assign the result to places expecting a string (e.g., additionalHeaders[Headers.ContentType]).
+     */
+    _getExistingOrDefaultContentTypeHeader(additionalHeaders, _default) {
+        let clientHeader;
+        if (this.requestOptions && this.requestOptions.headers) {
+            const headerValue = lowercaseKeys(this.requestOptions.headers)[Headers.ContentType];
+            if (headerValue) {
+                if (typeof headerValue === 'number') {
+                    clientHeader = String(headerValue);
+                }
+                else if (Array.isArray(headerValue)) {
+                    clientHeader = headerValue.join(', ');
+                }
+                else {
+                    clientHeader = headerValue;
+                }
+            }
+        }
+        const additionalValue = additionalHeaders[Headers.ContentType];
+        // Return the first non-undefined value, converting numbers or arrays to strings if necessary
+        if (additionalValue !== undefined) {
+            if (typeof additionalValue === 'number') {
+                return String(additionalValue);
+            }
+            else if (Array.isArray(additionalValue)) {
+                return additionalValue.join(', ');
+            }
+            else {
+                return additionalValue;
+            }
+        }
+        if (clientHeader !== undefined) {
+            return clientHeader;
+        }
+        return _default;
+    }
+    _getAgent(parsedUrl) {
+        let agent;
+        const proxyUrl = getProxyUrl(parsedUrl);
+        const useProxy = proxyUrl && proxyUrl.hostname;
+        if (this._keepAlive && useProxy) {
+            agent = this._proxyAgent;
+        }
+        if (!useProxy) {
+            agent = this._agent;
+        }
+        // if agent is already assigned use that agent.
+        if (agent) {
+            return agent;
+        }
+        const usingSsl = parsedUrl.protocol === 'https:';
+        let maxSockets = 100;
+        if (this.requestOptions) {
+            maxSockets = this.requestOptions.maxSockets || external_http_.globalAgent.maxSockets;
+        }
+        // This is `useProxy` again, but we need to check `proxyURl` directly for TypeScripts's flow analysis.
+        if (proxyUrl && proxyUrl.hostname) {
+            const agentOptions = {
+                maxSockets,
+                keepAlive: this._keepAlive,
+                proxy: Object.assign(Object.assign({}, ((proxyUrl.username || proxyUrl.password) && {
+                    proxyAuth: `${proxyUrl.username}:${proxyUrl.password}`
+                })), { host: proxyUrl.hostname, port: proxyUrl.port })
+            };
+            let tunnelAgent;
+            const overHttps = proxyUrl.protocol === 'https:';
+            if (usingSsl) {
+                tunnelAgent = overHttps ? tunnel.httpsOverHttps : tunnel.httpsOverHttp;
+            }
+            else {
+                tunnelAgent = overHttps ? tunnel.httpOverHttps : tunnel.httpOverHttp;
+            }
+            agent = tunnelAgent(agentOptions);
+            this._proxyAgent = agent;
+        }
+        // if tunneling agent isn't assigned create a new agent
+        if (!agent) {
+            const options = { keepAlive: this._keepAlive, maxSockets };
+            agent = usingSsl ? new external_https_.Agent(options) : new external_http_.Agent(options);
+            this._agent = agent;
+        }
+        if (usingSsl && this._ignoreSslError) {
+            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
+            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
+            // we have to cast it to any and change it directly
+            agent.options = Object.assign(agent.options || {}, {
+                rejectUnauthorized: false
+            });
+        }
+        return agent;
+    }
+    _getProxyAgentDispatcher(parsedUrl, proxyUrl) {
+        let proxyAgent;
+        if (this._keepAlive) {
+            proxyAgent = this._proxyAgentDispatcher;
+        }
+        // if agent is already assigned use that agent.
+        if (proxyAgent) {
+            return proxyAgent;
+        }
+        const usingSsl = parsedUrl.protocol === 'https:';
+        proxyAgent = new undici.ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
+            token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString('base64')}`
+        })));
+        this._proxyAgentDispatcher = proxyAgent;
+        if (usingSsl && this._ignoreSslError) {
+            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
+            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
+            // we have to cast it to any and change it directly
+            proxyAgent.options = Object.assign(proxyAgent.options.requestTls || {}, {
+                rejectUnauthorized: false
+            });
+        }
+        return proxyAgent;
+    }
+    _getUserAgentWithOrchestrationId(userAgent) {
+        const baseUserAgent = userAgent || 'actions/http-client';
+        const orchId = process.env['ACTIONS_ORCHESTRATION_ID'];
+        if (orchId) {
+            // Sanitize the orchestration ID to ensure it contains only valid characters
+            // Valid characters: 0-9, a-z, _, -, .
+            const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, '_');
+            return `${baseUserAgent} actions_orchestration_id/${sanitizedId}`;
+        }
+        return baseUserAgent;
+    }
+    _performExponentialBackoff(retryNumber) {
+        return __awaiter(this, void 0, void 0, function* () {
+            retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
+            const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
+            return new Promise(resolve => setTimeout(() => resolve(), ms));
+        });
+    }
+    _processResponse(res, options) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve, reject) => __awaiter(this, void 0, void 0, function* () {
+                const statusCode = res.message.statusCode || 0;
+                const response = {
+                    statusCode,
+                    result: null,
+                    headers: {}
+                };
+                // not found leads to null obj returned
+                if (statusCode === HttpCodes.NotFound) {
+                    resolve(response);
+                }
+                // get the result from the body
+                function dateTimeDeserializer(key, value) {
+                    if (typeof value === 'string') {
+                        const a = new Date(value);
+                        if (!isNaN(a.valueOf())) {
+                            return a;
+                        }
+                    }
+                    return value;
+                }
+                let obj;
+                let contents;
+                try {
+                    contents = yield res.readBody();
+                    if (contents && contents.length > 0) {
+                        if (options && options.deserializeDates) {
+                            obj = JSON.parse(contents, dateTimeDeserializer);
+                        }
+                        else {
+                            obj = JSON.parse(contents);
+                        }
+                        response.result = obj;
+                    }
+                    response.headers = res.message.headers;
+                }
+                catch (err) {
+                    // Invalid resource (contents not json);  leaving result obj null
+                }
+                // note that 3xx redirects are handled by the http layer.
+                if (statusCode > 299) {
+                    let msg;
+                    // if exception/error in body, attempt to get better error
+                    if (obj && obj.message) {
+                        msg = obj.message;
+                    }
+                    else if (contents && contents.length > 0) {
+                        // it may be the case that the exception is in the body message as string
+                        msg = contents;
+                    }
+                    else {
+                        msg = `Failed request: (${statusCode})`;
+                    }
+                    const err = new HttpClientError(msg, statusCode);
+                    err.result = response.result;
+                    reject(err);
+                }
+                else {
+                    resolve(response);
+                }
+            }));
+        });
+    }
+}
+const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCase()] = obj[k]), c), {});
+//# sourceMappingURL=index.js.map
+
+/***/ })
+
+/******/ });
+/************************************************************************/
+/******/ // The module cache
+/******/ var __webpack_module_cache__ = {};
+/******/ 
+/******/ // The require function
+/******/ function __nccwpck_require__(moduleId) {
+/******/ 	// Check if module is in cache
+/******/ 	var cachedModule = __webpack_module_cache__[moduleId];
+/******/ 	if (cachedModule !== undefined) {
+/******/ 		return cachedModule.exports;
+/******/ 	}
+/******/ 	// Create a new module (and put it into the cache)
+/******/ 	var module = __webpack_module_cache__[moduleId] = {
+/******/ 		// no module.id needed
+/******/ 		// no module.loaded needed
+/******/ 		exports: {}
+/******/ 	};
+/******/ 
+/******/ 	// Execute the module function
+/******/ 	var threw = true;
+/******/ 	try {
+/******/ 		__webpack_modules__[moduleId].call(module.exports, module, module.exports, __nccwpck_require__);
+/******/ 		threw = false;
+/******/ 	} finally {
+/******/ 		if(threw) delete __webpack_module_cache__[moduleId];
+/******/ 	}
+/******/ 
+/******/ 	// Return the exports of the module
+/******/ 	return module.exports;
+/******/ }
+/******/ 
+/******/ // expose the modules object (__webpack_modules__)
+/******/ __nccwpck_require__.m = __webpack_modules__;
+/******/ 
+/************************************************************************/
+/******/ /* webpack/runtime/asset-relocator-loader */
+/******/ if (typeof __nccwpck_require__ !== 'undefined') __nccwpck_require__.ab = decodeURIComponent(new URL('.', import.meta.url).pathname).slice(import.meta.url.match(/^file:\/\/\/\w:/) ? 1 : 0, -1) + "/";
+/******/ 
+/******/ /* webpack/runtime/compat get default export */
+/******/ (() => {
+/******/ 	// getDefaultExport function for compatibility with non-harmony modules
+/******/ 	__nccwpck_require__.n = (module) => {
+/******/ 		var getter = module && module.__esModule ?
+/******/ 			() => (module['default']) :
+/******/ 			() => (module);
+/******/ 		__nccwpck_require__.d(getter, { a: getter });
+/******/ 		return getter;
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/create fake namespace object */
+/******/ (() => {
+/******/ 	var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 	var leafPrototypes;
+/******/ 	// create a fake namespace object
+/******/ 	// mode & 1: value is a module id, require it
+/******/ 	// mode & 2: merge all properties of value into the ns
+/******/ 	// mode & 4: return value when already ns object
+/******/ 	// mode & 16: return value when it's Promise-like
+/******/ 	// mode & 8|1: behave like require
+/******/ 	__nccwpck_require__.t = function(value, mode) {
+/******/ 		if(mode & 1) value = this(value);
+/******/ 		if(mode & 8) return value;
+/******/ 		if(typeof value === 'object' && value) {
+/******/ 			if((mode & 4) && value.__esModule) return value;
+/******/ 			if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 		}
+/******/ 		var ns = Object.create(null);
+/******/ 		__nccwpck_require__.r(ns);
+/******/ 		var def = {};
+/******/ 		leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 		for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 			Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 		}
+/******/ 		def['default'] = () => (value);
+/******/ 		__nccwpck_require__.d(ns, def);
+/******/ 		return ns;
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/define property getters */
+/******/ (() => {
+/******/ 	// define getter functions for harmony exports
+/******/ 	__nccwpck_require__.d = (exports, definition) => {
+/******/ 		for(var key in definition) {
+/******/ 			if(__nccwpck_require__.o(definition, key) && !__nccwpck_require__.o(exports, key)) {
+/******/ 				Object.defineProperty(exports, key, { enumerable: true, get: definition[key] });
+/******/ 			}
+/******/ 		}
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/ensure chunk */
+/******/ (() => {
+/******/ 	__nccwpck_require__.f = {};
+/******/ 	// This file contains only the entry chunk.
+/******/ 	// The chunk loading function for additional chunks
+/******/ 	__nccwpck_require__.e = (chunkId) => {
+/******/ 		return Promise.all(Object.keys(__nccwpck_require__.f).reduce((promises, key) => {
+/******/ 			__nccwpck_require__.f[key](chunkId, promises);
+/******/ 			return promises;
+/******/ 		}, []));
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/get javascript chunk filename */
+/******/ (() => {
+/******/ 	// This function allow to reference async chunks
+/******/ 	__nccwpck_require__.u = (chunkId) => {
+/******/ 		// return url for filenames based on template
+/******/ 		return "" + chunkId + ".index.js";
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/hasOwnProperty shorthand */
+/******/ (() => {
+/******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/make namespace object */
+/******/ (() => {
+/******/ 	// define __esModule on exports
+/******/ 	__nccwpck_require__.r = (exports) => {
+/******/ 		if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 			Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 		}
+/******/ 		Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/import chunk loading */
+/******/ (() => {
+/******/ 	// no baseURI
+/******/ 	
+/******/ 	// object to store loaded and loading chunks
+/******/ 	// undefined = chunk not loaded, null = chunk preloaded/prefetched
+/******/ 	// [resolve, Promise] = chunk loading, 0 = chunk loaded
+/******/ 	var installedChunks = {
+/******/ 		792: 0
+/******/ 	};
+/******/ 	
+/******/ 	var installChunk = (data) => {
+/******/ 		var {ids, modules, runtime} = data;
+/******/ 		// add "modules" to the modules object,
+/******/ 		// then flag all "ids" as loaded and fire callback
+/******/ 		var moduleId, chunkId, i = 0;
+/******/ 		for(moduleId in modules) {
+/******/ 			if(__nccwpck_require__.o(modules, moduleId)) {
+/******/ 				__nccwpck_require__.m[moduleId] = modules[moduleId];
+/******/ 			}
+/******/ 		}
+/******/ 		if(runtime) runtime(__nccwpck_require__);
+/******/ 		for(;i < ids.length; i++) {
+/******/ 			chunkId = ids[i];
+/******/ 			if(__nccwpck_require__.o(installedChunks, chunkId) && installedChunks[chunkId]) {
+/******/ 				installedChunks[chunkId][0]();
+/******/ 			}
+/******/ 			installedChunks[ids[i]] = 0;
+/******/ 		}
+/******/ 	
+/******/ 	}
+/******/ 	
+/******/ 	__nccwpck_require__.f.j = (chunkId, promises) => {
+/******/ 			// import() chunk loading for javascript
+/******/ 			var installedChunkData = __nccwpck_require__.o(installedChunks, chunkId) ? installedChunks[chunkId] : undefined;
+/******/ 			if(installedChunkData !== 0) { // 0 means "already installed".
+/******/ 	
+/******/ 				// a Promise means "currently loading".
+/******/ 				if(installedChunkData) {
+/******/ 					promises.push(installedChunkData[1]);
+/******/ 				} else {
+/******/ 					if(true) { // all chunks have JS
+/******/ 						// setup Promise in chunk cache
+/******/ 						var promise = import("./" + __nccwpck_require__.u(chunkId)).then(installChunk, (e) => {
+/******/ 							if(installedChunks[chunkId] !== 0) installedChunks[chunkId] = undefined;
+/******/ 							throw e;
+/******/ 						});
+/******/ 						var promise = Promise.race([promise, new Promise((resolve) => (installedChunkData = installedChunks[chunkId] = [resolve]))])
+/******/ 						promises.push(installedChunkData[1] = promise);
+/******/ 					}
+/******/ 				}
+/******/ 			}
+/******/ 	};
+/******/ 	
+/******/ 	// no prefetching
+/******/ 	
+/******/ 	// no preloaded
+/******/ 	
+/******/ 	// no external install chunk
+/******/ 	
+/******/ 	// no on chunks loaded
+/******/ })();
+/******/ 
+/************************************************************************/
+var __webpack_exports__ = {};
+
+// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 14 modules
+var core = __nccwpck_require__(6288);
 // EXTERNAL MODULE: external "node:events"
 var external_node_events_ = __nccwpck_require__(8474);
 ;// CONCATENATED MODULE: ./src/action-io.ts
@@ -31720,23 +31919,23 @@ var external_node_events_ = __nccwpck_require__(8474);
 
 
 const coreIO = {
-    getInput: name => getInput(name),
-    setOutput: (name, value) => setOutput(name, value),
-    saveState: (name, value) => saveState(name, value),
-    getState: name => getState(name),
-    setSecret: value => core_setSecret(value),
-    info: message => info(message),
-    warning: message => warning(message),
-    error: message => error(message),
-    debug: message => core_debug(message),
-    startGroup: title => startGroup(title),
-    endGroup: () => endGroup(),
-    setFailed: message => setFailed(message),
+    getInput: name => core/* getInput */.V4(name),
+    setOutput: (name, value) => core/* setOutput */.uH(name, value),
+    saveState: (name, value) => core/* saveState */.LZ(name, value),
+    getState: name => core/* getState */.Gu(name),
+    setSecret: value => core/* setSecret */.Pq(value),
+    info: message => core/* info */.pq(message),
+    warning: message => core/* warning */.$e(message),
+    error: message => core/* error */.z3(message),
+    debug: message => core/* debug */.Yz(message),
+    startGroup: title => core/* startGroup */.Oh(title),
+    endGroup: () => core/* endGroup */.N4(),
+    setFailed: message => core/* setFailed */.C1(message),
     appendSummary: async (markdown) => {
         // core.summary throws without GITHUB_STEP_SUMMARY; a local run simply has no summary.
         if (!process.env.GITHUB_STEP_SUMMARY)
             return;
-        await summary.addRaw(markdown, true).write();
+        await core/* summary */.z.addRaw(markdown, true).write();
     },
     logDrained: async () => {
         if (process.stdout.writableNeedDrain)
@@ -31746,12 +31945,6 @@ const coreIO = {
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./src/constants.ts
 /**
  * Every name the action shares with the outside world, declared once: inputs and outputs (the contract of
@@ -31783,7 +31976,12 @@ const constants_Input = {
     Task: 'task',
     PrComment: 'pr-comment',
     GithubToken: 'github-token',
-    Rerun: 'rerun'
+    Rerun: 'rerun',
+    Resources: 'resources',
+    Results: 'results',
+    ResultsInclude: 'results-include',
+    ResultsExclude: 'results-exclude',
+    KeepResults: 'keep-results'
 };
 const Output = {
     TaskUuid: 'task-uuid',
@@ -31801,7 +31999,8 @@ const Output = {
     Credits: 'credits',
     CarbonGCO2eq: 'carbon-gco2eq',
     EnergyWh: 'energy-wh',
-    EnergyReusedWh: 'energy-reused-wh'
+    EnergyReusedWh: 'energy-reused-wh',
+    ResultsDir: 'results-dir'
 };
 /** Keys saved with core.saveState by main and read back by post (as STATE_<key>). */
 const State = {
@@ -31827,229 +32026,8 @@ const Env = {
     ClientToken: 'QARNOT_CLIENT_TOKEN'
 };
 
-;// CONCATENATED MODULE: ./src/qarnot/errors.ts
-/** Errors of the Qarnot client, and reading a message out of whichever error body shape the server sent. */
-/** The server answered with a non-success status. */
-class QarnotApiError extends Error {
-    method;
-    path;
-    status;
-    apiMessage;
-    retryAfter;
-    constructor(method, path, status, apiMessage, retryAfter = undefined) {
-        super(`Qarnot API ${method} ${path} answered ${status}${apiMessage ? `: ${apiMessage}` : ''}`);
-        this.method = method;
-        this.path = path;
-        this.status = status;
-        this.apiMessage = apiMessage;
-        this.retryAfter = retryAfter;
-        this.name = 'QarnotApiError';
-    }
-    /** Which attempt of the call got this answer: after a retry, a refusal may be about the first attempt's work. */
-    attempt = 1;
-}
-/** No answer: connection refused or reset, DNS failure, or the per-request timeout expired. */
-class QarnotNetworkError extends Error {
-    method;
-    path;
-    causeMessage;
-    constructor(method, path, causeMessage) {
-        super(`Qarnot API ${method} ${path} did not answer: ${causeMessage}`);
-        this.method = method;
-        this.path = path;
-        this.causeMessage = causeMessage;
-        this.name = 'QarnotNetworkError';
-    }
-}
-/** A success status whose body is not what the endpoint answers (an HTML page, `{}`, `null`, a wrong type). */
-class QarnotAnswerError extends Error {
-    method;
-    path;
-    problem;
-    constructor(method, path, problem) {
-        super(`Qarnot API ${method} ${path} gave an unreadable answer: ${problem}`);
-        this.method = method;
-        this.path = path;
-        this.problem = problem;
-        this.name = 'QarnotAnswerError';
-    }
-}
-/** The caller ended the request: the step is being stopped, or its deadline passed. Never retried. */
-class QarnotCancelledError extends Error {
-    method;
-    path;
-    constructor(method, path) {
-        super(`Qarnot API ${method} ${path} was cancelled`);
-        this.method = method;
-        this.path = path;
-        this.name = 'QarnotCancelledError';
-    }
-}
-/** Retries ran out; `lastError` is the final attempt's error. */
-class QarnotRetriesExhaustedError extends Error {
-    lastError;
-    attempts;
-    elapsedMs;
-    constructor(lastError, attempts, elapsedMs) {
-        super(`${lastError.message} (gave up after ${attempts} attempts over ${Math.round(elapsedMs / 1000)}s)`);
-        this.lastError = lastError;
-        this.attempts = attempts;
-        this.elapsedMs = elapsedMs;
-        this.name = 'QarnotRetriesExhaustedError';
-    }
-}
-function asText(value) {
-    return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
-}
-/**
- * The message of an error body: `{"message"}`, `{"error": "..."}`, `{"error": {"message"}}`, RFC 7807 problem JSON
- * (`title` plus the `errors` map), or plain text. Returns `""` for an empty body.
- */
-function errorMessageFromBody(body) {
-    const text = body.trim();
-    if (text === '')
-        return '';
-    let parsed;
-    try {
-        parsed = JSON.parse(text);
-    }
-    catch {
-        return text.length > 500 ? `${text.slice(0, 500)}...` : text;
-    }
-    if (typeof parsed === 'string')
-        return parsed;
-    if (parsed === null || typeof parsed !== 'object')
-        return text;
-    const object = parsed;
-    const nested = object.error;
-    const message = asText(object.message) ??
-        asText(nested) ??
-        (nested && typeof nested === 'object'
-            ? asText(nested.message)
-            : undefined) ??
-        asText(object.title) ??
-        asText(object.detail);
-    const fieldErrors = object.errors && typeof object.errors === 'object' && !Array.isArray(object.errors)
-        ? Object.entries(object.errors)
-            .map(([field, messages]) => `${field}: ${Array.isArray(messages) ? messages.join(' ') : String(messages)}`)
-            .join('; ')
-        : '';
-    if (message && fieldErrors)
-        return `${message} (${fieldErrors})`;
-    return message ?? (fieldErrors || text);
-}
-/** The error behind retries, if they ran out. */
-function rootError(error) {
-    return error instanceof QarnotRetriesExhaustedError ? error.lastError : error;
-}
-/** The invalid field tags of a 400 `Invalid task file. Invalid fields: a, b`. */
-function invalidFields(message) {
-    const match = /Invalid fields:\s*(.*)$/i.exec(message);
-    if (!match)
-        return [];
-    return match[1]
-        .split(/[,\s]+/)
-        .map(field => field.replace(/\.$/, '').trim())
-        .filter(Boolean);
-}
-
-;// CONCATENATED MODULE: ./src/words.ts
-/** How the action words things: counts, errors, and text that came from outside. Pure. */
-/** `1 instance`, `3 instances`. */
-function plural(count, word, many = `${word}s`) {
-    return `${count} ${count === 1 ? word : many}`;
-}
-/** An error's message, whatever was thrown. */
-function errorMessage(error) {
-    return error instanceof Error ? error.message : String(error);
-}
-/**
- * Text that did not come from the action's own code (a task name, an API state, an error message), made safe for
- * one log line: line breaks and other control characters become spaces, so that the runner can never read a
- * workflow command (`::error::...`) in it, and it is cut to `maxLength` characters.
- */
-function oneLine(text, maxLength = 500) {
-    // eslint-disable-next-line no-control-regex
-    const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ');
-    return flat.length > maxLength ? `${flat.slice(0, maxLength)}…` : flat;
-}
-/** A URL as it may be logged: a user name or password in it is replaced by `***`. */
-function redactUrl(url) {
-    try {
-        const parsed = new URL(url);
-        if (parsed.username === '' && parsed.password === '')
-            return url;
-        parsed.username = '***';
-        parsed.password = '';
-        return parsed.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
-    }
-    catch {
-        return url.replace(/\/\/[^/@]*@/, '//***@');
-    }
-}
-
-;// CONCATENATED MODULE: ./src/errors-explained.ts
-/**
- * What an API refusal means for the user, and what to do about it: the one place that turns client errors into
- * advice. The client speaks Qarnot; this speaks to the person reading the failed step.
- */
-
-
-
-const FIELD_TO_INPUT = {
-    name: constants_Input.Name,
-    'range-length': constants_Input.InstanceRange,
-    advancedranges: constants_Input.InstanceRange,
-    instancecount: constants_Input.InstanceCount,
-    constants: constants_Input.Constants,
-    tags: constants_Input.Tags,
-    labels: constants_Input.Labels,
-    profile: constants_Input.Profile,
-    pooluuid: constants_Input.Pool,
-    hardwareconstraints: constants_Input.Hardware,
-    schedulingtype: constants_Input.Scheduling,
-    retrysettings: constants_Input.MaxRetriesPerInstance
-};
-function explainError(error, apiUrl, phase = 'start') {
-    const root = rootError(error);
-    const message = errorMessage(error);
-    apiUrl = redactUrl(apiUrl);
-    if (root instanceof QarnotApiError && root.status === 404 && phase === 'follow') {
-        return `${message}. The task disappeared while it was followed: it was deleted (on Tasq, by another client, or by Qarnot under auto-delete).`;
-    }
-    if (root instanceof QarnotAnswerError) {
-        return `${message}. Check that '${constants_Input.ApiUrl}' (${apiUrl}) is the Qarnot API and not a proxy or web page.`;
-    }
-    if (root instanceof QarnotApiError) {
-        switch (root.status) {
-            case 401:
-                return `${message}. The token was refused: check the '${constants_Input.Token}' input (usually secrets.QARNOT_TOKEN) holds a current API token from Tasq, and that '${constants_Input.ApiUrl}' (${apiUrl}) is the cluster it belongs to.`;
-            case 402:
-                return `${message}. The account has not enough credits for this task (or no hardware matches the '${constants_Input.Hardware}' constraints); add credits on Tasq or ask for fewer resources.`;
-            case 403:
-                if (/maximum number of tasks/i.test(root.apiMessage)) {
-                    return `${message}. Completed tasks count against the account's task quota until deleted: delete old tasks on Tasq, or set '${constants_Input.AutoDelete}: true' so Qarnot may remove completed ones.`;
-                }
-                return `${message}. The token has no access to this; check the account and '${constants_Input.Token}'.`;
-            case 400: {
-                const fields = invalidFields(root.apiMessage);
-                const inputs = [...new Set(fields.map(f => FIELD_TO_INPUT[f.toLowerCase()]).filter(Boolean))];
-                if (inputs.length > 0)
-                    return `${message}. Check the input${inputs.length > 1 ? 's' : ''} ${inputs.map(i => `'${i}'`).join(', ')}.`;
-                return message;
-            }
-            case 404:
-                return `${message}. Check '${constants_Input.Profile}', '${constants_Input.Pool}' and '${constants_Input.ApiUrl}' (${apiUrl}).`;
-            default:
-                return message;
-        }
-    }
-    if (root instanceof QarnotNetworkError) {
-        return `${message}. Check '${constants_Input.ApiUrl}' (${apiUrl}) and the runner's network or proxy settings.`;
-    }
-    return message;
-}
-
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: ./src/github/context.ts
 /**
  * The workflow run this step belongs to, from the runner's GITHUB_* variables and the event payload file.
@@ -32060,7 +32038,7 @@ function readEvent(path) {
     if (!path)
         return {};
     try {
-        return JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8'));
+        return JSON.parse((0,external_node_fs_.readFileSync)(path, 'utf8'));
     }
     catch {
         return {};
@@ -32123,6 +32101,41 @@ function traceLabels(context) {
     return Object.fromEntries(Object.entries(labels)
         .filter(([, value]) => value !== undefined && value !== '')
         .map(([key, value]) => [key, String(value)]));
+}
+
+;// CONCATENATED MODULE: ./src/words.ts
+/** How the action words things: counts, errors, and text that came from outside. Pure. */
+/** `1 instance`, `3 instances`. */
+function plural(count, word, many = `${word}s`) {
+    return `${count} ${count === 1 ? word : many}`;
+}
+/** An error's message, whatever was thrown. */
+function errorMessage(error) {
+    return error instanceof Error ? error.message : String(error);
+}
+/**
+ * Text that did not come from the action's own code (a task name, an API state, an error message), made safe for
+ * one log line: line breaks and other control characters become spaces, so that the runner can never read a
+ * workflow command (`::error::...`) in it, and it is cut to `maxLength` characters.
+ */
+function oneLine(text, maxLength = 500) {
+    // eslint-disable-next-line no-control-regex
+    const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ');
+    return flat.length > maxLength ? `${flat.slice(0, maxLength)}…` : flat;
+}
+/** A URL as it may be logged: a user name or password in it is replaced by `***`. */
+function redactUrl(url) {
+    try {
+        const parsed = new URL(url);
+        if (parsed.username === '' && parsed.password === '')
+            return url;
+        parsed.username = '***';
+        parsed.password = '';
+        return parsed.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
+    }
+    catch {
+        return url.replace(/\/\/[^/@]*@/, '//***@');
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/input-formats/duration.ts
@@ -32261,6 +32274,473 @@ function read_readApiUrl(read, env) {
     if (url.search !== '' || url.hash !== '')
         throw new InputError(constants_Input.ApiUrl, `"${text}" must not carry a query or fragment`);
     return url.toString().replace(/\/+$/, '');
+}
+
+// EXTERNAL MODULE: ./src/storage/errors.ts
+var errors = __nccwpck_require__(4910);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+;// CONCATENATED MODULE: ./src/storage/layout.ts
+/**
+ * Where everything lives in storage, as pure functions (docs/storage.md, "Layout"): bucket names, object keys, the
+ * tree hash, the manifest, the task's advancedResourceBuckets entry, and which keys may become local paths.
+ */
+
+/** One immutable snapshot per distinct tree: `trees/<treeHash>/<relative path>`. */
+const TREES_PREFIX = 'trees/';
+/** What a tree holds (written before its objects): `manifests/<treeHash>.json`. */
+const MANIFESTS_PREFIX = 'manifests/';
+/** Written once a tree is complete, touched by every run that uses it: `complete/<treeHash>`. */
+const MARKERS_PREFIX = 'complete/';
+/** When prune last ran in this bucket (its LastModified is the clock). */
+const PRUNE_MARKER_KEY = 'prune/last-run';
+const MANIFEST_FORMAT = 'qarnot-action-tree/1';
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const treePrefix = (tree) => `${TREES_PREFIX}${tree}/`;
+const treeKey = (tree, path) => `${treePrefix(tree)}${path}`;
+const manifestKey = (tree) => `${MANIFESTS_PREFIX}${tree}.json`;
+const markerKey = (tree) => `${MARKERS_PREFIX}${tree}`;
+/** The tree hash in a manifest or marker key, or undefined for any other key. */
+function hashInKey(key, prefix, suffix = '') {
+    if (!key.startsWith(prefix) || !key.endsWith(suffix))
+        return undefined;
+    const hash = key.slice(prefix.length, key.length - suffix.length);
+    return SHA256_HEX.test(hash) ? hash : undefined;
+}
+function sha256Hex(text) {
+    return (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex');
+}
+/** Lowercase letters, digits and single hyphens, at most `max` characters, never starting or ending with `-`. */
+function slug(text, max) {
+    const cleaned = text
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-+|-+$/g, '')
+        .slice(0, max)
+        .replace(/-+$/, '');
+    return cleaned || 'x';
+}
+/** S3's rules as Ceph and AWS apply them, restricted to what this module makes (no dots). */
+function isValidBucketName(name) {
+    return name.length >= 3 && name.length <= 63 && /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/.test(name);
+}
+/** A short hash of the account and repository: bucket names of one account never meet another account's. */
+function repositoryTag(repository, account) {
+    return sha256Hex(`${account.trim().toLowerCase()}\n${repository.trim().toLowerCase()}`).slice(0, 12);
+}
+/** The one resource bucket of a repository: `qa-in-<repository slug>-<12 hex>`. */
+function resourceBucketName(naming) {
+    const tag = repositoryTag(naming.repository, naming.account);
+    return `qa-in-${slug(naming.repository, 63 - 'qa-in-'.length - 1 - tag.length)}-${tag}`;
+}
+/** Every results bucket of a repository starts with this; prune removes only the `qa-out-` ones. */
+function resultsBucketPrefix(naming, keep) {
+    return `${keep ? 'qa-keep-' : 'qa-out-'}${repositoryTag(naming.repository, naming.account).slice(0, 8)}-`;
+}
+/**
+ * A fresh results bucket per task, from the task's shortname (unique per account):
+ * `qa-out-<8 hex of the repository>-<shortname slug>-<8 hex of the shortname>`. Buckets the user keeps start with
+ * `qa-keep-` instead, and prune never touches them.
+ */
+function resultsBucketName(naming) {
+    const prefix = resultsBucketPrefix(naming, naming.keep ?? false);
+    const tail = sha256Hex(naming.shortname).slice(0, 8);
+    return `${prefix}${slug(naming.shortname, 63 - prefix.length - 1 - tail.length)}-${tail}`;
+}
+/** Byte order of UTF-8, the same on every machine. */
+function comparePaths(a, b) {
+    return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+/**
+ * The hash of a tree: sha256 of `path NUL sha256 LF` for every file in path order. Paths hold no NUL and hashes
+ * are fixed-length, so two different trees never encode alike; identical trees get identical prefixes.
+ */
+function treeHash(entries) {
+    const hash = (0,external_node_crypto_.createHash)('sha256').update(`${MANIFEST_FORMAT}\n`);
+    for (const entry of [...entries].sort((a, b) => comparePaths(a.path, b.path))) {
+        hash.update(entry.path).update('\0').update(entry.sha256).update('\n');
+    }
+    return hash.digest('hex');
+}
+function makeManifest(tree, entries, now) {
+    const files = [...entries]
+        .sort((a, b) => comparePaths(a.path, b.path))
+        .map((e) => [e.path, e.sha256, e.size]);
+    const bytes = entries.reduce((sum, e) => sum + e.size, 0);
+    return { format: MANIFEST_FORMAT, tree, createdAt: now.toISOString(), bytes, files };
+}
+/** A manifest's files; throws on anything that is not a manifest this module wrote. */
+function parseManifest(text) {
+    const manifest = JSON.parse(text);
+    if (manifest.format !== MANIFEST_FORMAT || !Array.isArray(manifest.files)) {
+        throw new Error(`not a ${MANIFEST_FORMAT} manifest`);
+    }
+    return manifest.files.map(file => {
+        const [path, sha256, size] = Array.isArray(file) ? file : [];
+        if (typeof path !== 'string' ||
+            typeof sha256 !== 'string' ||
+            !SHA256_HEX.test(sha256) ||
+            typeof size !== 'number') {
+            throw new Error('a manifest entry is not [path, sha256, size]');
+        }
+        return { path, sha256, size };
+    });
+}
+/** The tree's objects, and only them, land in $TASK_PATH at their paths relative to the workspace. */
+function advancedResourceBucket(bucket, tree) {
+    const prefix = treePrefix(tree);
+    return {
+        bucketName: bucket,
+        filtering: { prefixFiltering: { prefix } },
+        resourcesTransformation: { stripPrefix: { prefix } }
+    };
+}
+/**
+ * The local relative path an object key may become, or undefined when it must not be written: empty, absolute,
+ * `.` or `..` segments, empty segments, backslashes or NUL. A key ending in `/` is a folder marker, not a file.
+ */
+function safeRelativePath(key) {
+    if (key === '' || key.startsWith('/') || key.endsWith('/') || /[\\\0]/.test(key))
+        return undefined;
+    if (/^[A-Za-z]:/.test(key))
+        return undefined;
+    const segments = key.split('/');
+    if (segments.some(s => s === '' || s === '.' || s === '..'))
+        return undefined;
+    return key;
+}
+
+;// CONCATENATED MODULE: ./src/storage/pool.ts
+/**
+ * Bounded concurrency for transfers: a pool that runs at most `limit` tasks at once, takes new tasks while it
+ * drains, and on the first failure (or the caller's abort) stops launching and aborts every running task through
+ * the signal it hands them. A byte budget keeps buffered upload bytes under a ceiling.
+ */
+
+class TaskPool {
+    limit;
+    controller = new AbortController();
+    queue = [];
+    running = 0;
+    failure;
+    waiters = [];
+    constructor(limit, parent) {
+        this.limit = limit;
+        if (parent) {
+            if (parent.aborted)
+                this.fail((0,errors/* abortReason */.Js)(parent));
+            else
+                parent.addEventListener('abort', () => this.fail((0,errors/* abortReason */.Js)(parent)), { once: true });
+        }
+    }
+    /** Aborted at the first failure or when the caller's signal aborts. */
+    get signal() {
+        return this.controller.signal;
+    }
+    add(task) {
+        if (this.failure)
+            return;
+        this.queue.push(task);
+        this.pump();
+    }
+    /** Resolves once every task added (before or during the wait) is done; rejects with the first failure. */
+    async drain() {
+        while (this.running > 0 || (this.queue.length > 0 && !this.failure)) {
+            await new Promise(resolve => this.waiters.push(resolve));
+        }
+        if (this.failure)
+            throw this.failure.error;
+    }
+    fail(error) {
+        if (this.failure)
+            return;
+        this.failure = { error };
+        this.queue.length = 0;
+        this.controller.abort(error);
+        this.wake();
+    }
+    wake() {
+        const waiters = this.waiters;
+        this.waiters = [];
+        for (const resolve of waiters)
+            resolve();
+    }
+    pump() {
+        while (!this.failure && this.running < this.limit && this.queue.length > 0) {
+            const task = this.queue.shift();
+            this.running++;
+            task(this.controller.signal)
+                .catch(error => this.fail(error))
+                .finally(() => {
+                this.running--;
+                this.pump();
+                this.wake();
+            });
+        }
+    }
+}
+/** Runs `fn` over `items`, at most `limit` at once; the results keep the items' order. */
+async function mapLimit(items, limit, fn, signal) {
+    const results = new Array(items.length);
+    const pool = new TaskPool(limit, signal);
+    items.forEach((item, index) => pool.add(async (taskSignal) => {
+        results[index] = await fn(item, taskSignal);
+    }));
+    await pool.drain();
+    return results;
+}
+/** At most `capacity` bytes reserved at once; a reservation larger than the capacity takes all of it. */
+class ByteBudget {
+    capacity;
+    used = 0;
+    waiting = [];
+    constructor(capacity) {
+        this.capacity = capacity;
+    }
+    async acquire(bytes, signal) {
+        if (signal?.aborted)
+            throw (0,errors/* abortReason */.Js)(signal);
+        const wanted = Math.min(Math.max(bytes, 0), this.capacity);
+        if (this.used + wanted > this.capacity || this.waiting.length > 0) {
+            await new Promise((resolve, reject) => {
+                const onAbort = () => {
+                    const at = this.waiting.indexOf(entry);
+                    if (at >= 0)
+                        this.waiting.splice(at, 1);
+                    reject((0,errors/* abortReason */.Js)(signal));
+                };
+                const entry = {
+                    bytes: wanted,
+                    resolve: () => {
+                        signal?.removeEventListener('abort', onAbort);
+                        resolve();
+                    }
+                };
+                this.waiting.push(entry);
+                signal?.addEventListener('abort', onAbort, { once: true });
+            });
+        }
+        else {
+            this.used += wanted;
+        }
+        let released = false;
+        return () => {
+            if (released)
+                return;
+            released = true;
+            this.used -= wanted;
+            this.grant();
+        };
+    }
+    grant() {
+        while (this.waiting.length > 0 && this.used + this.waiting[0].bytes <= this.capacity) {
+            const next = this.waiting.shift();
+            this.used += next.bytes;
+            next.resolve();
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/storage/resource-patterns.ts
+/**
+ * The `resources`, `results` and results-filter inputs: parsed, resolved against the workspace and checked before
+ * any request (docs/storage.md, "Inputs"). Every problem is one StorageInputError naming the input and the fix.
+ */
+
+
+
+
+
+/** Longest path a tree key (`trees/<64 hex>/<path>`) leaves room for within S3's 1,024-byte keys. */
+const MAX_PATH_BYTES = 1024 - 'trees/'.length - 64 - 1;
+/** Qarnot's limit on resultsWhitelist / resultsBlacklist. */
+const MAX_FILTER_LENGTH = 2047;
+/**
+ * A pattern relative to the workspace, normalised (`./a//b/` -> `a/b/`), or a StorageInputError when it is
+ * absolute, starts with `~`, or has a `..` or inner `.` segment.
+ */
+function normalizePattern(pattern, workspace, input) {
+    const example = input === 'resources' ? 'src/**/*.py' : 'out';
+    if ((0,external_node_path_.isAbsolute)(pattern) || /^[A-Za-z]:[\\/]/.test(pattern)) {
+        const inside = (0,external_node_path_.relative)(workspace, pattern);
+        const hint = inside && !inside.startsWith('..') && !(0,external_node_path_.isAbsolute)(inside) ? `"${inside.split(external_node_path_.sep).join('/')}"` : example;
+        throw new errors/* StorageInputError */.MD(input, `"${pattern}" is an absolute path; write it relative to the workspace (GITHUB_WORKSPACE), e.g. ${hint}`);
+    }
+    if (pattern.startsWith('~')) {
+        throw new errors/* StorageInputError */.MD(input, `"${pattern}" starts with ~; write a path relative to the workspace`);
+    }
+    let rest = pattern.replace(/\/{2,}/g, '/');
+    while (rest.startsWith('./'))
+        rest = rest.slice(2);
+    const segments = rest.split('/');
+    if (segments.some(s => s === '..')) {
+        throw new errors/* StorageInputError */.MD(input, `"${pattern}" leaves the workspace with "..": name only files inside GITHUB_WORKSPACE, relative to it`);
+    }
+    if (segments.some((s, i) => s === '.' && i > 0 && i < segments.length - 1)) {
+        throw new errors/* StorageInputError */.MD(input, `"${pattern}" has a "." segment; remove it`);
+    }
+    return rest === '' || rest === '.' ? '.' : rest;
+}
+/** Lines and commas -> include and `!` exclude patterns; `#` starts a comment line. */
+function parseResourcePatterns(text, workspace) {
+    const include = [];
+    const exclude = [];
+    for (const line of text.split(/\r?\n/)) {
+        if (line.trim().startsWith('#'))
+            continue;
+        for (const item of line.split(',')) {
+            const trimmed = item.trim();
+            if (!trimmed)
+                continue;
+            const negated = trimmed.startsWith('!');
+            const pattern = negated ? trimmed.slice(1).trim() : trimmed;
+            if (!pattern)
+                throw new errors/* StorageInputError */.MD('resources', '"!" alone excludes nothing; write !pattern');
+            (negated ? exclude : include).push(normalizePattern(pattern, workspace, 'resources'));
+        }
+    }
+    if (include.length === 0) {
+        throw new errors/* StorageInputError */.MD('resources', 'names no file; write paths or glob patterns, one per line');
+    }
+    return { include, exclude };
+}
+/** The glob escape @actions/glob applies to the paths it roots patterns in. */
+function globEscape(path) {
+    return path
+        .replace(/\\/g, '\\\\')
+        .replace(/(\[)(?=[^/]+\])/g, '[[]')
+        .replace(/\?/g, '[?]')
+        .replace(/\*/g, '[*]');
+}
+/** Every file a pattern matches (directories expand to their files), as absolute paths. */
+async function globFiles(workspace, pattern) {
+    const glob = await __nccwpck_require__.e(/* import() */ 427).then(__nccwpck_require__.bind(__nccwpck_require__, 4427));
+    const rooted = pattern === '.' ? globEscape(workspace) : `${globEscape(workspace)}/${pattern}`;
+    const globber = await glob.create(rooted, {
+        followSymbolicLinks: true,
+        implicitDescendants: true,
+        matchDirectories: true,
+        omitBrokenSymbolicLinks: false
+    });
+    try {
+        return await globber.glob();
+    }
+    catch (error) {
+        const broken = /No information found for the path '(.*)'/.exec(error.message);
+        if (!broken)
+            throw error;
+        throw new errors/* StorageInputError */.MD('resources', `"${pattern}" matches "${(0,external_node_path_.relative)(workspace, broken[1])}", a broken symbolic link; fix or remove the link`);
+    }
+}
+/** Keeps regular files inside the workspace; a symlink that leads outside it is an error. */
+async function keepFiles(workspace, realWorkspace, pattern, paths) {
+    const kept = await mapLimit(paths, 32, async (absolute) => {
+        const info = await (0,promises_.stat)(absolute);
+        if (info.isDirectory())
+            return undefined;
+        const path = (0,external_node_path_.relative)(workspace, absolute).split(external_node_path_.sep).join('/');
+        if (!info.isFile()) {
+            throw new errors/* StorageInputError */.MD('resources', `"${path}" (from "${pattern}") is not a regular file; exclude it`);
+        }
+        const real = await (0,promises_.realpath)(absolute);
+        if (real !== realWorkspace && !real.startsWith(realWorkspace + external_node_path_.sep)) {
+            throw new errors/* StorageInputError */.MD('resources', `"${path}" is a symbolic link to ${real}, outside the workspace; copy the file into the workspace or exclude it`);
+        }
+        if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
+            throw new errors/* StorageInputError */.MD('resources', `"${path}" is longer than ${MAX_PATH_BYTES} bytes; shorten it`);
+        }
+        return { path, size: info.size };
+    });
+    return kept.filter((file) => file !== undefined);
+}
+/**
+ * Resolves the `resources` input to the files it names, sorted by path: each include pattern must match at least
+ * one file; `!pattern` removes files wherever it appears in the list.
+ */
+async function resolveResources(workspace, text) {
+    const root = (0,external_node_path_.resolve)(workspace);
+    const realWorkspace = await (0,promises_.realpath)(root).catch(() => {
+        throw new errors/* StorageInputError */.MD('resources', `the workspace ${root} does not exist; run actions/checkout first`);
+    });
+    const { include, exclude } = parseResourcePatterns(text, root);
+    const chosen = new Map();
+    for (const pattern of include) {
+        const files = await keepFiles(root, realWorkspace, pattern, await globFiles(root, pattern));
+        if (files.length === 0) {
+            throw new errors/* StorageInputError */.MD('resources', `"${pattern}" matches no file in the workspace (${root}); check the path, or check out the files first`);
+        }
+        for (const file of files)
+            chosen.set(file.path, file.size);
+    }
+    for (const pattern of exclude) {
+        for (const absolute of await globFiles(root, pattern)) {
+            chosen.delete((0,external_node_path_.relative)(root, absolute).split(external_node_path_.sep).join('/'));
+        }
+    }
+    if (chosen.size === 0) {
+        throw new errors/* StorageInputError */.MD('resources', 'every file matched is excluded by a "!" pattern; loosen the exclusions');
+    }
+    return [...chosen].map(([path, size]) => ({ path, size })).sort((a, b) => comparePaths(a.path, b.path));
+}
+/**
+ * The `results` folder as an absolute path inside the workspace (created later if missing). It must not be the
+ * workspace itself, a file, or reached through a symbolic link that leads outside the workspace.
+ */
+async function resolveResultsFolder(workspace, text) {
+    const root = (0,external_node_path_.resolve)(workspace);
+    const folder = normalizePattern(text.trim(), root, 'results').replace(/\/$/, '');
+    if (folder === '.' || folder === '') {
+        throw new errors/* StorageInputError */.MD('results', 'is the workspace itself; name a folder inside it, e.g. out');
+    }
+    if (/[*?[\]]/.test(folder)) {
+        throw new errors/* StorageInputError */.MD('results', `"${folder}" is a pattern; name one folder, e.g. out`);
+    }
+    const realWorkspace = await (0,promises_.realpath)(root);
+    let current = root;
+    for (const segment of folder.split('/')) {
+        current = (0,external_node_path_.join)(current, segment);
+        const info = await (0,promises_.lstat)(current).catch(() => undefined);
+        if (!info)
+            break;
+        const real = await (0,promises_.realpath)(current);
+        if (real !== realWorkspace && !real.startsWith(realWorkspace + external_node_path_.sep)) {
+            throw new errors/* StorageInputError */.MD('results', `"${folder}" leads outside the workspace (to ${real}); name another folder`);
+        }
+        if (!(await (0,promises_.stat)(current)).isDirectory()) {
+            throw new errors/* StorageInputError */.MD('results', `"${(0,external_node_path_.relative)(root, current)}" is a file; name a folder (it is created if missing)`);
+        }
+    }
+    return (0,external_node_path_.join)(root, ...folder.split('/'));
+}
+/**
+ * Checks the results filters (Qarnot's resultsWhitelist / resultsBlacklist: regular expressions tested on each
+ * result file's path relative to $TASK_PATH). Empty ones are left out.
+ */
+function validateResultFilters(filters) {
+    const check = (input, text) => {
+        const value = text?.trim();
+        if (!value)
+            return undefined;
+        if (value.length > MAX_FILTER_LENGTH) {
+            throw new errors/* StorageInputError */.MD(input, `is ${value.length} characters long; Qarnot takes under 2048`);
+        }
+        try {
+            new RegExp(value);
+        }
+        catch (error) {
+            const reason = error.message.replace(/^Invalid regular expression: /, '');
+            throw new errors/* StorageInputError */.MD(input, `"${value}" is not a valid regular expression (${reason}); fix it`);
+        }
+        return value;
+    };
+    const resultsWhitelist = check('results-include', filters.include);
+    const resultsBlacklist = check('results-exclude', filters.exclude);
+    return {
+        ...(resultsWhitelist !== undefined && { resultsWhitelist }),
+        ...(resultsBlacklist !== undefined && { resultsBlacklist })
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/ranges.ts
@@ -33171,6 +33651,8 @@ function makeShortname(env, randomHex) {
 
 
 
+
+
 /** Inputs that describe a task to create, and so make no sense with `task`. */
 const CREATION_INPUTS = [
     constants_Input.Command,
@@ -33267,7 +33749,33 @@ function readSettings(read, context) {
         pollFloorMs: readDuration(read, constants_Input.PollInterval, 600_000) ?? 0,
         prComment: read_readBoolean(read, constants_Input.PrComment, false),
         githubToken,
-        rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag }
+        rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
+        files: readFiles(read, context.env, followTask !== undefined)
+    };
+}
+function readFiles(read, env, following) {
+    const resources = read(constants_Input.Resources) || undefined;
+    const results = read(constants_Input.Results) || undefined;
+    const include = read(constants_Input.ResultsInclude) || undefined;
+    const exclude = read(constants_Input.ResultsExclude) || undefined;
+    if (resources !== undefined && following) {
+        throw new InputError(constants_Input.Resources, "cannot be used with 'task': the task already exists with its own resources");
+    }
+    if (results === undefined) {
+        const alone = include !== undefined ? constants_Input.ResultsInclude : exclude !== undefined ? constants_Input.ResultsExclude : undefined;
+        if (alone)
+            throw new InputError(alone, "filters the files brought back to 'results', which is not set; set results: out");
+    }
+    if (resources === undefined && results === undefined)
+        return undefined;
+    const filters = fromStorage(() => validateResultFilters({ include, exclude }));
+    return {
+        workspace: env.GITHUB_WORKSPACE || process.cwd(),
+        resources,
+        results,
+        resultsWhitelist: filters.resultsWhitelist,
+        resultsBlacklist: filters.resultsBlacklist,
+        keepResults: read_readBoolean(read, constants_Input.KeepResults, false)
     };
 }
 function readPostSettings(read, env) {
@@ -33300,6 +33808,143 @@ function readInputs(io, env, randomHex) {
         io.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${errorMessage(error)}`);
         return undefined;
     }
+}
+/** Runs a check of the storage side, its StorageInputError becoming the InputError of the same input. */
+function fromStorage(check) {
+    try {
+        return check();
+    }
+    catch (error) {
+        if (error instanceof errors/* StorageInputError */.MD)
+            throw new InputError(error.input, error.detail);
+        throw error;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/qarnot/errors.ts
+/** Errors of the Qarnot client, and reading a message out of whichever error body shape the server sent. */
+/** The server answered with a non-success status. */
+class QarnotApiError extends Error {
+    method;
+    path;
+    status;
+    apiMessage;
+    retryAfter;
+    constructor(method, path, status, apiMessage, retryAfter = undefined) {
+        super(`Qarnot API ${method} ${path} answered ${status}${apiMessage ? `: ${apiMessage}` : ''}`);
+        this.method = method;
+        this.path = path;
+        this.status = status;
+        this.apiMessage = apiMessage;
+        this.retryAfter = retryAfter;
+        this.name = 'QarnotApiError';
+    }
+    /** Which attempt of the call got this answer: after a retry, a refusal may be about the first attempt's work. */
+    attempt = 1;
+}
+/** No answer: connection refused or reset, DNS failure, or the per-request timeout expired. */
+class QarnotNetworkError extends Error {
+    method;
+    path;
+    causeMessage;
+    constructor(method, path, causeMessage) {
+        super(`Qarnot API ${method} ${path} did not answer: ${causeMessage}`);
+        this.method = method;
+        this.path = path;
+        this.causeMessage = causeMessage;
+        this.name = 'QarnotNetworkError';
+    }
+}
+/** A success status whose body is not what the endpoint answers (an HTML page, `{}`, `null`, a wrong type). */
+class QarnotAnswerError extends Error {
+    method;
+    path;
+    problem;
+    constructor(method, path, problem) {
+        super(`Qarnot API ${method} ${path} gave an unreadable answer: ${problem}`);
+        this.method = method;
+        this.path = path;
+        this.problem = problem;
+        this.name = 'QarnotAnswerError';
+    }
+}
+/** The caller ended the request: the step is being stopped, or its deadline passed. Never retried. */
+class QarnotCancelledError extends Error {
+    method;
+    path;
+    constructor(method, path) {
+        super(`Qarnot API ${method} ${path} was cancelled`);
+        this.method = method;
+        this.path = path;
+        this.name = 'QarnotCancelledError';
+    }
+}
+/** Retries ran out; `lastError` is the final attempt's error. */
+class QarnotRetriesExhaustedError extends Error {
+    lastError;
+    attempts;
+    elapsedMs;
+    constructor(lastError, attempts, elapsedMs) {
+        super(`${lastError.message} (gave up after ${attempts} attempts over ${Math.round(elapsedMs / 1000)}s)`);
+        this.lastError = lastError;
+        this.attempts = attempts;
+        this.elapsedMs = elapsedMs;
+        this.name = 'QarnotRetriesExhaustedError';
+    }
+}
+function asText(value) {
+    return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}
+/**
+ * The message of an error body: `{"message"}`, `{"error": "..."}`, `{"error": {"message"}}`, RFC 7807 problem JSON
+ * (`title` plus the `errors` map), or plain text. Returns `""` for an empty body.
+ */
+function errorMessageFromBody(body) {
+    const text = body.trim();
+    if (text === '')
+        return '';
+    let parsed;
+    try {
+        parsed = JSON.parse(text);
+    }
+    catch {
+        return text.length > 500 ? `${text.slice(0, 500)}...` : text;
+    }
+    if (typeof parsed === 'string')
+        return parsed;
+    if (parsed === null || typeof parsed !== 'object')
+        return text;
+    const object = parsed;
+    const nested = object.error;
+    const message = asText(object.message) ??
+        asText(nested) ??
+        (nested && typeof nested === 'object'
+            ? asText(nested.message)
+            : undefined) ??
+        asText(object.title) ??
+        asText(object.detail);
+    const fieldErrors = object.errors && typeof object.errors === 'object' && !Array.isArray(object.errors)
+        ? Object.entries(object.errors)
+            .map(([field, messages]) => `${field}: ${Array.isArray(messages) ? messages.join(' ') : String(messages)}`)
+            .join('; ')
+        : '';
+    if (message && fieldErrors)
+        return `${message} (${fieldErrors})`;
+    return message ?? (fieldErrors || text);
+}
+/** The error behind retries, if they ran out. */
+function rootError(error) {
+    return error instanceof QarnotRetriesExhaustedError ? error.lastError : error;
+}
+/** The invalid field tags of a 400 `Invalid task file. Invalid fields: a, b`. */
+function invalidFields(message) {
+    const match = /Invalid fields:\s*(.*)$/i.exec(message);
+    if (!match)
+        return [];
+    return match[1]
+        .split(/[,\s]+/)
+        .map(field => field.replace(/\.$/, '').trim())
+        .filter(Boolean);
 }
 
 ;// CONCATENATED MODULE: ./src/qarnot/retry.ts
@@ -33502,6 +34147,19 @@ class QarnotClient {
             }
         });
     }
+    /** `GET /settings`: where the cluster's storage is (`storage`, or null without storage), docs/qarnot-api.md §8. */
+    async getStorageUrl() {
+        const answer = await this.json({ method: 'GET', path: '/settings' });
+        return answer?.storage;
+    }
+    /** `GET /info`: the account's email, which is its storage access key (docs/qarnot-api.md §8). */
+    async getAccountEmail() {
+        const call = { method: 'GET', path: '/info' };
+        const email = (await this.json(call))?.email;
+        if (typeof email !== 'string' || email === '')
+            throw new QarnotAnswerError(call.method, call.path, 'it names no email');
+        return email;
+    }
     /** `GET /credits/v1/tasks/{uuid}/credits` (a service beside the compute API, without its `/v1` prefix). */
     getTaskCredits(uuid) {
         return this.json({
@@ -33635,10 +34293,12 @@ class SinkStopped extends Error {
     }
 }
 
+// EXTERNAL MODULE: ./node_modules/@actions/http-client/lib/index.js + 1 modules
+var lib = __nccwpck_require__(4942);
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
-;// CONCATENATED MODULE: external "node:https"
-const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+// EXTERNAL MODULE: external "node:https"
+var external_node_https_ = __nccwpck_require__(4708);
 ;// CONCATENATED MODULE: ./src/qarnot/transport.ts
 /**
  * The HTTP exchange under the Qarnot client, behind a small interface so tests and other transports can stand in.
@@ -33696,7 +34356,7 @@ async function answer(response, request, sink) {
 class ActionsHttpTransport {
     http;
     constructor(userAgent) {
-        this.http = new lib_HttpClient(userAgent, [], { allowRetries: false, allowRedirects: false, keepAlive: true });
+        this.http = new lib/* HttpClient */.Qq(userAgent, [], { allowRetries: false, allowRedirects: false, keepAlive: true });
     }
     exchange(request, sink) {
         return new Promise((resolve, reject) => {
@@ -33721,7 +34381,7 @@ class ActionsHttpTransport {
             const onAbort = () => finish(new ExchangeAbortedError());
             const timer = setTimeout(() => finish(new Error(`no complete answer within ${request.timeoutMs} ms`)), request.timeoutMs);
             request.signal?.addEventListener('abort', onAbort, { once: true });
-            const outgoing = (url.protocol === 'https:' ? external_node_https_namespaceObject : external_node_http_).request(url, {
+            const outgoing = (url.protocol === 'https:' ? external_node_https_ : external_node_http_).request(url, {
                 method: request.method,
                 headers: { ...request.headers, 'Content-Length': String(Buffer.byteLength(body)) },
                 agent: this.http.getAgent(request.url)
@@ -33774,6 +34434,68 @@ function redactCreateBody(body, secretPrefix) {
         ...body,
         constants: body.constants?.map(c => c.key.startsWith(secretPrefix) ? { key: c.key, value: '[SECRET]' } : c)
     };
+}
+
+;// CONCATENATED MODULE: ./src/errors-explained.ts
+/**
+ * What an API refusal means for the user, and what to do about it: the one place that turns client errors into
+ * advice. The client speaks Qarnot; this speaks to the person reading the failed step.
+ */
+
+
+
+const FIELD_TO_INPUT = {
+    name: constants_Input.Name,
+    'range-length': constants_Input.InstanceRange,
+    advancedranges: constants_Input.InstanceRange,
+    instancecount: constants_Input.InstanceCount,
+    constants: constants_Input.Constants,
+    tags: constants_Input.Tags,
+    labels: constants_Input.Labels,
+    profile: constants_Input.Profile,
+    pooluuid: constants_Input.Pool,
+    hardwareconstraints: constants_Input.Hardware,
+    schedulingtype: constants_Input.Scheduling,
+    retrysettings: constants_Input.MaxRetriesPerInstance
+};
+function explainError(error, apiUrl, phase = 'start') {
+    const root = rootError(error);
+    const message = errorMessage(error);
+    apiUrl = redactUrl(apiUrl);
+    if (root instanceof QarnotApiError && root.status === 404 && phase === 'follow') {
+        return `${message}. The task disappeared while it was followed: it was deleted (on Tasq, by another client, or by Qarnot under auto-delete).`;
+    }
+    if (root instanceof QarnotAnswerError) {
+        return `${message}. Check that '${constants_Input.ApiUrl}' (${apiUrl}) is the Qarnot API and not a proxy or web page.`;
+    }
+    if (root instanceof QarnotApiError) {
+        switch (root.status) {
+            case 401:
+                return `${message}. The token was refused: check the '${constants_Input.Token}' input (usually secrets.QARNOT_TOKEN) holds a current API token from Tasq, and that '${constants_Input.ApiUrl}' (${apiUrl}) is the cluster it belongs to.`;
+            case 402:
+                return `${message}. The account has not enough credits for this task (or no hardware matches the '${constants_Input.Hardware}' constraints); add credits on Tasq or ask for fewer resources.`;
+            case 403:
+                if (/maximum number of tasks/i.test(root.apiMessage)) {
+                    return `${message}. Completed tasks count against the account's task quota until deleted: delete old tasks on Tasq, or set '${constants_Input.AutoDelete}: true' so Qarnot may remove completed ones.`;
+                }
+                return `${message}. The token has no access to this; check the account and '${constants_Input.Token}'.`;
+            case 400: {
+                const fields = invalidFields(root.apiMessage);
+                const inputs = [...new Set(fields.map(f => FIELD_TO_INPUT[f.toLowerCase()]).filter(Boolean))];
+                if (inputs.length > 0)
+                    return `${message}. Check the input${inputs.length > 1 ? 's' : ''} ${inputs.map(i => `'${i}'`).join(', ')}.`;
+                return message;
+            }
+            case 404:
+                return `${message}. Check '${constants_Input.Profile}', '${constants_Input.Pool}' and '${constants_Input.ApiUrl}' (${apiUrl}).`;
+            default:
+                return message;
+        }
+    }
+    if (root instanceof QarnotNetworkError) {
+        return `${message}. Check '${constants_Input.ApiUrl}' (${apiUrl}) and the runner's network or proxy settings.`;
+    }
+    return message;
 }
 
 ;// CONCATENATED MODULE: ./src/task/submit.ts
@@ -33859,7 +34581,848 @@ async function abortWhatWasMade(hurried, body, clock, log) {
     }
 }
 
+// EXTERNAL MODULE: external "node:perf_hooks"
+var external_node_perf_hooks_ = __nccwpck_require__(643);
+;// CONCATENATED MODULE: external "node:stream/promises"
+const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+;// CONCATENATED MODULE: ./src/storage/store.ts
+/** Every object under a prefix, page by page (one request per 1,000 objects). */
+async function* listAll(store, bucket, prefix, signal, startAfter) {
+    let from = startAfter ? { startAfter } : {};
+    for (;;) {
+        const page = await store.listPage(bucket, prefix, from, signal);
+        yield page.objects;
+        if (!page.next)
+            return;
+        from = page.next;
+    }
+}
+async function listAllObjects(store, bucket, prefix, signal) {
+    const all = [];
+    for await (const page of listAll(store, bucket, prefix, signal))
+        all.push(...page);
+    return all;
+}
+/** Deletes keys 1,000 per request; throws if storage refused any. */
+async function deleteKeys(store, bucket, keys, signal) {
+    for (let at = 0; at < keys.length; at += 1000) {
+        const refused = await store.deleteObjects(bucket, keys.slice(at, at + 1000), signal);
+        if (refused.length > 0)
+            throw new Error(`storage refused to delete ${refused.length} objects, e.g. ${refused[0]}`);
+    }
+    return keys.length;
+}
+/** A small object's bytes as text (manifests). */
+async function readObjectText(store, bucket, key, signal) {
+    const { body } = await store.getObjectStream(bucket, key, signal);
+    const chunks = [];
+    for await (const chunk of body)
+        chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    return Buffer.concat(chunks).toString('utf8');
+}
+
+;// CONCATENATED MODULE: ./src/storage/collect.ts
+/**
+ * Results: every object of the task's results bucket becomes a file under the results folder, streamed to disk,
+ * several at once, large ones as parallel ranges; keys that would land outside the folder are refused
+ * (docs/storage.md, "Results"). Then the bucket is removed unless the user keeps it.
+ */
+
+
+
+
+
+
+
+
+
+
+/** Which objects become which files; the rest are rejected with a reason. */
+function planDownloads(objects) {
+    const rejected = [];
+    const candidates = [];
+    for (const object of objects) {
+        const path = safeRelativePath(object.key);
+        if (path !== undefined)
+            candidates.push({ object, path });
+        else if (!(object.key.endsWith('/') && object.size === 0 && safeRelativePath(object.key.slice(0, -1)))) {
+            rejected.push({ key: object.key, reason: 'its name would leave the results folder' });
+        }
+    }
+    const folders = new Set();
+    for (const { path } of candidates) {
+        for (let at = path.indexOf('/'); at >= 0; at = path.indexOf('/', at + 1))
+            folders.add(path.slice(0, at));
+    }
+    const planned = candidates.filter(c => {
+        if (!folders.has(c.path))
+            return true;
+        rejected.push({ key: c.object.key, reason: 'other results are in a folder of the same name' });
+        return false;
+    });
+    return { planned, rejected };
+}
+async function collectResults(options) {
+    const started = external_node_perf_hooks_.performance.now();
+    const { store, bucket, signal } = options;
+    let objects;
+    try {
+        objects = await listAllObjects(store, bucket, '', signal);
+    }
+    catch (error) {
+        if (!(0,errors/* isNoSuchBucket */.hl)(error))
+            throw error;
+        return {
+            files: 0,
+            bytes: 0,
+            ms: Math.round(external_node_perf_hooks_.performance.now() - started),
+            rejected: [],
+            bucketMissing: true
+        };
+    }
+    const { planned, rejected } = planDownloads(objects);
+    await (0,promises_.mkdir)(options.directory, { recursive: true });
+    const folders = new Folders(await (0,promises_.realpath)(options.directory));
+    let files = 0;
+    let bytes = 0;
+    await mapLimit(planned, options.concurrency ?? 32, async (item, s) => {
+        const reason = await place(options, folders, item, s);
+        if (reason)
+            return void rejected.push({ key: item.object.key, reason });
+        files++;
+        bytes += item.object.size;
+    }, signal);
+    return { files, bytes, ms: Math.round(external_node_perf_hooks_.performance.now() - started), rejected, bucketMissing: false };
+}
+const IN_THE_WAY = new Set(['EISDIR', 'ENOTDIR', 'EEXIST', 'ENOTEMPTY']);
+const LEADS_OUTSIDE = 'a symbolic link in the results folder leads outside it';
+/**
+ * The folders results go in, each made and checked once: checked before it is made (a symbolic link already in
+ * the results folder must not lead a single write outside), and its real path checked again after.
+ */
+class Folders {
+    root;
+    checked = new Map();
+    constructor(root) {
+        this.root = root;
+    }
+    /** The folder's real path, or undefined if it would lie outside the results folder. */
+    resolve(folder) {
+        let pending = this.checked.get(folder);
+        if (!pending)
+            this.checked.set(folder, (pending = this.make(folder)));
+        return pending;
+    }
+    within(path) {
+        return path === this.root || path.startsWith(this.root + external_node_path_.sep);
+    }
+    async make(folder) {
+        let existing = folder;
+        while (!(await (0,promises_.lstat)(existing).then(() => true, () => false)) &&
+            (0,external_node_path_.dirname)(existing) !== existing) {
+            existing = (0,external_node_path_.dirname)(existing);
+        }
+        if (!this.within(await (0,promises_.realpath)(existing)))
+            return undefined;
+        await (0,promises_.mkdir)(folder, { recursive: true });
+        const real = await (0,promises_.realpath)(folder);
+        return this.within(real) ? real : undefined;
+    }
+}
+/** Writes one result under the folder; returns why it was refused, if it was. */
+async function place(options, folders, item, signal) {
+    const target = (0,external_node_path_.join)(options.directory, ...item.path.split('/'));
+    try {
+        const parent = await folders.resolve((0,external_node_path_.dirname)(target));
+        if (parent === undefined)
+            return LEADS_OUTSIDE;
+        await download(options, item.object, (0,external_node_path_.join)(parent, (0,external_node_path_.basename)(target)), signal);
+        return undefined;
+    }
+    catch (error) {
+        if (!IN_THE_WAY.has(error.code ?? ''))
+            throw error;
+        return 'a file or folder of the same name is in the way in the results folder';
+    }
+}
+/** Streams a range (or all) of an object into the file at `start`; returns the bytes written. */
+async function fetchInto(options, object, file, signal, range) {
+    const { body } = await options.store.getObjectStream(options.bucket, object.key, signal, range);
+    let count = 0;
+    body.on('data', (chunk) => (count += chunk.length));
+    await (0,external_node_stream_promises_namespaceObject.pipeline)(body, (0,external_node_fs_.createWriteStream)(file, { flags: range ? 'r+' : 'wx', start: range?.start }), {
+        signal
+    });
+    return count;
+}
+/** Streams one object to a temporary file beside the target, checks its size, then renames it into place. */
+async function download(options, object, target, signal) {
+    const temporary = (0,external_node_path_.join)((0,external_node_path_.dirname)(target), `.${(0,external_node_path_.basename)(target)}.${(0,external_node_crypto_.randomBytes)(4).toString('hex')}.part`);
+    const rangeSize = options.rangeSize ?? 16 * 1024 * 1024;
+    try {
+        let size;
+        if (object.size >= (options.rangedFrom ?? 64 * 1024 * 1024)) {
+            await (await (0,promises_.open)(temporary, 'wx')).close();
+            const starts = Array.from({ length: Math.ceil(object.size / rangeSize) }, (_, i) => i * rangeSize);
+            const counts = await mapLimit(starts, 4, (start, s) => fetchInto(options, object, temporary, s, {
+                start,
+                end: Math.min(start + rangeSize, object.size) - 1
+            }), signal);
+            size = counts.reduce((sum, n) => sum + n, 0);
+        }
+        else {
+            size = await fetchInto(options, object, temporary, signal);
+        }
+        if (size !== object.size) {
+            throw new Error(`${object.key} came down as ${size} bytes instead of ${object.size}; collect it again`);
+        }
+        await (0,promises_.rename)(temporary, target);
+    }
+    catch (error) {
+        await (0,promises_.rm)(temporary, { force: true });
+        throw error;
+    }
+}
+/** Empties and removes a results bucket; a bucket already gone is fine. Returns the objects removed. */
+async function deleteResultsBucket(options) {
+    const { store, bucket, signal } = options;
+    try {
+        const keys = (await listAllObjects(store, bucket, '', signal)).map(o => o.key);
+        await deleteKeys(store, bucket, keys, signal);
+        for (const upload of await store.listMultipartUploads(bucket, signal)) {
+            await store.abortMultipartUpload(bucket, upload.key, upload.uploadId, signal);
+        }
+        await store.deleteBucket(bucket, signal);
+        return keys.length;
+    }
+    catch (error) {
+        if ((0,errors/* isNoSuchBucket */.hl)(error))
+            return 0;
+        throw error;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/storage/connect.ts
+/**
+ * Reaching Qarnot's storage: the endpoint from `GET /settings`, the lazy load of the S3 client, a check that
+ * storage answers and takes the credentials, and the account's own buckets (docs/storage.md, "Client").
+ */
+
+/**
+ * The storage URL from `GET /settings` (`{"storage": ...}`); `override` (e.g. QARNOT_STORAGE_URL) wins. A cluster
+ * without storage answers `null`: that is an error before any task exists.
+ */
+function storageEndpoint(settingsStorage, override) {
+    const candidate = override?.trim() || (typeof settingsStorage === 'string' ? settingsStorage.trim() : '');
+    if (!candidate) {
+        throw new errors/* StorageUnavailableError */.y7('no-storage', 'this Qarnot cluster has no storage (GET /settings gives no storage URL), so files cannot be sent or brought back');
+    }
+    let url;
+    try {
+        url = new URL(candidate);
+    }
+    catch {
+        throw new errors/* StorageUnavailableError */.y7('no-storage', `the cluster's storage URL "${candidate}" is not a URL`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+        throw new errors/* StorageUnavailableError */.y7('no-storage', `the cluster's storage URL "${candidate}" is not http(s)`);
+    }
+    return candidate.replace(/\/+$/, '');
+}
+/** Loads the AWS SDK (a chunk of its own) and makes a store with Qarnot's credentials. No request is sent. */
+async function createStore(options) {
+    const { createObjectStore } = await Promise.all(/* import() */[__nccwpck_require__.e(711), __nccwpck_require__.e(279)]).then(__nccwpck_require__.bind(__nccwpck_require__, 9279));
+    return createObjectStore(options);
+}
+/**
+ * One cheap request (list the account's buckets) that tells apart storage down, storage refusing the account's
+ * credentials, and storage ready. Bounded by `timeoutMs` on top of the caller's signal.
+ */
+async function checkStorage(store, signal, timeoutMs = 20_000) {
+    const bounded = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+    try {
+        await store.listBuckets(bounded);
+    }
+    catch (error) {
+        if (signal.aborted)
+            throw error;
+        if (error instanceof errors/* StoreError */.AD && (error.status === 403 || error.status === 401)) {
+            throw new errors/* StorageUnavailableError */.y7('credentials', `Qarnot storage at ${store.endpoint} refused the account's credentials (${error.code}); the token may ` +
+                'belong to another cluster, or storage is not enabled for this account', { cause: error });
+        }
+        const why = (0,errors/* isAbort */.rV)(error) ? `no answer within ${timeoutMs / 1000} s` : error.message;
+        throw new errors/* StorageUnavailableError */.y7('unreachable', `Qarnot storage at ${store.endpoint} cannot be reached (${why}); retry later, or check the cluster's storage`, { cause: error });
+    }
+}
+/** Makes sure the bucket exists and is the account's own (creating it when missing). */
+async function ensureBucket(store, bucket, signal) {
+    const state = await store.headBucket(bucket, signal);
+    if (state === 'exists')
+        return;
+    if (state === 'missing') {
+        try {
+            await store.createBucket(bucket, signal);
+            return;
+        }
+        catch (error) {
+            const raced = error instanceof errors/* StoreError */.AD && /^BucketAlready/.test(error.code);
+            if (!raced)
+                throw error;
+            if ((await store.headBucket(bucket, signal)) === 'exists')
+                return;
+        }
+    }
+    throw new errors/* StorageUnavailableError */.y7('bucket-not-ours', `the storage bucket ${bucket} belongs to someone else; this should not happen with the names the action makes`);
+}
+
+;// CONCATENATED MODULE: external "node:timers/promises"
+const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
+;// CONCATENATED MODULE: ./src/storage/prune-rules.ts
+/**
+ * The prune rule as pure decisions (docs/storage.md, "Prune"): which trees go and which results buckets go, from
+ * listings and the clock alone.
+ */
+
+const DEFAULT_PRUNE_RULES = {
+    days: 7,
+    maxTrees: 20,
+    graceHours: 24,
+    resultsDays: 7,
+    intervalMinutes: 60
+};
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+/** Every tree the manifests and markers name, with when it was last used. */
+function treeUses(manifests, markers) {
+    const trees = new Map();
+    for (const manifest of manifests) {
+        const tree = hashInKey(manifest.key, MANIFESTS_PREFIX, '.json');
+        if (tree)
+            trees.set(tree, { ...trees.get(tree), manifest });
+    }
+    for (const marker of markers) {
+        const tree = hashInKey(marker.key, MARKERS_PREFIX);
+        if (tree)
+            trees.set(tree, { ...trees.get(tree), marker });
+    }
+    return [...trees].map(([tree, { manifest, marker }]) => {
+        const times = [manifest?.lastModified.getTime() ?? 0, marker?.lastModified.getTime() ?? 0];
+        return { tree, complete: marker !== undefined, lastUsed: new Date(Math.max(...times)), manifest, marker };
+    });
+}
+/** Splits trees into kept and removed by the rule. */
+function planTrees(uses, now, rules) {
+    const keep = [];
+    const remove = [];
+    const complete = uses.filter(u => u.complete).sort((a, b) => b.lastUsed.getTime() - a.lastUsed.getTime());
+    complete.forEach((use, rank) => {
+        const age = now.getTime() - use.lastUsed.getTime();
+        const stale = age > rules.days * DAY || (rank >= rules.maxTrees && age > rules.graceHours * HOUR);
+        (stale ? remove : keep).push(use);
+    });
+    for (const use of uses.filter(u => !u.complete)) {
+        ;
+        (now.getTime() - use.lastUsed.getTime() > rules.graceHours * HOUR ? remove : keep).push(use);
+    }
+    return { keep, remove };
+}
+/** Results buckets of this repository the action made and nobody kept, older than `resultsDays`. */
+function planResultsBuckets(buckets, prefix, now, rules) {
+    return buckets
+        .filter(b => b.name.startsWith(prefix) && now.getTime() - b.created.getTime() > rules.resultsDays * DAY)
+        .map(b => b.name);
+}
+
+;// CONCATENATED MODULE: ./src/storage/prune.ts
+/**
+ * Prune: keeps a repository's storage from growing without bound (docs/storage.md, "Prune"). Meant to run once
+ * per run after the task is submitted, under a time limit; it runs at most once an hour per bucket whoever asks,
+ * costs a few listings (one request per 1,000 objects), and deletes in an order that a cut at any point leaves
+ * for the next prune to finish.
+ */
+
+
+
+
+
+
+
+
+async function pruneResources(options) {
+    const { store, bucket, signal } = options;
+    const started = external_node_perf_hooks_.performance.now();
+    const requestsBefore = store.counters.requests;
+    const rules = { ...DEFAULT_PRUNE_RULES, ...options.rules };
+    const now = (options.now ?? (() => new Date()))();
+    const report = {
+        treesRemoved: 0,
+        objectsRemoved: 0,
+        uploadsAborted: 0,
+        resultsBucketsRemoved: 0
+    };
+    const done = (skipped) => ({
+        ...(skipped && { skipped }),
+        ...report,
+        requests: store.counters.requests - requestsBefore,
+        ms: Math.round(external_node_perf_hooks_.performance.now() - started)
+    });
+    const claimed = await claim(options, now, rules);
+    if (claimed !== 'go')
+        return done(claimed);
+    const [manifests, markers] = await Promise.all([
+        listAllObjects(store, bucket, MANIFESTS_PREFIX, signal),
+        listAllObjects(store, bucket, MARKERS_PREFIX, signal)
+    ]);
+    const { remove } = planTrees(treeUses(manifests, markers), now, rules);
+    const removed = await removeTrees(options, remove, now);
+    report.treesRemoved = removed.trees;
+    report.objectsRemoved = removed.objects;
+    report.uploadsAborted = await abortStaleUploads(store, bucket, now, rules, signal);
+    if (options.naming)
+        report.resultsBucketsRemoved = await removeResultsBuckets(options, now, rules);
+    return done();
+}
+/** Whether this run prunes: not if the bucket was pruned within the interval; else the run claims the turn. */
+async function claim(options, now, rules) {
+    const { store, bucket, signal } = options;
+    if (!options.force) {
+        const last = await store.headObject(bucket, PRUNE_MARKER_KEY, signal);
+        if (last && now.getTime() - last.lastModified.getTime() < rules.intervalMinutes * 60_000)
+            return 'recent';
+    }
+    try {
+        await store.putObject(bucket, PRUNE_MARKER_KEY, now.toISOString(), signal);
+        return 'go';
+    }
+    catch (error) {
+        if ((0,errors/* isNoSuchBucket */.hl)(error))
+            return 'no-bucket';
+        throw error;
+    }
+}
+/** An object this recent under a tree being removed means a run is writing it again: the tree is spared. */
+const RECENT_WRITE_MS = 3600_000;
+/**
+ * Withdraws the trees' markers first (new runs then rebuild rather than reuse), waits for runs that were touching
+ * them, spares any tree touched, restaged or written meanwhile, then deletes its objects and, last, its manifest.
+ */
+async function removeTrees(options, remove, now) {
+    const { store, bucket, signal } = options;
+    if (remove.length === 0)
+        return { trees: 0, objects: 0 };
+    await deleteKeys(store, bucket, remove.filter(u => u.marker).map(u => markerKey(u.tree)), signal);
+    await (0,external_node_timers_promises_namespaceObject.setTimeout)(options.settleMs ?? 1000, undefined, { signal });
+    const counts = await mapLimit(remove, 8, (use, s) => removeTree(options, use, now, s), signal);
+    return {
+        trees: counts.filter(n => n >= 0).length,
+        objects: counts.reduce((sum, n) => sum + Math.max(n, 0), 0)
+    };
+}
+/** Deletes one tree unless a run came back to it; returns the objects deleted, or -1 when spared. */
+async function removeTree(options, use, now, signal) {
+    const { store, bucket } = options;
+    const [marker, manifest] = await Promise.all([
+        store.headObject(bucket, markerKey(use.tree), signal),
+        store.headObject(bucket, manifestKey(use.tree), signal)
+    ]);
+    const restaged = manifest && manifest.lastModified.getTime() !== use.manifest?.lastModified.getTime();
+    if (marker || restaged)
+        return -1;
+    const objects = await listAllObjects(store, bucket, treePrefix(use.tree), signal);
+    if (objects.some(o => now.getTime() - o.lastModified.getTime() < RECENT_WRITE_MS))
+        return -1;
+    await deleteKeys(store, bucket, objects.map(o => o.key), signal);
+    await deleteKeys(store, bucket, [manifestKey(use.tree)], signal);
+    return objects.length;
+}
+async function abortStaleUploads(store, bucket, now, rules, signal) {
+    const stale = (await store.listMultipartUploads(bucket, signal)).filter(u => now.getTime() - u.initiated.getTime() > rules.graceHours * 3600_000);
+    for (const upload of stale)
+        await store.abortMultipartUpload(bucket, upload.key, upload.uploadId, signal);
+    return stale.length;
+}
+/** At most 20 per prune, so one prune stays short however many piled up. */
+async function removeResultsBuckets(options, now, rules) {
+    const { store, signal } = options;
+    const prefix = resultsBucketPrefix(options.naming, false);
+    const doomed = planResultsBuckets(await store.listBuckets(signal), prefix, now, rules).slice(0, 20);
+    for (const bucket of doomed)
+        await deleteResultsBucket({ store, bucket, signal });
+    return doomed.length;
+}
+
+;// CONCATENATED MODULE: ./src/storage/hashing.ts
+/** Streaming sha256 of files, read once each, a few at a time (memory does not grow with file size). */
+
+
+
+
+
+/** Files up to this size are read in one go (fewer system calls); larger ones are streamed. */
+const WHOLE_READ_MAX = 4 * 1024 * 1024;
+const READ_CHUNK = 1024 * 1024;
+async function sha256File(path, signal, sizeHint = Infinity) {
+    if (sizeHint <= WHOLE_READ_MAX) {
+        const bytes = await (0,promises_.readFile)(path, { signal });
+        return { sha256: (0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex'), size: bytes.length };
+    }
+    // One buffer read into again and again: no garbage per chunk, so memory stays flat on a file of any size.
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    const buffer = Buffer.allocUnsafe(READ_CHUNK);
+    const file = await (0,promises_.open)(path, 'r');
+    let size = 0;
+    try {
+        for (;;) {
+            if (signal?.aborted)
+                throw (0,errors/* abortReason */.Js)(signal);
+            const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+            if (bytesRead === 0)
+                break;
+            hash.update(buffer.subarray(0, bytesRead));
+            size += bytesRead;
+        }
+    }
+    finally {
+        await file.close();
+    }
+    return { sha256: hash.digest('hex'), size };
+}
+/**
+ * Hashes every file (relative to `root`). The size recorded is the size hashed; an upload later checks the bytes
+ * it sends against this hash, so a file that changes in between is caught.
+ */
+async function hashFiles(root, files, options = {}) {
+    return mapLimit(files, options.concurrency ?? 8, async (file, signal) => {
+        const { sha256, size } = await sha256File((0,external_node_path_.join)(root, file.path), signal, file.size);
+        return { path: file.path, sha256, size };
+    }, options.signal);
+}
+
+;// CONCATENATED MODULE: ./src/storage/stage.ts
+/**
+ * Staging: the workspace files a task needs become one immutable tree in the repository's bucket, sending only
+ * the bytes storage lacks (docs/storage.md, "Staging"). A tree already complete costs two requests.
+ */
+
+
+
+
+
+
+
+
+/** S3's largest single CopyObject; bigger files go straight to their tree key. */
+const MAX_COPY_BYTES = 5 * 1024 ** 3;
+async function stageResources(options) {
+    const { store, bucket, signal } = options;
+    const started = external_node_perf_hooks_.performance.now();
+    const before = { ...store.counters };
+    const entries = await hashFiles(options.workspace, options.files, { signal });
+    const tree = treeHash(entries);
+    const finish = (reused, work) => ({
+        advancedResourceBuckets: [advancedResourceBucket(bucket, tree)],
+        bucket,
+        tree,
+        stats: {
+            files: entries.length,
+            bytes: entries.reduce((sum, e) => sum + e.size, 0),
+            bytesSent: store.counters.bytesSent - before.bytesSent,
+            requests: store.counters.requests - before.requests,
+            ...work,
+            reused,
+            ms: Math.round(external_node_perf_hooks_.performance.now() - started)
+        }
+    });
+    const marker = JSON.stringify({ tree, files: entries.length });
+    if (await store.headObject(bucket, markerKey(tree), signal)) {
+        await store.putObject(bucket, markerKey(tree), marker, signal);
+        return finish(true, { uploads: 0, copies: 0 });
+    }
+    const [, sources] = await Promise.all([
+        ensureBucket(store, bucket, signal),
+        reusableContent(store, bucket, signal, options.reuseTrees)
+    ]);
+    const manifest = makeManifest(tree, entries, (options.now ?? (() => new Date()))());
+    await store.putObject(bucket, manifestKey(tree), JSON.stringify(manifest), signal);
+    const work = await buildTree(options, tree, entries, sources);
+    await verifyTree(options, tree, entries, work);
+    await store.putObject(bucket, markerKey(tree), marker, signal);
+    return finish(false, work);
+}
+/**
+ * The contents of the `trees` most recently used complete trees (their markers listed, their manifests read):
+ * sha256 -> a key holding those bytes. Nothing when the bucket is new.
+ */
+async function reusableContent(store, bucket, signal, trees = 2) {
+    const sources = new Map();
+    let markers;
+    try {
+        markers = await listAllObjects(store, bucket, MARKERS_PREFIX, signal);
+    }
+    catch (error) {
+        if ((0,errors/* isNoSuchBucket */.hl)(error))
+            return sources;
+        throw error;
+    }
+    const recent = markers
+        .map(m => ({ tree: hashInKey(m.key, MARKERS_PREFIX), at: m.lastModified.getTime() }))
+        .filter((m) => m.tree !== undefined)
+        .sort((a, b) => b.at - a.at)
+        .slice(0, trees);
+    const manifests = await mapLimit(recent, trees, async ({ tree }, s) => {
+        try {
+            return { tree, files: parseManifest(await readObjectText(store, bucket, manifestKey(tree), s)) };
+        }
+        catch (error) {
+            if ((0,errors/* isAbort */.rV)(error))
+                throw error;
+            return { tree, files: [] };
+        }
+    }, signal);
+    for (const { tree, files } of manifests) {
+        for (const file of files) {
+            if (!sources.has(file.sha256))
+                sources.set(file.sha256, { key: treeKey(tree, file.path), size: file.size });
+        }
+    }
+    return sources;
+}
+/**
+ * Fills the tree: a content storage has is copied server-side, a new content is uploaded once (largest first) and
+ * copied to the tree's other files with the same bytes. A copy whose source vanished (a prune elsewhere) becomes
+ * an upload of the local file.
+ */
+async function buildTree(options, tree, entries, sources) {
+    const { store, bucket, signal } = options;
+    const pool = new TaskPool(options.concurrency ?? 32, signal);
+    const budget = new ByteBudget(options.memoryBudget ?? 96 * 1024 * 1024);
+    const work = { uploads: 0, copies: 0 };
+    const upload = async (entry, s) => {
+        const release = await budget.acquire(store.uploadMemory(entry.size), s);
+        try {
+            const source = { path: (0,external_node_path_.join)(options.workspace, entry.path), size: entry.size, sha256: entry.sha256 };
+            await store.uploadFile(bucket, treeKey(tree, entry.path), source, s);
+            work.uploads++;
+        }
+        finally {
+            release();
+        }
+    };
+    const copy = async (from, entry, s) => {
+        try {
+            await store.copyObject(bucket, from, treeKey(tree, entry.path), s);
+            work.copies++;
+        }
+        catch (error) {
+            if (!(0,errors/* isNotFound */.c4)(error))
+                throw error;
+            await upload(entry, s);
+        }
+    };
+    for (const group of groupBySha(entries)) {
+        const [first, ...rest] = group;
+        const source = sources.get(first.sha256);
+        if (first.size > MAX_COPY_BYTES) {
+            for (const entry of group)
+                pool.add(s => upload(entry, s));
+        }
+        else if (source && source.size === first.size) {
+            for (const entry of group)
+                pool.add(s => copy(source.key, entry, s));
+        }
+        else {
+            pool.add(async (s) => {
+                await upload(first, s);
+                for (const entry of rest)
+                    pool.add(s2 => copy(treeKey(tree, first.path), entry, s2));
+            });
+        }
+    }
+    await pool.drain();
+    if (signal.aborted)
+        throw (0,errors/* abortReason */.Js)(signal);
+    return work;
+}
+/** Files grouped by content, the largest contents first (their uploads take longest). */
+function groupBySha(entries) {
+    const groups = new Map();
+    for (const entry of entries) {
+        const group = groups.get(entry.sha256);
+        if (group)
+            group.push(entry);
+        else
+            groups.set(entry.sha256, [entry]);
+    }
+    return [...groups.values()].sort((a, b) => b[0].size - a[0].size);
+}
+/**
+ * Lists the tree and checks every file is there with its size before the marker says the tree is complete;
+ * uploads again what is missing (once) and removes what does not belong.
+ */
+async function verifyTree(options, tree, entries, work) {
+    const { store, bucket, signal } = options;
+    for (let attempt = 0;; attempt++) {
+        const listed = new Map((await listAllObjects(store, bucket, treePrefix(tree), signal)).map(o => [o.key, o.size]));
+        const missing = entries.filter(e => listed.get(treeKey(tree, e.path)) !== e.size);
+        const expected = new Set(entries.map(e => treeKey(tree, e.path)));
+        const extra = [...listed.keys()].filter(key => !expected.has(key));
+        if (extra.length > 0)
+            await deleteKeys(store, bucket, extra, signal);
+        if (missing.length === 0)
+            return;
+        if (attempt > 0) {
+            throw new Error(`storage lost ${missing.length} files of tree ${tree} while staging, e.g. ${missing[0].path}`);
+        }
+        await mapLimit(missing, options.concurrency ?? 32, async (entry, s) => {
+            const source = { path: (0,external_node_path_.join)(options.workspace, entry.path), size: entry.size, sha256: entry.sha256 };
+            await store.uploadFile(bucket, treeKey(tree, entry.path), source, s);
+            work.uploads++;
+        }, signal);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/storage/session.ts
+/**
+ * The storage phases of a step (docs/storage.md): the files checked on disk before any request, storage reached
+ * (its URL from `GET /settings`, the account email from `GET /info`), the resources staged before the create,
+ * the results brought back after the end, and a prune while the task runs. The AWS SDK is loaded only here, and
+ * only when a step has files.
+ */
+
+
+
+
+
+
+
+
+
+
+
+/** The files the inputs name, checked on disk: no request is sent, and every problem is an InputError. */
+async function prepareFiles(settings) {
+    const resources = settings.resources
+        ? await fromStorageAsync(() => resolveResources(settings.workspace, settings.resources ?? ''))
+        : undefined;
+    const resultsDir = settings.results
+        ? await fromStorageAsync(() => resolveResultsFolder(settings.workspace, settings.results ?? ''))
+        : undefined;
+    return { settings, resources, resultsDir };
+}
+async function fromStorageAsync(check) {
+    try {
+        return await check();
+    }
+    catch (error) {
+        return fromStorage(() => {
+            throw error;
+        });
+    }
+}
+/** Reaches storage with the account's credentials; a StorageUnavailableError names the inputs that need it. */
+async function openStorage(client, prepared, env, token, signal) {
+    const input = prepared.resources ? constants_Input.Resources : constants_Input.Results;
+    try {
+        const endpoint = storageEndpoint(await client.getStorageUrl(), env.QARNOT_STORAGE_URL);
+        const email = await client.getAccountEmail();
+        const store = await createStore({ endpoint, email, token });
+        try {
+            await checkStorage(store, signal);
+        }
+        catch (error) {
+            store.destroy();
+            throw error;
+        }
+        return {
+            store,
+            naming: { repository: env.GITHUB_REPOSITORY || 'local', account: email },
+            close: () => store.destroy()
+        };
+    }
+    catch (error) {
+        if (!(error instanceof errors/* StorageUnavailableError */.y7))
+            throw error;
+        throw new InputError(input, `needs Qarnot storage, and ${error.message}. Remove 'resources' and 'results', or use a cluster with storage.`);
+    }
+}
+/** Sends what storage lacks of the resources, and names the results bucket of the task to create. */
+async function stageFiles(session, prepared, shortname, signal) {
+    const { settings } = prepared;
+    const staged = prepared.resources
+        ? await stageResources({
+            store: session.store,
+            bucket: resourceBucketName(session.naming),
+            workspace: settings.workspace,
+            files: prepared.resources,
+            signal
+        })
+        : undefined;
+    const resultBucket = prepared.resultsDir
+        ? resultsBucketName({ ...session.naming, shortname, keep: settings.keepResults })
+        : undefined;
+    return {
+        body: {
+            ...(staged && { advancedResourceBuckets: staged.advancedResourceBuckets }),
+            ...(resultBucket && { resultBucket }),
+            ...(settings.resultsWhitelist && { resultsWhitelist: settings.resultsWhitelist }),
+            ...(settings.resultsBlacklist && { resultsBlacklist: settings.resultsBlacklist })
+        },
+        stats: staged?.stats
+    };
+}
+/**
+ * The results buckets' files into the results folder, in order (a re-run's own bucket last, so its files win over
+ * the earlier attempts'); the buckets are deleted afterwards when `remove` is true.
+ */
+async function bringResults(session, buckets, directory, remove, signal) {
+    const notes = [];
+    let total;
+    for (const bucket of buckets) {
+        try {
+            const result = await collectResults({ store: session.store, bucket, directory, signal });
+            for (const { key, reason } of result.rejected)
+                notes.push(`Result ${JSON.stringify(key)} was not written: ${reason}.`);
+            total = total ? add(total, result) : result;
+            if (remove)
+                await deleteResultsBucket({ store: session.store, bucket, signal });
+        }
+        catch (error) {
+            notes.push(`The results of bucket ${bucket} could not all be brought back (${errorMessage(error)}).`);
+        }
+    }
+    return { directory, stats: total, notes };
+}
+function add(a, b) {
+    return {
+        files: a.files + b.files,
+        bytes: a.bytes + b.bytes,
+        ms: a.ms + b.ms,
+        rejected: [...a.rejected, ...b.rejected],
+        bucketMissing: a.bucketMissing && b.bucketMissing
+    };
+}
+/** Prunes the repository's old storage while the task runs; bounded to 30 s, and never a reason to fail. */
+async function pruneStorage(session, signal, log) {
+    try {
+        const report = await pruneResources({
+            store: session.store,
+            bucket: resourceBucketName(session.naming),
+            naming: session.naming,
+            signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)])
+        });
+        if (!report.skipped && report.treesRemoved + report.resultsBucketsRemoved > 0) {
+            log(`Storage pruned: ${report.treesRemoved} old resource trees and ${report.resultsBucketsRemoved} old results buckets removed.`);
+        }
+    }
+    catch (error) {
+        log(`Pruning old storage failed (${errorMessage(error)}); it is tried again on a later run.`);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/task/start.ts
+
+
+
 
 
 
@@ -33877,9 +35440,9 @@ function announce(io, uuid) {
     io.setOutput(Output.TaskUrl, taskUrl(uuid));
     io.saveState(State.TaskUuid, uuid);
 }
-async function createTask(spec, settings, context) {
+async function createTask(spec, settings, context, files) {
     const { io } = context;
-    const body = { ...buildCreateBody(spec, context.only), shortname: spec.shortname };
+    const body = { ...buildCreateBody(spec, context.only), ...files?.body, shortname: spec.shortname };
     const intervals = context.only ?? spec.instances.intervals;
     const listed = context.only !== undefined || spec.instances.kind === 'range';
     const instances = `${plural(countIds(intervals), 'instance')}${listed ? ` (${formatRanges(intervals)})` : ''}`;
@@ -33915,31 +35478,43 @@ async function findTask(id, context) {
     io.info(`Following existing task ${task.uuid} ("${oneLine(name)}", ${task.state}): ${taskUrl(task.uuid)}`);
     return { uuid: task.uuid, name, requested, initial: task };
 }
-/** Submit (or find) the task; never throws for what the API answers. */
-async function startTask(settings, context) {
-    const { io } = context;
+/** Submit (or find) the task, its files staged first; never throws for what the API or storage answers. */
+async function startTask(settings, context, prepared) {
+    const { io, stop } = context;
+    let storage;
+    let staged;
     try {
-        return {
-            task: settings.task
-                ? await createTask(settings.task, settings, context)
-                : await findTask(settings.followTask ?? '', context)
-        };
+        if (prepared)
+            storage = await openStorage(context.client, prepared, context.env, settings.token, stop);
+        if (prepared && storage && settings.task)
+            staged = await stageFiles(storage, prepared, settings.task.shortname, stop);
+        const task = settings.task
+            ? await createTask(settings.task, settings, context, staged)
+            : await findTask(settings.followTask ?? '', context);
+        return { task, storage, staged };
     }
     catch (error) {
-        if (error instanceof SubmitStoppedError) {
+        if (error instanceof SubmitStoppedError || stop.aborted) {
             // The task an interrupted create made and aborted, if one was found: the post step checks it again.
-            if (error.uuid)
-                io.saveState(State.TaskUuid, error.uuid);
-            return { stopped: true, task: error.uuid ? { uuid: error.uuid, name: '', requested: [] } : undefined };
+            const uuid = error instanceof SubmitStoppedError ? error.uuid : undefined;
+            if (uuid)
+                io.saveState(State.TaskUuid, uuid);
+            return { stopped: true, task: uuid ? { uuid, name: '', requested: [] } : undefined, storage };
         }
         // A plain refusal made nothing: the post step has nothing to look for.
         if (!mayHaveCreated(error))
             io.saveState(State.TaskEnded, 'true');
-        return {
-            refusal: error instanceof UnfollowableTaskError ? error.message : explainError(error, settings.apiUrl)
-        };
+        return { refusal: refusalMessage(error, settings), storage };
     }
 }
+function refusalMessage(error, settings) {
+    if (error instanceof UnfollowableTaskError || error instanceof InputError)
+        return error.message;
+    if (rootIsStorage(error))
+        return `Qarnot storage failed while the resources were sent (${errorMessage(error)}); no task was created.`;
+    return explainError(error, settings.apiUrl);
+}
+const rootIsStorage = (error) => error instanceof errors/* StoreError */.AD;
 
 ;// CONCATENATED MODULE: ./src/report/model.ts
 /** Reads nothing: a step that followed no task has no output. */
@@ -34084,6 +35659,7 @@ function describeOutcome(facts) {
 
 
 
+/** The verdict over the whole request: this attempt's task, and what a re-run kept from earlier ones. */
 function verdictOf({ task, followed, kept }) {
     const computed = followed && task ? decideVerdict(followed.task, task.requested) : undefined;
     return kept && kept.instances.length > 0 ? mergeVerdicts(computed, kept.instances) : computed;
@@ -34113,15 +35689,34 @@ function assembleReport(settings, happened) {
         requestedCount: settings.task?.instances.count,
         outputs: files ?? NO_OUTPUT,
         logsDir: files?.dir,
+        resultsDir: happened.results?.stats ? happened.results.directory : undefined,
         elapsedMs,
         notes: [
             ...(planned ? [planned] : []),
             ...(happened.kept?.notes ?? []),
+            ...(happened.results?.notes ?? []),
             ...(followed?.output.notes ?? []),
             ...(unexpected ? [unexpected] : [])
         ],
         cost: happened.cost,
+        files: filesOf(happened, settings),
         timeline: followed?.timeline
+    };
+}
+function filesOf({ staged, results }, settings) {
+    if (!staged && !results)
+        return undefined;
+    const directory = settings.files?.results;
+    return {
+        staged: staged && {
+            files: staged.files,
+            bytes: staged.bytes,
+            bytesSent: staged.bytesSent,
+            ms: staged.ms
+        },
+        results: results?.stats && directory !== undefined
+            ? { directory, files: results.stats.files, bytes: results.stats.bytes, ms: results.stats.ms }
+            : undefined
     };
 }
 
@@ -34772,6 +36367,18 @@ function costLine(cost) {
     }
     return parts.join(' · ');
 }
+/** `612 files (41.2 MiB) up, 87 B of them sent, in 0.3 s · 1000 result files (3.9 MiB) back into out, in 3.1 s`. */
+function filesLine(files) {
+    const parts = [];
+    const { staged, results } = files ?? {};
+    if (staged) {
+        parts.push(`${plural(staged.files, 'resource file')} (${kib(staged.bytes)}) up, ${kib(staged.bytesSent)} of it sent, in ${formatSeconds(staged.ms / 1000)}`);
+    }
+    if (results) {
+        parts.push(`${plural(results.files, 'result file')} (${kib(results.bytes)}) back into \`${tableCell(results.directory)}\`, in ${formatSeconds(results.ms / 1000)}`);
+    }
+    return parts.join(' · ');
+}
 function header(report) {
     const followed = report.task ? ` · followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}` : '';
     const task = report.task
@@ -34781,6 +36388,9 @@ function header(report) {
     const lines = [`## ${report.title}`, '', `${task}state \`${tableCell(report.state)}\`${followed}`, ''];
     if (cost)
         lines.push(`**Cost** ${cost}`, '');
+    const files = filesLine(report.files);
+    if (files)
+        lines.push(`**Files** ${files}`, '');
     if (report.outcome !== Outcome.Success)
         lines.push(`> ${tableCell(report.headline)}`, '');
     if (report.notes.length > 0)
@@ -35241,23 +36851,23 @@ class InstanceOutputFiles {
     sizes = new Map();
     constructor(dir) {
         this.dir = dir;
-        (0,external_node_fs_namespaceObject.mkdirSync)(dir, { recursive: true });
+        (0,external_node_fs_.mkdirSync)(dir, { recursive: true });
     }
     path(id, stream) {
-        return (0,external_node_path_namespaceObject.join)(this.dir, `${id === UNATTRIBUTED ? 'unattributed' : id}.${stream}.log`);
+        return (0,external_node_path_.join)(this.dir, `${id === UNATTRIBUTED ? 'unattributed' : id}.${stream}.log`);
     }
     append(id, stream, pieces) {
         const data = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
         if (data.length === 0)
             return;
-        (0,external_node_fs_namespaceObject.appendFileSync)(this.path(id, stream), data);
+        (0,external_node_fs_.appendFileSync)(this.path(id, stream), data);
         const key = `${id}.${stream}`;
         this.sizes.set(key, (this.sizes.get(key) ?? 0) + data.length);
     }
     /** Replaces an instance's file with another file (a repair read), moved in place. */
     replaceWith(id, stream, source) {
-        (0,external_node_fs_namespaceObject.renameSync)(source, this.path(id, stream));
-        this.sizes.set(`${id}.${stream}`, (0,external_node_fs_namespaceObject.statSync)(this.path(id, stream)).size);
+        (0,external_node_fs_.renameSync)(source, this.path(id, stream));
+        this.sizes.set(`${id}.${stream}`, (0,external_node_fs_.statSync)(this.path(id, stream)).size);
     }
     size(id, stream) {
         return this.sizes.get(`${id}.${stream}`) ?? 0;
@@ -35280,19 +36890,19 @@ class InstanceOutputFiles {
     }
 }
 function readPart(path, maxBytes, where) {
-    if (!(0,external_node_fs_namespaceObject.existsSync)(path))
+    if (!(0,external_node_fs_.existsSync)(path))
         return { text: '', totalBytes: 0 };
-    const totalBytes = (0,external_node_fs_namespaceObject.statSync)(path).size;
+    const totalBytes = (0,external_node_fs_.statSync)(path).size;
     const length = Math.min(totalBytes, Math.max(0, Math.floor(maxBytes)));
     if (length <= 0)
         return { text: '', totalBytes };
     const buffer = Buffer.alloc(length);
-    const fd = (0,external_node_fs_namespaceObject.openSync)(path, 'r');
+    const fd = (0,external_node_fs_.openSync)(path, 'r');
     try {
-        (0,external_node_fs_namespaceObject.readSync)(fd, buffer, 0, length, where === 'tail' ? totalBytes - length : 0);
+        (0,external_node_fs_.readSync)(fd, buffer, 0, length, where === 'tail' ? totalBytes - length : 0);
     }
     finally {
-        (0,external_node_fs_namespaceObject.closeSync)(fd);
+        (0,external_node_fs_.closeSync)(fd);
     }
     let start = 0;
     let end = length;
@@ -35456,7 +37066,8 @@ function buildOutputs(report) {
         [Output.Credits]: figure(report.cost?.credits),
         [Output.CarbonGCO2eq]: figure(report.cost?.carbon?.gCO2eq),
         [Output.EnergyWh]: figure(report.cost?.carbon?.consumedWh),
-        [Output.EnergyReusedWh]: figure(report.cost?.carbon?.reusedWh)
+        [Output.EnergyReusedWh]: figure(report.cost?.carbon?.reusedWh),
+        [Output.ResultsDir]: report.resultsDir ?? ''
     };
 }
 
@@ -35603,6 +37214,8 @@ async function readCost(client, uuids, clock, debug) {
     };
 }
 
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
 ;// CONCATENATED MODULE: ./src/task/output-follower.ts
 /**
  * Following a task's output while it runs: at most one fresh read per stream per poll at task level (so the cost
@@ -35807,8 +37420,8 @@ class OutputFollower {
             this.options.log(`The ${stream} (${(this.streamBytes[stream] / 1048576).toFixed(0)} MiB) is too large to be checked against a whole read; output taken by another reader while the task ran, if any, would be missing.`);
             return;
         }
-        const scratch = (0,external_node_path_namespaceObject.join)(this.options.files.dir, `.whole-${stream}`);
-        (0,external_node_fs_namespaceObject.rmSync)(scratch, { recursive: true, force: true });
+        const scratch = (0,external_node_path_.join)(this.options.files.dir, `.whole-${stream}`);
+        (0,external_node_fs_.rmSync)(scratch, { recursive: true, force: true });
         const whole = new InstanceOutputFiles(scratch);
         try {
             const wholeBytes = await this.readWhole(stream, whole);
@@ -35822,7 +37435,7 @@ class OutputFollower {
             }
         }
         finally {
-            (0,external_node_fs_namespaceObject.rmSync)(scratch, { recursive: true, force: true });
+            (0,external_node_fs_.rmSync)(scratch, { recursive: true, force: true });
         }
     }
     async readWhole(stream, into) {
@@ -35879,8 +37492,8 @@ class OutputFollower {
             return;
         const chosen = ids.slice(0, MAX_REPAIR_INSTANCES);
         this.options.log(`Reading the output of ${plural(chosen.length, 'instance')} (${formatIds(chosen)}) again, per instance.`);
-        const scratch = (0,external_node_path_namespaceObject.join)(this.options.files.dir, '.repair');
-        (0,external_node_fs_namespaceObject.mkdirSync)(scratch, { recursive: true });
+        const scratch = (0,external_node_path_.join)(this.options.files.dir, '.repair');
+        (0,external_node_fs_.mkdirSync)(scratch, { recursive: true });
         let next = 0;
         const worker = async () => {
             while (next < chosen.length && !this.options.stop?.aborted && !this.gone) {
@@ -35891,14 +37504,14 @@ class OutputFollower {
             await Promise.all(Array.from({ length: REPAIR_CONCURRENCY }, worker));
         }
         finally {
-            (0,external_node_fs_namespaceObject.rmSync)(scratch, { recursive: true, force: true });
+            (0,external_node_fs_.rmSync)(scratch, { recursive: true, force: true });
         }
         if (ids.length > chosen.length) {
             this.note(`The output of ${plural(ids.length - chosen.length, 'more instance')} (${formatIds(ids.slice(chosen.length))}) may be incomplete: only ${MAX_REPAIR_INSTANCES} are read again per instance.`);
         }
     }
     async repairOne(id, scratch) {
-        const copy = new InstanceOutputFiles((0,external_node_path_namespaceObject.join)(scratch, String(id)));
+        const copy = new InstanceOutputFiles((0,external_node_path_.join)(scratch, String(id)));
         for (const stream of STREAMS) {
             this.repairReads++;
             try {
@@ -35919,7 +37532,7 @@ class OutputFollower {
 function fileHash(path) {
     return new Promise((resolve, reject) => {
         const hash = (0,external_node_crypto_.createHash)('sha256');
-        (0,external_node_fs_namespaceObject.createReadStream)(path)
+        (0,external_node_fs_.createReadStream)(path)
             .on('data', chunk => hash.update(chunk))
             .on('end', () => resolve(hash.digest('hex')))
             .on('error', reject);
@@ -36645,6 +38258,114 @@ async function followStartedTask(options) {
     return { ...followed, timeline };
 }
 
+;// CONCATENATED MODULE: ./src/step/follow.ts
+/**
+ * Follow, then bring back: the task followed to its end (or its stop, timeout or loss), the output of instances a
+ * re-run keeps from earlier attempts, the result files, and a prune of old storage while the task runs.
+ */
+
+
+
+
+
+
+
+
+
+
+async function followStep(settings, submitted, client, context) {
+    const { plan, start } = submitted;
+    try {
+        if (start?.refusal !== undefined)
+            return { ending: { kind: 'not-created', message: start.refusal }, costed: [] };
+        if (start?.stopped)
+            return { ending: { kind: 'stopped-creating' }, task: start.task, costed: [] };
+        if (start && !settings.wait) {
+            context.io.saveState(State.TaskEnded, 'true'); // the user's to watch: the post step leaves it alone
+            return {
+                ending: { kind: 'submitted' },
+                task: start.task,
+                plan,
+                staged: start.staged?.stats,
+                costed: []
+            };
+        }
+        return await followAndBringBack(settings, submitted, client, context);
+    }
+    finally {
+        start?.storage?.close();
+    }
+}
+async function followAndBringBack(settings, submitted, client, context) {
+    const { io, clock, stop, env } = context;
+    const { plan, start } = submitted;
+    const task = start?.task;
+    const logs = (0,external_node_path_.join)(env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'qarnot-logs');
+    (0,external_node_fs_.mkdirSync)(logs, { recursive: true });
+    const logsDir = task ? (0,external_node_path_.join)(logs, task.uuid) : (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(logs, `attempt-${settings.rerun.attempt}-`));
+    // Old storage is pruned while the task runs: it costs the step nothing.
+    const pruning = start?.storage ? pruneStorage(start.storage, stop, message => io.info(message)) : undefined;
+    const followed = task
+        ? await followStartedTask({
+            settings,
+            task,
+            client,
+            io,
+            clock,
+            stop,
+            logsDir,
+            badReadBudgetMs: context.badReadBudgetMs
+        })
+        : undefined;
+    const files = followed?.files ?? new InstanceOutputFiles(logsDir);
+    const kept = await bringKeptResults(plan, client, files);
+    const base = { plan, kept, files, staged: start?.staged?.stats };
+    const results = await bringResultsBack(settings, submitted, { ...base, task, followed, ending: { kind: 'nothing-to-rerun' } }, stop);
+    await pruning;
+    if (!followed)
+        return { ...base, results, ending: { kind: 'nothing-to-rerun' }, costed: kept.uuids };
+    const { ending, leftRunning, error } = followed;
+    const message = ending === 'lost' ? explainError(error, settings.apiUrl, 'follow') : undefined;
+    const costed = [...(followed.ended && task ? [task.uuid] : []), ...kept.uuids];
+    return {
+        ...base,
+        results,
+        ending: { kind: 'followed', ending, leftRunning, message },
+        task,
+        followed,
+        costed
+    };
+}
+/**
+ * The result files, when `results` is set: the earlier attempts' buckets first (for the instances a re-run keeps),
+ * this task's last, so its files win. The buckets go once the whole request passed (unless kept); otherwise they
+ * stay for a re-run of the failed jobs, and prune removes them later (docs/storage.md).
+ */
+async function bringResultsBack(settings, { start, prepared, plan }, sofar, stop) {
+    const directory = prepared?.resultsDir;
+    if (!directory || !start?.storage || (sofar.followed && !sofar.followed.ended))
+        return undefined;
+    const earlier = plan.kind === 'all' ? [] : plan.kept.map(k => k.task.document.resultBucket);
+    const own = start.staged?.body.resultBucket ?? sofar.followed?.task?.resultBucket;
+    const buckets = [...earlier, own].filter((b) => typeof b === 'string' && b !== '');
+    const passed = verdictOf(sofar)?.passed === true;
+    return bringResults(start.storage, [...new Set(buckets)], directory, passed && !settings.files?.keepResults, stop);
+}
+
+;// CONCATENATED MODULE: ./src/step/submit.ts
+
+
+
+async function submitStep(settings, prepared, client, { io, clock, stop, env }) {
+    const plan = await planAttempt(settings, client, message => io.info(message));
+    if (plan.kind === 'none')
+        return { plan, start: undefined, prepared };
+    const only = plan.kind === 'some' ? plan.rerun : undefined;
+    const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
+    const start = await startTask(settings, { io, client, hurried, clock, stop, only, env }, prepared);
+    return { plan, start, prepared };
+}
+
 ;// CONCATENATED MODULE: ./src/version.ts
 /** The action's name and version as sent in the User-Agent; a test keeps it equal to package.json. */
 const ACTION_NAME = 'qarnot-action';
@@ -36669,17 +38390,12 @@ const USER_AGENT = `${ACTION_NAME}/${ACTION_VERSION}`;
 
 
 
-
-
-
-
-
-
 async function run(deps = defaultDependencies()) {
     const { io, clock } = deps;
     const started = clock.now();
     const settings = readInputs(deps.io, deps.env, deps.randomHex?.() ?? (0,external_node_crypto_.randomBytes)(5).toString('hex'));
-    if (!settings)
+    const prepared = settings && (await checkFiles(settings, io));
+    if (!settings || prepared === false)
         return;
     const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT);
     const client = new QarnotClient({
@@ -36692,7 +38408,8 @@ async function run(deps = defaultDependencies()) {
         onRetry: message => io.info(message)
     });
     try {
-        const happened = await startAndFollow(settings, client, deps);
+        const submitted = await submitStep(settings, prepared, client, deps);
+        const happened = await followStep(settings, submitted, client, deps);
         // What the tasks that ended cost (a couple of seconds at most, and never a reason to fail).
         const cost = await readCost(client, happened.costed, clock, message => io.debug(message));
         const report = assembleReport(settings, { ...happened, cost, elapsedMs: clock.now() - started });
@@ -36708,56 +38425,17 @@ async function run(deps = defaultDependencies()) {
         transport.close();
     }
 }
-/** Plan the attempt (a re-run computes only what failed), submit (or find), then follow. */
-async function startAndFollow(settings, client, deps) {
-    const { io, clock, stop, env } = deps;
-    const plan = await planAttempt(settings, client, message => io.info(message));
-    const only = plan.kind === 'some' ? plan.rerun : undefined;
-    const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
-    const start = plan.kind === 'none' ? undefined : await startTask(settings, { io, client, hurried, clock, stop, only });
-    if (start?.refusal !== undefined)
-        return { ending: { kind: 'not-created', message: start.refusal }, costed: [] };
-    if (start?.stopped)
-        return { ending: { kind: 'stopped-creating' }, task: start.task, costed: [] };
-    if (start && !settings.wait) {
-        io.saveState(State.TaskEnded, 'true'); // the user's to watch: the post step leaves it alone
-        return { ending: { kind: 'submitted' }, task: start.task, plan, costed: [] };
+/** The files the inputs name, checked on disk before any request; false (and the step failed) when one is wrong. */
+async function checkFiles(settings, io) {
+    if (!settings.files)
+        return undefined;
+    try {
+        return await prepareFiles(settings.files);
     }
-    const logs = (0,external_node_path_namespaceObject.join)(env.RUNNER_TEMP || (0,external_node_os_namespaceObject.tmpdir)(), 'qarnot-logs');
-    const logsDir = start
-        ? (0,external_node_path_namespaceObject.join)(logs, start.task.uuid)
-        : (0,external_node_fs_namespaceObject.mkdtempSync)((0,external_node_path_namespaceObject.join)(mkdirp(logs), `attempt-${settings.rerun.attempt}-`));
-    const followed = start
-        ? await followStartedTask({
-            settings,
-            task: start.task,
-            client,
-            io,
-            clock,
-            stop,
-            logsDir,
-            badReadBudgetMs: deps.badReadBudgetMs
-        })
-        : undefined;
-    const files = followed?.files ?? new InstanceOutputFiles(logsDir);
-    const kept = await bringKeptResults(plan, client, files);
-    if (!followed)
-        return { ending: { kind: 'nothing-to-rerun' }, plan, kept, files, costed: kept.uuids };
-    const { ending, leftRunning, error } = followed;
-    const message = ending === 'lost' ? explainError(error, settings.apiUrl, 'follow') : undefined;
-    const costed = [...(followed.ended && start ? [start.task.uuid] : []), ...kept.uuids];
-    return {
-        ending: { kind: 'followed', ending, leftRunning, message },
-        task: start?.task,
-        followed,
-        plan,
-        kept,
-        costed
-    };
-}
-function mkdirp(dir) {
-    (0,external_node_fs_namespaceObject.mkdirSync)(dir, { recursive: true });
-    return dir;
+    catch (error) {
+        io.setFailed(errorMessage(error));
+        return false;
+    }
 }
 function defaultDependencies() {
     return { io: coreIO, env: process.env, clock: systemClock, stop: new AbortController().signal };
@@ -36778,10 +38456,10 @@ function defaultDependencies() {
 const stop = new AbortController();
 const onSignal = (signal) => {
     if (!stop.signal.aborted)
-        info(`Received ${signal}.`);
+        core/* info */.pq(`Received ${signal}.`);
     stop.abort();
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
-run({ io: coreIO, env: process.env, clock: systemClock, stop: stop.signal }).catch(error => setFailed(errorMessage(error)));
+run({ io: coreIO, env: process.env, clock: systemClock, stop: stop.signal }).catch(error => core/* setFailed */.C1(errorMessage(error)));
 

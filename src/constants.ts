@@ -29,7 +29,12 @@ export const Input = {
   Task: 'task',
   PrComment: 'pr-comment',
   GithubToken: 'github-token',
-  Rerun: 'rerun'
+  Rerun: 'rerun',
+  Resources: 'resources',
+  Results: 'results',
+  ResultsInclude: 'results-include',
+  ResultsExclude: 'results-exclude',
+  KeepResults: 'keep-results'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
@@ -49,7 +54,8 @@ export const Output = {
   Credits: 'credits',
   CarbonGCO2eq: 'carbon-gco2eq',
   EnergyWh: 'energy-wh',
-  EnergyReusedWh: 'energy-reused-wh'
+  EnergyReusedWh: 'energy-reused-wh',
+  ResultsDir: 'results-dir'
 } as const
 export type OutputName = (typeof Output)[keyof typeof Output]
 

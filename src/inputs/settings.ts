@@ -16,6 +16,8 @@ import {
   readWholeNumber,
   type InputReader
 } from './read.js'
+import { StorageInputError } from '../storage/errors.js'
+import { validateResultFilters } from '../storage/resource-patterns.js'
 import { stepTag } from '../task/rerun.js'
 import {
   SECRET_CONSTANT_PREFIX,
@@ -53,6 +55,22 @@ export interface RerunSettings {
   readonly stepTag: string | undefined
 }
 
+/**
+ * Files in and out (docs/storage.md). Checked here as far as can be without the disk; the patterns are resolved
+ * against the workspace before any request (storage/session.ts).
+ */
+export interface FileSettings {
+  /** GITHUB_WORKSPACE (the working directory outside a runner): every path is relative to it. */
+  readonly workspace: string
+  /** The `resources` input as written; undefined when empty. */
+  readonly resources: string | undefined
+  /** The `results` input as written; undefined when empty. */
+  readonly results: string | undefined
+  readonly resultsWhitelist: string | undefined
+  readonly resultsBlacklist: string | undefined
+  readonly keepResults: boolean
+}
+
 export interface Settings {
   readonly token: string
   readonly apiUrl: string
@@ -72,6 +90,8 @@ export interface Settings {
   readonly prComment: boolean
   readonly githubToken: string
   readonly rerun: RerunSettings
+  /** Undefined when neither `resources` nor `results` is given. */
+  readonly files: FileSettings | undefined
 }
 
 export interface SettingsContext {
@@ -193,7 +213,40 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     pollFloorMs: readDuration(read, Input.PollInterval, 600_000) ?? 0,
     prComment: readBoolean(read, Input.PrComment, false),
     githubToken,
-    rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag }
+    rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
+    files: readFiles(read, context.env, followTask !== undefined)
+  }
+}
+
+function readFiles(read: InputReader, env: NodeJS.ProcessEnv, following: boolean): FileSettings | undefined {
+  const resources = read(Input.Resources) || undefined
+  const results = read(Input.Results) || undefined
+  const include = read(Input.ResultsInclude) || undefined
+  const exclude = read(Input.ResultsExclude) || undefined
+  if (resources !== undefined && following) {
+    throw new InputError(
+      Input.Resources,
+      "cannot be used with 'task': the task already exists with its own resources"
+    )
+  }
+  if (results === undefined) {
+    const alone =
+      include !== undefined ? Input.ResultsInclude : exclude !== undefined ? Input.ResultsExclude : undefined
+    if (alone)
+      throw new InputError(
+        alone,
+        "filters the files brought back to 'results', which is not set; set results: out"
+      )
+  }
+  if (resources === undefined && results === undefined) return undefined
+  const filters = fromStorage(() => validateResultFilters({ include, exclude }))
+  return {
+    workspace: env.GITHUB_WORKSPACE || process.cwd(),
+    resources,
+    results,
+    resultsWhitelist: filters.resultsWhitelist,
+    resultsBlacklist: filters.resultsBlacklist,
+    keepResults: readBoolean(read, Input.KeepResults, false)
   }
 }
 
@@ -230,5 +283,15 @@ export function readInputs(io: ActionIO, env: NodeJS.ProcessEnv, randomHex: stri
   } catch (error) {
     io.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${errorMessage(error)}`)
     return undefined
+  }
+}
+
+/** Runs a check of the storage side, its StorageInputError becoming the InputError of the same input. */
+export function fromStorage<T>(check: () => T): T {
+  try {
+    return check()
+  } catch (error) {
+    if (error instanceof StorageInputError) throw new InputError(error.input, error.detail)
+    throw error
   }
 }

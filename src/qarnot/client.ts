@@ -179,6 +179,21 @@ export class QarnotClient {
     })
   }
 
+  /** `GET /settings`: where the cluster's storage is (`storage`, or null without storage), docs/qarnot-api.md §8. */
+  async getStorageUrl(): Promise<unknown> {
+    const answer = await this.json({ method: 'GET', path: '/settings' })
+    return (answer as { storage?: unknown } | null)?.storage
+  }
+
+  /** `GET /info`: the account's email, which is its storage access key (docs/qarnot-api.md §8). */
+  async getAccountEmail(): Promise<string> {
+    const call: Call = { method: 'GET', path: '/info' }
+    const email = ((await this.json(call)) as { email?: unknown } | null)?.email
+    if (typeof email !== 'string' || email === '')
+      throw new QarnotAnswerError(call.method, call.path, 'it names no email')
+    return email
+  }
+
   /** `GET /credits/v1/tasks/{uuid}/credits` (a service beside the compute API, without its `/v1` prefix). */
   getTaskCredits(uuid: string): Promise<unknown> {
     return this.json({

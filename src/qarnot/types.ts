@@ -35,6 +35,18 @@ export interface TaskCreateBody {
   schedulingType?: 'Flex' | 'OnDemand' | 'Reserved'
   autoDeleteOnCompletion?: boolean
   completionTimeToLive?: string
+  /** Storage (docs/qarnot-api.md §8): a tree of the workspace, and where results go. */
+  advancedResourceBuckets?: AdvancedResourceBucketWire[]
+  resultBucket?: string
+  resultsWhitelist?: string
+  resultsBlacklist?: string
+}
+
+export interface AdvancedResourceBucketWire {
+  bucketName: string
+  filtering?: { prefixFiltering?: { prefix: string } }
+  resourcesTransformation?: { stripPrefix?: { prefix: string } }
+  cacheTTLSec?: number
 }
 
 export interface ApiErrorWire {

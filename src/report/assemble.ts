@@ -2,6 +2,8 @@
 import type { Settings } from '../inputs/settings.js'
 import type { FollowResult } from '../task/follow.js'
 import { taskUrl, type StartedTask } from '../task/start.js'
+import type { BroughtBack } from '../storage/session.js'
+import type { StageStats } from '../storage/stage.js'
 import type { TaskCost } from '../task/cost.js'
 import type { InstanceOutputFiles } from '../task/output-files.js'
 import { describePlan, type RerunPlan } from '../task/rerun.js'
@@ -23,12 +25,20 @@ export interface WhatHappened {
   readonly plan?: RerunPlan
   readonly kept?: { readonly instances: InstanceResult[]; readonly notes: string[] }
   readonly cost?: TaskCost
+  /** Files staged for the task, and result files brought back. */
+  readonly staged?: StageStats
+  readonly results?: BroughtBack
   /** Where the output files are when no task of this attempt wrote any (a re-run with nothing to compute). */
   readonly files?: InstanceOutputFiles
   readonly elapsedMs: number
 }
 
-function verdictOf({ task, followed, kept }: WhatHappened): Verdict | undefined {
+/** The verdict over the whole request: this attempt's task, and what a re-run kept from earlier ones. */
+export function verdictOf({
+  task,
+  followed,
+  kept
+}: Pick<WhatHappened, 'task' | 'followed' | 'kept'>): Verdict | undefined {
   const computed = followed && task ? decideVerdict(followed.task, task.requested) : undefined
   return kept && kept.instances.length > 0 ? mergeVerdicts(computed, kept.instances) : computed
 }
@@ -59,14 +69,34 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
     requestedCount: settings.task?.instances.count,
     outputs: files ?? NO_OUTPUT,
     logsDir: files?.dir,
+    resultsDir: happened.results?.stats ? happened.results.directory : undefined,
     elapsedMs,
     notes: [
       ...(planned ? [planned] : []),
       ...(happened.kept?.notes ?? []),
+      ...(happened.results?.notes ?? []),
       ...(followed?.output.notes ?? []),
       ...(unexpected ? [unexpected] : [])
     ],
     cost: happened.cost,
+    files: filesOf(happened, settings),
     timeline: followed?.timeline
+  }
+}
+
+function filesOf({ staged, results }: WhatHappened, settings: Settings): StepReport['files'] {
+  if (!staged && !results) return undefined
+  const directory = settings.files?.results
+  return {
+    staged: staged && {
+      files: staged.files,
+      bytes: staged.bytes,
+      bytesSent: staged.bytesSent,
+      ms: staged.ms
+    },
+    results:
+      results?.stats && directory !== undefined
+        ? { directory, files: results.stats.files, bytes: results.stats.bytes, ms: results.stats.ms }
+        : undefined
   }
 }

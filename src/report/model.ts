@@ -43,9 +43,26 @@ export interface StepReport {
   readonly requestedCount: number | undefined
   readonly outputs: OutputReader
   readonly logsDir: string | undefined
+  /** Absolute path of the results folder, when the step brings results back. */
+  readonly resultsDir?: string
   readonly elapsedMs: number
   /** What the reader should know beyond the verdict: output that could not be read or checked, ids never asked for. */
   readonly notes: readonly string[]
+  /** Resources sent before the create, and result files brought back after the end (docs/storage.md). */
+  readonly files?: {
+    readonly staged?: {
+      readonly files: number
+      readonly bytes: number
+      readonly bytesSent: number
+      readonly ms: number
+    }
+    readonly results?: {
+      readonly directory: string
+      readonly files: number
+      readonly bytes: number
+      readonly ms: number
+    }
+  }
   /** When instances and states were seen while following, for the pictures. */
   readonly timeline?: TimelineView
   /** What the task (with the earlier attempts a re-run completes) cost, as far as Qarnot said. */

@@ -163,6 +163,7 @@ export function buildOutputs(report: StepReport): Record<OutputName, string> {
     [Output.Credits]: figure(report.cost?.credits),
     [Output.CarbonGCO2eq]: figure(report.cost?.carbon?.gCO2eq),
     [Output.EnergyWh]: figure(report.cost?.carbon?.consumedWh),
-    [Output.EnergyReusedWh]: figure(report.cost?.carbon?.reusedWh)
+    [Output.EnergyReusedWh]: figure(report.cost?.carbon?.reusedWh),
+    [Output.ResultsDir]: report.resultsDir ?? ''
   }
 }

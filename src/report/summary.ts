@@ -122,6 +122,23 @@ export function costLine(cost: StepReport['cost']): string {
   return parts.join(' · ')
 }
 
+/** `612 files (41.2 MiB) up, 87 B of them sent, in 0.3 s · 1000 result files (3.9 MiB) back into out, in 3.1 s`. */
+export function filesLine(files: StepReport['files']): string {
+  const parts: string[] = []
+  const { staged, results } = files ?? {}
+  if (staged) {
+    parts.push(
+      `${plural(staged.files, 'resource file')} (${kib(staged.bytes)}) up, ${kib(staged.bytesSent)} of it sent, in ${formatSeconds(staged.ms / 1000)}`
+    )
+  }
+  if (results) {
+    parts.push(
+      `${plural(results.files, 'result file')} (${kib(results.bytes)}) back into \`${tableCell(results.directory)}\`, in ${formatSeconds(results.ms / 1000)}`
+    )
+  }
+  return parts.join(' · ')
+}
+
 function header(report: StepReport): string[] {
   const followed = report.task ? ` · followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}` : ''
   const task = report.task
@@ -130,6 +147,8 @@ function header(report: StepReport): string[] {
   const cost = costLine(report.cost)
   const lines = [`## ${report.title}`, '', `${task}state \`${tableCell(report.state)}\`${followed}`, '']
   if (cost) lines.push(`**Cost** ${cost}`, '')
+  const files = filesLine(report.files)
+  if (files) lines.push(`**Files** ${files}`, '')
   if (report.outcome !== Outcome.Success) lines.push(`> ${tableCell(report.headline)}`, '')
   if (report.notes.length > 0) lines.push(...report.notes.map(note => `- ${tableCell(note)}`), '')
   const taskErrors = report.verdict?.taskErrors ?? []

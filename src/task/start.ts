@@ -9,11 +9,20 @@ import type { Settings, TaskSpec } from '../inputs/settings.js'
 import type { QarnotClient } from '../qarnot/client.js'
 import type { TaskOutputWire } from '../qarnot/types.js'
 import { countIds, formatRanges, type IdInterval } from '../ranges.js'
-import { oneLine, plural, redactUrl } from '../words.js'
+import { errorMessage, oneLine, plural, redactUrl } from '../words.js'
 import type { Clock } from './clock.js'
 import { buildCreateBody, redactCreateBody } from './create-body.js'
 import { explainError } from '../errors-explained.js'
 import { SubmitStoppedError, mayHaveCreated, submitTask } from './submit.js'
+import { InputError } from '../inputs/read.js'
+import { StoreError } from '../storage/errors.js'
+import {
+  openStorage,
+  stageFiles,
+  type PreparedFiles,
+  type StagedFiles,
+  type StorageSession
+} from '../storage/session.js'
 import { taskIntervals } from './verdict.js'
 
 export function taskUrl(uuid: string): string {
@@ -37,6 +46,7 @@ export interface StartContext {
   readonly stop: AbortSignal
   /** The ids to compute when a re-run computes only those that failed before. */
   readonly only?: IdInterval[]
+  readonly env: NodeJS.ProcessEnv
 }
 
 /** Outputs and state written now still count if the step is cancelled or fails later. */
@@ -49,10 +59,11 @@ function announce(io: ActionIO, uuid: string): void {
 export async function createTask(
   spec: TaskSpec,
   settings: Settings,
-  context: StartContext
+  context: StartContext,
+  files: StagedFiles | undefined
 ): Promise<StartedTask> {
   const { io } = context
-  const body = { ...buildCreateBody(spec, context.only), shortname: spec.shortname }
+  const body = { ...buildCreateBody(spec, context.only), ...files?.body, shortname: spec.shortname }
   const intervals = context.only ?? spec.instances.intervals
   const listed = context.only !== undefined || spec.instances.kind === 'range'
   const instances = `${plural(countIds(intervals), 'instance')}${listed ? ` (${formatRanges(intervals)})` : ''}`
@@ -100,30 +111,51 @@ export async function findTask(id: string, context: StartContext): Promise<Start
 }
 
 /** The task to follow, or why there is none: the step was stopped while creating it, or it could not be made or found. */
-export type TaskStart =
+export type TaskStart = (
   | { readonly task: StartedTask; readonly stopped?: undefined; readonly refusal?: undefined }
   | { readonly task: StartedTask | undefined; readonly stopped: true; readonly refusal?: undefined }
   | { readonly task?: undefined; readonly stopped?: undefined; readonly refusal: string }
+) & {
+  /** Storage, when the step has files: the results come back through it after the end. */
+  readonly storage?: StorageSession
+  readonly staged?: StagedFiles
+}
 
-/** Submit (or find) the task; never throws for what the API answers. */
-export async function startTask(settings: Settings, context: StartContext): Promise<TaskStart> {
-  const { io } = context
+/** Submit (or find) the task, its files staged first; never throws for what the API or storage answers. */
+export async function startTask(
+  settings: Settings,
+  context: StartContext,
+  prepared: PreparedFiles | undefined
+): Promise<TaskStart> {
+  const { io, stop } = context
+  let storage: StorageSession | undefined
+  let staged: StagedFiles | undefined
   try {
-    return {
-      task: settings.task
-        ? await createTask(settings.task, settings, context)
-        : await findTask(settings.followTask ?? '', context)
-    }
+    if (prepared) storage = await openStorage(context.client, prepared, context.env, settings.token, stop)
+    if (prepared && storage && settings.task)
+      staged = await stageFiles(storage, prepared, settings.task.shortname, stop)
+    const task = settings.task
+      ? await createTask(settings.task, settings, context, staged)
+      : await findTask(settings.followTask ?? '', context)
+    return { task, storage, staged }
   } catch (error) {
-    if (error instanceof SubmitStoppedError) {
+    if (error instanceof SubmitStoppedError || stop.aborted) {
       // The task an interrupted create made and aborted, if one was found: the post step checks it again.
-      if (error.uuid) io.saveState(State.TaskUuid, error.uuid)
-      return { stopped: true, task: error.uuid ? { uuid: error.uuid, name: '', requested: [] } : undefined }
+      const uuid = error instanceof SubmitStoppedError ? error.uuid : undefined
+      if (uuid) io.saveState(State.TaskUuid, uuid)
+      return { stopped: true, task: uuid ? { uuid, name: '', requested: [] } : undefined, storage }
     }
     // A plain refusal made nothing: the post step has nothing to look for.
     if (!mayHaveCreated(error)) io.saveState(State.TaskEnded, 'true')
-    return {
-      refusal: error instanceof UnfollowableTaskError ? error.message : explainError(error, settings.apiUrl)
-    }
+    return { refusal: refusalMessage(error, settings), storage }
   }
 }
+
+function refusalMessage(error: unknown, settings: Settings): string {
+  if (error instanceof UnfollowableTaskError || error instanceof InputError) return error.message
+  if (rootIsStorage(error))
+    return `Qarnot storage failed while the resources were sent (${errorMessage(error)}); no task was created.`
+  return explainError(error, settings.apiUrl)
+}
+
+const rootIsStorage = (error: unknown): boolean => error instanceof StoreError

@@ -1,0 +1,124 @@
+/**
+ * Follow, then bring back: the task followed to its end (or its stop, timeout or loss), the output of instances a
+ * re-run keeps from earlier attempts, the result files, and a prune of old storage while the task runs.
+ */
+import { mkdirSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { State } from '../constants.js'
+import { explainError } from '../errors-explained.js'
+import type { Settings } from '../inputs/settings.js'
+import type { QarnotClient } from '../qarnot/client.js'
+import { verdictOf, type WhatHappened } from '../report/assemble.js'
+import { bringResults, pruneStorage, type BroughtBack } from '../storage/session.js'
+import { bringKeptResults } from '../task/earlier.js'
+import { followStartedTask, type FollowResult } from '../task/follow.js'
+import { InstanceOutputFiles } from '../task/output-files.js'
+import type { StepContext } from './context.js'
+import type { Submitted } from './submit.js'
+
+/** What happened, and the tasks that ended, whose cost is read. */
+export type Happened = Omit<WhatHappened, 'elapsedMs' | 'cost'> & { readonly costed: string[] }
+
+export async function followStep(
+  settings: Settings,
+  submitted: Submitted,
+  client: QarnotClient,
+  context: StepContext
+): Promise<Happened> {
+  const { plan, start } = submitted
+  try {
+    if (start?.refusal !== undefined)
+      return { ending: { kind: 'not-created', message: start.refusal }, costed: [] }
+    if (start?.stopped) return { ending: { kind: 'stopped-creating' }, task: start.task, costed: [] }
+    if (start && !settings.wait) {
+      context.io.saveState(State.TaskEnded, 'true') // the user's to watch: the post step leaves it alone
+      return {
+        ending: { kind: 'submitted' },
+        task: start.task,
+        plan,
+        staged: start.staged?.stats,
+        costed: []
+      }
+    }
+    return await followAndBringBack(settings, submitted, client, context)
+  } finally {
+    start?.storage?.close()
+  }
+}
+
+async function followAndBringBack(
+  settings: Settings,
+  submitted: Submitted,
+  client: QarnotClient,
+  context: StepContext
+): Promise<Happened> {
+  const { io, clock, stop, env } = context
+  const { plan, start } = submitted
+  const task = start?.task
+  const logs = join(env.RUNNER_TEMP || tmpdir(), 'qarnot-logs')
+  mkdirSync(logs, { recursive: true })
+  const logsDir = task ? join(logs, task.uuid) : mkdtempSync(join(logs, `attempt-${settings.rerun.attempt}-`))
+  // Old storage is pruned while the task runs: it costs the step nothing.
+  const pruning = start?.storage ? pruneStorage(start.storage, stop, message => io.info(message)) : undefined
+  const followed = task
+    ? await followStartedTask({
+        settings,
+        task,
+        client,
+        io,
+        clock,
+        stop,
+        logsDir,
+        badReadBudgetMs: context.badReadBudgetMs
+      })
+    : undefined
+  const files = followed?.files ?? new InstanceOutputFiles(logsDir)
+  const kept = await bringKeptResults(plan, client, files)
+  const base = { plan, kept, files, staged: start?.staged?.stats }
+  const results = await bringResultsBack(
+    settings,
+    submitted,
+    { ...base, task, followed, ending: { kind: 'nothing-to-rerun' } },
+    stop
+  )
+  await pruning
+  if (!followed) return { ...base, results, ending: { kind: 'nothing-to-rerun' }, costed: kept.uuids }
+  const { ending, leftRunning, error } = followed
+  const message = ending === 'lost' ? explainError(error, settings.apiUrl, 'follow') : undefined
+  const costed = [...(followed.ended && task ? [task.uuid] : []), ...kept.uuids]
+  return {
+    ...base,
+    results,
+    ending: { kind: 'followed', ending, leftRunning, message },
+    task,
+    followed,
+    costed
+  }
+}
+
+/**
+ * The result files, when `results` is set: the earlier attempts' buckets first (for the instances a re-run keeps),
+ * this task's last, so its files win. The buckets go once the whole request passed (unless kept); otherwise they
+ * stay for a re-run of the failed jobs, and prune removes them later (docs/storage.md).
+ */
+async function bringResultsBack(
+  settings: Settings,
+  { start, prepared, plan }: Submitted,
+  sofar: Omit<WhatHappened, 'elapsedMs'> & { followed?: FollowResult },
+  stop: AbortSignal
+): Promise<BroughtBack | undefined> {
+  const directory = prepared?.resultsDir
+  if (!directory || !start?.storage || (sofar.followed && !sofar.followed.ended)) return undefined
+  const earlier = plan.kind === 'all' ? [] : plan.kept.map(k => k.task.document.resultBucket)
+  const own = start.staged?.body.resultBucket ?? sofar.followed?.task?.resultBucket
+  const buckets = [...earlier, own].filter((b): b is string => typeof b === 'string' && b !== '')
+  const passed = verdictOf(sofar)?.passed === true
+  return bringResults(
+    start.storage,
+    [...new Set(buckets)],
+    directory,
+    passed && !settings.files?.keepResults,
+    stop
+  )
+}

@@ -1,0 +1,194 @@
+/**
+ * The storage phases of a step (docs/storage.md): the files checked on disk before any request, storage reached
+ * (its URL from `GET /settings`, the account email from `GET /info`), the resources staged before the create,
+ * the results brought back after the end, and a prune while the task runs. The AWS SDK is loaded only here, and
+ * only when a step has files.
+ */
+import { Input } from '../constants.js'
+import { InputError } from '../inputs/read.js'
+import { fromStorage, type FileSettings } from '../inputs/settings.js'
+import type { QarnotClient } from '../qarnot/client.js'
+import type { TaskCreateBody } from '../qarnot/types.js'
+import { errorMessage } from '../words.js'
+import { collectResults, deleteResultsBucket, type CollectResult } from './collect.js'
+import { checkStorage, createStore, storageEndpoint } from './connect.js'
+import { StorageUnavailableError } from './errors.js'
+import { resourceBucketName, resultsBucketName, type BucketNaming } from './layout.js'
+import { pruneResources } from './prune.js'
+import { resolveResources, resolveResultsFolder, type ResourceFile } from './resource-patterns.js'
+import { stageResources, type StageStats } from './stage.js'
+import type { ObjectStore } from './store.js'
+
+export interface PreparedFiles {
+  readonly settings: FileSettings
+  readonly resources: ResourceFile[] | undefined
+  /** Absolute path of the results folder. */
+  readonly resultsDir: string | undefined
+}
+
+/** The files the inputs name, checked on disk: no request is sent, and every problem is an InputError. */
+export async function prepareFiles(settings: FileSettings): Promise<PreparedFiles> {
+  const resources = settings.resources
+    ? await fromStorageAsync(() => resolveResources(settings.workspace, settings.resources ?? ''))
+    : undefined
+  const resultsDir = settings.results
+    ? await fromStorageAsync(() => resolveResultsFolder(settings.workspace, settings.results ?? ''))
+    : undefined
+  return { settings, resources, resultsDir }
+}
+
+async function fromStorageAsync<T>(check: () => Promise<T>): Promise<T> {
+  try {
+    return await check()
+  } catch (error) {
+    return fromStorage(() => {
+      throw error
+    })
+  }
+}
+
+export interface StorageSession {
+  readonly store: ObjectStore
+  readonly naming: BucketNaming
+  close(): void
+}
+
+/** Reaches storage with the account's credentials; a StorageUnavailableError names the inputs that need it. */
+export async function openStorage(
+  client: QarnotClient,
+  prepared: PreparedFiles,
+  env: NodeJS.ProcessEnv,
+  token: string,
+  signal: AbortSignal
+): Promise<StorageSession> {
+  const input = prepared.resources ? Input.Resources : Input.Results
+  try {
+    const endpoint = storageEndpoint(await client.getStorageUrl(), env.QARNOT_STORAGE_URL)
+    const email = await client.getAccountEmail()
+    const store = await createStore({ endpoint, email, token })
+    try {
+      await checkStorage(store, signal)
+    } catch (error) {
+      store.destroy()
+      throw error
+    }
+    return {
+      store,
+      naming: { repository: env.GITHUB_REPOSITORY || 'local', account: email },
+      close: () => store.destroy()
+    }
+  } catch (error) {
+    if (!(error instanceof StorageUnavailableError)) throw error
+    throw new InputError(
+      input,
+      `needs Qarnot storage, and ${error.message}. Remove 'resources' and 'results', or use a cluster with storage.`
+    )
+  }
+}
+
+export interface StagedFiles {
+  /** What the create body gets: the resources' tree, the results bucket, the filters. */
+  readonly body: Pick<
+    TaskCreateBody,
+    'advancedResourceBuckets' | 'resultBucket' | 'resultsWhitelist' | 'resultsBlacklist'
+  >
+  readonly stats: StageStats | undefined
+}
+
+/** Sends what storage lacks of the resources, and names the results bucket of the task to create. */
+export async function stageFiles(
+  session: StorageSession,
+  prepared: PreparedFiles,
+  shortname: string,
+  signal: AbortSignal
+): Promise<StagedFiles> {
+  const { settings } = prepared
+  const staged = prepared.resources
+    ? await stageResources({
+        store: session.store,
+        bucket: resourceBucketName(session.naming),
+        workspace: settings.workspace,
+        files: prepared.resources,
+        signal
+      })
+    : undefined
+  const resultBucket = prepared.resultsDir
+    ? resultsBucketName({ ...session.naming, shortname, keep: settings.keepResults })
+    : undefined
+  return {
+    body: {
+      ...(staged && { advancedResourceBuckets: staged.advancedResourceBuckets }),
+      ...(resultBucket && { resultBucket }),
+      ...(settings.resultsWhitelist && { resultsWhitelist: settings.resultsWhitelist }),
+      ...(settings.resultsBlacklist && { resultsBlacklist: settings.resultsBlacklist })
+    },
+    stats: staged?.stats
+  }
+}
+
+export interface BroughtBack {
+  /** Where the files went (absolute). */
+  readonly directory: string
+  readonly stats: CollectResult | undefined
+  readonly notes: string[]
+}
+
+/**
+ * The results buckets' files into the results folder, in order (a re-run's own bucket last, so its files win over
+ * the earlier attempts'); the buckets are deleted afterwards when `remove` is true.
+ */
+export async function bringResults(
+  session: StorageSession,
+  buckets: readonly string[],
+  directory: string,
+  remove: boolean,
+  signal: AbortSignal
+): Promise<BroughtBack> {
+  const notes: string[] = []
+  let total: CollectResult | undefined
+  for (const bucket of buckets) {
+    try {
+      const result = await collectResults({ store: session.store, bucket, directory, signal })
+      for (const { key, reason } of result.rejected)
+        notes.push(`Result ${JSON.stringify(key)} was not written: ${reason}.`)
+      total = total ? add(total, result) : result
+      if (remove) await deleteResultsBucket({ store: session.store, bucket, signal })
+    } catch (error) {
+      notes.push(`The results of bucket ${bucket} could not all be brought back (${errorMessage(error)}).`)
+    }
+  }
+  return { directory, stats: total, notes }
+}
+
+function add(a: CollectResult, b: CollectResult): CollectResult {
+  return {
+    files: a.files + b.files,
+    bytes: a.bytes + b.bytes,
+    ms: a.ms + b.ms,
+    rejected: [...a.rejected, ...b.rejected],
+    bucketMissing: a.bucketMissing && b.bucketMissing
+  }
+}
+
+/** Prunes the repository's old storage while the task runs; bounded to 30 s, and never a reason to fail. */
+export async function pruneStorage(
+  session: StorageSession,
+  signal: AbortSignal,
+  log: (message: string) => void
+): Promise<void> {
+  try {
+    const report = await pruneResources({
+      store: session.store,
+      bucket: resourceBucketName(session.naming),
+      naming: session.naming,
+      signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)])
+    })
+    if (!report.skipped && report.treesRemoved + report.resultsBucketsRemoved > 0) {
+      log(
+        `Storage pruned: ${report.treesRemoved} old resource trees and ${report.resultsBucketsRemoved} old results buckets removed.`
+      )
+    }
+  } catch (error) {
+    log(`Pruning old storage failed (${errorMessage(error)}); it is tried again on a later run.`)
+  }
+}
