@@ -41,6 +41,11 @@ export interface StorageFault {
   readonly match?: (request: StorageRequestInfo) => boolean
   /** How many requests it hits (default: every one until cleared). */
   times?: number
+  /**
+   * `true`: it hits the emulated platform's own requests (instances' downloads and results uploads, through
+   * internalStore()) instead of clients' ones.
+   */
+  readonly platform?: boolean
   /** `drop`: the connection is cut; `delay`: served `delayMs` late; `error`: answered `status` with `code`. */
   readonly action: 'drop' | 'delay' | 'error'
   readonly delayMs?: number
@@ -103,6 +108,8 @@ export class EmulatedStorage {
   latencyMs: number
   readonly faults: StorageFault[] = []
   readonly requests = new Map<string, number>()
+  /** The emulated platform's own requests (internalStore()), by S3 operation: never in `requests` or `log`. */
+  readonly platformRequests = new Map<string, number>()
   readonly log: LoggedRequest[] = []
   /** Request payload bytes received whole from clients (internal requests excluded). */
   bytesReceived = 0
@@ -187,8 +194,17 @@ export class EmulatedStorage {
     return total
   }
 
+  /** Requests the emulated platform made (resources, results), for one S3 operation or all of them. */
+  platformRequestCount(operation?: string): number {
+    if (operation !== undefined) return this.platformRequests.get(operation) ?? 0
+    let total = 0
+    for (const count of this.platformRequests.values()) total += count
+    return total
+  }
+
   resetCounters(): void {
     this.requests.clear()
+    this.platformRequests.clear()
     this.log.length = 0
     this.bytesReceived = 0
     this.bytesSent = 0
@@ -205,17 +221,18 @@ export class EmulatedStorage {
   }
 
   /**
-   * What Qarnot's own machinery uses (instances fetching resources, uploading results): no latency, no faults,
-   * not counted.
+   * What Qarnot's own machinery uses (instances fetching resources, uploading results): no latency, counted
+   * apart (`platformRequests`), hit only by faults marked `platform`.
    */
   internalStore(): S3ObjectStore {
     return createObjectStore({ endpoint: this.url, email: INTERNAL_KEY, token: this.internalSecret })
   }
 
-  private takeFault(info: StorageRequestInfo): StorageFault | undefined {
+  private takeFault(info: StorageRequestInfo, platform: boolean): StorageFault | undefined {
     const fault = this.faults.find(
       f =>
         (f.times === undefined || f.times > 0) &&
+        (f.platform ?? false) === platform &&
         (f.operation === undefined || f.operation === info.operation) &&
         (f.match === undefined || f.match(info))
     )
@@ -250,24 +267,26 @@ export class EmulatedStorage {
     const info = describeRequest(method, url, request.headers)
     const verdict = verifyRequest({ method, url, headers: request.headers }, this.accounts)
     const internal = verdict.ok && verdict.accessKey === INTERNAL_KEY
-    if (!internal) this.record(info, response)
+    if (internal)
+      this.platformRequests.set(info.operation, (this.platformRequests.get(info.operation) ?? 0) + 1)
+    else this.record(info, response)
     const body = await readBody(request).catch(() => undefined)
     if (!body || !request.complete) return
     if (!internal) {
       this.bytesReceived += body.reduce((n, c) => n + c.length, 0)
       if (this.latencyMs > 0) await sleep(this.latencyMs, undefined, { ref: false })
-      const fault = this.takeFault(info)
-      if (fault?.action === 'drop') return void request.socket.destroy()
-      if (fault?.action === 'delay') await sleep(fault.delayMs ?? 1000, undefined, { ref: false })
-      if (fault?.action === 'error') {
-        return sendError(
-          response,
-          method === 'HEAD',
-          fault.status ?? 503,
-          fault.code ?? 'SlowDown',
-          'Injected fault'
-        )
-      }
+    }
+    const fault = this.takeFault(info, internal)
+    if (fault?.action === 'drop') return void request.socket.destroy()
+    if (fault?.action === 'delay') await sleep(fault.delayMs ?? 1000, undefined, { ref: false })
+    if (fault?.action === 'error') {
+      return sendError(
+        response,
+        method === 'HEAD',
+        fault.status ?? 503,
+        fault.code ?? 'SlowDown',
+        'Injected fault'
+      )
     }
     if (!verdict.ok)
       return sendError(response, method === 'HEAD', verdict.status, verdict.code, verdict.message)
