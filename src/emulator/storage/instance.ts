@@ -6,7 +6,7 @@
  * relative paths.
  */
 import { createWriteStream } from 'node:fs'
-import { lstat, mkdir, readdir } from 'node:fs/promises'
+import { lstat, mkdir, readdir, utimes } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { ensureBucket } from '../../storage/connect.js'
@@ -64,6 +64,15 @@ function layers(spec: ResourceSpec): Layer[] {
 
 const never = new AbortController().signal
 
+/**
+ * S3's rule for bucket names (3 to 63 lowercase letters, digits, dots and hyphens, a letter or digit at each
+ * end), which s3rver applies too. A name breaking it cannot be a bucket, and must never reach a path-style URL,
+ * where `a/b` would name the object `b` of the bucket `a`.
+ */
+export function isBucketName(name: string): boolean {
+  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name)
+}
+
 /** The buckets a create body names that do not exist (Qarnot refuses the create: `404 No such bucket`). */
 export async function checkBucketsExist(
   store: ObjectStore,
@@ -74,7 +83,7 @@ export async function checkBucketsExist(
   const states = await mapLimit(
     names,
     8,
-    async (name, s) => (name ? store.headBucket(name, s) : 'missing'),
+    async (name, s) => (isBucketName(name) ? store.headBucket(name, s) : 'missing'),
     signal
   )
   return names.filter((_, i) => states[i] !== 'exists')
@@ -90,7 +99,7 @@ export interface Materialized {
 
 /** Which object lands at which path: later layers win; a name both file and folder is an error. */
 async function planLayout(store: ObjectStore, spec: ResourceSpec, signal: AbortSignal) {
-  const chosen = new Map<string, { bucket: string; key: string; size: number }>()
+  const chosen = new Map<string, { bucket: string; key: string; size: number; lastModified: Date }>()
   const skipped: string[] = []
   for (const layer of layers(spec)) {
     for (const object of await listAllObjects(store, layer.bucket, layer.prefix, signal)) {
@@ -99,7 +108,7 @@ async function planLayout(store: ObjectStore, spec: ResourceSpec, signal: AbortS
       if (stripped.endsWith('/') && object.size === 0) continue
       const path = safeRelativePath(stripped)
       if (path === undefined) skipped.push(`${layer.bucket}/${object.key}`)
-      else chosen.set(path, { bucket: layer.bucket, key: object.key, size: object.size })
+      else chosen.set(path, { ...object, bucket: layer.bucket })
     }
   }
   for (const path of chosen.keys()) {
@@ -112,7 +121,11 @@ async function planLayout(store: ObjectStore, spec: ResourceSpec, signal: AbortS
   return { chosen, skipped }
 }
 
-/** Lays out the task's resources in `instanceDir` (its $TASK_PATH) and returns what it wrote. */
+/**
+ * Lays out the task's resources in `instanceDir` (its $TASK_PATH) and returns what it wrote. Each file's mtime is
+ * its object's LastModified, in the past: a write by the instance, however soon, gives the file another mtime, so
+ * uploadResults never mistakes a changed resource for an untouched one.
+ */
 export async function materializeResources(
   store: ObjectStore,
   spec: ResourceSpec,
@@ -129,6 +142,7 @@ export async function materializeResources(
       await mkdir(dirname(target), { recursive: true })
       const { body } = await store.getObjectStream(source.bucket, source.key, s)
       await pipeline(body, createWriteStream(target), { signal: s })
+      await utimes(target, source.lastModified, source.lastModified)
     },
     signal
   )
