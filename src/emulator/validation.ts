@@ -98,6 +98,60 @@ function invalidCommonFields(body: Record<string, unknown>, invalid: string[]): 
   }
 }
 
+const isText = (v: unknown) => v === undefined || v === null || typeof v === 'string'
+const isPrefixHolder = (v: unknown, field: string) =>
+  v === undefined ||
+  v === null ||
+  (isObject(v) &&
+    (v[field] === undefined || v[field] === null || (isObject(v[field]) && isText(v[field].prefix))))
+
+/**
+ * The storage fields (docs/qarnot-api.md §8): bucket names as strings, `advancedResourceBuckets` shaped as
+ * `ResourcesBucket`, the results filters under 2048 characters (OpenAPI) and valid regular expressions once their
+ * `${NAME}` are substituted (as JavaScript reads them: an emulator choice, .NET's engine may accept more).
+ */
+function invalidStorageFields(body: Record<string, unknown>, invalid: string[]): void {
+  const { resourceBuckets, advancedResourceBuckets } = body
+  if (resourceBuckets !== undefined && resourceBuckets !== null) {
+    const valid =
+      Array.isArray(resourceBuckets) && resourceBuckets.every(b => typeof b === 'string' && b.length > 0)
+    if (!valid) invalid.push('resourceBuckets')
+  }
+  if (advancedResourceBuckets !== undefined && advancedResourceBuckets !== null) {
+    const valid =
+      Array.isArray(advancedResourceBuckets) &&
+      advancedResourceBuckets.every(
+        b =>
+          isObject(b) &&
+          typeof b.bucketName === 'string' &&
+          b.bucketName.length > 0 &&
+          isPrefixHolder(b.filtering, 'prefixFiltering') &&
+          isPrefixHolder(b.resourcesTransformation, 'stripPrefix') &&
+          retryCount(b.cacheTTLSec)
+      )
+    if (!valid) invalid.push('advancedResourceBuckets')
+  }
+  for (const field of ['resultBucket', 'resultsBucket', 'resultsBucketPrefix'])
+    if (!isText(body[field])) invalid.push(field)
+  for (const field of ['resultsWhitelist', 'resultsBlacklist']) {
+    const value = body[field]
+    if (value === undefined || value === null) continue
+    if (typeof value !== 'string' || value.length >= 2048 || !compiles(value)) invalid.push(field)
+  }
+  const onCancel = body.uploadResultsOnCancellation
+  if (onCancel !== undefined && onCancel !== null && typeof onCancel !== 'boolean')
+    invalid.push('uploadResultsOnCancellation')
+}
+
+function compiles(filter: string): boolean {
+  try {
+    new RegExp(filter.replace(/\$\{[A-Za-z0-9_.-]+\}/g, '0'))
+    return true
+  } catch {
+    return false
+  }
+}
+
 const retryCount = (v: unknown) =>
   v === undefined || v === null || (Number.isInteger(v) && (v as number) >= 0)
 const invalidRetrySettings = (retry: unknown) =>
@@ -141,6 +195,7 @@ export function invalidCreateFields(body: unknown, knownProfiles: readonly strin
   // API takes both (docs/qarnot-api.md §3); the emulator applies the stricter per-instance limit.
   if (invalidRetrySettings(body.retrySettings)) invalid.push('retrySettings')
   if (!retryCount(body.maxRetriesPerInstance)) invalid.push('maxRetriesPerInstance')
+  invalidStorageFields(body, invalid)
   return [...new Set(invalid)]
 }
 
