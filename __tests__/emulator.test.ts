@@ -53,9 +53,10 @@ describe('the emulated API', () => {
     expect((await call(emulator, 'GET', '/profiles', undefined, null)).status).toBe(401)
     expect((await call(emulator, 'GET', '/profiles')).json()).toContain('docker-batch')
     expect((await call(emulator, 'GET', '/settings', undefined, null)).json()).toEqual({
-      storage: 'https://storage.qarnot.com'
+      storage: (await emulator.storage()).url
     })
     expect((await call(emulator, 'GET', '/info')).json()).toMatchObject({
+      email: emulator.email,
       maxTask: 1000,
       computingQuotas: { user: { flex: {} } }
     })

@@ -1,6 +1,7 @@
 /**
  * `npm run emulator`: the Qarnot emulator on its own, for trying the action or an SDK by hand.
- * Options: --port N, --token T, --max-running N, --dispatch-ms N, --environment-ms N, --upload-ms N, --cancel-ms N.
+ * Options: --port N, --token T, --max-running N, --dispatch-ms N, --environment-ms N, --upload-ms N, --cancel-ms N,
+ * --no-storage (a cluster without storage), --storage-latency-ms N (added to every storage request).
  */
 import { parseArgs } from 'node:util'
 import { startEmulator } from './server.js'
@@ -13,7 +14,9 @@ const { values } = parseArgs({
     'dispatch-ms': { type: 'string' },
     'environment-ms': { type: 'string' },
     'upload-ms': { type: 'string' },
-    'cancel-ms': { type: 'string' }
+    'cancel-ms': { type: 'string' },
+    'no-storage': { type: 'boolean', default: false },
+    'storage-latency-ms': { type: 'string' }
   }
 })
 
@@ -29,11 +32,19 @@ const emulator = await startEmulator({
     ...(values['environment-ms'] !== undefined && { environmentMs: Number(values['environment-ms']) }),
     ...(values['upload-ms'] !== undefined && { uploadMs: Number(values['upload-ms']) }),
     ...(values['cancel-ms'] !== undefined && { cancelMs: Number(values['cancel-ms']) })
-  }
+  },
+  storage: values['no-storage'] ? false : { latencyMs: number(values['storage-latency-ms']) }
 })
+// By hand the storage is started at once, to show where it is (tests start it on first need).
+const storage = emulator.hasStorage ? await emulator.storage() : undefined
 
 console.log(`Qarnot emulator listening on ${emulator.url}`)
 console.log(`Token: ${emulator.token}`)
+console.log(
+  storage
+    ? `Storage (S3): ${storage.url}, access key ${emulator.email}, secret key the token`
+    : 'No storage (GET /settings answers {"storage": null})'
+)
 console.log('')
 console.log('Try it:')
 console.log(`  export QARNOT_CLUSTER_URL=${emulator.url} QARNOT_CLIENT_TOKEN=${emulator.token}`)

@@ -5,11 +5,21 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, rmSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { countToIntervals, expandIds, formatIds, parseRanges } from '../ranges.js'
-import type { CompletedInstanceWire, KeyValueWire, TaskCreateBody, TaskOutputWire } from '../qarnot/types.js'
+import type {
+  ApiErrorWire,
+  CompletedInstanceWire,
+  KeyValueWire,
+  TaskCreateBody,
+  TaskOutputWire
+} from '../qarnot/types.js'
+import type { ObjectStore } from '../storage/store.js'
 import { splitWords, substituteVariables } from './command-line.js'
 import { OutputBuffer, PrefixedLineWriter } from './output-buffer.js'
+import type { ResourceSnapshot } from './storage/instance.js'
+import { storageSpecOf, TaskFiles, usesStorage, type TaskStorageSpec } from './storage/task-files.js'
 
 export interface Timings {
   /** Submitted -> dispatched. */
@@ -45,6 +55,11 @@ export interface TaskEnvironment {
   readonly preemption?: { readonly instanceIds: readonly number[]; readonly afterMs: number }
   /** Called once when the task reaches a final state. */
   readonly onFinished?: () => void
+  /**
+   * The store the platform uses for resources and results (docs/emulator.md, "Storage"); absent on a cluster
+   * without storage. Called only by a task that names buckets.
+   */
+  readonly storage?: () => Promise<ObjectStore>
 }
 
 /** A create body as the emulator keeps it: the action's fields, and what other clients may send besides. */
@@ -72,11 +87,17 @@ interface EmulatedInstance {
   signal?: string | null
   spawnError?: string
   process?: ChildProcess
+  /** Settles when the process of the current attempt has closed (tasks with files only). */
+  closed?: Promise<void>
+  /** What its $TASK_PATH held when its command started: the resources, which are not results. */
+  snapshot?: ResourceSnapshot
   readonly stdout: OutputBuffer
   readonly stderr: OutputBuffer
 }
 
 const SECRET_PREFIX = 'QARNOT_SECRET__'
+
+const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /** Unfinished tasks' endDate: .NET's DateTime.MinValue (docs/qarnot-api.md §4). */
 export const NO_END_DATE = '0001-01-01T00:00:00Z'
@@ -190,6 +211,13 @@ export class EmulatedTask {
   private readonly totalRetries: number | undefined
   private retriesUsed = 0
   private environmentReady = false
+  private disposed = false
+  /** The storage fields as sent, and the files work when the task names buckets on a cluster with storage. */
+  private readonly storageSpec: TaskStorageSpec
+  private readonly files: TaskFiles | undefined
+  /** Task-level platform errors (`errors`, QErrorPublic): a failed download of resources or upload of results. */
+  private readonly errors: ApiErrorWire[] = []
+  private resultsCount = 0
 
   constructor(
     readonly body: EmulatedTaskBody,
@@ -221,6 +249,11 @@ export class EmulatedTask {
     this.perInstanceRetries = perInstance.length > 0 ? Math.min(...perInstance) : undefined
     this.totalRetries = typeof total === 'number' && total > 0 ? total : undefined
     this.taskPath = join(env.workDir, this.uuid)
+    this.storageSpec = storageSpecOf(body)
+    this.files =
+      env.storage && usesStorage(this.storageSpec)
+        ? new TaskFiles(this.storageSpec, env.storage, this.taskPath)
+        : undefined
     this.later(env.timings.dispatchMs, () => this.dispatch())
     const readerMs = env.secondReaderMs
     if (readerMs !== undefined && readerMs > 0) {
@@ -275,6 +308,7 @@ export class EmulatedTask {
   /** Starts queued instances while the account quota allows; called again whenever a slot frees up. */
   startQueued(): void {
     if (!this.environmentReady || this.isFinal || this.state === 'PendingCancel' || this.deleted) return
+    if (this.disposed) return
     if (this.state === 'PendingDelete') return
     let free = this.env.freeInstanceSlots()
     for (const instance of this.instances.values()) {
@@ -288,10 +322,14 @@ export class EmulatedTask {
 
   abort(): void {
     if (this.isFinal || this.state === 'PendingCancel' || this.state === 'PendingDelete') return
+    const running = [...this.instances.values()].filter(i => i.status === 'running')
     this.setState('PendingCancel')
     this.cancelUnfinished()
+    // uploadResultsOnCancellation: what the killed instances wrote goes to the results bucket too (§8).
+    if (this.storageSpec.uploadResultsOnCancellation)
+      for (const instance of running) this.uploadWhenClosed(instance)
     this.env.onInstanceSlotFreed()
-    this.later(this.env.timings.cancelMs, () => this.finish('Cancelled'))
+    this.later(this.env.timings.cancelMs, () => this.afterTransfers(() => this.finish('Cancelled')))
   }
 
   /**
@@ -324,12 +362,24 @@ export class EmulatedTask {
     }
   }
 
-  /** Stops everything for good (delete, or emulator shutdown). */
+  /** Stops everything for good (delete, or emulator shutdown); transfers under way are aborted (see idle()). */
   dispose(): void {
+    this.disposed = true
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
     for (const instance of this.instances.values()) if (instance.status === 'running') this.kill(instance)
+    this.files?.dispose()
     rmSync(this.taskPath, { recursive: true, force: true })
+  }
+
+  /**
+   * Resolves when no transfer of the task is under way any more; after dispose(), once its folder is gone for
+   * good (an aborted transfer may have made a folder again before it noticed).
+   */
+  async idle(): Promise<void> {
+    if (!this.files) return
+    await this.files.idle()
+    if (this.disposed) rmSync(this.taskPath, { recursive: true, force: true })
   }
 
   // --- life ---
@@ -353,9 +403,23 @@ export class EmulatedTask {
     if (this.state !== 'Submitted') return
     this.setState(this.env.freeInstanceSlots() >= this.ids.length ? 'FullyDispatched' : 'PartiallyDispatched')
     if (this.ids.length === 0) return this.startUpload()
+    // The resources are downloaded once for the task, while its environment is set up.
+    const resources = this.files?.resources()
     this.later(this.env.timings.environmentMs, () => {
-      this.environmentReady = true
-      this.startQueued()
+      const ready = (): void => {
+        this.environmentReady = true
+        this.startQueued()
+      }
+      if (!resources) return ready()
+      resources.then(ready, (error: unknown) => {
+        if (this.disposed) return
+        // Every instance then fails as it starts, with the reason (startInstance).
+        this.platformError(
+          'resources-download-failure',
+          `Resources could not be downloaded: ${reason(error)}`
+        )
+        ready()
+      })
     })
   }
 
@@ -376,12 +440,61 @@ export class EmulatedTask {
     }
   }
 
+  /** UploadingResults: the task ends once `uploadMs` has passed and every instance's results are uploaded. */
   private startUpload(): void {
     this.setState(this.uploadingState)
-    this.later(this.env.timings.uploadMs, () => {
-      const failed = [...this.instances.values()].some(i => i.status !== 'success')
-      this.finish(failed ? 'Failure' : 'Success')
+    this.later(this.env.timings.uploadMs, () =>
+      this.afterTransfers(() => {
+        const failed =
+          [...this.instances.values()].some(i => i.status !== 'success') || this.errors.length > 0
+        this.finish(failed ? 'Failure' : 'Success')
+      })
+    )
+  }
+
+  /** Runs `end` at once, or for a task with files once its transfers are done (unless it went away meanwhile). */
+  private afterTransfers(end: () => void): void {
+    if (!this.files) return end()
+    void this.files.idle().then(() => {
+      if (!this.disposed && this.state !== 'PendingDelete') end()
     })
+  }
+
+  /** A task-level error, as the API lists them in `errors` (§4); the code and wording are the emulator's. */
+  private platformError(code: string, message: string): void {
+    this.errors.push({ code, message, debug: null })
+  }
+
+  /**
+   * Sends what the instance wrote to the results bucket (once its command ran); its $TASK_PATH then goes, as its
+   * machine would. Without a results bucket the folder goes at once.
+   */
+  private uploadResults(instance: EmulatedInstance): void {
+    const files = this.files
+    const snapshot = instance.snapshot
+    if (!files || snapshot === undefined) return
+    instance.snapshot = undefined
+    const variables = this.environment(instance)
+    if (!files.hasResults) return void files.track(rm(variables.TASK_PATH, { recursive: true, force: true }))
+    void files.track(
+      files.upload(variables.TASK_PATH, snapshot, variables).then(
+        count => void (this.resultsCount += count),
+        (error: unknown) => {
+          if (this.disposed) return
+          this.platformError(
+            'results-upload-failure',
+            `Results of instance ${instance.id} could not be uploaded to bucket ${files.resultsBucket}: ${reason(error)}`
+          )
+        }
+      )
+    )
+  }
+
+  /** Uploads a killed instance's results once its process has closed (uploadResultsOnCancellation). */
+  private uploadWhenClosed(instance: EmulatedInstance): void {
+    const closed = instance.closed
+    if (!this.files || !instance.process || !closed) return
+    void this.files.track(closed.then(() => this.uploadResults(instance)))
   }
 
   private finish(state: 'Success' | 'Failure' | 'Cancelled'): void {
@@ -425,9 +538,34 @@ export class EmulatedTask {
       this.later(preemption.afterMs, () => this.preempt(instance, attempt))
     }
     const variables = this.environment(instance)
-    const workDir = variables.TASK_PATH
-    for (const folder of [workDir, variables.TMP_PATH, variables.TMP_RAMFS_PATH])
+    const files = this.files
+    if (!files) {
+      for (const folder of [variables.TASK_PATH, variables.TMP_PATH, variables.TMP_RAMFS_PATH])
+        mkdirSync(folder, { recursive: true })
+      return this.spawnInstance(instance, variables)
+    }
+    // A task with files: a fresh $TASK_PATH holding a copy of the resources, for each attempt.
+    for (const folder of [variables.TMP_PATH, variables.TMP_RAMFS_PATH])
       mkdirSync(folder, { recursive: true })
+    instance.snapshot = undefined
+    const attempt = instance.attempts
+    const current = () => !this.disposed && instance.status === 'running' && instance.attempts === attempt
+    files.prepareInstance(variables.TASK_PATH).then(
+      snapshot => {
+        if (!current()) return
+        instance.snapshot = snapshot
+        this.spawnInstance(instance, variables)
+      },
+      (error: unknown) => {
+        if (current())
+          this.instanceEnded(instance, null, null, `resources could not be laid out: ${reason(error)}`)
+      }
+    )
+  }
+
+  /** Runs the instance's command in its $TASK_PATH, with the environment of §6. */
+  private spawnInstance(instance: EmulatedInstance, variables: Record<string, string>): void {
+    const workDir = variables.TASK_PATH
     let argv: string[]
     try {
       const command = variables.DOCKER_CMD ?? ''
@@ -444,6 +582,7 @@ export class EmulatedTask {
       detached: true // its own process group, so an abort kills whatever it started too
     })
     instance.process = child
+    if (this.files) instance.closed = new Promise(resolve => child.once('close', () => resolve()))
     let spawnError: string | undefined
     child.stdout.on('data', (chunk: Buffer) => {
       instance.stdout.append(chunk)
@@ -495,6 +634,8 @@ export class EmulatedTask {
       instance.status = 'queued'
     } else {
       instance.status = succeeded ? 'success' : 'failure'
+      // Results go up as each instance ends, success or failure (§8); the task waits for them (startUpload).
+      this.uploadResults(instance)
     }
     this.env.onInstanceSlotFreed()
     this.startQueued()
@@ -602,7 +743,7 @@ export class EmulatedTask {
       creationDate: date(this.createdAt),
       endDate: this.endedAt === undefined ? NO_END_DATE : date(this.endedAt),
       stateTransitionTime: date(this.stateTransitionTime.getTime()),
-      errors: [],
+      errors: this.errors.map(error => ({ ...error })),
       completedInstances: all
         .filter(i => i.status === 'success' || i.status === 'failure')
         .map(i => this.completed(i, now)),
@@ -683,13 +824,19 @@ export class EmulatedTask {
       schedulingType: SCHEDULING_CLASS[String(this.body.schedulingType ?? 'flex').toLowerCase()] ?? 'flex',
       autoDeleteOnCompletion: this.body.autoDeleteOnCompletion ?? false,
       completionTimeToLive: ttlMs === undefined ? (ttl ?? span(0)) : this.env.dotNetTimes ? span(ttlMs) : ttl,
-      resourceBuckets: [],
-      advancedResourceBuckets: [],
-      resultBucket: null,
+      // The storage fields as sent (§8).
+      resourceBuckets: [...this.storageSpec.resourceBuckets],
+      advancedResourceBuckets: structuredClone([...this.storageSpec.advancedResourceBuckets]),
+      resultBucket: this.storageSpec.resultBucket ?? null,
+      resultsBucket: this.storageSpec.resultsBucket ?? null,
+      resultsBucketPrefix: this.storageSpec.resultsBucketPrefix ?? null,
+      resultsWhitelist: this.storageSpec.resultsWhitelist ?? null,
+      resultsBlacklist: this.storageSpec.resultsBlacklist ?? null,
       dependencies: { dependsOn: [] },
       snapshotInterval: 0,
-      resultsCount: 0,
-      uploadResultsOnCancellation: null
+      // Result files uploaded so far (an emulator reading: the document does not define the figure).
+      resultsCount: this.resultsCount,
+      uploadResultsOnCancellation: this.storageSpec.uploadResultsOnCancellation
     }
   }
 }

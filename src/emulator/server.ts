@@ -1,8 +1,9 @@
 /**
  * The Qarnot API emulator: a real HTTP server on 127.0.0.1 speaking the endpoints of docs/qarnot-api.md §2 (with
  * and without the `/v1` prefix), with the raw-token Authorization header, Qarnot's field names and error bodies,
- * pools (§10), the credits and carbon services (§9), request counters by endpoint, injectable faults and quirk
- * modes (docs/emulator.md). Never bundled into dist/index.js.
+ * pools (§10), the credits and carbon services (§9), an S3 storage with resources in and results out (§8),
+ * request counters by endpoint, injectable faults and quirk modes (docs/emulator.md). Never bundled into
+ * dist/index.js.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -16,6 +17,9 @@ import { EmulatedPool, type PoolCreateBody } from './emulated-pool.js'
 import { EmulatedTask, preciseNow, type EmulatedTaskBody, type Timings } from './emulated-task.js'
 import { FaultPlan, type FaultAnswer, type FaultRule } from './faults.js'
 import { carbonFactsOf, creditsOf } from './figures.js'
+import { ClusterStorage } from './storage/cluster-storage.js'
+import type { EmulatedStorage } from './storage/emulated-storage.js'
+import { resultsBucketOf, storageSpecOf, usesStorage, type TaskStorageSpec } from './storage/task-files.js'
 import { invalidCreateFields, invalidPoolFields } from './validation.js'
 
 export interface EmulatorOptions {
@@ -30,7 +34,16 @@ export interface EmulatorOptions {
   readonly faults?: FaultRule[]
   /** Odd-but-possible behaviours of the real API, each off by default (docs/emulator.md gives their sources). */
   readonly quirks?: EmulatorQuirks
+  /**
+   * The cluster's S3 storage (§8; docs/emulator.md, "Storage"). `true` (the default): started on 127.0.0.1 on
+   * first need and stopped with the emulator, `latencyMs` added to every client request; `false`: a cluster
+   * without storage (`GET /settings` answers `{"storage": null}`).
+   */
+  readonly storage?: boolean | { readonly latencyMs?: number }
 }
+
+/** The account's email (`GET /info`), which is also its storage access key (§8). */
+export const EMULATOR_EMAIL = 'emulator@localhost'
 
 /** How the credits or carbon service answers: figures, a refusal, or 404 until `lagMs` after the task ended. */
 export type FiguresAnswer = 'ok' | 403 | 404 | { readonly lagMs: number }
@@ -176,6 +189,8 @@ export function matchRoute(method: string, pathname: string): Route | undefined 
 
 export class QarnotEmulator {
   readonly token: string
+  /** The account's email (`GET /info` `email`): the storage access key; the token is the secret key. */
+  readonly email = EMULATOR_EMAIL
   readonly faults = new FaultPlan()
   /** Requests received, by endpoint key (`POST /tasks`); unknown paths count under `other`. */
   readonly requests = new Map<string, number>()
@@ -188,7 +203,8 @@ export class QarnotEmulator {
   /** The pool each in-pool task runs in, by task uuid. */
   private readonly poolOfTask = new Map<string, EmulatedPool>()
   private readonly timings: Timings
-  private readonly workDir: string
+  /** The emulator's folder (instances' TASK_PATH, TMP_PATH, resource caches); removed by stop(). */
+  readonly workDir: string
   private server: Server | undefined
   private baseUrl = ''
   private downUntil = 0
@@ -196,12 +212,47 @@ export class QarnotEmulator {
   private readonly openAnswers = new Set<() => void>()
   /** The emulator's own timers (pending and automatic deletes). */
   private readonly timers = new Set<NodeJS.Timeout>()
+  /** The cluster's storage, undefined when it has none. */
+  private readonly clusterStorage: ClusterStorage | undefined
+  /** Deleted tasks whose transfers are still letting go. */
+  private readonly leaving = new Set<Promise<void>>()
 
   constructor(private readonly options: EmulatorOptions = {}) {
     this.token = options.token ?? `emulator-${randomBytes(12).toString('hex')}`
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings }
     this.workDir = mkdtempSync(join(tmpdir(), 'qarnot-emulator-'))
     if (options.faults) this.faults.add(...options.faults)
+    const storage = options.storage ?? true
+    this.clusterStorage =
+      storage === false
+        ? undefined
+        : new ClusterStorage({
+            email: this.email,
+            token: this.token,
+            latencyMs: typeof storage === 'object' ? storage.latencyMs : undefined
+          })
+  }
+
+  /** Whether the cluster has storage (option `storage`). */
+  get hasStorage(): boolean {
+    return this.clusterStorage !== undefined
+  }
+
+  /**
+   * The cluster's storage, started now if nothing started it yet (a `GET /settings`, a create naming buckets):
+   * its URL, `clientStore()` (a store as a client of the real API makes it), `internalStore()` (the platform's,
+   * neither counted nor faulted), `requestCount()`, `faults`, `latencyMs`, `log`. Rejects on a cluster without
+   * storage.
+   */
+  storage(): Promise<EmulatedStorage> {
+    if (!this.clusterStorage)
+      return Promise.reject(new Error('this emulator has no storage (storage: false)'))
+    return this.clusterStorage.start()
+  }
+
+  /** The storage if it has started, without starting it. */
+  get startedStorage(): EmulatedStorage | undefined {
+    return this.clusterStorage?.running
   }
 
   get url(): string {
@@ -234,7 +285,8 @@ export class QarnotEmulator {
     this.openAnswers.clear()
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
-    for (const task of this.tasks.values()) task.dispose()
+    const tasks = [...this.tasks.values()]
+    for (const task of tasks) task.dispose()
     this.tasks.clear()
     for (const pool of this.pools.values()) pool.dispose()
     this.pools.clear()
@@ -244,6 +296,9 @@ export class QarnotEmulator {
       server.closeAllConnections()
       await new Promise<void>(resolve => server.close(() => resolve()))
     }
+    // Transfers were aborted by dispose(): wait until they let go, then stop the storage and remove every folder.
+    await Promise.all([...tasks.map(task => task.idle()), ...this.leaving])
+    await this.clusterStorage?.stop()
     rmSync(this.workDir, { recursive: true, force: true })
   }
 
@@ -452,7 +507,7 @@ export class QarnotEmulator {
       if (endpoint !== 'GET /settings' && request.headers.authorization !== this.token) {
         throw new HttpError(401, 'Unauthorized: invalid or missing API token')
       }
-      const result = this.dispatch(route, url, body)
+      const result = await this.dispatch(route, url, body)
       answer = result.body
       text = result.text ?? false
     } catch (error) {
@@ -520,6 +575,9 @@ export class QarnotEmulator {
     if (task.deleted) return
     task.abort()
     task.dispose()
+    const idle = task.idle()
+    this.leaving.add(idle)
+    void idle.finally(() => this.leaving.delete(idle))
     task.deleted = true
     this.tasks.delete(task.uuid)
     this.poolOfTask.delete(task.uuid)
@@ -533,11 +591,16 @@ export class QarnotEmulator {
     return pool
   }
 
-  private dispatch(route: Route, url: URL, rawBody: string): { body: unknown; text?: boolean } {
+  private async dispatch(
+    route: Route,
+    url: URL,
+    rawBody: string
+  ): Promise<{ body: unknown; text?: boolean }> {
     const [first, second] = route.params
     switch (route.endpoint) {
       case 'GET /settings':
-        return { body: { storage: 'https://storage.qarnot.com' } }
+        // The storage URL, or null on a cluster without storage (§8, as the Python SDK reads it).
+        return { body: { storage: this.clusterStorage ? (await this.clusterStorage.start()).url : null } }
       case 'GET /info':
         return { body: this.info() }
       case 'GET /profiles':
@@ -548,7 +611,7 @@ export class QarnotEmulator {
         return { body: { name: first, constants } }
       }
       case 'POST /tasks':
-        return { body: this.create(rawBody) }
+        return { body: await this.create(rawBody) }
       case 'POST /pools':
         return { body: { uuid: this.newPool(parseBody(rawBody, 'pool')).uuid } }
       case 'GET /pools': {
@@ -651,33 +714,23 @@ export class QarnotEmulator {
     return wire
   }
 
-  private create(rawBody: string): { uuid: string } {
+  private async create(rawBody: string): Promise<{ uuid: string }> {
     // Property names are bound ignoring case, as the API's ASP.NET binding does (the C# SDK sends PascalCase).
     const body = bindIgnoringCase(TASK_CREATE_SHAPE, parseBody(rawBody, 'task'))
     const invalid = invalidCreateFields(body, Object.keys(PROFILES))
     const create = body as EmulatedTaskBody
     if (invalid.length === 0 && create.shortname && this.findTask(create.shortname))
       invalid.push('shortname-uniqueness')
-    if (invalid.length > 0) {
-      // The status of a shortname clash is unconfirmed (§3): 400 by default, 403 with the quirk.
-      const clash = invalid[0] === 'shortname-uniqueness'
-      throw new HttpError(
-        clash ? (this.quirks.shortnameClashStatus ?? 400) : 400,
-        `Invalid task file. Invalid fields: ${invalid.join(', ')}`
-      )
+    if (invalid.length > 0) throw this.invalidTask(invalid)
+    let pool = this.placement(create)
+    const spec = storageSpecOf(create)
+    if (usesStorage(spec)) {
+      await this.checkStorage(spec)
+      // Checked again: another create may have taken the shortname, the last task or the pool meanwhile.
+      if (create.shortname && this.findTask(create.shortname))
+        throw this.invalidTask(['shortname-uniqueness'])
+      pool = this.placement(create)
     }
-    const pool = create.poolUuid ? this.pools.get(create.poolUuid) : undefined
-    if (create.poolUuid) {
-      // The Python SDK notes a missing pool is answered 400; the message is assumed (§10).
-      if (!pool) throw new HttpError(400, `No such pool: ${create.poolUuid}`)
-      // "Should be the uuid of an open pool" (TaskCreationInput.poolUuid); the answer's shape is assumed (§10).
-      if (!pool.isOpen) throw new HttpError(400, 'Invalid task file. Invalid fields: poolUuid')
-      // "Cannot set new hardware constraints for a task in a pool" (TaskCreationInput.hardwareConstraints).
-      if ((create.hardwareConstraints ?? []).length > 0)
-        throw new HttpError(400, 'Invalid task file. Invalid fields: hardwareConstraints')
-    }
-    if (this.tasks.size >= (this.options.maxTasks ?? 1000))
-      throw new HttpError(403, 'Maximum number of tasks reached')
     const task = new EmulatedTask(create, {
       timings: this.timings,
       outputBufferBytes: this.options.outputBufferBytes ?? 32 * 1024 * 1024,
@@ -691,6 +744,7 @@ export class QarnotEmulator {
       dotNetTimes: this.quirks.dotNetTimes,
       secondReaderMs: this.quirks.secondReader?.intervalMs,
       preemption: this.quirks.preemption,
+      storage: this.clusterStorage && (() => (this.clusterStorage as ClusterStorage).platformStore()),
       onFinished: () => {
         const autoDelete = this.quirks.autoDelete
         if (autoDelete && create.autoDeleteOnCompletion === true)
@@ -700,6 +754,49 @@ export class QarnotEmulator {
     this.tasks.set(task.uuid, task)
     if (pool) this.poolOfTask.set(task.uuid, pool)
     return { uuid: task.uuid }
+  }
+
+  private invalidTask(invalid: readonly string[]): HttpError {
+    // The status of a shortname clash is unconfirmed (§3): 400 by default, 403 with the quirk.
+    const clash = invalid[0] === 'shortname-uniqueness'
+    return new HttpError(
+      clash ? (this.quirks.shortnameClashStatus ?? 400) : 400,
+      `Invalid task file. Invalid fields: ${invalid.join(', ')}`
+    )
+  }
+
+  /** The pool a create names, if any, once it may take the task, and the task quota; throws the refusal. */
+  private placement(create: EmulatedTaskBody): EmulatedPool | undefined {
+    const pool = create.poolUuid ? this.pools.get(create.poolUuid) : undefined
+    if (create.poolUuid) {
+      // The Python SDK notes a missing pool is answered 400; the message is assumed (§10).
+      if (!pool) throw new HttpError(400, `No such pool: ${create.poolUuid}`)
+      // "Should be the uuid of an open pool" (TaskCreationInput.poolUuid); the answer's shape is assumed (§10).
+      if (!pool.isOpen) throw new HttpError(400, 'Invalid task file. Invalid fields: poolUuid')
+      // "Cannot set new hardware constraints for a task in a pool" (TaskCreationInput.hardwareConstraints).
+      if ((create.hardwareConstraints ?? []).length > 0)
+        throw new HttpError(400, 'Invalid task file. Invalid fields: hardwareConstraints')
+    }
+    if (this.tasks.size >= (this.options.maxTasks ?? 1000))
+      throw new HttpError(403, 'Maximum number of tasks reached')
+    return pool
+  }
+
+  /**
+   * What a create naming buckets needs of storage (§3, §8): every resource bucket exists (else `404 No such
+   * bucket: <name>`, the documented answer), and the results bucket is made when missing. Without storage no
+   * bucket exists; a results bucket is then refused as an invalid field (assumed: no source says).
+   */
+  private async checkStorage(spec: TaskStorageSpec): Promise<void> {
+    const storage = this.clusterStorage
+    const missing = storage
+      ? await storage.missingBuckets(spec)
+      : [...spec.resourceBuckets, ...spec.advancedResourceBuckets.map(b => b.bucketName ?? '')]
+    if (missing.length > 0) throw new HttpError(404, `No such bucket: ${missing[0]}`)
+    const results = resultsBucketOf(spec)
+    if (results === undefined) return
+    const field = spec.resultBucket ? 'resultBucket' : 'resultsBucket'
+    if (!storage || !(await storage.makeBucket(results))) throw this.invalidTask([field])
   }
 
   private newPool(raw: unknown): EmulatedPool {
@@ -766,7 +863,7 @@ export class QarnotEmulator {
       runningCoreCount: instances
     }
     return {
-      email: 'emulator@localhost',
+      email: this.email,
       maxBucket: 100,
       maxTask: this.options.maxTasks ?? 1000,
       taskCount: tasks.length,
