@@ -112,3 +112,19 @@ export function rawCall(
     request.end(payload)
   })
 }
+
+/** Creates a task over HTTP and returns its uuid; throws the refusal when the emulator refuses it. */
+export async function createTask(emulator: QarnotEmulator, body: unknown): Promise<string> {
+  const answer = await call(emulator, 'POST', '/tasks', body)
+  if (answer.status !== 200) throw new Error(`create refused: ${answer.status} ${answer.text}`)
+  return (answer.json() as { uuid: string }).uuid
+}
+
+/** One instance's whole stdout (`GET /tasks/{uuid}/stdout/{instanceId}`). */
+export async function instanceStdout(
+  emulator: QarnotEmulator,
+  uuid: string,
+  instanceId: number
+): Promise<string> {
+  return (await call(emulator, 'GET', `/tasks/${uuid}/stdout/${instanceId}`)).text
+}
