@@ -37265,13 +37265,16 @@ class OutputFollower {
     lastReadBytes = 0;
     /** Sentences for the report: what could not be read or checked. */
     notes = [];
+    /** What reads, and what stops the reads: the options' own, until finish() is given others. */
+    reader;
     constructor(options) {
         this.options = options;
+        this.reader = { client: options.client, stop: options.stop };
     }
     /** One fresh read of each stream. `completedIds`: instances the last status read reported complete. */
     async readNew(completedIds) {
         let received = 0;
-        if (this.options.stop?.aborted || this.gone)
+        if (this.reader.stop?.aborted || this.gone)
             return 0;
         let failed = false;
         for (const stream of STREAMS) {
@@ -37287,7 +37290,7 @@ class OutputFollower {
                 if (cut !== undefined && cut !== UNATTRIBUTED)
                     this.suspects.add(cut);
                 await this.releaseHeld(stream);
-                if (this.options.stop?.aborted)
+                if (this.reader.stop?.aborted)
                     break; // cut short on purpose: the step is being cancelled
                 this.options.log(`Reading new ${stream} failed (${errorMessage(error)}); what it held is read again after the end.`);
             }
@@ -37305,7 +37308,10 @@ class OutputFollower {
      * output against a whole read and repairs what it cannot settle. `ids` are the task's instances. With
      * `verify: false` (the step is being cancelled and has seconds left) what is lost stays lost, and the log says so.
      */
-    async finish(ids, { rounds = 3, verify = true } = {}) {
+    async finish(ids, { rounds = 3, verify = true, client, stop } = {}) {
+        // After a timeout the reads while following were cut off: the last ones get their own, short, bound.
+        if (client)
+            this.reader = { client, stop };
         for (let round = 0; round < rounds; round++) {
             if ((await this.readNew(new Set(ids))) === 0)
                 break;
@@ -37356,8 +37362,8 @@ class OutputFollower {
         let pending = new Map();
         let pendingBytes = 0;
         let received = 0;
-        await this.options.client.readTaskOutput(this.options.uuid, stream, 'fresh', async (chunk) => {
-            if (this.options.stop?.aborted)
+        await this.reader.client.readTaskOutput(this.options.uuid, stream, 'fresh', async (chunk) => {
+            if (this.reader.stop?.aborted)
                 throw new SinkStopped('the step is being cancelled');
             received += chunk.length;
             demux.feed(chunk, pending);
@@ -37443,8 +37449,8 @@ class OutputFollower {
         let bytes = 0;
         this.wholeReads++;
         try {
-            await this.options.client.readTaskOutput(this.options.uuid, stream, 'whole', chunk => {
-                if (this.options.stop?.aborted)
+            await this.reader.client.readTaskOutput(this.options.uuid, stream, 'whole', chunk => {
+                if (this.reader.stop?.aborted)
                     throw new SinkStopped('the step is being cancelled');
                 bytes += chunk.length;
                 if (bytes > 2 * WHOLE_READ_MAX_BYTES)
@@ -37496,7 +37502,7 @@ class OutputFollower {
         (0,external_node_fs_.mkdirSync)(scratch, { recursive: true });
         let next = 0;
         const worker = async () => {
-            while (next < chosen.length && !this.options.stop?.aborted && !this.gone) {
+            while (next < chosen.length && !this.reader.stop?.aborted && !this.gone) {
                 await this.repairOne(chosen[next++], scratch);
             }
         };
@@ -37515,7 +37521,7 @@ class OutputFollower {
         for (const stream of STREAMS) {
             this.repairReads++;
             try {
-                await this.options.client.readInstanceOutput(this.options.uuid, stream, id, chunk => copy.append(id, stream, [chunk]));
+                await this.reader.client.readInstanceOutput(this.options.uuid, stream, id, chunk => copy.append(id, stream, [chunk]));
             }
             catch (error) {
                 if (this.isGone(error))
@@ -38094,9 +38100,11 @@ async function watchTask(options) {
 
 /** After a stop signal the runner allows 7.5 s before SIGTERM: wait for Cancelled within that. */
 const CANCEL_WAIT_MS = 5_000;
-/** After a timeout nothing kills us: give the abort a fair while to complete. */
-const TIMEOUT_CANCEL_WAIT_MS = 60_000;
-/** Sends the abort once, whoever asks first; after a stop, in the seconds the runner still gives. */
+/** After a timeout the step must still end within seconds of it, whatever the API does. */
+const TIMEOUT_CANCEL_WAIT_MS = 5_000;
+/** The last output reads after a timeout, in all. */
+const AFTER_TIMEOUT_READS_MS = 5_000;
+/** Sends the abort once, whoever asks first, in seconds: after a stop the runner gives no more, and a timeout must bound the step. */
 class Aborter {
     options;
     hurried;
@@ -38109,11 +38117,11 @@ class Aborter {
         return this.sent !== undefined;
     }
     abort(why) {
-        const { uuid, log, stop, client } = this.options;
+        const { uuid, log } = this.options;
         this.sent ??= (async () => {
             log.warning(`${why}: aborting task ${uuid}.`);
             try {
-                const answer = await (stop.aborted ? this.hurried : client).abortTask(uuid);
+                const answer = await this.hurried.abortTask(uuid);
                 if (answer === 'already-ended')
                     log.info('The task had already ended.');
             }
@@ -38180,9 +38188,15 @@ async function followTask(options) {
     }
     const afterAbort = await endWatching(options, watched, aborter, hurried);
     const ended = afterAbort.task !== undefined && isFinalState(afterAbort.task.state);
-    // After a stop signal the runner gives seconds: report what was read, with no further reads.
+    // After a stop signal the runner gives seconds: report what was read, with no further reads. After a timeout,
+    // what is left to read gets a few seconds of its own.
     const quiet = stop.aborted || watched.ending === 'lost';
-    await output.finish(options.ids(), quiet ? { rounds: 0, verify: false } : {});
+    const timedOut = watched.ending === 'timeout';
+    const bound = {
+        client: hurried.with({ signal: AbortSignal.timeout(AFTER_TIMEOUT_READS_MS) }),
+        stop: undefined
+    };
+    await output.finish(options.ids(), quiet ? { rounds: 0, verify: false } : timedOut ? { rounds: 1, ...bound } : {});
     return {
         ending: watched.ending,
         task: afterAbort.task,
@@ -38213,8 +38227,9 @@ async function endWatching(options, watched, aborter, hurried) {
     const stopped = watched.ending === 'stopped';
     const waitMs = stopped ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS;
     const settled = await watchTask({
-        // Bounded in all, whatever the API does: after a stop, the runner kills the step seconds later.
-        client: (stopped ? hurried : options.client).with({ signal: AbortSignal.timeout(waitMs) }),
+        // Bounded in all, whatever the API does: after a stop the runner kills the step seconds later, and a timeout
+        // must end the step within seconds of it.
+        client: hurried.with({ signal: AbortSignal.timeout(waitMs) }),
         uuid,
         clock,
         initial: watched.task,

@@ -23,8 +23,10 @@ import { watchTask, type WatchEnding } from './watch.js'
 
 /** After a stop signal the runner allows 7.5 s before SIGTERM: wait for Cancelled within that. */
 export const CANCEL_WAIT_MS = 5_000
-/** After a timeout nothing kills us: give the abort a fair while to complete. */
-export const TIMEOUT_CANCEL_WAIT_MS = 60_000
+/** After a timeout the step must still end within seconds of it, whatever the API does. */
+export const TIMEOUT_CANCEL_WAIT_MS = 5_000
+/** The last output reads after a timeout, in all. */
+export const AFTER_TIMEOUT_READS_MS = 5_000
 
 export interface FollowLog {
   info(message: string): void
@@ -68,7 +70,7 @@ export interface FollowResult {
   readonly timeline?: TimelineView
 }
 
-/** Sends the abort once, whoever asks first; after a stop, in the seconds the runner still gives. */
+/** Sends the abort once, whoever asks first, in seconds: after a stop the runner gives no more, and a timeout must bound the step. */
 class Aborter {
   private sent: Promise<void> | undefined
 
@@ -82,11 +84,11 @@ class Aborter {
   }
 
   abort(why: string): Promise<void> {
-    const { uuid, log, stop, client } = this.options
+    const { uuid, log } = this.options
     this.sent ??= (async () => {
       log.warning(`${why}: aborting task ${uuid}.`)
       try {
-        const answer = await (stop.aborted ? this.hurried : client).abortTask(uuid)
+        const answer = await this.hurried.abortTask(uuid)
         if (answer === 'already-ended') log.info('The task had already ended.')
       } catch (error) {
         log.warning(`Aborting task ${uuid} failed: ${errorMessage(error)}; the post step tries again.`)
@@ -154,9 +156,18 @@ export async function followTask(options: FollowOptions): Promise<FollowResult> 
   }
   const afterAbort = await endWatching(options, watched, aborter, hurried)
   const ended = afterAbort.task !== undefined && isFinalState(afterAbort.task.state)
-  // After a stop signal the runner gives seconds: report what was read, with no further reads.
+  // After a stop signal the runner gives seconds: report what was read, with no further reads. After a timeout,
+  // what is left to read gets a few seconds of its own.
   const quiet = stop.aborted || watched.ending === 'lost'
-  await output.finish(options.ids(), quiet ? { rounds: 0, verify: false } : {})
+  const timedOut = watched.ending === 'timeout'
+  const bound = {
+    client: hurried.with({ signal: AbortSignal.timeout(AFTER_TIMEOUT_READS_MS) }),
+    stop: undefined
+  }
+  await output.finish(
+    options.ids(),
+    quiet ? { rounds: 0, verify: false } : timedOut ? { rounds: 1, ...bound } : {}
+  )
   return {
     ending: watched.ending,
     task: afterAbort.task,
@@ -192,8 +203,9 @@ async function endWatching(
   const stopped = watched.ending === 'stopped'
   const waitMs = stopped ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS
   const settled = await watchTask({
-    // Bounded in all, whatever the API does: after a stop, the runner kills the step seconds later.
-    client: (stopped ? hurried : options.client).with({ signal: AbortSignal.timeout(waitMs) }),
+    // Bounded in all, whatever the API does: after a stop the runner kills the step seconds later, and a timeout
+    // must end the step within seconds of it.
+    client: hurried.with({ signal: AbortSignal.timeout(waitMs) }),
     uuid,
     clock,
     initial: watched.task,

@@ -72,12 +72,17 @@ export class OutputFollower {
   /** Sentences for the report: what could not be read or checked. */
   readonly notes: string[] = []
 
-  constructor(private readonly options: FollowerOptions) {}
+  /** What reads, and what stops the reads: the options' own, until finish() is given others. */
+  private reader: { client: OutputClient; stop?: AbortSignal }
+
+  constructor(private readonly options: FollowerOptions) {
+    this.reader = { client: options.client, stop: options.stop }
+  }
 
   /** One fresh read of each stream. `completedIds`: instances the last status read reported complete. */
   async readNew(completedIds: ReadonlySet<number>): Promise<number> {
     let received = 0
-    if (this.options.stop?.aborted || this.gone) return 0
+    if (this.reader.stop?.aborted || this.gone) return 0
     let failed = false
     for (const stream of STREAMS) {
       try {
@@ -89,7 +94,7 @@ export class OutputFollower {
         const cut = this.demux[stream].abandonLine()
         if (cut !== undefined && cut !== UNATTRIBUTED) this.suspects.add(cut)
         await this.releaseHeld(stream)
-        if (this.options.stop?.aborted) break // cut short on purpose: the step is being cancelled
+        if (this.reader.stop?.aborted) break // cut short on purpose: the step is being cancelled
         this.options.log(
           `Reading new ${stream} failed (${errorMessage(error)}); what it held is read again after the end.`
         )
@@ -107,7 +112,17 @@ export class OutputFollower {
    * output against a whole read and repairs what it cannot settle. `ids` are the task's instances. With
    * `verify: false` (the step is being cancelled and has seconds left) what is lost stays lost, and the log says so.
    */
-  async finish(ids: readonly number[], { rounds = 3, verify = true } = {}): Promise<void> {
+  async finish(
+    ids: readonly number[],
+    {
+      rounds = 3,
+      verify = true,
+      client,
+      stop
+    }: { rounds?: number; verify?: boolean; client?: OutputClient; stop?: AbortSignal } = {}
+  ): Promise<void> {
+    // After a timeout the reads while following were cut off: the last ones get their own, short, bound.
+    if (client) this.reader = { client, stop }
     for (let round = 0; round < rounds; round++) {
       if ((await this.readNew(new Set(ids))) === 0) break
     }
@@ -157,8 +172,8 @@ export class OutputFollower {
     let pending: InstanceChunks = new Map()
     let pendingBytes = 0
     let received = 0
-    await this.options.client.readTaskOutput(this.options.uuid, stream, 'fresh', async chunk => {
-      if (this.options.stop?.aborted) throw new SinkStopped('the step is being cancelled')
+    await this.reader.client.readTaskOutput(this.options.uuid, stream, 'fresh', async chunk => {
+      if (this.reader.stop?.aborted) throw new SinkStopped('the step is being cancelled')
       received += chunk.length
       demux.feed(chunk, pending)
       pendingBytes += chunk.length
@@ -244,8 +259,8 @@ export class OutputFollower {
     let bytes = 0
     this.wholeReads++
     try {
-      await this.options.client.readTaskOutput(this.options.uuid, stream, 'whole', chunk => {
-        if (this.options.stop?.aborted) throw new SinkStopped('the step is being cancelled')
+      await this.reader.client.readTaskOutput(this.options.uuid, stream, 'whole', chunk => {
+        if (this.reader.stop?.aborted) throw new SinkStopped('the step is being cancelled')
         bytes += chunk.length
         if (bytes > 2 * WHOLE_READ_MAX_BYTES)
           throw new SinkStopped('the whole output is larger than expected')
@@ -300,7 +315,7 @@ export class OutputFollower {
     mkdirSync(scratch, { recursive: true })
     let next = 0
     const worker = async (): Promise<void> => {
-      while (next < chosen.length && !this.options.stop?.aborted && !this.gone) {
+      while (next < chosen.length && !this.reader.stop?.aborted && !this.gone) {
         await this.repairOne(chosen[next++], scratch)
       }
     }
@@ -321,7 +336,7 @@ export class OutputFollower {
     for (const stream of STREAMS) {
       this.repairReads++
       try {
-        await this.options.client.readInstanceOutput(this.options.uuid, stream, id, chunk =>
+        await this.reader.client.readInstanceOutput(this.options.uuid, stream, id, chunk =>
           copy.append(id, stream, [chunk])
         )
       } catch (error) {
