@@ -472,7 +472,7 @@ export class EmulatedTask {
   private uploadResults(instance: EmulatedInstance): void {
     const files = this.files
     const snapshot = instance.snapshot
-    if (!files || snapshot === undefined) return
+    if (!files || snapshot === undefined || this.disposed) return
     instance.snapshot = undefined
     const variables = this.environment(instance)
     if (!files.hasResults) return void files.track(rm(variables.TASK_PATH, { recursive: true, force: true }))

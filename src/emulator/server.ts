@@ -216,6 +216,7 @@ export class QarnotEmulator {
   private readonly clusterStorage: ClusterStorage | undefined
   /** Deleted tasks whose transfers are still letting go. */
   private readonly leaving = new Set<Promise<void>>()
+  private stopping = false
 
   constructor(private readonly options: EmulatorOptions = {}) {
     this.token = options.token ?? `emulator-${randomBytes(12).toString('hex')}`
@@ -281,6 +282,7 @@ export class QarnotEmulator {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true
     for (const end of [...this.openAnswers]) end()
     this.openAnswers.clear()
     for (const timer of this.timers) clearTimeout(timer)
@@ -726,6 +728,8 @@ export class QarnotEmulator {
     const spec = storageSpecOf(create)
     if (usesStorage(spec)) {
       await this.checkStorage(spec)
+      // A create still checking storage when stop() came makes no task: nothing would ever dispose of it.
+      if (this.stopping) throw new HttpError(503, 'The emulator is stopping')
       // Checked again: another create may have taken the shortname, the last task or the pool meanwhile.
       if (create.shortname && this.findTask(create.shortname))
         throw this.invalidTask(['shortname-uniqueness'])
