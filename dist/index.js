@@ -34463,7 +34463,10 @@ function explainError(error, apiUrl, phase = 'start') {
     const message = errorMessage(error);
     apiUrl = redactUrl(apiUrl);
     if (root instanceof QarnotApiError && root.status === 404 && phase === 'follow') {
-        return `${message}. The task disappeared while it was followed: it was deleted (on Tasq, by another client, or by Qarnot under auto-delete).`;
+        return `${message}. The task disappeared while it was followed: it was deleted (on Tasq, by another client, or by Qarnot under auto-delete, once it ended).`;
+    }
+    if (root instanceof QarnotApiError && /shortname-uniqueness/i.test(root.apiMessage)) {
+        return `${message}. The first create made the task but its answer was lost, and the task could not be found by its shortname since (it may have been deleted already); look for it on Tasq.`;
     }
     if (root instanceof QarnotAnswerError) {
         return `${message}. Check that '${constants_Input.ApiUrl}' (${apiUrl}) is the Qarnot API and not a proxy or web page.`;
@@ -34638,11 +34641,14 @@ async function readObjectText(store, bucket, key, signal) {
 
 
 /** Which objects become which files; the rest are rejected with a reason. */
-function planDownloads(objects) {
+function planDownloads(objects, prefix = '') {
     const rejected = [];
     const candidates = [];
     for (const object of objects) {
-        const path = safeRelativePath(object.key);
+        // Only what the instances left under the results folder of $TASK_PATH comes back, without that prefix.
+        if (!object.key.startsWith(prefix))
+            continue;
+        const path = safeRelativePath(object.key.slice(prefix.length));
         if (path !== undefined)
             candidates.push({ object, path });
         else if (!(object.key.endsWith('/') && object.size === 0 && safeRelativePath(object.key.slice(0, -1)))) {
@@ -34680,7 +34686,7 @@ async function collectResults(options) {
             bucketMissing: true
         };
     }
-    const { planned, rejected } = planDownloads(objects);
+    const { planned, rejected } = planDownloads(objects, options.prefix);
     await (0,promises_.mkdir)(options.directory, { recursive: true });
     const folders = new Folders(await (0,promises_.realpath)(options.directory));
     let files = 0;
@@ -35299,6 +35305,7 @@ async function verifyTree(options, tree, entries, work) {
 
 
 
+
 /** The files the inputs name, checked on disk: no request is sent, and every problem is an InputError. */
 async function prepareFiles(settings) {
     const resources = settings.resources
@@ -35307,7 +35314,10 @@ async function prepareFiles(settings) {
     const resultsDir = settings.results
         ? await fromStorageAsync(() => resolveResultsFolder(settings.workspace, settings.results ?? ''))
         : undefined;
-    return { settings, resources, resultsDir };
+    const resultsPrefix = resultsDir
+        ? `${(0,external_node_path_.relative)(settings.workspace, resultsDir).split(external_node_path_.sep).join('/')}/`
+        : undefined;
+    return { settings, resources, resultsDir, resultsPrefix };
 }
 async function fromStorageAsync(check) {
     try {
@@ -35360,11 +35370,13 @@ async function stageFiles(session, prepared, shortname, signal) {
     const resultBucket = prepared.resultsDir
         ? resultsBucketName({ ...session.naming, shortname, keep: settings.keepResults })
         : undefined;
+    // Only the results folder comes back: nothing else the instances leave is uploaded (unless results-include says).
+    const whitelist = settings.resultsWhitelist ?? (prepared.resultsPrefix && `^${escapeRegex(prepared.resultsPrefix)}`);
     return {
         body: {
             ...(staged && { advancedResourceBuckets: staged.advancedResourceBuckets }),
             ...(resultBucket && { resultBucket }),
-            ...(settings.resultsWhitelist && { resultsWhitelist: settings.resultsWhitelist }),
+            ...(whitelist && { resultsWhitelist: whitelist }),
             ...(settings.resultsBlacklist && { resultsBlacklist: settings.resultsBlacklist })
         },
         stats: staged?.stats
@@ -35374,12 +35386,14 @@ async function stageFiles(session, prepared, shortname, signal) {
  * The results buckets' files into the results folder, in order (a re-run's own bucket last, so its files win over
  * the earlier attempts'); the buckets are deleted afterwards when `remove` is true.
  */
-async function bringResults(session, buckets, directory, remove, signal) {
+async function bringResults(session, buckets, prepared, remove, signal) {
+    const directory = prepared.resultsDir ?? '';
+    const prefix = prepared.resultsPrefix;
     const notes = [];
     let total;
     for (const bucket of buckets) {
         try {
-            const result = await collectResults({ store: session.store, bucket, directory, signal });
+            const result = await collectResults({ store: session.store, bucket, directory, prefix, signal });
             for (const { key, reason } of result.rejected)
                 notes.push(`Result ${JSON.stringify(key)} was not written: ${reason}.`);
             total = total ? add(total, result) : result;
@@ -35417,6 +35431,9 @@ async function pruneStorage(session, signal, log) {
     catch (error) {
         log(`Pruning old storage failed (${errorMessage(error)}); it is tried again on a later run.`);
     }
+}
+function escapeRegex(text) {
+    return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 ;// CONCATENATED MODULE: ./src/task/start.ts
@@ -35646,7 +35663,7 @@ function headline(facts) {
     if (ending.ending === 'stopped')
         return `The step was cancelled; ${label} was aborted (state ${state}).`;
     if (ending.ending === 'lost')
-        return `${label} could no longer be followed and was aborted: ${ending.message ?? 'no answer'}.`;
+        return `${label} could no longer be followed and was aborted: ${(ending.message ?? 'no answer').replace(/\.$/, '')}.`;
     return verdict ? failureMessage(label, verdict) : `${label} ended in state ${state}.`;
 }
 function describeOutcome(facts) {
@@ -38046,12 +38063,14 @@ async function watchTask(options) {
     let task = options.initial;
     let badSince;
     let badReads = 0;
+    let notFound = 0;
     for (;;) {
         const ended = () => stop?.aborted ? 'stopped' : deadline !== undefined && clock.now() >= deadline ? 'timeout' : undefined;
         try {
             task = await client.getTask(uuid);
             badSince = undefined;
             badReads = 0;
+            notFound = 0;
         }
         catch (error) {
             // The client is cancelled by the stop signal or the deadline, nothing else (its timer may beat the clock by a ms).
@@ -38062,7 +38081,9 @@ async function watchTask(options) {
                 return { task, ending };
             badSince ??= clock.now();
             badReads++;
-            if (badReads >= BAD_READS_BEFORE_GIVING_UP && clock.now() - badSince >= budget) {
+            notFound = error instanceof QarnotApiError && error.status === 404 ? notFound + 1 : 0;
+            const deleted = options.mayBeDeleted && notFound >= BAD_READS_BEFORE_GIVING_UP;
+            if (deleted || (badReads >= BAD_READS_BEFORE_GIVING_UP && clock.now() - badSince >= budget)) {
                 return { task, ending: 'lost', error };
             }
             options.onBadRead?.(error, clock.now() - badSince);
@@ -38172,6 +38193,7 @@ async function followTask(options) {
             initial: options.initial,
             pollFloorMs: options.pollFloorMs,
             badReadBudgetMs: options.badReadBudgetMs,
+            mayBeDeleted: options.mayBeDeleted,
             busy: () => output.lastReadBytes >= BUSY_READ_BYTES,
             onBadRead: (error, sinceMs) => log.info(`Reading task ${uuid} failed (${errorMessage(error)}); reading again (${Math.round(sinceMs / 1000)} s of failed reads so far).`),
             onTask: async (task) => {
@@ -38261,6 +38283,7 @@ async function followStartedTask(options) {
         timeoutMs: settings.timeoutMs,
         abortOnCancel: settings.abortOnCancel,
         pollFloorMs: settings.pollFloorMs,
+        mayBeDeleted: settings.task?.autoDelete === true,
         initial: task.initial,
         onTask: read => {
             timeline.observe(read, clock.now());
@@ -38357,14 +38380,13 @@ async function followAndBringBack(settings, submitted, client, context) {
  * stay for a re-run of the failed jobs, and prune removes them later (docs/storage.md).
  */
 async function bringResultsBack(settings, { start, prepared, plan }, sofar, stop) {
-    const directory = prepared?.resultsDir;
-    if (!directory || !start?.storage || (sofar.followed && !sofar.followed.ended))
+    if (!prepared?.resultsDir || !start?.storage || (sofar.followed && !sofar.followed.ended))
         return undefined;
     const earlier = plan.kind === 'all' ? [] : plan.kept.map(k => k.task.document.resultBucket);
     const own = start.staged?.body.resultBucket ?? sofar.followed?.task?.resultBucket;
     const buckets = [...earlier, own].filter((b) => typeof b === 'string' && b !== '');
     const passed = verdictOf(sofar)?.passed === true;
-    return bringResults(start.storage, [...new Set(buckets)], directory, passed && !settings.files?.keepResults, stop);
+    return bringResults(start.storage, [...new Set(buckets)], prepared, passed && !settings.files?.keepResults, stop);
 }
 
 ;// CONCATENATED MODULE: ./src/step/submit.ts

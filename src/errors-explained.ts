@@ -35,7 +35,10 @@ export function explainError(error: unknown, apiUrl: string, phase: ErrorPhase =
   const message = errorMessage(error)
   apiUrl = redactUrl(apiUrl)
   if (root instanceof QarnotApiError && root.status === 404 && phase === 'follow') {
-    return `${message}. The task disappeared while it was followed: it was deleted (on Tasq, by another client, or by Qarnot under auto-delete).`
+    return `${message}. The task disappeared while it was followed: it was deleted (on Tasq, by another client, or by Qarnot under auto-delete, once it ended).`
+  }
+  if (root instanceof QarnotApiError && /shortname-uniqueness/i.test(root.apiMessage)) {
+    return `${message}. The first create made the task but its answer was lost, and the task could not be found by its shortname since (it may have been deleted already); look for it on Tasq.`
   }
   if (root instanceof QarnotAnswerError) {
     return `${message}. Check that '${Input.ApiUrl}' (${apiUrl}) is the Qarnot API and not a proxy or web page.`

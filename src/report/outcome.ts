@@ -105,7 +105,7 @@ function headline(facts: OutcomeFacts): string {
   }
   if (ending.ending === 'stopped') return `The step was cancelled; ${label} was aborted (state ${state}).`
   if (ending.ending === 'lost')
-    return `${label} could no longer be followed and was aborted: ${ending.message ?? 'no answer'}.`
+    return `${label} could no longer be followed and was aborted: ${(ending.message ?? 'no answer').replace(/\.$/, '')}.`
   return verdict ? failureMessage(label, verdict) : `${label} ended in state ${state}.`
 }
 

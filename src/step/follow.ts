@@ -108,8 +108,7 @@ async function bringResultsBack(
   sofar: Omit<WhatHappened, 'elapsedMs'> & { followed?: FollowResult },
   stop: AbortSignal
 ): Promise<BroughtBack | undefined> {
-  const directory = prepared?.resultsDir
-  if (!directory || !start?.storage || (sofar.followed && !sofar.followed.ended)) return undefined
+  if (!prepared?.resultsDir || !start?.storage || (sofar.followed && !sofar.followed.ended)) return undefined
   const earlier = plan.kind === 'all' ? [] : plan.kept.map(k => k.task.document.resultBucket)
   const own = start.staged?.body.resultBucket ?? sofar.followed?.task?.resultBucket
   const buckets = [...earlier, own].filter((b): b is string => typeof b === 'string' && b !== '')
@@ -117,7 +116,7 @@ async function bringResultsBack(
   return bringResults(
     start.storage,
     [...new Set(buckets)],
-    directory,
+    prepared,
     passed && !settings.files?.keepResults,
     stop
   )

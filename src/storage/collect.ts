@@ -21,6 +21,8 @@ export interface CollectOptions {
   /** Absolute path of the results folder (resolveResultsFolder); created if missing. */
   readonly directory: string
   readonly signal: AbortSignal
+  /** Only keys under this prefix come back, the prefix stripped (the results folder of $TASK_PATH, `out/`). */
+  readonly prefix?: string
   /** Objects downloaded at once (default 32). */
   readonly concurrency?: number
   /** Objects of at least this size come down as parallel ranges (default 64 MiB). */
@@ -49,14 +51,19 @@ interface Planned {
 }
 
 /** Which objects become which files; the rest are rejected with a reason. */
-export function planDownloads(objects: readonly ObjectInfo[]): {
+export function planDownloads(
+  objects: readonly ObjectInfo[],
+  prefix = ''
+): {
   planned: Planned[]
   rejected: RejectedKey[]
 } {
   const rejected: RejectedKey[] = []
   const candidates: Planned[] = []
   for (const object of objects) {
-    const path = safeRelativePath(object.key)
+    // Only what the instances left under the results folder of $TASK_PATH comes back, without that prefix.
+    if (!object.key.startsWith(prefix)) continue
+    const path = safeRelativePath(object.key.slice(prefix.length))
     if (path !== undefined) candidates.push({ object, path })
     else if (!(object.key.endsWith('/') && object.size === 0 && safeRelativePath(object.key.slice(0, -1)))) {
       rejected.push({ key: object.key, reason: 'its name would leave the results folder' })
@@ -90,7 +97,7 @@ export async function collectResults(options: CollectOptions): Promise<CollectRe
       bucketMissing: true
     }
   }
-  const { planned, rejected } = planDownloads(objects)
+  const { planned, rejected } = planDownloads(objects, options.prefix)
   await mkdir(options.directory, { recursive: true })
   const folders = new Folders(await realpath(options.directory))
   let files = 0

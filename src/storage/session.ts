@@ -4,6 +4,7 @@
  * the results brought back after the end, and a prune while the task runs. The AWS SDK is loaded only here, and
  * only when a step has files.
  */
+import { relative, sep } from 'node:path'
 import { Input } from '../constants.js'
 import { InputError } from '../inputs/read.js'
 import { fromStorage, type FileSettings } from '../inputs/settings.js'
@@ -22,8 +23,10 @@ import type { ObjectStore } from './store.js'
 export interface PreparedFiles {
   readonly settings: FileSettings
   readonly resources: ResourceFile[] | undefined
-  /** Absolute path of the results folder. */
+  /** Absolute path of the results folder in the workspace. */
   readonly resultsDir: string | undefined
+  /** The same folder under $TASK_PATH, as a key prefix (`out/`): what the instances leave there comes back. */
+  readonly resultsPrefix: string | undefined
 }
 
 /** The files the inputs name, checked on disk: no request is sent, and every problem is an InputError. */
@@ -34,7 +37,10 @@ export async function prepareFiles(settings: FileSettings): Promise<PreparedFile
   const resultsDir = settings.results
     ? await fromStorageAsync(() => resolveResultsFolder(settings.workspace, settings.results ?? ''))
     : undefined
-  return { settings, resources, resultsDir }
+  const resultsPrefix = resultsDir
+    ? `${relative(settings.workspace, resultsDir).split(sep).join('/')}/`
+    : undefined
+  return { settings, resources, resultsDir, resultsPrefix }
 }
 
 async function fromStorageAsync<T>(check: () => Promise<T>): Promise<T> {
@@ -115,11 +121,14 @@ export async function stageFiles(
   const resultBucket = prepared.resultsDir
     ? resultsBucketName({ ...session.naming, shortname, keep: settings.keepResults })
     : undefined
+  // Only the results folder comes back: nothing else the instances leave is uploaded (unless results-include says).
+  const whitelist =
+    settings.resultsWhitelist ?? (prepared.resultsPrefix && `^${escapeRegex(prepared.resultsPrefix)}`)
   return {
     body: {
       ...(staged && { advancedResourceBuckets: staged.advancedResourceBuckets }),
       ...(resultBucket && { resultBucket }),
-      ...(settings.resultsWhitelist && { resultsWhitelist: settings.resultsWhitelist }),
+      ...(whitelist && { resultsWhitelist: whitelist }),
       ...(settings.resultsBlacklist && { resultsBlacklist: settings.resultsBlacklist })
     },
     stats: staged?.stats
@@ -140,15 +149,17 @@ export interface BroughtBack {
 export async function bringResults(
   session: StorageSession,
   buckets: readonly string[],
-  directory: string,
+  prepared: PreparedFiles,
   remove: boolean,
   signal: AbortSignal
 ): Promise<BroughtBack> {
+  const directory = prepared.resultsDir ?? ''
+  const prefix = prepared.resultsPrefix
   const notes: string[] = []
   let total: CollectResult | undefined
   for (const bucket of buckets) {
     try {
-      const result = await collectResults({ store: session.store, bucket, directory, signal })
+      const result = await collectResults({ store: session.store, bucket, directory, prefix, signal })
       for (const { key, reason } of result.rejected)
         notes.push(`Result ${JSON.stringify(key)} was not written: ${reason}.`)
       total = total ? add(total, result) : result
@@ -191,4 +202,8 @@ export async function pruneStorage(
   } catch (error) {
     log(`Pruning old storage failed (${errorMessage(error)}); it is tried again on a later run.`)
   }
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }

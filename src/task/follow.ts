@@ -49,6 +49,8 @@ export interface FollowOptions {
   readonly pollFloorMs: number
   /** How long failed status reads are ridden out before the task is taken as lost (default BAD_READ_BUDGET_MS). */
   readonly badReadBudgetMs?: number
+  /** Created with autoDeleteOnCompletion: a run of 404s means it was deleted once it ended. */
+  readonly mayBeDeleted?: boolean
   readonly initial?: TaskOutputWire
   readonly onTask?: (task: TaskOutputWire) => void
   readonly onOutput?: (stream: OutputStream, chunks: ReadonlyMap<number, string>) => void | Promise<void>
@@ -139,6 +141,7 @@ export async function followTask(options: FollowOptions): Promise<FollowResult> 
       initial: options.initial,
       pollFloorMs: options.pollFloorMs,
       badReadBudgetMs: options.badReadBudgetMs,
+      mayBeDeleted: options.mayBeDeleted,
       busy: () => output.lastReadBytes >= BUSY_READ_BYTES,
       onBadRead: (error, sinceMs) =>
         log.info(
@@ -249,6 +252,7 @@ export async function followStartedTask(options: FollowStartedOptions): Promise<
     timeoutMs: settings.timeoutMs,
     abortOnCancel: settings.abortOnCancel,
     pollFloorMs: settings.pollFloorMs,
+    mayBeDeleted: settings.task?.autoDelete === true,
     initial: task.initial,
     onTask: read => {
       timeline.observe(read, clock.now())

@@ -4,7 +4,7 @@
  * after a sustained run of them. Time and the API come in as parameters, so tests drive the clock.
  */
 import type { QarnotClient } from '../qarnot/client.js'
-import { QarnotCancelledError } from '../qarnot/errors.js'
+import { QarnotApiError, QarnotCancelledError } from '../qarnot/errors.js'
 import type { TaskOutputWire } from '../qarnot/types.js'
 import type { Clock } from './clock.js'
 import { pollIntervalMs } from './poll-schedule.js'
@@ -40,6 +40,11 @@ export interface WatchOptions {
   readonly busy?: () => boolean
   /** Failed reads are ridden out for this long (and at least BAD_READS_BEFORE_GIVING_UP reads) before giving up. */
   readonly badReadBudgetMs?: number
+  /**
+   * A task Qarnot may delete once it ends (autoDeleteOnCompletion, docs/qarnot-api.md §3): after this many 404s in
+   * a row it is taken as deleted, rather than ridden out for the whole budget.
+   */
+  readonly mayBeDeleted?: boolean
 }
 
 /** The wait while output is arriving fast. */
@@ -54,6 +59,7 @@ export async function watchTask(options: WatchOptions): Promise<WatchResult> {
   let task = options.initial
   let badSince: number | undefined
   let badReads = 0
+  let notFound = 0
   for (;;) {
     const ended = (): WatchEnding | undefined =>
       stop?.aborted ? 'stopped' : deadline !== undefined && clock.now() >= deadline ? 'timeout' : undefined
@@ -61,6 +67,7 @@ export async function watchTask(options: WatchOptions): Promise<WatchResult> {
       task = await client.getTask(uuid)
       badSince = undefined
       badReads = 0
+      notFound = 0
     } catch (error) {
       // The client is cancelled by the stop signal or the deadline, nothing else (its timer may beat the clock by a ms).
       if (error instanceof QarnotCancelledError)
@@ -69,7 +76,9 @@ export async function watchTask(options: WatchOptions): Promise<WatchResult> {
       if (ending) return { task, ending }
       badSince ??= clock.now()
       badReads++
-      if (badReads >= BAD_READS_BEFORE_GIVING_UP && clock.now() - badSince >= budget) {
+      notFound = error instanceof QarnotApiError && error.status === 404 ? notFound + 1 : 0
+      const deleted = options.mayBeDeleted && notFound >= BAD_READS_BEFORE_GIVING_UP
+      if (deleted || (badReads >= BAD_READS_BEFORE_GIVING_UP && clock.now() - badSince >= budget)) {
         return { task, ending: 'lost', error }
       }
       options.onBadRead?.(error, clock.now() - badSince)
