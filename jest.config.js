@@ -9,5 +9,7 @@ export default {
   testMatch: ['<rootDir>/__tests__/**/*.test.ts'],
   testTimeout: 60000,
   // The fault suite runs its cases side by side.
-  maxConcurrency: 10
+  maxConcurrency: 60,
+  // Both cores: the suites mostly wait on timers and processes, and jest would otherwise use one worker on two cores.
+  maxWorkers: 2
 }

@@ -394,3 +394,26 @@ describe('post()', () => {
     expect(io.log.join('\n')).not.toMatch(/has been aborted/)
   })
 })
+
+describe('post() looking for a task by shortname', () => {
+  it('rides out 5xx answers that outlive the client retries, finds the task, and aborts it', async () => {
+    const created = await fetch(`${emulator.url}/tasks`, {
+      method: 'POST',
+      headers: { Authorization: emulator.token, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        name: 'x',
+        shortname: 'gha-1-1-lost',
+        profile: 'docker-batch',
+        instanceCount: 1,
+        constants: [{ key: 'DOCKER_CMD', value: 'sleep 30' }]
+      })
+    })
+    const { uuid } = (await created.json()) as { uuid: string }
+    // More 503s in a row than one call's retries allow (fault suite run #986 left a task running this way).
+    emulator.faults.add({ endpoint: 'GET /tasks/{uuid}', fault: { type: 'status', status: 503 }, times: 6 })
+    const io = recordingIO({ token: emulator.token, 'api-url': emulator.url }, { shortname: 'gha-1-1-lost' })
+    await post({ io, env: {} })
+    expect(io.log.join('\n')).toMatch(/has been aborted/)
+    await waitForState(emulator, uuid, ['Cancelled'])
+  })
+})

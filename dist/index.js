@@ -34038,7 +34038,7 @@ function mayRetry(policy, attempt, elapsedMs, delayMs) {
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** An output read may carry hundreds of MB; it still ends in bounded time (what it missed is read again later). */
-const DEFAULT_STREAM_TIMEOUT_MS = 120_000;
+const STREAM_TIMEOUT_FACTOR = 4;
 /** Resolves after `ms`, or at once when `signal` aborts. */
 function sleepUnlessAborted(ms, signal) {
     return new Promise(resolve => {
@@ -34271,9 +34271,11 @@ class QarnotClient {
             headers['Content-Type'] = 'application/json';
             body = JSON.stringify(call.body);
         }
+        const requestMs = this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+        // An output read may carry hundreds of MB: it gets longer in all, but no longer silence, than any request.
         const timeoutMs = call.sink
-            ? (this.options.streamTimeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS)
-            : (this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+            ? (this.options.streamTimeoutMs ?? STREAM_TIMEOUT_FACTOR * requestMs)
+            : requestMs;
         const base = call.root ? this.baseUrl.replace(/\/v\d+$/, '') : this.baseUrl;
         return {
             method: call.method,
@@ -34281,6 +34283,7 @@ class QarnotClient {
             headers,
             body,
             timeoutMs,
+            idleTimeoutMs: requestMs,
             signal: this.options.signal
         };
     }
@@ -34326,10 +34329,11 @@ function lowerCaseHeaders(headers) {
     return result;
 }
 /** Reads a whole body, refusing one larger than `maxBytes`. */
-async function readBody(response, maxBytes) {
+async function readBody(response, maxBytes, touch) {
     const chunks = [];
     let size = 0;
     for await (const chunk of response) {
+        touch();
         size += chunk.length;
         if (size > maxBytes)
             throw new Error(`the answer is larger than ${maxBytes} bytes`);
@@ -34337,17 +34341,21 @@ async function readBody(response, maxBytes) {
     }
     return Buffer.concat(chunks).toString('utf8');
 }
-async function answer(response, request, sink) {
+async function answer(response, request, sink, touch) {
+    touch();
     const status = response.statusCode ?? 0;
     const headers = lowerCaseHeaders(response.headers);
     const streamed = sink && status >= 200 && status < 300 && !(headers['content-type'] ?? '').includes('json');
     let body = '';
     if (streamed) {
-        for await (const chunk of response)
+        for await (const chunk of response) {
+            touch();
             await sink(chunk);
+            touch(); // a sink held back by a slow log is not silence from the server
+        }
     }
     else {
-        body = await readBody(response, request.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+        body = await readBody(response, request.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, touch);
     }
     if (!response.complete)
         throw new Error('the answer ended before its end');
@@ -34370,6 +34378,7 @@ class ActionsHttpTransport {
                     return;
                 done = true;
                 clearTimeout(timer);
+                clearTimeout(idle);
                 request.signal?.removeEventListener('abort', onAbort);
                 if (error !== undefined) {
                     outgoing.destroy();
@@ -34380,13 +34389,16 @@ class ActionsHttpTransport {
             };
             const onAbort = () => finish(new ExchangeAbortedError());
             const timer = setTimeout(() => finish(new Error(`no complete answer within ${request.timeoutMs} ms`)), request.timeoutMs);
+            // The silence timer restarts on every byte; the total timer above never does.
+            const idleMs = request.idleTimeoutMs ?? request.timeoutMs;
+            const idle = setTimeout(() => finish(new Error(`no byte for ${idleMs} ms`)), idleMs);
             request.signal?.addEventListener('abort', onAbort, { once: true });
             const outgoing = (url.protocol === 'https:' ? external_node_https_ : external_node_http_).request(url, {
                 method: request.method,
                 headers: { ...request.headers, 'Content-Length': String(Buffer.byteLength(body)) },
                 agent: this.http.getAgent(request.url)
             }, response => {
-                answer(response, request, sink).then(result => finish(undefined, result), error => finish(error));
+                answer(response, request, sink, () => idle.refresh()).then(result => finish(undefined, result), error => finish(error));
             });
             outgoing.on('error', error => finish(error));
             outgoing.end(body);
@@ -34504,6 +34516,7 @@ function explainError(error, apiUrl, phase = 'start') {
 ;// CONCATENATED MODULE: ./src/task/submit.ts
 
 
+
 /** The step was stopped while creating; `uuid` is the task found and aborted meanwhile, if any. */
 class SubmitStoppedError extends Error {
     uuid;
@@ -34527,9 +34540,14 @@ function mayHaveCreated(error) {
         /shortname-uniqueness/i.test(root.apiMessage) ||
         root.attempt > 1);
 }
-/** Finds the task by shortname, waiting out a look-up that lags the create; undefined when it never shows. */
-async function findByShortname(client, shortname, clock, patienceMs, signal) {
+/**
+ * Finds a task by shortname (or uuid), waiting out a look-up that lags the create and an API that answers badly;
+ * undefined when it never shows (404 to the end); the last error when the API never answered well enough to say.
+ * With `whileMissing: false` a 404 is taken at its word at once (a known uuid).
+ */
+async function findByShortname(client, shortname, clock, patienceMs, signal, whileMissing = true) {
     const deadline = clock.now() + patienceMs;
+    let unanswered;
     for (;;) {
         try {
             return await client.getTask(shortname);
@@ -34537,13 +34555,22 @@ async function findByShortname(client, shortname, clock, patienceMs, signal) {
         catch (error) {
             if (error instanceof QarnotCancelledError || signal?.aborted)
                 return undefined;
-            const notYet = error instanceof QarnotApiError && error.status === 404;
-            const transient = notYet || error instanceof QarnotAnswerError || rootError(error) instanceof QarnotNetworkError;
+            // Not there yet (404), or the API not answering well (an odd answer, the network, a 5xx or 429 that outlived
+            // the client's retries): all are worth another look while patience lasts.
+            const root = rootError(error);
+            if (!whileMissing && root instanceof QarnotApiError && root.status === 404)
+                return undefined;
+            const notYet = root instanceof QarnotApiError && (root.status === 404 || isTransientStatus(root.status));
+            const transient = notYet || root instanceof QarnotAnswerError || root instanceof QarnotNetworkError;
             if (!transient)
                 throw error;
+            unanswered = root instanceof QarnotApiError && root.status === 404 ? undefined : error;
         }
-        if (clock.now() + LOOKUP_INTERVAL_MS > deadline)
+        if (clock.now() + LOOKUP_INTERVAL_MS > deadline) {
+            if (unanswered !== undefined)
+                throw unanswered;
             return undefined;
+        }
         await clock.sleep(LOOKUP_INTERVAL_MS, signal);
     }
 }
@@ -38119,12 +38146,11 @@ async function watchTask(options) {
 
 
 
-/** After a stop signal the runner allows 7.5 s before SIGTERM: wait for Cancelled within that. */
-const CANCEL_WAIT_MS = 5_000;
-/** After a timeout the step must still end within seconds of it, whatever the API does. */
-const TIMEOUT_CANCEL_WAIT_MS = 5_000;
-/** The last output reads after a timeout, in all. */
-const AFTER_TIMEOUT_READS_MS = 5_000;
+/**
+ * What follows a stop, a timeout or a lost task (the abort, the wait for Cancelled, the last reads) fits in this,
+ * whatever the API does: after a stop the runner sends SIGTERM 7.5 s later, and a timeout must bound the step.
+ */
+const WRAP_UP_MS = 5_000;
 /** Sends the abort once, whoever asks first, in seconds: after a stop the runner gives no more, and a timeout must bound the step. */
 class Aborter {
     options;
@@ -38137,12 +38163,12 @@ class Aborter {
     get requested() {
         return this.sent !== undefined;
     }
-    abort(why) {
+    abort(why, client = this.hurried) {
         const { uuid, log } = this.options;
         this.sent ??= (async () => {
             log.warning(`${why}: aborting task ${uuid}.`);
             try {
-                const answer = await this.hurried.abortTask(uuid);
+                const answer = await client.abortTask(uuid);
                 if (answer === 'already-ended')
                     log.info('The task had already ended.');
             }
@@ -38167,7 +38193,10 @@ async function followTask(options) {
     const { uuid, clock, stop, log } = options;
     const hurried = options.client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
     const aborter = new Aborter(options, hurried);
-    const onStop = () => void (options.abortOnCancel ? aborter.abort('The step was cancelled') : undefined);
+    // The abort goes out the moment a stop arrives, within the seconds the runner still gives.
+    const onStop = () => void (options.abortOnCancel
+        ? aborter.abort('The step was cancelled', hurried.with({ signal: AbortSignal.timeout(WRAP_UP_MS) }))
+        : undefined);
     if (stop.aborted)
         onStop();
     else
@@ -38184,41 +38213,21 @@ async function followTask(options) {
     });
     let watched;
     try {
-        watched = await watchTask({
-            client: options.client.with({ signal: follow.signal }),
-            uuid,
-            clock,
-            deadline: options.timeoutMs === undefined ? undefined : options.started + options.timeoutMs,
-            stop,
-            initial: options.initial,
-            pollFloorMs: options.pollFloorMs,
-            badReadBudgetMs: options.badReadBudgetMs,
-            mayBeDeleted: options.mayBeDeleted,
-            busy: () => output.lastReadBytes >= BUSY_READ_BYTES,
-            onBadRead: (error, sinceMs) => log.info(`Reading task ${uuid} failed (${errorMessage(error)}); reading again (${Math.round(sinceMs / 1000)} s of failed reads so far).`),
-            onTask: async (task) => {
-                options.onTask?.(task);
-                // Once the task has ended, finish() reads what is left (and confirms nothing more comes).
-                if (!isFinalState(task.state))
-                    await output.readNew(completedIds(task));
-            }
-        });
+        watched = await watchWithOutput(options, output, follow.signal);
     }
     finally {
         follow.clear();
         stop.removeEventListener('abort', onStop);
     }
-    const afterAbort = await endWatching(options, watched, aborter, hurried);
+    const wrapUp = clock.now() + WRAP_UP_MS;
+    const quick = hurried.with({ signal: AbortSignal.timeout(WRAP_UP_MS) });
+    const afterAbort = await endWatching(options, watched, aborter, quick, wrapUp);
     const ended = afterAbort.task !== undefined && isFinalState(afterAbort.task.state);
     // After a stop signal the runner gives seconds: report what was read, with no further reads. After a timeout,
-    // what is left to read gets a few seconds of its own.
+    // what is left to read gets what is left of the wrap-up time.
     const quiet = stop.aborted || watched.ending === 'lost';
     const timedOut = watched.ending === 'timeout';
-    const bound = {
-        client: hurried.with({ signal: AbortSignal.timeout(AFTER_TIMEOUT_READS_MS) }),
-        stop: undefined
-    };
-    await output.finish(options.ids(), quiet ? { rounds: 0, verify: false } : timedOut ? { rounds: 1, ...bound } : {});
+    await output.finish(options.ids(), quiet ? { rounds: 0, verify: false } : timedOut ? { rounds: 1, client: quick, stop: undefined } : {});
     return {
         ending: watched.ending,
         task: afterAbort.task,
@@ -38229,8 +38238,31 @@ async function followTask(options) {
         output
     };
 }
+/** Status reads until the task ends, the deadline passes or the step stops, with a fresh output read after each. */
+function watchWithOutput(options, output, signal) {
+    const { uuid, log } = options;
+    return watchTask({
+        client: options.client.with({ signal }),
+        uuid,
+        clock: options.clock,
+        deadline: options.timeoutMs === undefined ? undefined : options.started + options.timeoutMs,
+        stop: options.stop,
+        initial: options.initial,
+        pollFloorMs: options.pollFloorMs,
+        badReadBudgetMs: options.badReadBudgetMs,
+        mayBeDeleted: options.mayBeDeleted,
+        busy: () => output.lastReadBytes >= BUSY_READ_BYTES,
+        onBadRead: (error, sinceMs) => log.info(`Reading task ${uuid} failed (${errorMessage(error)}); reading again (${Math.round(sinceMs / 1000)} s of failed reads so far).`),
+        onTask: async (task) => {
+            options.onTask?.(task);
+            // Once the task has ended, finish() reads what is left (and confirms nothing more comes).
+            if (!isFinalState(task.state))
+                await output.readNew(completedIds(task));
+        }
+    });
+}
 /** After a stop, a timeout or a lost task: the abort, then a wait for the task to settle. */
-async function endWatching(options, watched, aborter, hurried) {
+async function endWatching(options, watched, aborter, quick, wrapUp) {
     const { uuid, clock, log } = options;
     if (watched.ending === 'final')
         return watched;
@@ -38243,19 +38275,15 @@ async function endWatching(options, watched, aborter, hurried) {
         : watched.ending === 'timeout'
             ? `The timeout of ${formatDuration(options.timeoutMs ?? 0)} expired`
             : `Task ${uuid} can no longer be followed (${errorMessage(watched.error)})`;
-    await aborter.abort(why);
+    await aborter.abort(why, quick);
     if (watched.ending === 'lost')
         return watched;
-    const stopped = watched.ending === 'stopped';
-    const waitMs = stopped ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS;
     const settled = await watchTask({
-        // Bounded in all, whatever the API does: after a stop the runner kills the step seconds later, and a timeout
-        // must end the step within seconds of it.
-        client: hurried.with({ signal: AbortSignal.timeout(waitMs) }),
+        client: quick,
         uuid,
         clock,
         initial: watched.task,
-        deadline: clock.now() + waitMs,
+        deadline: wrapUp,
         pollFloorMs: 500,
         badReadBudgetMs: 0,
         onTask: options.onTask
@@ -38279,7 +38307,7 @@ async function followStartedTask(options) {
         uuid: task.uuid,
         ids: () => expandIds(task.requested),
         log: io,
-        started: clock.now(),
+        started: options.started,
         timeoutMs: settings.timeoutMs,
         abortOnCancel: settings.abortOnCancel,
         pollFloorMs: settings.pollFloorMs,
@@ -38351,6 +38379,7 @@ async function followAndBringBack(settings, submitted, client, context) {
             io,
             clock,
             stop,
+            started: context.started ?? clock.now(),
             logsDir,
             badReadBudgetMs: context.badReadBudgetMs
         })
@@ -38445,10 +38474,12 @@ async function run(deps = defaultDependencies()) {
         onRetry: message => io.info(message)
     });
     try {
-        const submitted = await submitStep(settings, prepared, client, deps);
-        const happened = await followStep(settings, submitted, client, deps);
-        // What the tasks that ended cost (a couple of seconds at most, and never a reason to fail).
-        const cost = await readCost(client, happened.costed, clock, message => io.debug(message));
+        const context = { ...deps, started };
+        const submitted = await submitStep(settings, prepared, client, context);
+        const happened = await followStep(settings, submitted, client, context);
+        // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
+        const costed = deps.stop.aborted ? [] : happened.costed;
+        const cost = await readCost(client, costed, clock, message => io.debug(message));
         const report = assembleReport(settings, { ...happened, cost, elapsedMs: clock.now() - started });
         await writeReport(report, {
             io,

@@ -46,10 +46,12 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
     onRetry: message => io.info(message)
   })
   try {
-    const submitted = await submitStep(settings, prepared, client, deps)
-    const happened = await followStep(settings, submitted, client, deps)
-    // What the tasks that ended cost (a couple of seconds at most, and never a reason to fail).
-    const cost = await readCost(client, happened.costed, clock, message => io.debug(message))
+    const context = { ...deps, started }
+    const submitted = await submitStep(settings, prepared, client, context)
+    const happened = await followStep(settings, submitted, client, context)
+    // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
+    const costed = deps.stop.aborted ? [] : happened.costed
+    const cost = await readCost(client, costed, clock, message => io.debug(message))
     const report = assembleReport(settings, { ...happened, cost, elapsedMs: clock.now() - started })
     await writeReport(report, {
       io,

@@ -7,7 +7,6 @@ import { coreIO, type ActionIO } from './action-io.js'
 import { State } from './constants.js'
 import { readPostSettings } from './inputs/settings.js'
 import { QarnotClient } from './qarnot/client.js'
-import { QarnotApiError } from './qarnot/errors.js'
 import { POST_STEP_REQUEST_TIMEOUT_MS, POST_STEP_RETRY } from './qarnot/retry.js'
 import { ActionsHttpTransport, type Transport } from './qarnot/transport.js'
 import type { TaskOutputWire } from './qarnot/types.js'
@@ -24,6 +23,9 @@ export interface PostDependencies {
   readonly transport?: () => Transport
 }
 
+/** A task known by uuid is looked for this long while the API answers badly. */
+const KNOWN_TASK_PATIENCE_MS = 10_000
+
 /** The task main may have left, if any: by uuid, else by the shortname of a create whose answer never came. */
 async function findLeftTask(
   io: ActionIO,
@@ -31,14 +33,8 @@ async function findLeftTask(
   clock: Clock
 ): Promise<TaskOutputWire | undefined> {
   const uuid = io.getState(State.TaskUuid)
-  if (uuid !== '') {
-    try {
-      return await client.getTask(uuid)
-    } catch (error) {
-      if (error instanceof QarnotApiError && error.status === 404) return undefined
-      throw error
-    }
-  }
+  // Known by uuid: a 404 means it is gone; other failures are ridden out a while, as for the shortname.
+  if (uuid !== '') return findByShortname(client, uuid, clock, KNOWN_TASK_PATIENCE_MS, undefined, false)
   const shortname = io.getState(State.Shortname)
   io.info(`Post: the main step sent a create but saw no answer; looking for task ${shortname}.`)
   // A slow create may make the task after main is gone: look for a while before concluding there is none.

@@ -33929,7 +33929,7 @@ function mayRetry(policy, attempt, elapsedMs, delayMs) {
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** An output read may carry hundreds of MB; it still ends in bounded time (what it missed is read again later). */
-const DEFAULT_STREAM_TIMEOUT_MS = 120_000;
+const STREAM_TIMEOUT_FACTOR = 4;
 /** Resolves after `ms`, or at once when `signal` aborts. */
 function sleepUnlessAborted(ms, signal) {
     return new Promise(resolve => {
@@ -34162,9 +34162,11 @@ class QarnotClient {
             headers['Content-Type'] = 'application/json';
             body = JSON.stringify(call.body);
         }
+        const requestMs = this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+        // An output read may carry hundreds of MB: it gets longer in all, but no longer silence, than any request.
         const timeoutMs = call.sink
-            ? (this.options.streamTimeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS)
-            : (this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+            ? (this.options.streamTimeoutMs ?? STREAM_TIMEOUT_FACTOR * requestMs)
+            : requestMs;
         const base = call.root ? this.baseUrl.replace(/\/v\d+$/, '') : this.baseUrl;
         return {
             method: call.method,
@@ -34172,6 +34174,7 @@ class QarnotClient {
             headers,
             body,
             timeoutMs,
+            idleTimeoutMs: requestMs,
             signal: this.options.signal
         };
     }
@@ -34217,10 +34220,11 @@ function lowerCaseHeaders(headers) {
     return result;
 }
 /** Reads a whole body, refusing one larger than `maxBytes`. */
-async function readBody(response, maxBytes) {
+async function readBody(response, maxBytes, touch) {
     const chunks = [];
     let size = 0;
     for await (const chunk of response) {
+        touch();
         size += chunk.length;
         if (size > maxBytes)
             throw new Error(`the answer is larger than ${maxBytes} bytes`);
@@ -34228,17 +34232,21 @@ async function readBody(response, maxBytes) {
     }
     return Buffer.concat(chunks).toString('utf8');
 }
-async function answer(response, request, sink) {
+async function answer(response, request, sink, touch) {
+    touch();
     const status = response.statusCode ?? 0;
     const headers = lowerCaseHeaders(response.headers);
     const streamed = sink && status >= 200 && status < 300 && !(headers['content-type'] ?? '').includes('json');
     let body = '';
     if (streamed) {
-        for await (const chunk of response)
+        for await (const chunk of response) {
+            touch();
             await sink(chunk);
+            touch(); // a sink held back by a slow log is not silence from the server
+        }
     }
     else {
-        body = await readBody(response, request.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+        body = await readBody(response, request.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, touch);
     }
     if (!response.complete)
         throw new Error('the answer ended before its end');
@@ -34261,6 +34269,7 @@ class ActionsHttpTransport {
                     return;
                 done = true;
                 clearTimeout(timer);
+                clearTimeout(idle);
                 request.signal?.removeEventListener('abort', onAbort);
                 if (error !== undefined) {
                     outgoing.destroy();
@@ -34271,13 +34280,16 @@ class ActionsHttpTransport {
             };
             const onAbort = () => finish(new ExchangeAbortedError());
             const timer = setTimeout(() => finish(new Error(`no complete answer within ${request.timeoutMs} ms`)), request.timeoutMs);
+            // The silence timer restarts on every byte; the total timer above never does.
+            const idleMs = request.idleTimeoutMs ?? request.timeoutMs;
+            const idle = setTimeout(() => finish(new Error(`no byte for ${idleMs} ms`)), idleMs);
             request.signal?.addEventListener('abort', onAbort, { once: true });
             const outgoing = (url.protocol === 'https:' ? external_node_https_namespaceObject : external_node_http_).request(url, {
                 method: request.method,
                 headers: { ...request.headers, 'Content-Length': String(Buffer.byteLength(body)) },
                 agent: this.http.getAgent(request.url)
             }, response => {
-                answer(response, request, sink).then(result => finish(undefined, result), error => finish(error));
+                answer(response, request, sink, () => idle.refresh()).then(result => finish(undefined, result), error => finish(error));
             });
             outgoing.on('error', error => finish(error));
             outgoing.end(body);
@@ -34294,6 +34306,7 @@ class ActionsHttpTransport {
 const systemClock = { now: () => Date.now(), sleep: sleepUnlessAborted };
 
 ;// CONCATENATED MODULE: ./src/task/submit.ts
+
 
 
 /** The step was stopped while creating; `uuid` is the task found and aborted meanwhile, if any. */
@@ -34319,9 +34332,14 @@ function mayHaveCreated(error) {
         /shortname-uniqueness/i.test(root.apiMessage) ||
         root.attempt > 1);
 }
-/** Finds the task by shortname, waiting out a look-up that lags the create; undefined when it never shows. */
-async function findByShortname(client, shortname, clock, patienceMs, signal) {
+/**
+ * Finds a task by shortname (or uuid), waiting out a look-up that lags the create and an API that answers badly;
+ * undefined when it never shows (404 to the end); the last error when the API never answered well enough to say.
+ * With `whileMissing: false` a 404 is taken at its word at once (a known uuid).
+ */
+async function findByShortname(client, shortname, clock, patienceMs, signal, whileMissing = true) {
     const deadline = clock.now() + patienceMs;
+    let unanswered;
     for (;;) {
         try {
             return await client.getTask(shortname);
@@ -34329,13 +34347,22 @@ async function findByShortname(client, shortname, clock, patienceMs, signal) {
         catch (error) {
             if (error instanceof QarnotCancelledError || signal?.aborted)
                 return undefined;
-            const notYet = error instanceof errors_QarnotApiError && error.status === 404;
-            const transient = notYet || error instanceof errors_QarnotAnswerError || errors_rootError(error) instanceof errors_QarnotNetworkError;
+            // Not there yet (404), or the API not answering well (an odd answer, the network, a 5xx or 429 that outlived
+            // the client's retries): all are worth another look while patience lasts.
+            const root = errors_rootError(error);
+            if (!whileMissing && root instanceof errors_QarnotApiError && root.status === 404)
+                return undefined;
+            const notYet = root instanceof errors_QarnotApiError && (root.status === 404 || isTransientStatus(root.status));
+            const transient = notYet || root instanceof errors_QarnotAnswerError || root instanceof errors_QarnotNetworkError;
             if (!transient)
                 throw error;
+            unanswered = root instanceof errors_QarnotApiError && root.status === 404 ? undefined : error;
         }
-        if (clock.now() + LOOKUP_INTERVAL_MS > deadline)
+        if (clock.now() + LOOKUP_INTERVAL_MS > deadline) {
+            if (unanswered !== undefined)
+                throw unanswered;
             return undefined;
+        }
         await clock.sleep(LOOKUP_INTERVAL_MS, signal);
     }
 }
@@ -34399,20 +34426,14 @@ const USER_AGENT = `${ACTION_NAME}/${ACTION_VERSION}`;
 
 
 
-
+/** A task known by uuid is looked for this long while the API answers badly. */
+const KNOWN_TASK_PATIENCE_MS = 10_000;
 /** The task main may have left, if any: by uuid, else by the shortname of a create whose answer never came. */
 async function findLeftTask(io, client, clock) {
     const uuid = io.getState(State.TaskUuid);
-    if (uuid !== '') {
-        try {
-            return await client.getTask(uuid);
-        }
-        catch (error) {
-            if (error instanceof errors_QarnotApiError && error.status === 404)
-                return undefined;
-            throw error;
-        }
-    }
+    // Known by uuid: a 404 means it is gone; other failures are ridden out a while, as for the shortname.
+    if (uuid !== '')
+        return findByShortname(client, uuid, clock, KNOWN_TASK_PATIENCE_MS, undefined, false);
     const shortname = io.getState(State.Shortname);
     io.info(`Post: the main step sent a create but saw no answer; looking for task ${shortname}.`);
     // A slow create may make the task after main is gone: look for a while before concluding there is none.

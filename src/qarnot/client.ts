@@ -34,7 +34,7 @@ export interface ClientOptions {
   readonly transport: Transport
   /** Longest time of one buffered request, in all. */
   readonly timeoutMs?: number
-  /** Longest time of one streamed output read, in all. */
+  /** Longest time of one streamed output read, in all (default 4 x timeoutMs); silence is bounded by timeoutMs. */
   readonly streamTimeoutMs?: number
   readonly retry?: RetryPolicy
   /** Ends every request and every wait between retries at once. */
@@ -60,7 +60,7 @@ interface Call {
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 /** An output read may carry hundreds of MB; it still ends in bounded time (what it missed is read again later). */
-export const DEFAULT_STREAM_TIMEOUT_MS = 120_000
+export const STREAM_TIMEOUT_FACTOR = 4
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 export function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
@@ -308,9 +308,11 @@ export class QarnotClient {
       headers['Content-Type'] = 'application/json'
       body = JSON.stringify(call.body)
     }
+    const requestMs = this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    // An output read may carry hundreds of MB: it gets longer in all, but no longer silence, than any request.
     const timeoutMs = call.sink
-      ? (this.options.streamTimeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS)
-      : (this.options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+      ? (this.options.streamTimeoutMs ?? STREAM_TIMEOUT_FACTOR * requestMs)
+      : requestMs
     const base = call.root ? this.baseUrl.replace(/\/v\d+$/, '') : this.baseUrl
     return {
       method: call.method,
@@ -318,6 +320,7 @@ export class QarnotClient {
       headers,
       body,
       timeoutMs,
+      idleTimeoutMs: requestMs,
       signal: this.options.signal
     }
   }

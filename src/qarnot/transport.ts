@@ -16,6 +16,8 @@ export interface HttpRequest {
   readonly body?: string
   /** The whole exchange, body included, ends within this time: a body that drips is not let run forever. */
   readonly timeoutMs: number
+  /** Silence (no byte) longer than this ends the exchange too; defaults to timeoutMs. */
+  readonly idleTimeoutMs?: number
   /** Ends the exchange at once when it aborts (the step is stopped, or its deadline passed). */
   readonly signal?: AbortSignal
   /** A buffered answer larger than this is refused rather than held (no API answer this action reads needs more). */
@@ -62,10 +64,15 @@ function lowerCaseHeaders(headers: http.IncomingHttpHeaders): Record<string, str
 }
 
 /** Reads a whole body, refusing one larger than `maxBytes`. */
-async function readBody(response: http.IncomingMessage, maxBytes: number): Promise<string> {
+async function readBody(
+  response: http.IncomingMessage,
+  maxBytes: number,
+  touch: () => void
+): Promise<string> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of response) {
+    touch()
     size += (chunk as Buffer).length
     if (size > maxBytes) throw new Error(`the answer is larger than ${maxBytes} bytes`)
     chunks.push(chunk as Buffer)
@@ -76,16 +83,22 @@ async function readBody(response: http.IncomingMessage, maxBytes: number): Promi
 async function answer(
   response: http.IncomingMessage,
   request: HttpRequest,
-  sink: ChunkSink | undefined
+  sink: ChunkSink | undefined,
+  touch: () => void
 ): Promise<HttpResponse> {
+  touch()
   const status = response.statusCode ?? 0
   const headers = lowerCaseHeaders(response.headers)
   const streamed = sink && status >= 200 && status < 300 && !(headers['content-type'] ?? '').includes('json')
   let body = ''
   if (streamed) {
-    for await (const chunk of response) await sink(chunk as Buffer)
+    for await (const chunk of response) {
+      touch()
+      await sink(chunk as Buffer)
+      touch() // a sink held back by a slow log is not silence from the server
+    }
   } else {
-    body = await readBody(response, request.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES)
+    body = await readBody(response, request.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, touch)
   }
   if (!response.complete) throw new Error('the answer ended before its end')
   return { status, headers, body }
@@ -108,6 +121,7 @@ export class ActionsHttpTransport implements Transport {
         if (done) return
         done = true
         clearTimeout(timer)
+        clearTimeout(idle)
         request.signal?.removeEventListener('abort', onAbort)
         if (error !== undefined) {
           outgoing.destroy()
@@ -119,6 +133,9 @@ export class ActionsHttpTransport implements Transport {
         () => finish(new Error(`no complete answer within ${request.timeoutMs} ms`)),
         request.timeoutMs
       )
+      // The silence timer restarts on every byte; the total timer above never does.
+      const idleMs = request.idleTimeoutMs ?? request.timeoutMs
+      const idle = setTimeout(() => finish(new Error(`no byte for ${idleMs} ms`)), idleMs)
       request.signal?.addEventListener('abort', onAbort, { once: true })
       const outgoing = (url.protocol === 'https:' ? https : http).request(
         url,
@@ -128,7 +145,7 @@ export class ActionsHttpTransport implements Transport {
           agent: this.http.getAgent(request.url)
         },
         response => {
-          answer(response, request, sink).then(
+          answer(response, request, sink, () => idle.refresh()).then(
             result => finish(undefined, result),
             error => finish(error)
           )

@@ -8,6 +8,8 @@ export interface StepContext {
   readonly clock: Clock
   /** Aborted when the runner asks the step to stop (SIGINT, SIGTERM). */
   readonly stop: AbortSignal
+  /** When the step started (clock ms), set by run(): `timeout` counts from there. */
+  readonly started?: number
   /** How long failed status reads are ridden out (tests shorten it). */
   readonly badReadBudgetMs?: number
 }

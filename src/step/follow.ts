@@ -69,6 +69,7 @@ async function followAndBringBack(
         io,
         clock,
         stop,
+        started: context.started ?? clock.now(),
         logsDir,
         badReadBudgetMs: context.badReadBudgetMs
       })

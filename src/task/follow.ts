@@ -19,14 +19,13 @@ import type { Clock } from './clock.js'
 import { InstanceOutputFiles } from './output-files.js'
 import { BUSY_READ_BYTES, OutputFollower } from './output-follower.js'
 import { isFinalState } from './states.js'
-import { watchTask, type WatchEnding } from './watch.js'
+import { watchTask, type WatchEnding, type WatchResult } from './watch.js'
 
-/** After a stop signal the runner allows 7.5 s before SIGTERM: wait for Cancelled within that. */
-export const CANCEL_WAIT_MS = 5_000
-/** After a timeout the step must still end within seconds of it, whatever the API does. */
-export const TIMEOUT_CANCEL_WAIT_MS = 5_000
-/** The last output reads after a timeout, in all. */
-export const AFTER_TIMEOUT_READS_MS = 5_000
+/**
+ * What follows a stop, a timeout or a lost task (the abort, the wait for Cancelled, the last reads) fits in this,
+ * whatever the API does: after a stop the runner sends SIGTERM 7.5 s later, and a timeout must bound the step.
+ */
+export const WRAP_UP_MS = 5_000
 
 export interface FollowLog {
   info(message: string): void
@@ -85,12 +84,12 @@ class Aborter {
     return this.sent !== undefined
   }
 
-  abort(why: string): Promise<void> {
+  abort(why: string, client = this.hurried): Promise<void> {
     const { uuid, log } = this.options
     this.sent ??= (async () => {
       log.warning(`${why}: aborting task ${uuid}.`)
       try {
-        const answer = await this.hurried.abortTask(uuid)
+        const answer = await client.abortTask(uuid)
         if (answer === 'already-ended') log.info('The task had already ended.')
       } catch (error) {
         log.warning(`Aborting task ${uuid} failed: ${errorMessage(error)}; the post step tries again.`)
@@ -115,8 +114,11 @@ export async function followTask(options: FollowOptions): Promise<FollowResult> 
   const { uuid, clock, stop, log } = options
   const hurried = options.client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY })
   const aborter = new Aborter(options, hurried)
+  // The abort goes out the moment a stop arrives, within the seconds the runner still gives.
   const onStop = (): void =>
-    void (options.abortOnCancel ? aborter.abort('The step was cancelled') : undefined)
+    void (options.abortOnCancel
+      ? aborter.abort('The step was cancelled', hurried.with({ signal: AbortSignal.timeout(WRAP_UP_MS) }))
+      : undefined)
   if (stop.aborted) onStop()
   else stop.addEventListener('abort', onStop, { once: true })
 
@@ -132,44 +134,22 @@ export async function followTask(options: FollowOptions): Promise<FollowResult> 
   })
   let watched
   try {
-    watched = await watchTask({
-      client: options.client.with({ signal: follow.signal }),
-      uuid,
-      clock,
-      deadline: options.timeoutMs === undefined ? undefined : options.started + options.timeoutMs,
-      stop,
-      initial: options.initial,
-      pollFloorMs: options.pollFloorMs,
-      badReadBudgetMs: options.badReadBudgetMs,
-      mayBeDeleted: options.mayBeDeleted,
-      busy: () => output.lastReadBytes >= BUSY_READ_BYTES,
-      onBadRead: (error, sinceMs) =>
-        log.info(
-          `Reading task ${uuid} failed (${errorMessage(error)}); reading again (${Math.round(sinceMs / 1000)} s of failed reads so far).`
-        ),
-      onTask: async task => {
-        options.onTask?.(task)
-        // Once the task has ended, finish() reads what is left (and confirms nothing more comes).
-        if (!isFinalState(task.state)) await output.readNew(completedIds(task))
-      }
-    })
+    watched = await watchWithOutput(options, output, follow.signal)
   } finally {
     follow.clear()
     stop.removeEventListener('abort', onStop)
   }
-  const afterAbort = await endWatching(options, watched, aborter, hurried)
+  const wrapUp = clock.now() + WRAP_UP_MS
+  const quick = hurried.with({ signal: AbortSignal.timeout(WRAP_UP_MS) })
+  const afterAbort = await endWatching(options, watched, aborter, quick, wrapUp)
   const ended = afterAbort.task !== undefined && isFinalState(afterAbort.task.state)
   // After a stop signal the runner gives seconds: report what was read, with no further reads. After a timeout,
-  // what is left to read gets a few seconds of its own.
+  // what is left to read gets what is left of the wrap-up time.
   const quiet = stop.aborted || watched.ending === 'lost'
   const timedOut = watched.ending === 'timeout'
-  const bound = {
-    client: hurried.with({ signal: AbortSignal.timeout(AFTER_TIMEOUT_READS_MS) }),
-    stop: undefined
-  }
   await output.finish(
     options.ids(),
-    quiet ? { rounds: 0, verify: false } : timedOut ? { rounds: 1, ...bound } : {}
+    quiet ? { rounds: 0, verify: false } : timedOut ? { rounds: 1, client: quick, stop: undefined } : {}
   )
   return {
     ending: watched.ending,
@@ -182,12 +162,43 @@ export async function followTask(options: FollowOptions): Promise<FollowResult> 
   }
 }
 
+/** Status reads until the task ends, the deadline passes or the step stops, with a fresh output read after each. */
+function watchWithOutput(
+  options: FollowOptions,
+  output: OutputFollower,
+  signal: AbortSignal
+): Promise<WatchResult> {
+  const { uuid, log } = options
+  return watchTask({
+    client: options.client.with({ signal }),
+    uuid,
+    clock: options.clock,
+    deadline: options.timeoutMs === undefined ? undefined : options.started + options.timeoutMs,
+    stop: options.stop,
+    initial: options.initial,
+    pollFloorMs: options.pollFloorMs,
+    badReadBudgetMs: options.badReadBudgetMs,
+    mayBeDeleted: options.mayBeDeleted,
+    busy: () => output.lastReadBytes >= BUSY_READ_BYTES,
+    onBadRead: (error, sinceMs) =>
+      log.info(
+        `Reading task ${uuid} failed (${errorMessage(error)}); reading again (${Math.round(sinceMs / 1000)} s of failed reads so far).`
+      ),
+    onTask: async task => {
+      options.onTask?.(task)
+      // Once the task has ended, finish() reads what is left (and confirms nothing more comes).
+      if (!isFinalState(task.state)) await output.readNew(completedIds(task))
+    }
+  })
+}
+
 /** After a stop, a timeout or a lost task: the abort, then a wait for the task to settle. */
 async function endWatching(
   options: FollowOptions,
   watched: { task: TaskOutputWire | undefined; ending: WatchEnding; error?: unknown },
   aborter: Aborter,
-  hurried: QarnotClient
+  quick: QarnotClient,
+  wrapUp: number
 ): Promise<{ task: TaskOutputWire | undefined }> {
   const { uuid, clock, log } = options
   if (watched.ending === 'final') return watched
@@ -201,18 +212,14 @@ async function endWatching(
       : watched.ending === 'timeout'
         ? `The timeout of ${formatDuration(options.timeoutMs ?? 0)} expired`
         : `Task ${uuid} can no longer be followed (${errorMessage(watched.error)})`
-  await aborter.abort(why)
+  await aborter.abort(why, quick)
   if (watched.ending === 'lost') return watched
-  const stopped = watched.ending === 'stopped'
-  const waitMs = stopped ? CANCEL_WAIT_MS : TIMEOUT_CANCEL_WAIT_MS
   const settled = await watchTask({
-    // Bounded in all, whatever the API does: after a stop the runner kills the step seconds later, and a timeout
-    // must end the step within seconds of it.
-    client: hurried.with({ signal: AbortSignal.timeout(waitMs) }),
+    client: quick,
     uuid,
     clock,
     initial: watched.task,
-    deadline: clock.now() + waitMs,
+    deadline: wrapUp,
     pollFloorMs: 500,
     badReadBudgetMs: 0,
     onTask: options.onTask
@@ -227,6 +234,8 @@ function completedIds(task: TaskOutputWire): Set<number> {
 }
 
 export interface FollowStartedOptions {
+  /** When the step started (clock ms): `timeout` bounds the whole step, from there. */
+  readonly started: number
   readonly settings: Settings
   readonly task: StartedTask
   readonly client: QarnotClient
@@ -248,7 +257,7 @@ export async function followStartedTask(options: FollowStartedOptions): Promise<
     uuid: task.uuid,
     ids: () => expandIds(task.requested),
     log: io,
-    started: clock.now(),
+    started: options.started,
     timeoutMs: settings.timeoutMs,
     abortOnCancel: settings.abortOnCancel,
     pollFloorMs: settings.pollFloorMs,

@@ -13,6 +13,7 @@ import {
   invalidFields,
   rootError
 } from '../qarnot/errors.js'
+import { isTransientStatus } from '../qarnot/retry.js'
 import type { TaskCreateBody, TaskOutputWire } from '../qarnot/types.js'
 import { errorMessage } from '../words.js'
 import type { Clock } from './clock.js'
@@ -58,26 +59,39 @@ export function mayHaveCreated(error: unknown): boolean {
   )
 }
 
-/** Finds the task by shortname, waiting out a look-up that lags the create; undefined when it never shows. */
+/**
+ * Finds a task by shortname (or uuid), waiting out a look-up that lags the create and an API that answers badly;
+ * undefined when it never shows (404 to the end); the last error when the API never answered well enough to say.
+ * With `whileMissing: false` a 404 is taken at its word at once (a known uuid).
+ */
 export async function findByShortname(
   client: QarnotClient,
   shortname: string,
   clock: Clock,
   patienceMs: number,
-  signal?: AbortSignal
+  signal?: AbortSignal,
+  whileMissing = true
 ): Promise<TaskOutputWire | undefined> {
   const deadline = clock.now() + patienceMs
+  let unanswered: unknown
   for (;;) {
     try {
       return await client.getTask(shortname)
     } catch (error) {
       if (error instanceof QarnotCancelledError || signal?.aborted) return undefined
-      const notYet = error instanceof QarnotApiError && error.status === 404
-      const transient =
-        notYet || error instanceof QarnotAnswerError || rootError(error) instanceof QarnotNetworkError
+      // Not there yet (404), or the API not answering well (an odd answer, the network, a 5xx or 429 that outlived
+      // the client's retries): all are worth another look while patience lasts.
+      const root = rootError(error)
+      if (!whileMissing && root instanceof QarnotApiError && root.status === 404) return undefined
+      const notYet = root instanceof QarnotApiError && (root.status === 404 || isTransientStatus(root.status))
+      const transient = notYet || root instanceof QarnotAnswerError || root instanceof QarnotNetworkError
       if (!transient) throw error
+      unanswered = root instanceof QarnotApiError && root.status === 404 ? undefined : error
     }
-    if (clock.now() + LOOKUP_INTERVAL_MS > deadline) return undefined
+    if (clock.now() + LOOKUP_INTERVAL_MS > deadline) {
+      if (unanswered !== undefined) throw unanswered
+      return undefined
+    }
     await clock.sleep(LOOKUP_INTERVAL_MS, signal)
   }
 }
