@@ -29,7 +29,7 @@ function functionLengths(path: string): { where: string; lines: number }[] {
     if (ts.isFunctionLike(node) && 'body' in node && node.body) {
       const start = file.getLineAndCharacterOfPosition(node.getStart()).line
       const end = file.getLineAndCharacterOfPosition(node.getEnd()).line
-      const name = (node as ts.FunctionLikeDeclaration).name?.getText() ?? '(anonymous)'
+      const name = node.name?.getText() ?? '(anonymous)'
       found.push({ where: `${relative(PROJECT_ROOT, path)}:${start + 1} ${name}`, lines: end - start + 1 })
     }
     ts.forEachChild(node, visit)

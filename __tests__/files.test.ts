@@ -56,80 +56,71 @@ const sha = (data: Buffer | string): string => createHash('sha256').update(data)
 const LIST = "sh -c 'find . -type f | sort'"
 
 describe('resources', () => {
-  it(
-    'every instance finds each resource at its workspace path under $TASK_PATH, and nothing else',
-    async () => {
-      const emulator = await start()
-      const root = workspace({
-        'src/simulate.py': 'print(1)\n',
-        'src/lib/util.py': 'x = 1\n',
-        'data/a.csv': '1,2\n',
-        'data/b.csv': '3,4\n',
-        'data/notes.txt': 'not a csv\n',
-        'params.yaml': 'n: 3\n',
-        'secret.env': 'TOKEN=x\n'
-      })
-      const io = await runIn(emulator, root, {
-        'instance-count': '3',
-        command: LIST,
-        resources: 'src\ndata/*.csv\nparams.yaml'
-      })
-      expect(io.failures).toEqual([])
-      const expected = [
-        './data/a.csv',
-        './data/b.csv',
-        './params.yaml',
-        './src/lib/util.py',
-        './src/simulate.py'
-      ]
-      for (let id = 0; id < 3; id++) {
-        const listed = io.outputs.stdout
-          .split('\n')
-          .filter(l => l.startsWith(`${id}> `))
-          .map(l => l.slice(`${id}> `.length))
-        expect(listed).toEqual(expected)
-      }
-      expect(io.summary).toMatch(/\*\*Files\*\* 5 resource files \(\d+ B\) up/)
+  it('every instance finds each resource at its workspace path under $TASK_PATH, and nothing else', async () => {
+    const emulator = await start()
+    const root = workspace({
+      'src/simulate.py': 'print(1)\n',
+      'src/lib/util.py': 'x = 1\n',
+      'data/a.csv': '1,2\n',
+      'data/b.csv': '3,4\n',
+      'data/notes.txt': 'not a csv\n',
+      'params.yaml': 'n: 3\n',
+      'secret.env': 'TOKEN=x\n'
+    })
+    const io = await runIn(emulator, root, {
+      'instance-count': '3',
+      command: LIST,
+      resources: 'src\ndata/*.csv\nparams.yaml'
+    })
+    expect(io.failures).toEqual([])
+    const expected = [
+      './data/a.csv',
+      './data/b.csv',
+      './params.yaml',
+      './src/lib/util.py',
+      './src/simulate.py'
+    ]
+    for (let id = 0; id < 3; id++) {
+      const listed = io.outputs.stdout
+        .split('\n')
+        .filter(l => l.startsWith(`${id}> `))
+        .map(l => l.slice(`${id}> `.length))
+      expect(listed).toEqual(expected)
     }
-  )
+    expect(io.summary).toMatch(/\*\*Files\*\* 5 resource files \(\d+ B\) up/)
+  })
 
-  it(
-    'a file deleted from the workspace is not visible to the next run, and an unchanged run sends no file body',
-    async () => {
-      const emulator = await start()
-      const root = workspace({
-        'in/keep.txt': 'keep\n',
-        'in/gone.txt': 'gone\n',
-        'in/big.bin': Buffer.alloc(256 * 1024, 7)
-      })
-      const first = await runIn(emulator, root, { command: LIST, resources: 'in' })
-      expect(first.outputs.stdout).toBe('0> ./in/big.bin\n0> ./in/gone.txt\n0> ./in/keep.txt\n')
-      const storage = await emulator.storage()
-      storage.resetCounters()
-      const unchanged = await runIn(emulator, root, { command: LIST, resources: 'in' })
-      expect(unchanged.outputs.stdout).toBe(first.outputs.stdout)
-      expect(storage.bytesReceived).toBeLessThan(1024)
-      rmSync(join(root, 'in/gone.txt'))
-      const after = await runIn(emulator, root, { command: LIST, resources: 'in' })
-      expect(after.outputs.stdout).toBe('0> ./in/big.bin\n0> ./in/keep.txt\n')
-    }
-  )
+  it('a file deleted from the workspace is not visible to the next run, and an unchanged run sends no file body', async () => {
+    const emulator = await start()
+    const root = workspace({
+      'in/keep.txt': 'keep\n',
+      'in/gone.txt': 'gone\n',
+      'in/big.bin': Buffer.alloc(256 * 1024, 7)
+    })
+    const first = await runIn(emulator, root, { command: LIST, resources: 'in' })
+    expect(first.outputs.stdout).toBe('0> ./in/big.bin\n0> ./in/gone.txt\n0> ./in/keep.txt\n')
+    const storage = await emulator.storage()
+    storage.resetCounters()
+    const unchanged = await runIn(emulator, root, { command: LIST, resources: 'in' })
+    expect(unchanged.outputs.stdout).toBe(first.outputs.stdout)
+    expect(storage.bytesReceived).toBeLessThan(1024)
+    rmSync(join(root, 'in/gone.txt'))
+    const after = await runIn(emulator, root, { command: LIST, resources: 'in' })
+    expect(after.outputs.stdout).toBe('0> ./in/big.bin\n0> ./in/keep.txt\n')
+  })
 
-  it(
-    'two runs of the same repository at the same time each see exactly their own files',
-    async () => {
-      const emulator = await start()
-      const one = workspace({ 'shared.txt': 'run one\n', 'only-one.txt': '1\n' })
-      const two = workspace({ 'shared.txt': 'run two\n', 'only-two.txt': '2\n' })
-      const command = "sh -c 'find . -type f | sort; cat shared.txt'"
-      const [a, b] = await Promise.all([
-        runIn(emulator, one, { command, resources: '*.txt' }),
-        runIn(emulator, two, { command, resources: '*.txt' })
-      ])
-      expect(a.outputs.stdout).toBe('0> ./only-one.txt\n0> ./shared.txt\n0> run one\n')
-      expect(b.outputs.stdout).toBe('0> ./only-two.txt\n0> ./shared.txt\n0> run two\n')
-    }
-  )
+  it('two runs of the same repository at the same time each see exactly their own files', async () => {
+    const emulator = await start()
+    const one = workspace({ 'shared.txt': 'run one\n', 'only-one.txt': '1\n' })
+    const two = workspace({ 'shared.txt': 'run two\n', 'only-two.txt': '2\n' })
+    const command = "sh -c 'find . -type f | sort; cat shared.txt'"
+    const [a, b] = await Promise.all([
+      runIn(emulator, one, { command, resources: '*.txt' }),
+      runIn(emulator, two, { command, resources: '*.txt' })
+    ])
+    expect(a.outputs.stdout).toBe('0> ./only-one.txt\n0> ./shared.txt\n0> run one\n')
+    expect(b.outputs.stdout).toBe('0> ./only-two.txt\n0> ./shared.txt\n0> run two\n')
+  })
 
   it('a cluster without storage: one clear error naming the input, and no task', async () => {
     const emulator = await start({ storage: false })
@@ -154,32 +145,29 @@ describe('resources', () => {
 })
 
 describe('results', () => {
-  it(
-    'what instances write under the results folder comes back byte for byte, multipart-sized files too',
-    async () => {
-      const emulator = await start()
-      const root = workspace({})
-      const command =
-        "sh -c 'mkdir -p out/${INSTANCE_ID} tmp && echo result of ${INSTANCE_ID} > out/${INSTANCE_ID}/r.txt && head -c 20000000 /dev/urandom > out/${INSTANCE_ID}/big.bin && echo scratch > tmp/x && sha256sum out/${INSTANCE_ID}/big.bin'"
-      const io = await runIn(emulator, root, { 'instance-count': '2', command, results: 'out' })
-      expect(io.failures).toEqual([])
-      expect(io.outputs['results-dir']).toBe(join(root, 'out'))
-      for (const id of [0, 1]) {
-        expect(readFileSync(join(root, 'out', String(id), 'r.txt'), 'utf8')).toBe(`result of ${id}\n`)
-        const big = readFileSync(join(root, 'out', String(id), 'big.bin'))
-        expect(big.length).toBe(20_000_000)
-        expect(io.outputs.stdout).toContain(`${id}> ${sha(big)}  out/${id}/big.bin`)
-      }
-      // Only the results folder comes back; the results bucket is removed once the step passed.
-      expect(existsSync(join(root, 'tmp'))).toBe(false)
-      expect(existsSync(join(root, 'out', 'out'))).toBe(false)
-      const store = (await emulator.storage()).clientStore()
-      expect(
-        (await store.listBuckets(AbortSignal.timeout(5000))).filter(b => b.name.startsWith('qa-out-'))
-      ).toEqual([])
-      expect(io.summary).toMatch(/4 result files \([\d.]+ MiB\) back into `out`/)
+  it('what instances write under the results folder comes back byte for byte, multipart-sized files too', async () => {
+    const emulator = await start()
+    const root = workspace({})
+    const command =
+      "sh -c 'mkdir -p out/${INSTANCE_ID} tmp && echo result of ${INSTANCE_ID} > out/${INSTANCE_ID}/r.txt && head -c 20000000 /dev/urandom > out/${INSTANCE_ID}/big.bin && echo scratch > tmp/x && sha256sum out/${INSTANCE_ID}/big.bin'"
+    const io = await runIn(emulator, root, { 'instance-count': '2', command, results: 'out' })
+    expect(io.failures).toEqual([])
+    expect(io.outputs['results-dir']).toBe(join(root, 'out'))
+    for (const id of [0, 1]) {
+      expect(readFileSync(join(root, 'out', String(id), 'r.txt'), 'utf8')).toBe(`result of ${id}\n`)
+      const big = readFileSync(join(root, 'out', String(id), 'big.bin'))
+      expect(big.length).toBe(20_000_000)
+      expect(io.outputs.stdout).toContain(`${id}> ${sha(big)}  out/${id}/big.bin`)
     }
-  )
+    // Only the results folder comes back; the results bucket is removed once the step passed.
+    expect(existsSync(join(root, 'tmp'))).toBe(false)
+    expect(existsSync(join(root, 'out', 'out'))).toBe(false)
+    const store = (await emulator.storage()).clientStore()
+    expect(
+      (await store.listBuckets(AbortSignal.timeout(5000))).filter(b => b.name.startsWith('qa-out-'))
+    ).toEqual([])
+    expect(io.summary).toMatch(/4 result files \([\d.]+ MiB\) back into `out`/)
+  })
 
   it('results-exclude keeps files from coming back; keep-results keeps the bucket', async () => {
     const emulator = await start()

@@ -116,7 +116,7 @@ export function deriveSchemas(document: JsonObject, roots: readonly string[] = R
     derived: {
       $comment:
         `Structure only (no descriptions, examples or titles) of schemas of the OpenAPI document ` +
-        `'${String(info.title)}' version ${String(info.version)} (OpenAPI ${String(document.openapi)}), ` +
+        `'${text(info.title)}' version ${text(info.version)} (OpenAPI ${text(document.openapi)}), ` +
         `derived by scripts/derive-openapi-schemas.ts; regenerate with ` +
         `npx tsx scripts/derive-openapi-schemas.ts <path-to-qarnot-openapi.json>. ` +
         `Exceptions backed by the official SDKs live in __tests__/contract/exceptions.ts, not here.`,
@@ -148,3 +148,8 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main()
+
+/** A JSON value as text in the derived file's note. */
+function text(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : JSON.stringify(value)
+}

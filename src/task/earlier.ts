@@ -4,7 +4,7 @@
  * requests (one whole read per stream, docs/qarnot-api.md §2) while the server still holds it.
  */
 import type { Settings } from '../inputs/settings.js'
-import type { OutputStream, QarnotClient } from '../qarnot/client.js'
+import type { QarnotClient } from '../qarnot/client.js'
 import { errorMessage } from '../words.js'
 import { TaskOutputDemux } from './logs.js'
 import type { InstanceOutputFiles } from './output-files.js'
@@ -54,7 +54,7 @@ export async function readKeptOutput(
   for (const stream of STREAMS) {
     const demux = new TaskOutputDemux()
     const keep = (chunks: Map<number, Buffer[]>): void => {
-      for (const [id, pieces] of chunks) if (ids.has(id)) files.append(id, stream as OutputStream, pieces)
+      for (const [id, pieces] of chunks) if (ids.has(id)) files.append(id, stream, pieces)
     }
     try {
       await client.readTaskOutput(uuid, stream, 'whole', chunk => keep(demux.feed(chunk)))

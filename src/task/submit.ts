@@ -73,7 +73,7 @@ export async function findByShortname(
   whileMissing = true
 ): Promise<TaskOutputWire | undefined> {
   const deadline = clock.now() + patienceMs
-  let unanswered: unknown
+  let unanswered: Error | undefined
   for (;;) {
     try {
       return await client.getTask(shortname)
@@ -86,7 +86,7 @@ export async function findByShortname(
       const notYet = root instanceof QarnotApiError && (root.status === 404 || isTransientStatus(root.status))
       const transient = notYet || root instanceof QarnotAnswerError || root instanceof QarnotNetworkError
       if (!transient) throw error
-      unanswered = root instanceof QarnotApiError && root.status === 404 ? undefined : error
+      unanswered = root instanceof QarnotApiError && root.status === 404 ? undefined : (error as Error)
     }
     if (clock.now() + LOOKUP_INTERVAL_MS > deadline) {
       if (unanswered !== undefined) throw unanswered
