@@ -255,7 +255,7 @@ export async function benchStorage(
   }
 }
 
-function printReport(report: StorageBenchReport): void {
+export function printReport(report: StorageBenchReport): void {
   const mb = (bytes: number) =>
     bytes >= MiB
       ? `${(bytes / MiB).toFixed(1)} MiB`

@@ -3,7 +3,8 @@
  * runs it, against the emulator. Not a test: it prints figures, medians where a scenario is repeated.
  *
  *   npm run bench                 every scenario
- *   npm run bench -- hello 10k    only the named ones (hello, 1k, 10k, 200mib, 1gb, long, cancel, cold, render)
+ *   npm run bench -- hello 10k    only the named ones (hello, 1k, 10k, 10k-lost, line100mb, 200mib, 1gb, long,
+ *                                 cancel, cold, render, files)
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { startEmulator, type EmulatorOptions, type QarnotEmulator } from '../src/emulator/server.js'
+import { benchStorage, printReport } from './bench-storage.js'
 import { PROJECT_ROOT, stepEnvironment } from '../src/local-runner/runner.js'
 import type { OutputStream } from '../src/qarnot/client.js'
 import type { TaskOutputWire } from '../src/qarnot/types.js'
@@ -173,6 +175,60 @@ const scenarios: Record<string, () => Promise<void>> = {
         await runAction(emulator, { 'instance-count': '10000', command: `sh -c '${printBytes(1024)}'` })
       ])
     })
+  },
+  async '10k-lost'() {
+    // One lost read (its answer replaced by a 503 after the server moved the cursor) on the first fresh stdout
+    // read that carries output: what it held comes back from one whole read, not 20,000 per-instance reads.
+    const inputs = { 'instance-count': '10000', command: `sh -c '${printBytes(1024)}'` }
+    const options = { maxRunningInstances: 128, maxTasks: 10, storage: false }
+    const clean = await withEmulator(options, emulator => runAction(emulator, inputs))
+    let lost = false
+    const faulty = await withEmulator(
+      {
+        ...options,
+        faults: [
+          {
+            endpoint: 'POST /tasks/{uuid}/stdout',
+            times: 1_000_000,
+            fault: {
+              type: 'transform',
+              transform: answer =>
+                lost || answer.body === ''
+                  ? answer
+                  : ((lost = true), { status: 503, contentType: 'text/plain', body: 'lost' })
+            }
+          }
+        ]
+      },
+      emulator => runAction(emulator, inputs)
+    )
+    report('10,000 instances x 1 KiB, no fault', [clean])
+    report('10,000 instances x 1 KiB, one lost read', [faulty])
+    line(
+      'lost-read time / fault-free time',
+      `${(faulty.wallMs / clean.wallMs).toFixed(2)}x (target under 2x)`
+    )
+    line(
+      'reads after the end (lost / clean)',
+      `${faulty.afterEnd} / ${clean.afterEnd}; per-instance reads: ${faulty.requests.get('GET /tasks/{uuid}/stdout/{instanceId}') ?? 0}`
+    )
+  },
+  async line100mb() {
+    // One line of 100 MB without a newline until its end: linear in time, flat in memory.
+    await withEmulator({ outputBufferBytes: 256 * 1024 * 1024, storage: false }, async emulator => {
+      const figures = await runAction(emulator, {
+        command: `sh -c 'head -c 100000000 /dev/zero | tr "\\0" x; echo'`,
+        'stream-logs': 'false'
+      })
+      report('1 instance printing one line of 100 MB', [figures])
+      line(
+        'targets',
+        `under 5 s (${(figures.endToExitMs / 1000).toFixed(2)} s end to exit) and 200 MB RSS (${figures.peakRssMB.toFixed(0)} MB)`
+      )
+    })
+  },
+  async files() {
+    printReport(await benchStorage({ log: message => console.log(`  ${message}`) }))
   },
   async '200mib'() {
     await withEmulator({ outputBufferBytes: 512 * 1024 * 1024 }, async emulator => {

@@ -63,28 +63,34 @@ export class OutputBuffer {
  * line waits for its newline, or for the instance to end.
  */
 export class PrefixedLineWriter {
-  private readonly partial = new Map<number, Buffer>()
+  /** Each instance's unfinished line, as the pieces it came in (joined once, when it ends: linear in its size). */
+  private readonly partial = new Map<number, Buffer[]>()
 
   constructor(private readonly target: OutputBuffer) {}
 
   write(instanceId: number, data: Buffer): void {
-    const pending = this.partial.get(instanceId)
-    let rest = pending ? Buffer.concat([pending, data]) : data
+    let rest = data
     for (;;) {
       const newline = rest.indexOf(0x0a)
       if (newline < 0) break
-      this.target.append(Buffer.concat([Buffer.from(`${instanceId}> `), rest.subarray(0, newline + 1)]))
+      this.emit(instanceId, rest.subarray(0, newline + 1))
       rest = rest.subarray(newline + 1)
     }
-    if (rest.length > 0) this.partial.set(instanceId, Buffer.from(rest))
-    else this.partial.delete(instanceId)
+    if (rest.length === 0) return
+    const pieces = this.partial.get(instanceId)
+    if (pieces) pieces.push(Buffer.from(rest))
+    else this.partial.set(instanceId, [Buffer.from(rest)])
   }
 
   /** The instance ended: its unfinished last line is written with a newline. */
   flush(instanceId: number): void {
-    const pending = this.partial.get(instanceId)
-    if (pending)
-      this.target.append(Buffer.concat([Buffer.from(`${instanceId}> `), pending, Buffer.from('\n')]))
+    if (this.partial.has(instanceId)) this.emit(instanceId, Buffer.from('\n'))
+  }
+
+  /** One whole line: the prefix, what was held of it, and its end. */
+  private emit(instanceId: number, end: Buffer): void {
+    const held = this.partial.get(instanceId) ?? []
     this.partial.delete(instanceId)
+    this.target.append(Buffer.concat([Buffer.from(`${instanceId}> `), ...held, end]))
   }
 }
