@@ -40,7 +40,9 @@ function legs(matrix: Record<string, unknown[]> | undefined): Record<string, unk
 
 const definition = readActionDefinition()
 const files = [
-  ...readdirSync(join(PROJECT_ROOT, 'examples')).map(f => join('examples', f)),
+  ...readdirSync(join(PROJECT_ROOT, 'examples'))
+    .filter(f => f.endsWith('.yml'))
+    .map(f => join('examples', f)),
   ...readdirSync(join(PROJECT_ROOT, '.github', 'workflows')).map(f => join('.github', 'workflows', f))
 ]
 const isOurs = (uses: string | undefined) => uses === './' || /qarnot-action@/.test(uses ?? '')

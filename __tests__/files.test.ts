@@ -87,7 +87,7 @@ describe('resources', () => {
         .map(l => l.slice(`${id}> `.length))
       expect(listed).toEqual(expected)
     }
-    expect(io.summary).toMatch(/\*\*Files\*\* 5 resource files \(\d+ B\) up/)
+    expect(io.summary).toMatch(/\*\*Files\*\* 5 resource files \(\d+ B\) staged/)
   })
 
   it('a file deleted from the workspace is not visible to the next run, and an unchanged run sends no file body', async () => {

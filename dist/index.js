@@ -36392,7 +36392,8 @@ function kib(bytes) {
             ? `${(bytes / 1024).toFixed(1)} KiB`
             : `${(bytes / 1048576).toFixed(1)} MiB`;
 }
-const round = (value) => value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+/** Three significant figures at most, never rounded to zero: `1234`, `12.3`, `0.0042`. */
+const round = (value) => value >= 100 ? value.toFixed(0) : value === 0 ? '0' : String(Number(value.toPrecision(3)));
 /** `12.3 credits · 45.6 gCO2eq (60% less than Common European Datacenter) · 306 Wh, 294 Wh reused as heat`, or `""`. */
 function costLine(cost) {
     const parts = [];
@@ -36416,7 +36417,7 @@ function filesLine(files) {
     const parts = [];
     const { staged, results } = files ?? {};
     if (staged) {
-        parts.push(`${plural(staged.files, 'resource file')} (${kib(staged.bytes)}) up, ${kib(staged.bytesSent)} of it sent, in ${formatSeconds(staged.ms / 1000)}`);
+        parts.push(`${plural(staged.files, 'resource file')} (${kib(staged.bytes)}) staged, ${kib(staged.bytesSent)} sent, in ${formatSeconds(staged.ms / 1000)}`);
     }
     if (results) {
         parts.push(`${plural(results.files, 'result file')} (${kib(results.bytes)}) back into \`${tableCell(results.directory)}\`, in ${formatSeconds(results.ms / 1000)}`);

@@ -3,6 +3,7 @@
  * (4 instances), against the embedded Qarnot emulator, and shows the log, the outputs and the job summary.
  * With QARNOT_CLIENT_TOKEN set it talks to the real API (QARNOT_CLUSTER_URL, default https://api.qarnot.com).
  * Override any input: npm start -- instance-range=1-6,15,20,25-30 "command=sh -c 'exit \$((INSTANCE_ID % 2))'"
+ * The files demo: npm start -- --files (examples/files-demo up as resources, each instance's result back in out/).
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -10,10 +11,21 @@ import { startEmulator, type QarnotEmulator } from '../src/emulator/server.js'
 import { PROJECT_ROOT, startStep } from '../src/local-runner/runner.js'
 
 const HELLO_WORLD = { 'instance-count': '4', command: 'echo hello world from node ${INSTANCE_ID}!' }
+/** `npm start -- --files`: the repository's small files demo, resources up and results back into out/. */
+const FILES_DEMO = {
+  'instance-count': '4',
+  resources: 'examples/files-demo',
+  results: 'out',
+  command: 'sh examples/files-demo/simulate.sh ${INSTANCE_ID}'
+}
 
 function parseOverrides(args: string[]): Record<string, string> {
   const overrides: Record<string, string> = {}
   for (const arg of args) {
+    if (arg === '--files') {
+      Object.assign(overrides, FILES_DEMO)
+      continue
+    }
     const equals = arg.indexOf('=')
     if (equals <= 0) throw new Error(`"${arg}" is not NAME=VALUE (an input of action.yml and its value)`)
     overrides[arg.slice(0, equals)] = arg.slice(equals + 1)
@@ -52,10 +64,12 @@ async function main(): Promise<number> {
     if ('task' in overrides) delete example.command
     const inputs = { ...example, ...overrides, ...api }
     section('log of the main step (node dist/index.js)')
-    const main = await startStep({ inputs, onOutput: text => process.stdout.write(text) }).result
+    // The repository is the workspace, as after actions/checkout: resources and results are relative to it.
+    const env = { GITHUB_WORKSPACE: PROJECT_ROOT }
+    const main = await startStep({ inputs, env, onOutput: text => process.stdout.write(text) }).result
     console.log(`\n(main step exit code: ${main.exitCode})`)
     section('log of the post step')
-    const post = await startStep({ inputs, phase: 'post', state: main.state }).result
+    const post = await startStep({ inputs, env, phase: 'post', state: main.state }).result
     process.stdout.write(post.log)
     const run = { main, post }
     section('outputs')

@@ -100,8 +100,9 @@ function kib(bytes: number): string {
       : `${(bytes / 1048576).toFixed(1)} MiB`
 }
 
+/** Three significant figures at most, never rounded to zero: `1234`, `12.3`, `0.0042`. */
 const round = (value: number): string =>
-  value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)
+  value >= 100 ? value.toFixed(0) : value === 0 ? '0' : String(Number(value.toPrecision(3)))
 
 /** `12.3 credits · 45.6 gCO2eq (60% less than Common European Datacenter) · 306 Wh, 294 Wh reused as heat`, or `""`. */
 export function costLine(cost: StepReport['cost']): string {
@@ -128,7 +129,7 @@ export function filesLine(files: StepReport['files']): string {
   const { staged, results } = files ?? {}
   if (staged) {
     parts.push(
-      `${plural(staged.files, 'resource file')} (${kib(staged.bytes)}) up, ${kib(staged.bytesSent)} of it sent, in ${formatSeconds(staged.ms / 1000)}`
+      `${plural(staged.files, 'resource file')} (${kib(staged.bytes)}) staged, ${kib(staged.bytesSent)} sent, in ${formatSeconds(staged.ms / 1000)}`
     )
   }
   if (results) {
