@@ -8,6 +8,7 @@ import { ActionsHttpTransport } from '../src/qarnot/transport.js'
 import { TaskOutputDemux, UNATTRIBUTED, parsePrefix, type InstanceChunks } from '../src/task/logs.js'
 import { InstanceOutputFiles } from '../src/task/output-files.js'
 import { OutputFollower } from '../src/task/output-follower.js'
+import { WholeReadCopy } from '../src/task/whole-read-copy.js'
 import { USER_AGENT } from '../src/version.js'
 import { fastEmulator, helloBody, waitForState } from './helpers/emulator.js'
 
@@ -102,6 +103,31 @@ describe('InstanceOutputFiles', () => {
     // An instance that printed nothing has no file, and reads as empty.
     expect(existsSync(files.path(4, 'stderr'))).toBe(false)
     expect(files.tail(4, 'stderr', 100)).toEqual({ text: '', totalBytes: 0 })
+  })
+})
+
+describe('WholeReadCopy', () => {
+  it('keeps interleaved instances apart in one file, across batches, and is gone once disposed', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'whole-')), 'scratch')
+    const copy = new WholeReadCopy(path)
+    const expected = new Map<number, Buffer[]>()
+    // 3 MiB across 3 instances and the unattributed lines, in pieces that cross the 1 MiB write batches.
+    for (let i = 0; i < 3000; i++) {
+      const id = i % 4 === 3 ? UNATTRIBUTED : i % 4
+      const piece = Buffer.from(`${id}:${i}:${'x'.repeat(1000)}\n`)
+      copy.append(id, [piece, Buffer.alloc(0)])
+      expected.set(id, [...(expected.get(id) ?? []), piece])
+      if (i === 1500) expect(copy.read(1)).toEqual(Buffer.concat(expected.get(1) ?? []))
+    }
+    for (const [id, pieces] of expected) {
+      expect(copy.size(id)).toBe(Buffer.concat(pieces).length)
+      expect(copy.read(id).equals(Buffer.concat(pieces))).toBe(true)
+    }
+    expect(copy.ids().sort()).toEqual([0, 1, 2])
+    expect(copy.size(7)).toBe(0)
+    expect(copy.read(7).length).toBe(0)
+    copy.dispose()
+    expect(existsSync(path)).toBe(false)
   })
 })
 

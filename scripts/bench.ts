@@ -28,6 +28,8 @@ interface RunFigures {
   exitCode: number | null
   wallMs: number
   endToExitMs: number
+  /** From the status read that answered the final state to the exit: the action's own finishing work. */
+  seenToExitMs: number
   firstRequestMs: number
   peakRssMB: number
   summaryBytes: number
@@ -66,7 +68,11 @@ async function runAction(emulator: QarnotEmulator, inputs: Record<string, string
   )
   const before = new Set(emulator.allTasks().map(t => t.uuid))
   const started = Date.now()
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist', 'index.js')], {
+  // BENCH_PROFILE=<dir> keeps a CPU profile of each run of the action there (open it in Chrome's DevTools).
+  const profile = process.env.BENCH_PROFILE
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+    : []
+  const child = spawn(process.execPath, [...profile, join(PROJECT_ROOT, 'dist', 'index.js')], {
     cwd: workDir,
     env,
     stdio: ['ignore', 'pipe', 'pipe']
@@ -91,6 +97,8 @@ async function runAction(emulator: QarnotEmulator, inputs: Record<string, string
     exitCode,
     wallMs: exitedAt - started,
     endToExitMs: exitedAt - endedAt,
+    seenToExitMs:
+      exitedAt - (log.find(r => r.endpoint === 'GET /tasks/{uuid}' && r.at > endedAt)?.at ?? endedAt),
     firstRequestMs: log.length > 0 ? log[0].at - started : NaN,
     peakRssMB: peak,
     summaryBytes: statSync(join(workDir, 'summary')).size,
@@ -118,6 +126,10 @@ function report(name: string, runs: RunFigures[]): void {
   line('exit code', runs.map(r => r.exitCode).join(', '))
   line('wall time', `${(m(r => r.wallMs) / 1000).toFixed(2)} s`)
   line("task's end -> action's exit", `${(m(r => r.endToExitMs) / 1000).toFixed(2)} s`)
+  line(
+    'final state read -> exit',
+    `${(m(r => r.seenToExitMs) / 1000).toFixed(2)} s (the action's own finishing)`
+  )
   line('peak RSS of the action', `${m(r => r.peakRssMB).toFixed(0)} MB`)
   line('summary', `${m(r => r.summaryBytes)} bytes (${(m(r => r.summaryBytes) / 1048576).toFixed(3)} MiB)`)
   line('log', `${(m(r => r.logBytes) / 1048576).toFixed(1)} MiB`)

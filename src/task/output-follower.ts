@@ -5,8 +5,7 @@
  * failed read, or taken by another reader of the same cursor, comes back that way at O(1) requests:
  * docs/qarnot-api.md §2), and only what that cannot settle is read again per instance, concurrently and bounded.
  */
-import { createHash } from 'node:crypto'
-import { createReadStream, mkdirSync, rmSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { SinkStopped, type OutputStream, type QarnotClient } from '../qarnot/client.js'
 import { QarnotApiError } from '../qarnot/errors.js'
@@ -14,6 +13,7 @@ import { formatIds } from '../ranges.js'
 import { errorMessage, plural } from '../words.js'
 import { TaskOutputDemux, UNATTRIBUTED, type InstanceChunks } from './logs.js'
 import { InstanceOutputFiles } from './output-files.js'
+import { WholeReadCopy } from './whole-read-copy.js'
 
 export const STREAMS: readonly OutputStream[] = ['stdout', 'stderr']
 /** Output is written to files (and the live log) at least every this many bytes, so memory stays flat. */
@@ -235,26 +235,24 @@ export class OutputFollower {
       )
       return
     }
-    const scratch = join(this.options.files.dir, `.whole-${stream}`)
-    rmSync(scratch, { recursive: true, force: true })
-    const whole = new InstanceOutputFiles(scratch)
+    const whole = new WholeReadCopy(join(this.options.files.dir, `.whole-${stream}`))
     try {
       const wholeBytes = await this.readWhole(stream, whole)
       if (wholeBytes === undefined) return
       // A whole read with less than we read ourselves, or starting inside a line, lost its beginning (rotation).
-      const complete = wholeBytes >= this.streamBytes[stream] && whole.size(UNATTRIBUTED, stream) === 0
-      const replaced = await this.takeFromWhole(stream, whole, ids, complete)
+      const complete = wholeBytes >= this.streamBytes[stream] && whole.size(UNATTRIBUTED) === 0
+      const replaced = this.takeFromWhole(stream, whole, ids, complete)
       if (replaced.length > 0) {
         this.note(
           `The ${stream} of ${plural(replaced.length, 'instance')} (${formatIds(replaced)}) was completed from a whole read: part of it had been lost in a failed read or taken by another reader of the task's output.`
         )
       }
     } finally {
-      rmSync(scratch, { recursive: true, force: true })
+      whole.dispose()
     }
   }
 
-  private async readWhole(stream: OutputStream, into: InstanceOutputFiles): Promise<number | undefined> {
+  private async readWhole(stream: OutputStream, into: WholeReadCopy): Promise<number | undefined> {
     const demux = new TaskOutputDemux()
     let bytes = 0
     this.wholeReads++
@@ -264,9 +262,9 @@ export class OutputFollower {
         bytes += chunk.length
         if (bytes > 2 * WHOLE_READ_MAX_BYTES)
           throw new SinkStopped('the whole output is larger than expected')
-        for (const [id, pieces] of demux.feed(chunk)) into.append(id, stream, pieces)
+        for (const [id, pieces] of demux.feed(chunk)) into.append(id, pieces)
       })
-      for (const [id, pieces] of demux.flush()) into.append(id, stream, pieces)
+      for (const [id, pieces] of demux.flush()) into.append(id, pieces)
       return bytes
     } catch (error) {
       if (!this.isGone(error))
@@ -276,24 +274,24 @@ export class OutputFollower {
   }
 
   /** Takes the whole read's copy where it holds more (or, when complete, where it differs); returns the ids taken. */
-  private async takeFromWhole(
+  private takeFromWhole(
     stream: OutputStream,
-    whole: InstanceOutputFiles,
+    whole: WholeReadCopy,
     ids: readonly number[],
     complete: boolean
-  ): Promise<number[]> {
+  ): number[] {
     const files = this.options.files
-    const candidates = new Set([...ids, ...whole.idsWithOutput(), ...files.idsWithOutput()])
+    const candidates = new Set([...ids, ...whole.ids(), ...files.idsWithOutput()])
     const replaced: number[] = []
     for (const id of candidates) {
       const ours = files.size(id, stream)
-      const theirs = whole.size(id, stream)
+      const theirs = whole.size(id)
       let take = theirs > ours
       if (!take && complete && this.suspects.has(id) && theirs === ours && ours > 0) {
-        take = (await fileHash(files.path(id, stream))) !== (await fileHash(whole.path(id, stream)))
+        take = !readFileSync(files.path(id, stream)).equals(whole.read(id))
       }
       if (take) {
-        files.replaceWith(id, stream, whole.path(id, stream))
+        files.replaceWithData(id, stream, whole.read(id))
         replaced.push(id)
       }
       // A rotated whole read may lack an instance's beginning too: its suspects are still read per instance. So is
@@ -351,14 +349,4 @@ export class OutputFollower {
       }
     }
   }
-}
-
-function fileHash(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256')
-    createReadStream(path)
-      .on('data', chunk => hash.update(chunk))
-      .on('end', () => resolve(hash.digest('hex')))
-      .on('error', reject)
-  })
 }
