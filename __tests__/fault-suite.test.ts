@@ -2,8 +2,8 @@
  * The fault suite: a seeded, reproducible run of 1,000 actions (main, then post as the runner runs it) against the
  * emulator, across fault mixes (statuses, resets, slow, stalled and dripping answers, malformed 200s, 404 bursts,
  * Retry-After extremes, lost and cut answers, lagging look-ups, outages, signals in the first 200 ms) and task
- * outcomes. Every run must give the right verdict, create at most one task (exactly one unless it was cancelled
- * before it existed), leave no task running, and end within its bound.
+ * outcomes. Every run must give the right verdict, create at most one task (exactly one unless it was cancelled,
+ * or timed out, before it existed), leave no task running, and end within its bound.
  * FAULT_SEED=<n> replays another sequence; FAULT_RUNS=<n> runs another number.
  */
 import { afterAll, describe, expect, it } from '@jest/globals'
@@ -376,8 +376,8 @@ describe(`fault suite (seed ${SEED})`, () => {
           GRACE_MS
         if (elapsed >= limit) counts.pastBound++
 
-        // A cancel during the create stops its retries: then no task at all is the right answer.
-        if (c.expected === 'cancel') expect(tasks.length).toBeLessThanOrEqual(1)
+        // A cancel or the timeout during the create stops its retries: then no task at all is the right answer.
+        if (c.expected === 'cancel' || c.expected === 'timeout') expect(tasks.length).toBeLessThanOrEqual(1)
         else expect(tasks).toHaveLength(1)
         expect(leftRunning).toBe(0)
         expect({ outcome: io.outputs.outcome, failures: io.failures }).toMatchObject({

@@ -6,6 +6,8 @@ import type { EmulatedStorage } from '../src/emulator/storage/emulated-storage.j
 import { uploadResults } from '../src/emulator/storage/instance.js'
 import { collectResults, deleteResultsBucket } from '../src/storage/collect.js'
 import { resultsBucketName } from '../src/storage/layout.js'
+import { bringResults } from '../src/storage/session.js'
+import type { FileSettings } from '../src/inputs/settings.js'
 import type { ObjectStore } from '../src/storage/store.js'
 import {
   EMAIL,
@@ -186,6 +188,73 @@ describe('bringing results down', () => {
     expect(await deleteResultsBucket({ store, bucket: BUCKET, signal: never })).toBe(0)
     expect(dirname(BUCKET)).toBe('.')
     expect(await keys(storage.internalStore(), BUCKET).catch(() => 'gone')).toBe('gone')
+  })
+})
+
+describe('bringing results back for a step', () => {
+  const session = () => ({
+    store: storage.clientStore(),
+    naming: { repository: 'octo/sim', account: EMAIL },
+    close: () => undefined
+  })
+  const prepared = (resultsDir: string) => ({
+    settings: { results: 'results' } as FileSettings,
+    resources: undefined,
+    resultsDir,
+    resultsPrefix: undefined
+  })
+
+  it('skips a name the file system refuses, names it safely, brings the rest, and keeps the bucket', async () => {
+    const store = storage.internalStore()
+    await store.createBucket(BUCKET, never)
+    for (const key of ['ok1.txt', 'ok2.txt']) await store.putObject(BUCKET, key, 'data', never)
+    // S3 takes a key of 1,024 bytes; a local file name stops at 255 (the emulator's S3 stores no such key, so the
+    // listing shows it and its body is another object's).
+    const hostile = `x\n::warning::INJECTED${'y'.repeat(300)}`
+    const client = storage.clientStore()
+    const listed = Object.assign(Object.create(client) as ObjectStore, {
+      listPage: async (...args: Parameters<ObjectStore['listPage']>) => {
+        const page = await client.listPage(...args)
+        return { ...page, objects: [...page.objects, { key: hostile, size: 4, lastModified: new Date() }] }
+      },
+      getObjectStream: (bucket: string, key: string, ...rest: [AbortSignal]) =>
+        client.getObjectStream(bucket, key === hostile ? 'ok1.txt' : key, ...rest)
+    })
+    const folder = join(tempDir('workspace'), 'results')
+    const back = await bringResults(
+      { ...session(), store: listed },
+      [{ name: BUCKET }],
+      prepared(folder),
+      true,
+      never
+    )
+    expect(readdirSync(folder).sort()).toEqual(['ok1.txt', 'ok2.txt'])
+    expect(back.incomplete).toBe(true)
+    expect(back.notes.join('\n')).toMatch(
+      /^Result "x\\n::warning::INJECTEDy+" was not written: this file system cannot hold it \(ENAMETOOLONG\)\./m
+    )
+    expect(back.notes.some(note => note.includes('\n'))).toBe(false)
+    expect(await store.headBucket(BUCKET, never)).not.toBe('missing')
+  })
+
+  it('deletes only buckets the action made, once every file came back', async () => {
+    const store = storage.internalStore()
+    for (const bucket of [BUCKET, 'team-archive']) {
+      await store.createBucket(bucket, never)
+      await store.putObject(bucket, 'r.txt', bucket, never)
+    }
+    const folder = join(tempDir('workspace'), 'results')
+    const back = await bringResults(
+      session(),
+      [{ name: 'team-archive' }, { name: BUCKET }],
+      prepared(folder),
+      true,
+      never
+    )
+    expect(back).toMatchObject({ incomplete: false, notes: [] })
+    expect(readFileSync(join(folder, 'r.txt'), 'utf8')).toBe(BUCKET)
+    expect(await store.headBucket(BUCKET, never)).toBe('missing')
+    expect(await keys(store, 'team-archive')).toEqual(['r.txt'])
   })
 })
 

@@ -31911,11 +31911,47 @@ var __webpack_exports__ = {};
 var core = __nccwpck_require__(6288);
 // EXTERNAL MODULE: external "node:events"
 var external_node_events_ = __nccwpck_require__(8474);
+;// CONCATENATED MODULE: ./src/words.ts
+/** How the action words things: counts, errors, and text that came from outside. Pure. */
+/** `1 instance`, `3 instances`. */
+function plural(count, word, many = `${word}s`) {
+    return `${count} ${count === 1 ? word : many}`;
+}
+/** An error's message, whatever was thrown. */
+function errorMessage(error) {
+    return error instanceof Error ? error.message : String(error);
+}
+/**
+ * Text that did not come from the action's own code (a task name, an API state, an error message), made safe for
+ * one log line: line breaks and other control characters become spaces, so that the runner can never read a
+ * workflow command (`::error::...`) in it, and it is cut to `maxLength` characters.
+ */
+function oneLine(text, maxLength = 500) {
+    // eslint-disable-next-line no-control-regex
+    const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ');
+    return flat.length > maxLength ? `${flat.slice(0, maxLength)}…` : flat;
+}
+/** A URL as it may be logged: a user name or password in it is replaced by `***`. */
+function redactUrl(url) {
+    try {
+        const parsed = new URL(url);
+        if (parsed.username === '' && parsed.password === '')
+            return url;
+        parsed.username = '***';
+        parsed.password = '';
+        return parsed.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
+    }
+    catch {
+        return url.replace(/\/\/[^/@]*@/, '//***@');
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/action-io.ts
 /**
  * Everything the action says to the runner, behind one small interface: inputs, outputs, state, secrets, the log
  * and the job summary. The real one is @actions/core; tests pass a recording object.
  */
+
 
 
 const coreIO = {
@@ -31942,6 +31978,14 @@ const coreIO = {
             await (0,external_node_events_.once)(process.stdout, 'drain');
     }
 };
+/**
+ * A log line that may carry text from outside the action (an API error, a file name, a bucket name): made one line,
+ * so that no part of it can start a line the runner reads as a workflow command. Warnings and errors need not:
+ * @actions/core escapes their line breaks itself.
+ */
+function logLine(io) {
+    return message => io.info(oneLine(message, 4000));
+}
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
@@ -32103,41 +32147,6 @@ function traceLabels(context) {
         .map(([key, value]) => [key, String(value)]));
 }
 
-;// CONCATENATED MODULE: ./src/words.ts
-/** How the action words things: counts, errors, and text that came from outside. Pure. */
-/** `1 instance`, `3 instances`. */
-function plural(count, word, many = `${word}s`) {
-    return `${count} ${count === 1 ? word : many}`;
-}
-/** An error's message, whatever was thrown. */
-function errorMessage(error) {
-    return error instanceof Error ? error.message : String(error);
-}
-/**
- * Text that did not come from the action's own code (a task name, an API state, an error message), made safe for
- * one log line: line breaks and other control characters become spaces, so that the runner can never read a
- * workflow command (`::error::...`) in it, and it is cut to `maxLength` characters.
- */
-function oneLine(text, maxLength = 500) {
-    // eslint-disable-next-line no-control-regex
-    const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ');
-    return flat.length > maxLength ? `${flat.slice(0, maxLength)}…` : flat;
-}
-/** A URL as it may be logged: a user name or password in it is replaced by `***`. */
-function redactUrl(url) {
-    try {
-        const parsed = new URL(url);
-        if (parsed.username === '' && parsed.password === '')
-            return url;
-        parsed.username = '***';
-        parsed.password = '';
-        return parsed.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
-    }
-    catch {
-        return url.replace(/\/\/[^/@]*@/, '//***@');
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/input-formats/duration.ts
 /** Durations as written in workflow files: `90s`, `30m`, `2h`, `1h30m`, `1d`. */
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -32256,6 +32265,7 @@ function read_readToken(read) {
     }
     return token;
 }
+const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 /** `api-url`, else `QARNOT_CLUSTER_URL`, else Qarnot's own; both trimmed and checked the same way. */
 function read_readApiUrl(read, env) {
     const given = read(constants_Input.ApiUrl) || env[Env.ClusterUrl]?.trim() || DEFAULT_API_URL;
@@ -32270,6 +32280,10 @@ function read_readApiUrl(read, env) {
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
         throw new InputError(constants_Input.ApiUrl, `"${text}" must start with https:// (or http:// for a local emulator)`);
+    }
+    // The token goes in every request's header: in clear only to this machine.
+    if (url.protocol === 'http:' && !LOOPBACK_HOSTS.test(url.hostname)) {
+        throw new InputError(constants_Input.ApiUrl, `"${text}" is http:// to another machine, which would send the token in clear; use https:// (http:// is for an emulator on localhost)`);
     }
     if (url.search !== '' || url.hash !== '')
         throw new InputError(constants_Input.ApiUrl, `"${text}" must not carry a query or fragment`);
@@ -32655,6 +32669,8 @@ async function keepFiles(workspace, realWorkspace, pattern, paths) {
     });
     return kept.filter((file) => file !== undefined);
 }
+/** A path through a `.git` folder (the repository's, or a submodule's). */
+const GIT_FOLDER = /(^|\/)\.git(\/|$)/;
 /**
  * Resolves the `resources` input to the files it names, sorted by path: each include pattern must match at least
  * one file; `!pattern` removes files wherever it appears in the list.
@@ -32671,8 +32687,11 @@ async function resolveResources(workspace, text) {
         if (files.length === 0) {
             throw new errors/* StorageInputError */.MD('resources', `"${pattern}" matches no file in the workspace (${root}); check the path, or check out the files first`);
         }
+        // A repository's .git folder (which actions/checkout leaves holding a token) goes only when a pattern names it.
+        const namesGit = GIT_FOLDER.test(pattern);
         for (const file of files)
-            chosen.set(file.path, file.size);
+            if (namesGit || !GIT_FOLDER.test(file.path))
+                chosen.set(file.path, file.size);
     }
     for (const pattern of exclude) {
         for (const absolute of await globFiles(root, pattern)) {
@@ -32696,6 +32715,13 @@ async function resolveResultsFolder(workspace, text) {
     }
     if (/[*?[\]]/.test(folder)) {
         throw new errors/* StorageInputError */.MD('results', `"${folder}" is a pattern; name one folder, e.g. out`);
+    }
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f,]/.test(folder)) {
+        throw new errors/* StorageInputError */.MD('results', `${JSON.stringify(folder)} holds a comma or a line break; results names one folder, e.g. out`);
+    }
+    if (GIT_FOLDER.test(folder)) {
+        throw new errors/* StorageInputError */.MD('results', `"${folder}" is inside .git; name a folder outside it, e.g. out`);
     }
     const realWorkspace = await (0,promises_.realpath)(root);
     let current = root;
@@ -33169,7 +33195,10 @@ function planRerun(requested, earlier, attempt) {
                 keptByTask.set(latest.task, [result]);
         }
     }
-    const kept = [...keptByTask].map(([task, instances]) => ({ task, instances }));
+    // Oldest attempt first: results come back in this order, so a later attempt's files win.
+    const kept = [...keptByTask]
+        .map(([task, instances]) => ({ task, instances }))
+        .sort((a, b) => a.task.attempt - b.task.attempt);
     const warnings = before
         .filter(task => !isFinalState(task.document.state))
         .map(task => `task ${task.uuid} of attempt ${task.attempt} is still ${task.document.state}; its unfinished instances are computed again`);
@@ -34728,6 +34757,8 @@ async function collectResults(options) {
     return { files, bytes, ms: Math.round(external_node_perf_hooks_.performance.now() - started), rejected, bucketMissing: false };
 }
 const IN_THE_WAY = new Set(['EISDIR', 'ENOTDIR', 'EEXIST', 'ENOTEMPTY']);
+/** Refusals of one name or place by the local file system: that file is skipped, the others still come. */
+const UNWRITABLE = new Set(['ENAMETOOLONG', 'EACCES', 'EPERM', 'EILSEQ', 'EROFS']);
 const LEADS_OUTSIDE = 'a symbolic link in the results folder leads outside it';
 /**
  * The folders results go in, each made and checked once: checked before it is made (a symbolic link already in
@@ -34773,9 +34804,12 @@ async function place(options, folders, item, signal) {
         return undefined;
     }
     catch (error) {
-        if (!IN_THE_WAY.has(error.code ?? ''))
-            throw error;
-        return 'a file or folder of the same name is in the way in the results folder';
+        const code = error.code ?? '';
+        if (IN_THE_WAY.has(code))
+            return 'a file or folder of the same name is in the way in the results folder';
+        if (UNWRITABLE.has(code))
+            return `this file system cannot hold it (${code})`;
+        throw error;
     }
 }
 /** Streams a range (or all) of an object into the file at `start`; returns the bytes written. */
@@ -34790,7 +34824,8 @@ async function fetchInto(options, object, file, signal, range) {
 }
 /** Streams one object to a temporary file beside the target, checks its size, then renames it into place. */
 async function download(options, object, target, signal) {
-    const temporary = (0,external_node_path_.join)((0,external_node_path_.dirname)(target), `.${(0,external_node_path_.basename)(target)}.${(0,external_node_crypto_.randomBytes)(4).toString('hex')}.part`);
+    // A short name of its own: the target's name may already be as long as the file system allows.
+    const temporary = (0,external_node_path_.join)((0,external_node_path_.dirname)(target), `.qarnot-${(0,external_node_crypto_.randomBytes)(8).toString('hex')}.part`);
     const rangeSize = options.rangeSize ?? 16 * 1024 * 1024;
     try {
         let size;
@@ -35411,28 +35446,48 @@ async function stageFiles(session, prepared, shortname, signal) {
 }
 /**
  * The results buckets' files into the results folder, in order (a re-run's own bucket last, so its files win over
- * the earlier attempts'); the buckets are deleted afterwards when `remove` is true.
+ * the earlier attempts'). With `remove`, a bucket is deleted afterwards only when the action made it (a
+ * `qa-out-` bucket of this repository: never a bucket a followed task was given, which may be a team's) and every
+ * one of its files came back.
  */
 async function bringResults(session, buckets, prepared, remove, signal) {
     const directory = prepared.resultsDir ?? '';
     const prefix = prepared.resultsPrefix;
+    const made = resultsBucketPrefix(session.naming, false);
     const notes = [];
     let total;
-    for (const bucket of buckets) {
+    const done = new Set();
+    let incomplete = false;
+    for (const { name: bucket, attempt } of buckets) {
+        if (done.has(bucket))
+            continue;
+        done.add(bucket);
         try {
             const result = await collectResults({ store: session.store, bucket, directory, prefix, signal });
+            if (result.rejected.length > 0)
+                incomplete = true;
             for (const { key, reason } of result.rejected)
                 notes.push(`Result ${JSON.stringify(key)} was not written: ${reason}.`);
+            if (result.bucketMissing && attempt !== undefined) {
+                incomplete = true;
+                notes.push(goneNote(bucket, attempt));
+            }
             total = total ? add(total, result) : result;
-            if (remove)
+            if (!remove || !bucket.startsWith(made))
+                continue;
+            if (result.rejected.length > 0)
+                notes.push(`Bucket ${bucket} is kept: some of its files could not be written (prune removes it later).`);
+            else
                 await deleteResultsBucket({ store: session.store, bucket, signal });
         }
         catch (error) {
+            incomplete = true;
             notes.push(`The results of bucket ${bucket} could not all be brought back (${errorMessage(error)}).`);
         }
     }
-    return { directory, stats: total, notes };
+    return { directory, stats: total, notes, incomplete };
 }
+const goneNote = (bucket, attempt) => `The result files of attempt ${attempt} (bucket ${bucket}) are gone: a results bucket is removed once its files came back and its step passed. Set keep-results: true to keep them for re-runs, or rerun: all to compute again.`;
 function add(a, b) {
     return {
         files: a.files + b.files,
@@ -35464,6 +35519,11 @@ function escapeRegex(text) {
 }
 
 ;// CONCATENATED MODULE: ./src/task/start.ts
+/**
+ * The task the step follows: created from the inputs (exactly once, the shortname saved first so that nothing can
+ * be left running unseen), or an existing one found by uuid or shortname (`task` input).
+ */
+
 
 
 
@@ -35500,7 +35560,7 @@ async function createTask(spec, settings, context, files) {
         body,
         clock: context.clock,
         stop: context.stop,
-        log: m => io.info(m)
+        log: logLine(io)
     }, context.hurried);
     announce(io, submission.uuid);
     io.info(`Task ${submission.uuid} created${submission.adopted ? ' (found by its shortname)' : ''}: ${taskUrl(submission.uuid)}`);
@@ -35529,7 +35589,7 @@ async function startTask(settings, context, prepared) {
     let staged;
     try {
         if (prepared)
-            storage = await openStorage(context.client, prepared, context.env, settings.token, stop);
+            storage = await openStorage(context.client.with({ signal: stop }), prepared, context.env, settings.token, stop);
         if (prepared && storage && settings.task)
             staged = await stageFiles(storage, prepared, settings.task.shortname, stop);
         const task = settings.task
@@ -35629,7 +35689,7 @@ function decideOutcome(ending, verdict) {
         case 'not-created':
             return Outcome.Failure;
         case 'stopped-creating':
-            return Outcome.Cancelled;
+            return ending.timedOut ? Outcome.TimedOut : Outcome.Cancelled;
         case 'nothing-to-rerun':
             return verdict?.passed === false ? Outcome.Failure : Outcome.Success;
         case 'followed':
@@ -35653,7 +35713,9 @@ function title(facts) {
         case Outcome.Submitted:
             return '📤 Qarnot task submitted';
         case Outcome.TimedOut:
-            return '⏱️ Qarnot task aborted after the timeout';
+            return ending.kind === 'stopped-creating'
+                ? '⏱️ Timeout reached before the Qarnot task ran'
+                : '⏱️ Qarnot task aborted after the timeout';
         case Outcome.Cancelled:
             return ending.kind === 'followed' && ending.leftRunning
                 ? '⛔ Step cancelled: the Qarnot task was left running'
@@ -35676,6 +35738,10 @@ function headline(facts) {
         return `${label} was submitted; wait is false, so this step does not follow it.`;
     if (ending.kind === 'nothing-to-rerun') {
         return `Every instance succeeded in an earlier attempt of this step: ${plural(verdict?.instances.length ?? 0, 'instance')}, nothing computed again.`;
+    }
+    if (ending.kind === 'stopped-creating' && ending.timedOut) {
+        const made = facts.uuid ? `; ${label} was aborted` : '; no task was created';
+        return `The timeout of ${formatDuration(facts.timeoutMs ?? 0)} passed before the task could be created${made}.`;
     }
     if (ending.kind === 'stopped-creating') {
         return `The step was cancelled while creating the task${facts.uuid ? `; ${label} was aborted` : ''}.`;
@@ -35758,8 +35824,14 @@ function filesOf({ staged, results }, settings) {
             bytesSent: staged.bytesSent,
             ms: staged.ms
         },
-        results: results?.stats && directory !== undefined
-            ? { directory, files: results.stats.files, bytes: results.stats.bytes, ms: results.stats.ms }
+        results: results && directory !== undefined
+            ? {
+                directory,
+                files: results.stats?.files ?? 0,
+                bytes: results.stats?.bytes ?? 0,
+                ms: results.stats?.ms ?? 0,
+                incomplete: results.incomplete
+            }
             : undefined
     };
 }
@@ -36420,7 +36492,7 @@ function filesLine(files) {
         parts.push(`${plural(staged.files, 'resource file')} (${kib(staged.bytes)}) staged, ${kib(staged.bytesSent)} sent, in ${formatSeconds(staged.ms / 1000)}`);
     }
     if (results) {
-        parts.push(`${plural(results.files, 'result file')} (${kib(results.bytes)}) back into \`${tableCell(results.directory)}\`, in ${formatSeconds(results.ms / 1000)}`);
+        parts.push(`${plural(results.files, 'result file')} (${kib(results.bytes)}) back into \`${tableCell(results.directory)}\`, in ${formatSeconds(results.ms / 1000)}${results.incomplete ? ' ⚠️ not all of them: see the notes' : ''}`);
     }
     return parts.join(' · ');
 }
@@ -36914,6 +36986,11 @@ class InstanceOutputFiles {
         (0,external_node_fs_.renameSync)(source, this.path(id, stream));
         this.sizes.set(`${id}.${stream}`, (0,external_node_fs_.statSync)(this.path(id, stream)).size);
     }
+    /** Replaces an instance's file with the given bytes (taken from a whole read). */
+    replaceWithData(id, stream, data) {
+        (0,external_node_fs_.writeFileSync)(this.path(id, stream), data);
+        this.sizes.set(`${id}.${stream}`, data.length);
+    }
     size(id, stream) {
         return this.sizes.get(`${id}.${stream}`) ?? 0;
     }
@@ -37117,6 +37194,12 @@ function buildOutputs(report) {
 }
 
 ;// CONCATENATED MODULE: ./src/report/write-report.ts
+/**
+ * The one report path, taken on every exit once the inputs are read: the failures grouped in the log, every
+ * output, the job summary, the pull-request comment, then the verdict. A report that cannot be written (no
+ * summary file, a comment refused) warns and never changes the verdict.
+ */
+
 
 
 
@@ -37128,7 +37211,10 @@ async function writeReport(report, targets) {
     if (targets.streamLogs && report.verdict)
         logFailedInstances(io, report.verdict.instances, report.outputs);
     for (const note of report.notes)
-        io.info(note);
+        logLine(io)(note);
+    const results = report.files?.results;
+    if (results?.incomplete)
+        io.warning(`Not every result file came back into ${results.directory}: the notes above say which and why.`);
     try {
         for (const [name, value] of Object.entries(buildOutputs(report)))
             io.setOutput(name, value);
@@ -37261,6 +37347,92 @@ async function readCost(client, uuids, clock, debug) {
 
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(8161);
+;// CONCATENATED MODULE: ./src/task/whole-read-copy.ts
+/**
+ * A whole read of a task's output stream, demultiplexed into one scratch file: each instance's pieces are appended
+ * as they come and remembered as byte ranges. Checking 10,000 instances against it then opens one file, not 10,000
+ * (one per instance was most of the action's work after a large task's end).
+ */
+
+
+/** Pieces are written in batches of about this size. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+class WholeReadCopy {
+    path;
+    fd;
+    /** id -> [offset, length] ranges in the scratch file, in order. */
+    ranges = new Map();
+    written = 0;
+    pending = [];
+    pendingBytes = 0;
+    constructor(path) {
+        this.path = path;
+        this.fd = (0,external_node_fs_.openSync)(path, 'w+');
+    }
+    append(id, pieces) {
+        for (const piece of pieces) {
+            if (piece.length === 0)
+                continue;
+            const offset = this.written + this.pendingBytes;
+            const ranges = this.ranges.get(id) ?? [];
+            const last = ranges[ranges.length - 1];
+            if (last && last[0] + last[1] === offset)
+                last[1] += piece.length;
+            else
+                ranges.push([offset, piece.length]);
+            this.ranges.set(id, ranges);
+            this.pending.push(piece);
+            this.pendingBytes += piece.length;
+            if (this.pendingBytes >= WRITE_BATCH_BYTES)
+                this.flush();
+        }
+    }
+    size(id) {
+        let bytes = 0;
+        for (const [, length] of this.ranges.get(id) ?? [])
+            bytes += length;
+        return bytes;
+    }
+    /** Ids with output in this read, the unattributed lines aside. */
+    ids() {
+        return [...this.ranges.keys()].filter(id => id !== UNATTRIBUTED);
+    }
+    /** An instance's whole output in this read (bounded: whole reads are checked only up to a few tens of MiB). */
+    read(id) {
+        this.flush();
+        const ranges = this.ranges.get(id) ?? [];
+        const data = Buffer.allocUnsafe(this.size(id));
+        let at = 0;
+        for (const [offset, length] of ranges) {
+            let done = 0;
+            while (done < length)
+                done += (0,external_node_fs_.readSync)(this.fd, data, at + done, length - done, offset + done);
+            at += length;
+        }
+        return data;
+    }
+    /** Closes and removes the scratch file. */
+    dispose() {
+        try {
+            (0,external_node_fs_.closeSync)(this.fd);
+        }
+        finally {
+            (0,external_node_fs_.rmSync)(this.path, { force: true });
+        }
+    }
+    flush() {
+        if (this.pendingBytes === 0)
+            return;
+        const data = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+        let done = 0;
+        while (done < data.length)
+            done += (0,external_node_fs_.writeSync)(this.fd, data, done, data.length - done, this.written + done);
+        this.written += data.length;
+        this.pending = [];
+        this.pendingBytes = 0;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/task/output-follower.ts
 /**
  * Following a task's output while it runs: at most one fresh read per stream per poll at task level (so the cost
@@ -37471,22 +37643,20 @@ class OutputFollower {
             this.options.log(`The ${stream} (${(this.streamBytes[stream] / 1048576).toFixed(0)} MiB) is too large to be checked against a whole read; output taken by another reader while the task ran, if any, would be missing.`);
             return;
         }
-        const scratch = (0,external_node_path_.join)(this.options.files.dir, `.whole-${stream}`);
-        (0,external_node_fs_.rmSync)(scratch, { recursive: true, force: true });
-        const whole = new InstanceOutputFiles(scratch);
+        const whole = new WholeReadCopy((0,external_node_path_.join)(this.options.files.dir, `.whole-${stream}`));
         try {
             const wholeBytes = await this.readWhole(stream, whole);
             if (wholeBytes === undefined)
                 return;
             // A whole read with less than we read ourselves, or starting inside a line, lost its beginning (rotation).
-            const complete = wholeBytes >= this.streamBytes[stream] && whole.size(UNATTRIBUTED, stream) === 0;
-            const replaced = await this.takeFromWhole(stream, whole, ids, complete);
+            const complete = wholeBytes >= this.streamBytes[stream] && whole.size(UNATTRIBUTED) === 0;
+            const replaced = this.takeFromWhole(stream, whole, ids, complete);
             if (replaced.length > 0) {
                 this.note(`The ${stream} of ${plural(replaced.length, 'instance')} (${formatIds(replaced)}) was completed from a whole read: part of it had been lost in a failed read or taken by another reader of the task's output.`);
             }
         }
         finally {
-            (0,external_node_fs_.rmSync)(scratch, { recursive: true, force: true });
+            whole.dispose();
         }
     }
     async readWhole(stream, into) {
@@ -37501,10 +37671,10 @@ class OutputFollower {
                 if (bytes > 2 * WHOLE_READ_MAX_BYTES)
                     throw new SinkStopped('the whole output is larger than expected');
                 for (const [id, pieces] of demux.feed(chunk))
-                    into.append(id, stream, pieces);
+                    into.append(id, pieces);
             });
             for (const [id, pieces] of demux.flush())
-                into.append(id, stream, pieces);
+                into.append(id, pieces);
             return bytes;
         }
         catch (error) {
@@ -37514,19 +37684,19 @@ class OutputFollower {
         }
     }
     /** Takes the whole read's copy where it holds more (or, when complete, where it differs); returns the ids taken. */
-    async takeFromWhole(stream, whole, ids, complete) {
+    takeFromWhole(stream, whole, ids, complete) {
         const files = this.options.files;
-        const candidates = new Set([...ids, ...whole.idsWithOutput(), ...files.idsWithOutput()]);
+        const candidates = new Set([...ids, ...whole.ids(), ...files.idsWithOutput()]);
         const replaced = [];
         for (const id of candidates) {
             const ours = files.size(id, stream);
-            const theirs = whole.size(id, stream);
+            const theirs = whole.size(id);
             let take = theirs > ours;
             if (!take && complete && this.suspects.has(id) && theirs === ours && ours > 0) {
-                take = (await fileHash(files.path(id, stream))) !== (await fileHash(whole.path(id, stream)));
+                take = !(0,external_node_fs_.readFileSync)(files.path(id, stream)).equals(whole.read(id));
             }
             if (take) {
-                files.replaceWith(id, stream, whole.path(id, stream));
+                files.replaceWithData(id, stream, whole.read(id));
                 replaced.push(id);
             }
             // A rotated whole read may lack an instance's beginning too: its suspects are still read per instance. So is
@@ -37579,15 +37749,6 @@ class OutputFollower {
             }
         }
     }
-}
-function fileHash(path) {
-    return new Promise((resolve, reject) => {
-        const hash = (0,external_node_crypto_.createHash)('sha256');
-        (0,external_node_fs_.createReadStream)(path)
-            .on('data', chunk => hash.update(chunk))
-            .on('end', () => resolve(hash.digest('hex')))
-            .on('error', reject);
-    });
 }
 
 ;// CONCATENATED MODULE: ./src/task/earlier.ts
@@ -38136,6 +38297,12 @@ async function watchTask(options) {
 }
 
 ;// CONCATENATED MODULE: ./src/task/follow.ts
+/**
+ * Following one task to its end: status reads and output reads while it runs, the abort when the step is stopped,
+ * its time runs out or it can no longer be followed, then the last reads. It owns its abort bookkeeping and returns
+ * what happened; deciding what that means for the step is the caller's.
+ */
+
 
 
 
@@ -38209,7 +38376,7 @@ async function followTask(options) {
         uuid,
         files,
         onOutput: options.onOutput,
-        log: message => log.info(message),
+        log: logLine(log),
         stop: follow.signal
     });
     let watched;
@@ -38307,7 +38474,7 @@ async function followStartedTask(options) {
         ...options,
         uuid: task.uuid,
         ids: () => expandIds(task.requested),
-        log: io,
+        log: { info: logLine(io), warning: message => io.warning(message) },
         started: options.started,
         timeoutMs: settings.timeoutMs,
         abortOnCancel: settings.abortOnCancel,
@@ -38325,6 +38492,27 @@ async function followStartedTask(options) {
     return { ...followed, timeline };
 }
 
+;// CONCATENATED MODULE: ./src/step/context.ts
+/**
+ * Stop or timeout, for the phases before and after following (planning, staging, creating, results): following
+ * itself watches the timeout on its own, to abort the task and say why.
+ */
+function boundedSignal({ stop, deadline }) {
+    return deadline ? AbortSignal.any([stop, deadline]) : stop;
+}
+/** The step's timeout as a signal, counted from `started`; `clear` ends its timer. */
+function stepDeadline(timeoutMs, started, clock) {
+    if (timeoutMs === undefined)
+        return { signal: undefined, clear: () => undefined };
+    const deadline = new AbortController();
+    const cleared = new AbortController();
+    void clock.sleep(Math.max(0, started + timeoutMs - clock.now()), cleared.signal).then(() => {
+        if (!cleared.signal.aborted)
+            deadline.abort(new Error(`the timeout of ${timeoutMs} ms has passed`));
+    });
+    return { signal: deadline.signal, clear: () => cleared.abort() };
+}
+
 ;// CONCATENATED MODULE: ./src/step/follow.ts
 /**
  * Follow, then bring back: the task followed to its end (or its stop, timeout or loss), the output of instances a
@@ -38340,13 +38528,17 @@ async function followStartedTask(options) {
 
 
 
+
+
 async function followStep(settings, submitted, client, context) {
     const { plan, start } = submitted;
     try {
         if (start?.refusal !== undefined)
             return { ending: { kind: 'not-created', message: start.refusal }, costed: [] };
-        if (start?.stopped)
-            return { ending: { kind: 'stopped-creating' }, task: start.task, costed: [] };
+        if (start?.stopped) {
+            const ending = { kind: 'stopped-creating', timedOut: submitted.timedOut };
+            return { ending, task: start.task, costed: [] };
+        }
         if (start && !settings.wait) {
             context.io.saveState(State.TaskEnded, 'true'); // the user's to watch: the post step leaves it alone
             return {
@@ -38360,7 +38552,7 @@ async function followStep(settings, submitted, client, context) {
         return await followAndBringBack(settings, submitted, client, context);
     }
     finally {
-        start?.storage?.close();
+        submitted.storage?.close();
     }
 }
 async function followAndBringBack(settings, submitted, client, context) {
@@ -38371,7 +38563,7 @@ async function followAndBringBack(settings, submitted, client, context) {
     (0,external_node_fs_.mkdirSync)(logs, { recursive: true });
     const logsDir = task ? (0,external_node_path_.join)(logs, task.uuid) : (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(logs, `attempt-${settings.rerun.attempt}-`));
     // Old storage is pruned while the task runs: it costs the step nothing.
-    const pruning = start?.storage ? pruneStorage(start.storage, stop, message => io.info(message)) : undefined;
+    const pruning = start?.storage ? pruneStorage(start.storage, stop, logLine(io)) : undefined;
     const followed = task
         ? await followStartedTask({
             settings,
@@ -38386,9 +38578,11 @@ async function followAndBringBack(settings, submitted, client, context) {
         })
         : undefined;
     const files = followed?.files ?? new InstanceOutputFiles(logsDir);
-    const kept = await bringKeptResults(plan, client, files);
+    // After the end, the timeout still bounds what is brought back.
+    const bounded = boundedSignal(context);
+    const kept = await bringKeptResults(plan, client.with({ signal: bounded }), files);
     const base = { plan, kept, files, staged: start?.staged?.stats };
-    const results = await bringResultsBack(settings, submitted, { ...base, task, followed, ending: { kind: 'nothing-to-rerun' } }, stop);
+    const results = await bringResultsBack(settings, submitted, { ...base, task, followed, ending: { kind: 'nothing-to-rerun' } }, bounded);
     await pruning;
     if (!followed)
         return { ...base, results, ending: { kind: 'nothing-to-rerun' }, costed: kept.uuids };
@@ -38405,32 +38599,82 @@ async function followAndBringBack(settings, submitted, client, context) {
     };
 }
 /**
- * The result files, when `results` is set: the earlier attempts' buckets first (for the instances a re-run keeps),
- * this task's last, so its files win. The buckets go once the whole request passed (unless kept); otherwise they
- * stay for a re-run of the failed jobs, and prune removes them later (docs/storage.md).
+ * The result files, when `results` is set: the earlier attempts' buckets first, oldest first (for the instances a
+ * re-run keeps), this task's last, so that the latest files win. The buckets the action made go once the whole
+ * request passed (unless kept); otherwise they stay for a re-run of the failed jobs, and prune removes them later
+ * (docs/storage.md).
  */
-async function bringResultsBack(settings, { start, prepared, plan }, sofar, stop) {
-    if (!prepared?.resultsDir || !start?.storage || (sofar.followed && !sofar.followed.ended))
+async function bringResultsBack(settings, { start, prepared, plan, storage, storageNote }, sofar, stop) {
+    if (!prepared?.resultsDir || (sofar.followed && !sofar.followed.ended))
         return undefined;
-    const earlier = plan.kind === 'all' ? [] : plan.kept.map(k => k.task.document.resultBucket);
-    const own = start.staged?.body.resultBucket ?? sofar.followed?.task?.resultBucket;
-    const buckets = [...earlier, own].filter((b) => typeof b === 'string' && b !== '');
+    if (!storage)
+        return storageNote
+            ? { directory: prepared.resultsDir, stats: undefined, notes: [storageNote], incomplete: true }
+            : undefined;
+    const earlier = [];
+    for (const { task } of plan.kind === 'all' ? [] : plan.kept) {
+        const name = task.document.resultBucket;
+        if (typeof name === 'string' && name !== '')
+            earlier.push({ name, attempt: task.attempt });
+    }
+    const own = start?.staged?.body.resultBucket ?? sofar.followed?.task?.resultBucket;
+    const buckets = [...earlier, ...(typeof own === 'string' && own !== '' ? [{ name: own }] : [])];
     const passed = verdictOf(sofar)?.passed === true;
-    return bringResults(start.storage, [...new Set(buckets)], prepared, passed && !settings.files?.keepResults, stop);
+    return bringResults(storage, buckets, prepared, passed && !settings.files?.keepResults, stop);
 }
 
 ;// CONCATENATED MODULE: ./src/step/submit.ts
+/**
+ * Submit (or find): plan the attempt (a re-run computes only what failed, docs/rerun.md), stage the files, then
+ * create the task, or find the one the `task` input names. All of it within the step's timeout: a task is never
+ * created once the timeout has passed.
+ */
 
 
 
-async function submitStep(settings, prepared, client, { io, clock, stop, env }) {
-    const plan = await planAttempt(settings, client, message => io.info(message));
+
+
+
+
+async function submitStep(settings, prepared, client, context) {
+    const { io, clock, env } = context;
+    const stop = boundedSignal(context);
+    const timedOut = () => !context.stop.aborted && stop.aborted;
+    const plan = await planAttempt(settings, client.with({ signal: stop }), logLine(io));
     if (plan.kind === 'none')
-        return { plan, start: undefined, prepared };
+        return { ...(await storageForKept(settings, prepared, client, context)), plan };
+    if (stop.aborted) {
+        return {
+            plan,
+            start: { stopped: true, task: undefined },
+            prepared,
+            storage: undefined,
+            timedOut: timedOut()
+        };
+    }
     const only = plan.kind === 'some' ? plan.rerun : undefined;
     const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
     const start = await startTask(settings, { io, client, hurried, clock, stop, only, env }, prepared);
-    return { plan, start, prepared };
+    return { plan, start, prepared, storage: start.storage, timedOut: timedOut() };
+}
+/** A re-run with nothing to compute still brings the earlier attempts' result files back, when `results` is set. */
+async function storageForKept(settings, prepared, client, context) {
+    const none = { start: undefined, prepared, storage: undefined, timedOut: false };
+    if (!prepared?.resultsDir)
+        return none;
+    const stop = boundedSignal(context);
+    try {
+        return {
+            ...none,
+            storage: await openStorage(client.with({ signal: stop }), prepared, context.env, settings.token, stop)
+        };
+    }
+    catch (error) {
+        return {
+            ...none,
+            storageNote: `The earlier attempts' result files could not be brought back (${errorMessage(error)}).`
+        };
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/version.ts
@@ -38443,6 +38687,7 @@ const USER_AGENT = `${ACTION_NAME}/${ACTION_VERSION}`;
 /**
  * run(): inputs -> submit (or find) -> follow -> verdict -> report. The one place that decides the step's result.
  */
+
 
 
 
@@ -38472,14 +38717,15 @@ async function run(deps = defaultDependencies()) {
         transport,
         retry: deps.retry,
         timeoutMs: deps.requestTimeoutMs,
-        onRetry: message => io.info(message)
+        onRetry: logLine(io)
     });
+    const deadline = stepDeadline(settings.timeoutMs, started, clock);
     try {
-        const context = { ...deps, started };
+        const context = { ...deps, started, deadline: deadline.signal };
         const submitted = await submitStep(settings, prepared, client, context);
         const happened = await followStep(settings, submitted, client, context);
         // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
-        const costed = deps.stop.aborted ? [] : happened.costed;
+        const costed = deps.stop.aborted || deadline.signal?.aborted ? [] : happened.costed;
         const cost = await readCost(client, costed, clock, message => io.debug(message));
         const report = assembleReport(settings, { ...happened, cost, elapsedMs: clock.now() - started });
         await writeReport(report, {
@@ -38491,6 +38737,7 @@ async function run(deps = defaultDependencies()) {
         });
     }
     finally {
+        deadline.clear();
         transport.close();
     }
 }

@@ -5,6 +5,7 @@
 import * as core from '@actions/core'
 import { once } from 'node:events'
 import type { InputName, OutputName } from './constants.js'
+import { oneLine } from './words.js'
 
 export interface ActionIO {
   getInput(name: InputName): string
@@ -46,4 +47,13 @@ export const coreIO: ActionIO = {
   logDrained: async () => {
     if (process.stdout.writableNeedDrain) await once(process.stdout, 'drain')
   }
+}
+
+/**
+ * A log line that may carry text from outside the action (an API error, a file name, a bucket name): made one line,
+ * so that no part of it can start a line the runner reads as a workflow command. Warnings and errors need not:
+ * @actions/core escapes their line breaks itself.
+ */
+export function logLine(io: Pick<ActionIO, 'info'>): (message: string) => void {
+  return message => io.info(oneLine(message, 4000))
 }

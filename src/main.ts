@@ -2,7 +2,7 @@
  * run(): inputs -> submit (or find) -> follow -> verdict -> report. The one place that decides the step's result.
  */
 import { randomBytes } from 'node:crypto'
-import { coreIO, type ActionIO } from './action-io.js'
+import { coreIO, logLine, type ActionIO } from './action-io.js'
 import type { CommentsApi } from './github/pr-comment.js'
 import { readInputs, type Settings } from './inputs/settings.js'
 import { QarnotClient } from './qarnot/client.js'
@@ -16,7 +16,7 @@ import { followStep } from './step/follow.js'
 import { submitStep } from './step/submit.js'
 import { prepareFiles, type PreparedFiles } from './storage/session.js'
 import { errorMessage } from './words.js'
-import type { StepContext } from './step/context.js'
+import { stepDeadline, type StepContext } from './step/context.js'
 import { USER_AGENT } from './version.js'
 
 export interface RunDependencies extends StepContext {
@@ -43,14 +43,15 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
     transport,
     retry: deps.retry,
     timeoutMs: deps.requestTimeoutMs,
-    onRetry: message => io.info(message)
+    onRetry: logLine(io)
   })
+  const deadline = stepDeadline(settings.timeoutMs, started, clock)
   try {
-    const context = { ...deps, started }
+    const context = { ...deps, started, deadline: deadline.signal }
     const submitted = await submitStep(settings, prepared, client, context)
     const happened = await followStep(settings, submitted, client, context)
     // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
-    const costed = deps.stop.aborted ? [] : happened.costed
+    const costed = deps.stop.aborted || deadline.signal?.aborted ? [] : happened.costed
     const cost = await readCost(client, costed, clock, message => io.debug(message))
     const report = assembleReport(settings, { ...happened, cost, elapsedMs: clock.now() - started })
     await writeReport(report, {
@@ -61,6 +62,7 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
       prComment: settings.prComment ? { token: settings.githubToken, comments: deps.comments } : undefined
     })
   } finally {
+    deadline.clear()
     transport.close()
   }
 }

@@ -14,8 +14,8 @@ afterEach(async () => {
   emulator = undefined
 })
 
-/** Slow enough that every state lasts long enough to be read at least once. */
-const STATE_TIMINGS = { dispatchMs: 100, environmentMs: 100, uploadMs: 100, cancelMs: 200 }
+/** Slow enough that every state lasts long enough to be read at least once, by reads that validate every answer, on a busy machine. */
+const STATE_TIMINGS = { dispatchMs: 100, environmentMs: 100, uploadMs: 400, cancelMs: 200 }
 
 type TaskDocument = Record<string, unknown> & { state: string; uuid: string }
 

@@ -31786,6 +31786,7 @@ var external_node_events_ = __nccwpck_require__(8474);
  */
 
 
+
 const coreIO = {
     getInput: name => core/* getInput */.V4(name),
     setOutput: (name, value) => core/* setOutput */.uH(name, value),
@@ -31810,6 +31811,14 @@ const coreIO = {
             await (0,external_node_events_.once)(process.stdout, 'drain');
     }
 };
+/**
+ * A log line that may carry text from outside the action (an API error, a file name, a bucket name): made one line,
+ * so that no part of it can start a line the runner reads as a workflow command. Warnings and errors need not:
+ * @actions/core escapes their line breaks itself.
+ */
+function logLine(io) {
+    return message => io.info(oneLine(message, 4000));
+}
 
 ;// CONCATENATED MODULE: ./src/constants.ts
 /**
@@ -32028,7 +32037,7 @@ function words_errorMessage(error) {
  * one log line: line breaks and other control characters become spaces, so that the runner can never read a
  * workflow command (`::error::...`) in it, and it is cut to `maxLength` characters.
  */
-function oneLine(text, maxLength = 500) {
+function words_oneLine(text, maxLength = 500) {
     // eslint-disable-next-line no-control-regex
     const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ');
     return flat.length > maxLength ? `${flat.slice(0, maxLength)}…` : flat;
@@ -32122,6 +32131,7 @@ function read_readToken(read) {
     }
     return token;
 }
+const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 /** `api-url`, else `QARNOT_CLUSTER_URL`, else Qarnot's own; both trimmed and checked the same way. */
 function read_readApiUrl(read, env) {
     const given = read(constants_Input.ApiUrl) || env[Env.ClusterUrl]?.trim() || DEFAULT_API_URL;
@@ -32136,6 +32146,10 @@ function read_readApiUrl(read, env) {
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
         throw new read_InputError(constants_Input.ApiUrl, `"${text}" must start with https:// (or http:// for a local emulator)`);
+    }
+    // The token goes in every request's header: in clear only to this machine.
+    if (url.protocol === 'http:' && !LOOPBACK_HOSTS.test(url.hostname)) {
+        throw new read_InputError(constants_Input.ApiUrl, `"${text}" is http:// to another machine, which would send the token in clear; use https:// (http:// is for an emulator on localhost)`);
     }
     if (url.search !== '' || url.hash !== '')
         throw new read_InputError(constants_Input.ApiUrl, `"${text}" must not carry a query or fragment`);
@@ -32580,6 +32594,8 @@ async function keepFiles(workspace, realWorkspace, pattern, paths) {
     });
     return kept.filter((file) => file !== undefined);
 }
+/** A path through a `.git` folder (the repository's, or a submodule's). */
+const GIT_FOLDER = /(^|\/)\.git(\/|$)/;
 /**
  * Resolves the `resources` input to the files it names, sorted by path: each include pattern must match at least
  * one file; `!pattern` removes files wherever it appears in the list.
@@ -32596,8 +32612,11 @@ async function resolveResources(workspace, text) {
         if (files.length === 0) {
             throw new StorageInputError('resources', `"${pattern}" matches no file in the workspace (${root}); check the path, or check out the files first`);
         }
+        // A repository's .git folder (which actions/checkout leaves holding a token) goes only when a pattern names it.
+        const namesGit = GIT_FOLDER.test(pattern);
         for (const file of files)
-            chosen.set(file.path, file.size);
+            if (namesGit || !GIT_FOLDER.test(file.path))
+                chosen.set(file.path, file.size);
     }
     for (const pattern of exclude) {
         for (const absolute of await globFiles(root, pattern)) {
@@ -32621,6 +32640,13 @@ async function resolveResultsFolder(workspace, text) {
     }
     if (/[*?[\]]/.test(folder)) {
         throw new StorageInputError('results', `"${folder}" is a pattern; name one folder, e.g. out`);
+    }
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f,]/.test(folder)) {
+        throw new StorageInputError('results', `${JSON.stringify(folder)} holds a comma or a line break; results names one folder, e.g. out`);
+    }
+    if (GIT_FOLDER.test(folder)) {
+        throw new StorageInputError('results', `"${folder}" is inside .git; name a folder outside it, e.g. out`);
     }
     const realWorkspace = await realpath(root);
     let current = root;
@@ -33094,7 +33120,10 @@ function planRerun(requested, earlier, attempt) {
                 keptByTask.set(latest.task, [result]);
         }
     }
-    const kept = [...keptByTask].map(([task, instances]) => ({ task, instances }));
+    // Oldest attempt first: results come back in this order, so a later attempt's files win.
+    const kept = [...keptByTask]
+        .map(([task, instances]) => ({ task, instances }))
+        .sort((a, b) => a.task.attempt - b.task.attempt);
     const warnings = before
         .filter(task => !isFinalState(task.document.state))
         .map(task => `task ${task.uuid} of attempt ${task.attempt} is still ${task.document.state}; its unfinished instances are computed again`);

@@ -87,6 +87,8 @@ export function readToken(read: InputReader): string {
   return token
 }
 
+const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i
+
 /** `api-url`, else `QARNOT_CLUSTER_URL`, else Qarnot's own; both trimmed and checked the same way. */
 export function readApiUrl(read: InputReader, env: NodeJS.ProcessEnv): string {
   const given = read(Input.ApiUrl) || env[Env.ClusterUrl]?.trim() || DEFAULT_API_URL
@@ -100,6 +102,13 @@ export function readApiUrl(read: InputReader, env: NodeJS.ProcessEnv): string {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new InputError(Input.ApiUrl, `"${text}" must start with https:// (or http:// for a local emulator)`)
+  }
+  // The token goes in every request's header: in clear only to this machine.
+  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.test(url.hostname)) {
+    throw new InputError(
+      Input.ApiUrl,
+      `"${text}" is http:// to another machine, which would send the token in clear; use https:// (http:// is for an emulator on localhost)`
+    )
   }
   if (url.search !== '' || url.hash !== '')
     throw new InputError(Input.ApiUrl, `"${text}" must not carry a query or fragment`)

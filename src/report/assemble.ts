@@ -95,8 +95,14 @@ function filesOf({ staged, results }: WhatHappened, settings: Settings): StepRep
       ms: staged.ms
     },
     results:
-      results?.stats && directory !== undefined
-        ? { directory, files: results.stats.files, bytes: results.stats.bytes, ms: results.stats.ms }
+      results && directory !== undefined
+        ? {
+            directory,
+            files: results.stats?.files ?? 0,
+            bytes: results.stats?.bytes ?? 0,
+            ms: results.stats?.ms ?? 0,
+            incomplete: results.incomplete
+          }
         : undefined
   }
 }

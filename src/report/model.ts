@@ -61,6 +61,8 @@ export interface StepReport {
       readonly files: number
       readonly bytes: number
       readonly ms: number
+      /** Some result file did not come back (the notes say which). */
+      readonly incomplete: boolean
     }
   }
   /** When instances and states were seen while following, for the pictures. */

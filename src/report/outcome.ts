@@ -15,8 +15,8 @@ export type StepEnding =
   | { readonly kind: 'submitted' }
   /** No task was made: the create was refused, or failed for good. `message` explains it. */
   | { readonly kind: 'not-created'; readonly message: string }
-  /** The step was stopped while the task was being created. */
-  | { readonly kind: 'stopped-creating' }
+  /** The step was stopped, or its timeout passed, before the task was created (or while it was). */
+  | { readonly kind: 'stopped-creating'; readonly timedOut?: boolean }
   /** A re-run attempt whose earlier attempts had already computed every instance well: nothing was created. */
   | { readonly kind: 'nothing-to-rerun' }
   /** The task was followed until it ended, the step was stopped, the timeout expired, or it was lost. */
@@ -35,7 +35,7 @@ export function decideOutcome(ending: StepEnding, verdict: Verdict | undefined):
     case 'not-created':
       return Outcome.Failure
     case 'stopped-creating':
-      return Outcome.Cancelled
+      return ending.timedOut ? Outcome.TimedOut : Outcome.Cancelled
     case 'nothing-to-rerun':
       return verdict?.passed === false ? Outcome.Failure : Outcome.Success
     case 'followed':
@@ -71,7 +71,9 @@ function title(facts: OutcomeFacts): string {
     case Outcome.Submitted:
       return '📤 Qarnot task submitted'
     case Outcome.TimedOut:
-      return '⏱️ Qarnot task aborted after the timeout'
+      return ending.kind === 'stopped-creating'
+        ? '⏱️ Timeout reached before the Qarnot task ran'
+        : '⏱️ Qarnot task aborted after the timeout'
     case Outcome.Cancelled:
       return ending.kind === 'followed' && ending.leftRunning
         ? '⛔ Step cancelled: the Qarnot task was left running'
@@ -93,6 +95,10 @@ function headline(facts: OutcomeFacts): string {
     return `${label} was submitted; wait is false, so this step does not follow it.`
   if (ending.kind === 'nothing-to-rerun') {
     return `Every instance succeeded in an earlier attempt of this step: ${plural(verdict?.instances.length ?? 0, 'instance')}, nothing computed again.`
+  }
+  if (ending.kind === 'stopped-creating' && ending.timedOut) {
+    const made = facts.uuid ? `; ${label} was aborted` : '; no task was created'
+    return `The timeout of ${formatDuration(facts.timeoutMs ?? 0)} passed before the task could be created${made}.`
   }
   if (ending.kind === 'stopped-creating') {
     return `The step was cancelled while creating the task${facts.uuid ? `; ${label} was aborted` : ''}.`

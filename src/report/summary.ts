@@ -134,7 +134,7 @@ export function filesLine(files: StepReport['files']): string {
   }
   if (results) {
     parts.push(
-      `${plural(results.files, 'result file')} (${kib(results.bytes)}) back into \`${tableCell(results.directory)}\`, in ${formatSeconds(results.ms / 1000)}`
+      `${plural(results.files, 'result file')} (${kib(results.bytes)}) back into \`${tableCell(results.directory)}\`, in ${formatSeconds(results.ms / 1000)}${results.incomplete ? ' ⚠️ not all of them: see the notes' : ''}`
     )
   }
   return parts.join(' · ')

@@ -3,7 +3,7 @@
  * output, the job summary, the pull-request comment, then the verdict. A report that cannot be written (no
  * summary file, a comment refused) warns and never changes the verdict.
  */
-import type { ActionIO } from '../action-io.js'
+import { logLine, type ActionIO } from '../action-io.js'
 import { Outcome, type OutputName } from '../constants.js'
 import { commentOnPullRequest } from '../github/comment-step.js'
 import type { CommentsApi } from '../github/pr-comment.js'
@@ -25,7 +25,12 @@ export interface ReportTargets {
 export async function writeReport(report: StepReport, targets: ReportTargets): Promise<void> {
   const { io } = targets
   if (targets.streamLogs && report.verdict) logFailedInstances(io, report.verdict.instances, report.outputs)
-  for (const note of report.notes) io.info(note)
+  for (const note of report.notes) logLine(io)(note)
+  const results = report.files?.results
+  if (results?.incomplete)
+    io.warning(
+      `Not every result file came back into ${results.directory}: the notes above say which and why.`
+    )
   try {
     for (const [name, value] of Object.entries(buildOutputs(report))) io.setOutput(name as OutputName, value)
   } catch (error) {

@@ -5,16 +5,17 @@
 import { mkdirSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { logLine } from '../action-io.js'
 import { State } from '../constants.js'
 import { explainError } from '../errors-explained.js'
 import type { Settings } from '../inputs/settings.js'
 import type { QarnotClient } from '../qarnot/client.js'
 import { verdictOf, type WhatHappened } from '../report/assemble.js'
-import { bringResults, pruneStorage, type BroughtBack } from '../storage/session.js'
+import { bringResults, pruneStorage, type BroughtBack, type ResultsBucket } from '../storage/session.js'
 import { bringKeptResults } from '../task/earlier.js'
 import { followStartedTask, type FollowResult } from '../task/follow.js'
 import { InstanceOutputFiles } from '../task/output-files.js'
-import type { StepContext } from './context.js'
+import { boundedSignal, type StepContext } from './context.js'
 import type { Submitted } from './submit.js'
 
 /** What happened, and the tasks that ended, whose cost is read. */
@@ -30,7 +31,10 @@ export async function followStep(
   try {
     if (start?.refusal !== undefined)
       return { ending: { kind: 'not-created', message: start.refusal }, costed: [] }
-    if (start?.stopped) return { ending: { kind: 'stopped-creating' }, task: start.task, costed: [] }
+    if (start?.stopped) {
+      const ending = { kind: 'stopped-creating', timedOut: submitted.timedOut } as const
+      return { ending, task: start.task, costed: [] }
+    }
     if (start && !settings.wait) {
       context.io.saveState(State.TaskEnded, 'true') // the user's to watch: the post step leaves it alone
       return {
@@ -43,7 +47,7 @@ export async function followStep(
     }
     return await followAndBringBack(settings, submitted, client, context)
   } finally {
-    start?.storage?.close()
+    submitted.storage?.close()
   }
 }
 
@@ -60,7 +64,7 @@ async function followAndBringBack(
   mkdirSync(logs, { recursive: true })
   const logsDir = task ? join(logs, task.uuid) : mkdtempSync(join(logs, `attempt-${settings.rerun.attempt}-`))
   // Old storage is pruned while the task runs: it costs the step nothing.
-  const pruning = start?.storage ? pruneStorage(start.storage, stop, message => io.info(message)) : undefined
+  const pruning = start?.storage ? pruneStorage(start.storage, stop, logLine(io)) : undefined
   const followed = task
     ? await followStartedTask({
         settings,
@@ -75,13 +79,15 @@ async function followAndBringBack(
       })
     : undefined
   const files = followed?.files ?? new InstanceOutputFiles(logsDir)
-  const kept = await bringKeptResults(plan, client, files)
+  // After the end, the timeout still bounds what is brought back.
+  const bounded = boundedSignal(context)
+  const kept = await bringKeptResults(plan, client.with({ signal: bounded }), files)
   const base = { plan, kept, files, staged: start?.staged?.stats }
   const results = await bringResultsBack(
     settings,
     submitted,
     { ...base, task, followed, ending: { kind: 'nothing-to-rerun' } },
-    stop
+    bounded
   )
   await pruning
   if (!followed) return { ...base, results, ending: { kind: 'nothing-to-rerun' }, costed: kept.uuids }
@@ -99,26 +105,29 @@ async function followAndBringBack(
 }
 
 /**
- * The result files, when `results` is set: the earlier attempts' buckets first (for the instances a re-run keeps),
- * this task's last, so its files win. The buckets go once the whole request passed (unless kept); otherwise they
- * stay for a re-run of the failed jobs, and prune removes them later (docs/storage.md).
+ * The result files, when `results` is set: the earlier attempts' buckets first, oldest first (for the instances a
+ * re-run keeps), this task's last, so that the latest files win. The buckets the action made go once the whole
+ * request passed (unless kept); otherwise they stay for a re-run of the failed jobs, and prune removes them later
+ * (docs/storage.md).
  */
 async function bringResultsBack(
   settings: Settings,
-  { start, prepared, plan }: Submitted,
+  { start, prepared, plan, storage, storageNote }: Submitted,
   sofar: Omit<WhatHappened, 'elapsedMs'> & { followed?: FollowResult },
   stop: AbortSignal
 ): Promise<BroughtBack | undefined> {
-  if (!prepared?.resultsDir || !start?.storage || (sofar.followed && !sofar.followed.ended)) return undefined
-  const earlier = plan.kind === 'all' ? [] : plan.kept.map(k => k.task.document.resultBucket)
-  const own = start.staged?.body.resultBucket ?? sofar.followed?.task?.resultBucket
-  const buckets = [...earlier, own].filter((b): b is string => typeof b === 'string' && b !== '')
+  if (!prepared?.resultsDir || (sofar.followed && !sofar.followed.ended)) return undefined
+  if (!storage)
+    return storageNote
+      ? { directory: prepared.resultsDir, stats: undefined, notes: [storageNote], incomplete: true }
+      : undefined
+  const earlier: ResultsBucket[] = []
+  for (const { task } of plan.kind === 'all' ? [] : plan.kept) {
+    const name = task.document.resultBucket
+    if (typeof name === 'string' && name !== '') earlier.push({ name, attempt: task.attempt })
+  }
+  const own = start?.staged?.body.resultBucket ?? sofar.followed?.task?.resultBucket
+  const buckets = [...earlier, ...(typeof own === 'string' && own !== '' ? [{ name: own }] : [])]
   const passed = verdictOf(sofar)?.passed === true
-  return bringResults(
-    start.storage,
-    [...new Set(buckets)],
-    prepared,
-    passed && !settings.files?.keepResults,
-    stop
-  )
+  return bringResults(storage, buckets, prepared, passed && !settings.files?.keepResults, stop)
 }

@@ -117,6 +117,8 @@ export async function collectResults(options: CollectOptions): Promise<CollectRe
 }
 
 const IN_THE_WAY = new Set(['EISDIR', 'ENOTDIR', 'EEXIST', 'ENOTEMPTY'])
+/** Refusals of one name or place by the local file system: that file is skipped, the others still come. */
+const UNWRITABLE = new Set(['ENAMETOOLONG', 'EACCES', 'EPERM', 'EILSEQ', 'EROFS'])
 const LEADS_OUTSIDE = 'a symbolic link in the results folder leads outside it'
 
 /**
@@ -166,8 +168,10 @@ async function place(options: CollectOptions, folders: Folders, item: Planned, s
     await download(options, item.object, join(parent, basename(target)), signal)
     return undefined
   } catch (error) {
-    if (!IN_THE_WAY.has((error as NodeJS.ErrnoException).code ?? '')) throw error
-    return 'a file or folder of the same name is in the way in the results folder'
+    const code = (error as NodeJS.ErrnoException).code ?? ''
+    if (IN_THE_WAY.has(code)) return 'a file or folder of the same name is in the way in the results folder'
+    if (UNWRITABLE.has(code)) return `this file system cannot hold it (${code})`
+    throw error
   }
 }
 
@@ -190,7 +194,8 @@ async function fetchInto(
 
 /** Streams one object to a temporary file beside the target, checks its size, then renames it into place. */
 async function download(options: CollectOptions, object: ObjectInfo, target: string, signal: AbortSignal) {
-  const temporary = join(dirname(target), `.${basename(target)}.${randomBytes(4).toString('hex')}.part`)
+  // A short name of its own: the target's name may already be as long as the file system allows.
+  const temporary = join(dirname(target), `.qarnot-${randomBytes(8).toString('hex')}.part`)
   const rangeSize = options.rangeSize ?? 16 * 1024 * 1024
   try {
     let size: number

@@ -141,6 +141,9 @@ async function keepFiles(workspace: string, realWorkspace: string, pattern: stri
   return kept.filter((file): file is Matched => file !== undefined)
 }
 
+/** A path through a `.git` folder (the repository's, or a submodule's). */
+const GIT_FOLDER = /(^|\/)\.git(\/|$)/
+
 /**
  * Resolves the `resources` input to the files it names, sorted by path: each include pattern must match at least
  * one file; `!pattern` removes files wherever it appears in the list.
@@ -163,7 +166,9 @@ export async function resolveResources(workspace: string, text: string): Promise
         `"${pattern}" matches no file in the workspace (${root}); check the path, or check out the files first`
       )
     }
-    for (const file of files) chosen.set(file.path, file.size)
+    // A repository's .git folder (which actions/checkout leaves holding a token) goes only when a pattern names it.
+    const namesGit = GIT_FOLDER.test(pattern)
+    for (const file of files) if (namesGit || !GIT_FOLDER.test(file.path)) chosen.set(file.path, file.size)
   }
   for (const pattern of exclude) {
     for (const absolute of await globFiles(root, pattern)) {
@@ -191,6 +196,16 @@ export async function resolveResultsFolder(workspace: string, text: string): Pro
   }
   if (/[*?[\]]/.test(folder)) {
     throw new StorageInputError('results', `"${folder}" is a pattern; name one folder, e.g. out`)
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f,]/.test(folder)) {
+    throw new StorageInputError(
+      'results',
+      `${JSON.stringify(folder)} holds a comma or a line break; results names one folder, e.g. out`
+    )
+  }
+  if (GIT_FOLDER.test(folder)) {
+    throw new StorageInputError('results', `"${folder}" is inside .git; name a folder outside it, e.g. out`)
   }
   const realWorkspace = await realpath(root)
   let current = root

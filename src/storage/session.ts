@@ -14,7 +14,7 @@ import { errorMessage } from '../words.js'
 import { collectResults, deleteResultsBucket, type CollectResult } from './collect.js'
 import { checkStorage, createStore, storageEndpoint } from './connect.js'
 import { StorageUnavailableError } from './errors.js'
-import { resourceBucketName, resultsBucketName, type BucketNaming } from './layout.js'
+import { resourceBucketName, resultsBucketName, resultsBucketPrefix, type BucketNaming } from './layout.js'
 import { pruneResources } from './prune.js'
 import { resolveResources, resolveResultsFolder, type ResourceFile } from './resource-patterns.js'
 import { stageResources, type StageStats } from './stage.js'
@@ -140,36 +140,65 @@ export interface BroughtBack {
   readonly directory: string
   readonly stats: CollectResult | undefined
   readonly notes: string[]
+  /** Some result file did not come back (a bucket failed, or a file could not be written): the notes say which. */
+  readonly incomplete: boolean
 }
 
 /**
  * The results buckets' files into the results folder, in order (a re-run's own bucket last, so its files win over
- * the earlier attempts'); the buckets are deleted afterwards when `remove` is true.
+ * the earlier attempts'). With `remove`, a bucket is deleted afterwards only when the action made it (a
+ * `qa-out-` bucket of this repository: never a bucket a followed task was given, which may be a team's) and every
+ * one of its files came back.
  */
 export async function bringResults(
   session: StorageSession,
-  buckets: readonly string[],
+  buckets: readonly ResultsBucket[],
   prepared: PreparedFiles,
   remove: boolean,
   signal: AbortSignal
 ): Promise<BroughtBack> {
   const directory = prepared.resultsDir ?? ''
   const prefix = prepared.resultsPrefix
+  const made = resultsBucketPrefix(session.naming, false)
   const notes: string[] = []
   let total: CollectResult | undefined
-  for (const bucket of buckets) {
+  const done = new Set<string>()
+  let incomplete = false
+  for (const { name: bucket, attempt } of buckets) {
+    if (done.has(bucket)) continue
+    done.add(bucket)
     try {
       const result = await collectResults({ store: session.store, bucket, directory, prefix, signal })
+      if (result.rejected.length > 0) incomplete = true
       for (const { key, reason } of result.rejected)
         notes.push(`Result ${JSON.stringify(key)} was not written: ${reason}.`)
+      if (result.bucketMissing && attempt !== undefined) {
+        incomplete = true
+        notes.push(goneNote(bucket, attempt))
+      }
       total = total ? add(total, result) : result
-      if (remove) await deleteResultsBucket({ store: session.store, bucket, signal })
+      if (!remove || !bucket.startsWith(made)) continue
+      if (result.rejected.length > 0)
+        notes.push(
+          `Bucket ${bucket} is kept: some of its files could not be written (prune removes it later).`
+        )
+      else await deleteResultsBucket({ store: session.store, bucket, signal })
     } catch (error) {
+      incomplete = true
       notes.push(`The results of bucket ${bucket} could not all be brought back (${errorMessage(error)}).`)
     }
   }
-  return { directory, stats: total, notes }
+  return { directory, stats: total, notes, incomplete }
 }
+
+/** A results bucket to bring back; `attempt` when an earlier attempt of the step made it. */
+export interface ResultsBucket {
+  readonly name: string
+  readonly attempt?: number
+}
+
+const goneNote = (bucket: string, attempt: number): string =>
+  `The result files of attempt ${attempt} (bucket ${bucket}) are gone: a results bucket is removed once its files came back and its step passed. Set keep-results: true to keep them for re-runs, or rerun: all to compute again.`
 
 function add(a: CollectResult, b: CollectResult): CollectResult {
   return {

@@ -3,7 +3,7 @@
  * its time runs out or it can no longer be followed, then the last reads. It owns its abort bookkeeping and returns
  * what happened; deciding what that means for the step is the caller's.
  */
-import type { ActionIO } from '../action-io.js'
+import { logLine, type ActionIO } from '../action-io.js'
 import { State } from '../constants.js'
 import { formatDuration } from '../input-formats/duration.js'
 import type { Settings } from '../inputs/settings.js'
@@ -129,7 +129,7 @@ export async function followTask(options: FollowOptions): Promise<FollowResult> 
     uuid,
     files,
     onOutput: options.onOutput,
-    log: message => log.info(message),
+    log: logLine(log),
     stop: follow.signal
   })
   let watched
@@ -256,7 +256,7 @@ export async function followStartedTask(options: FollowStartedOptions): Promise<
     ...options,
     uuid: task.uuid,
     ids: () => expandIds(task.requested),
-    log: io,
+    log: { info: logLine(io), warning: message => io.warning(message) },
     started: options.started,
     timeoutMs: settings.timeoutMs,
     abortOnCancel: settings.abortOnCancel,

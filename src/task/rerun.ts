@@ -111,7 +111,10 @@ export function planRerun(
       else keptByTask.set(latest.task, [result])
     }
   }
-  const kept = [...keptByTask].map(([task, instances]) => ({ task, instances }))
+  // Oldest attempt first: results come back in this order, so a later attempt's files win.
+  const kept = [...keptByTask]
+    .map(([task, instances]) => ({ task, instances }))
+    .sort((a, b) => a.task.attempt - b.task.attempt)
   const warnings = before
     .filter(task => !isFinalState(task.document.state))
     .map(

@@ -2,7 +2,7 @@
  * The task the step follows: created from the inputs (exactly once, the shortname saved first so that nothing can
  * be left running unseen), or an existing one found by uuid or shortname (`task` input).
  */
-import type { ActionIO } from '../action-io.js'
+import { logLine, type ActionIO } from '../action-io.js'
 import { Output, State, TASQ_TASK_URL } from '../constants.js'
 import { LIMITS, SECRET_CONSTANT_PREFIX } from '../inputs/task.js'
 import type { Settings, TaskSpec } from '../inputs/settings.js'
@@ -80,7 +80,7 @@ export async function createTask(
       body,
       clock: context.clock,
       stop: context.stop,
-      log: m => io.info(m)
+      log: logLine(io)
     },
     context.hurried
   )
@@ -131,7 +131,14 @@ export async function startTask(
   let storage: StorageSession | undefined
   let staged: StagedFiles | undefined
   try {
-    if (prepared) storage = await openStorage(context.client, prepared, context.env, settings.token, stop)
+    if (prepared)
+      storage = await openStorage(
+        context.client.with({ signal: stop }),
+        prepared,
+        context.env,
+        settings.token,
+        stop
+      )
     if (prepared && storage && settings.task)
       staged = await stageFiles(storage, prepared, settings.task.shortname, stop)
     const task = settings.task
