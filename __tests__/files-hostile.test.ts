@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { EmulatorOptions, QarnotEmulator } from '../src/emulator/server.js'
 import { run } from '../src/main.js'
+import { post } from '../src/post.js'
 import { listAllObjects } from '../src/storage/store.js'
 import { systemClock } from '../src/task/clock.js'
 import { fastEmulator } from './helpers/emulator.js'
@@ -194,7 +195,7 @@ describe('the timeout bounds the whole step', () => {
     expect(io.summary).toMatch(/Timeout reached before the Qarnot task ran/)
   })
 
-  it('results that come down too slowly stop at the timeout, and the step says they are incomplete', async () => {
+  it('results that come down too slowly stop at the timeout and its grace, and the step says they are incomplete', async () => {
     const emulator = await start()
     const storage = await emulator.storage()
     storage.faults.push({ operation: 'GetObject', action: 'delay', delayMs: 30_000, times: 2 })
@@ -204,9 +205,63 @@ describe('the timeout bounds the whole step', () => {
       timeout: '4s',
       command: "sh -c 'mkdir -p out && echo r > out/r${INSTANCE_ID}.txt'"
     })
-    expect(io.ms).toBeLessThan(12_000)
+    expect(io.ms).toBeLessThan(4_000 + 10_000 + 4_000)
     expect(io.log.join('\n')).toMatch(/could not all be brought back \(.*timeout/)
     expect(io.log).toContainEqual(expect.stringMatching(/^::warning::Not every result file came back/))
+  })
+})
+
+describe('the timeout and what still comes after it', () => {
+  it('a task aborted at the timeout still reports its cost, and its results are looked for, not cut short', async () => {
+    const emulator = await start()
+    const root = workspace()
+    const io = await runIn(emulator, root, {
+      'instance-count': '2',
+      results: 'out',
+      timeout: '3s',
+      command: "sh -c 'mkdir -p out && echo r > out/r${INSTANCE_ID}.txt && sleep 30'"
+    })
+    expect(io.outputs.outcome).toBe('timed-out')
+    expect(io.ms).toBeLessThan(3_000 + 5_000 + 10_000)
+    expect(Number(io.outputs.credits)).toBeGreaterThan(0)
+    // Qarnot uploads nothing from a cancelled task unless asked (uploadResultsOnCancellation): none come, and
+    // the results phase was not cancelled by the timeout that had just passed.
+    expect(io.outputs['results-dir']).toBe(join(root, 'out'))
+    expect(io.log.join('\n')).not.toMatch(/could not all be brought back|Not every result file/)
+  })
+
+  it('a timeout no timer can wait for is refused, naming the input', async () => {
+    const emulator = await start()
+    const io = await runIn(emulator, workspace(), { command: 'true', timeout: '25d' })
+    expect(io.failures).toEqual([
+      expect.stringMatching(/^Input 'timeout': 25d is over 7d; no GitHub job runs that long/)
+    ])
+    expect(emulator.requestCount()).toBe(0)
+  })
+
+  it('the post step aborts what a create cut by the timeout made, even with abort-on-cancel: false', async () => {
+    const emulator = await start()
+    const created = await fetch(`${emulator.url}/tasks`, {
+      method: 'POST',
+      headers: { Authorization: emulator.token, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        name: 'made as the timeout passed',
+        shortname: 'gha-77-1-timedout',
+        profile: 'docker-batch',
+        instanceCount: 1,
+        constants: [{ key: 'DOCKER_CMD', value: 'sleep 30' }]
+      })
+    })
+    const { uuid } = (await created.json()) as { uuid: string }
+    const state = { shortname: 'gha-77-1-timedout', timedOut: 'true' }
+    const io = recordingIO(
+      { token: emulator.token, 'api-url': emulator.url, 'abort-on-cancel': 'false' },
+      state
+    )
+    await post({ io, env: {} })
+    expect(io.log.join('\n')).toMatch(/has been aborted/)
+    const task = emulator.allTasks().find(t => t.uuid === uuid)
+    expect(['PendingCancel', 'Cancelled']).toContain(task?.state)
   })
 })
 
@@ -222,6 +277,19 @@ describe('untrusted text stays text', () => {
     expect(io.failures).toEqual([])
     expect(io.log.some(line => line.includes('INJECTED'))).toBe(true)
     expect(injected(io)).toEqual([])
+  })
+
+  it('so is the older ##[command] form, which the runner reads anywhere in a line', async () => {
+    const emulator = await start()
+    emulator.faults.add({
+      endpoint: 'GET /tasks/{uuid}',
+      fault: { type: 'status', status: 503, message: 'busy ##[stop-commands]x ##[add-mask]hi' },
+      times: 1
+    })
+    const io = await runIn(emulator, workspace(), { 'instance-count': '2', command: 'echo hi' })
+    expect(io.failures).toEqual([])
+    expect(io.log.some(line => line.includes('add-mask]hi'))).toBe(true)
+    expect(io.log.filter(line => line.includes('##['))).toEqual([])
   })
 })
 

@@ -107,27 +107,35 @@ describe('InstanceOutputFiles', () => {
 })
 
 describe('WholeReadCopy', () => {
-  it('keeps interleaved instances apart in one file, across batches, and is gone once disposed', () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'whole-')), 'scratch')
-    const copy = new WholeReadCopy(path)
+  it('counts each instance of a stream kept whole, and gives back the ones asked for, byte for byte', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'whole-'))
+    const copy = new WholeReadCopy(join(dir, 'scratch'))
     const expected = new Map<number, Buffer[]>()
-    // 3 MiB across 3 instances and the unattributed lines, in pieces that cross the 1 MiB write batches.
+    // 3 MiB of interleaved lines from 3 instances and unprefixed lines, in chunks that cut lines and prefixes
+    // anywhere and cross the 1 MiB batches.
+    const lines: Buffer[] = []
     for (let i = 0; i < 3000; i++) {
       const id = i % 4 === 3 ? UNATTRIBUTED : i % 4
-      const piece = Buffer.from(`${id}:${i}:${'x'.repeat(1000)}\n`)
-      copy.append(id, [piece, Buffer.alloc(0)])
-      expected.set(id, [...(expected.get(id) ?? []), piece])
-      if (i === 1500) expect(copy.read(1)).toEqual(Buffer.concat(expected.get(1) ?? []))
+      const text = Buffer.from(`${i}:é${'x'.repeat(1000)}\n`)
+      lines.push(id === UNATTRIBUTED ? text : Buffer.concat([Buffer.from(`${id}> `), text]))
+      expected.set(id, [...(expected.get(id) ?? []), text])
     }
-    for (const [id, pieces] of expected) {
-      expect(copy.size(id)).toBe(Buffer.concat(pieces).length)
-      expect(copy.read(id).equals(Buffer.concat(pieces))).toBe(true)
-    }
+    lines.push(Buffer.from('2> last line without newline'))
+    expected.set(2, [...(expected.get(2) ?? []), Buffer.from('last line without newline')])
+    const stream = Buffer.concat(lines)
+    for (let at = 0, size = 1; at < stream.length; at += size, size = ((size * 7 + 3) % 70_000) + 1)
+      copy.add(stream.subarray(at, at + size))
+    copy.end()
+    for (const [id, pieces] of expected) expect(copy.size(id)).toBe(Buffer.concat(pieces).length)
     expect(copy.ids().sort()).toEqual([0, 1, 2])
     expect(copy.size(7)).toBe(0)
-    expect(copy.read(7).length).toBe(0)
+    const into = new InstanceOutputFiles(join(dir, 'taken'))
+    copy.extract(new Set([0, 2]), 'stdout', into)
+    expect(readFileSync(into.path(0, 'stdout')).equals(Buffer.concat(expected.get(0) ?? []))).toBe(true)
+    expect(readFileSync(into.path(2, 'stdout')).equals(Buffer.concat(expected.get(2) ?? []))).toBe(true)
+    expect(existsSync(into.path(1, 'stdout'))).toBe(false)
     copy.dispose()
-    expect(existsSync(path)).toBe(false)
+    expect(existsSync(join(dir, 'scratch'))).toBe(false)
   })
 })
 

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFil
 import { dirname, join } from 'node:path'
 import type { EmulatedStorage } from '../src/emulator/storage/emulated-storage.js'
 import { uploadResults } from '../src/emulator/storage/instance.js'
-import { collectResults, deleteResultsBucket } from '../src/storage/collect.js'
+import { collectResults, deleteResultsBucket, planDownloads } from '../src/storage/collect.js'
 import { resultsBucketName } from '../src/storage/layout.js'
 import { bringResults } from '../src/storage/session.js'
 import type { FileSettings } from '../src/inputs/settings.js'
@@ -125,6 +125,18 @@ describe('bringing results down', () => {
       'out/0/été 1.csv'
     ])
     expect(readdirSync(outside)).toEqual([])
+  })
+
+  it('never writes a .git folder from results (hooks would run in the workspace)', () => {
+    const at = new Date()
+    const objects = ['a.txt', '.git/hooks/pre-commit', 'sub/.git/config', 'x.gitignore'].map(key => ({
+      key,
+      size: 1,
+      lastModified: at
+    }))
+    const { planned, rejected } = planDownloads(objects)
+    expect(planned.map(p => p.path)).toEqual(['a.txt', 'x.gitignore'])
+    expect(rejected.map(r => r.key)).toEqual(['.git/hooks/pre-commit', 'sub/.git/config'])
   })
 
   it('reports a file and a folder of the same name instead of failing', async () => {

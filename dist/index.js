@@ -31923,12 +31923,14 @@ function errorMessage(error) {
 }
 /**
  * Text that did not come from the action's own code (a task name, an API state, an error message), made safe for
- * one log line: line breaks and other control characters become spaces, so that the runner can never read a
- * workflow command (`::error::...`) in it, and it is cut to `maxLength` characters.
+ * one log line: line breaks and other control characters become spaces and `##[` is broken, so that the runner can
+ * never read a workflow command (`::error::...` at a line's start, `##[error]...` anywhere) in it, and it is cut to
+ * `maxLength` characters.
  */
 function oneLine(text, maxLength = 500) {
+    // The runner also reads the older `##[command]` form anywhere in a line: a zero-width space breaks it.
     // eslint-disable-next-line no-control-regex
-    const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ');
+    const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').replace(/##\[/g, '#\u200b#[');
     return flat.length > maxLength ? `${flat.slice(0, maxLength)}…` : flat;
 }
 /** A URL as it may be logged: a user name or password in it is replaced by `***`. */
@@ -32052,7 +32054,9 @@ const State = {
     Shortname: 'shortname',
     TaskUuid: 'taskUuid',
     /** `true` once nothing is left for the post step: the task ended, or the user asked to leave it running. */
-    TaskEnded: 'taskEnded'
+    TaskEnded: 'taskEnded',
+    /** `true` when the timeout passed during the create: the post step aborts what it finds, abort-on-cancel aside. */
+    TimedOut: 'timedOut'
 };
 /** Values of the `outcome` output. */
 const Outcome = {
@@ -32243,16 +32247,15 @@ function readWholeNumber(read, input, minimum, maximum = 2 ** 31 - 1) {
     return value;
 }
 /** A duration of at least one second (`90s`, `30m`, `1h30m`), or undefined when empty. */
-function readDuration(read, input, maximumMs) {
+function readDuration(read, input, maximum) {
     const text = read(input);
     if (text === '')
         return undefined;
     const ms = about(input, () => parseDuration(text));
     if (ms < 1000)
         throw new InputError(input, `${text} is under a second; write at least 1s`);
-    if (maximumMs !== undefined && ms > maximumMs) {
-        throw new InputError(input, `${text} is over ${maximumMs / 60_000} minutes; a task's end would be noticed far too late`);
-    }
+    if (maximum && ms > maximum.ms)
+        throw new InputError(input, `${text} is over ${formatDuration(maximum.ms)}; ${maximum.why}`);
     return ms;
 }
 function read_readToken(read) {
@@ -33682,6 +33685,13 @@ function makeShortname(env, randomHex) {
 
 
 
+/** What describes a task to create. */
+/** Longer than any GitHub job runs (5 days on a self-hosted runner); timers cannot wait much longer either. */
+const LONGEST_TIMEOUT = {
+    ms: 7 * 24 * 3_600_000,
+    why: "no GitHub job runs that long (5 days at most); leave timeout empty for no limit but the job's own"
+};
+const LONGEST_POLL_INTERVAL = { ms: 600_000, why: "a task's end would be noticed far too late" };
 /** Inputs that describe a task to create, and so make no sense with `task`. */
 const CREATION_INPUTS = [
     constants_Input.Command,
@@ -33771,11 +33781,11 @@ function readSettings(read, context) {
         followTask,
         secrets: [token, ...(created?.secrets ?? []), ...(githubToken ? [githubToken] : [])],
         wait: read_readBoolean(read, constants_Input.Wait, true),
-        timeoutMs: readDuration(read, constants_Input.Timeout),
+        timeoutMs: readDuration(read, constants_Input.Timeout, LONGEST_TIMEOUT),
         abortOnCancel: read_readBoolean(read, constants_Input.AbortOnCancel, true),
         streamLogs: read_readBoolean(read, constants_Input.StreamLogs, true),
         summary: read_readBoolean(read, constants_Input.Summary, true),
-        pollFloorMs: readDuration(read, constants_Input.PollInterval, 600_000) ?? 0,
+        pollFloorMs: readDuration(read, constants_Input.PollInterval, LONGEST_POLL_INTERVAL) ?? 0,
         prComment: read_readBoolean(read, constants_Input.PrComment, false),
         githubToken,
         rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
@@ -34697,6 +34707,8 @@ async function readObjectText(store, bucket, key, signal) {
 
 
 /** Which objects become which files; the rest are rejected with a reason. */
+/** A path through a `.git` folder: results could plant hooks there. */
+const GIT_SEGMENT = /(^|\/)\.git(\/|$)/;
 function planDownloads(objects, prefix = '') {
     const rejected = [];
     const candidates = [];
@@ -34705,7 +34717,9 @@ function planDownloads(objects, prefix = '') {
         if (!object.key.startsWith(prefix))
             continue;
         const path = safeRelativePath(object.key.slice(prefix.length));
-        if (path !== undefined)
+        if (path !== undefined && GIT_SEGMENT.test(path))
+            rejected.push({ key: object.key, reason: 'a .git folder is never written from results' });
+        else if (path !== undefined)
             candidates.push({ object, path });
         else if (!(object.key.endsWith('/') && object.size === 0 && safeRelativePath(object.key.slice(0, -1)))) {
             rejected.push({ key: object.key, reason: 'its name would leave the results folder' });
@@ -36986,11 +37000,6 @@ class InstanceOutputFiles {
         (0,external_node_fs_.renameSync)(source, this.path(id, stream));
         this.sizes.set(`${id}.${stream}`, (0,external_node_fs_.statSync)(this.path(id, stream)).size);
     }
-    /** Replaces an instance's file with the given bytes (taken from a whole read). */
-    replaceWithData(id, stream, data) {
-        (0,external_node_fs_.writeFileSync)(this.path(id, stream), data);
-        this.sizes.set(`${id}.${stream}`, data.length);
-    }
     size(id, stream) {
         return this.sizes.get(`${id}.${stream}`) ?? 0;
     }
@@ -37349,19 +37358,20 @@ async function readCost(client, uuids, clock, debug) {
 var external_node_os_ = __nccwpck_require__(8161);
 ;// CONCATENATED MODULE: ./src/task/whole-read-copy.ts
 /**
- * A whole read of a task's output stream, demultiplexed into one scratch file: each instance's pieces are appended
- * as they come and remembered as byte ranges. Checking 10,000 instances against it then opens one file, not 10,000
- * (one per instance was most of the action's work after a large task's end).
+ * A whole read of a task's output stream, kept as it came in one scratch file, with each instance's byte count.
+ * Checking 10,000 instances against it opens one file, not 10,000 (one per instance was most of the action's work
+ * after a large task's end), and memory holds one count per instance whatever the output looks like. The few
+ * instances whose output must be taken from it are demultiplexed again from the file, in one pass.
  */
 
 
-/** Pieces are written in batches of about this size. */
-const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Chunks are written, and read back, in pieces of about this size. */
+const BATCH_BYTES = 1024 * 1024;
 class WholeReadCopy {
     path;
     fd;
-    /** id -> [offset, length] ranges in the scratch file, in order. */
-    ranges = new Map();
+    demux = new TaskOutputDemux();
+    sizes = new Map();
     written = 0;
     pending = [];
     pendingBytes = 0;
@@ -37369,47 +37379,47 @@ class WholeReadCopy {
         this.path = path;
         this.fd = (0,external_node_fs_.openSync)(path, 'w+');
     }
-    append(id, pieces) {
-        for (const piece of pieces) {
-            if (piece.length === 0)
-                continue;
-            const offset = this.written + this.pendingBytes;
-            const ranges = this.ranges.get(id) ?? [];
-            const last = ranges[ranges.length - 1];
-            if (last && last[0] + last[1] === offset)
-                last[1] += piece.length;
-            else
-                ranges.push([offset, piece.length]);
-            this.ranges.set(id, ranges);
-            this.pending.push(piece);
-            this.pendingBytes += piece.length;
-            if (this.pendingBytes >= WRITE_BATCH_BYTES)
-                this.flush();
-        }
+    /** One chunk of the whole read, as it came. */
+    add(chunk) {
+        if (chunk.length === 0)
+            return;
+        this.count(this.demux.feed(chunk));
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+        if (this.pendingBytes >= BATCH_BYTES)
+            this.flush();
+    }
+    /** The read is over: a last line without a newline is counted. */
+    end() {
+        this.count(this.demux.flush());
+        this.flush();
     }
     size(id) {
-        let bytes = 0;
-        for (const [, length] of this.ranges.get(id) ?? [])
-            bytes += length;
-        return bytes;
+        return this.sizes.get(id) ?? 0;
     }
     /** Ids with output in this read, the unattributed lines aside. */
     ids() {
-        return [...this.ranges.keys()].filter(id => id !== UNATTRIBUTED);
+        return [...this.sizes.keys()].filter(id => id !== UNATTRIBUTED);
     }
-    /** An instance's whole output in this read (bounded: whole reads are checked only up to a few tens of MiB). */
-    read(id) {
+    /** The output of the `wanted` instances, demultiplexed again from the file into `into`, in one pass. */
+    extract(wanted, stream, into) {
         this.flush();
-        const ranges = this.ranges.get(id) ?? [];
-        const data = Buffer.allocUnsafe(this.size(id));
-        let at = 0;
-        for (const [offset, length] of ranges) {
-            let done = 0;
-            while (done < length)
-                done += (0,external_node_fs_.readSync)(this.fd, data, at + done, length - done, offset + done);
-            at += length;
+        const demux = new TaskOutputDemux();
+        const buffer = Buffer.allocUnsafe(BATCH_BYTES);
+        const keep = (chunks) => {
+            for (const [id, pieces] of chunks)
+                if (wanted.has(id))
+                    into.append(id, stream, pieces);
+        };
+        for (let offset = 0; offset < this.written;) {
+            const read = (0,external_node_fs_.readSync)(this.fd, buffer, 0, Math.min(BATCH_BYTES, this.written - offset), offset);
+            if (read === 0)
+                throw new Error(`the scratch file ${this.path} was cut short`);
+            // Pieces are slices of `buffer`: append copies them before the next read overwrites it.
+            keep(demux.feed(buffer.subarray(0, read)));
+            offset += read;
         }
-        return data;
+        keep(demux.flush());
     }
     /** Closes and removes the scratch file. */
     dispose() {
@@ -37418,6 +37428,14 @@ class WholeReadCopy {
         }
         finally {
             (0,external_node_fs_.rmSync)(this.path, { force: true });
+        }
+    }
+    count(chunks) {
+        for (const [id, pieces] of chunks) {
+            let bytes = 0;
+            for (const piece of pieces)
+                bytes += piece.length;
+            this.sizes.set(id, (this.sizes.get(id) ?? 0) + bytes);
         }
     }
     flush() {
@@ -37660,7 +37678,6 @@ class OutputFollower {
         }
     }
     async readWhole(stream, into) {
-        const demux = new TaskOutputDemux();
         let bytes = 0;
         this.wholeReads++;
         try {
@@ -37670,11 +37687,9 @@ class OutputFollower {
                 bytes += chunk.length;
                 if (bytes > 2 * WHOLE_READ_MAX_BYTES)
                     throw new SinkStopped('the whole output is larger than expected');
-                for (const [id, pieces] of demux.feed(chunk))
-                    into.append(id, pieces);
+                into.add(chunk);
             });
-            for (const [id, pieces] of demux.flush())
-                into.append(id, pieces);
+            into.end();
             return bytes;
         }
         catch (error) {
@@ -37686,25 +37701,36 @@ class OutputFollower {
     /** Takes the whole read's copy where it holds more (or, when complete, where it differs); returns the ids taken. */
     takeFromWhole(stream, whole, ids, complete) {
         const files = this.options.files;
-        const candidates = new Set([...ids, ...whole.ids(), ...files.idsWithOutput()]);
-        const replaced = [];
-        for (const id of candidates) {
+        const more = new Set();
+        const same = new Set();
+        for (const id of new Set([...ids, ...whole.ids(), ...files.idsWithOutput()])) {
             const ours = files.size(id, stream);
             const theirs = whole.size(id);
-            let take = theirs > ours;
-            if (!take && complete && this.suspects.has(id) && theirs === ours && ours > 0) {
-                take = !(0,external_node_fs_.readFileSync)(files.path(id, stream)).equals(whole.read(id));
-            }
-            if (take) {
-                files.replaceWithData(id, stream, whole.read(id));
-                replaced.push(id);
-            }
+            if (theirs > ours)
+                more.add(id);
+            else if (complete && this.suspects.has(id) && theirs === ours && ours > 0)
+                same.add(id);
             // A rotated whole read may lack an instance's beginning too: its suspects are still read per instance. So is
             // a suspect that shows nothing at all: a rotation on a line boundary cannot be seen, and the read is cheap.
             if (complete && (ours > 0 || theirs > 0))
                 this.suspects.delete(id);
         }
-        return replaced.sort((a, b) => a - b);
+        if (more.size + same.size === 0)
+            return [];
+        const copy = new InstanceOutputFiles((0,external_node_path_.join)(this.options.files.dir, `.taken-${stream}`));
+        try {
+            whole.extract(new Set([...more, ...same]), stream, copy);
+            for (const id of same) {
+                if (!(0,external_node_fs_.readFileSync)(files.path(id, stream)).equals((0,external_node_fs_.readFileSync)(copy.path(id, stream))))
+                    more.add(id);
+            }
+            for (const id of more)
+                files.replaceWith(id, stream, copy.path(id, stream));
+        }
+        finally {
+            (0,external_node_fs_.rmSync)(copy.dir, { recursive: true, force: true });
+        }
+        return [...more].sort((a, b) => a - b);
     }
     /** Per-instance whole reads for what the whole task-level read could not settle: concurrent, and bounded. */
     async repairSuspects() {
@@ -38493,24 +38519,36 @@ async function followStartedTask(options) {
 }
 
 ;// CONCATENATED MODULE: ./src/step/context.ts
+/** After the timeout, result files of a task that ended (or was aborted) still come for this long. */
+const RESULTS_GRACE_MS = 10_000;
 /**
- * Stop or timeout, for the phases before and after following (planning, staging, creating, results): following
- * itself watches the timeout on its own, to abort the task and say why.
+ * Stop or timeout, for the phases before following (planning, staging, creating): following watches the timeout
+ * on its own, to abort the task and say why.
  */
 function boundedSignal({ stop, deadline }) {
-    return deadline ? AbortSignal.any([stop, deadline]) : stop;
+    return deadline ? AbortSignal.any([stop, deadline.signal]) : stop;
 }
-/** The step's timeout as a signal, counted from `started`; `clear` ends its timer. */
+/** Stop, or the timeout and its grace: for what comes after the task (result files, prune). */
+function afterTaskSignal({ stop, deadline }) {
+    return deadline ? AbortSignal.any([stop, deadline.late]) : stop;
+}
+/** The step's timeout as signals, counted from `started`; `clear` ends their timers. */
 function stepDeadline(timeoutMs, started, clock) {
     if (timeoutMs === undefined)
-        return { signal: undefined, clear: () => undefined };
-    const deadline = new AbortController();
+        return { deadline: undefined, clear: () => undefined };
     const cleared = new AbortController();
-    void clock.sleep(Math.max(0, started + timeoutMs - clock.now()), cleared.signal).then(() => {
-        if (!cleared.signal.aborted)
-            deadline.abort(new Error(`the timeout of ${timeoutMs} ms has passed`));
-    });
-    return { signal: deadline.signal, clear: () => cleared.abort() };
+    const at = (ms) => {
+        const controller = new AbortController();
+        void clock.sleep(Math.max(0, started + ms - clock.now()), cleared.signal).then(() => {
+            if (!cleared.signal.aborted)
+                controller.abort(new Error(`the timeout of ${timeoutMs} ms has passed`));
+        });
+        return controller.signal;
+    };
+    return {
+        deadline: { signal: at(timeoutMs), late: at(timeoutMs + RESULTS_GRACE_MS) },
+        clear: () => cleared.abort()
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/step/follow.ts
@@ -38563,7 +38601,9 @@ async function followAndBringBack(settings, submitted, client, context) {
     (0,external_node_fs_.mkdirSync)(logs, { recursive: true });
     const logsDir = task ? (0,external_node_path_.join)(logs, task.uuid) : (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(logs, `attempt-${settings.rerun.attempt}-`));
     // Old storage is pruned while the task runs: it costs the step nothing.
-    const pruning = start?.storage ? pruneStorage(start.storage, stop, logLine(io)) : undefined;
+    const pruning = start?.storage
+        ? pruneStorage(start.storage, afterTaskSignal(context), logLine(io))
+        : undefined;
     const followed = task
         ? await followStartedTask({
             settings,
@@ -38578,8 +38618,8 @@ async function followAndBringBack(settings, submitted, client, context) {
         })
         : undefined;
     const files = followed?.files ?? new InstanceOutputFiles(logsDir);
-    // After the end, the timeout still bounds what is brought back.
-    const bounded = boundedSignal(context);
+    // After the end, the timeout (and a short grace) still bounds what is brought back.
+    const bounded = afterTaskSignal(context);
     const kept = await bringKeptResults(plan, client.with({ signal: bounded }), files);
     const base = { plan, kept, files, staged: start?.staged?.stats };
     const results = await bringResultsBack(settings, submitted, { ...base, task, followed, ending: { kind: 'nothing-to-rerun' } }, bounded);
@@ -38636,6 +38676,7 @@ async function bringResultsBack(settings, { start, prepared, plan, storage, stor
 
 
 
+
 async function submitStep(settings, prepared, client, context) {
     const { io, clock, env } = context;
     const stop = boundedSignal(context);
@@ -38655,6 +38696,8 @@ async function submitStep(settings, prepared, client, context) {
     const only = plan.kind === 'some' ? plan.rerun : undefined;
     const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
     const start = await startTask(settings, { io, client, hurried, clock, stop, only, env }, prepared);
+    if (start.stopped && timedOut())
+        io.saveState(State.TimedOut, 'true');
     return { plan, start, prepared, storage: start.storage, timedOut: timedOut() };
 }
 /** A re-run with nothing to compute still brings the earlier attempts' result files back, when `results` is set. */
@@ -38719,13 +38762,13 @@ async function run(deps = defaultDependencies()) {
         timeoutMs: deps.requestTimeoutMs,
         onRetry: logLine(io)
     });
-    const deadline = stepDeadline(settings.timeoutMs, started, clock);
+    const timer = stepDeadline(settings.timeoutMs, started, clock);
     try {
-        const context = { ...deps, started, deadline: deadline.signal };
+        const context = { ...deps, started, deadline: timer.deadline };
         const submitted = await submitStep(settings, prepared, client, context);
         const happened = await followStep(settings, submitted, client, context);
         // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
-        const costed = deps.stop.aborted || deadline.signal?.aborted ? [] : happened.costed;
+        const costed = deps.stop.aborted ? [] : happened.costed;
         const cost = await readCost(client, costed, clock, message => io.debug(message));
         const report = assembleReport(settings, { ...happened, cost, elapsedMs: clock.now() - started });
         await writeReport(report, {
@@ -38737,7 +38780,7 @@ async function run(deps = defaultDependencies()) {
         });
     }
     finally {
-        deadline.clear();
+        timer.clear();
         transport.close();
     }
 }

@@ -65,7 +65,9 @@ export const State = {
   Shortname: 'shortname',
   TaskUuid: 'taskUuid',
   /** `true` once nothing is left for the post step: the task ended, or the user asked to leave it running. */
-  TaskEnded: 'taskEnded'
+  TaskEnded: 'taskEnded',
+  /** `true` when the timeout passed during the create: the post step aborts what it finds, abort-on-cancel aside. */
+  TimedOut: 'timedOut'
 } as const
 
 /** Values of the `outcome` output. */

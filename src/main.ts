@@ -45,13 +45,13 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
     timeoutMs: deps.requestTimeoutMs,
     onRetry: logLine(io)
   })
-  const deadline = stepDeadline(settings.timeoutMs, started, clock)
+  const timer = stepDeadline(settings.timeoutMs, started, clock)
   try {
-    const context = { ...deps, started, deadline: deadline.signal }
+    const context = { ...deps, started, deadline: timer.deadline }
     const submitted = await submitStep(settings, prepared, client, context)
     const happened = await followStep(settings, submitted, client, context)
     // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
-    const costed = deps.stop.aborted || deadline.signal?.aborted ? [] : happened.costed
+    const costed = deps.stop.aborted ? [] : happened.costed
     const cost = await readCost(client, costed, clock, message => io.debug(message))
     const report = assembleReport(settings, { ...happened, cost, elapsedMs: clock.now() - started })
     await writeReport(report, {
@@ -62,7 +62,7 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
       prComment: settings.prComment ? { token: settings.githubToken, comments: deps.comments } : undefined
     })
   } finally {
-    deadline.clear()
+    timer.clear()
     transport.close()
   }
 }

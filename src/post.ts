@@ -62,7 +62,8 @@ export async function post(deps: PostDependencies = { io: coreIO, env: process.e
     return
   }
   io.setSecret(settings.token)
-  if (!settings.abortOnCancel) {
+  // A step that timed out while creating aborts what it made: abort-on-cancel is about cancels.
+  if (!settings.abortOnCancel && io.getState(State.TimedOut) !== 'true') {
     io.warning(`Post: task ${known} may still be running; abort-on-cancel is false, so it is left alone.`)
     return
   }

@@ -12,12 +12,14 @@ export function errorMessage(error: unknown): string {
 
 /**
  * Text that did not come from the action's own code (a task name, an API state, an error message), made safe for
- * one log line: line breaks and other control characters become spaces, so that the runner can never read a
- * workflow command (`::error::...`) in it, and it is cut to `maxLength` characters.
+ * one log line: line breaks and other control characters become spaces and `##[` is broken, so that the runner can
+ * never read a workflow command (`::error::...` at a line's start, `##[error]...` anywhere) in it, and it is cut to
+ * `maxLength` characters.
  */
 export function oneLine(text: string, maxLength = 500): string {
+  // The runner also reads the older `##[command]` form anywhere in a line: a zero-width space breaks it.
   // eslint-disable-next-line no-control-regex
-  const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')
+  const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').replace(/##\[/g, '#\u200b#[')
   return flat.length > maxLength ? `${flat.slice(0, maxLength)}…` : flat
 }
 

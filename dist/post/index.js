@@ -31883,7 +31883,9 @@ const State = {
     Shortname: 'shortname',
     TaskUuid: 'taskUuid',
     /** `true` once nothing is left for the post step: the task ended, or the user asked to leave it running. */
-    TaskEnded: 'taskEnded'
+    TaskEnded: 'taskEnded',
+    /** `true` when the timeout passed during the create: the post step aborts what it finds, abort-on-cancel aside. */
+    TimedOut: 'timedOut'
 };
 /** Values of the `outcome` output. */
 const Outcome = {
@@ -32000,7 +32002,7 @@ function duration_parseDuration(text) {
     return Math.round(total);
 }
 /** `5400000` -> `1h30m`, for messages. */
-function formatDuration(ms) {
+function duration_formatDuration(ms) {
     if (ms < 1000)
         return `${ms}ms`;
     if (ms < 60_000 && ms % 1000 !== 0)
@@ -32034,12 +32036,14 @@ function words_errorMessage(error) {
 }
 /**
  * Text that did not come from the action's own code (a task name, an API state, an error message), made safe for
- * one log line: line breaks and other control characters become spaces, so that the runner can never read a
- * workflow command (`::error::...`) in it, and it is cut to `maxLength` characters.
+ * one log line: line breaks and other control characters become spaces and `##[` is broken, so that the runner can
+ * never read a workflow command (`::error::...` at a line's start, `##[error]...` anywhere) in it, and it is cut to
+ * `maxLength` characters.
  */
 function words_oneLine(text, maxLength = 500) {
+    // The runner also reads the older `##[command]` form anywhere in a line: a zero-width space breaks it.
     // eslint-disable-next-line no-control-regex
-    const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ');
+    const flat = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').replace(/##\[/g, '#\u200b#[');
     return flat.length > maxLength ? `${flat.slice(0, maxLength)}…` : flat;
 }
 /** A URL as it may be logged: a user name or password in it is replaced by `***`. */
@@ -32109,16 +32113,15 @@ function read_readWholeNumber(read, input, minimum, maximum = 2 ** 31 - 1) {
     return value;
 }
 /** A duration of at least one second (`90s`, `30m`, `1h30m`), or undefined when empty. */
-function read_readDuration(read, input, maximumMs) {
+function read_readDuration(read, input, maximum) {
     const text = read(input);
     if (text === '')
         return undefined;
     const ms = read_about(input, () => parseDuration(text));
     if (ms < 1000)
         throw new read_InputError(input, `${text} is under a second; write at least 1s`);
-    if (maximumMs !== undefined && ms > maximumMs) {
-        throw new read_InputError(input, `${text} is over ${maximumMs / 60_000} minutes; a task's end would be noticed far too late`);
-    }
+    if (maximum && ms > maximum.ms)
+        throw new read_InputError(input, `${text} is over ${formatDuration(maximum.ms)}; ${maximum.why}`);
     return ms;
 }
 function read_readToken(read) {
@@ -33573,6 +33576,13 @@ function task_makeShortname(env, randomHex) {
 
 
 
+/** What describes a task to create. */
+/** Longer than any GitHub job runs (5 days on a self-hosted runner); timers cannot wait much longer either. */
+const LONGEST_TIMEOUT = {
+    ms: 7 * 24 * 3_600_000,
+    why: "no GitHub job runs that long (5 days at most); leave timeout empty for no limit but the job's own"
+};
+const LONGEST_POLL_INTERVAL = { ms: 600_000, why: "a task's end would be noticed far too late" };
 /** Inputs that describe a task to create, and so make no sense with `task`. */
 const CREATION_INPUTS = [
     constants_Input.Command,
@@ -33662,11 +33672,11 @@ function readSettings(read, context) {
         followTask,
         secrets: [token, ...(created?.secrets ?? []), ...(githubToken ? [githubToken] : [])],
         wait: readBoolean(read, Input.Wait, true),
-        timeoutMs: readDuration(read, Input.Timeout),
+        timeoutMs: readDuration(read, Input.Timeout, LONGEST_TIMEOUT),
         abortOnCancel: readBoolean(read, Input.AbortOnCancel, true),
         streamLogs: readBoolean(read, Input.StreamLogs, true),
         summary: readBoolean(read, Input.Summary, true),
-        pollFloorMs: readDuration(read, Input.PollInterval, 600_000) ?? 0,
+        pollFloorMs: readDuration(read, Input.PollInterval, LONGEST_POLL_INTERVAL) ?? 0,
         prComment: readBoolean(read, Input.PrComment, false),
         githubToken,
         rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
@@ -34488,7 +34498,8 @@ async function post(deps = { io: coreIO, env: process.env }) {
         return;
     }
     io.setSecret(settings.token);
-    if (!settings.abortOnCancel) {
+    // A step that timed out while creating aborts what it made: abort-on-cancel is about cancels.
+    if (!settings.abortOnCancel && io.getState(State.TimedOut) !== 'true') {
         io.warning(`Post: task ${known} may still be running; abort-on-cancel is false, so it is left alone.`);
         return;
     }

@@ -3,7 +3,7 @@
  * post share (token, API URL, booleans, numbers, durations), so that both read every input the same way.
  */
 import { DEFAULT_API_URL, Env, Input, type InputName } from '../constants.js'
-import { parseDuration } from '../input-formats/duration.js'
+import { formatDuration, parseDuration } from '../input-formats/duration.js'
 import { errorMessage, redactUrl } from '../words.js'
 
 /** Reads one input as the runner passes it (already trimmed, `""` when unset). */
@@ -56,17 +56,17 @@ export function readWholeNumber(
 }
 
 /** A duration of at least one second (`90s`, `30m`, `1h30m`), or undefined when empty. */
-export function readDuration(read: InputReader, input: InputName, maximumMs?: number): number | undefined {
+export function readDuration(
+  read: InputReader,
+  input: InputName,
+  maximum?: { readonly ms: number; readonly why: string }
+): number | undefined {
   const text = read(input)
   if (text === '') return undefined
   const ms = about(input, () => parseDuration(text))
   if (ms < 1000) throw new InputError(input, `${text} is under a second; write at least 1s`)
-  if (maximumMs !== undefined && ms > maximumMs) {
-    throw new InputError(
-      input,
-      `${text} is over ${maximumMs / 60_000} minutes; a task's end would be noticed far too late`
-    )
-  }
+  if (maximum && ms > maximum.ms)
+    throw new InputError(input, `${text} is over ${formatDuration(maximum.ms)}; ${maximum.why}`)
   return ms
 }
 

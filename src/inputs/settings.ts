@@ -33,6 +33,14 @@ import {
 } from './task.js'
 
 /** What describes a task to create. */
+
+/** Longer than any GitHub job runs (5 days on a self-hosted runner); timers cannot wait much longer either. */
+const LONGEST_TIMEOUT = {
+  ms: 7 * 24 * 3_600_000,
+  why: "no GitHub job runs that long (5 days at most); leave timeout empty for no limit but the job's own"
+}
+const LONGEST_POLL_INTERVAL = { ms: 600_000, why: "a task's end would be noticed far too late" }
+
 export interface TaskSpec extends Placement {
   readonly instances: InstanceSelection
   /** Every constant sent to Qarnot: image constants, the user's, then DOCKER_CMD. */
@@ -206,11 +214,11 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     followTask,
     secrets: [token, ...(created?.secrets ?? []), ...(githubToken ? [githubToken] : [])],
     wait: readBoolean(read, Input.Wait, true),
-    timeoutMs: readDuration(read, Input.Timeout),
+    timeoutMs: readDuration(read, Input.Timeout, LONGEST_TIMEOUT),
     abortOnCancel: readBoolean(read, Input.AbortOnCancel, true),
     streamLogs: readBoolean(read, Input.StreamLogs, true),
     summary: readBoolean(read, Input.Summary, true),
-    pollFloorMs: readDuration(read, Input.PollInterval, 600_000) ?? 0,
+    pollFloorMs: readDuration(read, Input.PollInterval, LONGEST_POLL_INTERVAL) ?? 0,
     prComment: readBoolean(read, Input.PrComment, false),
     githubToken,
     rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },

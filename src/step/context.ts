@@ -10,31 +10,52 @@ export interface StepContext {
   readonly stop: AbortSignal
   /** When the step started (clock ms), set by run(): `timeout` counts from there. */
   readonly started?: number
-  /** Aborted once the step's `timeout` has passed (set by run(); never without a timeout). */
-  readonly deadline?: AbortSignal
+  /** The step's `timeout` as signals (set by run(); undefined without a timeout). */
+  readonly deadline?: StepDeadline
   /** How long failed status reads are ridden out (tests shorten it). */
   readonly badReadBudgetMs?: number
 }
 
+/** After the timeout, result files of a task that ended (or was aborted) still come for this long. */
+export const RESULTS_GRACE_MS = 10_000
+
 /**
- * Stop or timeout, for the phases before and after following (planning, staging, creating, results): following
- * itself watches the timeout on its own, to abort the task and say why.
+ * Stop or timeout, for the phases before following (planning, staging, creating): following watches the timeout
+ * on its own, to abort the task and say why.
  */
 export function boundedSignal({ stop, deadline }: Pick<StepContext, 'stop' | 'deadline'>): AbortSignal {
-  return deadline ? AbortSignal.any([stop, deadline]) : stop
+  return deadline ? AbortSignal.any([stop, deadline.signal]) : stop
 }
 
-/** The step's timeout as a signal, counted from `started`; `clear` ends its timer. */
+/** Stop, or the timeout and its grace: for what comes after the task (result files, prune). */
+export function afterTaskSignal({ stop, deadline }: Pick<StepContext, 'stop' | 'deadline'>): AbortSignal {
+  return deadline ? AbortSignal.any([stop, deadline.late]) : stop
+}
+
+export interface StepDeadline {
+  /** Aborted once the timeout has passed. */
+  readonly signal: AbortSignal
+  /** Aborted RESULTS_GRACE_MS later. */
+  readonly late: AbortSignal
+}
+
+/** The step's timeout as signals, counted from `started`; `clear` ends their timers. */
 export function stepDeadline(
   timeoutMs: number | undefined,
   started: number,
   clock: Clock
-): { readonly signal: AbortSignal | undefined; clear(): void } {
-  if (timeoutMs === undefined) return { signal: undefined, clear: () => undefined }
-  const deadline = new AbortController()
+): { readonly deadline: StepDeadline | undefined; clear(): void } {
+  if (timeoutMs === undefined) return { deadline: undefined, clear: () => undefined }
   const cleared = new AbortController()
-  void clock.sleep(Math.max(0, started + timeoutMs - clock.now()), cleared.signal).then(() => {
-    if (!cleared.signal.aborted) deadline.abort(new Error(`the timeout of ${timeoutMs} ms has passed`))
-  })
-  return { signal: deadline.signal, clear: () => cleared.abort() }
+  const at = (ms: number): AbortSignal => {
+    const controller = new AbortController()
+    void clock.sleep(Math.max(0, started + ms - clock.now()), cleared.signal).then(() => {
+      if (!cleared.signal.aborted) controller.abort(new Error(`the timeout of ${timeoutMs} ms has passed`))
+    })
+    return controller.signal
+  }
+  return {
+    deadline: { signal: at(timeoutMs), late: at(timeoutMs + RESULTS_GRACE_MS) },
+    clear: () => cleared.abort()
+  }
 }

@@ -15,7 +15,7 @@ import { bringResults, pruneStorage, type BroughtBack, type ResultsBucket } from
 import { bringKeptResults } from '../task/earlier.js'
 import { followStartedTask, type FollowResult } from '../task/follow.js'
 import { InstanceOutputFiles } from '../task/output-files.js'
-import { boundedSignal, type StepContext } from './context.js'
+import { afterTaskSignal, type StepContext } from './context.js'
 import type { Submitted } from './submit.js'
 
 /** What happened, and the tasks that ended, whose cost is read. */
@@ -64,7 +64,9 @@ async function followAndBringBack(
   mkdirSync(logs, { recursive: true })
   const logsDir = task ? join(logs, task.uuid) : mkdtempSync(join(logs, `attempt-${settings.rerun.attempt}-`))
   // Old storage is pruned while the task runs: it costs the step nothing.
-  const pruning = start?.storage ? pruneStorage(start.storage, stop, logLine(io)) : undefined
+  const pruning = start?.storage
+    ? pruneStorage(start.storage, afterTaskSignal(context), logLine(io))
+    : undefined
   const followed = task
     ? await followStartedTask({
         settings,
@@ -79,8 +81,8 @@ async function followAndBringBack(
       })
     : undefined
   const files = followed?.files ?? new InstanceOutputFiles(logsDir)
-  // After the end, the timeout still bounds what is brought back.
-  const bounded = boundedSignal(context)
+  // After the end, the timeout (and a short grace) still bounds what is brought back.
+  const bounded = afterTaskSignal(context)
   const kept = await bringKeptResults(plan, client.with({ signal: bounded }), files)
   const base = { plan, kept, files, staged: start?.staged?.stats }
   const results = await bringResultsBack(

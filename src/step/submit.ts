@@ -4,6 +4,7 @@
  * created once the timeout has passed.
  */
 import { logLine } from '../action-io.js'
+import { State } from '../constants.js'
 import { openStorage, type PreparedFiles, type StorageSession } from '../storage/session.js'
 import type { Settings } from '../inputs/settings.js'
 import type { QarnotClient } from '../qarnot/client.js'
@@ -50,6 +51,7 @@ export async function submitStep(
   const only = plan.kind === 'some' ? plan.rerun : undefined
   const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY })
   const start = await startTask(settings, { io, client, hurried, clock, stop, only, env }, prepared)
+  if (start.stopped && timedOut()) io.saveState(State.TimedOut, 'true')
   return { plan, start, prepared, storage: start.storage, timedOut: timedOut() }
 }
 

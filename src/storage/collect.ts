@@ -51,6 +51,9 @@ interface Planned {
 }
 
 /** Which objects become which files; the rest are rejected with a reason. */
+/** A path through a `.git` folder: results could plant hooks there. */
+const GIT_SEGMENT = /(^|\/)\.git(\/|$)/
+
 export function planDownloads(
   objects: readonly ObjectInfo[],
   prefix = ''
@@ -64,7 +67,9 @@ export function planDownloads(
     // Only what the instances left under the results folder of $TASK_PATH comes back, without that prefix.
     if (!object.key.startsWith(prefix)) continue
     const path = safeRelativePath(object.key.slice(prefix.length))
-    if (path !== undefined) candidates.push({ object, path })
+    if (path !== undefined && GIT_SEGMENT.test(path))
+      rejected.push({ key: object.key, reason: 'a .git folder is never written from results' })
+    else if (path !== undefined) candidates.push({ object, path })
     else if (!(object.key.endsWith('/') && object.size === 0 && safeRelativePath(object.key.slice(0, -1)))) {
       rejected.push({ key: object.key, reason: 'its name would leave the results folder' })
     }

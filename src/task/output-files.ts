@@ -12,8 +12,7 @@ import {
   openSync,
   readSync,
   renameSync,
-  statSync,
-  writeFileSync
+  statSync
 } from 'node:fs'
 import { join } from 'node:path'
 import type { OutputStream } from '../qarnot/client.js'
@@ -42,12 +41,6 @@ export class InstanceOutputFiles {
   replaceWith(id: number, stream: OutputStream, source: string): void {
     renameSync(source, this.path(id, stream))
     this.sizes.set(`${id}.${stream}`, statSync(this.path(id, stream)).size)
-  }
-
-  /** Replaces an instance's file with the given bytes (taken from a whole read). */
-  replaceWithData(id: number, stream: OutputStream, data: Buffer): void {
-    writeFileSync(this.path(id, stream), data)
-    this.sizes.set(`${id}.${stream}`, data.length)
   }
 
   size(id: number, stream: OutputStream): number {

@@ -253,7 +253,6 @@ export class OutputFollower {
   }
 
   private async readWhole(stream: OutputStream, into: WholeReadCopy): Promise<number | undefined> {
-    const demux = new TaskOutputDemux()
     let bytes = 0
     this.wholeReads++
     try {
@@ -262,9 +261,9 @@ export class OutputFollower {
         bytes += chunk.length
         if (bytes > 2 * WHOLE_READ_MAX_BYTES)
           throw new SinkStopped('the whole output is larger than expected')
-        for (const [id, pieces] of demux.feed(chunk)) into.append(id, pieces)
+        into.add(chunk)
       })
-      for (const [id, pieces] of demux.flush()) into.append(id, pieces)
+      into.end()
       return bytes
     } catch (error) {
       if (!this.isGone(error))
@@ -281,24 +280,29 @@ export class OutputFollower {
     complete: boolean
   ): number[] {
     const files = this.options.files
-    const candidates = new Set([...ids, ...whole.ids(), ...files.idsWithOutput()])
-    const replaced: number[] = []
-    for (const id of candidates) {
+    const more = new Set<number>()
+    const same = new Set<number>()
+    for (const id of new Set([...ids, ...whole.ids(), ...files.idsWithOutput()])) {
       const ours = files.size(id, stream)
       const theirs = whole.size(id)
-      let take = theirs > ours
-      if (!take && complete && this.suspects.has(id) && theirs === ours && ours > 0) {
-        take = !readFileSync(files.path(id, stream)).equals(whole.read(id))
-      }
-      if (take) {
-        files.replaceWithData(id, stream, whole.read(id))
-        replaced.push(id)
-      }
+      if (theirs > ours) more.add(id)
+      else if (complete && this.suspects.has(id) && theirs === ours && ours > 0) same.add(id)
       // A rotated whole read may lack an instance's beginning too: its suspects are still read per instance. So is
       // a suspect that shows nothing at all: a rotation on a line boundary cannot be seen, and the read is cheap.
       if (complete && (ours > 0 || theirs > 0)) this.suspects.delete(id)
     }
-    return replaced.sort((a, b) => a - b)
+    if (more.size + same.size === 0) return []
+    const copy = new InstanceOutputFiles(join(this.options.files.dir, `.taken-${stream}`))
+    try {
+      whole.extract(new Set([...more, ...same]), stream, copy)
+      for (const id of same) {
+        if (!readFileSync(files.path(id, stream)).equals(readFileSync(copy.path(id, stream)))) more.add(id)
+      }
+      for (const id of more) files.replaceWith(id, stream, copy.path(id, stream))
+    } finally {
+      rmSync(copy.dir, { recursive: true, force: true })
+    }
+    return [...more].sort((a, b) => a - b)
   }
 
   /** Per-instance whole reads for what the whole task-level read could not settle: concurrent, and bounded. */

@@ -1,18 +1,21 @@
 /**
- * A whole read of a task's output stream, demultiplexed into one scratch file: each instance's pieces are appended
- * as they come and remembered as byte ranges. Checking 10,000 instances against it then opens one file, not 10,000
- * (one per instance was most of the action's work after a large task's end).
+ * A whole read of a task's output stream, kept as it came in one scratch file, with each instance's byte count.
+ * Checking 10,000 instances against it opens one file, not 10,000 (one per instance was most of the action's work
+ * after a large task's end), and memory holds one count per instance whatever the output looks like. The few
+ * instances whose output must be taken from it are demultiplexed again from the file, in one pass.
  */
 import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs'
-import { UNATTRIBUTED } from './logs.js'
+import type { OutputStream } from '../qarnot/client.js'
+import { TaskOutputDemux, UNATTRIBUTED, type InstanceChunks } from './logs.js'
+import type { InstanceOutputFiles } from './output-files.js'
 
-/** Pieces are written in batches of about this size. */
-const WRITE_BATCH_BYTES = 1024 * 1024
+/** Chunks are written, and read back, in pieces of about this size. */
+const BATCH_BYTES = 1024 * 1024
 
 export class WholeReadCopy {
   private readonly fd: number
-  /** id -> [offset, length] ranges in the scratch file, in order. */
-  private readonly ranges = new Map<number, [number, number][]>()
+  private readonly demux = new TaskOutputDemux()
+  private readonly sizes = new Map<number, number>()
   private written = 0
   private pending: Buffer[] = []
   private pendingBytes = 0
@@ -21,44 +24,46 @@ export class WholeReadCopy {
     this.fd = openSync(path, 'w+')
   }
 
-  append(id: number, pieces: readonly Buffer[]): void {
-    for (const piece of pieces) {
-      if (piece.length === 0) continue
-      const offset = this.written + this.pendingBytes
-      const ranges = this.ranges.get(id) ?? []
-      const last = ranges[ranges.length - 1]
-      if (last && last[0] + last[1] === offset) last[1] += piece.length
-      else ranges.push([offset, piece.length])
-      this.ranges.set(id, ranges)
-      this.pending.push(piece)
-      this.pendingBytes += piece.length
-      if (this.pendingBytes >= WRITE_BATCH_BYTES) this.flush()
-    }
+  /** One chunk of the whole read, as it came. */
+  add(chunk: Buffer): void {
+    if (chunk.length === 0) return
+    this.count(this.demux.feed(chunk))
+    this.pending.push(chunk)
+    this.pendingBytes += chunk.length
+    if (this.pendingBytes >= BATCH_BYTES) this.flush()
+  }
+
+  /** The read is over: a last line without a newline is counted. */
+  end(): void {
+    this.count(this.demux.flush())
+    this.flush()
   }
 
   size(id: number): number {
-    let bytes = 0
-    for (const [, length] of this.ranges.get(id) ?? []) bytes += length
-    return bytes
+    return this.sizes.get(id) ?? 0
   }
 
   /** Ids with output in this read, the unattributed lines aside. */
   ids(): number[] {
-    return [...this.ranges.keys()].filter(id => id !== UNATTRIBUTED)
+    return [...this.sizes.keys()].filter(id => id !== UNATTRIBUTED)
   }
 
-  /** An instance's whole output in this read (bounded: whole reads are checked only up to a few tens of MiB). */
-  read(id: number): Buffer {
+  /** The output of the `wanted` instances, demultiplexed again from the file into `into`, in one pass. */
+  extract(wanted: ReadonlySet<number>, stream: OutputStream, into: InstanceOutputFiles): void {
     this.flush()
-    const ranges = this.ranges.get(id) ?? []
-    const data = Buffer.allocUnsafe(this.size(id))
-    let at = 0
-    for (const [offset, length] of ranges) {
-      let done = 0
-      while (done < length) done += readSync(this.fd, data, at + done, length - done, offset + done)
-      at += length
+    const demux = new TaskOutputDemux()
+    const buffer = Buffer.allocUnsafe(BATCH_BYTES)
+    const keep = (chunks: InstanceChunks): void => {
+      for (const [id, pieces] of chunks) if (wanted.has(id)) into.append(id, stream, pieces)
     }
-    return data
+    for (let offset = 0; offset < this.written;) {
+      const read = readSync(this.fd, buffer, 0, Math.min(BATCH_BYTES, this.written - offset), offset)
+      if (read === 0) throw new Error(`the scratch file ${this.path} was cut short`)
+      // Pieces are slices of `buffer`: append copies them before the next read overwrites it.
+      keep(demux.feed(buffer.subarray(0, read)))
+      offset += read
+    }
+    keep(demux.flush())
   }
 
   /** Closes and removes the scratch file. */
@@ -67,6 +72,14 @@ export class WholeReadCopy {
       closeSync(this.fd)
     } finally {
       rmSync(this.path, { force: true })
+    }
+  }
+
+  private count(chunks: InstanceChunks): void {
+    for (const [id, pieces] of chunks) {
+      let bytes = 0
+      for (const piece of pieces) bytes += piece.length
+      this.sizes.set(id, (this.sizes.get(id) ?? 0) + bytes)
     }
   }
 
