@@ -4,37 +4,21 @@
  * messages and result names, a checkout's .git folder, and inputs that name no sane folder or send the token in
  * clear. Each was found by a hostile review of the first version and failed before its fix.
  */
-import { afterAll, describe, expect, it } from '@jest/globals'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { describe, expect, it } from '@jest/globals'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import type { EmulatorOptions, QarnotEmulator } from '../src/emulator/server.js'
+import { join } from 'node:path'
+import type { QarnotEmulator } from '../src/emulator/server.js'
 import { run } from '../src/main.js'
 import { post } from '../src/post.js'
 import { listAllObjects } from '../src/storage/store.js'
 import { systemClock } from '../src/task/clock.js'
-import { fastEmulator } from './helpers/emulator.js'
+import { emulatorsOfThisFile } from './helpers/emulator.js'
 import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
+import { workspace } from './helpers/storage.js'
 
-const running = new Set<QarnotEmulator>()
-afterAll(async () => {
-  await Promise.all([...running].map(e => e.stop()))
-})
-
-async function start(options: EmulatorOptions = {}): Promise<QarnotEmulator> {
-  const emulator = await fastEmulator(options)
-  running.add(emulator)
-  return emulator
-}
-
-function workspace(files: Record<string, string> = {}): string {
-  const root = mkdtempSync(join(tmpdir(), 'workspace-'))
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true })
-    writeFileSync(join(root, path), content)
-  }
-  return root
-}
+/** Emulators of the test under way, stopped after the file (tests run side by side: each has its own). */
+const start = emulatorsOfThisFile()
 
 async function runIn(
   emulator: QarnotEmulator,

@@ -2,38 +2,21 @@
  * Files in, results out, end to end: the action staging a workspace's files to the emulator's S3 storage, the
  * emulated instances finding them in $TASK_PATH, and their results coming back to the workspace.
  */
-import { afterAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import type { EmulatorOptions, QarnotEmulator } from '../src/emulator/server.js'
+import { join } from 'node:path'
+import type { QarnotEmulator } from '../src/emulator/server.js'
 import { runAction } from '../src/local-runner/runner.js'
 import { run } from '../src/main.js'
 import { systemClock } from '../src/task/clock.js'
-import { fastEmulator } from './helpers/emulator.js'
+import { emulatorsOfThisFile } from './helpers/emulator.js'
 import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
+import { workspace } from './helpers/storage.js'
 
-const running = new Set<QarnotEmulator>()
-afterAll(async () => {
-  await Promise.all([...running].map(e => e.stop()))
-})
-
-async function start(options: EmulatorOptions = {}): Promise<QarnotEmulator> {
-  const emulator = await fastEmulator(options)
-  running.add(emulator)
-  return emulator
-}
-
-/** A workspace with the given files (path -> content). */
-function workspace(files: Record<string, string | Buffer>): string {
-  const root = mkdtempSync(join(tmpdir(), 'workspace-'))
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true })
-    writeFileSync(join(root, path), content)
-  }
-  return root
-}
+/** Emulators of the test under way, stopped after the file (tests run side by side: each has its own). */
+const start = emulatorsOfThisFile()
 
 async function runIn(
   emulator: QarnotEmulator,

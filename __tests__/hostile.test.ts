@@ -2,26 +2,17 @@
  * Issue "no task left billing, no step left hanging": each hostile answer reproduced against run() and the
  * emulator, with what the step must do instead of leaving a task running, hanging, or failing a healthy task.
  */
-import { afterAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import { tmpdir } from 'node:os'
-import type { EmulatorOptions, QarnotEmulator } from '../src/emulator/server.js'
+import type { QarnotEmulator } from '../src/emulator/server.js'
 import { run } from '../src/main.js'
 import { DEFAULT_RETRY } from '../src/qarnot/retry.js'
 import { systemClock } from '../src/task/clock.js'
-import { fastEmulator } from './helpers/emulator.js'
+import { emulatorsOfThisFile } from './helpers/emulator.js'
 import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
 
-/** Emulators of the test under way, stopped after it (tests run side by side: each has its own). */
-const running = new Set<QarnotEmulator>()
-afterAll(async () => {
-  await Promise.all([...running].map(e => e.stop()))
-})
-
-async function start(options: EmulatorOptions = {}): Promise<QarnotEmulator> {
-  const emulator = await fastEmulator(options)
-  running.add(emulator)
-  return emulator
-}
+/** Emulators of the test under way, stopped after the file (tests run side by side: each has its own). */
+const start = emulatorsOfThisFile()
 
 async function runWith(
   target: QarnotEmulator,

@@ -2,25 +2,17 @@
  * The action against each way the real API may answer (the emulator's quirk modes, docs/emulator.md), and the
  * bundled action against all of them at once.
  */
-import { afterAll, describe, expect, it } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import { tmpdir } from 'node:os'
 import type { EmulatorOptions, EmulatorQuirks, QarnotEmulator } from '../src/emulator/server.js'
 import { runAction } from '../src/local-runner/runner.js'
 import { run } from '../src/main.js'
 import { systemClock } from '../src/task/clock.js'
-import { fastEmulator } from './helpers/emulator.js'
+import { emulatorsOfThisFile } from './helpers/emulator.js'
 import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
 
-const running = new Set<QarnotEmulator>()
-afterAll(async () => {
-  await Promise.all([...running].map(e => e.stop()))
-})
-
-async function start(options: EmulatorOptions = {}): Promise<QarnotEmulator> {
-  const emulator = await fastEmulator(options)
-  running.add(emulator)
-  return emulator
-}
+/** Emulators of the test under way, stopped after the file (tests run side by side: each has its own). */
+const start = emulatorsOfThisFile()
 
 async function runWith(
   quirks: EmulatorQuirks,

@@ -1,4 +1,5 @@
 /** Starting and using the emulator from tests. */
+import { afterAll } from '@jest/globals'
 import { request as httpRequest } from 'node:http'
 import type { TaskCreateBody } from '../../src/qarnot/types.js'
 import { startEmulator, type EmulatorOptions, type QarnotEmulator } from '../../src/emulator/server.js'
@@ -7,6 +8,22 @@ export const FAST_TIMINGS = { dispatchMs: 20, environmentMs: 10, uploadMs: 20, c
 
 export function fastEmulator(options: EmulatorOptions = {}): Promise<QarnotEmulator> {
   return startEmulator({ timings: FAST_TIMINGS, ...options })
+}
+
+/**
+ * A starter of fast emulators for one test file: each test may start its own (tests run side by side), and all of
+ * them are stopped after the file. Call it at the top level of the file.
+ */
+export function emulatorsOfThisFile(): (options?: EmulatorOptions) => Promise<QarnotEmulator> {
+  const running = new Set<QarnotEmulator>()
+  afterAll(async () => {
+    await Promise.all([...running].map(e => e.stop()))
+  })
+  return async (options = {}) => {
+    const emulator = await fastEmulator(options)
+    running.add(emulator)
+    return emulator
+  }
 }
 
 /** A plain HTTP call as any client of the real API would make it (raw token, JSON body). */

@@ -33,7 +33,7 @@ export function writeFiles(root: string, files: Record<string, string | Buffer>)
   }
 }
 
-export function workspace(files: Record<string, string | Buffer>): string {
+export function workspace(files: Record<string, string | Buffer> = {}): string {
   const root = tempDir('workspace')
   writeFiles(root, files)
   return root
