@@ -237,7 +237,7 @@ describe('the timeout and what still comes after it', () => {
       })
     })
     const { uuid } = (await created.json()) as { uuid: string }
-    const state = { shortname: 'gha-77-1-timedout', timedOut: 'true' }
+    const state = { shortname: 'gha-77-1-timedout', mustAbort: 'true' }
     const io = recordingIO(
       { token: emulator.token, 'api-url': emulator.url, 'abort-on-cancel': 'false' },
       state
@@ -247,6 +247,56 @@ describe('the timeout and what still comes after it', () => {
     const task = emulator.allTasks().find(t => t.uuid === uuid)
     expect(['PendingCancel', 'Cancelled']).toContain(task?.state)
   })
+})
+
+describe('the post step finishes what the main step meant to abort', () => {
+  async function runningTask(emulator: QarnotEmulator, shortname: string): Promise<string> {
+    const created = await fetch(`${emulator.url}/tasks`, {
+      method: 'POST',
+      headers: { Authorization: emulator.token, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        name: 'left running',
+        shortname,
+        profile: 'docker-batch',
+        instanceCount: 1,
+        constants: [{ key: 'DOCKER_CMD', value: 'sleep 60' }]
+      })
+    })
+    return ((await created.json()) as { uuid: string }).uuid
+  }
+  const stateOf = (emulator: QarnotEmulator, uuid: string) =>
+    emulator.allTasks().find(t => t.uuid === uuid)?.state
+
+  it('a timeout whose abort failed: the post step aborts, even with abort-on-cancel: false', async () => {
+    const emulator = await start()
+    emulator.faults.add({
+      endpoint: 'POST /tasks/{uuid}/abort',
+      fault: { type: 'status', status: 503 },
+      times: 1000
+    })
+    const root = workspace()
+    const io = await runIn(emulator, root, { command: 'sleep 60', timeout: '2s', 'abort-on-cancel': 'false' })
+    expect(io.outputs.outcome).toBe('timed-out')
+    expect(io.failures[0]).toMatch(/was asked to abort \(the post step checks it again\) after the timeout/)
+    emulator.faults.clear()
+    const postIO = recordingIO(
+      { token: emulator.token, 'api-url': emulator.url, 'abort-on-cancel': 'false' },
+      io.state
+    )
+    await post({ io: postIO, env: {} })
+    expect(postIO.log.join('\n')).toMatch(/has been aborted/)
+    expect(['PendingCancel', 'Cancelled']).toContain(stateOf(emulator, io.outputs['task-uuid']))
+  })
+
+  it('a status read that stalls once does not make the post step give a known task up', async () => {
+    const emulator = await start()
+    const uuid = await runningTask(emulator, 'gha-77-1-stalled')
+    emulator.faults.add({ endpoint: 'GET /tasks/{uuid}', fault: { type: 'stall' }, times: 1 })
+    const io = recordingIO({ token: emulator.token, 'api-url': emulator.url }, { taskUuid: uuid })
+    await post({ io, env: {} })
+    expect(io.log.join('\n')).toMatch(/has been aborted/)
+    expect(['PendingCancel', 'Cancelled']).toContain(stateOf(emulator, uuid))
+  }, 60_000)
 })
 
 describe('untrusted text stays text', () => {

@@ -101,7 +101,7 @@ describe('run()', () => {
       await run({ io, env: {}, clock: systemClock, stop: new AbortController().signal })
       expect(io.failures).toHaveLength(1)
       expect(io.failures[0]).toMatch(new RegExp(`^Input '${input}': .*${fix.source}`))
-      expect(io.outputs).toEqual({})
+      expect(io.outputs).toEqual({ outcome: 'failure' })
     }
     expect(emulator.requestCount()).toBe(0)
   })
@@ -201,7 +201,7 @@ describe('run()', () => {
       badReadBudgetMs: 500
     })
     expect(io.failures[0]).toMatch(
-      /could no longer be followed and was aborted: .*answered 500.*gave up after 3 attempts/
+      /could no longer be followed and was asked to abort \(the post step checks it again\): .*answered 500.*gave up after 3 attempts/
     )
     expect(io.log.join('\n')).toMatch(/can no longer be followed .*: aborting task/)
     expect(io.outputs.outcome).toBe('failure')

@@ -4,7 +4,7 @@ import { decideOutcome, describeOutcome, type StepEnding } from '../src/report/o
 import { writeUntrusted } from '../src/report/log.js'
 import { buildOutputs, RESULTS_OUTPUT_BYTES, STDOUT_OUTPUT_BYTES } from '../src/report/outputs.js'
 import { renderSummary, SUMMARY_BUDGET_BYTES } from '../src/report/summary.js'
-import { escapeHtml, formatSeconds, tableCell } from '../src/report/text.js'
+import { codeSpan, escapeHtml, formatSeconds, listText, tableCell } from '../src/report/text.js'
 import { InstanceOutputFiles } from '../src/task/output-files.js'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -265,5 +265,46 @@ describe('failure message and log', () => {
 
   it('escapes what HTML would read', () => {
     expect(escapeHtml('<a & b>')).toBe('&lt;a &amp; b&gt;')
+  })
+})
+
+describe('what task text and sheer numbers cannot do to the report', () => {
+  it('4,000 notes: the summary lists 30, counts the rest, and keeps the headline and the table', () => {
+    const failed = report(3, {}, [1])
+    const notes = Array.from({ length: 4000 }, (_, i) => `Result "out/.git/f${i}" was not written: no.`)
+    const markdown = renderSummary({ ...failed, notes })
+    expect(markdown).toContain(`> ${tableCell(failed.headline)}`)
+    expect(markdown.match(/^- Result /gm)).toHaveLength(30)
+    expect(markdown).toContain('- …and 3970 more notes: the step log has them all.')
+    expect(markdown).toContain('| Instance |')
+    expect(markdown).not.toContain('too large')
+  })
+
+  it('a task name of 1.2 MB: the summary stays within its budget', () => {
+    const named = {
+      ...report(3, {}),
+      task: { uuid: 'u', url: 'https://tasq.qarnot.com/tasks/u', name: 'n'.repeat(1_200_000) }
+    }
+    expect(Buffer.byteLength(renderSummary(named))).toBeLessThan(SUMMARY_BUDGET_BYTES)
+  })
+
+  it('results: every instance of 5,000, and a failed one with a 600 KB error, stay in the output', () => {
+    const texts: Texts = {}
+    for (let id = 0; id < 5000; id++) texts[id] = { stdout: 'x'.repeat(200), stderr: '' }
+    const many = JSON.parse(buildOutputs(report(5000, texts)).results) as { id: number }[]
+    expect(many.map(e => e.id)).toEqual(Array.from({ length: 5000 }, (_, id) => id))
+    const huge = buildOutputs(report(3, {}, [1], () => 'E'.repeat(600_000)))
+    const entries = JSON.parse(huge.results) as { id: number; state: string; error: string | null }[]
+    expect(entries.map(e => e.id)).toEqual([0, 1, 2])
+    expect(entries[1].error?.length).toBeLessThanOrEqual(1025)
+    expect(Buffer.byteLength(huge.results)).toBeLessThanOrEqual(RESULTS_OUTPUT_BYTES)
+  })
+
+  it('a list item cannot become a heading, a mention cannot notify, a code span holds any name', () => {
+    expect(listText('# Release')).toBe('\\# Release')
+    expect(listText('12. step')).toBe('12\\. step')
+    expect(tableCell('ping @octo-org/team about #12')).toBe('ping @\u2060octo-org/team about #\u206012')
+    expect(codeSpan('out_dir')).toBe('`out_dir`')
+    expect(codeSpan('a`b')).toBe('``a`b``')
   })
 })

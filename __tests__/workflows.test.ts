@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { QarnotEmulator } from '../src/emulator/server.js'
 import { readRunContext, traceLabels } from '../src/github/context.js'
-import { commentMarker } from '../src/github/pr-comment.js'
 import { commentOnPullRequest } from '../src/github/comment-step.js'
+import { upsertComment, type CommentsApi } from '../src/github/pr-comment.js'
 import { NO_OUTPUT } from '../src/report/model.js'
 import { runAction } from '../src/local-runner/runner.js'
 import { run } from '../src/main.js'
@@ -92,24 +92,23 @@ describe('traceability', () => {
 describe('pull-request comment', () => {
   it('creates one comment, then updates it in place on a re-run, through Octokit over HTTP', async () => {
     const env = pullRequestEnv()
-    const first = await runIn(env, {
-      command: "sh -c 'exit $((INSTANCE_ID % 2))'",
+    // Odd instances fail until the marker exists: the same step, failing, then passing on a re-run.
+    const marker = join(mkdtempSync(join(tmpdir(), 'comment-')), 'fixed')
+    const inputs = {
+      command: `sh -c 'test $((INSTANCE_ID % 2)) = 0 || test -e ${marker}'`,
       'instance-count': '3',
       'pr-comment': 'true',
       'github-token': 'ghs_test'
-    })
+    }
+    const first = await runIn(env, inputs)
     expect(first.log.join('\n')).toMatch(/pr-comment: comment 1000 created on pull request #42/)
     expect(github.comments).toHaveLength(1)
-    expect(github.comments[0].body).toContain(commentMarker(['render', 'frames', 'qarnot']))
+    expect(github.comments[0].body).toMatch(/<!-- qarnot-action:render\/frames\/qarnot\/[0-9a-f]{12} -->/)
     expect(github.comments[0].body).toContain('❌ Qarnot task failed: 1 of 3 instances did not succeed')
     expect(github.requests[0].authorization).toBe('token ghs_test')
 
-    const second = await runIn(env, {
-      command: 'echo ok',
-      'instance-count': '3',
-      'pr-comment': 'true',
-      'github-token': 'ghs_test'
-    })
+    writeFileSync(marker, '')
+    const second = await runIn(env, inputs)
     expect(second.log.join('\n')).toMatch(/pr-comment: comment 1000 updated/)
     expect(github.comments).toHaveLength(1)
     expect(github.comments[0].body).toContain('✅ Qarnot task succeeded: 3/3 instances')
@@ -124,6 +123,30 @@ describe('pull-request comment', () => {
       'github-token': 't'
     })
     expect(github.comments).toHaveLength(2)
+  })
+
+  it('keeps separate comments for matrix legs of one step, and passes over a marker someone else pasted', async () => {
+    const env = pullRequestEnv()
+    const leg = (range: string) => ({
+      command: 'echo',
+      'instance-range': range,
+      'pr-comment': 'true',
+      'github-token': 'ghs_test'
+    })
+    await runIn(env, leg('0-1'))
+    const marker = /<!-- qarnot-action:[^>]+ -->/.exec(github.comments[0].body)?.[0] ?? ''
+    github.comments.unshift({
+      id: 1,
+      body: `${marker}\nfake ✅`,
+      issue: 42,
+      user: { login: 'someone', type: 'User' }
+    })
+    await runIn(env, leg('2-3'))
+    await runIn(env, leg('0-1'))
+    // Leg 0-1 updated its own comment (not the stranger's), and leg 2-3 has its own.
+    expect(github.comments.map(c => c.id).sort()).toEqual([1, 1000, 1001])
+    expect(github.comments.find(c => c.id === 1)?.body).toBe(`${marker}\nfake ✅`)
+    expect(github.requests.filter(r => r.method === 'PATCH')).toHaveLength(1)
   })
 
   it('warns and keeps the verdict when the token may not comment', async () => {
@@ -245,5 +268,21 @@ describe('fire and forget, then collect', () => {
       'task-uuid': emulator.allTasks()[0].uuid,
       stdout: '0> by name\n'
     })
+  })
+})
+
+describe('upsertComment', () => {
+  it("writes a new comment when the only one with the marker is someone else's", async () => {
+    const created: string[] = []
+    const api: CommentsApi = {
+      list: async () => [{ id: 7, body: '<!-- m -->\nplanted', user: { login: 'someone', type: 'User' } }],
+      create: async (_owner, _repo, _issue, body) => (created.push(body), { id: 8, body }),
+      update: async () => {
+        throw Object.assign(new Error('Forbidden'), { status: 403 })
+      }
+    }
+    const target = { owner: 'o', repo: 'r', issue: 1 }
+    expect(await upsertComment(api, target, '<!-- m -->', 'report')).toEqual({ action: 'created', id: 8 })
+    expect(created).toEqual(['<!-- m -->\nreport'])
   })
 })

@@ -32055,8 +32055,11 @@ const State = {
     TaskUuid: 'taskUuid',
     /** `true` once nothing is left for the post step: the task ended, or the user asked to leave it running. */
     TaskEnded: 'taskEnded',
-    /** `true` when the timeout passed during the create: the post step aborts what it finds, abort-on-cancel aside. */
-    TimedOut: 'timedOut'
+    /**
+     * `true` when the step decided to abort its task for a reason other than a cancel (the timeout, during the create
+     * or after; a task it could no longer follow): the post step aborts what it finds, abort-on-cancel aside.
+     */
+    MustAbort: 'mustAbort'
 };
 /** Values of the `outcome` output. */
 const Outcome = {
@@ -33677,6 +33680,11 @@ function makeShortname(env, randomHex) {
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/settings.ts
+/**
+ * The action's inputs -> one typed, validated Settings object, and the smaller one the post step needs, built from
+ * the same readers. Every problem is an InputError naming the input and the fix, raised before anything is sent.
+ */
+
 
 
 
@@ -33751,7 +33759,10 @@ function readTaskSpec(read, context) {
         maxRetriesPerInstance: described.maxRetriesPerInstance,
         autoDelete: described.autoDelete
     };
-    return { spec, secrets, stepTag };
+    // The name is left out: by default it holds the run number, and the comment lives across runs.
+    const leg = { ...described, name: undefined };
+    const commentLeg = (0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(leg)).digest('hex').slice(0, 12);
+    return { spec, secrets, stepTag, commentLeg };
 }
 function makeStepTag(env, fingerprint) {
     return stepTag({
@@ -33787,6 +33798,7 @@ function readSettings(read, context) {
         summary: read_readBoolean(read, constants_Input.Summary, true),
         pollFloorMs: readDuration(read, constants_Input.PollInterval, LONGEST_POLL_INTERVAL) ?? 0,
         prComment: read_readBoolean(read, constants_Input.PrComment, false),
+        commentLeg: created?.commentLeg,
         githubToken,
         rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
         files: readFiles(read, context.env, followTask !== undefined)
@@ -35480,8 +35492,7 @@ async function bringResults(session, buckets, prepared, remove, signal) {
             const result = await collectResults({ store: session.store, bucket, directory, prefix, signal });
             if (result.rejected.length > 0)
                 incomplete = true;
-            for (const { key, reason } of result.rejected)
-                notes.push(`Result ${JSON.stringify(key)} was not written: ${reason}.`);
+            notes.push(...rejectionNotes(result.rejected));
             if (result.bucketMissing && attempt !== undefined) {
                 incomplete = true;
                 notes.push(goneNote(bucket, attempt));
@@ -35500,6 +35511,19 @@ async function bringResults(session, buckets, prepared, remove, signal) {
         }
     }
     return { directory, stats: total, notes, incomplete };
+}
+/** Results not written, each named up to MAX_NAMED_REJECTIONS, then counted by reason. */
+const MAX_NAMED_REJECTIONS = 20;
+function rejectionNotes(rejected) {
+    const notes = rejected
+        .slice(0, MAX_NAMED_REJECTIONS)
+        .map(({ key, reason }) => `Result ${JSON.stringify(key)} was not written: ${reason}.`);
+    const rest = new Map();
+    for (const { reason } of rejected.slice(MAX_NAMED_REJECTIONS))
+        rest.set(reason, (rest.get(reason) ?? 0) + 1);
+    for (const [reason, count] of rest)
+        notes.push(`${count} more results were not written: ${reason}.`);
+    return notes;
 }
 const goneNote = (bucket, attempt) => `The result files of attempt ${attempt} (bucket ${bucket}) are gone: a results bucket is removed once its files came back and its step passed. Set keep-results: true to keep them for re-runs, or rerun: all to compute again.`;
 function add(a, b) {
@@ -35696,6 +35720,7 @@ function failureMessage(taskLabel, verdict) {
 
 
 
+
 function decideOutcome(ending, verdict) {
     switch (ending.kind) {
         case 'submitted':
@@ -35765,13 +35790,17 @@ function headline(facts) {
     if (outcome === Outcome.Success)
         return `${label} succeeded: ${plural(verdict?.instances.length ?? 0, 'instance')}.`;
     if (outcome === Outcome.TimedOut) {
-        return `${label} was aborted after the timeout of ${formatDuration(facts.timeoutMs ?? 0)} (state ${state}).`;
+        return `${label} ${abortedOrAsked(state)} after the timeout of ${formatDuration(facts.timeoutMs ?? 0)} (state ${state}).`;
     }
     if (ending.ending === 'stopped')
-        return `The step was cancelled; ${label} was aborted (state ${state}).`;
+        return `The step was cancelled; ${label} ${abortedOrAsked(state)} (state ${state}).`;
     if (ending.ending === 'lost')
-        return `${label} could no longer be followed and was aborted: ${(ending.message ?? 'no answer').replace(/\.$/, '')}.`;
+        return `${label} could no longer be followed and ${abortedOrAsked(state)}: ${(ending.message ?? 'no answer').replace(/\.$/, '')}.`;
     return verdict ? failureMessage(label, verdict) : `${label} ended in state ${state}.`;
+}
+/** "was aborted" once the task was seen in a final state; until then only the abort is known to be asked for. */
+function abortedOrAsked(state) {
+    return isFinalState(state) ? 'was aborted' : 'was asked to abort (the post step checks it again)';
 }
 function describeOutcome(facts) {
     return { title: title(facts), headline: headline(facts) };
@@ -35864,7 +35893,22 @@ function tableCell(text) {
     return (escapeHtml(text)
         // eslint-disable-next-line no-control-regex
         .replace(/[\r\n\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')
-        .replace(/[\\`*_[\]|~]/g, character => `\\${character}`));
+        .replace(/[\\`*_[\]|~]/g, character => `\\${character}`)
+        // A mention or an issue reference in task text must not notify anyone or link (the PR comment renders them).
+        .replace(/([@#])(?=[\w-])/g, '$1\u2060'));
+}
+/** Text as a list item's content: also no heading, quote or list marker where the item begins. */
+function listText(text) {
+    return tableCell(text).replace(/^(\s*)([#>+=-]|\d+[.)])/, (_, space, marker) => `${space}${marker.replace(/([#>+=.)-])$/, '\\$1')}`);
+}
+/** Text as an inline code span, whatever backticks it holds (backslash escapes do not work inside one). */
+function codeSpan(text) {
+    // eslint-disable-next-line no-control-regex
+    const flat = text.replace(/[\r\n\u0000-\u001f\u007f\u2028\u2029]+/g, ' ');
+    const longest = Math.max(0, ...(flat.match(/`+/g) ?? []).map(run => run.length));
+    const fence = '`'.repeat(longest + 1);
+    const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
+    return `${fence}${pad}${flat}${pad}${fence}`;
 }
 function utf8Bytes(text) {
     return Buffer.byteLength(text, 'utf8');
@@ -36506,14 +36550,25 @@ function filesLine(files) {
         parts.push(`${plural(staged.files, 'resource file')} (${kib(staged.bytes)}) staged, ${kib(staged.bytesSent)} sent, in ${formatSeconds(staged.ms / 1000)}`);
     }
     if (results) {
-        parts.push(`${plural(results.files, 'result file')} (${kib(results.bytes)}) back into \`${tableCell(results.directory)}\`, in ${formatSeconds(results.ms / 1000)}${results.incomplete ? ' ⚠️ not all of them: see the notes' : ''}`);
+        parts.push(`${plural(results.files, 'result file')} (${kib(results.bytes)}) back into ${codeSpan(results.directory)}, in ${formatSeconds(results.ms / 1000)}${results.incomplete ? ' ⚠️ not all of them: see the notes' : ''}`);
     }
     return parts.join(' · ');
+}
+/** Most notes (and task errors) listed in the summary, each at most NOTE_CHARS characters. */
+const MAX_LISTED = 30;
+const NOTE_CHARS = 1000;
+const cut = (text, max) => (text.length > max ? `${text.slice(0, max)}…` : text);
+/** Bullet items of untrusted text, bounded in number and length. */
+function listItems(items, what, where) {
+    const listed = items.slice(0, MAX_LISTED).map(item => `- ${listText(cut(item, NOTE_CHARS))}`);
+    if (items.length > MAX_LISTED)
+        listed.push(`- …and ${plural(items.length - MAX_LISTED, `more ${what}`)}: ${where}.`);
+    return listed;
 }
 function header(report) {
     const followed = report.task ? ` · followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}` : '';
     const task = report.task
-        ? `**Task** [${tableCell(report.task.name)}](${report.task.url}) · \`${report.task.uuid}\` · `
+        ? `**Task** [${tableCell(cut(report.task.name, 200))}](${report.task.url}) · \`${report.task.uuid}\` · `
         : '';
     const cost = costLine(report.cost);
     const lines = [`## ${report.title}`, '', `${task}state \`${tableCell(report.state)}\`${followed}`, ''];
@@ -36525,10 +36580,10 @@ function header(report) {
     if (report.outcome !== Outcome.Success)
         lines.push(`> ${tableCell(report.headline)}`, '');
     if (report.notes.length > 0)
-        lines.push(...report.notes.map(note => `- ${tableCell(note)}`), '');
+        lines.push(...listItems(report.notes, 'note', 'the step log has them all'), '');
     const taskErrors = report.verdict?.taskErrors ?? [];
     if (taskErrors.length > 0)
-        lines.push('**Task errors**', '', ...taskErrors.map(e => `- ${tableCell(e)}`), '');
+        lines.push('**Task errors**', '', ...listItems(taskErrors, 'task error', 'the results output has them'), '');
     return lines;
 }
 /** Each instance's output block, failed ones first, within `budgetBytes`; the ids left out. */
@@ -36579,7 +36634,7 @@ function renderSummary(report, budgetBytes = SUMMARY_BUDGET_BYTES) {
     let markdown = head.join('\n');
     if (utf8Bytes(markdown) > budgetBytes - NOTE_RESERVE_BYTES) {
         // Only thousands of distinct errors get here: drop the table rather than lose the summary.
-        markdown = `${head.slice(0, 4).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`;
+        markdown = `${header(report).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`;
     }
     // Pictures of this attempt's instances (those kept from earlier attempts were not seen running).
     const computed = report.timeline
@@ -36668,10 +36723,20 @@ function commentMarker(parts) {
 }
 async function upsertComment(api, target, marker, body) {
     const full = `${marker}\n${body}`;
-    const existing = (await api.list(target.owner, target.repo, target.issue)).find(c => c.body?.includes(marker));
-    if (existing) {
-        await api.update(target.owner, target.repo, existing.id, full);
-        return { action: 'updated', id: existing.id };
+    // Anyone can paste the marker into a comment: a bot's comment first, then the newest; one the token may not
+    // edit (someone else's) is passed over, and a new comment written.
+    const candidates = (await api.list(target.owner, target.repo, target.issue))
+        .filter(c => c.body?.includes(marker))
+        .sort((a, b) => Number(b.user?.type === 'Bot') - Number(a.user?.type === 'Bot') || b.id - a.id);
+    for (const existing of candidates.slice(0, 3)) {
+        try {
+            await api.update(target.owner, target.repo, existing.id, full);
+            return { action: 'updated', id: existing.id };
+        }
+        catch (error) {
+            if (!isPermissionError(error))
+                throw error;
+        }
     }
     const created = await api.create(target.owner, target.repo, target.issue, full);
     return { action: 'created', id: created.id };
@@ -36700,7 +36765,7 @@ function within(promise, ms, controller) {
     });
     return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
-async function commentOnPullRequest({ io, env, token, report, comments, timeoutMs = COMMENT_TIMEOUT_MS }) {
+async function commentOnPullRequest({ io, env, token, report, comments, leg, timeoutMs = COMMENT_TIMEOUT_MS }) {
     const context = readRunContext(env);
     if (context.pullRequest === undefined || !context.owner || !context.repo) {
         io.info(`pr-comment: this run (${context.eventName ?? 'unknown event'}) has no pull request; no comment written.`);
@@ -36710,7 +36775,7 @@ async function commentOnPullRequest({ io, env, token, report, comments, timeoutM
         io.warning('pr-comment: no github-token; the pull request gets no comment.');
         return;
     }
-    const marker = commentMarker([context.workflow, context.job, context.action]);
+    const marker = commentMarker([context.workflow, context.job, context.action, ...(leg ? [leg] : [])]);
     const controller = new AbortController();
     const target = { owner: context.owner, repo: context.repo, issue: context.pullRequest };
     try {
@@ -37072,6 +37137,8 @@ const STDOUT_OUTPUT_BYTES = 256 * 1024;
 const RESULTS_OUTPUT_BYTES = 512 * 1024;
 /** Most of each instance's stdout and stderr in `results` (their tails). */
 const RESULT_TEXT_BYTES = 4 * 1024;
+/** An instance's error message in `results`, at most (the API's messages are short; a huge one must not crowd out the rest). */
+const RESULT_ERROR_CHARS = 1024;
 /** Below this share per text, `results` carries no texts at all. */
 const MIN_RESULT_TEXT_BYTES = 64;
 const CUT_MARK = '…';
@@ -37134,7 +37201,7 @@ function resultsJson(report) {
         const entry = {
             id: instance.id,
             state: instance.state,
-            error: instance.error ?? null,
+            error: instance.error ? capError(instance.error) : null,
             wallTimeSec: instance.wallTimeSec ?? null,
             execTimeSec: instance.execTimeSec ?? null,
             peakMemoryMB: instance.peakMemoryMB ?? null,
@@ -37163,14 +37230,23 @@ function resultsJson(report) {
     json = JSON.stringify(entries);
     if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
         return { json, truncated: true };
-    // Tens of thousands of instances: the failed ones, as many as fit.
-    const failed = entries.filter(e => e.state !== 'Success');
-    let count = failed.length;
+    // Still too large: every instance as id and state, its error only when it did not succeed.
+    const compact = entries.map(({ id, state, error }) => state === 'Success' ? { id, state } : { id, state, error });
+    json = JSON.stringify(compact);
+    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
+        return { json, truncated: true };
+    // Tens of thousands of instances: the failed ones first, as many as fit (one always does: errors are capped).
+    const failedFirst = [...compact].sort((a, b) => Number(a.state === 'Success') - Number(b.state === 'Success'));
+    let count = failedFirst.length;
     do {
-        json = JSON.stringify(failed.slice(0, count));
-        count = Math.floor(count / 2);
-    } while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES);
+        json = JSON.stringify(failedFirst.slice(0, count));
+        count = Math.max(1, Math.floor(count / 2));
+    } while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES && count > 1);
     return { json, truncated: true };
+}
+/** An instance's error in the results output: at most RESULT_ERROR_CHARS characters. */
+function capError(error) {
+    return error.length > RESULT_ERROR_CHARS ? `${error.slice(0, RESULT_ERROR_CHARS)}…` : error;
 }
 /** A figure as an output: plain decimal, at most 6 decimals, `""` when unknown. */
 function figure(value) {
@@ -38469,6 +38545,8 @@ async function endWatching(options, watched, aborter, quick, wrapUp) {
         : watched.ending === 'timeout'
             ? `The timeout of ${formatDuration(options.timeoutMs ?? 0)} expired`
             : `Task ${uuid} can no longer be followed (${errorMessage(watched.error)})`;
+    if (watched.ending !== 'stopped')
+        options.onMustAbort?.();
     await aborter.abort(why, quick);
     if (watched.ending === 'lost')
         return watched;
@@ -38511,7 +38589,8 @@ async function followStartedTask(options) {
             timeline.observe(read, clock.now());
             logProgress(read);
         },
-        onOutput: settings.streamLogs ? liveLog(io) : undefined
+        onOutput: settings.streamLogs ? liveLog(io) : undefined,
+        onMustAbort: () => io.saveState(State.MustAbort, 'true')
     });
     if (followed.ended || followed.leftRunning)
         io.saveState(State.TaskEnded, 'true');
@@ -38697,7 +38776,7 @@ async function submitStep(settings, prepared, client, context) {
     const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
     const start = await startTask(settings, { io, client, hurried, clock, stop, only, env }, prepared);
     if (start.stopped && timedOut())
-        io.saveState(State.TimedOut, 'true');
+        io.saveState(State.MustAbort, 'true');
     return { plan, start, prepared, storage: start.storage, timedOut: timedOut() };
 }
 /** A re-run with nothing to compute still brings the earlier attempts' result files back, when `results` is set. */
@@ -38745,13 +38824,17 @@ const USER_AGENT = `${ACTION_NAME}/${ACTION_VERSION}`;
 
 
 
+
 async function run(deps = defaultDependencies()) {
     const { io, clock } = deps;
     const started = clock.now();
     const settings = readInputs(deps.io, deps.env, deps.randomHex?.() ?? (0,external_node_crypto_.randomBytes)(5).toString('hex'));
     const prepared = settings && (await checkFiles(settings, io));
-    if (!settings || prepared === false)
+    if (!settings || prepared === false) {
+        // Refused before anything was made: `outcome` still says so, for the steps that read it.
+        io.setOutput(Output.Outcome, Outcome.Failure);
         return;
+    }
     const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT);
     const client = new QarnotClient({
         baseUrl: settings.apiUrl,
@@ -38776,7 +38859,9 @@ async function run(deps = defaultDependencies()) {
             env: deps.env,
             summary: settings.summary,
             streamLogs: settings.streamLogs,
-            prComment: settings.prComment ? { token: settings.githubToken, comments: deps.comments } : undefined
+            prComment: settings.prComment
+                ? { token: settings.githubToken, leg: settings.commentLeg, comments: deps.comments }
+                : undefined
         });
     }
     finally {

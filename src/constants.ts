@@ -66,8 +66,11 @@ export const State = {
   TaskUuid: 'taskUuid',
   /** `true` once nothing is left for the post step: the task ended, or the user asked to leave it running. */
   TaskEnded: 'taskEnded',
-  /** `true` when the timeout passed during the create: the post step aborts what it finds, abort-on-cancel aside. */
-  TimedOut: 'timedOut'
+  /**
+   * `true` when the step decided to abort its task for a reason other than a cancel (the timeout, during the create
+   * or after; a task it could no longer follow): the post step aborts what it finds, abort-on-cancel aside.
+   */
+  MustAbort: 'mustAbort'
 } as const
 
 /** Values of the `outcome` output. */

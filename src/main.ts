@@ -3,6 +3,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { coreIO, logLine, type ActionIO } from './action-io.js'
+import { Outcome, Output } from './constants.js'
 import type { CommentsApi } from './github/pr-comment.js'
 import { readInputs, type Settings } from './inputs/settings.js'
 import { QarnotClient } from './qarnot/client.js'
@@ -34,7 +35,11 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
   const started = clock.now()
   const settings = readInputs(deps.io, deps.env, deps.randomHex?.() ?? randomBytes(5).toString('hex'))
   const prepared = settings && (await checkFiles(settings, io))
-  if (!settings || prepared === false) return
+  if (!settings || prepared === false) {
+    // Refused before anything was made: `outcome` still says so, for the steps that read it.
+    io.setOutput(Output.Outcome, Outcome.Failure)
+    return
+  }
   const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT)
   const client = new QarnotClient({
     baseUrl: settings.apiUrl,
@@ -59,7 +64,9 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
       env: deps.env,
       summary: settings.summary,
       streamLogs: settings.streamLogs,
-      prComment: settings.prComment ? { token: settings.githubToken, comments: deps.comments } : undefined
+      prComment: settings.prComment
+        ? { token: settings.githubToken, leg: settings.commentLeg, comments: deps.comments }
+        : undefined
     })
   } finally {
     timer.clear()

@@ -23,8 +23,8 @@ export interface PostDependencies {
   readonly transport?: () => Transport
 }
 
-/** A task known by uuid is looked for this long while the API answers badly. */
-const KNOWN_TASK_PATIENCE_MS = 10_000
+/** A task known by uuid is looked for this long while the API answers badly: a few request timeouts (15 s each). */
+const KNOWN_TASK_PATIENCE_MS = 45_000
 
 /** The task main may have left, if any: by uuid, else by the shortname of a create whose answer never came. */
 async function findLeftTask(
@@ -62,8 +62,8 @@ export async function post(deps: PostDependencies = { io: coreIO, env: process.e
     return
   }
   io.setSecret(settings.token)
-  // A step that timed out while creating aborts what it made: abort-on-cancel is about cancels.
-  if (!settings.abortOnCancel && io.getState(State.TimedOut) !== 'true') {
+  // A task the step meant to abort (timeout, lost) is aborted: abort-on-cancel is about cancels.
+  if (!settings.abortOnCancel && io.getState(State.MustAbort) !== 'true') {
     io.warning(`Post: task ${known} may still be running; abort-on-cancel is false, so it is left alone.`)
     return
   }

@@ -6,7 +6,11 @@ export interface FakeComment {
   id: number
   body: string
   issue: number
+  /** Who wrote it: the workflow's token writes as github-actions[bot]. */
+  user: { login: string; type: 'Bot' | 'User' }
 }
+
+export const WORKFLOW_BOT = { login: 'github-actions[bot]', type: 'Bot' } as const
 
 export class FakeGitHub {
   readonly comments: FakeComment[] = []
@@ -47,7 +51,12 @@ export class FakeGitHub {
           this.comments.filter(c => c.issue === Number(match?.[1]))
         )
       if (match && request.method === 'POST') {
-        const comment = { id: this.nextId++, body: body.body ?? '', issue: Number(match[1]) }
+        const comment = {
+          id: this.nextId++,
+          body: body.body ?? '',
+          issue: Number(match[1]),
+          user: { ...WORKFLOW_BOT }
+        }
         this.comments.push(comment)
         return send(201, comment)
       }
@@ -55,6 +64,8 @@ export class FakeGitHub {
       if (match && request.method === 'PATCH') {
         const comment = this.comments.find(c => c.id === Number(match?.[1]))
         if (!comment) return send(404, { message: 'Not Found' })
+        // Only its author edits a comment (the token here is always the workflow's bot).
+        if (comment.user.login !== WORKFLOW_BOT.login) return send(403, { message: 'Forbidden' })
         comment.body = body.body ?? ''
         return send(200, comment)
       }

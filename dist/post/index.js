@@ -31884,8 +31884,11 @@ const State = {
     TaskUuid: 'taskUuid',
     /** `true` once nothing is left for the post step: the task ended, or the user asked to leave it running. */
     TaskEnded: 'taskEnded',
-    /** `true` when the timeout passed during the create: the post step aborts what it finds, abort-on-cancel aside. */
-    TimedOut: 'timedOut'
+    /**
+     * `true` when the step decided to abort its task for a reason other than a cancel (the timeout, during the create
+     * or after; a task it could no longer follow): the post step aborts what it finds, abort-on-cancel aside.
+     */
+    MustAbort: 'mustAbort'
 };
 /** Values of the `outcome` output. */
 const Outcome = {
@@ -31903,6 +31906,8 @@ const Env = {
     ClientToken: 'QARNOT_CLIENT_TOKEN'
 };
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: ./src/github/context.ts
@@ -32222,8 +32227,6 @@ function errors_abortReason(signal) {
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/storage/layout.ts
 /**
  * Where everything lives in storage, as pure functions (docs/storage.md, "Layout"): bucket names, object keys, the
@@ -33568,6 +33571,11 @@ function task_makeShortname(env, randomHex) {
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/settings.ts
+/**
+ * The action's inputs -> one typed, validated Settings object, and the smaller one the post step needs, built from
+ * the same readers. Every problem is an InputError naming the input and the fix, raised before anything is sent.
+ */
+
 
 
 
@@ -33642,7 +33650,10 @@ function readTaskSpec(read, context) {
         maxRetriesPerInstance: described.maxRetriesPerInstance,
         autoDelete: described.autoDelete
     };
-    return { spec, secrets, stepTag };
+    // The name is left out: by default it holds the run number, and the comment lives across runs.
+    const leg = { ...described, name: undefined };
+    const commentLeg = createHash('sha256').update(JSON.stringify(leg)).digest('hex').slice(0, 12);
+    return { spec, secrets, stepTag, commentLeg };
 }
 function makeStepTag(env, fingerprint) {
     return stepTag({
@@ -33678,6 +33689,7 @@ function readSettings(read, context) {
         summary: readBoolean(read, Input.Summary, true),
         pollFloorMs: readDuration(read, Input.PollInterval, LONGEST_POLL_INTERVAL) ?? 0,
         prComment: readBoolean(read, Input.PrComment, false),
+        commentLeg: created?.commentLeg,
         githubToken,
         rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
         files: readFiles(read, context.env, followTask !== undefined)
@@ -34465,8 +34477,8 @@ const USER_AGENT = `${ACTION_NAME}/${ACTION_VERSION}`;
 
 
 
-/** A task known by uuid is looked for this long while the API answers badly. */
-const KNOWN_TASK_PATIENCE_MS = 10_000;
+/** A task known by uuid is looked for this long while the API answers badly: a few request timeouts (15 s each). */
+const KNOWN_TASK_PATIENCE_MS = 45_000;
 /** The task main may have left, if any: by uuid, else by the shortname of a create whose answer never came. */
 async function findLeftTask(io, client, clock) {
     const uuid = io.getState(State.TaskUuid);
@@ -34498,8 +34510,8 @@ async function post(deps = { io: coreIO, env: process.env }) {
         return;
     }
     io.setSecret(settings.token);
-    // A step that timed out while creating aborts what it made: abort-on-cancel is about cancels.
-    if (!settings.abortOnCancel && io.getState(State.TimedOut) !== 'true') {
+    // A task the step meant to abort (timeout, lost) is aborted: abort-on-cancel is about cancels.
+    if (!settings.abortOnCancel && io.getState(State.MustAbort) !== 'true') {
         io.warning(`Post: task ${known} may still be running; abort-on-cancel is false, so it is left alone.`);
         return;
     }

@@ -22,6 +22,8 @@ export interface CommentStep {
   readonly report: StepReport
   /** GitHub's comments API (default: Octokit with the token, at GITHUB_API_URL). */
   readonly comments?: (token: string) => CommentsApi
+  /** Tells matrix legs' comments apart (Settings.commentLeg); the marker is workflow, job and step without it. */
+  readonly leg?: string
   readonly timeoutMs?: number
 }
 
@@ -46,6 +48,7 @@ export async function commentOnPullRequest({
   token,
   report,
   comments,
+  leg,
   timeoutMs = COMMENT_TIMEOUT_MS
 }: CommentStep): Promise<void> {
   const context = readRunContext(env)
@@ -59,7 +62,7 @@ export async function commentOnPullRequest({
     io.warning('pr-comment: no github-token; the pull request gets no comment.')
     return
   }
-  const marker = commentMarker([context.workflow, context.job, context.action])
+  const marker = commentMarker([context.workflow, context.job, context.action, ...(leg ? [leg] : [])])
   const controller = new AbortController()
   const target = { owner: context.owner, repo: context.repo, issue: context.pullRequest }
   try {

@@ -6,6 +6,8 @@
 export interface IssueComment {
   readonly id: number
   readonly body?: string | null
+  /** Who wrote it: `Bot` for the workflow's own token (github-actions[bot]). */
+  readonly user?: { readonly login?: string; readonly type?: string } | null
 }
 
 export interface CommentsApi {
@@ -48,12 +50,18 @@ export async function upsertComment(
   body: string
 ): Promise<{ action: 'created' | 'updated'; id: number }> {
   const full = `${marker}\n${body}`
-  const existing = (await api.list(target.owner, target.repo, target.issue)).find(c =>
-    c.body?.includes(marker)
-  )
-  if (existing) {
-    await api.update(target.owner, target.repo, existing.id, full)
-    return { action: 'updated', id: existing.id }
+  // Anyone can paste the marker into a comment: a bot's comment first, then the newest; one the token may not
+  // edit (someone else's) is passed over, and a new comment written.
+  const candidates = (await api.list(target.owner, target.repo, target.issue))
+    .filter(c => c.body?.includes(marker))
+    .sort((a, b) => Number(b.user?.type === 'Bot') - Number(a.user?.type === 'Bot') || b.id - a.id)
+  for (const existing of candidates.slice(0, 3)) {
+    try {
+      await api.update(target.owner, target.repo, existing.id, full)
+      return { action: 'updated', id: existing.id }
+    } catch (error) {
+      if (!isPermissionError(error)) throw error
+    }
   }
   const created = await api.create(target.owner, target.repo, target.issue, full)
   return { action: 'created', id: created.id }

@@ -2,6 +2,7 @@
  * The action's inputs -> one typed, validated Settings object, and the smaller one the post step needs, built from
  * the same readers. Every problem is an InputError naming the input and the fix, raised before anything is sent.
  */
+import { createHash } from 'node:crypto'
 import type { ActionIO } from '../action-io.js'
 import { Input } from '../constants.js'
 import { TRACE_TAG, readRunContext, traceLabels } from '../github/context.js'
@@ -96,6 +97,11 @@ export interface Settings {
   /** Floor of the wait between status reads; 0 leaves the adaptive schedule alone. */
   readonly pollFloorMs: number
   readonly prComment: boolean
+  /**
+   * What tells this step's pull-request comment from its matrix siblings' (same workflow, job and step): a hash of
+   * what the task is, across runs; undefined when following a task made elsewhere.
+   */
+  readonly commentLeg: string | undefined
   readonly githubToken: string
   readonly rerun: RerunSettings
   /** Undefined when neither `resources` nor `results` is given. */
@@ -148,7 +154,7 @@ function readRerunMode(read: InputReader): RerunSettings['mode'] {
 function readTaskSpec(
   read: InputReader,
   context: SettingsContext
-): { spec: TaskSpec; secrets: string[]; stepTag: string | undefined } {
+): { spec: TaskSpec; secrets: string[]; stepTag: string | undefined; commentLeg: string } {
   const instances = readInstances(read)
   const placement = readPlacement(read)
   const { constants, secrets } = readConstants(read, placement.profile)
@@ -178,7 +184,10 @@ function readTaskSpec(
     maxRetriesPerInstance: described.maxRetriesPerInstance,
     autoDelete: described.autoDelete
   }
-  return { spec, secrets, stepTag }
+  // The name is left out: by default it holds the run number, and the comment lives across runs.
+  const leg = { ...described, name: undefined }
+  const commentLeg = createHash('sha256').update(JSON.stringify(leg)).digest('hex').slice(0, 12)
+  return { spec, secrets, stepTag, commentLeg }
 }
 
 function makeStepTag(env: NodeJS.ProcessEnv, fingerprint: unknown): string | undefined {
@@ -220,6 +229,7 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     summary: readBoolean(read, Input.Summary, true),
     pollFloorMs: readDuration(read, Input.PollInterval, LONGEST_POLL_INTERVAL) ?? 0,
     prComment: readBoolean(read, Input.PrComment, false),
+    commentLeg: created?.commentLeg,
     githubToken,
     rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
     files: readFiles(read, context.env, followTask !== undefined)

@@ -6,6 +6,7 @@ import { Outcome, type OutcomeValue } from '../constants.js'
 import { formatDuration } from '../input-formats/duration.js'
 import type { Verdict } from '../task/verdict.js'
 import type { WatchEnding } from '../task/watch.js'
+import { isFinalState } from '../task/states.js'
 import { plural } from '../words.js'
 import { failureMessage } from './failure-message.js'
 
@@ -107,12 +108,18 @@ function headline(facts: OutcomeFacts): string {
   if (outcome === Outcome.Success)
     return `${label} succeeded: ${plural(verdict?.instances.length ?? 0, 'instance')}.`
   if (outcome === Outcome.TimedOut) {
-    return `${label} was aborted after the timeout of ${formatDuration(facts.timeoutMs ?? 0)} (state ${state}).`
+    return `${label} ${abortedOrAsked(state)} after the timeout of ${formatDuration(facts.timeoutMs ?? 0)} (state ${state}).`
   }
-  if (ending.ending === 'stopped') return `The step was cancelled; ${label} was aborted (state ${state}).`
+  if (ending.ending === 'stopped')
+    return `The step was cancelled; ${label} ${abortedOrAsked(state)} (state ${state}).`
   if (ending.ending === 'lost')
-    return `${label} could no longer be followed and was aborted: ${(ending.message ?? 'no answer').replace(/\.$/, '')}.`
+    return `${label} could no longer be followed and ${abortedOrAsked(state)}: ${(ending.message ?? 'no answer').replace(/\.$/, '')}.`
   return verdict ? failureMessage(label, verdict) : `${label} ended in state ${state}.`
+}
+
+/** "was aborted" once the task was seen in a final state; until then only the abort is known to be asked for. */
+function abortedOrAsked(state: string): string {
+  return isFinalState(state) ? 'was aborted' : 'was asked to abort (the post step checks it again)'
 }
 
 export function describeOutcome(facts: OutcomeFacts): Wording {

@@ -12,6 +12,8 @@ export const STDOUT_OUTPUT_BYTES = 256 * 1024
 export const RESULTS_OUTPUT_BYTES = 512 * 1024
 /** Most of each instance's stdout and stderr in `results` (their tails). */
 export const RESULT_TEXT_BYTES = 4 * 1024
+/** An instance's error message in `results`, at most (the API's messages are short; a huge one must not crowd out the rest). */
+export const RESULT_ERROR_CHARS = 1024
 /** Below this share per text, `results` carries no texts at all. */
 const MIN_RESULT_TEXT_BYTES = 64
 
@@ -101,7 +103,7 @@ function resultsJson(report: StepReport): { json: string; truncated: boolean } {
     const entry: ResultEntry = {
       id: instance.id,
       state: instance.state,
-      error: instance.error ?? null,
+      error: instance.error ? capError(instance.error) : null,
       wallTimeSec: instance.wallTimeSec ?? null,
       execTimeSec: instance.execTimeSec ?? null,
       peakMemoryMB: instance.peakMemoryMB ?? null,
@@ -127,14 +129,27 @@ function resultsJson(report: StepReport): { json: string; truncated: boolean } {
   }
   json = JSON.stringify(entries)
   if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES) return { json, truncated: true }
-  // Tens of thousands of instances: the failed ones, as many as fit.
-  const failed = entries.filter(e => e.state !== 'Success')
-  let count = failed.length
+  // Still too large: every instance as id and state, its error only when it did not succeed.
+  const compact = entries.map(({ id, state, error }) =>
+    state === 'Success' ? { id, state } : { id, state, error }
+  )
+  json = JSON.stringify(compact)
+  if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES) return { json, truncated: true }
+  // Tens of thousands of instances: the failed ones first, as many as fit (one always does: errors are capped).
+  const failedFirst = [...compact].sort(
+    (a, b) => Number(a.state === 'Success') - Number(b.state === 'Success')
+  )
+  let count = failedFirst.length
   do {
-    json = JSON.stringify(failed.slice(0, count))
-    count = Math.floor(count / 2)
-  } while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES)
+    json = JSON.stringify(failedFirst.slice(0, count))
+    count = Math.max(1, Math.floor(count / 2))
+  } while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES && count > 1)
   return { json, truncated: true }
+}
+
+/** An instance's error in the results output: at most RESULT_ERROR_CHARS characters. */
+function capError(error: string): string {
+  return error.length > RESULT_ERROR_CHARS ? `${error.slice(0, RESULT_ERROR_CHARS)}…` : error
 }
 
 /** A figure as an output: plain decimal, at most 6 decimals, `""` when unknown. */

@@ -10,7 +10,7 @@ import type { InstanceResult } from '../task/verdict.js'
 import { groupIds } from './grouping.js'
 import type { StepReport } from './model.js'
 import { renderPictures } from './pictures.js'
-import { escapeHtml, formatSeconds, tableCell, utf8Bytes } from './text.js'
+import { codeSpan, escapeHtml, formatSeconds, listText, tableCell, utf8Bytes } from './text.js'
 import { plural } from '../words.js'
 
 /** GitHub's limit is 1,048,576 bytes; keep a margin for what other steps or the runner add. */
@@ -134,16 +134,30 @@ export function filesLine(files: StepReport['files']): string {
   }
   if (results) {
     parts.push(
-      `${plural(results.files, 'result file')} (${kib(results.bytes)}) back into \`${tableCell(results.directory)}\`, in ${formatSeconds(results.ms / 1000)}${results.incomplete ? ' ⚠️ not all of them: see the notes' : ''}`
+      `${plural(results.files, 'result file')} (${kib(results.bytes)}) back into ${codeSpan(results.directory)}, in ${formatSeconds(results.ms / 1000)}${results.incomplete ? ' ⚠️ not all of them: see the notes' : ''}`
     )
   }
   return parts.join(' · ')
 }
 
+/** Most notes (and task errors) listed in the summary, each at most NOTE_CHARS characters. */
+const MAX_LISTED = 30
+const NOTE_CHARS = 1000
+
+const cut = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max)}…` : text)
+
+/** Bullet items of untrusted text, bounded in number and length. */
+function listItems(items: readonly string[], what: string, where: string): string[] {
+  const listed = items.slice(0, MAX_LISTED).map(item => `- ${listText(cut(item, NOTE_CHARS))}`)
+  if (items.length > MAX_LISTED)
+    listed.push(`- …and ${plural(items.length - MAX_LISTED, `more ${what}`)}: ${where}.`)
+  return listed
+}
+
 function header(report: StepReport): string[] {
   const followed = report.task ? ` · followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}` : ''
   const task = report.task
-    ? `**Task** [${tableCell(report.task.name)}](${report.task.url}) · \`${report.task.uuid}\` · `
+    ? `**Task** [${tableCell(cut(report.task.name, 200))}](${report.task.url}) · \`${report.task.uuid}\` · `
     : ''
   const cost = costLine(report.cost)
   const lines = [`## ${report.title}`, '', `${task}state \`${tableCell(report.state)}\`${followed}`, '']
@@ -151,10 +165,15 @@ function header(report: StepReport): string[] {
   const files = filesLine(report.files)
   if (files) lines.push(`**Files** ${files}`, '')
   if (report.outcome !== Outcome.Success) lines.push(`> ${tableCell(report.headline)}`, '')
-  if (report.notes.length > 0) lines.push(...report.notes.map(note => `- ${tableCell(note)}`), '')
+  if (report.notes.length > 0) lines.push(...listItems(report.notes, 'note', 'the step log has them all'), '')
   const taskErrors = report.verdict?.taskErrors ?? []
   if (taskErrors.length > 0)
-    lines.push('**Task errors**', '', ...taskErrors.map(e => `- ${tableCell(e)}`), '')
+    lines.push(
+      '**Task errors**',
+      '',
+      ...listItems(taskErrors, 'task error', 'the results output has them'),
+      ''
+    )
   return lines
 }
 
@@ -206,7 +225,7 @@ export function renderSummary(report: StepReport, budgetBytes = SUMMARY_BUDGET_B
   let markdown = head.join('\n')
   if (utf8Bytes(markdown) > budgetBytes - NOTE_RESERVE_BYTES) {
     // Only thousands of distinct errors get here: drop the table rather than lose the summary.
-    markdown = `${head.slice(0, 4).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`
+    markdown = `${header(report).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`
   }
   // Pictures of this attempt's instances (those kept from earlier attempts were not seen running).
   const computed = report.timeline

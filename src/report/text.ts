@@ -15,7 +15,27 @@ export function tableCell(text: string): string {
       // eslint-disable-next-line no-control-regex
       .replace(/[\r\n\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')
       .replace(/[\\`*_[\]|~]/g, character => `\\${character}`)
+      // A mention or an issue reference in task text must not notify anyone or link (the PR comment renders them).
+      .replace(/([@#])(?=[\w-])/g, '$1\u2060')
   )
+}
+
+/** Text as a list item's content: also no heading, quote or list marker where the item begins. */
+export function listText(text: string): string {
+  return tableCell(text).replace(
+    /^(\s*)([#>+=-]|\d+[.)])/,
+    (_, space: string, marker: string) => `${space}${marker.replace(/([#>+=.)-])$/, '\\$1')}`
+  )
+}
+
+/** Text as an inline code span, whatever backticks it holds (backslash escapes do not work inside one). */
+export function codeSpan(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  const flat = text.replace(/[\r\n\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')
+  const longest = Math.max(0, ...(flat.match(/`+/g) ?? []).map(run => run.length))
+  const fence = '`'.repeat(longest + 1)
+  const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : ''
+  return `${fence}${pad}${flat}${pad}${fence}`
 }
 
 export function utf8Bytes(text: string): number {

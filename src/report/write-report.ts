@@ -19,7 +19,12 @@ export interface ReportTargets {
   readonly summary: boolean
   readonly streamLogs: boolean
   /** Present when `pr-comment` is true. */
-  readonly prComment?: { readonly token: string; readonly comments?: (token: string) => CommentsApi }
+  readonly prComment?: {
+    readonly token: string
+    /** Tells matrix legs' comments apart (Settings.commentLeg). */
+    readonly leg?: string
+    readonly comments?: (token: string) => CommentsApi
+  }
 }
 
 export async function writeReport(report: StepReport, targets: ReportTargets): Promise<void> {

@@ -51,7 +51,7 @@ export async function submitStep(
   const only = plan.kind === 'some' ? plan.rerun : undefined
   const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY })
   const start = await startTask(settings, { io, client, hurried, clock, stop, only, env }, prepared)
-  if (start.stopped && timedOut()) io.saveState(State.TimedOut, 'true')
+  if (start.stopped && timedOut()) io.saveState(State.MustAbort, 'true')
   return { plan, start, prepared, storage: start.storage, timedOut: timedOut() }
 }
 

@@ -170,8 +170,7 @@ export async function bringResults(
     try {
       const result = await collectResults({ store: session.store, bucket, directory, prefix, signal })
       if (result.rejected.length > 0) incomplete = true
-      for (const { key, reason } of result.rejected)
-        notes.push(`Result ${JSON.stringify(key)} was not written: ${reason}.`)
+      notes.push(...rejectionNotes(result.rejected))
       if (result.bucketMissing && attempt !== undefined) {
         incomplete = true
         notes.push(goneNote(bucket, attempt))
@@ -195,6 +194,19 @@ export async function bringResults(
 export interface ResultsBucket {
   readonly name: string
   readonly attempt?: number
+}
+
+/** Results not written, each named up to MAX_NAMED_REJECTIONS, then counted by reason. */
+const MAX_NAMED_REJECTIONS = 20
+
+function rejectionNotes(rejected: CollectResult['rejected']): string[] {
+  const notes = rejected
+    .slice(0, MAX_NAMED_REJECTIONS)
+    .map(({ key, reason }) => `Result ${JSON.stringify(key)} was not written: ${reason}.`)
+  const rest = new Map<string, number>()
+  for (const { reason } of rejected.slice(MAX_NAMED_REJECTIONS)) rest.set(reason, (rest.get(reason) ?? 0) + 1)
+  for (const [reason, count] of rest) notes.push(`${count} more results were not written: ${reason}.`)
+  return notes
 }
 
 const goneNote = (bucket: string, attempt: number): string =>

@@ -52,6 +52,8 @@ export interface FollowOptions {
   readonly mayBeDeleted?: boolean
   readonly initial?: TaskOutputWire
   readonly onTask?: (task: TaskOutputWire) => void
+  /** The task is to be aborted for a reason other than a cancel (timeout, lost): the post step must finish it. */
+  readonly onMustAbort?: () => void
   readonly onOutput?: (stream: OutputStream, chunks: ReadonlyMap<number, string>) => void | Promise<void>
 }
 
@@ -212,6 +214,7 @@ async function endWatching(
       : watched.ending === 'timeout'
         ? `The timeout of ${formatDuration(options.timeoutMs ?? 0)} expired`
         : `Task ${uuid} can no longer be followed (${errorMessage(watched.error)})`
+  if (watched.ending !== 'stopped') options.onMustAbort?.()
   await aborter.abort(why, quick)
   if (watched.ending === 'lost') return watched
   const settled = await watchTask({
@@ -267,7 +270,8 @@ export async function followStartedTask(options: FollowStartedOptions): Promise<
       timeline.observe(read, clock.now())
       logProgress(read)
     },
-    onOutput: settings.streamLogs ? liveLog(io) : undefined
+    onOutput: settings.streamLogs ? liveLog(io) : undefined,
+    onMustAbort: () => io.saveState(State.MustAbort, 'true')
   })
   if (followed.ended || followed.leftRunning) io.saveState(State.TaskEnded, 'true')
   return { ...followed, timeline }
