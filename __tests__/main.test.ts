@@ -101,7 +101,12 @@ describe('run()', () => {
       await run({ io, env: {}, clock: systemClock, stop: new AbortController().signal })
       expect(io.failures).toHaveLength(1)
       expect(io.failures[0]).toMatch(new RegExp(`^Input '${input}': .*${fix.source}`))
-      expect(io.outputs).toEqual({ outcome: 'failure' })
+      expect(io.outputs).toEqual({
+        outcome: 'failure',
+        'instance-count': '0',
+        'succeeded-count': '0',
+        'failed-count': '0'
+      })
     }
     expect(emulator.requestCount()).toBe(0)
   })

@@ -304,6 +304,15 @@ describe('what task text and sheer numbers cannot do to the report', () => {
     expect(listText('# Release')).toBe('\\# Release')
     expect(listText('12. step')).toBe('12\\. step')
     expect(tableCell('ping @octo-org/team about #12')).toBe('ping @\u2060octo-org/team about #\u206012')
+    // Inside a URL, a digest or a path they stay exact: links and copied names keep working.
+    for (const exact of [
+      'https://npmjs.com/package/@types/node',
+      'README.md#usage',
+      'app@sha256:abc',
+      'out/#1.txt'
+    ])
+      expect(tableCell(exact)).toBe(exact)
+    expect(listText('    indented')).toBe('indented')
     expect(codeSpan('out_dir')).toBe('`out_dir`')
     expect(codeSpan('a`b')).toBe('``a`b``')
   })

@@ -103,7 +103,8 @@ describe('pull-request comment', () => {
     const first = await runIn(env, inputs)
     expect(first.log.join('\n')).toMatch(/pr-comment: comment 1000 created on pull request #42/)
     expect(github.comments).toHaveLength(1)
-    expect(github.comments[0].body).toMatch(/<!-- qarnot-action:render\/frames\/qarnot\/[0-9a-f]{12} -->/)
+    // Without labels the marker is the step's (as before legs were told apart): an existing comment still matches.
+    expect(github.comments[0].body).toContain('<!-- qarnot-action:render/frames/qarnot -->')
     expect(github.comments[0].body).toContain('❌ Qarnot task failed: 1 of 3 instances did not succeed')
     expect(github.requests[0].authorization).toBe('token ghs_test')
 
@@ -127,9 +128,11 @@ describe('pull-request comment', () => {
 
   it('keeps separate comments for matrix legs of one step, and passes over a marker someone else pasted', async () => {
     const env = pullRequestEnv()
+    // Matrix legs give distinct labels (as re-runs ask them to); the range changing alone would not tell them apart.
     const leg = (range: string) => ({
       command: 'echo',
       'instance-range': range,
+      labels: `shard=${range}`,
       'pr-comment': 'true',
       'github-token': 'ghs_test'
     })

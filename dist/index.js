@@ -33759,9 +33759,12 @@ function readTaskSpec(read, context) {
         maxRetriesPerInstance: described.maxRetriesPerInstance,
         autoDelete: described.autoDelete
     };
-    // The name is left out: by default it holds the run number, and the comment lives across runs.
-    const leg = { ...described, name: undefined };
-    const commentLeg = (0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(leg)).digest('hex').slice(0, 12);
+    // Matrix legs tell themselves apart by their labels (as re-runs ask them to); nothing run-specific goes in, so
+    // that the comment is updated in place across pushes. No labels: the step's one comment, as before.
+    const labelled = Object.entries(userLabels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const commentLeg = labelled.length > 0
+        ? (0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(labelled)).digest('hex').slice(0, 12)
+        : undefined;
     return { spec, secrets, stepTag, commentLeg };
 }
 function makeStepTag(env, fingerprint) {
@@ -35895,11 +35898,12 @@ function tableCell(text) {
         .replace(/[\r\n\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')
         .replace(/[\\`*_[\]|~]/g, character => `\\${character}`)
         // A mention or an issue reference in task text must not notify anyone or link (the PR comment renders them).
-        .replace(/([@#])(?=[\w-])/g, '$1\u2060'));
+        // Only where a word starts: an `@` or `#` inside a URL, a digest or a path stays as it is.
+        .replace(/(^|[\s(])([@#])(?=[\w-])/g, '$1$2\u2060'));
 }
 /** Text as a list item's content: also no heading, quote or list marker where the item begins. */
 function listText(text) {
-    return tableCell(text).replace(/^(\s*)([#>+=-]|\d+[.)])/, (_, space, marker) => `${space}${marker.replace(/([#>+=.)-])$/, '\\$1')}`);
+    return tableCell(text.trimStart()).replace(/^(\s*)([#>+=-]|\d+[.)])/, (_, space, marker) => `${space}${marker.replace(/([#>+=.)-])$/, '\\$1')}`);
 }
 /** Text as an inline code span, whatever backticks it holds (backslash escapes do not work inside one). */
 function codeSpan(text) {
@@ -37235,13 +37239,18 @@ function resultsJson(report) {
     json = JSON.stringify(compact);
     if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
         return { json, truncated: true };
-    // Tens of thousands of instances: the failed ones first, as many as fit (one always does: errors are capped).
-    const failedFirst = [...compact].sort((a, b) => Number(a.state === 'Success') - Number(b.state === 'Success'));
+    // Then without errors (failed-instances and the summary still have them).
+    const bare = compact.map(({ id, state }) => ({ id, state }));
+    json = JSON.stringify(bare);
+    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
+        return { json, truncated: true };
+    // Tens of thousands of instances: the failed ones first, as many as fit.
+    const failedFirst = bare.sort((a, b) => Number(a.state === 'Success') - Number(b.state === 'Success'));
     let count = failedFirst.length;
-    do {
-        json = JSON.stringify(failedFirst.slice(0, count));
+    while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES && count > 1) {
         count = Math.max(1, Math.floor(count / 2));
-    } while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES && count > 1);
+        json = JSON.stringify(failedFirst.slice(0, count));
+    }
     return { json, truncated: true };
 }
 /** An instance's error in the results output: at most RESULT_ERROR_CHARS characters. */
@@ -38831,8 +38840,10 @@ async function run(deps = defaultDependencies()) {
     const settings = readInputs(deps.io, deps.env, deps.randomHex?.() ?? (0,external_node_crypto_.randomBytes)(5).toString('hex'));
     const prepared = settings && (await checkFiles(settings, io));
     if (!settings || prepared === false) {
-        // Refused before anything was made: `outcome` still says so, for the steps that read it.
+        // Refused before anything was made: `outcome` and the counts still say so, for the steps that read them.
         io.setOutput(Output.Outcome, Outcome.Failure);
+        for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
+            io.setOutput(count, '0');
         return;
     }
     const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT);

@@ -36,8 +36,10 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
   const settings = readInputs(deps.io, deps.env, deps.randomHex?.() ?? randomBytes(5).toString('hex'))
   const prepared = settings && (await checkFiles(settings, io))
   if (!settings || prepared === false) {
-    // Refused before anything was made: `outcome` still says so, for the steps that read it.
+    // Refused before anything was made: `outcome` and the counts still say so, for the steps that read them.
     io.setOutput(Output.Outcome, Outcome.Failure)
+    for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
+      io.setOutput(count, '0')
     return
   }
   const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT)

@@ -33650,9 +33650,12 @@ function readTaskSpec(read, context) {
         maxRetriesPerInstance: described.maxRetriesPerInstance,
         autoDelete: described.autoDelete
     };
-    // The name is left out: by default it holds the run number, and the comment lives across runs.
-    const leg = { ...described, name: undefined };
-    const commentLeg = createHash('sha256').update(JSON.stringify(leg)).digest('hex').slice(0, 12);
+    // Matrix legs tell themselves apart by their labels (as re-runs ask them to); nothing run-specific goes in, so
+    // that the comment is updated in place across pushes. No labels: the step's one comment, as before.
+    const labelled = Object.entries(userLabels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const commentLeg = labelled.length > 0
+        ? createHash('sha256').update(JSON.stringify(labelled)).digest('hex').slice(0, 12)
+        : undefined;
     return { spec, secrets, stepTag, commentLeg };
 }
 function makeStepTag(env, fingerprint) {

@@ -99,7 +99,7 @@ export interface Settings {
   readonly prComment: boolean
   /**
    * What tells this step's pull-request comment from its matrix siblings' (same workflow, job and step): a hash of
-   * what the task is, across runs; undefined when following a task made elsewhere.
+   * its `labels`; undefined without labels (one comment per step) or when following a task made elsewhere.
    */
   readonly commentLeg: string | undefined
   readonly githubToken: string
@@ -154,7 +154,7 @@ function readRerunMode(read: InputReader): RerunSettings['mode'] {
 function readTaskSpec(
   read: InputReader,
   context: SettingsContext
-): { spec: TaskSpec; secrets: string[]; stepTag: string | undefined; commentLeg: string } {
+): { spec: TaskSpec; secrets: string[]; stepTag: string | undefined; commentLeg: string | undefined } {
   const instances = readInstances(read)
   const placement = readPlacement(read)
   const { constants, secrets } = readConstants(read, placement.profile)
@@ -184,9 +184,13 @@ function readTaskSpec(
     maxRetriesPerInstance: described.maxRetriesPerInstance,
     autoDelete: described.autoDelete
   }
-  // The name is left out: by default it holds the run number, and the comment lives across runs.
-  const leg = { ...described, name: undefined }
-  const commentLeg = createHash('sha256').update(JSON.stringify(leg)).digest('hex').slice(0, 12)
+  // Matrix legs tell themselves apart by their labels (as re-runs ask them to); nothing run-specific goes in, so
+  // that the comment is updated in place across pushes. No labels: the step's one comment, as before.
+  const labelled = Object.entries(userLabels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  const commentLeg =
+    labelled.length > 0
+      ? createHash('sha256').update(JSON.stringify(labelled)).digest('hex').slice(0, 12)
+      : undefined
   return { spec, secrets, stepTag, commentLeg }
 }
 

@@ -135,15 +135,17 @@ function resultsJson(report: StepReport): { json: string; truncated: boolean } {
   )
   json = JSON.stringify(compact)
   if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES) return { json, truncated: true }
-  // Tens of thousands of instances: the failed ones first, as many as fit (one always does: errors are capped).
-  const failedFirst = [...compact].sort(
-    (a, b) => Number(a.state === 'Success') - Number(b.state === 'Success')
-  )
+  // Then without errors (failed-instances and the summary still have them).
+  const bare = compact.map(({ id, state }) => ({ id, state }))
+  json = JSON.stringify(bare)
+  if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES) return { json, truncated: true }
+  // Tens of thousands of instances: the failed ones first, as many as fit.
+  const failedFirst = bare.sort((a, b) => Number(a.state === 'Success') - Number(b.state === 'Success'))
   let count = failedFirst.length
-  do {
-    json = JSON.stringify(failedFirst.slice(0, count))
+  while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES && count > 1) {
     count = Math.max(1, Math.floor(count / 2))
-  } while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES && count > 1)
+    json = JSON.stringify(failedFirst.slice(0, count))
+  }
   return { json, truncated: true }
 }
 

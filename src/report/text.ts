@@ -16,13 +16,14 @@ export function tableCell(text: string): string {
       .replace(/[\r\n\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')
       .replace(/[\\`*_[\]|~]/g, character => `\\${character}`)
       // A mention or an issue reference in task text must not notify anyone or link (the PR comment renders them).
-      .replace(/([@#])(?=[\w-])/g, '$1\u2060')
+      // Only where a word starts: an `@` or `#` inside a URL, a digest or a path stays as it is.
+      .replace(/(^|[\s(])([@#])(?=[\w-])/g, '$1$2\u2060')
   )
 }
 
 /** Text as a list item's content: also no heading, quote or list marker where the item begins. */
 export function listText(text: string): string {
-  return tableCell(text).replace(
+  return tableCell(text.trimStart()).replace(
     /^(\s*)([#>+=-]|\d+[.)])/,
     (_, space: string, marker: string) => `${space}${marker.replace(/([#>+=.)-])$/, '\\$1')}`
   )
