@@ -11,4 +11,4 @@ for file in examples/files-demo/data/*.csv; do
   total=$((total + ${line:-0} * scale))
 done
 echo "shard $shard: $total" > "out/shard-$shard.txt"
-echo "shard $shard of $(ls examples/files-demo/data | wc -l) data files: $total"
+echo "shard $shard: $total, from row $((shard + 1)) of $(ls examples/files-demo/data | wc -l) data files"
