@@ -300,29 +300,21 @@ describe('the post step finishes what the main step meant to abort', () => {
 })
 
 describe('untrusted text stays text', () => {
-  it('an API error message carrying workflow commands is logged on one line', async () => {
+  // The runner reads `::command::` at a line's start, and the older `##[command]` form anywhere in a line.
+  it.each([
+    ['at the start of a line', 'busy\n::warning title=x::INJECTED\n::add-mask::hi'],
+    ['in the older form, mid-line', 'busy ##[stop-commands]x ##[add-mask]INJECTED']
+  ])('an API error message carrying workflow commands %s is logged as text', async (_, message) => {
     const emulator = await start()
     emulator.faults.add({
       endpoint: 'GET /tasks/{uuid}',
-      fault: { type: 'status', status: 503, message: 'busy\n::warning title=x::INJECTED\n::add-mask::hi' },
+      fault: { type: 'status', status: 503, message },
       times: 1
     })
     const io = await runIn(emulator, workspace(), { 'instance-count': '2', command: 'echo hi' })
     expect(io.failures).toEqual([])
     expect(io.log.some(line => line.includes('INJECTED'))).toBe(true)
     expect(injected(io)).toEqual([])
-  })
-
-  it('so is the older ##[command] form, which the runner reads anywhere in a line', async () => {
-    const emulator = await start()
-    emulator.faults.add({
-      endpoint: 'GET /tasks/{uuid}',
-      fault: { type: 'status', status: 503, message: 'busy ##[stop-commands]x ##[add-mask]hi' },
-      times: 1
-    })
-    const io = await runIn(emulator, workspace(), { 'instance-count': '2', command: 'echo hi' })
-    expect(io.failures).toEqual([])
-    expect(io.log.some(line => line.includes('add-mask]hi'))).toBe(true)
     expect(io.log.filter(line => line.includes('##['))).toEqual([])
   })
 })
