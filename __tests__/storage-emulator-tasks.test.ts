@@ -7,8 +7,10 @@ import { afterEach, describe, expect, it } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import type { QarnotEmulator } from '../src/emulator/server.js'
+import type { EmulatedStorage } from '../src/emulator/storage/emulated-storage.js'
 import { checkStorage, createStore, storageEndpoint } from '../src/storage/connect.js'
 import type { ObjectStore } from '../src/storage/store.js'
+import type { S3ObjectStore } from '../src/storage/s3.js'
 import { validate } from './contract/validate.js'
 import {
   call,
@@ -29,6 +31,20 @@ afterEach(async () => {
 const TREE = 'trees/0123abcd/'
 
 /** A resource bucket as the action stages one: a tree under a prefix, with neighbours that must not show. */
+/** A fast emulator (closed after the test) whose storage holds the resource buckets, and a client of it. */
+async function startWithResources(): Promise<{
+  emulator: QarnotEmulator
+  storage: EmulatedStorage
+  store: S3ObjectStore
+}> {
+  const started = await fastEmulator()
+  emulator = started
+  const storage = await started.storage()
+  const store = storage.clientStore()
+  await seedResources(store)
+  return { emulator: started, storage, store }
+}
+
 async function seedResources(store: ObjectStore): Promise<void> {
   await store.createBucket('res-a', never)
   await store.createBucket('res-b', never)
@@ -128,10 +144,7 @@ describe('storage as a client of the real API finds it', () => {
 
 describe('creating a task that names buckets', () => {
   it('refuses a resource bucket that does not exist (404 No such bucket), makes the results bucket', async () => {
-    emulator = await fastEmulator()
-    const storage = await emulator.storage()
-    const store = storage.clientStore()
-    await seedResources(store)
+    const { emulator, store } = await startWithResources()
     const refused = await call(emulator, 'POST', '/tasks', helloBody({ resourceBuckets: ['nope-1'] }))
     expect(refused.status).toBe(404)
     expect(refused.json()).toEqual({ message: 'No such bucket: nope-1' })
@@ -171,9 +184,7 @@ describe('creating a task that names buckets', () => {
   })
 
   it('shows the storage fields as sent, in a document valid against TaskOutput', async () => {
-    emulator = await fastEmulator()
-    const store = (await emulator.storage()).clientStore()
-    await seedResources(store)
+    const { emulator, store } = await startWithResources()
     const fields = {
       resourceBuckets: ['res-b'],
       advancedResourceBuckets: [TREE_BUCKET, { bucketName: 'res-b', cacheTTLSec: 60 }],
@@ -192,10 +203,7 @@ describe('creating a task that names buckets', () => {
 
 describe('instances: resources in TASK_PATH, results to the results bucket', () => {
   it('gives every instance exactly its tree at its paths, read from storage once for the task', async () => {
-    emulator = await fastEmulator()
-    const storage = await emulator.storage()
-    const store = storage.clientStore()
-    await seedResources(store)
+    const { emulator, storage, store } = await startWithResources()
     const uuid = await createTask(
       emulator,
       helloBody({
@@ -220,9 +228,7 @@ describe('instances: resources in TASK_PATH, results to the results bucket', () 
   })
 
   it('makes several buckets one tree, the bucket listed last winning', async () => {
-    emulator = await fastEmulator()
-    const store = (await emulator.storage()).clientStore()
-    await seedResources(store)
+    const { emulator, store } = await startWithResources()
     const show = command('find . -type f | sort; cat src/main.py')
     const lastWins = await createTask(
       emulator,
@@ -259,10 +265,7 @@ describe('instances: resources in TASK_PATH, results to the results bucket', () 
   })
 
   it('brings results back byte for byte (20 MiB multipart too), filtered, before the task ends', async () => {
-    emulator = await fastEmulator()
-    const storage = await emulator.storage()
-    const store = storage.clientStore()
-    await seedResources(store)
+    const { emulator, storage, store } = await startWithResources()
     const uuid = await createTask(
       emulator,
       helloBody({
@@ -376,10 +379,7 @@ describe('instances: resources in TASK_PATH, results to the results bucket', () 
   })
 
   it('fails the instances with the reason when the resources cannot be downloaded', async () => {
-    emulator = await fastEmulator()
-    const storage = await emulator.storage()
-    const store = storage.clientStore()
-    await seedResources(store)
+    const { emulator, storage, store } = await startWithResources()
     storage.faults.push({
       platform: true,
       operation: 'GetObject',
@@ -401,10 +401,7 @@ describe('instances: resources in TASK_PATH, results to the results bucket', () 
   })
 
   it('gives a retried instance a fresh TASK_PATH, and uploads on cancellation only when asked', async () => {
-    emulator = await fastEmulator()
-    const storage = await emulator.storage()
-    const store = storage.clientStore()
-    await seedResources(store)
+    const { emulator, store } = await startWithResources()
     // The second attempt finds the resources only: what the first wrote is gone with its machine.
     const retried = await createTask(
       emulator,
@@ -424,7 +421,7 @@ describe('instances: resources in TASK_PATH, results to the results bucket', () 
 
     const cancelled = async (upload: boolean, bucket: string): Promise<string[]> => {
       const uuid = await createTask(
-        emulator as QarnotEmulator,
+        emulator,
         helloBody({
           instanceCount: 1,
           resultBucket: bucket,
@@ -432,10 +429,10 @@ describe('instances: resources in TASK_PATH, results to the results bucket', () 
           constants: command('echo partial > partial.txt; echo ready; sleep 30')
         })
       )
-      while (!(await instanceStdout(emulator as QarnotEmulator, uuid, 0)).includes('ready'))
+      while (!(await instanceStdout(emulator, uuid, 0)).includes('ready'))
         await new Promise(resolve => setTimeout(resolve, 10))
-      expect((await call(emulator as QarnotEmulator, 'POST', `/tasks/${uuid}/abort`)).status).toBe(200)
-      await waitForState(emulator as QarnotEmulator, uuid, ['Cancelled'])
+      expect((await call(emulator, 'POST', `/tasks/${uuid}/abort`)).status).toBe(200)
+      await waitForState(emulator, uuid, ['Cancelled'])
       return keys(store, bucket)
     }
     expect(await cancelled(true, 'out-cancel-kept')).toEqual(['partial.txt'])
