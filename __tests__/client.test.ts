@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { QarnotEmulator } from '../src/emulator/server.js'
+import type { QarnotEmulator } from '../emulator/server.js'
 import { QarnotClient, decodeOutputBody } from '../src/qarnot/client.js'
 import {
   QarnotAnswerError,

@@ -3,7 +3,7 @@
  * real signals, the command files read back.
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
-import type { QarnotEmulator } from '../src/emulator/server.js'
+import type { QarnotEmulator } from '../emulator/server.js'
 import { runAction, startStep, type StepResult, readActionDefinition } from '../src/local-runner/runner.js'
 import { fastEmulator, waitForState } from './helpers/emulator.js'
 

@@ -3,7 +3,7 @@
  * transformed answers and cut answers; and stop() ending the answers held open.
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
-import type { QarnotEmulator } from '../src/emulator/server.js'
+import type { QarnotEmulator } from '../emulator/server.js'
 import { call, fastEmulator, helloBody, rawCall, waitForState } from './helpers/emulator.js'
 
 let emulator: QarnotEmulator

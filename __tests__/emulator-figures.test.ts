@@ -10,8 +10,8 @@ import {
   QARNOT_PUE,
   WATTS_PER_CORE,
   carbonFactsOf
-} from '../src/emulator/figures.js'
-import type { QarnotEmulator } from '../src/emulator/server.js'
+} from '../emulator/figures.js'
+import type { QarnotEmulator } from '../emulator/server.js'
 import { call, fastEmulator, helloBody, waitForState } from './helpers/emulator.js'
 
 let emulator: QarnotEmulator

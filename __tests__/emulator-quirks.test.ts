@@ -3,8 +3,8 @@
  * where that is less convenient than the emulator's default.
  */
 import { afterEach, describe, expect, it } from '@jest/globals'
-import { dotNetDate, dotNetTimeSpan, parseTimeSpan } from '../src/emulator/emulated-task.js'
-import type { EmulatorOptions, QarnotEmulator } from '../src/emulator/server.js'
+import { dotNetDate, dotNetTimeSpan, parseTimeSpan } from '../emulator/emulated-task.js'
+import type { EmulatorOptions, QarnotEmulator } from '../emulator/server.js'
 import { validate } from './contract/validate.js'
 import { call, fastEmulator, helloBody, waitForState } from './helpers/emulator.js'
 

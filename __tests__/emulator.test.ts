@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
-import type { QarnotEmulator } from '../src/emulator/server.js'
-import { splitWords, substituteVariables } from '../src/emulator/command-line.js'
-import { OutputBuffer } from '../src/emulator/output-buffer.js'
+import type { QarnotEmulator } from '../emulator/server.js'
+import { splitWords, substituteVariables } from '../emulator/command-line.js'
+import { OutputBuffer } from '../emulator/output-buffer.js'
 import { call, fastEmulator, helloBody, waitForState } from './helpers/emulator.js'
 
 let emulator: QarnotEmulator

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { tmpdir } from 'node:os'
-import type { QarnotEmulator } from '../src/emulator/server.js'
+import type { QarnotEmulator } from '../emulator/server.js'
 import { run } from '../src/main.js'
 import { DEFAULT_RETRY } from '../src/qarnot/retry.js'
 import { systemClock } from '../src/task/clock.js'

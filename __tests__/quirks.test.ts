@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from '@jest/globals'
 import { tmpdir } from 'node:os'
-import type { EmulatorOptions, EmulatorQuirks, QarnotEmulator } from '../src/emulator/server.js'
+import type { EmulatorOptions, EmulatorQuirks, QarnotEmulator } from '../emulator/server.js'
 import { runAction } from '../src/local-runner/runner.js'
 import { run } from '../src/main.js'
 import { systemClock } from '../src/task/clock.js'

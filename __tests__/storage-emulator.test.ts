@@ -3,15 +3,15 @@ import { createHash, createHmac } from 'node:crypto'
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { SignatureV4 } from '@smithy/signature-v4'
-import type { EmulatedStorage } from '../src/emulator/storage/emulated-storage.js'
+import type { EmulatedStorage } from '../emulator/storage/emulated-storage.js'
 import {
   checkBucketsExist,
   materializeResources,
   snapshotDirectory,
   uploadResults
-} from '../src/emulator/storage/instance.js'
-import { asV1Listing, asV2Answer, decodeToken } from '../src/emulator/storage/list-v2.js'
-import { verifyRequest } from '../src/emulator/storage/sigv4.js'
+} from '../emulator/storage/instance.js'
+import { asV1Listing, asV2Answer, decodeToken } from '../emulator/storage/list-v2.js'
+import { verifyRequest } from '../emulator/storage/sigv4.js'
 import { checkStorage } from '../src/storage/connect.js'
 import { StorageUnavailableError, StoreError } from '../src/storage/errors.js'
 import { listAllObjects } from '../src/storage/store.js'

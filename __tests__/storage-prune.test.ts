@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals'
-import type { EmulatedStorage } from '../src/emulator/storage/emulated-storage.js'
+import type { EmulatedStorage } from '../emulator/storage/emulated-storage.js'
 import {
   PRUNE_MARKER_KEY,
   manifestKey,

@@ -15,7 +15,7 @@ import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startEmulatedStorage, type EmulatedStorage } from '../src/emulator/storage/emulated-storage.js'
+import { startEmulatedStorage, type EmulatedStorage } from '../emulator/storage/emulated-storage.js'
 import { PROJECT_ROOT } from '../src/local-runner/runner.js'
 import { mapLimit } from '../src/storage/pool.js'
 

@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { startEmulator, type QarnotEmulator } from '../src/emulator/server.js'
+import { startEmulator, type QarnotEmulator } from '../emulator/server.js'
 import { PROJECT_ROOT, startStep } from '../src/local-runner/runner.js'
 
 const HELLO_WORLD = { 'instance-count': '4', command: 'echo hello world from node ${INSTANCE_ID}!' }

@@ -4,7 +4,7 @@
  * takes them (docs/qarnot-api.md §3).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import type { QarnotEmulator } from '../../src/emulator/server.js'
+import type { QarnotEmulator } from '../../emulator/server.js'
 import { readSettings } from '../../src/inputs/settings.js'
 import { evaluateDefault, readActionDefinition } from '../../src/local-runner/runner.js'
 import { buildCreateBody } from '../../src/task/create-body.js'

@@ -3,7 +3,7 @@
  * §3 and §11) pass the schema through exceptions.ts, and the emulator runs them and honours their retry settings.
  */
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
-import type { QarnotEmulator } from '../../src/emulator/server.js'
+import type { QarnotEmulator } from '../../emulator/server.js'
 import { call, fastEmulator, waitForState } from '../helpers/emulator.js'
 import { validate } from './validate.js'
 

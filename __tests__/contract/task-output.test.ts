@@ -4,7 +4,7 @@
  * tasks of every shape the action and the SDKs create (docs/qarnot-api.md §4, §12).
  */
 import { afterEach, describe, expect, it } from '@jest/globals'
-import type { QarnotEmulator } from '../../src/emulator/server.js'
+import type { QarnotEmulator } from '../../emulator/server.js'
 import { call, fastEmulator, helloBody } from '../helpers/emulator.js'
 import { SOURCE, validate } from './validate.js'
 

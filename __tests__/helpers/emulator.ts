@@ -2,7 +2,7 @@
 import { afterAll } from '@jest/globals'
 import { request as httpRequest } from 'node:http'
 import type { TaskCreateBody } from '../../src/qarnot/types.js'
-import { startEmulator, type EmulatorOptions, type QarnotEmulator } from '../../src/emulator/server.js'
+import { startEmulator, type EmulatorOptions, type QarnotEmulator } from '../../emulator/server.js'
 
 export const FAST_TIMINGS = { dispatchMs: 20, environmentMs: 10, uploadMs: 20, cancelMs: 50 }
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { startEmulatedStorage, type EmulatedStorage } from '../../src/emulator/storage/emulated-storage.js'
+import { startEmulatedStorage, type EmulatedStorage } from '../../emulator/storage/emulated-storage.js'
 import { listAllObjects, readObjectText, type ObjectStore } from '../../src/storage/store.js'
 
 export const EMAIL = 'tester@example.com'

@@ -9,10 +9,10 @@ import { createWriteStream } from 'node:fs'
 import { lstat, mkdir, readdir, utimes } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { ensureBucket } from '../../storage/connect.js'
-import { safeRelativePath } from '../../storage/layout.js'
-import { mapLimit } from '../../storage/pool.js'
-import { listAllObjects, type ObjectStore } from '../../storage/store.js'
+import { ensureBucket } from '../../src/storage/connect.js'
+import { safeRelativePath } from '../../src/storage/layout.js'
+import { mapLimit } from '../../src/storage/pool.js'
+import { listAllObjects, type ObjectStore } from '../../src/storage/store.js'
 
 export interface AdvancedResourceBucketWire {
   bucketName?: string | null

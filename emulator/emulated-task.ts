@@ -7,15 +7,15 @@ import { randomUUID } from 'node:crypto'
 import { mkdirSync, rmSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { countToIntervals, expandIds, formatIds, parseRanges } from '../ranges.js'
+import { countToIntervals, expandIds, formatIds, parseRanges } from '../src/ranges.js'
 import type {
   ApiErrorWire,
   CompletedInstanceWire,
   KeyValueWire,
   TaskCreateBody,
   TaskOutputWire
-} from '../qarnot/types.js'
-import type { ObjectStore } from '../storage/store.js'
+} from '../src/qarnot/types.js'
+import type { ObjectStore } from '../src/storage/store.js'
 import { splitWords, substituteVariables } from './command-line.js'
 import { OutputBuffer, PrefixedLineWriter } from './output-buffer.js'
 import type { ResourceSnapshot } from './storage/instance.js'

@@ -6,9 +6,9 @@
  * Nothing heavy is imported here: s3rver and the AWS SDK (about 330 ms of module loading per test file) are loaded
  * by the first start, so an emulator whose tests never touch storage pays nothing for it.
  */
-import { ensureBucket } from '../../storage/connect.js'
-import { StoreError } from '../../storage/errors.js'
-import type { ObjectStore } from '../../storage/store.js'
+import { ensureBucket } from '../../src/storage/connect.js'
+import { StoreError } from '../../src/storage/errors.js'
+import type { ObjectStore } from '../../src/storage/store.js'
 import type { EmulatedStorage } from './emulated-storage.js'
 import { checkBucketsExist, isBucketName, type ResourceSpec } from './instance.js'
 

@@ -9,7 +9,7 @@
 import { constants as fsConstants } from 'node:fs'
 import { cp, mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { ObjectStore } from '../../storage/store.js'
+import type { ObjectStore } from '../../src/storage/store.js'
 import {
   materializeResources,
   snapshotDirectory,

@@ -3,7 +3,7 @@
  * for `Invalid task file. Invalid fields: a, b` (docs/qarnot-api.md §3). Bodies arrive with their property names
  * already bound (binding.ts). Only what the OpenAPI document or the SDKs show as refused is refused.
  */
-import { parseRanges } from '../ranges.js'
+import { parseRanges } from '../src/ranges.js'
 
 export const RANGE_LENGTH_LIMIT = 2048
 const SHORTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/

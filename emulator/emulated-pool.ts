@@ -4,7 +4,7 @@
  * FullyDispatched, then FullyExecuting (open: its tasks run), and on close Closing then Closed.
  */
 import { randomUUID } from 'node:crypto'
-import type { KeyValueWire, TaskCreateBody } from '../qarnot/types.js'
+import type { KeyValueWire, TaskCreateBody } from '../src/qarnot/types.js'
 import { NO_END_DATE, timeSpan, type Timings } from './emulated-task.js'
 
 /** A pool create body as bound (binding.ts): `PoolCreationInput`'s fields the emulator uses. */

@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { TaskOutputWire } from '../qarnot/types.js'
+import type { TaskOutputWire } from '../src/qarnot/types.js'
 import { bindIgnoringCase, POOL_CREATE_SHAPE, TASK_CREATE_SHAPE } from './binding.js'
 import { EmulatedPool, type PoolCreateBody } from './emulated-pool.js'
 import { EmulatedTask, preciseNow, type EmulatedTaskBody, type Timings } from './emulated-task.js'
