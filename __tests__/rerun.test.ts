@@ -118,6 +118,79 @@ describe('rerun: failed (the default)', () => {
   })
 })
 
+describe('earlier tasks are read whole, not judged from the list', () => {
+  /** The list as the OpenAPI document's example shows it: no completed instance, every range null. */
+  const trimmedList = {
+    endpoint: 'GET /tasks',
+    times: 10,
+    fault: {
+      type: 'transform' as const,
+      transform: (answer: { status: number; body: string; contentType: string }) => ({
+        ...answer,
+        body: JSON.stringify(
+          (JSON.parse(answer.body) as Record<string, unknown>[]).map(entry => ({
+            ...entry,
+            completedInstances: null,
+            status: {
+              succeededRange: null,
+              executedRange: null,
+              failedRange: null,
+              failedOnlyRange: null,
+              cancelledRange: null
+            }
+          }))
+        )
+      })
+    }
+  }
+
+  it('re-runs exactly the failed ids when the list entries carry no instance', async () => {
+    await attempt(1, { 'instance-count': '4', command: flaky() })
+    writeFileSync(marker, '')
+    emulator.faults.add(trimmedList)
+    const second = await attempt(2, { 'instance-count': '4', command: flaky() })
+    expect(emulator.allTasks()[1].body.advancedRanges).toBe('1,3')
+    expect(second.outputs).toMatchObject({ outcome: 'success', 'succeeded-count': '4' })
+    expect(emulator.requestCount('GET /tasks/{uuid}')).toBeGreaterThan(0)
+  })
+
+  it("passes over tasks of other steps when the server ignores the list's tag filter", async () => {
+    await attempt(1, { 'instance-count': '2', command: flaky() })
+    // Another step of the same run, with other inputs: its task must not count as this step's.
+    await attempt(1, { 'instance-count': '2', command: 'echo other ${INSTANCE_ID}' })
+    writeFileSync(marker, '')
+    const everyTask = (await (
+      await fetch(`${emulator.url}/tasks`, { headers: { Authorization: emulator.token } })
+    ).json()) as Record<string, unknown>[]
+    expect(everyTask).toHaveLength(2)
+    emulator.faults.add({
+      endpoint: 'GET /tasks',
+      fault: {
+        type: 'transform',
+        transform: answer => ({
+          ...answer,
+          body: JSON.stringify(everyTask.map(task => ({ ...task, tags: null })))
+        })
+      }
+    })
+    await attempt(2, { 'instance-count': '2', command: flaky() })
+    expect(emulator.allTasks()[2].body.advancedRanges).toBe('1')
+  })
+
+  it('tells matrix legs apart when they differ only by their files', async () => {
+    const workspace = mkdtempSync(join(tmpdir(), 'rerun-legs-'))
+    writeFileSync(join(workspace, 'a.txt'), 'a')
+    writeFileSync(join(workspace, 'b.txt'), 'b')
+    const legEnv = { GITHUB_WORKSPACE: workspace }
+    await attempt(1, { 'instance-count': '2', command: flaky(), resources: 'a.txt' }, legEnv)
+    await attempt(1, { 'instance-count': '2', command: flaky(), resources: 'b.txt' }, legEnv)
+    writeFileSync(marker, '')
+    const legA = await attempt(2, { 'instance-count': '2', command: flaky(), resources: 'a.txt' }, legEnv)
+    expect(emulator.allTasks()[2].body.advancedRanges).toBe('1')
+    expect(legA.summary).not.toMatch(/cannot be told apart/)
+  })
+})
+
 describe('rerun: all', () => {
   it('computes every instance again', async () => {
     await attempt(1, { 'instance-count': '4', command: flaky() })

@@ -1,10 +1,12 @@
 /**
  * The tasks earlier attempts of this step made, for a re-run that computes only what failed: found by the step's
- * tag (`GET /tasks?tag=`, docs/qarnot-api.md §9), and the output of the instances kept from them read back at O(1)
+ * tag (`GET /tasks?tag=`, docs/qarnot-api.md §9) and each read whole, and the output of the instances kept from them read back at O(1)
  * requests (one whole read per stream, docs/qarnot-api.md §2) while the server still holds it.
  */
 import type { Settings } from '../inputs/settings.js'
 import type { QarnotClient } from '../qarnot/client.js'
+import { QarnotApiError } from '../qarnot/errors.js'
+import type { TaskOutputWire } from '../qarnot/types.js'
 import { errorMessage } from '../words.js'
 import { TaskOutputDemux } from './logs.js'
 import type { InstanceOutputFiles } from './output-files.js'
@@ -28,18 +30,59 @@ export async function planAttempt(
       reason: 'this run does not say which step this is (no GITHUB_RUN_ID or GITHUB_JOB)'
     }
   try {
-    const earlier = (await client.listTasksWithTag(rerun.stepTag)).flatMap((document): EarlierTask[] => {
-      const attempt = Number(document.labels?.['github-run-attempt'])
-      if (!Number.isSafeInteger(attempt)) return []
-      return [{ uuid: document.uuid, attempt, document, ids: taskIntervals(document) }]
-    })
-    return planRerun(task.instances.intervals, earlier, rerun.attempt)
+    const found = await findEarlierTasks(client, rerun.stepTag, rerun.attempt)
+    if ('reason' in found) return { kind: 'all', reason: found.reason }
+    return planRerun(task.instances.intervals, found.tasks, rerun.attempt)
   } catch (error) {
     log(`Could not look for the tasks of earlier attempts (${errorMessage(error)}).`)
     return {
       kind: 'all',
       reason: `the tasks of earlier attempts could not be listed (${errorMessage(error)})`
     }
+  }
+}
+
+/** More tasks than this under one step's tag is not a re-run the action understands: compute everything. */
+export const MAX_EARLIER_TASKS = 50
+
+/**
+ * The earlier attempts' tasks, each read whole. A list entry is only a pointer: the API's own example of the list
+ * has `completedInstances: null` and every range null, and whether it is capped is unknown (docs/rerun.md), so the
+ * verdict is never taken from it. Entries whose tags do not name the step are passed over (a server that ignored
+ * the filter); a task gone between the list and its read is gone.
+ */
+async function findEarlierTasks(
+  client: QarnotClient,
+  tag: string,
+  attempt: number
+): Promise<{ tasks: EarlierTask[] } | { reason: string }> {
+  const listed = (await client.listTasksWithTag(tag)).filter(entry => carriesTag(entry, tag))
+  const uuids = [...new Set(listed.map(entry => entry.uuid))]
+  if (uuids.length > MAX_EARLIER_TASKS)
+    return {
+      reason: `${uuids.length} tasks carry this step's tag, more than the ${MAX_EARLIER_TASKS} a re-run reads`
+    }
+  const documents = await Promise.all(uuids.map(uuid => readUnlessGone(client, uuid)))
+  const tasks = documents.flatMap((document): EarlierTask[] => {
+    if (!document || !carriesTag(document, tag)) return []
+    const made = Number(document.labels?.['github-run-attempt'])
+    if (!Number.isSafeInteger(made) || made >= attempt) return []
+    return [{ uuid: document.uuid, attempt: made, document, ids: taskIntervals(document) }]
+  })
+  return { tasks }
+}
+
+/** Whether a task document carries `tag`, or says nothing of its tags (a trimmed entry: read it to know). */
+function carriesTag(document: TaskOutputWire, tag: string): boolean {
+  return Array.isArray(document.tags) ? document.tags.includes(tag) : true
+}
+
+async function readUnlessGone(client: QarnotClient, uuid: string): Promise<TaskOutputWire | undefined> {
+  try {
+    return await client.getTask(uuid)
+  } catch (error) {
+    if (error instanceof QarnotApiError && error.status === 404) return undefined
+    throw error
   }
 }
 
