@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { QarnotEmulator } from '../emulator/server.js'
 import { run } from '../src/main.js'
 import { systemClock } from '../src/task/clock.js'
-import { planRerun, stepTag, type EarlierTask } from '../src/task/rerun.js'
+import { boundRerun, planRerun, stepTag, type EarlierTask, type RerunPlan } from '../src/task/rerun.js'
 import { fastEmulator } from './helpers/emulator.js'
 import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
 
@@ -188,6 +188,44 @@ describe('earlier tasks are read whole, not judged from the list', () => {
     const legA = await attempt(2, { 'instance-count': '2', command: flaky(), resources: 'a.txt' }, legEnv)
     expect(emulator.allTasks()[2].body.advancedRanges).toBe('1')
     expect(legA.summary).not.toMatch(/cannot be told apart/)
+  })
+})
+
+describe('the range a re-run builds', () => {
+  it('computes everything, saying why, when Qarnot refuses the built range as too long', async () => {
+    await attempt(1, { 'instance-count': '4', command: flaky() })
+    writeFileSync(marker, '')
+    emulator.faults.add({
+      endpoint: 'POST /tasks',
+      fault: { type: 'status', status: 400, message: 'Invalid task file. Invalid fields: range-length' }
+    })
+    const second = await attempt(2, { 'instance-count': '4', command: flaky() })
+    const created = emulator.allTasks()
+    expect(created).toHaveLength(2)
+    expect(created[1].body.instanceCount).toBe(4)
+    expect(created[1].body.advancedRanges).toBeUndefined()
+    expect(second.failures).toEqual([])
+    expect(second.outputs).toMatchObject({ outcome: 'success', 'succeeded-count': '4' })
+    expect(second.summary).toMatch(/Every instance is computed: Qarnot refused the range/)
+    expect(second.summary).not.toContain("'instance-range'")
+  })
+
+  it('is bounded: every other instance of 1,000 failing computes everything', () => {
+    const plan: RerunPlan = {
+      kind: 'some',
+      rerun: Array.from({ length: 500 }, (_, i) => ({ first: 2 * i, last: 2 * i })),
+      kept: [],
+      warnings: []
+    }
+    const bounded = boundRerun(plan, 0)
+    expect(bounded.kind).toBe('all')
+    expect(bounded.kind === 'all' && bounded.reason).toMatch(
+      /500 instances that did not succeed before form a range of 1944 characters, longer than the 1024/
+    )
+    // A range no longer than the user's own, which Qarnot took in the first attempt, is sent as built.
+    expect(boundRerun(plan, 2000)).toBe(plan)
+    const short: RerunPlan = { ...plan, rerun: [{ first: 1, last: 3 }] }
+    expect(boundRerun(short, 0)).toBe(short)
   })
 })
 

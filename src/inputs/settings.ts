@@ -171,7 +171,9 @@ function readTaskSpec(
     maxRetriesPerInstance: readWholeNumber(read, Input.MaxRetriesPerInstance, 0) ?? 0,
     autoDelete: readBoolean(read, Input.AutoDelete, false),
     // What the task is given and what comes back of it make it what it is too (matrix legs over other files).
-    files: [Input.Resources, Input.Results, Input.ResultsInclude, Input.ResultsExclude].map(input => read(input))
+    files: [Input.Resources, Input.Results, Input.ResultsInclude, Input.ResultsExclude].map(input =>
+      read(input)
+    )
   }
   const stepTag = makeStepTag(context.env, described)
   const ownTags = [...(context.trace ? [context.trace.tag] : []), ...(stepTag ? [stepTag] : [])]

@@ -52,7 +52,14 @@ export async function submitStep(
   const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY })
   const start = await startTask(settings, { io, client, hurried, clock, stop, only, env }, prepared)
   if (start.stopped && timedOut()) io.saveState(State.MustAbort, 'true')
-  return { plan, start, prepared, storage: start.storage, timedOut: timedOut() }
+  const widened = start.task?.widened
+  return {
+    plan: widened ? { kind: 'all', reason: widened } : plan,
+    start,
+    prepared,
+    storage: start.storage,
+    timedOut: timedOut()
+  }
 }
 
 /** A re-run with nothing to compute still brings the earlier attempts' result files back, when `results` is set. */

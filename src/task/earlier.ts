@@ -11,7 +11,7 @@ import { errorMessage } from '../words.js'
 import { TaskOutputDemux } from './logs.js'
 import type { InstanceOutputFiles } from './output-files.js'
 import { STREAMS } from './output-follower.js'
-import { planRerun, type EarlierTask, type RerunPlan } from './rerun.js'
+import { boundRerun, planRerun, type EarlierTask, type RerunPlan } from './rerun.js'
 import { taskIntervals, type InstanceResult } from './verdict.js'
 
 const NO_RERUN: RerunPlan = { kind: 'all', reason: undefined }
@@ -32,7 +32,8 @@ export async function planAttempt(
   try {
     const found = await findEarlierTasks(client, rerun.stepTag, rerun.attempt)
     if ('reason' in found) return { kind: 'all', reason: found.reason }
-    return planRerun(task.instances.intervals, found.tasks, rerun.attempt)
+    const sent = task.instances.kind === 'range' ? (task.instances.text ?? '').length : 0
+    return boundRerun(planRerun(task.instances.intervals, found.tasks, rerun.attempt), sent)
   } catch (error) {
     log(`Could not look for the tasks of earlier attempts (${errorMessage(error)}).`)
     return {

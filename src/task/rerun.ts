@@ -125,6 +125,28 @@ export function planRerun(
   return { kind: 'some', rerun: idsToIntervals(rerun), kept, warnings }
 }
 
+/**
+ * The longest range the action builds for a re-run on its own. Qarnot refuses a range past an unpublished length
+ * (`range-length`, docs/qarnot-api.md §6): every other instance of 1,000 failing is about 2,000 characters.
+ */
+export const MAX_BUILT_RANGE_CHARS = 1024
+
+/**
+ * A re-run whose ids would form a longer range than the action sends (or than the user's own range, which Qarnot
+ * took in the first attempt) computes everything instead, and says why.
+ */
+export function boundRerun(plan: RerunPlan, requestedRangeChars: number): RerunPlan {
+  if (plan.kind !== 'some') return plan
+  const length = formatRanges(plan.rerun).length
+  const bound = Math.max(MAX_BUILT_RANGE_CHARS, requestedRangeChars)
+  if (length <= bound) return plan
+  const count = plan.rerun.reduce((sum, { first, last }) => sum + last - first + 1, 0)
+  return {
+    kind: 'all',
+    reason: `the ${plural(count, 'instance')} that did not succeed before form a range of ${length} characters, longer than the ${bound} the action sends (Qarnot limits a range's length)`
+  }
+}
+
 /** One sentence for the log and the summary: what is re-run and where the rest comes from. */
 export function describePlan(plan: RerunPlan): string | undefined {
   if (plan.kind === 'all') return plan.reason ? `Every instance is computed: ${plan.reason}.` : undefined

@@ -7,6 +7,7 @@ import { Output, State, TASQ_TASK_URL } from '../constants.js'
 import { LIMITS, SECRET_CONSTANT_PREFIX } from '../inputs/task.js'
 import type { Settings, TaskSpec } from '../inputs/settings.js'
 import type { QarnotClient } from '../qarnot/client.js'
+import { QarnotApiError, invalidFields, rootError } from '../qarnot/errors.js'
 import type { TaskOutputWire } from '../qarnot/types.js'
 import { countIds, formatRanges, type IdInterval } from '../ranges.js'
 import { errorMessage, oneLine, plural, redactUrl } from '../words.js'
@@ -36,6 +37,8 @@ export interface StartedTask {
   readonly requested: IdInterval[]
   /** The task document read when it was found. */
   readonly initial?: TaskOutputWire
+  /** Why a re-run computes every instance after all: Qarnot refused the range the action built. */
+  readonly widened?: string
 }
 
 export interface StartContext {
@@ -74,16 +77,25 @@ export async function createTask(
   io.debug(`Create body: ${JSON.stringify(redactCreateBody(body, SECRET_CONSTANT_PREFIX))}`)
   // Before the create is sent: if this process dies now, the post step finds the task by its shortname.
   io.saveState(State.Shortname, spec.shortname)
-  const submission = await submitTask(
-    {
-      client: context.client.with({ signal: context.stop }),
-      body,
-      clock: context.clock,
-      stop: context.stop,
-      log: logLine(io)
-    },
-    context.hurried
-  )
+  let submission: Awaited<ReturnType<typeof submitTask>>
+  try {
+    submission = await submitTask(
+      {
+        client: context.client.with({ signal: context.stop }),
+        body,
+        clock: context.clock,
+        stop: context.stop,
+        log: logLine(io)
+      },
+      context.hurried
+    )
+  } catch (error) {
+    // A range the action built is never the user's fault: compute everything instead (nothing was created).
+    if (!context.only || !refusesRangeLength(error)) throw error
+    const widened = `Qarnot refused the range of the instances to compute again (${formatRanges(context.only).length} characters, range-length), so every instance is computed`
+    io.warning(`${widened}.`)
+    return { ...(await createTask(spec, settings, { ...context, only: undefined }, files)), widened }
+  }
   announce(io, submission.uuid)
   io.info(
     `Task ${submission.uuid} created${submission.adopted ? ' (found by its shortname)' : ''}: ${taskUrl(submission.uuid)}`
@@ -166,3 +178,13 @@ function refusalMessage(error: unknown, settings: Settings): string {
 }
 
 const rootIsStorage = (error: unknown): boolean => error instanceof StoreError
+
+/** A 400 naming the `range-length` field (docs/qarnot-api.md §6). */
+function refusesRangeLength(error: unknown): boolean {
+  const root = rootError(error)
+  return (
+    root instanceof QarnotApiError &&
+    root.status === 400 &&
+    invalidFields(root.apiMessage).some(field => field.toLowerCase() === 'range-length')
+  )
+}
