@@ -66,6 +66,7 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
       env: deps.env,
       summary: settings.summary,
       streamLogs: settings.streamLogs,
+      secrets: settings.secrets,
       prComment: settings.prComment
         ? { token: settings.githubToken, leg: settings.commentLeg, comments: deps.comments }
         : undefined

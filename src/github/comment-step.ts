@@ -25,6 +25,8 @@ export interface CommentStep {
   /** Tells matrix legs' comments apart (Settings.commentLeg); the marker is workflow, job and step without it. */
   readonly leg?: string
   readonly timeoutMs?: number
+  /** A last pass over the body (the comment is posted through the API: the runner masks nothing in it). */
+  readonly redact?: (body: string) => string
 }
 
 /** The comment is a courtesy: a GitHub API that stalls must not hold the step for longer than this. */
@@ -49,7 +51,8 @@ export async function commentOnPullRequest({
   report,
   comments,
   leg,
-  timeoutMs = COMMENT_TIMEOUT_MS
+  timeoutMs = COMMENT_TIMEOUT_MS,
+  redact = body => body
 }: CommentStep): Promise<void> {
   const context = readRunContext(env)
   if (context.pullRequest === undefined || !context.owner || !context.repo) {
@@ -68,7 +71,7 @@ export async function commentOnPullRequest({
   try {
     const write = async (): Promise<{ action: string; id: number }> => {
       const api = comments?.(token) ?? (await octokitComments(token, env.GITHUB_API_URL, controller.signal))
-      return upsertComment(api, target, marker, renderComment(report, context))
+      return upsertComment(api, target, marker, redact(renderComment(report, context)))
     }
     const { action, id } = await within(write(), timeoutMs, controller)
     io.info(`pr-comment: comment ${id} ${action} on pull request #${context.pullRequest}.`)

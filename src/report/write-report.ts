@@ -11,6 +11,7 @@ import { errorMessage } from '../words.js'
 import { logFailedInstances } from './live-log.js'
 import type { StepReport } from './model.js'
 import { buildOutputs } from './outputs.js'
+import { redactRendered, redactReport } from './redact.js'
 import { renderSummary } from './summary.js'
 
 export interface ReportTargets {
@@ -18,6 +19,8 @@ export interface ReportTargets {
   readonly env: NodeJS.ProcessEnv
   readonly summary: boolean
   readonly streamLogs: boolean
+  /** Values no output, summary or comment may carry (Settings.secrets): task output can print them. */
+  readonly secrets: readonly string[]
   /** Present when `pr-comment` is true. */
   readonly prComment?: {
     readonly token: string
@@ -27,8 +30,10 @@ export interface ReportTargets {
   }
 }
 
-export async function writeReport(report: StepReport, targets: ReportTargets): Promise<void> {
-  const { io } = targets
+export async function writeReport(unredacted: StepReport, targets: ReportTargets): Promise<void> {
+  const { io, secrets } = targets
+  const report = redactReport(unredacted, secrets)
+  const redact = (text: string): string => redactRendered(text, secrets)
   if (targets.streamLogs && report.verdict) logFailedInstances(io, report.verdict.instances, report.outputs)
   for (const note of report.notes) logLine(io)(note)
   const results = report.files?.results
@@ -37,19 +42,20 @@ export async function writeReport(report: StepReport, targets: ReportTargets): P
       `Not every result file came back into ${results.directory}: the notes above say which and why.`
     )
   try {
-    for (const [name, value] of Object.entries(buildOutputs(report))) io.setOutput(name as OutputName, value)
+    for (const [name, value] of Object.entries(buildOutputs(report)))
+      io.setOutput(name as OutputName, redact(value))
   } catch (error) {
     io.warning(`The step outputs could not be written (${errorMessage(error)}).`)
   }
   if (targets.summary) {
     try {
-      await io.appendSummary(renderSummary(report))
+      await io.appendSummary(redact(renderSummary(report)))
     } catch (error) {
       io.warning(`The job summary could not be written (${errorMessage(error)}); the verdict is unchanged.`)
     }
   }
   if (targets.prComment) {
-    await commentOnPullRequest({ io, env: targets.env, report, ...targets.prComment })
+    await commentOnPullRequest({ io, env: targets.env, report, redact, ...targets.prComment })
   }
   if (report.outcome === Outcome.Success || report.outcome === Outcome.Submitted) io.info(report.headline)
   else io.setFailed(report.headline)

@@ -1,0 +1,118 @@
+/** Secrets that task output prints never reach the outputs, the summary or the pull-request comment. */
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
+import { tmpdir } from 'node:os'
+import type { QarnotEmulator } from '../emulator/server.js'
+import type { CommentsApi } from '../src/github/pr-comment.js'
+import { run } from '../src/main.js'
+import type { OutputReader, StreamName } from '../src/report/model.js'
+import { redactingReader, redactRendered, secretForms } from '../src/report/redact.js'
+import { escapeHtml, tableCell } from '../src/report/text.js'
+import { systemClock } from '../src/task/clock.js'
+import { fastEmulator } from './helpers/emulator.js'
+import { recordingIO } from './helpers/recording-io.js'
+
+/** A reader over fixed texts, cut the way the real one cuts (bytes, whole characters). */
+function readerOver(texts: Record<number, string>): OutputReader {
+  const read = (id: number, _stream: StreamName, maxBytes: number, fromEnd: boolean) => {
+    const buffer = Buffer.from(texts[id] ?? '', 'utf8')
+    const part = fromEnd
+      ? buffer.subarray(Math.max(0, buffer.length - maxBytes))
+      : buffer.subarray(0, maxBytes)
+    return { text: part.toString('utf8'), totalBytes: buffer.length }
+  }
+  return {
+    head: (id, stream, maxBytes) => read(id, stream, maxBytes, false),
+    tail: (id, stream, maxBytes) => read(id, stream, maxBytes, true)
+  }
+}
+
+describe('redactingReader', () => {
+  const secret = 'hunter2-SECRET'
+  const text = `0123456789${secret}abcdef`
+
+  it('replaces a whole secret, within the size asked', () => {
+    const reader = redactingReader(readerOver({ 0: text }), [secret])
+    expect(reader.head(0, 'stdout', 1000)).toEqual({ text: '0123456789***abcdef', totalBytes: text.length })
+    expect(reader.tail(0, 'stdout', 1000).text).toBe('0123456789***abcdef')
+  })
+
+  it('never shows part of a secret where a read is cut through it', () => {
+    const reader = redactingReader(readerOver({ 0: text }), [secret])
+    for (let size = 0; size <= text.length; size++) {
+      for (const part of [reader.head(0, 'stdout', size).text, reader.tail(0, 'stdout', size).text]) {
+        expect(Buffer.byteLength(part)).toBeLessThanOrEqual(size)
+        expect(part).not.toMatch(/hunter|SECRET|2-S/)
+      }
+    }
+  })
+
+  it('masks a multi-line secret line by line, as the runner does', () => {
+    expect(secretForms(['line-one\nline-two', '', '  '])).toEqual([
+      'line-one\nline-two',
+      'line-one',
+      'line-two'
+    ])
+    const reader = redactingReader(readerOver({ 1: 'a line-two b line-one c' }), ['line-one\nline-two'])
+    expect(reader.head(1, 'stdout', 100).text).toBe('a *** b *** c')
+  })
+
+  it('takes a secret out of a rendered text even once HTML-escaped', () => {
+    const secret = 'p&w<x>'
+    expect(redactRendered(`raw ${secret} escaped ${escapeHtml(secret)}`, [secret])).toBe(
+      'raw *** escaped ***'
+    )
+  })
+})
+
+describe('run() with a task that prints its secrets', () => {
+  let emulator: QarnotEmulator
+  beforeEach(async () => {
+    emulator = await fastEmulator()
+  })
+  afterEach(async () => {
+    await emulator.stop()
+  })
+
+  it('keeps them out of stdout and results, the summary and the PR comment', async () => {
+    // `&`, `<`, `_` and `*` change once escaped for HTML or Markdown, where the runner's own masking no longer sees them.
+    const secret = 'p&ss<w>rd_x*y'
+    const bodies: string[] = []
+    const comments: CommentsApi = {
+      list: async () => [],
+      create: async (_o, _r, _i, body) => {
+        bodies.push(body)
+        return { id: 1, body }
+      },
+      update: async (_o, _r, id, body) => {
+        bodies.push(body)
+        return { id, body }
+      }
+    }
+    const io = recordingIO({
+      token: emulator.token,
+      'api-url': emulator.url,
+      'instance-count': '3',
+      command: `sh -c 'echo "the secret is $QARNOT_SECRET__PW."; echo "$QARNOT_SECRET__PW" >&2; exit $((INSTANCE_ID % 2))'`,
+      constants: `QARNOT_SECRET__PW=${secret}`,
+      'pr-comment': 'true',
+      'github-token': 'ghs_commenttoken'
+    })
+    const env = {
+      RUNNER_TEMP: tmpdir(),
+      GITHUB_RUN_ID: '42',
+      GITHUB_REPOSITORY: 'owner/repo',
+      GITHUB_REF: 'refs/pull/7/merge',
+      GITHUB_EVENT_NAME: 'pull_request'
+    }
+    await run({ io, env, clock: systemClock, stop: new AbortController().signal, comments: () => comments })
+    expect(io.outputs.outcome).toBe('failure')
+    expect(io.outputs.stdout).toContain('0> the secret is ***.')
+    const results = JSON.parse(io.outputs.results) as { stdout: string; stderr: string }[]
+    expect(results[1].stderr).toBe('***\n')
+    expect(bodies).toHaveLength(1)
+    const published = [...Object.values(io.outputs), io.summary, ...bodies].join('\n')
+    for (const form of [secret, escapeHtml(secret), tableCell(secret), 'p&amp;ss', 'ss<w>rd', 'rd_x'])
+      expect(published).not.toContain(form)
+    expect(io.summary).toContain('***')
+  })
+})

@@ -1,0 +1,121 @@
+/**
+ * Secret values taken out of everything the action writes from task output. The runner masks registered secrets
+ * in the log and the summary, but not in step outputs (which later steps publish), not in a pull-request comment
+ * (posted through the API), and not once the summary has escaped them (`a&b` becomes `a&amp;b`). So the text is
+ * redacted before it is cut, escaped or encoded. Pure.
+ */
+import { wholeCharacterEnd } from '../task/output-files.js'
+import type { OutputReader, StepReport } from './model.js'
+import { escapeHtml, utf8Bytes } from './text.js'
+
+export const REDACTED = '***'
+
+/** What to look for: each secret, each of its lines (the runner masks a multi-line secret line by line), longest first. */
+export function secretForms(secrets: readonly string[]): string[] {
+  const forms = new Set<string>()
+  for (const secret of secrets) {
+    for (const form of [secret, ...secret.split(/\r?\n/)]) if (form.trim() !== '') forms.add(form)
+  }
+  return [...forms].sort((a, b) => b.length - a.length)
+}
+
+/** The text with every form of every secret replaced by `***`. */
+export function redactText(text: string, forms: readonly string[]): string {
+  let out = text
+  for (const form of forms) if (out.includes(form)) out = out.split(form).join(REDACTED)
+  return out
+}
+
+/** The text without an end that begins some secret: where a read was cut, a secret may have been cut with it. */
+function withoutPartialEnd(text: string, forms: readonly string[]): string {
+  for (let k = Math.min(text.length, forms[0].length - 1); k > 0; k--) {
+    const end = text.slice(-k)
+    if (forms.some(form => form.length > k && form.startsWith(end))) return text.slice(0, -k)
+  }
+  return text
+}
+
+/** The text without a start that ends some secret. */
+function withoutPartialStart(text: string, forms: readonly string[]): string {
+  for (let k = Math.min(text.length, forms[0].length - 1); k > 0; k--) {
+    const start = text.slice(0, k)
+    if (forms.some(form => form.length > k && form.endsWith(start))) return text.slice(k)
+  }
+  return text
+}
+
+/**
+ * A reader whose texts carry no secret. It reads a little more than asked (the longest secret's length), redacts,
+ * drops what may be part of a secret at the edge where the read was cut, then cuts to the size asked: a secret is
+ * redacted whole or not shown at all, never shown in part.
+ */
+export function redactingReader(reader: OutputReader, secrets: readonly string[]): OutputReader {
+  const forms = secretForms(secrets)
+  if (forms.length === 0) return reader
+  const margin = utf8Bytes(forms.reduce((a, b) => (utf8Bytes(b) > utf8Bytes(a) ? b : a)))
+  return {
+    head(id, stream, maxBytes) {
+      const read = reader.head(id, stream, maxBytes + margin)
+      let text = redactText(read.text, forms)
+      if (utf8Bytes(read.text) < read.totalBytes) text = withoutPartialEnd(text, forms)
+      const buffer = Buffer.from(text, 'utf8')
+      if (buffer.length <= maxBytes) return { text, totalBytes: read.totalBytes }
+      return {
+        text: buffer.subarray(0, wholeCharacterEnd(buffer, maxBytes)).toString('utf8'),
+        totalBytes: read.totalBytes
+      }
+    },
+    tail(id, stream, maxBytes) {
+      const read = reader.tail(id, stream, maxBytes + margin)
+      let text = redactText(read.text, forms)
+      if (utf8Bytes(read.text) < read.totalBytes) text = withoutPartialStart(text, forms)
+      const buffer = Buffer.from(text, 'utf8')
+      if (buffer.length <= maxBytes) return { text, totalBytes: read.totalBytes }
+      let start = buffer.length - maxBytes
+      while (start < buffer.length && (buffer[start] & 0xc0) === 0x80) start++
+      return { text: buffer.subarray(start).toString('utf8'), totalBytes: read.totalBytes }
+    }
+  }
+}
+
+/**
+ * The report with no secret in anything taken from the task or the API: its output (through redactingReader),
+ * each instance's error, the task errors, the headline and the notes. Whatever is rendered from it (outputs,
+ * summary, comment) then holds none, whatever escaping or cutting the rendering does.
+ */
+export function redactReport(report: StepReport, secrets: readonly string[]): StepReport {
+  const forms = secretForms(secrets)
+  if (forms.length === 0) return report
+  const text = (value: string): string => redactText(value, forms)
+  const { verdict } = report
+  return {
+    ...report,
+    headline: text(report.headline),
+    title: text(report.title),
+    notes: report.notes.map(text),
+    task: report.task && { ...report.task, name: text(report.task.name) },
+    outputs: redactingReader(report.outputs, secrets),
+    verdict: verdict && {
+      ...verdict,
+      instances: verdict.instances.map(instance =>
+        instance.error === undefined ? instance : { ...instance, error: text(instance.error) }
+      ),
+      taskErrors: verdict.taskErrors.map(text),
+      reasons: verdict.reasons.map(text)
+    }
+  }
+}
+
+/**
+ * A last pass over a rendered text (an output value, the summary, the comment body): each secret as written and
+ * as HTML-escaped. It cannot undo every rendering (Markdown escapes), which is why the report is redacted first.
+ */
+export function redactRendered(rendered: string, secrets: readonly string[]): string {
+  const forms = secretForms(secrets)
+  if (forms.length === 0) return rendered
+  const escaped = forms.map(escapeHtml).filter(form => !forms.includes(form))
+  return redactText(
+    rendered,
+    [...forms, ...escaped].sort((a, b) => b.length - a.length)
+  )
+}
