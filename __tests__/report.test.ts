@@ -317,3 +317,13 @@ describe('what task text and sheer numbers cannot do to the report', () => {
     expect(codeSpan('a`b')).toBe('``a`b``')
   })
 })
+
+describe('the summary of a re-run', () => {
+  it('draws only the instances computed now, not those kept from earlier attempts', () => {
+    // 10 instances: 0..7 kept from the first attempt (1.5 s each there), 8 and 9 computed now.
+    const whole = report(10, {})
+    const markdown = renderSummary({ ...whole, keptIds: [0, 1, 2, 3, 4, 5, 6, 7] })
+    expect(markdown).toContain('**Wall time** of 2 instances')
+    expect(renderSummary(whole)).toContain('**Wall time** of 10 instances')
+  })
+})

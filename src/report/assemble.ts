@@ -66,6 +66,7 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
     state:
       followed?.task?.state ?? (ending.kind === 'submitted' ? 'Submitted' : (verdict?.state ?? 'Unknown')),
     verdict,
+    keptIds: happened.kept?.instances.map(instance => instance.id),
     requestedCount: settings.task?.instances.count,
     outputs: files ?? NO_OUTPUT,
     logsDir: files?.dir,

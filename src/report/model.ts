@@ -39,6 +39,8 @@ export interface StepReport {
   readonly state: string
   /** The verdict over the instances; undefined when the task was not followed (submitted, not created). */
   readonly verdict: Verdict | undefined
+  /** Instances a re-run kept from earlier attempts: in the verdict, not computed now. */
+  readonly keptIds?: readonly number[]
   /** How many instances were asked for, when known. */
   readonly requestedCount: number | undefined
   readonly outputs: OutputReader

@@ -227,10 +227,14 @@ export function renderSummary(report: StepReport, budgetBytes = SUMMARY_BUDGET_B
     // Only thousands of distinct errors get here: drop the table rather than lose the summary.
     markdown = `${header(report).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`
   }
-  // Pictures of this attempt's instances (those kept from earlier attempts were not seen running).
-  const computed = report.timeline
-    ? instances.filter(i => report.timeline?.instance(i.id) !== undefined || i.wallTimeSec !== undefined)
-    : instances
+  // Pictures of this attempt's instances only: those kept from earlier attempts were not computed now.
+  const kept = new Set(report.keptIds ?? [])
+  const { timeline } = report
+  const computed = instances.filter(
+    i =>
+      !kept.has(i.id) &&
+      (timeline === undefined || timeline.instance(i.id) !== undefined || i.wallTimeSec !== undefined)
+  )
   const pictures = renderPictures(computed, report.timeline)
   if (pictures) markdown += `\n${pictures}`
   const { blocks, omitted } = outputBlocks(report, budgetBytes - NOTE_RESERVE_BYTES - utf8Bytes(markdown))
