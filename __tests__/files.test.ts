@@ -105,6 +105,19 @@ describe('resources', () => {
     expect(b.outputs.stdout).toBe('0> ./only-two.txt\n0> ./shared.txt\n0> run two\n')
   })
 
+  it('a bucket refused at the storage quota: the quota named with what to delete, and no task', async () => {
+    const emulator = await start()
+    const storage = await emulator.storage()
+    storage.faults.push({ operation: 'CreateBucket', action: 'error', status: 400, code: 'TooManyBuckets' })
+    const io = await runIn(emulator, workspace({ 'a.txt': 'a' }), { command: 'true', resources: 'a.txt' })
+    expect(io.failures).toHaveLength(1)
+    expect(io.failures[0]).toMatch(
+      /storage quota \(its number of buckets, TooManyBuckets\); no task was created/
+    )
+    expect(io.failures[0]).toMatch(/qa-out-/)
+    expect(emulator.allTasks()).toHaveLength(0)
+  })
+
   it('a cluster without storage: one clear error naming the input, and no task', async () => {
     const emulator = await start({ storage: false })
     const io = await runIn(emulator, workspace({ 'a.txt': 'a' }), { command: 'true', resources: 'a.txt' })

@@ -152,6 +152,29 @@ describe('pruning a repository bucket', () => {
     expect(recent.resultsBucketsRemoved).toBe(0)
   })
 
+  it('removes old results buckets of a step with results and no resources (no resource bucket to claim in)', async () => {
+    const store = storage.internalStore()
+    const stale = resultsBucketName({ ...naming, shortname: 'gha-2-1-aaaa' })
+    await store.createBucket(stale, never)
+    const report = await prune({ naming, now: () => new Date(Date.now() + 8 * DAY) })
+    expect(report).toMatchObject({ skipped: 'no-bucket', resultsBucketsRemoved: 1 })
+    expect(await store.headBucket(stale, never)).toBe('missing')
+    expect(await store.headBucket(BUCKET, never)).toBe('missing')
+  })
+
+  it('near the bucket quota, removes results buckets after a day and says why', async () => {
+    const store = storage.internalStore()
+    const names = [1, 2, 3].map(n => resultsBucketName({ ...naming, shortname: `gha-3-${n}-aaaa` }))
+    for (const name of names) await store.createBucket(name, never)
+    const twoDaysOn = () => new Date(Date.now() + 2 * DAY)
+    const roomy = await prune({ naming, now: twoDaysOn, quota: { maxBuckets: 100 }, force: true })
+    expect(roomy).toMatchObject({ resultsBucketsRemoved: 0 })
+    expect(roomy.nearQuota).toBeUndefined()
+    const tight = await prune({ naming, now: twoDaysOn, quota: { maxBuckets: 5 }, force: true })
+    expect(tight).toMatchObject({ resultsBucketsRemoved: 3, nearQuota: '3 of 5 buckets' })
+    for (const name of names) expect(await store.headBucket(name, never)).toBe('missing')
+  })
+
   it('stops when its time is up', async () => {
     await stageTree({ 'a.txt': '1' })
     storage.faults.push({ operation: 'ListObjects', action: 'delay', delayMs: 2000 })

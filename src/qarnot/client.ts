@@ -185,13 +185,17 @@ export class QarnotClient {
     return (answer as { storage?: unknown } | null)?.storage
   }
 
-  /** `GET /info`: the account's email, which is its storage access key (docs/qarnot-api.md §8). */
-  async getAccountEmail(): Promise<string> {
+  /**
+   * `GET /info`: the account's email, which is its storage access key (docs/qarnot-api.md §8), and the whole answer
+   * (its storage quotas are read from it by the storage side).
+   */
+  async getAccount(): Promise<{ email: string; info: Record<string, unknown> }> {
     const call: Call = { method: 'GET', path: '/info' }
-    const email = ((await this.json(call)) as { email?: unknown } | null)?.email
+    const info = (await this.json(call)) as Record<string, unknown> | null
+    const email = info?.email
     if (typeof email !== 'string' || email === '')
       throw new QarnotAnswerError(call.method, call.path, 'it names no email')
-    return email
+    return { email, info: info ?? {} }
   }
 
   /** `GET /credits/v1/tasks/{uuid}/credits` (a service beside the compute API, without its `/v1` prefix). */

@@ -19,6 +19,7 @@ import {
   type BucketNaming
 } from './layout.js'
 import { mapLimit } from './pool.js'
+import { nearQuota, type StorageQuota } from './quota.js'
 import {
   DEFAULT_PRUNE_RULES,
   planResultsBuckets,
@@ -43,6 +44,8 @@ export interface PruneOptions {
   readonly settleMs?: number
   /** Ignore the once-an-hour limit. */
   readonly force?: boolean
+  /** The account's storage quotas: near them, results buckets go sooner and more per prune. */
+  readonly quota?: StorageQuota
 }
 
 export interface PruneReport {
@@ -52,6 +55,8 @@ export interface PruneReport {
   readonly objectsRemoved: number
   readonly uploadsAborted: number
   readonly resultsBucketsRemoved: number
+  /** Why storage counts as near its quota (`48 of 50 buckets`), when it does. */
+  readonly nearQuota?: string
   readonly requests: number
   readonly ms: number
 }
@@ -62,12 +67,13 @@ export async function pruneResources(options: PruneOptions): Promise<PruneReport
   const requestsBefore = store.counters.requests
   const rules = { ...DEFAULT_PRUNE_RULES, ...options.rules }
   const now = (options.now ?? (() => new Date()))()
-  const report = {
-    treesRemoved: 0,
-    objectsRemoved: 0,
-    uploadsAborted: 0,
-    resultsBucketsRemoved: 0
-  }
+  const report: { -readonly [K in keyof Omit<PruneReport, 'skipped' | 'requests' | 'ms'>]: PruneReport[K] } =
+    {
+      treesRemoved: 0,
+      objectsRemoved: 0,
+      uploadsAborted: 0,
+      resultsBucketsRemoved: 0
+    }
   const done = (skipped?: PruneReport['skipped']): PruneReport => ({
     ...(skipped && { skipped }),
     ...report,
@@ -75,7 +81,12 @@ export async function pruneResources(options: PruneOptions): Promise<PruneReport
     ms: Math.round(performance.now() - started)
   })
   const claimed = await claim(options, now, rules)
-  if (claimed !== 'go') return done(claimed)
+  if (claimed === 'recent') return done(claimed)
+  // No resource bucket (a step with `results` alone): nothing to claim the turn in, but results buckets still go.
+  if (claimed === 'no-bucket') {
+    if (options.naming) Object.assign(report, await removeResultsBuckets(options, now, rules))
+    return done(claimed)
+  }
   const [manifests, markers] = await Promise.all([
     listAllObjects(store, bucket, MANIFESTS_PREFIX, signal),
     listAllObjects(store, bucket, MARKERS_PREFIX, signal)
@@ -85,7 +96,7 @@ export async function pruneResources(options: PruneOptions): Promise<PruneReport
   report.treesRemoved = removed.trees
   report.objectsRemoved = removed.objects
   report.uploadsAborted = await abortStaleUploads(store, bucket, now, rules, signal)
-  if (options.naming) report.resultsBucketsRemoved = await removeResultsBuckets(options, now, rules)
+  if (options.naming) Object.assign(report, await removeResultsBuckets(options, now, rules))
   return done()
 }
 
@@ -173,11 +184,27 @@ async function abortStaleUploads(
   return stale.length
 }
 
-/** At most 20 per prune, so one prune stays short however many piled up. */
-async function removeResultsBuckets(options: PruneOptions, now: Date, rules: PruneRules): Promise<number> {
+/** Near a storage quota, results buckets go after a day rather than a week, and more of them per prune. */
+export const PRESSURE_RESULTS_DAYS = 1
+const RESULTS_BUCKETS_PER_PRUNE = 20
+const PRESSURE_RESULTS_BUCKETS_PER_PRUNE = 100
+
+/** At most 20 per prune (100 near a quota), so one prune stays short however many piled up. */
+async function removeResultsBuckets(
+  options: PruneOptions,
+  now: Date,
+  rules: PruneRules
+): Promise<{ resultsBucketsRemoved: number; nearQuota?: string }> {
   const { store, signal } = options
   const prefix = resultsBucketPrefix(options.naming as BucketNaming, false)
-  const doomed = planResultsBuckets(await store.listBuckets(signal), prefix, now, rules).slice(0, 20)
+  const buckets = await store.listBuckets(signal)
+  const near = nearQuota(options.quota, buckets.length)
+  const doomed = near
+    ? planResultsBuckets(buckets, prefix, now, {
+        ...rules,
+        resultsDays: Math.min(rules.resultsDays, PRESSURE_RESULTS_DAYS)
+      }).slice(0, PRESSURE_RESULTS_BUCKETS_PER_PRUNE)
+    : planResultsBuckets(buckets, prefix, now, rules).slice(0, RESULTS_BUCKETS_PER_PRUNE)
   for (const bucket of doomed) await deleteResultsBucket({ store, bucket, signal })
-  return doomed.length
+  return { resultsBucketsRemoved: doomed.length, ...(near && { nearQuota: near }) }
 }

@@ -15,7 +15,8 @@ import { collectResults, deleteResultsBucket, type CollectResult } from './colle
 import { checkStorage, createStore, storageEndpoint } from './connect.js'
 import { StorageUnavailableError } from './errors.js'
 import { resourceBucketName, resultsBucketName, resultsBucketPrefix, type BucketNaming } from './layout.js'
-import { pruneResources } from './prune.js'
+import { PRESSURE_RESULTS_DAYS, pruneResources } from './prune.js'
+import { readStorageQuota, type StorageQuota } from './quota.js'
 import { resolveResources, resolveResultsFolder, type ResourceFile } from './resource-patterns.js'
 import { stageResources, type StageStats } from './stage.js'
 import type { ObjectStore } from './store.js'
@@ -56,6 +57,8 @@ async function fromStorageAsync<T>(check: () => Promise<T>): Promise<T> {
 export interface StorageSession {
   readonly store: ObjectStore
   readonly naming: BucketNaming
+  /** What `GET /info` said of the account's storage quotas (prune works harder near them). */
+  readonly quota?: StorageQuota
   close(): void
 }
 
@@ -70,7 +73,7 @@ export async function openStorage(
   const input = prepared.resources ? Input.Resources : Input.Results
   try {
     const endpoint = storageEndpoint(await client.getStorageUrl(), env.QARNOT_STORAGE_URL)
-    const email = await client.getAccountEmail()
+    const { email, info } = await client.getAccount()
     const store = await createStore({ endpoint, email, token })
     try {
       await checkStorage(store, signal)
@@ -81,6 +84,7 @@ export async function openStorage(
     return {
       store,
       naming: { repository: env.GITHUB_REPOSITORY || 'local', account: email },
+      quota: readStorageQuota(info),
       close: () => store.destroy()
     }
   } catch (error) {
@@ -233,9 +237,14 @@ export async function pruneStorage(
       store: session.store,
       bucket: resourceBucketName(session.naming),
       naming: session.naming,
+      quota: session.quota,
       signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)])
     })
-    if (!report.skipped && report.treesRemoved + report.resultsBucketsRemoved > 0) {
+    if (report.nearQuota)
+      log(
+        `Storage is near the account's quota (${report.nearQuota}): results buckets older than ${PRESSURE_RESULTS_DAYS} day were pruned, ${report.resultsBucketsRemoved} removed. Delete old buckets on Tasq, or keep-results only where needed.`
+      )
+    else if (report.treesRemoved + report.resultsBucketsRemoved > 0) {
       log(
         `Storage pruned: ${report.treesRemoved} old resource trees and ${report.resultsBucketsRemoved} old results buckets removed.`
       )

@@ -17,6 +17,7 @@ import { explainError } from '../errors-explained.js'
 import { SubmitStoppedError, mayHaveCreated, submitTask } from './submit.js'
 import { InputError } from '../inputs/read.js'
 import { StoreError } from '../storage/errors.js'
+import { explainQuotaRefusal, isQuotaRefusal } from '../storage/quota.js'
 import {
   openStorage,
   stageFiles,
@@ -172,6 +173,7 @@ export async function startTask(
 
 function refusalMessage(error: unknown, settings: Settings): string {
   if (error instanceof UnfollowableTaskError || error instanceof InputError) return error.message
+  if (error instanceof StoreError && isQuotaRefusal(error.code)) return explainQuotaRefusal(error.code)
   if (rootIsStorage(error))
     return `Qarnot storage failed while the resources were sent (${errorMessage(error)}); no task was created.`
   return explainError(error, settings.apiUrl)
