@@ -48,6 +48,31 @@ async function attempt(
 }
 
 describe('rerun: failed (the default)', () => {
+  it('submit (wait: false) then collect (task:) across a re-run: the collector reports the kept instances too', async () => {
+    const submit = { 'instance-count': '4', command: flaky(), wait: 'false' }
+    const collect = (uuid: string) => attempt(1, { task: uuid }, { GITHUB_ACTION: 'collect' })
+    const submitted = await attempt(1, submit)
+    expect((await collect(submitted.outputs['task-uuid'])).outputs['failed-instances']).toBe('1,3')
+    writeFileSync(marker, '')
+    const resubmitted = await attempt(2, submit)
+    const rerunTask = emulator.allTasks()[1]
+    expect(rerunTask.body.advancedRanges).toBe('1,3')
+    expect(rerunTask.body.labels?.['qarnot-action-kept']).toBe(`${submitted.outputs['task-uuid']}=0,2`)
+    const collected = await attempt(
+      2,
+      { task: resubmitted.outputs['task-uuid'] },
+      { GITHUB_ACTION: 'collect' }
+    )
+    expect(collected.failures).toEqual([])
+    expect(collected.outputs).toMatchObject({
+      outcome: 'success',
+      'instance-count': '4',
+      'succeeded-count': '4'
+    })
+    for (let id = 0; id < 4; id++) expect(collected.outputs.stdout).toContain(`${id}> run of ${id}\n`)
+    expect(collected.summary).toMatch(/0,2 from task [0-9a-f-]+ \(attempt 1\)/)
+  })
+
   it('attempt 2 computes exactly the instances that failed (1,3) and reports all four passing', async () => {
     const first = await attempt(1, { 'instance-count': '4', command: flaky() })
     expect(first.outputs['failed-instances']).toBe('1,3')
@@ -69,6 +94,28 @@ describe('rerun: failed (the default)', () => {
     expect(second.summary).toMatch(
       /Re-running 2 instances that did not succeed before \(1,3\).*0,2 from task [0-9a-f-]+ \(attempt 1\)/
     )
+  })
+
+  it('a collector whose re-run names an earlier task that is gone warns and reports the re-run alone', async () => {
+    const submit = { 'instance-count': '4', command: flaky(), wait: 'false' }
+    const submitted = await attempt(1, submit)
+    await attempt(1, { task: submitted.outputs['task-uuid'] }, { GITHUB_ACTION: 'collect' })
+    writeFileSync(marker, '')
+    const resubmitted = await attempt(2, submit)
+    await fetch(`${emulator.url}/tasks/${submitted.outputs['task-uuid']}`, {
+      method: 'DELETE',
+      headers: { Authorization: emulator.token }
+    })
+    const collected = await attempt(
+      2,
+      { task: resubmitted.outputs['task-uuid'] },
+      { GITHUB_ACTION: 'collect' }
+    )
+    expect(collected.log.join('\n')).toMatch(
+      /kept instances from earlier attempts, but task [0-9a-f-]+ it kept instances from is gone/
+    )
+    expect(collected.outputs).toMatchObject({ 'instance-count': '2', 'succeeded-count': '2' })
+    expect(collected.summary).toMatch(/only its own instances are reported/)
   })
 
   it('has nothing to compute when every instance succeeded before, and reports the earlier results', async () => {

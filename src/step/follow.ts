@@ -83,7 +83,8 @@ async function followAndBringBack(
   const files = followed?.files ?? new InstanceOutputFiles(logsDir)
   // After the end, the timeout (and a short grace) still bounds what is brought back.
   const bounded = afterTaskSignal(context)
-  const kept = await bringKeptResults(plan, client.with({ signal: bounded }), files)
+  const brought = await bringKeptResults(plan, client.with({ signal: bounded }), files)
+  const kept = { ...brought, notes: [...(submitted.planNotes ?? []), ...brought.notes] }
   const base = { plan, kept, files, staged: start?.staged?.stats }
   const results = await bringResultsBack(
     settings,

@@ -9,7 +9,9 @@ import { openStorage, type PreparedFiles, type StorageSession } from '../storage
 import type { Settings } from '../inputs/settings.js'
 import type { QarnotClient } from '../qarnot/client.js'
 import { HURRIED_REQUEST_TIMEOUT_MS, HURRIED_RETRY } from '../qarnot/retry.js'
-import { planAttempt } from '../task/earlier.js'
+import { keptOfFollowedTask, planAttempt } from '../task/earlier.js'
+import { encodeKept } from '../task/kept-label.js'
+import type { TaskOutputWire } from '../qarnot/types.js'
 import type { RerunPlan } from '../task/rerun.js'
 import { startTask, type TaskStart } from '../task/start.js'
 import { errorMessage } from '../words.js'
@@ -26,6 +28,8 @@ export interface Submitted {
   readonly timedOut: boolean
   /** Why storage could not be reached for a re-run with nothing to compute. */
   readonly storageNote?: string
+  /** What the report should say of the plan (a collected re-run whose kept instances cannot be read). */
+  readonly planNotes?: string[]
 }
 
 export async function submitStep(
@@ -37,7 +41,7 @@ export async function submitStep(
   const { io, clock, env } = context
   const stop = boundedSignal(context)
   const timedOut = (): boolean => !context.stop.aborted && stop.aborted
-  const plan = await planAttempt(settings, client.with({ signal: stop }), logLine(io))
+  let plan = await planAttempt(settings, client.with({ signal: stop }), logLine(io))
   if (plan.kind === 'none') return { ...(await storageForKept(settings, prepared, client, context)), plan }
   if (stop.aborted) {
     return {
@@ -48,17 +52,50 @@ export async function submitStep(
       timedOut: timedOut()
     }
   }
+  // A step that does not wait names what it kept to the step that collects the task (`task:`), or computes all.
+  const keptLabel = !settings.wait && plan.kind === 'some' ? encodeKept(plan.kept) : undefined
+  if (!settings.wait && plan.kind === 'some' && keptLabel === undefined)
+    plan = {
+      kind: 'all',
+      reason: `the step does not wait, and the instances kept from earlier attempts are too many to name to the step that collects the task`
+    }
   const only = plan.kind === 'some' ? plan.rerun : undefined
   const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY })
-  const start = await startTask(settings, { io, client, hurried, clock, stop, only, env }, prepared)
+  const start = await startTask(
+    settings,
+    { io, client, hurried, clock, stop, only, keptLabel, env },
+    prepared
+  )
   if (start.stopped && timedOut()) io.saveState(State.MustAbort, 'true')
   const widened = start.task?.widened
+  // A collecting step reports what the re-run it follows kept from earlier attempts, as if it had waited.
+  const collected =
+    settings.followTask && start.task?.initial
+      ? await collectedPlan(start.task.initial, client.with({ signal: stop }), io)
+      : undefined
   return {
-    plan: widened ? { kind: 'all', reason: widened } : plan,
+    plan: widened ? { kind: 'all', reason: widened } : (collected?.plan ?? plan),
+    planNotes: collected?.notes,
     start,
     prepared,
     storage: start.storage,
     timedOut: timedOut()
+  }
+}
+
+async function collectedPlan(
+  document: TaskOutputWire,
+  client: QarnotClient,
+  io: StepContext['io']
+): Promise<{ plan: RerunPlan; notes: string[] } | undefined> {
+  try {
+    const collected = await keptOfFollowedTask(document, client)
+    for (const note of collected?.notes ?? []) io.warning(note)
+    return collected
+  } catch (error) {
+    const note = `Task ${document.uuid} was a re-run that kept instances from earlier attempts, but they could not be read (${errorMessage(error)}): only its own instances are reported.`
+    io.warning(note)
+    return { plan: { kind: 'all', reason: undefined }, notes: [note] }
   }
 }
 

@@ -11,8 +11,9 @@ import { errorMessage } from '../words.js'
 import { TaskOutputDemux } from './logs.js'
 import type { InstanceOutputFiles } from './output-files.js'
 import { STREAMS } from './output-follower.js'
-import { boundRerun, planRerun, type EarlierTask, type RerunPlan } from './rerun.js'
-import { taskIntervals, type InstanceResult } from './verdict.js'
+import { decodeKept, KEPT_LABEL } from './kept-label.js'
+import { boundRerun, planRerun, type EarlierTask, type KeptResults, type RerunPlan } from './rerun.js'
+import { decideVerdict, taskIntervals, type InstanceResult } from './verdict.js'
 
 const NO_RERUN: RerunPlan = { kind: 'all', reason: undefined }
 
@@ -133,4 +134,43 @@ export async function bringKeptResults(
     uuids: plan.kept.map(k => k.task.uuid),
     notes
   }
+}
+
+/**
+ * For a collecting step (`task:`) that follows a re-run submitted with `wait: false`: the instances that re-run
+ * kept from earlier attempts, read from the tasks its label names (each read whole; their verdict as they
+ * reported it). `undefined` when the task carries no such label; a note when it cannot be used.
+ */
+export async function keptOfFollowedTask(
+  document: TaskOutputWire,
+  client: QarnotClient
+): Promise<{ plan: RerunPlan; notes: string[] } | undefined> {
+  const label = document.labels?.[KEPT_LABEL]
+  if (typeof label !== 'string' || label === '') return undefined
+  const pointers = decodeKept(label)
+  const unusable = (why: string) => ({
+    plan: NO_RERUN,
+    notes: [
+      `Task ${document.uuid} was a re-run that kept instances from earlier attempts, but ${why}: only its own instances are reported.`
+    ]
+  })
+  if ('error' in pointers) return unusable(`its ${KEPT_LABEL} label cannot be read (${pointers.error})`)
+  if (pointers.length > MAX_EARLIER_TASKS) return unusable(`it names more than ${MAX_EARLIER_TASKS} tasks`)
+  const kept: KeptResults[] = []
+  const own = taskIntervals(document)
+  for (const { uuid, ids } of pointers) {
+    const earlier = await readUnlessGone(client, uuid)
+    if (!earlier) return unusable(`task ${uuid} it kept instances from is gone`)
+    const overlap = ids.filter(({ first, last }) => own.some(o => o.first <= last && first <= o.last))
+    if (overlap.length > 0) return unusable(`it names instances it computes itself`)
+    const attempt = Number(earlier.labels?.['github-run-attempt'])
+    const task: EarlierTask = {
+      uuid,
+      attempt: Number.isSafeInteger(attempt) ? attempt : 0,
+      document: earlier,
+      ids: taskIntervals(earlier)
+    }
+    kept.push({ task, instances: decideVerdict(earlier, ids).instances })
+  }
+  return { plan: { kind: 'some', rerun: own, kept, warnings: [] }, notes: [] }
 }

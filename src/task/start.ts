@@ -25,6 +25,7 @@ import {
   type StagedFiles,
   type StorageSession
 } from '../storage/session.js'
+import { KEPT_LABEL } from './kept-label.js'
 import { taskIntervals } from './verdict.js'
 
 export function taskUrl(uuid: string): string {
@@ -50,6 +51,8 @@ export interface StartContext {
   readonly stop: AbortSignal
   /** The ids to compute when a re-run computes only those that failed before. */
   readonly only?: IdInterval[]
+  /** With `only`, for a step that does not wait: the instances kept from earlier tasks, for the collector (kept-label.ts). */
+  readonly keptLabel?: string
   readonly env: NodeJS.ProcessEnv
 }
 
@@ -68,6 +71,7 @@ export async function createTask(
 ): Promise<StartedTask> {
   const { io } = context
   const body = { ...buildCreateBody(spec, context.only), ...files?.body, shortname: spec.shortname }
+  if (context.only && context.keptLabel) body.labels = { ...body.labels, [KEPT_LABEL]: context.keptLabel }
   const intervals = context.only ?? spec.instances.intervals
   const listed = context.only !== undefined || spec.instances.kind === 'range'
   const instances = `${plural(countIds(intervals), 'instance')}${listed ? ` (${formatRanges(intervals)})` : ''}`
