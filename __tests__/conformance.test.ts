@@ -4,9 +4,12 @@
  * API fails the scenario concerned and still cleans up.
  */
 import { describe, expect, it } from '@jest/globals'
-import { readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parse } from 'yaml'
 import { renderTable, runConformance } from '../conformance/run.js'
 import { SCENARIOS } from '../conformance/scenarios.js'
+import { PROJECT_ROOT } from '../src/local-runner/runner.js'
 import { emulatorsOfThisFile } from './helpers/emulator.js'
 
 const startEmulator = emulatorsOfThisFile()
@@ -80,5 +83,35 @@ describe('the conformance suite against the emulator', () => {
     expect(report.scenarios.find(s => s.name === 'output')?.outcome).toBe('pass')
     expect(renderTable(report)).toContain('1 passed, 1 failed')
     expect(emulator.allTasks()).toEqual([])
+  })
+})
+
+describe('the conformance workflow', () => {
+  const workflow = parse(readFileSync(join(PROJECT_ROOT, '.github', 'workflows', 'conformance.yml'), 'utf8'))
+
+  it('runs weekly and by hand, only when the repository has a QARNOT_TOKEN secret', () => {
+    expect(workflow.on.schedule).toHaveLength(1)
+    expect(workflow.on).toHaveProperty('workflow_dispatch')
+    const job = workflow.jobs['real-api']
+    expect(job.needs).toBe('token')
+    expect(job.if).toBe("needs.token.outputs.present == 'true'")
+    expect(job.env.QARNOT_TOKEN).toBe('${{ secrets.QARNOT_TOKEN }}')
+    expect(workflow.jobs.token.steps[0].env.QARNOT_TOKEN).toBe('${{ secrets.QARNOT_TOKEN }}')
+  })
+
+  it('runs npm run conformance on node 24 and keeps the observations', () => {
+    const steps = workflow.jobs['real-api'].steps as {
+      uses?: string
+      run?: string
+      with?: Record<string, unknown>
+      if?: string
+    }[]
+    expect(steps.find(s => s.uses?.startsWith('actions/setup-node'))?.with?.['node-version']).toBe(24)
+    expect(steps.map(s => s.run)).toContain('npm ci')
+    const run = steps.find(s => s.run?.startsWith('npm run conformance'))
+    expect(run?.run).toContain('--json conformance-observations.json')
+    const upload = steps.find(s => s.uses?.startsWith('actions/upload-artifact'))
+    expect(upload?.with?.path).toBe('conformance-observations.json')
+    expect(upload?.if).toContain('always()')
   })
 })
