@@ -66,6 +66,26 @@ describe('the conformance suite against the emulator', () => {
     expect(table).not.toContain(emulator.token)
   })
 
+  it('passes against the answers docs/qarnot-api.md allows besides (emulator quirks)', async () => {
+    const emulator = await startEmulator({
+      quirks: {
+        jsonStringOutput: true,
+        nullCollections: true,
+        finishedWithoutInstances: 'null',
+        legacyUploadingState: true,
+        dotNetTimes: true,
+        creditsAnswer: 404,
+        carbonAnswer: 403
+      }
+    })
+    const report = await runConformance({ apiUrl: emulator.url, token: emulator.token, target: 'emulator' })
+    expect(report.scenarios.filter(s => s.outcome === 'fail').map(s => [s.name, s.failures])).toEqual([])
+    const observed = (name: string) => report.scenarios.find(s => s.name === name)?.observed ?? {}
+    expect(observed('output').taskStdoutForm).toBe('json-string')
+    expect(observed('ranges').completedInstances).toBe('null')
+    expect(observed('credits').credits).toMatchObject({ status: 404 })
+  })
+
   it('fails the scenario whose check fails, and still deletes its tasks', async () => {
     const emulator = await startEmulator({
       faults: [{ endpoint: 'POST /tasks/{uuid}/abort', fault: { type: 'status', status: 500 }, times: 1 }]

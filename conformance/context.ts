@@ -17,6 +17,8 @@ export interface Settings {
   readonly taskTimeoutMs: number
   /** How long an aborted task may take to reach `Cancelled`. */
   readonly cancelTimeoutMs: number
+  /** How long a 404 of the credits or carbon service is read again after the task ended (§9: it may lag). */
+  readonly figuresWaitMs: number
   /** How long the cleanup of one scenario may take. */
   readonly cleanupTimeoutMs: number
   /** The storage endpoint, overriding `GET /settings` (as `QARNOT_STORAGE_URL` does for the Python SDK). */

@@ -49,6 +49,7 @@ export const API_SETTINGS = {
   pollMs: 5000,
   taskTimeoutMs: 20 * 60_000,
   cancelTimeoutMs: 5 * 60_000,
+  figuresWaitMs: 60_000,
   cleanupTimeoutMs: 60_000
 }
 
@@ -57,6 +58,7 @@ export const EMULATOR_SETTINGS = {
   pollMs: 25,
   taskTimeoutMs: 15_000,
   cancelTimeoutMs: 5_000,
+  figuresWaitMs: 500,
   cleanupTimeoutMs: 10_000
 }
 

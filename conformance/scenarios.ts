@@ -380,13 +380,13 @@ async function credits(ctx: ScenarioContext): Promise<void> {
 
 /**
  * A credits or carbon answer: 403 and 404 are allowed (docs/qarnot-api.md §9), and a 404 right after the end may
- * turn into figures, so a 404 is read again a few times within the task timeout (at most a minute).
+ * turn into figures, so a 404 is read again for `figuresWaitMs` (a minute on the real API).
  */
 async function figuresOf(
   ctx: ScenarioContext,
   path: string
 ): Promise<{ status: number; body?: unknown; tries: number }> {
-  const deadline = Date.now() + Math.min(60_000, ctx.settings.taskTimeoutMs)
+  const deadline = Date.now() + ctx.settings.figuresWaitMs
   for (let tries = 1; ; tries++) {
     const answer = await ctx.api.call('GET', path)
     if (answer.status === 200) {
@@ -400,7 +400,7 @@ async function figuresOf(
     }
     if (answer.status !== 404 || Date.now() > deadline)
       return { status: answer.status, body: answer.text.slice(0, 200), tries }
-    await ctx.sleep(Math.max(ctx.settings.pollMs, 1000))
+    await ctx.sleep(ctx.settings.pollMs)
   }
 }
 
