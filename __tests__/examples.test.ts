@@ -52,6 +52,7 @@ describe('workflow files', () => {
     expect(files.sort()).toEqual(
       [
         '.github/workflows/check-dist.yml',
+        '.github/workflows/conformance.yml',
         '.github/workflows/test.yml',
         'examples/ci.yml',
         'examples/nightly.yml',
