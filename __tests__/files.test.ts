@@ -118,6 +118,24 @@ describe('resources', () => {
     expect(emulator.allTasks()).toHaveLength(0)
   })
 
+  it('an upload refused at the byte quota: the quota named, and no task', async () => {
+    const emulator = await start()
+    const storage = await emulator.storage()
+    storage.faults.push({
+      operation: 'PutObject',
+      action: 'error',
+      status: 403,
+      code: 'QuotaExceeded',
+      times: 100
+    })
+    const io = await runIn(emulator, workspace({ 'a.txt': 'a' }), { command: 'true', resources: 'a.txt' })
+    expect(io.failures).toHaveLength(1)
+    expect(io.failures[0]).toMatch(
+      /storage quota \(the bytes it may store, QuotaExceeded\); no task was created/
+    )
+    expect(emulator.allTasks()).toHaveLength(0)
+  })
+
   it('a cluster without storage: one clear error naming the input, and no task', async () => {
     const emulator = await start({ storage: false })
     const io = await runIn(emulator, workspace({ 'a.txt': 'a' }), { command: 'true', resources: 'a.txt' })
