@@ -46,6 +46,20 @@ describe('redactingReader', () => {
     }
   })
 
+  it('drops the longest part of a secret at a cut, for secrets that repeat themselves', () => {
+    const repeating = 'abab-abab'
+    const reader = redactingReader(readerOver({ 0: `xx${repeating}yy`, 1: 'ab' }), [repeating, 'zz'])
+    for (let size = 0; size <= 13; size++) {
+      const head = reader.head(0, 'stdout', size).text
+      const tail = reader.tail(0, 'stdout', size).text
+      expect(head).toBe('xx***yy'.slice(0, head.length))
+      expect(head.length >= 2 || size < 2).toBe(true)
+      expect(tail).toBe('xx***yy'.slice(7 - tail.length))
+    }
+    // A whole output that is only the start of a secret is not cut: nothing was cut from it.
+    expect(reader.head(1, 'stdout', 10).text).toBe('ab')
+  })
+
   it('masks a multi-line secret line by line, as the runner does', () => {
     expect(secretForms(['line-one\nline-two', '', '  '])).toEqual([
       'line-one\nline-two',

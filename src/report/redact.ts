@@ -26,22 +26,36 @@ export function redactText(text: string, forms: readonly string[]): string {
   return out
 }
 
-/** The text without an end that begins some secret: where a read was cut, a secret may have been cut with it. */
+/**
+ * The text without an end that begins some secret: where a read was cut, a secret may have been cut with it. Only
+ * positions holding a secret's first character are tried, so a long secret costs little.
+ */
 function withoutPartialEnd(text: string, forms: readonly string[]): string {
-  for (let k = Math.min(text.length, forms[0].length - 1); k > 0; k--) {
-    const end = text.slice(-k)
-    if (forms.some(form => form.length > k && form.startsWith(end))) return text.slice(0, -k)
+  let cut = text.length
+  for (const form of forms) {
+    for (let i = Math.max(0, text.length - form.length + 1); i < cut; i++) {
+      if (text[i] === form[0] && form.startsWith(text.slice(i))) {
+        cut = i
+        break
+      }
+    }
   }
-  return text
+  return text.slice(0, cut)
 }
 
 /** The text without a start that ends some secret. */
 function withoutPartialStart(text: string, forms: readonly string[]): string {
-  for (let k = Math.min(text.length, forms[0].length - 1); k > 0; k--) {
-    const start = text.slice(0, k)
-    if (forms.some(form => form.length > k && form.endsWith(start))) return text.slice(k)
+  let cut = 0
+  for (const form of forms) {
+    const last = form[form.length - 1]
+    for (let k = Math.min(form.length - 1, text.length); k > cut; k--) {
+      if (text[k - 1] === last && form.endsWith(text.slice(0, k))) {
+        cut = k
+        break
+      }
+    }
   }
-  return text
+  return text.slice(cut)
 }
 
 /**
