@@ -5,7 +5,7 @@
  * clear. Each was found by a hostile review of the first version and failed before its fix.
  */
 import { describe, expect, it } from '@jest/globals'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { QarnotEmulator } from '../emulator/server.js'
@@ -195,6 +195,24 @@ describe('the timeout bounds the whole step', () => {
   })
 })
 
+describe('the timeout bounds the look at the files too', () => {
+  it('a walk of resources through a lattice of folder links stops at the timeout, and no task is made', async () => {
+    const emulator = await start()
+    // Nine folders each linking to every other: about a million paths without a cycle, far more than a second's walk.
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']
+    const root = workspace(Object.fromEntries(names.map(n => [`${n}/${n}.txt`, n])))
+    for (const from of names)
+      for (const to of names) if (to !== from) symlinkSync(join(root, to), join(root, from, `to-${to}`))
+    const io = await runIn(emulator, root, { command: 'true', resources: '.', timeout: '1s' })
+    expect(io.ms).toBeLessThan(5_000)
+    expect(io.outputs.outcome).toBe('timed-out')
+    expect(io.failures).toEqual([
+      'The timeout of 1s passed while the files named by resources were being looked at; no task was created.'
+    ])
+    expect(emulator.requestCount()).toBe(0)
+  })
+})
+
 describe('the timeout and what still comes after it', () => {
   it('a task aborted at the timeout still reports its cost, and its results are looked for, not cut short', async () => {
     const emulator = await start()
@@ -335,6 +353,26 @@ describe('files the user did not mean to send, folders that are not folders', ()
     const named = await runIn(emulator, root, { resources: '.\n.git/config', command: list })
     expect(named.outputs.stdout).toContain('./.git/config')
     expect(named.outputs.stdout).not.toContain('sub/.git')
+  })
+
+  it('links into .git (a folder link, a file link) do not take .git along, and the log names them', async () => {
+    const emulator = await start()
+    const root = workspace({
+      'run.sh': 'echo run',
+      '.git/config': '[http] extraheader = AUTHORIZATION: basic c2VjcmV0',
+      '.git/hooks/post-checkout': 'echo hook'
+    })
+    symlinkSync(join(root, '.git'), join(root, 'g'))
+    symlinkSync(join(root, '.git', 'config'), join(root, 'c'))
+    const io = await runIn(emulator, root, { resources: '.', command: "sh -c 'find . -type f | sort'" })
+    expect(io.failures).toEqual([])
+    expect(io.outputs.stdout).toContain('./run.sh')
+    expect(io.outputs.stdout).not.toMatch(/config|hooks|\.\/g\/|\.\/c$/m)
+    expect(io.log).toContainEqual(
+      expect.stringMatching(
+        /^::warning::Input 'resources': "c" and "g" are symbolic links leading into \.git, left out/
+      )
+    )
   })
 
   it.each([

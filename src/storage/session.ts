@@ -29,10 +29,16 @@ export interface PreparedFiles {
   readonly resultsPrefix: string | undefined
 }
 
-/** The files the inputs name, checked on disk: no request is sent, and every problem is an InputError. */
-export async function prepareFiles(settings: FileSettings): Promise<PreparedFiles> {
+/**
+ * The files the inputs name, checked on disk: no request is sent, and every problem is an InputError. `signal`
+ * (the step's stop and timeout) aborts the walk; `warn` hears what is left out on purpose.
+ */
+export async function prepareFiles(
+  settings: FileSettings,
+  options: { signal?: AbortSignal; warn?: (message: string) => void } = {}
+): Promise<PreparedFiles> {
   const resources = settings.resources
-    ? await fromStorageAsync(() => resolveResources(settings.workspace, settings.resources ?? ''))
+    ? await fromStorageAsync(() => resolveResources(settings.workspace, settings.resources ?? '', options))
     : undefined
   const resultsDir = settings.results
     ? await fromStorageAsync(() => resolveResultsFolder(settings.workspace, settings.results ?? ''))
