@@ -375,6 +375,23 @@ describe('files the user did not mean to send, folders that are not folders', ()
     )
   })
 
+  it('a committed link out -> .git with results: out is refused before any request; .git is untouched', async () => {
+    const emulator = await start()
+    const root = workspace({ '.git/config': '[core]\n' })
+    symlinkSync(join(root, '.git'), join(root, 'out'))
+    const command =
+      "sh -c 'mkdir -p out/hooks && echo fsmonitor = evil > out/config && echo x > out/hooks/post-checkout'"
+    const io = await runIn(emulator, root, { results: 'out', command })
+    expect(io.failures).toEqual([
+      expect.stringMatching(
+        /^Input 'results': "out" is a symbolic link \(to .*\.git\); results are never written through a link/
+      )
+    ])
+    expect(emulator.requestCount()).toBe(0)
+    expect(readFileSync(join(root, '.git', 'config'), 'utf8')).toBe('[core]\n')
+    expect(existsSync(join(root, '.git', 'hooks'))).toBe(false)
+  })
+
   it.each([
     [{ results: 'out, logs' }, 'results', /comma or a line break/],
     [{ results: '.git/hooks' }, 'results', /inside \.git/],

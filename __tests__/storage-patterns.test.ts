@@ -258,7 +258,24 @@ describe('results: a folder inside the workspace', () => {
     const root = workspace({ 'a.txt': '1' })
     symlinkSync(outside, join(root, 'out'))
     const error = await refusal(resolveResultsFolder(root, 'out/run'))
-    expect(error.message).toMatch(/"out\/run" leads outside the workspace/)
+    expect(error.message).toMatch(
+      /"out" is a symbolic link \(to .*\); results are never written through a link/
+    )
+  })
+
+  it('refuses a folder reached through any symbolic link, even one leading inside the workspace (out -> .git)', async () => {
+    const root = workspace({ '.git/config': '[core]', 'data/x': '1' })
+    symlinkSync(join(root, '.git'), join(root, 'out'))
+    symlinkSync(join(root, 'data'), join(root, 'd'))
+    for (const [text, link] of [
+      ['out', 'out'],
+      ['out/hooks', 'out'],
+      ['d/run', 'd']
+    ]) {
+      const error = await refusal(resolveResultsFolder(root, text))
+      expect(error.input).toBe('results')
+      expect(error.message).toContain(`"${link}" is a symbolic link`)
+    }
   })
 })
 

@@ -2,7 +2,7 @@
  * The `resources`, `results` and results-filter inputs: parsed, resolved against the workspace and checked before
  * any request (docs/storage.md, "Inputs"). Every problem is one StorageInputError naming the input and the fix.
  */
-import { lstat, realpath, stat } from 'node:fs/promises'
+import { lstat, realpath } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { StorageInputError } from './errors.js'
 import { comparePaths } from './layout.js'
@@ -183,7 +183,7 @@ function quoteList(items: readonly string[]): string {
 
 /**
  * The `results` folder as an absolute path inside the workspace (created later if missing). It must not be the
- * workspace itself, a file, or reached through a symbolic link that leads outside the workspace.
+ * workspace itself, a file, inside `.git`, or reached through a symbolic link (wherever it leads).
  */
 export async function resolveResultsFolder(workspace: string, text: string): Promise<string> {
   const root = resolve(workspace)
@@ -204,24 +204,22 @@ export async function resolveResultsFolder(workspace: string, text: string): Pro
   if (GIT_FOLDER.test(folder)) {
     throw new StorageInputError('results', `"${folder}" is inside .git; name a folder outside it, e.g. out`)
   }
-  const realWorkspace = await realpath(root)
   let current = root
   for (const segment of folder.split('/')) {
     current = join(current, segment)
     const info = await lstat(current).catch(() => undefined)
     if (!info) break
-    const real = await realpath(current)
-    if (real !== realWorkspace && !real.startsWith(realWorkspace + sep)) {
+    const here = relative(root, current).split(sep).join('/')
+    // Results are never written through a link: `out -> .git` would let a task's files become hooks or config.
+    if (info.isSymbolicLink()) {
+      const real = await realpath(current).catch(() => 'nowhere (a broken link)')
       throw new StorageInputError(
         'results',
-        `"${folder}" leads outside the workspace (to ${real}); name another folder`
+        `"${here}" is a symbolic link (to ${real}); results are never written through a link: name a real folder, or remove the link`
       )
     }
-    if (!(await stat(current)).isDirectory()) {
-      throw new StorageInputError(
-        'results',
-        `"${relative(root, current)}" is a file; name a folder (it is created if missing)`
-      )
+    if (!info.isDirectory()) {
+      throw new StorageInputError('results', `"${here}" is a file; name a folder (it is created if missing)`)
     }
   }
   return join(root, ...folder.split('/'))

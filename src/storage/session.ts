@@ -174,7 +174,14 @@ export async function bringResults(
     if (done.has(bucket)) continue
     done.add(bucket)
     try {
-      const result = await collectResults({ store: session.store, bucket, directory, prefix, signal })
+      const result = await collectResults({
+        store: session.store,
+        bucket,
+        directory,
+        workspace: prepared.settings.workspace,
+        prefix,
+        signal
+      })
       if (result.rejected.length > 0) incomplete = true
       notes.push(...rejectionNotes(result.rejected))
       if (result.bucketMissing && attempt !== undefined) {
