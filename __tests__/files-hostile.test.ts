@@ -158,6 +158,64 @@ describe('results buckets', () => {
   })
 })
 
+describe('results that did not come back', () => {
+  const inputs = {
+    'instance-count': '2',
+    results: 'out',
+    command: "sh -c 'mkdir -p out && echo r > out/r${INSTANCE_ID}.txt'"
+  }
+
+  it('fail a step whose task succeeded, with outcome results-incomplete naming what is missing', async () => {
+    const emulator = await start()
+    const storage = await emulator.storage()
+    storage.faults.push({ operation: 'GetObject', action: 'error', status: 403, code: 'AccessDenied' })
+    const io = await runIn(emulator, workspace(), inputs)
+    expect(io.outputs.outcome).toBe('results-incomplete')
+    expect(io.outputs['succeeded-count']).toBe('2')
+    expect(io.failures).toEqual([
+      expect.stringMatching(
+        /^Qarnot task \S+ succeeded, but not every result file came back into out: The results of bucket qa-out-\S+ could not all be brought back \(.*\)\. Set results-incomplete: warn to pass anyway\.$/
+      )
+    ])
+    expect(io.summary).toMatch(
+      /❌ Qarnot task succeeded \(2\/2 instances\), but not every result file came back/
+    )
+    expect(io.summary).toMatch(/could not all be brought back/)
+  })
+
+  it('with results-incomplete: warn, pass with a warning', async () => {
+    const emulator = await start()
+    const storage = await emulator.storage()
+    storage.faults.push({ operation: 'GetObject', action: 'error', status: 403, code: 'AccessDenied' })
+    const io = await runIn(emulator, workspace(), { ...inputs, 'results-incomplete': 'warn' })
+    expect(io.failures).toEqual([])
+    expect(io.outputs.outcome).toBe('success')
+    expect(io.log).toContainEqual(expect.stringMatching(/^::warning::Not every result file came back/))
+  })
+
+  it('none at all from instances that succeeded: a warning names the likely cause', async () => {
+    const emulator = await start()
+    const io = await runIn(emulator, workspace(), {
+      ...inputs,
+      command: "sh -c 'mkdir -p elsewhere && echo r > elsewhere/r'"
+    })
+    expect(io.failures).toEqual([])
+    expect(io.log).toContainEqual(
+      expect.stringMatching(
+        /^::warning::No result file came back into out, though 2 instances succeeded\. Likely causes: .*Qarnot does not document/
+      )
+    )
+    expect(io.summary).toMatch(/No result file came back into out/)
+  })
+
+  it('an unknown results-incomplete is refused before any request', async () => {
+    const emulator = await start()
+    const io = await runIn(emulator, workspace(), { ...inputs, 'results-incomplete': 'maybe' })
+    expect(io.failures).toEqual([`Input 'results-incomplete': "maybe" is not a choice; write fail or warn`])
+    expect(emulator.requestCount()).toBe(0)
+  })
+})
+
 describe('the timeout bounds the whole step', () => {
   it('a rate-limited look-up of earlier attempts outlasting the timeout creates no task', async () => {
     const emulator = await start()

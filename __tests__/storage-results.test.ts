@@ -6,7 +6,7 @@ import type { EmulatedStorage } from '../emulator/storage/emulated-storage.js'
 import { uploadResults } from '../emulator/storage/instance.js'
 import { collectResults, deleteResultsBucket, planDownloads } from '../src/storage/collect.js'
 import { resultsBucketName } from '../src/storage/layout.js'
-import { bringResults } from '../src/storage/session.js'
+import { bringResults, resultsFolderFilter } from '../src/storage/session.js'
 import type { FileSettings } from '../src/inputs/settings.js'
 import type { ObjectStore } from '../src/storage/store.js'
 import {
@@ -353,6 +353,18 @@ describe('bringing results back for a step', () => {
     expect(readFileSync(join(folder, 'r.txt'), 'utf8')).toBe(BUCKET)
     expect(await store.headBucket(BUCKET, never)).toBe('missing')
     expect(await keys(store, 'team-archive')).toEqual(['r.txt'])
+  })
+})
+
+describe('the default results filter', () => {
+  it('matches the folder whether Qarnot tests relative or absolute paths, and nothing beside it', () => {
+    const filter = new RegExp(resultsFolderFilter('out/'))
+    for (const path of ['out/x', 'out/0/r.txt', '/job/out/x', '/a/b/out/x', 'out'])
+      expect([path, filter.test(path)]).toEqual([path, true])
+    for (const path of ['outx/y', 'about/x', 'x/output/y', 'src/main.py'])
+      expect([path, filter.test(path)]).toEqual([path, false])
+    const nested = new RegExp(resultsFolderFilter('res.v1/run/'))
+    expect([nested.test('/job/res.v1/run/x'), nested.test('resXv1/run/x')]).toEqual([true, false])
   })
 })
 

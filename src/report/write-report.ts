@@ -36,6 +36,7 @@ export async function writeReport(report: StepReport, targets: ReportTargets): P
     io.warning(
       `Not every result file came back into ${results.directory}: the notes above say which and why.`
     )
+  if (results?.empty) io.warning(results.empty)
   try {
     for (const [name, value] of Object.entries(buildOutputs(report))) io.setOutput(name as OutputName, value)
   } catch (error) {

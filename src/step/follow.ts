@@ -121,7 +121,13 @@ async function bringResultsBack(
   if (!prepared?.resultsDir || (sofar.followed && !sofar.followed.ended)) return undefined
   if (!storage)
     return storageNote
-      ? { directory: prepared.resultsDir, stats: undefined, notes: [storageNote], incomplete: true }
+      ? {
+          directory: prepared.resultsDir,
+          stats: undefined,
+          notes: [storageNote],
+          incomplete: true,
+          missing: [storageNote]
+        }
       : undefined
   const earlier: ResultsBucket[] = []
   for (const { task } of plan.kind === 'all' ? [] : plan.kept) {

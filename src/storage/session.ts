@@ -127,9 +127,8 @@ export async function stageFiles(
   const resultBucket = prepared.resultsDir
     ? resultsBucketName({ ...session.naming, shortname, keep: settings.keepResults })
     : undefined
-  // Only the results folder comes back: nothing else the instances leave is uploaded (unless results-include says).
   const whitelist =
-    settings.resultsWhitelist ?? (prepared.resultsPrefix && `^${escapeRegex(prepared.resultsPrefix)}`)
+    settings.resultsWhitelist ?? (prepared.resultsPrefix && resultsFolderFilter(prepared.resultsPrefix))
   return {
     body: {
       ...(staged && { advancedResourceBuckets: staged.advancedResourceBuckets }),
@@ -148,6 +147,11 @@ export interface BroughtBack {
   readonly notes: string[]
   /** Some result file did not come back (a bucket failed, or a file could not be written): the notes say which. */
   readonly incomplete: boolean
+  /**
+   * What the task (or an earlier attempt kept) made that did not come back: a download that failed or stalled, a
+   * result refused. A bucket an earlier attempt's passing step removed is not in it (that is by design, and warned).
+   */
+  readonly missing: string[]
 }
 
 /**
@@ -170,6 +174,7 @@ export async function bringResults(
   let total: CollectResult | undefined
   const done = new Set<string>()
   let incomplete = false
+  const missing: string[] = []
   for (const { name: bucket, attempt } of buckets) {
     if (done.has(bucket)) continue
     done.add(bucket)
@@ -184,6 +189,7 @@ export async function bringResults(
       })
       if (result.rejected.length > 0) incomplete = true
       notes.push(...rejectionNotes(result.rejected))
+      missing.push(...rejectionNotes(result.rejected))
       if (result.bucketMissing && attempt !== undefined) {
         incomplete = true
         notes.push(goneNote(bucket, attempt))
@@ -197,10 +203,12 @@ export async function bringResults(
       else await deleteResultsBucket({ store: session.store, bucket, signal })
     } catch (error) {
       incomplete = true
-      notes.push(`The results of bucket ${bucket} could not all be brought back (${errorMessage(error)}).`)
+      const note = `The results of bucket ${bucket} could not all be brought back (${errorMessage(error)}).`
+      notes.push(note)
+      missing.push(note)
     }
   }
-  return { directory, stats: total, notes, incomplete }
+  return { directory, stats: total, notes, incomplete, missing }
 }
 
 /** A results bucket to bring back; `attempt` when an earlier attempt of the step made it. */
@@ -256,6 +264,15 @@ export async function pruneStorage(
   } catch (error) {
     log(`Pruning old storage failed (${errorMessage(error)}); it is tried again on a later run.`)
   }
+}
+
+/**
+ * The default resultsWhitelist for the results folder `out/`: `(^|/)out(/|$)`. Qarnot does not document what the
+ * expression is tested on (the path relative to $TASK_PATH, `out/x`, or an absolute one, `/job/out/x`), so it
+ * matches the folder either way; what comes down is still only what lies under the folder (collect's prefix).
+ */
+export function resultsFolderFilter(prefix: string): string {
+  return `(^|/)${escapeRegex(prefix.replace(/\/$/, ''))}(/|$)`
 }
 
 function escapeRegex(text: string): string {
