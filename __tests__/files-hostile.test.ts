@@ -116,6 +116,31 @@ describe('results buckets', () => {
     expect([read(0), read(1), read(2)]).toEqual(['from-attempt-2', 'from-attempt-1', 'from-attempt-3'])
   })
 
+  it("a re-run takes a recomputed instance's files (out/<id>/...) from its new attempt only", async () => {
+    const emulator = await start()
+    const inputs = {
+      'instance-count': '3',
+      resources: 'job.sh',
+      results: 'out',
+      command: 'sh job.sh ${INSTANCE_ID}'
+    }
+    const first = workspace({
+      // Instance 2 fails in attempt 1, after writing a partial file and a stale result.
+      'job.sh':
+        'mkdir -p out/$1\necho a1 > out/$1/r.txt\nif [ $1 = 2 ]; then echo half > out/2/partial.txt; exit 1; fi\n'
+    })
+    const one = await runIn(emulator, first, inputs, { GITHUB_RUN_ATTEMPT: '1' })
+    expect(one.outputs['failed-instances']).toBe('2')
+    expect(readFileSync(join(first, 'out', '2', 'partial.txt'), 'utf8')).toBe('half\n')
+    // The re-run is a fresh runner: only instance 2 is computed, and it writes no partial file this time.
+    const second = workspace({ 'job.sh': 'mkdir -p out/$1\necho a2 > out/$1/r.txt\n' })
+    const two = await runIn(emulator, second, inputs, { GITHUB_RUN_ATTEMPT: '2' })
+    expect(two.failures).toEqual([])
+    const read = (path: string) => readFileSync(join(second, 'out', path), 'utf8').trim()
+    expect([read('0/r.txt'), read('1/r.txt'), read('2/r.txt')]).toEqual(['a1', 'a1', 'a2'])
+    expect(existsSync(join(second, 'out', '2', 'partial.txt'))).toBe(false)
+  })
+
   it('a re-run with nothing to compute brings kept results back, and says when they are gone', async () => {
     const emulator = await start()
     const root = workspace()

@@ -25,6 +25,8 @@ export interface CollectOptions {
   readonly signal: AbortSignal
   /** Only keys under this prefix come back, the prefix stripped (the results folder of $TASK_PATH, `out/`). */
   readonly prefix?: string
+  /** Which paths (under the prefix) of this bucket may come back; the others are left, unreported. */
+  readonly only?: (path: string) => boolean
   /** Objects downloaded at once (default 32). */
   readonly concurrency?: number
   /** Objects of at least this size come down as parallel ranges (default 64 MiB). */
@@ -58,7 +60,8 @@ const GIT_SEGMENT = /(^|\/)\.git(\/|$)/
 
 export function planDownloads(
   objects: readonly ObjectInfo[],
-  prefix = ''
+  prefix = '',
+  only: (path: string) => boolean = () => true
 ): {
   planned: Planned[]
   rejected: RejectedKey[]
@@ -69,6 +72,7 @@ export function planDownloads(
     // Only what the instances left under the results folder of $TASK_PATH comes back, without that prefix.
     if (!object.key.startsWith(prefix)) continue
     const path = safeRelativePath(object.key.slice(prefix.length))
+    if (path !== undefined && !only(path)) continue
     if (path !== undefined && GIT_SEGMENT.test(path))
       rejected.push({ key: object.key, reason: 'a .git folder is never written from results' })
     else if (path !== undefined) candidates.push({ object, path })
@@ -104,7 +108,7 @@ export async function collectResults(options: CollectOptions): Promise<CollectRe
       bucketMissing: true
     }
   }
-  const { planned, rejected } = planDownloads(objects, options.prefix)
+  const { planned, rejected } = planDownloads(objects, options.prefix, options.only)
   // The results folder itself, from the workspace down, is made of real folders: `out -> .git` writes nothing.
   const base = options.workspace ?? dirname(options.directory)
   if (options.workspace === undefined) await mkdir(base, { recursive: true })

@@ -175,7 +175,7 @@ export async function bringResults(
   const done = new Set<string>()
   let incomplete = false
   const missing: string[] = []
-  for (const { name: bucket, attempt } of buckets) {
+  for (const { name: bucket, attempt, instances } of buckets) {
     if (done.has(bucket)) continue
     done.add(bucket)
     try {
@@ -185,6 +185,7 @@ export async function bringResults(
         directory,
         workspace: prepared.settings.workspace,
         prefix,
+        only: keptOnly(instances),
         signal
       })
       if (result.rejected.length > 0) incomplete = true
@@ -215,6 +216,26 @@ export async function bringResults(
 export interface ResultsBucket {
   readonly name: string
   readonly attempt?: number
+  /**
+   * For an earlier attempt's bucket: the instances kept from it. A result in the per-instance layout
+   * (`out/<id>/...`) of any other instance (one that failed there, and is computed again) does not come from it.
+   */
+  readonly instances?: ReadonlySet<number>
+}
+
+/** The instance a result belongs to in the per-instance layout: its first folder (under the results folder) is the id. */
+export function instanceOfResult(path: string): number | undefined {
+  const id = /^(0|[1-9]\d{0,9})\//.exec(path)?.[1]
+  return id === undefined ? undefined : Number(id)
+}
+
+/** Results of a bucket kept for some instances only: those of other instances stay behind. */
+function keptOnly(instances: ReadonlySet<number> | undefined): ((path: string) => boolean) | undefined {
+  if (!instances) return undefined
+  return path => {
+    const id = instanceOfResult(path)
+    return id === undefined || instances.has(id)
+  }
 }
 
 /** Results not written, each named up to MAX_NAMED_REJECTIONS, then counted by reason. */
