@@ -5,7 +5,7 @@
  * clear. Each was found by a hostile review of the first version and failed before its fix.
  */
 import { describe, expect, it } from '@jest/globals'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { QarnotEmulator } from '../emulator/server.js'
@@ -116,6 +116,31 @@ describe('results buckets', () => {
     expect([read(0), read(1), read(2)]).toEqual(['from-attempt-2', 'from-attempt-1', 'from-attempt-3'])
   })
 
+  it("a re-run takes a recomputed instance's files (out/<id>/...) from its new attempt only", async () => {
+    const emulator = await start()
+    const inputs = {
+      'instance-count': '3',
+      resources: 'job.sh',
+      results: 'out',
+      command: 'sh job.sh ${INSTANCE_ID}'
+    }
+    const first = workspace({
+      // Instance 2 fails in attempt 1, after writing a partial file and a stale result.
+      'job.sh':
+        'mkdir -p out/$1\necho a1 > out/$1/r.txt\nif [ $1 = 2 ]; then echo half > out/2/partial.txt; exit 1; fi\n'
+    })
+    const one = await runIn(emulator, first, inputs, { GITHUB_RUN_ATTEMPT: '1' })
+    expect(one.outputs['failed-instances']).toBe('2')
+    expect(readFileSync(join(first, 'out', '2', 'partial.txt'), 'utf8')).toBe('half\n')
+    // The re-run is a fresh runner: only instance 2 is computed, and it writes no partial file this time.
+    const second = workspace({ 'job.sh': 'mkdir -p out/$1\necho a2 > out/$1/r.txt\n' })
+    const two = await runIn(emulator, second, inputs, { GITHUB_RUN_ATTEMPT: '2' })
+    expect(two.failures).toEqual([])
+    const read = (path: string) => readFileSync(join(second, 'out', path), 'utf8').trim()
+    expect([read('0/r.txt'), read('1/r.txt'), read('2/r.txt')]).toEqual(['a1', 'a1', 'a2'])
+    expect(existsSync(join(second, 'out', '2', 'partial.txt'))).toBe(false)
+  })
+
   it('a re-run with nothing to compute brings kept results back, and says when they are gone', async () => {
     const emulator = await start()
     const root = workspace()
@@ -158,6 +183,64 @@ describe('results buckets', () => {
   })
 })
 
+describe('results that did not come back', () => {
+  const inputs = {
+    'instance-count': '2',
+    results: 'out',
+    command: "sh -c 'mkdir -p out && echo r > out/r${INSTANCE_ID}.txt'"
+  }
+
+  it('fail a step whose task succeeded, with outcome results-incomplete naming what is missing', async () => {
+    const emulator = await start()
+    const storage = await emulator.storage()
+    storage.faults.push({ operation: 'GetObject', action: 'error', status: 403, code: 'AccessDenied' })
+    const io = await runIn(emulator, workspace(), inputs)
+    expect(io.outputs.outcome).toBe('results-incomplete')
+    expect(io.outputs['succeeded-count']).toBe('2')
+    expect(io.failures).toEqual([
+      expect.stringMatching(
+        /^Qarnot task \S+ succeeded, but not every result file came back into out: The results of bucket qa-out-\S+ could not all be brought back \(.*\)\. Set results-incomplete: warn to pass anyway\.$/
+      )
+    ])
+    expect(io.summary).toMatch(
+      /❌ Qarnot task succeeded \(2\/2 instances\), but not every result file came back/
+    )
+    expect(io.summary).toMatch(/could not all be brought back/)
+  })
+
+  it('with results-incomplete: warn, pass with a warning', async () => {
+    const emulator = await start()
+    const storage = await emulator.storage()
+    storage.faults.push({ operation: 'GetObject', action: 'error', status: 403, code: 'AccessDenied' })
+    const io = await runIn(emulator, workspace(), { ...inputs, 'results-incomplete': 'warn' })
+    expect(io.failures).toEqual([])
+    expect(io.outputs.outcome).toBe('success')
+    expect(io.log).toContainEqual(expect.stringMatching(/^::warning::Not every result file came back/))
+  })
+
+  it('none at all from instances that succeeded: a warning names the likely cause', async () => {
+    const emulator = await start()
+    const io = await runIn(emulator, workspace(), {
+      ...inputs,
+      command: "sh -c 'mkdir -p elsewhere && echo r > elsewhere/r'"
+    })
+    expect(io.failures).toEqual([])
+    expect(io.log).toContainEqual(
+      expect.stringMatching(
+        /^::warning::No result file came back into out, though 2 instances succeeded\. Likely causes: .*Qarnot does not document/
+      )
+    )
+    expect(io.summary).toMatch(/No result file came back into out/)
+  })
+
+  it('an unknown results-incomplete is refused before any request', async () => {
+    const emulator = await start()
+    const io = await runIn(emulator, workspace(), { ...inputs, 'results-incomplete': 'maybe' })
+    expect(io.failures).toEqual([`Input 'results-incomplete': "maybe" is not a choice; write fail or warn`])
+    expect(emulator.requestCount()).toBe(0)
+  })
+})
+
 describe('the timeout bounds the whole step', () => {
   it('a rate-limited look-up of earlier attempts outlasting the timeout creates no task', async () => {
     const emulator = await start()
@@ -192,6 +275,24 @@ describe('the timeout bounds the whole step', () => {
     expect(io.ms).toBeLessThan(4_000 + 10_000 + 4_000)
     expect(io.log.join('\n')).toMatch(/could not all be brought back \(.*timeout/)
     expect(io.log).toContainEqual(expect.stringMatching(/^::warning::Not every result file came back/))
+  })
+})
+
+describe('the timeout bounds the look at the files too', () => {
+  it('a walk of resources through a lattice of folder links stops at the timeout, and no task is made', async () => {
+    const emulator = await start()
+    // Nine folders each linking to every other: about a million paths without a cycle, far more than a second's walk.
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']
+    const root = workspace(Object.fromEntries(names.map(n => [`${n}/${n}.txt`, n])))
+    for (const from of names)
+      for (const to of names) if (to !== from) symlinkSync(join(root, to), join(root, from, `to-${to}`))
+    const io = await runIn(emulator, root, { command: 'true', resources: '.', timeout: '1s' })
+    expect(io.ms).toBeLessThan(5_000)
+    expect(io.outputs.outcome).toBe('timed-out')
+    expect(io.failures).toEqual([
+      'The timeout of 1s passed while the files named by resources were being looked at; no task was created.'
+    ])
+    expect(emulator.requestCount()).toBe(0)
   })
 })
 
@@ -335,6 +436,43 @@ describe('files the user did not mean to send, folders that are not folders', ()
     const named = await runIn(emulator, root, { resources: '.\n.git/config', command: list })
     expect(named.outputs.stdout).toContain('./.git/config')
     expect(named.outputs.stdout).not.toContain('sub/.git')
+  })
+
+  it('links into .git (a folder link, a file link) do not take .git along, and the log names them', async () => {
+    const emulator = await start()
+    const root = workspace({
+      'run.sh': 'echo run',
+      '.git/config': '[http] extraheader = AUTHORIZATION: basic c2VjcmV0',
+      '.git/hooks/post-checkout': 'echo hook'
+    })
+    symlinkSync(join(root, '.git'), join(root, 'g'))
+    symlinkSync(join(root, '.git', 'config'), join(root, 'c'))
+    const io = await runIn(emulator, root, { resources: '.', command: "sh -c 'find . -type f | sort'" })
+    expect(io.failures).toEqual([])
+    expect(io.outputs.stdout).toContain('./run.sh')
+    expect(io.outputs.stdout).not.toMatch(/config|hooks|\.\/g\/|\.\/c$/m)
+    expect(io.log).toContainEqual(
+      expect.stringMatching(
+        /^::warning::Input 'resources': "c" and "g" are symbolic links leading into \.git, left out/
+      )
+    )
+  })
+
+  it('a committed link out -> .git with results: out is refused before any request; .git is untouched', async () => {
+    const emulator = await start()
+    const root = workspace({ '.git/config': '[core]\n' })
+    symlinkSync(join(root, '.git'), join(root, 'out'))
+    const command =
+      "sh -c 'mkdir -p out/hooks && echo fsmonitor = evil > out/config && echo x > out/hooks/post-checkout'"
+    const io = await runIn(emulator, root, { results: 'out', command })
+    expect(io.failures).toEqual([
+      expect.stringMatching(
+        /^Input 'results': "out" is a symbolic link \(to .*\.git\); results are never written through a link/
+      )
+    ])
+    expect(emulator.requestCount()).toBe(0)
+    expect(readFileSync(join(root, '.git', 'config'), 'utf8')).toBe('[core]\n')
+    expect(existsSync(join(root, '.git', 'hooks'))).toBe(false)
   })
 
   it.each([

@@ -124,8 +124,12 @@ describe('resources: every bad input is refused before any request, naming the i
     const outside = workspace({ 'etc/passwd': 'root' })
     const here = workspace({ 'a.txt': '1' })
     symlinkSync(join(outside, 'etc'), join(here, 'etc'))
-    const error = await refusal(resolveResources(here, 'etc'))
-    expect(error.message).toMatch(/"etc\/passwd" is a symbolic link to .* outside the workspace/)
+    for (const text of ['etc', '.', '**/passwd']) {
+      const error = await refusal(resolveResources(here, text))
+      expect(error.message).toMatch(/"etc" is a symbolic link to .*etc, outside the workspace; .*"!etc"/)
+    }
+    // The fix the message gives works: the link excluded, it is not followed.
+    expect((await resolveResources(here, '.\n!etc')).map(f => f.path)).toEqual(['a.txt'])
   })
 
   it('refuses a broken symbolic link', async () => {
@@ -145,6 +149,85 @@ describe('resources: every bad input is refused before any request, naming the i
       include: ['a', 'b', 'e/'],
       exclude: ['c']
     })
+  })
+})
+
+describe('resources: symbolic links are judged by where they lead', () => {
+  it('leaves out links into .git (a folder link, a file link), warning with their names', async () => {
+    const root = workspace({
+      'run.sh': 'echo',
+      '.git/config': '[http] extraheader = AUTHORIZATION: basic c2VjcmV0',
+      '.git/hooks/pre-commit': 'x',
+      'sub/.git/config': 'y'
+    })
+    symlinkSync(join(root, '.git'), join(root, 'g'))
+    symlinkSync(join(root, '.git', 'config'), join(root, 'c'))
+    symlinkSync(join(root, 'sub', '.git'), join(root, 'sg'))
+    const warnings: string[] = []
+    const resolved = await resolveResources(root, '.', { warn: w => warnings.push(w) })
+    expect(resolved.map(f => f.path)).toEqual(['run.sh'])
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatch(
+      /^Input 'resources': "c", "g" and "sg" are symbolic links leading into \.git, left out/
+    )
+    for (const text of ['g/config', 'c', 'g']) {
+      const error = await refusal(resolveResources(root, text))
+      expect(error.message).toMatch(/names only "(g\/config|c|g)", a symbolic link leading into \.git/)
+    }
+    // A pattern naming .git itself still takes what it names.
+    expect((await resolveResources(root, '.git/config')).map(f => f.path)).toEqual(['.git/config'])
+  })
+
+  it('a lattice of links to folders ends in a clear refusal naming resources, not an endless walk', async () => {
+    // Seven folders, each linking to every other and to the top: some 13,700 paths without a cycle (twenty would
+    // make more paths than any walk could finish).
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g']
+    const root = workspace(Object.fromEntries(names.map(n => [`${n}/${n}.txt`, n])))
+    for (const from of names)
+      for (const to of [...names, '.'])
+        if (to !== from) symlinkSync(join(root, to), join(root, from, `to-${to}`))
+    const limits = { entries: 5_000, depth: 64, files: 100_000 }
+    const error = await refusal(resolveResources(root, '.', { limits }))
+    expect(error.message).toMatch(/^Input 'resources': "\." leads to more than 5,000 files and folders/)
+    const deep = await refusal(
+      resolveResources(root, '**/*.py', { limits: { ...limits, entries: 1e9, depth: 6 } })
+    )
+    expect(deep.message).toMatch(
+      /more than 6 folders deep \(symbolic links to folders leading into one another\?\)/
+    )
+    const flat = workspace({ 'a/1': '1', 'a/2': '2', 'a/3': '3' })
+    const many = await refusal(resolveResources(flat, 'a', { limits: { ...limits, files: 2 } }))
+    expect(many.message).toMatch(/^Input 'resources': names more than 2 files; name fewer/)
+  })
+
+  it('a walk stops when its signal aborts', async () => {
+    const root = workspace({ 'a/x.txt': '1' })
+    const controller = new AbortController()
+    controller.abort(new Error('the timeout of 1 ms has passed'))
+    const error = await resolveResources(root, '.', { signal: controller.signal }).catch((e: Error) => e)
+    expect((error as Error).message).toBe('the timeout of 1 ms has passed')
+  })
+
+  it('matches globs segment by segment: *, ?, [...], **, a trailing /, dot files', async () => {
+    const root = workspace({
+      'src/a.py': '1',
+      'src/lib/b.py': '2',
+      'src/lib/.c.py': '3',
+      'data/a.csv': '4',
+      'data/b.csv': '5',
+      'data/c.csv': '6',
+      'data/x1.txt': '7',
+      d: '8'
+    })
+    const paths = async (text: string) => (await resolveResources(root, text)).map(f => f.path)
+    expect(await paths('**/*.py')).toEqual(['src/a.py', 'src/lib/.c.py', 'src/lib/b.py'])
+    expect(await paths('src/*.py')).toEqual(['src/a.py'])
+    expect(await paths('data/[ab].csv')).toEqual(['data/a.csv', 'data/b.csv'])
+    expect(await paths('data/[!ab].csv')).toEqual(['data/c.csv'])
+    expect(await paths('data/x?.txt')).toEqual(['data/x1.txt'])
+    expect(await paths('src/**/b.py')).toEqual(['src/lib/b.py'])
+    expect(await paths('d, data/')).toEqual(['d', 'data/a.csv', 'data/b.csv', 'data/c.csv', 'data/x1.txt'])
+    expect(await paths('s*')).toEqual(['src/a.py', 'src/lib/.c.py', 'src/lib/b.py'])
   })
 })
 
@@ -175,7 +258,24 @@ describe('results: a folder inside the workspace', () => {
     const root = workspace({ 'a.txt': '1' })
     symlinkSync(outside, join(root, 'out'))
     const error = await refusal(resolveResultsFolder(root, 'out/run'))
-    expect(error.message).toMatch(/"out\/run" leads outside the workspace/)
+    expect(error.message).toMatch(
+      /"out" is a symbolic link \(to .*\); results are never written through a link/
+    )
+  })
+
+  it('refuses a folder reached through any symbolic link, even one leading inside the workspace (out -> .git)', async () => {
+    const root = workspace({ '.git/config': '[core]', 'data/x': '1' })
+    symlinkSync(join(root, '.git'), join(root, 'out'))
+    symlinkSync(join(root, 'data'), join(root, 'd'))
+    for (const [text, link] of [
+      ['out', 'out'],
+      ['out/hooks', 'out'],
+      ['d/run', 'd']
+    ]) {
+      const error = await refusal(resolveResultsFolder(root, text))
+      expect(error.input).toBe('results')
+      expect(error.message).toContain(`"${link}" is a symbolic link`)
+    }
   })
 })
 

@@ -6,7 +6,7 @@ import type { EmulatedStorage } from '../emulator/storage/emulated-storage.js'
 import { uploadResults } from '../emulator/storage/instance.js'
 import { collectResults, deleteResultsBucket, planDownloads } from '../src/storage/collect.js'
 import { resultsBucketName } from '../src/storage/layout.js'
-import { bringResults } from '../src/storage/session.js'
+import { bringResults, resultsFolderFilter } from '../src/storage/session.js'
 import type { FileSettings } from '../src/inputs/settings.js'
 import type { ObjectStore } from '../src/storage/store.js'
 import {
@@ -125,6 +125,92 @@ describe('bringing results down', () => {
       'out/0/été 1.csv'
     ])
     expect(readdirSync(outside)).toEqual([])
+  })
+
+  it('never writes through a results folder that is a link, or is reached through one (out -> .git)', async () => {
+    await taskWithResults()
+    const root = tempDir('workspace')
+    writeFiles(root, { '.git/config': '[core]\n', 'real/keep': 'k' })
+    symlinkSync(join(root, '.git'), join(root, 'out'))
+    symlinkSync(join(root, 'real'), join(root, 'via'))
+    const cases: [string, string | undefined][] = [
+      [join(root, 'out'), undefined],
+      [join(root, 'out'), root],
+      [join(root, 'via', 'run'), root]
+    ]
+    for (const [directory, workspace] of cases) {
+      const collecting = collectResults({
+        store: storage.clientStore(),
+        bucket: BUCKET,
+        directory,
+        workspace,
+        signal: never
+      })
+      await expect(collecting).rejects.toThrow(
+        /is reached through the symbolic link "(out|via)"; results are never written through a link/
+      )
+    }
+    expect(readdirSync(join(root, '.git'))).toEqual(['config'])
+    expect(readFileSync(join(root, '.git', 'config'), 'utf8')).toBe('[core]\n')
+    expect(readdirSync(join(root, 'real'))).toEqual(['keep'])
+  })
+
+  it('inside the results folder, a folder link refuses its files and a file link is replaced, never written through', async () => {
+    const store = storage.internalStore()
+    await store.createBucket(BUCKET, never)
+    for (const key of ['a/x.txt', 'config', 'hooks/pre-commit', 'b/y.txt'])
+      await store.putObject(BUCKET, key, `new ${key}`, never)
+    const root = tempDir('workspace')
+    writeFiles(root, { '.git/config': '[core]\n', 'results/b/old': 'o' })
+    const folder = join(root, 'results')
+    symlinkSync(join(folder, 'b'), join(folder, 'a'))
+    symlinkSync(join(root, '.git', 'config'), join(folder, 'config'))
+    symlinkSync(join(root, '.git'), join(folder, 'hooks'))
+    const result = await collectResults({
+      store: storage.clientStore(),
+      bucket: BUCKET,
+      directory: folder,
+      workspace: root,
+      signal: never
+    })
+    expect(result.rejected).toEqual(
+      ['a/x.txt', 'hooks/pre-commit'].map(key => ({
+        key,
+        reason: expect.stringMatching(
+          /is a symbolic link, and results are never written through a link/
+        ) as unknown as string
+      }))
+    )
+    expect(readFileSync(join(root, '.git', 'config'), 'utf8')).toBe('[core]\n')
+    expect(readdirSync(join(root, '.git'))).toEqual(['config'])
+    expect(readFileSync(join(folder, 'config'), 'utf8')).toBe('new config')
+    expect(readdirSync(join(folder, 'b')).sort()).toEqual(['old', 'y.txt'])
+  })
+
+  it('refuses keys that leave the folder through the prefix, absolute or with .. after it', () => {
+    const at = new Date()
+    const keys = [
+      'out/ok.txt',
+      'out/../../.git/config',
+      'out/../x',
+      'out//etc/x',
+      'out/a/./b',
+      '/out/x',
+      'out/.git/hooks/x'
+    ]
+    const { planned, rejected } = planDownloads(
+      keys.map(key => ({ key, size: 1, lastModified: at })),
+      'out/'
+    )
+    expect(planned.map(p => p.path)).toEqual(['ok.txt'])
+    // `/out/x` is not under the prefix: it is not brought back at all.
+    expect(rejected.map(r => r.key)).toEqual([
+      'out/../../.git/config',
+      'out/../x',
+      'out//etc/x',
+      'out/a/./b',
+      'out/.git/hooks/x'
+    ])
   })
 
   it('never writes a .git folder from results (hooks would run in the workspace)', () => {
@@ -267,6 +353,18 @@ describe('bringing results back for a step', () => {
     expect(readFileSync(join(folder, 'r.txt'), 'utf8')).toBe(BUCKET)
     expect(await store.headBucket(BUCKET, never)).toBe('missing')
     expect(await keys(store, 'team-archive')).toEqual(['r.txt'])
+  })
+})
+
+describe('the default results filter', () => {
+  it('matches the folder whether Qarnot tests relative or absolute paths, and nothing beside it', () => {
+    const filter = new RegExp(resultsFolderFilter('out/'))
+    for (const path of ['out/x', 'out/0/r.txt', '/job/out/x', '/a/b/out/x', 'out'])
+      expect([path, filter.test(path)]).toEqual([path, true])
+    for (const path of ['outx/y', 'about/x', 'x/output/y', 'src/main.py'])
+      expect([path, filter.test(path)]).toEqual([path, false])
+    const nested = new RegExp(resultsFolderFilter('res.v1/run/'))
+    expect([nested.test('/job/res.v1/run/x'), nested.test('resXv1/run/x')]).toEqual([true, false])
   })
 })
 

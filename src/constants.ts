@@ -34,7 +34,8 @@ export const Input = {
   Results: 'results',
   ResultsInclude: 'results-include',
   ResultsExclude: 'results-exclude',
-  KeepResults: 'keep-results'
+  KeepResults: 'keep-results',
+  ResultsIncomplete: 'results-incomplete'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
@@ -79,7 +80,9 @@ export const Outcome = {
   Failure: 'failure',
   Cancelled: 'cancelled',
   TimedOut: 'timed-out',
-  Submitted: 'submitted'
+  Submitted: 'submitted',
+  /** The task succeeded, but result files it made did not all come back (results-incomplete: fail). */
+  ResultsIncomplete: 'results-incomplete'
 } as const
 export type OutcomeValue = (typeof Outcome)[keyof typeof Outcome]
 

@@ -2,8 +2,9 @@
  * run(): inputs -> submit (or find) -> follow -> verdict -> report. The one place that decides the step's result.
  */
 import { randomBytes } from 'node:crypto'
-import { coreIO, logLine, type ActionIO } from './action-io.js'
-import { Outcome, Output } from './constants.js'
+import { coreIO, logLine } from './action-io.js'
+import { Outcome, Output, type OutcomeValue } from './constants.js'
+import { formatDuration } from './input-formats/duration.js'
 import type { CommentsApi } from './github/pr-comment.js'
 import { readInputs, type Settings } from './inputs/settings.js'
 import { QarnotClient } from './qarnot/client.js'
@@ -17,7 +18,7 @@ import { followStep } from './step/follow.js'
 import { submitStep } from './step/submit.js'
 import { prepareFiles, type PreparedFiles } from './storage/session.js'
 import { errorMessage } from './words.js'
-import { stepDeadline, type StepContext } from './step/context.js'
+import { boundedSignal, stepDeadline, type StepContext } from './step/context.js'
 import { USER_AGENT } from './version.js'
 
 export interface RunDependencies extends StepContext {
@@ -34,10 +35,13 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
   const { io, clock } = deps
   const started = clock.now()
   const settings = readInputs(deps.io, deps.env, deps.randomHex?.() ?? randomBytes(5).toString('hex'))
-  const prepared = settings && (await checkFiles(settings, io))
-  if (!settings || prepared === false) {
+  // The timeout counts from the start, and bounds the walk of the files too.
+  const timer = stepDeadline(settings?.timeoutMs, started, clock)
+  const prepared = settings && (await checkFiles(settings, { ...deps, deadline: timer.deadline }))
+  if (!settings || typeof prepared === 'string') {
+    timer.clear()
     // Refused before anything was made: `outcome` and the counts still say so, for the steps that read them.
-    io.setOutput(Output.Outcome, Outcome.Failure)
+    io.setOutput(Output.Outcome, typeof prepared === 'string' ? prepared : Outcome.Failure)
     for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
       io.setOutput(count, '0')
     return
@@ -52,7 +56,6 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
     timeoutMs: deps.requestTimeoutMs,
     onRetry: logLine(io)
   })
-  const timer = stepDeadline(settings.timeoutMs, started, clock)
   try {
     const context = { ...deps, started, deadline: timer.deadline }
     const submitted = await submitStep(settings, prepared, client, context)
@@ -77,14 +80,34 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
   }
 }
 
-/** The files the inputs name, checked on disk before any request; false (and the step failed) when one is wrong. */
-async function checkFiles(settings: Settings, io: ActionIO): Promise<PreparedFiles | undefined | false> {
+/**
+ * The files the inputs name, checked on disk before any request, within the step's stop and timeout; when one is
+ * wrong (or the walk was cut short), the step has failed and this is its outcome.
+ */
+async function checkFiles(
+  settings: Settings,
+  context: Pick<StepContext, 'io' | 'stop' | 'deadline'>
+): Promise<PreparedFiles | undefined | OutcomeValue> {
   if (!settings.files) return undefined
+  const { io } = context
+  const signal = boundedSignal(context)
   try {
-    return await prepareFiles(settings.files)
+    return await prepareFiles(settings.files, { signal, warn: message => io.warning(message) })
   } catch (error) {
+    if (context.stop.aborted) {
+      io.setFailed(
+        'The step was cancelled while the files named by resources were being looked at; no task was created.'
+      )
+      return Outcome.Cancelled
+    }
+    if (signal.aborted) {
+      io.setFailed(
+        `The timeout of ${formatDuration(settings.timeoutMs ?? 0)} passed while the files named by resources were being looked at; no task was created.`
+      )
+      return Outcome.TimedOut
+    }
     io.setFailed(errorMessage(error))
-    return false
+    return Outcome.Failure
   }
 }
 

@@ -78,6 +78,8 @@ export interface FileSettings {
   readonly resultsWhitelist: string | undefined
   readonly resultsBlacklist: string | undefined
   readonly keepResults: boolean
+  /** What result files that did not come back make of a step whose task succeeded (default fail). */
+  readonly resultsIncomplete: 'fail' | 'warn'
 }
 
 export interface Settings {
@@ -142,6 +144,16 @@ function readFollowTask(read: InputReader): string | undefined {
     )
   }
   return task
+}
+
+function readResultsIncomplete(read: InputReader): FileSettings['resultsIncomplete'] {
+  const text = read(Input.ResultsIncomplete).toLowerCase()
+  if (text === '' || text === 'fail') return 'fail'
+  if (text === 'warn') return 'warn'
+  throw new InputError(
+    Input.ResultsIncomplete,
+    `"${read(Input.ResultsIncomplete)}" is not a choice; write fail or warn`
+  )
 }
 
 function readRerunMode(read: InputReader): RerunSettings['mode'] {
@@ -272,7 +284,8 @@ function readFiles(read: InputReader, env: NodeJS.ProcessEnv, following: boolean
     results,
     resultsWhitelist: filters.resultsWhitelist,
     resultsBlacklist: filters.resultsBlacklist,
-    keepResults: readBoolean(read, Input.KeepResults, false)
+    keepResults: readBoolean(read, Input.KeepResults, false),
+    resultsIncomplete: readResultsIncomplete(read)
   }
 }
 

@@ -14,6 +14,7 @@ import {
   type InstanceResult,
   type Verdict
 } from '../task/verdict.js'
+import { plural } from '../words.js'
 import { NO_OUTPUT, type StepReport } from './model.js'
 import { decideOutcome, describeOutcome, type StepEnding } from './outcome.js'
 
@@ -48,15 +49,18 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
   const verdict = verdictOf(happened)
   const files = followed?.files ?? happened.files
   const planned = happened.plan ? describePlan(happened.plan) : undefined
-  const outcome = decideOutcome(ending, verdict)
+  const missing = settings.files?.resultsIncomplete === 'warn' ? [] : (happened.results?.missing ?? [])
+  const outcome = decideOutcome(ending, verdict, missing.length)
   const wording = describeOutcome({
     ending,
     outcome,
     verdict,
     uuid: task?.uuid,
-    timeoutMs: settings.timeoutMs
+    timeoutMs: settings.timeoutMs,
+    results: { directory: settings.files?.results ?? '', missing }
   })
   const unexpected = verdict ? describeUnexpected(verdict) : ''
+  const empty = noResultsNote(happened, verdict, settings)
   return {
     outcome,
     ...wording,
@@ -76,16 +80,40 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
       ...(planned ? [planned] : []),
       ...(happened.kept?.notes ?? []),
       ...(happened.results?.notes ?? []),
+      ...(empty ? [empty] : []),
       ...(followed?.output.notes ?? []),
       ...(unexpected ? [unexpected] : [])
     ],
     cost: happened.cost,
-    files: filesOf(happened, settings),
+    files: filesOf(happened, settings, empty),
     timeline: followed?.timeline
   }
 }
 
-function filesOf({ staged, results }: WhatHappened, settings: Settings): StepReport['files'] {
+/**
+ * When `results` is set and instances succeeded but not one file came back: most likely the filter did not match
+ * (Qarnot does not document what resultsWhitelist is tested on), or the command wrote elsewhere.
+ */
+function noResultsNote(
+  { results }: WhatHappened,
+  verdict: Verdict | undefined,
+  settings: Settings
+): string | undefined {
+  const folder = settings.files?.results
+  const succeeded = verdict?.instances.filter(i => i.state === 'Success').length ?? 0
+  if (!folder || !results?.stats || results.stats.files > 0 || results.incomplete || succeeded === 0)
+    return undefined
+  const filter = settings.files?.resultsWhitelist
+    ? `results-include (${JSON.stringify(settings.files.resultsWhitelist)})`
+    : 'the results filter the action sets'
+  return `No result file came back into ${folder}, though ${plural(succeeded, 'instance')} succeeded. Likely causes: the command wrote nothing under ${folder}/ in its working directory ($TASK_PATH), or ${filter} did not match the paths Qarnot tests it on (Qarnot does not document them: relative to $TASK_PATH, or absolute).`
+}
+
+function filesOf(
+  { staged, results }: WhatHappened,
+  settings: Settings,
+  empty: string | undefined
+): StepReport['files'] {
   if (!staged && !results) return undefined
   const directory = settings.files?.results
   return {
@@ -102,7 +130,8 @@ function filesOf({ staged, results }: WhatHappened, settings: Settings): StepRep
             files: results.stats?.files ?? 0,
             bytes: results.stats?.bytes ?? 0,
             ms: results.stats?.ms ?? 0,
-            incomplete: results.incomplete
+            incomplete: results.incomplete,
+            ...(empty && { empty })
           }
         : undefined
   }

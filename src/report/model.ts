@@ -65,6 +65,8 @@ export interface StepReport {
       readonly ms: number
       /** Some result file did not come back (the notes say which). */
       readonly incomplete: boolean
+      /** Instances succeeded but no file came back: why that may be (warned). */
+      readonly empty?: string
     }
   }
   /** When instances and states were seen while following, for the pictures. */

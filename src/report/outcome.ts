@@ -29,7 +29,20 @@ export type StepEnding =
       readonly message?: string
     }
 
-export function decideOutcome(ending: StepEnding, verdict: Verdict | undefined): OutcomeValue {
+/**
+ * `resultsMissing`: result files the task made that did not come back, counted only when `results-incomplete` is
+ * `fail`: a step that would succeed fails with `results-incomplete` instead.
+ */
+export function decideOutcome(
+  ending: StepEnding,
+  verdict: Verdict | undefined,
+  resultsMissing = 0
+): OutcomeValue {
+  const outcome = outcomeOfTask(ending, verdict)
+  return outcome === Outcome.Success && resultsMissing > 0 ? Outcome.ResultsIncomplete : outcome
+}
+
+function outcomeOfTask(ending: StepEnding, verdict: Verdict | undefined): OutcomeValue {
   switch (ending.kind) {
     case 'submitted':
       return Outcome.Submitted
@@ -54,6 +67,8 @@ export interface OutcomeFacts {
   readonly verdict: Verdict | undefined
   readonly uuid: string | undefined
   readonly timeoutMs: number | undefined
+  /** With the `results-incomplete` outcome: the results folder, and what did not come back. */
+  readonly results?: { readonly directory: string; readonly missing: readonly string[] }
 }
 
 export interface Wording {
@@ -71,6 +86,8 @@ function title(facts: OutcomeFacts): string {
       return `✅ Qarnot task succeeded: ${total}/${plural(total, 'instance')}`
     case Outcome.Submitted:
       return '📤 Qarnot task submitted'
+    case Outcome.ResultsIncomplete:
+      return `❌ Qarnot task succeeded (${total}/${plural(total, 'instance')}), but not every result file came back`
     case Outcome.TimedOut:
       return ending.kind === 'stopped-creating'
         ? '⏱️ Timeout reached before the Qarnot task ran'
@@ -107,6 +124,7 @@ function headline(facts: OutcomeFacts): string {
   if (ending.leftRunning) return `The step was cancelled; ${label} was left running (abort-on-cancel: false).`
   if (outcome === Outcome.Success)
     return `${label} succeeded: ${plural(verdict?.instances.length ?? 0, 'instance')}.`
+  if (outcome === Outcome.ResultsIncomplete) return resultsHeadline(label, facts.results)
   if (outcome === Outcome.TimedOut) {
     return `${label} ${abortedOrAsked(state)} after the timeout of ${formatDuration(facts.timeoutMs ?? 0)} (state ${state}).`
   }
@@ -115,6 +133,14 @@ function headline(facts: OutcomeFacts): string {
   if (ending.ending === 'lost')
     return `${label} could no longer be followed and ${abortedOrAsked(state)}: ${(ending.message ?? 'no answer').replace(/\.$/, '')}.`
   return verdict ? failureMessage(label, verdict) : `${label} ended in state ${state}.`
+}
+
+/** The task succeeded; what did not come back, the first named, the rest counted. */
+function resultsHeadline(label: string, results: OutcomeFacts['results']): string {
+  const missing = results?.missing ?? []
+  const first = (missing[0] ?? 'some of them could not be brought back').replace(/\.$/, '')
+  const more = missing.length > 1 ? ` (and ${plural(missing.length - 1, 'more problem')}: see the notes)` : ''
+  return `${label} succeeded, but not every result file came back into ${results?.directory ?? 'the results folder'}: ${first}${more}. Set results-incomplete: warn to pass anyway.`
 }
 
 /** "was aborted" once the task was seen in a final state; until then only the abort is known to be asked for. */

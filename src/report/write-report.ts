@@ -41,6 +41,7 @@ export async function writeReport(unredacted: StepReport, targets: ReportTargets
     io.warning(
       `Not every result file came back into ${results.directory}: the notes above say which and why.`
     )
+  if (results?.empty) io.warning(results.empty)
   try {
     for (const [name, value] of Object.entries(buildOutputs(report)))
       io.setOutput(name as OutputName, redact(value))

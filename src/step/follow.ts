@@ -109,7 +109,8 @@ async function followAndBringBack(
 
 /**
  * The result files, when `results` is set: the earlier attempts' buckets first, oldest first (for the instances a
- * re-run keeps), this task's last, so that the latest files win. The buckets the action made go once the whole
+ * re-run keeps: from each, results in the per-instance layout come only for the instances kept from it), this
+ * task's last, so that the latest files win. The buckets the action made go once the whole
  * request passed (unless kept); otherwise they stay for a re-run of the failed jobs, and prune removes them later
  * (docs/storage.md).
  */
@@ -122,12 +123,20 @@ async function bringResultsBack(
   if (!prepared?.resultsDir || (sofar.followed && !sofar.followed.ended)) return undefined
   if (!storage)
     return storageNote
-      ? { directory: prepared.resultsDir, stats: undefined, notes: [storageNote], incomplete: true }
+      ? {
+          directory: prepared.resultsDir,
+          stats: undefined,
+          notes: [storageNote],
+          incomplete: true,
+          missing: [storageNote]
+        }
       : undefined
   const earlier: ResultsBucket[] = []
-  for (const { task } of plan.kind === 'all' ? [] : plan.kept) {
+  for (const { task, instances } of plan.kind === 'all' ? [] : plan.kept) {
     const name = task.document.resultBucket
-    if (typeof name === 'string' && name !== '') earlier.push({ name, attempt: task.attempt })
+    const kept = new Set(instances.map(i => i.id))
+    if (typeof name === 'string' && name !== '')
+      earlier.push({ name, attempt: task.attempt, instances: kept })
   }
   const own = start?.staged?.body.resultBucket ?? sofar.followed?.task?.resultBucket
   const buckets = [...earlier, ...(typeof own === 'string' && own !== '' ? [{ name: own }] : [])]

@@ -4,9 +4,9 @@
  * (docs/storage.md, "Results"). Then the bucket is removed unless the user keeps it.
  */
 import { randomBytes } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
-import { lstat, mkdir, open, realpath, rename, rm } from 'node:fs/promises'
-import { basename, dirname, join, sep } from 'node:path'
+import { constants as fsConstants } from 'node:fs'
+import { lstat, mkdir, open, rename, rm } from 'node:fs/promises'
+import { dirname, isAbsolute, join, relative, sep } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { pipeline } from 'node:stream/promises'
 import { isNoSuchBucket } from './errors.js'
@@ -20,9 +20,13 @@ export interface CollectOptions {
   readonly bucket: string
   /** Absolute path of the results folder (resolveResultsFolder); created if missing. */
   readonly directory: string
+  /** The workspace the folder is in: every folder from it down must be a real folder, not a link. */
+  readonly workspace?: string
   readonly signal: AbortSignal
   /** Only keys under this prefix come back, the prefix stripped (the results folder of $TASK_PATH, `out/`). */
   readonly prefix?: string
+  /** Which paths (under the prefix) of this bucket may come back; the others are left, unreported. */
+  readonly only?: (path: string) => boolean
   /** Objects downloaded at once (default 32). */
   readonly concurrency?: number
   /** Objects of at least this size come down as parallel ranges (default 64 MiB). */
@@ -56,7 +60,8 @@ const GIT_SEGMENT = /(^|\/)\.git(\/|$)/
 
 export function planDownloads(
   objects: readonly ObjectInfo[],
-  prefix = ''
+  prefix = '',
+  only: (path: string) => boolean = () => true
 ): {
   planned: Planned[]
   rejected: RejectedKey[]
@@ -67,6 +72,7 @@ export function planDownloads(
     // Only what the instances left under the results folder of $TASK_PATH comes back, without that prefix.
     if (!object.key.startsWith(prefix)) continue
     const path = safeRelativePath(object.key.slice(prefix.length))
+    if (path !== undefined && !only(path)) continue
     if (path !== undefined && GIT_SEGMENT.test(path))
       rejected.push({ key: object.key, reason: 'a .git folder is never written from results' })
     else if (path !== undefined) candidates.push({ object, path })
@@ -102,9 +108,17 @@ export async function collectResults(options: CollectOptions): Promise<CollectRe
       bucketMissing: true
     }
   }
-  const { planned, rejected } = planDownloads(objects, options.prefix)
-  await mkdir(options.directory, { recursive: true })
-  const folders = new Folders(await realpath(options.directory))
+  const { planned, rejected } = planDownloads(objects, options.prefix, options.only)
+  // The results folder itself, from the workspace down, is made of real folders: `out -> .git` writes nothing.
+  const base = options.workspace ?? dirname(options.directory)
+  if (options.workspace === undefined) await mkdir(base, { recursive: true })
+  const link = await realFolders(base, options.directory)
+  if (link !== undefined) {
+    throw new Error(
+      `the results folder ${options.directory} is reached through the symbolic link "${link}"; results are never written through a link (name a real folder in results)`
+    )
+  }
+  const folders = new Folders(options.directory)
   let files = 0
   let bytes = 0
   await mapLimit(
@@ -124,43 +138,48 @@ export async function collectResults(options: CollectOptions): Promise<CollectRe
 const IN_THE_WAY = new Set(['EISDIR', 'ENOTDIR', 'EEXIST', 'ENOTEMPTY'])
 /** Refusals of one name or place by the local file system: that file is skipped, the others still come. */
 const UNWRITABLE = new Set(['ENAMETOOLONG', 'EACCES', 'EPERM', 'EILSEQ', 'EROFS'])
-const LEADS_OUTSIDE = 'a symbolic link in the results folder leads outside it'
+const THROUGH_A_LINK =
+  'its folder in the results folder is a symbolic link, and results are never written through a link'
 
 /**
- * The folders results go in, each made and checked once: checked before it is made (a symbolic link already in
- * the results folder must not lead a single write outside), and its real path checked again after.
+ * Makes `folder` under `base`, one level at a time, each level below `base` checked with lstat: a real folder, or
+ * made here, never a symbolic link (wherever it leads). Returns the first link met (relative to `base`), if any.
  */
+async function realFolders(base: string, folder: string): Promise<string | undefined> {
+  const rest = relative(base, folder)
+  if (rest.startsWith('..') || isAbsolute(rest)) throw new Error(`${folder} is not under ${base}`)
+  let current = base
+  for (const segment of rest.split(sep).filter(Boolean)) {
+    current = join(current, segment)
+    let info = await lstat(current).catch(() => undefined)
+    if (!info) {
+      await mkdir(current).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EEXIST') throw error
+      })
+      info = await lstat(current)
+    }
+    if (info.isSymbolicLink()) return relative(base, current)
+    if (!info.isDirectory()) {
+      throw Object.assign(new Error(`${current} is not a folder`), { code: 'ENOTDIR' })
+    }
+  }
+  return undefined
+}
+
+/** The folders results go in, each made and checked once (a symbolic link on the way refuses its files). */
 class Folders {
-  private readonly checked = new Map<string, Promise<string | undefined>>()
+  private readonly checked = new Map<string, Promise<boolean>>()
 
   constructor(readonly root: string) {}
 
-  /** The folder's real path, or undefined if it would lie outside the results folder. */
-  resolve(folder: string): Promise<string | undefined> {
+  /** Whether the folder is (now) a real folder under the root, reached through no link. */
+  resolve(folder: string): Promise<boolean> {
     let pending = this.checked.get(folder)
-    if (!pending) this.checked.set(folder, (pending = this.make(folder)))
-    return pending
-  }
-
-  private within(path: string): boolean {
-    return path === this.root || path.startsWith(this.root + sep)
-  }
-
-  private async make(folder: string): Promise<string | undefined> {
-    let existing = folder
-    while (
-      !(await lstat(existing).then(
-        () => true,
-        () => false
-      )) &&
-      dirname(existing) !== existing
-    ) {
-      existing = dirname(existing)
+    if (!pending) {
+      pending = realFolders(this.root, folder).then(link => link === undefined)
+      this.checked.set(folder, pending)
     }
-    if (!this.within(await realpath(existing))) return undefined
-    await mkdir(folder, { recursive: true })
-    const real = await realpath(folder)
-    return this.within(real) ? real : undefined
+    return pending
   }
 }
 
@@ -168,9 +187,8 @@ class Folders {
 async function place(options: CollectOptions, folders: Folders, item: Planned, signal: AbortSignal) {
   const target = join(options.directory, ...item.path.split('/'))
   try {
-    const parent = await folders.resolve(dirname(target))
-    if (parent === undefined) return LEADS_OUTSIDE
-    await download(options, item.object, join(parent, basename(target)), signal)
+    if (!(await folders.resolve(dirname(target)))) return THROUGH_A_LINK
+    await download(options, item.object, target, signal)
     return undefined
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? ''
@@ -180,6 +198,10 @@ async function place(options: CollectOptions, folders: Folders, item: Planned, s
   }
 }
 
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } = fsConstants
+const CREATE_NEW = O_WRONLY | O_CREAT | O_EXCL | (O_NOFOLLOW ?? 0)
+const WRITE_PART = O_WRONLY | (O_NOFOLLOW ?? 0)
+
 /** Streams a range (or all) of an object into the file at `start`; returns the bytes written. */
 async function fetchInto(
   options: CollectOptions,
@@ -188,12 +210,19 @@ async function fetchInto(
   signal: AbortSignal,
   range?: { start: number; end: number }
 ): Promise<number> {
-  const { body } = await options.store.getObjectStream(options.bucket, object.key, signal, range)
+  // Never through a final symbolic link: the temporary name is new (O_EXCL), and O_NOFOLLOW refuses a link anyway.
+  // Opened first: once counted, the body flows, and no byte may pass before the file is there to take it.
+  const handle = await open(file, range ? WRITE_PART : CREATE_NEW)
+  let body: NodeJS.ReadableStream
+  try {
+    ;({ body } = await options.store.getObjectStream(options.bucket, object.key, signal, range))
+  } catch (error) {
+    await handle.close()
+    throw error
+  }
   let count = 0
   body.on('data', (chunk: Buffer) => (count += chunk.length))
-  await pipeline(body, createWriteStream(file, { flags: range ? 'r+' : 'wx', start: range?.start }), {
-    signal
-  })
+  await pipeline(body, handle.createWriteStream({ start: range?.start }), { signal })
   return count
 }
 
@@ -205,7 +234,7 @@ async function download(options: CollectOptions, object: ObjectInfo, target: str
   try {
     let size: number
     if (object.size >= (options.rangedFrom ?? 64 * 1024 * 1024)) {
-      await (await open(temporary, 'wx')).close()
+      await (await open(temporary, CREATE_NEW)).close()
       const starts = Array.from({ length: Math.ceil(object.size / rangeSize) }, (_, i) => i * rangeSize)
       const counts = await mapLimit(
         starts,

@@ -2,11 +2,18 @@
  * The `resources`, `results` and results-filter inputs: parsed, resolved against the workspace and checked before
  * any request (docs/storage.md, "Inputs"). Every problem is one StorageInputError naming the input and the fix.
  */
-import { lstat, realpath, stat } from 'node:fs/promises'
+import { lstat, realpath } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { StorageInputError } from './errors.js'
 import { comparePaths } from './layout.js'
-import { mapLimit } from './pool.js'
+import {
+  CompiledPattern,
+  GIT_FOLDER,
+  WALK_LIMITS,
+  walkPattern,
+  type WalkContext,
+  type WalkLimits
+} from './resource-walk.js'
 
 export interface ResourceFile {
   /** Relative POSIX path under the workspace; the instance finds the file at this path under $TASK_PATH. */
@@ -78,102 +85,70 @@ export function parseResourcePatterns(text: string, workspace: string): Resource
   return { include, exclude }
 }
 
-/** The glob escape @actions/glob applies to the paths it roots patterns in. */
-function globEscape(path: string): string {
-  return path
-    .replace(/\\/g, '\\\\')
-    .replace(/(\[)(?=[^/]+\])/g, '[[]')
-    .replace(/\?/g, '[?]')
-    .replace(/\*/g, '[*]')
+export interface ResolveOptions {
+  /** Aborts the walk (the step's stop or timeout). */
+  readonly signal?: AbortSignal
+  /** Told about what is left out on purpose (a link leading into .git). */
+  readonly warn?: (message: string) => void
+  /** Tests make them small. */
+  readonly limits?: WalkLimits
 }
-
-/** Every file a pattern matches (directories expand to their files), as absolute paths. */
-async function globFiles(workspace: string, pattern: string): Promise<string[]> {
-  const glob = await import('@actions/glob')
-  const rooted = pattern === '.' ? globEscape(workspace) : `${globEscape(workspace)}/${pattern}`
-  const globber = await glob.create(rooted, {
-    followSymbolicLinks: true,
-    implicitDescendants: true,
-    matchDirectories: true,
-    omitBrokenSymbolicLinks: false
-  })
-  try {
-    return await globber.glob()
-  } catch (error) {
-    const broken = /No information found for the path '(.*)'/.exec((error as Error).message)
-    if (!broken) throw error
-    throw new StorageInputError(
-      'resources',
-      `"${pattern}" matches "${relative(workspace, broken[1])}", a broken symbolic link; fix or remove the link`
-    )
-  }
-}
-
-interface Matched {
-  readonly path: string
-  readonly size: number
-}
-
-/** Keeps regular files inside the workspace; a symlink that leads outside it is an error. */
-async function keepFiles(workspace: string, realWorkspace: string, pattern: string, paths: string[]) {
-  const kept = await mapLimit(paths, 32, async absolute => {
-    const info = await stat(absolute)
-    if (info.isDirectory()) return undefined
-    const path = relative(workspace, absolute).split(sep).join('/')
-    if (!info.isFile()) {
-      throw new StorageInputError(
-        'resources',
-        `"${path}" (from "${pattern}") is not a regular file; exclude it`
-      )
-    }
-    const real = await realpath(absolute)
-    if (real !== realWorkspace && !real.startsWith(realWorkspace + sep)) {
-      throw new StorageInputError(
-        'resources',
-        `"${path}" is a symbolic link to ${real}, outside the workspace; copy the file into the workspace or exclude it`
-      )
-    }
-    if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
-      throw new StorageInputError('resources', `"${path}" is longer than ${MAX_PATH_BYTES} bytes; shorten it`)
-    }
-    return { path, size: info.size }
-  })
-  return kept.filter((file): file is Matched => file !== undefined)
-}
-
-/** A path through a `.git` folder (the repository's, or a submodule's). */
-const GIT_FOLDER = /(^|\/)\.git(\/|$)/
 
 /**
  * Resolves the `resources` input to the files it names, sorted by path: each include pattern must match at least
- * one file; `!pattern` removes files wherever it appears in the list.
+ * one file; `!pattern` removes files wherever it appears in the list. Symbolic links are followed by where they
+ * lead: to a file or folder inside the workspace they are taken (under the link's name); outside the workspace
+ * they are refused; into a `.git` folder they are left out with a warning (a pattern naming `.git` itself, e.g.
+ * `.git/HEAD`, still takes what it names). The walk is bounded by `limits` (WALK_LIMITS).
  */
-export async function resolveResources(workspace: string, text: string): Promise<ResourceFile[]> {
+export async function resolveResources(
+  workspace: string,
+  text: string,
+  options: ResolveOptions = {}
+): Promise<ResourceFile[]> {
   const root = resolve(workspace)
-  const realWorkspace = await realpath(root).catch(() => {
+  const realRoot = await realpath(root).catch(() => {
     throw new StorageInputError(
       'resources',
       `the workspace ${root} does not exist; run actions/checkout first`
     )
   })
   const { include, exclude } = parseResourcePatterns(text, root)
+  const limits = options.limits ?? WALK_LIMITS
+  const context: WalkContext = {
+    root,
+    realRoot,
+    exclude: exclude.map(x => new CompiledPattern(x)),
+    limits,
+    signal: options.signal,
+    seen: 0
+  }
   const chosen = new Map<string, number>()
+  const gitLinks = new Set<string>()
   for (const pattern of include) {
-    const files = await keepFiles(root, realWorkspace, pattern, await globFiles(root, pattern))
-    if (files.length === 0) {
+    const found = await walkPattern(context, new CompiledPattern(pattern))
+    for (const link of found.gitLinks) gitLinks.add(link)
+    if (found.files.size === 0 && found.excluded === 0) throw matchesNothing(pattern, root, found.gitLinks)
+    for (const [path, size] of found.files) {
+      if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
+        throw new StorageInputError(
+          'resources',
+          `"${path}" is longer than ${MAX_PATH_BYTES} bytes; shorten it`
+        )
+      }
+      chosen.set(path, size)
+    }
+    if (chosen.size > limits.files) {
       throw new StorageInputError(
         'resources',
-        `"${pattern}" matches no file in the workspace (${root}); check the path, or check out the files first`
+        `names more than ${limits.files.toLocaleString('en-US')} files; name fewer (an archive of them is one file)`
       )
     }
-    // A repository's .git folder (which actions/checkout leaves holding a token) goes only when a pattern names it.
-    const namesGit = GIT_FOLDER.test(pattern)
-    for (const file of files) if (namesGit || !GIT_FOLDER.test(file.path)) chosen.set(file.path, file.size)
   }
-  for (const pattern of exclude) {
-    for (const absolute of await globFiles(root, pattern)) {
-      chosen.delete(relative(root, absolute).split(sep).join('/'))
-    }
+  if (gitLinks.size > 0) {
+    options.warn?.(
+      `Input 'resources': ${quoteList([...gitLinks])} ${gitLinks.size === 1 ? 'is a symbolic link' : 'are symbolic links'} leading into .git, left out (actions/checkout leaves the job's token there; name .git itself, e.g. .git/HEAD, if a task needs it).`
+    )
   }
   if (chosen.size === 0) {
     throw new StorageInputError(
@@ -184,9 +159,31 @@ export async function resolveResources(workspace: string, text: string): Promise
   return [...chosen].map(([path, size]) => ({ path, size })).sort((a, b) => comparePaths(a.path, b.path))
 }
 
+/** Why a pattern gave no file: it matched none, or only links leading into .git. */
+function matchesNothing(pattern: string, root: string, gitLinks: readonly string[]): StorageInputError {
+  if (gitLinks.length > 0) {
+    return new StorageInputError(
+      'resources',
+      `"${pattern}" names only ${quoteList(gitLinks)}, a symbolic link leading into .git (which actions/checkout leaves holding the job's token); name .git itself (e.g. .git/HEAD) if a task needs it`
+    )
+  }
+  return new StorageInputError(
+    'resources',
+    `"${pattern}" matches no file in the workspace (${root}); check the path, or check out the files first`
+  )
+}
+
+/** `"a"`, `"a" and "b"`, `"a", "b" and 3 more`. */
+function quoteList(items: readonly string[]): string {
+  const quoted = items.slice(0, 3).map(item => JSON.stringify(item))
+  if (items.length > 3) return `${quoted.join(', ')} and ${items.length - 3} more`
+  if (quoted.length > 1) return `${quoted.slice(0, -1).join(', ')} and ${quoted[quoted.length - 1]}`
+  return quoted[0] ?? ''
+}
+
 /**
  * The `results` folder as an absolute path inside the workspace (created later if missing). It must not be the
- * workspace itself, a file, or reached through a symbolic link that leads outside the workspace.
+ * workspace itself, a file, inside `.git`, or reached through a symbolic link (wherever it leads).
  */
 export async function resolveResultsFolder(workspace: string, text: string): Promise<string> {
   const root = resolve(workspace)
@@ -207,24 +204,22 @@ export async function resolveResultsFolder(workspace: string, text: string): Pro
   if (GIT_FOLDER.test(folder)) {
     throw new StorageInputError('results', `"${folder}" is inside .git; name a folder outside it, e.g. out`)
   }
-  const realWorkspace = await realpath(root)
   let current = root
   for (const segment of folder.split('/')) {
     current = join(current, segment)
     const info = await lstat(current).catch(() => undefined)
     if (!info) break
-    const real = await realpath(current)
-    if (real !== realWorkspace && !real.startsWith(realWorkspace + sep)) {
+    const here = relative(root, current).split(sep).join('/')
+    // Results are never written through a link: `out -> .git` would let a task's files become hooks or config.
+    if (info.isSymbolicLink()) {
+      const real = await realpath(current).catch(() => 'nowhere (a broken link)')
       throw new StorageInputError(
         'results',
-        `"${folder}" leads outside the workspace (to ${real}); name another folder`
+        `"${here}" is a symbolic link (to ${real}); results are never written through a link: name a real folder, or remove the link`
       )
     }
-    if (!(await stat(current)).isDirectory()) {
-      throw new StorageInputError(
-        'results',
-        `"${relative(root, current)}" is a file; name a folder (it is created if missing)`
-      )
+    if (!info.isDirectory()) {
+      throw new StorageInputError('results', `"${here}" is a file; name a folder (it is created if missing)`)
     }
   }
   return join(root, ...folder.split('/'))

@@ -30,10 +30,16 @@ export interface PreparedFiles {
   readonly resultsPrefix: string | undefined
 }
 
-/** The files the inputs name, checked on disk: no request is sent, and every problem is an InputError. */
-export async function prepareFiles(settings: FileSettings): Promise<PreparedFiles> {
+/**
+ * The files the inputs name, checked on disk: no request is sent, and every problem is an InputError. `signal`
+ * (the step's stop and timeout) aborts the walk; `warn` hears what is left out on purpose.
+ */
+export async function prepareFiles(
+  settings: FileSettings,
+  options: { signal?: AbortSignal; warn?: (message: string) => void } = {}
+): Promise<PreparedFiles> {
   const resources = settings.resources
-    ? await fromStorageAsync(() => resolveResources(settings.workspace, settings.resources ?? ''))
+    ? await fromStorageAsync(() => resolveResources(settings.workspace, settings.resources ?? '', options))
     : undefined
   const resultsDir = settings.results
     ? await fromStorageAsync(() => resolveResultsFolder(settings.workspace, settings.results ?? ''))
@@ -125,9 +131,8 @@ export async function stageFiles(
   const resultBucket = prepared.resultsDir
     ? resultsBucketName({ ...session.naming, shortname, keep: settings.keepResults })
     : undefined
-  // Only the results folder comes back: nothing else the instances leave is uploaded (unless results-include says).
   const whitelist =
-    settings.resultsWhitelist ?? (prepared.resultsPrefix && `^${escapeRegex(prepared.resultsPrefix)}`)
+    settings.resultsWhitelist ?? (prepared.resultsPrefix && resultsFolderFilter(prepared.resultsPrefix))
   return {
     body: {
       ...(staged && { advancedResourceBuckets: staged.advancedResourceBuckets }),
@@ -146,6 +151,11 @@ export interface BroughtBack {
   readonly notes: string[]
   /** Some result file did not come back (a bucket failed, or a file could not be written): the notes say which. */
   readonly incomplete: boolean
+  /**
+   * What the task (or an earlier attempt kept) made that did not come back: a download that failed or stalled, a
+   * result refused. A bucket an earlier attempt's passing step removed is not in it (that is by design, and warned).
+   */
+  readonly missing: string[]
 }
 
 /**
@@ -168,13 +178,23 @@ export async function bringResults(
   let total: CollectResult | undefined
   const done = new Set<string>()
   let incomplete = false
-  for (const { name: bucket, attempt } of buckets) {
+  const missing: string[] = []
+  for (const { name: bucket, attempt, instances } of buckets) {
     if (done.has(bucket)) continue
     done.add(bucket)
     try {
-      const result = await collectResults({ store: session.store, bucket, directory, prefix, signal })
+      const result = await collectResults({
+        store: session.store,
+        bucket,
+        directory,
+        workspace: prepared.settings.workspace,
+        prefix,
+        only: keptOnly(instances),
+        signal
+      })
       if (result.rejected.length > 0) incomplete = true
       notes.push(...rejectionNotes(result.rejected))
+      missing.push(...rejectionNotes(result.rejected))
       if (result.bucketMissing && attempt !== undefined) {
         incomplete = true
         notes.push(goneNote(bucket, attempt))
@@ -188,16 +208,38 @@ export async function bringResults(
       else await deleteResultsBucket({ store: session.store, bucket, signal })
     } catch (error) {
       incomplete = true
-      notes.push(`The results of bucket ${bucket} could not all be brought back (${errorMessage(error)}).`)
+      const note = `The results of bucket ${bucket} could not all be brought back (${errorMessage(error)}).`
+      notes.push(note)
+      missing.push(note)
     }
   }
-  return { directory, stats: total, notes, incomplete }
+  return { directory, stats: total, notes, incomplete, missing }
 }
 
 /** A results bucket to bring back; `attempt` when an earlier attempt of the step made it. */
 export interface ResultsBucket {
   readonly name: string
   readonly attempt?: number
+  /**
+   * For an earlier attempt's bucket: the instances kept from it. A result in the per-instance layout
+   * (`out/<id>/...`) of any other instance (one that failed there, and is computed again) does not come from it.
+   */
+  readonly instances?: ReadonlySet<number>
+}
+
+/** The instance a result belongs to in the per-instance layout: its first folder (under the results folder) is the id. */
+export function instanceOfResult(path: string): number | undefined {
+  const id = /^(0|[1-9]\d{0,9})\//.exec(path)?.[1]
+  return id === undefined ? undefined : Number(id)
+}
+
+/** Results of a bucket kept for some instances only: those of other instances stay behind. */
+function keptOnly(instances: ReadonlySet<number> | undefined): ((path: string) => boolean) | undefined {
+  if (!instances) return undefined
+  return path => {
+    const id = instanceOfResult(path)
+    return id === undefined || instances.has(id)
+  }
 }
 
 /** Results not written, each named up to MAX_NAMED_REJECTIONS, then counted by reason. */
@@ -252,6 +294,15 @@ export async function pruneStorage(
   } catch (error) {
     log(`Pruning old storage failed (${errorMessage(error)}); it is tried again on a later run.`)
   }
+}
+
+/**
+ * The default resultsWhitelist for the results folder `out/`: `(^|/)out(/|$)`. Qarnot does not document what the
+ * expression is tested on (the path relative to $TASK_PATH, `out/x`, or an absolute one, `/job/out/x`), so it
+ * matches the folder either way; what comes down is still only what lies under the folder (collect's prefix).
+ */
+export function resultsFolderFilter(prefix: string): string {
+  return `(^|/)${escapeRegex(prefix.replace(/\/$/, ''))}(/|$)`
 }
 
 function escapeRegex(text: string): string {
