@@ -296,16 +296,55 @@ describe('resolveImageDigest', () => {
     expect(key).toMatchObject({ kind: 'name', reason: expect.stringMatching(/do not have the digest/) })
   })
 
-  it('keys by name rather than read a manifest larger than 4 MiB, declared or not', async () => {
+  it.each([
+    ['declared', true],
+    ['chunked, as the bytes arrive', false]
+  ])('keys by name rather than read a manifest larger than 4 MiB (%s)', async (_how, declared) => {
+    const body = Buffer.alloc(MAX_MANIFEST_BYTES + 1, 0x20)
     const { host } = await registry((request, response) => {
       response.setHeader('content-type', MANIFEST_MEDIA_TYPES[0])
       if (request.method === 'HEAD') return void response.end()
-      // Chunked, no Content-Length: the cap must hold as the bytes arrive.
-      response.write(Buffer.alloc(MAX_MANIFEST_BYTES, 0x20))
-      response.end('{}')
+      if (declared) response.setHeader('content-length', body.length)
+      response.end(body)
     })
     const key = await resolveImageDigest(parseImageReference(`${host}/team/app`), deps())
     expect(key).toMatchObject({ kind: 'name', reason: expect.stringMatching(/larger than 4194304 bytes/) })
+  })
+
+  it('reads the manifest by GET when the registry has no HEAD (405)', async () => {
+    const { host, seen } = await registry((request, response, base) => {
+      if (request.method === 'HEAD') {
+        response.statusCode = 405
+        return void response.end()
+      }
+      manifest(false)(request, response, base)
+    })
+    const key = await resolveImageDigest(parseImageReference(`${host}/team/app`), deps())
+    expect(key).toMatchObject({ kind: 'digest', digest: MANIFEST_DIGEST })
+    expect(seen.map(s => s.method)).toEqual(['HEAD', 'GET'])
+  })
+
+  it('keys by name when the GET serves a media type it was not asked for', async () => {
+    const { host } = await registry((request, response) => {
+      response.setHeader('content-type', 'application/vnd.docker.distribution.manifest.v1+prettyjws')
+      response.end(request.method === 'HEAD' ? undefined : MANIFEST)
+    })
+    const key = await resolveImageDigest(parseImageReference(`${host}/team/app`), deps())
+    expect(key).toMatchObject({ kind: 'name', reason: expect.stringMatching(/not one it was asked for/) })
+  })
+
+  it('keys by name when the token service gives no token', async () => {
+    const { host, seen } = await registry((request, response, base) => {
+      if (request.url?.startsWith('/token')) return void response.end('{"expires_in": 300}')
+      response.statusCode = 401
+      response.setHeader('www-authenticate', `Bearer realm="${base}/token"`)
+      response.end()
+    })
+    const key = await resolveImageDigest(parseImageReference(`${host}/team/app`), deps())
+    expect(key).toMatchObject({ kind: 'name', reason: "the registry's token service gave no token" })
+    // A challenge without scope: the scope asked is the pull of this repository, and no service is invented.
+    expect(seen[1].query.get('scope')).toBe('repository:team/app:pull')
+    expect(seen[1].query.has('service')).toBe(false)
   })
 
   it('keys by name within its bound when the registry never answers', async () => {
