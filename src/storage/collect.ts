@@ -47,6 +47,8 @@ export interface CollectResult {
   readonly rejected: RejectedKey[]
   /** The task made no results bucket (no instance wrote a result). */
   readonly bucketMissing: boolean
+  /** What was written, as paths under the results folder (the cache records them per instance). */
+  readonly written: { readonly path: string; readonly size: number }[]
 }
 
 interface Planned {
@@ -105,10 +107,40 @@ export async function collectResults(options: CollectOptions): Promise<CollectRe
       bytes: 0,
       ms: Math.round(performance.now() - started),
       rejected: [],
-      bucketMissing: true
+      bucketMissing: true,
+      written: []
     }
   }
   const { planned, rejected } = planDownloads(objects, options.prefix, options.only)
+  const placed = await placeAll(options, planned)
+  return {
+    ...placed,
+    rejected: [...rejected, ...placed.rejected],
+    ms: Math.round(performance.now() - started)
+  }
+}
+
+/**
+ * Objects written under the results folder at the paths given (the cache's content-addressed objects, at the
+ * paths their entry names), with every check results get. Paths must be safe already (safeRelativePath).
+ */
+export async function placeObjects(
+  options: Omit<CollectOptions, 'prefix' | 'only'>,
+  objects: readonly { readonly key: string; readonly size: number; readonly path: string }[]
+): Promise<Omit<CollectResult, 'ms'>> {
+  const planned = objects.map(({ key, size, path }) => ({
+    object: { key, size, lastModified: new Date(0) },
+    path
+  }))
+  return placeAll(options, planned)
+}
+
+async function placeAll(
+  options: Omit<CollectOptions, 'prefix' | 'only'>,
+  planned: readonly Planned[]
+): Promise<Omit<CollectResult, 'ms'>> {
+  const { signal } = options
+  const rejected: RejectedKey[] = []
   // The results folder itself, from the workspace down, is made of real folders: `out -> .git` writes nothing.
   const base = options.workspace ?? dirname(options.directory)
   if (options.workspace === undefined) await mkdir(base, { recursive: true })
@@ -119,7 +151,7 @@ export async function collectResults(options: CollectOptions): Promise<CollectRe
     )
   }
   const folders = new Folders(options.directory)
-  let files = 0
+  const written: { path: string; size: number }[] = []
   let bytes = 0
   await mapLimit(
     planned,
@@ -127,12 +159,12 @@ export async function collectResults(options: CollectOptions): Promise<CollectRe
     async (item, s) => {
       const reason = await place(options, folders, item, s)
       if (reason) return void rejected.push({ key: item.object.key, reason })
-      files++
+      written.push({ path: item.path, size: item.object.size })
       bytes += item.object.size
     },
     signal
   )
-  return { files, bytes, ms: Math.round(performance.now() - started), rejected, bucketMissing: false }
+  return { files: written.length, bytes, rejected, bucketMissing: false, written }
 }
 
 const IN_THE_WAY = new Set(['EISDIR', 'ENOTDIR', 'EEXIST', 'ENOTEMPTY'])
@@ -184,7 +216,12 @@ class Folders {
 }
 
 /** Writes one result under the folder; returns why it was refused, if it was. */
-async function place(options: CollectOptions, folders: Folders, item: Planned, signal: AbortSignal) {
+async function place(
+  options: Omit<CollectOptions, 'prefix' | 'only'>,
+  folders: Folders,
+  item: Planned,
+  signal: AbortSignal
+) {
   const target = join(options.directory, ...item.path.split('/'))
   try {
     if (!(await folders.resolve(dirname(target)))) return THROUGH_A_LINK
@@ -204,7 +241,7 @@ const WRITE_PART = O_WRONLY | (O_NOFOLLOW ?? 0)
 
 /** Streams a range (or all) of an object into the file at `start`; returns the bytes written. */
 async function fetchInto(
-  options: CollectOptions,
+  options: Omit<CollectOptions, 'prefix' | 'only'>,
   object: ObjectInfo,
   file: string,
   signal: AbortSignal,
@@ -227,7 +264,12 @@ async function fetchInto(
 }
 
 /** Streams one object to a temporary file beside the target, checks its size, then renames it into place. */
-async function download(options: CollectOptions, object: ObjectInfo, target: string, signal: AbortSignal) {
+async function download(
+  options: Omit<CollectOptions, 'prefix' | 'only'>,
+  object: ObjectInfo,
+  target: string,
+  signal: AbortSignal
+) {
   // A short name of its own: the target's name may already be as long as the file system allows.
   const temporary = join(dirname(target), `.qarnot-${randomBytes(8).toString('hex')}.part`)
   const rangeSize = options.rangeSize ?? 16 * 1024 * 1024

@@ -264,7 +264,8 @@ function add(a: CollectResult, b: CollectResult): CollectResult {
     bytes: a.bytes + b.bytes,
     ms: a.ms + b.ms,
     rejected: [...a.rejected, ...b.rejected],
-    bucketMissing: a.bucketMissing && b.bucketMissing
+    bucketMissing: a.bucketMissing && b.bucketMissing,
+    written: [...a.written, ...b.written]
   }
 }
 
