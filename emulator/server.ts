@@ -11,7 +11,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { TaskOutputWire } from '../src/qarnot/types.js'
 import { bindIgnoringCase, POOL_CREATE_SHAPE, TASK_CREATE_SHAPE } from './binding.js'
 import { EmulatedPool, type PoolCreateBody } from './emulated-pool.js'
 import { EmulatedTask, preciseNow, type EmulatedTaskBody, type Timings } from './emulated-task.js'
@@ -21,6 +20,7 @@ import { ClusterStorage } from './storage/cluster-storage.js'
 import type { EmulatedStorage } from './storage/emulated-storage.js'
 import { resultsBucketOf, storageSpecOf, usesStorage, type TaskStorageSpec } from './storage/task-files.js'
 import { invalidCreateFields, invalidPoolFields } from './validation.js'
+import type { TaskOutput } from './wire.js'
 
 export interface EmulatorOptions {
   readonly token?: string
@@ -241,8 +241,8 @@ export class QarnotEmulator {
 
   /**
    * The cluster's storage, started now if nothing started it yet (a `GET /settings`, a create naming buckets):
-   * its URL, `clientStore()` (a store as a client of the real API makes it), `internalStore()` (the platform's,
-   * neither counted nor faulted), `requestCount()`, `faults`, `latencyMs`, `log`. Rejects on a cluster without
+   * its URL, `credentials` (the account's) and `platformCredentials` (the platform's: neither counted nor
+   * faulted as a client's), `internalStore()` (the platform's own client), `requestCount()`, `faults`, `latencyMs`, `log`. Rejects on a cluster without
    * storage.
    */
   storage(): Promise<EmulatedStorage> {
@@ -696,7 +696,7 @@ export class QarnotEmulator {
     return { body: pieces, text: true }
   }
 
-  private wire(task: EmulatedTask): TaskOutputWire {
+  private wire(task: EmulatedTask): TaskOutput {
     let wire = task.toWire()
     if (this.quirks.nullCollections) {
       const empty = (value: unknown) => (Array.isArray(value) && value.length === 0 ? null : value)

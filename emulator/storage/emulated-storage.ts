@@ -5,7 +5,7 @@
  * whole before s3rver sees it (an aborted PUT leaves no partial object, as on S3), and adds what tests and
  * benchmarks need: a fixed latency per request, faults on demand, and counters by S3 operation.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import {
   Agent,
@@ -20,9 +20,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import S3rver from 's3rver'
-import { createObjectStore, type S3ObjectStore, type S3StoreOptions } from '../../src/storage/s3.js'
 import { asV1Listing, asV2Answer } from './list-v2.js'
 import { describeRequest, type StorageRequestInfo } from './operations.js'
+import { SdkPlatformStore } from './sdk-store.js'
 import { verifyRequest } from './sigv4.js'
 
 export interface EmulatedStorageOptions {
@@ -210,22 +210,26 @@ export class EmulatedStorage {
     this.bytesSent = 0
   }
 
-  /** A store signed with the account's credentials, as the action makes it (options override). */
-  clientStore(overrides: Partial<S3StoreOptions> = {}): S3ObjectStore {
-    return createObjectStore({
-      endpoint: this.url,
-      email: this.options.email,
-      token: this.options.token,
-      ...overrides
-    })
+  /** The account's storage credentials: access key = its email, secret = its API token (§8). */
+  get credentials(): { readonly endpoint: string; readonly accessKey: string; readonly secret: string } {
+    return { endpoint: this.url, accessKey: this.options.email, secret: this.options.token }
   }
 
   /**
-   * What Qarnot's own machinery uses (instances fetching resources, uploading results): no latency, counted
-   * apart (`platformRequests`), hit only by faults marked `platform`.
+   * The credentials of Qarnot's own machinery (instances fetching resources, uploading results): its requests
+   * have no latency, are counted apart (`platformRequests`), and are hit only by faults marked `platform`.
    */
-  internalStore(): S3ObjectStore {
-    return createObjectStore({ endpoint: this.url, email: INTERNAL_KEY, token: this.internalSecret })
+  get platformCredentials(): {
+    readonly endpoint: string
+    readonly accessKey: string
+    readonly secret: string
+  } {
+    return { endpoint: this.url, accessKey: INTERNAL_KEY, secret: this.internalSecret }
+  }
+
+  /** A new client with the platform's credentials (platformCredentials); destroy() it when done. */
+  internalStore(): SdkPlatformStore {
+    return new SdkPlatformStore(this.url, INTERNAL_KEY, this.internalSecret)
   }
 
   private takeFault(info: StorageRequestInfo, platform: boolean): StorageFault | undefined {
@@ -265,7 +269,7 @@ export class EmulatedStorage {
     const method = request.method ?? 'GET'
     const url = request.url ?? '/'
     const info = describeRequest(method, url, request.headers)
-    const verdict = verifyRequest({ method, url, headers: request.headers }, this.accounts)
+    const verdict = await verifyRequest({ method, url, headers: request.headers }, this.accounts)
     const internal = verdict.ok && verdict.accessKey === INTERNAL_KEY
     if (internal)
       this.platformRequests.set(info.operation, (this.platformRequests.get(info.operation) ?? 0) + 1)
@@ -290,6 +294,16 @@ export class EmulatedStorage {
     }
     if (!verdict.ok)
       return sendError(response, method === 'HEAD', verdict.status, verdict.code, verdict.message)
+    // The payload hash the signature covers must be the body's (S3 checks it once the body is in).
+    const claimed = request.headers['x-amz-content-sha256']
+    if (typeof claimed === 'string' && /^[0-9a-f]{64}$/.test(claimed)) {
+      const hash = createHash('sha256')
+      for (const chunk of body) hash.update(chunk)
+      if (hash.digest('hex') !== claimed) {
+        const message = 'The provided x-amz-content-sha256 header does not match what was computed.'
+        return sendError(response, method === 'HEAD', 400, 'XAmzContentSHA256Mismatch', message)
+      }
+    }
     if (!response.writable || response.closed || this.stopping) return
     this.forward(request, response, info, internal, body)
   }

@@ -9,10 +9,7 @@ import { createWriteStream } from 'node:fs'
 import { lstat, mkdir, readdir, utimes } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { ensureBucket } from '../../src/storage/connect.js'
-import { safeRelativePath } from '../../src/storage/layout.js'
-import { mapLimit } from '../../src/storage/pool.js'
-import { listAllObjects, type ObjectStore } from '../../src/storage/store.js'
+import { eachLimited, ensureBucket, listEveryObject, type PlatformStore } from './platform-store.js'
 
 export interface AdvancedResourceBucketWire {
   bucketName?: string | null
@@ -65,22 +62,33 @@ function layers(spec: ResourceSpec): Layer[] {
 const never = new AbortController().signal
 
 /**
- * S3's rule for bucket names (3 to 63 lowercase letters, digits, dots and hyphens, a letter or digit at each
- * end), which s3rver applies too. A name breaking it cannot be a bucket, and must never reach a path-style URL,
- * where `a/b` would name the object `b` of the bucket `a`.
+ * S3's rule for bucket names (3 to 63 lowercase letters, digits, dots and hyphens, a letter or digit at each end,
+ * not an IP address), which the emulated storage applies. A name breaking it cannot be a bucket, and must never
+ * reach a path-style URL, where `a/b` would name the object `b` of the bucket `a`.
  */
 export function isBucketName(name: string): boolean {
-  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name)
+  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) && !/^\d{1,3}(\.\d{1,3}){3}$/.test(name)
+}
+
+/**
+ * The local path an object key may become under $TASK_PATH, or undefined: empty, absolute (`/a`, `C:a`), with a
+ * `.`, `..` or empty segment, a backslash or a NUL, or a folder marker (ending in `/`).
+ */
+function localPathOf(key: string): string | undefined {
+  if (key.length === 0 || key.endsWith('/') || key.startsWith('/')) return undefined
+  if (key.includes('\\') || key.includes('\0') || /^[A-Za-z]:/.test(key)) return undefined
+  const unsafe = key.split('/').some(segment => segment === '' || segment === '.' || segment === '..')
+  return unsafe ? undefined : key
 }
 
 /** The buckets a create body names that do not exist (Qarnot refuses the create: `404 No such bucket`). */
 export async function checkBucketsExist(
-  store: ObjectStore,
+  store: PlatformStore,
   spec: ResourceSpec,
   signal = never
 ): Promise<string[]> {
   const names = [...new Set(layers(spec).map(l => l.bucket))]
-  const states = await mapLimit(
+  const states = await eachLimited(
     names,
     8,
     async (name, s) => (isBucketName(name) ? store.headBucket(name, s) : 'missing'),
@@ -98,15 +106,15 @@ export interface Materialized {
 }
 
 /** Which object lands at which path: later layers win; a name both file and folder is an error. */
-async function planLayout(store: ObjectStore, spec: ResourceSpec, signal: AbortSignal) {
+async function planLayout(store: PlatformStore, spec: ResourceSpec, signal: AbortSignal) {
   const chosen = new Map<string, { bucket: string; key: string; size: number; lastModified: Date }>()
   const skipped: string[] = []
   for (const layer of layers(spec)) {
-    for (const object of await listAllObjects(store, layer.bucket, layer.prefix, signal)) {
+    for (const object of await listEveryObject(store, layer.bucket, layer.prefix, signal)) {
       const stripped =
         layer.strip && object.key.startsWith(layer.strip) ? object.key.slice(layer.strip.length) : object.key
       if (stripped.endsWith('/') && object.size === 0) continue
-      const path = safeRelativePath(stripped)
+      const path = localPathOf(stripped)
       if (path === undefined) skipped.push(`${layer.bucket}/${object.key}`)
       else chosen.set(path, { ...object, bucket: layer.bucket })
     }
@@ -127,14 +135,14 @@ async function planLayout(store: ObjectStore, spec: ResourceSpec, signal: AbortS
  * uploadResults never mistakes a changed resource for an untouched one.
  */
 export async function materializeResources(
-  store: ObjectStore,
+  store: PlatformStore,
   spec: ResourceSpec,
   instanceDir: string,
   signal = never
 ): Promise<Materialized> {
   const { chosen, skipped } = await planLayout(store, spec, signal)
   await mkdir(instanceDir, { recursive: true })
-  await mapLimit(
+  await eachLimited(
     [...chosen],
     16,
     async ([path, source], s) => {
@@ -178,7 +186,7 @@ function filterRegex(text: string | null | undefined, constants: Record<string, 
  * results bucket, creating the bucket if needed. Returns the keys written.
  */
 export async function uploadResults(
-  store: ObjectStore,
+  store: PlatformStore,
   instanceDir: string,
   spec: ResultSpec,
   snapshot: ResourceSnapshot,
@@ -197,7 +205,7 @@ export async function uploadResults(
     return !unchanged && (!include || include.test(path)) && !(exclude && exclude.test(path))
   })
   await ensureBucket(store, bucket, signal)
-  await mapLimit(
+  await eachLimited(
     results,
     8,
     async ([path, stamp], s) => {

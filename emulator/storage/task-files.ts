@@ -9,7 +9,6 @@
 import { constants as fsConstants } from 'node:fs'
 import { cp, mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { ObjectStore } from '../../src/storage/store.js'
 import {
   materializeResources,
   snapshotDirectory,
@@ -18,6 +17,7 @@ import {
   type ResourceSnapshot,
   type ResultSpec
 } from './instance.js'
+import type { PlatformStore } from './platform-store.js'
 
 /** The storage fields of a create body, as the emulator reads (and echoes) them. */
 export interface TaskStorageSpec extends ResultSpec {
@@ -66,7 +66,7 @@ export class TaskFiles {
   constructor(
     readonly spec: TaskStorageSpec,
     /** The store the platform uses (started on first need). */
-    private readonly store: () => Promise<ObjectStore>,
+    private readonly store: () => Promise<PlatformStore>,
     /** The task's own folder: the cache goes in it, beside the instances' folders. */
     private readonly taskPath: string
   ) {}
