@@ -9,6 +9,7 @@ import { createWriteStream } from 'node:fs'
 import { lstat, mkdir, readdir, utimes } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
+import { isValidBucketName } from './rgw.js'
 import { eachLimited, ensureBucket, listEveryObject, type PlatformStore } from './platform-store.js'
 
 export interface AdvancedResourceBucketWire {
@@ -62,13 +63,10 @@ function layers(spec: ResourceSpec): Layer[] {
 const never = new AbortController().signal
 
 /**
- * S3's rule for bucket names (3 to 63 lowercase letters, digits, dots and hyphens, a letter or digit at each end,
- * not an IP address), which the emulated storage applies. A name breaking it cannot be a bucket, and must never
- * reach a path-style URL, where `a/b` would name the object `b` of the bucket `a`.
+ * Whether a name can be a bucket's (S3's rule, rgw.ts). A name breaking it must never reach a path-style URL,
+ * where `a/b` would name the object `b` of the bucket `a`.
  */
-export function isBucketName(name: string): boolean {
-  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) && !/^\d{1,3}(\.\d{1,3}){3}$/.test(name)
-}
+export const isBucketName = isValidBucketName
 
 /**
  * The local path an object key may become under $TASK_PATH, or undefined: empty, absolute (`/a`, `C:a`), with a
