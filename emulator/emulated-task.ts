@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { splitWords, substituteVariables } from './command-line.js'
 import { OutputBuffer, PrefixedLineWriter } from './output-buffer.js'
 import { idsOfCount, idsOfRange, rangeOfIds } from './ranges.js'
-import type { ResourceSnapshot } from './storage/instance.js'
+import type { ResourceSnapshot, ResultsFilterSubject } from './storage/instance.js'
 import type { PlatformStore } from './storage/platform-store.js'
 import { storageSpecOf, TaskFiles, usesStorage, type TaskStorageSpec } from './storage/task-files.js'
 import type { CompletedInstance, KeyValue, QError, TaskCreationInput, TaskOutput } from './wire.js'
@@ -47,6 +47,8 @@ export interface TaskEnvironment {
   readonly secondReaderMs?: number
   /** These instances are killed once, `afterMs` after they start, and run again (preemption). */
   readonly preemption?: { readonly instanceIds: readonly number[]; readonly afterMs: number }
+  /** What the results filters are matched against (docs/emulator.md, quirk `resultsFilterSubject`). */
+  readonly resultsFilterSubject?: ResultsFilterSubject
   /** Called once when the task reaches a final state. */
   readonly onFinished?: () => void
   /**
@@ -244,7 +246,7 @@ export class EmulatedTask {
     this.storageSpec = storageSpecOf(body)
     this.files =
       env.storage && usesStorage(this.storageSpec)
-        ? new TaskFiles(this.storageSpec, env.storage, this.taskPath)
+        ? new TaskFiles(this.storageSpec, env.storage, this.taskPath, env.resultsFilterSubject)
         : undefined
     this.later(env.timings.dispatchMs, () => this.dispatch())
     const readerMs = env.secondReaderMs

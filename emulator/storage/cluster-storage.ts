@@ -6,7 +6,7 @@
  * Nothing heavy is imported here: s3rver and the AWS SDK (about 330 ms of module loading per test file) are loaded
  * by the first start, so an emulator whose tests never touch storage pays nothing for it.
  */
-import type { EmulatedStorage } from './emulated-storage.js'
+import type { EmulatedStorage, StorageQuota } from './emulated-storage.js'
 import { checkBucketsExist, isBucketName, type ResourceSpec } from './instance.js'
 import { ensureBucket, type PlatformStore } from './platform-store.js'
 
@@ -17,6 +17,8 @@ export interface ClusterStorageOptions {
   readonly token: string
   /** Added to every client request (not to the platform's own). */
   readonly latencyMs?: number
+  /** The account's storage quotas (enforced by the storage). */
+  readonly quota?: StorageQuota
 }
 
 export class ClusterStorage {

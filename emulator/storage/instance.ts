@@ -173,6 +173,22 @@ export async function snapshotDirectory(dir: string): Promise<Map<string, FileSt
   return stamps
 }
 
+/**
+ * What the results filters are matched against (no source says; docs/qarnot-api.md): the path relative to
+ * $TASK_PATH (`out/a.txt`), the absolute path in the instance, whose $TASK_PATH is `/job` (`/job/out/a.txt`), or
+ * the file's name (`a.txt`).
+ */
+export type ResultsFilterSubject = 'relative' | 'absolute' | 'name'
+
+/** The instance's $TASK_PATH as the absolute subject writes it (Qarnot's docker profiles run in /job). */
+export const INSTANCE_TASK_PATH = '/job'
+
+export function filterSubjectOf(relativePath: string, subject: ResultsFilterSubject): string {
+  if (subject === 'absolute') return `${INSTANCE_TASK_PATH}/${relativePath}`
+  if (subject === 'name') return relativePath.slice(relativePath.lastIndexOf('/') + 1)
+  return relativePath
+}
+
 /** `${KEY}` in a results filter becomes the task constant's value, as Qarnot documents. */
 function filterRegex(text: string | null | undefined, constants: Record<string, string>): RegExp | undefined {
   if (!text) return undefined
@@ -188,7 +204,11 @@ export async function uploadResults(
   instanceDir: string,
   spec: ResultSpec,
   snapshot: ResourceSnapshot,
-  options: { constants?: Record<string, string>; signal?: AbortSignal } = {}
+  options: {
+    constants?: Record<string, string>
+    signal?: AbortSignal
+    filterSubject?: ResultsFilterSubject
+  } = {}
 ): Promise<{ files: number; bytes: number; keys: string[] }> {
   const bucket = spec.resultBucket || spec.resultsBucket
   if (!bucket) return { files: 0, bytes: 0, keys: [] }
@@ -200,7 +220,8 @@ export async function uploadResults(
     const before = snapshot.get(path)
     const unchanged =
       before && before.size === stamp.size && before.mtimeNs === stamp.mtimeNs && before.ino === stamp.ino
-    return !unchanged && (!include || include.test(path)) && !(exclude && exclude.test(path))
+    const subject = filterSubjectOf(path, options.filterSubject ?? 'relative')
+    return !unchanged && (!include || include.test(subject)) && !(exclude && exclude.test(subject))
   })
   await ensureBucket(store, bucket, signal)
   await eachLimited(

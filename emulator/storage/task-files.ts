@@ -15,6 +15,7 @@ import {
   uploadResults,
   type AdvancedResourceBucketWire,
   type ResourceSnapshot,
+  type ResultsFilterSubject,
   type ResultSpec
 } from './instance.js'
 import type { PlatformStore } from './platform-store.js'
@@ -68,7 +69,9 @@ export class TaskFiles {
     /** The store the platform uses (started on first need). */
     private readonly store: () => Promise<PlatformStore>,
     /** The task's own folder: the cache goes in it, beside the instances' folders. */
-    private readonly taskPath: string
+    private readonly taskPath: string,
+    /** What the results filters are matched against (quirk `resultsFilterSubject`). */
+    private readonly filterSubject: ResultsFilterSubject = 'relative'
   ) {}
 
   get hasResults(): boolean {
@@ -142,7 +145,8 @@ export class TaskFiles {
   async upload(dir: string, snapshot: ResourceSnapshot, variables: Record<string, string>): Promise<number> {
     const done = await uploadResults(await this.store(), dir, this.spec, snapshot, {
       constants: variables,
-      signal: this.signal
+      signal: this.signal,
+      filterSubject: this.filterSubject
     })
     await rm(dir, { recursive: true, force: true })
     return done.files
