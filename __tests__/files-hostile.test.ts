@@ -15,7 +15,7 @@ import { listAllObjects } from '../src/storage/store.js'
 import { systemClock } from '../src/task/clock.js'
 import { emulatorsOfThisFile } from './helpers/emulator.js'
 import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
-import { workspace } from './helpers/storage.js'
+import { workspace, internalStore } from './helpers/storage.js'
 
 /** Emulators of the test under way, stopped after the file (tests run side by side: each has its own). */
 const start = emulatorsOfThisFile()
@@ -67,7 +67,7 @@ function injected(io: RecordingIO): string[] {
 describe('results buckets', () => {
   it("following a task made elsewhere never deletes that task's bucket (a team's)", async () => {
     const emulator = await start()
-    const store = (await emulator.storage()).internalStore()
+    const store = internalStore(await emulator.storage())
     const signal = AbortSignal.timeout(10_000)
     await store.createBucket('team-archive', signal)
     for (const key of ['2023/report.pdf', 'out/old.txt'])

@@ -13,7 +13,7 @@ import { run } from '../src/main.js'
 import { systemClock } from '../src/task/clock.js'
 import { emulatorsOfThisFile } from './helpers/emulator.js'
 import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
-import { workspace } from './helpers/storage.js'
+import { workspace, clientStore } from './helpers/storage.js'
 
 /** Emulators of the test under way, stopped after the file (tests run side by side: each has its own). */
 const start = emulatorsOfThisFile()
@@ -176,7 +176,7 @@ describe('results', () => {
     // Only the results folder comes back; the results bucket is removed once the step passed.
     expect(existsSync(join(root, 'tmp'))).toBe(false)
     expect(existsSync(join(root, 'out', 'out'))).toBe(false)
-    const store = (await emulator.storage()).clientStore()
+    const store = clientStore(await emulator.storage())
     expect(
       (await store.listBuckets(AbortSignal.timeout(5000))).filter(b => b.name.startsWith('qa-out-'))
     ).toEqual([])
@@ -196,7 +196,7 @@ describe('results', () => {
     expect(readFileSync(join(root, 'out', 'a.txt'), 'utf8')).toBe('a\n')
     expect(existsSync(join(root, 'out', 'b.log'))).toBe(false)
     expect(io.failures).toEqual([])
-    const store = (await emulator.storage()).clientStore()
+    const store = clientStore(await emulator.storage())
     expect(
       (await store.listBuckets(AbortSignal.timeout(5000))).some(b => b.name.startsWith('qa-keep-'))
     ).toBe(true)

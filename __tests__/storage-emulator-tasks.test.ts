@@ -20,7 +20,7 @@ import {
   instanceStdout,
   waitForState
 } from './helpers/emulator.js'
-import { keys, never } from './helpers/storage.js'
+import { keys, never, clientStore } from './helpers/storage.js'
 
 let emulator: QarnotEmulator | undefined
 afterEach(async () => {
@@ -40,7 +40,7 @@ async function startWithResources(): Promise<{
   const started = await fastEmulator()
   emulator = started
   const storage = await started.storage()
-  const store = storage.clientStore()
+  const store = clientStore(storage)
   await seedResources(store)
   return { emulator: started, storage, store }
 }
@@ -327,7 +327,7 @@ describe('instances: resources in TASK_PATH, results to the results bucket', () 
     const { seen } = await statesUntil(uuid, ['Success', 'Failure'])
     expect(seen.slice(-2)).toEqual(['DownloadingResults', 'Success'])
     expect(Date.now() - started).toBeGreaterThanOrEqual(400)
-    const store = storage.clientStore()
+    const store = clientStore(storage)
     expect(await keys(store, 'out-slow')).toEqual(['run-1/out.txt'])
     store.destroy()
   })
@@ -335,7 +335,7 @@ describe('instances: resources in TASK_PATH, results to the results bucket', () 
   it('uploads what a failed instance wrote; a failed upload ends the task in Failure with an error, and the emulator goes on', async () => {
     emulator = await fastEmulator()
     const storage = await emulator.storage()
-    const store = storage.clientStore()
+    const store = clientStore(storage)
     const failed = await createTask(
       emulator,
       helloBody({

@@ -15,7 +15,17 @@ import { verifyRequest } from '../emulator/storage/sigv4.js'
 import { checkStorage } from '../src/storage/connect.js'
 import { StorageUnavailableError, StoreError } from '../src/storage/errors.js'
 import { listAllObjects } from '../src/storage/store.js'
-import { EMAIL, keys, never, removeTempDirs, seedObjects, startStorage, tempDir } from './helpers/storage.js'
+import {
+  EMAIL,
+  keys,
+  never,
+  removeTempDirs,
+  seedObjects,
+  startStorage,
+  tempDir,
+  clientStore,
+  internalStore
+} from './helpers/storage.js'
 
 let storage: EmulatedStorage
 beforeEach(async () => {
@@ -72,26 +82,28 @@ describe('SigV4 as the emulated storage checks it', () => {
     const url = '/bucket/a%20b/%C3%A9t%C3%A9%2Bx?prefix=a%20b%2F%C3%A9%2B&list-type=2&uploads&max-keys=1000'
     const accounts = new Map([[EMAIL, 'right-secret']])
     const good = await sign('right-secret')
-    expect(verifyRequest({ method: 'GET', url, headers: good.headers }, accounts)).toEqual({
+    expect(await verifyRequest({ method: 'GET', url, headers: good.headers }, accounts)).toEqual({
       ok: true,
       accessKey: EMAIL
     })
     const bad = await sign('wrong-secret')
-    expect(verifyRequest({ method: 'GET', url, headers: bad.headers }, accounts)).toMatchObject({
+    expect(await verifyRequest({ method: 'GET', url, headers: bad.headers }, accounts)).toMatchObject({
       ok: false,
       status: 403,
       code: 'SignatureDoesNotMatch'
     })
     const tampered = { ...good.headers, 'x-amz-meta-x': 'changed' }
-    expect(verifyRequest({ method: 'GET', url, headers: tampered }, accounts)).toMatchObject({ ok: false })
-    expect(verifyRequest({ method: 'GET', url, headers: {} }, accounts)).toMatchObject({
+    expect(await verifyRequest({ method: 'GET', url, headers: tampered }, accounts)).toMatchObject({
+      ok: false
+    })
+    expect(await verifyRequest({ method: 'GET', url, headers: {} }, accounts)).toMatchObject({
       code: 'AccessDenied'
     })
   })
 
   it('refuses a wrong token, another email and anonymous requests as S3 does (403)', async () => {
-    const wrongToken = storage.clientStore({ token: 'not-the-token' })
-    const otherEmail = storage.clientStore({ email: 'someone@else.org' })
+    const wrongToken = clientStore(storage, { token: 'not-the-token' })
+    const otherEmail = clientStore(storage, { email: 'someone@else.org' })
     await expect(wrongToken.listBuckets(never)).rejects.toMatchObject({
       code: 'SignatureDoesNotMatch',
       status: 403
@@ -104,14 +116,14 @@ describe('SigV4 as the emulated storage checks it', () => {
     expect(anonymous.status).toBe(403)
     expect(await anonymous.text()).toContain('<Code>AccessDenied</Code>')
     await expect(checkStorage(wrongToken, never)).rejects.toMatchObject({ reason: 'credentials' })
-    await expect(checkStorage(storage.clientStore(), never)).resolves.toBeUndefined()
+    await expect(checkStorage(clientStore(storage), never)).resolves.toBeUndefined()
     expect(storage.requestCount('ListBuckets')).toBe(4)
   })
 
   it('says storage cannot be reached when nothing answers', async () => {
     const url = storage.url
     await storage.stop()
-    const store = storage.clientStore()
+    const store = clientStore(storage)
     const error = await checkStorage(store, never, 5000).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(StorageUnavailableError)
     expect((error as StorageUnavailableError).reason).toBe('unreachable')
@@ -122,7 +134,7 @@ describe('SigV4 as the emulated storage checks it', () => {
 
 describe('the S3 operations the action uses, through the proxy', () => {
   it('lists more than 1,000 objects with V2 continuation tokens (s3rver alone cannot on Node 24)', async () => {
-    const store = storage.clientStore()
+    const store = clientStore(storage)
     await store.createBucket('many-1', never)
     const names = Array.from({ length: 2345 }, (_, i) => `p/${String(i).padStart(4, '0')} +&é`)
     seedObjects(storage, 'many-1', Object.fromEntries(names.map(name => [name, 'x'])))
@@ -146,7 +158,7 @@ describe('the S3 operations the action uses, through the proxy', () => {
   })
 
   it('adds the configured latency and injects faults (error, drop) on demand', async () => {
-    const store = storage.clientStore()
+    const store = clientStore(storage)
     storage.latencyMs = 60
     let started = Date.now()
     await store.listBuckets(never)
@@ -168,7 +180,7 @@ describe('the S3 operations the action uses, through the proxy', () => {
   })
 
   it('keeps no partial object when a client goes away in the middle of a PUT body', async () => {
-    const store = storage.clientStore()
+    const store = clientStore(storage)
     await store.createBucket('partial-1', never)
     storage.faults.push({ operation: 'PutObject', action: 'delay', delayMs: 300 })
     const controller = new AbortController()
@@ -176,13 +188,13 @@ describe('the S3 operations the action uses, through the proxy', () => {
     setTimeout(() => controller.abort(), 50)
     await expect(put).rejects.toThrow()
     await new Promise(resolve => setTimeout(resolve, 400))
-    expect(await keys(storage.internalStore(), 'partial-1')).toEqual([])
+    expect(await keys(internalStore(storage), 'partial-1')).toEqual([])
   })
 })
 
 describe('instances: resources in, results out', () => {
   async function seed(): Promise<void> {
-    const store = storage.internalStore()
+    const store = internalStore(storage)
     await store.createBucket('res-a', never)
     await store.createBucket('res-b', never)
     const put = (bucket: string, key: string, body: string) => store.putObject(bucket, key, body, never)
@@ -207,7 +219,7 @@ describe('instances: resources in, results out', () => {
         }
       ]
     }
-    const done = await materializeResources(storage.internalStore(), spec, dir)
+    const done = await materializeResources(internalStore(storage), spec, dir)
     expect([...done.snapshot.keys()].sort()).toEqual(['data/in.csv', 'src/main.py'])
     expect(readFileSync(join(dir, 'src/main.py'), 'utf8')).toBe('main v1')
     expect(storage.requestCount()).toBe(0)
@@ -227,12 +239,12 @@ describe('instances: resources in, results out', () => {
         { bucketName: 'res-b' }
       ]
     }
-    const done = await materializeResources(storage.internalStore(), spec, dir)
+    const done = await materializeResources(internalStore(storage), spec, dir)
     expect([...done.snapshot.keys()].sort()).toEqual(['data/in.csv', 'extra.txt', 'src/main.py'])
     expect(readFileSync(join(dir, 'src/main.py'), 'utf8')).toBe('overridden by the last bucket')
     expect(done.skipped).toEqual([])
     const plain = await materializeResources(
-      storage.internalStore(),
+      internalStore(storage),
       { resourceBuckets: ['res-b'] },
       tempDir('plain')
     )
@@ -242,7 +254,7 @@ describe('instances: resources in, results out', () => {
   it('names the buckets that do not exist, for a create-time refusal', async () => {
     await seed()
     const spec = { resourceBuckets: ['res-a', 'nope-1'], advancedResourceBuckets: [{ bucketName: 'nope-2' }] }
-    expect(await checkBucketsExist(storage.internalStore(), spec)).toEqual(['nope-1', 'nope-2'])
+    expect(await checkBucketsExist(internalStore(storage), spec)).toEqual(['nope-1', 'nope-2'])
   })
 
   it('uploads what the instance created or changed, not untouched resources, filtered by the regexes', async () => {
@@ -258,14 +270,14 @@ describe('instances: resources in, results out', () => {
         }
       ]
     }
-    const { snapshot } = await materializeResources(storage.internalStore(), spec, dir)
+    const { snapshot } = await materializeResources(internalStore(storage), spec, dir)
     await new Promise(resolve => setTimeout(resolve, 20))
     writeFileSync(join(dir, 'data/in.csv'), 'a,b\n1,2') // a changed resource is a result
     mkdirSync(join(dir, 'out/3'), { recursive: true })
     writeFileSync(join(dir, 'out/3/result.csv'), 'r')
     writeFileSync(join(dir, 'out/3/scratch.tmp'), 't')
     writeFileSync(join(dir, 'log.txt'), 'l')
-    const store = storage.internalStore()
+    const store = internalStore(storage)
     const results = {
       resultBucket: 'qa-out-test-1',
       resultsWhitelist: '^(out/${INSTANCE_ID}/|data/)',

@@ -10,7 +10,17 @@ import {
 import { pruneResources, type PruneOptions } from '../src/storage/prune.js'
 import { resolveResources } from '../src/storage/resource-patterns.js'
 import { stageResources, type StageResult } from '../src/storage/stage.js'
-import { EMAIL, age, keys, never, removeTempDirs, startStorage, workspace } from './helpers/storage.js'
+import {
+  EMAIL,
+  age,
+  keys,
+  never,
+  removeTempDirs,
+  startStorage,
+  workspace,
+  clientStore,
+  internalStore
+} from './helpers/storage.js'
 
 const HOUR = 3600_000
 const DAY = 24 * HOUR
@@ -29,7 +39,7 @@ afterAll(removeTempDirs)
 async function stageTree(files: Record<string, string>): Promise<StageResult> {
   const root = workspace(files)
   return stageResources({
-    store: storage.clientStore(),
+    store: clientStore(storage),
     bucket: BUCKET,
     workspace: root,
     files: await resolveResources(root, '.'),
@@ -39,7 +49,7 @@ async function stageTree(files: Record<string, string>): Promise<StageResult> {
 
 function prune(options: Partial<PruneOptions> = {}) {
   return pruneResources({
-    store: storage.clientStore(),
+    store: clientStore(storage),
     bucket: BUCKET,
     signal: never,
     settleMs: 0,
@@ -49,7 +59,7 @@ function prune(options: Partial<PruneOptions> = {}) {
 
 /** Ages a tree (its files, manifest and marker) as if it was last used `ms` ago. */
 async function lastUsed(tree: string, ms: number, complete = true): Promise<void> {
-  for (const key of await keys(storage.internalStore(), BUCKET, `trees/${tree}/`))
+  for (const key of await keys(internalStore(storage), BUCKET, `trees/${tree}/`))
     age(storage, BUCKET, key, ms)
   if (complete) age(storage, BUCKET, markerKey(tree), ms)
   age(storage, BUCKET, manifestKey(tree), ms)
@@ -63,7 +73,7 @@ describe('pruning a repository bucket', () => {
     const abandoned = await stageTree({ 'a.txt': 'abandoned' })
     const staging = await stageTree({ 'a.txt': 'still staging' })
     for (const unfinished of [abandoned, staging]) {
-      await storage.internalStore().deleteObjects(BUCKET, [markerKey(unfinished.tree)], never)
+      await internalStore(storage).deleteObjects(BUCKET, [markerKey(unfinished.tree)], never)
     }
     await lastUsed(old.tree, 10 * DAY)
     await lastUsed(week.tree, 3 * DAY)
@@ -71,7 +81,7 @@ describe('pruning a repository bucket', () => {
     await lastUsed(staging.tree, 1 * HOUR, false)
     const report = await prune()
     expect(report).toMatchObject({ treesRemoved: 2, objectsRemoved: 2 })
-    const left = await keys(storage.internalStore(), BUCKET)
+    const left = await keys(internalStore(storage), BUCKET)
     const trees = (tree: string) => left.filter(k => k.includes(tree))
     expect(trees(old.tree)).toEqual([])
     expect(trees(abandoned.tree)).toEqual([])
@@ -84,9 +94,9 @@ describe('pruning a repository bucket', () => {
   it('spares a tree a run is writing into again', async () => {
     const tree = await stageTree({ 'a.txt': 'old', 'b.txt': 'old too' })
     await lastUsed(tree.tree, 10 * DAY)
-    await storage.internalStore().putObject(BUCKET, `trees/${tree.tree}/a.txt`, 'old', never)
+    await internalStore(storage).putObject(BUCKET, `trees/${tree.tree}/a.txt`, 'old', never)
     expect((await prune()).treesRemoved).toBe(0)
-    expect(await keys(storage.internalStore(), BUCKET, `trees/${tree.tree}/`)).toHaveLength(2)
+    expect(await keys(internalStore(storage), BUCKET, `trees/${tree.tree}/`)).toHaveLength(2)
   })
 
   it('runs at most once an hour per bucket: a second prune costs one request', async () => {
@@ -126,13 +136,13 @@ describe('pruning a repository bucket', () => {
     expect(rerun.tree).toBe(tree.tree)
     expect(rerun.stats.reused).toBe(false)
     expect((await pruning).treesRemoved).toBe(0)
-    const left = await keys(storage.internalStore(), BUCKET)
+    const left = await keys(internalStore(storage), BUCKET)
     expect(left.filter(k => k.includes(tree.tree))).toHaveLength(3)
   })
 
   it('removes this repository’s old results buckets, not kept ones, not recent ones, not others', async () => {
     await stageTree({ 'a.txt': '1' })
-    const store = storage.internalStore()
+    const store = internalStore(storage)
     const names = {
       stale: resultsBucketName({ ...naming, shortname: 'gha-1-1-aaaa' }),
       kept: resultsBucketName({ ...naming, shortname: 'gha-1-1-bbbb', keep: true }),

@@ -17,7 +17,9 @@ import {
   startStorage,
   tempDir,
   writeBigFile,
-  writeFiles
+  writeFiles,
+  clientStore,
+  internalStore
 } from './helpers/storage.js'
 
 const MiB = 1024 * 1024
@@ -47,7 +49,7 @@ async function taskWithResults(): Promise<string> {
     empty: ''
   })
   await writeBigFile(join(instance, 'out/0/big.bin'), 11 * MiB)
-  await uploadResults(storage.internalStore(), instance, { resultBucket: BUCKET }, new Map())
+  await uploadResults(internalStore(storage), instance, { resultBucket: BUCKET }, new Map())
   return instance
 }
 
@@ -70,7 +72,7 @@ describe('bringing results down', () => {
     const instance = await taskWithResults()
     const folder = join(tempDir('workspace'), 'results')
     const result = await collectResults({
-      store: storage.clientStore(),
+      store: clientStore(storage),
       bucket: BUCKET,
       directory: folder,
       signal: never,
@@ -96,7 +98,7 @@ describe('bringing results down', () => {
     const folder = join(parent, 'results')
     const hostile = ['../x', '../../x', '/etc/x', 'a/../../x', '..', 'ok/../../x', 'C:/x', 'a\\..\\..\\x']
     const result = await collectResults({
-      store: withExtraKeys(storage.clientStore(), hostile),
+      store: withExtraKeys(clientStore(storage), hostile),
       bucket: BUCKET,
       directory: folder,
       signal: never
@@ -114,7 +116,7 @@ describe('bringing results down', () => {
     mkdirSync(join(folder), { recursive: true })
     symlinkSync(outside, join(folder, 'out'))
     const result = await collectResults({
-      store: storage.clientStore(),
+      store: clientStore(storage),
       bucket: BUCKET,
       directory: folder,
       signal: never
@@ -226,13 +228,13 @@ describe('bringing results down', () => {
   })
 
   it('reports a file and a folder of the same name instead of failing', async () => {
-    const store = storage.internalStore()
+    const store = internalStore(storage)
     await store.createBucket(BUCKET, never)
     await store.putObject(BUCKET, 'a/b', 'file in a folder', never)
     const folder = join(tempDir('workspace'), 'results')
     writeFiles(folder, { a: 'a file already there' })
     const result = await collectResults({
-      store: storage.clientStore(),
+      store: clientStore(storage),
       bucket: BUCKET,
       directory: folder,
       signal: never
@@ -246,7 +248,7 @@ describe('bringing results down', () => {
   it('is fine with a task that made no results bucket', async () => {
     const folder = join(tempDir('workspace'), 'results')
     const result = await collectResults({
-      store: storage.clientStore(),
+      store: clientStore(storage),
       bucket: BUCKET,
       directory: folder,
       signal: never
@@ -260,7 +262,7 @@ describe('bringing results down', () => {
     const folder = join(tempDir('workspace'), 'results')
     const controller = new AbortController()
     const collecting = collectResults({
-      store: storage.clientStore(),
+      store: clientStore(storage),
       bucket: BUCKET,
       directory: folder,
       signal: controller.signal
@@ -280,18 +282,18 @@ describe('bringing results down', () => {
 
   it('removes the results bucket afterwards; removing it again is fine', async () => {
     await taskWithResults()
-    const store = storage.clientStore()
+    const store = clientStore(storage)
     expect(await deleteResultsBucket({ store, bucket: BUCKET, signal: never })).toBe(5)
     expect(await store.headBucket(BUCKET, never)).toBe('missing')
     expect(await deleteResultsBucket({ store, bucket: BUCKET, signal: never })).toBe(0)
     expect(dirname(BUCKET)).toBe('.')
-    expect(await keys(storage.internalStore(), BUCKET).catch(() => 'gone')).toBe('gone')
+    expect(await keys(internalStore(storage), BUCKET).catch(() => 'gone')).toBe('gone')
   })
 })
 
 describe('bringing results back for a step', () => {
   const session = () => ({
-    store: storage.clientStore(),
+    store: clientStore(storage),
     naming: { repository: 'octo/sim', account: EMAIL },
     close: () => undefined
   })
@@ -303,13 +305,13 @@ describe('bringing results back for a step', () => {
   })
 
   it('skips a name the file system refuses, names it safely, brings the rest, and keeps the bucket', async () => {
-    const store = storage.internalStore()
+    const store = internalStore(storage)
     await store.createBucket(BUCKET, never)
     for (const key of ['ok1.txt', 'ok2.txt']) await store.putObject(BUCKET, key, 'data', never)
     // S3 takes a key of 1,024 bytes; a local file name stops at 255 (the emulator's S3 stores no such key, so the
     // listing shows it and its body is another object's).
     const hostile = `x\n::warning::INJECTED${'y'.repeat(300)}`
-    const client = storage.clientStore()
+    const client = clientStore(storage)
     const listed = Object.assign(Object.create(client) as ObjectStore, {
       listPage: async (...args: Parameters<ObjectStore['listPage']>) => {
         const page = await client.listPage(...args)
@@ -336,7 +338,7 @@ describe('bringing results back for a step', () => {
   })
 
   it('deletes only buckets the action made, once every file came back', async () => {
-    const store = storage.internalStore()
+    const store = internalStore(storage)
     for (const bucket of [BUCKET, 'team-archive']) {
       await store.createBucket(bucket, never)
       await store.putObject(bucket, 'r.txt', bucket, never)
@@ -370,18 +372,18 @@ describe('the default results filter', () => {
 
 describe('results as instances leave them', () => {
   it('overwrite one another for the same path (instances share the bucket)', async () => {
-    const store = storage.internalStore()
+    const store = internalStore(storage)
     for (const id of [0, 1]) {
       const instance = tempDir('instance')
       writeFiles(instance, { 'shared.txt': `from ${id}`, [`out/${id}/r.txt`]: `${id}` })
       await uploadResults(store, instance, { resultBucket: BUCKET }, new Map())
     }
     const folder = join(tempDir('workspace'), 'results')
-    await collectResults({ store: storage.clientStore(), bucket: BUCKET, directory: folder, signal: never })
+    await collectResults({ store: clientStore(storage), bucket: BUCKET, directory: folder, signal: never })
     expect(readFileSync(join(folder, 'shared.txt'), 'utf8')).toBe('from 1')
     expect(readFileSync(join(folder, 'out/0/r.txt'), 'utf8')).toBe('0')
     writeFileSync(join(folder, 'unrelated.txt'), 'kept')
-    await collectResults({ store: storage.clientStore(), bucket: BUCKET, directory: folder, signal: never })
+    await collectResults({ store: clientStore(storage), bucket: BUCKET, directory: folder, signal: never })
     expect(readFileSync(join(folder, 'unrelated.txt'), 'utf8')).toBe('kept')
   })
 })

@@ -18,7 +18,9 @@ import {
   startStorage,
   tempDir,
   workspace,
-  writeBigFile
+  writeBigFile,
+  clientStore,
+  internalStore
 } from './helpers/storage.js'
 
 const MiB = 1024 * 1024
@@ -58,7 +60,7 @@ const digest = (path: string) => {
 async function seenByInstance(result: StageResult): Promise<Record<string, string>> {
   const dir = tempDir('task-path')
   const spec = { advancedResourceBuckets: result.advancedResourceBuckets }
-  const { snapshot } = await materializeResources(storage.internalStore(), spec, dir)
+  const { snapshot } = await materializeResources(internalStore(storage), spec, dir)
   return Object.fromEntries([...snapshot.keys()].sort().map(path => [path, digest(join(dir, path))]))
 }
 
@@ -69,7 +71,7 @@ function onDisk(root: string, paths: string[]): Record<string, string> {
 describe('staging resources', () => {
   it('fresh: sends every content once, in parts for the large file; the instance sees exactly the files', async () => {
     const root = await project()
-    const store = storage.clientStore({ partSize: 5 * MiB })
+    const store = clientStore(storage, { partSize: 5 * MiB })
     const result = await stage(root, store)
     expect(result.stats).toMatchObject({ files: 22, uploads: 21, copies: 1, reused: false })
     expect(result.stats.bytesSent).toBeGreaterThanOrEqual(result.stats.bytes - 30)
@@ -89,7 +91,7 @@ describe('staging resources', () => {
 
   it('unchanged: two requests, no file body', async () => {
     const root = await project()
-    const store = storage.clientStore({ partSize: 5 * MiB })
+    const store = clientStore(storage, { partSize: 5 * MiB })
     const first = await stage(root, store)
     storage.resetCounters()
     const again = await stage(root, store)
@@ -102,7 +104,7 @@ describe('staging resources', () => {
 
   it('one file changed: sends about that file, copies the rest server-side', async () => {
     const root = await project()
-    const store = storage.clientStore({ partSize: 5 * MiB })
+    const store = clientStore(storage, { partSize: 5 * MiB })
     await stage(root, store)
     writeFileSync(join(root, 'src/m7.py'), '# changed\n'.repeat(100))
     storage.resetCounters()
@@ -120,7 +122,7 @@ describe('staging resources', () => {
     const odd = ['a b/c+d.txt', 'e%20f,g;h=i.txt', 'été/日本.txt', "q'uote (1).txt", 'x&y#z?.txt']
     const root = workspace(Object.fromEntries(odd.map((path, i) => [path, `content ${i}`])))
     const files = await resolveResources(root, '.')
-    const store = storage.clientStore()
+    const store = clientStore(storage)
     await stageResources({ store, bucket: BUCKET, workspace: root, files, signal: never })
     writeFileSync(join(root, 'changed.txt'), 'new')
     const again = await stageResources({
@@ -138,7 +140,7 @@ describe('staging resources', () => {
 
   it('a file deleted from the workspace is not in the new tree; the old tree is untouched', async () => {
     const root = await project()
-    const store = storage.clientStore({ partSize: 5 * MiB })
+    const store = clientStore(storage, { partSize: 5 * MiB })
     const before = await stage(root, store)
     rmSync(join(root, 'src/m3.py'))
     const after = await stage(root, store)
@@ -157,9 +159,9 @@ describe('staging resources', () => {
       'src/only-two.py': '2'
     })
     const [a, b] = await Promise.all([
-      stage(one, storage.clientStore({ partSize: 5 * MiB })),
+      stage(one, clientStore(storage, { partSize: 5 * MiB })),
       stageResources({
-        store: storage.clientStore(),
+        store: clientStore(storage),
         bucket: BUCKET,
         workspace: two,
         files: await resolveResources(two, 'src\nparams.yaml'),
@@ -177,18 +179,18 @@ describe('staging resources', () => {
   it('identical trees staged concurrently write the same bytes and both runs get a complete tree', async () => {
     const root = await project()
     const results = await Promise.all(
-      [1, 2, 3].map(() => stage(root, storage.clientStore({ partSize: 5 * MiB })))
+      [1, 2, 3].map(() => stage(root, clientStore(storage, { partSize: 5 * MiB })))
     )
     expect(new Set(results.map(r => r.tree)).size).toBe(1)
     const seen = await seenByInstance(results[0])
     expect(seen).toEqual(onDisk(root, Object.keys(seen)))
     expect(Object.keys(seen)).toHaveLength(22)
-    expect(await keys(storage.internalStore(), BUCKET, 'complete/')).toEqual([`complete/${results[0].tree}`])
+    expect(await keys(internalStore(storage), BUCKET, 'complete/')).toEqual([`complete/${results[0].tree}`])
   })
 
   it('a copy whose source vanished (pruned elsewhere) becomes an upload of the local file', async () => {
     const root = await project()
-    const store = storage.clientStore({ partSize: 5 * MiB })
+    const store = clientStore(storage, { partSize: 5 * MiB })
     await stage(root, store)
     writeFileSync(join(root, 'params.yaml'), 'shards: 32\n')
     storage.faults.push({
@@ -206,7 +208,7 @@ describe('staging resources', () => {
 
   it('refuses to store bytes under a hash they do not have (a file changed while it was sent)', async () => {
     const root = await project()
-    const real = storage.clientStore({ partSize: 5 * MiB })
+    const real = clientStore(storage, { partSize: 5 * MiB })
     const tampering: ObjectStore = Object.assign(Object.create(real) as ObjectStore, {
       uploadFile: (
         bucket: string,
@@ -225,14 +227,14 @@ describe('staging resources', () => {
     const error = await stage(root, tampering).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(StoreError)
     expect((error as StoreError).code).toBe('FileChanged')
-    expect(await keys(storage.internalStore(), BUCKET, 'complete/')).toEqual([])
+    expect(await keys(internalStore(storage), BUCKET, 'complete/')).toEqual([])
   })
 })
 
 describe('cancelling a staging', () => {
   it('stops every transfer at once and leaves only what the next prune removes', async () => {
     const root = await project()
-    const store = storage.clientStore({ partSize: 5 * MiB })
+    const store = clientStore(storage, { partSize: 5 * MiB })
     storage.faults.push({ operation: 'UploadPart', action: 'delay', delayMs: 3000 })
     storage.faults.push({
       operation: 'PutObject',
@@ -271,10 +273,10 @@ describe('cancelling a staging', () => {
     expect(inFlight().length).toBeGreaterThan(0)
     expect(inFlight().every(r => r.closedEarly && r.status === undefined)).toBe(true)
 
-    const left = await keys(storage.internalStore(), BUCKET)
+    const left = await keys(internalStore(storage), BUCKET)
     expect(left.some(k => k.startsWith('complete/'))).toBe(false)
     const report = await pruneResources({
-      store: storage.internalStore(),
+      store: internalStore(storage),
       bucket: BUCKET,
       signal: never,
       force: true,
@@ -282,14 +284,14 @@ describe('cancelling a staging', () => {
       now: () => new Date(Date.now() + 25 * 3600_000)
     })
     expect(report.treesRemoved).toBe(1)
-    expect(await keys(storage.internalStore(), BUCKET)).toEqual([PRUNE_MARKER_KEY])
+    expect(await keys(internalStore(storage), BUCKET)).toEqual([PRUNE_MARKER_KEY])
   })
 
   it('a staging already aborted sends nothing', async () => {
     const root = await project()
     const controller = new AbortController()
     controller.abort()
-    await expect(stage(root, storage.clientStore(), controller.signal)).rejects.toMatchObject({
+    await expect(stage(root, clientStore(storage), controller.signal)).rejects.toMatchObject({
       name: 'AbortError'
     })
     expect(storage.requestCount()).toBe(0)

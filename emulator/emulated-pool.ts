@@ -4,8 +4,8 @@
  * FullyDispatched, then FullyExecuting (open: its tasks run), and on close Closing then Closed.
  */
 import { randomUUID } from 'node:crypto'
-import type { KeyValueWire, TaskCreateBody } from '../src/qarnot/types.js'
 import { NO_END_DATE, timeSpan, type Timings } from './emulated-task.js'
+import type { HardwareConstraint, KeyValue } from './wire.js'
 
 /** A pool create body as bound (binding.ts): `PoolCreationInput`'s fields the emulator uses. */
 export interface PoolCreateBody {
@@ -13,10 +13,10 @@ export interface PoolCreateBody {
   profile: string
   shortname?: string | null
   instanceCount?: number | null
-  constants?: KeyValueWire[] | null
+  constants?: KeyValue[] | null
   tags?: string[] | null
   labels?: Record<string, string> | null
-  hardwareConstraints?: TaskCreateBody['hardwareConstraints'] | null
+  hardwareConstraints?: HardwareConstraint[] | null
   schedulingType?: string | null
   [other: string]: unknown
 }
@@ -70,7 +70,7 @@ export class EmulatedPool {
     return this.body.profile
   }
 
-  get constants(): readonly KeyValueWire[] {
+  get constants(): readonly KeyValue[] {
     return this.body.constants ?? []
   }
 

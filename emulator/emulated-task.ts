@@ -7,19 +7,13 @@ import { randomUUID } from 'node:crypto'
 import { mkdirSync, rmSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { countToIntervals, expandIds, formatIds, parseRanges } from '../src/ranges.js'
-import type {
-  ApiErrorWire,
-  CompletedInstanceWire,
-  KeyValueWire,
-  TaskCreateBody,
-  TaskOutputWire
-} from '../src/qarnot/types.js'
-import type { ObjectStore } from '../src/storage/store.js'
 import { splitWords, substituteVariables } from './command-line.js'
 import { OutputBuffer, PrefixedLineWriter } from './output-buffer.js'
-import type { ResourceSnapshot } from './storage/instance.js'
+import { idsOfCount, idsOfRange, rangeOfIds } from './ranges.js'
+import type { ResourceSnapshot, ResultsFilterSubject } from './storage/instance.js'
+import type { PlatformStore } from './storage/platform-store.js'
 import { storageSpecOf, TaskFiles, usesStorage, type TaskStorageSpec } from './storage/task-files.js'
+import type { CompletedInstance, KeyValue, QError, TaskCreationInput, TaskOutput } from './wire.js'
 
 export interface Timings {
   /** Submitted -> dispatched. */
@@ -43,7 +37,7 @@ export interface TaskEnvironment {
   readonly pool?: {
     readonly uuid: string
     readonly profile: string
-    readonly constants: readonly KeyValueWire[]
+    readonly constants: readonly KeyValue[]
   }
   /** The state between the last instance and the end: `UploadingResults`, or the older `DownloadingResults`. */
   readonly uploadingState?: string
@@ -53,17 +47,19 @@ export interface TaskEnvironment {
   readonly secondReaderMs?: number
   /** These instances are killed once, `afterMs` after they start, and run again (preemption). */
   readonly preemption?: { readonly instanceIds: readonly number[]; readonly afterMs: number }
+  /** What the results filters are matched against (docs/emulator.md, quirk `resultsFilterSubject`). */
+  readonly resultsFilterSubject?: ResultsFilterSubject
   /** Called once when the task reaches a final state. */
   readonly onFinished?: () => void
   /**
    * The store the platform uses for resources and results (docs/emulator.md, "Storage"); absent on a cluster
    * without storage. Called only by a task that names buckets.
    */
-  readonly storage?: () => Promise<ObjectStore>
+  readonly storage?: () => Promise<PlatformStore>
 }
 
 /** A create body as the emulator keeps it: the action's fields, and what other clients may send besides. */
-export interface EmulatedTaskBody extends TaskCreateBody {
+export interface EmulatedTaskBody extends TaskCreationInput {
   /** Deprecated per-instance retry count; the C# SDK sends it with retrySettings (docs/qarnot-api.md §3). */
   maxRetriesPerInstance?: number | null
   [other: string]: unknown
@@ -216,16 +212,14 @@ export class EmulatedTask {
   private readonly storageSpec: TaskStorageSpec
   private readonly files: TaskFiles | undefined
   /** Task-level platform errors (`errors`, QErrorPublic): a failed download of resources or upload of results. */
-  private readonly errors: ApiErrorWire[] = []
+  private readonly errors: QError[] = []
   private resultsCount = 0
 
   constructor(
     readonly body: EmulatedTaskBody,
     private readonly env: TaskEnvironment
   ) {
-    this.ids = body.advancedRanges
-      ? expandIds(parseRanges(body.advancedRanges))
-      : expandIds(countToIntervals(body.instanceCount ?? 0))
+    this.ids = body.advancedRanges ? idsOfRange(body.advancedRanges) : idsOfCount(body.instanceCount ?? 0)
     this.stdout = new OutputBuffer(env.outputBufferBytes)
     this.stderr = new OutputBuffer(env.outputBufferBytes)
     this.stdoutLines = new PrefixedLineWriter(this.stdout)
@@ -252,7 +246,7 @@ export class EmulatedTask {
     this.storageSpec = storageSpecOf(body)
     this.files =
       env.storage && usesStorage(this.storageSpec)
-        ? new TaskFiles(this.storageSpec, env.storage, this.taskPath)
+        ? new TaskFiles(this.storageSpec, env.storage, this.taskPath, env.resultsFilterSubject)
         : undefined
     this.later(env.timings.dispatchMs, () => this.dispatch())
     const readerMs = env.secondReaderMs
@@ -677,7 +671,7 @@ export class EmulatedTask {
     return this.env.dotNetTimes ? DOT_NET_TIMES : PLAIN_TIMES
   }
 
-  private completed(instance: EmulatedInstance, now: number): CompletedInstanceWire {
+  private completed(instance: EmulatedInstance, now: number): CompletedInstance {
     const wallMs = (instance.endedAt ?? now) - (instance.startedAt ?? now)
     const { fineSeconds } = this.times
     const failure = instance.status === 'failure'
@@ -704,10 +698,10 @@ export class EmulatedTask {
     }
   }
 
-  toWire(): TaskOutputWire {
+  toWire(): TaskOutput {
     const all = [...this.instances.values()]
     const ids = (statuses: InstanceStatus[]) =>
-      formatIds(all.filter(i => statuses.includes(i.status)).map(i => i.id))
+      rangeOfIds(all.filter(i => statuses.includes(i.status)).map(i => i.id))
     const started = all.filter(i => i.attempts > 0)
     const running = all.filter(i => i.status === 'running')
     const now = preciseNow()
@@ -720,7 +714,7 @@ export class EmulatedTask {
     const ttl = this.body.completionTimeToLive
     const ttlMs = typeof ttl === 'string' ? parseTimeSpan(ttl) : undefined
     const doneCount = all.filter(i => i.status === 'success' || i.status === 'failure').length
-    const constants: KeyValueWire[] = (this.body.constants ?? []).map(c =>
+    const constants: KeyValue[] = (this.body.constants ?? []).map(c =>
       c.key.startsWith(SECRET_PREFIX) ? { key: c.key, value: '[SECRET]' } : { ...c }
     )
     return {
@@ -753,7 +747,7 @@ export class EmulatedTask {
         failedRange: ids(['failure', 'cancelled']),
         cancelledRange: ids(['cancelled']),
         failedOnlyRange: ids(['failure']),
-        startedOnceRange: formatIds(started.map(i => i.id)),
+        startedOnceRange: rangeOfIds(started.map(i => i.id)),
         timestamp: date(now),
         lastUpdateTimestamp: date(now),
         instanceCount: running.length,

@@ -11,16 +11,17 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { TaskOutputWire } from '../src/qarnot/types.js'
 import { bindIgnoringCase, POOL_CREATE_SHAPE, TASK_CREATE_SHAPE } from './binding.js'
 import { EmulatedPool, type PoolCreateBody } from './emulated-pool.js'
 import { EmulatedTask, preciseNow, type EmulatedTaskBody, type Timings } from './emulated-task.js'
 import { FaultPlan, type FaultAnswer, type FaultRule } from './faults.js'
 import { carbonFactsOf, creditsOf } from './figures.js'
 import { ClusterStorage } from './storage/cluster-storage.js'
-import type { EmulatedStorage } from './storage/emulated-storage.js'
+import type { EmulatedStorage, StorageQuota } from './storage/emulated-storage.js'
+import type { ResultsFilterSubject } from './storage/instance.js'
 import { resultsBucketOf, storageSpecOf, usesStorage, type TaskStorageSpec } from './storage/task-files.js'
 import { invalidCreateFields, invalidPoolFields } from './validation.js'
+import type { TaskOutput } from './wire.js'
 
 export interface EmulatorOptions {
   readonly token?: string
@@ -40,6 +41,17 @@ export interface EmulatorOptions {
    * without storage (`GET /settings` answers `{"storage": null}`).
    */
   readonly storage?: boolean | { readonly latencyMs?: number }
+  /**
+   * The account's storage quotas, enforced by the storage and shown by `GET /info` (`maxBucket`,
+   * `quotaBytesBucket`): a bucket beyond `maxBuckets` is 400 TooManyBuckets, an object beyond `quotaBytes` 403
+   * QuotaExceeded. Default: 100 buckets and 10 GiB, shown but not enforced.
+   */
+  readonly storageQuota?: StorageQuota
+  /**
+   * The longest `advancedRanges` a create takes (default 2,048 characters; the real limit is not published): a
+   * longer one is 400 `Invalid task file. Invalid fields: range-length`.
+   */
+  readonly maxRangeLength?: number
 }
 
 /** The account's email (`GET /info`), which is also its storage access key (§8). */
@@ -77,6 +89,16 @@ export interface EmulatorQuirks {
   readonly creditsAnswer?: FiguresAnswer
   /** How `GET /carbon/v1/tasks/{uuid}/carbon-facts` answers (default 'ok'; §9). */
   readonly carbonAnswer?: FiguresAnswer
+  /**
+   * What resultsWhitelist/resultsBlacklist are matched against when an instance's results go up (no source says,
+   * §8): `relative` (default) `out/a.txt`, `absolute` `/job/out/a.txt`, `name` `a.txt`.
+   */
+  readonly resultsFilterSubject?: ResultsFilterSubject
+  /**
+   * The task list (`GET /tasks`, §4): `trimmed` entries as the OpenAPI example (completedInstances null, every
+   * range and instance count null); at most `cap` entries (whether the list is capped is unknown).
+   */
+  readonly taskList?: { readonly trimmed?: boolean; readonly cap?: number }
 }
 
 /** An answer ready to go: status, content type, extra headers, and the body as pieces. */
@@ -176,6 +198,10 @@ export function matchRoute(method: string, pathname: string): Route | undefined 
   }
   if (head === 'tasks') {
     if (segments.length === 1) return { endpoint: key('/tasks'), params: [] }
+    if (segments.length === 2 && method === 'POST' && id === 'paginate')
+      return { endpoint: key('/tasks/paginate'), params: [] }
+    if (segments.length === 2 && method === 'GET' && id === 'summaries')
+      return { endpoint: key('/tasks/summaries'), params: [] }
     if (segments.length === 2) return { endpoint: key('/tasks/{uuid}'), params: [id] }
     if (segments.length === 3 && (sub === 'stdout' || sub === 'stderr' || sub === 'abort')) {
       return { endpoint: key(`/tasks/{uuid}/${sub}`), params: [id] }
@@ -230,7 +256,8 @@ export class QarnotEmulator {
         : new ClusterStorage({
             email: this.email,
             token: this.token,
-            latencyMs: typeof storage === 'object' ? storage.latencyMs : undefined
+            latencyMs: typeof storage === 'object' ? storage.latencyMs : undefined,
+            quota: options.storageQuota
           })
   }
 
@@ -241,8 +268,8 @@ export class QarnotEmulator {
 
   /**
    * The cluster's storage, started now if nothing started it yet (a `GET /settings`, a create naming buckets):
-   * its URL, `clientStore()` (a store as a client of the real API makes it), `internalStore()` (the platform's,
-   * neither counted nor faulted), `requestCount()`, `faults`, `latencyMs`, `log`. Rejects on a cluster without
+   * its URL, `credentials` (the account's) and `platformCredentials` (the platform's: neither counted nor
+   * faulted as a client's), `internalStore()` (the platform's own client), `requestCount()`, `faults`, `latencyMs`, `log`. Rejects on a cluster without
    * storage.
    */
   storage(): Promise<EmulatedStorage> {
@@ -642,8 +669,20 @@ export class QarnotEmulator {
       case 'GET /tasks': {
         const tags = url.searchParams.getAll('tag')
         const tasks = this.allTasks().filter(t => tags.every(tag => (t.body.tags ?? []).includes(tag)))
-        return { body: tasks.map(t => this.wire(t)) }
+        const cap = this.quirks.taskList?.cap
+        return { body: tasks.slice(0, cap ?? tasks.length).map(t => this.listEntry(t)) }
       }
+      case 'GET /tasks/summaries': {
+        // `tag=a,b` (the C# SDK) or `tag=a&tag=b`: tasks carrying every tag.
+        const tags = url.searchParams
+          .getAll('tag')
+          .flatMap(tag => tag.split(','))
+          .filter(Boolean)
+        const tasks = this.allTasks().filter(t => tags.every(tag => (t.body.tags ?? []).includes(tag)))
+        return { body: tasks.map(t => summaryOf(this.wire(t))) }
+      }
+      case 'POST /tasks/paginate':
+        return { body: this.page(rawBody) }
       case 'GET /tasks/{uuid}':
         return { body: this.wire(this.task(first)) }
       case 'DELETE /tasks/{uuid}':
@@ -696,7 +735,53 @@ export class QarnotEmulator {
     return { body: pieces, text: true }
   }
 
-  private wire(task: EmulatedTask): TaskOutputWire {
+  /** A `GET /tasks` entry: the task, or with the quirk `taskList.trimmed` what the OpenAPI example shows. */
+  private listEntry(task: EmulatedTask): TaskOutput {
+    const wire = this.wire(task)
+    if (!this.quirks.taskList?.trimmed) return wire
+    const status = wire.status && {
+      ...wire.status,
+      instanceCount: null,
+      ...Object.fromEntries(RANGE_FIELDS.map(field => [field, null]))
+    }
+    return {
+      ...wire,
+      completedInstances: null,
+      instanceCount: null,
+      totalInstanceCount: null,
+      advancedRanges: null,
+      status
+    }
+  }
+
+  /**
+   * `POST /tasks/paginate` (PageDetailRequest in, TaskOutputTokenPagedResponse out), minimal: tasks in creation
+   * order, `maximumResults` a page (every task when absent), `token` where the next page starts. `filter`,
+   * `orderBy` and `orderType` are not applied.
+   */
+  private page(rawBody: string): Record<string, unknown> {
+    let request: { token?: unknown; maximumResults?: unknown } = {}
+    try {
+      request = (rawBody.trim() ? JSON.parse(rawBody) : {}) as typeof request
+    } catch {
+      throw new HttpError(400, 'Invalid page request. The body is not valid JSON')
+    }
+    const tasks = this.allTasks()
+    const start = typeof request.token === 'string' && /^\d+$/.test(request.token) ? Number(request.token) : 0
+    const size = request.maximumResults
+    const count = typeof size === 'number' && Number.isInteger(size) && size > 0 ? size : tasks.length
+    const data = tasks.slice(start, start + count).map(t => this.wire(t))
+    const end = start + data.length
+    return {
+      data,
+      count: data.length,
+      total: tasks.length,
+      isTruncated: end < tasks.length,
+      nextToken: end < tasks.length ? String(end) : null
+    }
+  }
+
+  private wire(task: EmulatedTask): TaskOutput {
     let wire = task.toWire()
     if (this.quirks.nullCollections) {
       const empty = (value: unknown) => (Array.isArray(value) && value.length === 0 ? null : value)
@@ -719,7 +804,7 @@ export class QarnotEmulator {
   private async create(rawBody: string): Promise<{ uuid: string }> {
     // Property names are bound ignoring case, as the API's ASP.NET binding does (the C# SDK sends PascalCase).
     const body = bindIgnoringCase(TASK_CREATE_SHAPE, parseBody(rawBody, 'task'))
-    const invalid = invalidCreateFields(body, Object.keys(PROFILES))
+    const invalid = invalidCreateFields(body, Object.keys(PROFILES), this.options.maxRangeLength)
     const create = body as EmulatedTaskBody
     if (invalid.length === 0 && create.shortname && this.findTask(create.shortname))
       invalid.push('shortname-uniqueness')
@@ -748,6 +833,7 @@ export class QarnotEmulator {
       dotNetTimes: this.quirks.dotNetTimes,
       secondReaderMs: this.quirks.secondReader?.intervalMs,
       preemption: this.quirks.preemption,
+      resultsFilterSubject: this.quirks.resultsFilterSubject,
       storage: this.clusterStorage && (() => (this.clusterStorage as ClusterStorage).platformStore()),
       onFinished: () => {
         const autoDelete = this.quirks.autoDelete
@@ -856,6 +942,25 @@ export class QarnotEmulator {
     for (const task of this.tasks.values()) task.startQueued()
   }
 
+  /**
+   * The storage quotas of `GET /info` (UserOutput's `maxBucket`, `quotaBytesBucket`, `usedQuotaBytesBucket`,
+   * `quotaBytes`, `usedQuotaBytes`; docs/qarnot-api.md "Storage quotas"): what is used is measured on the
+   * storage when it has started (nothing is stored before).
+   */
+  private storageQuotas(): Record<string, number> {
+    const quota = this.options.storageQuota ?? {}
+    const running = this.clusterStorage?.running
+    const used = running ? running.usedBytes() : 0
+    const bytes = quota.quotaBytes ?? DEFAULT_QUOTA_BYTES
+    return {
+      maxBucket: quota.maxBuckets ?? DEFAULT_BUCKETS,
+      quotaBytes: bytes,
+      quotaBytesBucket: bytes,
+      usedQuotaBytes: used,
+      usedQuotaBytesBucket: used
+    }
+  }
+
   private info(): Record<string, unknown> {
     const tasks = this.allTasks()
     const running = tasks.filter(t => !t.isFinal)
@@ -868,7 +973,7 @@ export class QarnotEmulator {
     }
     return {
       email: this.email,
-      maxBucket: 100,
+      ...this.storageQuotas(),
       maxTask: this.options.maxTasks ?? 1000,
       taskCount: tasks.length,
       maxJob: 100,
@@ -887,10 +992,6 @@ export class QarnotEmulator {
       maxFlexCores: this.maxRunning,
       maxOnDemandInstances: 0,
       maxOnDemandCores: 0,
-      quotaBytes: 10 * 1024 ** 3,
-      quotaBytesBucket: 10 * 1024 ** 3,
-      usedQuotaBytes: 0,
-      usedQuotaBytesBucket: 0,
       computingQuotas: {
         user: {
           flex: quota,
@@ -902,6 +1003,51 @@ export class QarnotEmulator {
     }
   }
 }
+
+/** The range fields of a TaskOutput's status. */
+const RANGE_FIELDS = [
+  'succeededRange',
+  'executedRange',
+  'failedRange',
+  'cancelledRange',
+  'failedOnlyRange',
+  'startedOnceRange'
+]
+
+/** The fields of `TaskSummaryOutput`, taken from the task's TaskOutput. */
+const SUMMARY_FIELDS = [
+  'uuid',
+  'name',
+  'shortname',
+  'profile',
+  'poolUuid',
+  'jobUuid',
+  'progress',
+  'runningInstanceCount',
+  'runningCoreCount',
+  'clusterInfo',
+  'executionTime',
+  'wallTime',
+  'state',
+  'previousState',
+  'totalInstanceCount',
+  'instanceCount',
+  'maxRetriesPerInstance',
+  'advancedRanges',
+  'stateTransitionTime',
+  'previousStateTransitionTime',
+  'lastModified',
+  'creationDate',
+  'endDate',
+  'waitForPoolResourcesSynchronization'
+]
+
+function summaryOf(wire: TaskOutput): Record<string, unknown> {
+  return Object.fromEntries(SUMMARY_FIELDS.map(field => [field, wire[field] ?? null]))
+}
+
+const DEFAULT_BUCKETS = 100
+const DEFAULT_QUOTA_BYTES = 10 * 1024 ** 3
 
 /** Starts an emulator on a free port of 127.0.0.1. */
 export function startEmulator(options: EmulatorOptions = {}): Promise<QarnotEmulator> {

@@ -3,8 +3,9 @@
  * for `Invalid task file. Invalid fields: a, b` (docs/qarnot-api.md §3). Bodies arrive with their property names
  * already bound (binding.ts). Only what the OpenAPI document or the SDKs show as refused is refused.
  */
-import { parseRanges } from '../src/ranges.js'
+import { isValidRange } from './ranges.js'
 
+/** The longest advancedRanges taken by default (the API's limit is not published; `range-length` is its tag). */
 export const RANGE_LENGTH_LIMIT = 2048
 const SHORTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/
 const CONSTANT_KEY = /^[A-Za-z0-9_.-]+$/
@@ -160,7 +161,11 @@ const invalidRetrySettings = (retry: unknown) =>
   (!isObject(retry) || !retryCount(retry.maxTotalRetries) || !retryCount(retry.maxPerInstanceRetries))
 
 /** Returns the invalid field tags of a task create body (empty when valid). Shortname uniqueness is the store's. */
-export function invalidCreateFields(body: unknown, knownProfiles: readonly string[]): string[] {
+export function invalidCreateFields(
+  body: unknown,
+  knownProfiles: readonly string[],
+  maxRangeLength = RANGE_LENGTH_LIMIT
+): string[] {
   if (!isObject(body)) return ['body']
   const invalid: string[] = []
   const { profile, poolUuid, instanceCount, advancedRanges } = body
@@ -181,14 +186,8 @@ export function invalidCreateFields(body: unknown, knownProfiles: readonly strin
     invalid.push('instanceCount')
   if (hasRanges) {
     if (typeof advancedRanges !== 'string') invalid.push('advancedRanges')
-    else if (advancedRanges.length > RANGE_LENGTH_LIMIT) invalid.push('range-length')
-    else {
-      try {
-        parseRanges(advancedRanges)
-      } catch {
-        invalid.push('advancedRanges')
-      }
-    }
+    else if (advancedRanges.length > maxRangeLength) invalid.push('range-length')
+    else if (!isValidRange(advancedRanges)) invalid.push('advancedRanges')
   }
   invalidCommonFields(body, invalid)
   // The deprecated maxRetriesPerInstance may come with retrySettings: the C# SDK sends both on every create, so the

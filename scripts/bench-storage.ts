@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { startEmulatedStorage, type EmulatedStorage } from '../emulator/storage/emulated-storage.js'
 import { PROJECT_ROOT } from '../src/local-runner/runner.js'
 import { mapLimit } from '../src/storage/pool.js'
+import { createObjectStore } from '../src/storage/s3.js'
 
 const MiB = 1024 * 1024
 const EMAIL = 'bench@example.com'
@@ -172,7 +173,8 @@ async function measure(
 
 /** Fills a results bucket with `count` files of about 4 KiB, as instances would leave them. */
 async function resultsBucket(storage: EmulatedStorage, bucket: string, count: number): Promise<void> {
-  const store = storage.internalStore()
+  const { endpoint, accessKey, secret } = storage.platformCredentials
+  const store = createObjectStore({ endpoint, email: accessKey, token: secret })
   const signal = new AbortController().signal
   await store.createBucket(bucket, signal)
   const body = randomBytes(4096)

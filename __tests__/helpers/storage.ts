@@ -4,6 +4,7 @@ import { createWriteStream, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFil
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { startEmulatedStorage, type EmulatedStorage } from '../../emulator/storage/emulated-storage.js'
+import { createObjectStore, type S3ObjectStore, type S3StoreOptions } from '../../src/storage/s3.js'
 import { listAllObjects, readObjectText, type ObjectStore } from '../../src/storage/store.js'
 
 export const EMAIL = 'tester@example.com'
@@ -23,6 +24,24 @@ export function removeTempDirs(): void {
 
 export async function startStorage(latencyMs = 0): Promise<EmulatedStorage> {
   return startEmulatedStorage({ email: EMAIL, token: `token-${randomBytes(8).toString('hex')}`, latencyMs })
+}
+
+/** The action's store, signed with the account's credentials as the action signs (options override). */
+export function clientStore(
+  storage: EmulatedStorage,
+  overrides: Partial<S3StoreOptions> = {}
+): S3ObjectStore {
+  const { endpoint, accessKey, secret } = storage.credentials
+  return createObjectStore({ endpoint, email: accessKey, token: secret, ...overrides })
+}
+
+/**
+ * The action's store with the emulated platform's credentials: requests neither counted nor faulted as a client's,
+ * for setting up and inspecting buckets around a test.
+ */
+export function internalStore(storage: EmulatedStorage): S3ObjectStore {
+  const { endpoint, accessKey, secret } = storage.platformCredentials
+  return createObjectStore({ endpoint, email: accessKey, token: secret })
 }
 
 /** Writes files (relative path -> content) under `root`. */

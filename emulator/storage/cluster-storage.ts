@@ -6,11 +6,9 @@
  * Nothing heavy is imported here: s3rver and the AWS SDK (about 330 ms of module loading per test file) are loaded
  * by the first start, so an emulator whose tests never touch storage pays nothing for it.
  */
-import { ensureBucket } from '../../src/storage/connect.js'
-import { StoreError } from '../../src/storage/errors.js'
-import type { ObjectStore } from '../../src/storage/store.js'
-import type { EmulatedStorage } from './emulated-storage.js'
+import type { EmulatedStorage, StorageQuota } from './emulated-storage.js'
 import { checkBucketsExist, isBucketName, type ResourceSpec } from './instance.js'
+import { ensureBucket, type PlatformStore } from './platform-store.js'
 
 export interface ClusterStorageOptions {
   /** The account's email: the storage access key (docs/qarnot-api.md §8). */
@@ -19,12 +17,14 @@ export interface ClusterStorageOptions {
   readonly token: string
   /** Added to every client request (not to the platform's own). */
   readonly latencyMs?: number
+  /** The account's storage quotas (enforced by the storage). */
+  readonly quota?: StorageQuota
 }
 
 export class ClusterStorage {
   private starting: Promise<EmulatedStorage> | undefined
   private started: EmulatedStorage | undefined
-  private internal: (ObjectStore & { destroy(): void }) | undefined
+  private internal: (PlatformStore & { destroy(): void }) | undefined
   private stopped = false
 
   constructor(private readonly options: ClusterStorageOptions) {}
@@ -54,7 +54,7 @@ export class ClusterStorage {
   }
 
   /** The store the emulated platform itself uses (instances' downloads and uploads): one client, kept. */
-  async platformStore(): Promise<ObjectStore> {
+  async platformStore(): Promise<PlatformStore> {
     const storage = await this.start()
     this.internal ??= storage.internalStore()
     return this.internal
@@ -75,7 +75,7 @@ export class ClusterStorage {
       await ensureBucket(await this.platformStore(), name, new AbortController().signal)
       return true
     } catch (error) {
-      if (error instanceof StoreError && error.code === 'InvalidBucketName') return false
+      if ((error as { name?: string }).name === 'InvalidBucketName') return false
       throw error
     }
   }

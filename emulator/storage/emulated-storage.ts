@@ -5,7 +5,7 @@
  * whole before s3rver sees it (an aborted PUT leaves no partial object, as on S3), and adds what tests and
  * benchmarks need: a fixed latency per request, faults on demand, and counters by S3 operation.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import {
   Agent,
@@ -20,9 +20,24 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import S3rver from 's3rver'
-import { createObjectStore, type S3ObjectStore, type S3StoreOptions } from '../../src/storage/s3.js'
 import { asV1Listing, asV2Answer } from './list-v2.js'
 import { describeRequest, type StorageRequestInfo } from './operations.js'
+import {
+  abortUpload,
+  asVersionsAnswer,
+  bucketExists,
+  bucketsIn,
+  isValidBucketName,
+  multipartOutcome,
+  objectSize,
+  partNumbersOf,
+  setObjectEtag,
+  uploadsIn,
+  uploadsXml,
+  usedBytes,
+  versionsQuery
+} from './rgw.js'
+import { SdkPlatformStore } from './sdk-store.js'
 import { verifyRequest } from './sigv4.js'
 
 export interface EmulatedStorageOptions {
@@ -33,6 +48,29 @@ export interface EmulatedStorageOptions {
   /** Added to every client request before it is served (e.g. 40 for the benchmark). */
   readonly latencyMs?: number
   readonly port?: number
+  /** The account's storage quotas (GET /info's maxBucket and quotaBytesBucket); none when absent. */
+  readonly quota?: StorageQuota
+}
+
+export interface StorageQuota {
+  /** More buckets than this: CreateBucket answers 400 TooManyBuckets. */
+  readonly maxBuckets?: number
+  /** Objects of every bucket together above this: PutObject and CompleteMultipartUpload answer 403 QuotaExceeded. */
+  readonly quotaBytes?: number
+}
+
+/** What the proxy does with a request itself (rgw.ts), or how it forwards it to s3rver. */
+type Handling =
+  { readonly answer: { status: number; code?: string; message?: string; xml?: string } } | Forwarding
+
+interface Forwarding {
+  readonly answer?: undefined
+  /** The query s3rver is asked instead. */
+  readonly upstreamQuery?: string
+  /** Rewrites s3rver's 200 answer (XML). */
+  readonly transform?: (xml: string) => string
+  /** Bytes held against the quota until s3rver has answered. */
+  readonly reserve?: number
 }
 
 export interface StorageFault {
@@ -210,22 +248,26 @@ export class EmulatedStorage {
     this.bytesSent = 0
   }
 
-  /** A store signed with the account's credentials, as the action makes it (options override). */
-  clientStore(overrides: Partial<S3StoreOptions> = {}): S3ObjectStore {
-    return createObjectStore({
-      endpoint: this.url,
-      email: this.options.email,
-      token: this.options.token,
-      ...overrides
-    })
+  /** The account's storage credentials: access key = its email, secret = its API token (§8). */
+  get credentials(): { readonly endpoint: string; readonly accessKey: string; readonly secret: string } {
+    return { endpoint: this.url, accessKey: this.options.email, secret: this.options.token }
   }
 
   /**
-   * What Qarnot's own machinery uses (instances fetching resources, uploading results): no latency, counted
-   * apart (`platformRequests`), hit only by faults marked `platform`.
+   * The credentials of Qarnot's own machinery (instances fetching resources, uploading results): its requests
+   * have no latency, are counted apart (`platformRequests`), and are hit only by faults marked `platform`.
    */
-  internalStore(): S3ObjectStore {
-    return createObjectStore({ endpoint: this.url, email: INTERNAL_KEY, token: this.internalSecret })
+  get platformCredentials(): {
+    readonly endpoint: string
+    readonly accessKey: string
+    readonly secret: string
+  } {
+    return { endpoint: this.url, accessKey: INTERNAL_KEY, secret: this.internalSecret }
+  }
+
+  /** A new client with the platform's credentials (platformCredentials); destroy() it when done. */
+  internalStore(): SdkPlatformStore {
+    return new SdkPlatformStore(this.url, INTERNAL_KEY, this.internalSecret)
   }
 
   private takeFault(info: StorageRequestInfo, platform: boolean): StorageFault | undefined {
@@ -265,7 +307,7 @@ export class EmulatedStorage {
     const method = request.method ?? 'GET'
     const url = request.url ?? '/'
     const info = describeRequest(method, url, request.headers)
-    const verdict = verifyRequest({ method, url, headers: request.headers }, this.accounts)
+    const verdict = await verifyRequest({ method, url, headers: request.headers }, this.accounts)
     const internal = verdict.ok && verdict.accessKey === INTERNAL_KEY
     if (internal)
       this.platformRequests.set(info.operation, (this.platformRequests.get(info.operation) ?? 0) + 1)
@@ -290,8 +332,117 @@ export class EmulatedStorage {
     }
     if (!verdict.ok)
       return sendError(response, method === 'HEAD', verdict.status, verdict.code, verdict.message)
+    // The payload hash the signature covers must be the body's (S3 checks it once the body is in).
+    const claimed = request.headers['x-amz-content-sha256']
+    if (typeof claimed === 'string' && /^[0-9a-f]{64}$/.test(claimed)) {
+      const hash = createHash('sha256')
+      for (const chunk of body) hash.update(chunk)
+      if (hash.digest('hex') !== claimed) {
+        const message = 'The provided x-amz-content-sha256 header does not match what was computed.'
+        return sendError(response, method === 'HEAD', 400, 'XAmzContentSHA256Mismatch', message)
+      }
+    }
     if (!response.writable || response.closed || this.stopping) return
-    this.forward(request, response, info, internal, body)
+    const handling = this.rgw(info, request.url ?? '/', body)
+    if (handling.answer) {
+      const { status, code, message, xml } = handling.answer
+      if (code) return sendError(response, method === 'HEAD', status, code, message ?? code)
+      const text = method === 'HEAD' ? '' : (xml ?? '')
+      response.writeHead(status, {
+        'Content-Type': 'application/xml',
+        'Content-Length': Buffer.byteLength(text),
+        ...(info.operation === 'CreateBucket' ? { Location: `/${info.bucket}` } : {})
+      })
+      if (!internal) this.bytesSent += Buffer.byteLength(text)
+      return void response.end(text)
+    }
+    this.forward(request, response, info, internal, body, handling)
+  }
+
+  /** Bytes the quota holds for writes s3rver has not answered yet. */
+  private reservedBytes = 0
+
+  /** The bytes the account's objects take (GET /info's usedQuotaBytesBucket). */
+  usedBytes(): number {
+    return usedBytes(this.directory)
+  }
+
+  /** How many buckets the account has. */
+  bucketCount(): number {
+    return bucketsIn(this.directory).length
+  }
+
+  /** Where Ceph RGW answers otherwise than s3rver (rgw.ts), and the quotas. */
+  private rgw(info: StorageRequestInfo, url: string, body: Buffer[]): Handling {
+    const queryAt = url.indexOf('?')
+    const path = queryAt < 0 ? url : url.slice(0, queryAt)
+    const query = queryAt < 0 ? '' : url.slice(queryAt + 1)
+    const bucket = info.bucket ?? ''
+    const quota = this.options.quota ?? {}
+    const size = body.reduce((n, c) => n + c.length, 0)
+    const noBucket = {
+      answer: { status: 404, code: 'NoSuchBucket', message: 'The specified bucket does not exist.' }
+    }
+    const overQuota = (adding: number, replacing: number): boolean =>
+      quota.quotaBytes !== undefined &&
+      usedBytes(this.directory) + this.reservedBytes - replacing + adding > quota.quotaBytes
+    const quotaExceeded = {
+      answer: { status: 403, code: 'QuotaExceeded', message: 'The quota of the account is exceeded.' }
+    }
+    switch (info.operation) {
+      case 'CreateBucket':
+        if (!isValidBucketName(bucket))
+          return {
+            answer: { status: 400, code: 'InvalidBucketName', message: 'The specified bucket is not valid.' }
+          }
+        // RGW answers 200 to a create of one's own bucket (S3 in us-east-1 does too).
+        if (bucketExists(this.directory, bucket)) return { answer: { status: 200 } }
+        if (quota.maxBuckets !== undefined && bucketsIn(this.directory).length >= quota.maxBuckets) {
+          const message = 'You have attempted to create more buckets than allowed.'
+          return { answer: { status: 400, code: 'TooManyBuckets', message } }
+        }
+        return {}
+      case 'ListObjectVersions':
+        if (!bucketExists(this.directory, bucket)) return noBucket
+        return { upstreamQuery: versionsQuery(info.method, path, query), transform: asVersionsAnswer }
+      case 'ListMultipartUploads': {
+        if (!bucketExists(this.directory, bucket)) return noBucket
+        const prefix = new URLSearchParams(query).get('prefix') ?? ''
+        return { answer: { status: 200, xml: uploadsXml(bucket, prefix, uploadsIn(this.directory, bucket)) } }
+      }
+      case 'AbortMultipartUpload': {
+        const uploadId = new URLSearchParams(query).get('uploadId') ?? ''
+        if (!bucketExists(this.directory, bucket)) return noBucket
+        if (abortUpload(this.directory, bucket, info.key ?? '', uploadId)) return { answer: { status: 204 } }
+        const message = 'The specified upload does not exist.'
+        return { answer: { status: 404, code: 'NoSuchUpload', message } }
+      }
+      case 'PutObject':
+        if (overQuota(size, objectSize(this.directory, bucket, info.key ?? ''))) return quotaExceeded
+        return { reserve: quota.quotaBytes !== undefined ? size : 0 }
+      case 'CompleteMultipartUpload': {
+        const uploadId = new URLSearchParams(query).get('uploadId') ?? ''
+        const outcome = multipartOutcome(
+          this.directory,
+          bucket,
+          uploadId,
+          partNumbersOf(Buffer.concat(body).toString('utf8'))
+        )
+        if (!outcome) return {}
+        if (overQuota(outcome.size, objectSize(this.directory, bucket, info.key ?? ''))) return quotaExceeded
+        const key = info.key ?? ''
+        return {
+          reserve: quota.quotaBytes !== undefined ? outcome.size : 0,
+          // The multipart ETag, as S3 and RGW give it: written where s3rver keeps the object's.
+          transform: xml => {
+            setObjectEtag(this.directory, bucket, key, outcome.etag)
+            return xml.replace(/<ETag>[^<]*<\/ETag>/, `<ETag>&quot;${outcome.etag}&quot;</ETag>`)
+          }
+        }
+      }
+      default:
+        return {}
+    }
   }
 
   private forward(
@@ -299,12 +450,17 @@ export class EmulatedStorage {
     response: ServerResponse,
     info: StorageRequestInfo,
     internal: boolean,
-    body: Buffer[]
+    body: Buffer[],
+    handling: Forwarding
   ): void {
     const url = request.url ?? '/'
     const queryAt = url.indexOf('?')
     const path = queryAt < 0 ? url : url.slice(0, queryAt)
-    const listing = asV1Listing(info.method, path, queryAt < 0 ? '' : url.slice(queryAt + 1))
+    const v2 = asV1Listing(info.method, path, queryAt < 0 ? '' : url.slice(queryAt + 1))
+    const upstreamQuery = v2?.upstreamQuery ?? handling.upstreamQuery
+    const transform = v2 ? (xml: string) => asV2Answer(xml, v2) : handling.transform
+    const reserve = handling.reserve ?? 0
+    this.reservedBytes += reserve
     const headers = { ...request.headers }
     for (const name of HOP_BY_HOP) delete headers[name]
     headers.authorization = String(headers.authorization).replace(
@@ -318,7 +474,7 @@ export class EmulatedStorage {
       host: '127.0.0.1',
       port: this.upstreamPort,
       method: info.method,
-      path: listing ? `${path}?${listing.upstreamQuery}` : url,
+      path: upstreamQuery !== undefined ? `${path}?${upstreamQuery}` : url,
       headers,
       agent: this.agent
     })
@@ -330,14 +486,17 @@ export class EmulatedStorage {
       else response.destroy()
     })
     upstream.on('response', answer => {
-      this.relay(answer, response, listing, internal).catch(() => response.destroy())
+      this.relay(answer, response, transform, internal).catch(() => response.destroy())
     })
     const done = new Promise<void>(resolve => {
       upstream.once('close', resolve)
       upstream.once('response', answer => answer.once('end', resolve).once('close', resolve))
     })
     this.upstreams.add(done)
-    void done.then(() => this.upstreams.delete(done))
+    void done.then(() => {
+      this.upstreams.delete(done)
+      this.reservedBytes -= reserve
+    })
     for (const chunk of body) upstream.write(chunk)
     upstream.end()
   }
@@ -345,13 +504,13 @@ export class EmulatedStorage {
   private async relay(
     answer: IncomingMessage,
     response: ServerResponse,
-    listing: ReturnType<typeof asV1Listing>,
+    transform: ((xml: string) => string) | undefined,
     internal: boolean
   ): Promise<void> {
     const headers = { ...answer.headers }
     for (const name of HOP_BY_HOP) delete headers[name]
-    if (listing && answer.statusCode === 200) {
-      const xml = asV2Answer(Buffer.concat(await readBody(answer)).toString('utf8'), listing)
+    if (transform && answer.statusCode === 200) {
+      const xml = transform(Buffer.concat(await readBody(answer)).toString('utf8'))
       if (response.destroyed || response.closed) return
       headers['content-length'] = String(Buffer.byteLength(xml))
       response.writeHead(200, headers)

@@ -9,10 +9,8 @@ import { createWriteStream } from 'node:fs'
 import { lstat, mkdir, readdir, utimes } from 'node:fs/promises'
 import { dirname, join, relative, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
-import { ensureBucket } from '../../src/storage/connect.js'
-import { safeRelativePath } from '../../src/storage/layout.js'
-import { mapLimit } from '../../src/storage/pool.js'
-import { listAllObjects, type ObjectStore } from '../../src/storage/store.js'
+import { isValidBucketName } from './rgw.js'
+import { eachLimited, ensureBucket, listEveryObject, type PlatformStore } from './platform-store.js'
 
 export interface AdvancedResourceBucketWire {
   bucketName?: string | null
@@ -65,22 +63,30 @@ function layers(spec: ResourceSpec): Layer[] {
 const never = new AbortController().signal
 
 /**
- * S3's rule for bucket names (3 to 63 lowercase letters, digits, dots and hyphens, a letter or digit at each
- * end), which s3rver applies too. A name breaking it cannot be a bucket, and must never reach a path-style URL,
+ * Whether a name can be a bucket's (S3's rule, rgw.ts). A name breaking it must never reach a path-style URL,
  * where `a/b` would name the object `b` of the bucket `a`.
  */
-export function isBucketName(name: string): boolean {
-  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name)
+export const isBucketName = isValidBucketName
+
+/**
+ * The local path an object key may become under $TASK_PATH, or undefined: empty, absolute (`/a`, `C:a`), with a
+ * `.`, `..` or empty segment, a backslash or a NUL, or a folder marker (ending in `/`).
+ */
+function localPathOf(key: string): string | undefined {
+  if (key.length === 0 || key.endsWith('/') || key.startsWith('/')) return undefined
+  if (key.includes('\\') || key.includes('\0') || /^[A-Za-z]:/.test(key)) return undefined
+  const unsafe = key.split('/').some(segment => segment === '' || segment === '.' || segment === '..')
+  return unsafe ? undefined : key
 }
 
 /** The buckets a create body names that do not exist (Qarnot refuses the create: `404 No such bucket`). */
 export async function checkBucketsExist(
-  store: ObjectStore,
+  store: PlatformStore,
   spec: ResourceSpec,
   signal = never
 ): Promise<string[]> {
   const names = [...new Set(layers(spec).map(l => l.bucket))]
-  const states = await mapLimit(
+  const states = await eachLimited(
     names,
     8,
     async (name, s) => (isBucketName(name) ? store.headBucket(name, s) : 'missing'),
@@ -98,15 +104,15 @@ export interface Materialized {
 }
 
 /** Which object lands at which path: later layers win; a name both file and folder is an error. */
-async function planLayout(store: ObjectStore, spec: ResourceSpec, signal: AbortSignal) {
+async function planLayout(store: PlatformStore, spec: ResourceSpec, signal: AbortSignal) {
   const chosen = new Map<string, { bucket: string; key: string; size: number; lastModified: Date }>()
   const skipped: string[] = []
   for (const layer of layers(spec)) {
-    for (const object of await listAllObjects(store, layer.bucket, layer.prefix, signal)) {
+    for (const object of await listEveryObject(store, layer.bucket, layer.prefix, signal)) {
       const stripped =
         layer.strip && object.key.startsWith(layer.strip) ? object.key.slice(layer.strip.length) : object.key
       if (stripped.endsWith('/') && object.size === 0) continue
-      const path = safeRelativePath(stripped)
+      const path = localPathOf(stripped)
       if (path === undefined) skipped.push(`${layer.bucket}/${object.key}`)
       else chosen.set(path, { ...object, bucket: layer.bucket })
     }
@@ -127,14 +133,14 @@ async function planLayout(store: ObjectStore, spec: ResourceSpec, signal: AbortS
  * uploadResults never mistakes a changed resource for an untouched one.
  */
 export async function materializeResources(
-  store: ObjectStore,
+  store: PlatformStore,
   spec: ResourceSpec,
   instanceDir: string,
   signal = never
 ): Promise<Materialized> {
   const { chosen, skipped } = await planLayout(store, spec, signal)
   await mkdir(instanceDir, { recursive: true })
-  await mapLimit(
+  await eachLimited(
     [...chosen],
     16,
     async ([path, source], s) => {
@@ -167,6 +173,22 @@ export async function snapshotDirectory(dir: string): Promise<Map<string, FileSt
   return stamps
 }
 
+/**
+ * What the results filters are matched against (no source says; docs/qarnot-api.md): the path relative to
+ * $TASK_PATH (`out/a.txt`), the absolute path in the instance, whose $TASK_PATH is `/job` (`/job/out/a.txt`), or
+ * the file's name (`a.txt`).
+ */
+export type ResultsFilterSubject = 'relative' | 'absolute' | 'name'
+
+/** The instance's $TASK_PATH as the absolute subject writes it (Qarnot's docker profiles run in /job). */
+export const INSTANCE_TASK_PATH = '/job'
+
+export function filterSubjectOf(relativePath: string, subject: ResultsFilterSubject): string {
+  if (subject === 'absolute') return `${INSTANCE_TASK_PATH}/${relativePath}`
+  if (subject === 'name') return relativePath.slice(relativePath.lastIndexOf('/') + 1)
+  return relativePath
+}
+
 /** `${KEY}` in a results filter becomes the task constant's value, as Qarnot documents. */
 function filterRegex(text: string | null | undefined, constants: Record<string, string>): RegExp | undefined {
   if (!text) return undefined
@@ -178,11 +200,15 @@ function filterRegex(text: string | null | undefined, constants: Record<string, 
  * results bucket, creating the bucket if needed. Returns the keys written.
  */
 export async function uploadResults(
-  store: ObjectStore,
+  store: PlatformStore,
   instanceDir: string,
   spec: ResultSpec,
   snapshot: ResourceSnapshot,
-  options: { constants?: Record<string, string>; signal?: AbortSignal } = {}
+  options: {
+    constants?: Record<string, string>
+    signal?: AbortSignal
+    filterSubject?: ResultsFilterSubject
+  } = {}
 ): Promise<{ files: number; bytes: number; keys: string[] }> {
   const bucket = spec.resultBucket || spec.resultsBucket
   if (!bucket) return { files: 0, bytes: 0, keys: [] }
@@ -194,10 +220,11 @@ export async function uploadResults(
     const before = snapshot.get(path)
     const unchanged =
       before && before.size === stamp.size && before.mtimeNs === stamp.mtimeNs && before.ino === stamp.ino
-    return !unchanged && (!include || include.test(path)) && !(exclude && exclude.test(path))
+    const subject = filterSubjectOf(path, options.filterSubject ?? 'relative')
+    return !unchanged && (!include || include.test(subject)) && !(exclude && exclude.test(subject))
   })
   await ensureBucket(store, bucket, signal)
-  await mapLimit(
+  await eachLimited(
     results,
     8,
     async ([path, stamp], s) => {

@@ -31,7 +31,10 @@ function operationOf(
 ): string {
   if (!bucket) return method === 'GET' ? 'ListBuckets' : `${method} /`
   if (key === undefined) {
-    if (method === 'GET') return query.has('uploads') ? 'ListMultipartUploads' : 'ListObjects'
+    if (method === 'GET') {
+      if (query.has('uploads')) return 'ListMultipartUploads'
+      return query.has('versions') ? 'ListObjectVersions' : 'ListObjects'
+    }
     if (method === 'POST' && query.has('delete')) return 'DeleteObjects'
     return { HEAD: 'HeadBucket', PUT: 'CreateBucket', DELETE: 'DeleteBucket' }[method] ?? `${method} bucket`
   }

@@ -9,15 +9,16 @@
 import { constants as fsConstants } from 'node:fs'
 import { cp, mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { ObjectStore } from '../../src/storage/store.js'
 import {
   materializeResources,
   snapshotDirectory,
   uploadResults,
   type AdvancedResourceBucketWire,
   type ResourceSnapshot,
+  type ResultsFilterSubject,
   type ResultSpec
 } from './instance.js'
+import type { PlatformStore } from './platform-store.js'
 
 /** The storage fields of a create body, as the emulator reads (and echoes) them. */
 export interface TaskStorageSpec extends ResultSpec {
@@ -66,9 +67,11 @@ export class TaskFiles {
   constructor(
     readonly spec: TaskStorageSpec,
     /** The store the platform uses (started on first need). */
-    private readonly store: () => Promise<ObjectStore>,
+    private readonly store: () => Promise<PlatformStore>,
     /** The task's own folder: the cache goes in it, beside the instances' folders. */
-    private readonly taskPath: string
+    private readonly taskPath: string,
+    /** What the results filters are matched against (quirk `resultsFilterSubject`). */
+    private readonly filterSubject: ResultsFilterSubject = 'relative'
   ) {}
 
   get hasResults(): boolean {
@@ -142,7 +145,8 @@ export class TaskFiles {
   async upload(dir: string, snapshot: ResourceSnapshot, variables: Record<string, string>): Promise<number> {
     const done = await uploadResults(await this.store(), dir, this.spec, snapshot, {
       constants: variables,
-      signal: this.signal
+      signal: this.signal,
+      filterSubject: this.filterSubject
     })
     await rm(dir, { recursive: true, force: true })
     return done.files
