@@ -17,14 +17,14 @@ import {
   type CacheEntry
 } from '../src/cache/entry.js'
 import { instanceCacheKey } from '../src/cache/key.js'
-import { never, removeTempDirs, startStorage } from './helpers/storage.js'
+import { clientStore, never, removeTempDirs, startStorage } from './helpers/storage.js'
 
 let storage: EmulatedStorage
 let location: CacheLocation
 const digest = '9'.repeat(64)
 beforeEach(async () => {
   storage = await startStorage()
-  const store = storage.clientStore()
+  const store = clientStore(storage)
   await store.createBucket('qa-in-cache-test', never)
   location = { store, bucket: 'qa-in-cache-test', stepDigest: digest }
 })

@@ -142,7 +142,7 @@ describe('bringing results down', () => {
     ]
     for (const [directory, workspace] of cases) {
       const collecting = collectResults({
-        store: storage.clientStore(),
+        store: clientStore(storage),
         bucket: BUCKET,
         directory,
         workspace,
@@ -158,7 +158,7 @@ describe('bringing results down', () => {
   })
 
   it('inside the results folder, a folder link refuses its files and a file link is replaced, never written through', async () => {
-    const store = storage.internalStore()
+    const store = internalStore(storage)
     await store.createBucket(BUCKET, never)
     for (const key of ['a/x.txt', 'config', 'hooks/pre-commit', 'b/y.txt'])
       await store.putObject(BUCKET, key, `new ${key}`, never)
@@ -169,7 +169,7 @@ describe('bringing results down', () => {
     symlinkSync(join(root, '.git', 'config'), join(folder, 'config'))
     symlinkSync(join(root, '.git'), join(folder, 'hooks'))
     const result = await collectResults({
-      store: storage.clientStore(),
+      store: clientStore(storage),
       bucket: BUCKET,
       directory: folder,
       workspace: root,
