@@ -248,7 +248,9 @@ describe('fire and forget, then collect', () => {
       'carbon-gco2eq': '',
       'energy-wh': '',
       'energy-reused-wh': '',
-      'results-dir': ''
+      'results-dir': '',
+      'cached-count': '0',
+      'cached-instances': ''
     })
     expect(submit.summary).toContain('## 📤 Qarnot task submitted')
     const collect = await runIn(pullRequestEnv(), { task: submit.outputs['task-uuid'], command: '' })

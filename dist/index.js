@@ -28448,13 +28448,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
 
 /***/ }),
 
-/***/ 6982:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
-
-/***/ }),
-
 /***/ 4434:
 /***/ ((module) => {
 
@@ -28686,20 +28679,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
 
 /***/ }),
 
-/***/ 6928:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
-
-/***/ }),
-
-/***/ 2203:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("stream");
-
-/***/ }),
-
 /***/ 3193:
 /***/ ((module) => {
 
@@ -28719,30 +28698,204 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 
-/***/ }),
+/***/ })
 
-/***/ 6288:
-/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  Yz: () => (/* binding */ core_debug),
-  N4: () => (/* binding */ endGroup),
-  z3: () => (/* binding */ error),
-  V4: () => (/* binding */ getInput),
-  Gu: () => (/* binding */ getState),
-  pq: () => (/* binding */ info),
-  LZ: () => (/* binding */ saveState),
-  C1: () => (/* binding */ setFailed),
-  uH: () => (/* binding */ setOutput),
-  Pq: () => (/* binding */ core_setSecret),
-  Oh: () => (/* binding */ startGroup),
-  z: () => (/* reexport */ summary),
-  $e: () => (/* binding */ warning)
-});
-
-// UNUSED EXPORTS: ExitCode, addPath, exportVariable, getBooleanInput, getIDToken, getMultilineInput, group, isDebug, markdownSummary, notice, platform, setCommandEcho, toPlatformPath, toPosixPath, toWin32Path
+/******/ });
+/************************************************************************/
+/******/ // The module cache
+/******/ var __webpack_module_cache__ = {};
+/******/ 
+/******/ // The require function
+/******/ function __nccwpck_require__(moduleId) {
+/******/ 	// Check if module is in cache
+/******/ 	var cachedModule = __webpack_module_cache__[moduleId];
+/******/ 	if (cachedModule !== undefined) {
+/******/ 		return cachedModule.exports;
+/******/ 	}
+/******/ 	// Create a new module (and put it into the cache)
+/******/ 	var module = __webpack_module_cache__[moduleId] = {
+/******/ 		// no module.id needed
+/******/ 		// no module.loaded needed
+/******/ 		exports: {}
+/******/ 	};
+/******/ 
+/******/ 	// Execute the module function
+/******/ 	var threw = true;
+/******/ 	try {
+/******/ 		__webpack_modules__[moduleId].call(module.exports, module, module.exports, __nccwpck_require__);
+/******/ 		threw = false;
+/******/ 	} finally {
+/******/ 		if(threw) delete __webpack_module_cache__[moduleId];
+/******/ 	}
+/******/ 
+/******/ 	// Return the exports of the module
+/******/ 	return module.exports;
+/******/ }
+/******/ 
+/******/ // expose the modules object (__webpack_modules__)
+/******/ __nccwpck_require__.m = __webpack_modules__;
+/******/ 
+/************************************************************************/
+/******/ /* webpack/runtime/asset-relocator-loader */
+/******/ if (typeof __nccwpck_require__ !== 'undefined') __nccwpck_require__.ab = decodeURIComponent(new URL('.', import.meta.url).pathname).slice(import.meta.url.match(/^file:\/\/\/\w:/) ? 1 : 0, -1) + "/";
+/******/ 
+/******/ /* webpack/runtime/compat get default export */
+/******/ (() => {
+/******/ 	// getDefaultExport function for compatibility with non-harmony modules
+/******/ 	__nccwpck_require__.n = (module) => {
+/******/ 		var getter = module && module.__esModule ?
+/******/ 			() => (module['default']) :
+/******/ 			() => (module);
+/******/ 		__nccwpck_require__.d(getter, { a: getter });
+/******/ 		return getter;
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/create fake namespace object */
+/******/ (() => {
+/******/ 	var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 	var leafPrototypes;
+/******/ 	// create a fake namespace object
+/******/ 	// mode & 1: value is a module id, require it
+/******/ 	// mode & 2: merge all properties of value into the ns
+/******/ 	// mode & 4: return value when already ns object
+/******/ 	// mode & 16: return value when it's Promise-like
+/******/ 	// mode & 8|1: behave like require
+/******/ 	__nccwpck_require__.t = function(value, mode) {
+/******/ 		if(mode & 1) value = this(value);
+/******/ 		if(mode & 8) return value;
+/******/ 		if(typeof value === 'object' && value) {
+/******/ 			if((mode & 4) && value.__esModule) return value;
+/******/ 			if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 		}
+/******/ 		var ns = Object.create(null);
+/******/ 		__nccwpck_require__.r(ns);
+/******/ 		var def = {};
+/******/ 		leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 		for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 			Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 		}
+/******/ 		def['default'] = () => (value);
+/******/ 		__nccwpck_require__.d(ns, def);
+/******/ 		return ns;
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/define property getters */
+/******/ (() => {
+/******/ 	// define getter functions for harmony exports
+/******/ 	__nccwpck_require__.d = (exports, definition) => {
+/******/ 		for(var key in definition) {
+/******/ 			if(__nccwpck_require__.o(definition, key) && !__nccwpck_require__.o(exports, key)) {
+/******/ 				Object.defineProperty(exports, key, { enumerable: true, get: definition[key] });
+/******/ 			}
+/******/ 		}
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/ensure chunk */
+/******/ (() => {
+/******/ 	__nccwpck_require__.f = {};
+/******/ 	// This file contains only the entry chunk.
+/******/ 	// The chunk loading function for additional chunks
+/******/ 	__nccwpck_require__.e = (chunkId) => {
+/******/ 		return Promise.all(Object.keys(__nccwpck_require__.f).reduce((promises, key) => {
+/******/ 			__nccwpck_require__.f[key](chunkId, promises);
+/******/ 			return promises;
+/******/ 		}, []));
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/get javascript chunk filename */
+/******/ (() => {
+/******/ 	// This function allow to reference async chunks
+/******/ 	__nccwpck_require__.u = (chunkId) => {
+/******/ 		// return url for filenames based on template
+/******/ 		return "" + chunkId + ".index.js";
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/hasOwnProperty shorthand */
+/******/ (() => {
+/******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/make namespace object */
+/******/ (() => {
+/******/ 	// define __esModule on exports
+/******/ 	__nccwpck_require__.r = (exports) => {
+/******/ 		if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 			Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 		}
+/******/ 		Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/import chunk loading */
+/******/ (() => {
+/******/ 	// no baseURI
+/******/ 	
+/******/ 	// object to store loaded and loading chunks
+/******/ 	// undefined = chunk not loaded, null = chunk preloaded/prefetched
+/******/ 	// [resolve, Promise] = chunk loading, 0 = chunk loaded
+/******/ 	var installedChunks = {
+/******/ 		792: 0
+/******/ 	};
+/******/ 	
+/******/ 	var installChunk = (data) => {
+/******/ 		var {ids, modules, runtime} = data;
+/******/ 		// add "modules" to the modules object,
+/******/ 		// then flag all "ids" as loaded and fire callback
+/******/ 		var moduleId, chunkId, i = 0;
+/******/ 		for(moduleId in modules) {
+/******/ 			if(__nccwpck_require__.o(modules, moduleId)) {
+/******/ 				__nccwpck_require__.m[moduleId] = modules[moduleId];
+/******/ 			}
+/******/ 		}
+/******/ 		if(runtime) runtime(__nccwpck_require__);
+/******/ 		for(;i < ids.length; i++) {
+/******/ 			chunkId = ids[i];
+/******/ 			if(__nccwpck_require__.o(installedChunks, chunkId) && installedChunks[chunkId]) {
+/******/ 				installedChunks[chunkId][0]();
+/******/ 			}
+/******/ 			installedChunks[ids[i]] = 0;
+/******/ 		}
+/******/ 	
+/******/ 	}
+/******/ 	
+/******/ 	__nccwpck_require__.f.j = (chunkId, promises) => {
+/******/ 			// import() chunk loading for javascript
+/******/ 			var installedChunkData = __nccwpck_require__.o(installedChunks, chunkId) ? installedChunks[chunkId] : undefined;
+/******/ 			if(installedChunkData !== 0) { // 0 means "already installed".
+/******/ 	
+/******/ 				// a Promise means "currently loading".
+/******/ 				if(installedChunkData) {
+/******/ 					promises.push(installedChunkData[1]);
+/******/ 				} else {
+/******/ 					if(true) { // all chunks have JS
+/******/ 						// setup Promise in chunk cache
+/******/ 						var promise = import("./" + __nccwpck_require__.u(chunkId)).then(installChunk, (e) => {
+/******/ 							if(installedChunks[chunkId] !== 0) installedChunks[chunkId] = undefined;
+/******/ 							throw e;
+/******/ 						});
+/******/ 						var promise = Promise.race([promise, new Promise((resolve) => (installedChunkData = installedChunks[chunkId] = [resolve]))])
+/******/ 						promises.push(installedChunkData[1] = promise);
+/******/ 					}
+/******/ 				}
+/******/ 			}
+/******/ 	};
+/******/ 	
+/******/ 	// no prefetching
+/******/ 	
+/******/ 	// no preloaded
+/******/ 	
+/******/ 	// no external install chunk
+/******/ 	
+/******/ 	// no on chunks loaded
+/******/ })();
+/******/ 
+/************************************************************************/
+var __webpack_exports__ = {};
 
 // EXTERNAL MODULE: external "os"
 var external_os_ = __nccwpck_require__(857);
@@ -28874,8 +29027,8 @@ function escapeProperty(s) {
         .replace(/,/g, '%2C');
 }
 //# sourceMappingURL=command.js.map
-// EXTERNAL MODULE: external "crypto"
-var external_crypto_ = __nccwpck_require__(6982);
+;// CONCATENATED MODULE: external "crypto"
+const external_crypto_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
 // EXTERNAL MODULE: external "fs"
 var external_fs_ = __nccwpck_require__(9896);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/file-command.js
@@ -28899,7 +29052,7 @@ function file_command_issueFileCommand(command, message) {
     });
 }
 function file_command_prepareKeyValueMessage(key, value) {
-    const delimiter = `ghadelimiter_${external_crypto_.randomUUID()}`;
+    const delimiter = `ghadelimiter_${external_crypto_namespaceObject.randomUUID()}`;
     const convertedValue = utils_toCommandValue(value);
     // These should realistically never happen, but just in case someone finds a
     // way to exploit uuid generation let's not allow keys or values that contain
@@ -28913,12 +29066,808 @@ function file_command_prepareKeyValueMessage(key, value) {
     return `${key}<<${delimiter}${external_os_.EOL}${convertedValue}${external_os_.EOL}${delimiter}`;
 }
 //# sourceMappingURL=file-command.js.map
-// EXTERNAL MODULE: external "path"
-var external_path_ = __nccwpck_require__(6928);
-// EXTERNAL MODULE: ./node_modules/@actions/http-client/lib/index.js + 1 modules
-var lib = __nccwpck_require__(4942);
-;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/auth.js
+;// CONCATENATED MODULE: external "path"
+const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
+// EXTERNAL MODULE: external "http"
+var external_http_ = __nccwpck_require__(8611);
+var external_http_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_http_, 2);
+// EXTERNAL MODULE: external "https"
+var external_https_ = __nccwpck_require__(5692);
+var external_https_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_https_, 2);
+;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/proxy.js
+function getProxyUrl(reqUrl) {
+    const usingSsl = reqUrl.protocol === 'https:';
+    if (checkBypass(reqUrl)) {
+        return undefined;
+    }
+    const proxyVar = (() => {
+        if (usingSsl) {
+            return process.env['https_proxy'] || process.env['HTTPS_PROXY'];
+        }
+        else {
+            return process.env['http_proxy'] || process.env['HTTP_PROXY'];
+        }
+    })();
+    if (proxyVar) {
+        try {
+            return new DecodedURL(proxyVar);
+        }
+        catch (_a) {
+            if (!proxyVar.startsWith('http://') && !proxyVar.startsWith('https://'))
+                return new DecodedURL(`http://${proxyVar}`);
+        }
+    }
+    else {
+        return undefined;
+    }
+}
+function checkBypass(reqUrl) {
+    if (!reqUrl.hostname) {
+        return false;
+    }
+    const reqHost = reqUrl.hostname;
+    if (isLoopbackAddress(reqHost)) {
+        return true;
+    }
+    const noProxy = process.env['no_proxy'] || process.env['NO_PROXY'] || '';
+    if (!noProxy) {
+        return false;
+    }
+    // Determine the request port
+    let reqPort;
+    if (reqUrl.port) {
+        reqPort = Number(reqUrl.port);
+    }
+    else if (reqUrl.protocol === 'http:') {
+        reqPort = 80;
+    }
+    else if (reqUrl.protocol === 'https:') {
+        reqPort = 443;
+    }
+    // Format the request hostname and hostname with port
+    const upperReqHosts = [reqUrl.hostname.toUpperCase()];
+    if (typeof reqPort === 'number') {
+        upperReqHosts.push(`${upperReqHosts[0]}:${reqPort}`);
+    }
+    // Compare request host against noproxy
+    for (const upperNoProxyItem of noProxy
+        .split(',')
+        .map(x => x.trim().toUpperCase())
+        .filter(x => x)) {
+        if (upperNoProxyItem === '*' ||
+            upperReqHosts.some(x => x === upperNoProxyItem ||
+                x.endsWith(`.${upperNoProxyItem}`) ||
+                (upperNoProxyItem.startsWith('.') &&
+                    x.endsWith(`${upperNoProxyItem}`)))) {
+            return true;
+        }
+    }
+    return false;
+}
+function isLoopbackAddress(host) {
+    const hostLower = host.toLowerCase();
+    return (hostLower === 'localhost' ||
+        hostLower.startsWith('127.') ||
+        hostLower.startsWith('[::1]') ||
+        hostLower.startsWith('[0:0:0:0:0:0:0:1]'));
+}
+class DecodedURL extends URL {
+    constructor(url, base) {
+        super(url, base);
+        this._decodedUsername = decodeURIComponent(super.username);
+        this._decodedPassword = decodeURIComponent(super.password);
+    }
+    get username() {
+        return this._decodedUsername;
+    }
+    get password() {
+        return this._decodedPassword;
+    }
+}
+//# sourceMappingURL=proxy.js.map
+// EXTERNAL MODULE: ./node_modules/tunnel/index.js
+var tunnel = __nccwpck_require__(770);
+// EXTERNAL MODULE: ./node_modules/undici/index.js
+var undici = __nccwpck_require__(6752);
+;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
+/* eslint-disable @typescript-eslint/no-explicit-any */
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+
+
+var HttpCodes;
+(function (HttpCodes) {
+    HttpCodes[HttpCodes["OK"] = 200] = "OK";
+    HttpCodes[HttpCodes["MultipleChoices"] = 300] = "MultipleChoices";
+    HttpCodes[HttpCodes["MovedPermanently"] = 301] = "MovedPermanently";
+    HttpCodes[HttpCodes["ResourceMoved"] = 302] = "ResourceMoved";
+    HttpCodes[HttpCodes["SeeOther"] = 303] = "SeeOther";
+    HttpCodes[HttpCodes["NotModified"] = 304] = "NotModified";
+    HttpCodes[HttpCodes["UseProxy"] = 305] = "UseProxy";
+    HttpCodes[HttpCodes["SwitchProxy"] = 306] = "SwitchProxy";
+    HttpCodes[HttpCodes["TemporaryRedirect"] = 307] = "TemporaryRedirect";
+    HttpCodes[HttpCodes["PermanentRedirect"] = 308] = "PermanentRedirect";
+    HttpCodes[HttpCodes["BadRequest"] = 400] = "BadRequest";
+    HttpCodes[HttpCodes["Unauthorized"] = 401] = "Unauthorized";
+    HttpCodes[HttpCodes["PaymentRequired"] = 402] = "PaymentRequired";
+    HttpCodes[HttpCodes["Forbidden"] = 403] = "Forbidden";
+    HttpCodes[HttpCodes["NotFound"] = 404] = "NotFound";
+    HttpCodes[HttpCodes["MethodNotAllowed"] = 405] = "MethodNotAllowed";
+    HttpCodes[HttpCodes["NotAcceptable"] = 406] = "NotAcceptable";
+    HttpCodes[HttpCodes["ProxyAuthenticationRequired"] = 407] = "ProxyAuthenticationRequired";
+    HttpCodes[HttpCodes["RequestTimeout"] = 408] = "RequestTimeout";
+    HttpCodes[HttpCodes["Conflict"] = 409] = "Conflict";
+    HttpCodes[HttpCodes["Gone"] = 410] = "Gone";
+    HttpCodes[HttpCodes["TooManyRequests"] = 429] = "TooManyRequests";
+    HttpCodes[HttpCodes["InternalServerError"] = 500] = "InternalServerError";
+    HttpCodes[HttpCodes["NotImplemented"] = 501] = "NotImplemented";
+    HttpCodes[HttpCodes["BadGateway"] = 502] = "BadGateway";
+    HttpCodes[HttpCodes["ServiceUnavailable"] = 503] = "ServiceUnavailable";
+    HttpCodes[HttpCodes["GatewayTimeout"] = 504] = "GatewayTimeout";
+})(HttpCodes || (HttpCodes = {}));
+var Headers;
+(function (Headers) {
+    Headers["Accept"] = "accept";
+    Headers["ContentType"] = "content-type";
+})(Headers || (Headers = {}));
+var MediaTypes;
+(function (MediaTypes) {
+    MediaTypes["ApplicationJson"] = "application/json";
+})(MediaTypes || (MediaTypes = {}));
+/**
+ * Returns the proxy URL, depending upon the supplied url and proxy environment variables.
+ * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
+ */
+function lib_getProxyUrl(serverUrl) {
+    const proxyUrl = pm.getProxyUrl(new URL(serverUrl));
+    return proxyUrl ? proxyUrl.href : '';
+}
+const HttpRedirectCodes = [
+    HttpCodes.MovedPermanently,
+    HttpCodes.ResourceMoved,
+    HttpCodes.SeeOther,
+    HttpCodes.TemporaryRedirect,
+    HttpCodes.PermanentRedirect
+];
+const HttpResponseRetryCodes = [
+    HttpCodes.BadGateway,
+    HttpCodes.ServiceUnavailable,
+    HttpCodes.GatewayTimeout
+];
+const RetryableHttpVerbs = ['OPTIONS', 'GET', 'DELETE', 'HEAD'];
+const ExponentialBackoffCeiling = 10;
+const ExponentialBackoffTimeSlice = 5;
+class HttpClientError extends Error {
+    constructor(message, statusCode) {
+        super(message);
+        this.name = 'HttpClientError';
+        this.statusCode = statusCode;
+        Object.setPrototypeOf(this, HttpClientError.prototype);
+    }
+}
+class HttpClientResponse {
+    constructor(message) {
+        this.message = message;
+    }
+    readBody() {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
+                let output = Buffer.alloc(0);
+                this.message.on('data', (chunk) => {
+                    output = Buffer.concat([output, chunk]);
+                });
+                this.message.on('end', () => {
+                    resolve(output.toString());
+                });
+            }));
+        });
+    }
+    readBodyBuffer() {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
+                const chunks = [];
+                this.message.on('data', (chunk) => {
+                    chunks.push(chunk);
+                });
+                this.message.on('end', () => {
+                    resolve(Buffer.concat(chunks));
+                });
+            }));
+        });
+    }
+}
+function isHttps(requestUrl) {
+    const parsedUrl = new URL(requestUrl);
+    return parsedUrl.protocol === 'https:';
+}
+class lib_HttpClient {
+    constructor(userAgent, handlers, requestOptions) {
+        this._ignoreSslError = false;
+        this._allowRedirects = true;
+        this._allowRedirectDowngrade = false;
+        this._maxRedirects = 50;
+        this._allowRetries = false;
+        this._maxRetries = 1;
+        this._keepAlive = false;
+        this._disposed = false;
+        this.userAgent = this._getUserAgentWithOrchestrationId(userAgent);
+        this.handlers = handlers || [];
+        this.requestOptions = requestOptions;
+        if (requestOptions) {
+            if (requestOptions.ignoreSslError != null) {
+                this._ignoreSslError = requestOptions.ignoreSslError;
+            }
+            this._socketTimeout = requestOptions.socketTimeout;
+            if (requestOptions.allowRedirects != null) {
+                this._allowRedirects = requestOptions.allowRedirects;
+            }
+            if (requestOptions.allowRedirectDowngrade != null) {
+                this._allowRedirectDowngrade = requestOptions.allowRedirectDowngrade;
+            }
+            if (requestOptions.maxRedirects != null) {
+                this._maxRedirects = Math.max(requestOptions.maxRedirects, 0);
+            }
+            if (requestOptions.keepAlive != null) {
+                this._keepAlive = requestOptions.keepAlive;
+            }
+            if (requestOptions.allowRetries != null) {
+                this._allowRetries = requestOptions.allowRetries;
+            }
+            if (requestOptions.maxRetries != null) {
+                this._maxRetries = requestOptions.maxRetries;
+            }
+        }
+    }
+    options(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('OPTIONS', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    get(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('GET', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    del(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('DELETE', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    post(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('POST', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    patch(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('PATCH', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    put(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('PUT', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    head(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('HEAD', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    sendStream(verb, requestUrl, stream, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request(verb, requestUrl, stream, additionalHeaders);
+        });
+    }
+    /**
+     * Gets a typed object from an endpoint
+     * Be aware that not found returns a null.  Other errors (4xx, 5xx) reject the promise
+     */
+    getJson(requestUrl_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            const res = yield this.get(requestUrl, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    postJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.post(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    putJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.put(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    patchJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.patch(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    /**
+     * Makes a raw http request.
+     * All other methods such as get, post, patch, and request ultimately call this.
+     * Prefer get, del, post and patch
+     */
+    request(verb, requestUrl, data, headers) {
+        return __awaiter(this, void 0, void 0, function* () {
+            if (this._disposed) {
+                throw new Error('Client has already been disposed.');
+            }
+            const parsedUrl = new URL(requestUrl);
+            let info = this._prepareRequest(verb, parsedUrl, headers);
+            // Only perform retries on reads since writes may not be idempotent.
+            const maxTries = this._allowRetries && RetryableHttpVerbs.includes(verb)
+                ? this._maxRetries + 1
+                : 1;
+            let numTries = 0;
+            let response;
+            do {
+                response = yield this.requestRaw(info, data);
+                // Check if it's an authentication challenge
+                if (response &&
+                    response.message &&
+                    response.message.statusCode === HttpCodes.Unauthorized) {
+                    let authenticationHandler;
+                    for (const handler of this.handlers) {
+                        if (handler.canHandleAuthentication(response)) {
+                            authenticationHandler = handler;
+                            break;
+                        }
+                    }
+                    if (authenticationHandler) {
+                        return authenticationHandler.handleAuthentication(this, info, data);
+                    }
+                    else {
+                        // We have received an unauthorized response but have no handlers to handle it.
+                        // Let the response return to the caller.
+                        return response;
+                    }
+                }
+                let redirectsRemaining = this._maxRedirects;
+                while (response.message.statusCode &&
+                    HttpRedirectCodes.includes(response.message.statusCode) &&
+                    this._allowRedirects &&
+                    redirectsRemaining > 0) {
+                    const redirectUrl = response.message.headers['location'];
+                    if (!redirectUrl) {
+                        // if there's no location to redirect to, we won't
+                        break;
+                    }
+                    const parsedRedirectUrl = new URL(redirectUrl);
+                    if (parsedUrl.protocol === 'https:' &&
+                        parsedUrl.protocol !== parsedRedirectUrl.protocol &&
+                        !this._allowRedirectDowngrade) {
+                        throw new Error('Redirect from HTTPS to HTTP protocol. This downgrade is not allowed for security reasons. If you want to allow this behavior, set the allowRedirectDowngrade option to true.');
+                    }
+                    // we need to finish reading the response before reassigning response
+                    // which will leak the open socket.
+                    yield response.readBody();
+                    // strip authorization header if redirected to a different hostname
+                    if (parsedRedirectUrl.hostname !== parsedUrl.hostname) {
+                        for (const header in headers) {
+                            // header names are case insensitive
+                            if (header.toLowerCase() === 'authorization') {
+                                delete headers[header];
+                            }
+                        }
+                    }
+                    // let's make the request with the new redirectUrl
+                    info = this._prepareRequest(verb, parsedRedirectUrl, headers);
+                    response = yield this.requestRaw(info, data);
+                    redirectsRemaining--;
+                }
+                if (!response.message.statusCode ||
+                    !HttpResponseRetryCodes.includes(response.message.statusCode)) {
+                    // If not a retry code, return immediately instead of retrying
+                    return response;
+                }
+                numTries += 1;
+                if (numTries < maxTries) {
+                    yield response.readBody();
+                    yield this._performExponentialBackoff(numTries);
+                }
+            } while (numTries < maxTries);
+            return response;
+        });
+    }
+    /**
+     * Needs to be called if keepAlive is set to true in request options.
+     */
+    dispose() {
+        if (this._agent) {
+            this._agent.destroy();
+        }
+        this._disposed = true;
+    }
+    /**
+     * Raw request.
+     * @param info
+     * @param data
+     */
+    requestRaw(info, data) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve, reject) => {
+                function callbackForResult(err, res) {
+                    if (err) {
+                        reject(err);
+                    }
+                    else if (!res) {
+                        // If `err` is not passed, then `res` must be passed.
+                        reject(new Error('Unknown error'));
+                    }
+                    else {
+                        resolve(res);
+                    }
+                }
+                this.requestRawWithCallback(info, data, callbackForResult);
+            });
+        });
+    }
+    /**
+     * Raw request with callback.
+     * @param info
+     * @param data
+     * @param onResult
+     */
+    requestRawWithCallback(info, data, onResult) {
+        if (typeof data === 'string') {
+            if (!info.options.headers) {
+                info.options.headers = {};
+            }
+            info.options.headers['Content-Length'] = Buffer.byteLength(data, 'utf8');
+        }
+        let callbackCalled = false;
+        function handleResult(err, res) {
+            if (!callbackCalled) {
+                callbackCalled = true;
+                onResult(err, res);
+            }
+        }
+        const req = info.httpModule.request(info.options, (msg) => {
+            const res = new HttpClientResponse(msg);
+            handleResult(undefined, res);
+        });
+        let socket;
+        req.on('socket', sock => {
+            socket = sock;
+        });
+        // If we ever get disconnected, we want the socket to timeout eventually
+        req.setTimeout(this._socketTimeout || 3 * 60000, () => {
+            if (socket) {
+                socket.end();
+            }
+            handleResult(new Error(`Request timeout: ${info.options.path}`));
+        });
+        req.on('error', function (err) {
+            // err has statusCode property
+            // res should have headers
+            handleResult(err);
+        });
+        if (data && typeof data === 'string') {
+            req.write(data, 'utf8');
+        }
+        if (data && typeof data !== 'string') {
+            data.on('close', function () {
+                req.end();
+            });
+            data.pipe(req);
+        }
+        else {
+            req.end();
+        }
+    }
+    /**
+     * Gets an http agent. This function is useful when you need an http agent that handles
+     * routing through a proxy server - depending upon the url and proxy environment variables.
+     * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
+     */
+    getAgent(serverUrl) {
+        const parsedUrl = new URL(serverUrl);
+        return this._getAgent(parsedUrl);
+    }
+    getAgentDispatcher(serverUrl) {
+        const parsedUrl = new URL(serverUrl);
+        const proxyUrl = getProxyUrl(parsedUrl);
+        const useProxy = proxyUrl && proxyUrl.hostname;
+        if (!useProxy) {
+            return;
+        }
+        return this._getProxyAgentDispatcher(parsedUrl, proxyUrl);
+    }
+    _prepareRequest(method, requestUrl, headers) {
+        const info = {};
+        info.parsedUrl = requestUrl;
+        const usingSsl = info.parsedUrl.protocol === 'https:';
+        info.httpModule = usingSsl ? external_https_namespaceObject : external_http_namespaceObject;
+        const defaultPort = usingSsl ? 443 : 80;
+        info.options = {};
+        info.options.host = info.parsedUrl.hostname;
+        info.options.port = info.parsedUrl.port
+            ? parseInt(info.parsedUrl.port)
+            : defaultPort;
+        info.options.path =
+            (info.parsedUrl.pathname || '') + (info.parsedUrl.search || '');
+        info.options.method = method;
+        info.options.headers = this._mergeHeaders(headers);
+        if (this.userAgent != null) {
+            info.options.headers['user-agent'] = this.userAgent;
+        }
+        info.options.agent = this._getAgent(info.parsedUrl);
+        // gives handlers an opportunity to participate
+        if (this.handlers) {
+            for (const handler of this.handlers) {
+                handler.prepareRequest(info.options);
+            }
+        }
+        return info;
+    }
+    _mergeHeaders(headers) {
+        if (this.requestOptions && this.requestOptions.headers) {
+            return Object.assign({}, lowercaseKeys(this.requestOptions.headers), lowercaseKeys(headers || {}));
+        }
+        return lowercaseKeys(headers || {});
+    }
+    /**
+     * Gets an existing header value or returns a default.
+     * Handles converting number header values to strings since HTTP headers must be strings.
+     * Note: This returns string | string[] since some headers can have multiple values.
+     * For headers that must always be a single string (like Content-Type), use the
+     * specialized _getExistingOrDefaultContentTypeHeader method instead.
+     */
+    _getExistingOrDefaultHeader(additionalHeaders, header, _default) {
+        let clientHeader;
+        if (this.requestOptions && this.requestOptions.headers) {
+            const headerValue = lowercaseKeys(this.requestOptions.headers)[header];
+            if (headerValue) {
+                clientHeader =
+                    typeof headerValue === 'number' ? headerValue.toString() : headerValue;
+            }
+        }
+        const additionalValue = additionalHeaders[header];
+        if (additionalValue !== undefined) {
+            return typeof additionalValue === 'number'
+                ? additionalValue.toString()
+                : additionalValue;
+        }
+        if (clientHeader !== undefined) {
+            return clientHeader;
+        }
+        return _default;
+    }
+    /**
+     * Specialized version of _getExistingOrDefaultHeader for Content-Type header.
+     * Always returns a single string (not an array) since Content-Type should be a single value.
+     * Converts arrays to comma-separated strings and numbers to strings to ensure type safety.
+     * This was split from _getExistingOrDefaultHeader to provide stricter typing for callers
+     * that assign the result to places expecting a string (e.g., additionalHeaders[Headers.ContentType]).
+     */
+    _getExistingOrDefaultContentTypeHeader(additionalHeaders, _default) {
+        let clientHeader;
+        if (this.requestOptions && this.requestOptions.headers) {
+            const headerValue = lowercaseKeys(this.requestOptions.headers)[Headers.ContentType];
+            if (headerValue) {
+                if (typeof headerValue === 'number') {
+                    clientHeader = String(headerValue);
+                }
+                else if (Array.isArray(headerValue)) {
+                    clientHeader = headerValue.join(', ');
+                }
+                else {
+                    clientHeader = headerValue;
+                }
+            }
+        }
+        const additionalValue = additionalHeaders[Headers.ContentType];
+        // Return the first non-undefined value, converting numbers or arrays to strings if necessary
+        if (additionalValue !== undefined) {
+            if (typeof additionalValue === 'number') {
+                return String(additionalValue);
+            }
+            else if (Array.isArray(additionalValue)) {
+                return additionalValue.join(', ');
+            }
+            else {
+                return additionalValue;
+            }
+        }
+        if (clientHeader !== undefined) {
+            return clientHeader;
+        }
+        return _default;
+    }
+    _getAgent(parsedUrl) {
+        let agent;
+        const proxyUrl = getProxyUrl(parsedUrl);
+        const useProxy = proxyUrl && proxyUrl.hostname;
+        if (this._keepAlive && useProxy) {
+            agent = this._proxyAgent;
+        }
+        if (!useProxy) {
+            agent = this._agent;
+        }
+        // if agent is already assigned use that agent.
+        if (agent) {
+            return agent;
+        }
+        const usingSsl = parsedUrl.protocol === 'https:';
+        let maxSockets = 100;
+        if (this.requestOptions) {
+            maxSockets = this.requestOptions.maxSockets || external_http_.globalAgent.maxSockets;
+        }
+        // This is `useProxy` again, but we need to check `proxyURl` directly for TypeScripts's flow analysis.
+        if (proxyUrl && proxyUrl.hostname) {
+            const agentOptions = {
+                maxSockets,
+                keepAlive: this._keepAlive,
+                proxy: Object.assign(Object.assign({}, ((proxyUrl.username || proxyUrl.password) && {
+                    proxyAuth: `${proxyUrl.username}:${proxyUrl.password}`
+                })), { host: proxyUrl.hostname, port: proxyUrl.port })
+            };
+            let tunnelAgent;
+            const overHttps = proxyUrl.protocol === 'https:';
+            if (usingSsl) {
+                tunnelAgent = overHttps ? tunnel.httpsOverHttps : tunnel.httpsOverHttp;
+            }
+            else {
+                tunnelAgent = overHttps ? tunnel.httpOverHttps : tunnel.httpOverHttp;
+            }
+            agent = tunnelAgent(agentOptions);
+            this._proxyAgent = agent;
+        }
+        // if tunneling agent isn't assigned create a new agent
+        if (!agent) {
+            const options = { keepAlive: this._keepAlive, maxSockets };
+            agent = usingSsl ? new external_https_.Agent(options) : new external_http_.Agent(options);
+            this._agent = agent;
+        }
+        if (usingSsl && this._ignoreSslError) {
+            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
+            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
+            // we have to cast it to any and change it directly
+            agent.options = Object.assign(agent.options || {}, {
+                rejectUnauthorized: false
+            });
+        }
+        return agent;
+    }
+    _getProxyAgentDispatcher(parsedUrl, proxyUrl) {
+        let proxyAgent;
+        if (this._keepAlive) {
+            proxyAgent = this._proxyAgentDispatcher;
+        }
+        // if agent is already assigned use that agent.
+        if (proxyAgent) {
+            return proxyAgent;
+        }
+        const usingSsl = parsedUrl.protocol === 'https:';
+        proxyAgent = new undici.ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
+            token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString('base64')}`
+        })));
+        this._proxyAgentDispatcher = proxyAgent;
+        if (usingSsl && this._ignoreSslError) {
+            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
+            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
+            // we have to cast it to any and change it directly
+            proxyAgent.options = Object.assign(proxyAgent.options.requestTls || {}, {
+                rejectUnauthorized: false
+            });
+        }
+        return proxyAgent;
+    }
+    _getUserAgentWithOrchestrationId(userAgent) {
+        const baseUserAgent = userAgent || 'actions/http-client';
+        const orchId = process.env['ACTIONS_ORCHESTRATION_ID'];
+        if (orchId) {
+            // Sanitize the orchestration ID to ensure it contains only valid characters
+            // Valid characters: 0-9, a-z, _, -, .
+            const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, '_');
+            return `${baseUserAgent} actions_orchestration_id/${sanitizedId}`;
+        }
+        return baseUserAgent;
+    }
+    _performExponentialBackoff(retryNumber) {
+        return __awaiter(this, void 0, void 0, function* () {
+            retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
+            const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
+            return new Promise(resolve => setTimeout(() => resolve(), ms));
+        });
+    }
+    _processResponse(res, options) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve, reject) => __awaiter(this, void 0, void 0, function* () {
+                const statusCode = res.message.statusCode || 0;
+                const response = {
+                    statusCode,
+                    result: null,
+                    headers: {}
+                };
+                // not found leads to null obj returned
+                if (statusCode === HttpCodes.NotFound) {
+                    resolve(response);
+                }
+                // get the result from the body
+                function dateTimeDeserializer(key, value) {
+                    if (typeof value === 'string') {
+                        const a = new Date(value);
+                        if (!isNaN(a.valueOf())) {
+                            return a;
+                        }
+                    }
+                    return value;
+                }
+                let obj;
+                let contents;
+                try {
+                    contents = yield res.readBody();
+                    if (contents && contents.length > 0) {
+                        if (options && options.deserializeDates) {
+                            obj = JSON.parse(contents, dateTimeDeserializer);
+                        }
+                        else {
+                            obj = JSON.parse(contents);
+                        }
+                        response.result = obj;
+                    }
+                    response.headers = res.message.headers;
+                }
+                catch (err) {
+                    // Invalid resource (contents not json);  leaving result obj null
+                }
+                // note that 3xx redirects are handled by the http layer.
+                if (statusCode > 299) {
+                    let msg;
+                    // if exception/error in body, attempt to get better error
+                    if (obj && obj.message) {
+                        msg = obj.message;
+                    }
+                    else if (contents && contents.length > 0) {
+                        // it may be the case that the exception is in the body message as string
+                        msg = contents;
+                    }
+                    else {
+                        msg = `Failed request: (${statusCode})`;
+                    }
+                    const err = new HttpClientError(msg, statusCode);
+                    err.result = response.result;
+                    reject(err);
+                }
+                else {
+                    resolve(response);
+                }
+            }));
+        });
+    }
+}
+const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCase()] = obj[k]), c), {});
+//# sourceMappingURL=index.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/auth.js
+var auth_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
         function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
@@ -28943,7 +29892,7 @@ class BasicCredentialHandler {
         return false;
     }
     handleAuthentication() {
-        return __awaiter(this, void 0, void 0, function* () {
+        return auth_awaiter(this, void 0, void 0, function* () {
             throw new Error('not implemented');
         });
     }
@@ -28965,7 +29914,7 @@ class auth_BearerCredentialHandler {
         return false;
     }
     handleAuthentication() {
-        return __awaiter(this, void 0, void 0, function* () {
+        return auth_awaiter(this, void 0, void 0, function* () {
             throw new Error('not implemented');
         });
     }
@@ -28987,7 +29936,7 @@ class PersonalAccessTokenCredentialHandler {
         return false;
     }
     handleAuthentication() {
-        return __awaiter(this, void 0, void 0, function* () {
+        return auth_awaiter(this, void 0, void 0, function* () {
             throw new Error('not implemented');
         });
     }
@@ -29487,7 +30436,7 @@ function tryGetExecutablePath(filePath, extensions) {
         if (stats && stats.isFile()) {
             if (IS_WINDOWS) {
                 // on Windows, test for valid extension
-                const upperExt = external_path_.extname(filePath).toUpperCase();
+                const upperExt = external_path_namespaceObject.extname(filePath).toUpperCase();
                 if (extensions.some(validExt => validExt.toUpperCase() === upperExt)) {
                     return filePath;
                 }
@@ -29516,11 +30465,11 @@ function tryGetExecutablePath(filePath, extensions) {
                 if (IS_WINDOWS) {
                     // preserve the case of the actual file (since an extension was appended)
                     try {
-                        const directory = external_path_.dirname(filePath);
-                        const upperName = external_path_.basename(filePath).toUpperCase();
+                        const directory = external_path_namespaceObject.dirname(filePath);
+                        const upperName = external_path_namespaceObject.basename(filePath).toUpperCase();
                         for (const actualName of yield readdir(directory)) {
                             if (upperName === actualName.toUpperCase()) {
-                                filePath = external_path_.join(directory, actualName);
+                                filePath = external_path_namespaceObject.join(directory, actualName);
                                 break;
                             }
                         }
@@ -29740,7 +30689,7 @@ function findInPath(tool) {
         // build the list of extensions to try
         const extensions = [];
         if (IS_WINDOWS && process.env['PATHEXT']) {
-            for (const extension of process.env['PATHEXT'].split(external_path_.delimiter)) {
+            for (const extension of process.env['PATHEXT'].split(external_path_namespaceObject.delimiter)) {
                 if (extension) {
                     extensions.push(extension);
                 }
@@ -29755,7 +30704,7 @@ function findInPath(tool) {
             return [];
         }
         // if any path separators, return empty
-        if (tool.includes(external_path_.sep)) {
+        if (tool.includes(external_path_namespaceObject.sep)) {
             return [];
         }
         // build the list of directories
@@ -29766,7 +30715,7 @@ function findInPath(tool) {
         // across platforms.
         const directories = [];
         if (process.env.PATH) {
-            for (const p of process.env.PATH.split(external_path_.delimiter)) {
+            for (const p of process.env.PATH.split(external_path_namespaceObject.delimiter)) {
                 if (p) {
                     directories.push(p);
                 }
@@ -29775,7 +30724,7 @@ function findInPath(tool) {
         // find all matches
         const matches = [];
         for (const directory of directories) {
-            const filePath = yield tryGetExecutablePath(external_path_.join(directory, tool), extensions);
+            const filePath = yield tryGetExecutablePath(external_path_namespaceObject.join(directory, tool), extensions);
             if (filePath) {
                 matches.push(filePath);
             }
@@ -30206,7 +31155,7 @@ class ToolRunner extends external_events_.EventEmitter {
                 (this.toolPath.includes('/') ||
                     (toolrunner_IS_WINDOWS && this.toolPath.includes('\\')))) {
                 // prefer options.cwd if it is specified, however options.cwd may also need to be rooted
-                this.toolPath = external_path_.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+                this.toolPath = external_path_namespaceObject.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
             }
             // if the tool is only a file name, then resolve it from the PATH
             // otherwise verify it exists (add extension on Windows if necessary)
@@ -30895,1020 +31844,6 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-
-/***/ }),
-
-/***/ 4942:
-/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  Qq: () => (/* binding */ HttpClient)
-});
-
-// UNUSED EXPORTS: Headers, HttpClientError, HttpClientResponse, HttpCodes, MediaTypes, getProxyUrl, isHttps
-
-// EXTERNAL MODULE: external "http"
-var external_http_ = __nccwpck_require__(8611);
-var external_http_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_http_, 2);
-// EXTERNAL MODULE: external "https"
-var external_https_ = __nccwpck_require__(5692);
-var external_https_namespaceObject = /*#__PURE__*/__nccwpck_require__.t(external_https_, 2);
-;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/proxy.js
-function getProxyUrl(reqUrl) {
-    const usingSsl = reqUrl.protocol === 'https:';
-    if (checkBypass(reqUrl)) {
-        return undefined;
-    }
-    const proxyVar = (() => {
-        if (usingSsl) {
-            return process.env['https_proxy'] || process.env['HTTPS_PROXY'];
-        }
-        else {
-            return process.env['http_proxy'] || process.env['HTTP_PROXY'];
-        }
-    })();
-    if (proxyVar) {
-        try {
-            return new DecodedURL(proxyVar);
-        }
-        catch (_a) {
-            if (!proxyVar.startsWith('http://') && !proxyVar.startsWith('https://'))
-                return new DecodedURL(`http://${proxyVar}`);
-        }
-    }
-    else {
-        return undefined;
-    }
-}
-function checkBypass(reqUrl) {
-    if (!reqUrl.hostname) {
-        return false;
-    }
-    const reqHost = reqUrl.hostname;
-    if (isLoopbackAddress(reqHost)) {
-        return true;
-    }
-    const noProxy = process.env['no_proxy'] || process.env['NO_PROXY'] || '';
-    if (!noProxy) {
-        return false;
-    }
-    // Determine the request port
-    let reqPort;
-    if (reqUrl.port) {
-        reqPort = Number(reqUrl.port);
-    }
-    else if (reqUrl.protocol === 'http:') {
-        reqPort = 80;
-    }
-    else if (reqUrl.protocol === 'https:') {
-        reqPort = 443;
-    }
-    // Format the request hostname and hostname with port
-    const upperReqHosts = [reqUrl.hostname.toUpperCase()];
-    if (typeof reqPort === 'number') {
-        upperReqHosts.push(`${upperReqHosts[0]}:${reqPort}`);
-    }
-    // Compare request host against noproxy
-    for (const upperNoProxyItem of noProxy
-        .split(',')
-        .map(x => x.trim().toUpperCase())
-        .filter(x => x)) {
-        if (upperNoProxyItem === '*' ||
-            upperReqHosts.some(x => x === upperNoProxyItem ||
-                x.endsWith(`.${upperNoProxyItem}`) ||
-                (upperNoProxyItem.startsWith('.') &&
-                    x.endsWith(`${upperNoProxyItem}`)))) {
-            return true;
-        }
-    }
-    return false;
-}
-function isLoopbackAddress(host) {
-    const hostLower = host.toLowerCase();
-    return (hostLower === 'localhost' ||
-        hostLower.startsWith('127.') ||
-        hostLower.startsWith('[::1]') ||
-        hostLower.startsWith('[0:0:0:0:0:0:0:1]'));
-}
-class DecodedURL extends URL {
-    constructor(url, base) {
-        super(url, base);
-        this._decodedUsername = decodeURIComponent(super.username);
-        this._decodedPassword = decodeURIComponent(super.password);
-    }
-    get username() {
-        return this._decodedUsername;
-    }
-    get password() {
-        return this._decodedPassword;
-    }
-}
-//# sourceMappingURL=proxy.js.map
-// EXTERNAL MODULE: ./node_modules/tunnel/index.js
-var tunnel = __nccwpck_require__(770);
-// EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(6752);
-;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
-/* eslint-disable @typescript-eslint/no-explicit-any */
-var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-var HttpCodes;
-(function (HttpCodes) {
-    HttpCodes[HttpCodes["OK"] = 200] = "OK";
-    HttpCodes[HttpCodes["MultipleChoices"] = 300] = "MultipleChoices";
-    HttpCodes[HttpCodes["MovedPermanently"] = 301] = "MovedPermanently";
-    HttpCodes[HttpCodes["ResourceMoved"] = 302] = "ResourceMoved";
-    HttpCodes[HttpCodes["SeeOther"] = 303] = "SeeOther";
-    HttpCodes[HttpCodes["NotModified"] = 304] = "NotModified";
-    HttpCodes[HttpCodes["UseProxy"] = 305] = "UseProxy";
-    HttpCodes[HttpCodes["SwitchProxy"] = 306] = "SwitchProxy";
-    HttpCodes[HttpCodes["TemporaryRedirect"] = 307] = "TemporaryRedirect";
-    HttpCodes[HttpCodes["PermanentRedirect"] = 308] = "PermanentRedirect";
-    HttpCodes[HttpCodes["BadRequest"] = 400] = "BadRequest";
-    HttpCodes[HttpCodes["Unauthorized"] = 401] = "Unauthorized";
-    HttpCodes[HttpCodes["PaymentRequired"] = 402] = "PaymentRequired";
-    HttpCodes[HttpCodes["Forbidden"] = 403] = "Forbidden";
-    HttpCodes[HttpCodes["NotFound"] = 404] = "NotFound";
-    HttpCodes[HttpCodes["MethodNotAllowed"] = 405] = "MethodNotAllowed";
-    HttpCodes[HttpCodes["NotAcceptable"] = 406] = "NotAcceptable";
-    HttpCodes[HttpCodes["ProxyAuthenticationRequired"] = 407] = "ProxyAuthenticationRequired";
-    HttpCodes[HttpCodes["RequestTimeout"] = 408] = "RequestTimeout";
-    HttpCodes[HttpCodes["Conflict"] = 409] = "Conflict";
-    HttpCodes[HttpCodes["Gone"] = 410] = "Gone";
-    HttpCodes[HttpCodes["TooManyRequests"] = 429] = "TooManyRequests";
-    HttpCodes[HttpCodes["InternalServerError"] = 500] = "InternalServerError";
-    HttpCodes[HttpCodes["NotImplemented"] = 501] = "NotImplemented";
-    HttpCodes[HttpCodes["BadGateway"] = 502] = "BadGateway";
-    HttpCodes[HttpCodes["ServiceUnavailable"] = 503] = "ServiceUnavailable";
-    HttpCodes[HttpCodes["GatewayTimeout"] = 504] = "GatewayTimeout";
-})(HttpCodes || (HttpCodes = {}));
-var Headers;
-(function (Headers) {
-    Headers["Accept"] = "accept";
-    Headers["ContentType"] = "content-type";
-})(Headers || (Headers = {}));
-var MediaTypes;
-(function (MediaTypes) {
-    MediaTypes["ApplicationJson"] = "application/json";
-})(MediaTypes || (MediaTypes = {}));
-/**
- * Returns the proxy URL, depending upon the supplied url and proxy environment variables.
- * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
- */
-function lib_getProxyUrl(serverUrl) {
-    const proxyUrl = pm.getProxyUrl(new URL(serverUrl));
-    return proxyUrl ? proxyUrl.href : '';
-}
-const HttpRedirectCodes = [
-    HttpCodes.MovedPermanently,
-    HttpCodes.ResourceMoved,
-    HttpCodes.SeeOther,
-    HttpCodes.TemporaryRedirect,
-    HttpCodes.PermanentRedirect
-];
-const HttpResponseRetryCodes = [
-    HttpCodes.BadGateway,
-    HttpCodes.ServiceUnavailable,
-    HttpCodes.GatewayTimeout
-];
-const RetryableHttpVerbs = ['OPTIONS', 'GET', 'DELETE', 'HEAD'];
-const ExponentialBackoffCeiling = 10;
-const ExponentialBackoffTimeSlice = 5;
-class HttpClientError extends Error {
-    constructor(message, statusCode) {
-        super(message);
-        this.name = 'HttpClientError';
-        this.statusCode = statusCode;
-        Object.setPrototypeOf(this, HttpClientError.prototype);
-    }
-}
-class HttpClientResponse {
-    constructor(message) {
-        this.message = message;
-    }
-    readBody() {
-        return __awaiter(this, void 0, void 0, function* () {
-            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
-                let output = Buffer.alloc(0);
-                this.message.on('data', (chunk) => {
-                    output = Buffer.concat([output, chunk]);
-                });
-                this.message.on('end', () => {
-                    resolve(output.toString());
-                });
-            }));
-        });
-    }
-    readBodyBuffer() {
-        return __awaiter(this, void 0, void 0, function* () {
-            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
-                const chunks = [];
-                this.message.on('data', (chunk) => {
-                    chunks.push(chunk);
-                });
-                this.message.on('end', () => {
-                    resolve(Buffer.concat(chunks));
-                });
-            }));
-        });
-    }
-}
-function isHttps(requestUrl) {
-    const parsedUrl = new URL(requestUrl);
-    return parsedUrl.protocol === 'https:';
-}
-class HttpClient {
-    constructor(userAgent, handlers, requestOptions) {
-        this._ignoreSslError = false;
-        this._allowRedirects = true;
-        this._allowRedirectDowngrade = false;
-        this._maxRedirects = 50;
-        this._allowRetries = false;
-        this._maxRetries = 1;
-        this._keepAlive = false;
-        this._disposed = false;
-        this.userAgent = this._getUserAgentWithOrchestrationId(userAgent);
-        this.handlers = handlers || [];
-        this.requestOptions = requestOptions;
-        if (requestOptions) {
-            if (requestOptions.ignoreSslError != null) {
-                this._ignoreSslError = requestOptions.ignoreSslError;
-            }
-            this._socketTimeout = requestOptions.socketTimeout;
-            if (requestOptions.allowRedirects != null) {
-                this._allowRedirects = requestOptions.allowRedirects;
-            }
-            if (requestOptions.allowRedirectDowngrade != null) {
-                this._allowRedirectDowngrade = requestOptions.allowRedirectDowngrade;
-            }
-            if (requestOptions.maxRedirects != null) {
-                this._maxRedirects = Math.max(requestOptions.maxRedirects, 0);
-            }
-            if (requestOptions.keepAlive != null) {
-                this._keepAlive = requestOptions.keepAlive;
-            }
-            if (requestOptions.allowRetries != null) {
-                this._allowRetries = requestOptions.allowRetries;
-            }
-            if (requestOptions.maxRetries != null) {
-                this._maxRetries = requestOptions.maxRetries;
-            }
-        }
-    }
-    options(requestUrl, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request('OPTIONS', requestUrl, null, additionalHeaders || {});
-        });
-    }
-    get(requestUrl, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request('GET', requestUrl, null, additionalHeaders || {});
-        });
-    }
-    del(requestUrl, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request('DELETE', requestUrl, null, additionalHeaders || {});
-        });
-    }
-    post(requestUrl, data, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request('POST', requestUrl, data, additionalHeaders || {});
-        });
-    }
-    patch(requestUrl, data, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request('PATCH', requestUrl, data, additionalHeaders || {});
-        });
-    }
-    put(requestUrl, data, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request('PUT', requestUrl, data, additionalHeaders || {});
-        });
-    }
-    head(requestUrl, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request('HEAD', requestUrl, null, additionalHeaders || {});
-        });
-    }
-    sendStream(verb, requestUrl, stream, additionalHeaders) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return this.request(verb, requestUrl, stream, additionalHeaders);
-        });
-    }
-    /**
-     * Gets a typed object from an endpoint
-     * Be aware that not found returns a null.  Other errors (4xx, 5xx) reject the promise
-     */
-    getJson(requestUrl_1) {
-        return __awaiter(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            const res = yield this.get(requestUrl, additionalHeaders);
-            return this._processResponse(res, this.requestOptions);
-        });
-    }
-    postJson(requestUrl_1, obj_1) {
-        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
-            const data = JSON.stringify(obj, null, 2);
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            additionalHeaders[Headers.ContentType] =
-                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
-            const res = yield this.post(requestUrl, data, additionalHeaders);
-            return this._processResponse(res, this.requestOptions);
-        });
-    }
-    putJson(requestUrl_1, obj_1) {
-        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
-            const data = JSON.stringify(obj, null, 2);
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            additionalHeaders[Headers.ContentType] =
-                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
-            const res = yield this.put(requestUrl, data, additionalHeaders);
-            return this._processResponse(res, this.requestOptions);
-        });
-    }
-    patchJson(requestUrl_1, obj_1) {
-        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
-            const data = JSON.stringify(obj, null, 2);
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            additionalHeaders[Headers.ContentType] =
-                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
-            const res = yield this.patch(requestUrl, data, additionalHeaders);
-            return this._processResponse(res, this.requestOptions);
-        });
-    }
-    /**
-     * Makes a raw http request.
-     * All other methods such as get, post, patch, and request ultimately call this.
-     * Prefer get, del, post and patch
-     */
-    request(verb, requestUrl, data, headers) {
-        return __awaiter(this, void 0, void 0, function* () {
-            if (this._disposed) {
-                throw new Error('Client has already been disposed.');
-            }
-            const parsedUrl = new URL(requestUrl);
-            let info = this._prepareRequest(verb, parsedUrl, headers);
-            // Only perform retries on reads since writes may not be idempotent.
-            const maxTries = this._allowRetries && RetryableHttpVerbs.includes(verb)
-                ? this._maxRetries + 1
-                : 1;
-            let numTries = 0;
-            let response;
-            do {
-                response = yield this.requestRaw(info, data);
-                // Check if it's an authentication challenge
-                if (response &&
-                    response.message &&
-                    response.message.statusCode === HttpCodes.Unauthorized) {
-                    let authenticationHandler;
-                    for (const handler of this.handlers) {
-                        if (handler.canHandleAuthentication(response)) {
-                            authenticationHandler = handler;
-                            break;
-                        }
-                    }
-                    if (authenticationHandler) {
-                        return authenticationHandler.handleAuthentication(this, info, data);
-                    }
-                    else {
-                        // We have received an unauthorized response but have no handlers to handle it.
-                        // Let the response return to the caller.
-                        return response;
-                    }
-                }
-                let redirectsRemaining = this._maxRedirects;
-                while (response.message.statusCode &&
-                    HttpRedirectCodes.includes(response.message.statusCode) &&
-                    this._allowRedirects &&
-                    redirectsRemaining > 0) {
-                    const redirectUrl = response.message.headers['location'];
-                    if (!redirectUrl) {
-                        // if there's no location to redirect to, we won't
-                        break;
-                    }
-                    const parsedRedirectUrl = new URL(redirectUrl);
-                    if (parsedUrl.protocol === 'https:' &&
-                        parsedUrl.protocol !== parsedRedirectUrl.protocol &&
-                        !this._allowRedirectDowngrade) {
-                        throw new Error('Redirect from HTTPS to HTTP protocol. This downgrade is not allowed for security reasons. If you want to allow this behavior, set the allowRedirectDowngrade option to true.');
-                    }
-                    // we need to finish reading the response before reassigning response
-                    // which will leak the open socket.
-                    yield response.readBody();
-                    // strip authorization header if redirected to a different hostname
-                    if (parsedRedirectUrl.hostname !== parsedUrl.hostname) {
-                        for (const header in headers) {
-                            // header names are case insensitive
-                            if (header.toLowerCase() === 'authorization') {
-                                delete headers[header];
-                            }
-                        }
-                    }
-                    // let's make the request with the new redirectUrl
-                    info = this._prepareRequest(verb, parsedRedirectUrl, headers);
-                    response = yield this.requestRaw(info, data);
-                    redirectsRemaining--;
-                }
-                if (!response.message.statusCode ||
-                    !HttpResponseRetryCodes.includes(response.message.statusCode)) {
-                    // If not a retry code, return immediately instead of retrying
-                    return response;
-                }
-                numTries += 1;
-                if (numTries < maxTries) {
-                    yield response.readBody();
-                    yield this._performExponentialBackoff(numTries);
-                }
-            } while (numTries < maxTries);
-            return response;
-        });
-    }
-    /**
-     * Needs to be called if keepAlive is set to true in request options.
-     */
-    dispose() {
-        if (this._agent) {
-            this._agent.destroy();
-        }
-        this._disposed = true;
-    }
-    /**
-     * Raw request.
-     * @param info
-     * @param data
-     */
-    requestRaw(info, data) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return new Promise((resolve, reject) => {
-                function callbackForResult(err, res) {
-                    if (err) {
-                        reject(err);
-                    }
-                    else if (!res) {
-                        // If `err` is not passed, then `res` must be passed.
-                        reject(new Error('Unknown error'));
-                    }
-                    else {
-                        resolve(res);
-                    }
-                }
-                this.requestRawWithCallback(info, data, callbackForResult);
-            });
-        });
-    }
-    /**
-     * Raw request with callback.
-     * @param info
-     * @param data
-     * @param onResult
-     */
-    requestRawWithCallback(info, data, onResult) {
-        if (typeof data === 'string') {
-            if (!info.options.headers) {
-                info.options.headers = {};
-            }
-            info.options.headers['Content-Length'] = Buffer.byteLength(data, 'utf8');
-        }
-        let callbackCalled = false;
-        function handleResult(err, res) {
-            if (!callbackCalled) {
-                callbackCalled = true;
-                onResult(err, res);
-            }
-        }
-        const req = info.httpModule.request(info.options, (msg) => {
-            const res = new HttpClientResponse(msg);
-            handleResult(undefined, res);
-        });
-        let socket;
-        req.on('socket', sock => {
-            socket = sock;
-        });
-        // If we ever get disconnected, we want the socket to timeout eventually
-        req.setTimeout(this._socketTimeout || 3 * 60000, () => {
-            if (socket) {
-                socket.end();
-            }
-            handleResult(new Error(`Request timeout: ${info.options.path}`));
-        });
-        req.on('error', function (err) {
-            // err has statusCode property
-            // res should have headers
-            handleResult(err);
-        });
-        if (data && typeof data === 'string') {
-            req.write(data, 'utf8');
-        }
-        if (data && typeof data !== 'string') {
-            data.on('close', function () {
-                req.end();
-            });
-            data.pipe(req);
-        }
-        else {
-            req.end();
-        }
-    }
-    /**
-     * Gets an http agent. This function is useful when you need an http agent that handles
-     * routing through a proxy server - depending upon the url and proxy environment variables.
-     * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
-     */
-    getAgent(serverUrl) {
-        const parsedUrl = new URL(serverUrl);
-        return this._getAgent(parsedUrl);
-    }
-    getAgentDispatcher(serverUrl) {
-        const parsedUrl = new URL(serverUrl);
-        const proxyUrl = getProxyUrl(parsedUrl);
-        const useProxy = proxyUrl && proxyUrl.hostname;
-        if (!useProxy) {
-            return;
-        }
-        return this._getProxyAgentDispatcher(parsedUrl, proxyUrl);
-    }
-    _prepareRequest(method, requestUrl, headers) {
-        const info = {};
-        info.parsedUrl = requestUrl;
-        const usingSsl = info.parsedUrl.protocol === 'https:';
-        info.httpModule = usingSsl ? external_https_namespaceObject : external_http_namespaceObject;
-        const defaultPort = usingSsl ? 443 : 80;
-        info.options = {};
-        info.options.host = info.parsedUrl.hostname;
-        info.options.port = info.parsedUrl.port
-            ? parseInt(info.parsedUrl.port)
-            : defaultPort;
-        info.options.path =
-            (info.parsedUrl.pathname || '') + (info.parsedUrl.search || '');
-        info.options.method = method;
-        info.options.headers = this._mergeHeaders(headers);
-        if (this.userAgent != null) {
-            info.options.headers['user-agent'] = this.userAgent;
-        }
-        info.options.agent = this._getAgent(info.parsedUrl);
-        // gives handlers an opportunity to participate
-        if (this.handlers) {
-            for (const handler of this.handlers) {
-                handler.prepareRequest(info.options);
-            }
-        }
-        return info;
-    }
-    _mergeHeaders(headers) {
-        if (this.requestOptions && this.requestOptions.headers) {
-            return Object.assign({}, lowercaseKeys(this.requestOptions.headers), lowercaseKeys(headers || {}));
-        }
-        return lowercaseKeys(headers || {});
-    }
-    /**
-     * Gets an existing header value or returns a default.
-     * Handles converting number header values to strings since HTTP headers must be strings.
-     * Note: This returns string | string[] since some headers can have multiple values.
-     * For headers that must always be a single string (like Content-Type), use the
-     * specialized _getExistingOrDefaultContentTypeHeader method instead.
-     */
-    _getExistingOrDefaultHeader(additionalHeaders, header, _default) {
-        let clientHeader;
-        if (this.requestOptions && this.requestOptions.headers) {
-            const headerValue = lowercaseKeys(this.requestOptions.headers)[header];
-            if (headerValue) {
-                clientHeader =
-                    typeof headerValue === 'number' ? headerValue.toString() : headerValue;
-            }
-        }
-        const additionalValue = additionalHeaders[header];
-        if (additionalValue !== undefined) {
-            return typeof additionalValue === 'number'
-                ? additionalValue.toString()
-                : additionalValue;
-        }
-        if (clientHeader !== undefined) {
-            return clientHeader;
-        }
-        return _default;
-    }
-    /**
-     * Specialized version of _getExistingOrDefaultHeader for Content-Type header.
-     * Always returns a single string (not an array) since Content-Type should be a single value.
-     * Converts arrays to comma-separated strings and numbers to strings to ensure type safety.
-     * This was split from _getExistingOrDefaultHeader to provide stricter typing for callers
-     * that assign the result to places expecting a string (e.g., additionalHeaders[Headers.ContentType]).
-     */
-    _getExistingOrDefaultContentTypeHeader(additionalHeaders, _default) {
-        let clientHeader;
-        if (this.requestOptions && this.requestOptions.headers) {
-            const headerValue = lowercaseKeys(this.requestOptions.headers)[Headers.ContentType];
-            if (headerValue) {
-                if (typeof headerValue === 'number') {
-                    clientHeader = String(headerValue);
-                }
-                else if (Array.isArray(headerValue)) {
-                    clientHeader = headerValue.join(', ');
-                }
-                else {
-                    clientHeader = headerValue;
-                }
-            }
-        }
-        const additionalValue = additionalHeaders[Headers.ContentType];
-        // Return the first non-undefined value, converting numbers or arrays to strings if necessary
-        if (additionalValue !== undefined) {
-            if (typeof additionalValue === 'number') {
-                return String(additionalValue);
-            }
-            else if (Array.isArray(additionalValue)) {
-                return additionalValue.join(', ');
-            }
-            else {
-                return additionalValue;
-            }
-        }
-        if (clientHeader !== undefined) {
-            return clientHeader;
-        }
-        return _default;
-    }
-    _getAgent(parsedUrl) {
-        let agent;
-        const proxyUrl = getProxyUrl(parsedUrl);
-        const useProxy = proxyUrl && proxyUrl.hostname;
-        if (this._keepAlive && useProxy) {
-            agent = this._proxyAgent;
-        }
-        if (!useProxy) {
-            agent = this._agent;
-        }
-        // if agent is already assigned use that agent.
-        if (agent) {
-            return agent;
-        }
-        const usingSsl = parsedUrl.protocol === 'https:';
-        let maxSockets = 100;
-        if (this.requestOptions) {
-            maxSockets = this.requestOptions.maxSockets || external_http_.globalAgent.maxSockets;
-        }
-        // This is `useProxy` again, but we need to check `proxyURl` directly for TypeScripts's flow analysis.
-        if (proxyUrl && proxyUrl.hostname) {
-            const agentOptions = {
-                maxSockets,
-                keepAlive: this._keepAlive,
-                proxy: Object.assign(Object.assign({}, ((proxyUrl.username || proxyUrl.password) && {
-                    proxyAuth: `${proxyUrl.username}:${proxyUrl.password}`
-                })), { host: proxyUrl.hostname, port: proxyUrl.port })
-            };
-            let tunnelAgent;
-            const overHttps = proxyUrl.protocol === 'https:';
-            if (usingSsl) {
-                tunnelAgent = overHttps ? tunnel.httpsOverHttps : tunnel.httpsOverHttp;
-            }
-            else {
-                tunnelAgent = overHttps ? tunnel.httpOverHttps : tunnel.httpOverHttp;
-            }
-            agent = tunnelAgent(agentOptions);
-            this._proxyAgent = agent;
-        }
-        // if tunneling agent isn't assigned create a new agent
-        if (!agent) {
-            const options = { keepAlive: this._keepAlive, maxSockets };
-            agent = usingSsl ? new external_https_.Agent(options) : new external_http_.Agent(options);
-            this._agent = agent;
-        }
-        if (usingSsl && this._ignoreSslError) {
-            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
-            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
-            // we have to cast it to any and change it directly
-            agent.options = Object.assign(agent.options || {}, {
-                rejectUnauthorized: false
-            });
-        }
-        return agent;
-    }
-    _getProxyAgentDispatcher(parsedUrl, proxyUrl) {
-        let proxyAgent;
-        if (this._keepAlive) {
-            proxyAgent = this._proxyAgentDispatcher;
-        }
-        // if agent is already assigned use that agent.
-        if (proxyAgent) {
-            return proxyAgent;
-        }
-        const usingSsl = parsedUrl.protocol === 'https:';
-        proxyAgent = new undici.ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
-            token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString('base64')}`
-        })));
-        this._proxyAgentDispatcher = proxyAgent;
-        if (usingSsl && this._ignoreSslError) {
-            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
-            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
-            // we have to cast it to any and change it directly
-            proxyAgent.options = Object.assign(proxyAgent.options.requestTls || {}, {
-                rejectUnauthorized: false
-            });
-        }
-        return proxyAgent;
-    }
-    _getUserAgentWithOrchestrationId(userAgent) {
-        const baseUserAgent = userAgent || 'actions/http-client';
-        const orchId = process.env['ACTIONS_ORCHESTRATION_ID'];
-        if (orchId) {
-            // Sanitize the orchestration ID to ensure it contains only valid characters
-            // Valid characters: 0-9, a-z, _, -, .
-            const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, '_');
-            return `${baseUserAgent} actions_orchestration_id/${sanitizedId}`;
-        }
-        return baseUserAgent;
-    }
-    _performExponentialBackoff(retryNumber) {
-        return __awaiter(this, void 0, void 0, function* () {
-            retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
-            const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
-            return new Promise(resolve => setTimeout(() => resolve(), ms));
-        });
-    }
-    _processResponse(res, options) {
-        return __awaiter(this, void 0, void 0, function* () {
-            return new Promise((resolve, reject) => __awaiter(this, void 0, void 0, function* () {
-                const statusCode = res.message.statusCode || 0;
-                const response = {
-                    statusCode,
-                    result: null,
-                    headers: {}
-                };
-                // not found leads to null obj returned
-                if (statusCode === HttpCodes.NotFound) {
-                    resolve(response);
-                }
-                // get the result from the body
-                function dateTimeDeserializer(key, value) {
-                    if (typeof value === 'string') {
-                        const a = new Date(value);
-                        if (!isNaN(a.valueOf())) {
-                            return a;
-                        }
-                    }
-                    return value;
-                }
-                let obj;
-                let contents;
-                try {
-                    contents = yield res.readBody();
-                    if (contents && contents.length > 0) {
-                        if (options && options.deserializeDates) {
-                            obj = JSON.parse(contents, dateTimeDeserializer);
-                        }
-                        else {
-                            obj = JSON.parse(contents);
-                        }
-                        response.result = obj;
-                    }
-                    response.headers = res.message.headers;
-                }
-                catch (err) {
-                    // Invalid resource (contents not json);  leaving result obj null
-                }
-                // note that 3xx redirects are handled by the http layer.
-                if (statusCode > 299) {
-                    let msg;
-                    // if exception/error in body, attempt to get better error
-                    if (obj && obj.message) {
-                        msg = obj.message;
-                    }
-                    else if (contents && contents.length > 0) {
-                        // it may be the case that the exception is in the body message as string
-                        msg = contents;
-                    }
-                    else {
-                        msg = `Failed request: (${statusCode})`;
-                    }
-                    const err = new HttpClientError(msg, statusCode);
-                    err.result = response.result;
-                    reject(err);
-                }
-                else {
-                    resolve(response);
-                }
-            }));
-        });
-    }
-}
-const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCase()] = obj[k]), c), {});
-//# sourceMappingURL=index.js.map
-
-/***/ })
-
-/******/ });
-/************************************************************************/
-/******/ // The module cache
-/******/ var __webpack_module_cache__ = {};
-/******/ 
-/******/ // The require function
-/******/ function __nccwpck_require__(moduleId) {
-/******/ 	// Check if module is in cache
-/******/ 	var cachedModule = __webpack_module_cache__[moduleId];
-/******/ 	if (cachedModule !== undefined) {
-/******/ 		return cachedModule.exports;
-/******/ 	}
-/******/ 	// Create a new module (and put it into the cache)
-/******/ 	var module = __webpack_module_cache__[moduleId] = {
-/******/ 		// no module.id needed
-/******/ 		// no module.loaded needed
-/******/ 		exports: {}
-/******/ 	};
-/******/ 
-/******/ 	// Execute the module function
-/******/ 	var threw = true;
-/******/ 	try {
-/******/ 		__webpack_modules__[moduleId].call(module.exports, module, module.exports, __nccwpck_require__);
-/******/ 		threw = false;
-/******/ 	} finally {
-/******/ 		if(threw) delete __webpack_module_cache__[moduleId];
-/******/ 	}
-/******/ 
-/******/ 	// Return the exports of the module
-/******/ 	return module.exports;
-/******/ }
-/******/ 
-/******/ // expose the modules object (__webpack_modules__)
-/******/ __nccwpck_require__.m = __webpack_modules__;
-/******/ 
-/************************************************************************/
-/******/ /* webpack/runtime/asset-relocator-loader */
-/******/ if (typeof __nccwpck_require__ !== 'undefined') __nccwpck_require__.ab = decodeURIComponent(new URL('.', import.meta.url).pathname).slice(import.meta.url.match(/^file:\/\/\/\w:/) ? 1 : 0, -1) + "/";
-/******/ 
-/******/ /* webpack/runtime/compat get default export */
-/******/ (() => {
-/******/ 	// getDefaultExport function for compatibility with non-harmony modules
-/******/ 	__nccwpck_require__.n = (module) => {
-/******/ 		var getter = module && module.__esModule ?
-/******/ 			() => (module['default']) :
-/******/ 			() => (module);
-/******/ 		__nccwpck_require__.d(getter, { a: getter });
-/******/ 		return getter;
-/******/ 	};
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/create fake namespace object */
-/******/ (() => {
-/******/ 	var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
-/******/ 	var leafPrototypes;
-/******/ 	// create a fake namespace object
-/******/ 	// mode & 1: value is a module id, require it
-/******/ 	// mode & 2: merge all properties of value into the ns
-/******/ 	// mode & 4: return value when already ns object
-/******/ 	// mode & 16: return value when it's Promise-like
-/******/ 	// mode & 8|1: behave like require
-/******/ 	__nccwpck_require__.t = function(value, mode) {
-/******/ 		if(mode & 1) value = this(value);
-/******/ 		if(mode & 8) return value;
-/******/ 		if(typeof value === 'object' && value) {
-/******/ 			if((mode & 4) && value.__esModule) return value;
-/******/ 			if((mode & 16) && typeof value.then === 'function') return value;
-/******/ 		}
-/******/ 		var ns = Object.create(null);
-/******/ 		__nccwpck_require__.r(ns);
-/******/ 		var def = {};
-/******/ 		leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
-/******/ 		for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
-/******/ 			Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
-/******/ 		}
-/******/ 		def['default'] = () => (value);
-/******/ 		__nccwpck_require__.d(ns, def);
-/******/ 		return ns;
-/******/ 	};
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/define property getters */
-/******/ (() => {
-/******/ 	// define getter functions for harmony exports
-/******/ 	__nccwpck_require__.d = (exports, definition) => {
-/******/ 		for(var key in definition) {
-/******/ 			if(__nccwpck_require__.o(definition, key) && !__nccwpck_require__.o(exports, key)) {
-/******/ 				Object.defineProperty(exports, key, { enumerable: true, get: definition[key] });
-/******/ 			}
-/******/ 		}
-/******/ 	};
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/ensure chunk */
-/******/ (() => {
-/******/ 	__nccwpck_require__.f = {};
-/******/ 	// This file contains only the entry chunk.
-/******/ 	// The chunk loading function for additional chunks
-/******/ 	__nccwpck_require__.e = (chunkId) => {
-/******/ 		return Promise.all(Object.keys(__nccwpck_require__.f).reduce((promises, key) => {
-/******/ 			__nccwpck_require__.f[key](chunkId, promises);
-/******/ 			return promises;
-/******/ 		}, []));
-/******/ 	};
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/get javascript chunk filename */
-/******/ (() => {
-/******/ 	// This function allow to reference async chunks
-/******/ 	__nccwpck_require__.u = (chunkId) => {
-/******/ 		// return url for filenames based on template
-/******/ 		return "" + chunkId + ".index.js";
-/******/ 	};
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/hasOwnProperty shorthand */
-/******/ (() => {
-/******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/make namespace object */
-/******/ (() => {
-/******/ 	// define __esModule on exports
-/******/ 	__nccwpck_require__.r = (exports) => {
-/******/ 		if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
-/******/ 			Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
-/******/ 		}
-/******/ 		Object.defineProperty(exports, '__esModule', { value: true });
-/******/ 	};
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/import chunk loading */
-/******/ (() => {
-/******/ 	// no baseURI
-/******/ 	
-/******/ 	// object to store loaded and loading chunks
-/******/ 	// undefined = chunk not loaded, null = chunk preloaded/prefetched
-/******/ 	// [resolve, Promise] = chunk loading, 0 = chunk loaded
-/******/ 	var installedChunks = {
-/******/ 		792: 0
-/******/ 	};
-/******/ 	
-/******/ 	var installChunk = (data) => {
-/******/ 		var {ids, modules, runtime} = data;
-/******/ 		// add "modules" to the modules object,
-/******/ 		// then flag all "ids" as loaded and fire callback
-/******/ 		var moduleId, chunkId, i = 0;
-/******/ 		for(moduleId in modules) {
-/******/ 			if(__nccwpck_require__.o(modules, moduleId)) {
-/******/ 				__nccwpck_require__.m[moduleId] = modules[moduleId];
-/******/ 			}
-/******/ 		}
-/******/ 		if(runtime) runtime(__nccwpck_require__);
-/******/ 		for(;i < ids.length; i++) {
-/******/ 			chunkId = ids[i];
-/******/ 			if(__nccwpck_require__.o(installedChunks, chunkId) && installedChunks[chunkId]) {
-/******/ 				installedChunks[chunkId][0]();
-/******/ 			}
-/******/ 			installedChunks[ids[i]] = 0;
-/******/ 		}
-/******/ 	
-/******/ 	}
-/******/ 	
-/******/ 	__nccwpck_require__.f.j = (chunkId, promises) => {
-/******/ 			// import() chunk loading for javascript
-/******/ 			var installedChunkData = __nccwpck_require__.o(installedChunks, chunkId) ? installedChunks[chunkId] : undefined;
-/******/ 			if(installedChunkData !== 0) { // 0 means "already installed".
-/******/ 	
-/******/ 				// a Promise means "currently loading".
-/******/ 				if(installedChunkData) {
-/******/ 					promises.push(installedChunkData[1]);
-/******/ 				} else {
-/******/ 					if(true) { // all chunks have JS
-/******/ 						// setup Promise in chunk cache
-/******/ 						var promise = import("./" + __nccwpck_require__.u(chunkId)).then(installChunk, (e) => {
-/******/ 							if(installedChunks[chunkId] !== 0) installedChunks[chunkId] = undefined;
-/******/ 							throw e;
-/******/ 						});
-/******/ 						var promise = Promise.race([promise, new Promise((resolve) => (installedChunkData = installedChunks[chunkId] = [resolve]))])
-/******/ 						promises.push(installedChunkData[1] = promise);
-/******/ 					}
-/******/ 				}
-/******/ 			}
-/******/ 	};
-/******/ 	
-/******/ 	// no prefetching
-/******/ 	
-/******/ 	// no preloaded
-/******/ 	
-/******/ 	// no external install chunk
-/******/ 	
-/******/ 	// no on chunks loaded
-/******/ })();
-/******/ 
-/************************************************************************/
-var __webpack_exports__ = {};
-
-// EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 14 modules
-var core = __nccwpck_require__(6288);
 // EXTERNAL MODULE: external "node:events"
 var external_node_events_ = __nccwpck_require__(8474);
 ;// CONCATENATED MODULE: ./src/words.ts
@@ -31918,7 +31853,7 @@ function plural(count, word, many = `${word}s`) {
     return `${count} ${count === 1 ? word : many}`;
 }
 /** An error's message, whatever was thrown. */
-function errorMessage(error) {
+function words_errorMessage(error) {
     return error instanceof Error ? error.message : String(error);
 }
 /**
@@ -31957,23 +31892,23 @@ function redactUrl(url) {
 
 
 const coreIO = {
-    getInput: name => core/* getInput */.V4(name),
-    setOutput: (name, value) => core/* setOutput */.uH(name, value),
-    saveState: (name, value) => core/* saveState */.LZ(name, value),
-    getState: name => core/* getState */.Gu(name),
-    setSecret: value => core/* setSecret */.Pq(value),
-    info: message => core/* info */.pq(message),
-    warning: message => core/* warning */.$e(message),
-    error: message => core/* error */.z3(message),
-    debug: message => core/* debug */.Yz(message),
-    startGroup: title => core/* startGroup */.Oh(title),
-    endGroup: () => core/* endGroup */.N4(),
-    setFailed: message => core/* setFailed */.C1(message),
+    getInput: name => getInput(name),
+    setOutput: (name, value) => setOutput(name, value),
+    saveState: (name, value) => saveState(name, value),
+    getState: name => getState(name),
+    setSecret: value => core_setSecret(value),
+    info: message => info(message),
+    warning: message => warning(message),
+    error: message => error(message),
+    debug: message => core_debug(message),
+    startGroup: title => startGroup(title),
+    endGroup: () => endGroup(),
+    setFailed: message => setFailed(message),
     appendSummary: async (markdown) => {
         // core.summary throws without GITHUB_STEP_SUMMARY; a local run simply has no summary.
         if (!process.env.GITHUB_STEP_SUMMARY)
             return;
-        await core/* summary */.z.addRaw(markdown, true).write();
+        await summary.addRaw(markdown, true).write();
     },
     logDrained: async () => {
         if (process.stdout.writableNeedDrain)
@@ -32027,7 +31962,10 @@ const constants_Input = {
     Results: 'results',
     ResultsInclude: 'results-include',
     ResultsExclude: 'results-exclude',
-    KeepResults: 'keep-results'
+    KeepResults: 'keep-results',
+    ResultsIncomplete: 'results-incomplete',
+    Cache: 'cache',
+    CacheKey: 'cache-key'
 };
 const Output = {
     TaskUuid: 'task-uuid',
@@ -32046,7 +31984,9 @@ const Output = {
     CarbonGCO2eq: 'carbon-gco2eq',
     EnergyWh: 'energy-wh',
     EnergyReusedWh: 'energy-reused-wh',
-    ResultsDir: 'results-dir'
+    ResultsDir: 'results-dir',
+    CachedCount: 'cached-count',
+    CachedInstances: 'cached-instances'
 };
 /** Keys saved with core.saveState by main and read back by post (as STATE_<key>). */
 const State = {
@@ -32067,7 +32007,11 @@ const Outcome = {
     Failure: 'failure',
     Cancelled: 'cancelled',
     TimedOut: 'timed-out',
-    Submitted: 'submitted'
+    Submitted: 'submitted',
+    /** The task succeeded, but result files it made did not all come back (results-incomplete: fail). */
+    ResultsIncomplete: 'results-incomplete',
+    Cache: 'cache',
+    CacheKey: 'cache-key'
 };
 const DEFAULT_API_URL = 'https://api.qarnot.com';
 const TASQ_TASK_URL = 'https://tasq.qarnot.com/tasks/';
@@ -32076,6 +32020,50 @@ const Env = {
     ClusterUrl: 'QARNOT_CLUSTER_URL',
     ClientToken: 'QARNOT_CLIENT_TOKEN'
 };
+
+;// CONCATENATED MODULE: ./src/input-formats/duration.ts
+/** Durations as written in workflow files: `90s`, `30m`, `2h`, `1h30m`, `1d`. */
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const WHOLE = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
+/** Milliseconds in a duration; throws an Error that says how to write one. */
+function parseDuration(text) {
+    const compact = text.trim().toLowerCase().replace(/\s+/g, '');
+    if (/^\d+(?:\.\d+)?$/.test(compact)) {
+        throw new Error(`"${text}" has no unit; write for example ${compact}m for minutes or ${compact}s for seconds`);
+    }
+    if (!WHOLE.test(compact)) {
+        throw new Error(`"${text}" is not a duration; write a number with a unit: 90s, 30m, 2h, 1h30m or 1d`);
+    }
+    let total = 0;
+    for (const [, amount, unit] of compact.matchAll(PART))
+        total += Number(amount) * UNIT_MS[unit];
+    if (total <= 0)
+        throw new Error(`"${text}" is zero; give a positive duration such as 30m`);
+    return Math.round(total);
+}
+/** `5400000` -> `1h30m`, for messages. */
+function formatDuration(ms) {
+    if (ms < 1000)
+        return `${ms}ms`;
+    if (ms < 60_000 && ms % 1000 !== 0)
+        return `${ms / 1000}s`;
+    let seconds = Math.round(ms / 1000);
+    const parts = [];
+    for (const [unit, size] of [
+        ['d', 86400],
+        ['h', 3600],
+        ['m', 60]
+    ]) {
+        if (seconds >= size) {
+            parts.push(`${Math.floor(seconds / size)}${unit}`);
+            seconds %= size;
+        }
+    }
+    if (seconds > 0 || parts.length === 0)
+        parts.push(`${seconds}s`);
+    return parts.join('');
+}
 
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
@@ -32154,50 +32142,6 @@ function traceLabels(context) {
         .map(([key, value]) => [key, String(value)]));
 }
 
-;// CONCATENATED MODULE: ./src/input-formats/duration.ts
-/** Durations as written in workflow files: `90s`, `30m`, `2h`, `1h30m`, `1d`. */
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const WHOLE = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
-const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
-/** Milliseconds in a duration; throws an Error that says how to write one. */
-function parseDuration(text) {
-    const compact = text.trim().toLowerCase().replace(/\s+/g, '');
-    if (/^\d+(?:\.\d+)?$/.test(compact)) {
-        throw new Error(`"${text}" has no unit; write for example ${compact}m for minutes or ${compact}s for seconds`);
-    }
-    if (!WHOLE.test(compact)) {
-        throw new Error(`"${text}" is not a duration; write a number with a unit: 90s, 30m, 2h, 1h30m or 1d`);
-    }
-    let total = 0;
-    for (const [, amount, unit] of compact.matchAll(PART))
-        total += Number(amount) * UNIT_MS[unit];
-    if (total <= 0)
-        throw new Error(`"${text}" is zero; give a positive duration such as 30m`);
-    return Math.round(total);
-}
-/** `5400000` -> `1h30m`, for messages. */
-function formatDuration(ms) {
-    if (ms < 1000)
-        return `${ms}ms`;
-    if (ms < 60_000 && ms % 1000 !== 0)
-        return `${ms / 1000}s`;
-    let seconds = Math.round(ms / 1000);
-    const parts = [];
-    for (const [unit, size] of [
-        ['d', 86400],
-        ['h', 3600],
-        ['m', 60]
-    ]) {
-        if (seconds >= size) {
-            parts.push(`${Math.floor(seconds / size)}${unit}`);
-            seconds %= size;
-        }
-    }
-    if (seconds > 0 || parts.length === 0)
-        parts.push(`${seconds}s`);
-    return parts.join('');
-}
-
 ;// CONCATENATED MODULE: ./src/inputs/read.ts
 /**
  * Reading single inputs: the error every reader raises (naming the input and the fix), and the readers main and
@@ -32222,7 +32166,7 @@ function about(input, parse) {
     catch (error) {
         if (error instanceof InputError)
             throw error;
-        throw new InputError(input, errorMessage(error));
+        throw new InputError(input, words_errorMessage(error));
     }
 }
 function read_readBoolean(read, input, fallback) {
@@ -32432,135 +32376,208 @@ function safeRelativePath(key) {
     return key;
 }
 
-;// CONCATENATED MODULE: ./src/storage/pool.ts
-/**
- * Bounded concurrency for transfers: a pool that runs at most `limit` tasks at once, takes new tasks while it
- * drains, and on the first failure (or the caller's abort) stops launching and aborts every running task through
- * the signal it hands them. A byte budget keeps buffered upload bytes under a ceiling.
- */
+;// CONCATENATED MODULE: ./src/storage/resource-walk.ts
 
-class TaskPool {
-    limit;
-    controller = new AbortController();
-    queue = [];
-    running = 0;
-    failure;
-    waiters = [];
-    constructor(limit, parent) {
-        this.limit = limit;
-        if (parent) {
-            if (parent.aborted)
-                this.fail((0,errors/* abortReason */.Js)(parent));
-            else
-                parent.addEventListener('abort', () => this.fail((0,errors/* abortReason */.Js)(parent)), { once: true });
+
+
+const WALK_LIMITS = { entries: 1_000_000, depth: 64, files: 100_000 };
+/** A path through a `.git` folder (the repository's, or a submodule's). */
+const GIT_FOLDER = /(^|\/)\.git(\/|$)/;
+const GLOBSTAR = Symbol('**');
+/**
+ * One segment of a pattern: a literal name, or a RegExp for `*`, `?` and `[...]` (`[!...]` negates); a backslash
+ * takes the next character literally. `*` matches names starting with a dot too.
+ */
+function compileSegment(text) {
+    if (text === '**')
+        return GLOBSTAR;
+    if (!/[*?[\\]/.test(text))
+        return text;
+    let source = '';
+    let literal = true;
+    for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (c === '\\' && i + 1 < text.length) {
+            source += resource_walk_escape(text[++i]);
         }
-    }
-    /** Aborted at the first failure or when the caller's signal aborts. */
-    get signal() {
-        return this.controller.signal;
-    }
-    add(task) {
-        if (this.failure)
-            return;
-        this.queue.push(task);
-        this.pump();
-    }
-    /** Resolves once every task added (before or during the wait) is done; rejects with the first failure. */
-    async drain() {
-        while (this.running > 0 || (this.queue.length > 0 && !this.failure)) {
-            await new Promise(resolve => this.waiters.push(resolve));
+        else if (c === '*') {
+            literal = false;
+            source += '.*';
+            while (text[i + 1] === '*')
+                i++;
         }
-        if (this.failure)
-            throw this.failure.error;
-    }
-    fail(error) {
-        if (this.failure)
-            return;
-        this.failure = { error };
-        this.queue.length = 0;
-        this.controller.abort(error);
-        this.wake();
-    }
-    wake() {
-        const waiters = this.waiters;
-        this.waiters = [];
-        for (const resolve of waiters)
-            resolve();
-    }
-    pump() {
-        while (!this.failure && this.running < this.limit && this.queue.length > 0) {
-            const task = this.queue.shift();
-            this.running++;
-            task(this.controller.signal)
-                .catch(error => this.fail(error))
-                .finally(() => {
-                this.running--;
-                this.pump();
-                this.wake();
-            });
+        else if (c === '?') {
+            literal = false;
+            source += '.';
         }
-    }
-}
-/** Runs `fn` over `items`, at most `limit` at once; the results keep the items' order. */
-async function mapLimit(items, limit, fn, signal) {
-    const results = new Array(items.length);
-    const pool = new TaskPool(limit, signal);
-    items.forEach((item, index) => pool.add(async (taskSignal) => {
-        results[index] = await fn(item, taskSignal);
-    }));
-    await pool.drain();
-    return results;
-}
-/** At most `capacity` bytes reserved at once; a reservation larger than the capacity takes all of it. */
-class ByteBudget {
-    capacity;
-    used = 0;
-    waiting = [];
-    constructor(capacity) {
-        this.capacity = capacity;
-    }
-    async acquire(bytes, signal) {
-        if (signal?.aborted)
-            throw (0,errors/* abortReason */.Js)(signal);
-        const wanted = Math.min(Math.max(bytes, 0), this.capacity);
-        if (this.used + wanted > this.capacity || this.waiting.length > 0) {
-            await new Promise((resolve, reject) => {
-                const onAbort = () => {
-                    const at = this.waiting.indexOf(entry);
-                    if (at >= 0)
-                        this.waiting.splice(at, 1);
-                    reject((0,errors/* abortReason */.Js)(signal));
-                };
-                const entry = {
-                    bytes: wanted,
-                    resolve: () => {
-                        signal?.removeEventListener('abort', onAbort);
-                        resolve();
-                    }
-                };
-                this.waiting.push(entry);
-                signal?.addEventListener('abort', onAbort, { once: true });
-            });
+        else if (c === '[') {
+            const start = i + 1 + (text[i + 1] === '!' || text[i + 1] === '^' ? 1 : 0);
+            const close = text.indexOf(']', start + 1);
+            if (close < 0) {
+                source += '\\[';
+                continue;
+            }
+            literal = false;
+            const negate = start > i + 1;
+            const body = text.slice(start, close).replace(/\\/g, '\\\\').replace(/\^/g, '\\^');
+            source += `[${negate ? '^' : ''}${body}]`;
+            i = close;
         }
         else {
-            this.used += wanted;
-        }
-        let released = false;
-        return () => {
-            if (released)
-                return;
-            released = true;
-            this.used -= wanted;
-            this.grant();
-        };
-    }
-    grant() {
-        while (this.waiting.length > 0 && this.used + this.waiting[0].bytes <= this.capacity) {
-            const next = this.waiting.shift();
-            this.used += next.bytes;
-            next.resolve();
+            source += resource_walk_escape(c);
         }
     }
+    return literal ? text.replace(/\\(.)/g, '$1') : new RegExp(`^${source}$`, 'su');
+}
+function resource_walk_escape(c) {
+    return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+function segmentMatches(segment, name) {
+    if (typeof segment === 'string')
+        return segment === name;
+    return segment !== GLOBSTAR && segment.test(name);
+}
+/** Whether `path` matches `pattern` whole, or (partial) could still match once longer. */
+function matches(pattern, path, partial, p = 0, s = 0) {
+    for (;;) {
+        if (p === pattern.length)
+            return s === path.length;
+        if (s === path.length)
+            return partial || pattern.slice(p).every(x => x === GLOBSTAR);
+        const segment = pattern[p];
+        if (segment === GLOBSTAR) {
+            if (matches(pattern, path, partial, p + 1, s))
+                return true;
+            s++;
+            continue;
+        }
+        if (!segmentMatches(segment, path[s]))
+            return false;
+        p++;
+        s++;
+    }
+}
+/** A pattern ready to match: its segments, and whether it named a folder only (`data/`). */
+class CompiledPattern {
+    text;
+    segments;
+    /** The leading literal segments: where the walk starts. */
+    literal;
+    folderOnly;
+    constructor(text) {
+        this.text = text;
+        this.folderOnly = text.endsWith('/');
+        const parts = text === '.' ? [] : text.split('/').filter(part => part !== '');
+        this.segments = parts.map(compileSegment);
+        const first = this.segments.findIndex(s => typeof s !== 'string');
+        this.literal = (first < 0 ? this.segments : this.segments.slice(0, first));
+    }
+    /** The pattern names this path, or one of its folders (a folder stands for all its files). */
+    covers(path) {
+        if (!this.folderOnly && matches(this.segments, path, false))
+            return true;
+        for (let k = path.length - 1; k >= 0; k--)
+            if (matches(this.segments, path.slice(0, k), false))
+                return true;
+        return false;
+    }
+    /** A folder at this path may hold files the pattern names. */
+    mayHoldMatches(path) {
+        return this.covers(path) || matches(this.segments, path, true);
+    }
+}
+const posix = (rel) => rel.join('/');
+function isNotFound(error) {
+    const code = error.code;
+    return code === 'ENOENT' || code === 'ENOTDIR';
+}
+/** What an entry is, links followed; undefined when it vanished, or is a broken link the pattern does not name. */
+async function look(item, pattern) {
+    let info;
+    try {
+        info = await (0,promises_.lstat)(item.abs);
+    }
+    catch (error) {
+        if (isNotFound(error))
+            return undefined;
+        throw error;
+    }
+    const link = info.isSymbolicLink();
+    if (!link && item.real !== undefined)
+        return { info, real: item.real, link };
+    try {
+        return { info: link ? await (0,promises_.stat)(item.abs) : info, real: await (0,promises_.realpath)(item.abs), link };
+    }
+    catch (error) {
+        if (!isNotFound(error))
+            throw error;
+        if (!pattern.covers(item.rel))
+            return undefined;
+        throw new errors/* StorageInputError */.MD('resources', `"${pattern.text}" matches "${posix(item.rel)}", a broken symbolic link; fix or remove the link`);
+    }
+}
+/** A folder's children the pattern may name, within the limits; none when the folder closes a cycle of links. */
+async function children(context, pattern, item, real) {
+    const { limits } = context;
+    const path = posix(item.rel);
+    if (item.chain.includes(real))
+        return []; // a cycle of links: this folder is being walked already
+    if (item.rel.length >= limits.depth) {
+        throw new errors/* StorageInputError */.MD('resources', `"${pattern.text}" reaches "${path}", more than ${limits.depth} folders deep (symbolic links to folders leading into one another?); remove those links, or exclude them with "!pattern"`);
+    }
+    const names = await (0,promises_.readdir)(item.abs);
+    context.seen += names.length;
+    if (context.seen > limits.entries) {
+        throw new errors/* StorageInputError */.MD('resources', `"${pattern.text}" leads to more than ${limits.entries.toLocaleString('en-US')} files and folders (under "${path || '.'}": symbolic links to folders leading into one another?); name fewer files, remove those links, or exclude them with "!pattern"`);
+    }
+    const chain = [...item.chain, real];
+    // Links among the children are resolved when looked at; the others keep their parent's real path.
+    return names
+        .map(name => ({ abs: (0,external_node_path_.join)(item.abs, name), rel: [...item.rel, name], chain, real: (0,external_node_path_.join)(real, name) }))
+        .filter(child => pattern.mayHoldMatches(child.rel));
+}
+/** The files one include pattern names, walked from its literal start, links followed where they stay inside. */
+async function walkPattern(context, pattern) {
+    const { root, realRoot, signal } = context;
+    const namesGit = GIT_FOLDER.test(pattern.text);
+    const result = { files: new Map(), excluded: 0, gitLinks: [] };
+    const inside = (real) => real === realRoot || real.startsWith(realRoot + external_node_path_.sep);
+    const inGit = (real) => GIT_FOLDER.test((0,external_node_path_.relative)(realRoot, real).split(external_node_path_.sep).join('/'));
+    const stack = [{ abs: (0,external_node_path_.join)(root, ...pattern.literal), rel: [...pattern.literal], chain: [] }];
+    while (stack.length > 0) {
+        if (signal?.aborted)
+            throw (0,errors/* abortReason */.Js)(signal);
+        const item = stack.pop();
+        const path = posix(item.rel);
+        if (context.exclude.some(x => x.covers(item.rel))) {
+            result.excluded++;
+            continue;
+        }
+        if (!namesGit && GIT_FOLDER.test(path))
+            continue;
+        const seen = await look(item, pattern);
+        // A file is looked at only when the pattern names it; a folder when it may hold files the pattern names.
+        if (!seen || (!seen.info.isDirectory() && !pattern.covers(item.rel)))
+            continue;
+        const { info, real, link } = seen;
+        if (!inside(real)) {
+            throw new errors/* StorageInputError */.MD('resources', `"${path}" ${link ? 'is a symbolic link' : 'leads through a symbolic link'} to ${real}, outside the workspace; copy the files into the workspace, or exclude it with "!${path}"`);
+        }
+        if (!GIT_FOLDER.test(path) && inGit(real)) {
+            // actions/checkout leaves the job's token in .git/config: a link does not take it along.
+            result.gitLinks.push(path);
+        }
+        else if (info.isDirectory()) {
+            stack.push(...(await children(context, pattern, item, real)).reverse());
+        }
+        else if (info.isFile()) {
+            result.files.set(path, info.size);
+        }
+        else {
+            throw new errors/* StorageInputError */.MD('resources', `"${path}" (from "${pattern.text}") is not a regular file; exclude it with "!${path}"`);
+        }
+    }
+    return result;
 }
 
 ;// CONCATENATED MODULE: ./src/storage/resource-patterns.ts
@@ -32626,92 +32643,73 @@ function parseResourcePatterns(text, workspace) {
     }
     return { include, exclude };
 }
-/** The glob escape @actions/glob applies to the paths it roots patterns in. */
-function globEscape(path) {
-    return path
-        .replace(/\\/g, '\\\\')
-        .replace(/(\[)(?=[^/]+\])/g, '[[]')
-        .replace(/\?/g, '[?]')
-        .replace(/\*/g, '[*]');
-}
-/** Every file a pattern matches (directories expand to their files), as absolute paths. */
-async function globFiles(workspace, pattern) {
-    const glob = await __nccwpck_require__.e(/* import() */ 427).then(__nccwpck_require__.bind(__nccwpck_require__, 4427));
-    const rooted = pattern === '.' ? globEscape(workspace) : `${globEscape(workspace)}/${pattern}`;
-    const globber = await glob.create(rooted, {
-        followSymbolicLinks: true,
-        implicitDescendants: true,
-        matchDirectories: true,
-        omitBrokenSymbolicLinks: false
-    });
-    try {
-        return await globber.glob();
-    }
-    catch (error) {
-        const broken = /No information found for the path '(.*)'/.exec(error.message);
-        if (!broken)
-            throw error;
-        throw new errors/* StorageInputError */.MD('resources', `"${pattern}" matches "${(0,external_node_path_.relative)(workspace, broken[1])}", a broken symbolic link; fix or remove the link`);
-    }
-}
-/** Keeps regular files inside the workspace; a symlink that leads outside it is an error. */
-async function keepFiles(workspace, realWorkspace, pattern, paths) {
-    const kept = await mapLimit(paths, 32, async (absolute) => {
-        const info = await (0,promises_.stat)(absolute);
-        if (info.isDirectory())
-            return undefined;
-        const path = (0,external_node_path_.relative)(workspace, absolute).split(external_node_path_.sep).join('/');
-        if (!info.isFile()) {
-            throw new errors/* StorageInputError */.MD('resources', `"${path}" (from "${pattern}") is not a regular file; exclude it`);
-        }
-        const real = await (0,promises_.realpath)(absolute);
-        if (real !== realWorkspace && !real.startsWith(realWorkspace + external_node_path_.sep)) {
-            throw new errors/* StorageInputError */.MD('resources', `"${path}" is a symbolic link to ${real}, outside the workspace; copy the file into the workspace or exclude it`);
-        }
-        if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
-            throw new errors/* StorageInputError */.MD('resources', `"${path}" is longer than ${MAX_PATH_BYTES} bytes; shorten it`);
-        }
-        return { path, size: info.size };
-    });
-    return kept.filter((file) => file !== undefined);
-}
-/** A path through a `.git` folder (the repository's, or a submodule's). */
-const GIT_FOLDER = /(^|\/)\.git(\/|$)/;
 /**
  * Resolves the `resources` input to the files it names, sorted by path: each include pattern must match at least
- * one file; `!pattern` removes files wherever it appears in the list.
+ * one file; `!pattern` removes files wherever it appears in the list. Symbolic links are followed by where they
+ * lead: to a file or folder inside the workspace they are taken (under the link's name); outside the workspace
+ * they are refused; into a `.git` folder they are left out with a warning (a pattern naming `.git` itself, e.g.
+ * `.git/HEAD`, still takes what it names). The walk is bounded by `limits` (WALK_LIMITS).
  */
-async function resolveResources(workspace, text) {
+async function resolveResources(workspace, text, options = {}) {
     const root = (0,external_node_path_.resolve)(workspace);
-    const realWorkspace = await (0,promises_.realpath)(root).catch(() => {
+    const realRoot = await (0,promises_.realpath)(root).catch(() => {
         throw new errors/* StorageInputError */.MD('resources', `the workspace ${root} does not exist; run actions/checkout first`);
     });
     const { include, exclude } = parseResourcePatterns(text, root);
+    const limits = options.limits ?? WALK_LIMITS;
+    const context = {
+        root,
+        realRoot,
+        exclude: exclude.map(x => new CompiledPattern(x)),
+        limits,
+        signal: options.signal,
+        seen: 0
+    };
     const chosen = new Map();
+    const gitLinks = new Set();
     for (const pattern of include) {
-        const files = await keepFiles(root, realWorkspace, pattern, await globFiles(root, pattern));
-        if (files.length === 0) {
-            throw new errors/* StorageInputError */.MD('resources', `"${pattern}" matches no file in the workspace (${root}); check the path, or check out the files first`);
+        const found = await walkPattern(context, new CompiledPattern(pattern));
+        for (const link of found.gitLinks)
+            gitLinks.add(link);
+        if (found.files.size === 0 && found.excluded === 0)
+            throw matchesNothing(pattern, root, found.gitLinks);
+        for (const [path, size] of found.files) {
+            if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
+                throw new errors/* StorageInputError */.MD('resources', `"${path}" is longer than ${MAX_PATH_BYTES} bytes; shorten it`);
+            }
+            chosen.set(path, size);
         }
-        // A repository's .git folder (which actions/checkout leaves holding a token) goes only when a pattern names it.
-        const namesGit = GIT_FOLDER.test(pattern);
-        for (const file of files)
-            if (namesGit || !GIT_FOLDER.test(file.path))
-                chosen.set(file.path, file.size);
+        if (chosen.size > limits.files) {
+            throw new errors/* StorageInputError */.MD('resources', `names more than ${limits.files.toLocaleString('en-US')} files; name fewer (an archive of them is one file)`);
+        }
     }
-    for (const pattern of exclude) {
-        for (const absolute of await globFiles(root, pattern)) {
-            chosen.delete((0,external_node_path_.relative)(root, absolute).split(external_node_path_.sep).join('/'));
-        }
+    if (gitLinks.size > 0) {
+        options.warn?.(`Input 'resources': ${quoteList([...gitLinks])} ${gitLinks.size === 1 ? 'is a symbolic link' : 'are symbolic links'} leading into .git, left out (actions/checkout leaves the job's token there; name .git itself, e.g. .git/HEAD, if a task needs it).`);
     }
     if (chosen.size === 0) {
         throw new errors/* StorageInputError */.MD('resources', 'every file matched is excluded by a "!" pattern; loosen the exclusions');
     }
     return [...chosen].map(([path, size]) => ({ path, size })).sort((a, b) => comparePaths(a.path, b.path));
 }
+/** Why a pattern gave no file: it matched none, or only links leading into .git. */
+function matchesNothing(pattern, root, gitLinks) {
+    if (gitLinks.length > 0) {
+        return new errors/* StorageInputError */.MD('resources', `"${pattern}" names only ${quoteList(gitLinks)}, a symbolic link leading into .git (which actions/checkout leaves holding the job's token); name .git itself (e.g. .git/HEAD) if a task needs it`);
+    }
+    return new errors/* StorageInputError */.MD('resources', `"${pattern}" matches no file in the workspace (${root}); check the path, or check out the files first`);
+}
+/** `"a"`, `"a" and "b"`, `"a", "b" and 3 more`. */
+function quoteList(items) {
+    const quoted = items.slice(0, 3).map(item => JSON.stringify(item));
+    if (items.length > 3)
+        return `${quoted.join(', ')} and ${items.length - 3} more`;
+    if (quoted.length > 1)
+        return `${quoted.slice(0, -1).join(', ')} and ${quoted[quoted.length - 1]}`;
+    return quoted[0] ?? '';
+}
 /**
  * The `results` folder as an absolute path inside the workspace (created later if missing). It must not be the
- * workspace itself, a file, or reached through a symbolic link that leads outside the workspace.
+ * workspace itself, a file, inside `.git`, or reached through a symbolic link (wherever it leads).
  */
 async function resolveResultsFolder(workspace, text) {
     const root = (0,external_node_path_.resolve)(workspace);
@@ -32729,19 +32727,20 @@ async function resolveResultsFolder(workspace, text) {
     if (GIT_FOLDER.test(folder)) {
         throw new errors/* StorageInputError */.MD('results', `"${folder}" is inside .git; name a folder outside it, e.g. out`);
     }
-    const realWorkspace = await (0,promises_.realpath)(root);
     let current = root;
     for (const segment of folder.split('/')) {
         current = (0,external_node_path_.join)(current, segment);
         const info = await (0,promises_.lstat)(current).catch(() => undefined);
         if (!info)
             break;
-        const real = await (0,promises_.realpath)(current);
-        if (real !== realWorkspace && !real.startsWith(realWorkspace + external_node_path_.sep)) {
-            throw new errors/* StorageInputError */.MD('results', `"${folder}" leads outside the workspace (to ${real}); name another folder`);
+        const here = (0,external_node_path_.relative)(root, current).split(external_node_path_.sep).join('/');
+        // Results are never written through a link: `out -> .git` would let a task's files become hooks or config.
+        if (info.isSymbolicLink()) {
+            const real = await (0,promises_.realpath)(current).catch(() => 'nowhere (a broken link)');
+            throw new errors/* StorageInputError */.MD('results', `"${here}" is a symbolic link (to ${real}); results are never written through a link: name a real folder, or remove the link`);
         }
-        if (!(await (0,promises_.stat)(current)).isDirectory()) {
-            throw new errors/* StorageInputError */.MD('results', `"${(0,external_node_path_.relative)(root, current)}" is a file; name a folder (it is created if missing)`);
+        if (!info.isDirectory()) {
+            throw new errors/* StorageInputError */.MD('results', `"${here}" is a file; name a folder (it is created if missing)`);
         }
     }
     return (0,external_node_path_.join)(root, ...folder.split('/'));
@@ -33212,6 +33211,28 @@ function planRerun(requested, earlier, attempt) {
         return { kind: 'none', kept, warnings };
     return { kind: 'some', rerun: idsToIntervals(rerun), kept, warnings };
 }
+/**
+ * The longest range the action builds for a re-run on its own. Qarnot refuses a range past an unpublished length
+ * (`range-length`, docs/qarnot-api.md §6): every other instance of 1,000 failing is about 2,000 characters.
+ */
+const MAX_BUILT_RANGE_CHARS = 1024;
+/**
+ * A re-run whose ids would form a longer range than the action sends (or than the user's own range, which Qarnot
+ * took in the first attempt) computes everything instead, and says why.
+ */
+function boundRerun(plan, requestedRangeChars) {
+    if (plan.kind !== 'some')
+        return plan;
+    const length = formatRanges(plan.rerun).length;
+    const bound = Math.max(MAX_BUILT_RANGE_CHARS, requestedRangeChars);
+    if (length <= bound)
+        return plan;
+    const count = plan.rerun.reduce((sum, { first, last }) => sum + last - first + 1, 0);
+    return {
+        kind: 'all',
+        reason: `the ${plural(count, 'instance')} that did not succeed before form a range of ${length} characters, longer than the ${bound} the action sends (Qarnot limits a range's length)`
+    };
+}
 /** One sentence for the log and the summary: what is re-run and where the rest comes from. */
 function describePlan(plan) {
     if (plan.kind === 'all')
@@ -33222,6 +33243,51 @@ function describePlan(plan) {
     const count = plan.rerun.reduce((sum, { first, last }) => sum + last - first + 1, 0);
     return `Re-running ${plural(count, 'instance')} that did not succeed before (${formatRanges(plan.rerun)}); the others come from earlier attempts: ${sources.join('; ')}.`;
 }
+
+;// CONCATENATED MODULE: ./src/cache/key.ts
+/**
+ * The cache key of an instance (docs/cache.md, "What goes into a key"): a digest of everything that decides what
+ * the instance computes, and of nothing that does not (the run, the attempt, the commit, labels, tags, the name).
+ * Two commits with the same inputs share results. Pure.
+ */
+
+/** The version of the key's own format: bumping it invalidates every entry. */
+const CACHE_KEY_FORMAT = 'qarnot-action-cache/1';
+/**
+ * What every instance of the step shares, as one hex digest: the folder of the step's entries in storage, so one
+ * listing finds every hit. The instance key adds the id.
+ */
+function stepCacheDigest(parts) {
+    const constants = [...parts.constants]
+        .map(({ key, value }) => [
+        key,
+        parts.isSecret(key)
+            ? `hmac:${(0,external_node_crypto_.createHmac)('sha256', parts.secretKey).update(value).digest('hex')}`
+            : value
+    ])
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    // JSON of a fixed shape: every field named, so that no two different inputs encode alike.
+    const identity = {
+        format: CACHE_KEY_FORMAT,
+        profile: parts.profile ?? null,
+        pool: parts.pool ?? null,
+        hardware: parts.hardware,
+        constants,
+        imageDigest: parts.imageDigest ?? null,
+        resourcesTree: parts.resourcesTree ?? null,
+        results: parts.results
+            ? [parts.results.prefix, parts.results.whitelist ?? null, parts.results.blacklist ?? null]
+            : null,
+        salt: parts.salt
+    };
+    return (0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(identity)).digest('hex');
+}
+/** The key of one instance of the step. */
+function instanceCacheKey(stepDigest, id) {
+    return (0,external_node_crypto_.createHash)('sha256').update(`${CACHE_KEY_FORMAT}\n${stepDigest}\n${id}`).digest('hex');
+}
+/** What `cache-key` may hold: it is part of a key, and shown in the summary. */
+const CACHE_SALT_PATTERN = /^[A-Za-z0-9._:+=@/-]{0,128}$/;
 
 ;// CONCATENATED MODULE: ./src/input-formats/docker-image.ts
 /**
@@ -33693,6 +33759,7 @@ function makeShortname(env, randomHex) {
 
 
 
+
 /** What describes a task to create. */
 /** Longer than any GitHub job runs (5 days on a self-hosted runner); timers cannot wait much longer either. */
 const LONGEST_TIMEOUT = {
@@ -33721,6 +33788,33 @@ function readFollowTask(read) {
     }
     return task;
 }
+function readResultsIncomplete(read) {
+    const text = read(constants_Input.ResultsIncomplete).toLowerCase();
+    if (text === '' || text === 'fail')
+        return 'fail';
+    if (text === 'warn')
+        return 'warn';
+    throw new InputError(constants_Input.ResultsIncomplete, `"${read(constants_Input.ResultsIncomplete)}" is not a choice; write fail or warn`);
+}
+function readCache(read, following, wait) {
+    const text = read(constants_Input.Cache).toLowerCase();
+    const salt = read(constants_Input.CacheKey);
+    const mode = text === '' || text === 'false' ? undefined : text === 'true' ? 'write' : text === 'read' ? 'read' : null;
+    if (mode === null)
+        throw new InputError(constants_Input.Cache, `"${read(constants_Input.Cache)}" is not a choice; write true, read or false`);
+    if (!CACHE_SALT_PATTERN.test(salt))
+        throw new InputError(constants_Input.CacheKey, 'may hold letters, digits and . _ : + = @ / - only, at most 128 of them (it becomes part of a key); write e.g. v2');
+    if (mode === undefined) {
+        if (salt !== '')
+            throw new InputError(constants_Input.CacheKey, 'salts the cache, which is off; set cache: true, or remove cache-key');
+        return undefined;
+    }
+    if (following)
+        throw new InputError(constants_Input.Cache, "cannot be used with 'task': a task made elsewhere was not looked up; set cache on the step that creates it");
+    if (!wait)
+        throw new InputError(constants_Input.Cache, 'needs the step to wait (wait: true): only instances seen to succeed, with their output and files whole, are stored');
+    return { mode, salt };
+}
 function readRerunMode(read) {
     const text = read(constants_Input.Rerun).toLowerCase();
     if (text === '' || text === 'failed')
@@ -33744,7 +33838,9 @@ function readTaskSpec(read, context) {
         userTags,
         userLabels,
         maxRetriesPerInstance: readWholeNumber(read, constants_Input.MaxRetriesPerInstance, 0) ?? 0,
-        autoDelete: read_readBoolean(read, constants_Input.AutoDelete, false)
+        autoDelete: read_readBoolean(read, constants_Input.AutoDelete, false),
+        // What the task is given and what comes back of it make it what it is too (matrix legs over other files).
+        files: [constants_Input.Resources, constants_Input.Results, constants_Input.ResultsInclude, constants_Input.ResultsExclude].map(input => read(input))
     };
     const stepTag = makeStepTag(context.env, described);
     const ownTags = [...(context.trace ? [context.trace.tag] : []), ...(stepTag ? [stepTag] : [])];
@@ -33788,13 +33884,15 @@ function readSettings(read, context) {
     const followTask = readFollowTask(read);
     const created = followTask === undefined ? readTaskSpec(read, context) : undefined;
     const githubToken = read(constants_Input.GithubToken);
+    const wait = read_readBoolean(read, constants_Input.Wait, true);
+    const cache = readCache(read, followTask !== undefined, wait);
     return {
         token,
         apiUrl,
         task: created?.spec,
         followTask,
         secrets: [token, ...(created?.secrets ?? []), ...(githubToken ? [githubToken] : [])],
-        wait: read_readBoolean(read, constants_Input.Wait, true),
+        wait,
         timeoutMs: readDuration(read, constants_Input.Timeout, LONGEST_TIMEOUT),
         abortOnCancel: read_readBoolean(read, constants_Input.AbortOnCancel, true),
         streamLogs: read_readBoolean(read, constants_Input.StreamLogs, true),
@@ -33804,10 +33902,11 @@ function readSettings(read, context) {
         commentLeg: created?.commentLeg,
         githubToken,
         rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
-        files: readFiles(read, context.env, followTask !== undefined)
+        files: readFiles(read, context.env, followTask !== undefined, cache !== undefined),
+        cache
     };
 }
-function readFiles(read, env, following) {
+function readFiles(read, env, following, cached) {
     const resources = read(constants_Input.Resources) || undefined;
     const results = read(constants_Input.Results) || undefined;
     const include = read(constants_Input.ResultsInclude) || undefined;
@@ -33820,7 +33919,8 @@ function readFiles(read, env, following) {
         if (alone)
             throw new InputError(alone, "filters the files brought back to 'results', which is not set; set results: out");
     }
-    if (resources === undefined && results === undefined)
+    // The cache lives in storage: a step with neither resources nor results still reaches it.
+    if (resources === undefined && results === undefined && !cached)
         return undefined;
     const filters = fromStorage(() => validateResultFilters({ include, exclude }));
     return {
@@ -33829,7 +33929,8 @@ function readFiles(read, env, following) {
         results,
         resultsWhitelist: filters.resultsWhitelist,
         resultsBlacklist: filters.resultsBlacklist,
-        keepResults: read_readBoolean(read, constants_Input.KeepResults, false)
+        keepResults: read_readBoolean(read, constants_Input.KeepResults, false),
+        resultsIncomplete: readResultsIncomplete(read)
     };
 }
 function readPostSettings(read, env) {
@@ -33859,7 +33960,7 @@ function readInputs(io, env, randomHex) {
         return settings;
     }
     catch (error) {
-        io.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${errorMessage(error)}`);
+        io.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${words_errorMessage(error)}`);
         return undefined;
     }
 }
@@ -34162,7 +34263,7 @@ class QarnotClient {
             return readTaskDocument(answer);
         }
         catch (error) {
-            throw new QarnotAnswerError(call.method, call.path, errorMessage(error));
+            throw new QarnotAnswerError(call.method, call.path, words_errorMessage(error));
         }
     }
     /**
@@ -34206,13 +34307,17 @@ class QarnotClient {
         const answer = await this.json({ method: 'GET', path: '/settings' });
         return answer?.storage;
     }
-    /** `GET /info`: the account's email, which is its storage access key (docs/qarnot-api.md §8). */
-    async getAccountEmail() {
+    /**
+     * `GET /info`: the account's email, which is its storage access key (docs/qarnot-api.md §8), and the whole answer
+     * (its storage quotas are read from it by the storage side).
+     */
+    async getAccount() {
         const call = { method: 'GET', path: '/info' };
-        const email = (await this.json(call))?.email;
+        const info = (await this.json(call));
+        const email = info?.email;
         if (typeof email !== 'string' || email === '')
             throw new QarnotAnswerError(call.method, call.path, 'it names no email');
-        return email;
+        return { email, info: info ?? {} };
     }
     /** `GET /credits/v1/tasks/{uuid}/credits` (a service beside the compute API, without its `/v1` prefix). */
     getTaskCredits(uuid) {
@@ -34307,7 +34412,7 @@ class QarnotClient {
             // A sink that stopped on purpose says why; anything else is the network.
             if (error instanceof SinkStopped)
                 throw error;
-            return new QarnotNetworkError(call.method, call.path, errorMessage(error));
+            return new QarnotNetworkError(call.method, call.path, words_errorMessage(error));
         }
         if (response.status >= 200 && response.status < 300)
             return response;
@@ -34350,8 +34455,6 @@ class SinkStopped extends Error {
     }
 }
 
-// EXTERNAL MODULE: ./node_modules/@actions/http-client/lib/index.js + 1 modules
-var lib = __nccwpck_require__(4942);
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
 // EXTERNAL MODULE: external "node:https"
@@ -34418,7 +34521,7 @@ async function answer(response, request, sink, touch) {
 class ActionsHttpTransport {
     http;
     constructor(userAgent) {
-        this.http = new lib/* HttpClient */.Qq(userAgent, [], { allowRetries: false, allowRedirects: false, keepAlive: true });
+        this.http = new lib_HttpClient(userAgent, [], { allowRetries: false, allowRedirects: false, keepAlive: true });
     }
     exchange(request, sink) {
         return new Promise((resolve, reject) => {
@@ -34436,7 +34539,7 @@ class ActionsHttpTransport {
                 request.signal?.removeEventListener('abort', onAbort);
                 if (error !== undefined) {
                     outgoing.destroy();
-                    reject(error instanceof Error ? error : new Error(errorMessage(error)));
+                    reject(error instanceof Error ? error : new Error(words_errorMessage(error)));
                 }
                 else if (response)
                     resolve(response);
@@ -34460,6 +34563,1286 @@ class ActionsHttpTransport {
     }
     close() {
         this.http.dispose();
+    }
+}
+
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:perf_hooks"
+var external_node_perf_hooks_ = __nccwpck_require__(643);
+;// CONCATENATED MODULE: external "node:stream/promises"
+const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+;// CONCATENATED MODULE: ./src/storage/pool.ts
+/**
+ * Bounded concurrency for transfers: a pool that runs at most `limit` tasks at once, takes new tasks while it
+ * drains, and on the first failure (or the caller's abort) stops launching and aborts every running task through
+ * the signal it hands them. A byte budget keeps buffered upload bytes under a ceiling.
+ */
+
+class TaskPool {
+    limit;
+    controller = new AbortController();
+    queue = [];
+    running = 0;
+    failure;
+    waiters = [];
+    constructor(limit, parent) {
+        this.limit = limit;
+        if (parent) {
+            if (parent.aborted)
+                this.fail((0,errors/* abortReason */.Js)(parent));
+            else
+                parent.addEventListener('abort', () => this.fail((0,errors/* abortReason */.Js)(parent)), { once: true });
+        }
+    }
+    /** Aborted at the first failure or when the caller's signal aborts. */
+    get signal() {
+        return this.controller.signal;
+    }
+    add(task) {
+        if (this.failure)
+            return;
+        this.queue.push(task);
+        this.pump();
+    }
+    /** Resolves once every task added (before or during the wait) is done; rejects with the first failure. */
+    async drain() {
+        while (this.running > 0 || (this.queue.length > 0 && !this.failure)) {
+            await new Promise(resolve => this.waiters.push(resolve));
+        }
+        if (this.failure)
+            throw this.failure.error;
+    }
+    fail(error) {
+        if (this.failure)
+            return;
+        this.failure = { error };
+        this.queue.length = 0;
+        this.controller.abort(error);
+        this.wake();
+    }
+    wake() {
+        const waiters = this.waiters;
+        this.waiters = [];
+        for (const resolve of waiters)
+            resolve();
+    }
+    pump() {
+        while (!this.failure && this.running < this.limit && this.queue.length > 0) {
+            const task = this.queue.shift();
+            this.running++;
+            task(this.controller.signal)
+                .catch(error => this.fail(error))
+                .finally(() => {
+                this.running--;
+                this.pump();
+                this.wake();
+            });
+        }
+    }
+}
+/** Runs `fn` over `items`, at most `limit` at once; the results keep the items' order. */
+async function mapLimit(items, limit, fn, signal) {
+    const results = new Array(items.length);
+    const pool = new TaskPool(limit, signal);
+    items.forEach((item, index) => pool.add(async (taskSignal) => {
+        results[index] = await fn(item, taskSignal);
+    }));
+    await pool.drain();
+    return results;
+}
+/** At most `capacity` bytes reserved at once; a reservation larger than the capacity takes all of it. */
+class ByteBudget {
+    capacity;
+    used = 0;
+    waiting = [];
+    constructor(capacity) {
+        this.capacity = capacity;
+    }
+    async acquire(bytes, signal) {
+        if (signal?.aborted)
+            throw (0,errors/* abortReason */.Js)(signal);
+        const wanted = Math.min(Math.max(bytes, 0), this.capacity);
+        if (this.used + wanted > this.capacity || this.waiting.length > 0) {
+            await new Promise((resolve, reject) => {
+                const onAbort = () => {
+                    const at = this.waiting.indexOf(entry);
+                    if (at >= 0)
+                        this.waiting.splice(at, 1);
+                    reject((0,errors/* abortReason */.Js)(signal));
+                };
+                const entry = {
+                    bytes: wanted,
+                    resolve: () => {
+                        signal?.removeEventListener('abort', onAbort);
+                        resolve();
+                    }
+                };
+                this.waiting.push(entry);
+                signal?.addEventListener('abort', onAbort, { once: true });
+            });
+        }
+        else {
+            this.used += wanted;
+        }
+        let released = false;
+        return () => {
+            if (released)
+                return;
+            released = true;
+            this.used -= wanted;
+            this.grant();
+        };
+    }
+    grant() {
+        while (this.waiting.length > 0 && this.used + this.waiting[0].bytes <= this.capacity) {
+            const next = this.waiting.shift();
+            this.used += next.bytes;
+            next.resolve();
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/storage/store.ts
+/** Every object under a prefix, page by page (one request per 1,000 objects). */
+async function* listAll(store, bucket, prefix, signal, startAfter) {
+    let from = startAfter ? { startAfter } : {};
+    for (;;) {
+        const page = await store.listPage(bucket, prefix, from, signal);
+        yield page.objects;
+        if (!page.next)
+            return;
+        from = page.next;
+    }
+}
+async function listAllObjects(store, bucket, prefix, signal) {
+    const all = [];
+    for await (const page of listAll(store, bucket, prefix, signal))
+        all.push(...page);
+    return all;
+}
+/** Deletes keys 1,000 per request; throws if storage refused any. */
+async function deleteKeys(store, bucket, keys, signal) {
+    for (let at = 0; at < keys.length; at += 1000) {
+        const refused = await store.deleteObjects(bucket, keys.slice(at, at + 1000), signal);
+        if (refused.length > 0)
+            throw new Error(`storage refused to delete ${refused.length} objects, e.g. ${refused[0]}`);
+    }
+    return keys.length;
+}
+/** A small object's bytes as text (manifests). */
+async function readObjectText(store, bucket, key, signal) {
+    const { body } = await store.getObjectStream(bucket, key, signal);
+    const chunks = [];
+    for await (const chunk of body)
+        chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    return Buffer.concat(chunks).toString('utf8');
+}
+
+;// CONCATENATED MODULE: ./src/storage/collect.ts
+/**
+ * Results: every object of the task's results bucket becomes a file under the results folder, streamed to disk,
+ * several at once, large ones as parallel ranges; keys that would land outside the folder are refused
+ * (docs/storage.md, "Results"). Then the bucket is removed unless the user keeps it.
+ */
+
+
+
+
+
+
+
+
+
+
+/** Which objects become which files; the rest are rejected with a reason. */
+/** A path through a `.git` folder: results could plant hooks there. */
+const GIT_SEGMENT = /(^|\/)\.git(\/|$)/;
+function planDownloads(objects, prefix = '', only = () => true) {
+    const rejected = [];
+    const candidates = [];
+    for (const object of objects) {
+        // Only what the instances left under the results folder of $TASK_PATH comes back, without that prefix.
+        if (!object.key.startsWith(prefix))
+            continue;
+        const path = safeRelativePath(object.key.slice(prefix.length));
+        if (path !== undefined && !only(path))
+            continue;
+        if (path !== undefined && GIT_SEGMENT.test(path))
+            rejected.push({ key: object.key, reason: 'a .git folder is never written from results' });
+        else if (path !== undefined)
+            candidates.push({ object, path });
+        else if (!(object.key.endsWith('/') && object.size === 0 && safeRelativePath(object.key.slice(0, -1)))) {
+            rejected.push({ key: object.key, reason: 'its name would leave the results folder' });
+        }
+    }
+    const folders = new Set();
+    for (const { path } of candidates) {
+        for (let at = path.indexOf('/'); at >= 0; at = path.indexOf('/', at + 1))
+            folders.add(path.slice(0, at));
+    }
+    const planned = candidates.filter(c => {
+        if (!folders.has(c.path))
+            return true;
+        rejected.push({ key: c.object.key, reason: 'other results are in a folder of the same name' });
+        return false;
+    });
+    return { planned, rejected };
+}
+async function collectResults(options) {
+    const started = external_node_perf_hooks_.performance.now();
+    const { store, bucket, signal } = options;
+    let objects;
+    try {
+        objects = await listAllObjects(store, bucket, '', signal);
+    }
+    catch (error) {
+        if (!(0,errors/* isNoSuchBucket */.hl)(error))
+            throw error;
+        return {
+            files: 0,
+            bytes: 0,
+            ms: Math.round(external_node_perf_hooks_.performance.now() - started),
+            rejected: [],
+            bucketMissing: true,
+            written: []
+        };
+    }
+    const { planned, rejected } = planDownloads(objects, options.prefix, options.only);
+    const placed = await placeAll(options, planned);
+    return {
+        ...placed,
+        rejected: [...rejected, ...placed.rejected],
+        ms: Math.round(external_node_perf_hooks_.performance.now() - started)
+    };
+}
+/**
+ * Objects written under the results folder at the paths given (the cache's content-addressed objects, at the
+ * paths their entry names), with every check results get. Paths must be safe already (safeRelativePath).
+ */
+async function placeObjects(options, objects) {
+    const planned = objects.map(({ key, size, path }) => ({
+        object: { key, size, lastModified: new Date(0) },
+        path
+    }));
+    return placeAll(options, planned);
+}
+async function placeAll(options, planned) {
+    const { signal } = options;
+    const rejected = [];
+    // The results folder itself, from the workspace down, is made of real folders: `out -> .git` writes nothing.
+    const base = options.workspace ?? (0,external_node_path_.dirname)(options.directory);
+    if (options.workspace === undefined)
+        await (0,promises_.mkdir)(base, { recursive: true });
+    const link = await realFolders(base, options.directory);
+    if (link !== undefined) {
+        throw new Error(`the results folder ${options.directory} is reached through the symbolic link "${link}"; results are never written through a link (name a real folder in results)`);
+    }
+    const folders = new Folders(options.directory);
+    const written = [];
+    let bytes = 0;
+    await mapLimit(planned, options.concurrency ?? 32, async (item, s) => {
+        const reason = await place(options, folders, item, s);
+        if (reason)
+            return void rejected.push({ key: item.object.key, reason });
+        written.push({ path: item.path, size: item.object.size });
+        bytes += item.object.size;
+    }, signal);
+    return { files: written.length, bytes, rejected, bucketMissing: false, written };
+}
+const IN_THE_WAY = new Set(['EISDIR', 'ENOTDIR', 'EEXIST', 'ENOTEMPTY']);
+/** Refusals of one name or place by the local file system: that file is skipped, the others still come. */
+const UNWRITABLE = new Set(['ENAMETOOLONG', 'EACCES', 'EPERM', 'EILSEQ', 'EROFS']);
+const THROUGH_A_LINK = 'its folder in the results folder is a symbolic link, and results are never written through a link';
+/**
+ * Makes `folder` under `base`, one level at a time, each level below `base` checked with lstat: a real folder, or
+ * made here, never a symbolic link (wherever it leads). Returns the first link met (relative to `base`), if any.
+ */
+async function realFolders(base, folder) {
+    const rest = (0,external_node_path_.relative)(base, folder);
+    if (rest.startsWith('..') || (0,external_node_path_.isAbsolute)(rest))
+        throw new Error(`${folder} is not under ${base}`);
+    let current = base;
+    for (const segment of rest.split(external_node_path_.sep).filter(Boolean)) {
+        current = (0,external_node_path_.join)(current, segment);
+        let info = await (0,promises_.lstat)(current).catch(() => undefined);
+        if (!info) {
+            await (0,promises_.mkdir)(current).catch((error) => {
+                if (error.code !== 'EEXIST')
+                    throw error;
+            });
+            info = await (0,promises_.lstat)(current);
+        }
+        if (info.isSymbolicLink())
+            return (0,external_node_path_.relative)(base, current);
+        if (!info.isDirectory()) {
+            throw Object.assign(new Error(`${current} is not a folder`), { code: 'ENOTDIR' });
+        }
+    }
+    return undefined;
+}
+/** The folders results go in, each made and checked once (a symbolic link on the way refuses its files). */
+class Folders {
+    root;
+    checked = new Map();
+    constructor(root) {
+        this.root = root;
+    }
+    /** Whether the folder is (now) a real folder under the root, reached through no link. */
+    resolve(folder) {
+        let pending = this.checked.get(folder);
+        if (!pending) {
+            pending = realFolders(this.root, folder).then(link => link === undefined);
+            this.checked.set(folder, pending);
+        }
+        return pending;
+    }
+}
+/** Writes one result under the folder; returns why it was refused, if it was. */
+async function place(options, folders, item, signal) {
+    const target = (0,external_node_path_.join)(options.directory, ...item.path.split('/'));
+    try {
+        if (!(await folders.resolve((0,external_node_path_.dirname)(target))))
+            return THROUGH_A_LINK;
+        await download(options, item.object, target, signal);
+        return undefined;
+    }
+    catch (error) {
+        const code = error.code ?? '';
+        if (IN_THE_WAY.has(code))
+            return 'a file or folder of the same name is in the way in the results folder';
+        if (UNWRITABLE.has(code))
+            return `this file system cannot hold it (${code})`;
+        throw error;
+    }
+}
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY } = external_node_fs_.constants;
+const CREATE_NEW = O_WRONLY | O_CREAT | O_EXCL | (O_NOFOLLOW ?? 0);
+const WRITE_PART = O_WRONLY | (O_NOFOLLOW ?? 0);
+/** Streams a range (or all) of an object into the file at `start`; returns the bytes written. */
+async function fetchInto(options, object, file, signal, range) {
+    // Never through a final symbolic link: the temporary name is new (O_EXCL), and O_NOFOLLOW refuses a link anyway.
+    // Opened first: once counted, the body flows, and no byte may pass before the file is there to take it.
+    const handle = await (0,promises_.open)(file, range ? WRITE_PART : CREATE_NEW);
+    let body;
+    try {
+        ;
+        ({ body } = await options.store.getObjectStream(options.bucket, object.key, signal, range));
+    }
+    catch (error) {
+        await handle.close();
+        throw error;
+    }
+    let count = 0;
+    body.on('data', (chunk) => (count += chunk.length));
+    await (0,external_node_stream_promises_namespaceObject.pipeline)(body, handle.createWriteStream({ start: range?.start }), { signal });
+    return count;
+}
+/** Streams one object to a temporary file beside the target, checks its size, then renames it into place. */
+async function download(options, object, target, signal) {
+    // A short name of its own: the target's name may already be as long as the file system allows.
+    const temporary = (0,external_node_path_.join)((0,external_node_path_.dirname)(target), `.qarnot-${(0,external_node_crypto_.randomBytes)(8).toString('hex')}.part`);
+    const rangeSize = options.rangeSize ?? 16 * 1024 * 1024;
+    try {
+        let size;
+        if (object.size >= (options.rangedFrom ?? 64 * 1024 * 1024)) {
+            await (await (0,promises_.open)(temporary, CREATE_NEW)).close();
+            const starts = Array.from({ length: Math.ceil(object.size / rangeSize) }, (_, i) => i * rangeSize);
+            const counts = await mapLimit(starts, 4, (start, s) => fetchInto(options, object, temporary, s, {
+                start,
+                end: Math.min(start + rangeSize, object.size) - 1
+            }), signal);
+            size = counts.reduce((sum, n) => sum + n, 0);
+        }
+        else {
+            size = await fetchInto(options, object, temporary, signal);
+        }
+        if (size !== object.size) {
+            throw new Error(`${object.key} came down as ${size} bytes instead of ${object.size}; collect it again`);
+        }
+        await (0,promises_.rename)(temporary, target);
+    }
+    catch (error) {
+        await (0,promises_.rm)(temporary, { force: true });
+        throw error;
+    }
+}
+/** Empties and removes a results bucket; a bucket already gone is fine. Returns the objects removed. */
+async function deleteResultsBucket(options) {
+    const { store, bucket, signal } = options;
+    try {
+        const keys = (await listAllObjects(store, bucket, '', signal)).map(o => o.key);
+        await deleteKeys(store, bucket, keys, signal);
+        for (const upload of await store.listMultipartUploads(bucket, signal)) {
+            await store.abortMultipartUpload(bucket, upload.key, upload.uploadId, signal);
+        }
+        await store.deleteBucket(bucket, signal);
+        return keys.length;
+    }
+    catch (error) {
+        if ((0,errors/* isNoSuchBucket */.hl)(error))
+            return 0;
+        throw error;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/storage/hashing.ts
+/** Streaming sha256 of files, read once each, a few at a time (memory does not grow with file size). */
+
+
+
+
+
+/** Files up to this size are read in one go (fewer system calls); larger ones are streamed. */
+const WHOLE_READ_MAX = 4 * 1024 * 1024;
+const READ_CHUNK = 1024 * 1024;
+async function sha256File(path, signal, sizeHint = Infinity) {
+    if (sizeHint <= WHOLE_READ_MAX) {
+        const bytes = await (0,promises_.readFile)(path, { signal });
+        return { sha256: (0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex'), size: bytes.length };
+    }
+    // One buffer read into again and again: no garbage per chunk, so memory stays flat on a file of any size.
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    const buffer = Buffer.allocUnsafe(READ_CHUNK);
+    const file = await (0,promises_.open)(path, 'r');
+    let size = 0;
+    try {
+        for (;;) {
+            if (signal?.aborted)
+                throw (0,errors/* abortReason */.Js)(signal);
+            const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+            if (bytesRead === 0)
+                break;
+            hash.update(buffer.subarray(0, bytesRead));
+            size += bytesRead;
+        }
+    }
+    finally {
+        await file.close();
+    }
+    return { sha256: hash.digest('hex'), size };
+}
+/**
+ * Hashes every file (relative to `root`). The size recorded is the size hashed; an upload later checks the bytes
+ * it sends against this hash, so a file that changes in between is caught.
+ */
+async function hashFiles(root, files, options = {}) {
+    return mapLimit(files, options.concurrency ?? 8, async (file, signal) => {
+        const { sha256, size } = await sha256File((0,external_node_path_.join)(root, file.path), signal, file.size);
+        return { path: file.path, sha256, size };
+    }, options.signal);
+}
+
+;// CONCATENATED MODULE: ./src/task/logs.ts
+/**
+ * Demultiplexing the task-level output stream (`0> line`, `3> line`, interleaved in arrival order, docs/qarnot-api.md
+ * §2) into each instance's own bytes. Pure, incremental and linear: chunks may end anywhere, even inside a prefix, a
+ * line or a UTF-8 character; a line is never held whole (its bytes are handed on as they come, as slices of the
+ * chunks), so a line of hundreds of MB costs no more than its bytes. Only the first `<id>> ` of a line is a prefix
+ * (leading spaces tolerated, as one fixture pads it); the rest is the instance's text, byte for byte.
+ */
+const NEWLINE = 0x0a;
+const SPACE = 0x20;
+const GT = 0x3e;
+/** Leading spaces and up to 10 digits, `>`, space: a prefix is decided within this many bytes. */
+const MAX_PREFIX_BYTES = 48;
+/** Where lines without an instance prefix go: no instance's output is corrupted by them. */
+const UNATTRIBUTED = -1;
+/** The id and where the text starts, `undefined` when the line has no `<id>> ` prefix, `null` when it is too soon to say. */
+function parsePrefix(line) {
+    let i = 0;
+    while (i < line.length && line[i] === SPACE)
+        i++;
+    const digitsStart = i;
+    while (i < line.length && line[i] >= 0x30 && line[i] <= 0x39 && i - digitsStart < 10)
+        i++;
+    if (i === line.length || (i - digitsStart > 0 && i + 1 === line.length && line[i] === GT)) {
+        return line.length < MAX_PREFIX_BYTES && line.indexOf(NEWLINE) < 0 ? null : undefined;
+    }
+    if (i === digitsStart || line[i] !== GT || line[i + 1] !== SPACE)
+        return undefined;
+    return { id: Number(line.subarray(digitsStart, i).toString('latin1')), start: i + 2 };
+}
+function push(into, id, piece) {
+    if (piece.length === 0)
+        return;
+    const pieces = into.get(id);
+    if (pieces)
+        pieces.push(piece);
+    else
+        into.set(id, [piece]);
+}
+class TaskOutputDemux {
+    /** The start of a line while its prefix is not yet decided (at most MAX_PREFIX_BYTES). */
+    head = Buffer.alloc(0);
+    /** The instance of the line in progress, once its prefix was read; undefined at a line start. */
+    current;
+    /** Lines that had no prefix: a sign that the server's buffer rotated inside a line, or of a format change. */
+    unprefixedLines = 0;
+    /** Feeds a chunk of the stream; returns its bytes per instance (slices of the chunk, no copies). */
+    feed(chunk, into = new Map()) {
+        let position = 0;
+        while (position < chunk.length) {
+            if (this.current === undefined) {
+                position = this.readPrefix(chunk, position, into);
+                continue;
+            }
+            const newline = chunk.indexOf(NEWLINE, position);
+            const end = newline < 0 ? chunk.length : newline + 1;
+            push(into, this.current, chunk.subarray(position, end));
+            if (newline >= 0)
+                this.current = undefined;
+            position = end;
+        }
+        return into;
+    }
+    /** The instance whose line is cut at this point of the stream, if any (its bytes so far were handed on). */
+    get lineInProgress() {
+        return this.current;
+    }
+    /**
+     * The stream broke here (a read ended early): what was held is dropped and the next byte starts a line, so
+     * that the next read's first line is not glued to this one. Returns the instance whose line was cut, if known.
+     */
+    abandonLine() {
+        const cut = this.current;
+        this.current = undefined;
+        this.head = Buffer.alloc(0);
+        return cut;
+    }
+    /** The stream has ended: a held line start without its newline is a last line (or bytes without prefix). */
+    flush(into = new Map()) {
+        if (this.head.length > 0)
+            this.decide(this.head, true, into);
+        this.head = Buffer.alloc(0);
+        this.current = undefined;
+        return into;
+    }
+    /** Reads a line start from `position`; returns where the line's text continues. */
+    readPrefix(chunk, position, into) {
+        const take = Math.min(chunk.length - position, MAX_PREFIX_BYTES - this.head.length);
+        const newline = chunk.indexOf(NEWLINE, position);
+        const end = newline >= 0 && newline < position + take ? newline + 1 : position + take;
+        const head = Buffer.concat([this.head, chunk.subarray(position, end)]);
+        const used = this.decide(head, false, into);
+        if (used === undefined) {
+            this.head = head;
+            return end;
+        }
+        this.head = Buffer.alloc(0);
+        // Bytes of this chunk that the decision did not use are read again as the line's text.
+        return end - (head.length - used);
+    }
+    /** Decides a line start: the bytes of `head` it used, or undefined when more are needed. */
+    decide(head, final, into) {
+        const prefix = parsePrefix(head);
+        if (prefix === null && !final)
+            return undefined;
+        if (prefix) {
+            this.current = prefix.id;
+            return prefix.start;
+        }
+        this.unprefixedLines++;
+        const newline = head.indexOf(NEWLINE);
+        const lineEnd = newline < 0 ? head.length : newline + 1;
+        push(into, UNATTRIBUTED, Buffer.from(head.subarray(0, lineEnd)));
+        this.current = newline < 0 && !final ? UNATTRIBUTED : undefined;
+        return lineEnd;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/task/output-files.ts
+/**
+ * Each instance's complete output on disk, as it arrives: `<id>.stdout.log` and `<id>.stderr.log` in the logs
+ * folder, written only for instances that printed something (an instance without a file printed nothing), and
+ * `unattributed.<stream>.log` for lines that came without an instance prefix. Memory holds only byte counts; the
+ * report reads heads and tails back from the files.
+ */
+
+
+
+class InstanceOutputFiles {
+    dir;
+    sizes = new Map();
+    constructor(dir) {
+        this.dir = dir;
+        (0,external_node_fs_.mkdirSync)(dir, { recursive: true });
+    }
+    path(id, stream) {
+        return (0,external_node_path_.join)(this.dir, `${id === UNATTRIBUTED ? 'unattributed' : id}.${stream}.log`);
+    }
+    append(id, stream, pieces) {
+        const data = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
+        if (data.length === 0)
+            return;
+        (0,external_node_fs_.appendFileSync)(this.path(id, stream), data);
+        const key = `${id}.${stream}`;
+        this.sizes.set(key, (this.sizes.get(key) ?? 0) + data.length);
+    }
+    /** Replaces an instance's file with another file (a repair read), moved in place. */
+    replaceWith(id, stream, source) {
+        (0,external_node_fs_.renameSync)(source, this.path(id, stream));
+        this.sizes.set(`${id}.${stream}`, (0,external_node_fs_.statSync)(this.path(id, stream)).size);
+    }
+    size(id, stream) {
+        return this.sizes.get(`${id}.${stream}`) ?? 0;
+    }
+    /** Ids that have output in either stream, the unattributed lines aside. */
+    idsWithOutput() {
+        const ids = new Set();
+        for (const key of this.sizes.keys())
+            ids.add(Number(key.slice(0, key.indexOf('.'))));
+        ids.delete(UNATTRIBUTED);
+        return [...ids];
+    }
+    /** At most `maxBytes` from the end of a file, starting on a character (and a line when one starts nearby). */
+    tail(id, stream, maxBytes) {
+        return readPart(this.path(id, stream), maxBytes, 'tail');
+    }
+    /** At most `maxBytes` from the start of a file, ending on a whole character. */
+    head(id, stream, maxBytes) {
+        return readPart(this.path(id, stream), maxBytes, 'head');
+    }
+}
+function readPart(path, maxBytes, where) {
+    if (!(0,external_node_fs_.existsSync)(path))
+        return { text: '', totalBytes: 0 };
+    const totalBytes = (0,external_node_fs_.statSync)(path).size;
+    const length = Math.min(totalBytes, Math.max(0, Math.floor(maxBytes)));
+    if (length <= 0)
+        return { text: '', totalBytes };
+    const buffer = Buffer.alloc(length);
+    const fd = (0,external_node_fs_.openSync)(path, 'r');
+    try {
+        (0,external_node_fs_.readSync)(fd, buffer, 0, length, where === 'tail' ? totalBytes - length : 0);
+    }
+    finally {
+        (0,external_node_fs_.closeSync)(fd);
+    }
+    let start = 0;
+    let end = length;
+    if (where === 'tail' && length < totalBytes) {
+        while (start < end && (buffer[start] & 0xc0) === 0x80)
+            start++;
+        const newline = buffer.indexOf(0x0a, start);
+        if (newline >= 0 && newline - start < 1024 && newline + 1 < end)
+            start = newline + 1;
+    }
+    if (where === 'head' && length < totalBytes)
+        end = wholeCharacterEnd(buffer, end);
+    return { text: buffer.subarray(start, end).toString('utf8'), totalBytes };
+}
+/** Where a byte range ending at `end` stops on a whole UTF-8 character. */
+function wholeCharacterEnd(buffer, end) {
+    let lead = end - 1;
+    while (lead > 0 && (buffer[lead] & 0xc0) === 0x80)
+        lead--;
+    if (lead < 0)
+        return end;
+    const needed = buffer[lead] >= 0xf0 ? 4 : buffer[lead] >= 0xe0 ? 3 : buffer[lead] >= 0xc0 ? 2 : 1;
+    return lead + needed > end ? lead : end;
+}
+
+// EXTERNAL MODULE: external "node:buffer"
+var external_node_buffer_ = __nccwpck_require__(4573);
+;// CONCATENATED MODULE: ./src/cache/entry.ts
+/**
+ * Where the cache lives in the repository's resource bucket and what one entry holds (docs/cache.md, "Storage").
+ * Everything of one step lives under `cache/v1/<step digest>/`: its entries under `e/`, one per instance, and the
+ * content-addressed objects they point to (outputs, result files) under `b/`. One listing of `e/` finds every hit;
+ * prune removes a step's folder whole once no entry of it was used for a while. Pure.
+ */
+
+const CACHE_PREFIX = 'cache/v1/';
+const ENTRY_FORMAT = 'qarnot-action-cache-entry/1';
+const entry_SHA256_HEX = /^[0-9a-f]{64}$/;
+const stepFolder = (stepDigest) => `${CACHE_PREFIX}${stepDigest}/`;
+const entriesPrefix = (stepDigest) => `${stepFolder(stepDigest)}e/`;
+const entryKey = (stepDigest, id) => `${entriesPrefix(stepDigest)}${id}.json`;
+const blobKey = (stepDigest, sha256) => `${stepFolder(stepDigest)}b/${sha256}`;
+/** The instance id an entry key names, or undefined for any other key. */
+function idInEntryKey(stepDigest, key) {
+    const prefix = entriesPrefix(stepDigest);
+    if (!key.startsWith(prefix) || !key.endsWith('.json'))
+        return undefined;
+    const text = key.slice(prefix.length, -'.json'.length);
+    return /^(0|[1-9]\d{0,8})$/.test(text) ? Number(text) : undefined;
+}
+/** Outputs this small are kept in the entry itself: a hit then costs no second request. */
+const INLINE_BYTES = 8 * 1024;
+function sha256Of(bytes) {
+    return (0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex');
+}
+function storedBytes(bytes) {
+    const sha256 = sha256Of(bytes);
+    return bytes.length <= INLINE_BYTES
+        ? { sha256, size: bytes.length, inline: bytes.toString('base64') }
+        : { sha256, size: bytes.length };
+}
+const isCount = (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isFigure = (v) => v === undefined || (typeof v === 'number' && Number.isFinite(v) && v >= 0);
+function isStoredBytes(v) {
+    if (typeof v !== 'object' || v === null)
+        return false;
+    const { sha256, size, inline } = v;
+    if (typeof sha256 !== 'string' || !entry_SHA256_HEX.test(sha256) || !isCount(size))
+        return false;
+    if (inline === undefined)
+        return true;
+    if (typeof inline !== 'string')
+        return false;
+    const bytes = Buffer.from(inline, 'base64');
+    return bytes.length === size && sha256Of(bytes) === sha256;
+}
+/** A result path as the entry may name it: relative, POSIX, no `.`/`..` segment, no NUL or backslash. */
+function isSafeResultPath(path) {
+    if (typeof path !== 'string' || path === '' || path.length > 4096)
+        return false;
+    if (path.startsWith('/') || path.includes('\\') || path.includes('\0'))
+        return false;
+    return path.split('/').every(segment => segment !== '' && segment !== '.' && segment !== '..');
+}
+/**
+ * The entry in `text`, when it is one the action wrote for this key and id; undefined otherwise (a miss: the
+ * instance is computed). Nothing in an entry is trusted beyond what is checked here and by the blobs' hashes.
+ */
+function parseEntry(text, key, id) {
+    let value;
+    try {
+        value = JSON.parse(text);
+    }
+    catch {
+        return undefined;
+    }
+    if (typeof value !== 'object' || value === null)
+        return undefined;
+    const e = value;
+    if (e.format !== ENTRY_FORMAT || e.key !== key || e.id !== id)
+        return undefined;
+    if (typeof e.task !== 'string' || typeof e.createdAt !== 'string')
+        return undefined;
+    if (![e.wallTimeSec, e.execTimeSec, e.peakMemoryMB, e.credits].every(isFigure))
+        return undefined;
+    if (!isStoredBytes(e.stdout) || !isStoredBytes(e.stderr) || !Array.isArray(e.results))
+        return undefined;
+    const seen = new Set();
+    for (const item of e.results) {
+        if (!Array.isArray(item) || item.length !== 3)
+            return undefined;
+        const [path, sha256, size] = item;
+        if (!isSafeResultPath(path) || typeof sha256 !== 'string' || !entry_SHA256_HEX.test(sha256) || !isCount(size))
+            return undefined;
+        if (seen.has(path))
+            return undefined;
+        seen.add(path);
+    }
+    return value;
+}
+
+;// CONCATENATED MODULE: ./src/cache/cache-store.ts
+/**
+ * The cache's reads and writes in storage (docs/cache.md, "Storage"). A look-up is one listing per 1,000 entries
+ * and one read per hit; every failure of a read is a miss, never a reason to fail the step. A write puts the
+ * content-addressed objects first and the entry last, so an entry never points at what is not there yet; two runs
+ * writing the same entry each write a whole valid one (S3 replaces an object whole).
+ */
+
+
+
+
+
+
+/** Requests in flight at once. */
+const CACHE_CONCURRENCY = 32;
+/** The entries of `wanted` ids that the cache holds and that are valid for their key. */
+async function lookUpEntries(location, wanted, signal) {
+    const { store, bucket, stepDigest } = location;
+    const before = store.counters.requests;
+    const present = [];
+    for await (const page of listAll(store, bucket, entriesPrefix(stepDigest), signal)) {
+        for (const object of page) {
+            const id = idInEntryKey(stepDigest, object.key);
+            if (id !== undefined && wanted.has(id))
+                present.push(id);
+        }
+    }
+    const hits = new Map();
+    let unreadable = 0;
+    await mapLimit(present, CACHE_CONCURRENCY, async (id, s) => {
+        try {
+            const text = await readObjectText(store, bucket, entryKey(stepDigest, id), s);
+            const entry = parseEntry(text, instanceCacheKey(stepDigest, id), id);
+            if (entry)
+                hits.set(id, entry);
+            else
+                unreadable++;
+        }
+        catch (error) {
+            if (signal.aborted)
+                throw error;
+            unreadable++;
+        }
+    }, signal);
+    return { hits, unreadable, requests: store.counters.requests - before };
+}
+/** Bytes the cache holds, checked against their hash: a mismatch throws (the caller counts the hit as a miss). */
+async function readStoredBytes(location, stored, signal) {
+    const bytes = stored.inline !== undefined
+        ? external_node_buffer_.Buffer.from(stored.inline, 'base64')
+        : await readObjectBytes(location, blobKey(location.stepDigest, stored.sha256), stored.size, signal);
+    if (bytes.length !== stored.size || sha256Of(bytes) !== stored.sha256)
+        throw new Error(`cached bytes ${stored.sha256.slice(0, 12)} do not match their hash`);
+    return bytes;
+}
+async function readObjectBytes({ store, bucket }, key, size, signal) {
+    const { body } = await store.getObjectStream(bucket, key, signal);
+    const chunks = [];
+    let read = 0;
+    for await (const chunk of body) {
+        const piece = external_node_buffer_.Buffer.isBuffer(chunk) ? chunk : external_node_buffer_.Buffer.from(chunk);
+        read += piece.length;
+        // A lying store must not make the runner hold more than the entry said.
+        if (read > size) {
+            body.destroy();
+            throw new Error(`cached object ${key} is larger than its entry says`);
+        }
+        chunks.push(piece);
+    }
+    return external_node_buffer_.Buffer.concat(chunks);
+}
+/** Puts a content-addressed object unless the step's folder has it already. */
+async function putBlob(location, sha256, source, signal) {
+    const { store, bucket, stepDigest } = location;
+    const key = blobKey(stepDigest, sha256);
+    if (await store.headObject(bucket, key, signal))
+        return;
+    if ('bytes' in source)
+        await store.putObject(bucket, key, source.bytes, signal);
+    else
+        await store.uploadFile(bucket, key, { path: source.path, size: source.size, sha256 }, signal);
+}
+/** Writes an entry (after its objects). */
+async function putEntry(location, entry, signal) {
+    await location.store.putObject(location.bucket, entryKey(location.stepDigest, entry.id), JSON.stringify(entry), signal);
+}
+/** One sentence on a failed cache operation, for the log: the cache never fails a step. */
+function cacheTrouble(what, error) {
+    return `The cache could not ${what} (${errorMessage(error)}); the step goes on without it.`;
+}
+
+;// CONCATENATED MODULE: ./src/version.ts
+/** The action's name and version as sent in the User-Agent; a test keeps it equal to package.json. */
+const ACTION_NAME = 'qarnot-action';
+const ACTION_VERSION = '0.1.0';
+const USER_AGENT = `${ACTION_NAME}/${ACTION_VERSION}`;
+
+;// CONCATENATED MODULE: ./src/cache/image-digest.ts
+/**
+ * The docker image as the cache keys it: by digest where the image's registry can be asked, since a tag moves
+ * (`python:3.12-slim` today is not last month's), else by name. What is done, with sources: docs/cache.md
+ * ("Docker images"). The parsing is pure; the look-up takes its transport (`fetch`) and its signal as parameters,
+ * never throws, and sends no credentials but the anonymous token the registry hands out.
+ */
+
+
+
+
+/** Where `docker pull` goes for an image without a registry host (Docker Hub's API host, not `docker.io`). */
+const DOCKER_HUB_REGISTRY = 'registry-1.docker.io';
+const DEFAULT_LOOKUP_TIMEOUT_MS = 5000;
+/** 4 MiB: the size Docker's own registry refuses manifests above; a real index or manifest is a few KiB. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** A token answer is a small JSON document; anything far larger is not one. */
+const MAX_TOKEN_ANSWER_BYTES = 1024 * 1024;
+/** The manifest kinds a registry may serve for a tag, multi-platform indexes first (OCI and Docker's). */
+const MANIFEST_MEDIA_TYPES = [
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.oci.image.manifest.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json',
+    'application/vnd.docker.distribution.manifest.v2+json'
+];
+const SHA256_DIGEST = /^sha256:[0-9a-f]{64}$/;
+// The digests a reference may pin: the algorithms the OCI image spec registers, with their lengths.
+const PINNED_DIGEST = /^(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/;
+/**
+ * Reads a reference as `docker pull` does: the name part is the action's own input format (parseDockerImage, so
+ * nothing it accepts is refused here), and an `@digest` may follow, with or without a tag (the digest wins).
+ * Throws an Error saying what is wrong, as parseDockerImage does.
+ */
+function parseImageReference(ref) {
+    const text = ref.trim();
+    const at = text.indexOf('@');
+    const name = at < 0 ? text : text.slice(0, at);
+    const digest = at < 0 ? undefined : text.slice(at + 1);
+    if (digest !== undefined && !PINNED_DIGEST.test(digest)) {
+        throw new Error(`"${digest}" is not a digest (sha256: and 64 lower-case hex digits, or sha512: and 128)`);
+    }
+    // parseDockerImage trims what it is given: white space before the `@` would pass unseen.
+    if (name !== name.trimEnd())
+        throw new Error(`"${text}" contains white space; write one reference`);
+    const image = parseDockerImage(name);
+    // parseDockerImage gives `latest` when no tag is written; with a digest, no tag means none.
+    const tagWritten = (name.split('/').pop() ?? '').includes(':');
+    return {
+        registry: image.server ?? DOCKER_HUB_REGISTRY,
+        repository: image.repository,
+        ...(digest === undefined || tagWritten ? { tag: image.tag } : {}),
+        ...(digest === undefined ? {} : { digest })
+    };
+}
+/** The reference written out whole (registry, repository, tag, digest): the key of an image known by name. */
+function imageName(reference) {
+    const tag = reference.tag === undefined ? '' : `:${reference.tag}`;
+    const digest = reference.digest === undefined ? '' : `@${reference.digest}`;
+    return `${reference.registry}/${reference.repository}${tag}${digest}`;
+}
+/**
+ * The Bearer challenge of a `WWW-Authenticate` header (`Bearer realm="...",service="...",scope="..."`), or
+ * undefined when there is none (no header, another scheme, no realm).
+ */
+function parseBearerChallenge(header) {
+    const match = /(?:^|[\s,])Bearer\s+(.*)$/i.exec(header ?? '');
+    if (!match)
+        return undefined;
+    const params = new Map();
+    // auth-param = token "=" ( token / quoted-string ), separated by commas (RFC 9110 §11.2).
+    const param = /\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*(?:,|$)/y;
+    for (let found = param.exec(match[1]); found; found = param.exec(match[1])) {
+        const key = found[1].toLowerCase();
+        if (!params.has(key))
+            params.set(key, found[2]?.replace(/\\(.)/g, '$1') ?? found[3]);
+        if (param.lastIndex >= match[1].length)
+            break;
+    }
+    const realm = params.get('realm');
+    if (realm === undefined || realm === '')
+        return undefined;
+    return { realm, service: params.get('service'), scope: params.get('scope') };
+}
+/** A look-up that cannot give a digest: its message is the reason the image is keyed by name. */
+class KeyedByName extends Error {
+}
+/**
+ * The image's digest from its registry (OCI distribution: HEAD of the tag's manifest, with the anonymous token
+ * dance of Docker's token authentication when the registry asks for it), or its name and why not. Never throws.
+ */
+async function resolveImageDigest(reference, deps) {
+    if (reference.digest !== undefined)
+        return { kind: 'digest', digest: reference.digest, reference };
+    const timeout = AbortSignal.timeout(deps.timeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS);
+    const tagged = { ...reference, tag: reference.tag ?? 'latest' };
+    const scheme = deps.registryScheme?.(reference.registry) ?? 'https';
+    const lookUp = {
+        fetch: deps.fetch,
+        signal: AbortSignal.any([deps.signal, timeout]),
+        reference: tagged,
+        manifestUrl: `${scheme}://${tagged.registry}/v2/${tagged.repository}/manifests/${tagged.tag}`
+    };
+    try {
+        return { kind: 'digest', digest: await digestOf(lookUp), reference };
+    }
+    catch (error) {
+        return { kind: 'name', reference, reason: failureReason(error, deps.signal, timeout, deps.timeoutMs) };
+    }
+}
+function failureReason(error, stepSignal, timeout, timeoutMs = DEFAULT_LOOKUP_TIMEOUT_MS) {
+    if (error instanceof KeyedByName)
+        return error.message;
+    if (stepSignal.aborted)
+        return 'the registry look-up was cancelled';
+    if (timeout.aborted)
+        return `the registry did not answer within ${timeoutMs} ms`;
+    // fetch says `fetch failed` and puts what happened (ENOTFOUND, ECONNREFUSED, a TLS error) in its cause.
+    // (read by shape, not instanceof: fetch's errors may come from another realm than this code's Error)
+    const cause = error?.cause;
+    const what = typeof cause?.code === 'string'
+        ? cause.code
+        : typeof cause?.message === 'string'
+            ? cause.message
+            : words_errorMessage(error);
+    return oneLine(`the registry could not be reached (${what})`, 200);
+}
+async function digestOf(lookUp) {
+    let token;
+    let head = await requestManifest(lookUp, 'HEAD', token);
+    if (head.status === 401) {
+        token = await anonymousToken(lookUp, head.headers.get('www-authenticate'));
+        head = await requestManifest(lookUp, 'HEAD', token);
+    }
+    // A registry without HEAD (it must have it, but) still serves the manifest itself.
+    if (head.status === 405)
+        return manifestBodyDigest(lookUp, token);
+    refuseStatus(head.status, lookUp.reference, token !== undefined);
+    const header = head.headers.get('docker-content-digest');
+    if (header === null)
+        return manifestBodyDigest(lookUp, token);
+    if (!SHA256_DIGEST.test(header)) {
+        throw new KeyedByName(`the registry's Docker-Content-Digest "${oneLine(header, 80)}" is not a sha256 digest`);
+    }
+    return header;
+}
+function requestManifest(lookUp, method, token) {
+    const headers = {
+        accept: MANIFEST_MEDIA_TYPES.join(', '),
+        'user-agent': USER_AGENT
+    };
+    if (token !== undefined)
+        headers.authorization = `Bearer ${token}`;
+    return lookUp.fetch(lookUp.manifestUrl, { method, headers, signal: lookUp.signal });
+}
+/** Throws the reason for any answer but 2xx; the wording says what the status means for this image. */
+function refuseStatus(status, reference, withToken) {
+    if (status >= 200 && status < 300)
+        return;
+    const image = `${reference.repository}:${reference.tag}`;
+    if (status === 401 || status === 403) {
+        throw new KeyedByName(withToken
+            ? `the registry refused its anonymous token for ${image} (${status}): a private image is keyed by name`
+            : `the registry refused an anonymous look-up of ${image} (${status})`);
+    }
+    if (status === 404)
+        throw new KeyedByName(`the registry has no manifest for ${image} (404)`);
+    if (status === 429)
+        throw new KeyedByName('the registry limits requests now (429)');
+    throw new KeyedByName(`the registry answered ${status} for the manifest of ${image}`);
+}
+/** Docker's token authentication, anonymously: GET the realm with service and scope, read the token. */
+async function anonymousToken(lookUp, header) {
+    const challenge = parseBearerChallenge(header);
+    if (challenge === undefined) {
+        throw new KeyedByName('the registry asks for credentials without a Bearer challenge (401)');
+    }
+    let url;
+    try {
+        url = new URL(challenge.realm);
+    }
+    catch {
+        throw new KeyedByName('the registry names a token realm that is not a URL');
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+        throw new KeyedByName('the registry names a token realm that is not http(s)');
+    }
+    if (challenge.service !== undefined)
+        url.searchParams.set('service', challenge.service);
+    url.searchParams.set('scope', challenge.scope ?? `repository:${lookUp.reference.repository}:pull`);
+    const answer = await lookUp.fetch(url, { headers: { 'user-agent': USER_AGENT }, signal: lookUp.signal });
+    if (!answer.ok) {
+        await discard(answer);
+        throw new KeyedByName(`the registry's token service answered ${answer.status}`);
+    }
+    const token = tokenIn(await readCapped(answer, MAX_TOKEN_ANSWER_BYTES, 'token answer'));
+    if (token === undefined)
+        throw new KeyedByName("the registry's token service gave no token");
+    return token;
+}
+/** `token`, or `access_token` (the OAuth 2 name, which the spec allows instead). */
+function tokenIn(body) {
+    let json;
+    try {
+        json = JSON.parse(Buffer.from(body).toString('utf8'));
+    }
+    catch {
+        return undefined;
+    }
+    if (typeof json !== 'object' || json === null)
+        return undefined;
+    const { token, access_token: accessToken } = json;
+    if (typeof token === 'string' && token !== '')
+        return token;
+    return typeof accessToken === 'string' && accessToken !== '' ? accessToken : undefined;
+}
+/** GET of the manifest: its digest is by definition the sha256 of the bytes served. */
+async function manifestBodyDigest(lookUp, token) {
+    const answer = await requestManifest(lookUp, 'GET', token);
+    if (!answer.ok)
+        await discard(answer);
+    refuseStatus(answer.status, lookUp.reference, token !== undefined);
+    const type = (answer.headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
+    if (!MANIFEST_MEDIA_TYPES.includes(type)) {
+        await discard(answer);
+        throw new KeyedByName(`the registry served a manifest of type "${oneLine(type, 80)}", not one it was asked for`);
+    }
+    const body = await readCapped(answer, MAX_MANIFEST_BYTES, 'manifest');
+    const digest = `sha256:${(0,external_node_crypto_.createHash)('sha256').update(body).digest('hex')}`;
+    const header = answer.headers.get('docker-content-digest');
+    if (header !== null && SHA256_DIGEST.test(header) && header !== digest) {
+        throw new KeyedByName("the manifest's bytes do not have the digest the registry gives for them");
+    }
+    return digest;
+}
+/** Lets an unread body go (the connection is freed); a body that already failed has nothing more to say. */
+async function discard(answer) {
+    await answer.body?.cancel().catch(() => undefined);
+}
+/** The whole body, or the reason it is refused when it is larger than `maxBytes` (declared or as it arrives). */
+async function readCapped(answer, maxBytes, what) {
+    const tooLarge = new KeyedByName(`the registry's ${what} is larger than ${maxBytes} bytes`);
+    if (Number(answer.headers.get('content-length') ?? 0) > maxBytes) {
+        await discard(answer);
+        throw tooLarge;
+    }
+    if (answer.body === null)
+        return new Uint8Array();
+    const chunks = [];
+    let size = 0;
+    // Node's web streams are async iterables of the bytes as they arrive.
+    for await (const chunk of answer.body) {
+        size += chunk.length;
+        if (size > maxBytes)
+            throw tooLarge; // leaving the loop cancels the stream
+        chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+}
+
+;// CONCATENATED MODULE: ./src/cache/lookup.ts
+/**
+ * The cache before the create (docs/cache.md): the step's digest from its inputs (the image by its digest where the
+ * registry says it), every instance looked up at once, and each hit made whole before it counts: its output
+ * written to files, its result files placed in the results folder and checked against their hashes. A hit that
+ * cannot be made whole is a miss, computed by the task like any other: once the task is created, nothing of the
+ * cache can fail the step.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** The image of a docker profile as written from its constants; undefined when the task names none. */
+function imageOf(spec) {
+    const value = (key) => spec.constants.find(c => c.key === key)?.value;
+    const repository = value('DOCKER_REPO');
+    if (!repository)
+        return undefined;
+    const server = value('DOCKER_SRV');
+    return `${server ? `${server}/` : ''}${repository}:${value('DOCKER_TAG') || 'latest'}`;
+}
+async function keyImage(spec, input) {
+    const written = imageOf(spec);
+    if (written === undefined)
+        return undefined;
+    try {
+        return await resolveImageDigest(parseImageReference(written), {
+            fetch: input.fetch,
+            signal: input.signal
+        });
+    }
+    catch (error) {
+        return { kind: 'name', reference: { registry: '', repository: written }, reason: words_errorMessage(error) };
+    }
+}
+async function lookUpCache(input) {
+    const { spec, signal } = input;
+    const image = await keyImage(spec, input);
+    const stepDigest = stepCacheDigest({
+        profile: spec.profile,
+        pool: spec.pool,
+        hardware: spec.hardware,
+        constants: spec.constants,
+        isSecret: key => key.startsWith(SECRET_CONSTANT_PREFIX),
+        secretKey: input.token,
+        imageDigest: image?.kind === 'digest' ? image.digest : undefined,
+        resourcesTree: input.resourcesTree,
+        results: input.results && {
+            prefix: input.results.prefix,
+            whitelist: input.resultsWhitelist,
+            blacklist: input.resultsBlacklist
+        },
+        salt: input.cache.salt
+    });
+    const location = { store: input.store, bucket: input.bucket, stepDigest };
+    const outputs = new InstanceOutputFiles(input.stagingDir);
+    const state = {
+        settings: input.cache,
+        location,
+        image: describeImage(image),
+        hits: new Map(),
+        outputs,
+        notes: []
+    };
+    let found;
+    try {
+        found = await lookUpEntries(location, new Set(input.wanted), signal);
+    }
+    catch (error) {
+        if (signal.aborted)
+            throw error;
+        if ((0,errors/* isNoSuchBucket */.hl)(error))
+            return state; // nothing was ever stored for this repository
+        state.notes.push(`The cache could not be looked up (${words_errorMessage(error)}); every instance is computed.`);
+        return state;
+    }
+    if (found.unreadable > 0)
+        state.notes.push(`${found.unreadable} cache entries could not be read or were not valid: those instances are computed.`);
+    const whole = await mapLimit([...found.hits.values()], CACHE_CONCURRENCY, async (entry, s) => ((await makeWhole(input, state, entry, s)) ? entry : undefined), signal);
+    let broken = 0;
+    for (const entry of whole) {
+        if (entry)
+            state.hits.set(entry.id, entry);
+        else
+            broken++;
+    }
+    if (broken > 0)
+        state.notes.push(`${broken} cache hits could not be brought back whole: those instances are computed.`);
+    return state;
+}
+function describeImage(image) {
+    if (image === undefined)
+        return undefined;
+    if (image.kind === 'digest')
+        return { digest: image.digest };
+    const name = image.reference.registry ? imageName(image.reference) : image.reference.repository;
+    return { name, reason: image.reason };
+}
+/** Writes one hit's output and result files; false (and nothing left behind) when any part is not right. */
+async function makeWhole(input, state, entry, signal) {
+    const placed = [];
+    try {
+        const [stdout, stderr] = await Promise.all([
+            readStoredBytes(state.location, entry.stdout, signal),
+            readStoredBytes(state.location, entry.stderr, signal)
+        ]);
+        if (entry.results.length > 0) {
+            if (!input.results)
+                return false;
+            const objects = entry.results.map(([path, sha256, size]) => ({
+                key: blobKey(state.location.stepDigest, sha256),
+                size,
+                path
+            }));
+            const written = await placeObjects({
+                store: input.store,
+                bucket: input.bucket,
+                directory: input.results.directory,
+                workspace: input.results.workspace,
+                signal
+            }, objects);
+            placed.push(...written.written.map(w => (0,external_node_path_.join)(input.results.directory, ...w.path.split('/'))));
+            if (written.rejected.length > 0)
+                throw new Error(written.rejected[0].reason);
+            for (const [path, sha256] of entry.results) {
+                const file = (0,external_node_path_.join)(input.results.directory, ...path.split('/'));
+                if ((await sha256File(file, signal)).sha256 !== sha256)
+                    throw new Error(`${path} does not match its hash`);
+            }
+        }
+        state.outputs.append(entry.id, 'stdout', [stdout]);
+        state.outputs.append(entry.id, 'stderr', [stderr]);
+        return true;
+    }
+    catch (error) {
+        if (signal.aborted)
+            throw error;
+        await Promise.all(placed.map(file => (0,promises_.rm)(file, { force: true })));
+        return false;
     }
 }
 
@@ -34526,7 +35909,7 @@ const FIELD_TO_INPUT = {
 };
 function explainError(error, apiUrl, phase = 'start') {
     const root = rootError(error);
-    const message = errorMessage(error);
+    const message = words_errorMessage(error);
     apiUrl = redactUrl(apiUrl);
     if (root instanceof QarnotApiError && root.status === 404 && phase === 'follow') {
         return `${message}. The task disappeared while it was followed: it was deleted (on Tasq, by another client, or by Qarnot under auto-delete, once it ended).`;
@@ -34639,7 +36022,7 @@ async function submitTask(options, hurried) {
             throw await abortWhatWasMade(hurried, body, clock, log);
         if (!mayHaveCreated(error))
             throw error;
-        log(`${errorMessage(error)}; looking for the task by its shortname ${body.shortname} before giving up.`);
+        log(`${words_errorMessage(error)}; looking for the task by its shortname ${body.shortname} before giving up.`);
         const found = await findByShortname(client, body.shortname, clock, options.lookupPatienceMs ?? LOOKUP_PATIENCE_MS, stop);
         if (stop.aborted)
             throw await abortWhatWasMade(hurried, body, clock, log);
@@ -34660,243 +36043,68 @@ async function abortWhatWasMade(hurried, body, clock, log) {
         return new SubmitStoppedError(found.uuid);
     }
     catch (error) {
-        log(`Could not check for a task made by the interrupted create (${errorMessage(error)}); the post step looks again.`);
+        log(`Could not check for a task made by the interrupted create (${words_errorMessage(error)}); the post step looks again.`);
         return new SubmitStoppedError(undefined);
     }
 }
 
-// EXTERNAL MODULE: external "node:perf_hooks"
-var external_node_perf_hooks_ = __nccwpck_require__(643);
-;// CONCATENATED MODULE: external "node:stream/promises"
-const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-;// CONCATENATED MODULE: ./src/storage/store.ts
-/** Every object under a prefix, page by page (one request per 1,000 objects). */
-async function* listAll(store, bucket, prefix, signal, startAfter) {
-    let from = startAfter ? { startAfter } : {};
-    for (;;) {
-        const page = await store.listPage(bucket, prefix, from, signal);
-        yield page.objects;
-        if (!page.next)
-            return;
-        from = page.next;
-    }
-}
-async function listAllObjects(store, bucket, prefix, signal) {
-    const all = [];
-    for await (const page of listAll(store, bucket, prefix, signal))
-        all.push(...page);
-    return all;
-}
-/** Deletes keys 1,000 per request; throws if storage refused any. */
-async function deleteKeys(store, bucket, keys, signal) {
-    for (let at = 0; at < keys.length; at += 1000) {
-        const refused = await store.deleteObjects(bucket, keys.slice(at, at + 1000), signal);
-        if (refused.length > 0)
-            throw new Error(`storage refused to delete ${refused.length} objects, e.g. ${refused[0]}`);
-    }
-    return keys.length;
-}
-/** A small object's bytes as text (manifests). */
-async function readObjectText(store, bucket, key, signal) {
-    const { body } = await store.getObjectStream(bucket, key, signal);
-    const chunks = [];
-    for await (const chunk of body)
-        chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-    return Buffer.concat(chunks).toString('utf8');
-}
-
-;// CONCATENATED MODULE: ./src/storage/collect.ts
+;// CONCATENATED MODULE: ./src/storage/quota.ts
 /**
- * Results: every object of the task's results bucket becomes a file under the results folder, streamed to disk,
- * several at once, large ones as parallel ranges; keys that would land outside the folder are refused
- * (docs/storage.md, "Results"). Then the bucket is removed unless the user keeps it.
+ * The account's storage quotas, as `GET /info` names them (Qarnot's OpenAPI UserOutput: `maxBucket`, `quotaBytes`,
+ * `usedQuotaBytes`), and when storage is near them. Each figure is optional: an answer without it, or with
+ * something that is not a non-negative number, leaves it unknown and the action as it was. Pure.
  */
-
-
-
-
-
-
-
-
-
-
-/** Which objects become which files; the rest are rejected with a reason. */
-/** A path through a `.git` folder: results could plant hooks there. */
-const GIT_SEGMENT = /(^|\/)\.git(\/|$)/;
-function planDownloads(objects, prefix = '') {
-    const rejected = [];
-    const candidates = [];
-    for (const object of objects) {
-        // Only what the instances left under the results folder of $TASK_PATH comes back, without that prefix.
-        if (!object.key.startsWith(prefix))
-            continue;
-        const path = safeRelativePath(object.key.slice(prefix.length));
-        if (path !== undefined && GIT_SEGMENT.test(path))
-            rejected.push({ key: object.key, reason: 'a .git folder is never written from results' });
-        else if (path !== undefined)
-            candidates.push({ object, path });
-        else if (!(object.key.endsWith('/') && object.size === 0 && safeRelativePath(object.key.slice(0, -1)))) {
-            rejected.push({ key: object.key, reason: 'its name would leave the results folder' });
-        }
-    }
-    const folders = new Set();
-    for (const { path } of candidates) {
-        for (let at = path.indexOf('/'); at >= 0; at = path.indexOf('/', at + 1))
-            folders.add(path.slice(0, at));
-    }
-    const planned = candidates.filter(c => {
-        if (!folders.has(c.path))
-            return true;
-        rejected.push({ key: c.object.key, reason: 'other results are in a folder of the same name' });
-        return false;
-    });
-    return { planned, rejected };
+/** Near a quota: at most this share of it left, or at most NEAR_BUCKETS buckets. */
+const NEAR_QUOTA_SHARE = 0.2;
+const NEAR_BUCKETS = 3;
+function count(value) {
+    return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 }
-async function collectResults(options) {
-    const started = external_node_perf_hooks_.performance.now();
-    const { store, bucket, signal } = options;
-    let objects;
-    try {
-        objects = await listAllObjects(store, bucket, '', signal);
-    }
-    catch (error) {
-        if (!(0,errors/* isNoSuchBucket */.hl)(error))
-            throw error;
-        return {
-            files: 0,
-            bytes: 0,
-            ms: Math.round(external_node_perf_hooks_.performance.now() - started),
-            rejected: [],
-            bucketMissing: true
-        };
-    }
-    const { planned, rejected } = planDownloads(objects, options.prefix);
-    await (0,promises_.mkdir)(options.directory, { recursive: true });
-    const folders = new Folders(await (0,promises_.realpath)(options.directory));
-    let files = 0;
-    let bytes = 0;
-    await mapLimit(planned, options.concurrency ?? 32, async (item, s) => {
-        const reason = await place(options, folders, item, s);
-        if (reason)
-            return void rejected.push({ key: item.object.key, reason });
-        files++;
-        bytes += item.object.size;
-    }, signal);
-    return { files, bytes, ms: Math.round(external_node_perf_hooks_.performance.now() - started), rejected, bucketMissing: false };
+function readStorageQuota(info) {
+    const record = (typeof info === 'object' && info !== null ? info : {});
+    const quota = {
+        maxBuckets: count(record.maxBucket),
+        quotaBytes: count(record.quotaBytes),
+        usedBytes: count(record.usedQuotaBytes)
+    };
+    return Object.fromEntries(Object.entries(quota).filter(([, v]) => v !== undefined));
 }
-const IN_THE_WAY = new Set(['EISDIR', 'ENOTDIR', 'EEXIST', 'ENOTEMPTY']);
-/** Refusals of one name or place by the local file system: that file is skipped, the others still come. */
-const UNWRITABLE = new Set(['ENAMETOOLONG', 'EACCES', 'EPERM', 'EILSEQ', 'EROFS']);
-const LEADS_OUTSIDE = 'a symbolic link in the results folder leads outside it';
-/**
- * The folders results go in, each made and checked once: checked before it is made (a symbolic link already in
- * the results folder must not lead a single write outside), and its real path checked again after.
- */
-class Folders {
-    root;
-    checked = new Map();
-    constructor(root) {
-        this.root = root;
+/** Why storage is near its quota (e.g. `48 of 50 buckets`), or undefined when it is not, or nothing is known. */
+function nearQuota(quota, bucketCount) {
+    const reasons = [];
+    const { maxBuckets, quotaBytes, usedBytes } = quota ?? {};
+    if (maxBuckets !== undefined && maxBuckets > 0) {
+        const left = maxBuckets - bucketCount;
+        if (left <= Math.max(NEAR_BUCKETS, maxBuckets * NEAR_QUOTA_SHARE))
+            reasons.push(`${bucketCount} of ${maxBuckets} buckets`);
     }
-    /** The folder's real path, or undefined if it would lie outside the results folder. */
-    resolve(folder) {
-        let pending = this.checked.get(folder);
-        if (!pending)
-            this.checked.set(folder, (pending = this.make(folder)));
-        return pending;
+    if (quotaBytes !== undefined && quotaBytes > 0 && usedBytes !== undefined) {
+        if (quotaBytes - usedBytes <= quotaBytes * NEAR_QUOTA_SHARE)
+            reasons.push(`${Math.round((usedBytes / quotaBytes) * 100)}% of ${formatBytes(quotaBytes)}`);
     }
-    within(path) {
-        return path === this.root || path.startsWith(this.root + external_node_path_.sep);
-    }
-    async make(folder) {
-        let existing = folder;
-        while (!(await (0,promises_.lstat)(existing).then(() => true, () => false)) &&
-            (0,external_node_path_.dirname)(existing) !== existing) {
-            existing = (0,external_node_path_.dirname)(existing);
-        }
-        if (!this.within(await (0,promises_.realpath)(existing)))
-            return undefined;
-        await (0,promises_.mkdir)(folder, { recursive: true });
-        const real = await (0,promises_.realpath)(folder);
-        return this.within(real) ? real : undefined;
-    }
+    return reasons.length > 0 ? reasons.join(', ') : undefined;
 }
-/** Writes one result under the folder; returns why it was refused, if it was. */
-async function place(options, folders, item, signal) {
-    const target = (0,external_node_path_.join)(options.directory, ...item.path.split('/'));
-    try {
-        const parent = await folders.resolve((0,external_node_path_.dirname)(target));
-        if (parent === undefined)
-            return LEADS_OUTSIDE;
-        await download(options, item.object, (0,external_node_path_.join)(parent, (0,external_node_path_.basename)(target)), signal);
-        return undefined;
+function formatBytes(bytes) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+        value /= 1024;
+        unit++;
     }
-    catch (error) {
-        const code = error.code ?? '';
-        if (IN_THE_WAY.has(code))
-            return 'a file or folder of the same name is in the way in the results folder';
-        if (UNWRITABLE.has(code))
-            return `this file system cannot hold it (${code})`;
-        throw error;
-    }
+    return `${Math.round(value * 10) / 10} ${units[unit]}`;
 }
-/** Streams a range (or all) of an object into the file at `start`; returns the bytes written. */
-async function fetchInto(options, object, file, signal, range) {
-    const { body } = await options.store.getObjectStream(options.bucket, object.key, signal, range);
-    let count = 0;
-    body.on('data', (chunk) => (count += chunk.length));
-    await (0,external_node_stream_promises_namespaceObject.pipeline)(body, (0,external_node_fs_.createWriteStream)(file, { flags: range ? 'r+' : 'wx', start: range?.start }), {
-        signal
-    });
-    return count;
+/** S3 codes Ceph RGW gives when a bucket or an object would go beyond the account's quota. */
+const QUOTA_CODES = new Set(['TooManyBuckets', 'QuotaExceeded']);
+function isQuotaRefusal(code) {
+    return code !== undefined && QUOTA_CODES.has(code);
 }
-/** Streams one object to a temporary file beside the target, checks its size, then renames it into place. */
-async function download(options, object, target, signal) {
-    // A short name of its own: the target's name may already be as long as the file system allows.
-    const temporary = (0,external_node_path_.join)((0,external_node_path_.dirname)(target), `.qarnot-${(0,external_node_crypto_.randomBytes)(8).toString('hex')}.part`);
-    const rangeSize = options.rangeSize ?? 16 * 1024 * 1024;
-    try {
-        let size;
-        if (object.size >= (options.rangedFrom ?? 64 * 1024 * 1024)) {
-            await (await (0,promises_.open)(temporary, 'wx')).close();
-            const starts = Array.from({ length: Math.ceil(object.size / rangeSize) }, (_, i) => i * rangeSize);
-            const counts = await mapLimit(starts, 4, (start, s) => fetchInto(options, object, temporary, s, {
-                start,
-                end: Math.min(start + rangeSize, object.size) - 1
-            }), signal);
-            size = counts.reduce((sum, n) => sum + n, 0);
-        }
-        else {
-            size = await fetchInto(options, object, temporary, signal);
-        }
-        if (size !== object.size) {
-            throw new Error(`${object.key} came down as ${size} bytes instead of ${object.size}; collect it again`);
-        }
-        await (0,promises_.rename)(temporary, target);
-    }
-    catch (error) {
-        await (0,promises_.rm)(temporary, { force: true });
-        throw error;
-    }
-}
-/** Empties and removes a results bucket; a bucket already gone is fine. Returns the objects removed. */
-async function deleteResultsBucket(options) {
-    const { store, bucket, signal } = options;
-    try {
-        const keys = (await listAllObjects(store, bucket, '', signal)).map(o => o.key);
-        await deleteKeys(store, bucket, keys, signal);
-        for (const upload of await store.listMultipartUploads(bucket, signal)) {
-            await store.abortMultipartUpload(bucket, upload.key, upload.uploadId, signal);
-        }
-        await store.deleteBucket(bucket, signal);
-        return keys.length;
-    }
-    catch (error) {
-        if ((0,errors/* isNoSuchBucket */.hl)(error))
-            return 0;
-        throw error;
-    }
+/** What a refusal beyond a quota means and what to do about it (the refusal came before any task was created). */
+function explainQuotaRefusal(code) {
+    const what = code === 'TooManyBuckets' ? 'its number of buckets' : 'the bytes it may store';
+    return (`Qarnot storage refused the resources: the account is at its storage quota (${what}, ${code}); no task was created. ` +
+        `Delete buckets no longer needed (results buckets qa-out-… of failed steps, qa-keep-… ones kept by keep-results) ` +
+        `on Tasq or with an S3 client, or ask Qarnot for a larger quota. Later runs prune old results buckets sooner when storage is near its quota.`);
 }
 
 ;// CONCATENATED MODULE: ./src/storage/connect.ts
@@ -35045,6 +36253,7 @@ function planResultsBuckets(buckets, prefix, now, rules) {
 
 
 
+
 async function pruneResources(options) {
     const { store, bucket, signal } = options;
     const started = external_node_perf_hooks_.performance.now();
@@ -35064,8 +36273,14 @@ async function pruneResources(options) {
         ms: Math.round(external_node_perf_hooks_.performance.now() - started)
     });
     const claimed = await claim(options, now, rules);
-    if (claimed !== 'go')
+    if (claimed === 'recent')
         return done(claimed);
+    // No resource bucket (a step with `results` alone): nothing to claim the turn in, but results buckets still go.
+    if (claimed === 'no-bucket') {
+        if (options.naming)
+            Object.assign(report, await removeResultsBuckets(options, now, rules));
+        return done(claimed);
+    }
     const [manifests, markers] = await Promise.all([
         listAllObjects(store, bucket, MANIFESTS_PREFIX, signal),
         listAllObjects(store, bucket, MARKERS_PREFIX, signal)
@@ -35076,7 +36291,7 @@ async function pruneResources(options) {
     report.objectsRemoved = removed.objects;
     report.uploadsAborted = await abortStaleUploads(store, bucket, now, rules, signal);
     if (options.naming)
-        report.resultsBucketsRemoved = await removeResultsBuckets(options, now, rules);
+        Object.assign(report, await removeResultsBuckets(options, now, rules));
     return done();
 }
 /** Whether this run prunes: not if the bucket was pruned within the interval; else the run claims the turn. */
@@ -35138,61 +36353,25 @@ async function abortStaleUploads(store, bucket, now, rules, signal) {
         await store.abortMultipartUpload(bucket, upload.key, upload.uploadId, signal);
     return stale.length;
 }
-/** At most 20 per prune, so one prune stays short however many piled up. */
+/** Near a storage quota, results buckets go after a day rather than a week, and more of them per prune. */
+const PRESSURE_RESULTS_DAYS = 1;
+const RESULTS_BUCKETS_PER_PRUNE = 20;
+const PRESSURE_RESULTS_BUCKETS_PER_PRUNE = 100;
+/** At most 20 per prune (100 near a quota), so one prune stays short however many piled up. */
 async function removeResultsBuckets(options, now, rules) {
     const { store, signal } = options;
     const prefix = resultsBucketPrefix(options.naming, false);
-    const doomed = planResultsBuckets(await store.listBuckets(signal), prefix, now, rules).slice(0, 20);
+    const buckets = await store.listBuckets(signal);
+    const near = nearQuota(options.quota, buckets.length);
+    const doomed = near
+        ? planResultsBuckets(buckets, prefix, now, {
+            ...rules,
+            resultsDays: Math.min(rules.resultsDays, PRESSURE_RESULTS_DAYS)
+        }).slice(0, PRESSURE_RESULTS_BUCKETS_PER_PRUNE)
+        : planResultsBuckets(buckets, prefix, now, rules).slice(0, RESULTS_BUCKETS_PER_PRUNE);
     for (const bucket of doomed)
         await deleteResultsBucket({ store, bucket, signal });
-    return doomed.length;
-}
-
-;// CONCATENATED MODULE: ./src/storage/hashing.ts
-/** Streaming sha256 of files, read once each, a few at a time (memory does not grow with file size). */
-
-
-
-
-
-/** Files up to this size are read in one go (fewer system calls); larger ones are streamed. */
-const WHOLE_READ_MAX = 4 * 1024 * 1024;
-const READ_CHUNK = 1024 * 1024;
-async function sha256File(path, signal, sizeHint = Infinity) {
-    if (sizeHint <= WHOLE_READ_MAX) {
-        const bytes = await (0,promises_.readFile)(path, { signal });
-        return { sha256: (0,external_node_crypto_.createHash)('sha256').update(bytes).digest('hex'), size: bytes.length };
-    }
-    // One buffer read into again and again: no garbage per chunk, so memory stays flat on a file of any size.
-    const hash = (0,external_node_crypto_.createHash)('sha256');
-    const buffer = Buffer.allocUnsafe(READ_CHUNK);
-    const file = await (0,promises_.open)(path, 'r');
-    let size = 0;
-    try {
-        for (;;) {
-            if (signal?.aborted)
-                throw (0,errors/* abortReason */.Js)(signal);
-            const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
-            if (bytesRead === 0)
-                break;
-            hash.update(buffer.subarray(0, bytesRead));
-            size += bytesRead;
-        }
-    }
-    finally {
-        await file.close();
-    }
-    return { sha256: hash.digest('hex'), size };
-}
-/**
- * Hashes every file (relative to `root`). The size recorded is the size hashed; an upload later checks the bytes
- * it sends against this hash, so a file that changes in between is caught.
- */
-async function hashFiles(root, files, options = {}) {
-    return mapLimit(files, options.concurrency ?? 8, async (file, signal) => {
-        const { sha256, size } = await sha256File((0,external_node_path_.join)(root, file.path), signal, file.size);
-        return { path: file.path, sha256, size };
-    }, options.signal);
+    return { resultsBucketsRemoved: doomed.length, ...(near && { nearQuota: near }) };
 }
 
 ;// CONCATENATED MODULE: ./src/storage/stage.ts
@@ -35397,10 +36576,14 @@ async function verifyTree(options, tree, entries, work) {
 
 
 
-/** The files the inputs name, checked on disk: no request is sent, and every problem is an InputError. */
-async function prepareFiles(settings) {
+
+/**
+ * The files the inputs name, checked on disk: no request is sent, and every problem is an InputError. `signal`
+ * (the step's stop and timeout) aborts the walk; `warn` hears what is left out on purpose.
+ */
+async function prepareFiles(settings, options = {}) {
     const resources = settings.resources
-        ? await fromStorageAsync(() => resolveResources(settings.workspace, settings.resources ?? ''))
+        ? await fromStorageAsync(() => resolveResources(settings.workspace, settings.resources ?? '', options))
         : undefined;
     const resultsDir = settings.results
         ? await fromStorageAsync(() => resolveResultsFolder(settings.workspace, settings.results ?? ''))
@@ -35425,7 +36608,7 @@ async function openStorage(client, prepared, env, token, signal) {
     const input = prepared.resources ? constants_Input.Resources : constants_Input.Results;
     try {
         const endpoint = storageEndpoint(await client.getStorageUrl(), env.QARNOT_STORAGE_URL);
-        const email = await client.getAccountEmail();
+        const { email, info } = await client.getAccount();
         const store = await createStore({ endpoint, email, token });
         try {
             await checkStorage(store, signal);
@@ -35437,6 +36620,7 @@ async function openStorage(client, prepared, env, token, signal) {
         return {
             store,
             naming: { repository: env.GITHUB_REPOSITORY || 'local', account: email },
+            quota: readStorageQuota(info),
             close: () => store.destroy()
         };
     }
@@ -35461,8 +36645,7 @@ async function stageFiles(session, prepared, shortname, signal) {
     const resultBucket = prepared.resultsDir
         ? resultsBucketName({ ...session.naming, shortname, keep: settings.keepResults })
         : undefined;
-    // Only the results folder comes back: nothing else the instances leave is uploaded (unless results-include says).
-    const whitelist = settings.resultsWhitelist ?? (prepared.resultsPrefix && `^${escapeRegex(prepared.resultsPrefix)}`);
+    const whitelist = settings.resultsWhitelist ?? (prepared.resultsPrefix && resultsFolderFilter(prepared.resultsPrefix));
     return {
         body: {
             ...(staged && { advancedResourceBuckets: staged.advancedResourceBuckets }),
@@ -35470,7 +36653,8 @@ async function stageFiles(session, prepared, shortname, signal) {
             ...(whitelist && { resultsWhitelist: whitelist }),
             ...(settings.resultsBlacklist && { resultsBlacklist: settings.resultsBlacklist })
         },
-        stats: staged?.stats
+        stats: staged?.stats,
+        tree: staged?.tree
     };
 }
 /**
@@ -35487,20 +36671,32 @@ async function bringResults(session, buckets, prepared, remove, signal) {
     let total;
     const done = new Set();
     let incomplete = false;
-    for (const { name: bucket, attempt } of buckets) {
+    const missing = [];
+    const writtenBy = new Map();
+    for (const { name: bucket, attempt, instances } of buckets) {
         if (done.has(bucket))
             continue;
         done.add(bucket);
         try {
-            const result = await collectResults({ store: session.store, bucket, directory, prefix, signal });
+            const result = await collectResults({
+                store: session.store,
+                bucket,
+                directory,
+                workspace: prepared.settings.workspace,
+                prefix,
+                only: keptOnly(instances),
+                signal
+            });
             if (result.rejected.length > 0)
                 incomplete = true;
             notes.push(...rejectionNotes(result.rejected));
+            missing.push(...rejectionNotes(result.rejected));
             if (result.bucketMissing && attempt !== undefined) {
                 incomplete = true;
                 notes.push(goneNote(bucket, attempt));
             }
             total = total ? add(total, result) : result;
+            writtenBy.set(bucket, result.written.map(w => w.path));
             if (!remove || !bucket.startsWith(made))
                 continue;
             if (result.rejected.length > 0)
@@ -35510,10 +36706,26 @@ async function bringResults(session, buckets, prepared, remove, signal) {
         }
         catch (error) {
             incomplete = true;
-            notes.push(`The results of bucket ${bucket} could not all be brought back (${errorMessage(error)}).`);
+            const note = `The results of bucket ${bucket} could not all be brought back (${words_errorMessage(error)}).`;
+            notes.push(note);
+            missing.push(note);
         }
     }
-    return { directory, stats: total, notes, incomplete };
+    return { directory, stats: total, notes, incomplete, missing, writtenBy };
+}
+/** The instance a result belongs to in the per-instance layout: its first folder (under the results folder) is the id. */
+function instanceOfResult(path) {
+    const id = /^(0|[1-9]\d{0,9})\//.exec(path)?.[1];
+    return id === undefined ? undefined : Number(id);
+}
+/** Results of a bucket kept for some instances only: those of other instances stay behind. */
+function keptOnly(instances) {
+    if (!instances)
+        return undefined;
+    return path => {
+        const id = instanceOfResult(path);
+        return id === undefined || instances.has(id);
+    };
 }
 /** Results not written, each named up to MAX_NAMED_REJECTIONS, then counted by reason. */
 const MAX_NAMED_REJECTIONS = 20;
@@ -35535,7 +36747,8 @@ function add(a, b) {
         bytes: a.bytes + b.bytes,
         ms: a.ms + b.ms,
         rejected: [...a.rejected, ...b.rejected],
-        bucketMissing: a.bucketMissing && b.bucketMissing
+        bucketMissing: a.bucketMissing && b.bucketMissing,
+        written: [...a.written, ...b.written]
     };
 }
 /** Prunes the repository's old storage while the task runs; bounded to 30 s, and never a reason to fail. */
@@ -35545,18 +36758,67 @@ async function pruneStorage(session, signal, log) {
             store: session.store,
             bucket: resourceBucketName(session.naming),
             naming: session.naming,
+            quota: session.quota,
             signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)])
         });
-        if (!report.skipped && report.treesRemoved + report.resultsBucketsRemoved > 0) {
+        if (report.nearQuota)
+            log(`Storage is near the account's quota (${report.nearQuota}): results buckets older than ${PRESSURE_RESULTS_DAYS} day were pruned, ${report.resultsBucketsRemoved} removed. Delete old buckets on Tasq, or keep-results only where needed.`);
+        else if (report.treesRemoved + report.resultsBucketsRemoved > 0) {
             log(`Storage pruned: ${report.treesRemoved} old resource trees and ${report.resultsBucketsRemoved} old results buckets removed.`);
         }
     }
     catch (error) {
-        log(`Pruning old storage failed (${errorMessage(error)}); it is tried again on a later run.`);
+        log(`Pruning old storage failed (${words_errorMessage(error)}); it is tried again on a later run.`);
     }
+}
+/**
+ * The default resultsWhitelist for the results folder `out/`: `(^|/)out(/|$)`. Qarnot does not document what the
+ * expression is tested on (the path relative to $TASK_PATH, `out/x`, or an absolute one, `/job/out/x`), so it
+ * matches the folder either way; what comes down is still only what lies under the folder (collect's prefix).
+ */
+function resultsFolderFilter(prefix) {
+    return `(^|/)${escapeRegex(prefix.replace(/\/$/, ''))}(/|$)`;
 }
 function escapeRegex(text) {
     return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+;// CONCATENATED MODULE: ./src/task/kept-label.ts
+/**
+ * A re-run submitted with `wait: false` leaves its collecting step (`task:`) a note of the instances it kept from
+ * earlier attempts: a task label naming each earlier task and its kept ids (`<uuid>=<ranges>;...`). Without it,
+ * the collector would follow the re-run task alone and pass on a fraction of the work. Pure.
+ */
+
+
+const KEPT_LABEL = 'qarnot-action-kept';
+/** The longest label the action writes (Qarnot publishes no limit on a label's value; this stays modest). */
+const MAX_KEPT_LABEL_CHARS = 4096;
+/** The label's value, or undefined when it would be longer than MAX_KEPT_LABEL_CHARS. */
+function encodeKept(kept) {
+    const value = kept
+        .filter(k => k.instances.length > 0)
+        .map(k => `${k.task.uuid}=${formatIds(k.instances.map(i => i.id))}`)
+        .join(';');
+    return value.length <= MAX_KEPT_LABEL_CHARS ? value : undefined;
+}
+/** The earlier tasks and ids a label names; an error when it is not one the action wrote. */
+function decodeKept(value) {
+    if (value.length > MAX_KEPT_LABEL_CHARS)
+        return { error: `it is longer than ${MAX_KEPT_LABEL_CHARS} characters` };
+    const pointers = [];
+    for (const part of value.split(';')) {
+        const [uuid, ranges, ...rest] = part.split('=');
+        if (rest.length > 0 || !uuid || !UUID_PATTERN.test(uuid) || !ranges)
+            return { error: `"${part.slice(0, 80)}" is not <task uuid>=<instance ids>` };
+        try {
+            pointers.push({ uuid, ids: parseRanges(ranges) });
+        }
+        catch {
+            return { error: `"${ranges.slice(0, 80)}" is not a list of instance ids` };
+        }
+    }
+    return pointers;
 }
 
 ;// CONCATENATED MODULE: ./src/task/start.ts
@@ -35564,6 +36826,14 @@ function escapeRegex(text) {
  * The task the step follows: created from the inputs (exactly once, the shortname saved first so that nothing can
  * be left running unseen), or an existing one found by uuid or shortname (`task` input).
  */
+
+
+
+
+
+
+
+
 
 
 
@@ -35588,6 +36858,8 @@ function announce(io, uuid) {
 async function createTask(spec, settings, context, files) {
     const { io } = context;
     const body = { ...buildCreateBody(spec, context.only), ...files?.body, shortname: spec.shortname };
+    if (context.only && context.keptLabel)
+        body.labels = { ...body.labels, [KEPT_LABEL]: context.keptLabel };
     const intervals = context.only ?? spec.instances.intervals;
     const listed = context.only !== undefined || spec.instances.kind === 'range';
     const instances = `${plural(countIds(intervals), 'instance')}${listed ? ` (${formatRanges(intervals)})` : ''}`;
@@ -35596,13 +36868,24 @@ async function createTask(spec, settings, context, files) {
     io.debug(`Create body: ${JSON.stringify(redactCreateBody(body, SECRET_CONSTANT_PREFIX))}`);
     // Before the create is sent: if this process dies now, the post step finds the task by its shortname.
     io.saveState(State.Shortname, spec.shortname);
-    const submission = await submitTask({
-        client: context.client.with({ signal: context.stop }),
-        body,
-        clock: context.clock,
-        stop: context.stop,
-        log: logLine(io)
-    }, context.hurried);
+    let submission;
+    try {
+        submission = await submitTask({
+            client: context.client.with({ signal: context.stop }),
+            body,
+            clock: context.clock,
+            stop: context.stop,
+            log: logLine(io)
+        }, context.hurried);
+    }
+    catch (error) {
+        // A range the action built is never the user's fault: compute everything instead (nothing was created).
+        if (!context.only || !refusesRangeLength(error))
+            throw error;
+        const widened = `Qarnot refused the range of the instances to compute again (${formatRanges(context.only).length} characters, range-length), so every instance is computed`;
+        io.warning(`${widened}.`);
+        return { ...(await createTask(spec, settings, { ...context, only: undefined }, files)), widened };
+    }
     announce(io, submission.uuid);
     io.info(`Task ${submission.uuid} created${submission.adopted ? ' (found by its shortname)' : ''}: ${taskUrl(submission.uuid)}`);
     return { uuid: submission.uuid, name: spec.name, requested: intervals };
@@ -35628,15 +36911,29 @@ async function startTask(settings, context, prepared) {
     const { io, stop } = context;
     let storage;
     let staged;
+    let cache;
+    let only = context.only;
     try {
         if (prepared)
             storage = await openStorage(context.client.with({ signal: stop }), prepared, context.env, settings.token, stop);
         if (prepared && storage && settings.task)
             staged = await stageFiles(storage, prepared, settings.task.shortname, stop);
+        if (settings.task && settings.cache && storage && prepared) {
+            cache = await lookUp(settings.task, settings, context, { storage, prepared, staged });
+            const wanted = expandIds(context.only ?? settings.task.instances.intervals);
+            const misses = wanted.filter(id => !cache?.hits.has(id));
+            if (misses.length === 0)
+                return { allCached: true, storage, staged, cache };
+            if (cache.hits.size > 0)
+                only = idsToIntervals(misses);
+        }
         const task = settings.task
-            ? await createTask(settings.task, settings, context, staged)
+            ? await createTask(settings.task, settings, { ...context, only }, staged)
             : await findTask(settings.followTask ?? '', context);
-        return { task, storage, staged };
+        // Qarnot refused the range of the misses: every instance is computed, and the hits are not used.
+        if (task.widened && cache && cache.hits.size > 0)
+            cache = { ...cache, hits: new Map() };
+        return { task, storage, staged, cache };
     }
     catch (error) {
         if (error instanceof SubmitStoppedError || stop.aborted) {
@@ -35644,22 +36941,58 @@ async function startTask(settings, context, prepared) {
             const uuid = error instanceof SubmitStoppedError ? error.uuid : undefined;
             if (uuid)
                 io.saveState(State.TaskUuid, uuid);
-            return { stopped: true, task: uuid ? { uuid, name: '', requested: [] } : undefined, storage };
+            return { stopped: true, task: uuid ? { uuid, name: '', requested: [] } : undefined, storage, cache };
         }
         // A plain refusal made nothing: the post step has nothing to look for.
         if (!mayHaveCreated(error))
             io.saveState(State.TaskEnded, 'true');
-        return { refusal: refusalMessage(error, settings), storage };
+        return { refusal: refusalMessage(error, settings), storage, cache };
     }
+}
+/** The cache looked up, before the create: hits made whole, outputs in a folder of their own until followed. */
+function lookUp(spec, settings, context, files) {
+    const { storage, prepared, staged } = files;
+    const logs = (0,external_node_path_.join)(context.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'qarnot-logs');
+    (0,external_node_fs_.mkdirSync)(logs, { recursive: true });
+    return lookUpCache({
+        cache: settings.cache,
+        spec,
+        token: settings.token,
+        store: storage.store,
+        bucket: resourceBucketName(storage.naming),
+        resourcesTree: staged?.tree,
+        results: prepared.resultsDir !== undefined && prepared.resultsPrefix !== undefined
+            ? {
+                directory: prepared.resultsDir,
+                workspace: prepared.settings.workspace,
+                prefix: prepared.resultsPrefix
+            }
+            : undefined,
+        resultsWhitelist: staged?.body.resultsWhitelist,
+        resultsBlacklist: staged?.body.resultsBlacklist,
+        wanted: expandIds(context.only ?? spec.instances.intervals),
+        stagingDir: (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(logs, 'cache-')),
+        fetch: context.registryFetch ?? fetch,
+        signal: context.stop
+    });
 }
 function refusalMessage(error, settings) {
     if (error instanceof UnfollowableTaskError || error instanceof InputError)
         return error.message;
+    if (error instanceof errors/* StoreError */.AD && isQuotaRefusal(error.code))
+        return explainQuotaRefusal(error.code);
     if (rootIsStorage(error))
-        return `Qarnot storage failed while the resources were sent (${errorMessage(error)}); no task was created.`;
+        return `Qarnot storage failed while the resources were sent (${words_errorMessage(error)}); no task was created.`;
     return explainError(error, settings.apiUrl);
 }
 const rootIsStorage = (error) => error instanceof errors/* StoreError */.AD;
+/** A 400 naming the `range-length` field (docs/qarnot-api.md §6). */
+function refusesRangeLength(error) {
+    const root = rootError(error);
+    return (root instanceof QarnotApiError &&
+        root.status === 400 &&
+        invalidFields(root.apiMessage).some(field => field.toLowerCase() === 'range-length'));
+}
 
 ;// CONCATENATED MODULE: ./src/report/model.ts
 /** Reads nothing: a step that followed no task has no output. */
@@ -35724,7 +37057,15 @@ function failureMessage(taskLabel, verdict) {
 
 
 
-function decideOutcome(ending, verdict) {
+/**
+ * `resultsMissing`: result files the task made that did not come back, counted only when `results-incomplete` is
+ * `fail`: a step that would succeed fails with `results-incomplete` instead.
+ */
+function decideOutcome(ending, verdict, resultsMissing = 0) {
+    const outcome = outcomeOfTask(ending, verdict);
+    return outcome === Outcome.Success && resultsMissing > 0 ? Outcome.ResultsIncomplete : outcome;
+}
+function outcomeOfTask(ending, verdict) {
     switch (ending.kind) {
         case 'submitted':
             return Outcome.Submitted;
@@ -35754,6 +37095,8 @@ function title(facts) {
             return `✅ Qarnot task succeeded: ${total}/${plural(total, 'instance')}`;
         case Outcome.Submitted:
             return '📤 Qarnot task submitted';
+        case Outcome.ResultsIncomplete:
+            return `❌ Qarnot task succeeded (${total}/${plural(total, 'instance')}), but not every result file came back`;
         case Outcome.TimedOut:
             return ending.kind === 'stopped-creating'
                 ? '⏱️ Timeout reached before the Qarnot task ran'
@@ -35778,6 +37121,13 @@ function headline(facts) {
         return ending.message;
     if (ending.kind === 'submitted')
         return `${label} was submitted; wait is false, so this step does not follow it.`;
+    if (ending.kind === 'nothing-to-rerun' && ending.cached) {
+        const total = verdict?.instances.length ?? 0;
+        const from = ending.cached === total
+            ? 'came from the cache'
+            : `came from the cache (${ending.cached}) or an earlier attempt of this step`;
+        return `Every instance ${from}: ${plural(total, 'instance')}, nothing computed.`;
+    }
     if (ending.kind === 'nothing-to-rerun') {
         return `Every instance succeeded in an earlier attempt of this step: ${plural(verdict?.instances.length ?? 0, 'instance')}, nothing computed again.`;
     }
@@ -35792,6 +37142,8 @@ function headline(facts) {
         return `The step was cancelled; ${label} was left running (abort-on-cancel: false).`;
     if (outcome === Outcome.Success)
         return `${label} succeeded: ${plural(verdict?.instances.length ?? 0, 'instance')}.`;
+    if (outcome === Outcome.ResultsIncomplete)
+        return resultsHeadline(label, facts.results);
     if (outcome === Outcome.TimedOut) {
         return `${label} ${abortedOrAsked(state)} after the timeout of ${formatDuration(facts.timeoutMs ?? 0)} (state ${state}).`;
     }
@@ -35800,6 +37152,13 @@ function headline(facts) {
     if (ending.ending === 'lost')
         return `${label} could no longer be followed and ${abortedOrAsked(state)}: ${(ending.message ?? 'no answer').replace(/\.$/, '')}.`;
     return verdict ? failureMessage(label, verdict) : `${label} ended in state ${state}.`;
+}
+/** The task succeeded; what did not come back, the first named, the rest counted. */
+function resultsHeadline(label, results) {
+    const missing = results?.missing ?? [];
+    const first = (missing[0] ?? 'some of them could not be brought back').replace(/\.$/, '');
+    const more = missing.length > 1 ? ` (and ${plural(missing.length - 1, 'more problem')}: see the notes)` : '';
+    return `${label} succeeded, but not every result file came back into ${results?.directory ?? 'the results folder'}: ${first}${more}. Set results-incomplete: warn to pass anyway.`;
 }
 /** "was aborted" once the task was seen in a final state; until then only the abort is known to be asked for. */
 function abortedOrAsked(state) {
@@ -35815,6 +37174,7 @@ function describeOutcome(facts) {
 
 
 
+
 /** The verdict over the whole request: this attempt's task, and what a re-run kept from earlier ones. */
 function verdictOf({ task, followed, kept }) {
     const computed = followed && task ? decideVerdict(followed.task, task.requested) : undefined;
@@ -35825,15 +37185,18 @@ function assembleReport(settings, happened) {
     const verdict = verdictOf(happened);
     const files = followed?.files ?? happened.files;
     const planned = happened.plan ? describePlan(happened.plan) : undefined;
-    const outcome = decideOutcome(ending, verdict);
+    const missing = settings.files?.resultsIncomplete === 'warn' ? [] : (happened.results?.missing ?? []);
+    const outcome = decideOutcome(ending, verdict, missing.length);
     const wording = describeOutcome({
         ending,
         outcome,
         verdict,
         uuid: task?.uuid,
-        timeoutMs: settings.timeoutMs
+        timeoutMs: settings.timeoutMs,
+        results: { directory: settings.files?.results ?? '', missing }
     });
     const unexpected = verdict ? describeUnexpected(verdict) : '';
+    const empty = noResultsNote(happened, verdict, settings);
     return {
         outcome,
         ...wording,
@@ -35842,6 +37205,7 @@ function assembleReport(settings, happened) {
             : undefined,
         state: followed?.task?.state ?? (ending.kind === 'submitted' ? 'Submitted' : (verdict?.state ?? 'Unknown')),
         verdict,
+        keptIds: happened.kept?.instances.map(instance => instance.id),
         requestedCount: settings.task?.instances.count,
         outputs: files ?? NO_OUTPUT,
         logsDir: files?.dir,
@@ -35851,15 +37215,34 @@ function assembleReport(settings, happened) {
             ...(planned ? [planned] : []),
             ...(happened.kept?.notes ?? []),
             ...(happened.results?.notes ?? []),
+            ...(empty ? [empty] : []),
             ...(followed?.output.notes ?? []),
             ...(unexpected ? [unexpected] : [])
         ],
         cost: happened.cost,
-        files: filesOf(happened, settings),
-        timeline: followed?.timeline
+        files: filesOf(happened, settings, empty),
+        timeline: followed?.timeline,
+        ...(happened.cache && { cache: happened.cache })
     };
 }
-function filesOf({ staged, results }, settings) {
+/**
+ * When `results` is set and instances succeeded but not one file came back: most likely the filter did not match
+ * (Qarnot does not document what resultsWhitelist is tested on), or the command wrote elsewhere.
+ */
+function noResultsNote(happened, verdict, settings) {
+    const { results } = happened;
+    const folder = settings.files?.results;
+    // Instances from the cache had their files placed before the task: they are not what came back.
+    const cached = new Set(happened.cache?.hitIds ?? []);
+    const succeeded = verdict?.instances.filter(i => i.state === 'Success' && !cached.has(i.id)).length ?? 0;
+    if (!folder || !results?.stats || results.stats.files > 0 || results.incomplete || succeeded === 0)
+        return undefined;
+    const filter = settings.files?.resultsWhitelist
+        ? `results-include (${JSON.stringify(settings.files.resultsWhitelist)})`
+        : 'the results filter the action sets';
+    return `No result file came back into ${folder}, though ${plural(succeeded, 'instance')} succeeded. Likely causes: the command wrote nothing under ${folder}/ in its working directory ($TASK_PATH), or ${filter} did not match the paths Qarnot tests it on (Qarnot does not document them: relative to $TASK_PATH, or absolute).`;
+}
+function filesOf({ staged, results }, settings, empty) {
     if (!staged && !results)
         return undefined;
     const directory = settings.files?.results;
@@ -35876,7 +37259,8 @@ function filesOf({ staged, results }, settings) {
                 files: results.stats?.files ?? 0,
                 bytes: results.stats?.bytes ?? 0,
                 ms: results.stats?.ms ?? 0,
-                incomplete: results.incomplete
+                incomplete: results.incomplete,
+                ...(empty && { empty })
             }
             : undefined
     };
@@ -36569,6 +37953,34 @@ function listItems(items, what, where) {
         listed.push(`- …and ${plural(items.length - MAX_LISTED, `more ${what}`)}: ${where}.`);
     return listed;
 }
+/** What the cache did: hits and from where, what they saved, how the image was keyed, what was stored. */
+function cacheLine(cache) {
+    if (!cache)
+        return undefined;
+    const parts = [];
+    if (cache.hitIds.length > 0) {
+        const tasks = cache.fromTasks
+            .slice(0, 3)
+            .map(uuid => `[\`${uuid.slice(0, 8)}\`](${TASQ_TASK_URL}${uuid})`);
+        const more = cache.fromTasks.length > 3 ? ` and ${cache.fromTasks.length - 3} more` : '';
+        const saved = [
+            cache.savedInstanceSec > 0 ? `${formatSeconds(cache.savedInstanceSec)} of instance time` : undefined,
+            cache.savedCredits !== undefined ? `${cache.savedCredits} credits` : undefined
+        ].filter(Boolean);
+        parts.push(`${plural(cache.hitIds.length, 'instance')} from the cache (${tableCell(cut(formatIds(cache.hitIds), 200))}), computed by task${cache.fromTasks.length > 1 ? 's' : ''} ${tasks.join(', ')}${more}${saved.length > 0 ? `; saved ${saved.join(' and ')}` : ''}`);
+    }
+    else
+        parts.push('no instance from the cache');
+    if (cache.image && 'digest' in cache.image)
+        parts.push(`image keyed by its digest \`${cache.image.digest.slice(0, 19)}…\``);
+    else if (cache.image)
+        parts.push(`image keyed by its name ${codeSpan(cut(cache.image.name, 200))}: a moving tag is keyed by name (${tableCell(cut(cache.image.reason, 200))})`);
+    if (cache.mode === 'read')
+        parts.push('read only: nothing stored');
+    else if (cache.storedCount > 0)
+        parts.push(`${plural(cache.storedCount, 'instance')} stored`);
+    return parts.join(' · ');
+}
 function header(report) {
     const followed = report.task ? ` · followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}` : '';
     const task = report.task
@@ -36581,6 +37993,9 @@ function header(report) {
     const files = filesLine(report.files);
     if (files)
         lines.push(`**Files** ${files}`, '');
+    const cache = cacheLine(report.cache);
+    if (cache)
+        lines.push(`**Cache** ${cache}`, '');
     if (report.outcome !== Outcome.Success)
         lines.push(`> ${tableCell(report.headline)}`, '');
     if (report.notes.length > 0)
@@ -36640,10 +38055,11 @@ function renderSummary(report, budgetBytes = SUMMARY_BUDGET_BYTES) {
         // Only thousands of distinct errors get here: drop the table rather than lose the summary.
         markdown = `${header(report).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`;
     }
-    // Pictures of this attempt's instances (those kept from earlier attempts were not seen running).
-    const computed = report.timeline
-        ? instances.filter(i => report.timeline?.instance(i.id) !== undefined || i.wallTimeSec !== undefined)
-        : instances;
+    // Pictures of this attempt's instances only: those kept from earlier attempts were not computed now.
+    const kept = new Set(report.keptIds ?? []);
+    const { timeline } = report;
+    const computed = instances.filter(i => !kept.has(i.id) &&
+        (timeline === undefined || timeline.instance(i.id) !== undefined || i.wallTimeSec !== undefined));
     const pictures = renderPictures(computed, report.timeline);
     if (pictures)
         markdown += `\n${pictures}`;
@@ -36769,7 +38185,7 @@ function within(promise, ms, controller) {
     });
     return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
-async function commentOnPullRequest({ io, env, token, report, comments, leg, timeoutMs = COMMENT_TIMEOUT_MS }) {
+async function commentOnPullRequest({ io, env, token, report, comments, leg, timeoutMs = COMMENT_TIMEOUT_MS, redact = body => body }) {
     const context = readRunContext(env);
     if (context.pullRequest === undefined || !context.owner || !context.repo) {
         io.info(`pr-comment: this run (${context.eventName ?? 'unknown event'}) has no pull request; no comment written.`);
@@ -36785,13 +38201,13 @@ async function commentOnPullRequest({ io, env, token, report, comments, leg, tim
     try {
         const write = async () => {
             const api = comments?.(token) ?? (await octokitComments(token, env.GITHUB_API_URL, controller.signal));
-            return upsertComment(api, target, marker, renderComment(report, context));
+            return upsertComment(api, target, marker, redact(renderComment(report, context)));
         };
         const { action, id } = await within(write(), timeoutMs, controller);
         io.info(`pr-comment: comment ${id} ${action} on pull request #${context.pullRequest}.`);
     }
     catch (error) {
-        const message = errorMessage(error);
+        const message = words_errorMessage(error);
         io.warning(isPermissionError(error)
             ? `pr-comment: the token may not comment on pull request #${context.pullRequest} (${message}). A fork's pull request gets a read-only token; otherwise grant 'permissions: pull-requests: write'. The verdict is unchanged.`
             : `pr-comment: could not write the comment (${message}). The verdict is unchanged.`);
@@ -36810,15 +38226,15 @@ function safeCount(range) {
         return 0;
     }
 }
-const count = (value) => typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
+const progress_count = (value) => typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
 function progressCounts(task) {
-    const total = count(task.totalInstanceCount) || countIds(taskIntervals(task));
+    const total = progress_count(task.totalInstanceCount) || countIds(taskIntervals(task));
     const completed = task.completedInstances ?? [];
     const failedFromList = completed.filter(i => (i.state ?? '').toLowerCase() !== 'success').length;
     const failed = Math.max(failedFromList, safeCount(task.status?.failedRange));
     // A finished task may list no completed instance: its ranges tell how many ended (docs/qarnot-api.md §4).
     const done = Math.max(completed.length, safeCount(task.status?.succeededRange) + failed);
-    return { total, done, failed, running: count(task.runningInstanceCount) };
+    return { total, done, failed, running: progress_count(task.runningInstanceCount) };
 }
 /** `9/14 instances done, 1 failed, 3 running`. */
 function describeProgress(counts) {
@@ -36916,216 +38332,6 @@ function logFailedInstances(io, instances, outputs) {
     if (failed.length > FAILED_GROUPS) {
         io.info(`${failed.length - FAILED_GROUPS} more failed instances: see the summary and the logs folder.`);
     }
-}
-
-;// CONCATENATED MODULE: ./src/task/logs.ts
-/**
- * Demultiplexing the task-level output stream (`0> line`, `3> line`, interleaved in arrival order, docs/qarnot-api.md
- * §2) into each instance's own bytes. Pure, incremental and linear: chunks may end anywhere, even inside a prefix, a
- * line or a UTF-8 character; a line is never held whole (its bytes are handed on as they come, as slices of the
- * chunks), so a line of hundreds of MB costs no more than its bytes. Only the first `<id>> ` of a line is a prefix
- * (leading spaces tolerated, as one fixture pads it); the rest is the instance's text, byte for byte.
- */
-const NEWLINE = 0x0a;
-const SPACE = 0x20;
-const GT = 0x3e;
-/** Leading spaces and up to 10 digits, `>`, space: a prefix is decided within this many bytes. */
-const MAX_PREFIX_BYTES = 48;
-/** Where lines without an instance prefix go: no instance's output is corrupted by them. */
-const UNATTRIBUTED = -1;
-/** The id and where the text starts, `undefined` when the line has no `<id>> ` prefix, `null` when it is too soon to say. */
-function parsePrefix(line) {
-    let i = 0;
-    while (i < line.length && line[i] === SPACE)
-        i++;
-    const digitsStart = i;
-    while (i < line.length && line[i] >= 0x30 && line[i] <= 0x39 && i - digitsStart < 10)
-        i++;
-    if (i === line.length || (i - digitsStart > 0 && i + 1 === line.length && line[i] === GT)) {
-        return line.length < MAX_PREFIX_BYTES && line.indexOf(NEWLINE) < 0 ? null : undefined;
-    }
-    if (i === digitsStart || line[i] !== GT || line[i + 1] !== SPACE)
-        return undefined;
-    return { id: Number(line.subarray(digitsStart, i).toString('latin1')), start: i + 2 };
-}
-function push(into, id, piece) {
-    if (piece.length === 0)
-        return;
-    const pieces = into.get(id);
-    if (pieces)
-        pieces.push(piece);
-    else
-        into.set(id, [piece]);
-}
-class TaskOutputDemux {
-    /** The start of a line while its prefix is not yet decided (at most MAX_PREFIX_BYTES). */
-    head = Buffer.alloc(0);
-    /** The instance of the line in progress, once its prefix was read; undefined at a line start. */
-    current;
-    /** Lines that had no prefix: a sign that the server's buffer rotated inside a line, or of a format change. */
-    unprefixedLines = 0;
-    /** Feeds a chunk of the stream; returns its bytes per instance (slices of the chunk, no copies). */
-    feed(chunk, into = new Map()) {
-        let position = 0;
-        while (position < chunk.length) {
-            if (this.current === undefined) {
-                position = this.readPrefix(chunk, position, into);
-                continue;
-            }
-            const newline = chunk.indexOf(NEWLINE, position);
-            const end = newline < 0 ? chunk.length : newline + 1;
-            push(into, this.current, chunk.subarray(position, end));
-            if (newline >= 0)
-                this.current = undefined;
-            position = end;
-        }
-        return into;
-    }
-    /** The instance whose line is cut at this point of the stream, if any (its bytes so far were handed on). */
-    get lineInProgress() {
-        return this.current;
-    }
-    /**
-     * The stream broke here (a read ended early): what was held is dropped and the next byte starts a line, so
-     * that the next read's first line is not glued to this one. Returns the instance whose line was cut, if known.
-     */
-    abandonLine() {
-        const cut = this.current;
-        this.current = undefined;
-        this.head = Buffer.alloc(0);
-        return cut;
-    }
-    /** The stream has ended: a held line start without its newline is a last line (or bytes without prefix). */
-    flush(into = new Map()) {
-        if (this.head.length > 0)
-            this.decide(this.head, true, into);
-        this.head = Buffer.alloc(0);
-        this.current = undefined;
-        return into;
-    }
-    /** Reads a line start from `position`; returns where the line's text continues. */
-    readPrefix(chunk, position, into) {
-        const take = Math.min(chunk.length - position, MAX_PREFIX_BYTES - this.head.length);
-        const newline = chunk.indexOf(NEWLINE, position);
-        const end = newline >= 0 && newline < position + take ? newline + 1 : position + take;
-        const head = Buffer.concat([this.head, chunk.subarray(position, end)]);
-        const used = this.decide(head, false, into);
-        if (used === undefined) {
-            this.head = head;
-            return end;
-        }
-        this.head = Buffer.alloc(0);
-        // Bytes of this chunk that the decision did not use are read again as the line's text.
-        return end - (head.length - used);
-    }
-    /** Decides a line start: the bytes of `head` it used, or undefined when more are needed. */
-    decide(head, final, into) {
-        const prefix = parsePrefix(head);
-        if (prefix === null && !final)
-            return undefined;
-        if (prefix) {
-            this.current = prefix.id;
-            return prefix.start;
-        }
-        this.unprefixedLines++;
-        const newline = head.indexOf(NEWLINE);
-        const lineEnd = newline < 0 ? head.length : newline + 1;
-        push(into, UNATTRIBUTED, Buffer.from(head.subarray(0, lineEnd)));
-        this.current = newline < 0 && !final ? UNATTRIBUTED : undefined;
-        return lineEnd;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/task/output-files.ts
-/**
- * Each instance's complete output on disk, as it arrives: `<id>.stdout.log` and `<id>.stderr.log` in the logs
- * folder, written only for instances that printed something (an instance without a file printed nothing), and
- * `unattributed.<stream>.log` for lines that came without an instance prefix. Memory holds only byte counts; the
- * report reads heads and tails back from the files.
- */
-
-
-
-class InstanceOutputFiles {
-    dir;
-    sizes = new Map();
-    constructor(dir) {
-        this.dir = dir;
-        (0,external_node_fs_.mkdirSync)(dir, { recursive: true });
-    }
-    path(id, stream) {
-        return (0,external_node_path_.join)(this.dir, `${id === UNATTRIBUTED ? 'unattributed' : id}.${stream}.log`);
-    }
-    append(id, stream, pieces) {
-        const data = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
-        if (data.length === 0)
-            return;
-        (0,external_node_fs_.appendFileSync)(this.path(id, stream), data);
-        const key = `${id}.${stream}`;
-        this.sizes.set(key, (this.sizes.get(key) ?? 0) + data.length);
-    }
-    /** Replaces an instance's file with another file (a repair read), moved in place. */
-    replaceWith(id, stream, source) {
-        (0,external_node_fs_.renameSync)(source, this.path(id, stream));
-        this.sizes.set(`${id}.${stream}`, (0,external_node_fs_.statSync)(this.path(id, stream)).size);
-    }
-    size(id, stream) {
-        return this.sizes.get(`${id}.${stream}`) ?? 0;
-    }
-    /** Ids that have output in either stream, the unattributed lines aside. */
-    idsWithOutput() {
-        const ids = new Set();
-        for (const key of this.sizes.keys())
-            ids.add(Number(key.slice(0, key.indexOf('.'))));
-        ids.delete(UNATTRIBUTED);
-        return [...ids];
-    }
-    /** At most `maxBytes` from the end of a file, starting on a character (and a line when one starts nearby). */
-    tail(id, stream, maxBytes) {
-        return readPart(this.path(id, stream), maxBytes, 'tail');
-    }
-    /** At most `maxBytes` from the start of a file, ending on a whole character. */
-    head(id, stream, maxBytes) {
-        return readPart(this.path(id, stream), maxBytes, 'head');
-    }
-}
-function readPart(path, maxBytes, where) {
-    if (!(0,external_node_fs_.existsSync)(path))
-        return { text: '', totalBytes: 0 };
-    const totalBytes = (0,external_node_fs_.statSync)(path).size;
-    const length = Math.min(totalBytes, Math.max(0, Math.floor(maxBytes)));
-    if (length <= 0)
-        return { text: '', totalBytes };
-    const buffer = Buffer.alloc(length);
-    const fd = (0,external_node_fs_.openSync)(path, 'r');
-    try {
-        (0,external_node_fs_.readSync)(fd, buffer, 0, length, where === 'tail' ? totalBytes - length : 0);
-    }
-    finally {
-        (0,external_node_fs_.closeSync)(fd);
-    }
-    let start = 0;
-    let end = length;
-    if (where === 'tail' && length < totalBytes) {
-        while (start < end && (buffer[start] & 0xc0) === 0x80)
-            start++;
-        const newline = buffer.indexOf(0x0a, start);
-        if (newline >= 0 && newline - start < 1024 && newline + 1 < end)
-            start = newline + 1;
-    }
-    if (where === 'head' && length < totalBytes)
-        end = wholeCharacterEnd(buffer, end);
-    return { text: buffer.subarray(start, end).toString('utf8'), totalBytes };
-}
-/** Where a byte range ending at `end` stops on a whole UTF-8 character. */
-function wholeCharacterEnd(buffer, end) {
-    let lead = end - 1;
-    while (lead > 0 && (buffer[lead] & 0xc0) === 0x80)
-        lead--;
-    if (lead < 0)
-        return end;
-    const needed = buffer[lead] >= 0xf0 ? 4 : buffer[lead] >= 0xe0 ? 3 : buffer[lead] >= 0xc0 ? 2 : 1;
-    return lead + needed > end ? lead : end;
 }
 
 ;// CONCATENATED MODULE: ./src/report/outputs.ts
@@ -37283,8 +38489,145 @@ function buildOutputs(report) {
         [Output.CarbonGCO2eq]: figure(report.cost?.carbon?.gCO2eq),
         [Output.EnergyWh]: figure(report.cost?.carbon?.consumedWh),
         [Output.EnergyReusedWh]: figure(report.cost?.carbon?.reusedWh),
-        [Output.ResultsDir]: report.resultsDir ?? ''
+        [Output.ResultsDir]: report.resultsDir ?? '',
+        [Output.CachedCount]: String(report.cache?.hitIds.length ?? 0),
+        [Output.CachedInstances]: formatIds(report.cache?.hitIds ?? [])
     };
+}
+
+;// CONCATENATED MODULE: ./src/report/redact.ts
+/**
+ * Secret values taken out of everything the action writes from task output. The runner masks registered secrets
+ * in the log and the summary, but not in step outputs (which later steps publish), not in a pull-request comment
+ * (posted through the API), and not once the summary has escaped them (`a&b` becomes `a&amp;b`). So the text is
+ * redacted before it is cut, escaped or encoded. Pure.
+ */
+
+
+const REDACTED = '***';
+/** What to look for: each secret, each of its lines (the runner masks a multi-line secret line by line), longest first. */
+function secretForms(secrets) {
+    const forms = new Set();
+    for (const secret of secrets) {
+        for (const form of [secret, ...secret.split(/\r?\n/)])
+            if (form.trim() !== '')
+                forms.add(form);
+    }
+    return [...forms].sort((a, b) => b.length - a.length);
+}
+/** The text with every form of every secret replaced by `***`. */
+function redactText(text, forms) {
+    let out = text;
+    for (const form of forms)
+        if (out.includes(form))
+            out = out.split(form).join(REDACTED);
+    return out;
+}
+/**
+ * The text without an end that begins some secret: where a read was cut, a secret may have been cut with it. Only
+ * positions holding a secret's first character are tried, so a long secret costs little.
+ */
+function withoutPartialEnd(text, forms) {
+    let cut = text.length;
+    for (const form of forms) {
+        for (let i = Math.max(0, text.length - form.length + 1); i < cut; i++) {
+            if (text[i] === form[0] && form.startsWith(text.slice(i))) {
+                cut = i;
+                break;
+            }
+        }
+    }
+    return text.slice(0, cut);
+}
+/** The text without a start that ends some secret. */
+function withoutPartialStart(text, forms) {
+    let cut = 0;
+    for (const form of forms) {
+        const last = form[form.length - 1];
+        for (let k = Math.min(form.length - 1, text.length); k > cut; k--) {
+            if (text[k - 1] === last && form.endsWith(text.slice(0, k))) {
+                cut = k;
+                break;
+            }
+        }
+    }
+    return text.slice(cut);
+}
+/**
+ * A reader whose texts carry no secret. It reads a little more than asked (the longest secret's length), redacts,
+ * drops what may be part of a secret at the edge where the read was cut, then cuts to the size asked: a secret is
+ * redacted whole or not shown at all, never shown in part.
+ */
+function redactingReader(reader, secrets) {
+    const forms = secretForms(secrets);
+    if (forms.length === 0)
+        return reader;
+    const margin = utf8Bytes(forms.reduce((a, b) => (utf8Bytes(b) > utf8Bytes(a) ? b : a)));
+    return {
+        head(id, stream, maxBytes) {
+            const read = reader.head(id, stream, maxBytes + margin);
+            let text = redactText(read.text, forms);
+            if (utf8Bytes(read.text) < read.totalBytes)
+                text = withoutPartialEnd(text, forms);
+            const buffer = Buffer.from(text, 'utf8');
+            if (buffer.length <= maxBytes)
+                return { text, totalBytes: read.totalBytes };
+            return {
+                text: buffer.subarray(0, wholeCharacterEnd(buffer, maxBytes)).toString('utf8'),
+                totalBytes: read.totalBytes
+            };
+        },
+        tail(id, stream, maxBytes) {
+            const read = reader.tail(id, stream, maxBytes + margin);
+            let text = redactText(read.text, forms);
+            if (utf8Bytes(read.text) < read.totalBytes)
+                text = withoutPartialStart(text, forms);
+            const buffer = Buffer.from(text, 'utf8');
+            if (buffer.length <= maxBytes)
+                return { text, totalBytes: read.totalBytes };
+            let start = buffer.length - maxBytes;
+            while (start < buffer.length && (buffer[start] & 0xc0) === 0x80)
+                start++;
+            return { text: buffer.subarray(start).toString('utf8'), totalBytes: read.totalBytes };
+        }
+    };
+}
+/**
+ * The report with no secret in anything taken from the task or the API: its output (through redactingReader),
+ * each instance's error, the task errors, the headline and the notes. Whatever is rendered from it (outputs,
+ * summary, comment) then holds none, whatever escaping or cutting the rendering does.
+ */
+function redactReport(report, secrets) {
+    const forms = secretForms(secrets);
+    if (forms.length === 0)
+        return report;
+    const text = (value) => redactText(value, forms);
+    const { verdict } = report;
+    return {
+        ...report,
+        headline: text(report.headline),
+        title: text(report.title),
+        notes: report.notes.map(text),
+        task: report.task && { ...report.task, name: text(report.task.name) },
+        outputs: redactingReader(report.outputs, secrets),
+        verdict: verdict && {
+            ...verdict,
+            instances: verdict.instances.map(instance => instance.error === undefined ? instance : { ...instance, error: text(instance.error) }),
+            taskErrors: verdict.taskErrors.map(text),
+            reasons: verdict.reasons.map(text)
+        }
+    };
+}
+/**
+ * A last pass over a rendered text (an output value, the summary, the comment body): each secret as written and
+ * as HTML-escaped. It cannot undo every rendering (Markdown escapes), which is why the report is redacted first.
+ */
+function redactRendered(rendered, secrets) {
+    const forms = secretForms(secrets);
+    if (forms.length === 0)
+        return rendered;
+    const escaped = forms.map(escapeHtml).filter(form => !forms.includes(form));
+    return redactText(rendered, [...forms, ...escaped].sort((a, b) => b.length - a.length));
 }
 
 ;// CONCATENATED MODULE: ./src/report/write-report.ts
@@ -37300,8 +38643,11 @@ function buildOutputs(report) {
 
 
 
-async function writeReport(report, targets) {
-    const { io } = targets;
+
+async function writeReport(unredacted, targets) {
+    const { io, secrets } = targets;
+    const report = redactReport(unredacted, secrets);
+    const redact = (text) => redactRendered(text, secrets);
     if (targets.streamLogs && report.verdict)
         logFailedInstances(io, report.verdict.instances, report.outputs);
     for (const note of report.notes)
@@ -37309,23 +38655,25 @@ async function writeReport(report, targets) {
     const results = report.files?.results;
     if (results?.incomplete)
         io.warning(`Not every result file came back into ${results.directory}: the notes above say which and why.`);
+    if (results?.empty)
+        io.warning(results.empty);
     try {
         for (const [name, value] of Object.entries(buildOutputs(report)))
-            io.setOutput(name, value);
+            io.setOutput(name, redact(value));
     }
     catch (error) {
-        io.warning(`The step outputs could not be written (${errorMessage(error)}).`);
+        io.warning(`The step outputs could not be written (${words_errorMessage(error)}).`);
     }
     if (targets.summary) {
         try {
-            await io.appendSummary(renderSummary(report));
+            await io.appendSummary(redact(renderSummary(report)));
         }
         catch (error) {
-            io.warning(`The job summary could not be written (${errorMessage(error)}); the verdict is unchanged.`);
+            io.warning(`The job summary could not be written (${words_errorMessage(error)}); the verdict is unchanged.`);
         }
     }
     if (targets.prComment) {
-        await commentOnPullRequest({ io, env: targets.env, report, ...targets.prComment });
+        await commentOnPullRequest({ io, env: targets.env, report, redact, ...targets.prComment });
     }
     if (report.outcome === Outcome.Success || report.outcome === Outcome.Submitted)
         io.info(report.headline);
@@ -37426,7 +38774,7 @@ async function readCost(client, uuids, clock, debug) {
     const quick = client.with({ timeoutMs: COST_BUDGET_MS, retry: NO_RETRY, signal });
     const deadline = clock.now() + COST_BUDGET_MS;
     const all = (what, read, parse) => Promise.all(uuids.map(uuid => readFigure(() => read(uuid), parse, clock, deadline, signal))).then(figures => (figures.every(f => f !== undefined) ? figures : undefined), (error) => {
-        debug(`The ${what} of the task could not be read (${errorMessage(error)}); it is left out.`);
+        debug(`The ${what} of the task could not be read (${words_errorMessage(error)}); it is left out.`);
         return undefined;
     });
     const [credits, carbon] = await Promise.all([
@@ -37439,8 +38787,6 @@ async function readCost(client, uuids, clock, debug) {
     };
 }
 
-// EXTERNAL MODULE: external "node:os"
-var external_node_os_ = __nccwpck_require__(8161);
 ;// CONCATENATED MODULE: ./src/task/whole-read-copy.ts
 /**
  * A whole read of a task's output stream, kept as it came in one scratch file, with each instance's byte count.
@@ -37612,7 +38958,7 @@ class OutputFollower {
                 await this.releaseHeld(stream);
                 if (this.reader.stop?.aborted)
                     break; // cut short on purpose: the step is being cancelled
-                this.options.log(`Reading new ${stream} failed (${errorMessage(error)}); what it held is read again after the end.`);
+                this.options.log(`Reading new ${stream} failed (${words_errorMessage(error)}); what it held is read again after the end.`);
             }
         }
         // Any instance not complete before the last good read may have printed into the lost answer.
@@ -37779,7 +39125,7 @@ class OutputFollower {
         }
         catch (error) {
             if (!this.isGone(error))
-                this.note(`The whole ${stream} could not be read to check the output (${errorMessage(error)}).`);
+                this.note(`The whole ${stream} could not be read to check the output (${words_errorMessage(error)}).`);
             return undefined;
         }
     }
@@ -37852,7 +39198,7 @@ class OutputFollower {
             catch (error) {
                 if (this.isGone(error))
                     return;
-                this.note(`The ${stream} of instance ${id} could not be read again (${errorMessage(error)}); it may be incomplete.`);
+                this.note(`The ${stream} of instance ${id} could not be read again (${words_errorMessage(error)}); it may be incomplete.`);
                 continue;
             }
             if (copy.size(id, stream) > this.options.files.size(id, stream)) {
@@ -37863,6 +39209,8 @@ class OutputFollower {
 }
 
 ;// CONCATENATED MODULE: ./src/task/earlier.ts
+
+
 
 
 
@@ -37880,20 +39228,58 @@ async function planAttempt(settings, client, log) {
             reason: 'this run does not say which step this is (no GITHUB_RUN_ID or GITHUB_JOB)'
         };
     try {
-        const earlier = (await client.listTasksWithTag(rerun.stepTag)).flatMap((document) => {
-            const attempt = Number(document.labels?.['github-run-attempt']);
-            if (!Number.isSafeInteger(attempt))
-                return [];
-            return [{ uuid: document.uuid, attempt, document, ids: taskIntervals(document) }];
-        });
-        return planRerun(task.instances.intervals, earlier, rerun.attempt);
+        const found = await findEarlierTasks(client, rerun.stepTag, rerun.attempt);
+        if ('reason' in found)
+            return { kind: 'all', reason: found.reason };
+        const sent = task.instances.kind === 'range' ? (task.instances.text ?? '').length : 0;
+        return boundRerun(planRerun(task.instances.intervals, found.tasks, rerun.attempt), sent);
     }
     catch (error) {
-        log(`Could not look for the tasks of earlier attempts (${errorMessage(error)}).`);
+        log(`Could not look for the tasks of earlier attempts (${words_errorMessage(error)}).`);
         return {
             kind: 'all',
-            reason: `the tasks of earlier attempts could not be listed (${errorMessage(error)})`
+            reason: `the tasks of earlier attempts could not be listed (${words_errorMessage(error)})`
         };
+    }
+}
+/** More tasks than this under one step's tag is not a re-run the action understands: compute everything. */
+const MAX_EARLIER_TASKS = 50;
+/**
+ * The earlier attempts' tasks, each read whole. A list entry is only a pointer: the API's own example of the list
+ * has `completedInstances: null` and every range null, and whether it is capped is unknown (docs/rerun.md), so the
+ * verdict is never taken from it. Entries whose tags do not name the step are passed over (a server that ignored
+ * the filter); a task gone between the list and its read is gone.
+ */
+async function findEarlierTasks(client, tag, attempt) {
+    const listed = (await client.listTasksWithTag(tag)).filter(entry => carriesTag(entry, tag));
+    const uuids = [...new Set(listed.map(entry => entry.uuid))];
+    if (uuids.length > MAX_EARLIER_TASKS)
+        return {
+            reason: `${uuids.length} tasks carry this step's tag, more than the ${MAX_EARLIER_TASKS} a re-run reads`
+        };
+    const documents = await Promise.all(uuids.map(uuid => readUnlessGone(client, uuid)));
+    const tasks = documents.flatMap((document) => {
+        if (!document || !carriesTag(document, tag))
+            return [];
+        const made = Number(document.labels?.['github-run-attempt']);
+        if (!Number.isSafeInteger(made) || made >= attempt)
+            return [];
+        return [{ uuid: document.uuid, attempt: made, document, ids: taskIntervals(document) }];
+    });
+    return { tasks };
+}
+/** Whether a task document carries `tag`, or says nothing of its tags (a trimmed entry: read it to know). */
+function carriesTag(document, tag) {
+    return Array.isArray(document.tags) ? document.tags.includes(tag) : true;
+}
+async function readUnlessGone(client, uuid) {
+    try {
+        return await client.getTask(uuid);
+    }
+    catch (error) {
+        if (error instanceof QarnotApiError && error.status === 404)
+            return undefined;
+        throw error;
     }
 }
 /** Writes the output of `ids` of an earlier task into `files`, from one whole read per stream; notes what it could not. */
@@ -37914,7 +39300,7 @@ async function readKeptOutput(client, uuid, ids, files) {
             }
         }
         catch (error) {
-            notes.push(`The ${stream} of the instances kept from task ${uuid} could not be read back (${errorMessage(error)}).`);
+            notes.push(`The ${stream} of the instances kept from task ${uuid} could not be read back (${words_errorMessage(error)}).`);
         }
     }
     return notes;
@@ -37932,6 +39318,46 @@ async function bringKeptResults(plan, client, files) {
         uuids: plan.kept.map(k => k.task.uuid),
         notes
     };
+}
+/**
+ * For a collecting step (`task:`) that follows a re-run submitted with `wait: false`: the instances that re-run
+ * kept from earlier attempts, read from the tasks its label names (each read whole; their verdict as they
+ * reported it). `undefined` when the task carries no such label; a note when it cannot be used.
+ */
+async function keptOfFollowedTask(document, client) {
+    const label = document.labels?.[KEPT_LABEL];
+    if (typeof label !== 'string' || label === '')
+        return undefined;
+    const pointers = decodeKept(label);
+    const unusable = (why) => ({
+        plan: NO_RERUN,
+        notes: [
+            `Task ${document.uuid} was a re-run that kept instances from earlier attempts, but ${why}: only its own instances are reported.`
+        ]
+    });
+    if ('error' in pointers)
+        return unusable(`its ${KEPT_LABEL} label cannot be read (${pointers.error})`);
+    if (pointers.length > MAX_EARLIER_TASKS)
+        return unusable(`it names more than ${MAX_EARLIER_TASKS} tasks`);
+    const kept = [];
+    const own = taskIntervals(document);
+    for (const { uuid, ids } of pointers) {
+        const earlier = await readUnlessGone(client, uuid);
+        if (!earlier)
+            return unusable(`task ${uuid} it kept instances from is gone`);
+        const overlap = ids.filter(({ first, last }) => own.some(o => o.first <= last && first <= o.last));
+        if (overlap.length > 0)
+            return unusable(`it names instances it computes itself`);
+        const attempt = Number(earlier.labels?.['github-run-attempt']);
+        const task = {
+            uuid,
+            attempt: Number.isSafeInteger(attempt) ? attempt : 0,
+            document: earlier,
+            ids: taskIntervals(earlier)
+        };
+        kept.push({ task, instances: decideVerdict(earlier, ids).instances });
+    }
+    return { plan: { kind: 'some', rerun: own, kept, warnings: [] }, notes: [] };
 }
 
 ;// CONCATENATED MODULE: ./src/qarnot/time.ts
@@ -38452,7 +39878,7 @@ class Aborter {
                     log.info('The task had already ended.');
             }
             catch (error) {
-                log.warning(`Aborting task ${uuid} failed: ${errorMessage(error)}; the post step tries again.`);
+                log.warning(`Aborting task ${uuid} failed: ${words_errorMessage(error)}; the post step tries again.`);
             }
         })();
         return this.sent;
@@ -38531,7 +39957,7 @@ function watchWithOutput(options, output, signal) {
         badReadBudgetMs: options.badReadBudgetMs,
         mayBeDeleted: options.mayBeDeleted,
         busy: () => output.lastReadBytes >= BUSY_READ_BYTES,
-        onBadRead: (error, sinceMs) => log.info(`Reading task ${uuid} failed (${errorMessage(error)}); reading again (${Math.round(sinceMs / 1000)} s of failed reads so far).`),
+        onBadRead: (error, sinceMs) => log.info(`Reading task ${uuid} failed (${words_errorMessage(error)}); reading again (${Math.round(sinceMs / 1000)} s of failed reads so far).`),
         onTask: async (task) => {
             options.onTask?.(task);
             // Once the task has ended, finish() reads what is left (and confirms nothing more comes).
@@ -38553,7 +39979,7 @@ async function endWatching(options, watched, aborter, quick, wrapUp) {
         ? 'The step was cancelled'
         : watched.ending === 'timeout'
             ? `The timeout of ${formatDuration(options.timeoutMs ?? 0)} expired`
-            : `Task ${uuid} can no longer be followed (${errorMessage(watched.error)})`;
+            : `Task ${uuid} can no longer be followed (${words_errorMessage(watched.error)})`;
     if (watched.ending !== 'stopped')
         options.onMustAbort?.();
     await aborter.abort(why, quick);
@@ -38639,11 +40065,123 @@ function stepDeadline(timeoutMs, started, clock) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/cache/record.ts
+/**
+ * The cache after the task (docs/cache.md, "What is stored"): only verified successes. An instance is stored when
+ * it succeeded, the task's output was read whole, and, with `results`, every result file came back and each one
+ * is attributable to it (the per-instance layout, `out/<id>/...`). Objects go first, the entry last. A failure
+ * here is a note: the cache never fails the step.
+ */
+
+
+
+
+
+
+
+
+
+
+/** An instance whose output is larger than this is not stored (it would be read whole into memory). */
+const MAX_STORED_OUTPUT_BYTES = 64 * 1024 * 1024;
+const RECORD_CONCURRENCY = 8;
+async function recordSuccesses(input) {
+    const { state, results } = input;
+    if (state.settings.mode !== 'write')
+        return { stored: 0, notes: [] };
+    const succeeded = input.instances.filter(i => i.state === 'Success');
+    if (succeeded.length === 0)
+        return { stored: 0, notes: [] };
+    const nothing = (why) => ({
+        stored: 0,
+        notes: [`Nothing was stored in the cache: ${why}.`]
+    });
+    if (input.outputNotes.length > 0)
+        return nothing('the task output was not read whole');
+    if (results?.incomplete)
+        return nothing('not every result file came back');
+    const byInstance = new Map();
+    for (const path of results?.written ?? []) {
+        const id = instanceOfResult(path);
+        if (id === undefined)
+            return nothing(`the result ${JSON.stringify(path)} belongs to no instance (write each instance's files under out/\${INSTANCE_ID}/ to cache them)`);
+        byInstance.set(id, [...(byInstance.get(id) ?? []), path]);
+    }
+    const { location } = state;
+    try {
+        await ensureBucket(location.store, location.bucket, input.signal);
+        const stored = await mapLimit(succeeded, RECORD_CONCURRENCY, (instance, s) => recordOne(input, instance, byInstance.get(instance.id) ?? [], s), input.signal);
+        const count = stored.filter(Boolean).length;
+        const skipped = succeeded.length - count;
+        return {
+            stored: count,
+            notes: skipped > 0
+                ? [
+                    `${plural(skipped, 'instance')} were not stored in the cache: their output is larger than 64 MiB.`
+                ]
+                : []
+        };
+    }
+    catch (error) {
+        if (input.signal.aborted)
+            return { stored: 0, notes: ['The cache was not written: the step was stopped.'] };
+        return {
+            stored: 0,
+            notes: [`The cache could not be written (${words_errorMessage(error)}); the step's verdict is unchanged.`]
+        };
+    }
+}
+async function recordOne(input, instance, paths, signal) {
+    const { location } = input.state;
+    const read = async (stream) => {
+        const path = input.files.path(instance.id, stream);
+        const size = await (0,promises_.stat)(path).then(s => s.size, () => 0);
+        if (size > MAX_STORED_OUTPUT_BYTES)
+            return undefined;
+        return size === 0 ? Buffer.alloc(0) : (0,promises_.readFile)(path, { signal });
+    };
+    const [stdout, stderr] = await Promise.all([read('stdout'), read('stderr')]);
+    if (!stdout || !stderr)
+        return false;
+    const outputs = [storedBytes(stdout), storedBytes(stderr)];
+    for (const [stored, bytes] of [
+        [outputs[0], stdout],
+        [outputs[1], stderr]
+    ]) {
+        if (stored.inline === undefined)
+            await putBlob(location, stored.sha256, { bytes }, signal);
+    }
+    const results = [];
+    for (const path of [...paths].sort()) {
+        const file = (0,external_node_path_.join)(input.results?.directory ?? '', ...path.split('/'));
+        const { sha256, size } = await sha256File(file, signal);
+        await putBlob(location, sha256, { path: file, size }, signal);
+        results.push([path, sha256, size]);
+    }
+    const entry = {
+        format: ENTRY_FORMAT,
+        key: instanceCacheKey(location.stepDigest, instance.id),
+        id: instance.id,
+        task: input.taskUuid,
+        createdAt: input.now.toISOString(),
+        ...(instance.wallTimeSec !== undefined && { wallTimeSec: instance.wallTimeSec }),
+        ...(instance.execTimeSec !== undefined && { execTimeSec: instance.execTimeSec }),
+        ...(instance.peakMemoryMB !== undefined && { peakMemoryMB: instance.peakMemoryMB }),
+        stdout: outputs[0],
+        stderr: outputs[1],
+        results
+    };
+    await putEntry(location, entry, signal);
+    return true;
+}
+
 ;// CONCATENATED MODULE: ./src/step/follow.ts
 /**
  * Follow, then bring back: the task followed to its end (or its stop, timeout or loss), the output of instances a
  * re-run keeps from earlier attempts, the result files, and a prune of old storage while the task runs.
  */
+
+
 
 
 
@@ -38708,12 +40246,16 @@ async function followAndBringBack(settings, submitted, client, context) {
     const files = followed?.files ?? new InstanceOutputFiles(logsDir);
     // After the end, the timeout (and a short grace) still bounds what is brought back.
     const bounded = afterTaskSignal(context);
-    const kept = await bringKeptResults(plan, client.with({ signal: bounded }), files);
+    const cache = start?.cache;
+    const { kept, cached } = await keptAndCached(submitted, client.with({ signal: bounded }), files);
     const base = { plan, kept, files, staged: start?.staged?.stats };
-    const results = await bringResultsBack(settings, submitted, { ...base, task, followed, ending: { kind: 'nothing-to-rerun' } }, bounded);
+    const nothingComputed = { kind: 'nothing-to-rerun', cached: cached.length };
+    const results = await bringResultsBack(settings, submitted, { ...base, task, followed, ending: nothingComputed }, bounded);
     await pruning;
+    const cacheFacts = cache &&
+        (await cacheAfterTask(cache, cached, { submitted, task, followed, results, files }, kept.notes, context));
     if (!followed)
-        return { ...base, results, ending: { kind: 'nothing-to-rerun' }, costed: kept.uuids };
+        return { ...base, results, ending: nothingComputed, costed: kept.uuids, cache: cacheFacts };
     const { ending, leftRunning, error } = followed;
     const message = ending === 'lost' ? explainError(error, settings.apiUrl, 'follow') : undefined;
     const costed = [...(followed.ended && task ? [task.uuid] : []), ...kept.uuids];
@@ -38723,12 +40265,89 @@ async function followAndBringBack(settings, submitted, client, context) {
         ending: { kind: 'followed', ending, leftRunning, message },
         task,
         followed,
-        costed
+        costed,
+        cache: cacheFacts
     };
+}
+/** The instances not computed now: kept from earlier attempts (output read back), and cache hits (replayed). */
+async function keptAndCached(submitted, client, files) {
+    const brought = await bringKeptResults(submitted.plan, client, files);
+    const cache = submitted.start?.cache;
+    const cached = cache ? replayHits(cache, files) : [];
+    const kept = {
+        instances: [...brought.instances, ...cached],
+        uuids: brought.uuids,
+        notes: [...(submitted.planNotes ?? []), ...(cache?.notes ?? []), ...brought.notes]
+    };
+    return { kept, cached };
+}
+/** Stores what this task computed and verified (never once the step was stopped); what the cache did. */
+async function cacheAfterTask(cache, cached, done, notes, context) {
+    const { task, followed, results } = done;
+    const recorded = task && followed?.ended && !context.stop.aborted
+        ? await recordSuccesses({
+            state: cache,
+            taskUuid: task.uuid,
+            instances: decideVerdict(followed.task, task.requested).instances,
+            files: done.files,
+            outputNotes: followed.output.notes,
+            results: results && {
+                directory: results.directory,
+                written: results.writtenBy?.get(ownResultsBucket(done.submitted) ?? '') ?? [],
+                incomplete: results.incomplete
+            },
+            now: new Date(context.clock.now()),
+            signal: afterTaskSignal(context)
+        })
+        : undefined;
+    if (recorded)
+        notes.push(...recorded.notes);
+    return describeCache(cache, cached, recorded?.stored ?? 0);
+}
+/** The cache hits' outputs moved into the step's output files; their results as the verdict takes them. */
+function replayHits(cache, files) {
+    const instances = [];
+    for (const entry of [...cache.hits.values()].sort((a, b) => a.id - b.id)) {
+        for (const stream of ['stdout', 'stderr']) {
+            if (cache.outputs.size(entry.id, stream) > 0)
+                files.replaceWith(entry.id, stream, cache.outputs.path(entry.id, stream));
+        }
+        instances.push({
+            id: entry.id,
+            state: 'Success',
+            error: undefined,
+            wallTimeSec: entry.wallTimeSec,
+            execTimeSec: entry.execTimeSec,
+            peakMemoryMB: entry.peakMemoryMB,
+            attempts: undefined
+        });
+    }
+    (0,external_node_fs_.rmSync)(cache.outputs.dir, { recursive: true, force: true });
+    return instances;
+}
+function describeCache(cache, hits, stored) {
+    const entries = [...cache.hits.values()];
+    const credits = entries.map(e => e.credits);
+    return {
+        mode: cache.settings.mode,
+        hitIds: hits.map(i => i.id),
+        fromTasks: [...new Set(entries.map(e => e.task))],
+        savedInstanceSec: entries.reduce((sum, e) => sum + (e.wallTimeSec ?? 0), 0),
+        savedCredits: credits.length > 0 && credits.every(c => c !== undefined)
+            ? credits.reduce((a, b) => a + b, 0)
+            : undefined,
+        image: cache.image,
+        storedCount: stored
+    };
+}
+function ownResultsBucket({ start }) {
+    const name = start?.staged?.body.resultBucket;
+    return typeof name === 'string' && name !== '' ? name : undefined;
 }
 /**
  * The result files, when `results` is set: the earlier attempts' buckets first, oldest first (for the instances a
- * re-run keeps), this task's last, so that the latest files win. The buckets the action made go once the whole
+ * re-run keeps: from each, results in the per-instance layout come only for the instances kept from it), this
+ * task's last, so that the latest files win. The buckets the action made go once the whole
  * request passed (unless kept); otherwise they stay for a re-run of the failed jobs, and prune removes them later
  * (docs/storage.md).
  */
@@ -38737,13 +40356,20 @@ async function bringResultsBack(settings, { start, prepared, plan, storage, stor
         return undefined;
     if (!storage)
         return storageNote
-            ? { directory: prepared.resultsDir, stats: undefined, notes: [storageNote], incomplete: true }
+            ? {
+                directory: prepared.resultsDir,
+                stats: undefined,
+                notes: [storageNote],
+                incomplete: true,
+                missing: [storageNote]
+            }
             : undefined;
     const earlier = [];
-    for (const { task } of plan.kind === 'all' ? [] : plan.kept) {
+    for (const { task, instances } of plan.kind === 'all' ? [] : plan.kept) {
         const name = task.document.resultBucket;
+        const kept = new Set(instances.map(i => i.id));
         if (typeof name === 'string' && name !== '')
-            earlier.push({ name, attempt: task.attempt });
+            earlier.push({ name, attempt: task.attempt, instances: kept });
     }
     const own = start?.staged?.body.resultBucket ?? sofar.followed?.task?.resultBucket;
     const buckets = [...earlier, ...(typeof own === 'string' && own !== '' ? [{ name: own }] : [])];
@@ -38765,11 +40391,12 @@ async function bringResultsBack(settings, { start, prepared, plan, storage, stor
 
 
 
+
 async function submitStep(settings, prepared, client, context) {
     const { io, clock, env } = context;
     const stop = boundedSignal(context);
     const timedOut = () => !context.stop.aborted && stop.aborted;
-    const plan = await planAttempt(settings, client.with({ signal: stop }), logLine(io));
+    let plan = await planAttempt(settings, client.with({ signal: stop }), logLine(io));
     if (plan.kind === 'none')
         return { ...(await storageForKept(settings, prepared, client, context)), plan };
     if (stop.aborted) {
@@ -38781,12 +40408,44 @@ async function submitStep(settings, prepared, client, context) {
             timedOut: timedOut()
         };
     }
+    // A step that does not wait names what it kept to the step that collects the task (`task:`), or computes all.
+    const keptLabel = !settings.wait && plan.kind === 'some' ? encodeKept(plan.kept) : undefined;
+    if (!settings.wait && plan.kind === 'some' && keptLabel === undefined)
+        plan = {
+            kind: 'all',
+            reason: `the step does not wait, and the instances kept from earlier attempts are too many to name to the step that collects the task`
+        };
     const only = plan.kind === 'some' ? plan.rerun : undefined;
     const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
-    const start = await startTask(settings, { io, client, hurried, clock, stop, only, env }, prepared);
+    const start = await startTask(settings, { io, client, hurried, clock, stop, only, keptLabel, env, registryFetch: context.registryFetch }, prepared);
     if (start.stopped && timedOut())
         io.saveState(State.MustAbort, 'true');
-    return { plan, start, prepared, storage: start.storage, timedOut: timedOut() };
+    const widened = start.task?.widened;
+    // A collecting step reports what the re-run it follows kept from earlier attempts, as if it had waited.
+    const collected = settings.followTask && start.task?.initial
+        ? await collectedPlan(start.task.initial, client.with({ signal: stop }), io)
+        : undefined;
+    return {
+        plan: widened ? { kind: 'all', reason: widened } : (collected?.plan ?? plan),
+        planNotes: collected?.notes,
+        start,
+        prepared,
+        storage: start.storage,
+        timedOut: timedOut()
+    };
+}
+async function collectedPlan(document, client, io) {
+    try {
+        const collected = await keptOfFollowedTask(document, client);
+        for (const note of collected?.notes ?? [])
+            io.warning(note);
+        return collected;
+    }
+    catch (error) {
+        const note = `Task ${document.uuid} was a re-run that kept instances from earlier attempts, but they could not be read (${words_errorMessage(error)}): only its own instances are reported.`;
+        io.warning(note);
+        return { plan: { kind: 'all', reason: undefined }, notes: [note] };
+    }
 }
 /** A re-run with nothing to compute still brings the earlier attempts' result files back, when `results` is set. */
 async function storageForKept(settings, prepared, client, context) {
@@ -38803,16 +40462,10 @@ async function storageForKept(settings, prepared, client, context) {
     catch (error) {
         return {
             ...none,
-            storageNote: `The earlier attempts' result files could not be brought back (${errorMessage(error)}).`
+            storageNote: `The earlier attempts' result files could not be brought back (${words_errorMessage(error)}).`
         };
     }
 }
-
-;// CONCATENATED MODULE: ./src/version.ts
-/** The action's name and version as sent in the User-Agent; a test keeps it equal to package.json. */
-const ACTION_NAME = 'qarnot-action';
-const ACTION_VERSION = '0.1.0';
-const USER_AGENT = `${ACTION_NAME}/${ACTION_VERSION}`;
 
 ;// CONCATENATED MODULE: ./src/main.ts
 /**
@@ -38834,14 +40487,18 @@ const USER_AGENT = `${ACTION_NAME}/${ACTION_VERSION}`;
 
 
 
+
 async function run(deps = defaultDependencies()) {
     const { io, clock } = deps;
     const started = clock.now();
     const settings = readInputs(deps.io, deps.env, deps.randomHex?.() ?? (0,external_node_crypto_.randomBytes)(5).toString('hex'));
-    const prepared = settings && (await checkFiles(settings, io));
-    if (!settings || prepared === false) {
+    // The timeout counts from the start, and bounds the walk of the files too.
+    const timer = stepDeadline(settings?.timeoutMs, started, clock);
+    const prepared = settings && (await checkFiles(settings, { ...deps, deadline: timer.deadline }));
+    if (!settings || typeof prepared === 'string') {
+        timer.clear();
         // Refused before anything was made: `outcome` and the counts still say so, for the steps that read them.
-        io.setOutput(Output.Outcome, Outcome.Failure);
+        io.setOutput(Output.Outcome, typeof prepared === 'string' ? prepared : Outcome.Failure);
         for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
             io.setOutput(count, '0');
         return;
@@ -38856,7 +40513,6 @@ async function run(deps = defaultDependencies()) {
         timeoutMs: deps.requestTimeoutMs,
         onRetry: logLine(io)
     });
-    const timer = stepDeadline(settings.timeoutMs, started, clock);
     try {
         const context = { ...deps, started, deadline: timer.deadline };
         const submitted = await submitStep(settings, prepared, client, context);
@@ -38870,6 +40526,7 @@ async function run(deps = defaultDependencies()) {
             env: deps.env,
             summary: settings.summary,
             streamLogs: settings.streamLogs,
+            secrets: settings.secrets,
             prComment: settings.prComment
                 ? { token: settings.githubToken, leg: settings.commentLeg, comments: deps.comments }
                 : undefined
@@ -38880,16 +40537,29 @@ async function run(deps = defaultDependencies()) {
         transport.close();
     }
 }
-/** The files the inputs name, checked on disk before any request; false (and the step failed) when one is wrong. */
-async function checkFiles(settings, io) {
+/**
+ * The files the inputs name, checked on disk before any request, within the step's stop and timeout; when one is
+ * wrong (or the walk was cut short), the step has failed and this is its outcome.
+ */
+async function checkFiles(settings, context) {
     if (!settings.files)
         return undefined;
+    const { io } = context;
+    const signal = boundedSignal(context);
     try {
-        return await prepareFiles(settings.files);
+        return await prepareFiles(settings.files, { signal, warn: message => io.warning(message) });
     }
     catch (error) {
-        io.setFailed(errorMessage(error));
-        return false;
+        if (context.stop.aborted) {
+            io.setFailed('The step was cancelled while the files named by resources were being looked at; no task was created.');
+            return Outcome.Cancelled;
+        }
+        if (signal.aborted) {
+            io.setFailed(`The timeout of ${formatDuration(settings.timeoutMs ?? 0)} passed while the files named by resources were being looked at; no task was created.`);
+            return Outcome.TimedOut;
+        }
+        io.setFailed(words_errorMessage(error));
+        return Outcome.Failure;
     }
 }
 function defaultDependencies() {
@@ -38911,10 +40581,10 @@ function defaultDependencies() {
 const stop = new AbortController();
 const onSignal = (signal) => {
     if (!stop.signal.aborted)
-        core/* info */.pq(`Received ${signal}.`);
+        info(`Received ${signal}.`);
     stop.abort();
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
-run({ io: coreIO, env: process.env, clock: systemClock, stop: stop.signal }).catch(error => core/* setFailed */.C1(errorMessage(error)));
+run({ io: coreIO, env: process.env, clock: systemClock, stop: stop.signal }).catch(error => setFailed(words_errorMessage(error)));
 

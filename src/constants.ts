@@ -35,7 +35,9 @@ export const Input = {
   ResultsInclude: 'results-include',
   ResultsExclude: 'results-exclude',
   KeepResults: 'keep-results',
-  ResultsIncomplete: 'results-incomplete'
+  ResultsIncomplete: 'results-incomplete',
+  Cache: 'cache',
+  CacheKey: 'cache-key'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
@@ -56,7 +58,9 @@ export const Output = {
   CarbonGCO2eq: 'carbon-gco2eq',
   EnergyWh: 'energy-wh',
   EnergyReusedWh: 'energy-reused-wh',
-  ResultsDir: 'results-dir'
+  ResultsDir: 'results-dir',
+  CachedCount: 'cached-count',
+  CachedInstances: 'cached-instances'
 } as const
 export type OutputName = (typeof Output)[keyof typeof Output]
 
@@ -82,7 +86,9 @@ export const Outcome = {
   TimedOut: 'timed-out',
   Submitted: 'submitted',
   /** The task succeeded, but result files it made did not all come back (results-incomplete: fail). */
-  ResultsIncomplete: 'results-incomplete'
+  ResultsIncomplete: 'results-incomplete',
+  Cache: 'cache',
+  CacheKey: 'cache-key'
 } as const
 export type OutcomeValue = (typeof Outcome)[keyof typeof Outcome]
 

@@ -20,6 +20,7 @@ import {
 import { StorageInputError } from '../storage/errors.js'
 import { validateResultFilters } from '../storage/resource-patterns.js'
 import { stepTag } from '../task/rerun.js'
+import { CACHE_SALT_PATTERN } from '../cache/key.js'
 import {
   SECRET_CONSTANT_PREFIX,
   makeShortname,
@@ -82,6 +83,14 @@ export interface FileSettings {
   readonly resultsIncomplete: 'fail' | 'warn'
 }
 
+/** The cache of instance results across runs (docs/cache.md). */
+export interface CacheSettings {
+  /** `write`: look up and store; `read`: look up only (an untrusted run plants nothing). */
+  readonly mode: 'write' | 'read'
+  /** The `cache-key` input: a salt the user changes to invalidate. */
+  readonly salt: string
+}
+
 export interface Settings {
   readonly token: string
   readonly apiUrl: string
@@ -106,8 +115,10 @@ export interface Settings {
   readonly commentLeg: string | undefined
   readonly githubToken: string
   readonly rerun: RerunSettings
-  /** Undefined when neither `resources` nor `results` is given. */
+  /** Undefined when neither `resources` nor `results` is given, and the cache is off. */
   readonly files: FileSettings | undefined
+  /** Undefined when the cache is off. */
+  readonly cache: CacheSettings | undefined
 }
 
 export interface SettingsContext {
@@ -154,6 +165,39 @@ function readResultsIncomplete(read: InputReader): FileSettings['resultsIncomple
     Input.ResultsIncomplete,
     `"${read(Input.ResultsIncomplete)}" is not a choice; write fail or warn`
   )
+}
+
+function readCache(read: InputReader, following: boolean, wait: boolean): CacheSettings | undefined {
+  const text = read(Input.Cache).toLowerCase()
+  const salt = read(Input.CacheKey)
+  const mode =
+    text === '' || text === 'false' ? undefined : text === 'true' ? 'write' : text === 'read' ? 'read' : null
+  if (mode === null)
+    throw new InputError(Input.Cache, `"${read(Input.Cache)}" is not a choice; write true, read or false`)
+  if (!CACHE_SALT_PATTERN.test(salt))
+    throw new InputError(
+      Input.CacheKey,
+      'may hold letters, digits and . _ : + = @ / - only, at most 128 of them (it becomes part of a key); write e.g. v2'
+    )
+  if (mode === undefined) {
+    if (salt !== '')
+      throw new InputError(
+        Input.CacheKey,
+        'salts the cache, which is off; set cache: true, or remove cache-key'
+      )
+    return undefined
+  }
+  if (following)
+    throw new InputError(
+      Input.Cache,
+      "cannot be used with 'task': a task made elsewhere was not looked up; set cache on the step that creates it"
+    )
+  if (!wait)
+    throw new InputError(
+      Input.Cache,
+      'needs the step to wait (wait: true): only instances seen to succeed, with their output and files whole, are stored'
+    )
+  return { mode, salt }
 }
 
 function readRerunMode(read: InputReader): RerunSettings['mode'] {
@@ -236,13 +280,15 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
   const followTask = readFollowTask(read)
   const created = followTask === undefined ? readTaskSpec(read, context) : undefined
   const githubToken = read(Input.GithubToken)
+  const wait = readBoolean(read, Input.Wait, true)
+  const cache = readCache(read, followTask !== undefined, wait)
   return {
     token,
     apiUrl,
     task: created?.spec,
     followTask,
     secrets: [token, ...(created?.secrets ?? []), ...(githubToken ? [githubToken] : [])],
-    wait: readBoolean(read, Input.Wait, true),
+    wait,
     timeoutMs: readDuration(read, Input.Timeout, LONGEST_TIMEOUT),
     abortOnCancel: readBoolean(read, Input.AbortOnCancel, true),
     streamLogs: readBoolean(read, Input.StreamLogs, true),
@@ -252,11 +298,17 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     commentLeg: created?.commentLeg,
     githubToken,
     rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
-    files: readFiles(read, context.env, followTask !== undefined)
+    files: readFiles(read, context.env, followTask !== undefined, cache !== undefined),
+    cache
   }
 }
 
-function readFiles(read: InputReader, env: NodeJS.ProcessEnv, following: boolean): FileSettings | undefined {
+function readFiles(
+  read: InputReader,
+  env: NodeJS.ProcessEnv,
+  following: boolean,
+  cached: boolean
+): FileSettings | undefined {
   const resources = read(Input.Resources) || undefined
   const results = read(Input.Results) || undefined
   const include = read(Input.ResultsInclude) || undefined
@@ -276,7 +328,8 @@ function readFiles(read: InputReader, env: NodeJS.ProcessEnv, following: boolean
         "filters the files brought back to 'results', which is not set; set results: out"
       )
   }
-  if (resources === undefined && results === undefined) return undefined
+  // The cache lives in storage: a step with neither resources nor results still reaches it.
+  if (resources === undefined && results === undefined && !cached) return undefined
   const filters = fromStorage(() => validateResultFilters({ include, exclude }))
   return {
     workspace: env.GITHUB_WORKSPACE || process.cwd(),

@@ -15,7 +15,7 @@ import {
   type Verdict
 } from '../task/verdict.js'
 import { plural } from '../words.js'
-import { NO_OUTPUT, type StepReport } from './model.js'
+import { NO_OUTPUT, type CacheFacts, type StepReport } from './model.js'
 import { decideOutcome, describeOutcome, type StepEnding } from './outcome.js'
 
 export interface WhatHappened {
@@ -31,6 +31,8 @@ export interface WhatHappened {
   readonly results?: BroughtBack
   /** Where the output files are when no task of this attempt wrote any (a re-run with nothing to compute). */
   readonly files?: InstanceOutputFiles
+  /** What the cache did, when it was on. */
+  readonly cache?: CacheFacts
   readonly elapsedMs: number
 }
 
@@ -86,7 +88,8 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
     ],
     cost: happened.cost,
     files: filesOf(happened, settings, empty),
-    timeline: followed?.timeline
+    timeline: followed?.timeline,
+    ...(happened.cache && { cache: happened.cache })
   }
 }
 
@@ -95,12 +98,15 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
  * (Qarnot does not document what resultsWhitelist is tested on), or the command wrote elsewhere.
  */
 function noResultsNote(
-  { results }: WhatHappened,
+  happened: WhatHappened,
   verdict: Verdict | undefined,
   settings: Settings
 ): string | undefined {
+  const { results } = happened
   const folder = settings.files?.results
-  const succeeded = verdict?.instances.filter(i => i.state === 'Success').length ?? 0
+  // Instances from the cache had their files placed before the task: they are not what came back.
+  const cached = new Set(happened.cache?.hitIds ?? [])
+  const succeeded = verdict?.instances.filter(i => i.state === 'Success' && !cached.has(i.id)).length ?? 0
   if (!folder || !results?.stats || results.stats.files > 0 || results.incomplete || succeeded === 0)
     return undefined
   const filter = settings.files?.resultsWhitelist

@@ -27,6 +27,20 @@ export interface TaskIdentity {
   readonly name: string
 }
 
+export interface CacheFacts {
+  readonly mode: 'write' | 'read'
+  /** Instances that came from the cache, and the tasks that computed them. */
+  readonly hitIds: readonly number[]
+  readonly fromTasks: readonly string[]
+  /** What the hits took when they were computed: instance-seconds and credits (when known). */
+  readonly savedInstanceSec: number
+  readonly savedCredits: number | undefined
+  /** How the image is keyed: by its digest, or by name (a moving tag) and why. */
+  readonly image: { readonly digest: string } | { readonly name: string; readonly reason: string } | undefined
+  /** Instances stored by this run. */
+  readonly storedCount: number
+}
+
 export interface StepReport {
   readonly outcome: OutcomeValue
   /** With its icon: the summary's heading and the pull-request comment's title. */
@@ -39,8 +53,10 @@ export interface StepReport {
   readonly state: string
   /** The verdict over the instances; undefined when the task was not followed (submitted, not created). */
   readonly verdict: Verdict | undefined
-  /** Instances a re-run kept from earlier attempts: in the verdict, not computed now. */
+  /** Instances a re-run kept from earlier attempts, or that came from the cache: in the verdict, not computed now. */
   readonly keptIds?: readonly number[]
+  /** What the cache did, when it was on (docs/cache.md). */
+  readonly cache?: CacheFacts
   /** How many instances were asked for, when known. */
   readonly requestedCount: number | undefined
   readonly outputs: OutputReader

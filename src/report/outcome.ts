@@ -19,7 +19,8 @@ export type StepEnding =
   /** The step was stopped, or its timeout passed, before the task was created (or while it was). */
   | { readonly kind: 'stopped-creating'; readonly timedOut?: boolean }
   /** A re-run attempt whose earlier attempts had already computed every instance well: nothing was created. */
-  | { readonly kind: 'nothing-to-rerun' }
+  /** No task: every instance succeeded in an earlier attempt, or came from the cache (`cached` of them). */
+  | { readonly kind: 'nothing-to-rerun'; readonly cached?: number }
   /** The task was followed until it ended, the step was stopped, the timeout expired, or it was lost. */
   | {
       readonly kind: 'followed'
@@ -111,6 +112,14 @@ function headline(facts: OutcomeFacts): string {
   if (ending.kind === 'not-created') return ending.message
   if (ending.kind === 'submitted')
     return `${label} was submitted; wait is false, so this step does not follow it.`
+  if (ending.kind === 'nothing-to-rerun' && ending.cached) {
+    const total = verdict?.instances.length ?? 0
+    const from =
+      ending.cached === total
+        ? 'came from the cache'
+        : `came from the cache (${ending.cached}) or an earlier attempt of this step`
+    return `Every instance ${from}: ${plural(total, 'instance')}, nothing computed.`
+  }
   if (ending.kind === 'nothing-to-rerun') {
     return `Every instance succeeded in an earlier attempt of this step: ${plural(verdict?.instances.length ?? 0, 'instance')}, nothing computed again.`
   }

@@ -181,6 +181,8 @@ export function buildOutputs(report: StepReport): Record<OutputName, string> {
     [Output.CarbonGCO2eq]: figure(report.cost?.carbon?.gCO2eq),
     [Output.EnergyWh]: figure(report.cost?.carbon?.consumedWh),
     [Output.EnergyReusedWh]: figure(report.cost?.carbon?.reusedWh),
-    [Output.ResultsDir]: report.resultsDir ?? ''
+    [Output.ResultsDir]: report.resultsDir ?? '',
+    [Output.CachedCount]: String(report.cache?.hitIds.length ?? 0),
+    [Output.CachedInstances]: formatIds(report.cache?.hitIds ?? [])
   }
 }

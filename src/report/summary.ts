@@ -4,11 +4,11 @@
  * tail of their output; successful ones share what is left; a note says what was cut and where the rest is.
  * Pure apart from reading outputs through the OutputReader.
  */
-import { Outcome } from '../constants.js'
+import { Outcome, TASQ_TASK_URL } from '../constants.js'
 import { formatIds } from '../ranges.js'
 import type { InstanceResult } from '../task/verdict.js'
 import { groupIds } from './grouping.js'
-import type { StepReport } from './model.js'
+import type { CacheFacts, StepReport } from './model.js'
 import { renderPictures } from './pictures.js'
 import { codeSpan, escapeHtml, formatSeconds, listText, tableCell, utf8Bytes } from './text.js'
 import { plural } from '../words.js'
@@ -154,6 +154,34 @@ function listItems(items: readonly string[], what: string, where: string): strin
   return listed
 }
 
+/** What the cache did: hits and from where, what they saved, how the image was keyed, what was stored. */
+export function cacheLine(cache: CacheFacts | undefined): string | undefined {
+  if (!cache) return undefined
+  const parts: string[] = []
+  if (cache.hitIds.length > 0) {
+    const tasks = cache.fromTasks
+      .slice(0, 3)
+      .map(uuid => `[\`${uuid.slice(0, 8)}\`](${TASQ_TASK_URL}${uuid})`)
+    const more = cache.fromTasks.length > 3 ? ` and ${cache.fromTasks.length - 3} more` : ''
+    const saved = [
+      cache.savedInstanceSec > 0 ? `${formatSeconds(cache.savedInstanceSec)} of instance time` : undefined,
+      cache.savedCredits !== undefined ? `${cache.savedCredits} credits` : undefined
+    ].filter(Boolean)
+    parts.push(
+      `${plural(cache.hitIds.length, 'instance')} from the cache (${tableCell(cut(formatIds(cache.hitIds), 200))}), computed by task${cache.fromTasks.length > 1 ? 's' : ''} ${tasks.join(', ')}${more}${saved.length > 0 ? `; saved ${saved.join(' and ')}` : ''}`
+    )
+  } else parts.push('no instance from the cache')
+  if (cache.image && 'digest' in cache.image)
+    parts.push(`image keyed by its digest \`${cache.image.digest.slice(0, 19)}…\``)
+  else if (cache.image)
+    parts.push(
+      `image keyed by its name ${codeSpan(cut(cache.image.name, 200))}: a moving tag is keyed by name (${tableCell(cut(cache.image.reason, 200))})`
+    )
+  if (cache.mode === 'read') parts.push('read only: nothing stored')
+  else if (cache.storedCount > 0) parts.push(`${plural(cache.storedCount, 'instance')} stored`)
+  return parts.join(' · ')
+}
+
 function header(report: StepReport): string[] {
   const followed = report.task ? ` · followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}` : ''
   const task = report.task
@@ -164,6 +192,8 @@ function header(report: StepReport): string[] {
   if (cost) lines.push(`**Cost** ${cost}`, '')
   const files = filesLine(report.files)
   if (files) lines.push(`**Files** ${files}`, '')
+  const cache = cacheLine(report.cache)
+  if (cache) lines.push(`**Cache** ${cache}`, '')
   if (report.outcome !== Outcome.Success) lines.push(`> ${tableCell(report.headline)}`, '')
   if (report.notes.length > 0) lines.push(...listItems(report.notes, 'note', 'the step log has them all'), '')
   const taskErrors = report.verdict?.taskErrors ?? []

@@ -14,6 +14,8 @@ export interface StepContext {
   readonly deadline?: StepDeadline
   /** How long failed status reads are ridden out (tests shorten it). */
   readonly badReadBudgetMs?: number
+  /** How the cache asks an image's registry for its digest (default: fetch; tests give a local registry). */
+  readonly registryFetch?: typeof fetch
 }
 
 /** After the timeout, result files of a task that ended (or was aborted) still come for this long. */

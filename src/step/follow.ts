@@ -2,7 +2,7 @@
  * Follow, then bring back: the task followed to its end (or its stop, timeout or loss), the output of instances a
  * re-run keeps from earlier attempts, the result files, and a prune of old storage while the task runs.
  */
-import { mkdirSync, mkdtempSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { logLine } from '../action-io.js'
@@ -17,6 +17,11 @@ import { followStartedTask, type FollowResult } from '../task/follow.js'
 import { InstanceOutputFiles } from '../task/output-files.js'
 import { afterTaskSignal, type StepContext } from './context.js'
 import type { Submitted } from './submit.js'
+import type { StartedTask } from '../task/start.js'
+import type { CacheState } from '../cache/lookup.js'
+import { recordSuccesses } from '../cache/record.js'
+import type { CacheFacts } from '../report/model.js'
+import { decideVerdict, type InstanceResult } from '../task/verdict.js'
 
 /** What happened, and the tasks that ended, whose cost is read. */
 export type Happened = Omit<WhatHappened, 'elapsedMs' | 'cost'> & { readonly costed: string[] }
@@ -83,17 +88,21 @@ async function followAndBringBack(
   const files = followed?.files ?? new InstanceOutputFiles(logsDir)
   // After the end, the timeout (and a short grace) still bounds what is brought back.
   const bounded = afterTaskSignal(context)
-  const brought = await bringKeptResults(plan, client.with({ signal: bounded }), files)
-  const kept = { ...brought, notes: [...(submitted.planNotes ?? []), ...brought.notes] }
+  const cache = start?.cache
+  const { kept, cached } = await keptAndCached(submitted, client.with({ signal: bounded }), files)
   const base = { plan, kept, files, staged: start?.staged?.stats }
+  const nothingComputed = { kind: 'nothing-to-rerun', cached: cached.length } as const
   const results = await bringResultsBack(
     settings,
     submitted,
-    { ...base, task, followed, ending: { kind: 'nothing-to-rerun' } },
+    { ...base, task, followed, ending: nothingComputed },
     bounded
   )
   await pruning
-  if (!followed) return { ...base, results, ending: { kind: 'nothing-to-rerun' }, costed: kept.uuids }
+  const cacheFacts =
+    cache &&
+    (await cacheAfterTask(cache, cached, { submitted, task, followed, results, files }, kept.notes, context))
+  if (!followed) return { ...base, results, ending: nothingComputed, costed: kept.uuids, cache: cacheFacts }
   const { ending, leftRunning, error } = followed
   const message = ending === 'lost' ? explainError(error, settings.apiUrl, 'follow') : undefined
   const costed = [...(followed.ended && task ? [task.uuid] : []), ...kept.uuids]
@@ -103,8 +112,102 @@ async function followAndBringBack(
     ending: { kind: 'followed', ending, leftRunning, message },
     task,
     followed,
-    costed
+    costed,
+    cache: cacheFacts
   }
+}
+
+/** The instances not computed now: kept from earlier attempts (output read back), and cache hits (replayed). */
+async function keptAndCached(submitted: Submitted, client: QarnotClient, files: InstanceOutputFiles) {
+  const brought = await bringKeptResults(submitted.plan, client, files)
+  const cache = submitted.start?.cache
+  const cached = cache ? replayHits(cache, files) : []
+  const kept = {
+    instances: [...brought.instances, ...cached],
+    uuids: brought.uuids,
+    notes: [...(submitted.planNotes ?? []), ...(cache?.notes ?? []), ...brought.notes]
+  }
+  return { kept, cached }
+}
+
+/** Stores what this task computed and verified (never once the step was stopped); what the cache did. */
+async function cacheAfterTask(
+  cache: CacheState,
+  cached: readonly InstanceResult[],
+  done: {
+    submitted: Submitted
+    task: StartedTask | undefined
+    followed: FollowResult | undefined
+    results: BroughtBack | undefined
+    files: InstanceOutputFiles
+  },
+  notes: string[],
+  context: StepContext
+): Promise<CacheFacts> {
+  const { task, followed, results } = done
+  const recorded =
+    task && followed?.ended && !context.stop.aborted
+      ? await recordSuccesses({
+          state: cache,
+          taskUuid: task.uuid,
+          instances: decideVerdict(followed.task, task.requested).instances,
+          files: done.files,
+          outputNotes: followed.output.notes,
+          results: results && {
+            directory: results.directory,
+            written: results.writtenBy?.get(ownResultsBucket(done.submitted) ?? '') ?? [],
+            incomplete: results.incomplete
+          },
+          now: new Date(context.clock.now()),
+          signal: afterTaskSignal(context)
+        })
+      : undefined
+  if (recorded) notes.push(...recorded.notes)
+  return describeCache(cache, cached, recorded?.stored ?? 0)
+}
+
+/** The cache hits' outputs moved into the step's output files; their results as the verdict takes them. */
+function replayHits(cache: CacheState, files: InstanceOutputFiles): InstanceResult[] {
+  const instances: InstanceResult[] = []
+  for (const entry of [...cache.hits.values()].sort((a, b) => a.id - b.id)) {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      if (cache.outputs.size(entry.id, stream) > 0)
+        files.replaceWith(entry.id, stream, cache.outputs.path(entry.id, stream))
+    }
+    instances.push({
+      id: entry.id,
+      state: 'Success',
+      error: undefined,
+      wallTimeSec: entry.wallTimeSec,
+      execTimeSec: entry.execTimeSec,
+      peakMemoryMB: entry.peakMemoryMB,
+      attempts: undefined
+    })
+  }
+  rmSync(cache.outputs.dir, { recursive: true, force: true })
+  return instances
+}
+
+function describeCache(cache: CacheState, hits: readonly InstanceResult[], stored: number): CacheFacts {
+  const entries = [...cache.hits.values()]
+  const credits = entries.map(e => e.credits)
+  return {
+    mode: cache.settings.mode,
+    hitIds: hits.map(i => i.id),
+    fromTasks: [...new Set(entries.map(e => e.task))],
+    savedInstanceSec: entries.reduce((sum, e) => sum + (e.wallTimeSec ?? 0), 0),
+    savedCredits:
+      credits.length > 0 && credits.every(c => c !== undefined)
+        ? credits.reduce((a, b) => a + b, 0)
+        : undefined,
+    image: cache.image,
+    storedCount: stored
+  }
+}
+
+function ownResultsBucket({ start }: Submitted): string | undefined {
+  const name = start?.staged?.body.resultBucket
+  return typeof name === 'string' && name !== '' ? name : undefined
 }
 
 /**

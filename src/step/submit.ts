@@ -63,7 +63,7 @@ export async function submitStep(
   const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY })
   const start = await startTask(
     settings,
-    { io, client, hurried, clock, stop, only, keptLabel, env },
+    { io, client, hurried, clock, stop, only, keptLabel, env, registryFetch: context.registryFetch },
     prepared
   )
   if (start.stopped && timedOut()) io.saveState(State.MustAbort, 'true')

@@ -109,6 +109,8 @@ export interface StagedFiles {
     'advancedResourceBuckets' | 'resultBucket' | 'resultsWhitelist' | 'resultsBlacklist'
   >
   readonly stats: StageStats | undefined
+  /** The resources' content-addressed tree (layout.ts treeHash); undefined without resources. */
+  readonly tree?: string
 }
 
 /** Sends what storage lacks of the resources, and names the results bucket of the task to create. */
@@ -140,7 +142,8 @@ export async function stageFiles(
       ...(whitelist && { resultsWhitelist: whitelist }),
       ...(settings.resultsBlacklist && { resultsBlacklist: settings.resultsBlacklist })
     },
-    stats: staged?.stats
+    stats: staged?.stats,
+    tree: staged?.tree
   }
 }
 
@@ -156,6 +159,8 @@ export interface BroughtBack {
    * result refused. A bucket an earlier attempt's passing step removed is not in it (that is by design, and warned).
    */
   readonly missing: string[]
+  /** The paths (under the results folder) each bucket's files were written to. */
+  readonly writtenBy?: ReadonlyMap<string, readonly string[]>
 }
 
 /**
@@ -179,6 +184,7 @@ export async function bringResults(
   const done = new Set<string>()
   let incomplete = false
   const missing: string[] = []
+  const writtenBy = new Map<string, string[]>()
   for (const { name: bucket, attempt, instances } of buckets) {
     if (done.has(bucket)) continue
     done.add(bucket)
@@ -200,6 +206,10 @@ export async function bringResults(
         notes.push(goneNote(bucket, attempt))
       }
       total = total ? add(total, result) : result
+      writtenBy.set(
+        bucket,
+        result.written.map(w => w.path)
+      )
       if (!remove || !bucket.startsWith(made)) continue
       if (result.rejected.length > 0)
         notes.push(
@@ -213,7 +223,7 @@ export async function bringResults(
       missing.push(note)
     }
   }
-  return { directory, stats: total, notes, incomplete, missing }
+  return { directory, stats: total, notes, incomplete, missing, writtenBy }
 }
 
 /** A results bucket to bring back; `attempt` when an earlier attempt of the step made it. */

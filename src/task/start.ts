@@ -5,11 +5,16 @@
 import { logLine, type ActionIO } from '../action-io.js'
 import { Output, State, TASQ_TASK_URL } from '../constants.js'
 import { LIMITS, SECRET_CONSTANT_PREFIX } from '../inputs/task.js'
-import type { Settings, TaskSpec } from '../inputs/settings.js'
+import type { CacheSettings, Settings, TaskSpec } from '../inputs/settings.js'
 import type { QarnotClient } from '../qarnot/client.js'
 import { QarnotApiError, invalidFields, rootError } from '../qarnot/errors.js'
 import type { TaskOutputWire } from '../qarnot/types.js'
-import { countIds, formatRanges, type IdInterval } from '../ranges.js'
+import { countIds, expandIds, formatRanges, idsToIntervals, type IdInterval } from '../ranges.js'
+import { mkdirSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { lookUpCache, type CacheState } from '../cache/lookup.js'
+import { resourceBucketName } from '../storage/layout.js'
 import { errorMessage, oneLine, plural, redactUrl } from '../words.js'
 import type { Clock } from './clock.js'
 import { buildCreateBody, redactCreateBody } from './create-body.js'
@@ -53,6 +58,8 @@ export interface StartContext {
   readonly only?: IdInterval[]
   /** With `only`, for a step that does not wait: the instances kept from earlier tasks, for the collector (kept-label.ts). */
   readonly keptLabel?: string
+  /** How the cache asks an image's registry for its digest (default: fetch). */
+  readonly registryFetch?: typeof fetch
   readonly env: NodeJS.ProcessEnv
 }
 
@@ -130,12 +137,21 @@ export async function findTask(id: string, context: StartContext): Promise<Start
 /** The task to follow, or why there is none: the step was stopped while creating it, or it could not be made or found. */
 export type TaskStart = (
   | { readonly task: StartedTask; readonly stopped?: undefined; readonly refusal?: undefined }
+  /** Every instance came from the cache: no task was created. */
+  | {
+      readonly task?: undefined
+      readonly stopped?: undefined
+      readonly refusal?: undefined
+      readonly allCached: true
+    }
   | { readonly task: StartedTask | undefined; readonly stopped: true; readonly refusal?: undefined }
   | { readonly task?: undefined; readonly stopped?: undefined; readonly refusal: string }
 ) & {
   /** Storage, when the step has files: the results come back through it after the end. */
   readonly storage?: StorageSession
   readonly staged?: StagedFiles
+  /** What the cache found, when it is on. */
+  readonly cache?: CacheState
 }
 
 /** Submit (or find) the task, its files staged first; never throws for what the API or storage answers. */
@@ -147,6 +163,8 @@ export async function startTask(
   const { io, stop } = context
   let storage: StorageSession | undefined
   let staged: StagedFiles | undefined
+  let cache: CacheState | undefined
+  let only = context.only
   try {
     if (prepared)
       storage = await openStorage(
@@ -158,21 +176,64 @@ export async function startTask(
       )
     if (prepared && storage && settings.task)
       staged = await stageFiles(storage, prepared, settings.task.shortname, stop)
+    if (settings.task && settings.cache && storage && prepared) {
+      cache = await lookUp(settings.task, settings, context, { storage, prepared, staged })
+      const wanted = expandIds(context.only ?? settings.task.instances.intervals)
+      const misses = wanted.filter(id => !cache?.hits.has(id))
+      if (misses.length === 0) return { allCached: true, storage, staged, cache }
+      if (cache.hits.size > 0) only = idsToIntervals(misses)
+    }
     const task = settings.task
-      ? await createTask(settings.task, settings, context, staged)
+      ? await createTask(settings.task, settings, { ...context, only }, staged)
       : await findTask(settings.followTask ?? '', context)
-    return { task, storage, staged }
+    // Qarnot refused the range of the misses: every instance is computed, and the hits are not used.
+    if (task.widened && cache && cache.hits.size > 0) cache = { ...cache, hits: new Map() }
+    return { task, storage, staged, cache }
   } catch (error) {
     if (error instanceof SubmitStoppedError || stop.aborted) {
       // The task an interrupted create made and aborted, if one was found: the post step checks it again.
       const uuid = error instanceof SubmitStoppedError ? error.uuid : undefined
       if (uuid) io.saveState(State.TaskUuid, uuid)
-      return { stopped: true, task: uuid ? { uuid, name: '', requested: [] } : undefined, storage }
+      return { stopped: true, task: uuid ? { uuid, name: '', requested: [] } : undefined, storage, cache }
     }
     // A plain refusal made nothing: the post step has nothing to look for.
     if (!mayHaveCreated(error)) io.saveState(State.TaskEnded, 'true')
-    return { refusal: refusalMessage(error, settings), storage }
+    return { refusal: refusalMessage(error, settings), storage, cache }
   }
+}
+
+/** The cache looked up, before the create: hits made whole, outputs in a folder of their own until followed. */
+function lookUp(
+  spec: TaskSpec,
+  settings: Settings,
+  context: StartContext,
+  files: { storage: StorageSession; prepared: PreparedFiles; staged: StagedFiles | undefined }
+): Promise<CacheState> {
+  const { storage, prepared, staged } = files
+  const logs = join(context.env.RUNNER_TEMP || tmpdir(), 'qarnot-logs')
+  mkdirSync(logs, { recursive: true })
+  return lookUpCache({
+    cache: settings.cache as CacheSettings,
+    spec,
+    token: settings.token,
+    store: storage.store,
+    bucket: resourceBucketName(storage.naming),
+    resourcesTree: staged?.tree,
+    results:
+      prepared.resultsDir !== undefined && prepared.resultsPrefix !== undefined
+        ? {
+            directory: prepared.resultsDir,
+            workspace: prepared.settings.workspace,
+            prefix: prepared.resultsPrefix
+          }
+        : undefined,
+    resultsWhitelist: staged?.body.resultsWhitelist,
+    resultsBlacklist: staged?.body.resultsBlacklist,
+    wanted: expandIds(context.only ?? spec.instances.intervals),
+    stagingDir: mkdtempSync(join(logs, 'cache-')),
+    fetch: context.registryFetch ?? fetch,
+    signal: context.stop
+  })
 }
 
 function refusalMessage(error: unknown, settings: Settings): string {
