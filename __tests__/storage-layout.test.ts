@@ -179,3 +179,27 @@ describe('the prune rule', () => {
     expect(planResultsBuckets(buckets, out, now, DEFAULT_PRUNE_RULES)).toEqual([`${out}old-1`])
   })
 })
+
+describe('results never reach a folder git takes for .git', () => {
+  it.each([
+    'out/.git/config',
+    'out/.GIT/config',
+    'out/.Git/hooks/pre-push',
+    'out/sub/.GIT',
+    'out/.git./config',
+    'out/.git /config',
+    'out/GIT~1/config',
+    'out/.git::$INDEX_ALLOCATION/config'
+  ])('refuses %s (case, trailing dots and spaces, NTFS streams, 8.3 names)', key => {
+    const { planned, rejected } = planDownloads([{ key, size: 1, lastModified: new Date(0) }], 'out/')
+    expect(planned).toEqual([])
+    expect(rejected).toEqual([{ key, reason: 'a .git folder is never written from results' }])
+  })
+
+  it.each(['out/.gitignore', 'out/git/config', 'out/my.git/x', 'out/.github/x', 'out/12:00.log'])(
+    'writes %s',
+    key => {
+      expect(planDownloads([{ key, size: 1, lastModified: new Date(0) }], 'out/').planned).toHaveLength(1)
+    }
+  )
+})

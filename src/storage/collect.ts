@@ -10,7 +10,7 @@ import { dirname, isAbsolute, join, relative, sep } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { pipeline } from 'node:stream/promises'
 import { isNoSuchBucket } from './errors.js'
-import { safeRelativePath } from './layout.js'
+import { safeRelativePath, throughGitFolder } from './layout.js'
 import { mapLimit } from './pool.js'
 import { deleteKeys, listAllObjects, type ObjectInfo, type ObjectStore } from './store.js'
 
@@ -57,8 +57,6 @@ interface Planned {
 }
 
 /** Which objects become which files; the rest are rejected with a reason. */
-/** A path through a `.git` folder: results could plant hooks there. */
-const GIT_SEGMENT = /(^|\/)\.git(\/|$)/
 
 export function planDownloads(
   objects: readonly ObjectInfo[],
@@ -75,7 +73,7 @@ export function planDownloads(
     if (!object.key.startsWith(prefix)) continue
     const path = safeRelativePath(object.key.slice(prefix.length))
     if (path !== undefined && !only(path)) continue
-    if (path !== undefined && GIT_SEGMENT.test(path))
+    if (path !== undefined && throughGitFolder(path))
       rejected.push({ key: object.key, reason: 'a .git folder is never written from results' })
     else if (path !== undefined) candidates.push({ object, path })
     else if (!(object.key.endsWith('/') && object.size === 0 && safeRelativePath(object.key.slice(0, -1)))) {

@@ -172,3 +172,18 @@ export function safeRelativePath(key: string): string | undefined {
   if (segments.some(s => s === '' || s === '.' || s === '..')) return undefined
   return key
 }
+
+/**
+ * Whether a path goes through a folder that git takes for `.git`: `.git` in any case (macOS and Windows file
+ * systems ignore case), with trailing dots or spaces (Windows drops them), with an NTFS stream (`.git::$INDEX_ALLOCATION`),
+ * or as its 8.3 short name (`GIT~1`). git's own `is_ntfs_dotgit` and `is_hfs_dotgit` refuse the same names.
+ */
+export function throughGitFolder(path: string): boolean {
+  return path.split('/').some(segment => {
+    const name = segment
+      .toLowerCase()
+      .split(':')[0]
+      .replace(/[. ]+$/, '')
+    return name === '.git' || /^git~\d+$/.test(name)
+  })
+}

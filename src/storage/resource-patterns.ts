@@ -5,10 +5,9 @@
 import { lstat, realpath } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { StorageInputError } from './errors.js'
-import { comparePaths } from './layout.js'
+import { comparePaths, throughGitFolder } from './layout.js'
 import {
   CompiledPattern,
-  GIT_FOLDER,
   WALK_LIMITS,
   walkPattern,
   type WalkContext,
@@ -201,7 +200,7 @@ export async function resolveResultsFolder(workspace: string, text: string): Pro
       `${JSON.stringify(folder)} holds a comma or a line break; results names one folder, e.g. out`
     )
   }
-  if (GIT_FOLDER.test(folder)) {
+  if (throughGitFolder(folder)) {
     throw new StorageInputError('results', `"${folder}" is inside .git; name a folder outside it, e.g. out`)
   }
   let current = root

@@ -8,6 +8,7 @@ import type { Stats } from 'node:fs'
 import { lstat, readdir, realpath, stat } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import { StorageInputError, abortReason } from './errors.js'
+import { throughGitFolder } from './layout.js'
 
 /** How far one resolution of `resources` may go. */
 export interface WalkLimits {
@@ -20,9 +21,6 @@ export interface WalkLimits {
 }
 
 export const WALK_LIMITS: WalkLimits = { entries: 1_000_000, depth: 64, files: 100_000 }
-
-/** A path through a `.git` folder (the repository's, or a submodule's). */
-export const GIT_FOLDER = /(^|\/)\.git(\/|$)/
 
 const GLOBSTAR = Symbol('**')
 type Segment = typeof GLOBSTAR | RegExp | string
@@ -222,10 +220,10 @@ async function children(
 /** The files one include pattern names, walked from its literal start, links followed where they stay inside. */
 export async function walkPattern(context: WalkContext, pattern: CompiledPattern): Promise<PatternFiles> {
   const { root, realRoot, signal } = context
-  const namesGit = GIT_FOLDER.test(pattern.text)
+  const namesGit = throughGitFolder(pattern.text)
   const result = { files: new Map<string, number>(), excluded: 0, gitLinks: [] as string[] }
   const inside = (real: string) => real === realRoot || real.startsWith(realRoot + sep)
-  const inGit = (real: string) => GIT_FOLDER.test(relative(realRoot, real).split(sep).join('/'))
+  const inGit = (real: string) => throughGitFolder(relative(realRoot, real).split(sep).join('/'))
   const stack: Item[] = [{ abs: join(root, ...pattern.literal), rel: [...pattern.literal], chain: [] }]
   while (stack.length > 0) {
     if (signal?.aborted) throw abortReason(signal)
@@ -235,7 +233,7 @@ export async function walkPattern(context: WalkContext, pattern: CompiledPattern
       result.excluded++
       continue
     }
-    if (!namesGit && GIT_FOLDER.test(path)) continue
+    if (!namesGit && throughGitFolder(path)) continue
     const seen = await look(item, pattern)
     // A file is looked at only when the pattern names it; a folder when it may hold files the pattern names.
     if (!seen || (!seen.info.isDirectory() && !pattern.covers(item.rel))) continue
@@ -246,7 +244,7 @@ export async function walkPattern(context: WalkContext, pattern: CompiledPattern
         `"${path}" ${link ? 'is a symbolic link' : 'leads through a symbolic link'} to ${real}, outside the workspace; copy the files into the workspace, or exclude it with "!${path}"`
       )
     }
-    if (!GIT_FOLDER.test(path) && inGit(real)) {
+    if (!throughGitFolder(path) && inGit(real)) {
       // actions/checkout leaves the job's token in .git/config: a link does not take it along.
       result.gitLinks.push(path)
     } else if (info.isDirectory()) {
