@@ -48,6 +48,37 @@ async function attempt(
 }
 
 describe('rerun: failed (the default)', () => {
+  it('a collector trusts a kept label only as far as it checks out', async () => {
+    // A task of another step (no step tag in common), and a label naming it, forged on a task of this step.
+    const other = await attempt(
+      1,
+      { 'instance-count': '10', command: 'echo other ${INSTANCE_ID}' },
+      { GITHUB_JOB: 'other' }
+    )
+    const submit = { 'instance-count': '4', command: flaky(), wait: 'false' }
+    const submitted = await attempt(1, submit)
+    await attempt(1, { task: submitted.outputs['task-uuid'] }, { GITHUB_ACTION: 'collect' })
+    writeFileSync(marker, '')
+    const resubmitted = await attempt(2, submit)
+    const task = emulator.allTasks().find(t => t.uuid === resubmitted.outputs['task-uuid'])
+    for (const [label, expected] of [
+      [`${other.outputs['task-uuid']}=0,2`, /which is not a task of this step; they count as failed/],
+      [`${submitted.outputs['task-uuid']}=0;${submitted.outputs['task-uuid']}=2`, /names a task twice/],
+      [
+        `${submitted.outputs['task-uuid']}=0-2147483647`,
+        /names more than the 100000 instances the action reads/
+      ],
+      [`${submitted.outputs['task-uuid']}=0-1`, /names instances it computes itself/],
+      [`${submitted.outputs['task-uuid']}=0,2,7`, /which did not run them; they count as failed/]
+    ] as const) {
+      task!.body.labels = { ...task!.body.labels, 'qarnot-action-kept': label }
+      const collected = await attempt(2, { task: task!.uuid }, { GITHUB_ACTION: 'collect' })
+      expect(collected.log.join('\n')).toMatch(expected)
+      // A label it cannot use for any id (too long to read) leaves the re-run's own; any other fails the ids named.
+      if (!label.includes('2147483647')) expect(collected.outputs.outcome).toBe('failure')
+    }
+  })
+
   it('submit (wait: false) then collect (task:) across a re-run: the collector reports the kept instances too', async () => {
     const submit = { 'instance-count': '4', command: flaky(), wait: 'false' }
     const collect = (uuid: string) => attempt(1, { task: uuid }, { GITHUB_ACTION: 'collect' })
@@ -96,7 +127,7 @@ describe('rerun: failed (the default)', () => {
     )
   })
 
-  it('a collector whose re-run names an earlier task that is gone warns and reports the re-run alone', async () => {
+  it('a collector whose re-run names an earlier task that is gone fails, naming the instances it could not read', async () => {
     const submit = { 'instance-count': '4', command: flaky(), wait: 'false' }
     const submitted = await attempt(1, submit)
     await attempt(1, { task: submitted.outputs['task-uuid'] }, { GITHUB_ACTION: 'collect' })
@@ -112,10 +143,14 @@ describe('rerun: failed (the default)', () => {
       { GITHUB_ACTION: 'collect' }
     )
     expect(collected.log.join('\n')).toMatch(
-      /kept instances from earlier attempts, but task [0-9a-f-]+ it kept instances from is gone/
+      /instances 0,2 were to come from task [0-9a-f-]+, which is gone; they count as failed/
     )
-    expect(collected.outputs).toMatchObject({ 'instance-count': '2', 'succeeded-count': '2' })
-    expect(collected.summary).toMatch(/only its own instances are reported/)
+    expect(collected.outputs).toMatchObject({
+      outcome: 'failure',
+      'instance-count': '4',
+      'succeeded-count': '2',
+      'failed-instances': '0,2'
+    })
   })
 
   it('has nothing to compute when every instance succeeded before, and reports the earlier results', async () => {

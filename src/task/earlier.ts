@@ -11,8 +11,24 @@ import { errorMessage } from '../words.js'
 import { TaskOutputDemux } from './logs.js'
 import type { InstanceOutputFiles } from './output-files.js'
 import { STREAMS } from './output-follower.js'
-import { decodeKept, KEPT_LABEL } from './kept-label.js'
-import { boundRerun, planRerun, type EarlierTask, type KeptResults, type RerunPlan } from './rerun.js'
+import { decodeKept, KEPT_LABEL, type KeptPointer } from './kept-label.js'
+import { LIMITS } from '../inputs/task.js'
+import {
+  countIds,
+  expandIds,
+  formatRanges,
+  normalise,
+  subtractIntervals,
+  type IdInterval
+} from '../ranges.js'
+import {
+  STEP_TAG_PREFIX,
+  boundRerun,
+  planRerun,
+  type EarlierTask,
+  type KeptResults,
+  type RerunPlan
+} from './rerun.js'
 import { decideVerdict, taskIntervals, type InstanceResult } from './verdict.js'
 
 const NO_RERUN: RerunPlan = { kind: 'all', reason: undefined }
@@ -139,7 +155,10 @@ export async function bringKeptResults(
 /**
  * For a collecting step (`task:`) that follows a re-run submitted with `wait: false`: the instances that re-run
  * kept from earlier attempts, read from the tasks its label names (each read whole; their verdict as they
- * reported it). `undefined` when the task carries no such label; a note when it cannot be used.
+ * reported it). `undefined` when the task carries no such label. A label is trusted only as far as it checks out:
+ * each task it names carries the same step's tag, comes from an earlier attempt, and ran the ids named; no id is
+ * named twice or computed by the re-run itself. Ids named but not read back count as failed: a collector cannot
+ * compute them, and must not pass on a part of the work.
  */
 export async function keptOfFollowedTask(
   document: TaskOutputWire,
@@ -147,30 +166,107 @@ export async function keptOfFollowedTask(
 ): Promise<{ plan: RerunPlan; notes: string[] } | undefined> {
   const label = document.labels?.[KEPT_LABEL]
   if (typeof label !== 'string' || label === '') return undefined
-  const pointers = decodeKept(label)
-  const unusable = (why: string) => ({
-    plan: NO_RERUN,
-    notes: [
-      `Task ${document.uuid} was a re-run that kept instances from earlier attempts, but ${why}: only its own instances are reported.`
-    ]
-  })
-  if ('error' in pointers) return unusable(`its ${KEPT_LABEL} label cannot be read (${pointers.error})`)
-  if (pointers.length > MAX_EARLIER_TASKS) return unusable(`it names more than ${MAX_EARLIER_TASKS} tasks`)
-  const kept: KeptResults[] = []
   const own = taskIntervals(document)
+  const pointers = decodeKept(label)
+  const intro = `Task ${document.uuid} was a re-run that kept instances from earlier attempts`
+  if ('error' in pointers)
+    return {
+      plan: NO_RERUN,
+      notes: [
+        `${intro}, but its ${KEPT_LABEL} label cannot be read (${pointers.error}): only its own instances are reported.`
+      ]
+    }
+  const named = pointers.flatMap(p => p.ids)
+  const count = named.reduce((sum, { first, last }) => sum + last - first + 1, 0)
+  if (pointers.length > MAX_EARLIER_TASKS || count + countIds(own) > LIMITS.instances) {
+    const what =
+      pointers.length > MAX_EARLIER_TASKS ? `${MAX_EARLIER_TASKS} tasks` : `${LIMITS.instances} instances`
+    return {
+      plan: NO_RERUN,
+      notes: [
+        `${intro}, but its label names more than the ${what} the action reads: only its own instances are reported.`
+      ]
+    }
+  }
+  const why = labelProblem(pointers, own, named, count)
+  if (why) {
+    // Every id it names, but those the re-run computes, counts as failed: the label cannot be trusted for any.
+    const ids = subtractIntervals(normalise(named), own)
+    const task: EarlierTask = {
+      uuid: document.uuid,
+      attempt: 0,
+      document: { uuid: document.uuid, state: 'Unknown' },
+      ids: []
+    }
+    return {
+      plan: {
+        kind: 'some',
+        rerun: own,
+        kept: [{ task, instances: expandIds(ids).map(id => notRead(id, why)) }],
+        warnings: []
+      },
+      notes: [`${intro}, but ${why}: the instances it names count as failed.`]
+    }
+  }
+  const tag = document.tags?.find(t => t.startsWith(STEP_TAG_PREFIX))
+  const attempt = attemptOf(document)
+  const kept: KeptResults[] = []
+  const notes: string[] = []
   for (const { uuid, ids } of pointers) {
     const earlier = await readUnlessGone(client, uuid)
-    if (!earlier) return unusable(`task ${uuid} it kept instances from is gone`)
-    const overlap = ids.filter(({ first, last }) => own.some(o => o.first <= last && first <= o.last))
-    if (overlap.length > 0) return unusable(`it names instances it computes itself`)
-    const attempt = Number(earlier.labels?.['github-run-attempt'])
+    const problem = !earlier
+      ? 'is gone'
+      : !tag || !earlier.tags?.includes(tag)
+        ? 'is not a task of this step'
+        : !(attemptOf(earlier) < attempt)
+          ? 'is not of an earlier attempt'
+          : subtractIntervals(ids, taskIntervals(earlier)).length > 0
+            ? 'did not run them'
+            : undefined
     const task: EarlierTask = {
       uuid,
-      attempt: Number.isSafeInteger(attempt) ? attempt : 0,
-      document: earlier,
-      ids: taskIntervals(earlier)
+      attempt: earlier ? attemptOf(earlier) : 0,
+      document: earlier && !problem ? earlier : { uuid, state: 'Unknown' },
+      ids: earlier ? taskIntervals(earlier) : []
+    }
+    if (!earlier || problem) {
+      notes.push(
+        `${intro}: instances ${formatRanges(ids)} were to come from task ${uuid}, which ${problem}; they count as failed.`
+      )
+      kept.push({ task, instances: expandIds(ids).map(id => notRead(id, `task ${uuid} ${problem}`)) })
+      continue
     }
     kept.push({ task, instances: decideVerdict(earlier, ids).instances })
   }
-  return { plan: { kind: 'some', rerun: own, kept, warnings: [] }, notes: [] }
+  return { plan: { kind: 'some', rerun: own, kept, warnings: [] }, notes }
+}
+
+function labelProblem(
+  pointers: readonly KeptPointer[],
+  own: IdInterval[],
+  named: IdInterval[],
+  count: number
+): string | undefined {
+  if (new Set(pointers.map(p => p.uuid)).size < pointers.length) return 'its label names a task twice'
+  const normal = normalise(named)
+  if (countIds(normal) < count) return 'its label names an instance twice'
+  if (countIds(subtractIntervals(normal, own)) < count) return 'its label names instances it computes itself'
+  return undefined
+}
+
+function attemptOf(document: TaskOutputWire): number {
+  const text = document.labels?.['github-run-attempt']
+  return typeof text === 'string' && /^[1-9]\d{0,8}$/.test(text) ? Number(text) : 0
+}
+
+function notRead(id: number, why: string): InstanceResult {
+  return {
+    id,
+    state: 'NotCompleted',
+    error: `kept from an earlier attempt, but ${why}`,
+    wallTimeSec: undefined,
+    execTimeSec: undefined,
+    peakMemoryMB: undefined,
+    attempts: undefined
+  }
 }
