@@ -208,37 +208,45 @@ export async function keptOfFollowedTask(
       notes: [`${intro}, but ${why}: the instances it names count as failed.`]
     }
   }
-  const tag = document.tags?.find(t => t.startsWith(STEP_TAG_PREFIX))
-  const attempt = attemptOf(document)
   const kept: KeptResults[] = []
   const notes: string[] = []
-  for (const { uuid, ids } of pointers) {
-    const earlier = await readUnlessGone(client, uuid)
-    const problem = !earlier
-      ? 'is gone'
-      : !tag || !earlier.tags?.includes(tag)
-        ? 'is not a task of this step'
-        : !(attemptOf(earlier) < attempt)
-          ? 'is not of an earlier attempt'
-          : subtractIntervals(ids, taskIntervals(earlier)).length > 0
-            ? 'did not run them'
-            : undefined
-    const task: EarlierTask = {
-      uuid,
-      attempt: earlier ? attemptOf(earlier) : 0,
-      document: earlier && !problem ? earlier : { uuid, state: 'Unknown' },
-      ids: earlier ? taskIntervals(earlier) : []
-    }
-    if (!earlier || problem) {
-      notes.push(
-        `${intro}: instances ${formatRanges(ids)} were to come from task ${uuid}, which ${problem}; they count as failed.`
-      )
-      kept.push({ task, instances: expandIds(ids).map(id => notRead(id, `task ${uuid} ${problem}`)) })
-      continue
-    }
-    kept.push({ task, instances: decideVerdict(earlier, ids).instances })
+  for (const pointer of pointers) {
+    const read = await readPointer(document, pointer, client)
+    kept.push(read.kept)
+    if (read.note) notes.push(`${intro}: ${read.note}`)
   }
   return { plan: { kind: 'some', rerun: own, kept, warnings: [] }, notes }
+}
+
+/** One earlier task a label names, read whole and checked; its ids as failed when it does not check out. */
+async function readPointer(
+  document: TaskOutputWire,
+  { uuid, ids }: KeptPointer,
+  client: QarnotClient
+): Promise<{ kept: KeptResults; note?: string }> {
+  const tag = document.tags?.find(t => t.startsWith(STEP_TAG_PREFIX))
+  const earlier = await readUnlessGone(client, uuid)
+  const problem = !earlier
+    ? 'is gone'
+    : !tag || !earlier.tags?.includes(tag)
+      ? 'is not a task of this step'
+      : !(attemptOf(earlier) < attemptOf(document))
+        ? 'is not of an earlier attempt'
+        : subtractIntervals(ids, taskIntervals(earlier)).length > 0
+          ? 'did not run them'
+          : undefined
+  const task: EarlierTask = {
+    uuid,
+    attempt: earlier ? attemptOf(earlier) : 0,
+    document: earlier && !problem ? earlier : { uuid, state: 'Unknown' },
+    ids: earlier ? taskIntervals(earlier) : []
+  }
+  if (!earlier || problem)
+    return {
+      kept: { task, instances: expandIds(ids).map(id => notRead(id, `task ${uuid} ${problem}`)) },
+      note: `instances ${formatRanges(ids)} were to come from task ${uuid}, which ${problem}; they count as failed.`
+    }
+  return { kept: { task, instances: decideVerdict(earlier, ids).instances } }
 }
 
 function labelProblem(
