@@ -163,7 +163,7 @@ describe('pruning a repository bucket', () => {
   })
 
   it('removes old results buckets of a step with results and no resources (no resource bucket to claim in)', async () => {
-    const store = storage.internalStore()
+    const store = internalStore(storage)
     const stale = resultsBucketName({ ...naming, shortname: 'gha-2-1-aaaa' })
     await store.createBucket(stale, never)
     const report = await prune({ naming, now: () => new Date(Date.now() + 8 * DAY) })
@@ -173,7 +173,7 @@ describe('pruning a repository bucket', () => {
   })
 
   it('near the bucket quota, removes results buckets after a day and says why', async () => {
-    const store = storage.internalStore()
+    const store = internalStore(storage)
     const names = [1, 2, 3].map(n => resultsBucketName({ ...naming, shortname: `gha-3-${n}-aaaa` }))
     for (const name of names) await store.createBucket(name, never)
     const twoDaysOn = () => new Date(Date.now() + 2 * DAY)
@@ -183,6 +183,17 @@ describe('pruning a repository bucket', () => {
     const tight = await prune({ naming, now: twoDaysOn, quota: { maxBuckets: 5 }, force: true })
     expect(tight).toMatchObject({ resultsBucketsRemoved: 3, nearQuota: '3 of 5 buckets' })
     for (const name of names) expect(await store.headBucket(name, never)).toBe('missing')
+  })
+
+  it('leaves the results buckets the run still brings back (a re-run of earlier attempts)', async () => {
+    const store = internalStore(storage)
+    const [needed, stale] = [1, 2].map(n => resultsBucketName({ ...naming, shortname: `gha-4-${n}-aaaa` }))
+    for (const name of [needed, stale]) await store.createBucket(name, never)
+    const later = () => new Date(Date.now() + 8 * DAY)
+    const report = await prune({ naming, now: later, spare: new Set([needed]) })
+    expect(report.resultsBucketsRemoved).toBe(1)
+    expect(await store.headBucket(needed, never)).toBe('exists')
+    expect(await store.headBucket(stale, never)).toBe('missing')
   })
 
   it('stops when its time is up', async () => {

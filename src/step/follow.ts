@@ -70,7 +70,7 @@ async function followAndBringBack(
   const logsDir = task ? join(logs, task.uuid) : mkdtempSync(join(logs, `attempt-${settings.rerun.attempt}-`))
   // Old storage is pruned while the task runs: it costs the step nothing.
   const pruning = start?.storage
-    ? pruneStorage(start.storage, afterTaskSignal(context), logLine(io))
+    ? pruneStorage(start.storage, afterTaskSignal(context), logLine(io), earlierBuckets(plan))
     : undefined
   const followed = task
     ? await followStartedTask({
@@ -203,6 +203,12 @@ function describeCache(cache: CacheState, hits: readonly InstanceResult[], store
     image: cache.image,
     storedCount: stored
   }
+}
+
+/** The results buckets of the earlier tasks a re-run keeps instances from: prune must leave them. */
+function earlierBuckets(plan: Submitted['plan']): Set<string> {
+  const names = plan.kind === 'all' ? [] : plan.kept.map(k => k.task.document.resultBucket)
+  return new Set(names.filter((name): name is string => typeof name === 'string' && name !== ''))
 }
 
 function ownResultsBucket({ start }: Submitted): string | undefined {

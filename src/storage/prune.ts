@@ -46,6 +46,8 @@ export interface PruneOptions {
   readonly force?: boolean
   /** The account's storage quotas: near them, results buckets go sooner and more per prune. */
   readonly quota?: StorageQuota
+  /** Results buckets this run still brings back (a re-run's earlier attempts'): never removed now. */
+  readonly spare?: ReadonlySet<string>
 }
 
 export interface PruneReport {
@@ -205,6 +207,7 @@ async function removeResultsBuckets(
         resultsDays: Math.min(rules.resultsDays, PRESSURE_RESULTS_DAYS)
       }).slice(0, PRESSURE_RESULTS_BUCKETS_PER_PRUNE)
     : planResultsBuckets(buckets, prefix, now, rules).slice(0, RESULTS_BUCKETS_PER_PRUNE)
-  for (const bucket of doomed) await deleteResultsBucket({ store, bucket, signal })
-  return { resultsBucketsRemoved: doomed.length, ...(near && { nearQuota: near }) }
+  const removed = doomed.filter(bucket => !options.spare?.has(bucket))
+  for (const bucket of removed) await deleteResultsBucket({ store, bucket, signal })
+  return { resultsBucketsRemoved: removed.length, ...(near && { nearQuota: near }) }
 }

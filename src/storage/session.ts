@@ -283,7 +283,8 @@ function add(a: CollectResult, b: CollectResult): CollectResult {
 export async function pruneStorage(
   session: StorageSession,
   signal: AbortSignal,
-  log: (message: string) => void
+  log: (message: string) => void,
+  spare: ReadonlySet<string> = new Set()
 ): Promise<void> {
   try {
     const report = await pruneResources({
@@ -291,6 +292,7 @@ export async function pruneStorage(
       bucket: resourceBucketName(session.naming),
       naming: session.naming,
       quota: session.quota,
+      spare,
       signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)])
     })
     if (report.nearQuota)
