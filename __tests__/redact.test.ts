@@ -32,7 +32,7 @@ describe('redactingReader', () => {
 
   it('replaces a whole secret, within the size asked', () => {
     const reader = redactingReader(readerOver({ 0: text }), [secret])
-    expect(reader.head(0, 'stdout', 1000)).toEqual({ text: '0123456789***abcdef', totalBytes: text.length })
+    expect(reader.head(0, 'stdout', 1000)).toEqual({ text: '0123456789***abcdef', totalBytes: 19 })
     expect(reader.tail(0, 'stdout', 1000).text).toBe('0123456789***abcdef')
   })
 
@@ -60,6 +60,22 @@ describe('redactingReader', () => {
     expect(reader.head(1, 'stdout', 10).text).toBe('ab')
   })
 
+  it('masks overlapping secrets as one, leaving no part of either', () => {
+    const reader = redactingReader(readerOver({ 0: 'x abcdefgh-SECRETB y AAAAXXXXBBBB z' }), [
+      'abcdefgh',
+      'efgh-SECRETB',
+      'AAAAXXXX',
+      'XXXXBBBB'
+    ])
+    expect(reader.head(0, 'stdout', 100).text).toBe('x *** y *** z')
+  })
+
+  it('says an output read whole is whole, though redaction made it shorter', () => {
+    const reader = redactingReader(readerOver({ 0: 'pw=hunter2-SECRET\n' }), ['hunter2-SECRET'])
+    expect(reader.head(0, 'stdout', 100)).toEqual({ text: 'pw=***\n', totalBytes: 7 })
+    expect(reader.tail(0, 'stdout', 100)).toEqual({ text: 'pw=***\n', totalBytes: 7 })
+  })
+
   it('masks a multi-line secret line by line, as the runner does', () => {
     expect(secretForms(['line-one\nline-two', '', '  '])).toEqual([
       'line-one\nline-two',
@@ -85,6 +101,24 @@ describe('run() with a task that prints its secrets', () => {
   })
   afterEach(async () => {
     await emulator.stop()
+  })
+
+  it('a one-character secret does not break the outputs that are data (results JSON, task-uuid)', async () => {
+    const io = recordingIO({
+      token: emulator.token,
+      'api-url': emulator.url,
+      'instance-count': '2',
+      command: 'sh -c \'echo "n=$QARNOT_SECRET__N"\'',
+      constants: 'QARNOT_SECRET__N=1'
+    })
+    await run({ io, env: { RUNNER_TEMP: tmpdir() }, clock: systemClock, stop: new AbortController().signal })
+    expect(io.outputs['task-uuid']).toBe(emulator.allTasks()[0].uuid)
+    const results = JSON.parse(io.outputs.results) as { id: number; stdout: string }[]
+    expect(results.map(r => [r.id, r.stdout])).toEqual([
+      [0, 'n=***\n'],
+      [1, 'n=***\n']
+    ])
+    expect(io.outputs.truncated).toBe('false')
   })
 
   it('keeps them out of stdout and results, the summary and the PR comment', async () => {

@@ -9,6 +9,8 @@ import type { OutputReader, StepReport } from './model.js'
 import { escapeHtml, utf8Bytes } from './text.js'
 
 export const REDACTED = '***'
+/** The last pass over rendered text looks for forms at least this long. */
+export const MIN_RENDERED_FORM = 4
 
 /** What to look for: each secret, each of its lines (the runner masks a multi-line secret line by line), longest first. */
 export function secretForms(secrets: readonly string[]): string[] {
@@ -19,11 +21,30 @@ export function secretForms(secrets: readonly string[]): string[] {
   return [...forms].sort((a, b) => b.length - a.length)
 }
 
-/** The text with every form of every secret replaced by `***`. */
+/**
+ * The text with every form of every secret replaced by `***`. Overlapping or touching matches (two secrets that
+ * share a part) become one `***`, as the runner masks them: no part of either stays visible.
+ */
 export function redactText(text: string, forms: readonly string[]): string {
-  let out = text
-  for (const form of forms) if (out.includes(form)) out = out.split(form).join(REDACTED)
-  return out
+  const found: [number, number][] = []
+  for (const form of forms) {
+    for (let at = text.indexOf(form); at >= 0; at = text.indexOf(form, at + 1))
+      found.push([at, at + form.length])
+  }
+  if (found.length === 0) return text
+  found.sort((a, b) => a[0] - b[0])
+  let out = ''
+  let done = 0
+  let [start, end] = found[0]
+  for (const [from, to] of found.slice(1)) {
+    if (from <= end) end = Math.max(end, to)
+    else {
+      out += `${text.slice(done, start)}${REDACTED}`
+      done = end
+      ;[start, end] = [from, to]
+    }
+  }
+  return `${out}${text.slice(done, start)}${REDACTED}${text.slice(end)}`
 }
 
 /**
@@ -70,24 +91,26 @@ export function redactingReader(reader: OutputReader, secrets: readonly string[]
   return {
     head(id, stream, maxBytes) {
       const read = reader.head(id, stream, maxBytes + margin)
+      const whole = utf8Bytes(read.text) >= read.totalBytes
       let text = redactText(read.text, forms)
-      if (utf8Bytes(read.text) < read.totalBytes) text = withoutPartialEnd(text, forms)
+      if (!whole) text = withoutPartialEnd(text, forms)
       const buffer = Buffer.from(text, 'utf8')
-      if (buffer.length <= maxBytes) return { text, totalBytes: read.totalBytes }
-      return {
-        text: buffer.subarray(0, wholeCharacterEnd(buffer, maxBytes)).toString('utf8'),
-        totalBytes: read.totalBytes
-      }
+      // Read whole, the redacted text is the whole output: its size, so that redaction does not read as a cut.
+      const totalBytes = whole ? buffer.length : read.totalBytes
+      if (buffer.length <= maxBytes) return { text, totalBytes }
+      return { text: buffer.subarray(0, wholeCharacterEnd(buffer, maxBytes)).toString('utf8'), totalBytes }
     },
     tail(id, stream, maxBytes) {
       const read = reader.tail(id, stream, maxBytes + margin)
+      const whole = utf8Bytes(read.text) >= read.totalBytes
       let text = redactText(read.text, forms)
-      if (utf8Bytes(read.text) < read.totalBytes) text = withoutPartialStart(text, forms)
+      if (!whole) text = withoutPartialStart(text, forms)
       const buffer = Buffer.from(text, 'utf8')
-      if (buffer.length <= maxBytes) return { text, totalBytes: read.totalBytes }
+      const totalBytes = whole ? buffer.length : read.totalBytes
+      if (buffer.length <= maxBytes) return { text, totalBytes }
       let start = buffer.length - maxBytes
       while (start < buffer.length && (buffer[start] & 0xc0) === 0x80) start++
-      return { text: buffer.subarray(start).toString('utf8'), totalBytes: read.totalBytes }
+      return { text: buffer.subarray(start).toString('utf8'), totalBytes }
     }
   }
 }
@@ -105,6 +128,7 @@ export function redactReport(report: StepReport, secrets: readonly string[]): St
   return {
     ...report,
     headline: text(report.headline),
+    state: text(report.state),
     title: text(report.title),
     notes: report.notes.map(text),
     task: report.task && { ...report.task, name: text(report.task.name) },
@@ -125,7 +149,8 @@ export function redactReport(report: StepReport, secrets: readonly string[]): St
  * as HTML-escaped. It cannot undo every rendering (Markdown escapes), which is why the report is redacted first.
  */
 export function redactRendered(rendered: string, secrets: readonly string[]): string {
-  const forms = secretForms(secrets)
+  // Shorter forms cannot be told from the rendering's own text (ids, counts, markup): the report had them out.
+  const forms = secretForms(secrets).filter(form => form.length >= MIN_RENDERED_FORM)
   if (forms.length === 0) return rendered
   const escaped = forms.map(escapeHtml).filter(form => !forms.includes(form))
   return redactText(

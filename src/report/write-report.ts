@@ -43,8 +43,7 @@ export async function writeReport(unredacted: StepReport, targets: ReportTargets
     )
   if (results?.empty) io.warning(results.empty)
   try {
-    for (const [name, value] of Object.entries(buildOutputs(report)))
-      io.setOutput(name as OutputName, redact(value))
+    for (const [name, value] of Object.entries(buildOutputs(report))) io.setOutput(name as OutputName, value)
   } catch (error) {
     io.warning(`The step outputs could not be written (${errorMessage(error)}).`)
   }
