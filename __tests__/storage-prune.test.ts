@@ -117,7 +117,7 @@ describe('pruning a repository bucket', () => {
     expect(report.treesRemoved).toBe(0)
     expect(Object.fromEntries(storage.requests)).toEqual({
       PutObject: 1,
-      ListObjects: 2,
+      ListObjects: 3,
       ListMultipartUploads: 1
     })
   })
@@ -194,6 +194,25 @@ describe('pruning a repository bucket', () => {
     expect(report.resultsBucketsRemoved).toBe(1)
     expect(await store.headBucket(needed, never)).toBe('exists')
     expect(await store.headBucket(stale, never)).toBe('missing')
+  })
+
+  it("removes a step's cache folder whole once no object of it was written for 30 days, entries first", async () => {
+    const store = internalStore(storage)
+    await store.createBucket(BUCKET, never)
+    const [old, used] = ['1'.repeat(64), '2'.repeat(64)]
+    const objects = [
+      `cache/v1/${old}/e/0.json`,
+      `cache/v1/${old}/b/${'a'.repeat(64)}`,
+      `cache/v1/${used}/e/0.json`,
+      `cache/v1/${used}/b/${'b'.repeat(64)}`
+    ]
+    for (const key of objects) await store.putObject(BUCKET, key, 'x', never)
+    for (const key of objects.slice(0, 2)) age(storage, BUCKET, key, 31 * DAY)
+    // The folder in use has an old object too: its fresh entry keeps it whole.
+    age(storage, BUCKET, objects[3], 40 * DAY)
+    const report = await prune({ naming, force: true })
+    expect(report.cacheFoldersRemoved).toBe(1)
+    expect(await keys(store, BUCKET, 'cache/')).toEqual(objects.slice(2).sort())
   })
 
   it('stops when its time is up', async () => {

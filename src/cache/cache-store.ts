@@ -32,6 +32,8 @@ export const CACHE_CONCURRENCY = 32
 
 export interface LookUp {
   readonly hits: Map<number, CacheEntry>
+  /** When each hit's entry was last written (prune goes by it: a hit rewrites an old one). */
+  readonly written: Map<number, Date>
   /** Entries found that could not be read or were not valid: computed again, and said why. */
   readonly unreadable: number
   readonly requests: number
@@ -46,10 +48,13 @@ export async function lookUpEntries(
   const { store, bucket, stepDigest } = location
   const before = store.counters.requests
   const present: number[] = []
+  const written = new Map<number, Date>()
   for await (const page of listAll(store, bucket, entriesPrefix(stepDigest), signal)) {
     for (const object of page) {
       const id = idInEntryKey(stepDigest, object.key)
-      if (id !== undefined && wanted.has(id)) present.push(id)
+      if (id === undefined || !wanted.has(id)) continue
+      present.push(id)
+      written.set(id, object.lastModified)
     }
   }
   const hits = new Map<number, CacheEntry>()
@@ -70,7 +75,7 @@ export async function lookUpEntries(
     },
     signal
   )
-  return { hits, unreadable, requests: store.counters.requests - before }
+  return { hits, written, unreadable, requests: store.counters.requests - before }
 }
 
 /** Bytes the cache holds, checked against their hash: a mismatch throws (the caller counts the hit as a miss). */

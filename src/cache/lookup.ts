@@ -17,7 +17,13 @@ import type { ObjectStore } from '../storage/store.js'
 import { InstanceOutputFiles } from '../task/output-files.js'
 import { mapLimit } from '../storage/pool.js'
 import { errorMessage } from '../words.js'
-import { CACHE_CONCURRENCY, lookUpEntries, readStoredBytes, type CacheLocation } from './cache-store.js'
+import {
+  CACHE_CONCURRENCY,
+  lookUpEntries,
+  putEntry,
+  readStoredBytes,
+  type CacheLocation
+} from './cache-store.js'
 import { blobKey, type CacheEntry } from './entry.js'
 import { imageName, parseImageReference, resolveImageDigest, type ImageKey } from './image-digest.js'
 import { stepCacheDigest } from './key.js'
@@ -130,7 +136,27 @@ export async function lookUpCache(input: CacheLookUpInput): Promise<CacheState> 
   }
   if (broken > 0)
     state.notes.push(`${broken} cache hits could not be brought back whole: those instances are computed.`)
+  if (input.cache.mode === 'write') await refreshOld(location, state.hits, found.written, signal)
   return state
+}
+
+/** An entry written this long ago is written again when hit, so that prune sees its folder in use. */
+export const REFRESH_AFTER_MS = 7 * 24 * 3600_000
+
+async function refreshOld(
+  location: CacheLocation,
+  hits: ReadonlyMap<number, CacheEntry>,
+  written: ReadonlyMap<number, Date>,
+  signal: AbortSignal
+): Promise<void> {
+  const entries = [...hits.values()]
+  const fresh = entries.some(e => Date.now() - (written.get(e.id)?.getTime() ?? 0) <= REFRESH_AFTER_MS)
+  try {
+    // One fresh entry keeps the whole folder: prune goes by the folder's newest object.
+    if (entries.length > 0 && !fresh) await putEntry(location, entries[0], signal)
+  } catch (error) {
+    if (signal.aborted) throw error
+  }
 }
 
 function describeImage(image: ImageKey | undefined): CacheFacts['image'] {

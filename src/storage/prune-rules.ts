@@ -19,6 +19,8 @@ export interface PruneRules {
   readonly resultsDays: number
   /** Prune runs at most this often per bucket, whoever asks (default 60). */
   readonly intervalMinutes: number
+  /** A step's cache folder whose newest entry is older than this many days goes whole (default 30). */
+  readonly cacheDays: number
 }
 
 export const DEFAULT_PRUNE_RULES: PruneRules = {
@@ -26,7 +28,28 @@ export const DEFAULT_PRUNE_RULES: PruneRules = {
   maxTrees: 20,
   graceHours: 24,
   resultsDays: 7,
-  intervalMinutes: 60
+  intervalMinutes: 60,
+  cacheDays: 30
+}
+
+/**
+ * The cache folders (`cache/v1/<step>/`, cache/entry.ts) to remove: those whose newest object is older than
+ * `cacheDays`. A hit rewrites an entry older than a week (cache/lookup.ts), so a folder in use stays young; its
+ * objects are removed with it, never alone, so an entry never points at what is gone.
+ */
+export function planCacheFolders(
+  objects: readonly { key: string; lastModified: Date }[],
+  now: Date,
+  rules: PruneRules
+): string[] {
+  const newest = new Map<string, number>()
+  for (const { key, lastModified } of objects) {
+    const folder = /^cache\/v1\/[0-9a-f]{64}\//.exec(key)?.[0]
+    if (folder) newest.set(folder, Math.max(newest.get(folder) ?? 0, lastModified.getTime()))
+  }
+  return [...newest]
+    .filter(([, time]) => now.getTime() - time > rules.cacheDays * DAY)
+    .map(([folder]) => folder)
 }
 
 const HOUR = 3600_000

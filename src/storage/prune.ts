@@ -20,8 +20,10 @@ import {
 } from './layout.js'
 import { mapLimit } from './pool.js'
 import { nearQuota, type StorageQuota } from './quota.js'
+import { CACHE_PREFIX } from '../cache/entry.js'
 import {
   DEFAULT_PRUNE_RULES,
+  planCacheFolders,
   planResultsBuckets,
   planTrees,
   treeUses,
@@ -57,6 +59,8 @@ export interface PruneReport {
   readonly objectsRemoved: number
   readonly uploadsAborted: number
   readonly resultsBucketsRemoved: number
+  /** Steps' cache folders removed (unused for `cacheDays`). */
+  readonly cacheFoldersRemoved: number
   /** Why storage counts as near its quota (`48 of 50 buckets`), when it does. */
   readonly nearQuota?: string
   readonly requests: number
@@ -74,7 +78,8 @@ export async function pruneResources(options: PruneOptions): Promise<PruneReport
       treesRemoved: 0,
       objectsRemoved: 0,
       uploadsAborted: 0,
-      resultsBucketsRemoved: 0
+      resultsBucketsRemoved: 0,
+      cacheFoldersRemoved: 0
     }
   const done = (skipped?: PruneReport['skipped']): PruneReport => ({
     ...(skipped && { skipped }),
@@ -98,6 +103,7 @@ export async function pruneResources(options: PruneOptions): Promise<PruneReport
   report.treesRemoved = removed.trees
   report.objectsRemoved = removed.objects
   report.uploadsAborted = await abortStaleUploads(store, bucket, now, rules, signal)
+  report.cacheFoldersRemoved = await removeCacheFolders(options, now, rules)
   if (options.naming) Object.assign(report, await removeResultsBuckets(options, now, rules))
   return done()
 }
@@ -184,6 +190,25 @@ async function abortStaleUploads(
   )
   for (const upload of stale) await store.abortMultipartUpload(bucket, upload.key, upload.uploadId, signal)
   return stale.length
+}
+
+/** Removes the cache folders no run used for `cacheDays`, whole (one listing of the cache: a request per 1,000). */
+async function removeCacheFolders(options: PruneOptions, now: Date, rules: PruneRules): Promise<number> {
+  const { store, bucket, signal } = options
+  const objects = await listAllObjects(store, bucket, CACHE_PREFIX, signal)
+  const doomed = new Set(planCacheFolders(objects, now, rules))
+  if (doomed.size === 0) return 0
+  const keys = objects.filter(o => doomed.has(o.key.split('/').slice(0, 3).join('/') + '/')).map(o => o.key)
+  // Entries first: a run that lists the folder meanwhile sees misses, never an entry whose objects are gone.
+  const entries = keys.filter(key => key.split('/')[3] === 'e')
+  await deleteKeys(store, bucket, entries, signal)
+  await deleteKeys(
+    store,
+    bucket,
+    keys.filter(key => key.split('/')[3] !== 'e'),
+    signal
+  )
+  return doomed.size
 }
 
 /** Near a storage quota, results buckets go after a day rather than a week, and more of them per prune. */
