@@ -32375,14 +32375,27 @@ function safeRelativePath(key) {
         return undefined;
     return key;
 }
+/**
+ * Whether a path goes through a folder that git takes for `.git`: `.git` in any case (macOS and Windows file
+ * systems ignore case), with trailing dots or spaces (Windows drops them), with an NTFS stream (`.git::$INDEX_ALLOCATION`),
+ * or as its 8.3 short name (`GIT~1`). git's own `is_ntfs_dotgit` and `is_hfs_dotgit` refuse the same names.
+ */
+function throughGitFolder(path) {
+    return path.split('/').some(segment => {
+        const name = segment
+            .toLowerCase()
+            .split(':')[0]
+            .replace(/[. ]+$/, '');
+        return name === '.git' || /^git~\d+$/.test(name);
+    });
+}
 
 ;// CONCATENATED MODULE: ./src/storage/resource-walk.ts
 
 
 
+
 const WALK_LIMITS = { entries: 1_000_000, depth: 64, files: 100_000 };
-/** A path through a `.git` folder (the repository's, or a submodule's). */
-const GIT_FOLDER = /(^|\/)\.git(\/|$)/;
 const GLOBSTAR = Symbol('**');
 /**
  * One segment of a pattern: a literal name, or a RegExp for `*`, `?` and `[...]` (`[!...]` negates); a backslash
@@ -32539,10 +32552,10 @@ async function children(context, pattern, item, real) {
 /** The files one include pattern names, walked from its literal start, links followed where they stay inside. */
 async function walkPattern(context, pattern) {
     const { root, realRoot, signal } = context;
-    const namesGit = GIT_FOLDER.test(pattern.text);
+    const namesGit = throughGitFolder(pattern.text);
     const result = { files: new Map(), excluded: 0, gitLinks: [] };
     const inside = (real) => real === realRoot || real.startsWith(realRoot + external_node_path_.sep);
-    const inGit = (real) => GIT_FOLDER.test((0,external_node_path_.relative)(realRoot, real).split(external_node_path_.sep).join('/'));
+    const inGit = (real) => throughGitFolder((0,external_node_path_.relative)(realRoot, real).split(external_node_path_.sep).join('/'));
     const stack = [{ abs: (0,external_node_path_.join)(root, ...pattern.literal), rel: [...pattern.literal], chain: [] }];
     while (stack.length > 0) {
         if (signal?.aborted)
@@ -32553,7 +32566,7 @@ async function walkPattern(context, pattern) {
             result.excluded++;
             continue;
         }
-        if (!namesGit && GIT_FOLDER.test(path))
+        if (!namesGit && throughGitFolder(path))
             continue;
         const seen = await look(item, pattern);
         // A file is looked at only when the pattern names it; a folder when it may hold files the pattern names.
@@ -32563,7 +32576,7 @@ async function walkPattern(context, pattern) {
         if (!inside(real)) {
             throw new errors/* StorageInputError */.MD('resources', `"${path}" ${link ? 'is a symbolic link' : 'leads through a symbolic link'} to ${real}, outside the workspace; copy the files into the workspace, or exclude it with "!${path}"`);
         }
-        if (!GIT_FOLDER.test(path) && inGit(real)) {
+        if (!throughGitFolder(path) && inGit(real)) {
             // actions/checkout leaves the job's token in .git/config: a link does not take it along.
             result.gitLinks.push(path);
         }
@@ -32724,7 +32737,7 @@ async function resolveResultsFolder(workspace, text) {
     if (/[\u0000-\u001f\u007f,]/.test(folder)) {
         throw new errors/* StorageInputError */.MD('results', `${JSON.stringify(folder)} holds a comma or a line break; results names one folder, e.g. out`);
     }
-    if (GIT_FOLDER.test(folder)) {
+    if (throughGitFolder(folder)) {
         throw new errors/* StorageInputError */.MD('results', `"${folder}" is inside .git; name a folder outside it, e.g. out`);
     }
     let current = root;
@@ -34568,6 +34581,8 @@ class ActionsHttpTransport {
 
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:perf_hooks"
 var external_node_perf_hooks_ = __nccwpck_require__(643);
 ;// CONCATENATED MODULE: external "node:stream/promises"
@@ -34756,8 +34771,6 @@ async function readObjectText(store, bucket, key, signal) {
 
 
 /** Which objects become which files; the rest are rejected with a reason. */
-/** A path through a `.git` folder: results could plant hooks there. */
-const GIT_SEGMENT = /(^|\/)\.git(\/|$)/;
 function planDownloads(objects, prefix = '', only = () => true) {
     const rejected = [];
     const candidates = [];
@@ -34768,7 +34781,7 @@ function planDownloads(objects, prefix = '', only = () => true) {
         const path = safeRelativePath(object.key.slice(prefix.length));
         if (path !== undefined && !only(path))
             continue;
-        if (path !== undefined && GIT_SEGMENT.test(path))
+        if (path !== undefined && throughGitFolder(path))
             rejected.push({ key: object.key, reason: 'a .git folder is never written from results' });
         else if (path !== undefined)
             candidates.push({ object, path });
@@ -35327,10 +35340,10 @@ function parseEntry(text, key, id) {
         return undefined;
     const seen = new Set();
     for (const item of e.results) {
-        if (!Array.isArray(item) || item.length !== 3)
+        if (!Array.isArray(item) || (item.length !== 3 && item.length !== 4))
             return undefined;
-        const [path, sha256, size] = item;
-        if (!isSafeResultPath(path) || typeof sha256 !== 'string' || !entry_SHA256_HEX.test(sha256) || !isCount(size))
+        const [path, sha256, size, inline] = item;
+        if (!isSafeResultPath(path) || !isStoredBytes({ sha256, size, inline }))
             return undefined;
         if (seen.has(path))
             return undefined;
@@ -35353,17 +35366,20 @@ function parseEntry(text, key, id) {
 
 
 /** Requests in flight at once. */
-const CACHE_CONCURRENCY = 32;
+const CACHE_CONCURRENCY = 64;
 /** The entries of `wanted` ids that the cache holds and that are valid for their key. */
 async function lookUpEntries(location, wanted, signal) {
     const { store, bucket, stepDigest } = location;
     const before = store.counters.requests;
     const present = [];
+    const written = new Map();
     for await (const page of listAll(store, bucket, entriesPrefix(stepDigest), signal)) {
         for (const object of page) {
             const id = idInEntryKey(stepDigest, object.key);
-            if (id !== undefined && wanted.has(id))
-                present.push(id);
+            if (id === undefined || !wanted.has(id))
+                continue;
+            present.push(id);
+            written.set(id, object.lastModified);
         }
     }
     const hits = new Map();
@@ -35383,7 +35399,7 @@ async function lookUpEntries(location, wanted, signal) {
             unreadable++;
         }
     }, signal);
-    return { hits, unreadable, requests: store.counters.requests - before };
+    return { hits, written, unreadable, requests: store.counters.requests - before };
 }
 /** Bytes the cache holds, checked against their hash: a mismatch throws (the caller counts the hit as a miss). */
 async function readStoredBytes(location, stored, signal) {
@@ -35716,6 +35732,7 @@ async function readCapped(answer, maxBytes, what) {
 
 
 
+
 /** The image of a docker profile as written from its constants; undefined when the task names none. */
 function imageOf(spec) {
     const value = (key) => spec.constants.find(c => c.key === key)?.value;
@@ -35792,7 +35809,24 @@ async function lookUpCache(input) {
     }
     if (broken > 0)
         state.notes.push(`${broken} cache hits could not be brought back whole: those instances are computed.`);
+    if (input.cache.mode === 'write')
+        await refreshOld(location, state.hits, found.written, signal);
     return state;
+}
+/** An entry written this long ago is written again when hit, so that prune sees its folder in use. */
+const REFRESH_AFTER_MS = 7 * 24 * 3600_000;
+async function refreshOld(location, hits, written, signal) {
+    const entries = [...hits.values()];
+    const fresh = entries.some(e => Date.now() - (written.get(e.id)?.getTime() ?? 0) <= REFRESH_AFTER_MS);
+    try {
+        // One fresh entry keeps the whole folder: prune goes by the folder's newest object.
+        if (entries.length > 0 && !fresh)
+            await putEntry(location, entries[0], signal);
+    }
+    catch (error) {
+        if (signal.aborted)
+            throw error;
+    }
 }
 function describeImage(image) {
     if (image === undefined)
@@ -35813,13 +35847,15 @@ async function makeWhole(input, state, entry, signal) {
         if (entry.results.length > 0) {
             if (!input.results)
                 return false;
-            const objects = entry.results.map(([path, sha256, size]) => ({
-                key: blobKey(state.location.stepDigest, sha256),
-                size,
-                path
-            }));
+            const inline = new Map();
+            const objects = entry.results.map(([path, sha256, size, bytes]) => {
+                const key = bytes === undefined ? blobKey(state.location.stepDigest, sha256) : `inline/${path}`;
+                if (bytes !== undefined)
+                    inline.set(key, Buffer.from(bytes, 'base64'));
+                return { key, size, path };
+            });
             const written = await placeObjects({
-                store: input.store,
+                store: withInline(input.store, inline),
                 bucket: input.bucket,
                 directory: input.results.directory,
                 workspace: input.results.workspace,
@@ -35844,6 +35880,26 @@ async function makeWhole(input, state, entry, signal) {
         await Promise.all(placed.map(file => (0,promises_.rm)(file, { force: true })));
         return false;
     }
+}
+/** The store, but serving the bytes an entry holds inline for their keys: they are placed like any download. */
+function withInline(store, inline) {
+    if (inline.size === 0)
+        return store;
+    return new Proxy(store, {
+        get(target, property, receiver) {
+            if (property !== 'getObjectStream') {
+                const value = Reflect.get(target, property, receiver);
+                return typeof value === 'function' ? value.bind(target) : value;
+            }
+            return (bucket, key, signal, range) => {
+                const bytes = inline.get(key);
+                if (bytes === undefined)
+                    return target.getObjectStream(bucket, key, signal, range);
+                const part = range ? bytes.subarray(range.start, range.end + 1) : bytes;
+                return Promise.resolve({ body: external_node_stream_.Readable.from([part]), size: bytes.length });
+            };
+        }
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/task/create-body.ts
@@ -36193,8 +36249,25 @@ const DEFAULT_PRUNE_RULES = {
     maxTrees: 20,
     graceHours: 24,
     resultsDays: 7,
-    intervalMinutes: 60
+    intervalMinutes: 60,
+    cacheDays: 30
 };
+/**
+ * The cache folders (`cache/v1/<step>/`, cache/entry.ts) to remove: those whose newest object is older than
+ * `cacheDays`. A hit rewrites an entry older than a week (cache/lookup.ts), so a folder in use stays young; its
+ * objects are removed with it, never alone, so an entry never points at what is gone.
+ */
+function planCacheFolders(objects, now, rules) {
+    const newest = new Map();
+    for (const { key, lastModified } of objects) {
+        const folder = /^cache\/v1\/[0-9a-f]{64}\//.exec(key)?.[0];
+        if (folder)
+            newest.set(folder, Math.max(newest.get(folder) ?? 0, lastModified.getTime()));
+    }
+    return [...newest]
+        .filter(([, time]) => now.getTime() - time > rules.cacheDays * DAY)
+        .map(([folder]) => folder);
+}
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 /** Every tree the manifests and markers name, with when it was last used. */
@@ -36254,6 +36327,7 @@ function planResultsBuckets(buckets, prefix, now, rules) {
 
 
 
+
 async function pruneResources(options) {
     const { store, bucket, signal } = options;
     const started = external_node_perf_hooks_.performance.now();
@@ -36264,7 +36338,8 @@ async function pruneResources(options) {
         treesRemoved: 0,
         objectsRemoved: 0,
         uploadsAborted: 0,
-        resultsBucketsRemoved: 0
+        resultsBucketsRemoved: 0,
+        cacheFoldersRemoved: 0
     };
     const done = (skipped) => ({
         ...(skipped && { skipped }),
@@ -36290,6 +36365,7 @@ async function pruneResources(options) {
     report.treesRemoved = removed.trees;
     report.objectsRemoved = removed.objects;
     report.uploadsAborted = await abortStaleUploads(store, bucket, now, rules, signal);
+    report.cacheFoldersRemoved = await removeCacheFolders(options, now, rules);
     if (options.naming)
         Object.assign(report, await removeResultsBuckets(options, now, rules));
     return done();
@@ -36353,6 +36429,20 @@ async function abortStaleUploads(store, bucket, now, rules, signal) {
         await store.abortMultipartUpload(bucket, upload.key, upload.uploadId, signal);
     return stale.length;
 }
+/** Removes the cache folders no run used for `cacheDays`, whole (one listing of the cache: a request per 1,000). */
+async function removeCacheFolders(options, now, rules) {
+    const { store, bucket, signal } = options;
+    const objects = await listAllObjects(store, bucket, CACHE_PREFIX, signal);
+    const doomed = new Set(planCacheFolders(objects, now, rules));
+    if (doomed.size === 0)
+        return 0;
+    const keys = objects.filter(o => doomed.has(o.key.split('/').slice(0, 3).join('/') + '/')).map(o => o.key);
+    // Entries first: a run that lists the folder meanwhile sees misses, never an entry whose objects are gone.
+    const entries = keys.filter(key => key.split('/')[3] === 'e');
+    await deleteKeys(store, bucket, entries, signal);
+    await deleteKeys(store, bucket, keys.filter(key => key.split('/')[3] !== 'e'), signal);
+    return doomed.size;
+}
 /** Near a storage quota, results buckets go after a day rather than a week, and more of them per prune. */
 const PRESSURE_RESULTS_DAYS = 1;
 const RESULTS_BUCKETS_PER_PRUNE = 20;
@@ -36369,9 +36459,10 @@ async function removeResultsBuckets(options, now, rules) {
             resultsDays: Math.min(rules.resultsDays, PRESSURE_RESULTS_DAYS)
         }).slice(0, PRESSURE_RESULTS_BUCKETS_PER_PRUNE)
         : planResultsBuckets(buckets, prefix, now, rules).slice(0, RESULTS_BUCKETS_PER_PRUNE);
-    for (const bucket of doomed)
+    const removed = doomed.filter(bucket => !options.spare?.has(bucket));
+    for (const bucket of removed)
         await deleteResultsBucket({ store, bucket, signal });
-    return { resultsBucketsRemoved: doomed.length, ...(near && { nearQuota: near }) };
+    return { resultsBucketsRemoved: removed.length, ...(near && { nearQuota: near }) };
 }
 
 ;// CONCATENATED MODULE: ./src/storage/stage.ts
@@ -36752,13 +36843,14 @@ function add(a, b) {
     };
 }
 /** Prunes the repository's old storage while the task runs; bounded to 30 s, and never a reason to fail. */
-async function pruneStorage(session, signal, log) {
+async function pruneStorage(session, signal, log, spare = new Set()) {
     try {
         const report = await pruneResources({
             store: session.store,
             bucket: resourceBucketName(session.naming),
             naming: session.naming,
             quota: session.quota,
+            spare,
             signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)])
         });
         if (report.nearQuota)
@@ -38505,6 +38597,8 @@ function buildOutputs(report) {
 
 
 const REDACTED = '***';
+/** The last pass over rendered text looks for forms at least this long. */
+const MIN_RENDERED_FORM = 4;
 /** What to look for: each secret, each of its lines (the runner masks a multi-line secret line by line), longest first. */
 function secretForms(secrets) {
     const forms = new Set();
@@ -38515,13 +38609,32 @@ function secretForms(secrets) {
     }
     return [...forms].sort((a, b) => b.length - a.length);
 }
-/** The text with every form of every secret replaced by `***`. */
+/**
+ * The text with every form of every secret replaced by `***`. Overlapping or touching matches (two secrets that
+ * share a part) become one `***`, as the runner masks them: no part of either stays visible.
+ */
 function redactText(text, forms) {
-    let out = text;
-    for (const form of forms)
-        if (out.includes(form))
-            out = out.split(form).join(REDACTED);
-    return out;
+    const found = [];
+    for (const form of forms) {
+        for (let at = text.indexOf(form); at >= 0; at = text.indexOf(form, at + 1))
+            found.push([at, at + form.length]);
+    }
+    if (found.length === 0)
+        return text;
+    found.sort((a, b) => a[0] - b[0]);
+    let out = '';
+    let done = 0;
+    let [start, end] = found[0];
+    for (const [from, to] of found.slice(1)) {
+        if (from <= end)
+            end = Math.max(end, to);
+        else {
+            out += `${text.slice(done, start)}${REDACTED}`;
+            done = end;
+            [start, end] = [from, to];
+        }
+    }
+    return `${out}${text.slice(done, start)}${REDACTED}${text.slice(end)}`;
 }
 /**
  * The text without an end that begins some secret: where a read was cut, a secret may have been cut with it. Only
@@ -38566,29 +38679,31 @@ function redactingReader(reader, secrets) {
     return {
         head(id, stream, maxBytes) {
             const read = reader.head(id, stream, maxBytes + margin);
+            const whole = utf8Bytes(read.text) >= read.totalBytes;
             let text = redactText(read.text, forms);
-            if (utf8Bytes(read.text) < read.totalBytes)
+            if (!whole)
                 text = withoutPartialEnd(text, forms);
             const buffer = Buffer.from(text, 'utf8');
+            // Read whole, the redacted text is the whole output: its size, so that redaction does not read as a cut.
+            const totalBytes = whole ? buffer.length : read.totalBytes;
             if (buffer.length <= maxBytes)
-                return { text, totalBytes: read.totalBytes };
-            return {
-                text: buffer.subarray(0, wholeCharacterEnd(buffer, maxBytes)).toString('utf8'),
-                totalBytes: read.totalBytes
-            };
+                return { text, totalBytes };
+            return { text: buffer.subarray(0, wholeCharacterEnd(buffer, maxBytes)).toString('utf8'), totalBytes };
         },
         tail(id, stream, maxBytes) {
             const read = reader.tail(id, stream, maxBytes + margin);
+            const whole = utf8Bytes(read.text) >= read.totalBytes;
             let text = redactText(read.text, forms);
-            if (utf8Bytes(read.text) < read.totalBytes)
+            if (!whole)
                 text = withoutPartialStart(text, forms);
             const buffer = Buffer.from(text, 'utf8');
+            const totalBytes = whole ? buffer.length : read.totalBytes;
             if (buffer.length <= maxBytes)
-                return { text, totalBytes: read.totalBytes };
+                return { text, totalBytes };
             let start = buffer.length - maxBytes;
             while (start < buffer.length && (buffer[start] & 0xc0) === 0x80)
                 start++;
-            return { text: buffer.subarray(start).toString('utf8'), totalBytes: read.totalBytes };
+            return { text: buffer.subarray(start).toString('utf8'), totalBytes };
         }
     };
 }
@@ -38606,6 +38721,7 @@ function redactReport(report, secrets) {
     return {
         ...report,
         headline: text(report.headline),
+        state: text(report.state),
         title: text(report.title),
         notes: report.notes.map(text),
         task: report.task && { ...report.task, name: text(report.task.name) },
@@ -38623,7 +38739,8 @@ function redactReport(report, secrets) {
  * as HTML-escaped. It cannot undo every rendering (Markdown escapes), which is why the report is redacted first.
  */
 function redactRendered(rendered, secrets) {
-    const forms = secretForms(secrets);
+    // Shorter forms cannot be told from the rendering's own text (ids, counts, markup): the report had them out.
+    const forms = secretForms(secrets).filter(form => form.length >= MIN_RENDERED_FORM);
     if (forms.length === 0)
         return rendered;
     const escaped = forms.map(escapeHtml).filter(form => !forms.includes(form));
@@ -38659,7 +38776,7 @@ async function writeReport(unredacted, targets) {
         io.warning(results.empty);
     try {
         for (const [name, value] of Object.entries(buildOutputs(report)))
-            io.setOutput(name, redact(value));
+            io.setOutput(name, value);
     }
     catch (error) {
         io.warning(`The step outputs could not be written (${words_errorMessage(error)}).`);
@@ -39216,6 +39333,8 @@ class OutputFollower {
 
 
 
+
+
 const NO_RERUN = { kind: 'all', reason: undefined };
 /** What to compute in this attempt, from what the earlier ones did; every instance when that cannot be known. */
 async function planAttempt(settings, client, log) {
@@ -39322,42 +39441,116 @@ async function bringKeptResults(plan, client, files) {
 /**
  * For a collecting step (`task:`) that follows a re-run submitted with `wait: false`: the instances that re-run
  * kept from earlier attempts, read from the tasks its label names (each read whole; their verdict as they
- * reported it). `undefined` when the task carries no such label; a note when it cannot be used.
+ * reported it). `undefined` when the task carries no such label. A label is trusted only as far as it checks out:
+ * each task it names carries the same step's tag, comes from an earlier attempt, and ran the ids named; no id is
+ * named twice or computed by the re-run itself. Ids named but not read back count as failed: a collector cannot
+ * compute them, and must not pass on a part of the work.
  */
 async function keptOfFollowedTask(document, client) {
     const label = document.labels?.[KEPT_LABEL];
     if (typeof label !== 'string' || label === '')
         return undefined;
-    const pointers = decodeKept(label);
-    const unusable = (why) => ({
-        plan: NO_RERUN,
-        notes: [
-            `Task ${document.uuid} was a re-run that kept instances from earlier attempts, but ${why}: only its own instances are reported.`
-        ]
-    });
-    if ('error' in pointers)
-        return unusable(`its ${KEPT_LABEL} label cannot be read (${pointers.error})`);
-    if (pointers.length > MAX_EARLIER_TASKS)
-        return unusable(`it names more than ${MAX_EARLIER_TASKS} tasks`);
-    const kept = [];
     const own = taskIntervals(document);
-    for (const { uuid, ids } of pointers) {
-        const earlier = await readUnlessGone(client, uuid);
-        if (!earlier)
-            return unusable(`task ${uuid} it kept instances from is gone`);
-        const overlap = ids.filter(({ first, last }) => own.some(o => o.first <= last && first <= o.last));
-        if (overlap.length > 0)
-            return unusable(`it names instances it computes itself`);
-        const attempt = Number(earlier.labels?.['github-run-attempt']);
-        const task = {
-            uuid,
-            attempt: Number.isSafeInteger(attempt) ? attempt : 0,
-            document: earlier,
-            ids: taskIntervals(earlier)
+    const pointers = decodeKept(label);
+    const intro = `Task ${document.uuid} was a re-run that kept instances from earlier attempts`;
+    if ('error' in pointers)
+        return {
+            plan: NO_RERUN,
+            notes: [
+                `${intro}, but its ${KEPT_LABEL} label cannot be read (${pointers.error}): only its own instances are reported.`
+            ]
         };
-        kept.push({ task, instances: decideVerdict(earlier, ids).instances });
+    const named = pointers.flatMap(p => p.ids);
+    const count = named.reduce((sum, { first, last }) => sum + last - first + 1, 0);
+    if (pointers.length > MAX_EARLIER_TASKS || count + countIds(own) > LIMITS.instances) {
+        const what = pointers.length > MAX_EARLIER_TASKS ? `${MAX_EARLIER_TASKS} tasks` : `${LIMITS.instances} instances`;
+        return {
+            plan: NO_RERUN,
+            notes: [
+                `${intro}, but its label names more than the ${what} the action reads: only its own instances are reported.`
+            ]
+        };
     }
-    return { plan: { kind: 'some', rerun: own, kept, warnings: [] }, notes: [] };
+    const why = labelProblem(pointers, own, named, count);
+    if (why) {
+        // Every id it names, but those the re-run computes, counts as failed: the label cannot be trusted for any.
+        const ids = subtractIntervals(normalise(named), own);
+        const task = {
+            uuid: document.uuid,
+            attempt: 0,
+            document: { uuid: document.uuid, state: 'Unknown' },
+            ids: []
+        };
+        return {
+            plan: {
+                kind: 'some',
+                rerun: own,
+                kept: [{ task, instances: expandIds(ids).map(id => notRead(id, why)) }],
+                warnings: []
+            },
+            notes: [`${intro}, but ${why}: the instances it names count as failed.`]
+        };
+    }
+    const kept = [];
+    const notes = [];
+    for (const pointer of pointers) {
+        const read = await readPointer(document, pointer, client);
+        kept.push(read.kept);
+        if (read.note)
+            notes.push(`${intro}: ${read.note}`);
+    }
+    return { plan: { kind: 'some', rerun: own, kept, warnings: [] }, notes };
+}
+/** One earlier task a label names, read whole and checked; its ids as failed when it does not check out. */
+async function readPointer(document, { uuid, ids }, client) {
+    const tag = document.tags?.find(t => t.startsWith(STEP_TAG_PREFIX));
+    const earlier = await readUnlessGone(client, uuid);
+    const problem = !earlier
+        ? 'is gone'
+        : !tag || !earlier.tags?.includes(tag)
+            ? 'is not a task of this step'
+            : !(attemptOf(earlier) < attemptOf(document))
+                ? 'is not of an earlier attempt'
+                : subtractIntervals(ids, taskIntervals(earlier)).length > 0
+                    ? 'did not run them'
+                    : undefined;
+    const task = {
+        uuid,
+        attempt: earlier ? attemptOf(earlier) : 0,
+        document: earlier && !problem ? earlier : { uuid, state: 'Unknown' },
+        ids: earlier ? taskIntervals(earlier) : []
+    };
+    if (!earlier || problem)
+        return {
+            kept: { task, instances: expandIds(ids).map(id => notRead(id, `task ${uuid} ${problem}`)) },
+            note: `instances ${formatRanges(ids)} were to come from task ${uuid}, which ${problem}; they count as failed.`
+        };
+    return { kept: { task, instances: decideVerdict(earlier, ids).instances } };
+}
+function labelProblem(pointers, own, named, count) {
+    if (new Set(pointers.map(p => p.uuid)).size < pointers.length)
+        return 'its label names a task twice';
+    const normal = normalise(named);
+    if (countIds(normal) < count)
+        return 'its label names an instance twice';
+    if (countIds(subtractIntervals(normal, own)) < count)
+        return 'its label names instances it computes itself';
+    return undefined;
+}
+function attemptOf(document) {
+    const text = document.labels?.['github-run-attempt'];
+    return typeof text === 'string' && /^[1-9]\d{0,8}$/.test(text) ? Number(text) : 0;
+}
+function notRead(id, why) {
+    return {
+        id,
+        state: 'NotCompleted',
+        error: `kept from an earlier attempt, but ${why}`,
+        wallTimeSec: undefined,
+        execTimeSec: undefined,
+        peakMemoryMB: undefined,
+        attempts: undefined
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/qarnot/time.ts
@@ -40084,7 +40277,7 @@ function stepDeadline(timeoutMs, started, clock) {
 
 /** An instance whose output is larger than this is not stored (it would be read whole into memory). */
 const MAX_STORED_OUTPUT_BYTES = 64 * 1024 * 1024;
-const RECORD_CONCURRENCY = 8;
+const RECORD_CONCURRENCY = 32;
 async function recordSuccesses(input) {
     const { state, results } = input;
     if (state.settings.mode !== 'write')
@@ -40155,6 +40348,14 @@ async function recordOne(input, instance, paths, signal) {
     for (const path of [...paths].sort()) {
         const file = (0,external_node_path_.join)(input.results?.directory ?? '', ...path.split('/'));
         const { sha256, size } = await sha256File(file, signal);
+        if (size <= INLINE_BYTES) {
+            const bytes = await (0,promises_.readFile)(file, { signal });
+            // The file changed since it was hashed: not a verified result.
+            if (storedBytes(bytes).sha256 !== sha256)
+                return false;
+            results.push([path, sha256, size, bytes.toString('base64')]);
+            continue;
+        }
         await putBlob(location, sha256, { path: file, size }, signal);
         results.push([path, sha256, size]);
     }
@@ -40228,7 +40429,7 @@ async function followAndBringBack(settings, submitted, client, context) {
     const logsDir = task ? (0,external_node_path_.join)(logs, task.uuid) : (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(logs, `attempt-${settings.rerun.attempt}-`));
     // Old storage is pruned while the task runs: it costs the step nothing.
     const pruning = start?.storage
-        ? pruneStorage(start.storage, afterTaskSignal(context), logLine(io))
+        ? pruneStorage(start.storage, afterTaskSignal(context), logLine(io), earlierBuckets(plan))
         : undefined;
     const followed = task
         ? await followStartedTask({
@@ -40339,6 +40540,11 @@ function describeCache(cache, hits, stored) {
         image: cache.image,
         storedCount: stored
     };
+}
+/** The results buckets of the earlier tasks a re-run keeps instances from: prune must leave them. */
+function earlierBuckets(plan) {
+    const names = plan.kind === 'all' ? [] : plan.kept.map(k => k.task.document.resultBucket);
+    return new Set(names.filter((name) => typeof name === 'string' && name !== ''));
 }
 function ownResultsBucket({ start }) {
     const name = start?.staged?.body.resultBucket;

@@ -4,7 +4,7 @@
  *
  *   npm run bench                 every scenario
  *   npm run bench -- hello 10k    only the named ones (hello, 1k, 10k, 10k-lost, line100mb, 200mib, 1gb, long,
- *                                 cancel, cold, render, files)
+ *                                 cancel, cold, render, files, cache)
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -39,6 +39,8 @@ interface RunFigures {
   /** Requests between the first status read and the task's end, per status read in that window. */
   perPoll: number
   afterEnd: number
+  /** Where the run's summary, outputs and state files are. */
+  workDir: string
 }
 
 const median = (values: number[]): number => {
@@ -58,9 +60,14 @@ function peakRssMB(pid: number): number {
 }
 
 /** Runs dist/index.js once as the runner would, its log counted (not kept), and measures it. */
-async function runAction(emulator: QarnotEmulator, inputs: Record<string, string>): Promise<RunFigures> {
+async function runAction(
+  emulator: QarnotEmulator,
+  inputs: Record<string, string>,
+  prepare: (workDir: string) => void = () => undefined
+): Promise<RunFigures> {
   emulator.resetCounters()
   const workDir = mkdtempSync(join(tmpdir(), 'qarnot-bench-'))
+  prepare(workDir)
   for (const file of ['output', 'state', 'env', 'path', 'summary']) writeFileSync(join(workDir, file), '')
   const env = stepEnvironment(
     { inputs: { token: emulator.token, 'api-url': emulator.url, ...inputs } },
@@ -102,6 +109,7 @@ async function runAction(emulator: QarnotEmulator, inputs: Record<string, string
     firstRequestMs: log.length > 0 ? log[0].at - started : NaN,
     peakRssMB: peak,
     summaryBytes: statSync(join(workDir, 'summary')).size,
+    workDir,
     logBytes,
     requests: new Map(emulator.requests),
     statusReads: emulator.requestCount('GET /tasks/{uuid}'),
@@ -241,6 +249,54 @@ const scenarios: Record<string, () => Promise<void>> = {
   },
   async files() {
     printReport(await benchStorage({ log: message => console.log(`  ${message}`) }))
+  },
+  async cache() {
+    // 1,000 instances, each printing a line and writing one result file, at 40 ms per storage request.
+    await withEmulator({ maxRunningInstances: 1000, storage: { latencyMs: 40 } }, async emulator => {
+      const storage = await emulator.storage()
+      const inputs = {
+        'instance-count': '1000',
+        command:
+          "sh -c 'echo shard $INSTANCE_ID; mkdir -p out/$INSTANCE_ID; echo result $INSTANCE_ID > out/$INSTANCE_ID/r.txt'",
+        resources: 'params.txt',
+        results: 'out',
+        'stream-logs': 'false'
+      }
+      const workspace = (dir: string) => writeFileSync(join(dir, 'params.txt'), 'p=1\n')
+      const measure = async (extra: Record<string, string>) => {
+        storage.resetCounters()
+        const run = await runAction(emulator, { ...inputs, ...extra }, workspace)
+        let requests = 0
+        for (const count of storage.requests.values()) requests += count
+        return { run, requests, bytes: storage.bytesReceived + storage.bytesSent }
+      }
+      const uncached = [await measure({}), await measure({})]
+      const storing = await measure({ cache: 'true' })
+      const cached = [
+        await measure({ cache: 'true' }),
+        await measure({ cache: 'true' }),
+        await measure({ cache: 'true' })
+      ]
+      const m = (runs: typeof cached, pick: (r: (typeof cached)[number]) => number) => median(runs.map(pick))
+      console.log('\n## Cache: 1,000 instances, 40 ms per storage request (medians)')
+      for (const [label, runs] of [
+        ['without the cache (2 runs)', uncached],
+        ['cache: true, first run (stores)', [storing]],
+        ['cache: true, all cached (3 runs)', cached]
+      ] as const) {
+        line(
+          label,
+          `exit ${runs.map(r => r.run.exitCode).join(',')} · ${(m([...runs], r => r.run.wallMs) / 1000).toFixed(2)} s start to exit · ${m([...runs], r => r.requests)} storage requests · ${(m([...runs], r => r.bytes) / 1024).toFixed(0)} KiB moved · ${m([...runs], r => r.run.requests.get('POST /tasks') ?? 0)} tasks created`
+        )
+      }
+      for (const { run } of [...uncached, storing, ...cached])
+        if (run.exitCode !== 0) console.log(readFileSync(join(run.workDir, 'summary'), 'utf8').slice(0, 1500))
+      const ratio = m(cached, r => r.bytes) / m(uncached, r => r.bytes)
+      line(
+        'targets',
+        `all cached under 5 s (${(m(cached, r => r.run.wallMs) / 1000).toFixed(2)} s); bytes under 1% of uncached (${(ratio * 100).toFixed(1)}%)`
+      )
+    })
   },
   async '200mib'() {
     await withEmulator({ outputBufferBytes: 512 * 1024 * 1024 }, async emulator => {

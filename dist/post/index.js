@@ -32198,14 +32198,27 @@ function safeRelativePath(key) {
         return undefined;
     return key;
 }
+/**
+ * Whether a path goes through a folder that git takes for `.git`: `.git` in any case (macOS and Windows file
+ * systems ignore case), with trailing dots or spaces (Windows drops them), with an NTFS stream (`.git::$INDEX_ALLOCATION`),
+ * or as its 8.3 short name (`GIT~1`). git's own `is_ntfs_dotgit` and `is_hfs_dotgit` refuse the same names.
+ */
+function layout_throughGitFolder(path) {
+    return path.split('/').some(segment => {
+        const name = segment
+            .toLowerCase()
+            .split(':')[0]
+            .replace(/[. ]+$/, '');
+        return name === '.git' || /^git~\d+$/.test(name);
+    });
+}
 
 ;// CONCATENATED MODULE: ./src/storage/resource-walk.ts
 
 
 
+
 const resource_walk_WALK_LIMITS = { entries: 1_000_000, depth: 64, files: 100_000 };
-/** A path through a `.git` folder (the repository's, or a submodule's). */
-const resource_walk_GIT_FOLDER = /(^|\/)\.git(\/|$)/;
 const GLOBSTAR = Symbol('**');
 /**
  * One segment of a pattern: a literal name, or a RegExp for `*`, `?` and `[...]` (`[!...]` negates); a backslash
@@ -32362,10 +32375,10 @@ async function children(context, pattern, item, real) {
 /** The files one include pattern names, walked from its literal start, links followed where they stay inside. */
 async function resource_walk_walkPattern(context, pattern) {
     const { root, realRoot, signal } = context;
-    const namesGit = resource_walk_GIT_FOLDER.test(pattern.text);
+    const namesGit = throughGitFolder(pattern.text);
     const result = { files: new Map(), excluded: 0, gitLinks: [] };
     const inside = (real) => real === realRoot || real.startsWith(realRoot + sep);
-    const inGit = (real) => resource_walk_GIT_FOLDER.test(relative(realRoot, real).split(sep).join('/'));
+    const inGit = (real) => throughGitFolder(relative(realRoot, real).split(sep).join('/'));
     const stack = [{ abs: join(root, ...pattern.literal), rel: [...pattern.literal], chain: [] }];
     while (stack.length > 0) {
         if (signal?.aborted)
@@ -32376,7 +32389,7 @@ async function resource_walk_walkPattern(context, pattern) {
             result.excluded++;
             continue;
         }
-        if (!namesGit && resource_walk_GIT_FOLDER.test(path))
+        if (!namesGit && throughGitFolder(path))
             continue;
         const seen = await look(item, pattern);
         // A file is looked at only when the pattern names it; a folder when it may hold files the pattern names.
@@ -32386,7 +32399,7 @@ async function resource_walk_walkPattern(context, pattern) {
         if (!inside(real)) {
             throw new StorageInputError('resources', `"${path}" ${link ? 'is a symbolic link' : 'leads through a symbolic link'} to ${real}, outside the workspace; copy the files into the workspace, or exclude it with "!${path}"`);
         }
-        if (!resource_walk_GIT_FOLDER.test(path) && inGit(real)) {
+        if (!throughGitFolder(path) && inGit(real)) {
             // actions/checkout leaves the job's token in .git/config: a link does not take it along.
             result.gitLinks.push(path);
         }
@@ -32547,7 +32560,7 @@ async function resolveResultsFolder(workspace, text) {
     if (/[\u0000-\u001f\u007f,]/.test(folder)) {
         throw new StorageInputError('results', `${JSON.stringify(folder)} holds a comma or a line break; results names one folder, e.g. out`);
     }
-    if (GIT_FOLDER.test(folder)) {
+    if (throughGitFolder(folder)) {
         throw new StorageInputError('results', `"${folder}" is inside .git; name a folder outside it, e.g. out`);
     }
     let current = root;

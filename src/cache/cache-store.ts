@@ -28,7 +28,7 @@ export interface CacheLocation {
 }
 
 /** Requests in flight at once. */
-export const CACHE_CONCURRENCY = 32
+export const CACHE_CONCURRENCY = 64
 
 export interface LookUp {
   readonly hits: Map<number, CacheEntry>

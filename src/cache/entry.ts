@@ -49,8 +49,11 @@ export interface CacheEntry {
   readonly credits?: number
   readonly stdout: StoredBytes
   readonly stderr: StoredBytes
-  /** `[path under the results folder, sha256, size]` for each of its result files. */
-  readonly results: [string, string, number][]
+  /**
+   * `[path under the results folder, sha256, size]` for each of its result files, and the bytes themselves
+   * (base64) for a file of at most INLINE_BYTES: a hit of small files then costs one read in all.
+   */
+  readonly results: ([string, string, number] | [string, string, number, string])[]
 }
 
 export function sha256Of(bytes: Buffer): string {
@@ -104,10 +107,9 @@ export function parseEntry(text: string, key: string, id: number): CacheEntry | 
   if (!isStoredBytes(e.stdout) || !isStoredBytes(e.stderr) || !Array.isArray(e.results)) return undefined
   const seen = new Set<string>()
   for (const item of e.results as unknown[]) {
-    if (!Array.isArray(item) || item.length !== 3) return undefined
-    const [path, sha256, size] = item as unknown[]
-    if (!isSafeResultPath(path) || typeof sha256 !== 'string' || !SHA256_HEX.test(sha256) || !isCount(size))
-      return undefined
+    if (!Array.isArray(item) || (item.length !== 3 && item.length !== 4)) return undefined
+    const [path, sha256, size, inline] = item as unknown[]
+    if (!isSafeResultPath(path) || !isStoredBytes({ sha256, size, inline })) return undefined
     if (seen.has(path)) return undefined
     seen.add(path)
   }

@@ -6,6 +6,7 @@
  * cache can fail the step.
  */
 import { rm } from 'node:fs/promises'
+import { Readable } from 'node:stream'
 import { join } from 'node:path'
 import type { CacheSettings, TaskSpec } from '../inputs/settings.js'
 import { SECRET_CONSTANT_PREFIX } from '../inputs/task.js'
@@ -181,14 +182,15 @@ async function makeWhole(
     ])
     if (entry.results.length > 0) {
       if (!input.results) return false
-      const objects = entry.results.map(([path, sha256, size]) => ({
-        key: blobKey(state.location.stepDigest, sha256),
-        size,
-        path
-      }))
+      const inline = new Map<string, Buffer>()
+      const objects = entry.results.map(([path, sha256, size, bytes]) => {
+        const key = bytes === undefined ? blobKey(state.location.stepDigest, sha256) : `inline/${path}`
+        if (bytes !== undefined) inline.set(key, Buffer.from(bytes, 'base64'))
+        return { key, size, path }
+      })
       const written = await placeObjects(
         {
-          store: input.store,
+          store: withInline(input.store, inline),
           bucket: input.bucket,
           directory: input.results.directory,
           workspace: input.results.workspace,
@@ -212,4 +214,23 @@ async function makeWhole(
     await Promise.all(placed.map(file => rm(file, { force: true })))
     return false
   }
+}
+
+/** The store, but serving the bytes an entry holds inline for their keys: they are placed like any download. */
+function withInline(store: ObjectStore, inline: ReadonlyMap<string, Buffer>): ObjectStore {
+  if (inline.size === 0) return store
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (property !== 'getObjectStream') {
+        const value = Reflect.get(target, property, receiver) as unknown
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      }
+      return (bucket: string, key: string, signal: AbortSignal, range?: { start: number; end: number }) => {
+        const bytes = inline.get(key)
+        if (bytes === undefined) return target.getObjectStream(bucket, key, signal, range)
+        const part = range ? bytes.subarray(range.start, range.end + 1) : bytes
+        return Promise.resolve({ body: Readable.from([part]), size: bytes.length })
+      }
+    }
+  })
 }

@@ -14,13 +14,13 @@ import type { InstanceOutputFiles } from '../task/output-files.js'
 import type { InstanceResult } from '../task/verdict.js'
 import { errorMessage, plural } from '../words.js'
 import { putBlob, putEntry } from './cache-store.js'
-import { ENTRY_FORMAT, storedBytes, type CacheEntry } from './entry.js'
+import { ENTRY_FORMAT, INLINE_BYTES, storedBytes, type CacheEntry } from './entry.js'
 import { instanceCacheKey } from './key.js'
 import type { CacheState } from './lookup.js'
 
 /** An instance whose output is larger than this is not stored (it would be read whole into memory). */
 export const MAX_STORED_OUTPUT_BYTES = 64 * 1024 * 1024
-const RECORD_CONCURRENCY = 8
+const RECORD_CONCURRENCY = 32
 
 export interface RecordInput {
   readonly state: CacheState
@@ -118,10 +118,17 @@ async function recordOne(
   ] as const) {
     if (stored.inline === undefined) await putBlob(location, stored.sha256, { bytes }, signal)
   }
-  const results: [string, string, number][] = []
+  const results: CacheEntry['results'] = []
   for (const path of [...paths].sort()) {
     const file = join(input.results?.directory ?? '', ...path.split('/'))
     const { sha256, size } = await sha256File(file, signal)
+    if (size <= INLINE_BYTES) {
+      const bytes = await readFile(file, { signal })
+      // The file changed since it was hashed: not a verified result.
+      if (storedBytes(bytes).sha256 !== sha256) return false
+      results.push([path, sha256, size, bytes.toString('base64')])
+      continue
+    }
     await putBlob(location, sha256, { path: file, size }, signal)
     results.push([path, sha256, size])
   }
