@@ -37011,8 +37011,8 @@ async function startTask(settings, context, prepared) {
         if (prepared && storage && settings.task)
             staged = await stageFiles(storage, prepared, settings.task.shortname, stop);
         if (settings.task && settings.cache && storage && prepared) {
-            cache = await lookUp(settings.task, settings, context, { storage, prepared, staged });
             const wanted = expandIds(context.only ?? settings.task.instances.intervals);
+            cache = await lookUp(settings.task, settings, context, { storage, prepared, staged, wanted });
             const misses = wanted.filter(id => !cache?.hits.has(id));
             if (misses.length === 0)
                 return { allCached: true, storage, staged, cache };
@@ -37043,7 +37043,7 @@ async function startTask(settings, context, prepared) {
 }
 /** The cache looked up, before the create: hits made whole, outputs in a folder of their own until followed. */
 function lookUp(spec, settings, context, files) {
-    const { storage, prepared, staged } = files;
+    const { storage, prepared, staged, wanted } = files;
     const logs = (0,external_node_path_.join)(context.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'qarnot-logs');
     (0,external_node_fs_.mkdirSync)(logs, { recursive: true });
     return lookUpCache({
@@ -37062,7 +37062,7 @@ function lookUp(spec, settings, context, files) {
             : undefined,
         resultsWhitelist: staged?.body.resultsWhitelist,
         resultsBlacklist: staged?.body.resultsBlacklist,
-        wanted: expandIds(context.only ?? spec.instances.intervals),
+        wanted,
         stagingDir: (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(logs, 'cache-')),
         fetch: context.registryFetch ?? fetch,
         signal: context.stop
@@ -40347,15 +40347,17 @@ async function recordOne(input, instance, paths, signal) {
     const results = [];
     for (const path of [...paths].sort()) {
         const file = (0,external_node_path_.join)(input.results?.directory ?? '', ...path.split('/'));
-        const { sha256, size } = await sha256File(file, signal);
-        if (size <= INLINE_BYTES) {
+        // A small file is read once, hashed and kept inline; a large one is hashed streaming, then uploaded.
+        if ((await (0,promises_.stat)(file)).size <= INLINE_BYTES) {
             const bytes = await (0,promises_.readFile)(file, { signal });
-            // The file changed since it was hashed: not a verified result.
-            if (storedBytes(bytes).sha256 !== sha256)
-                return false;
-            results.push([path, sha256, size, bytes.toString('base64')]);
+            const { sha256, size, inline } = storedBytes(bytes);
+            // (It grew since: then it goes up as an object like a large one.)
+            if (inline === undefined)
+                await putBlob(location, sha256, { bytes }, signal);
+            results.push(inline === undefined ? [path, sha256, size] : [path, sha256, size, inline]);
             continue;
         }
+        const { sha256, size } = await sha256File(file, signal);
         await putBlob(location, sha256, { path: file, size }, signal);
         results.push([path, sha256, size]);
     }

@@ -121,14 +121,16 @@ async function recordOne(
   const results: CacheEntry['results'] = []
   for (const path of [...paths].sort()) {
     const file = join(input.results?.directory ?? '', ...path.split('/'))
-    const { sha256, size } = await sha256File(file, signal)
-    if (size <= INLINE_BYTES) {
+    // A small file is read once, hashed and kept inline; a large one is hashed streaming, then uploaded.
+    if ((await stat(file)).size <= INLINE_BYTES) {
       const bytes = await readFile(file, { signal })
-      // The file changed since it was hashed: not a verified result.
-      if (storedBytes(bytes).sha256 !== sha256) return false
-      results.push([path, sha256, size, bytes.toString('base64')])
+      const { sha256, size, inline } = storedBytes(bytes)
+      // (It grew since: then it goes up as an object like a large one.)
+      if (inline === undefined) await putBlob(location, sha256, { bytes }, signal)
+      results.push(inline === undefined ? [path, sha256, size] : [path, sha256, size, inline])
       continue
     }
+    const { sha256, size } = await sha256File(file, signal)
     await putBlob(location, sha256, { path: file, size }, signal)
     results.push([path, sha256, size])
   }

@@ -177,8 +177,8 @@ export async function startTask(
     if (prepared && storage && settings.task)
       staged = await stageFiles(storage, prepared, settings.task.shortname, stop)
     if (settings.task && settings.cache && storage && prepared) {
-      cache = await lookUp(settings.task, settings, context, { storage, prepared, staged })
       const wanted = expandIds(context.only ?? settings.task.instances.intervals)
+      cache = await lookUp(settings.task, settings, context, { storage, prepared, staged, wanted })
       const misses = wanted.filter(id => !cache?.hits.has(id))
       if (misses.length === 0) return { allCached: true, storage, staged, cache }
       if (cache.hits.size > 0) only = idsToIntervals(misses)
@@ -207,9 +207,15 @@ function lookUp(
   spec: TaskSpec,
   settings: Settings,
   context: StartContext,
-  files: { storage: StorageSession; prepared: PreparedFiles; staged: StagedFiles | undefined }
+  files: {
+    storage: StorageSession
+    prepared: PreparedFiles
+    staged: StagedFiles | undefined
+    /** The ids the step would compute. */
+    wanted: number[]
+  }
 ): Promise<CacheState> {
-  const { storage, prepared, staged } = files
+  const { storage, prepared, staged, wanted } = files
   const logs = join(context.env.RUNNER_TEMP || tmpdir(), 'qarnot-logs')
   mkdirSync(logs, { recursive: true })
   return lookUpCache({
@@ -229,7 +235,7 @@ function lookUp(
         : undefined,
     resultsWhitelist: staged?.body.resultsWhitelist,
     resultsBlacklist: staged?.body.resultsBlacklist,
-    wanted: expandIds(context.only ?? spec.instances.intervals),
+    wanted,
     stagingDir: mkdtempSync(join(logs, 'cache-')),
     fetch: context.registryFetch ?? fetch,
     signal: context.stop
