@@ -90,6 +90,13 @@ async function cacheObjects(emulator: QarnotEmulator): Promise<string[]> {
   return found
 }
 
+/** The credits the summary's cache line says the hits saved. */
+function savedCreditsIn(summary: string): number {
+  const found = /\*\*Cache\*\*[^\n]*saved [^\n]*about ([\d.]+) credits/.exec(summary)
+  expect(found).not.toBeNull()
+  return Number(found?.[1])
+}
+
 describe('cache: true', () => {
   it('a second identical run creates no task, passes, replays every output byte for byte and brings every file back', async () => {
     const emulator = await start()
@@ -122,6 +129,9 @@ describe('cache: true', () => {
     expect(resultFiles(root)).toEqual(files)
     expect(second.io.log).toContain('Every instance came from the cache: 4 instances, nothing computed.')
     expect(second.io.summary).toMatch(/4 instances from the cache \(0-3\), computed by task/)
+    // Every instance of the first task was a hit: the saving is that task's credits.
+    expect(Number(first.io.outputs.credits)).toBeGreaterThan(0)
+    expect(savedCreditsIn(second.io.summary)).toBeCloseTo(Number(first.io.outputs.credits), 1)
   })
 
   it.each<[string, (root: string) => Record<string, string>, { digest: string }]>([
@@ -163,6 +173,8 @@ describe('cache: true', () => {
       outcome: 'success'
     })
     for (let id = 0; id < 4; id++) expect(second.io.outputs.stdout).toContain(`${id}> shard ${id}\n`)
+    // Two of the first task's four instances were hits: half its credits.
+    expect(savedCreditsIn(second.io.summary)).toBeCloseTo(Number(first.io.outputs.credits) / 2, 1)
     expect(Object.keys(resultFiles(root)).sort()).toEqual(['0/r.txt', '1/r.txt', '2/r.txt', '3/r.txt'])
     const third = await runIn(emulator, root, inputs({ command }))
     expect(third.tasks).toBe(0)

@@ -14,6 +14,7 @@ import { assembleReport } from './report/assemble.js'
 import { writeReport } from './report/write-report.js'
 import { systemClock } from './task/clock.js'
 import { readCost } from './task/cost.js'
+import { savedCredits } from './cache/saved-credits.js'
 import { followStep } from './step/follow.js'
 import { submitStep } from './step/submit.js'
 import { prepareFiles, type PreparedFiles } from './storage/session.js'
@@ -62,8 +63,15 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
     const happened = await followStep(settings, submitted, client, context)
     // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
     const costed = deps.stop.aborted ? [] : happened.costed
-    const cost = await readCost(client, costed, clock, message => io.debug(message))
-    const report = assembleReport(settings, { ...happened, cost, elapsedMs: clock.now() - started })
+    const debug = (message: string) => io.debug(message)
+    const [cost, saved] = await Promise.all([
+      readCost(client, costed, clock, debug),
+      happened.cache && !deps.stop.aborted
+        ? savedCredits(client, happened.cache.sources, clock, debug)
+        : undefined
+    ])
+    const cache = happened.cache && { ...happened.cache, savedCredits: saved }
+    const report = assembleReport(settings, { ...happened, cache, cost, elapsedMs: clock.now() - started })
     await writeReport(report, {
       io,
       env: deps.env,

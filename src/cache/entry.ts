@@ -45,8 +45,8 @@ export interface CacheEntry {
   readonly wallTimeSec?: number
   readonly execTimeSec?: number
   readonly peakMemoryMB?: number
-  /** The instance's share of its task's credits, when the task's cost was known. */
-  readonly credits?: number
+  /** How many instances the task that computed it ran: its credits are shared out by this on a hit. */
+  readonly taskInstances?: number
   readonly stdout: StoredBytes
   readonly stderr: StoredBytes
   /**
@@ -103,7 +103,8 @@ export function parseEntry(text: string, key: string, id: number): CacheEntry | 
   const e = value as Record<string, unknown>
   if (e.format !== ENTRY_FORMAT || e.key !== key || e.id !== id) return undefined
   if (typeof e.task !== 'string' || typeof e.createdAt !== 'string') return undefined
-  if (![e.wallTimeSec, e.execTimeSec, e.peakMemoryMB, e.credits].every(isFigure)) return undefined
+  if (![e.wallTimeSec, e.execTimeSec, e.peakMemoryMB].every(isFigure)) return undefined
+  if (e.taskInstances !== undefined && !(isCount(e.taskInstances) && e.taskInstances > 0)) return undefined
   if (!isStoredBytes(e.stdout) || !isStoredBytes(e.stderr) || !Array.isArray(e.results)) return undefined
   const seen = new Set<string>()
   for (const item of e.results as unknown[]) {

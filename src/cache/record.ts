@@ -143,6 +143,7 @@ async function recordOne(
     ...(instance.wallTimeSec !== undefined && { wallTimeSec: instance.wallTimeSec }),
     ...(instance.execTimeSec !== undefined && { execTimeSec: instance.execTimeSec }),
     ...(instance.peakMemoryMB !== undefined && { peakMemoryMB: instance.peakMemoryMB }),
+    taskInstances: input.instances.length,
     stdout: outputs[0],
     stderr: outputs[1],
     results

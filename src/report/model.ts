@@ -1,4 +1,5 @@
 /** What the report parts (log, summary, outputs, pull-request comment) are made from. */
+import type { CacheSource } from '../cache/saved-credits.js'
 import type { OutcomeValue } from '../constants.js'
 import type { CarbonFacts } from '../qarnot/cost.js'
 import type { TimelineView } from '../task/timeline.js'
@@ -31,8 +32,8 @@ export interface CacheFacts {
   readonly mode: 'write' | 'read'
   /** Instances that came from the cache, and the tasks that computed them. */
   readonly hitIds: readonly number[]
-  readonly fromTasks: readonly string[]
-  /** What the hits took when they were computed: instance-seconds and credits (when known). */
+  readonly sources: readonly CacheSource[]
+  /** What the hits took when they were computed: instance-seconds, and credits as their tasks' share (when known). */
   readonly savedInstanceSec: number
   readonly savedCredits: number | undefined
   /** How the image is keyed: by its digest, or by name (a moving tag) and why. */

@@ -159,16 +159,15 @@ export function cacheLine(cache: CacheFacts | undefined): string | undefined {
   if (!cache) return undefined
   const parts: string[] = []
   if (cache.hitIds.length > 0) {
-    const tasks = cache.fromTasks
-      .slice(0, 3)
-      .map(uuid => `[\`${uuid.slice(0, 8)}\`](${TASQ_TASK_URL}${uuid})`)
-    const more = cache.fromTasks.length > 3 ? ` and ${cache.fromTasks.length - 3} more` : ''
+    const uuids = cache.sources.map(s => s.task)
+    const tasks = uuids.slice(0, 3).map(uuid => `[\`${uuid.slice(0, 8)}\`](${TASQ_TASK_URL}${uuid})`)
+    const more = uuids.length > 3 ? ` and ${uuids.length - 3} more` : ''
     const saved = [
       cache.savedInstanceSec > 0 ? `${formatSeconds(cache.savedInstanceSec)} of instance time` : undefined,
-      cache.savedCredits !== undefined ? `${cache.savedCredits} credits` : undefined
+      cache.savedCredits !== undefined ? `about ${round(cache.savedCredits)} credits` : undefined
     ].filter(Boolean)
     parts.push(
-      `${plural(cache.hitIds.length, 'instance')} from the cache (${tableCell(cut(formatIds(cache.hitIds), 200))}), computed by task${cache.fromTasks.length > 1 ? 's' : ''} ${tasks.join(', ')}${more}${saved.length > 0 ? `; saved ${saved.join(' and ')}` : ''}`
+      `${plural(cache.hitIds.length, 'instance')} from the cache (${tableCell(cut(formatIds(cache.hitIds), 200))}), computed by task${uuids.length > 1 ? 's' : ''} ${tasks.join(', ')}${more}${saved.length > 0 ? `; saved ${saved.join(' and ')}` : ''}`
     )
   } else parts.push('no instance from the cache')
   if (cache.image && 'digest' in cache.image)

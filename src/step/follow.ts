@@ -20,6 +20,8 @@ import type { Submitted } from './submit.js'
 import type { StartedTask } from '../task/start.js'
 import type { CacheState } from '../cache/lookup.js'
 import { recordSuccesses } from '../cache/record.js'
+import type { CacheEntry } from '../cache/entry.js'
+import type { CacheSource } from '../cache/saved-credits.js'
 import type { CacheFacts } from '../report/model.js'
 import { decideVerdict, type InstanceResult } from '../task/verdict.js'
 
@@ -190,19 +192,32 @@ function replayHits(cache: CacheState, files: InstanceOutputFiles): InstanceResu
 
 function describeCache(cache: CacheState, hits: readonly InstanceResult[], stored: number): CacheFacts {
   const entries = [...cache.hits.values()]
-  const credits = entries.map(e => e.credits)
   return {
     mode: cache.settings.mode,
     hitIds: hits.map(i => i.id),
-    fromTasks: [...new Set(entries.map(e => e.task))],
+    sources: sourcesOf(entries),
     savedInstanceSec: entries.reduce((sum, e) => sum + (e.wallTimeSec ?? 0), 0),
-    savedCredits:
-      credits.length > 0 && credits.every(c => c !== undefined)
-        ? credits.reduce((a, b) => a + b, 0)
-        : undefined,
+    // Read after the end, with the cost (main.ts).
+    savedCredits: undefined,
     image: cache.image,
     storedCount: stored
   }
+}
+
+/** The tasks the hits came from, in the order first met; a task's count is known when all its entries agree. */
+function sourcesOf(entries: readonly CacheEntry[]): CacheSource[] {
+  const byTask = new Map<string, { hits: number; counts: Set<number | undefined> }>()
+  for (const entry of entries) {
+    const source = byTask.get(entry.task) ?? { hits: 0, counts: new Set() }
+    source.hits += 1
+    source.counts.add(entry.taskInstances)
+    byTask.set(entry.task, source)
+  }
+  return [...byTask].map(([task, { hits, counts }]) => ({
+    task,
+    hits,
+    taskInstances: counts.size === 1 ? [...counts][0] : undefined
+  }))
 }
 
 /** The results buckets of the earlier tasks a re-run keeps instances from: prune must leave them. */
