@@ -38,7 +38,11 @@ export class SdkPlatformStore implements PlatformStore {
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 3,
-      requestHandler: new NodeHttpHandler({ httpAgent: this.agent })
+      // A thousand instances finishing at once queue behind the 64 sockets by design: no warning for that.
+      requestHandler: new NodeHttpHandler({
+        httpAgent: this.agent,
+        socketAcquisitionWarningTimeout: 10 * 60_000
+      })
     })
   }
 
