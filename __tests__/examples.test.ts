@@ -53,6 +53,7 @@ describe('workflow files', () => {
       [
         '.github/workflows/check-dist.yml',
         '.github/workflows/conformance.yml',
+        '.github/workflows/release.yml',
         '.github/workflows/test.yml',
         'examples/ci.yml',
         'examples/nightly.yml',
