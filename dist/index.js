@@ -35334,7 +35334,9 @@ function parseEntry(text, key, id) {
         return undefined;
     if (typeof e.task !== 'string' || typeof e.createdAt !== 'string')
         return undefined;
-    if (![e.wallTimeSec, e.execTimeSec, e.peakMemoryMB, e.credits].every(isFigure))
+    if (![e.wallTimeSec, e.execTimeSec, e.peakMemoryMB].every(isFigure))
+        return undefined;
+    if (e.taskInstances !== undefined && !(isCount(e.taskInstances) && e.taskInstances > 0))
         return undefined;
     if (!isStoredBytes(e.stdout) || !isStoredBytes(e.stderr) || !Array.isArray(e.results))
         return undefined;
@@ -38051,15 +38053,14 @@ function cacheLine(cache) {
         return undefined;
     const parts = [];
     if (cache.hitIds.length > 0) {
-        const tasks = cache.fromTasks
-            .slice(0, 3)
-            .map(uuid => `[\`${uuid.slice(0, 8)}\`](${TASQ_TASK_URL}${uuid})`);
-        const more = cache.fromTasks.length > 3 ? ` and ${cache.fromTasks.length - 3} more` : '';
+        const uuids = cache.sources.map(s => s.task);
+        const tasks = uuids.slice(0, 3).map(uuid => `[\`${uuid.slice(0, 8)}\`](${TASQ_TASK_URL}${uuid})`);
+        const more = uuids.length > 3 ? ` and ${uuids.length - 3} more` : '';
         const saved = [
             cache.savedInstanceSec > 0 ? `${formatSeconds(cache.savedInstanceSec)} of instance time` : undefined,
-            cache.savedCredits !== undefined ? `${cache.savedCredits} credits` : undefined
+            cache.savedCredits !== undefined ? `about ${round(cache.savedCredits)} credits` : undefined
         ].filter(Boolean);
-        parts.push(`${plural(cache.hitIds.length, 'instance')} from the cache (${tableCell(cut(formatIds(cache.hitIds), 200))}), computed by task${cache.fromTasks.length > 1 ? 's' : ''} ${tasks.join(', ')}${more}${saved.length > 0 ? `; saved ${saved.join(' and ')}` : ''}`);
+        parts.push(`${plural(cache.hitIds.length, 'instance')} from the cache (${tableCell(cut(formatIds(cache.hitIds), 200))}), computed by task${uuids.length > 1 ? 's' : ''} ${tasks.join(', ')}${more}${saved.length > 0 ? `; saved ${saved.join(' and ')}` : ''}`);
     }
     else
         parts.push('no instance from the cache');
@@ -38902,6 +38903,39 @@ async function readCost(client, uuids, clock, debug) {
         credits: credits?.reduce((sum, value) => sum + value, 0),
         carbon: carbon ? sumCarbonFacts(carbon) : undefined
     };
+}
+
+;// CONCATENATED MODULE: ./src/cache/saved-credits.ts
+
+/** More source tasks than this and the saving is not looked up: a summary line is not worth many requests. */
+const MAX_PRICED_SOURCES = 16;
+/** The credits the hits would have cost, or undefined when any source's share cannot be known. Pure. */
+function shareOfCredits(sources, creditsOf) {
+    if (sources.length === 0)
+        return undefined;
+    let total = 0;
+    for (const { task, hits, taskInstances } of sources) {
+        const credits = creditsOf.get(task);
+        if (credits === undefined || taskInstances === undefined || taskInstances < hits)
+            return undefined;
+        total += (credits * hits) / taskInstances;
+    }
+    return total;
+}
+/** Reads each source task's credits (in parallel, within the cost read's couple of seconds) and shares them out. */
+async function savedCredits(client, sources, clock, debug) {
+    if (sources.length === 0)
+        return undefined;
+    if (sources.length > MAX_PRICED_SOURCES || sources.some(s => s.taskInstances === undefined)) {
+        debug(`The credits the cache saved are not looked up (${sources.length} earlier tasks, or entries without a count).`);
+        return undefined;
+    }
+    const figures = await Promise.all(sources.map(async ({ task }) => [task, (await readCost(client, [task], clock, debug)).credits]));
+    const creditsOf = new Map();
+    for (const [task, credits] of figures)
+        if (credits !== undefined)
+            creditsOf.set(task, credits);
+    return shareOfCredits(sources, creditsOf);
 }
 
 ;// CONCATENATED MODULE: ./src/task/whole-read-copy.ts
@@ -40370,6 +40404,7 @@ async function recordOne(input, instance, paths, signal) {
         ...(instance.wallTimeSec !== undefined && { wallTimeSec: instance.wallTimeSec }),
         ...(instance.execTimeSec !== undefined && { execTimeSec: instance.execTimeSec }),
         ...(instance.peakMemoryMB !== undefined && { peakMemoryMB: instance.peakMemoryMB }),
+        taskInstances: input.instances.length,
         stdout: outputs[0],
         stderr: outputs[1],
         results
@@ -40530,18 +40565,31 @@ function replayHits(cache, files) {
 }
 function describeCache(cache, hits, stored) {
     const entries = [...cache.hits.values()];
-    const credits = entries.map(e => e.credits);
     return {
         mode: cache.settings.mode,
         hitIds: hits.map(i => i.id),
-        fromTasks: [...new Set(entries.map(e => e.task))],
+        sources: sourcesOf(entries),
         savedInstanceSec: entries.reduce((sum, e) => sum + (e.wallTimeSec ?? 0), 0),
-        savedCredits: credits.length > 0 && credits.every(c => c !== undefined)
-            ? credits.reduce((a, b) => a + b, 0)
-            : undefined,
+        // Read after the end, with the cost (main.ts).
+        savedCredits: undefined,
         image: cache.image,
         storedCount: stored
     };
+}
+/** The tasks the hits came from, in the order first met; a task's count is known when all its entries agree. */
+function sourcesOf(entries) {
+    const byTask = new Map();
+    for (const entry of entries) {
+        const source = byTask.get(entry.task) ?? { hits: 0, counts: new Set() };
+        source.hits += 1;
+        source.counts.add(entry.taskInstances);
+        byTask.set(entry.task, source);
+    }
+    return [...byTask].map(([task, { hits, counts }]) => ({
+        task,
+        hits,
+        taskInstances: counts.size === 1 ? [...counts][0] : undefined
+    }));
 }
 /** The results buckets of the earlier tasks a re-run keeps instances from: prune must leave them. */
 function earlierBuckets(plan) {
@@ -40696,6 +40744,7 @@ async function storageForKept(settings, prepared, client, context) {
 
 
 
+
 async function run(deps = defaultDependencies()) {
     const { io, clock } = deps;
     const started = clock.now();
@@ -40727,8 +40776,15 @@ async function run(deps = defaultDependencies()) {
         const happened = await followStep(settings, submitted, client, context);
         // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
         const costed = deps.stop.aborted ? [] : happened.costed;
-        const cost = await readCost(client, costed, clock, message => io.debug(message));
-        const report = assembleReport(settings, { ...happened, cost, elapsedMs: clock.now() - started });
+        const debug = (message) => io.debug(message);
+        const [cost, saved] = await Promise.all([
+            readCost(client, costed, clock, debug),
+            happened.cache && !deps.stop.aborted
+                ? savedCredits(client, happened.cache.sources, clock, debug)
+                : undefined
+        ]);
+        const cache = happened.cache && { ...happened.cache, savedCredits: saved };
+        const report = assembleReport(settings, { ...happened, cache, cost, elapsedMs: clock.now() - started });
         await writeReport(report, {
             io,
             env: deps.env,
