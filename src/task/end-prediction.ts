@@ -2,10 +2,10 @@
  * When a running task will end, predicted from its instances (docs/polling.md). Pure.
  *
  * The ended instances' durations are the sample. A running instance that has run `e` is expected to take the median
- * of the sampled durations longer than `e`; one that has outlived every sampled duration is overdue, and is
- * expected to take a further half of its overrun (the longer it overruns, the less the sample says, so the
- * prediction recedes smoothly rather than insisting the end is now). Waiting instances start as slots free and take
- * the median duration. The task ends with its last instance; the spread says how far either side the end may be.
+ * of the sampled durations longer than `e`; one that has outlived every sampled duration is overdue: its end may
+ * come any time, and the longer it overruns the less the sample says, which the schedule answers by easing off
+ * (`overdueMs`). Waiting instances start as slots free and take the median duration. The task ends with its last
+ * instance; the spread says how far either side of the prediction the end may be.
  */
 import type { PollHistory } from './poll-history.js'
 
@@ -14,10 +14,9 @@ export interface EndPrediction {
   readonly endAt: number
   /** How far either side of `endAt` the end plausibly is (ms). */
   readonly spreadMs: number
+  /** How long what holds the end back has outlived every duration seen (ms; 0 when it has not). */
+  readonly overdueMs: number
 }
-
-/** An overdue instance is expected to run this fraction of its overrun again. */
-export const OVERDUE_RATIO = 0.5
 /** The spread is never below this (reads give execution times in whole seconds; the upload comes after). */
 export const MIN_SPREAD_MS = 2_000
 /** ... nor below this fraction of the typical duration. */
@@ -45,39 +44,38 @@ function firstAbove(sorted: readonly number[], value: number): number {
 interface Remaining {
   readonly ms: number
   readonly spreadMs: number
+  readonly overdueMs: number
 }
 
 /** What is left of an instance that has run `elapsedMs`, given the sorted sample of durations. */
 export function remainingOf(durations: readonly number[], elapsedMs: number): Remaining {
   const tail = durations.slice(firstAbove(durations, elapsedMs))
-  if (tail.length === 0) {
-    const over = OVERDUE_RATIO * (elapsedMs - durations[durations.length - 1])
-    return { ms: over, spreadMs: over }
-  }
+  if (tail.length === 0) return { ms: 0, spreadMs: 0, overdueMs: elapsedMs - durations[durations.length - 1] }
   return {
     ms: quantile(tail, 0.5) - elapsedMs,
-    spreadMs: (quantile(tail, 0.9) - quantile(tail, 0.1)) / 2
+    spreadMs: (quantile(tail, 0.9) - quantile(tail, 0.1)) / 2,
+    overdueMs: 0
   }
 }
 
 /** The predicted end, or undefined while nothing predicts it (no instance has ended yet, nothing winds down). */
 export function predictEnd(history: PollHistory): EndPrediction | undefined {
   const { at, durationsMs: durations } = history
-  // Nothing left to run: the end comes with the wrap-up; past a while of it, the wrap-up is overdue like an instance.
-  if (history.windingDownSince !== undefined) {
-    const over = OVERDUE_RATIO * (at - history.windingDownSince)
-    return { endAt: at + over, spreadMs: Math.max(MIN_SPREAD_MS, over) }
-  }
+  // Nothing left to run: the end comes with the wrap-up, any time; the longer it lasts, the more it is overdue.
+  if (history.windingDownSince !== undefined)
+    return { endAt: at, spreadMs: MIN_SPREAD_MS, overdueMs: at - history.windingDownSince }
   if (durations.length === 0) return undefined
   const typical = quantile(durations, 0.5)
   const minSpread = Math.max(MIN_SPREAD_MS, MIN_SPREAD_RATIO * typical)
-  let last: Remaining = { ms: 0, spreadMs: 0 }
+  let last: Remaining = { ms: 0, spreadMs: 0, overdueMs: 0 }
   const remaining: number[] = []
   for (const elapsed of history.runningMs) {
     const left = remainingOf(durations, elapsed)
     remaining.push(left.ms)
-    if (left.ms >= last.ms) last = left
+    // The end waits for the latest expected instance; among overdue ones, for the most overdue.
+    if (left.ms > last.ms || (left.ms === last.ms && left.overdueMs >= last.overdueMs)) last = left
   }
+  let overdueMs = last.overdueMs
   let endMs = last.ms
   let spreadMs = last.spreadMs
   if (history.queued > 0) {
@@ -89,8 +87,9 @@ export function predictEnd(history: PollHistory): EndPrediction | undefined {
     const queuedEnd = firstFree + waves * typical
     if (queuedEnd > endMs) {
       endMs = queuedEnd
+      overdueMs = 0
       spreadMs = (quantile(durations, 0.9) - quantile(durations, 0.1)) / 2
     }
   }
-  return { endAt: at + endMs, spreadMs: Math.max(minSpread, spreadMs) }
+  return { endAt: at + endMs, spreadMs: Math.max(minSpread, spreadMs), overdueMs }
 }

@@ -30,7 +30,7 @@ export const PREDICTED_POLL = {
   windowEdgeMs: 2_000,
   /** Before the window: this fraction of the distance to it, so the reads close in geometrically. */
   approach: 0.5,
-  /** Past the window: the wait grows by this fraction of the time since it closed. */
+  /** Past the window, or while what holds the end back is overdue: the wait grows by this fraction of the overrun. */
   overdueGrowth: 0.25,
   /** Never longer: bounds how late an end is seen when the prediction is wrong. */
   ceilingMs: 30_000,
@@ -51,8 +51,10 @@ export function delayTowardEnd(prediction: EndPrediction, now: number): number {
       ? Math.max(p.denseMs, toWindow)
       : Math.max(p.windowEdgeMs, p.approach * toWindow)
   }
-  if (ahead >= -spread) return p.denseMs + ((p.windowEdgeMs - p.denseMs) * Math.abs(ahead)) / spread
-  return p.windowEdgeMs + p.overdueGrowth * (-ahead - spread)
+  const overdue = p.denseMs + p.overdueGrowth * prediction.overdueMs
+  if (ahead >= -spread)
+    return Math.max(overdue, p.denseMs + ((p.windowEdgeMs - p.denseMs) * Math.abs(ahead)) / spread)
+  return Math.max(overdue, p.windowEdgeMs + p.overdueGrowth * (-ahead - spread))
 }
 
 /** While no instance has ended: a fraction of how long things have run, so short tasks are seen ending soon. */
