@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdirSync, rmSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { EmulatorClock } from './clock.js'
 import { splitWords, substituteVariables } from './command-line.js'
 import { OutputBuffer, PrefixedLineWriter } from './output-buffer.js'
 import { idsOfCount, idsOfRange, rangeOfIds } from './ranges.js'
@@ -56,6 +57,8 @@ export interface TaskEnvironment {
    * without storage. Called only by a task that names buckets.
    */
   readonly storage?: () => Promise<PlatformStore>
+  /** The clock of the task's dates, durations and delays (option `timeScale`); real time when absent. */
+  readonly clock?: EmulatorClock
 }
 
 /** A create body as the emulator keeps it: the action's fields, and what other clients may send besides. */
@@ -187,10 +190,10 @@ export class EmulatedTask {
   state = 'Submitted'
   previousState: string | null = null
   /** Creation and end, in ms with a fraction; creationDate and endDate are the same instants as dates. */
-  private readonly createdAt = preciseNow()
+  private readonly createdAt: number
   private endedAt: number | undefined
-  readonly creationDate = new Date(Math.floor(this.createdAt))
-  stateTransitionTime = new Date()
+  readonly creationDate: Date
+  stateTransitionTime: Date
   endDate: Date | null = null
   deleted = false
   /** Bytes of task-level output the second reader (quirk `secondReader`) took before anyone else could. */
@@ -219,6 +222,9 @@ export class EmulatedTask {
     readonly body: EmulatedTaskBody,
     private readonly env: TaskEnvironment
   ) {
+    this.createdAt = this.now()
+    this.creationDate = new Date(Math.floor(this.createdAt))
+    this.stateTransitionTime = new Date(Math.floor(this.createdAt))
     this.ids = body.advancedRanges ? idsOfRange(body.advancedRanges) : idsOfCount(body.instanceCount ?? 0)
     this.stdout = new OutputBuffer(env.outputBufferBytes)
     this.stderr = new OutputBuffer(env.outputBufferBytes)
@@ -288,7 +294,7 @@ export class EmulatedTask {
   }
 
   /** Execution time of every attempt of every instance so far, in seconds (one core per emulated instance). */
-  executionSeconds(now = preciseNow()): number {
+  executionSeconds(now = this.now()): number {
     let ms = 0
     for (const instance of this.instances.values()) ms += this.executionMs(instance, now)
     return ms / 1000
@@ -340,7 +346,7 @@ export class EmulatedTask {
   }
 
   private cancelUnfinished(): void {
-    const now = preciseNow()
+    const now = this.now()
     for (const instance of this.instances.values()) {
       if (instance.status === 'running' || instance.status === 'queued') {
         const wasRunning = instance.status === 'running'
@@ -378,11 +384,19 @@ export class EmulatedTask {
 
   // --- life ---
 
+  /** Now on the task's clock (ms since the epoch, with a fraction). */
+  private now(): number {
+    return this.env.clock?.now() ?? preciseNow()
+  }
+
   private later(ms: number, action: () => void): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer)
-      action()
-    }, ms)
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer)
+        action()
+      },
+      this.env.clock?.realMs(ms) ?? ms
+    )
     this.timers.add(timer)
   }
 
@@ -390,7 +404,7 @@ export class EmulatedTask {
     if (state === this.state) return
     this.previousState = this.state
     this.state = state
-    this.stateTransitionTime = new Date()
+    this.stateTransitionTime = new Date(Math.floor(this.now()))
   }
 
   private dispatch(): void {
@@ -494,7 +508,7 @@ export class EmulatedTask {
   private finish(state: 'Success' | 'Failure' | 'Cancelled'): void {
     if (this.isFinal) return
     this.setState(state)
-    this.endedAt = preciseNow()
+    this.endedAt = this.now()
     this.endDate = new Date(Math.floor(this.endedAt))
     this.env.onFinished?.()
   }
@@ -524,7 +538,7 @@ export class EmulatedTask {
   private startInstance(instance: EmulatedInstance): void {
     instance.status = 'running'
     instance.attempts++
-    instance.startedAt = preciseNow()
+    instance.startedAt = this.now()
     instance.endedAt = undefined
     const preemption = this.env.preemption
     if (preemption && !instance.preempted && preemption.instanceIds.includes(instance.id)) {
@@ -602,7 +616,7 @@ export class EmulatedTask {
     this.stdoutLines.flush(instance.id)
     this.stderrLines.flush(instance.id)
     if (instance.status !== 'running') return // cancelled meanwhile
-    const now = preciseNow()
+    const now = this.now()
     instance.endedAt = now
     instance.spentMs += now - (instance.startedAt ?? now)
     if (instance.preempting) {
@@ -704,7 +718,7 @@ export class EmulatedTask {
       rangeOfIds(all.filter(i => statuses.includes(i.status)).map(i => i.id))
     const started = all.filter(i => i.attempts > 0)
     const running = all.filter(i => i.status === 'running')
-    const now = preciseNow()
+    const now = this.now()
     const wallMs = (this.endedAt ?? now) - this.createdAt
     // Every attempt counts, retried and preempted ones included.
     const execMs = all.reduce((sum, i) => sum + this.executionMs(i, now), 0)

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { bindIgnoringCase, POOL_CREATE_SHAPE, TASK_CREATE_SHAPE } from './binding.js'
 import { EmulatedPool, type PoolCreateBody } from './emulated-pool.js'
-import { EmulatedTask, preciseNow, type EmulatedTaskBody, type Timings } from './emulated-task.js'
+import { emulatorClock, type EmulatorClock } from './clock.js'
+import { EmulatedTask, type EmulatedTaskBody, type Timings } from './emulated-task.js'
 import { FaultPlan, type FaultAnswer, type FaultRule } from './faults.js'
 import { carbonFactsOf, creditsOf } from './figures.js'
 import { ClusterStorage } from './storage/cluster-storage.js'
@@ -52,6 +53,11 @@ export interface EmulatorOptions {
    * longer one is 400 `Invalid task file. Invalid fields: range-length`.
    */
   readonly maxRangeLength?: number
+  /**
+   * Tasks' clock runs this many times faster than real time (default 1): their dates, durations and delays, not
+   * their commands (emulator/clock.ts). For benchmarks of long tasks; `clock` is the clock a client must share.
+   */
+  readonly timeScale?: number
 }
 
 /** The account's email (`GET /info`), which is also its storage access key (§8). */
@@ -229,6 +235,8 @@ export class QarnotEmulator {
   /** The pool each in-pool task runs in, by task uuid. */
   private readonly poolOfTask = new Map<string, EmulatedPool>()
   private readonly timings: Timings
+  /** The tasks' clock (option `timeScale`). */
+  readonly clock: EmulatorClock
   /** The emulator's folder (instances' TASK_PATH, TMP_PATH, resource caches); removed by stop(). */
   readonly workDir: string
   private server: Server | undefined
@@ -247,6 +255,7 @@ export class QarnotEmulator {
   constructor(private readonly options: EmulatorOptions = {}) {
     this.token = options.token ?? `emulator-${randomBytes(12).toString('hex')}`
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings }
+    this.clock = emulatorClock(options.timeScale)
     this.workDir = mkdtempSync(join(tmpdir(), 'qarnot-emulator-'))
     if (options.faults) this.faults.add(...options.faults)
     const storage = options.storage ?? true
@@ -567,7 +576,7 @@ export class QarnotEmulator {
     if (!task) {
       for (const candidate of this.tasks.values()) {
         if (candidate.body.shortname !== id) continue
-        if (Date.now() - candidate.creationDate.getTime() >= lagMs) task = candidate
+        if (this.clock.now() - candidate.creationDate.getTime() >= lagMs) task = candidate
         break
       }
     }
@@ -585,7 +594,8 @@ export class QarnotEmulator {
     if (answer === 403) throw new HttpError(403, 'Forbidden: the user has no access to the data')
     if (typeof answer === 'object') {
       const end = task.finishedAt
-      if (end === undefined || preciseNow() < end + answer.lagMs) throw new HttpError(404, 'Task not found.')
+      if (end === undefined || this.clock.now() < end + answer.lagMs)
+        throw new HttpError(404, 'Task not found.')
     }
     return task
   }
@@ -835,6 +845,7 @@ export class QarnotEmulator {
       preemption: this.quirks.preemption,
       resultsFilterSubject: this.quirks.resultsFilterSubject,
       storage: this.clusterStorage && (() => (this.clusterStorage as ClusterStorage).platformStore()),
+      clock: this.clock,
       onFinished: () => {
         const autoDelete = this.quirks.autoDelete
         if (autoDelete && create.autoDeleteOnCompletion === true)

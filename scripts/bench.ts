@@ -4,7 +4,7 @@
  *
  *   npm run bench                 every scenario
  *   npm run bench -- hello 10k    only the named ones (hello, 1k, 10k, 10k-lost, line100mb, 200mib, 1gb, long,
- *                                 cancel, cold, render, files, cache)
+ *                                 cancel, cold, render, files, cache, poll)
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { startEmulator, type EmulatorOptions, type QarnotEmulator } from '../emulator/server.js'
 import { benchStorage, printReport } from './bench-storage.js'
+import { POLL_CASES, runPollCase, type PollRun } from './bench-poll.js'
 import { PROJECT_ROOT, stepEnvironment } from '../src/local-runner/runner.js'
 import type { OutputStream } from '../src/qarnot/client.js'
 import type { TaskOutputWire } from '../src/qarnot/types.js'
@@ -359,6 +360,32 @@ const scenarios: Record<string, () => Promise<void>> = {
       line('end seen after', `${((now - endAt) / 1000).toFixed(1)} s`)
       line('final state', result.task?.state ?? 'none')
     }
+  },
+  async poll() {
+    // The end seen at once at any length (scripts/bench-poll.ts): the follow loop on the emulator's sped-up clock.
+    for (const c of POLL_CASES) {
+      const runs: PollRun[] = []
+      for (let seed = 1; seed <= c.runs; seed++) runs.push(await runPollCase(c, seed))
+      const m = (pick: (r: PollRun) => number) => median(runs.map(pick))
+      const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
+      console.log(`\n## Poll: a task of ${c.label}, clock x${c.scale}, median of ${runs.length} runs`)
+      line('final state', runs.map(r => r.state).join(', '))
+      line('task (create -> end)', s(m(r => r.taskMs)))
+      line(
+        "task's end -> final state read",
+        `${s(m(r => r.endToSeenMs))} (each run: ${runs.map(r => s(r.endToSeenMs)).join(', ')})`
+      )
+      line("task's end -> follow loop's exit", `${s(m(r => r.endToExitMs))} (last output reads included)`)
+      line(
+        'requests per second, whole run',
+        `${m(r => r.requests / (r.runMs / 1000)).toFixed(3)} (${m(r => r.requests)} requests)`
+      )
+      line(
+        'status reads per second',
+        `${m(r => r.statusReads / (r.runMs / 1000)).toFixed(3)} (${m(r => r.statusReads)} reads)`
+      )
+    }
+    line('targets', 'end -> exit median at most 2 s; under 0.2 requests per second')
   },
   async cancel() {
     // SIGINT as the runner sends it when a workflow is cancelled: how soon does the abort reach Qarnot?

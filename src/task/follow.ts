@@ -17,6 +17,7 @@ import type { TaskOutputWire } from '../qarnot/types.js'
 import { errorMessage } from '../words.js'
 import type { Clock } from './clock.js'
 import { InstanceOutputFiles } from './output-files.js'
+import { outputReadDue } from './output-cadence.js'
 import { BUSY_READ_BYTES, OutputFollower } from './output-follower.js'
 import { isFinalState } from './states.js'
 import { watchTask, type WatchEnding, type WatchResult } from './watch.js'
@@ -171,6 +172,7 @@ function watchWithOutput(
   signal: AbortSignal
 ): Promise<WatchResult> {
   const { uuid, log } = options
+  let outputReadAt: number | undefined
   return watchTask({
     client: options.client.with({ signal }),
     uuid,
@@ -189,7 +191,10 @@ function watchWithOutput(
     onTask: async task => {
       options.onTask?.(task)
       // Once the task has ended, finish() reads what is left (and confirms nothing more comes).
-      if (!isFinalState(task.state)) await output.readNew(completedIds(task))
+      const now = options.clock.now()
+      if (isFinalState(task.state) || !outputReadDue(now, outputReadAt, output.lastReadBytes)) return
+      outputReadAt = now
+      await output.readNew(completedIds(task))
     }
   })
 }

@@ -7,7 +7,8 @@ import type { QarnotClient } from '../qarnot/client.js'
 import { QarnotApiError, QarnotCancelledError } from '../qarnot/errors.js'
 import type { TaskOutputWire } from '../qarnot/types.js'
 import type { Clock } from './clock.js'
-import { pollIntervalMs } from './poll-schedule.js'
+import { observeTask, type PollHistory } from './poll-history.js'
+import { nextPollDelayMs } from './poll-schedule.js'
 import { isFinalState } from './states.js'
 
 export type WatchEnding = 'final' | 'timeout' | 'stopped' | 'lost'
@@ -57,6 +58,8 @@ export async function watchTask(options: WatchOptions): Promise<WatchResult> {
   const started = clock.now()
   const budget = options.badReadBudgetMs ?? BAD_READ_BUDGET_MS
   let task = options.initial
+  // What the reads so far say of the instances: the schedule polls densely only near the end they predict.
+  let history: PollHistory | undefined = task && observeTask(undefined, task, started)
   let badSince: number | undefined
   let badReads = 0
   let notFound = 0
@@ -84,13 +87,14 @@ export async function watchTask(options: WatchOptions): Promise<WatchResult> {
       options.onBadRead?.(error, clock.now() - badSince)
     }
     if (task && badSince === undefined) {
+      history = observeTask(history, task, clock.now())
       await options.onTask?.(task)
       if (isFinalState(task.state)) return { task, ending: 'final' }
     }
     const ending = ended()
     if (ending) return { task, ending }
     const now = clock.now()
-    let wait = options.busy?.() ? BUSY_POLL_MS : pollIntervalMs(now - started, options.pollFloorMs)
+    let wait = options.busy?.() ? BUSY_POLL_MS : nextPollDelayMs(history, now, options.pollFloorMs)
     if (badSince !== undefined) wait = Math.max(wait, Math.min(5_000, 1_000 * badReads))
     // Wake for one last read exactly at the deadline.
     if (deadline !== undefined) wait = Math.min(wait, Math.max(0, deadline - now))
