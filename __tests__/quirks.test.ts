@@ -84,7 +84,8 @@ describe('the action against each quirk', () => {
     const { io } = await runWith(
       { legacyUploadingState: true },
       { command: 'echo legacy' },
-      { timings: { dispatchMs: 20, environmentMs: 10, uploadMs: 1500, cancelMs: 50 } }
+      // Long enough that a read at the one-second cadence falls in it on a loaded machine.
+      { timings: { dispatchMs: 20, environmentMs: 10, uploadMs: 3000, cancelMs: 50 } }
     )
     expect(io.outputs.outcome).toBe('success')
     expect(io.log.join('\n')).toMatch(/State: DownloadingResults/)
@@ -129,7 +130,8 @@ describe('the action against each quirk', () => {
       expect(JSON.parse(io.outputs.results)[1]).toMatchObject({ id: 1, attempts: 2 })
       expect(io.summary).toContain('2 (restarted 1×)')
       expect(io.summary).toContain('Instance 1: Success (ran 2 times: the output holds every run)')
-      expect(io.outputs.stdout).toContain('1> start 1\n1> start 1\n1> end 1\n')
+      // Both runs, in order; on a loaded machine the first may reach its end before the node is lost.
+      expect(io.outputs.stdout).toMatch(/1> start 1\n(1> end 1\n)?1> start 1\n1> end 1\n/)
     }
   )
 
