@@ -1,6 +1,6 @@
 /**
  * Which pull request, if any, a run acts for, and what its event payload says of it: where its head comes from,
- * which commit, and whether the event was a label being added. Pure: the payload is read by the caller.
+ * and which commit. Pure: the payload is read by the caller.
  */
 
 /** Events that run in the base repository with its secrets and a token that may write, whoever wrote the code. */
@@ -19,8 +19,6 @@ export interface PullRequestEvent {
   readonly headSha?: string
   /** workflow_run: the head branch as `owner:branch`, which finds the run's pull request. */
   readonly headLabel?: string
-  /** The event was a label being added (pull_request_target, action labeled): which, and by whom. */
-  readonly labeled?: { readonly label: string; readonly sender: string }
 }
 
 type Json = Record<string, unknown>
@@ -36,15 +34,12 @@ function repoName(side: unknown): string | null | undefined {
   return text(object(part.repo)?.full_name) ?? null
 }
 
-function fromPullRequest(pr: Json, payload: Json): Partial<PullRequestEvent> {
-  const label = text(object(payload.label)?.name)
-  const sender = text(object(payload.sender)?.login)
+function fromPullRequest(pr: Json): Partial<PullRequestEvent> {
   return {
     number: typeof pr.number === 'number' ? pr.number : undefined,
     headRepo: repoName(pr.head),
     baseRepo: repoName(pr.base) ?? undefined,
-    headSha: text(object(pr.head)?.sha),
-    labeled: payload.action === 'labeled' && label && sender ? { label, sender } : undefined
+    headSha: text(object(pr.head)?.sha)
   }
 }
 
@@ -68,7 +63,7 @@ export function readPullRequestEvent(
 ): PullRequestEvent {
   const base = { eventName, repository, number: undefined }
   const pr = object(payload.pull_request)
-  if (pr) return { ...base, ...fromPullRequest(pr, payload) }
+  if (pr) return { ...base, ...fromPullRequest(pr) }
   const issue = object(payload.issue)
   if (issue && issue.pull_request && typeof issue.number === 'number')
     return { ...base, number: issue.number }
