@@ -69,7 +69,11 @@ async function approve(
   label: string,
   eventHeadSha: string | undefined
 ): Promise<GateResult> {
-  const timeline = await api.timeline(base.owner, base.repo, pr.number, MAX_TIMELINE_EVENTS)
+  const labels = (pr.labels ?? []).map(l => l.name ?? '')
+  // Without the label there is nothing to date: the timeline is not read.
+  const timeline = labels.includes(label)
+    ? await api.timeline(base.owner, base.repo, pr.number, MAX_TIMELINE_EVENTS)
+    : []
   const permissions = new Map<string, string>()
   // Only the users who may have approved are asked about, newest first, a few at most.
   for (const user of labelAdders(timeline, label).reverse().slice(0, 5))
@@ -79,7 +83,7 @@ async function approve(
     headSha: pr.head.sha,
     eventHeadSha,
     headPushedAt: pr.head.repo?.pushed_at ?? undefined,
-    labels: (pr.labels ?? []).map(l => l.name ?? ''),
+    labels,
     timeline,
     permissions
   })
