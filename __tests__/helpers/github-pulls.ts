@@ -179,7 +179,7 @@ export class GitHubPulls {
       counted(
         200,
         all.slice((page - 1) * perPage, page * perPage),
-        next ? { Link: `<${link}>; rel="next"` } : {}
+        next ? { Link: `<${link.toString()}>; rel="next"` } : {}
       )
       return true
     }

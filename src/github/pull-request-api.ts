@@ -41,7 +41,7 @@ export async function octokitPullRequests(
   const octokit = getOctokit(token, { ...(baseUrl ? { baseUrl } : {}), request: { signal } })
   return {
     pull: async (owner, repo, number) =>
-      (await octokit.rest.pulls.get({ owner, repo, pull_number: number })).data as PullRequestWire,
+      (await octokit.rest.pulls.get({ owner, repo, pull_number: number })).data,
     timeline: async (owner, repo, number, maxEvents) => {
       const events: TimelineEvent[] = []
       const pages = octokit.paginate.iterator(octokit.rest.issues.listEventsForTimeline, {
@@ -73,6 +73,6 @@ export async function octokitPullRequests(
     },
     pullsOfHead: async (owner, repo, head) =>
       (await octokit.rest.pulls.list({ owner, repo, head, state: 'open', per_page: 100 }))
-        .data as PullRequestWire[]
+        .data
   }
 }
