@@ -72,7 +72,6 @@ export async function octokitPullRequests(
       }
     },
     pullsOfHead: async (owner, repo, head) =>
-      (await octokit.rest.pulls.list({ owner, repo, head, state: 'open', per_page: 100 }))
-        .data
+      (await octokit.rest.pulls.list({ owner, repo, head, state: 'open', per_page: 100 })).data
   }
 }

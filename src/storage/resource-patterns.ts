@@ -124,10 +124,13 @@ export async function resolveResources(
   }
   const chosen = new Map<string, number>()
   const gitLinks = new Set<string>()
+  const secretFiles = new Set<string>()
   for (const pattern of include) {
     const found = await walkPattern(context, new CompiledPattern(pattern))
     for (const link of found.gitLinks) gitLinks.add(link)
-    if (found.files.size === 0 && found.excluded === 0) throw matchesNothing(pattern, root, found.gitLinks)
+    for (const file of found.secretFiles) secretFiles.add(file)
+    if (found.files.size === 0 && found.excluded === 0)
+      throw matchesNothing(pattern, root, found.gitLinks, found.secretFiles)
     for (const [path, size] of found.files) {
       if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
         throw new StorageInputError(
@@ -149,6 +152,9 @@ export async function resolveResources(
       `Input 'resources': ${quoteList([...gitLinks])} ${gitLinks.size === 1 ? 'is a symbolic link' : 'are symbolic links'} leading into .git, left out (actions/checkout leaves the job's token there; name .git itself, e.g. .git/HEAD, if a task needs it).`
     )
   }
+  // A file named whole by another pattern was taken: it is not left out.
+  const leftOut = [...secretFiles].filter(file => !chosen.has(file))
+  if (leftOut.length > 0) options.warn?.(secretsLeftOut(leftOut))
   if (chosen.size === 0) {
     throw new StorageInputError(
       'resources',
@@ -158,8 +164,22 @@ export async function resolveResources(
   return [...chosen].map(([path, size]) => ({ path, size })).sort((a, b) => comparePaths(a.path, b.path))
 }
 
-/** Why a pattern gave no file: it matched none, or only links leading into .git. */
-function matchesNothing(pattern: string, root: string, gitLinks: readonly string[]): StorageInputError {
+function secretsLeftOut(files: readonly string[]): string {
+  return `Input 'resources': ${quoteList(files)} ${files.length === 1 ? 'holds' : 'hold'} credentials by ${files.length === 1 ? 'its' : 'their'} name (docs/security.md), left out; name a file by its whole path (no wildcard) if a task needs it.`
+}
+
+/** Why a pattern gave no file: it matched none, only links leading into .git, or only files holding secrets. */
+function matchesNothing(
+  pattern: string,
+  root: string,
+  gitLinks: readonly string[],
+  secretFiles: readonly string[]
+): StorageInputError {
+  if (secretFiles.length > 0 && gitLinks.length === 0)
+    return new StorageInputError(
+      'resources',
+      `"${pattern}" names only ${quoteList(secretFiles)}, which ${secretFiles.length === 1 ? 'holds' : 'hold'} credentials by name (docs/security.md); name a file by its whole path (no wildcard) if a task needs it`
+    )
   if (gitLinks.length > 0) {
     return new StorageInputError(
       'resources',
