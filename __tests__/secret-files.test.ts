@@ -107,7 +107,8 @@ describe('the create body', () => {
     const text = JSON.stringify(buildCreateBody(settings.task!))
     expect(text).not.toContain('qarnot-token-value')
     expect(text).not.toContain('ghs_value')
-    // Neither the API token nor storage credentials are exported into instances (the SDKs' export options).
-    expect(text).not.toMatch(/credential|export|QARNOT_CLIENT_TOKEN|token/i)
+    // Qarnot's `privileges.exportApiAndStorageCredentialsInEnvironment` (default false) is never sent: the
+    // instances get neither the API token nor the storage keys.
+    expect(text).not.toMatch(/privileges|credential|export|QARNOT_CLIENT_TOKEN|token/i)
   })
 })
