@@ -41,9 +41,8 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
   const started = clock.now()
   // A fork's pull request run without the secrets is said as such, not as a bad token.
   const withheld = withheldSecrets(io, deps.env)
-  const read = withheld
-    ? undefined
-    : readInputs(io, deps.env, deps.randomHex?.() ?? randomBytes(5).toString('hex'))
+  const hex = deps.randomHex?.() ?? randomBytes(5).toString('hex')
+  const read = withheld ? undefined : readInputs(io, deps.env, hex)
   // The timeout counts from the start, and bounds the walk of the files too.
   const timer = stepDeadline(read?.timeoutMs, started, clock)
   // Where a pull request's code comes from is checked before anything is sent to Qarnot (docs/security.md).

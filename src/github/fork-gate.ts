@@ -9,7 +9,7 @@ import type { ForkSettings } from '../inputs/forks.js'
 import { Input } from '../constants.js'
 import { decideApproval, labelAdders } from './approval.js'
 import { MAX_TIMELINE_EVENTS, type PullRequestApi, type PullRequestWire } from './pull-request-api.js'
-import { isFork, isPullRequestRun, type PullRequestEvent } from './pull-request-event.js'
+import { PRIVILEGED_EVENTS, isFork, isPullRequestRun, type PullRequestEvent } from './pull-request-event.js'
 
 export interface ApprovedCommit {
   readonly by: string
@@ -40,6 +40,10 @@ export async function checkPullRequestSource(
   if (!isPullRequestRun(event) || !owner || !repo) return { go: true }
   const base = event.baseRepo ?? event.repository
   if (event.headRepo !== undefined && !isFork(event.headRepo, base)) return { go: true }
+  // Other events (pull_request, reviews) run the workflow of the pull request itself: checked when the payload
+  // says the head is a fork, never worth a question to GitHub otherwise.
+  const privileged = (PRIVILEGED_EVENTS as readonly string[]).includes(event.eventName ?? '')
+  if (event.headRepo === undefined && !privileged) return { go: true }
   if (forks.policy === 'always')
     return {
       go: true,

@@ -147,14 +147,11 @@ export async function resolveResources(
       )
     }
   }
-  if (gitLinks.size > 0) {
-    options.warn?.(
-      `Input 'resources': ${quoteList([...gitLinks])} ${gitLinks.size === 1 ? 'is a symbolic link' : 'are symbolic links'} leading into .git, left out (actions/checkout leaves the job's token there; name .git itself, e.g. .git/HEAD, if a task needs it).`
-    )
-  }
-  // A file named whole by another pattern was taken: it is not left out.
-  const leftOut = [...secretFiles].filter(file => !chosen.has(file))
-  if (leftOut.length > 0) options.warn?.(secretsLeftOut(leftOut))
+  warnLeftOut(
+    options.warn,
+    [...gitLinks],
+    [...secretFiles].filter(file => !chosen.has(file))
+  )
   if (chosen.size === 0) {
     throw new StorageInputError(
       'resources',
@@ -164,8 +161,22 @@ export async function resolveResources(
   return [...chosen].map(([path, size]) => ({ path, size })).sort((a, b) => comparePaths(a.path, b.path))
 }
 
-function secretsLeftOut(files: readonly string[]): string {
-  return `Input 'resources': ${quoteList(files)} ${files.length === 1 ? 'holds' : 'hold'} credentials by ${files.length === 1 ? 'its' : 'their'} name (docs/security.md), left out; name a file by its whole path (no wildcard) if a task needs it.`
+/** What was left out on purpose: links into .git, and files holding credentials (unless another pattern took them). */
+function warnLeftOut(
+  warn: ((message: string) => void) | undefined,
+  gitLinks: readonly string[],
+  secretFiles: readonly string[]
+): void {
+  if (gitLinks.length > 0) {
+    warn?.(
+      `Input 'resources': ${quoteList(gitLinks)} ${gitLinks.length === 1 ? 'is a symbolic link' : 'are symbolic links'} leading into .git, left out (actions/checkout leaves the job's token there; name .git itself, e.g. .git/HEAD, if a task needs it).`
+    )
+  }
+  if (secretFiles.length > 0) {
+    warn?.(
+      `Input 'resources': ${quoteList(secretFiles)} ${secretFiles.length === 1 ? 'holds' : 'hold'} credentials by ${secretFiles.length === 1 ? 'its' : 'their'} name (docs/security.md), left out; name a file by its whole path (no wildcard) if a task needs it.`
+    )
+  }
 }
 
 /** Why a pattern gave no file: it matched none, only links leading into .git, or only files holding secrets. */
