@@ -255,6 +255,24 @@ describe('a fork pull request', () => {
     expect(await api.timeline('octo-org', 'render', 42, 300)).toHaveLength(251)
   })
 
+  it('ends as cancelled, sending nothing, when the step is stopped while GitHub is asked', async () => {
+    github.stall = true
+    const stop = new AbortController()
+    setTimeout(() => stop.abort(), 100)
+    const io = recordingIO({
+      token: emulator.token,
+      'api-url': emulator.url,
+      command: 'echo',
+      'github-token': 't'
+    })
+    await run({ io, env: target(), clock: systemClock, stop: stop.signal })
+    expectRefused(
+      io,
+      'cancelled',
+      /cancelled while the pull request was being checked; nothing was sent to Qarnot/
+    )
+  })
+
   it('is refused when GitHub refuses the token', async () => {
     github.refuseWith = 403
     const io = await runFor(target())
