@@ -37,7 +37,9 @@ export const Input = {
   KeepResults: 'keep-results',
   ResultsIncomplete: 'results-incomplete',
   Cache: 'cache',
-  CacheKey: 'cache-key'
+  CacheKey: 'cache-key',
+  PullRequestsFromForks: 'pull-requests-from-forks',
+  ApprovalLabel: 'approval-label'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
@@ -88,7 +90,11 @@ export const Outcome = {
   /** The task succeeded, but result files it made did not all come back (results-incomplete: fail). */
   ResultsIncomplete: 'results-incomplete',
   Cache: 'cache',
-  CacheKey: 'cache-key'
+  CacheKey: 'cache-key',
+  /** A fork's pull request not approved for its head commit (docs/security.md): nothing was sent to Qarnot. */
+  AwaitingApproval: 'awaiting-approval',
+  /** A fork's pull request refused outright: `pull-requests-from-forks: never`, or a run without the secrets. */
+  RefusedFork: 'refused-fork'
 } as const
 export type OutcomeValue = (typeof Outcome)[keyof typeof Outcome]
 

@@ -20,9 +20,14 @@ import { submitStep } from './step/submit.js'
 import { prepareFiles, type PreparedFiles } from './storage/session.js'
 import { errorMessage } from './words.js'
 import { boundedSignal, stepDeadline, type StepContext } from './step/context.js'
+import {
+  guardPullRequestSource,
+  withheldSecrets,
+  type SourceCheckContext
+} from './step/pull-request-source.js'
 import { USER_AGENT } from './version.js'
 
-export interface RunDependencies extends StepContext {
+export interface RunDependencies extends StepContext, Omit<SourceCheckContext, keyof StepContext> {
   readonly transport?: (settings: Settings) => Transport
   readonly randomHex?: () => string
   /** The client's retry policy and per-request timeout; tests shorten them. */
@@ -35,14 +40,21 @@ export interface RunDependencies extends StepContext {
 export async function run(deps: RunDependencies = defaultDependencies()): Promise<void> {
   const { io, clock } = deps
   const started = clock.now()
-  const settings = readInputs(deps.io, deps.env, deps.randomHex?.() ?? randomBytes(5).toString('hex'))
+  // A fork's pull request run without the secrets is said as such, not as a bad token.
+  const withheld = withheldSecrets(io, deps.env)
+  const hex = deps.randomHex?.() ?? randomBytes(5).toString('hex')
+  const read = withheld ? undefined : readInputs(io, deps.env, hex)
   // The timeout counts from the start, and bounds the walk of the files too.
-  const timer = stepDeadline(settings?.timeoutMs, started, clock)
+  const timer = stepDeadline(read?.timeoutMs, started, clock)
+  // Where a pull request's code comes from is checked before anything is sent to Qarnot (docs/security.md).
+  const checked = read && (await guardPullRequestSource(read, deps))
+  const settings = typeof checked === 'object' ? checked.settings : undefined
   const prepared = settings && (await checkFiles(settings, { ...deps, deadline: timer.deadline }))
   if (!settings || typeof prepared === 'string') {
     timer.clear()
     // Refused before anything was made: `outcome` and the counts still say so, for the steps that read them.
-    io.setOutput(Output.Outcome, typeof prepared === 'string' ? prepared : Outcome.Failure)
+    const refused = typeof prepared === 'string' ? prepared : typeof checked === 'string' ? checked : withheld
+    io.setOutput(Output.Outcome, refused ?? Outcome.Failure)
     for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
       io.setOutput(count, '0')
     return
@@ -79,7 +91,12 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
       streamLogs: settings.streamLogs,
       secrets: settings.secrets,
       prComment: settings.prComment
-        ? { token: settings.githubToken, leg: settings.commentLeg, comments: deps.comments }
+        ? {
+            token: settings.githubToken,
+            leg: settings.commentLeg,
+            comments: deps.comments,
+            approval: typeof checked === 'object' ? checked.approval : undefined
+          }
         : undefined
     })
   } finally {

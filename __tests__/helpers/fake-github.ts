@@ -12,8 +12,15 @@ export interface FakeComment {
 
 export const WORKFLOW_BOT = { login: 'github-actions[bot]', type: 'Bot' } as const
 
+/** More endpoints: answers (and returns true) when it serves the request. */
+export type FakeRoute = (
+  request: { method: string; path: string; url: URL },
+  send: (status: number, payload: unknown, headers?: Record<string, string>) => void
+) => boolean
+
 export class FakeGitHub {
   readonly comments: FakeComment[] = []
+  readonly routes: FakeRoute[] = []
   readonly requests: { method: string; path: string; authorization?: string }[] = []
   /** When set, every request is refused with this status, as GitHub does for a read-only token. */
   refuseWith: number | undefined
@@ -38,12 +45,14 @@ export class FakeGitHub {
         chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString()) as { body?: string }) : {}
       const path = new URL(request.url ?? '/', 'http://x').pathname
       this.requests.push({ method: request.method ?? '', path, authorization: request.headers.authorization })
-      const send = (status: number, payload: unknown) => {
-        response.writeHead(status, { 'Content-Type': 'application/json' })
+      const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
+        response.writeHead(status, { 'Content-Type': 'application/json', ...headers })
         response.end(JSON.stringify(payload))
       }
       if (this.stall) return // a GitHub API that never answers
       if (this.refuseWith) return send(this.refuseWith, { message: 'Resource not accessible by integration' })
+      const url = new URL(request.url ?? '/', this.url)
+      if (this.routes.some(route => route({ method: request.method ?? '', path, url }, send))) return
       let match = /^\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/comments$/.exec(path)
       if (match && request.method === 'GET')
         return send(

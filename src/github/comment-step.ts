@@ -3,7 +3,7 @@
  * It never changes the verdict; without permission it only warns.
  */
 import type { ActionIO } from '../action-io.js'
-import { renderComment } from '../report/pr-comment-body.js'
+import { renderComment, type CommentApproval } from '../report/pr-comment-body.js'
 import type { StepReport } from '../report/model.js'
 import { errorMessage } from '../words.js'
 import { readRunContext } from './context.js'
@@ -27,6 +27,8 @@ export interface CommentStep {
   readonly timeoutMs?: number
   /** A last pass over the body (the comment is posted through the API: the runner masks nothing in it). */
   readonly redact?: (body: string) => string
+  /** A fork's pull request approved for its head commit: said in the comment. */
+  readonly approval?: CommentApproval
 }
 
 /** The comment is a courtesy: a GitHub API that stalls must not hold the step for longer than this. */
@@ -52,7 +54,8 @@ export async function commentOnPullRequest({
   comments,
   leg,
   timeoutMs = COMMENT_TIMEOUT_MS,
-  redact = body => body
+  redact = body => body,
+  approval
 }: CommentStep): Promise<void> {
   const context = readRunContext(env)
   if (context.pullRequest === undefined || !context.owner || !context.repo) {
@@ -71,7 +74,7 @@ export async function commentOnPullRequest({
   try {
     const write = async (): Promise<{ action: string; id: number }> => {
       const api = comments?.(token) ?? (await octokitComments(token, env.GITHUB_API_URL, controller.signal))
-      return upsertComment(api, target, marker, redact(renderComment(report, context)))
+      return upsertComment(api, target, marker, redact(renderComment(report, context, approval)))
     }
     const { action, id } = await within(write(), timeoutMs, controller)
     io.info(`pr-comment: comment ${id} ${action} on pull request #${context.pullRequest}.`)

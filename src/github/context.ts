@@ -23,7 +23,7 @@ export interface RunContext {
   readonly runUrl: string | undefined
 }
 
-function readEvent(path: string | undefined): Record<string, unknown> {
+export function readEvent(path: string | undefined): Record<string, unknown> {
   if (!path) return {}
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>

@@ -11,7 +11,13 @@ const COMMENT_ROWS = 20
 /** GitHub refuses comments over 65,536 characters. */
 const MAX_COMMENT_CHARS = 60_000
 
-export function renderComment(report: StepReport, context: RunContext): string {
+/** Who approved a fork's pull request, for which commit (docs/security.md). */
+export interface CommentApproval {
+  readonly by: string
+  readonly sha: string
+}
+
+export function renderComment(report: StepReport, context: RunContext, approval?: CommentApproval): string {
   const instances = report.verdict?.instances ?? []
   const total = instances.length
   const links = report.task ? [`task [${tableCell(report.task.name)}](${report.task.url})`] : []
@@ -40,6 +46,12 @@ export function renderComment(report: StepReport, context: RunContext): string {
   const footer = [commit, run, tableCell(`${context.workflow ?? ''} / ${context.job ?? ''}`)]
     .filter(Boolean)
     .join(' · ')
+  // No @: an update of the comment would notify the approver each time. Escaped, as it comes from GitHub.
+  if (approval)
+    lines.push(
+      `Approved by ${tableCell(approval.by)} for commit ${tableCell(approval.sha.slice(0, 7))} (fork pull request).`,
+      ''
+    )
   lines.push(`<sub>Updated for ${footer}. Full output in the job summary.</sub>`)
   let body = lines.join('\n')
   if (body.length > MAX_COMMENT_CHARS)

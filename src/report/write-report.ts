@@ -7,6 +7,7 @@ import { logLine, type ActionIO } from '../action-io.js'
 import { Outcome, type OutputName } from '../constants.js'
 import { commentOnPullRequest } from '../github/comment-step.js'
 import type { CommentsApi } from '../github/pr-comment.js'
+import type { CommentApproval } from './pr-comment-body.js'
 import { errorMessage } from '../words.js'
 import { logFailedInstances } from './live-log.js'
 import type { StepReport } from './model.js'
@@ -27,6 +28,8 @@ export interface ReportTargets {
     /** Tells matrix legs' comments apart (Settings.commentLeg). */
     readonly leg?: string
     readonly comments?: (token: string) => CommentsApi
+    /** A fork's pull request approved for its head commit: who approved which commit. */
+    readonly approval?: CommentApproval
   }
 }
 

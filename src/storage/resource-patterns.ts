@@ -124,10 +124,13 @@ export async function resolveResources(
   }
   const chosen = new Map<string, number>()
   const gitLinks = new Set<string>()
+  const secretFiles = new Set<string>()
   for (const pattern of include) {
     const found = await walkPattern(context, new CompiledPattern(pattern))
     for (const link of found.gitLinks) gitLinks.add(link)
-    if (found.files.size === 0 && found.excluded === 0) throw matchesNothing(pattern, root, found.gitLinks)
+    for (const file of found.secretFiles) secretFiles.add(file)
+    if (found.files.size === 0 && found.excluded === 0)
+      throw matchesNothing(pattern, root, found.gitLinks, found.secretFiles)
     for (const [path, size] of found.files) {
       if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
         throw new StorageInputError(
@@ -144,11 +147,11 @@ export async function resolveResources(
       )
     }
   }
-  if (gitLinks.size > 0) {
-    options.warn?.(
-      `Input 'resources': ${quoteList([...gitLinks])} ${gitLinks.size === 1 ? 'is a symbolic link' : 'are symbolic links'} leading into .git, left out (actions/checkout leaves the job's token there; name .git itself, e.g. .git/HEAD, if a task needs it).`
-    )
-  }
+  warnLeftOut(
+    options.warn,
+    [...gitLinks],
+    [...secretFiles].filter(file => !chosen.has(file))
+  )
   if (chosen.size === 0) {
     throw new StorageInputError(
       'resources',
@@ -158,8 +161,36 @@ export async function resolveResources(
   return [...chosen].map(([path, size]) => ({ path, size })).sort((a, b) => comparePaths(a.path, b.path))
 }
 
-/** Why a pattern gave no file: it matched none, or only links leading into .git. */
-function matchesNothing(pattern: string, root: string, gitLinks: readonly string[]): StorageInputError {
+/** What was left out on purpose: links into .git, and files holding credentials (unless another pattern took them). */
+function warnLeftOut(
+  warn: ((message: string) => void) | undefined,
+  gitLinks: readonly string[],
+  secretFiles: readonly string[]
+): void {
+  if (gitLinks.length > 0) {
+    warn?.(
+      `Input 'resources': ${quoteList(gitLinks)} ${gitLinks.length === 1 ? 'is a symbolic link' : 'are symbolic links'} leading into .git, left out (actions/checkout leaves the job's token there; name .git itself, e.g. .git/HEAD, if a task needs it).`
+    )
+  }
+  if (secretFiles.length > 0) {
+    warn?.(
+      `Input 'resources': ${quoteList(secretFiles)} ${secretFiles.length === 1 ? 'holds' : 'hold'} credentials by ${secretFiles.length === 1 ? 'its' : 'their'} name (docs/security.md), left out; name a file by its whole path (no wildcard) if a task needs it.`
+    )
+  }
+}
+
+/** Why a pattern gave no file: it matched none, only links leading into .git, or only files holding secrets. */
+function matchesNothing(
+  pattern: string,
+  root: string,
+  gitLinks: readonly string[],
+  secretFiles: readonly string[]
+): StorageInputError {
+  if (secretFiles.length > 0 && gitLinks.length === 0)
+    return new StorageInputError(
+      'resources',
+      `"${pattern}" names only ${quoteList(secretFiles)}, which ${secretFiles.length === 1 ? 'holds' : 'hold'} credentials by name (docs/security.md); name a file by its whole path (no wildcard) if a task needs it`
+    )
   if (gitLinks.length > 0) {
     return new StorageInputError(
       'resources',

@@ -2,13 +2,15 @@
  * The walk behind the `resources` input (docs/storage.md, "Inputs"): glob patterns matched segment by segment
  * while the workspace is walked, following symbolic links by where they lead. The walk is bounded (entries seen,
  * folder depth, files chosen) so that links to folders leading into one another cannot make it endless, is
- * abortable, refuses links leading outside the workspace, and leaves out links leading into a `.git` folder.
+ * abortable, refuses links leading outside the workspace, and leaves out links leading into a `.git` folder and
+ * files that hold credentials unless named whole.
  */
 import type { Stats } from 'node:fs'
 import { lstat, readdir, realpath, stat } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import { StorageInputError, abortReason } from './errors.js'
 import { throughGitFolder } from './layout.js'
+import { holdsSecret } from './secret-files.js'
 
 /** How far one resolution of `resources` may go. */
 export interface WalkLimits {
@@ -132,6 +134,8 @@ export interface PatternFiles {
   readonly excluded: number
   /** Links it matched that lead into a `.git` folder, left out. */
   readonly gitLinks: string[]
+  /** Files that hold credentials by their name (secret-files.ts), matched by a wildcard or a folder: left out. */
+  readonly secretFiles: string[]
 }
 
 interface Item {
@@ -221,9 +225,17 @@ async function children(
 export async function walkPattern(context: WalkContext, pattern: CompiledPattern): Promise<PatternFiles> {
   const { root, realRoot, signal } = context
   const namesGit = throughGitFolder(pattern.text)
-  const result = { files: new Map<string, number>(), excluded: 0, gitLinks: [] as string[] }
+  const result = {
+    files: new Map<string, number>(),
+    excluded: 0,
+    gitLinks: [] as string[],
+    secretFiles: [] as string[]
+  }
+  // Only a pattern naming a file by its whole path (no wildcard) takes a file that holds credentials.
+  const whole = pattern.literal.length === pattern.segments.length ? pattern.literal.join('/') : undefined
   const inside = (real: string) => real === realRoot || real.startsWith(realRoot + sep)
-  const inGit = (real: string) => throughGitFolder(relative(realRoot, real).split(sep).join('/'))
+  const relativePosix = (real: string) => relative(realRoot, real).split(sep).join('/')
+  const inGit = (real: string) => throughGitFolder(relativePosix(real))
   const stack: Item[] = [{ abs: join(root, ...pattern.literal), rel: [...pattern.literal], chain: [] }]
   while (stack.length > 0) {
     if (signal?.aborted) throw abortReason(signal)
@@ -249,6 +261,12 @@ export async function walkPattern(context: WalkContext, pattern: CompiledPattern
       result.gitLinks.push(path)
     } else if (info.isDirectory()) {
       stack.push(...(await children(context, pattern, item, real)).reverse())
+    } else if (
+      info.isFile() &&
+      path !== whole &&
+      (holdsSecret(path) || (link && holdsSecret(relativePosix(real))))
+    ) {
+      result.secretFiles.push(path)
     } else if (info.isFile()) {
       result.files.set(path, info.size)
     } else {
