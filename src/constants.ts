@@ -89,8 +89,6 @@ export const Outcome = {
   Submitted: 'submitted',
   /** The task succeeded, but result files it made did not all come back (results-incomplete: fail). */
   ResultsIncomplete: 'results-incomplete',
-  Cache: 'cache',
-  CacheKey: 'cache-key',
   /** A fork's pull request not approved for its head commit (docs/security.md): nothing was sent to Qarnot. */
   AwaitingApproval: 'awaiting-approval',
   /** A fork's pull request refused outright: `pull-requests-from-forks: never`, or a run without the secrets. */
