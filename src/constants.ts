@@ -37,7 +37,10 @@ export const Input = {
   KeepResults: 'keep-results',
   ResultsIncomplete: 'results-incomplete',
   Cache: 'cache',
-  CacheKey: 'cache-key'
+  CacheKey: 'cache-key',
+  HandOffAfter: 'hand-off-after',
+  ContinueWith: 'continue-with',
+  SnapshotInterval: 'snapshot-interval'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
@@ -75,7 +78,9 @@ export const State = {
    * `true` when the step decided to abort its task for a reason other than a cancel (the timeout, during the create
    * or after; a task it could no longer follow): the post step aborts what it finds, abort-on-cancel aside.
    */
-  MustAbort: 'mustAbort'
+  MustAbort: 'mustAbort',
+  /** `true` when the step handed its task off on purpose (hand-off-after): the post step must never abort it. */
+  HandedOff: 'handedOff'
 } as const
 
 /** Values of the `outcome` output. */
@@ -88,7 +93,9 @@ export const Outcome = {
   /** The task succeeded, but result files it made did not all come back (results-incomplete: fail). */
   ResultsIncomplete: 'results-incomplete',
   Cache: 'cache',
-  CacheKey: 'cache-key'
+  CacheKey: 'cache-key',
+  /** hand-off-after was reached: the step ended, the task runs on, to be collected by a step with `task:`. */
+  HandedOff: 'handed-off'
 } as const
 export type OutcomeValue = (typeof Outcome)[keyof typeof Outcome]
 

@@ -48,6 +48,11 @@ export async function post(deps: PostDependencies = { io: coreIO, env: process.e
     io.info('Post: no Qarnot task was created by this step; nothing to clean up.')
     return
   }
+  // A hand-off leaves the task running on purpose: whatever else was saved, and abort-on-cancel aside.
+  if (io.getState(State.HandedOff) === 'true') {
+    io.info(`Post: task ${known} was handed off (hand-off-after); it goes on running, and is not aborted.`)
+    return
+  }
   if (io.getState(State.TaskEnded) === 'true') {
     io.info(
       `Post: task ${known} was followed to its end by the main step, or left running on purpose; nothing to do.`

@@ -21,6 +21,7 @@ import { StorageInputError } from '../storage/errors.js'
 import { validateResultFilters } from '../storage/resource-patterns.js'
 import { stepTag } from '../task/rerun.js'
 import { CACHE_SALT_PATTERN } from '../cache/key.js'
+import { HANDED_OFF_SELECTOR, readLongRun, type HandOffSettings, type LongRunSettings } from './hand-off.js'
 import {
   SECRET_CONSTANT_PREFIX,
   makeShortname,
@@ -53,6 +54,8 @@ export interface TaskSpec extends Placement {
   readonly labels: Record<string, string>
   readonly maxRetriesPerInstance: number
   readonly autoDelete: boolean
+  /** Set with snapshot-interval: an aborted task uploads its instances' files (docs/long-runs.md). */
+  readonly uploadResultsOnCancellation?: boolean
 }
 
 /** How a re-run attempt of a workflow run treats the instances its earlier attempts computed (docs/rerun.md). */
@@ -119,6 +122,12 @@ export interface Settings {
   readonly files: FileSettings | undefined
   /** Undefined when the cache is off. */
   readonly cache: CacheSettings | undefined
+  /** `hand-off-after` and `continue-with` (docs/long-runs.md); undefined without hand-off-after. */
+  readonly handOff?: HandOffSettings
+  /** `snapshot-interval` in ms; undefined when off. */
+  readonly snapshotIntervalMs?: number
+  /** `task: handed-off`: the step reports every task of the repository a step handed off, not one task. */
+  readonly collectHandedOff?: boolean
 }
 
 export interface SettingsContext {
@@ -282,14 +291,24 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
   const githubToken = read(Input.GithubToken)
   const wait = readBoolean(read, Input.Wait, true)
   const cache = readCache(read, followTask !== undefined, wait)
+  const timeoutMs = readDuration(read, Input.Timeout, LONGEST_TIMEOUT)
+  const collectHandedOff = followTask === HANDED_OFF_SELECTOR
+  const longRun = readLongRun(read, context.env, {
+    wait,
+    timeoutMs,
+    creating: created !== undefined,
+    selector: collectHandedOff,
+    results: read(Input.Results) !== '',
+    tagCount: created?.spec.tags.length ?? 0
+  })
   return {
     token,
     apiUrl,
-    task: created?.spec,
+    task: created && withLongRun(created.spec, longRun),
     followTask,
     secrets: [token, ...(created?.secrets ?? []), ...(githubToken ? [githubToken] : [])],
     wait,
-    timeoutMs: readDuration(read, Input.Timeout, LONGEST_TIMEOUT),
+    timeoutMs,
     abortOnCancel: readBoolean(read, Input.AbortOnCancel, true),
     streamLogs: readBoolean(read, Input.StreamLogs, true),
     summary: readBoolean(read, Input.Summary, true),
@@ -299,7 +318,20 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     githubToken,
     rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
     files: readFiles(read, context.env, followTask !== undefined, cache !== undefined),
-    cache
+    cache,
+    handOff: longRun.handOff,
+    snapshotIntervalMs: longRun.snapshotIntervalMs,
+    collectHandedOff
+  }
+}
+
+/** The task as long runs change it: the hand-off tag, and results uploaded at a cancel with snapshots. */
+function withLongRun(spec: TaskSpec, longRun: LongRunSettings): TaskSpec {
+  const tag = longRun.handOffTag
+  return {
+    ...spec,
+    tags: tag ? [...spec.tags, tag] : spec.tags,
+    ...(longRun.snapshotIntervalMs !== undefined && { uploadResultsOnCancellation: true })
   }
 }
 

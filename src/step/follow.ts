@@ -16,6 +16,12 @@ import { bringKeptResults } from '../task/earlier.js'
 import { followStartedTask, type FollowResult } from '../task/follow.js'
 import { InstanceOutputFiles } from '../task/output-files.js'
 import { afterTaskSignal, type StepContext } from './context.js'
+import { handOff } from './hand-off.js'
+import { USER_AGENT } from '../version.js'
+import { askForSnapshots, partialResultsNote, snapshotBody } from '../task/snapshots.js'
+
+/** After a cancel, with snapshots, result files still come for this long: the runner gives seconds, no more. */
+export const RESULTS_AFTER_CANCEL_MS = 2_000
 import type { Submitted } from './submit.js'
 import type { StartedTask } from '../task/start.js'
 import type { CacheState } from '../cache/lookup.js'
@@ -72,6 +78,14 @@ async function followAndBringBack(
   const pruning = start?.storage
     ? pruneStorage(start.storage, afterTaskSignal(context), logLine(io), earlierBuckets(plan))
     : undefined
+  if (task && settings.snapshotIntervalMs !== undefined) {
+    const described = task.initial ?? start?.staged?.body
+    const body = snapshotBody(settings.snapshotIntervalMs, described as Record<string, unknown> | undefined)
+    await askForSnapshots(client.with({ signal: afterTaskSignal(context) }), task.uuid, body, {
+      info: logLine(io),
+      warning: message => io.warning(message)
+    })
+  }
   const followed = task
     ? await followStartedTask({
         settings,
@@ -86,8 +100,12 @@ async function followAndBringBack(
       })
     : undefined
   const files = followed?.files ?? new InstanceOutputFiles(logsDir)
-  // After the end, the timeout (and a short grace) still bounds what is brought back.
-  const bounded = afterTaskSignal(context)
+  // After the end, the timeout (and a short grace) still bounds what is brought back; after a cancel, with
+  // snapshots, the seconds the runner still gives do (docs/long-runs.md).
+  const bounded =
+    stop.aborted && settings.snapshotIntervalMs !== undefined
+      ? AbortSignal.timeout(RESULTS_AFTER_CANCEL_MS)
+      : afterTaskSignal(context)
   const cache = start?.cache
   const { kept, cached } = await keptAndCached(submitted, client.with({ signal: bounded }), files)
   const base = { plan, kept, files, staged: start?.staged?.stats }
@@ -106,6 +124,11 @@ async function followAndBringBack(
   const { ending, leftRunning, error } = followed
   const message = ending === 'lost' ? explainError(error, settings.apiUrl, 'follow') : undefined
   const costed = [...(followed.ended && task ? [task.uuid] : []), ...kept.uuids]
+  // Handed off: the task runs on; continue-with dispatches the workflow that collects it.
+  const handedOff =
+    ending === 'handed-off' && !followed.ended && task
+      ? await handOff(settings, task.uuid, { io, env, userAgent: USER_AGENT })
+      : undefined
   return {
     ...base,
     results,
@@ -113,7 +136,8 @@ async function followAndBringBack(
     task,
     followed,
     costed,
-    cache: cacheFacts
+    cache: cacheFacts,
+    ...(handedOff && { handOff: handedOff })
   }
 }
 
@@ -229,7 +253,9 @@ async function bringResultsBack(
   sofar: Omit<WhatHappened, 'elapsedMs'> & { followed?: FollowResult },
   stop: AbortSignal
 ): Promise<BroughtBack | undefined> {
-  if (!prepared?.resultsDir || (sofar.followed && !sofar.followed.ended)) return undefined
+  // A task that did not end has no results, unless snapshots brought some (partial: the note says whose).
+  const unended = sofar.followed !== undefined && !sofar.followed.ended
+  if (!prepared?.resultsDir || (unended && settings.snapshotIntervalMs === undefined)) return undefined
   if (!storage)
     return storageNote
       ? {
@@ -249,6 +275,14 @@ async function bringResultsBack(
   }
   const own = start?.staged?.body.resultBucket ?? sofar.followed?.task?.resultBucket
   const buckets = [...earlier, ...(typeof own === 'string' && own !== '' ? [{ name: own }] : [])]
-  const passed = verdictOf(sofar)?.passed === true
-  return bringResults(storage, buckets, prepared, passed && !settings.files?.keepResults, stop)
+  const verdict = verdictOf(sofar)
+  const passed = verdict?.passed === true && !unended
+  const brought = await bringResults(storage, buckets, prepared, passed && !settings.files?.keepResults, stop)
+  const ending = sofar.followed?.ending
+  const partial =
+    settings.snapshotIntervalMs !== undefined &&
+    (ending === 'timeout' || ending === 'stopped' || ending === 'handed-off')
+      ? partialResultsNote(verdict, ending, sofar.followed?.task)
+      : undefined
+  return partial ? { ...brought, notes: [...brought.notes, partial] } : brought
 }
