@@ -74,7 +74,9 @@ describe('hand-off-after', () => {
     expect(io.state.mustAbort).toBeUndefined()
     // abort-on-cancel is true (the default): the post step still leaves a handed-off task alone.
     await post({ io, env: {} })
-    expect(io.log.join('\n')).toContain('was handed off (hand-off-after); it goes on running, and is not aborted')
+    expect(io.log.join('\n')).toContain(
+      'was handed off (hand-off-after); it goes on running, and is not aborted'
+    )
     expect(emulator.requestCount('POST /tasks/{uuid}/abort')).toBe(0)
     const task = (await call(emulator, 'GET', `/tasks/${uuid}`)).json() as { state: string }
     expect(task.state).toBe('FullyExecuting')
@@ -129,7 +131,7 @@ describe('hand-off-after', () => {
 })
 
 describe('continue-with', () => {
-  it('dispatches the named workflow on the run\'s branch with the task UUID, with the job\'s token', async () => {
+  it("dispatches the named workflow on the run's branch with the task UUID, with the job's token", async () => {
     const emulator = await start()
     const before = github.dispatches.length
     const { io } = await runStep(emulator, {
@@ -141,12 +143,18 @@ describe('continue-with', () => {
     expect(io.failures).toEqual([])
     const uuid = io.outputs['task-uuid']
     expect(github.dispatches.slice(before)).toEqual([
-      { repository: 'octo-org/sim', workflow: 'collect.yml', body: { ref: 'main', inputs: { 'task-uuid': uuid } } }
+      {
+        repository: 'octo-org/sim',
+        workflow: 'collect.yml',
+        body: { ref: 'main', inputs: { 'task-uuid': uuid } }
+      }
     ])
     const sent = github.requests.filter(r => r.path.endsWith('/dispatches')).at(-1)
     expect(sent?.authorization).toBe('Bearer ghs_dispatch')
     expect(io.outputs.outcome).toBe('handed-off')
-    expect(io.summary).toContain(`workflow collect.yml was dispatched on refs/heads/main with task-uuid ${uuid}`)
+    expect(io.summary).toContain(
+      `workflow collect.yml was dispatched on refs/heads/main with task-uuid ${uuid}`
+    )
     expect((await waitForState(emulator, uuid, ['FullyExecuting'])).state).toBe('FullyExecuting')
   })
 
@@ -157,14 +165,23 @@ describe('continue-with', () => {
     try {
       const { io } = await runStep(
         emulator,
-        { command: 'sleep 30', 'hand-off-after': '1s', 'continue-with': 'collect.yml', 'github-token': 'ghs_ro' },
+        {
+          command: 'sleep 30',
+          'hand-off-after': '1s',
+          'continue-with': 'collect.yml',
+          'github-token': 'ghs_ro'
+        },
         { GITHUB_API_URL: refusing.url }
       )
       expect(io.outputs.outcome).toBe('handed-off')
       expect(io.failures).toHaveLength(1)
-      expect(io.failures[0]).toMatch(/may not dispatch workflows \(403: Resource not accessible by integration\)/)
+      expect(io.failures[0]).toMatch(
+        /may not dispatch workflows \(403: Resource not accessible by integration\)/
+      )
       expect(io.failures[0]).toMatch(/permissions: actions: write/)
-      expect(io.failures[0]).toMatch(new RegExp(`run collect.yml by hand with task-uuid ${io.outputs['task-uuid']}`))
+      expect(io.failures[0]).toMatch(
+        new RegExp(`run collect.yml by hand with task-uuid ${io.outputs['task-uuid']}`)
+      )
       expect(io.state.handedOff).toBe('true')
       expect(emulator.requestCount('POST /tasks/{uuid}/abort')).toBe(0)
     } finally {
