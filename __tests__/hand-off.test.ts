@@ -229,4 +229,43 @@ describe('collecting a handed-off task', () => {
     expect(Number(io.outputs.credits)).toBeGreaterThan(0)
     expect(io.summary).toContain('✅ Qarnot task succeeded: 3/3 instances')
   })
+
+  it('a scheduled collector with task: handed-off reports each ended task of the repository whole, names those still running', async () => {
+    const emulator = await start()
+    const ending = await runStep(emulator, {
+      'instance-count': '2',
+      command: SLOW_LINES,
+      'hand-off-after': '1s'
+    })
+    const long = await runStep(emulator, { command: 'sleep 30', 'hand-off-after': '1s' })
+    const elsewhere = await runStep(
+      emulator,
+      { command: SLOW_LINES, 'hand-off-after': '1s' },
+      { GITHUB_REPOSITORY: 'someone/else' }
+    )
+    const endingUuid = ending.io.outputs['task-uuid']
+    await waitForState(emulator, endingUuid, ['Success'])
+    await waitForState(emulator, elsewhere.io.outputs['task-uuid'], ['Success'])
+    const { io } = await runStep(emulator, { task: 'handed-off', 'auto-delete': 'true' })
+    expect(io.failures).toEqual([])
+    const log = io.log.join('\n')
+    expect(log).toContain('2 handed-off tasks found: 1 ended, collected now; 1 still running.')
+    expect(log).toContain(`Task ${long.io.outputs['task-uuid']} ("`)
+    expect(io.summary).toContain('✅ Qarnot task succeeded: 2/2 instances')
+    expect(io.summary).not.toContain(elsewhere.io.outputs['task-uuid'])
+    expect(io.outputs['task-uuid']).toBe(endingUuid)
+    for (let id = 0; id < 2; id++)
+      expect(readFileSync(join(io.outputs['logs-dir'], `${id}.stdout.log`), 'utf8')).toBe(
+        [1, 2, 3, 4, 5, 6].map(i => `line ${i} of ${id}\n`).join('')
+      )
+    expect(io.outputs.outcome).toBe('success')
+    // Deleted once reported: the next run finds only the task still running.
+    expect((await call(emulator, 'GET', `/tasks/${endingUuid}`)).status).toBe(404)
+    const again = await runStep(emulator, { task: 'handed-off' })
+    expect(again.io.log.join('\n')).toContain(
+      '1 handed-off task found: 0 ended, collected now; 1 still running.'
+    )
+    expect(again.io.outputs.outcome).toBe('handed-off')
+    expect(emulator.requestCount('POST /tasks/{uuid}/abort')).toBe(0)
+  })
 })

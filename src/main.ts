@@ -20,6 +20,8 @@ import { prepareFiles, type PreparedFiles } from './storage/session.js'
 import { errorMessage } from './words.js'
 import { boundedSignal, stepDeadline, type StepContext } from './step/context.js'
 import { USER_AGENT } from './version.js'
+import type { StepReport } from './report/model.js'
+import { collectHandedOff } from './step/collect-handed-off.js'
 
 export interface RunDependencies extends StepContext {
   readonly transport?: (settings: Settings) => Transport
@@ -58,26 +60,40 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
   })
   try {
     const context = { ...deps, started, deadline: timer.deadline }
-    const submitted = await submitStep(settings, prepared, client, context)
-    const happened = await followStep(settings, submitted, client, context)
-    // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
-    const costed = deps.stop.aborted ? [] : happened.costed
-    const cost = await readCost(client, costed, clock, message => io.debug(message))
-    const report = assembleReport(settings, { ...happened, cost, elapsedMs: clock.now() - started })
-    await writeReport(report, {
-      io,
-      env: deps.env,
-      summary: settings.summary,
-      streamLogs: settings.streamLogs,
-      secrets: settings.secrets,
-      prComment: settings.prComment
-        ? { token: settings.githubToken, leg: settings.commentLeg, comments: deps.comments }
-        : undefined
-    })
+    const one = (chosen: Settings): Promise<StepReport> => reportTask(chosen, prepared, client, context)
+    if (settings.collectHandedOff) await collectHandedOff(settings, client, context, one)
+    else await one(settings)
   } finally {
     timer.clear()
     transport.close()
   }
+}
+
+/** One task submitted (or found), followed and reported. */
+async function reportTask(
+  settings: Settings,
+  prepared: PreparedFiles | undefined,
+  client: QarnotClient,
+  context: RunDependencies & { started: number; deadline: StepContext['deadline'] }
+): Promise<StepReport> {
+  const { io, clock } = context
+  const submitted = await submitStep(settings, prepared, client, context)
+  const happened = await followStep(settings, submitted, client, context)
+  // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
+  const costed = context.stop.aborted ? [] : happened.costed
+  const cost = await readCost(client, costed, clock, message => io.debug(message))
+  const report = assembleReport(settings, { ...happened, cost, elapsedMs: clock.now() - context.started })
+  await writeReport(report, {
+    io,
+    env: context.env,
+    summary: settings.summary,
+    streamLogs: settings.streamLogs,
+    secrets: settings.secrets,
+    prComment: settings.prComment
+      ? { token: settings.githubToken, leg: settings.commentLeg, comments: context.comments }
+      : undefined
+  })
+  return report
 }
 
 /**

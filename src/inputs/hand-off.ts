@@ -129,11 +129,7 @@ export function readLongRun(
   }
 }
 
-function checkHandOff(
-  read: InputReader,
-  afterMs: number,
-  facts: Parameters<typeof readLongRun>[2]
-): void {
+function checkHandOff(read: InputReader, afterMs: number, facts: Parameters<typeof readLongRun>[2]): void {
   if (!facts.wait)
     throw new InputError(
       Input.HandOffAfter,

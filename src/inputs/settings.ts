@@ -126,8 +126,11 @@ export interface Settings {
   readonly handOff?: HandOffSettings
   /** `snapshot-interval` in ms; undefined when off. */
   readonly snapshotIntervalMs?: number
-  /** `task: handed-off`: the step reports every task of the repository a step handed off, not one task. */
-  readonly collectHandedOff?: boolean
+  /**
+   * `task: handed-off`: the step reports every task of the repository a step handed off that has ended, not one
+   * task; `deleteCollected` (auto-delete: true) deletes each once reported, so that the next run does not report it.
+   */
+  readonly collectHandedOff?: { readonly deleteCollected: boolean }
 }
 
 export interface SettingsContext {
@@ -321,7 +324,9 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     cache,
     handOff: longRun.handOff,
     snapshotIntervalMs: longRun.snapshotIntervalMs,
-    collectHandedOff
+    collectHandedOff: collectHandedOff
+      ? { deleteCollected: readBoolean(read, Input.AutoDelete, false) }
+      : undefined
   }
 }
 

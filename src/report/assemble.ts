@@ -94,7 +94,9 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
     files: filesOf(happened, settings, empty),
     timeline: followed?.timeline,
     ...(happened.cache && { cache: happened.cache }),
-    ...(happened.handOff && { handOff: { collection: happened.handOff.collection, failed: happened.handOff.failed } })
+    ...(happened.handOff && {
+      handOff: { collection: happened.handOff.collection, failed: happened.handOff.failed }
+    })
   }
 }
 

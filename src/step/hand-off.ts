@@ -24,7 +24,11 @@ export interface HandOffContext {
   readonly fetch?: typeof fetch
 }
 
-export async function handOff(settings: Settings, uuid: string, context: HandOffContext): Promise<HandOffReport> {
+export async function handOff(
+  settings: Settings,
+  uuid: string,
+  context: HandOffContext
+): Promise<HandOffReport> {
   const afterMs = settings.handOff?.afterMs ?? 0
   const next = settings.handOff?.continueWith
   if (!next)

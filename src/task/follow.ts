@@ -166,8 +166,7 @@ export async function followTask(options: FollowOptions): Promise<FollowResult> 
     task: afterAbort.task,
     error: watched.error,
     ended,
-    leftRunning:
-      (watched.ending === 'stopped' && !options.abortOnCancel) || watched.ending === 'handed-off',
+    leftRunning: (watched.ending === 'stopped' && !options.abortOnCancel) || watched.ending === 'handed-off',
     files,
     output
   }
@@ -215,7 +214,9 @@ async function endWatching(
   const { uuid, clock, log } = options
   if (watched.ending === 'final') return watched
   if (watched.ending === 'handed-off') {
-    log.info(`hand-off-after was reached: task ${uuid} goes on running, to be collected by a step with task:.`)
+    log.info(
+      `hand-off-after was reached: task ${uuid} goes on running, to be collected by a step with task:.`
+    )
     return watched
   }
   if (watched.ending === 'stopped' && !options.abortOnCancel) {

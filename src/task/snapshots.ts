@@ -71,9 +71,7 @@ export function partialResultsNote(
   if (unfinished.length === 0) return undefined
   const every = typeof task?.snapshotInterval === 'number' ? task.snapshotInterval : 0
   const source =
-    every > 0
-      ? `their last periodic snapshot (every ${formatDuration(every * 1000)})`
-      : 'their last snapshot'
+    every > 0 ? `their last periodic snapshot (every ${formatDuration(every * 1000)})` : 'their last snapshot'
   const after =
     why === 'handed-off'
       ? 'the step that collects the task brings back their final files'
