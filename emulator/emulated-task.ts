@@ -335,7 +335,8 @@ export class EmulatedTask {
     const loop = ++this.snapshotLoop
     if (request.intervalSec === 0) return
     const tick = (): void => {
-      if (loop !== this.snapshotLoop || this.isFinal || this.state === 'PendingCancel' || this.disposed) return
+      if (loop !== this.snapshotLoop || this.isFinal || this.state === 'PendingCancel' || this.disposed)
+        return
       this.takeSnapshot()
       this.later(request.intervalSec * 1000, tick)
     }
@@ -519,16 +520,18 @@ export class EmulatedTask {
     // After any snapshot under way: the final files are the last written.
     const before = instance.snapshotting ?? Promise.resolve()
     void files.track(
-      before.then(() => files.upload(variables.TASK_PATH, snapshot, variables)).then(
-        count => void (this.resultsCount += count),
-        (error: unknown) => {
-          if (this.disposed) return
-          this.platformError(
-            'results-upload-failure',
-            `Results of instance ${instance.id} could not be uploaded to bucket ${files.resultsBucket}: ${reason(error)}`
-          )
-        }
-      )
+      before
+        .then(() => files.upload(variables.TASK_PATH, snapshot, variables))
+        .then(
+          count => void (this.resultsCount += count),
+          (error: unknown) => {
+            if (this.disposed) return
+            this.platformError(
+              'results-upload-failure',
+              `Results of instance ${instance.id} could not be uploaded to bucket ${files.resultsBucket}: ${reason(error)}`
+            )
+          }
+        )
     )
   }
 

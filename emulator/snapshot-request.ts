@@ -35,7 +35,9 @@ export function parsePeriodicSnapshot(rawBody: string): PeriodicSnapshotRequest 
   if (unknown) throw new SnapshotRequestError(`Invalid snapshot configuration: unknown field ${unknown}`)
   const interval = fields.interval ?? 0
   if (typeof interval !== 'number' || !Number.isInteger(interval) || interval < 0 || interval > 2 ** 31 - 1)
-    throw new SnapshotRequestError('Invalid snapshot configuration: interval must be a whole number of seconds')
+    throw new SnapshotRequestError(
+      'Invalid snapshot configuration: interval must be a whole number of seconds'
+    )
   const request: Record<string, unknown> = { intervalSec: interval }
   for (const key of ['whitelist', 'blacklist', 'bucket', 'bucketPrefix']) {
     const value = fields[key]
@@ -57,7 +59,7 @@ export function snapshotSpec(
   results: ResultSpec
 ): ResultSpec {
   const pick = (given: string | null | undefined, field: string, fallback: string | null | undefined) =>
-    given !== undefined ? given : typeof task[field] === 'string' ? (task[field] as string) : (fallback ?? null)
+    given !== undefined ? given : typeof task[field] === 'string' ? task[field] : (fallback ?? null)
   return {
     resultBucket: pick(request.bucket, 'snapshotBucket', results.resultBucket || results.resultsBucket),
     resultsBucketPrefix: pick(request.bucketPrefix, 'snapshotBucketPrefix', results.resultsBucketPrefix),

@@ -59,7 +59,8 @@ export class FakeGitHub {
       const dispatch = /^\/repos\/([^/]+)\/([^/]+)\/actions\/workflows\/([^/]+)\/dispatches$/.exec(path)
       if (dispatch && request.method === 'POST') {
         const workflow = decodeURIComponent(dispatch[3])
-        if (this.workflows.size > 0 && !this.workflows.has(workflow)) return send(404, { message: 'Not Found' })
+        if (this.workflows.size > 0 && !this.workflows.has(workflow))
+          return send(404, { message: 'Not Found' })
         if (typeof body.ref !== 'string') return send(422, { message: 'Invalid request: ref is missing' })
         this.dispatches.push({ repository: `${dispatch[1]}/${dispatch[2]}`, workflow, body })
         response.writeHead(204)
