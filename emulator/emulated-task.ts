@@ -15,6 +15,7 @@ import type { ResourceSnapshot, ResultsFilterSubject } from './storage/instance.
 import type { PlatformStore } from './storage/platform-store.js'
 import { storageSpecOf, TaskFiles, usesStorage, type TaskStorageSpec } from './storage/task-files.js'
 import type { CompletedInstance, KeyValue, QError, TaskCreationInput, TaskOutput } from './wire.js'
+import { snapshotSpec, type PeriodicSnapshotRequest } from './snapshot-request.js'
 
 export interface Timings {
   /** Submitted -> dispatched. */
@@ -90,6 +91,8 @@ interface EmulatedInstance {
   closed?: Promise<void>
   /** What its $TASK_PATH held when its command started: the resources, which are not results. */
   snapshot?: ResourceSnapshot
+  /** A periodic snapshot's upload under way: the final upload waits for it, so that it is never overwritten. */
+  snapshotting?: Promise<unknown>
   readonly stdout: OutputBuffer
   readonly stderr: OutputBuffer
 }
@@ -217,6 +220,13 @@ export class EmulatedTask {
   /** Task-level platform errors (`errors`, QErrorPublic): a failed download of resources or upload of results. */
   private readonly errors: QError[] = []
   private resultsCount = 0
+  /** Periodic snapshots: the interval in seconds (0: off), what the requests asked, and which loop is current. */
+  private snapshotIntervalSec = 0
+  private snapshotRequest: PeriodicSnapshotRequest = { intervalSec: 0 }
+  private snapshotLoop = 0
+  /** Snapshots taken, and files they uploaded (emulator readings). */
+  snapshotsTaken = 0
+  snapshotFiles = 0
 
   constructor(
     readonly body: EmulatedTaskBody,
@@ -318,6 +328,43 @@ export class EmulatedTask {
       free--
     }
     this.updateExecutionState()
+  }
+
+  /**
+   * `POST /tasks/{uuid}/snapshot/periodic`: every `intervalSec` seconds, what each running instance created or
+   * changed so far goes to the snapshot bucket (the folder stays); 0 stops. Fields given override earlier ones.
+   */
+  periodicSnapshot(request: PeriodicSnapshotRequest): void {
+    const given = Object.fromEntries(Object.entries(request).filter(([, value]) => value !== undefined))
+    this.snapshotRequest = { ...this.snapshotRequest, ...given }
+    this.snapshotIntervalSec = request.intervalSec
+    const loop = ++this.snapshotLoop
+    if (request.intervalSec === 0) return
+    const tick = (): void => {
+      if (loop !== this.snapshotLoop || this.isFinal || this.state === 'PendingCancel' || this.disposed)
+        return
+      this.takeSnapshot()
+      this.later(request.intervalSec * 1000, tick)
+    }
+    this.later(request.intervalSec * 1000, tick)
+  }
+
+  private takeSnapshot(): void {
+    const files = this.files
+    if (!files) return
+    const spec = snapshotSpec(this.snapshotRequest, this.body, this.storageSpec)
+    if (!spec.resultBucket) return
+    this.snapshotsTaken++
+    for (const instance of this.instances.values()) {
+      const stamps = instance.snapshot
+      if (instance.status !== 'running' || stamps === undefined || instance.snapshotting) continue
+      const variables = this.environment(instance)
+      const upload = files.uploadSnapshot(variables.TASK_PATH, stamps, variables, spec).then(
+        count => void (this.snapshotFiles += count),
+        () => undefined // a file that went while it was read: the next snapshot, or the final upload, has it
+      )
+      instance.snapshotting = files.track(upload.finally(() => (instance.snapshotting = undefined)))
+    }
   }
 
   abort(): void {
@@ -484,17 +531,21 @@ export class EmulatedTask {
     instance.snapshot = undefined
     const variables = this.environment(instance)
     if (!files.hasResults) return void files.track(rm(variables.TASK_PATH, { recursive: true, force: true }))
+    // After any snapshot under way: the final files are the last written.
+    const before = instance.snapshotting ?? Promise.resolve()
     void files.track(
-      files.upload(variables.TASK_PATH, snapshot, variables).then(
-        count => void (this.resultsCount += count),
-        (error: unknown) => {
-          if (this.disposed) return
-          this.platformError(
-            'results-upload-failure',
-            `Results of instance ${instance.id} could not be uploaded to bucket ${files.resultsBucket}: ${reason(error)}`
-          )
-        }
-      )
+      before
+        .then(() => files.upload(variables.TASK_PATH, snapshot, variables))
+        .then(
+          count => void (this.resultsCount += count),
+          (error: unknown) => {
+            if (this.disposed) return
+            this.platformError(
+              'results-upload-failure',
+              `Results of instance ${instance.id} could not be uploaded to bucket ${files.resultsBucket}: ${reason(error)}`
+            )
+          }
+        )
     )
   }
 
@@ -841,7 +892,7 @@ export class EmulatedTask {
       resultsWhitelist: this.storageSpec.resultsWhitelist ?? null,
       resultsBlacklist: this.storageSpec.resultsBlacklist ?? null,
       dependencies: { dependsOn: [] },
-      snapshotInterval: 0,
+      snapshotInterval: this.snapshotIntervalSec,
       // Result files uploaded so far (an emulator reading: the document does not define the figure).
       resultsCount: this.resultsCount,
       uploadResultsOnCancellation: this.storageSpec.uploadResultsOnCancellation

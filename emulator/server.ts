@@ -23,6 +23,7 @@ import type { ResultsFilterSubject } from './storage/instance.js'
 import { resultsBucketOf, storageSpecOf, usesStorage, type TaskStorageSpec } from './storage/task-files.js'
 import { invalidCreateFields, invalidPoolFields } from './validation.js'
 import type { TaskOutput } from './wire.js'
+import { parsePeriodicSnapshot, SnapshotRequestError } from './snapshot-request.js'
 
 export interface EmulatorOptions {
   readonly token?: string
@@ -212,6 +213,8 @@ export function matchRoute(method: string, pathname: string): Route | undefined 
     if (segments.length === 3 && (sub === 'stdout' || sub === 'stderr' || sub === 'abort')) {
       return { endpoint: key(`/tasks/{uuid}/${sub}`), params: [id] }
     }
+    if (segments.length === 4 && sub === 'snapshot' && instance === 'periodic')
+      return { endpoint: key('/tasks/{uuid}/snapshot/periodic'), params: [id] }
     if (segments.length === 4 && (sub === 'stdout' || sub === 'stderr')) {
       return { endpoint: key(`/tasks/{uuid}/${sub}/{instanceId}`), params: [id, instance] }
     }
@@ -702,6 +705,19 @@ export class QarnotEmulator {
         const task = this.task(first)
         if (task.isFinal || task.state === 'PendingDelete') throw new HttpError(403, "Can't abort the task")
         task.abort()
+        return { body: {} }
+      }
+      case 'POST /tasks/{uuid}/snapshot/periodic': {
+        const task = this.task(first)
+        // The SDKs document a refusal for a task that no longer runs (403).
+        if (task.isFinal || task.state === 'PendingCancel' || task.state === 'PendingDelete')
+          throw new HttpError(403, "Can't snapshot a task that is not running")
+        try {
+          task.periodicSnapshot(parsePeriodicSnapshot(rawBody))
+        } catch (error) {
+          if (error instanceof SnapshotRequestError) throw new HttpError(400, error.message)
+          throw error
+        }
         return { body: {} }
       }
       case 'GET /tasks/{uuid}/stdout':

@@ -39,7 +39,10 @@ export const Input = {
   Cache: 'cache',
   CacheKey: 'cache-key',
   PullRequestsFromForks: 'pull-requests-from-forks',
-  ApprovalLabel: 'approval-label'
+  ApprovalLabel: 'approval-label',
+  HandOffAfter: 'hand-off-after',
+  ContinueWith: 'continue-with',
+  SnapshotInterval: 'snapshot-interval'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
@@ -77,7 +80,9 @@ export const State = {
    * `true` when the step decided to abort its task for a reason other than a cancel (the timeout, during the create
    * or after; a task it could no longer follow): the post step aborts what it finds, abort-on-cancel aside.
    */
-  MustAbort: 'mustAbort'
+  MustAbort: 'mustAbort',
+  /** `true` when the step handed its task off on purpose (hand-off-after): the post step must never abort it. */
+  HandedOff: 'handedOff'
 } as const
 
 /** Values of the `outcome` output. */
@@ -92,7 +97,9 @@ export const Outcome = {
   /** A fork's pull request not approved for its head commit (docs/security.md): nothing was sent to Qarnot. */
   AwaitingApproval: 'awaiting-approval',
   /** A fork's pull request refused outright: `pull-requests-from-forks: never`, or a run without the secrets. */
-  RefusedFork: 'refused-fork'
+  RefusedFork: 'refused-fork',
+  /** hand-off-after was reached: the step ended, the task runs on, to be collected by a step with `task:`. */
+  HandedOff: 'handed-off'
 } as const
 export type OutcomeValue = (typeof Outcome)[keyof typeof Outcome]
 

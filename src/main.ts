@@ -26,6 +26,9 @@ import {
   type SourceCheckContext
 } from './step/pull-request-source.js'
 import { USER_AGENT } from './version.js'
+import type { StepReport } from './report/model.js'
+import { collectHandedOff } from './step/collect-handed-off.js'
+import type { ApprovedCommit } from './github/fork-gate.js'
 
 export interface RunDependencies extends StepContext, Omit<SourceCheckContext, keyof StepContext> {
   readonly transport?: (settings: Settings) => Transport
@@ -37,28 +40,24 @@ export interface RunDependencies extends StepContext, Omit<SourceCheckContext, k
   readonly comments?: (token: string) => CommentsApi
 }
 
+type RunContext = RunDependencies & { started: number; deadline: StepContext['deadline'] }
+
+/** What is known before the first request to Qarnot: the settings, the files, who approved a fork's commit. */
+interface Ready {
+  readonly settings: Settings
+  readonly prepared: PreparedFiles | undefined
+  readonly approval: ApprovedCommit | undefined
+}
+
 export async function run(deps: RunDependencies = defaultDependencies()): Promise<void> {
   const { io, clock } = deps
   const started = clock.now()
-  // A fork's pull request run without the secrets is said as such, not as a bad token.
-  const withheld = withheldSecrets(io, deps.env)
-  const hex = deps.randomHex?.() ?? randomBytes(5).toString('hex')
-  const read = withheld ? undefined : readInputs(io, deps.env, hex)
+  const read = readSettings(deps)
   // The timeout counts from the start, and bounds the walk of the files too.
   const timer = stepDeadline(read?.timeoutMs, started, clock)
-  // Where a pull request's code comes from is checked before anything is sent to Qarnot (docs/security.md).
-  const checked = read && (await guardPullRequestSource(read, deps))
-  const settings = typeof checked === 'object' ? checked.settings : undefined
-  const prepared = settings && (await checkFiles(settings, { ...deps, deadline: timer.deadline }))
-  if (!settings || typeof prepared === 'string') {
-    timer.clear()
-    // Refused before anything was made: `outcome` and the counts still say so, for the steps that read them.
-    const refused = typeof prepared === 'string' ? prepared : typeof checked === 'string' ? checked : withheld
-    io.setOutput(Output.Outcome, refused ?? Outcome.Failure)
-    for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
-      io.setOutput(count, '0')
-    return
-  }
+  const ready = await readyOrRefused(read, { ...deps, deadline: timer.deadline })
+  if (!ready) return timer.clear()
+  const { settings, prepared, approval } = ready
   const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT)
   const client = new QarnotClient({
     baseUrl: settings.apiUrl,
@@ -71,38 +70,86 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
   })
   try {
     const context = { ...deps, started, deadline: timer.deadline }
-    const submitted = await submitStep(settings, prepared, client, context)
-    const happened = await followStep(settings, submitted, client, context)
-    // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
-    const costed = deps.stop.aborted ? [] : happened.costed
-    const debug = (message: string) => io.debug(message)
-    const [cost, saved] = await Promise.all([
-      readCost(client, costed, clock, debug),
-      happened.cache && !deps.stop.aborted
-        ? savedCredits(client, happened.cache.sources, clock, debug)
-        : undefined
-    ])
-    const cache = happened.cache && { ...happened.cache, savedCredits: saved }
-    const report = assembleReport(settings, { ...happened, cache, cost, elapsedMs: clock.now() - started })
-    await writeReport(report, {
-      io,
-      env: deps.env,
-      summary: settings.summary,
-      streamLogs: settings.streamLogs,
-      secrets: settings.secrets,
-      prComment: settings.prComment
-        ? {
-            token: settings.githubToken,
-            leg: settings.commentLeg,
-            comments: deps.comments,
-            approval: typeof checked === 'object' ? checked.approval : undefined
-          }
-        : undefined
-    })
+    const one = (chosen: Settings): Promise<StepReport> =>
+      reportTask(chosen, prepared, approval, client, context)
+    if (settings.collectHandedOff) await collectHandedOff(settings, client, context, one)
+    else await one(settings)
   } finally {
     timer.clear()
     transport.close()
   }
+}
+
+/** The settings, unless a fork's pull request was run without the secrets (said as such, not as a bad token). */
+function readSettings(deps: RunDependencies): Settings | undefined {
+  if (withheldSecrets(deps.io, deps.env)) {
+    refuse(deps, Outcome.RefusedFork)
+    return undefined
+  }
+  const settings = readInputs(deps.io, deps.env, deps.randomHex?.() ?? randomBytes(5).toString('hex'))
+  if (!settings) refuse(deps, Outcome.Failure)
+  return settings
+}
+
+/**
+ * Where a pull request's code comes from, then the files: both checked before anything is sent to Qarnot
+ * (docs/security.md). Undefined when the step was refused, its outcome already set.
+ */
+async function readyOrRefused(
+  read: Settings | undefined,
+  deps: RunDependencies & { deadline: StepContext['deadline'] }
+): Promise<Ready | undefined> {
+  if (!read) return undefined
+  const checked = await guardPullRequestSource(read, deps)
+  if (typeof checked !== 'object') return void refuse(deps, checked ?? Outcome.Failure)
+  const prepared = await checkFiles(checked.settings, deps)
+  if (typeof prepared === 'string') return void refuse(deps, prepared)
+  return { settings: checked.settings, prepared, approval: checked.approval }
+}
+
+/** Refused before anything was made: `outcome` and the counts still say so, for the steps that read them. */
+function refuse(deps: Pick<RunDependencies, 'io'>, outcome: OutcomeValue): void {
+  deps.io.setOutput(Output.Outcome, outcome)
+  for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
+    deps.io.setOutput(count, '0')
+}
+
+/** One task submitted (or found), followed and reported. */
+async function reportTask(
+  settings: Settings,
+  prepared: PreparedFiles | undefined,
+  approval: ApprovedCommit | undefined,
+  client: QarnotClient,
+  context: RunContext
+): Promise<StepReport> {
+  const { io, clock } = context
+  const submitted = await submitStep(settings, prepared, client, context)
+  const happened = await followStep(settings, submitted, client, context)
+  // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
+  const stopped = context.stop.aborted
+  const debug = (message: string) => io.debug(message)
+  const [cost, saved] = await Promise.all([
+    readCost(client, stopped ? [] : happened.costed, clock, debug),
+    happened.cache && !stopped ? savedCredits(client, happened.cache.sources, clock, debug) : undefined
+  ])
+  const cache = happened.cache && { ...happened.cache, savedCredits: saved }
+  const report = assembleReport(settings, {
+    ...happened,
+    cache,
+    cost,
+    elapsedMs: clock.now() - context.started
+  })
+  await writeReport(report, {
+    io,
+    env: context.env,
+    summary: settings.summary,
+    streamLogs: settings.streamLogs,
+    secrets: settings.secrets,
+    prComment: settings.prComment
+      ? { token: settings.githubToken, leg: settings.commentLeg, comments: context.comments, approval }
+      : undefined
+  })
+  return report
 }
 
 /**

@@ -41,6 +41,19 @@ async function findLeftTask(
   return findByShortname(client, shortname, clock, LOOKUP_PATIENCE_MS)
 }
 
+/** The task ended, was left running on purpose, or was handed off (whatever else was saved, abort-on-cancel aside). */
+function nothingToDo(io: ActionIO, known: string): boolean {
+  if (io.getState(State.HandedOff) === 'true') {
+    io.info(`Post: task ${known} was handed off (hand-off-after); it goes on running, and is not aborted.`)
+    return true
+  }
+  if (io.getState(State.TaskEnded) !== 'true') return false
+  io.info(
+    `Post: task ${known} was followed to its end by the main step, or left running on purpose; nothing to do.`
+  )
+  return true
+}
+
 export async function post(deps: PostDependencies = { io: coreIO, env: process.env }): Promise<void> {
   const { io, env } = deps
   const known = io.getState(State.TaskUuid) || io.getState(State.Shortname)
@@ -48,12 +61,7 @@ export async function post(deps: PostDependencies = { io: coreIO, env: process.e
     io.info('Post: no Qarnot task was created by this step; nothing to clean up.')
     return
   }
-  if (io.getState(State.TaskEnded) === 'true') {
-    io.info(
-      `Post: task ${known} was followed to its end by the main step, or left running on purpose; nothing to do.`
-    )
-    return
-  }
+  if (nothingToDo(io, known)) return
   let settings
   try {
     settings = readPostSettings(name => io.getInput(name), env)

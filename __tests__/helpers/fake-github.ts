@@ -12,6 +12,13 @@ export interface FakeComment {
 
 export const WORKFLOW_BOT = { login: 'github-actions[bot]', type: 'Bot' } as const
 
+/** A workflow_dispatch GitHub took: `POST /repos/{owner}/{repo}/actions/workflows/{file}/dispatches`. */
+export interface FakeDispatch {
+  repository: string
+  workflow: string
+  body: { ref?: string; inputs?: Record<string, string> }
+}
+
 /** More endpoints: answers (and returns true) when it serves the request. */
 export type FakeRoute = (
   request: { method: string; path: string; url: URL },
@@ -21,6 +28,9 @@ export type FakeRoute = (
 export class FakeGitHub {
   readonly comments: FakeComment[] = []
   readonly routes: FakeRoute[] = []
+  readonly dispatches: FakeDispatch[] = []
+  /** The workflow files that exist (any, when empty); another is a 404 as GitHub answers. */
+  readonly workflows = new Set<string>()
   readonly requests: { method: string; path: string; authorization?: string }[] = []
   /** When set, every request is refused with this status, as GitHub does for a read-only token. */
   refuseWith: number | undefined
@@ -42,7 +52,9 @@ export class FakeGitHub {
       const chunks: Buffer[] = []
       for await (const chunk of request) chunks.push(chunk as Buffer)
       const body =
-        chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString()) as { body?: string }) : {}
+        chunks.length > 0
+          ? (JSON.parse(Buffer.concat(chunks).toString()) as { body?: string } & FakeDispatch['body'])
+          : {}
       const path = new URL(request.url ?? '/', 'http://x').pathname
       this.requests.push({ method: request.method ?? '', path, authorization: request.headers.authorization })
       const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
@@ -53,6 +65,16 @@ export class FakeGitHub {
       if (this.refuseWith) return send(this.refuseWith, { message: 'Resource not accessible by integration' })
       const url = new URL(request.url ?? '/', this.url)
       if (this.routes.some(route => route({ method: request.method ?? '', path, url }, send))) return
+      const dispatch = /^\/repos\/([^/]+)\/([^/]+)\/actions\/workflows\/([^/]+)\/dispatches$/.exec(path)
+      if (dispatch && request.method === 'POST') {
+        const workflow = decodeURIComponent(dispatch[3])
+        if (this.workflows.size > 0 && !this.workflows.has(workflow))
+          return send(404, { message: 'Not Found' })
+        if (typeof body.ref !== 'string') return send(422, { message: 'Invalid request: ref is missing' })
+        this.dispatches.push({ repository: `${dispatch[1]}/${dispatch[2]}`, workflow, body })
+        response.writeHead(204)
+        return void response.end()
+      }
       let match = /^\/repos\/[^/]+\/[^/]+\/issues\/(\d+)\/comments$/.exec(path)
       if (match && request.method === 'GET')
         return send(

@@ -152,6 +152,24 @@ export class TaskFiles {
     return done.files
   }
 
+  /**
+   * A snapshot: what the instance created or changed in `dir` so far goes to `spec`'s bucket; the folder stays, as
+   * the instance still runs. Resolves to the number of files sent; the caller tracks it.
+   */
+  async uploadSnapshot(
+    dir: string,
+    snapshot: ResourceSnapshot,
+    variables: Record<string, string>,
+    spec: ResultSpec
+  ): Promise<number> {
+    const done = await uploadResults(await this.store(), dir, spec, snapshot, {
+      constants: variables,
+      signal: this.signal,
+      filterSubject: this.filterSubject
+    })
+    return done.files
+  }
+
   /** Stops every transfer; idle() then tells when they have let go. */
   dispose(): void {
     this.controller.abort(new Error('the task was deleted'))

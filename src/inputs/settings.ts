@@ -22,6 +22,7 @@ import { validateResultFilters } from '../storage/resource-patterns.js'
 import { stepTag } from '../task/rerun.js'
 import { CACHE_SALT_PATTERN } from '../cache/key.js'
 import { readForkSettings, type ForkSettings } from './forks.js'
+import { HANDED_OFF_SELECTOR, readLongRun, type HandOffSettings, type LongRunSettings } from './hand-off.js'
 import {
   SECRET_CONSTANT_PREFIX,
   makeShortname,
@@ -54,6 +55,8 @@ export interface TaskSpec extends Placement {
   readonly labels: Record<string, string>
   readonly maxRetriesPerInstance: number
   readonly autoDelete: boolean
+  /** Set with snapshot-interval: an aborted task uploads its instances' files (docs/long-runs.md). */
+  readonly uploadResultsOnCancellation?: boolean
 }
 
 /** How a re-run attempt of a workflow run treats the instances its earlier attempts computed (docs/rerun.md). */
@@ -122,6 +125,15 @@ export interface Settings {
   readonly cache: CacheSettings | undefined
   /** Pull requests from forks (docs/security.md). */
   readonly forks: ForkSettings
+  /** `hand-off-after` and `continue-with` (docs/long-runs.md); undefined without hand-off-after. */
+  readonly handOff?: HandOffSettings
+  /** `snapshot-interval` in ms; undefined when off. */
+  readonly snapshotIntervalMs?: number
+  /**
+   * `task: handed-off`: the step reports every task of the repository a step handed off that has ended, not one
+   * task; `deleteCollected` (auto-delete: true) deletes each once reported, so that the next run does not report it.
+   */
+  readonly collectHandedOff?: { readonly deleteCollected: boolean }
 }
 
 export interface SettingsContext {
@@ -285,14 +297,24 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
   const githubToken = read(Input.GithubToken)
   const wait = readBoolean(read, Input.Wait, true)
   const cache = readCache(read, followTask !== undefined, wait)
+  const timeoutMs = readDuration(read, Input.Timeout, LONGEST_TIMEOUT)
+  const collectHandedOff = followTask === HANDED_OFF_SELECTOR
+  const longRun = readLongRun(read, context.env, {
+    wait,
+    timeoutMs,
+    creating: created !== undefined,
+    selector: collectHandedOff,
+    results: read(Input.Results) !== '',
+    tagCount: created?.spec.tags.length ?? 0
+  })
   return {
     token,
     apiUrl,
-    task: created?.spec,
+    task: created && withLongRun(created.spec, longRun),
     followTask,
     secrets: [token, ...(created?.secrets ?? []), ...(githubToken ? [githubToken] : [])],
     wait,
-    timeoutMs: readDuration(read, Input.Timeout, LONGEST_TIMEOUT),
+    timeoutMs,
     abortOnCancel: readBoolean(read, Input.AbortOnCancel, true),
     streamLogs: readBoolean(read, Input.StreamLogs, true),
     summary: readBoolean(read, Input.Summary, true),
@@ -303,7 +325,22 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
     files: readFiles(read, context.env, followTask !== undefined, cache !== undefined),
     cache,
-    forks: readForkSettings(read)
+    forks: readForkSettings(read),
+    handOff: longRun.handOff,
+    snapshotIntervalMs: longRun.snapshotIntervalMs,
+    collectHandedOff: collectHandedOff
+      ? { deleteCollected: readBoolean(read, Input.AutoDelete, false) }
+      : undefined
+  }
+}
+
+/** The task as long runs change it: the hand-off tag, and results uploaded at a cancel with snapshots. */
+function withLongRun(spec: TaskSpec, longRun: LongRunSettings): TaskSpec {
+  const tag = longRun.handOffTag
+  return {
+    ...spec,
+    tags: tag ? [...spec.tags, tag] : spec.tags,
+    ...(longRun.snapshotIntervalMs !== undefined && { uploadResultsOnCancellation: true })
   }
 }
 

@@ -27,6 +27,15 @@ import { errorMessage } from '../words.js'
 
 export type OutputStream = 'stdout' | 'stderr'
 
+/** The body of a periodic snapshot request (the OpenAPI document's PeriodicSnapshot). */
+export interface PeriodicSnapshotBody {
+  readonly interval: number
+  readonly whitelist?: string | null
+  readonly blacklist?: string | null
+  readonly bucket?: string | null
+  readonly bucketPrefix?: string | null
+}
+
 export interface ClientOptions {
   readonly baseUrl: string
   readonly token: string
@@ -225,6 +234,19 @@ export class QarnotClient {
       if (error instanceof QarnotApiError && error.status === 403) return 'already-ended'
       throw error
     }
+  }
+
+  /**
+   * `POST /tasks/{uuid}/snapshot/periodic`: Qarnot uploads the instances' files every `interval` seconds while the
+   * task runs (the API may clamp the interval; 0 stops). The filters and bucket are sent, not left to defaults.
+   */
+  async startPeriodicSnapshot(uuid: string, body: PeriodicSnapshotBody): Promise<void> {
+    await this.exchange({ method: 'POST', path: `${taskPath(uuid)}/snapshot/periodic`, body })
+  }
+
+  /** `DELETE /tasks/{uuid}`: the task record goes (its buckets stay). */
+  async deleteTask(uuid: string): Promise<void> {
+    await this.exchange({ method: 'DELETE', path: taskPath(uuid), retry: false })
   }
 
   // --- plumbing ---

@@ -40,6 +40,8 @@ export interface TaskCreateBody {
   resultBucket?: string
   resultsWhitelist?: string
   resultsBlacklist?: string
+  /** Results are uploaded when the task is cancelled (set with snapshot-interval, docs/long-runs.md). */
+  uploadResultsOnCancellation?: boolean
 }
 
 export interface AdvancedResourceBucketWire {

@@ -17,6 +17,7 @@ import {
 import { plural } from '../words.js'
 import { NO_OUTPUT, type CacheFacts, type StepReport } from './model.js'
 import { decideOutcome, describeOutcome, type StepEnding } from './outcome.js'
+import type { HandOffReport } from '../step/hand-off.js'
 
 export interface WhatHappened {
   readonly ending: StepEnding
@@ -33,6 +34,8 @@ export interface WhatHappened {
   readonly files?: InstanceOutputFiles
   /** What the cache did, when it was on. */
   readonly cache?: CacheFacts
+  /** The task was handed off (hand-off-after): how it will be collected. */
+  readonly handOff?: HandOffReport
   readonly elapsedMs: number
 }
 
@@ -59,7 +62,8 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
     verdict,
     uuid: task?.uuid,
     timeoutMs: settings.timeoutMs,
-    results: { directory: settings.files?.results ?? '', missing }
+    results: { directory: settings.files?.results ?? '', missing },
+    handOff: happened.handOff
   })
   const unexpected = verdict ? describeUnexpected(verdict) : ''
   const empty = noResultsNote(happened, verdict, settings)
@@ -89,7 +93,10 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
     cost: happened.cost,
     files: filesOf(happened, settings, empty),
     timeline: followed?.timeline,
-    ...(happened.cache && { cache: happened.cache })
+    ...(happened.cache && { cache: happened.cache }),
+    ...(happened.handOff && {
+      handOff: { collection: happened.handOff.collection, failed: happened.handOff.failed }
+    })
   }
 }
 

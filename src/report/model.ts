@@ -90,4 +90,6 @@ export interface StepReport {
   readonly timeline?: TimelineView
   /** What the task (with the earlier attempts a re-run completes) cost, as far as Qarnot said. */
   readonly cost?: { readonly credits?: number; readonly carbon?: CarbonFacts }
+  /** The task was handed off: how it will be collected; `failed` when continue-with could not dispatch. */
+  readonly handOff?: { readonly collection: string; readonly failed: boolean }
 }

@@ -54,6 +54,7 @@ function outcomeOfTask(ending: StepEnding, verdict: Verdict | undefined): Outcom
     case 'nothing-to-rerun':
       return verdict?.passed === false ? Outcome.Failure : Outcome.Success
     case 'followed':
+      if (ending.ending === 'handed-off') return Outcome.HandedOff
       if (ending.ending === 'stopped') return Outcome.Cancelled
       if (ending.ending === 'timeout') return Outcome.TimedOut
       if (ending.ending === 'lost' || !verdict) return Outcome.Failure
@@ -70,6 +71,8 @@ export interface OutcomeFacts {
   readonly timeoutMs: number | undefined
   /** With the `results-incomplete` outcome: the results folder, and what did not come back. */
   readonly results?: { readonly directory: string; readonly missing: readonly string[] }
+  /** With the `handed-off` outcome: after how long, and how the task will be collected (one sentence). */
+  readonly handOff?: { readonly afterMs: number; readonly collection: string }
 }
 
 export interface Wording {
@@ -87,6 +90,8 @@ function title(facts: OutcomeFacts): string {
       return `✅ Qarnot task succeeded: ${total}/${plural(total, 'instance')}`
     case Outcome.Submitted:
       return '📤 Qarnot task submitted'
+    case Outcome.HandedOff:
+      return `🔁 Qarnot task handed off, still running: ${verdict?.instances.filter(i => i.state === 'Success' || i.state === 'Failure').length ?? 0}/${plural(total, 'instance')} ended so far`
     case Outcome.ResultsIncomplete:
       return `❌ Qarnot task succeeded (${total}/${plural(total, 'instance')}), but not every result file came back`
     case Outcome.TimedOut:
@@ -129,6 +134,10 @@ function headline(facts: OutcomeFacts): string {
   }
   if (ending.kind === 'stopped-creating') {
     return `The step was cancelled while creating the task${facts.uuid ? `; ${label} was aborted` : ''}.`
+  }
+  if (outcome === Outcome.HandedOff) {
+    const after = formatDuration(facts.handOff?.afterMs ?? 0)
+    return `${label} was handed off after ${after} (hand-off-after) and goes on running (state ${state}); ${facts.handOff?.collection ?? `a step with task: ${facts.uuid ?? ''} collects it`}`
   }
   if (ending.leftRunning) return `The step was cancelled; ${label} was left running (abort-on-cancel: false).`
   if (outcome === Outcome.Success)

@@ -60,6 +60,9 @@ export async function writeReport(unredacted: StepReport, targets: ReportTargets
   if (targets.prComment) {
     await commentOnPullRequest({ io, env: targets.env, report, redact, ...targets.prComment })
   }
-  if (report.outcome === Outcome.Success || report.outcome === Outcome.Submitted) io.info(report.headline)
+  // A hand-off passes: the task runs on, to be collected (unless continue-with could not be dispatched).
+  const handedOff = report.outcome === Outcome.HandedOff && report.handOff?.failed !== true
+  if (report.outcome === Outcome.Success || report.outcome === Outcome.Submitted || handedOff)
+    io.info(report.headline)
   else io.setFailed(report.headline)
 }

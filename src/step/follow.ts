@@ -16,6 +16,13 @@ import { bringKeptResults } from '../task/earlier.js'
 import { followStartedTask, type FollowResult } from '../task/follow.js'
 import { InstanceOutputFiles } from '../task/output-files.js'
 import { afterTaskSignal, type StepContext } from './context.js'
+import { handOff, type HandOffReport } from './hand-off.js'
+import { USER_AGENT } from '../version.js'
+import { askForSnapshots, partialResultsNote, snapshotBody } from '../task/snapshots.js'
+
+/** After a cancel, with snapshots, result files still come for this long: the runner gives seconds, no more. */
+export const RESULTS_AFTER_CANCEL_MS = 2_000
+const afterCancel = (): AbortSignal => AbortSignal.timeout(RESULTS_AFTER_CANCEL_MS)
 import type { Submitted } from './submit.js'
 import type { StartedTask } from '../task/start.js'
 import type { CacheState } from '../cache/lookup.js'
@@ -71,9 +78,10 @@ async function followAndBringBack(
   mkdirSync(logs, { recursive: true })
   const logsDir = task ? join(logs, task.uuid) : mkdtempSync(join(logs, `attempt-${settings.rerun.attempt}-`))
   // Old storage is pruned while the task runs: it costs the step nothing.
-  const pruning = start?.storage
-    ? pruneStorage(start.storage, afterTaskSignal(context), logLine(io), earlierBuckets(plan))
-    : undefined
+  const signal = afterTaskSignal(context)
+  const pruning = start?.storage && pruneStorage(start.storage, signal, logLine(io), earlierBuckets(plan))
+  if (task && settings.snapshotIntervalMs !== undefined)
+    await snapshotsFor(settings.snapshotIntervalMs, task, submitted, client, context)
   const followed = task
     ? await followStartedTask({
         settings,
@@ -88,8 +96,10 @@ async function followAndBringBack(
       })
     : undefined
   const files = followed?.files ?? new InstanceOutputFiles(logsDir)
-  // After the end, the timeout (and a short grace) still bounds what is brought back.
-  const bounded = afterTaskSignal(context)
+  // After the end, the timeout (and a short grace) still bounds what is brought back; after a cancel, with
+  // snapshots, the seconds the runner still gives do (docs/long-runs.md).
+  const bounded =
+    stop.aborted && settings.snapshotIntervalMs !== undefined ? afterCancel() : afterTaskSignal(context)
   const cache = start?.cache
   const { kept, cached } = await keptAndCached(submitted, client.with({ signal: bounded }), files)
   const base = { plan, kept, files, staged: start?.staged?.stats }
@@ -108,15 +118,37 @@ async function followAndBringBack(
   const { ending, leftRunning, error } = followed
   const message = ending === 'lost' ? explainError(error, settings.apiUrl, 'follow') : undefined
   const costed = [...(followed.ended && task ? [task.uuid] : []), ...kept.uuids]
-  return {
-    ...base,
-    results,
-    ending: { kind: 'followed', ending, leftRunning, message },
-    task,
-    followed,
-    costed,
-    cache: cacheFacts
-  }
+  const ended = { kind: 'followed', ending, leftRunning, message } as const
+  const handedOff = await handOffIfDue(settings, task, followed, context)
+  return { ...base, results, ending: ended, task, followed, costed, cache: cacheFacts, ...handedOff }
+}
+
+/** Handed off: the task runs on; continue-with dispatches the workflow that collects it. */
+async function handOffIfDue(
+  settings: Settings,
+  task: StartedTask | undefined,
+  followed: FollowResult,
+  { io, env }: StepContext
+): Promise<{ handOff?: HandOffReport }> {
+  if (followed.ending !== 'handed-off' || followed.ended || !task) return {}
+  return { handOff: await handOff(settings, task.uuid, { io, env, userAgent: USER_AGENT }) }
+}
+
+/** Periodic snapshots, asked for before following: with the task's own results bucket and filters. */
+async function snapshotsFor(
+  intervalMs: number,
+  task: StartedTask,
+  { start }: Submitted,
+  client: QarnotClient,
+  context: StepContext
+): Promise<void> {
+  const { io } = context
+  const described = task.initial ?? start?.staged?.body
+  const body = snapshotBody(intervalMs, described)
+  await askForSnapshots(client.with({ signal: afterTaskSignal(context) }), task.uuid, body, {
+    info: logLine(io),
+    warning: message => io.warning(message)
+  })
 }
 
 /** The instances not computed now: kept from earlier attempts (output read back), and cache hits (replayed). */
@@ -244,7 +276,9 @@ async function bringResultsBack(
   sofar: Omit<WhatHappened, 'elapsedMs'> & { followed?: FollowResult },
   stop: AbortSignal
 ): Promise<BroughtBack | undefined> {
-  if (!prepared?.resultsDir || (sofar.followed && !sofar.followed.ended)) return undefined
+  // A task that did not end has no results, unless snapshots brought some (partial: the note says whose).
+  const unended = sofar.followed !== undefined && !sofar.followed.ended
+  if (!prepared?.resultsDir || (unended && settings.snapshotIntervalMs === undefined)) return undefined
   if (!storage)
     return storageNote
       ? {
@@ -264,6 +298,14 @@ async function bringResultsBack(
   }
   const own = start?.staged?.body.resultBucket ?? sofar.followed?.task?.resultBucket
   const buckets = [...earlier, ...(typeof own === 'string' && own !== '' ? [{ name: own }] : [])]
-  const passed = verdictOf(sofar)?.passed === true
-  return bringResults(storage, buckets, prepared, passed && !settings.files?.keepResults, stop)
+  const verdict = verdictOf(sofar)
+  const passed = verdict?.passed === true && !unended
+  const brought = await bringResults(storage, buckets, prepared, passed && !settings.files?.keepResults, stop)
+  const ending = sofar.followed?.ending
+  const partial =
+    settings.snapshotIntervalMs !== undefined &&
+    (ending === 'timeout' || ending === 'stopped' || ending === 'handed-off')
+      ? partialResultsNote(verdict, ending, sofar.followed?.task)
+      : undefined
+  return partial ? { ...brought, notes: [...brought.notes, partial] } : brought
 }

@@ -19,6 +19,8 @@ export function buildCreateBody(spec: TaskSpec, only?: readonly IdInterval[]): T
   body.retrySettings = { maxTotalRetries: null, maxPerInstanceRetries: spec.maxRetriesPerInstance }
   if (spec.scheduling !== undefined) body.schedulingType = spec.scheduling
   if (spec.autoDelete) body.autoDeleteOnCompletion = true
+  // With snapshots the user wants partial files: an aborted task uploads what its instances had (docs/long-runs.md).
+  if (spec.uploadResultsOnCancellation) body.uploadResultsOnCancellation = true
   return body
 }
 

@@ -45,6 +45,10 @@ export interface FollowOptions {
   /** When following began (clock ms): the timeout counts from there. */
   readonly started: number
   readonly timeoutMs: number | undefined
+  /** hand-off-after: watching ends then, the task left running (never aborted). */
+  readonly handOffAfterMs?: number
+  /** The task's output may have been read by another step before (`task:`): see FollowerOptions.readBefore. */
+  readonly readBefore?: boolean
   readonly abortOnCancel: boolean
   readonly pollFloorMs: number
   /** How long failed status reads are ridden out before the task is taken as lost (default BAD_READ_BUDGET_MS). */
@@ -66,7 +70,7 @@ export interface FollowResult {
   readonly error?: unknown
   /** The task was seen in a final state: nothing is left for the post step. */
   readonly ended: boolean
-  /** The task was deliberately left running (abort-on-cancel: false). */
+  /** The task was deliberately left running (abort-on-cancel: false, or handed off). */
   readonly leftRunning: boolean
   readonly files: InstanceOutputFiles
   readonly output: OutputFollower
@@ -105,8 +109,10 @@ class Aborter {
 function deadlineSignal(options: FollowOptions): { signal: AbortSignal; clear: () => void } {
   const controller = new AbortController()
   let timer: NodeJS.Timeout | undefined
-  if (options.timeoutMs !== undefined) {
-    const left = options.started + options.timeoutMs - options.clock.now()
+  // The hand-off comes before the timeout (the inputs say so): a read under way then ends at once too.
+  const limitMs = options.handOffAfterMs ?? options.timeoutMs
+  if (limitMs !== undefined) {
+    const left = options.started + limitMs - options.clock.now()
     timer = setTimeout(() => controller.abort(), Math.max(0, left))
     timer.unref()
   }
@@ -133,7 +139,8 @@ export async function followTask(options: FollowOptions): Promise<FollowResult> 
     files,
     onOutput: options.onOutput,
     log: logLine(log),
-    stop: follow.signal
+    stop: follow.signal,
+    readBefore: options.readBefore
   })
   let watched
   try {
@@ -149,7 +156,8 @@ export async function followTask(options: FollowOptions): Promise<FollowResult> 
   // After a stop signal the runner gives seconds: report what was read, with no further reads. After a timeout,
   // what is left to read gets what is left of the wrap-up time.
   const quiet = stop.aborted || watched.ending === 'lost'
-  const timedOut = watched.ending === 'timeout'
+  // A hand-off reads what is new once, as a timeout does; the collecting step reads the rest, whole.
+  const timedOut = watched.ending === 'timeout' || watched.ending === 'handed-off'
   await output.finish(
     options.ids(),
     quiet ? { rounds: 0, verify: false } : timedOut ? { rounds: 1, client: quick, stop: undefined } : {}
@@ -159,7 +167,7 @@ export async function followTask(options: FollowOptions): Promise<FollowResult> 
     task: afterAbort.task,
     error: watched.error,
     ended,
-    leftRunning: watched.ending === 'stopped' && !options.abortOnCancel,
+    leftRunning: (watched.ending === 'stopped' && !options.abortOnCancel) || watched.ending === 'handed-off',
     files,
     output
   }
@@ -178,6 +186,7 @@ function watchWithOutput(
     uuid,
     clock: options.clock,
     deadline: options.timeoutMs === undefined ? undefined : options.started + options.timeoutMs,
+    handOffAt: options.handOffAfterMs === undefined ? undefined : options.started + options.handOffAfterMs,
     stop: options.stop,
     initial: options.initial,
     pollFloorMs: options.pollFloorMs,
@@ -209,6 +218,12 @@ async function endWatching(
 ): Promise<{ task: TaskOutputWire | undefined }> {
   const { uuid, clock, log } = options
   if (watched.ending === 'final') return watched
+  if (watched.ending === 'handed-off') {
+    log.info(
+      `hand-off-after was reached: task ${uuid} goes on running, to be collected by a step with task:.`
+    )
+    return watched
+  }
   if (watched.ending === 'stopped' && !options.abortOnCancel) {
     log.warning(`The step was cancelled; abort-on-cancel is false, so task ${uuid} goes on running.`)
     return watched
@@ -267,6 +282,8 @@ export async function followStartedTask(options: FollowStartedOptions): Promise<
     log: { info: logLine(io), warning: message => io.warning(message) },
     started: options.started,
     timeoutMs: settings.timeoutMs,
+    handOffAfterMs: settings.handOff?.afterMs,
+    readBefore: settings.followTask !== undefined,
     abortOnCancel: settings.abortOnCancel,
     pollFloorMs: settings.pollFloorMs,
     mayBeDeleted: settings.task?.autoDelete === true,
@@ -278,6 +295,8 @@ export async function followStartedTask(options: FollowStartedOptions): Promise<
     onOutput: settings.streamLogs ? liveLog(io) : undefined,
     onMustAbort: () => io.saveState(State.MustAbort, 'true')
   })
+  // Handed off: saved before anything else can go wrong, so that the post step never aborts it.
+  if (followed.ending === 'handed-off' && !followed.ended) io.saveState(State.HandedOff, 'true')
   if (followed.ended || followed.leftRunning) io.saveState(State.TaskEnded, 'true')
   return { ...followed, timeline }
 }

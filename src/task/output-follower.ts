@@ -44,6 +44,11 @@ export interface FollowerOptions {
   readonly flushBytes?: number
   /** When it aborts (the step is being stopped), a read under way ends at once rather than at its end. */
   readonly stop?: AbortSignal
+  /**
+   * Another step may have read the task's fresh output before (a task handed off, then collected): every instance
+   * is a suspect until a whole read settles it, so that the report holds its whole output.
+   */
+  readonly readBefore?: boolean
 }
 
 interface HeldLine {
@@ -77,6 +82,7 @@ export class OutputFollower {
 
   constructor(private readonly options: FollowerOptions) {
     this.reader = { client: options.client, stop: options.stop }
+    if (options.readBefore) this.safeFromLoss = new Set()
   }
 
   /** One fresh read of each stream. `completedIds`: instances the last status read reported complete. */

@@ -11,7 +11,8 @@ import { observeTask, type PollHistory } from './poll-history.js'
 import { nextPollDelayMs } from './poll-schedule.js'
 import { isFinalState } from './states.js'
 
-export type WatchEnding = 'final' | 'timeout' | 'stopped' | 'lost'
+/** `handed-off`: hand-off-after was reached with the task still running (docs/long-runs.md). */
+export type WatchEnding = 'final' | 'timeout' | 'stopped' | 'lost' | 'handed-off'
 
 export interface WatchResult {
   /** The last task document read; undefined when no read ever succeeded. */
@@ -28,6 +29,8 @@ export interface WatchOptions {
   readonly clock: Clock
   /** Absolute time (clock ms) after which watching ends with `timeout`. */
   readonly deadline?: number
+  /** Absolute time (clock ms) after which watching ends with `handed-off`, the task left running. */
+  readonly handOffAt?: number
   /** Ends watching with `stopped` (a signal arrived). */
   readonly stop?: AbortSignal
   readonly pollFloorMs?: number
@@ -54,7 +57,7 @@ export const BAD_READ_BUDGET_MS = 120_000
 export const BAD_READS_BEFORE_GIVING_UP = 3
 
 export async function watchTask(options: WatchOptions): Promise<WatchResult> {
-  const { client, uuid, clock, deadline, stop } = options
+  const { client, uuid, clock, deadline, stop, handOffAt } = options
   const started = clock.now()
   const budget = options.badReadBudgetMs ?? BAD_READ_BUDGET_MS
   let task = options.initial
@@ -65,7 +68,13 @@ export async function watchTask(options: WatchOptions): Promise<WatchResult> {
   let notFound = 0
   for (;;) {
     const ended = (): WatchEnding | undefined =>
-      stop?.aborted ? 'stopped' : deadline !== undefined && clock.now() >= deadline ? 'timeout' : undefined
+      stop?.aborted
+        ? 'stopped'
+        : deadline !== undefined && clock.now() >= deadline
+          ? 'timeout'
+          : handOffAt !== undefined && clock.now() >= handOffAt
+            ? 'handed-off'
+            : undefined
     try {
       task = await client.getTask(uuid)
       badSince = undefined
@@ -74,7 +83,7 @@ export async function watchTask(options: WatchOptions): Promise<WatchResult> {
     } catch (error) {
       // The client is cancelled by the stop signal or the deadline, nothing else (its timer may beat the clock by a ms).
       if (error instanceof QarnotCancelledError)
-        return { task, ending: stop?.aborted ? 'stopped' : 'timeout' }
+        return { task, ending: ended() ?? (handOffAt !== undefined ? 'handed-off' : 'timeout') }
       const ending = ended()
       if (ending) return { task, ending }
       badSince ??= clock.now()
@@ -96,8 +105,8 @@ export async function watchTask(options: WatchOptions): Promise<WatchResult> {
     const now = clock.now()
     let wait = options.busy?.() ? BUSY_POLL_MS : nextPollDelayMs(history, now, options.pollFloorMs)
     if (badSince !== undefined) wait = Math.max(wait, Math.min(5_000, 1_000 * badReads))
-    // Wake for one last read exactly at the deadline.
-    if (deadline !== undefined) wait = Math.min(wait, Math.max(0, deadline - now))
+    // Wake for one last read exactly at the deadline (or the hand-off).
+    for (const at of [deadline, handOffAt]) if (at !== undefined) wait = Math.min(wait, Math.max(0, at - now))
     await clock.sleep(wait, stop)
   }
 }
