@@ -37,7 +37,8 @@ export const Input = {
   KeepResults: 'keep-results',
   ResultsIncomplete: 'results-incomplete',
   Cache: 'cache',
-  CacheKey: 'cache-key'
+  CacheKey: 'cache-key',
+  InfrastructureRetries: 'infrastructure-retries'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 

@@ -41,6 +41,8 @@ const LONGEST_TIMEOUT = {
   ms: 7 * 24 * 3_600_000,
   why: "no GitHub job runs that long (5 days at most); leave timeout empty for no limit but the job's own"
 }
+/** Follow-up tasks for platform failures: more than a few means the platform is down, not unlucky. */
+export const MOST_INFRASTRUCTURE_RETRIES = 5
 const LONGEST_POLL_INTERVAL = { ms: 600_000, why: "a task's end would be noticed far too late" }
 
 export interface TaskSpec extends Placement {
@@ -119,6 +121,8 @@ export interface Settings {
   readonly files: FileSettings | undefined
   /** Undefined when the cache is off. */
   readonly cache: CacheSettings | undefined
+  /** Follow-up tasks that may re-run instances the platform failed (docs/infrastructure-retries.md); 0: none. */
+  readonly infrastructureRetries: number
 }
 
 export interface SettingsContext {
@@ -299,7 +303,9 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     githubToken,
     rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
     files: readFiles(read, context.env, followTask !== undefined, cache !== undefined),
-    cache
+    cache,
+    infrastructureRetries:
+      readWholeNumber(read, Input.InfrastructureRetries, 0, MOST_INFRASTRUCTURE_RETRIES) ?? 1
   }
 }
 
