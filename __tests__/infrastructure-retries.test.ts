@@ -3,7 +3,7 @@
  * failures over HTTP, and run() against the emulator (follow-up tasks over exactly the failed ids).
  */
 import { describe, expect, it } from '@jest/globals'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { EmulatorOptions, QarnotEmulator } from '../emulator/server.js'
@@ -79,7 +79,10 @@ describe('failureCauses (pure)', () => {
   it.each([
     ['absent', { succeededRange: '0', failedOnlyRange: '1' }],
     ['null', { succeededRange: '0', failedOnlyRange: '1', startedOnceRange: null }],
-    ['missing an instance that succeeded', { succeededRange: '0', failedOnlyRange: '1', startedOnceRange: '' }],
+    [
+      'missing an instance that succeeded',
+      { succeededRange: '0', failedOnlyRange: '1', startedOnceRange: '' }
+    ],
     ['garbled', { succeededRange: '0', failedOnlyRange: '1', startedOnceRange: '0-' }]
   ])('a startedOnceRange %s says nothing: the command’s', (_what, status) => {
     const task = taskOf([entry(0), entry(1, { state: 'Failure', executionAttemptCount: 0 })], status)
@@ -124,8 +127,16 @@ describe('emulator: platformFailures', () => {
     const task = await stateOf(emulator, await createTask(emulator, helloBody({ instanceCount: 3 })))
     expect(task.state).toBe('Failure')
     const failed = task.completedInstances?.find(i => i.instanceId === 1)
-    expect(failed).toMatchObject({ state: 'Failure', executionAttemptCount: 0, error: { code: 'image-pull-failed' } })
-    expect(task.status).toMatchObject({ startedOnceRange: '0,2', failedOnlyRange: '1', succeededRange: '0,2' })
+    expect(failed).toMatchObject({
+      state: 'Failure',
+      executionAttemptCount: 0,
+      error: { code: 'image-pull-failed' }
+    })
+    expect(task.status).toMatchObject({
+      startedOnceRange: '0,2',
+      failedOnlyRange: '1',
+      succeededRange: '0,2'
+    })
     expect((await call(emulator, 'GET', `/tasks/${task.uuid}/stdout/1`)).text).toBe('')
     const next = await stateOf(emulator, await createTask(emulator, helloBody({ instanceCount: 3 })))
     expect(next.state).toBe('Success')
@@ -134,31 +145,41 @@ describe('emulator: platformFailures', () => {
   it.each([
     ['preempted', 'instance-preempted'],
     ['node-lost', 'node-lost']
-  ] as const)('%s: the running instance is killed and fails with %s, no retry spent', async (kind, code) => {
-    const emulator = await startEmulator({
-      quirks: { platformFailures: [{ kind, instanceIds: [0], afterMs: 150, tasks: 2 }] }
-    })
-    const body = helloBody({
-      instanceCount: 2,
-      constants: [{ key: 'DOCKER_CMD', value: "sh -c 'echo started; sleep 5; echo never'" }],
-      retrySettings: { maxPerInstanceRetries: 3 }
-    })
-    for (let n = 0; n < 2; n++) {
-      const task = await stateOf(emulator, await createTask(emulator, body))
-      expect(task.completedInstances?.find(i => i.instanceId === 0)).toMatchObject({
-        state: 'Failure',
-        executionAttemptCount: 1,
-        error: { code }
+  ] as const)(
+    '%s: the running instance is killed and fails with %s, no retry spent',
+    async (kind, code) => {
+      const emulator = await startEmulator({
+        quirks: { platformFailures: [{ kind, instanceIds: [0], afterMs: 150, tasks: 2 }] }
       })
-      expect(task.status?.startedOnceRange).toBe('0-1')
-      expect((await call(emulator, 'GET', `/tasks/${task.uuid}/stdout/0`)).text).toBe('started\n')
-    }
-  }, 20_000)
+      const body = helloBody({
+        instanceCount: 2,
+        constants: [
+          {
+            key: 'DOCKER_CMD',
+            value: "sh -c 'echo started; test ${INSTANCE_ID} != 0 || sleep 5; echo ended'"
+          }
+        ],
+        retrySettings: { maxPerInstanceRetries: 3 }
+      })
+      for (let n = 0; n < 2; n++) {
+        const task = await stateOf(emulator, await createTask(emulator, body))
+        expect(task.completedInstances?.find(i => i.instanceId === 0)).toMatchObject({
+          state: 'Failure',
+          executionAttemptCount: 1,
+          error: { code }
+        })
+        expect(task.status?.startedOnceRange).toBe('0-1')
+        expect((await call(emulator, 'GET', `/tasks/${task.uuid}/stdout/0`)).text).toBe('started\n')
+        expect((await call(emulator, 'GET', `/tasks/${task.uuid}/stdout/1`)).text).toBe('started\nended\n')
+      }
+    },
+    20_000
+  )
 })
 
-/** Instance `id` sleeps long enough to be struck; the others end at once. */
-const command = (failing: string) =>
-  `sh -c 'echo run of \${INSTANCE_ID}; ${failing}; test \${INSTANCE_ID} != 1 || sleep 0.6'`
+/** Instance 1 sleeps long enough to be struck; the others end at once; `last` decides the exit code. */
+const command = (last: string) =>
+  `sh -c 'echo run of \${INSTANCE_ID}; test \${INSTANCE_ID} != 1 || sleep 0.6; ${last}'`
 
 async function runOn(
   options: EmulatorOptions,
@@ -261,6 +282,41 @@ describe('run(): infrastructure-retries', () => {
     expect(emulator.allTasks()).toHaveLength(0)
     expect(emulator.requestCount('*')).toBe(0)
   })
+
+  it('Re-run failed jobs after a follow-up: the follow-up is the same leg, and only the command failure runs again', async () => {
+    const marker = join(mkdtempSync(join(tmpdir(), 'infra-')), 'fixed')
+    const emulator = await startEmulator(strike('preempted'))
+    const flaky = `sh -c 'echo run of \${INSTANCE_ID}; test \${INSTANCE_ID} != 1 || sleep 0.6; test \${INSTANCE_ID} != 3 || test -e ${marker}'`
+    const attempt = async (n: number): Promise<RecordingIO> => {
+      const io = recordingIO({
+        token: emulator.token,
+        'api-url': emulator.url,
+        'instance-count': '4',
+        command: flaky
+      })
+      const env = {
+        RUNNER_TEMP: tmpdir(),
+        GITHUB_RUN_ID: '9',
+        GITHUB_RUN_ATTEMPT: String(n),
+        GITHUB_JOB: 'j'
+      }
+      await run({ io, env, clock: systemClock, stop: new AbortController().signal })
+      return io
+    }
+    const first = await attempt(1)
+    expect(first.outputs['failed-instances']).toBe('3')
+    expect(emulator.allTasks().map(t => t.body.advancedRanges ?? null)).toEqual([null, '1'])
+    writeFileSync(marker, '')
+    const second = await attempt(2)
+    const tasks = emulator.allTasks()
+    expect(tasks).toHaveLength(3)
+    expect(tasks[2].body.advancedRanges).toBe('3')
+    expect(second.outputs).toMatchObject({ outcome: 'success', 'succeeded-count': '4' })
+    // Instance 1 comes from the follow-up, the others from the first task.
+    expect(second.summary).toMatch(
+      new RegExp(`0,2 from task ${tasks[0].uuid} \\(attempt 1\\); 1 from task ${tasks[1].uuid}`)
+    )
+  }, 30_000)
 
   it('a cancel during the follow-up aborts it: nothing is left running', async () => {
     const marker = join(mkdtempSync(join(tmpdir(), 'infra-')), 'second')

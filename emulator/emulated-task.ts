@@ -719,8 +719,8 @@ export class EmulatedTask {
       error: instance.platformFailure
         ? { ...instance.platformFailure }
         : failure
-        ? { code: 'instance-failure', message: `The instance execution failed (${reason})`, debug: null }
-        : null,
+          ? { code: 'instance-failure', message: `The instance execution failed (${reason})`, debug: null }
+          : null,
       wallTimeSec: fineSeconds(wallMs),
       execTimeSec: fineSeconds(wallMs),
       execTimeSecGHz: fineSeconds(wallMs * 3),

@@ -18,7 +18,11 @@ export interface PlatformRetryFacts {
   readonly limit: number
   readonly rounds: readonly PlatformRetryRound[]
   /** Platform failures of the last task followed that were not re-run, and why not. */
-  readonly left?: { readonly fromTask: string; readonly failed: ReadonlyMap<number, string>; readonly why: string }
+  readonly left?: {
+    readonly fromTask: string
+    readonly failed: ReadonlyMap<number, string>
+    readonly why: string
+  }
 }
 
 /** `its node was preempted (error code x): 1,3; its image could not be pulled (...): 2` */
@@ -33,9 +37,7 @@ const instances = (ids: readonly number[]): string =>
 
 /** The pronouns of one instance or several: they, their, them. */
 const words = (ids: readonly number[]) =>
-  ids.length > 1
-    ? { they: 'they', their: 'their', them: 'them' }
-    : { they: 'it', their: 'its', them: 'it' }
+  ids.length > 1 ? { they: 'they', their: 'their', them: 'them' } : { they: 'it', their: 'its', them: 'it' }
 
 /** The notes for the summary and the log, one per round and one for what was left. */
 export function describePlatformRetries(facts: PlatformRetryFacts, verdict: Verdict | undefined): string[] {

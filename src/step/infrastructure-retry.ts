@@ -13,7 +13,7 @@ import { formatIds, idsToIntervals } from '../ranges.js'
 import type { PlatformRetryFacts, PlatformRetryRound } from '../report/recovered.js'
 import type { PreparedFiles } from '../storage/session.js'
 import { failureCauses } from '../task/failure-cause.js'
-import type { KeptResults, RerunPlan } from '../task/rerun.js'
+import { RETRY_OF_LABEL, type KeptResults, type RerunPlan } from '../task/rerun.js'
 import { startTask } from '../task/start.js'
 import { decideVerdict } from '../task/verdict.js'
 import { plural } from '../words.js'
@@ -21,16 +21,17 @@ import { boundedSignal, type StepContext } from './context.js'
 import { followStep, type Happened } from './follow.js'
 import type { Submitted } from './submit.js'
 
-/** The label a follow-up task carries: the task whose platform failures it re-runs. */
-export const RETRY_OF_LABEL = 'qarnot-action-retry-of'
-
 interface Round {
   readonly submitted: Submitted
   readonly happened: Happened
 }
 
 /** The ids the platform failed in the task the step followed to its end, with why; undefined when none can be. */
-function platformFailed(settings: Settings, { happened }: Round, log: (m: string) => void): Map<number, string> {
+function platformFailed(
+  settings: Settings,
+  { happened }: Round,
+  log: (m: string) => void
+): Map<number, string> {
   const { ending, task, followed } = happened
   const failed = new Map<number, string>()
   if (!settings.task || ending.kind !== 'followed' || ending.ending !== 'final' || !task || !followed?.task)
@@ -127,7 +128,10 @@ async function followUp(
   const keptHere = decideVerdict(document, task.requested).instances.filter(i => !failed.has(i.id))
   const before = round.submitted.plan.kind === 'some' ? round.submitted.plan.kept : []
   const earlier = { uuid: task.uuid, attempt: settings.rerun.attempt, document, ids: task.requested }
-  const kept: KeptResults[] = [...before, ...(keptHere.length > 0 ? [{ task: earlier, instances: keptHere }] : [])]
+  const kept: KeptResults[] = [
+    ...before,
+    ...(keptHere.length > 0 ? [{ task: earlier, instances: keptHere }] : [])
+  ]
   const only = idsToIntervals(failed.keys())
   const spec = followUpSpec(settings.task as TaskSpec, number, task.uuid)
   const ofFollowUp: Settings = { ...settings, task: spec, cache: undefined }
@@ -138,7 +142,16 @@ async function followUp(
   const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY })
   const start = await startTask(
     ofFollowUp,
-    { io, client, hurried, clock: context.clock, stop, only, env: context.env, registryFetch: context.registryFetch },
+    {
+      io,
+      client,
+      hurried,
+      clock: context.clock,
+      stop,
+      only,
+      env: context.env,
+      registryFetch: context.registryFetch
+    },
     prepared
   )
   const timedOut = !context.stop.aborted && stop.aborted

@@ -38,7 +38,10 @@ function rangeOrUndefined(value: string | null | undefined): IdInterval[] | unde
 }
 
 const attemptsOf = (entries: readonly CompletedInstanceWire[]): number =>
-  Math.max(0, ...entries.map(e => (typeof e.executionAttemptCount === 'number' ? e.executionAttemptCount : 0)))
+  Math.max(
+    0,
+    ...entries.map(e => (typeof e.executionAttemptCount === 'number' ? e.executionAttemptCount : 0))
+  )
 
 /**
  * Whether `status.startedOnceRange` ("instances that have started at least once", OpenAPI QTaskStatusOutput) can
@@ -46,14 +49,18 @@ const attemptsOf = (entries: readonly CompletedInstanceWire[]): number =>
  * after one attempt or more), of which there is at least one. A range that misses one of them, or that nothing
  * checks, says nothing.
  */
-function trustedStartedRange(task: TaskOutputWire, requested: readonly IdInterval[]): IdInterval[] | undefined {
+function trustedStartedRange(
+  task: TaskOutputWire,
+  requested: readonly IdInterval[]
+): IdInterval[] | undefined {
   const started = rangeOrUndefined(task.status?.startedOnceRange)
   if (!started) return undefined
   const succeeded = rangeOrUndefined(task.status?.succeededRange) ?? []
   const ran = new Set<number>()
   for (const entry of task.completedInstances ?? []) {
     if (typeof entry?.instanceId !== 'number') continue
-    if ((entry.executionAttemptCount ?? 0) > 0 || normalCode(entry.state) === 'success') ran.add(entry.instanceId)
+    if ((entry.executionAttemptCount ?? 0) > 0 || normalCode(entry.state) === 'success')
+      ran.add(entry.instanceId)
   }
   for (const { first, last } of requested)
     for (let id = first; id <= last; id++) if (intervalsContain(succeeded, id)) ran.add(id)
