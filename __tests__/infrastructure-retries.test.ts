@@ -234,7 +234,7 @@ describe('run(): infrastructure-retries', () => {
     expect(emulator.allTasks()).toHaveLength(1)
     expect(io.outputs).toMatchObject({ outcome: 'failure', 'failed-instances': '1' })
     expect(io.log.join('\n')).toMatch(
-      /1 instance \(1\) failed, and the API does not say the platform failed them: their command's failure, never re-run/
+      /1 instance \(1\) failed, and the API does not say the platform failed it: the command's failure, never re-run/
     )
     expect(io.summary).not.toMatch(/recovered after a platform failure/)
   }, 20_000)

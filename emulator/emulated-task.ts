@@ -567,8 +567,10 @@ export class EmulatedTask {
         this.spawnInstance(instance, variables)
       },
       (error: unknown) => {
-        if (current())
-          this.instanceEnded(instance, null, null, `resources could not be laid out: ${reason(error)}`)
+        if (!current()) return
+        // Not the command's failure: the platform's code says so (placeholder, platform-failures.ts).
+        instance.platformFailing = PLATFORM_ERRORS['resources-download']
+        this.instanceEnded(instance, null, null, `resources could not be laid out: ${reason(error)}`)
       }
     )
   }
@@ -631,11 +633,11 @@ export class EmulatedTask {
       this.updateExecutionState()
       return
     }
-    if (instance.platformFailing) return this.endByPlatform(instance, instance.platformFailing)
     if (spawnError) {
       instance.stderr.append(`${spawnError}\n`)
       this.stderrLines.write(instance.id, Buffer.from(`${spawnError}\n`))
     }
+    if (instance.platformFailing) return this.endByPlatform(instance, instance.platformFailing)
     instance.exitCode = code
     instance.signal = signal
     instance.spawnError = spawnError

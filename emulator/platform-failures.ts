@@ -21,7 +21,7 @@ export interface PlatformFailureQuirk {
 export type PlatformFailurePlan = ReadonlyMap<number, { kind: PlatformFailureKind; afterMs: number }>
 
 /** The error each kind leaves on the completed instance (placeholder codes: see the file comment). */
-export const PLATFORM_ERRORS: Readonly<Record<PlatformFailureKind, QError>> = {
+export const PLATFORM_ERRORS: Readonly<Record<PlatformFailureKind | 'resources-download', QError>> = {
   preempted: {
     code: 'instance-preempted',
     message: 'The instance was stopped: its node was preempted',
@@ -35,6 +35,12 @@ export const PLATFORM_ERRORS: Readonly<Record<PlatformFailureKind, QError>> = {
   'image-pull': {
     code: 'image-pull-failed',
     message: 'The instance could not start: its docker image could not be pulled',
+    debug: null
+  },
+  /** Not a quirk: what an instance whose resources cannot be laid out in its $TASK_PATH fails with. */
+  'resources-download': {
+    code: 'resources-download-failed',
+    message: 'The instance could not start: its resources could not be downloaded',
     debug: null
   }
 }

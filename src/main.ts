@@ -14,9 +14,8 @@ import { assembleReport } from './report/assemble.js'
 import { writeReport } from './report/write-report.js'
 import { systemClock } from './task/clock.js'
 import { readCost } from './task/cost.js'
-import { followStep } from './step/follow.js'
 import { submitStep } from './step/submit.js'
-import { retryPlatformFailures } from './step/infrastructure-retry.js'
+import { followWithRetries } from './step/infrastructure-retry.js'
 import { prepareFiles, type PreparedFiles } from './storage/session.js'
 import { errorMessage } from './words.js'
 import { boundedSignal, stepDeadline, type StepContext } from './step/context.js'
@@ -60,25 +59,13 @@ export async function run(deps: RunDependencies = defaultDependencies()): Promis
   try {
     const context = { ...deps, started, deadline: timer.deadline }
     const submitted = await submitStep(settings, prepared, client, context)
-    const followed = await followStep(settings, submitted, client, context)
-    // Instances the platform failed run again in a follow-up task (docs/infrastructure-retries.md).
-    const retried = await retryPlatformFailures(
-      settings,
-      prepared,
-      { submitted, happened: followed },
-      client,
-      context
-    )
-    const happened = retried.happened
+    // Instances the platform failed run again in follow-up tasks (docs/infrastructure-retries.md).
+    const { happened, retries } = await followWithRetries(settings, prepared, submitted, client, context)
     // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
     const costed = deps.stop.aborted ? [] : happened.costed
     const cost = await readCost(client, costed, clock, message => io.debug(message))
-    const report = assembleReport(settings, {
-      ...happened,
-      cost,
-      elapsedMs: clock.now() - started,
-      platformRetries: retried.retries
-    })
+    const elapsedMs = clock.now() - started
+    const report = assembleReport(settings, { ...happened, cost, elapsedMs, platformRetries: retries })
     await writeReport(report, {
       io,
       env: deps.env,

@@ -43,7 +43,7 @@ function platformFailed(
   }
   if (commands.length > 0)
     log(
-      `${plural(commands.length, 'instance')} (${formatIds(commands)}) failed, and the API does not say the platform failed them: their command's failure, never re-run by infrastructure-retries.`
+      `${plural(commands.length, 'instance')} (${formatIds(commands)}) failed, and the API does not say the platform failed ${commands.length > 1 ? 'them' : 'it'}: the command's failure, never re-run by infrastructure-retries.`
     )
   return failed
 }
@@ -103,6 +103,18 @@ export async function retryPlatformFailures(
     happened: { ...round.happened, plan: first.submitted.plan },
     retries: { limit: settings.infrastructureRetries, rounds, left }
   }
+}
+
+/** Follows the step's task, then re-runs what the platform failed in it (the step's one call). */
+export async function followWithRetries(
+  settings: Settings,
+  prepared: PreparedFiles | undefined,
+  submitted: Submitted,
+  client: QarnotClient,
+  context: StepContext
+): Promise<{ happened: Happened; retries: PlatformRetryFacts | undefined }> {
+  const happened = await followStep(settings, submitted, client, context)
+  return retryPlatformFailures(settings, prepared, { submitted, happened }, client, context)
 }
 
 /** A shortname of its own for the follow-up (shortnames are unique per account). */
