@@ -12,6 +12,8 @@ import { run } from '../src/main.js'
 import type { CompletedInstanceWire, TaskOutputWire } from '../src/qarnot/types.js'
 import { systemClock } from '../src/task/clock.js'
 import { failureCauses, platformFailures } from '../src/task/failure-cause.js'
+import type { Settings } from '../src/inputs/settings.js'
+import { followUpRangeProblem } from '../src/step/infrastructure-retry.js'
 import { call, createTask, emulatorsOfThisFile, helloBody, waitForState } from './helpers/emulator.js'
 import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
 
@@ -112,6 +114,21 @@ describe('failureCauses (pure)', () => {
       startedOnceRange: ''
     })
     expect(failureCauses(task, all(2)).size).toBe(0)
+  })
+})
+
+describe('followUpRangeProblem', () => {
+  const settingsOf = (instances: object) => ({ task: { instances } }) as unknown as Settings
+  it('sends a follow-up over a range the action would build, and refuses a longer one', () => {
+    const count = { kind: 'count', count: 5000, intervals: all(5000) }
+    expect(followUpRangeProblem([1, 3, 5], settingsOf(count))).toBeUndefined()
+    const everyOther = Array.from({ length: 2500 }, (_, i) => 2 * i + 1)
+    expect(followUpRangeProblem(everyOther, settingsOf(count))).toMatch(
+      /^their range is \d+ characters, longer than the 1024 the action sends/
+    )
+    // The user's own range was taken by Qarnot: as long is fine.
+    const text = everyOther.map(String).join(',')
+    expect(followUpRangeProblem(everyOther, settingsOf({ kind: 'range', text }))).toBeUndefined()
   })
 })
 

@@ -9,11 +9,11 @@ import type { Settings, TaskSpec } from '../inputs/settings.js'
 import { LIMITS } from '../inputs/task.js'
 import type { QarnotClient } from '../qarnot/client.js'
 import { HURRIED_REQUEST_TIMEOUT_MS, HURRIED_RETRY } from '../qarnot/retry.js'
-import { formatIds, idsToIntervals } from '../ranges.js'
+import { formatIds, formatRanges, idsToIntervals } from '../ranges.js'
 import type { PlatformRetryFacts, PlatformRetryRound } from '../report/recovered.js'
 import type { PreparedFiles } from '../storage/session.js'
 import { failureCauses } from '../task/failure-cause.js'
-import { RETRY_OF_LABEL, type KeptResults, type RerunPlan } from '../task/rerun.js'
+import { MAX_BUILT_RANGE_CHARS, RETRY_OF_LABEL, type KeptResults, type RerunPlan } from '../task/rerun.js'
 import { startTask } from '../task/start.js'
 import { decideVerdict } from '../task/verdict.js'
 import { plural } from '../words.js'
@@ -48,15 +48,38 @@ function platformFailed(
   return failed
 }
 
+/**
+ * Why the ids cannot be sent as a follow-up's range, or undefined: longer than the action builds (or than the user's
+ * own range, which Qarnot took). Qarnot would refuse it (range-length), and a refused range is widened to every
+ * instance (start.ts), which would re-run the command's failures too.
+ */
+export function followUpRangeProblem(ids: Iterable<number>, settings: Settings): string | undefined {
+  const range = formatRanges(idsToIntervals(ids))
+  const instances = settings.task?.instances
+  const bound = Math.max(
+    MAX_BUILT_RANGE_CHARS,
+    instances?.kind === 'range' ? (instances.text ?? '').length : 0
+  )
+  return range.length > bound
+    ? `their range is ${range.length} characters, longer than the ${bound} the action sends (Qarnot limits a range's length)`
+    : undefined
+}
+
 /** Why no follow-up may be made now, or undefined. */
-function whyNot(settings: Settings, round: Round, made: number, context: StepContext): string | undefined {
+function whyNot(
+  settings: Settings,
+  round: Round,
+  failed: ReadonlyMap<number, string>,
+  made: number,
+  context: StepContext
+): string | undefined {
   if (made >= settings.infrastructureRetries)
     return `infrastructure-retries is ${settings.infrastructureRetries}${made > 0 ? ', and every retry was used' : ''}`
   if (context.stop.aborted) return 'the step was cancelled'
   if (boundedSignal(context).aborted) return "the step's timeout passed"
   if ((round.submitted.start?.cache?.hits.size ?? 0) > 0)
     return 'instances came from the cache, which a follow-up task cannot carry over'
-  return undefined
+  return followUpRangeProblem(failed.keys(), settings)
 }
 
 /**
@@ -78,7 +101,7 @@ export async function retryPlatformFailures(
     const failed = platformFailed(settings, round, log)
     if (failed.size === 0) break
     const fromTask = round.happened.task?.uuid ?? ''
-    const why = whyNot(settings, round, rounds.length, context)
+    const why = whyNot(settings, round, failed, rounds.length, context)
     if (why) {
       left = { fromTask, failed, why }
       break
