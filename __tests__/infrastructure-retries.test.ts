@@ -3,7 +3,7 @@
  * failures over HTTP, and run() against the emulator (follow-up tasks over exactly the failed ids).
  */
 import { describe, expect, it } from '@jest/globals'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { EmulatorOptions, QarnotEmulator } from '../emulator/server.js'
@@ -16,6 +16,7 @@ import type { Settings } from '../src/inputs/settings.js'
 import { followUpRangeProblem } from '../src/step/infrastructure-retry.js'
 import { call, createTask, emulatorsOfThisFile, helloBody, waitForState } from './helpers/emulator.js'
 import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
+import { workspace } from './helpers/storage.js'
 
 const startEmulator = emulatorsOfThisFile()
 
@@ -299,6 +300,26 @@ describe('run(): infrastructure-retries', () => {
     expect(emulator.allTasks()).toHaveLength(0)
     expect(emulator.requestCount('*')).toBe(0)
   })
+
+  it('with resources and results: the follow-up gets the resources, and every instance’s files come back', async () => {
+    const root = workspace({ 'in/factor.txt': '7' })
+    const emulator = await startEmulator(strike('node-lost'))
+    const io = recordingIO({
+      token: emulator.token,
+      'api-url': emulator.url,
+      'instance-count': '3',
+      command: `sh -c 'mkdir -p out/\${INSTANCE_ID}; echo \${INSTANCE_ID} x $(cat in/factor.txt) > out/\${INSTANCE_ID}/r.txt; test \${INSTANCE_ID} != 1 || sleep 0.6'`,
+      resources: 'in',
+      results: 'out'
+    })
+    const env = { RUNNER_TEMP: tmpdir(), GITHUB_WORKSPACE: root, GITHUB_RUN_ID: '11' }
+    await run({ io, env, clock: systemClock, stop: new AbortController().signal })
+    expect(emulator.allTasks()).toHaveLength(2)
+    expect(io.failures).toEqual([])
+    expect(io.outputs.outcome).toBe('success')
+    for (const id of [0, 1, 2])
+      expect(readFileSync(join(root, 'out', String(id), 'r.txt'), 'utf8')).toBe(`${id} x 7\n`)
+  }, 30_000)
 
   it('Re-run failed jobs after a follow-up: the follow-up is the same leg, and only the command failure runs again', async () => {
     const marker = join(mkdtempSync(join(tmpdir(), 'infra-')), 'fixed')
