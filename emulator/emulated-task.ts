@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import type { EmulatorClock } from './clock.js'
 import { splitWords, substituteVariables } from './command-line.js'
 import { OutputBuffer, PrefixedLineWriter } from './output-buffer.js'
+import { PLATFORM_ERRORS, type PlatformFailurePlan } from './platform-failures.js'
 import { idsOfCount, idsOfRange, rangeOfIds } from './ranges.js'
 import type { ResourceSnapshot, ResultsFilterSubject } from './storage/instance.js'
 import type { PlatformStore } from './storage/platform-store.js'
@@ -49,6 +50,8 @@ export interface TaskEnvironment {
   readonly secondReaderMs?: number
   /** These instances are killed once, `afterMs` after they start, and run again (preemption). */
   readonly preemption?: { readonly instanceIds: readonly number[]; readonly afterMs: number }
+  /** Instances this task's platform fails (quirk `platformFailures`): their node goes, or their image is not pulled. */
+  readonly platformFailures?: PlatformFailurePlan
   /** What the results filters are matched against (docs/emulator.md, quirk `resultsFilterSubject`). */
   readonly resultsFilterSubject?: ResultsFilterSubject
   /** Called once when the task reaches a final state. */
@@ -83,6 +86,9 @@ interface EmulatedInstance {
   /** Killed by a preemption, waiting for its process to close; and whether it was preempted already. */
   preempting?: boolean
   preempted?: boolean
+  /** The platform's error once it failed the instance (quirk `platformFailures`); set while its process closes. */
+  platformFailing?: QError
+  platformFailure?: QError
   exitCode?: number | null
   signal?: string | null
   spawnError?: string
@@ -588,9 +594,19 @@ export class EmulatedTask {
 
   private startInstance(instance: EmulatedInstance): void {
     instance.status = 'running'
+    const struck = this.env.platformFailures?.get(instance.id)
+    if (struck?.kind === 'image-pull' && !instance.platformFailure) {
+      // The image never came: the command never starts, and the instance never counts as started.
+      const error = PLATFORM_ERRORS['image-pull']
+      return this.later(0, () => instance.status === 'running' && this.endByPlatform(instance, error))
+    }
     instance.attempts++
     instance.startedAt = this.now()
     instance.endedAt = undefined
+    if (struck && struck.kind !== 'image-pull' && !instance.platformFailure) {
+      const attempt = instance.attempts
+      this.later(struck.afterMs, () => this.failNode(instance, attempt, PLATFORM_ERRORS[struck.kind]))
+    }
     const preemption = this.env.preemption
     if (preemption && !instance.preempted && preemption.instanceIds.includes(instance.id)) {
       const attempt = instance.attempts
@@ -616,8 +632,10 @@ export class EmulatedTask {
         this.spawnInstance(instance, variables)
       },
       (error: unknown) => {
-        if (current())
-          this.instanceEnded(instance, null, null, `resources could not be laid out: ${reason(error)}`)
+        if (!current()) return
+        // Not the command's failure: the platform's code says so (placeholder, platform-failures.ts).
+        instance.platformFailing = PLATFORM_ERRORS['resources-download']
+        this.instanceEnded(instance, null, null, `resources could not be laid out: ${reason(error)}`)
       }
     )
   }
@@ -684,6 +702,7 @@ export class EmulatedTask {
       instance.stderr.append(`${spawnError}\n`)
       this.stderrLines.write(instance.id, Buffer.from(`${spawnError}\n`))
     }
+    if (instance.platformFailing) return this.endByPlatform(instance, instance.platformFailing)
     instance.exitCode = code
     instance.signal = signal
     instance.spawnError = spawnError
@@ -712,6 +731,24 @@ export class EmulatedTask {
     if (instance.status !== 'running' || instance.attempts !== attempt || !instance.process) return
     instance.preempting = true
     this.kill(instance)
+  }
+
+  /** The node under the attempt `attempt` goes: its process is killed, and the instance ends in Failure. */
+  private failNode(instance: EmulatedInstance, attempt: number, error: QError): void {
+    if (instance.status !== 'running' || instance.attempts !== attempt || !instance.process) return
+    instance.platformFailing = error
+    this.kill(instance)
+  }
+
+  /** Ends the instance in Failure with the platform's error: no retry of retrySettings, what it wrote uploaded. */
+  private endByPlatform(instance: EmulatedInstance, error: QError): void {
+    instance.platformFailing = undefined
+    instance.platformFailure = error
+    instance.status = 'failure'
+    this.uploadResults(instance)
+    this.env.onInstanceSlotFreed()
+    this.startQueued()
+    this.updateExecutionState()
   }
 
   private executionMs(instance: EmulatedInstance, now: number): number {
@@ -746,9 +783,11 @@ export class EmulatedTask {
     return {
       instanceId: instance.id,
       state: failure ? 'Failure' : 'Success',
-      error: failure
-        ? { code: 'instance-failure', message: `The instance execution failed (${reason})`, debug: null }
-        : null,
+      error: instance.platformFailure
+        ? { ...instance.platformFailure }
+        : failure
+          ? { code: 'instance-failure', message: `The instance execution failed (${reason})`, debug: null }
+          : null,
       wallTimeSec: fineSeconds(wallMs),
       execTimeSec: fineSeconds(wallMs),
       execTimeSecGHz: fineSeconds(wallMs * 3),

@@ -16,6 +16,7 @@ import { EmulatedPool, type PoolCreateBody } from './emulated-pool.js'
 import { emulatorClock, type EmulatorClock } from './clock.js'
 import { EmulatedTask, type EmulatedTaskBody, type Timings } from './emulated-task.js'
 import { FaultPlan, type FaultAnswer, type FaultRule } from './faults.js'
+import { PlatformFailureSchedule, type PlatformFailureQuirk } from './platform-failures.js'
 import { carbonFactsOf, creditsOf } from './figures.js'
 import { ClusterStorage } from './storage/cluster-storage.js'
 import type { EmulatedStorage, StorageQuota } from './storage/emulated-storage.js'
@@ -106,6 +107,11 @@ export interface EmulatorQuirks {
    * range and instance count null); at most `cap` entries (whether the list is capped is unknown).
    */
   readonly taskList?: { readonly trimmed?: boolean; readonly cap?: number }
+  /**
+   * Failures of the platform, not the command (platform-failures.ts): instances of the next `tasks` tasks created
+   * end in Failure with a platform error code, their node preempted or lost, or their image not pulled.
+   */
+  readonly platformFailures?: readonly PlatformFailureQuirk[]
 }
 
 /** An answer ready to go: status, content type, extra headers, and the body as pieces. */
@@ -254,8 +260,11 @@ export class QarnotEmulator {
   /** Deleted tasks whose transfers are still letting go. */
   private readonly leaving = new Set<Promise<void>>()
   private stopping = false
+  /** Which tasks the platformFailures quirk strikes next. */
+  private readonly platformFailures: PlatformFailureSchedule
 
   constructor(private readonly options: EmulatorOptions = {}) {
+    this.platformFailures = new PlatformFailureSchedule(options.quirks?.platformFailures ?? [])
     this.token = options.token ?? `emulator-${randomBytes(12).toString('hex')}`
     this.timings = { ...DEFAULT_TIMINGS, ...options.timings }
     this.clock = emulatorClock(options.timeScale)
@@ -859,6 +868,7 @@ export class QarnotEmulator {
       dotNetTimes: this.quirks.dotNetTimes,
       secondReaderMs: this.quirks.secondReader?.intervalMs,
       preemption: this.quirks.preemption,
+      platformFailures: this.platformFailures.nextTask(),
       resultsFilterSubject: this.quirks.resultsFilterSubject,
       storage: this.clusterStorage && (() => (this.clusterStorage as ClusterStorage).platformStore()),
       clock: this.clock,

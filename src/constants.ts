@@ -42,7 +42,8 @@ export const Input = {
   ApprovalLabel: 'approval-label',
   HandOffAfter: 'hand-off-after',
   ContinueWith: 'continue-with',
-  SnapshotInterval: 'snapshot-interval'
+  SnapshotInterval: 'snapshot-interval',
+  InfrastructureRetries: 'infrastructure-retries'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 

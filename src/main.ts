@@ -15,8 +15,8 @@ import { writeReport } from './report/write-report.js'
 import { systemClock } from './task/clock.js'
 import { readCost } from './task/cost.js'
 import { savedCredits } from './cache/saved-credits.js'
-import { followStep } from './step/follow.js'
 import { submitStep } from './step/submit.js'
+import { followWithRetries } from './step/infrastructure-retry.js'
 import { prepareFiles, type PreparedFiles } from './storage/session.js'
 import { errorMessage } from './words.js'
 import { boundedSignal, stepDeadline, type StepContext } from './step/context.js'
@@ -124,7 +124,8 @@ async function reportTask(
 ): Promise<StepReport> {
   const { io, clock } = context
   const submitted = await submitStep(settings, prepared, client, context)
-  const happened = await followStep(settings, submitted, client, context)
+  // Instances the platform failed run again in follow-up tasks (docs/infrastructure-retries.md).
+  const { happened, retries } = await followWithRetries(settings, prepared, submitted, client, context)
   // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
   const stopped = context.stop.aborted
   const debug = (message: string) => io.debug(message)
@@ -137,7 +138,8 @@ async function reportTask(
     ...happened,
     cache,
     cost,
-    elapsedMs: clock.now() - context.started
+    elapsedMs: clock.now() - context.started,
+    platformRetries: retries
   })
   await writeReport(report, {
     io,

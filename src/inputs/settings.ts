@@ -43,6 +43,8 @@ const LONGEST_TIMEOUT = {
   ms: 7 * 24 * 3_600_000,
   why: "no GitHub job runs that long (5 days at most); leave timeout empty for no limit but the job's own"
 }
+/** Follow-up tasks for platform failures: more than a few means the platform is down, not unlucky. */
+export const MOST_INFRASTRUCTURE_RETRIES = 5
 const LONGEST_POLL_INTERVAL = { ms: 600_000, why: "a task's end would be noticed far too late" }
 
 export interface TaskSpec extends Placement {
@@ -134,6 +136,8 @@ export interface Settings {
    * task; `deleteCollected` (auto-delete: true) deletes each once reported, so that the next run does not report it.
    */
   readonly collectHandedOff?: { readonly deleteCollected: boolean }
+  /** Follow-up tasks that may re-run instances the platform failed (docs/infrastructure-retries.md); 0: none. */
+  readonly infrastructureRetries: number
 }
 
 export interface SettingsContext {
@@ -326,6 +330,8 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     files: readFiles(read, context.env, followTask !== undefined, cache !== undefined),
     cache,
     forks: readForkSettings(read),
+    infrastructureRetries:
+      readWholeNumber(read, Input.InfrastructureRetries, 0, MOST_INFRASTRUCTURE_RETRIES) ?? 1,
     handOff: longRun.handOff,
     snapshotIntervalMs: longRun.snapshotIntervalMs,
     collectHandedOff: collectHandedOff

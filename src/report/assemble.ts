@@ -16,6 +16,7 @@ import {
 } from '../task/verdict.js'
 import { plural } from '../words.js'
 import { NO_OUTPUT, type CacheFacts, type StepReport } from './model.js'
+import { describePlatformRetries, type PlatformRetryFacts } from './recovered.js'
 import { decideOutcome, describeOutcome, type StepEnding } from './outcome.js'
 import type { HandOffReport } from '../step/hand-off.js'
 
@@ -37,6 +38,8 @@ export interface WhatHappened {
   /** The task was handed off (hand-off-after): how it will be collected. */
   readonly handOff?: HandOffReport
   readonly elapsedMs: number
+  /** Instances the platform failed, and the follow-up tasks that ran them again (docs/infrastructure-retries.md). */
+  readonly platformRetries?: PlatformRetryFacts
 }
 
 /** The verdict over the whole request: this attempt's task, and what a re-run kept from earlier ones. */
@@ -84,6 +87,7 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
     elapsedMs,
     notes: [
       ...(planned ? [planned] : []),
+      ...(happened.platformRetries ? describePlatformRetries(happened.platformRetries, verdict) : []),
       ...(happened.kept?.notes ?? []),
       ...(happened.results?.notes ?? []),
       ...(empty ? [empty] : []),

@@ -63,10 +63,27 @@ export type RerunPlan =
   /** Every instance already succeeded in earlier attempts: nothing to compute. */
   | { readonly kind: 'none'; readonly kept: KeptResults[]; readonly warnings: string[] }
 
+/**
+ * The label of a follow-up task that re-ran instances the platform failed (docs/infrastructure-retries.md): the
+ * uuid of the task whose failures it re-ran, in the same attempt.
+ */
+export const RETRY_OF_LABEL = 'qarnot-action-retry-of'
+
+/** How many follow-ups lead from the attempt's first task to this one: 0 for a task that is no follow-up. */
+function followUpDepth(task: EarlierTask, earlier: readonly EarlierTask[], seen = new Set<string>()): number {
+  const of = task.document.labels?.[RETRY_OF_LABEL]
+  const origin = earlier.find(t => t.uuid === of && t.attempt === task.attempt)
+  if (!origin || seen.has(task.uuid)) return 0
+  seen.add(task.uuid)
+  return 1 + followUpDepth(origin, earlier, seen)
+}
+
 /** Earlier attempts that made more than one task with this step's tag: two legs the action cannot tell apart. */
 function ambiguousAttempts(earlier: readonly EarlierTask[]): number[] {
   const seen = new Map<number, number>()
-  for (const task of earlier) seen.set(task.attempt, (seen.get(task.attempt) ?? 0) + 1)
+  // A follow-up over the platform's failures is the same leg's, not another leg.
+  for (const task of earlier.filter(t => followUpDepth(t, earlier) === 0))
+    seen.set(task.attempt, (seen.get(task.attempt) ?? 0) + 1)
   return [...seen].filter(([, count]) => count > 1).map(([attempt]) => attempt)
 }
 
@@ -75,7 +92,11 @@ export function planRerun(
   earlier: readonly EarlierTask[],
   attempt: number
 ): RerunPlan {
-  const before = earlier.filter(task => task.attempt < attempt).sort((a, b) => a.attempt - b.attempt)
+  const depth = (task: EarlierTask): number => followUpDepth(task, earlier)
+  // In an attempt, a follow-up comes after the task whose failures it re-ran.
+  const before = earlier
+    .filter(task => task.attempt < attempt)
+    .sort((a, b) => a.attempt - b.attempt || depth(a) - depth(b))
   if (before.length === 0) {
     return {
       kind: 'all',
@@ -114,7 +135,7 @@ export function planRerun(
   // Oldest attempt first: results come back in this order, so a later attempt's files win.
   const kept = [...keptByTask]
     .map(([task, instances]) => ({ task, instances }))
-    .sort((a, b) => a.task.attempt - b.task.attempt)
+    .sort((a, b) => a.task.attempt - b.task.attempt || depth(a.task) - depth(b.task))
   const warnings = before
     .filter(task => !isFinalState(task.document.state))
     .map(
