@@ -37,7 +37,8 @@ export const Input = {
   KeepResults: 'keep-results',
   ResultsIncomplete: 'results-incomplete',
   Cache: 'cache',
-  CacheKey: 'cache-key'
+  CacheKey: 'cache-key',
+  MaxCredits: 'max-credits'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
@@ -88,7 +89,9 @@ export const Outcome = {
   /** The task succeeded, but result files it made did not all come back (results-incomplete: fail). */
   ResultsIncomplete: 'results-incomplete',
   Cache: 'cache',
-  CacheKey: 'cache-key'
+  CacheKey: 'cache-key',
+  /** The estimate or the task's credits passed `max-credits` (docs/budget.md). */
+  OverBudget: 'over-budget'
 } as const
 export type OutcomeValue = (typeof Outcome)[keyof typeof Outcome]
 

@@ -21,6 +21,7 @@ import { StorageInputError } from '../storage/errors.js'
 import { validateResultFilters } from '../storage/resource-patterns.js'
 import { stepTag } from '../task/rerun.js'
 import { CACHE_SALT_PATTERN } from '../cache/key.js'
+import { readMaxCredits } from './budget.js'
 import {
   SECRET_CONSTANT_PREFIX,
   makeShortname,
@@ -119,6 +120,8 @@ export interface Settings {
   readonly files: FileSettings | undefined
   /** Undefined when the cache is off. */
   readonly cache: CacheSettings | undefined
+  /** The `max-credits` cap of the step (docs/budget.md); undefined without one. */
+  readonly maxCredits: number | undefined
 }
 
 export interface SettingsContext {
@@ -299,7 +302,8 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     githubToken,
     rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
     files: readFiles(read, context.env, followTask !== undefined, cache !== undefined),
-    cache
+    cache,
+    maxCredits: readMaxCredits(read, wait)
   }
 }
 

@@ -17,6 +17,8 @@ import {
 import { plural } from '../words.js'
 import { NO_OUTPUT, type CacheFacts, type StepReport } from './model.js'
 import { decideOutcome, describeOutcome, type StepEnding } from './outcome.js'
+import { lateNote, type BudgetFacts } from '../budget/cap.js'
+import { Outcome } from '../constants.js'
 
 export interface WhatHappened {
   readonly ending: StepEnding
@@ -34,6 +36,8 @@ export interface WhatHappened {
   /** What the cache did, when it was on. */
   readonly cache?: CacheFacts
   readonly elapsedMs: number
+  /** Under `max-credits`: the cap, the estimate and what was read of the spend. */
+  readonly budget?: BudgetFacts
 }
 
 /** The verdict over the whole request: this attempt's task, and what a re-run kept from earlier ones. */
@@ -53,13 +57,15 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
   const planned = happened.plan ? describePlan(happened.plan) : undefined
   const missing = settings.files?.resultsIncomplete === 'warn' ? [] : (happened.results?.missing ?? [])
   const outcome = decideOutcome(ending, verdict, missing.length)
+  const budget = finalBudget(happened)
   const wording = describeOutcome({
     ending,
     outcome,
     verdict,
     uuid: task?.uuid,
     timeoutMs: settings.timeoutMs,
-    results: { directory: settings.files?.results ?? '', missing }
+    results: { directory: settings.files?.results ?? '', missing },
+    budget
   })
   const unexpected = verdict ? describeUnexpected(verdict) : ''
   const empty = noResultsNote(happened, verdict, settings)
@@ -84,13 +90,24 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
       ...(happened.results?.notes ?? []),
       ...(empty ? [empty] : []),
       ...(followed?.output.notes ?? []),
-      ...(unexpected ? [unexpected] : [])
+      ...(unexpected ? [unexpected] : []),
+      ...[lateNote(budget, outcome === Outcome.OverBudget)].filter(
+        (note): note is string => note !== undefined
+      )
     ],
     cost: happened.cost,
     files: filesOf(happened, settings, empty),
     timeline: followed?.timeline,
-    ...(happened.cache && { cache: happened.cache })
+    ...(happened.cache && { cache: happened.cache }),
+    ...(budget && { budget })
   }
+}
+
+/** The budget as the summary shows it: this attempt's task's credits as read after the end, else the last seen. */
+function finalBudget({ budget, cost, task }: WhatHappened): BudgetFacts | undefined {
+  if (!budget) return undefined
+  const read = task ? cost?.perTask?.get(task.uuid) : undefined
+  return read === undefined ? budget : { ...budget, spent: Math.max(read, budget.spent ?? 0) }
 }
 
 /**

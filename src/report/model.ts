@@ -1,6 +1,7 @@
 /** What the report parts (log, summary, outputs, pull-request comment) are made from. */
 import type { OutcomeValue } from '../constants.js'
 import type { CarbonFacts } from '../qarnot/cost.js'
+import type { BudgetFacts } from '../budget/cap.js'
 import type { TimelineView } from '../task/timeline.js'
 import type { Verdict } from '../task/verdict.js'
 
@@ -89,4 +90,6 @@ export interface StepReport {
   readonly timeline?: TimelineView
   /** What the task (with the earlier attempts a re-run completes) cost, as far as Qarnot said. */
   readonly cost?: { readonly credits?: number; readonly carbon?: CarbonFacts }
+  /** Under `max-credits`: the cap, the estimate, and this attempt's task's credits (docs/budget.md). */
+  readonly budget?: BudgetFacts
 }

@@ -10,7 +10,7 @@ import type { Clock } from './clock.js'
 import { pollIntervalMs } from './poll-schedule.js'
 import { isFinalState } from './states.js'
 
-export type WatchEnding = 'final' | 'timeout' | 'stopped' | 'lost'
+export type WatchEnding = 'final' | 'timeout' | 'stopped' | 'lost' | 'over-budget'
 
 export interface WatchResult {
   /** The last task document read; undefined when no read ever succeeded. */
@@ -45,6 +45,8 @@ export interface WatchOptions {
    * a row it is taken as deleted, rather than ridden out for the whole budget.
    */
   readonly mayBeDeleted?: boolean
+  /** True once the task has passed its `max-credits` cap (checked after `onTask`): watching ends with `over-budget`. */
+  readonly overBudget?: () => boolean
 }
 
 /** The wait while output is arriving fast. */
@@ -86,6 +88,7 @@ export async function watchTask(options: WatchOptions): Promise<WatchResult> {
     if (task && badSince === undefined) {
       await options.onTask?.(task)
       if (isFinalState(task.state)) return { task, ending: 'final' }
+      if (options.overBudget?.()) return { task, ending: 'over-budget' }
     }
     const ending = ended()
     if (ending) return { task, ending }
