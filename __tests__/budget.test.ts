@@ -140,6 +140,39 @@ describe('max-credits while the task runs', () => {
   })
 })
 
+describe('max-credits against a credits service that stalls or lies', () => {
+  it('a read that stalls is given up after a few seconds; the next one still keeps the cap', async () => {
+    const emulator = await dear({
+      faults: [{ endpoint: 'GET /credits/v1/tasks/{uuid}/credits', fault: { type: 'stall' } }]
+    })
+    const started = Date.now()
+    const io = await runOn(emulator, { 'instance-count': '1', command: 'sleep 60', 'max-credits': '2' })
+    expect(Date.now() - started).toBeLessThan(20_000)
+    expect(io.outputs.outcome).toBe('over-budget')
+    expect(emulator.allTasks()[0].state).toBe('Cancelled')
+  })
+
+  it('a figure that goes down (a lagging replica) does not undo a higher one', async () => {
+    let reads = 0
+    const emulator = await dear({
+      faults: [
+        {
+          endpoint: 'GET /credits/v1/tasks/{uuid}/credits',
+          times: 1000,
+          // 5, then 0 forever: the cap of 3 was passed by the first answer.
+          fault: {
+            type: 'transform',
+            transform: a => ({ ...a, body: JSON.stringify({ credits: reads++ === 0 ? 5 : 0 }) })
+          }
+        }
+      ]
+    })
+    const io = await runOn(emulator, { 'instance-count': '1', command: 'sleep 60', 'max-credits': '3' })
+    expect(io.outputs.outcome).toBe('over-budget')
+    expect(io.failures[0]).toMatch(/when its credits \(5\) passed max-credits \(3\)/)
+  })
+})
+
 describe('max-credits before the create', () => {
   const failing = { 'instance-count': '4', command: "sh -c 'sleep 0.5; exit 1'" }
 
@@ -168,7 +201,7 @@ describe('max-credits before the create', () => {
     expect(io.state).toMatchObject({ taskEnded: 'true' })
   })
 
-  it('refuses when the account cannot cover the estimate (the cap could), and starts when it can', async () => {
+  it('refuses when the account cannot cover the estimate, though the cap could', async () => {
     const emulator = await dear({ credits: { balance: 2.5 } })
     const first = await runOn(emulator, failing)
     const left = 2.5 - Number(first.outputs.credits)

@@ -50,22 +50,23 @@ export class CreditsWatch {
    * Reads the credits if the interval has passed since the last read; sets `over` once they pass the cap. Not once
    * the task is bringing its results back (`state`): its computing is done, and an abort would only lose them.
    */
-  async check(state?: string): Promise<void> {
+  async check(state?: string, signal?: AbortSignal): Promise<void> {
     const { clock, intervalMs = CREDITS_READ_MS } = this.options
     if (state === 'UploadingResults' || state === 'DownloadingResults') return
     if (this.over !== undefined || clock.now() - this.last < intervalMs) return
     this.last = clock.now()
-    await this.read()
+    await this.read(signal)
   }
 
-  /** One read now (also after the end, for the summary's figure); never throws. */
-  async read(): Promise<number | undefined> {
+  /** One read now, ended early by `signal` (the step's stop, its timeout); never throws. */
+  async read(signal?: AbortSignal): Promise<number | undefined> {
     const { client, uuid, cap } = this.options
     try {
+      const timeout = AbortSignal.timeout(CREDITS_READ_TIMEOUT_MS)
       const quick = client.with({
         timeoutMs: CREDITS_READ_TIMEOUT_MS,
         retry: NO_RETRY,
-        signal: AbortSignal.timeout(CREDITS_READ_TIMEOUT_MS)
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout
       })
       const figure = readCredits(await quick.getTaskCredits(uuid))
       if (figure === undefined) return this.failed('the answer has no readable number of credits')

@@ -57,7 +57,8 @@ export async function followStep(
     }
     const happened = await followAndBringBack(settings, submitted, client, context)
     const { followed } = happened
-    const seen = { spent: followed?.credits?.spent, over: followed?.ending === 'over-budget' }
+    // No task of this attempt (every instance kept or cached): nothing was spent.
+    const seen = { spent: followed ? followed.credits?.spent : 0, over: followed?.ending === 'over-budget' }
     return { ...happened, budget: budgetFacts(settings, start?.budget, seen) }
   } finally {
     submitted.storage?.close()

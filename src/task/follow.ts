@@ -196,7 +196,7 @@ function watchWithOutput(
       options.onTask?.(task)
       // Once the task has ended, finish() reads what is left (and confirms nothing more comes).
       if (!isFinalState(task.state)) await output.readNew(completedIds(task))
-      if (!isFinalState(task.state)) await options.credits?.check(task.state)
+      if (!isFinalState(task.state)) await options.credits?.check(task.state, signal)
     }
   })
 }
