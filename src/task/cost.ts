@@ -59,7 +59,7 @@ export async function readCost(
     Promise.all(
       uuids.map(uuid =>
         readFigure(() => read(uuid), parse, clock, deadline, signal).catch((error: unknown) => {
-          debug(`The ${what} of task ${uuid} could not be read (${errorMessage(error)}); it is left out.`)
+          debug(`The ${what} of the task could not be read (${errorMessage(error)}); it is left out.`)
           return undefined
         })
       )
