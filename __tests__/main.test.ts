@@ -179,7 +179,9 @@ describe('run()', () => {
       fault: { type: 'status', status: 402, message: 'Not enough credits' }
     })
     const poor = await runWith({ command: 'echo' })
-    expect(poor.failures[0]).toMatch(/answered 402: Not enough credits\. The account has not enough credits/)
+    expect(poor.failures[0]).toMatch(
+      /answered 402: Not enough credits\. The Qarnot account has not enough credits/
+    )
     emulator.faults.add({
       endpoint: 'POST /tasks',
       fault: { type: 'status', status: 400, message: 'Invalid task file. Invalid fields: range-length' }

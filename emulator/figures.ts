@@ -25,9 +25,9 @@ const round = (value: number, digits = 6): number => {
   return Math.round(value * scale) / scale
 }
 
-/** Credits of a task that ran `coreSeconds` core-seconds: `{"credits": number}`. */
-export function creditsOf(coreSeconds: number): { credits: number } {
-  return { credits: round(coreSeconds * CREDITS_PER_CORE_SECOND) }
+/** Credits of a task that ran `coreSeconds` core-seconds at `perCoreSecond`: `{"credits": number}`. */
+export function creditsOf(coreSeconds: number, perCoreSecond = CREDITS_PER_CORE_SECOND): { credits: number } {
+  return { credits: round(coreSeconds * perCoreSecond) }
 }
 
 /** The facts, by the names the Python SDK reads (carbon_facts.py). */

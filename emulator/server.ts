@@ -60,7 +60,22 @@ export interface EmulatorOptions {
    * their commands (emulator/clock.ts). For benchmarks of long tasks; `clock` is the clock a client must share.
    */
   readonly timeScale?: number
+  /** The account's credits, what running costs, and when a create is refused for lack of them (§9). */
+  readonly credits?: EmulatorCredits
 }
+
+/** The account's credits (docs/emulator.md, "Credits and carbon"); every figure in credits. */
+export interface EmulatorCredits {
+  /** What one core-second of execution costs (default CREDITS_PER_CORE_SECOND: 1.8 credits per core-hour). */
+  readonly perCoreSecond?: number
+  /** What the account holds before any task ran (default DEFAULT_ACCOUNT_CREDITS). */
+  readonly balance?: number
+  /** A create is refused `402 Not enough credits` while the credits left are below this (default 0). */
+  readonly refuseBelow?: number
+}
+
+/** What the account holds when a test says nothing. */
+export const DEFAULT_ACCOUNT_CREDITS = 1000
 
 /** The account's email (`GET /info`), which is also its storage access key (§8). */
 export const EMULATOR_EMAIL = 'emulator@localhost'
@@ -205,6 +220,14 @@ export function matchRoute(method: string, pathname: string): Route | undefined 
     if (rest[0]?.toLowerCase() === 'v1') rest.shift()
     const leaf = service === 'credits' ? 'credits' : 'carbon-facts'
     const [what, taskId, last] = rest
+    // `/credits/v1/accounts/credits`: the account's credits (Python SDK `__init__.py`, C# SDK `CreditsClient.cs`).
+    if (
+      service === 'credits' &&
+      rest.length === 2 &&
+      what.toLowerCase() === 'accounts' &&
+      taskId.toLowerCase() === 'credits'
+    )
+      return { endpoint: key('/credits/v1/accounts/credits'), params: [] }
     if (rest.length === 3 && what.toLowerCase() === 'tasks' && last.toLowerCase() === leaf)
       return { endpoint: key(`/${service}/v1/tasks/{uuid}/${leaf}`), params: [taskId] }
     return undefined
@@ -262,6 +285,8 @@ export class QarnotEmulator {
   private stopping = false
   /** Which tasks the platformFailures quirk strikes next. */
   private readonly platformFailures: PlatformFailureSchedule
+  /** Credits spent by tasks deleted since: the account keeps having paid for them. */
+  private spentByGone = 0
 
   constructor(private readonly options: EmulatorOptions = {}) {
     this.platformFailures = new PlatformFailureSchedule(options.quirks?.platformFailures ?? [])
@@ -630,6 +655,7 @@ export class QarnotEmulator {
     this.leaving.add(idle)
     void idle.finally(() => this.leaving.delete(idle))
     task.deleted = true
+    this.spentByGone += this.creditsOfTask(task)
     this.tasks.delete(task.uuid)
     this.poolOfTask.delete(task.uuid)
     this.rebalance()
@@ -739,7 +765,9 @@ export class QarnotEmulator {
         return this.output(data)
       }
       case 'GET /credits/v1/tasks/{uuid}/credits':
-        return { body: creditsOf(this.figuresTask(first, this.quirks.creditsAnswer).executionSeconds()) }
+        return { body: { credits: this.creditsOfTask(this.figuresTask(first, this.quirks.creditsAnswer)) } }
+      case 'GET /credits/v1/accounts/credits':
+        return { body: { credits: this.accountCredits() } }
       case 'GET /carbon/v1/tasks/{uuid}/carbon-facts': {
         const task = this.figuresTask(first, this.quirks.carbonAnswer)
         // Query names are bound ignoring case, as the API's ASP.NET binding does (§3).
@@ -844,6 +872,9 @@ export class QarnotEmulator {
     if (invalid.length === 0 && create.shortname && this.findTask(create.shortname))
       invalid.push('shortname-uniqueness')
     if (invalid.length > 0) throw this.invalidTask(invalid)
+    // The documented refusal (§3); what the real API compares the balance with is not published.
+    if (this.accountCredits() < (this.options.credits?.refuseBelow ?? 0))
+      throw new HttpError(402, 'Not enough credits')
     let pool = this.placement(create)
     const spec = storageSpecOf(create)
     if (usesStorage(spec)) {
@@ -881,6 +912,18 @@ export class QarnotEmulator {
     this.tasks.set(task.uuid, task)
     if (pool) this.poolOfTask.set(task.uuid, pool)
     return { uuid: task.uuid }
+  }
+
+  /** What a task has spent so far: its core-seconds at the account's rate (it grows while the task runs). */
+  creditsOfTask(task: EmulatedTask): number {
+    return creditsOf(task.executionSeconds(), this.options.credits?.perCoreSecond).credits
+  }
+
+  /** The account's credits left: its balance less what every task (deleted ones too) has spent so far. */
+  accountCredits(): number {
+    const spent = this.allTasks().reduce((sum, task) => sum + this.creditsOfTask(task), this.spentByGone)
+    const left = (this.options.credits?.balance ?? DEFAULT_ACCOUNT_CREDITS) - spent
+    return Math.round(left * 1e6) / 1e6
   }
 
   private invalidTask(invalid: readonly string[]): HttpError {

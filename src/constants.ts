@@ -43,7 +43,8 @@ export const Input = {
   HandOffAfter: 'hand-off-after',
   ContinueWith: 'continue-with',
   SnapshotInterval: 'snapshot-interval',
-  InfrastructureRetries: 'infrastructure-retries'
+  InfrastructureRetries: 'infrastructure-retries',
+  MaxCredits: 'max-credits'
 } as const
 export type InputName = (typeof Input)[keyof typeof Input]
 
@@ -100,7 +101,9 @@ export const Outcome = {
   /** A fork's pull request refused outright: `pull-requests-from-forks: never`, or a run without the secrets. */
   RefusedFork: 'refused-fork',
   /** hand-off-after was reached: the step ended, the task runs on, to be collected by a step with `task:`. */
-  HandedOff: 'handed-off'
+  HandedOff: 'handed-off',
+  /** The estimate or the task's credits passed `max-credits` (docs/budget.md). */
+  OverBudget: 'over-budget'
 } as const
 export type OutcomeValue = (typeof Outcome)[keyof typeof Outcome]
 

@@ -8,6 +8,7 @@ import {
   QarnotApiError,
   QarnotNetworkError,
   invalidFields,
+  paymentRefusal,
   rootError
 } from './qarnot/errors.js'
 import { errorMessage, redactUrl } from './words.js'
@@ -40,6 +41,13 @@ export function explainError(error: unknown, apiUrl: string, phase: ErrorPhase =
   if (root instanceof QarnotApiError && /shortname-uniqueness/i.test(root.apiMessage)) {
     return `${message}. The first create made the task but its answer was lost, and the task could not be found by its shortname since (it may have been deleted already); look for it on Tasq.`
   }
+  const payment = phase === 'start' ? paymentRefusal(error) : undefined
+  if (payment === 'credits') {
+    return `${message}. The Qarnot account has not enough credits to start this task: add credits on Tasq (or ask the account's owner to), then run the step again. The step's inputs are not the cause.`
+  }
+  if (payment === 'hardware') {
+    return `${message}. No hardware Qarnot offers matches the '${Input.Hardware}' constraints: loosen them, or check them on Tasq.`
+  }
   if (root instanceof QarnotAnswerError) {
     return `${message}. Check that '${Input.ApiUrl}' (${apiUrl}) is the Qarnot API and not a proxy or web page.`
   }
@@ -47,8 +55,6 @@ export function explainError(error: unknown, apiUrl: string, phase: ErrorPhase =
     switch (root.status) {
       case 401:
         return `${message}. The token was refused: check the '${Input.Token}' input (usually secrets.QARNOT_TOKEN) holds a current API token from Tasq, and that '${Input.ApiUrl}' (${apiUrl}) is the cluster it belongs to.`
-      case 402:
-        return `${message}. The account has not enough credits for this task (or no hardware matches the '${Input.Hardware}' constraints); add credits on Tasq or ask for fewer resources.`
       case 403:
         if (/maximum number of tasks/i.test(root.apiMessage)) {
           return `${message}. Completed tasks count against the account's task quota until deleted: delete old tasks on Tasq, or set '${Input.AutoDelete}: true' so Qarnot may remove completed ones.`

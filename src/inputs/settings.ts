@@ -23,6 +23,7 @@ import { stepTag } from '../task/rerun.js'
 import { CACHE_SALT_PATTERN } from '../cache/key.js'
 import { readForkSettings, type ForkSettings } from './forks.js'
 import { HANDED_OFF_SELECTOR, readLongRun, type HandOffSettings, type LongRunSettings } from './hand-off.js'
+import { readMaxCredits } from './budget.js'
 import {
   SECRET_CONSTANT_PREFIX,
   makeShortname,
@@ -138,6 +139,8 @@ export interface Settings {
   readonly collectHandedOff?: { readonly deleteCollected: boolean }
   /** Follow-up tasks that may re-run instances the platform failed (docs/infrastructure-retries.md); 0: none. */
   readonly infrastructureRetries: number
+  /** The `max-credits` cap of the step (docs/budget.md); undefined without one. */
+  readonly maxCredits: number | undefined
 }
 
 export interface SettingsContext {
@@ -330,6 +333,7 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     files: readFiles(read, context.env, followTask !== undefined, cache !== undefined),
     cache,
     forks: readForkSettings(read),
+    maxCredits: readMaxCredits(read, wait),
     infrastructureRetries:
       readWholeNumber(read, Input.InfrastructureRetries, 0, MOST_INFRASTRUCTURE_RETRIES) ?? 1,
     handOff: longRun.handOff,

@@ -216,6 +216,11 @@ export class QarnotClient {
     })
   }
 
+  /** `GET /credits/v1/accounts/credits`: the credits left in the account (docs/qarnot-api.md §9), as getTaskCredits. */
+  getAccountCredits(): Promise<unknown> {
+    return this.json({ method: 'GET', path: '/credits/v1/accounts/credits', root: true })
+  }
+
   /** `GET /carbon/v1/tasks/{uuid}/carbon-facts`, as getTaskCredits. */
   getTaskCarbonFacts(uuid: string): Promise<unknown> {
     return this.json({

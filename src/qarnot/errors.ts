@@ -120,3 +120,20 @@ export function invalidFields(message: string): string[] {
     .map(field => field.replace(/\.$/, '').trim())
     .filter(Boolean)
 }
+
+/** Words of a refusal for lack of credits, whatever its status (docs/qarnot-api.md §3: `402 Not enough credits`). */
+const NOT_ENOUGH_CREDITS = /\b(not enough|insufficient|no more|out of) credits?\b/i
+
+/**
+ * Why a create was refused for money or hardware: a 402 is "not enough credits" unless its message speaks of
+ * hardware constraints (the Python SDK's `task.py` tells them apart by those words); any refusal that says "not
+ * enough credits" is about credits. Undefined for anything else.
+ */
+export function paymentRefusal(error: unknown): 'credits' | 'hardware' | undefined {
+  const root = rootError(error)
+  if (!(root instanceof QarnotApiError)) return undefined
+  if (root.status === 402 && /hardware constraint/i.test(root.apiMessage)) return 'hardware'
+  if (root.status === 402 || (root.status >= 400 && NOT_ENOUGH_CREDITS.test(root.apiMessage)))
+    return 'credits'
+  return undefined
+}

@@ -19,6 +19,8 @@ import { NO_OUTPUT, type CacheFacts, type StepReport } from './model.js'
 import { describePlatformRetries, type PlatformRetryFacts } from './recovered.js'
 import { decideOutcome, describeOutcome, type StepEnding } from './outcome.js'
 import type { HandOffReport } from '../step/hand-off.js'
+import { lateNote, type BudgetFacts } from '../budget/cap.js'
+import { Outcome } from '../constants.js'
 
 export interface WhatHappened {
   readonly ending: StepEnding
@@ -40,6 +42,8 @@ export interface WhatHappened {
   readonly elapsedMs: number
   /** Instances the platform failed, and the follow-up tasks that ran them again (docs/infrastructure-retries.md). */
   readonly platformRetries?: PlatformRetryFacts
+  /** Under `max-credits`: the cap, the estimate and what was read of the spend. */
+  readonly budget?: BudgetFacts
 }
 
 /** The verdict over the whole request: this attempt's task, and what a re-run kept from earlier ones. */
@@ -59,6 +63,7 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
   const planned = happened.plan ? describePlan(happened.plan) : undefined
   const missing = settings.files?.resultsIncomplete === 'warn' ? [] : (happened.results?.missing ?? [])
   const outcome = decideOutcome(ending, verdict, missing.length)
+  const budget = finalBudget(happened)
   const wording = describeOutcome({
     ending,
     outcome,
@@ -66,7 +71,8 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
     uuid: task?.uuid,
     timeoutMs: settings.timeoutMs,
     results: { directory: settings.files?.results ?? '', missing },
-    handOff: happened.handOff
+    handOff: happened.handOff,
+    budget
   })
   const unexpected = verdict ? describeUnexpected(verdict) : ''
   const empty = noResultsNote(happened, verdict, settings)
@@ -92,7 +98,10 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
       ...(happened.results?.notes ?? []),
       ...(empty ? [empty] : []),
       ...(followed?.output.notes ?? []),
-      ...(unexpected ? [unexpected] : [])
+      ...(unexpected ? [unexpected] : []),
+      ...[lateNote(budget, outcome === Outcome.OverBudget)].filter(
+        (note): note is string => note !== undefined
+      )
     ],
     cost: happened.cost,
     files: filesOf(happened, settings, empty),
@@ -100,8 +109,16 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
     ...(happened.cache && { cache: happened.cache }),
     ...(happened.handOff && {
       handOff: { collection: happened.handOff.collection, failed: happened.handOff.failed }
-    })
+    }),
+    ...(budget && { budget })
   }
+}
+
+/** The budget as the summary shows it: this attempt's task's credits as read after the end, else the last seen. */
+function finalBudget({ budget, cost, task }: WhatHappened): BudgetFacts | undefined {
+  if (!budget) return undefined
+  const read = task ? cost?.perTask?.get(task.uuid) : undefined
+  return read === undefined ? budget : { ...budget, spent: Math.max(read, budget.spent ?? 0) }
 }
 
 /**

@@ -2,6 +2,7 @@
 import type { CacheSource } from '../cache/saved-credits.js'
 import type { OutcomeValue } from '../constants.js'
 import type { CarbonFacts } from '../qarnot/cost.js'
+import type { BudgetFacts } from '../budget/cap.js'
 import type { TimelineView } from '../task/timeline.js'
 import type { Verdict } from '../task/verdict.js'
 
@@ -92,4 +93,6 @@ export interface StepReport {
   readonly cost?: { readonly credits?: number; readonly carbon?: CarbonFacts }
   /** The task was handed off: how it will be collected; `failed` when continue-with could not dispatch. */
   readonly handOff?: { readonly collection: string; readonly failed: boolean }
+  /** Under `max-credits`: the cap, the estimate, and this attempt's task's credits (docs/budget.md). */
+  readonly budget?: BudgetFacts
 }

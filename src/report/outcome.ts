@@ -9,13 +9,14 @@ import type { WatchEnding } from '../task/watch.js'
 import { isFinalState } from '../task/states.js'
 import { plural } from '../words.js'
 import { failureMessage } from './failure-message.js'
+import { credits, type BudgetFacts } from '../budget/cap.js'
 
 /** How the step ended, as far as the outcome is concerned. */
 export type StepEnding =
   /** `wait: false`: the task was created and left to run. */
   | { readonly kind: 'submitted' }
   /** No task was made: the create was refused, or failed for good. `message` explains it. */
-  | { readonly kind: 'not-created'; readonly message: string }
+  | { readonly kind: 'not-created'; readonly message: string; readonly overBudget?: boolean }
   /** The step was stopped, or its timeout passed, before the task was created (or while it was). */
   | { readonly kind: 'stopped-creating'; readonly timedOut?: boolean }
   /** A re-run attempt whose earlier attempts had already computed every instance well: nothing was created. */
@@ -48,7 +49,7 @@ function outcomeOfTask(ending: StepEnding, verdict: Verdict | undefined): Outcom
     case 'submitted':
       return Outcome.Submitted
     case 'not-created':
-      return Outcome.Failure
+      return ending.overBudget ? Outcome.OverBudget : Outcome.Failure
     case 'stopped-creating':
       return ending.timedOut ? Outcome.TimedOut : Outcome.Cancelled
     case 'nothing-to-rerun':
@@ -57,6 +58,8 @@ function outcomeOfTask(ending: StepEnding, verdict: Verdict | undefined): Outcom
       if (ending.ending === 'handed-off') return Outcome.HandedOff
       if (ending.ending === 'stopped') return Outcome.Cancelled
       if (ending.ending === 'timeout') return Outcome.TimedOut
+      // Every instance succeeded before the abort could stop one: the work is done (the notes say it passed the cap).
+      if (ending.ending === 'over-budget') return verdict?.passed ? Outcome.Success : Outcome.OverBudget
       if (ending.ending === 'lost' || !verdict) return Outcome.Failure
       if (verdict.passed) return Outcome.Success
       return verdict.state === 'Cancelled' ? Outcome.Cancelled : Outcome.Failure
@@ -73,6 +76,8 @@ export interface OutcomeFacts {
   readonly results?: { readonly directory: string; readonly missing: readonly string[] }
   /** With the `handed-off` outcome: after how long, and how the task will be collected (one sentence). */
   readonly handOff?: { readonly afterMs: number; readonly collection: string }
+  /** Under `max-credits`: the cap and what was spent. */
+  readonly budget?: BudgetFacts
 }
 
 export interface Wording {
@@ -98,6 +103,10 @@ function title(facts: OutcomeFacts): string {
       return ending.kind === 'stopped-creating'
         ? '⏱️ Timeout reached before the Qarnot task ran'
         : '⏱️ Qarnot task aborted after the timeout'
+    case Outcome.OverBudget:
+      return ending.kind === 'not-created'
+        ? '💸 Qarnot task not started: over max-credits'
+        : '💸 Qarnot task aborted: its credits passed max-credits'
     case Outcome.Cancelled:
       return ending.kind === 'followed' && ending.leftRunning
         ? '⛔ Step cancelled: the Qarnot task was left running'
@@ -143,6 +152,7 @@ function headline(facts: OutcomeFacts): string {
   if (outcome === Outcome.Success)
     return `${label} succeeded: ${plural(verdict?.instances.length ?? 0, 'instance')}.`
   if (outcome === Outcome.ResultsIncomplete) return resultsHeadline(label, facts.results)
+  if (outcome === Outcome.OverBudget) return budgetHeadline(label, state, facts.budget)
   if (outcome === Outcome.TimedOut) {
     return `${label} ${abortedOrAsked(state)} after the timeout of ${formatDuration(facts.timeoutMs ?? 0)} (state ${state}).`
   }
@@ -159,6 +169,13 @@ function resultsHeadline(label: string, results: OutcomeFacts['results']): strin
   const first = (missing[0] ?? 'some of them could not be brought back').replace(/\.$/, '')
   const more = missing.length > 1 ? ` (and ${plural(missing.length - 1, 'more problem')}: see the notes)` : ''
   return `${label} succeeded, but not every result file came back into ${results?.directory ?? 'the results folder'}: ${first}${more}. Set results-incomplete: warn to pass anyway.`
+}
+
+/** The task passed its cap: what it spent as far as read, the cap, and what became of it. */
+function budgetHeadline(label: string, state: string, budget: BudgetFacts | undefined): string {
+  const spent = budget?.spent !== undefined ? ` (${credits(budget.spent)})` : ''
+  const cap = budget ? ` (${credits(budget.cap)})` : ''
+  return `${label} ${abortedOrAsked(state)} when its credits${spent} passed max-credits${cap} (state ${state}).`
 }
 
 /** "was aborted" once the task was seen in a final state; until then only the abort is known to be asked for. */

@@ -12,6 +12,7 @@ import type { CacheFacts, StepReport } from './model.js'
 import { renderPictures } from './pictures.js'
 import { codeSpan, escapeHtml, formatSeconds, listText, tableCell, utf8Bytes } from './text.js'
 import { plural } from '../words.js'
+import { budgetLine } from '../budget/cap.js'
 
 /** GitHub's limit is 1,048,576 bytes; keep a margin for what other steps or the runner add. */
 export const SUMMARY_BUDGET_BYTES = 900 * 1024
@@ -189,6 +190,8 @@ function header(report: StepReport): string[] {
   const cost = costLine(report.cost)
   const lines = [`## ${report.title}`, '', `${task}state \`${tableCell(report.state)}\`${followed}`, '']
   if (cost) lines.push(`**Cost** ${cost}`, '')
+  const budget = budgetLine(report.budget)
+  if (budget) lines.push(`**Budget** ${tableCell(budget)}`, '')
   const files = filesLine(report.files)
   if (files) lines.push(`**Files** ${files}`, '')
   const cache = cacheLine(report.cache)

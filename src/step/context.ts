@@ -16,6 +16,8 @@ export interface StepContext {
   readonly badReadBudgetMs?: number
   /** How the cache asks an image's registry for its digest (default: fetch; tests give a local registry). */
   readonly registryFetch?: typeof fetch
+  /** The least time between two reads of a running task's credits under `max-credits` (tests shorten it). */
+  readonly creditsReadMs?: number
 }
 
 /** After the timeout, result files of a task that ended (or was aborted) still come for this long. */

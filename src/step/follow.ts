@@ -30,6 +30,7 @@ import { recordSuccesses } from '../cache/record.js'
 import type { CacheEntry } from '../cache/entry.js'
 import type { CacheSource } from '../cache/saved-credits.js'
 import type { CacheFacts } from '../report/model.js'
+import type { BudgetEstimate, BudgetFacts } from '../budget/cap.js'
 import { decideVerdict, type InstanceResult } from '../task/verdict.js'
 
 /** What happened, and the tasks that ended, whose cost is read. */
@@ -44,7 +45,11 @@ export async function followStep(
   const { plan, start } = submitted
   try {
     if (start?.refusal !== undefined)
-      return { ending: { kind: 'not-created', message: start.refusal }, costed: [] }
+      return {
+        ending: { kind: 'not-created', message: start.refusal, overBudget: start.overBudget },
+        costed: [],
+        budget: budgetFacts(settings, start.budget, { spent: 0, over: start.overBudget === true })
+      }
     if (start?.stopped) {
       const ending = { kind: 'stopped-creating', timedOut: submitted.timedOut } as const
       return { ending, task: start.task, costed: [] }
@@ -59,7 +64,11 @@ export async function followStep(
         costed: []
       }
     }
-    return await followAndBringBack(settings, submitted, client, context)
+    const happened = await followAndBringBack(settings, submitted, client, context)
+    const { followed } = happened
+    // No task of this attempt (every instance kept or cached): nothing was spent.
+    const seen = { spent: followed ? followed.credits?.spent : 0, over: followed?.ending === 'over-budget' }
+    return { ...happened, budget: budgetFacts(settings, start?.budget, seen) }
   } finally {
     submitted.storage?.close()
   }
@@ -92,7 +101,7 @@ async function followAndBringBack(
         stop,
         started: context.started ?? clock.now(),
         logsDir,
-        badReadBudgetMs: context.badReadBudgetMs
+        ...readPacing(context)
       })
     : undefined
   const files = followed?.files ?? new InstanceOutputFiles(logsDir)
@@ -149,6 +158,21 @@ async function snapshotsFor(
     info: logLine(io),
     warning: message => io.warning(message)
   })
+}
+
+/** How long bad status reads are ridden out, and how often credits are read (tests shorten both). */
+function readPacing({ badReadBudgetMs, creditsReadMs }: StepContext) {
+  return { badReadBudgetMs, creditsReadMs }
+}
+
+/** What the summary says of `max-credits`, when it is set: the cap, the estimate, what was read of the spend. */
+function budgetFacts(
+  settings: Settings,
+  estimate: BudgetEstimate | undefined,
+  seen: { spent: number | undefined; over: boolean }
+): BudgetFacts | undefined {
+  if (settings.maxCredits === undefined) return undefined
+  return { cap: settings.maxCredits, estimate, ...seen }
 }
 
 /** The instances not computed now: kept from earlier attempts (output read back), and cache hits (replayed). */

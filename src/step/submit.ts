@@ -12,7 +12,7 @@ import { HURRIED_REQUEST_TIMEOUT_MS, HURRIED_RETRY } from '../qarnot/retry.js'
 import { keptOfFollowedTask, planAttempt } from '../task/earlier.js'
 import { encodeKept } from '../task/kept-label.js'
 import type { TaskOutputWire } from '../qarnot/types.js'
-import type { RerunPlan } from '../task/rerun.js'
+import type { EarlierTask, RerunPlan } from '../task/rerun.js'
 import { startTask, type TaskStart } from '../task/start.js'
 import { errorMessage } from '../words.js'
 import { boundedSignal, type StepContext } from './context.js'
@@ -41,7 +41,10 @@ export async function submitStep(
   const { io, clock, env } = context
   const stop = boundedSignal(context)
   const timedOut = (): boolean => !context.stop.aborted && stop.aborted
-  let plan = await planAttempt(settings, client.with({ signal: stop }), logLine(io))
+  let earlier: readonly EarlierTask[] | undefined
+  let plan = await planAttempt(settings, client.with({ signal: stop }), logLine(io), found => {
+    earlier = found
+  })
   if (plan.kind === 'none') return { ...(await storageForKept(settings, prepared, client, context)), plan }
   if (stop.aborted) {
     return {
@@ -63,7 +66,7 @@ export async function submitStep(
   const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY })
   const start = await startTask(
     settings,
-    { io, client, hurried, clock, stop, only, keptLabel, env, registryFetch: context.registryFetch },
+    { io, client, hurried, clock, stop, only, keptLabel, env, registryFetch: context.registryFetch, earlier },
     prepared
   )
   if (start.stopped && timedOut()) io.saveState(State.MustAbort, 'true')

@@ -17,6 +17,8 @@ const LAG_RETRY_MS = 400
 export interface TaskCost {
   readonly credits?: number
   readonly carbon?: CarbonFacts
+  /** The credits of each task whose figure was read (`max-credits` shows this attempt's own). */
+  readonly perTask?: ReadonlyMap<string, number>
 }
 
 /** One figure of one task, read again while it answers 404 (not there yet) and time is left. */
@@ -54,19 +56,26 @@ export async function readCost(
     read: (uuid: string) => Promise<unknown>,
     parse: (a: unknown) => T | undefined
   ) =>
-    Promise.all(uuids.map(uuid => readFigure(() => read(uuid), parse, clock, deadline, signal))).then(
-      figures => (figures.every(f => f !== undefined) ? (figures as T[]) : undefined),
-      (error: unknown) => {
-        debug(`The ${what} of the task could not be read (${errorMessage(error)}); it is left out.`)
-        return undefined
-      }
+    Promise.all(
+      uuids.map(uuid =>
+        readFigure(() => read(uuid), parse, clock, deadline, signal).catch((error: unknown) => {
+          debug(`The ${what} of the task could not be read (${errorMessage(error)}); it is left out.`)
+          return undefined
+        })
+      )
     )
   const [credits, carbon] = await Promise.all([
     all('credits', uuid => quick.getTaskCredits(uuid), readCredits),
     all('carbon facts', uuid => quick.getTaskCarbonFacts(uuid), readCarbonFacts)
   ])
+  const whole = <T>(figures: (T | undefined)[]): T[] | undefined =>
+    figures.every((f): f is T => f !== undefined) ? figures : undefined
+  const perTask = new Map<string, number>()
+  credits.forEach((figure, index) => figure !== undefined && perTask.set(uuids[index], figure))
+  const carbonFacts = whole(carbon)
   return {
-    credits: credits?.reduce((sum, value) => sum + value, 0),
-    carbon: carbon ? sumCarbonFacts(carbon) : undefined
+    credits: whole(credits)?.reduce((sum, value) => sum + value, 0),
+    carbon: carbonFacts ? sumCarbonFacts(carbonFacts) : undefined,
+    perTask
   }
 }

@@ -37,7 +37,8 @@ const NO_RERUN: RerunPlan = { kind: 'all', reason: undefined }
 export async function planAttempt(
   settings: Settings,
   client: QarnotClient,
-  log: (m: string) => void
+  log: (m: string) => void,
+  found?: (tasks: readonly EarlierTask[]) => void
 ): Promise<RerunPlan> {
   const { rerun, task } = settings
   if (!task || rerun.attempt <= 1 || rerun.mode === 'all') return NO_RERUN
@@ -47,10 +48,11 @@ export async function planAttempt(
       reason: 'this run does not say which step this is (no GITHUB_RUN_ID or GITHUB_JOB)'
     }
   try {
-    const found = await findEarlierTasks(client, rerun.stepTag, rerun.attempt)
-    if ('reason' in found) return { kind: 'all', reason: found.reason }
+    const earlier = await findEarlierTasks(client, rerun.stepTag, rerun.attempt)
+    if ('reason' in earlier) return { kind: 'all', reason: earlier.reason }
+    found?.(earlier.tasks)
     const sent = task.instances.kind === 'range' ? (task.instances.text ?? '').length : 0
-    return boundRerun(planRerun(task.instances.intervals, found.tasks, rerun.attempt), sent)
+    return boundRerun(planRerun(task.instances.intervals, earlier.tasks, rerun.attempt), sent)
   } catch (error) {
     log(`Could not look for the tasks of earlier attempts (${errorMessage(error)}).`)
     return {
@@ -69,7 +71,7 @@ export const MAX_EARLIER_TASKS = 50
  * verdict is never taken from it. Entries whose tags do not name the step are passed over (a server that ignored
  * the filter); a task gone between the list and its read is gone.
  */
-async function findEarlierTasks(
+export async function findEarlierTasks(
   client: QarnotClient,
   tag: string,
   attempt: number

@@ -21,6 +21,7 @@ import { outputReadDue } from './output-cadence.js'
 import { BUSY_READ_BYTES, OutputFollower } from './output-follower.js'
 import { isFinalState } from './states.js'
 import { watchTask, type WatchEnding, type WatchResult } from './watch.js'
+import { CreditsWatch } from '../budget/watch.js'
 
 /**
  * What follows a stop, a timeout or a lost task (the abort, the wait for Cancelled, the last reads) fits in this,
@@ -60,6 +61,8 @@ export interface FollowOptions {
   /** The task is to be aborted for a reason other than a cancel (timeout, lost): the post step must finish it. */
   readonly onMustAbort?: () => void
   readonly onOutput?: (stream: OutputStream, chunks: ReadonlyMap<number, string>) => void | Promise<void>
+  /** Under `max-credits`: the task's credits, read on this loop's clock; it is aborted once they pass the cap. */
+  readonly credits?: CreditsWatch
 }
 
 export interface FollowResult {
@@ -76,6 +79,8 @@ export interface FollowResult {
   readonly output: OutputFollower
   /** When instances and states were seen, for the summary's pictures (followStartedTask records it). */
   readonly timeline?: TimelineView
+  /** Under `max-credits`: what was read of the task's credits (followStartedTask makes it). */
+  readonly credits?: CreditsWatch
 }
 
 /** Sends the abort once, whoever asks first, in seconds: after a stop the runner gives no more, and a timeout must bound the step. */
@@ -193,6 +198,7 @@ function watchWithOutput(
     badReadBudgetMs: options.badReadBudgetMs,
     mayBeDeleted: options.mayBeDeleted,
     busy: () => output.lastReadBytes >= BUSY_READ_BYTES,
+    overBudget: () => options.credits?.over !== undefined,
     onBadRead: (error, sinceMs) =>
       log.info(
         `Reading task ${uuid} failed (${errorMessage(error)}); reading again (${Math.round(sinceMs / 1000)} s of failed reads so far).`
@@ -201,7 +207,9 @@ function watchWithOutput(
       options.onTask?.(task)
       // Once the task has ended, finish() reads what is left (and confirms nothing more comes).
       const now = options.clock.now()
-      if (isFinalState(task.state) || !outputReadDue(now, outputReadAt, output.lastReadBytes)) return
+      if (isFinalState(task.state)) return
+      await options.credits?.check(task.state, signal)
+      if (!outputReadDue(now, outputReadAt, output.lastReadBytes)) return
       outputReadAt = now
       await output.readNew(completedIds(task))
     }
@@ -233,7 +241,9 @@ async function endWatching(
       ? 'The step was cancelled'
       : watched.ending === 'timeout'
         ? `The timeout of ${formatDuration(options.timeoutMs ?? 0)} expired`
-        : `Task ${uuid} can no longer be followed (${errorMessage(watched.error)})`
+        : watched.ending === 'over-budget'
+          ? (options.credits?.over ?? 'The task passed max-credits')
+          : `Task ${uuid} can no longer be followed (${errorMessage(watched.error)})`
   if (watched.ending !== 'stopped') options.onMustAbort?.()
   await aborter.abort(why, quick)
   if (watched.ending === 'lost') return watched
@@ -267,6 +277,8 @@ export interface FollowStartedOptions {
   readonly stop: AbortSignal
   readonly logsDir: string
   readonly badReadBudgetMs?: number
+  /** The least time between two reads of the task's credits under `max-credits` (tests shorten it). */
+  readonly creditsReadMs?: number
 }
 
 /** Follows the task the step started, as the settings ask, and saves for post whether anything is left to do. */
@@ -275,6 +287,18 @@ export async function followStartedTask(options: FollowStartedOptions): Promise<
   const timeline = new TaskTimeline()
   if (task.initial) timeline.observe(task.initial, clock.now())
   const logProgress = progressLogger(io, clock)
+  const credits =
+    settings.maxCredits === undefined
+      ? undefined
+      : new CreditsWatch({
+          client: options.client,
+          uuid: task.uuid,
+          cap: settings.maxCredits,
+          clock,
+          intervalMs: options.creditsReadMs,
+          warn: message => io.warning(message),
+          debug: message => io.debug(message)
+        })
   const followed = await followTask({
     ...options,
     uuid: task.uuid,
@@ -293,10 +317,11 @@ export async function followStartedTask(options: FollowStartedOptions): Promise<
       logProgress(read)
     },
     onOutput: settings.streamLogs ? liveLog(io) : undefined,
-    onMustAbort: () => io.saveState(State.MustAbort, 'true')
+    onMustAbort: () => io.saveState(State.MustAbort, 'true'),
+    credits
   })
   // Handed off: saved before anything else can go wrong, so that the post step never aborts it.
   if (followed.ending === 'handed-off' && !followed.ended) io.saveState(State.HandedOff, 'true')
   if (followed.ended || followed.leftRunning) io.saveState(State.TaskEnded, 'true')
-  return { ...followed, timeline }
+  return { ...followed, timeline, credits }
 }

@@ -32,6 +32,9 @@ import {
 } from '../storage/session.js'
 import { KEPT_LABEL } from './kept-label.js'
 import { taskIntervals } from './verdict.js'
+import type { EarlierTask } from './rerun.js'
+import type { BudgetEstimate } from '../budget/cap.js'
+import { checkBeforeStart } from '../budget/estimate.js'
 
 export function taskUrl(uuid: string): string {
   return `${TASQ_TASK_URL}${uuid}`
@@ -61,6 +64,8 @@ export interface StartContext {
   /** How the cache asks an image's registry for its digest (default: fetch). */
   readonly registryFetch?: typeof fetch
   readonly env: NodeJS.ProcessEnv
+  /** This step's earlier tasks, when the re-run plan found them (for the `max-credits` estimate). */
+  readonly earlier?: readonly EarlierTask[]
 }
 
 /** Outputs and state written now still count if the step is cancelled or fails later. */
@@ -145,13 +150,21 @@ export type TaskStart = (
       readonly allCached: true
     }
   | { readonly task: StartedTask | undefined; readonly stopped: true; readonly refusal?: undefined }
-  | { readonly task?: undefined; readonly stopped?: undefined; readonly refusal: string }
+  | {
+      readonly task?: undefined
+      readonly stopped?: undefined
+      readonly refusal: string
+      /** Refused by `max-credits`: the estimate or the account could not cover the task. */
+      readonly overBudget?: boolean
+    }
 ) & {
   /** Storage, when the step has files: the results come back through it after the end. */
   readonly storage?: StorageSession
   readonly staged?: StagedFiles
   /** What the cache found, when it is on. */
   readonly cache?: CacheState
+  /** The `max-credits` estimate made before the create. */
+  readonly budget?: BudgetEstimate
 }
 
 /** Submit (or find) the task, its files staged first; never throws for what the API or storage answers. */
@@ -183,12 +196,17 @@ export async function startTask(
       if (misses.length === 0) return { allCached: true, storage, staged, cache }
       if (cache.hits.size > 0) only = idsToIntervals(misses)
     }
+    const budget = await budgetBeforeStart(settings, context, only)
+    if (budget?.refusal) {
+      io.saveState(State.TaskEnded, 'true')
+      return { refusal: budget.refusal, overBudget: true, storage, staged, cache, budget: budget.estimate }
+    }
     const task = settings.task
       ? await createTask(settings.task, settings, { ...context, only }, staged)
       : await findTask(settings.followTask ?? '', context)
     // Qarnot refused the range of the misses: every instance is computed, and the hits are not used.
     if (task.widened && cache && cache.hits.size > 0) cache = { ...cache, hits: new Map() }
-    return { task, storage, staged, cache }
+    return { task, storage, staged, cache, budget: budget?.estimate }
   } catch (error) {
     if (error instanceof SubmitStoppedError || stop.aborted) {
       // The task an interrupted create made and aborted, if one was found: the post step checks it again.
@@ -200,6 +218,23 @@ export async function startTask(
     if (!mayHaveCreated(error)) io.saveState(State.TaskEnded, 'true')
     return { refusal: refusalMessage(error, settings), storage, cache }
   }
+}
+
+/** Under `max-credits`, before a create: the estimate, and the refusal when it or the account cannot cover it. */
+function budgetBeforeStart(
+  settings: Settings,
+  context: StartContext,
+  only: IdInterval[] | undefined
+): Promise<{ estimate: BudgetEstimate; refusal?: string }> | undefined {
+  if (!settings.task || settings.maxCredits === undefined) return undefined
+  return checkBeforeStart(settings.maxCredits, countIds(only ?? settings.task.instances.intervals), {
+    client: context.client,
+    settings,
+    earlier: context.earlier,
+    debug: message => context.io.debug(message),
+    log: logLine(context.io),
+    signal: context.stop
+  })
 }
 
 /** The cache looked up, before the create: hits made whole, outputs in a folder of their own until followed. */

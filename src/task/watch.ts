@@ -11,8 +11,8 @@ import { observeTask, type PollHistory } from './poll-history.js'
 import { nextPollDelayMs } from './poll-schedule.js'
 import { isFinalState } from './states.js'
 
-/** `handed-off`: hand-off-after was reached with the task still running (docs/long-runs.md). */
-export type WatchEnding = 'final' | 'timeout' | 'stopped' | 'lost' | 'handed-off'
+/** `handed-off`: hand-off-after was reached with the task still running (docs/long-runs.md); `over-budget`: max-credits was passed (docs/budget.md). */
+export type WatchEnding = 'final' | 'timeout' | 'stopped' | 'lost' | 'handed-off' | 'over-budget'
 
 export interface WatchResult {
   /** The last task document read; undefined when no read ever succeeded. */
@@ -49,6 +49,8 @@ export interface WatchOptions {
    * a row it is taken as deleted, rather than ridden out for the whole budget.
    */
   readonly mayBeDeleted?: boolean
+  /** True once the task has passed its `max-credits` cap (checked after `onTask`): watching ends with `over-budget`. */
+  readonly overBudget?: () => boolean
 }
 
 /** The wait while output is arriving fast. */
@@ -99,6 +101,7 @@ export async function watchTask(options: WatchOptions): Promise<WatchResult> {
       history = observeTask(history, task, clock.now())
       await options.onTask?.(task)
       if (isFinalState(task.state)) return { task, ending: 'final' }
+      if (options.overBudget?.()) return { task, ending: 'over-budget' }
     }
     const ending = ended()
     if (ending) return { task, ending }
