@@ -86,17 +86,24 @@ describe('summary', () => {
     expect(markdown.indexOf('Instance 1: Failure')).toBeLessThan(markdown.indexOf('Instance 0: Success'))
   })
 
-  it('gives failed instances the larger share, successful ones what is left, within the budget', () => {
+  it('gives failed instances the larger share, then a few successful ones, folded, within the budget', () => {
     const big = 'é'.repeat(20_000) + '\n'
     const outputs = Object.fromEntries(
       Array.from({ length: 100 }, (_, id) => [id, { stdout: big, stderr: '' }])
     )
     const markdown = renderSummary(report(100, outputs, [7]))
     expect(Buffer.byteLength(markdown)).toBeLessThanOrEqual(SUMMARY_BUDGET_BYTES)
-    expect(markdown).toContain('Instance 7: Failure</summary>\n\n<b>stdout</b> (last 32.0 KiB of 39.1 KiB)')
-    const successNote = /Instance 0: Success<\/summary>\n\n<b>stdout<\/b> \(last ([\d.]+) KiB/.exec(markdown)
-    expect(Number(successNote?.[1])).toBeLessThan(8)
-    expect(markdown).not.toContain('is not shown here')
+    expect(markdown).toContain(
+      '<details open><summary>❌ Instance 7: Failure</summary>\n\n<b>stdout</b> (last 32.0 KiB of 39.1 KiB)'
+    )
+    // Above 20 successes, a few are shown, folded together, and the rest counted with the reason.
+    expect(markdown).toContain('<details><summary>✅ 5 of the 99 instances that succeeded</summary>')
+    expect(markdown.match(/<summary>✅ Instance \d+: Success<\/summary>/g)).toHaveLength(5)
+    expect(markdown).toContain(
+      'The output of 94 more instances that succeeded is not shown: this summary shows every instance that did not succeed, then 5 that did.'
+    )
+    expect(markdown).not.toContain('1 MiB')
+    expect(markdown).toContain('upload it with `actions/upload-artifact`')
   })
 
   it('with 10,000 instances: successful rows as ranges, output cut with a note, under 1 MiB', () => {
@@ -105,10 +112,48 @@ describe('summary', () => {
     )
     const markdown = renderSummary(report(10_000, outputs, [5, 6, 7, 9000]))
     expect(Buffer.byteLength(markdown)).toBeLessThanOrEqual(SUMMARY_BUDGET_BYTES)
-    expect(markdown).toContain('| 0-4,8-8999,9001-9999 | ✅ Success (9996) |')
+    expect(markdown).toContain('| 0-4, 8-8999, 9001-9999 | ✅ Success (9,996) |')
     expect(markdown).toContain('| 9000 | ❌ Failure |')
-    expect(markdown).toContain('Instance 9000: Failure')
-    expect(markdown).toMatch(/The output of \d+ instances \([\d,-]+\) is not shown here/)
+    expect(markdown).toContain('❌ Instance 9000: Failure')
+    expect(markdown).toMatch(/The output of 9,991 more instances that succeeded is not shown/)
+  })
+
+  it('at 3,000 instances with 31 scattered failures: every failure output first, short cells, the reason', () => {
+    const failing = Array.from({ length: 31 }, (_, i) => i * 97 + 11)
+    const outputs = Object.fromEntries(
+      Array.from({ length: 3000 }, (_, id) => [id, { stdout: `frame ${id}\n`, stderr: '' }])
+    )
+    const markdown = renderSummary(report(3000, outputs, failing, () => 'exit code 1'))
+    // No cell of the table holds more than ~120 characters; the whole list of ids is under it.
+    const rows = markdown.split('\n').filter(line => line.startsWith('| '))
+    for (const cell of rows.flatMap(line => line.split(' | '))) expect(cell.length).toBeLessThanOrEqual(120)
+    expect(markdown).toMatch(/\| 0-10, 12-107, [\d, -]+, … and [\d,]+ more \| ✅ Success \(2,969\) \|/)
+    expect(markdown).toContain('**Instances by state**\n\n- ✅ Success (2,969): 0-10, 12-107, 109-204,')
+    // The error every failure shares is said once, and the table has no column of it.
+    expect(markdown).toContain('Every one of the 31 instances that did not succeed: exit code 1')
+    expect(markdown).not.toContain('| Error |')
+    // Every failure's output, the first three open, before a few successes; the rest counted with the true reason.
+    const labels = [...markdown.matchAll(/<details( open)?><summary>(❌|✅) Instance (\d+)/g)]
+    expect(labels.filter(l => l[2] === '❌').map(l => Number(l[3]))).toEqual(failing)
+    expect(labels.slice(0, 4).map(l => l[1] === ' open')).toEqual([true, true, true, false])
+    expect(labels.filter(l => l[2] === '✅')).toHaveLength(5)
+    expect(labels.findIndex(l => l[2] === '✅')).toBe(31)
+    expect(markdown).toContain('The output of 2,964 more instances that succeeded is not shown')
+    expect(markdown).not.toContain('did not fit')
+    expect(markdown).toContain('`path: ${{ steps.<id>.outputs.logs-dir }}`')
+  })
+
+  it('says when output did not fit, and only then blames the size limit', () => {
+    const big = 'y'.repeat(4_000) + '\n'
+    const failing = Array.from({ length: 200 }, (_, id) => id)
+    const outputs = Object.fromEntries(failing.map(id => [id, { stdout: big, stderr: big }]))
+    const budget = 200 * 1024
+    const markdown = renderSummary(report(200, outputs, failing), budget)
+    expect(Buffer.byteLength(markdown)).toBeLessThanOrEqual(budget)
+    expect(markdown).toContain('❌ Instance 0: Failure')
+    expect(markdown).toMatch(
+      /The output of [\d,]+ instances \([\d, -]+\) did not fit: GitHub drops a job summary over 1 MiB whole\./
+    )
   })
 })
 

@@ -2,8 +2,8 @@
  * run(): inputs -> submit (or find) -> follow -> verdict -> report. The one place that decides the step's result.
  */
 import { randomBytes } from 'node:crypto'
-import { coreIO, logLine } from './action-io.js'
-import { Outcome, Output, type OutcomeValue } from './constants.js'
+import { coreIO, logLine, type ActionIO } from './action-io.js'
+import { Outcome, type OutcomeValue } from './constants.js'
 import { formatDuration } from './input-formats/duration.js'
 import type { CommentsApi } from './github/pr-comment.js'
 import { readInputs, type Settings } from './inputs/settings.js'
@@ -11,6 +11,7 @@ import { QarnotClient } from './qarnot/client.js'
 import type { RetryPolicy } from './qarnot/retry.js'
 import { ActionsHttpTransport, type Transport } from './qarnot/transport.js'
 import { assembleReport } from './report/assemble.js'
+import { reportRefusal } from './report/refused.js'
 import { writeReport } from './report/write-report.js'
 import { systemClock } from './task/clock.js'
 import { readCost } from './task/cost.js'
@@ -34,16 +35,28 @@ export interface RunDependencies extends StepContext {
 export async function run(deps: RunDependencies = defaultDependencies()): Promise<void> {
   const { io, clock } = deps
   const started = clock.now()
-  const settings = readInputs(deps.io, deps.env, deps.randomHex?.() ?? randomBytes(5).toString('hex'))
+  // Until a task can be made, a refusal is held back, to be reported with a summary (reportRefusal).
+  const refusals: string[] = []
+  const secrets: string[] = []
+  const early: ActionIO = {
+    ...io,
+    setFailed: message => {
+      refusals.push(message)
+    },
+    setSecret: value => {
+      secrets.push(value)
+      io.setSecret(value)
+    }
+  }
+  const settings = readInputs(early, deps.env, deps.randomHex?.() ?? randomBytes(5).toString('hex'))
   // The timeout counts from the start, and bounds the walk of the files too.
   const timer = stepDeadline(settings?.timeoutMs, started, clock)
-  const prepared = settings && (await checkFiles(settings, { ...deps, deadline: timer.deadline }))
+  const prepared = settings && (await checkFiles(settings, { ...deps, io: early, deadline: timer.deadline }))
   if (!settings || typeof prepared === 'string') {
     timer.clear()
     // Refused before anything was made: `outcome` and the counts still say so, for the steps that read them.
-    io.setOutput(Output.Outcome, typeof prepared === 'string' ? prepared : Outcome.Failure)
-    for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
-      io.setOutput(count, '0')
+    const outcome = typeof prepared === 'string' ? prepared : Outcome.Failure
+    await reportRefusal(io, { message: refusals.join(' ') || 'The inputs were refused.', outcome, secrets })
     return
   }
   const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT)

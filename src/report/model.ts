@@ -89,4 +89,15 @@ export interface StepReport {
   readonly timeline?: TimelineView
   /** What the task (with the earlier attempts a re-run completes) cost, as far as Qarnot said. */
   readonly cost?: { readonly credits?: number; readonly carbon?: CarbonFacts }
+  /** A re-run of the failed jobs: the ids computed again, and the earlier tasks the others were kept from. */
+  readonly rerun?: RerunFacts
+}
+
+export interface RerunFacts {
+  readonly rerunIds: readonly number[]
+  readonly kept: readonly {
+    readonly uuid: string
+    readonly attempt: number
+    readonly ids: readonly number[]
+  }[]
 }

@@ -58,5 +58,5 @@ export async function writeReport(unredacted: StepReport, targets: ReportTargets
     await commentOnPullRequest({ io, env: targets.env, report, redact, ...targets.prComment })
   }
   if (report.outcome === Outcome.Success || report.outcome === Outcome.Submitted) io.info(report.headline)
-  else io.setFailed(report.headline)
+  else io.setFailed(report.headline, report.title)
 }
