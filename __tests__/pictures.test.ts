@@ -557,7 +557,9 @@ describe('the pictures', () => {
     failedCounts.forEach((count, bin) => expect(count).toBeLessThanOrEqual(allCounts[bin]))
     // Counts that small on 3,000 instances need a log scale, and the reader is told.
     expect(histogram.yTitle).toBe('instances (log scale)')
-    expect(markdown).toMatch(/Heights on a log scale, so that one instance shows: the tallest bar holds [\d,]+\./)
+    expect(markdown).toMatch(
+      /Heights on a log scale, so that one instance shows: the tallest bar holds [\d,]+\./
+    )
     expect(markdown).toContain('in red, the 31 instances that did not succeed')
   })
 
@@ -686,6 +688,14 @@ describe('peak memory', () => {
       /^\*\*Peak memory\*\*: median 200 MB, largest 2\.9 GB \(instance 1\), of 3 instances that reported it\./
     )
     expect(renderMemory([instance(0, 1, 'Success', { peakMemoryMB: undefined })])).toBe('')
+    // Nothing peaks at 0 MB: a 0 is a figure not measured, and is left out rather than shown as "median 0 MB".
+    expect(renderMemory([0, 1, 2].map(id => instance(id, 1, 'Success', { peakMemoryMB: 0 })))).toBe('')
+    expect(
+      renderMemory([
+        instance(0, 1, 'Success', { peakMemoryMB: 0 }),
+        instance(1, 1, 'Success', { peakMemoryMB: 300 })
+      ])
+    ).toMatch(/median 300 MB, largest 300 MB \(instance 1\), of 1 instance that reported it/)
   })
 })
 
@@ -713,7 +723,7 @@ describe('where the time went, for a task that had ended before it was followed'
       T0 + 3_600_000
     )
     expect(renderTaskPhases(timeline)).toBe(
-      '**Where the time went** (by the task\'s own dates): queued, running and uploading results 10 min; 10 min in all.'
+      "**Where the time went** (by the task's own dates): queued, running and uploading results 10 min; 10 min in all."
     )
   })
 })

@@ -372,3 +372,71 @@ describe('the summary of a re-run', () => {
     expect(renderSummary(whole)).toContain('**Wall time** of 10 instances')
   })
 })
+
+describe('the pull-request comment', () => {
+  const context = {
+    serverUrl: 'https://github.com',
+    sha: 'abcdef1234567',
+    runNumber: '31',
+    runAttempt: '2',
+    runUrl: 'https://github.com/o/r/actions/runs/99/attempts/2',
+    workflow: 'CI #7',
+    job: 'render'
+  } as never
+
+  it('links the run as "run 31" and writes nothing GitHub would autolink to an issue', () => {
+    const body = renderComment(report(4, {}, [1]), context)
+    expect(body).toContain(
+      '<sub>Updated for commit abcdef1 · [run 31 attempt 2](https://github.com/o/r/actions/runs/99/attempts/2) · CI #\u20607 / render.'
+    )
+    expect(body).not.toMatch(/(^|[^&\w])#\d/m)
+  })
+
+  it('puts the instances that did not succeed first, then one row per other state, with icons', () => {
+    const failing = Array.from({ length: 25 }, (_, i) => i * 40 + 3)
+    const body = renderComment(report(1000, {}, failing), context)
+    const rows = body.split('\n').filter(line => /^\| \d/.test(line))
+    expect(rows.slice(0, 20).every(r => r.includes('| ❌ Failure |'))).toBe(true)
+    expect(rows.slice(20).map(r => r.split(' | ')[1])).toEqual(['❌ Failure (5)', '✅ Success (975)'])
+    for (const row of rows) for (const cell of row.split(' | ')) expect(cell.length).toBeLessThanOrEqual(120)
+  })
+})
+
+describe('the header', () => {
+  it('of a step that does not wait says nothing of following', () => {
+    const submitted = stepReport(undefined, {}, { kind: 'submitted' })
+    expect(renderSummary(submitted)).not.toContain('followed for')
+    expect(renderComment(submitted, { serverUrl: 'https://github.com' } as never)).not.toContain(
+      'followed for'
+    )
+  })
+
+  it('writes a time too short to show as <0.1 s, never 0.0 s', () => {
+    expect(formatSeconds(0.048)).toBe('<0.1 s')
+    expect(formatSeconds(0)).toBe('0 s')
+    expect(formatSeconds(0.05)).toBe('0.1 s')
+    expect(renderSummary({ ...report(1, {}), elapsedMs: 48 })).toContain('followed for <0.1 s')
+  })
+
+  it('of a re-run says "Re-ran", links the earlier task, and marks the rows kept from it', () => {
+    const earlier = '0f3a9c1e-1111-2222-3333-444455556666'
+    const rerun = {
+      ...report(4, {}, [3]),
+      keptIds: [0, 2],
+      rerun: { rerunIds: [1, 3], kept: [{ uuid: earlier, attempt: 1, ids: [0, 2] }] }
+    }
+    const markdown = renderSummary(rerun)
+    expect(markdown).toContain(
+      `**Re-ran** 2 of 4 instances (1, 3) · 2 kept from attempt 1 (task [\`0f3a9c1e\`](https://tasq.qarnot.com/tasks/${earlier}))`
+    )
+    expect(markdown).toContain('| Instance | State | Wall time | Exec time | Attempts | From | Error |')
+    const from = (id: number) =>
+      markdown
+        .split('\n')
+        .find(line => line.startsWith(`| ${id} |`))
+        ?.split(' | ')[5]
+    expect(from(0)).toBe(`kept from [attempt 1](https://tasq.qarnot.com/tasks/${earlier})`)
+    expect(from(1)).toBe('this attempt')
+    expect(from(3)).toBe('this attempt')
+  })
+})
