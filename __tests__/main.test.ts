@@ -62,7 +62,7 @@ describe('run()', () => {
     const io = await runWith({ 'instance-count': '4', command: "sh -c 'exit $((INSTANCE_ID % 2))'" })
     expect(io.failures).toHaveLength(1)
     expect(io.failures[0]).toMatch(
-      /ended in state Failure: instances 1,3 failed: The instance execution failed \(exit code 1\)/
+      /ended in state Failure: instances 1, 3 failed: The instance execution failed \(exit code 1\)/
     )
     expect(Object.keys(io.outputs).sort()).toEqual([...ALL_OUTPUTS].sort())
     expect(io.outputs).toMatchObject({

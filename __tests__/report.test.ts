@@ -298,7 +298,7 @@ describe('failure message and log', () => {
   it('names the failed instances as ranges, grouped by error', () => {
     const r = report(8, {}, [1, 3, 4, 5], id => (id === 5 ? 'disk full' : 'exit 1'))
     expect(r.headline).toBe(
-      'Qarnot task uuid-1 ended in state Failure: instances 1,3-4 failed: exit 1; instance 5 failed: disk full'
+      'Qarnot task uuid-1 ended in state Failure: instances 1, 3-4 failed: exit 1; instance 5 failed: disk full'
     )
   })
 

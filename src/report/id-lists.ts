@@ -1,8 +1,9 @@
 /** Instance ids as text that wraps and stays short: ranges with break points, cut with a count. Pure. */
 import { formatIds } from '../ranges.js'
 
-/** Most characters of ranges in a table cell: a longer list sets the width of the whole table. */
-export const CELL_IDS_CHARS = 100
+/** Most characters of ranges in a table cell: a longer list sets the width of the whole table (the count that
+ * follows a cut list brings it to under 80). */
+export const CELL_IDS_CHARS = 48
 /** Most characters of ranges in a list under a table. */
 export const LISTED_IDS_CHARS = 2000
 

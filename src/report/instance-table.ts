@@ -67,14 +67,17 @@ function row(instance: InstanceResult, columns: Columns): string {
   const cells = [
     String(instance.id),
     `${STATE_ICON[instance.state]} ${instance.state}`,
-    formatSeconds(instance.wallTimeSec),
-    formatSeconds(instance.execTimeSec),
+    time(instance.wallTimeSec),
+    time(instance.execTimeSec),
     attemptsCell(instance.attempts)
   ]
   if (columns.sources) cells.push(columns.sources.get(instance.id) ?? 'this attempt')
   if (columns.errors) cells.push(tableCell(cut(instance.error ?? '', ERROR_CELL_CHARS)))
   return `| ${cells.join(' | ')} |`
 }
+
+/** A time that never breaks across lines (`1 min 7 s` split in two makes a row twice as tall). */
+const time = (seconds: number | undefined): string => formatSeconds(seconds).replace(/ /g, '\u00a0')
 
 const cut = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max)}…` : text)
 
@@ -102,9 +105,18 @@ function groupedRows(
 
 /** The table, the error said once above it when every failure has it, and the lists of ids cut in its cells. */
 export function instanceTable(report: StepReport, instances: readonly InstanceResult[]): string {
-  const ordered = failedFirst(instances)
   const shared = sharedError(instances)
-  const columns: Columns = { sources: sourcesOf(report), errors: shared === undefined }
+  const sources = sourcesOf(report)
+  // On a re-run, what this attempt computed comes before what it kept; a column of no error is left out.
+  const ordered = failedFirst(instances).sort(
+    (a, b) =>
+      Number(a.state === 'Success') - Number(b.state === 'Success') ||
+      Number(sources?.has(a.id) ?? false) - Number(sources?.has(b.id) ?? false)
+  )
+  const columns: Columns = {
+    sources,
+    errors: shared === undefined && instances.some(i => (i.error ?? '') !== '')
+  }
   const head = ['Instance', 'State', 'Wall time', 'Exec time', 'Attempts']
   const align = ['---:', '---', '---:', '---:', '---:']
   if (columns.sources) {
