@@ -62,7 +62,7 @@ describe('run()', () => {
     const io = await runWith({ 'instance-count': '4', command: "sh -c 'exit $((INSTANCE_ID % 2))'" })
     expect(io.failures).toHaveLength(1)
     expect(io.failures[0]).toMatch(
-      /ended in state Failure: instances 1,3 failed: The instance execution failed \(exit code 1\)/
+      /ended in state Failure: instances 1, 3 failed: The instance execution failed \(exit code 1\)/
     )
     expect(Object.keys(io.outputs).sort()).toEqual([...ALL_OUTPUTS].sort())
     expect(io.outputs).toMatchObject({
@@ -107,8 +107,49 @@ describe('run()', () => {
         'succeeded-count': '0',
         'failed-count': '0'
       })
+      // A short summary: what was refused, and the fix; the annotation has a title.
+      expect(io.summary).toContain('## ❌ Input refused: no Qarnot task was created')
+      expect(io.summary).toContain(`Input '${input}'`)
+      expect(io.summary).toContain("Fix what the message names in the step's `with:`")
+      expect(io.failureTitles).toEqual(['❌ Input refused: no Qarnot task was created'])
     }
     expect(emulator.requestCount()).toBe(0)
+  })
+
+  it('a refused input with summary: false writes no summary, and no secret reaches one', async () => {
+    const quiet = recordingIO({
+      token: emulator.token,
+      'api-url': emulator.url,
+      command: 'echo',
+      summary: 'false',
+      'instance-count': 'x'
+    })
+    await run({ io: quiet, env: {}, clock: systemClock, stop: new AbortController().signal })
+    expect(quiet.failures).toHaveLength(1)
+    expect(quiet.summary).toBe('')
+  })
+
+  it("reports each instance's real peak memory, and the summary's line from it", async () => {
+    // 2 and 3 take 160 MiB, filled so that the pages are resident; 0 and 1 next to nothing.
+    const io = await runWith({
+      'instance-count': '4',
+      command:
+        "node -e 'const b = Buffer.alloc(process.env.INSTANCE_ID >= 2 ? 160 * 1048576 : 1, 1); setTimeout(() => b, 400)'"
+    })
+    expect(io.failures).toEqual([])
+    const peaks = (JSON.parse(io.outputs.results) as { peakMemoryMB: number }[]).map(r => r.peakMemoryMB)
+    expect(peaks[2]).toBeGreaterThanOrEqual(160)
+    expect(peaks[3]).toBeGreaterThanOrEqual(160)
+    for (const small of [peaks[0], peaks[1]]) {
+      expect(small).toBeGreaterThan(0)
+      expect(small).toBeLessThan(peaks[2] - 100)
+    }
+    expect(io.summary).toMatch(/\*\*Peak memory\*\*: median \d+ MB, largest \d+ MB \(instance [23]\)\./)
+  })
+
+  it('titles the failure annotation with the summary title', async () => {
+    const io = await runWith({ 'instance-count': '2', command: 'false' })
+    expect(io.failureTitles).toEqual(['❌ Qarnot task failed: 2 of 2 instances did not succeed'])
   })
 
   it('keeps task output as text: workflow commands printed by an instance are fenced', async () => {
@@ -125,6 +166,8 @@ describe('run()', () => {
     expect(io.outputs).toMatchObject({ outcome: 'submitted' })
     expect(io.outputs['task-uuid']).toBe(emulator.allTasks()[0].uuid)
     expect(emulator.allTasks()[0].isFinal).toBe(false)
+    expect(io.summary).toContain('## 📤 Qarnot task submitted')
+    expect(io.summary).not.toContain('followed for')
   })
 
   it('aborts the task when the timeout expires, and says so', async () => {

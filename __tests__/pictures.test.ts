@@ -31,13 +31,29 @@ interface XyChart {
   init: unknown
   xTitle: string
   labels: string[]
+  yTitle: string
   yMin: number
   yMax: number
   bars: number[][]
 }
+
+/**
+ * How tall Mermaid draws a bar of `value` (its units, pixels at GitHub's width): the chart is 300 high, less 60 for
+ * the x axis, with half a label (8) above and below the plot; bars start half a label below the axis's lowest value.
+ */
+function mermaidBarPx(value: number, chart: XyChart): number {
+  return ((value - chart.yMin) / (chart.yMax - chart.yMin)) * (300 - 60 - 16) + 8
+}
+
+/** The instance counts the bars stand for: on a log scale, a bar of height h holds 10^(h - 1). */
+function counted(chart: XyChart): number[][] {
+  const log = chart.yTitle.includes('log scale')
+  return chart.bars.map(series => series.map(v => (log && v > 0 ? Math.round(10 ** (v - 1)) : v)))
+}
 interface Gantt {
   kind: 'gantt'
   axisFormat: string
+  tickInterval: string
   sections: {
     name: string
     tasks: { label: string; tags: string[]; id: string; start: number; end: number }[]
@@ -64,7 +80,7 @@ function parseXyChart(lines: string[]): XyChart {
     return label[1]
   })
   const bars = barLines.map(line => {
-    const bar = /^ {2}bar \[([\d, ]*)\]$/.exec(line)
+    const bar = /^ {2}bar \[([\d., ]*)\]$/.exec(line)
     if (!bar) throw new Error(`bad bar line: ${line}`)
     return bar[1].split(', ').map(Number)
   })
@@ -72,6 +88,7 @@ function parseXyChart(lines: string[]): XyChart {
     kind: 'xychart',
     init: JSON.parse(init[1]),
     xTitle: x[1],
+    yTitle: y[1],
     labels,
     yMin: Number(y[2]),
     yMax: Number(y[3]),
@@ -79,11 +96,24 @@ function parseXyChart(lines: string[]): XyChart {
   }
 }
 
+/** A date of the timeline: `2000-01-01 00:01:05.250` is 65,250 ms since the task's creation. */
+const DATE = String.raw`2000-01-\d\d \d\d:\d\d:\d\d\.\d{3}`
+function sinceCreation(date: string): number {
+  return Date.parse(`${date.replace(' ', 'T')}Z`) - Date.UTC(2000, 0, 1)
+}
+
 function parseGantt(lines: string[]): Gantt {
-  const [head, dateFormat, axis, today, ...rest] = lines
-  const axisFormat = /^ {2}axisFormat ([%HMSd: ]+)$/.exec(axis)
-  if (head !== 'gantt' || dateFormat !== '  dateFormat x' || !axisFormat || today !== '  todayMarker off')
-    throw new Error(`bad gantt head: ${lines.slice(0, 4).join('\n')}`)
+  const [head, dateFormat, axis, ticks, today, ...rest] = lines
+  const axisFormat = /^ {2}axisFormat ([%HMSd: -]+|day %-d %H:%M)$/.exec(axis)
+  const tickInterval = /^ {2}tickInterval ([1-9]\d*(?:second|minute|hour|day))$/.exec(ticks)
+  if (
+    head !== 'gantt' ||
+    dateFormat !== '  dateFormat YYYY-MM-DD HH:mm:ss.SSS' ||
+    !axisFormat ||
+    !tickInterval ||
+    today !== '  todayMarker off'
+  )
+    throw new Error(`bad gantt head: ${lines.slice(0, 5).join('\n')}`)
   const sections: Gantt['sections'] = []
   for (const line of rest) {
     const section = /^ {2}section (Task|Instances)$/.exec(line)
@@ -91,20 +121,20 @@ function parseGantt(lines: string[]): Gantt {
       sections.push({ name: section[1], tasks: [] })
       continue
     }
-    const task = /^ {2}([a-z]+(?: [a-z]+)*|instance \d+) :((?:done, |crit, )?)([ti]\d+), (\d+), (\d+)$/.exec(
-      line
-    )
+    const task = new RegExp(
+      String.raw`^ {2}([a-z]+(?: [a-z]+)*|instance \d+) :((?:done, |crit, )?)([ti]\d+), (${DATE}), (${DATE})$`
+    ).exec(line)
     if (!task || sections.length === 0) throw new Error(`bad gantt line: ${line}`)
     const [, label, tags, id, start, end] = task
     sections[sections.length - 1].tasks.push({
       label,
       tags: tags === '' ? [] : [tags.replace(', ', '')],
       id,
-      start: Number(start),
-      end: Number(end)
+      start: sinceCreation(start),
+      end: sinceCreation(end)
     })
   }
-  return { kind: 'gantt', axisFormat: axisFormat[1], sections }
+  return { kind: 'gantt', axisFormat: axisFormat[1], tickInterval: tickInterval[1], sections }
 }
 
 function parseMermaid(block: string): XyChart | Gantt {
@@ -450,7 +480,7 @@ describe('the pictures', () => {
     const found = charts(markdown)
     expect(found.map(c => c.kind)).toEqual(['gantt'])
     expect(markdown).toMatch(
-      /<details open><summary>When the instances ran \(4 instances\)<\/summary>\n\n```mermaid/
+      /<details open><summary>When the instances ran \(4 instances, time since the task was created\)<\/summary>\n\n```mermaid/
     )
     const gantt = found[0] as Gantt
     expect(gantt.sections.map(s => s.name)).toEqual(['Task', 'Instances'])
@@ -474,7 +504,7 @@ describe('the pictures', () => {
     })
     expect(markdown).toMatch(/- \*\*Stragglers\*\* \(wall time over [^)]*\): 1 instance, 3\./)
     expect(markdown).toContain(
-      '<details><summary>When the instances ran (40 instances)</summary>\n\n```mermaid'
+      '<details><summary>When the instances ran (40 instances, time since the task was created)</summary>\n\n```mermaid'
     )
     const bars = gantt.sections[1].tasks
     expect(bars.filter(t => t.tags.includes('crit')).map(t => t.label)).toEqual([
@@ -484,9 +514,10 @@ describe('the pictures', () => {
     ])
     // Each bar ends at the first read that saw its instance ended: never before the end, at most one poll after.
     for (const bar of bars) {
+      // Plotted as time since the task's creation (T0).
       const plan = plans[Number(bar.label.split(' ')[1])]
-      expect(bar.end).toBeGreaterThanOrEqual(plan.endMs - 1)
-      expect(bar.end - plan.endMs).toBeLessThanOrEqual(1001)
+      expect(bar.end + T0).toBeGreaterThanOrEqual(plan.endMs - 1)
+      expect(bar.end + T0 - plan.endMs).toBeLessThanOrEqual(1001)
       expect(bar.end - bar.start).toBeCloseTo(plan.endMs - plan.startMs, -1)
     }
   })
@@ -497,13 +528,39 @@ describe('the pictures', () => {
     const found = charts(markdown)
     expect(found.map(c => c.kind)).toEqual(['xychart'])
     const histogram = found[0] as XyChart
-    expect(histogram.bars[0].reduce((a, b) => a + b)).toBe(3000)
+    expect(counted(histogram)[0].reduce((a, b) => a + b)).toBe(3000)
     expect(histogram.bars[0].length).toBeLessThanOrEqual(20)
     expect(markdown).toContain('**Wall time** of 3,000 instances')
     expect(markdown).toContain(
       'The timeline of instances is drawn for tasks of up to 50 instances; this one has 3,000.'
     )
     expect(Buffer.byteLength(markdown)).toBeLessThan(6 * 1024)
+  })
+
+  it('draws every non-empty bin and every failure at 3,000 instances with 31 scattered failures', () => {
+    const failing = Array.from({ length: 31 }, (_, i) => i * 97 + 11)
+    const { timeline, instances } = followed(3000, { slots: 500, pollMs: 5000, failing })
+    const markdown = renderPictures(instances, timeline)
+    const histogram = charts(markdown)[0] as XyChart
+    const [all, failed] = histogram.bars
+    expect(failed).toBeDefined()
+    // On the axis it was given, every bar with instances in it is drawn tall enough to see, and an empty one not at all.
+    for (const series of [all, failed])
+      for (const value of series) {
+        if (value === 0) expect(mermaidBarPx(value, histogram)).toBeLessThan(0)
+        else expect(mermaidBarPx(value, histogram)).toBeGreaterThanOrEqual(4)
+      }
+    // Every failure is in a red bar, over a bin that has it.
+    const [allCounts, failedCounts] = counted(histogram)
+    expect(failedCounts.reduce((a, b) => a + b)).toBe(31)
+    expect(allCounts.reduce((a, b) => a + b)).toBe(3000)
+    failedCounts.forEach((count, bin) => expect(count).toBeLessThanOrEqual(allCounts[bin]))
+    // Counts that small on 3,000 instances need a log scale, and the reader is told.
+    expect(histogram.yTitle).toBe('instances (log scale)')
+    expect(markdown).toMatch(
+      /Heights on a log scale, so that one instance shows: the tallest bar holds [\d,]+\./
+    )
+    expect(markdown).toContain('in red, the 31 instances that did not succeed')
   })
 
   it('stays under its byte limit at 100,000 instances, thousands of them stragglers', () => {
@@ -597,7 +654,7 @@ describe('where the time went', () => {
     timeline.observe({ uuid: 'u', state: 'Success' }, T0 + 12_000)
     const line = renderTaskPhases(timeline)
     expect(line).toBe(
-      '**Where the time went** (as seen by polling every ~6.0 s, at most 10 s apart): queued and running at least 10 s · uploading results 2.0 s; 12 s in all. Phases joined by "and" passed between two reads (or before the first) and are not told apart.'
+      '**Where the time went** (as seen by polling every ~6.0 s, at most 10 s apart): queued and running at least 10 s · uploading results 2.0 s; 12 s in all.'
     )
   })
 
@@ -631,6 +688,14 @@ describe('peak memory', () => {
       /^\*\*Peak memory\*\*: median 200 MB, largest 2\.9 GB \(instance 1\), of 3 instances that reported it\./
     )
     expect(renderMemory([instance(0, 1, 'Success', { peakMemoryMB: undefined })])).toBe('')
+    // Nothing peaks at 0 MB: a 0 is a figure not measured, and is left out rather than shown as "median 0 MB".
+    expect(renderMemory([0, 1, 2].map(id => instance(id, 1, 'Success', { peakMemoryMB: 0 })))).toBe('')
+    expect(
+      renderMemory([
+        instance(0, 1, 'Success', { peakMemoryMB: 0 }),
+        instance(1, 1, 'Success', { peakMemoryMB: 300 })
+      ])
+    ).toMatch(/median 300 MB, largest 300 MB \(instance 1\), of 1 instance that reported it/)
   })
 })
 
@@ -658,7 +723,7 @@ describe('where the time went, for a task that had ended before it was followed'
       T0 + 3_600_000
     )
     expect(renderTaskPhases(timeline)).toBe(
-      '**Where the time went** (by the task\'s own dates): queued, running and uploading results 10 min; 10 min in all. Phases joined by "and" passed between two reads (or before the first) and are not told apart.'
+      "**Where the time went** (by the task's own dates): queued, running and uploading results 10 min; 10 min in all."
     )
   })
 })
@@ -671,6 +736,6 @@ describe('a wall time that cannot be', () => {
     expect(bars[0].from).toBe('seen')
     expect(bars[0].startMs).toBeGreaterThan(T0)
     const gantt = charts(renderTimeline(broken, timeline))[0] as Gantt
-    expect(gantt.axisFormat).toBe('%H:%M:%S')
+    expect(gantt.axisFormat).toBe('%M:%S')
   })
 })

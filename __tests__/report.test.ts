@@ -86,17 +86,24 @@ describe('summary', () => {
     expect(markdown.indexOf('Instance 1: Failure')).toBeLessThan(markdown.indexOf('Instance 0: Success'))
   })
 
-  it('gives failed instances the larger share, successful ones what is left, within the budget', () => {
+  it('gives failed instances the larger share, then a few successful ones, folded, within the budget', () => {
     const big = 'é'.repeat(20_000) + '\n'
     const outputs = Object.fromEntries(
       Array.from({ length: 100 }, (_, id) => [id, { stdout: big, stderr: '' }])
     )
     const markdown = renderSummary(report(100, outputs, [7]))
     expect(Buffer.byteLength(markdown)).toBeLessThanOrEqual(SUMMARY_BUDGET_BYTES)
-    expect(markdown).toContain('Instance 7: Failure</summary>\n\n<b>stdout</b> (last 32.0 KiB of 39.1 KiB)')
-    const successNote = /Instance 0: Success<\/summary>\n\n<b>stdout<\/b> \(last ([\d.]+) KiB/.exec(markdown)
-    expect(Number(successNote?.[1])).toBeLessThan(8)
-    expect(markdown).not.toContain('is not shown here')
+    expect(markdown).toContain(
+      '<details open><summary>❌ Instance 7: Failure</summary>\n\n<b>stdout</b> (last 32.0 KiB of 39.1 KiB)'
+    )
+    // Above 20 successes, a few are shown, folded together, and the rest counted with the reason.
+    expect(markdown).toContain('<details><summary>✅ 5 of the 99 instances that succeeded</summary>')
+    expect(markdown.match(/<summary>✅ Instance \d+: Success<\/summary>/g)).toHaveLength(5)
+    expect(markdown).toContain(
+      'The output of 94 more instances that succeeded is not shown: this summary shows every instance that did not succeed, then 5 that did.'
+    )
+    expect(markdown).not.toContain('1 MiB')
+    expect(markdown).toContain('upload it with `actions/upload-artifact`')
   })
 
   it('with 10,000 instances: successful rows as ranges, output cut with a note, under 1 MiB', () => {
@@ -105,10 +112,48 @@ describe('summary', () => {
     )
     const markdown = renderSummary(report(10_000, outputs, [5, 6, 7, 9000]))
     expect(Buffer.byteLength(markdown)).toBeLessThanOrEqual(SUMMARY_BUDGET_BYTES)
-    expect(markdown).toContain('| 0-4,8-8999,9001-9999 | ✅ Success (9996) |')
+    expect(markdown).toContain('| 0-4, 8-8999, 9001-9999 | ✅ Success (9,996) |')
     expect(markdown).toContain('| 9000 | ❌ Failure |')
-    expect(markdown).toContain('Instance 9000: Failure')
-    expect(markdown).toMatch(/The output of \d+ instances \([\d,-]+\) is not shown here/)
+    expect(markdown).toContain('❌ Instance 9000: Failure')
+    expect(markdown).toMatch(/The output of 9,991 more instances that succeeded is not shown/)
+  })
+
+  it('at 3,000 instances with 31 scattered failures: every failure output first, short cells, the reason', () => {
+    const failing = Array.from({ length: 31 }, (_, i) => i * 97 + 11)
+    const outputs = Object.fromEntries(
+      Array.from({ length: 3000 }, (_, id) => [id, { stdout: `frame ${id}\n`, stderr: '' }])
+    )
+    const markdown = renderSummary(report(3000, outputs, failing, () => 'exit code 1'))
+    // No cell of the table holds more than ~120 characters; the whole list of ids is under it.
+    const rows = markdown.split('\n').filter(line => line.startsWith('| '))
+    for (const cell of rows.flatMap(line => line.split(' | '))) expect(cell.length).toBeLessThanOrEqual(120)
+    expect(markdown).toMatch(/\| 0-10, 12-107, [\d, -]+, … and [\d,]+ more \| ✅ Success \(2,969\) \|/)
+    expect(markdown).toContain('**Instances by state**\n\n- ✅ Success (2,969): 0-10, 12-107, 109-204,')
+    // The error every failure shares is said once, and the table has no column of it.
+    expect(markdown).toContain('Every one of the 31 instances that did not succeed: exit code 1')
+    expect(markdown).not.toContain('| Error |')
+    // Every failure's output, the first three open, before a few successes; the rest counted with the true reason.
+    const labels = [...markdown.matchAll(/<details( open)?><summary>(❌|✅) Instance (\d+)/g)]
+    expect(labels.filter(l => l[2] === '❌').map(l => Number(l[3]))).toEqual(failing)
+    expect(labels.slice(0, 4).map(l => l[1] === ' open')).toEqual([true, true, true, false])
+    expect(labels.filter(l => l[2] === '✅')).toHaveLength(5)
+    expect(labels.findIndex(l => l[2] === '✅')).toBe(31)
+    expect(markdown).toContain('The output of 2,964 more instances that succeeded is not shown')
+    expect(markdown).not.toContain('did not fit')
+    expect(markdown).toContain('`path: ${{ steps.<id>.outputs.logs-dir }}`')
+  })
+
+  it('says when output did not fit, and only then blames the size limit', () => {
+    const big = 'y'.repeat(4_000) + '\n'
+    const failing = Array.from({ length: 200 }, (_, id) => id)
+    const outputs = Object.fromEntries(failing.map(id => [id, { stdout: big, stderr: big }]))
+    const budget = 200 * 1024
+    const markdown = renderSummary(report(200, outputs, failing), budget)
+    expect(Buffer.byteLength(markdown)).toBeLessThanOrEqual(budget)
+    expect(markdown).toContain('❌ Instance 0: Failure')
+    expect(markdown).toMatch(
+      /The output of [\d,]+ instances \([\d, -]+\) did not fit: GitHub drops a job summary over 1 MiB whole\./
+    )
   })
 })
 
@@ -253,7 +298,7 @@ describe('failure message and log', () => {
   it('names the failed instances as ranges, grouped by error', () => {
     const r = report(8, {}, [1, 3, 4, 5], id => (id === 5 ? 'disk full' : 'exit 1'))
     expect(r.headline).toBe(
-      'Qarnot task uuid-1 ended in state Failure: instances 1,3-4 failed: exit 1; instance 5 failed: disk full'
+      'Qarnot task uuid-1 ended in state Failure: instances 1, 3-4 failed: exit 1; instance 5 failed: disk full'
     )
   })
 
@@ -325,5 +370,73 @@ describe('the summary of a re-run', () => {
     const markdown = renderSummary({ ...whole, keptIds: [0, 1, 2, 3, 4, 5, 6, 7] })
     expect(markdown).toContain('**Wall time** of 2 instances')
     expect(renderSummary(whole)).toContain('**Wall time** of 10 instances')
+  })
+})
+
+describe('the pull-request comment', () => {
+  const context = {
+    serverUrl: 'https://github.com',
+    sha: 'abcdef1234567',
+    runNumber: '31',
+    runAttempt: '2',
+    runUrl: 'https://github.com/o/r/actions/runs/99/attempts/2',
+    workflow: 'CI #7',
+    job: 'render'
+  } as never
+
+  it('links the run as "run 31" and writes nothing GitHub would autolink to an issue', () => {
+    const body = renderComment(report(4, {}, [1]), context)
+    expect(body).toContain(
+      '<sub>Updated for commit abcdef1 · [run 31 attempt 2](https://github.com/o/r/actions/runs/99/attempts/2) · CI #\u20607 / render.'
+    )
+    expect(body).not.toMatch(/(^|[^&\w])#\d/m)
+  })
+
+  it('puts the instances that did not succeed first, then one row per other state, with icons', () => {
+    const failing = Array.from({ length: 25 }, (_, i) => i * 40 + 3)
+    const body = renderComment(report(1000, {}, failing), context)
+    const rows = body.split('\n').filter(line => /^\| \d/.test(line))
+    expect(rows.slice(0, 20).every(r => r.includes('| ❌ Failure |'))).toBe(true)
+    expect(rows.slice(20).map(r => r.split(' | ')[1])).toEqual(['❌ Failure (5)', '✅ Success (975)'])
+    for (const row of rows) for (const cell of row.split(' | ')) expect(cell.length).toBeLessThanOrEqual(120)
+  })
+})
+
+describe('the header', () => {
+  it('of a step that does not wait says nothing of following', () => {
+    const submitted = stepReport(undefined, {}, { kind: 'submitted' })
+    expect(renderSummary(submitted)).not.toContain('followed for')
+    expect(renderComment(submitted, { serverUrl: 'https://github.com' } as never)).not.toContain(
+      'followed for'
+    )
+  })
+
+  it('writes a time too short to show as <0.1 s, never 0.0 s', () => {
+    expect(formatSeconds(0.048)).toBe('<0.1 s')
+    expect(formatSeconds(0)).toBe('0 s')
+    expect(formatSeconds(0.05)).toBe('0.1 s')
+    expect(renderSummary({ ...report(1, {}), elapsedMs: 48 })).toContain('followed for <0.1 s')
+  })
+
+  it('of a re-run says "Re-ran", links the earlier task, and marks the rows kept from it', () => {
+    const earlier = '0f3a9c1e-1111-2222-3333-444455556666'
+    const rerun = {
+      ...report(4, {}, [3]),
+      keptIds: [0, 2],
+      rerun: { rerunIds: [1, 3], kept: [{ uuid: earlier, attempt: 1, ids: [0, 2] }] }
+    }
+    const markdown = renderSummary(rerun)
+    expect(markdown).toContain(
+      `**Re-ran** 2 of 4 instances (1, 3) · 2 kept from attempt 1 (task [\`0f3a9c1e\`](https://tasq.qarnot.com/tasks/${earlier}))`
+    )
+    expect(markdown).toContain('| Instance | State | Wall time | Exec time | Attempts | From | Error |')
+    const from = (id: number) =>
+      markdown
+        .split('\n')
+        .find(line => line.startsWith(`| ${id} |`))
+        ?.split(' | ')[5]
+    expect(from(0)).toBe(`kept from [attempt 1](https://tasq.qarnot.com/tasks/${earlier})`)
+    expect(from(1)).toBe('this attempt')
+    expect(from(3)).toBe('this attempt')
   })
 })

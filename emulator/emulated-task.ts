@@ -3,6 +3,7 @@
  * processes in the environment Qarnot documents (§6), its outputs, and its TaskOutput as the API shows it (§4).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { PeakMemory } from './peak-memory.js'
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, rmSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
@@ -93,6 +94,8 @@ interface EmulatedInstance {
   signal?: string | null
   spawnError?: string
   process?: ChildProcess
+  /** The peak memory of the current (or last) attempt's processes, read from /proc (peak-memory.ts). */
+  memory?: PeakMemory
   /** Settles when the process of the current attempt has closed (tasks with files only). */
   closed?: Promise<void>
   /** What its $TASK_PATH held when its command started: the resources, which are not results. */
@@ -420,7 +423,10 @@ export class EmulatedTask {
     this.disposed = true
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
-    for (const instance of this.instances.values()) if (instance.status === 'running') this.kill(instance)
+    for (const instance of this.instances.values()) {
+      if (instance.status === 'running') this.kill(instance)
+      instance.memory?.stop()
+    }
     this.files?.dispose()
     rmSync(this.taskPath, { recursive: true, force: true })
   }
@@ -659,6 +665,9 @@ export class EmulatedTask {
       detached: true // its own process group, so an abort kills whatever it started too
     })
     instance.process = child
+    instance.memory?.stop()
+    instance.memory = child.pid === undefined ? undefined : new PeakMemory(child.pid)
+    child.once('exit', () => instance.memory?.stop())
     if (this.files) instance.closed = new Promise(resolve => child.once('close', () => resolve()))
     let spawnError: string | undefined
     child.stdout.on('data', (chunk: Buffer) => {
@@ -791,7 +800,7 @@ export class EmulatedTask {
       wallTimeSec: fineSeconds(wallMs),
       execTimeSec: fineSeconds(wallMs),
       execTimeSecGHz: fineSeconds(wallMs * 3),
-      peakMemoryMB: 0,
+      peakMemoryMB: instance.memory?.megabytes ?? 0,
       cpuModel: 'Emulated CPU',
       coreCount: 1,
       clockRatio: 1,

@@ -1,8 +1,8 @@
 /**
- * Sample job summaries with their pictures (src/report/pictures.ts), for looking at them: a maintenance script, not
- * run by the tests. It simulates three tasks (4 instances; 40 with failures and stragglers on a 16-slot quota;
- * 3,000 on 500 slots), feeds every task document a poll would read to the timeline recorder, and writes each
- * summary as Markdown, with the pictures where the summary shows them.
+ * Sample job summaries, for looking at them: a maintenance script, not run by the tests. It simulates tasks (4
+ * instances; 40 with failures and stragglers on a 16-slot quota; 3,000 on 500 slots with 31 scattered failures; 12
+ * with files; a re-run that computed 3 of 40 again; a run cut by its timeout; a run half from the cache), feeds
+ * every task document a poll would read to the timeline recorder, and writes each summary as Markdown.
  *
  *   npx tsx scripts/render-summaries.ts [OUT_DIR]          Markdown only, in OUT_DIR (default .tmp/summaries)
  *
@@ -15,9 +15,9 @@
  *   apt-get install -y chromium
  *   SUMMARY_RENDERER=/tmp/render CHROMIUM=/usr/bin/chromium npx tsx scripts/render-summaries.ts
  *
- * Then each sample also gets OUT_DIR/<name>.png (the whole summary, every <details> open) and
- * docs/images/summary-<name>.png (its "Time and memory" section, for the README), made smaller by `pngquant` when
- * it is on the PATH (`apt-get install -y pngquant`).
+ * Then each sample also gets OUT_DIR/<name>.png (the whole summary, each <details> open or closed as GitHub shows
+ * it) and docs/images/summary-<name>.png (for the README: the "Time and memory" section of 4, 40-failures and
+ * 3000, the head of the others), made smaller by `pngquant` when it is on the PATH (`apt-get install -y pngquant`).
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -27,11 +27,10 @@ import type { CompletedInstanceWire, TaskOutputWire } from '../src/qarnot/types.
 import { formatIds, type IdInterval } from '../src/ranges.js'
 import type { OutputReader, StepReport } from '../src/report/model.js'
 import { decideOutcome, describeOutcome, type StepEnding } from '../src/report/outcome.js'
-import { renderPictures } from '../src/report/pictures.js'
 import { renderSummary } from '../src/report/summary.js'
 import { pollIntervalMs } from '../src/task/poll-schedule.js'
 import { TaskTimeline } from '../src/task/timeline.js'
-import { decideVerdict } from '../src/task/verdict.js'
+import { decideVerdict, type Verdict } from '../src/task/verdict.js'
 
 interface Scenario {
   readonly name: string
@@ -45,6 +44,10 @@ interface Scenario {
   /** Failing ids, with the fraction of their normal time they ran before failing. */
   readonly failures: Readonly<Record<number, number>>
   readonly memoryMB: number
+  /** Stop following at this many ms after the start (the timeout). */
+  readonly timeoutMs?: number
+  /** What the run adds to the report: files, a re-run, the cache. */
+  readonly extras?: (verdict: Verdict) => Partial<StepReport>
 }
 
 const SCENARIOS: readonly Scenario[] = [
@@ -68,10 +71,82 @@ const SCENARIOS: readonly Scenario[] = [
     stragglers: Object.fromEntries(
       [17, 230, 1988, 2400, 2999, 640, 1210].map((id, i) => [id, 2.5 + i * 0.3])
     ),
-    failures: Object.fromEntries(Array.from({ length: 25 }, (_, i) => [i * 117 + 5, i % 3 === 0 ? 1 : 0.2])),
+    // 31 failures scattered over the ids, some quick, some at the usual time.
+    failures: Object.fromEntries(Array.from({ length: 31 }, (_, i) => [i * 97 + 11, i % 3 === 0 ? 1 : 0.2])),
     memoryMB: 2400
+  },
+  {
+    name: 'files',
+    count: 12,
+    slots: 12,
+    medianSec: 20,
+    sigma: 0.15,
+    stragglers: {},
+    failures: {},
+    memoryMB: 300,
+    extras: () => ({
+      files: {
+        staged: { files: 612, bytes: 43_200_000, bytesSent: 1_250_000, ms: 340 },
+        results: { directory: 'out', files: 12, bytes: 4_100_000, ms: 3_100, incomplete: false }
+      },
+      resultsDir: '/home/runner/work/repo/repo/out'
+    })
+  },
+  {
+    name: 'rerun',
+    count: 40,
+    slots: 16,
+    medianSec: 45,
+    sigma: 0.2,
+    stragglers: {},
+    failures: {},
+    memoryMB: 900,
+    // Attempt 2 of "Re-run failed jobs": 7, 19 and 33 computed again, the 37 others kept from attempt 1.
+    extras: verdict => {
+      const rerunIds = [7, 19, 33]
+      const kept = verdict.instances.filter(i => !rerunIds.includes(i.id)).map(i => i.id)
+      return {
+        keptIds: kept,
+        rerun: { rerunIds, kept: [{ uuid: EARLIER_TASK, attempt: 1, ids: kept }] }
+      }
+    }
+  },
+  {
+    name: 'timeout',
+    count: 40,
+    slots: 16,
+    medianSec: 45,
+    sigma: 0.2,
+    stragglers: { 11: 3.2 },
+    failures: {},
+    memoryMB: 900,
+    timeoutMs: 120_000
+  },
+  {
+    name: 'cached',
+    count: 10,
+    slots: 10,
+    medianSec: 30,
+    sigma: 0.2,
+    stragglers: {},
+    failures: {},
+    memoryMB: 500,
+    extras: () => ({
+      keptIds: [0, 1, 2, 3, 4, 5],
+      cache: {
+        mode: 'write',
+        hitIds: [0, 1, 2, 3, 4, 5],
+        sources: [{ task: EARLIER_TASK, hits: 6, taskInstances: 10 }],
+        savedInstanceSec: 186,
+        savedCredits: 0.42,
+        image: { digest: 'sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08' },
+        storedCount: 4
+      }
+    })
   }
 ]
+
+const EARLIER_TASK = '0f3a9c1e-5d2b-4c7a-9e61-2b8f4d7c3a10'
 
 const T0 = Date.UTC(2026, 10, 30, 10, 0, 0)
 /** Setup before execution (phases dispatch, download, environment), and the upload after, per instance. */
@@ -214,6 +289,7 @@ function simulate(scenario: Scenario): { last: TaskOutputWire; timeline: TaskTim
     last = documentAt(scenario, planned, clock, at)
     timeline.observe(last, at)
     if (at >= clock.endMs) break
+    if (scenario.timeoutMs !== undefined && at - started >= scenario.timeoutMs) break
     at += pollIntervalMs(at - started) + 150
   }
   return { last, timeline, elapsedMs: at - started }
@@ -237,25 +313,26 @@ function sampleMarkdown(scenario: Scenario): string {
   const { last, timeline, elapsedMs } = simulate(scenario)
   const requested: IdInterval[] = [{ first: 0, last: scenario.count - 1 }]
   const verdict = decideVerdict(last, requested)
-  const ending: StepEnding = { kind: 'followed', ending: 'final', leftRunning: false }
+  const ending: StepEnding =
+    scenario.timeoutMs !== undefined
+      ? { kind: 'followed', ending: 'timeout', leftRunning: false }
+      : { kind: 'followed', ending: 'final', leftRunning: false }
   const outcome = decideOutcome(ending, verdict)
   const report: StepReport = {
     outcome,
-    ...describeOutcome({ ending, outcome, verdict, uuid: last.uuid, timeoutMs: undefined }),
+    ...describeOutcome({ ending, outcome, verdict, uuid: last.uuid, timeoutMs: scenario.timeoutMs }),
     task: { uuid: last.uuid, url: `https://tasq.qarnot.com/tasks/${last.uuid}`, name: last.name ?? '' },
     state: last.state,
     verdict,
     requestedCount: scenario.count,
     outputs: sampleOutput(verdict.failedIds),
-    logsDir: undefined,
+    logsDir: '/home/runner/work/_temp/qarnot-logs-1f2e3d',
     elapsedMs,
-    notes: []
+    notes: [],
+    timeline,
+    cost: { credits: 0.0021 * scenario.count * scenario.medianSec }
   }
-  const summary = renderSummary(report)
-  const pictures = renderPictures(verdict.instances, timeline)
-  // Where the summary shows them: after the instance table, before the instances' output.
-  const at = summary.indexOf('\n### Output')
-  return at < 0 ? `${summary}\n${pictures}` : `${summary.slice(0, at)}\n${pictures}${summary.slice(at)}`
+  return renderSummary({ ...report, ...scenario.extras?.(verdict) })
 }
 
 /** The page GitHub would show: the Markdown as HTML in GitHub's styles, Mermaid blocks drawn in the page. */
@@ -273,10 +350,16 @@ function page(markdownHtml: string, rendererDir: string): string {
 body { margin: 0; background: #fff } .markdown-body { box-sizing: border-box; width: 1012px; padding: 24px }
 pre.mermaid { background: none }</style><script src="${mermaidJs}"></script></head>
 <body><article class="markdown-body">${html}</article><script>
-// Open every <details> first: Mermaid cannot measure text in a closed one (GitHub draws each block on its own).
-document.querySelectorAll('details').forEach(d => { d.open = true })
+// Open every <details> first: Mermaid cannot measure text in a closed one (GitHub draws each block on its own);
+// once drawn, each is put back as the summary has it.
+const details = [...document.querySelectorAll('details')]
+const wasOpen = details.map(d => d.open)
+details.forEach(d => { d.open = true })
 mermaid.initialize({ startOnLoad: false, theme: 'default' })
-mermaid.run().then(() => { window.done = 'ok' }, e => { window.done = String(e) })
+mermaid.run().then(() => {
+  details.forEach((d, i) => { d.open = wasOpen[i] })
+  window.done = 'ok'
+}, e => { window.done = String(e) })
 </script></body></html>`
 }
 
@@ -293,16 +376,22 @@ interface BrowserPage {
   close(): Promise<void>
 }
 
-/** The section from "### Time and memory" to the next heading, as a box on the page. */
-const SECTION_BOX = `(() => {
-  const heads = [...document.querySelectorAll('h3')]
-  const start = heads.find(h => h.textContent.startsWith('Time and memory'))
+/** For the README: the pictures of these samples; the head of the others (title, figures, table). */
+const PICTURES_SHOWN = new Set(['4', '40-failures', '3000'])
+
+/** The "### Time and memory" section (`pictures`), or everything above the first "###" (`head`), as a box. */
+function sectionBox(part: 'pictures' | 'head'): string {
+  return `(() => {
+  const part = ${JSON.stringify(part)}
+  const heads = [...document.querySelectorAll('h2, h3')]
+  const start = part === 'head' ? heads[0] : heads.find(h => h.textContent.startsWith('Time and memory'))
   if (!start) return null
   let end = start
   while (end.nextElementSibling && !/^H[1-3]$/.test(end.nextElementSibling.tagName)) end = end.nextElementSibling
   const a = start.getBoundingClientRect(), b = end.getBoundingClientRect()
   return { x: 0, y: a.top + window.scrollY - 8, width: 1012, height: b.bottom - a.top + 24 }
 })()`
+}
 
 async function drawAll(samples: { name: string; markdown: string }[], outDir: string): Promise<void> {
   const rendererDir = process.env.SUMMARY_RENDERER
@@ -335,7 +424,12 @@ async function drawOne(browser: Browser, name: string, html: string, outDir: str
   const done = await tab.evaluate('window.done')
   if (done !== 'ok') console.error(`${name}: Mermaid said ${String(done)}`)
   await tab.screenshot({ path: join(outDir, `${name}.png`), fullPage: true })
-  const box = await tab.evaluate(SECTION_BOX)
+  // The README's pictures show the timeline unfolded.
+  if (PICTURES_SHOWN.has(name))
+    await tab.evaluate(
+      "document.querySelectorAll('details').forEach(d => { if (d.textContent.startsWith('When the instances ran')) d.open = true })"
+    )
+  const box = await tab.evaluate(sectionBox(PICTURES_SHOWN.has(name) ? 'pictures' : 'head'))
   if (box) {
     const path = resolve('docs/images', `summary-${name}.png`)
     await tab.screenshot({ path, clip: box })

@@ -19,7 +19,8 @@ export interface ActionIO {
   debug(message: string): void
   startGroup(title: string): void
   endGroup(): void
-  setFailed(message: string): void
+  /** Fails the step with an error annotation; `title` heads the annotation (default: none). */
+  setFailed(message: string, title?: string): void
   /** Appends Markdown to the job summary; a no-op where the runner gave no summary file. */
   appendSummary(markdown: string): Promise<void>
   /** Resolves once the log has room again (its pipe drained), so that heavy output does not pile up in memory. */
@@ -38,7 +39,12 @@ export const coreIO: ActionIO = {
   debug: message => core.debug(message),
   startGroup: title => core.startGroup(title),
   endGroup: () => core.endGroup(),
-  setFailed: message => core.setFailed(message),
+  setFailed: (message, title) => {
+    if (title === undefined) return core.setFailed(message)
+    // core.setFailed with a title: the exit code it sets, and an annotation that has one.
+    process.exitCode = core.ExitCode.Failure
+    core.error(message, { title })
+  },
   appendSummary: async markdown => {
     // core.summary throws without GITHUB_STEP_SUMMARY; a local run simply has no summary.
     if (!process.env.GITHUB_STEP_SUMMARY) return

@@ -11,6 +11,7 @@ import type { RetryPolicy } from './qarnot/retry.js'
 import { ActionsHttpTransport, type Transport } from './qarnot/transport.js'
 import { assembleReport } from './report/assemble.js'
 import type { StepReport } from './report/model.js'
+import { holdingRefusals, reportRefusal } from './report/refused.js'
 import { writeReport } from './report/write-report.js'
 import { collectHandedOff } from './step/collect-handed-off.js'
 import { stepDeadline, type StepContext } from './step/context.js'
@@ -38,11 +39,19 @@ type RunContext = RunDependencies & { started: number; deadline: StepContext['de
 export async function run(deps: RunDependencies = defaultDependencies()): Promise<void> {
   const { io, clock } = deps
   const started = clock.now()
-  const read = readSettings(deps)
+  // Until a task can be made, a refusal is held back, to be reported with a summary (report/refused.ts).
+  const early = holdingRefusals(io)
+  const read = readSettings({ ...deps, io: early.io })
   // The timeout counts from the start, and bounds the walk of the files too.
-  const timer = stepDeadline(read?.timeoutMs, started, clock)
-  const ready = await readyOrRefused(read, { ...deps, deadline: timer.deadline })
-  if (!ready) return timer.clear()
+  const timer = stepDeadline(typeof read === 'object' ? read.timeoutMs : undefined, started, clock)
+  const ready =
+    typeof read === 'object'
+      ? await readyOrRefused(read, { ...deps, io: early.io, deadline: timer.deadline })
+      : read
+  if (typeof ready !== 'object') {
+    timer.clear()
+    return reportRefusal(io, { message: early.message(), outcome: ready, secrets: early.secrets })
+  }
   const { settings, prepared, approval } = ready
   const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT)
   const client = new QarnotClient({

@@ -9,6 +9,8 @@ export interface RecordingIO extends ActionIO {
   readonly secrets: string[]
   readonly log: string[]
   readonly failures: string[]
+  /** The annotation title of each failure ('' when none). */
+  readonly failureTitles: string[]
   summary: string
 }
 
@@ -26,6 +28,7 @@ export function recordingIO(inputs: Record<string, string>, state: Record<string
     secrets: [],
     log: [],
     failures: [],
+    failureTitles: [],
     summary: '',
     getInput: (name: InputName) => values[name] ?? '',
     setOutput: (name: OutputName, value: string) => {
@@ -44,8 +47,9 @@ export function recordingIO(inputs: Record<string, string>, state: Record<string
     debug: message => io.log.push(`::debug::${message}`),
     startGroup: title => io.log.push(`::group::${title}`),
     endGroup: () => io.log.push('::endgroup::'),
-    setFailed: message => {
+    setFailed: (message, title) => {
       io.failures.push(message)
+      io.failureTitles.push(title ?? '')
       io.log.push(`::error::${message}`)
     },
     appendSummary: async markdown => {

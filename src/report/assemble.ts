@@ -15,7 +15,7 @@ import {
   type Verdict
 } from '../task/verdict.js'
 import { plural } from '../words.js'
-import { NO_OUTPUT, type CacheFacts, type StepReport } from './model.js'
+import { NO_OUTPUT, type CacheFacts, type RerunFacts, type StepReport } from './model.js'
 import { describePlatformRetries, type PlatformRetryFacts } from './recovered.js'
 import { decideOutcome, describeOutcome, type StepEnding } from './outcome.js'
 import type { HandOffReport } from '../step/hand-off.js'
@@ -110,7 +110,21 @@ export function assembleReport(settings: Settings, happened: WhatHappened): Step
     ...(happened.handOff && {
       handOff: { collection: happened.handOff.collection, failed: happened.handOff.failed }
     }),
-    ...(budget && { budget })
+    ...(budget && { budget }),
+    ...(happened.plan && happened.plan.kind !== 'all' && { rerun: rerunFacts(happened.plan) })
+  }
+}
+
+/** What a re-run computed again, and where the rest was kept from. */
+function rerunFacts(plan: Exclude<RerunPlan, { kind: 'all' }>): RerunFacts {
+  const rerunIds: number[] = []
+  if (plan.kind === 'some')
+    for (const { first, last } of plan.rerun) for (let id = first; id <= last; id++) rerunIds.push(id)
+  return {
+    rerunIds,
+    kept: plan.kept
+      .filter(k => k.instances.length > 0)
+      .map(k => ({ uuid: k.task.uuid, attempt: k.task.attempt, ids: k.instances.map(i => i.id) }))
   }
 }
 

@@ -1,10 +1,12 @@
 /** The one message given to setFailed: which instances failed (as ranges) and their errors. Pure. */
-import { formatIds } from '../ranges.js'
 import type { Verdict } from '../task/verdict.js'
 import { groupIds } from './grouping.js'
+import { idRanges } from './id-lists.js'
 
 /** Annotations are cut at 4 KiB; stay well under. */
 const MAX_LENGTH = 3000
+/** Ids named in one group of the message, at most (as ranges with break points; the summary lists them all). */
+const GROUP_IDS_CHARS = 300
 
 export function failureMessage(taskLabel: string, verdict: Verdict): string {
   const failed = verdict.instances.filter(instance => instance.state !== 'Success')
@@ -20,7 +22,9 @@ export function failureMessage(taskLabel: string, verdict: Verdict): string {
   })
   const groups = [...byError.entries()]
     .sort((a, b) => b[1].length - a[1].length)
-    .map(([what, ids]) => `instance${ids.length > 1 ? 's' : ''} ${formatIds(ids)} ${what}`)
+    .map(
+      ([what, ids]) => `instance${ids.length > 1 ? 's' : ''} ${idRanges(ids, GROUP_IDS_CHARS).text} ${what}`
+    )
   const parts = [...groups]
   if (verdict.taskErrors.length > 0) parts.push(`task errors: ${verdict.taskErrors.join('; ')}`)
   if (parts.length === 0) parts.push(...verdict.reasons)

@@ -95,4 +95,15 @@ export interface StepReport {
   readonly handOff?: { readonly collection: string; readonly failed: boolean }
   /** Under `max-credits`: the cap, the estimate, and this attempt's task's credits (docs/budget.md). */
   readonly budget?: BudgetFacts
+  /** A re-run of the failed jobs: the ids computed again, and the earlier tasks the others were kept from. */
+  readonly rerun?: RerunFacts
+}
+
+export interface RerunFacts {
+  readonly rerunIds: readonly number[]
+  readonly kept: readonly {
+    readonly uuid: string
+    readonly attempt: number
+    readonly ids: readonly number[]
+  }[]
 }

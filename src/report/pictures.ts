@@ -260,7 +260,54 @@ export function countAxisBottom(top: number): number {
 }
 
 /** Colours: instances in bars of GitHub's green, those that did not succeed in its red, drawn over them. */
-const XYCHART_INIT = `%%{init: {"xyChart": {"height": ${CHART_HEIGHT}}, "themeVariables": {"xyChart": {"plotColorPalette": "#2da44e, #cf222e"}}}}%%`
+const PALETTE = '#2da44e, #cf222e'
+
+/** The plot's height in Mermaid's units: the chart less the x axis and half a label above and below. */
+const PLOT_HEIGHT = CHART_HEIGHT - X_AXIS_HEIGHT - 2 * LABEL_HALF_HEIGHT
+/** The shortest bar a reader sees, in Mermaid's units (pixels at GitHub's width). */
+export const MIN_BAR_PX = 4
+
+/** How tall Mermaid draws a bar of `value` on an axis from `bottom` to `top`: from half a label below `bottom`. */
+function barHeight(value: number, bottom: number, top: number): number {
+  return ((value - bottom) / (top - bottom)) * PLOT_HEIGHT + LABEL_HALF_HEIGHT
+}
+
+/** Whether every non-zero value is drawn at least MIN_BAR_PX tall. */
+export function allVisible(values: readonly number[], bottom: number, top: number): boolean {
+  return values.every(v => v === 0 || barHeight(v, bottom, top) >= MIN_BAR_PX)
+}
+
+/**
+ * What the bars are drawn as. `linear`: the counts, on an axis from (just above) 0. `log`: 1 + log10(count), so that
+ * 1, 10, 100 and 1,000 instances stand at 1, 2, 3 and 4 and a bin of one instance is as visible as any: chosen
+ * when a linear axis would draw some non-empty bin, or some failure, under MIN_BAR_PX tall (one failure among
+ * 3,000 instances is under a pixel).
+ */
+export interface HistogramScale {
+  readonly kind: 'linear' | 'log'
+  readonly bottom: number
+  readonly top: number
+  readonly counts: readonly number[]
+  readonly failedCounts: readonly number[]
+}
+
+const logHeight = (count: number): number => (count > 0 ? Number((1 + Math.log10(count)).toFixed(4)) : 0)
+
+export function histogramScale(histogram: Histogram): HistogramScale {
+  const { counts, failedCounts } = histogram
+  const top = countAxisTop(Math.max(...counts))
+  const bottom = countAxisBottom(top)
+  if (allVisible([...counts, ...failedCounts], bottom, top))
+    return { kind: 'linear', bottom, top, counts, failedCounts }
+  const logTop = Math.max(2, Math.ceil(logHeight(Math.max(...counts))))
+  return {
+    kind: 'log',
+    bottom: countAxisBottom(logTop),
+    top: logTop,
+    counts: counts.map(logHeight),
+    failedCounts: failedCounts.map(logHeight)
+  }
+}
 
 /** A bin width: `0.01 s`, `15 s`, `10 min`, `2 h`. */
 function widthWords(seconds: number): string {
@@ -268,19 +315,20 @@ function widthWords(seconds: number): string {
   return seconds % 3600 === 0 ? `${seconds / 3600} h` : duration(seconds)
 }
 
-/** The `xychart-beta` block of a histogram. */
-export function histogramMermaid(histogram: Histogram): string {
+/** The `xychart-beta` block of a histogram: on a log scale, the count axis has no numbers (they would be logs). */
+export function histogramMermaid(histogram: Histogram, scale = histogramScale(histogram)): string {
   const labels = binLabels(histogram).map(label => `"${label}"`)
-  const top = countAxisTop(Math.max(...histogram.counts))
+  const yAxis = scale.kind === 'log' ? ', "yAxis": {"showLabel": false, "showTick": false}' : ''
+  const init = `%%{init: {"xyChart": {"height": ${CHART_HEIGHT}${yAxis}}, "themeVariables": {"xyChart": {"plotColorPalette": "${PALETTE}"}}}}%%`
   const lines = [
     '```mermaid',
-    XYCHART_INIT,
+    init,
     'xychart-beta',
     `  x-axis "wall time (${histogram.unit}), bars of ${widthWords(histogram.widthSec)}" [${labels.join(', ')}]`,
-    `  y-axis "instances" ${countAxisBottom(top)} --> ${top}`,
-    `  bar [${histogram.counts.join(', ')}]`
+    `  y-axis "${scale.kind === 'log' ? 'instances (log scale)' : 'instances'}" ${scale.bottom} --> ${scale.top}`,
+    `  bar [${scale.counts.join(', ')}]`
   ]
-  if (histogram.failedCounts.some(c => c > 0)) lines.push(`  bar [${histogram.failedCounts.join(', ')}]`)
+  if (histogram.failedCounts.some(c => c > 0)) lines.push(`  bar [${scale.failedCounts.join(', ')}]`)
   lines.push('```')
   return lines.join('\n')
 }
@@ -299,13 +347,19 @@ export function renderWallTimes(instances: readonly InstanceResult[], options: P
       .filter(hasWallTime)
       .map(i => ({ wallTimeSec: i.wallTimeSec, failed: i.state !== 'Success' }))
     const histogram = binWallTimes(values, usualMax, options.maxBins ?? DEFAULT_MAX_BINS)
-    const legend = histogram.failedCounts.some(c => c > 0) ? '; in red, those that did not succeed' : ''
+    const scale = histogramScale(histogram)
+    const failed = histogram.failedCounts.reduce((a, b) => a + b, 0)
+    const legend = failed > 0 ? `; in red, the ${instancesWord(failed)} that did not succeed` : ''
     const last = histogram.overflow ? ', the last one open-ended' : ''
+    const log =
+      scale.kind === 'log'
+        ? ` Heights on a log scale, so that one instance shows: the tallest bar holds ${Math.max(...histogram.counts).toLocaleString('en-US')}.`
+        : ''
     lines.push(
       '',
-      histogramMermaid(histogram),
+      histogramMermaid(histogram, scale),
       '',
-      `_Instances per bar of ${widthWords(histogram.widthSec)} of wall time, from the value under it${last}${legend}._`
+      `_Instances per bar of ${widthWords(histogram.widthSec)} of wall time, from the value under it${last}${legend}.${log}_`
     )
   }
   lines.push('', ...stragglerLines(stats))
@@ -316,12 +370,10 @@ function stragglerLines(stats: WallTimeStats): string[] {
   const lines: string[] = []
   if (stats.stragglerAboveSec !== undefined) {
     const ids = stats.stragglers.map(i => i.id)
-    const of = stats.reference === 'succeeded' ? ' of the instances that succeeded' : ''
-    const rule = `wall time over ${duration(stats.stragglerAboveSec)}: more than twice the median${of}, well beyond its spread`
     lines.push(
       ids.length > 0
-        ? `- **Stragglers** (${rule}): ${instancesWord(ids.length)}, ${idList(ids)}.`
-        : `- No straggler (${rule}).`
+        ? `- **Stragglers** (wall time over ${duration(stats.stragglerAboveSec)}): ${instancesWord(ids.length)}, ${idList(ids)}.`
+        : '- No straggler.'
     )
   }
   if (stats.count > 1) {
@@ -331,6 +383,14 @@ function stragglerLines(stats: WallTimeStats): string[] {
     lines.push(`- Slowest: ${named.join(', ')}.`)
   }
   return lines
+}
+
+/** How a straggler is told, in one sentence of the footnote; undefined when none is judged. */
+function stragglerRule(instances: readonly InstanceResult[]): string | undefined {
+  const stats = wallTimeStats(instances, 0)
+  if (stats?.stragglerAboveSec === undefined) return undefined
+  const of = stats.reference === 'succeeded' ? ' of the instances that succeeded' : ''
+  return `A straggler takes more than twice the median wall time${of} and well beyond its spread.`
 }
 
 // ---------------------------------------------------------------------------------------------------- task phases
@@ -475,9 +535,13 @@ export function renderTaskPhases(timeline: TimelineView): string {
       : `execution time ${duration(timeline.taskExecutionTimeSec)}`
   ].filter(Boolean)
   if (own.length > 0) line += ` Qarnot counts ${own.join(' and ')}.`
-  if (spans.some(s => s.phases.length > 1))
-    line += ' Phases joined by "and" passed between two reads (or before the first) and are not told apart.'
   return line
+}
+
+/** Whether the phases line joins phases that passed between two reads (the footnote then says so). */
+function phasesJoined(timeline: TimelineView): boolean {
+  const phases = taskPhases(timeline, 'server') ?? taskPhases(timeline, 'polling')
+  return phases?.spans.some(s => s.endMs >= s.startMs && s.phases.length > 1) ?? false
 }
 
 // ---------------------------------------------------------------------------------------------------- timeline
@@ -523,45 +587,97 @@ export function instanceBars(
   return { bars, leftOut }
 }
 
-/** d3 time formats for the axis, by the span shown (GitHub draws them in the reader's time zone). */
-function axisFormat(spanMs: number): string {
-  return spanMs <= 10 * 60_000 ? '%H:%M:%S' : spanMs <= 86_400_000 ? '%H:%M' : '%d %H:%M'
+/** Tick spacings for the timeline's axis, in ms, as Mermaid's `tickInterval` names them. */
+const TICKS: readonly [number, string][] = [
+  [1, 'second'],
+  [2, 'second'],
+  [5, 'second'],
+  [10, 'second'],
+  [15, 'second'],
+  [30, 'second'],
+  [1, 'minute'],
+  [2, 'minute'],
+  [5, 'minute'],
+  [10, 'minute'],
+  [15, 'minute'],
+  [30, 'minute'],
+  [1, 'hour'],
+  [2, 'hour'],
+  [3, 'hour'],
+  [6, 'hour'],
+  [12, 'hour'],
+  [1, 'day']
+]
+const UNIT_MS: Readonly<Record<string, number>> = {
+  second: 1000,
+  minute: 60_000,
+  hour: 3_600_000,
+  day: 86_400_000
+}
+/** At most this many ticks on the axis. */
+const MAX_TICKS = 10
+
+/**
+ * The axis of the timeline: time since the task's creation, ticked at a round interval that gives at most
+ * MAX_TICKS labels and never two alike (Mermaid's own ticks come every 100 ms on a short task, all `10:00:01`).
+ */
+export function timelineAxis(spanMs: number): { tickInterval: string; axisFormat: string } {
+  const [count, unit] = TICKS.find(([n, u]) => spanMs / (n * UNIT_MS[u]) <= MAX_TICKS) ?? [
+    Math.ceil(spanMs / 86_400_000 / MAX_TICKS),
+    'day'
+  ]
+  const axisFormat = spanMs < 3_600_000 ? '%M:%S' : spanMs < 86_400_000 ? '%H:%M' : 'day %-d %H:%M'
+  return { tickInterval: `${count}${unit}`, axisFormat }
 }
 
-/** The `gantt` block: the task's phases as polling saw them, then one bar per instance (red: did not succeed). */
-export function ganttMermaid(bars: readonly GanttBar[], phases: TaskPhases | undefined): string {
+/** The day the timeline starts on: times since the creation are written as times of that day. */
+const TIMELINE_DAY = Date.UTC(2000, 0, 1)
+/** Mermaid reads dates with no zone in the reader's zone, and writes the axis in it too: an elapsed time stays one. */
+const TIMELINE_DATE_FORMAT = 'YYYY-MM-DD HH:mm:ss.SSS'
+
+/** `2000-01-01 00:01:05.250` for 65.25 s after the origin. */
+function elapsedDate(ms: number): string {
+  return new Date(TIMELINE_DAY + Math.max(0, Math.round(ms))).toISOString().slice(0, 23).replace('T', ' ')
+}
+
+/**
+ * The `gantt` block: the task's phases as polling saw them, then one bar per instance (red: did not succeed), in
+ * time since `originMs` (the task's creation).
+ */
+export function ganttMermaid(
+  bars: readonly GanttBar[],
+  phases: TaskPhases | undefined,
+  originMs = Math.min(...bars.map(b => b.startMs))
+): string {
   const spans = phases?.spans ?? []
   const times = [...bars.flatMap(b => [b.startMs, b.endMs]), ...spans.flatMap(s => [s.startMs, s.endMs])]
+  const axis = timelineAxis(Math.max(...times) - originMs)
   const lines = [
     '```mermaid',
     'gantt',
-    '  dateFormat x',
-    `  axisFormat ${axisFormat(Math.max(...times) - Math.min(...times))}`,
+    `  dateFormat ${TIMELINE_DATE_FORMAT}`,
+    `  axisFormat ${axis.axisFormat}`,
+    `  tickInterval ${axis.tickInterval}`,
     '  todayMarker off'
   ]
-  const ms = (value: number): number => Math.round(value)
+  const at = (value: number): string => elapsedDate(value - originMs)
   if (spans.length > 0) {
     lines.push('  section Task')
     spans.forEach((span, i) => {
       const words = phaseWords(span.phases)
-      lines.push(`  ${words} :done, t${i}, ${ms(span.startMs)}, ${ms(Math.max(span.endMs, span.startMs))}`)
+      lines.push(`  ${words} :done, t${i}, ${at(span.startMs)}, ${at(Math.max(span.endMs, span.startMs))}`)
     })
   }
   lines.push('  section Instances')
   for (const bar of bars) {
     const tag = bar.failed ? 'crit, ' : ''
-    lines.push(`  instance ${bar.id} :${tag}i${bar.id}, ${ms(bar.startMs)}, ${ms(bar.endMs)}`)
+    lines.push(`  instance ${bar.id} :${tag}i${bar.id}, ${at(bar.startMs)}, ${at(bar.endMs)}`)
   }
   lines.push('```')
   return lines.join('\n')
 }
 
-/** `2026-11-30 10:00:09 UTC`. */
-function utcTime(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`
-}
-
-/** The timeline, in <details> when long, with what it is made of and what was left out. */
+/** The timeline, in <details> when long, with what was left out. */
 export function renderTimeline(
   instances: readonly InstanceResult[],
   timeline: TimelineView,
@@ -574,21 +690,29 @@ export function renderTimeline(
   const { bars, leftOut } = instanceBars(instances, timeline)
   if (bars.length === 0)
     return '_No timeline: no read saw an instance start or end (a task that had ended before it was followed shows none)._'
-  const interval = timeline.polls.longestIntervalMs
-  const precision = interval === undefined ? '' : ` (up to ${duration(interval / 1000)} late)`
-  const first = Math.min(...bars.map(b => b.startMs))
-  const notes = [
-    `Times ${pollingWords(timeline)}, from ${utcTime(first)} (the axis shows your time zone). A bar ends at the first read that showed the instance ended${precision} and spans its wall time${bars.some(b => b.from === 'seen') ? ', or, with no wall time or no seen end, runs from the first read that saw it running to the last' : ''}.`
-  ]
+  const phases = taskPhases(timeline, 'polling')
+  const starts = [...bars.map(b => b.startMs), ...(phases?.spans ?? []).map(s => s.startMs)]
+  // The creation is by the server's clock, the reads by the runner's: never start after what is drawn.
+  const origin = Math.min(timeline.creationMs ?? Infinity, ...starts)
+  const notes: string[] = []
   if (leftOut.length > 0)
     notes.push(`Left out, no time seen for them: ${instancesWord(leftOut.length)}, ${idList(leftOut)}.`)
   if (instances.some(i => (i.attempts ?? 1) > 1))
     notes.push(
       'A restarted instance is drawn with the wall time Qarnot reports, which may cover its last run only.'
     )
-  const block = ganttMermaid(bars, taskPhases(timeline, 'polling'))
+  const block = ganttMermaid(bars, phases, origin)
   const open = bars.length <= GANTT_OPEN_MAX ? ' open' : ''
-  return `<details${open}><summary>When the instances ran (${instancesWord(bars.length)})</summary>\n\n${block}\n\n${notes.join(' ')}\n\n</details>`
+  const after = notes.length > 0 ? `\n\n${notes.join(' ')}` : ''
+  return `<details${open}><summary>When the instances ran (${instancesWord(bars.length)}, time since the task was created)</summary>\n\n${block}${after}\n\n</details>`
+}
+
+/** How the timeline is drawn, in one sentence of the footnote. */
+function timelineMethod(timeline: TimelineView, bars: readonly GanttBar[]): string {
+  const seen = bars.some(b => b.from === 'seen')
+    ? '; one with no wall time or no seen end runs from the first read that saw it running to the last'
+    : ''
+  return `The timeline is drawn from reads ${pollingWords(timeline).replace(/^as seen by /, 'by ')}: a bar ends at the first read that saw its instance ended and spans its wall time${seen}.`
 }
 
 // ---------------------------------------------------------------------------------------------------- memory
@@ -596,7 +720,8 @@ export function renderTimeline(
 /** `Peak memory: median 210 MB, largest 1.9 GB (instance 17), of 40 instances that reported it.` */
 export function renderMemory(instances: readonly InstanceResult[]): string {
   const reported = instances.filter(
-    i => i.peakMemoryMB !== undefined && Number.isFinite(i.peakMemoryMB) && i.peakMemoryMB >= 0
+    // No process peaks at 0 MB: a 0 is a figure Qarnot did not measure, and is not shown.
+    i => i.peakMemoryMB !== undefined && Number.isFinite(i.peakMemoryMB) && i.peakMemoryMB > 0
   )
   if (reported.length === 0) return ''
   let largest = reported[0]
@@ -628,9 +753,25 @@ export function renderPictures(
   if (figures.every(part => part === '')) return ''
   const drawn = timeline && timeline.polls.count > 0 ? renderTimeline(instances, timeline, options) : ''
   const parts = [figures[0], figures[1], drawn, figures[2]].filter(part => part !== '')
+  const footnote = methodFootnote(instances, timeline, drawn.includes('```mermaid'))
+  if (footnote) parts.push(`<sub>${footnote}</sub>`)
   let markdown = `### Time and memory\n\n${parts.join('\n\n')}\n`
   // Built to stay small; should a part ever outgrow that, the timeline (the largest) goes first.
   if (Buffer.byteLength(markdown) > PICTURES_MAX_BYTES && timeline)
     markdown = renderPictures(instances, undefined, options)
   return markdown
+}
+
+/** The method sentences of the section, as one footnote: how stragglers are told, how the times were seen. */
+function methodFootnote(
+  instances: readonly InstanceResult[],
+  timeline: TimelineView | undefined,
+  timelineDrawn: boolean
+): string {
+  const sentences = [stragglerRule(instances)]
+  if (timeline && timelineDrawn)
+    sentences.push(timelineMethod(timeline, instanceBars(instances, timeline).bars))
+  if (timeline && phasesJoined(timeline))
+    sentences.push('Phases joined by "and" passed between two reads and are not told apart.')
+  return sentences.filter(Boolean).join(' ')
 }

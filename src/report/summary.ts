@@ -1,105 +1,25 @@
 /**
- * The job summary: verdict, link, instance table and each instance's output, rendered as Markdown within a byte
- * budget (GitHub drops a step summary over 1 MiB whole). Failed instances come first with their errors and the
- * tail of their output; successful ones share what is left; a note says what was cut and where the rest is.
- * Pure apart from reading outputs through the OutputReader.
+ * The job summary: verdict, link, figures, the instance table (instance-table.ts), the pictures (pictures.ts) and
+ * the instances' output (output-section.ts), rendered as Markdown within a byte budget (GitHub drops a step summary
+ * over 1 MiB whole). Pure apart from reading outputs through the OutputReader.
  */
 import { Outcome, TASQ_TASK_URL } from '../constants.js'
-import { formatIds } from '../ranges.js'
-import type { InstanceResult } from '../task/verdict.js'
-import { groupIds } from './grouping.js'
+import { CELL_IDS_CHARS, idRanges } from './id-lists.js'
+import { instanceTable } from './instance-table.js'
 import type { CacheFacts, StepReport } from './model.js'
+import { kib, outputSection } from './output-section.js'
 import { renderPictures } from './pictures.js'
-import { codeSpan, escapeHtml, formatSeconds, listText, tableCell, utf8Bytes } from './text.js'
+import { codeSpan, formatSeconds, listText, tableCell, utf8Bytes } from './text.js'
 import { plural } from '../words.js'
 import { budgetLine } from '../budget/cap.js'
 
+export { failedFirst, FAILED_ROWS, FULL_TABLE_INSTANCES } from './instance-table.js'
+export { INSTANCE_OUTPUT_BYTES, outputBlock } from './output-section.js'
+
 /** GitHub's limit is 1,048,576 bytes; keep a margin for what other steps or the runner add. */
 export const SUMMARY_BUDGET_BYTES = 900 * 1024
-/** Most of one instance's output shown (its tail, per stream). */
-export const INSTANCE_OUTPUT_BYTES = 32 * 1024
-/** Least worth showing for a successful instance; below this its block is left out. */
-const MIN_SHARED_OUTPUT_BYTES = 512
-/** Up to this many instances, every one has a table row; above, successful ones are grouped as ranges. */
-export const FULL_TABLE_INSTANCES = 100
-/** Rows for failed instances before they too are grouped. */
-export const FAILED_ROWS = 300
 /** Kept free for the closing note. */
 const NOTE_RESERVE_BYTES = 4096
-
-const STATE_ICON: Record<InstanceResult['state'], string> = {
-  Success: '✅',
-  Failure: '❌',
-  Cancelled: '⛔',
-  NotCompleted: '⚠️'
-}
-
-/** `2 (restarted)` when an instance ran more than once: a retry, or preemption (docs/qarnot-api.md §4). */
-function attemptsCell(attempts: number | undefined): string {
-  if (attempts === undefined) return ''
-  return attempts > 1 ? `${attempts} (restarted ${attempts - 1}×)` : String(attempts)
-}
-
-function row(instance: InstanceResult): string {
-  return `| ${instance.id} | ${STATE_ICON[instance.state]} ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${formatSeconds(instance.execTimeSec)} | ${attemptsCell(instance.attempts)} | ${tableCell(instance.error ?? '')} |`
-}
-
-function groupedRows(instances: readonly InstanceResult[]): string[] {
-  return [...groupIds(instances, i => i.state)].map(
-    ([state, ids]) =>
-      `| ${formatIds(ids)} | ${STATE_ICON[state as InstanceResult['state']]} ${state} (${ids.length}) | | | | |`
-  )
-}
-
-export function failedFirst(instances: readonly InstanceResult[]): InstanceResult[] {
-  return [...instances].sort(
-    (a, b) => Number(a.state === 'Success') - Number(b.state === 'Success') || a.id - b.id
-  )
-}
-
-function instanceTable(instances: readonly InstanceResult[]): string {
-  const ordered = failedFirst(instances)
-  const lines = [
-    '| Instance | State | Wall time | Exec time | Attempts | Error |',
-    '| ---: | --- | ---: | ---: | ---: | --- |'
-  ]
-  if (instances.length <= FULL_TABLE_INSTANCES) {
-    lines.push(...ordered.map(row))
-  } else {
-    const failed = ordered.filter(i => i.state !== 'Success')
-    lines.push(...failed.slice(0, FAILED_ROWS).map(row))
-    lines.push(...groupedRows([...failed.slice(FAILED_ROWS), ...ordered.filter(i => i.state === 'Success')]))
-  }
-  return lines.join('\n')
-}
-
-/** One instance's output block: a collapsible section with stdout and stderr in `<pre>`, escaped. */
-export function outputBlock(
-  instance: Pick<InstanceResult, 'id' | 'state' | 'attempts'>,
-  parts: readonly { stream: string; text: string; totalBytes: number }[]
-): string {
-  const sections: string[] = []
-  for (const { stream, text, totalBytes } of parts) {
-    if (totalBytes === 0) continue
-    const shownBytes = utf8Bytes(text)
-    const note = shownBytes < totalBytes ? ` (last ${kib(shownBytes)} of ${kib(totalBytes)})` : ''
-    // <pre> on its own line starts an HTML block that blank lines inside the output cannot end.
-    sections.push(`<b>${stream}</b>${note}\n<pre>\n${escapeHtml(text.replace(/\n$/, ''))}\n</pre>`)
-  }
-  if (sections.length === 0) sections.push('<i>no output</i>')
-  // A restarted instance's output holds every run, one after the other: say so rather than show it as one.
-  const runs =
-    (instance.attempts ?? 1) > 1 ? ` (ran ${instance.attempts} times: the output holds every run)` : ''
-  return `<details><summary>Instance ${instance.id}: ${escapeHtml(instance.state)}${runs}</summary>\n\n${sections.join('\n\n')}\n\n</details>\n`
-}
-
-function kib(bytes: number): string {
-  return bytes < 1024
-    ? `${bytes} B`
-    : bytes < 1024 * 1024
-      ? `${(bytes / 1024).toFixed(1)} KiB`
-      : `${(bytes / 1048576).toFixed(1)} MiB`
-}
 
 /** Three significant figures at most, never rounded to zero: `1234`, `12.3`, `0.0042`. */
 const round = (value: number): string =>
@@ -168,7 +88,7 @@ export function cacheLine(cache: CacheFacts | undefined): string | undefined {
       cache.savedCredits !== undefined ? `about ${round(cache.savedCredits)} credits` : undefined
     ].filter(Boolean)
     parts.push(
-      `${plural(cache.hitIds.length, 'instance')} from the cache (${tableCell(cut(formatIds(cache.hitIds), 200))}), computed by task${uuids.length > 1 ? 's' : ''} ${tasks.join(', ')}${more}${saved.length > 0 ? `; saved ${saved.join(' and ')}` : ''}`
+      `${plural(cache.hitIds.length, 'instance')} from the cache (${idRanges(cache.hitIds, CELL_IDS_CHARS).text}), computed by task${uuids.length > 1 ? 's' : ''} ${tasks.join(', ')}${more}${saved.length > 0 ? `; saved ${saved.join(' and ')}` : ''}`
     )
   } else parts.push('no instance from the cache')
   if (cache.image && 'digest' in cache.image)
@@ -182,8 +102,28 @@ export function cacheLine(cache: CacheFacts | undefined): string | undefined {
   return parts.join(' · ')
 }
 
+/** `**Re-ran** 3 of 40 instances (7, 19, 33) · 37 kept from attempt 1 (task [`0f3a…`](url))`, on a re-run. */
+export function rerunLine(report: StepReport): string | undefined {
+  const { rerun } = report
+  if (!rerun) return undefined
+  const total = report.verdict?.instances.length ?? 0
+  const ran =
+    rerun.rerunIds.length > 0
+      ? `${rerun.rerunIds.length.toLocaleString('en-US')} of ${plural(total, 'instance')} (${idRanges(rerun.rerunIds, CELL_IDS_CHARS).text})`
+      : 'no instance: every one succeeded before'
+  const kept = rerun.kept.map(
+    k =>
+      `${k.ids.length.toLocaleString('en-US')} kept from attempt ${k.attempt} (task [\`${k.uuid.slice(0, 8)}\`](${TASQ_TASK_URL}${k.uuid}))`
+  )
+  return [`**Re-ran** ${ran}`, ...kept].join(' · ')
+}
+
 function header(report: StepReport): string[] {
-  const followed = report.task ? ` · followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}` : ''
+  // A step that does not wait follows nothing: no "followed for 0.0 s".
+  const followed =
+    report.task && report.outcome !== Outcome.Submitted
+      ? ` · followed for ${formatSeconds(report.elapsedMs / 1000)}`
+      : ''
   const task = report.task
     ? `**Task** [${tableCell(cut(report.task.name, 200))}](${report.task.url}) · \`${report.task.uuid}\` · `
     : ''
@@ -196,6 +136,8 @@ function header(report: StepReport): string[] {
   if (files) lines.push(`**Files** ${files}`, '')
   const cache = cacheLine(report.cache)
   if (cache) lines.push(`**Cache** ${cache}`, '')
+  const rerun = rerunLine(report)
+  if (rerun) lines.push(rerun, '')
   if (report.outcome !== Outcome.Success) lines.push(`> ${tableCell(report.headline)}`, '')
   if (report.notes.length > 0) lines.push(...listItems(report.notes, 'note', 'the step log has them all'), '')
   const taskErrors = report.verdict?.taskErrors ?? []
@@ -209,51 +151,10 @@ function header(report: StepReport): string[] {
   return lines
 }
 
-/** Each instance's output block, failed ones first, within `budgetBytes`; the ids left out. */
-function outputBlocks(report: StepReport, budgetBytes: number): { blocks: string[]; omitted: number[] } {
-  const blocks: string[] = []
-  const omitted: number[] = []
-  let left = budgetBytes
-  const ordered = failedFirst(report.verdict?.instances ?? [])
-  let successLeft = ordered.filter(i => i.state === 'Success').length
-  for (const instance of ordered) {
-    const success = instance.state === 'Success'
-    // Failed instances take what they need; successful ones share what remains equally.
-    const share = success ? Math.floor(left / Math.max(1, successLeft) / 2) - 200 : left / 2 - 200
-    const perStream = Math.min(INSTANCE_OUTPUT_BYTES, share)
-    if (success) successLeft--
-    const parts =
-      perStream < MIN_SHARED_OUTPUT_BYTES
-        ? []
-        : (['stdout', 'stderr'] as const).map(stream => ({
-            stream,
-            ...report.outputs.tail(instance.id, stream, perStream)
-          }))
-    const block = parts.length > 0 ? outputBlock(instance, parts) : ''
-    const size = utf8Bytes(block) + 1
-    if (block === '' || size > left) {
-      omitted.push(instance.id)
-      continue
-    }
-    blocks.push(block)
-    left -= size
-  }
-  return { blocks, omitted }
-}
-
-function omittedNote(report: StepReport, omitted: readonly number[]): string {
-  const where = report.logsDir
-    ? ` Every instance's complete output is in the step log and in \`${report.logsDir}\` on the runner.`
-    : ''
-  let ids = formatIds(omitted)
-  if (ids.length > 2000) ids = `${ids.slice(0, ids.lastIndexOf(',', 2000))},…`
-  return `\n> [!NOTE]\n> The output of ${plural(omitted.length, 'instance')} (${ids}) is not shown here, to keep this summary under GitHub's 1 MiB limit.${where}\n`
-}
-
 export function renderSummary(report: StepReport, budgetBytes = SUMMARY_BUDGET_BYTES): string {
   const head = header(report)
   const instances = report.verdict?.instances ?? []
-  if (instances.length > 0) head.push(instanceTable(instances), '')
+  if (instances.length > 0) head.push(instanceTable(report, instances), '')
   let markdown = head.join('\n')
   if (utf8Bytes(markdown) > budgetBytes - NOTE_RESERVE_BYTES) {
     // Only thousands of distinct errors get here: drop the table rather than lose the summary.
@@ -269,8 +170,6 @@ export function renderSummary(report: StepReport, budgetBytes = SUMMARY_BUDGET_B
   )
   const pictures = renderPictures(computed, report.timeline)
   if (pictures) markdown += `\n${pictures}`
-  const { blocks, omitted } = outputBlocks(report, budgetBytes - NOTE_RESERVE_BYTES - utf8Bytes(markdown))
-  if (blocks.length > 0) markdown += `\n### Output\n\n${blocks.join('\n')}`
-  if (omitted.length > 0) markdown += omittedNote(report, omitted)
+  markdown += outputSection(report, budgetBytes - NOTE_RESERVE_BYTES - utf8Bytes(markdown))
   return markdown
 }

@@ -43,9 +43,12 @@ export function utf8Bytes(text: string): number {
   return Buffer.byteLength(text, 'utf8')
 }
 
-/** `42.0 s`, `3 min 5 s`, `2 h 10 min`; `""` for a time the API did not give (never NaN). */
+/** `42.0 s`, `<0.1 s`, `3 min 5 s`, `2 h 10 min`; `""` for a time the API did not give (never NaN). */
 export function formatSeconds(seconds: number | undefined): string {
   if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return ''
+  if (seconds === 0) return '0 s'
+  // 48 ms is not "0.0 s": a time too short to show is said to be.
+  if (seconds < 0.05) return '<0.1 s'
   if (seconds < 9.95) return `${seconds.toFixed(1)} s`
   // Rounded first, so that 59.6 s is "1 min 0 s", not "60 s", and 119.7 s is "2 min 0 s", not "1 min 60 s".
   const whole = Math.round(seconds)

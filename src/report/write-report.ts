@@ -64,5 +64,5 @@ export async function writeReport(unredacted: StepReport, targets: ReportTargets
   const handedOff = report.outcome === Outcome.HandedOff && report.handOff?.failed !== true
   if (report.outcome === Outcome.Success || report.outcome === Outcome.Submitted || handedOff)
     io.info(report.headline)
-  else io.setFailed(report.headline)
+  else io.setFailed(report.headline, report.title)
 }

@@ -1,9 +1,10 @@
 /**
  * Before the first request to Qarnot: the inputs read, where a pull request's code comes from checked
- * (docs/security.md), the files the inputs name looked at. A refused step has its failure told and its outcome set.
+ * (docs/security.md), the files the inputs name looked at. A refusal is told through the io it is given, and
+ * its outcome returned: main.ts reports it (report/refused.ts).
  */
 import { randomBytes } from 'node:crypto'
-import { Outcome, Output, type OutcomeValue } from '../constants.js'
+import { Outcome, type OutcomeValue } from '../constants.js'
 import type { ApprovedCommit } from '../github/fork-gate.js'
 import { formatDuration } from '../input-formats/duration.js'
 import { readInputs, type Settings } from '../inputs/settings.js'
@@ -24,38 +25,28 @@ export interface Ready {
   readonly approval: ApprovedCommit | undefined
 }
 
-/** The settings, unless a fork's pull request was run without the secrets (said as such, not as a bad token). */
-export function readSettings(deps: ReadyContext): Settings | undefined {
-  if (withheldSecrets(deps.io, deps.env)) {
-    refuse(deps, Outcome.RefusedFork)
-    return undefined
-  }
-  const settings = readInputs(deps.io, deps.env, deps.randomHex?.() ?? randomBytes(5).toString('hex'))
-  if (!settings) refuse(deps, Outcome.Failure)
-  return settings
+/**
+ * The settings, or the outcome of a refusal (its failure told through `deps.io`): a fork's pull request run without
+ * the secrets is said as such, not as a bad token.
+ */
+export function readSettings(deps: ReadyContext): Settings | OutcomeValue {
+  const withheld = withheldSecrets(deps.io, deps.env)
+  if (withheld) return withheld
+  return (
+    readInputs(deps.io, deps.env, deps.randomHex?.() ?? randomBytes(5).toString('hex')) ?? Outcome.Failure
+  )
 }
 
 /**
  * Where a pull request's code comes from, then the files: both checked before anything is sent to Qarnot
- * (docs/security.md). Undefined when the step was refused, its outcome already set.
+ * (docs/security.md). Else the outcome of the refusal, its failure told through `deps.io`.
  */
-export async function readyOrRefused(
-  read: Settings | undefined,
-  deps: ReadyContext
-): Promise<Ready | undefined> {
-  if (!read) return undefined
+export async function readyOrRefused(read: Settings, deps: ReadyContext): Promise<Ready | OutcomeValue> {
   const checked = await guardPullRequestSource(read, deps)
-  if (typeof checked !== 'object') return void refuse(deps, checked ?? Outcome.Failure)
+  if (typeof checked !== 'object') return checked ?? Outcome.Failure
   const prepared = await checkFiles(checked.settings, deps)
-  if (typeof prepared === 'string') return void refuse(deps, prepared)
+  if (typeof prepared === 'string') return prepared
   return { settings: checked.settings, prepared, approval: checked.approval }
-}
-
-/** Refused before anything was made: `outcome` and the counts still say so, for the steps that read them. */
-function refuse(deps: Pick<StepContext, 'io'>, outcome: OutcomeValue): void {
-  deps.io.setOutput(Output.Outcome, outcome)
-  for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
-    deps.io.setOutput(count, '0')
 }
 
 /**
