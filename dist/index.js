@@ -31903,7 +31903,13 @@ const coreIO = {
     debug: message => core_debug(message),
     startGroup: title => startGroup(title),
     endGroup: () => endGroup(),
-    setFailed: message => setFailed(message),
+    setFailed: (message, title) => {
+        if (title === undefined)
+            return setFailed(message);
+        // core.setFailed with a title: the exit code it sets, and an annotation that has one.
+        process.exitCode = ExitCode.Failure;
+        error(message, { title });
+    },
     appendSummary: async (markdown) => {
         // core.summary throws without GITHUB_STEP_SUMMARY; a local run simply has no summary.
         if (!process.env.GITHUB_STEP_SUMMARY)
@@ -31924,867 +31930,364 @@ function logLine(io) {
     return message => io.info(oneLine(message, 4000));
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./src/constants.ts
+;// CONCATENATED MODULE: ./src/qarnot/cost.ts
 /**
- * Every name the action shares with the outside world, declared once: inputs and outputs (the contract of
- * action.yml), state keys (main -> post), and the values of the `outcome` output.
+ * What a task cost: credits consumed and carbon facts (docs/qarnot-api.md §9), read from either shape the API is
+ * known in (the SDKs read snake_case, the OpenAPI document names camelCase). Pure: unreadable figures are left out.
  */
-const constants_Input = {
-    Token: 'token',
-    Command: 'command',
-    InstanceCount: 'instance-count',
-    InstanceRange: 'instance-range',
-    Profile: 'profile',
-    DockerImage: 'docker-image',
-    Constants: 'constants',
-    Name: 'name',
-    Tags: 'tags',
-    Labels: 'labels',
-    Pool: 'pool',
-    Hardware: 'hardware',
-    Scheduling: 'scheduling',
-    MaxRetriesPerInstance: 'max-retries-per-instance',
-    AutoDelete: 'auto-delete',
-    Wait: 'wait',
-    Timeout: 'timeout',
-    AbortOnCancel: 'abort-on-cancel',
-    StreamLogs: 'stream-logs',
-    Summary: 'summary',
-    PollInterval: 'poll-interval',
-    ApiUrl: 'api-url',
-    Task: 'task',
-    PrComment: 'pr-comment',
-    GithubToken: 'github-token',
-    Rerun: 'rerun',
-    Resources: 'resources',
-    Results: 'results',
-    ResultsInclude: 'results-include',
-    ResultsExclude: 'results-exclude',
-    KeepResults: 'keep-results',
-    ResultsIncomplete: 'results-incomplete',
-    Cache: 'cache',
-    CacheKey: 'cache-key'
-};
-const Output = {
-    TaskUuid: 'task-uuid',
-    TaskUrl: 'task-url',
-    State: 'state',
-    Outcome: 'outcome',
-    InstanceCount: 'instance-count',
-    SucceededCount: 'succeeded-count',
-    FailedCount: 'failed-count',
-    FailedInstances: 'failed-instances',
-    Results: 'results',
-    Stdout: 'stdout',
-    LogsDir: 'logs-dir',
-    Truncated: 'truncated',
-    Credits: 'credits',
-    CarbonGCO2eq: 'carbon-gco2eq',
-    EnergyWh: 'energy-wh',
-    EnergyReusedWh: 'energy-reused-wh',
-    ResultsDir: 'results-dir',
-    CachedCount: 'cached-count',
-    CachedInstances: 'cached-instances'
-};
-/** Keys saved with core.saveState by main and read back by post (as STATE_<key>). */
-const State = {
-    /** Saved before the create is sent: the post step can find a task whose create answer never came. */
-    Shortname: 'shortname',
-    TaskUuid: 'taskUuid',
-    /** `true` once nothing is left for the post step: the task ended, or the user asked to leave it running. */
-    TaskEnded: 'taskEnded',
-    /**
-     * `true` when the step decided to abort its task for a reason other than a cancel (the timeout, during the create
-     * or after; a task it could no longer follow): the post step aborts what it finds, abort-on-cancel aside.
-     */
-    MustAbort: 'mustAbort'
-};
-/** Values of the `outcome` output. */
-const Outcome = {
-    Success: 'success',
-    Failure: 'failure',
-    Cancelled: 'cancelled',
-    TimedOut: 'timed-out',
-    Submitted: 'submitted',
-    /** The task succeeded, but result files it made did not all come back (results-incomplete: fail). */
-    ResultsIncomplete: 'results-incomplete',
-    Cache: 'cache',
-    CacheKey: 'cache-key'
-};
-const DEFAULT_API_URL = 'https://api.qarnot.com';
-const TASQ_TASK_URL = 'https://tasq.qarnot.com/tasks/';
-/** Environment variables the Qarnot SDKs and CLI already use; the action honours them too. */
-const Env = {
-    ClusterUrl: 'QARNOT_CLUSTER_URL',
-    ClientToken: 'QARNOT_CLIENT_TOKEN'
-};
-
-;// CONCATENATED MODULE: ./src/input-formats/duration.ts
-/** Durations as written in workflow files: `90s`, `30m`, `2h`, `1h30m`, `1d`. */
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const WHOLE = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
-const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
-/** Milliseconds in a duration; throws an Error that says how to write one. */
-function parseDuration(text) {
-    const compact = text.trim().toLowerCase().replace(/\s+/g, '');
-    if (/^\d+(?:\.\d+)?$/.test(compact)) {
-        throw new Error(`"${text}" has no unit; write for example ${compact}m for minutes or ${compact}s for seconds`);
-    }
-    if (!WHOLE.test(compact)) {
-        throw new Error(`"${text}" is not a duration; write a number with a unit: 90s, 30m, 2h, 1h30m or 1d`);
-    }
-    let total = 0;
-    for (const [, amount, unit] of compact.matchAll(PART))
-        total += Number(amount) * UNIT_MS[unit];
-    if (total <= 0)
-        throw new Error(`"${text}" is zero; give a positive duration such as 30m`);
-    return Math.round(total);
+function number(value) {
+    const parsed = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+    return typeof parsed === 'number' && Number.isFinite(parsed) && parsed >= 0 ? parsed : undefined;
 }
-/** `5400000` -> `1h30m`, for messages. */
-function formatDuration(ms) {
-    if (ms < 1000)
-        return `${ms}ms`;
-    if (ms < 60_000 && ms % 1000 !== 0)
-        return `${ms / 1000}s`;
-    let seconds = Math.round(ms / 1000);
-    const parts = [];
-    for (const [unit, size] of [
-        ['d', 86400],
-        ['h', 3600],
-        ['m', 60]
-    ]) {
-        if (seconds >= size) {
-            parts.push(`${Math.floor(seconds / size)}${unit}`);
-            seconds %= size;
-        }
+/** The first of `names` the object has, compared without case (the C# SDK reads them case-insensitively). */
+function field(object, ...names) {
+    const lower = new Map(Object.keys(object).map(key => [key.toLowerCase(), key]));
+    for (const name of names) {
+        const key = lower.get(name.toLowerCase());
+        if (key !== undefined && object[key] !== null && object[key] !== undefined)
+            return object[key];
     }
-    if (seconds > 0 || parts.length === 0)
-        parts.push(`${seconds}s`);
-    return parts.join('');
+    return undefined;
 }
-
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
-;// CONCATENATED MODULE: ./src/github/context.ts
-/**
- * The workflow run this step belongs to, from the runner's GITHUB_* variables and the event payload file.
- * Plain variables, as the runner sets them; nothing here talks to GitHub.
- */
-
-function readEvent(path) {
-    if (!path)
-        return {};
-    try {
-        return JSON.parse((0,external_node_fs_.readFileSync)(path, 'utf8'));
-    }
-    catch {
-        return {};
-    }
+const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+/** `{"credits": 3600.42}` -> 3600.42 (Python SDK fixture); undefined when absent or not a number. */
+function readCredits(answer) {
+    return isObject(answer) ? number(field(answer, 'credits')) : undefined;
 }
-/** The pull request number of pull_request(_target) events, or of a `refs/pull/N/...` ref. */
-function pullRequestNumber(event, ref) {
-    const pr = event.pull_request;
-    if (pr && typeof pr.number === 'number')
-        return pr.number;
-    const issue = event.issue;
-    if (issue && issue.pull_request && typeof issue.number === 'number')
-        return issue.number;
-    const match = /^refs\/pull\/(\d+)\//.exec(ref ?? '');
-    return match ? Number(match[1]) : undefined;
+function readCarbonFacts(answer) {
+    if (!isObject(answer))
+        return undefined;
+    const name = field(answer, 'equivalent_datacenter_name', 'comparisonDataCenterName');
+    const facts = {
+        consumedWh: number(field(answer, 'total_consumed_energy_Wh', 'totalConsumedEnergyWh')),
+        reusedWh: number(field(answer, 'total_reused_energy_Wh', 'totalReuseEnergyWh')),
+        gCO2eq: number(field(answer, 'qarnot_carbon_footprint', 'carbonFootprintC02Eq')),
+        datacenterGCO2eq: number(field(answer, 'equivalent_DC_carbon_footprint', 'equivalentDCCarbonFootprintC02Eq')),
+        datacenterName: typeof name === 'string' ? name : undefined,
+        savedPercent: number(field(answer, 'saved_carbon_footprint_percent', 'savedCarbonFootprintPercentage'))
+    };
+    return facts.consumedWh === undefined && facts.gCO2eq === undefined ? undefined : facts;
 }
-function readRunContext(env) {
-    const repository = env.GITHUB_REPOSITORY || undefined;
-    const [owner, repo] = repository?.split('/') ?? [];
-    const serverUrl = env.GITHUB_SERVER_URL || 'https://github.com';
-    const runId = env.GITHUB_RUN_ID || undefined;
-    const runAttempt = env.GITHUB_RUN_ATTEMPT || undefined;
-    const ref = env.GITHUB_REF || undefined;
+/** The figures of several tasks (a re-run and the attempts it completes), added up. */
+function sumCarbonFacts(all) {
+    if (all.length === 0)
+        return undefined;
+    const total = (pick) => all.some(f => pick(f) === undefined) ? undefined : all.reduce((sum, f) => sum + (pick(f) ?? 0), 0);
+    const gCO2eq = total(f => f.gCO2eq);
+    const datacenterGCO2eq = total(f => f.datacenterGCO2eq);
+    const names = [...new Set(all.map(f => f.datacenterName))];
     return {
-        repository,
-        owner,
-        repo,
-        workflow: env.GITHUB_WORKFLOW || undefined,
-        job: env.GITHUB_JOB || undefined,
-        action: env.GITHUB_ACTION || undefined,
-        runId,
-        runAttempt,
-        runNumber: env.GITHUB_RUN_NUMBER || undefined,
-        sha: env.GITHUB_SHA || undefined,
-        ref,
-        eventName: env.GITHUB_EVENT_NAME || undefined,
-        pullRequest: pullRequestNumber(readEvent(env.GITHUB_EVENT_PATH), ref),
-        serverUrl,
-        runUrl: repository && runId
-            ? `${serverUrl}/${repository}/actions/runs/${runId}${runAttempt && runAttempt !== '1' ? `/attempts/${runAttempt}` : ''}`
+        consumedWh: total(f => f.consumedWh),
+        reusedWh: total(f => f.reusedWh),
+        gCO2eq,
+        datacenterGCO2eq,
+        datacenterName: names.length === 1 ? names[0] : undefined,
+        savedPercent: gCO2eq !== undefined && datacenterGCO2eq !== undefined && datacenterGCO2eq > 0
+            ? (100 * (datacenterGCO2eq - gCO2eq)) / datacenterGCO2eq
             : undefined
     };
 }
-/** The tag every task created by the action carries, so `GET /tasks?tag=github-actions` finds them. */
-const TRACE_TAG = 'github-actions';
-/** Labels that lead from a task on Tasq back to the run that made it. Empty values are left out. */
-function traceLabels(context) {
-    const labels = {
-        'github-repository': context.repository,
-        'github-workflow': context.workflow,
-        'github-job': context.job,
-        'github-run-id': context.runId,
-        'github-run-attempt': context.runAttempt,
-        'github-sha': context.sha,
-        'github-ref': context.ref,
-        'github-event': context.eventName,
-        'github-pull-request': context.pullRequest,
-        'github-run-url': context.runUrl
-    };
-    return Object.fromEntries(Object.entries(labels)
-        .filter(([, value]) => value !== undefined && value !== '')
-        .map(([key, value]) => [key, String(value)]));
-}
 
-;// CONCATENATED MODULE: ./src/inputs/read.ts
+;// CONCATENATED MODULE: ./src/qarnot/errors.ts
+/** Errors of the Qarnot client, and reading a message out of whichever error body shape the server sent. */
+/** The server answered with a non-success status. */
+class QarnotApiError extends Error {
+    method;
+    path;
+    status;
+    apiMessage;
+    retryAfter;
+    constructor(method, path, status, apiMessage, retryAfter = undefined) {
+        super(`Qarnot API ${method} ${path} answered ${status}${apiMessage ? `: ${apiMessage}` : ''}`);
+        this.method = method;
+        this.path = path;
+        this.status = status;
+        this.apiMessage = apiMessage;
+        this.retryAfter = retryAfter;
+        this.name = 'QarnotApiError';
+    }
+    /** Which attempt of the call got this answer: after a retry, a refusal may be about the first attempt's work. */
+    attempt = 1;
+}
+/** No answer: connection refused or reset, DNS failure, or the per-request timeout expired. */
+class QarnotNetworkError extends Error {
+    method;
+    path;
+    causeMessage;
+    constructor(method, path, causeMessage) {
+        super(`Qarnot API ${method} ${path} did not answer: ${causeMessage}`);
+        this.method = method;
+        this.path = path;
+        this.causeMessage = causeMessage;
+        this.name = 'QarnotNetworkError';
+    }
+}
+/** A success status whose body is not what the endpoint answers (an HTML page, `{}`, `null`, a wrong type). */
+class QarnotAnswerError extends Error {
+    method;
+    path;
+    problem;
+    constructor(method, path, problem) {
+        super(`Qarnot API ${method} ${path} gave an unreadable answer: ${problem}`);
+        this.method = method;
+        this.path = path;
+        this.problem = problem;
+        this.name = 'QarnotAnswerError';
+    }
+}
+/** The caller ended the request: the step is being stopped, or its deadline passed. Never retried. */
+class QarnotCancelledError extends Error {
+    method;
+    path;
+    constructor(method, path) {
+        super(`Qarnot API ${method} ${path} was cancelled`);
+        this.method = method;
+        this.path = path;
+        this.name = 'QarnotCancelledError';
+    }
+}
+/** Retries ran out; `lastError` is the final attempt's error. */
+class QarnotRetriesExhaustedError extends Error {
+    lastError;
+    attempts;
+    elapsedMs;
+    constructor(lastError, attempts, elapsedMs) {
+        super(`${lastError.message} (gave up after ${attempts} attempts over ${Math.round(elapsedMs / 1000)}s)`);
+        this.lastError = lastError;
+        this.attempts = attempts;
+        this.elapsedMs = elapsedMs;
+        this.name = 'QarnotRetriesExhaustedError';
+    }
+}
+function asText(value) {
+    return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}
 /**
- * Reading single inputs: the error every reader raises (naming the input and the fix), and the readers main and
- * post share (token, API URL, booleans, numbers, durations), so that both read every input the same way.
+ * The message of an error body: `{"message"}`, `{"error": "..."}`, `{"error": {"message"}}`, RFC 7807 problem JSON
+ * (`title` plus the `errors` map), or plain text. Returns `""` for an empty body.
  */
-
-
-
-class InputError extends Error {
-    input;
-    constructor(input, detail) {
-        super(`Input '${input}': ${detail}`);
-        this.input = input;
-        this.name = 'InputError';
-    }
-}
-/** Wraps a parser so that its Error becomes an InputError of `input`. */
-function about(input, parse) {
+function errorMessageFromBody(body) {
+    const text = body.trim();
+    if (text === '')
+        return '';
+    let parsed;
     try {
-        return parse();
-    }
-    catch (error) {
-        if (error instanceof InputError)
-            throw error;
-        throw new InputError(input, words_errorMessage(error));
-    }
-}
-function read_readBoolean(read, input, fallback) {
-    const text = read(input);
-    if (text === '')
-        return fallback;
-    if (/^true$/i.test(text))
-        return true;
-    if (/^false$/i.test(text))
-        return false;
-    throw new InputError(input, `"${text}" is not a boolean; write true or false`);
-}
-function readWholeNumber(read, input, minimum, maximum = 2 ** 31 - 1) {
-    const text = read(input);
-    if (text === '')
-        return undefined;
-    if (!/^\d+$/.test(text))
-        throw new InputError(input, `"${text}" is not a whole number; write for example ${minimum + 3}`);
-    const value = Number(text);
-    if (!Number.isSafeInteger(value) || value > maximum) {
-        throw new InputError(input, `${text} is too large; the most is ${maximum}`);
-    }
-    if (value < minimum)
-        throw new InputError(input, `${text} is below the minimum of ${minimum}`);
-    return value;
-}
-/** A duration of at least one second (`90s`, `30m`, `1h30m`), or undefined when empty. */
-function readDuration(read, input, maximum) {
-    const text = read(input);
-    if (text === '')
-        return undefined;
-    const ms = about(input, () => parseDuration(text));
-    if (ms < 1000)
-        throw new InputError(input, `${text} is under a second; write at least 1s`);
-    if (maximum && ms > maximum.ms)
-        throw new InputError(input, `${text} is over ${formatDuration(maximum.ms)}; ${maximum.why}`);
-    return ms;
-}
-function read_readToken(read) {
-    const token = read(constants_Input.Token);
-    if (token === '') {
-        throw new InputError(constants_Input.Token, 'is empty; pass your Qarnot API token from a secret: token: ${{ secrets.QARNOT_TOKEN }} (a secret that is not set, e.g. in a fork, reads as empty)');
-    }
-    if (/\s/.test(token)) {
-        throw new InputError(constants_Input.Token, 'contains white space; copy the token again from Tasq without spaces or line breaks');
-    }
-    return token;
-}
-const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
-/** `api-url`, else `QARNOT_CLUSTER_URL`, else Qarnot's own; both trimmed and checked the same way. */
-function read_readApiUrl(read, env) {
-    const given = read(constants_Input.ApiUrl) || env[Env.ClusterUrl]?.trim() || DEFAULT_API_URL;
-    // Messages show the URL without the user name and password it may carry.
-    const text = redactUrl(given);
-    let url;
-    try {
-        url = new URL(given);
+        parsed = JSON.parse(text);
     }
     catch {
-        throw new InputError(constants_Input.ApiUrl, `"${text}" is not a URL; write for example ${DEFAULT_API_URL}`);
+        return text.length > 500 ? `${text.slice(0, 500)}...` : text;
     }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-        throw new InputError(constants_Input.ApiUrl, `"${text}" must start with https:// (or http:// for a local emulator)`);
-    }
-    // The token goes in every request's header: in clear only to this machine.
-    if (url.protocol === 'http:' && !LOOPBACK_HOSTS.test(url.hostname)) {
-        throw new InputError(constants_Input.ApiUrl, `"${text}" is http:// to another machine, which would send the token in clear; use https:// (http:// is for an emulator on localhost)`);
-    }
-    if (url.search !== '' || url.hash !== '')
-        throw new InputError(constants_Input.ApiUrl, `"${text}" must not carry a query or fragment`);
-    return url.toString().replace(/\/+$/, '');
-}
-
-// EXTERNAL MODULE: ./src/storage/errors.ts
-var errors = __nccwpck_require__(4910);
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-;// CONCATENATED MODULE: ./src/storage/layout.ts
-/**
- * Where everything lives in storage, as pure functions (docs/storage.md, "Layout"): bucket names, object keys, the
- * tree hash, the manifest, the task's advancedResourceBuckets entry, and which keys may become local paths.
- */
-
-/** One immutable snapshot per distinct tree: `trees/<treeHash>/<relative path>`. */
-const TREES_PREFIX = 'trees/';
-/** What a tree holds (written before its objects): `manifests/<treeHash>.json`. */
-const MANIFESTS_PREFIX = 'manifests/';
-/** Written once a tree is complete, touched by every run that uses it: `complete/<treeHash>`. */
-const MARKERS_PREFIX = 'complete/';
-/** When prune last ran in this bucket (its LastModified is the clock). */
-const PRUNE_MARKER_KEY = 'prune/last-run';
-const MANIFEST_FORMAT = 'qarnot-action-tree/1';
-const SHA256_HEX = /^[0-9a-f]{64}$/;
-const treePrefix = (tree) => `${TREES_PREFIX}${tree}/`;
-const treeKey = (tree, path) => `${treePrefix(tree)}${path}`;
-const manifestKey = (tree) => `${MANIFESTS_PREFIX}${tree}.json`;
-const markerKey = (tree) => `${MARKERS_PREFIX}${tree}`;
-/** The tree hash in a manifest or marker key, or undefined for any other key. */
-function hashInKey(key, prefix, suffix = '') {
-    if (!key.startsWith(prefix) || !key.endsWith(suffix))
-        return undefined;
-    const hash = key.slice(prefix.length, key.length - suffix.length);
-    return SHA256_HEX.test(hash) ? hash : undefined;
-}
-function sha256Hex(text) {
-    return (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex');
-}
-/** Lowercase letters, digits and single hyphens, at most `max` characters, never starting or ending with `-`. */
-function slug(text, max) {
-    const cleaned = text
-        .toLowerCase()
-        .replace(/[^a-z0-9]+/g, '-')
-        .replace(/^-+|-+$/g, '')
-        .slice(0, max)
-        .replace(/-+$/, '');
-    return cleaned || 'x';
-}
-/** S3's rules as Ceph and AWS apply them, restricted to what this module makes (no dots). */
-function isValidBucketName(name) {
-    return name.length >= 3 && name.length <= 63 && /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/.test(name);
-}
-/** A short hash of the account and repository: bucket names of one account never meet another account's. */
-function repositoryTag(repository, account) {
-    return sha256Hex(`${account.trim().toLowerCase()}\n${repository.trim().toLowerCase()}`).slice(0, 12);
-}
-/** The one resource bucket of a repository: `qa-in-<repository slug>-<12 hex>`. */
-function resourceBucketName(naming) {
-    const tag = repositoryTag(naming.repository, naming.account);
-    return `qa-in-${slug(naming.repository, 63 - 'qa-in-'.length - 1 - tag.length)}-${tag}`;
-}
-/** Every results bucket of a repository starts with this; prune removes only the `qa-out-` ones. */
-function resultsBucketPrefix(naming, keep) {
-    return `${keep ? 'qa-keep-' : 'qa-out-'}${repositoryTag(naming.repository, naming.account).slice(0, 8)}-`;
-}
-/**
- * A fresh results bucket per task, from the task's shortname (unique per account):
- * `qa-out-<8 hex of the repository>-<shortname slug>-<8 hex of the shortname>`. Buckets the user keeps start with
- * `qa-keep-` instead, and prune never touches them.
- */
-function resultsBucketName(naming) {
-    const prefix = resultsBucketPrefix(naming, naming.keep ?? false);
-    const tail = sha256Hex(naming.shortname).slice(0, 8);
-    return `${prefix}${slug(naming.shortname, 63 - prefix.length - 1 - tail.length)}-${tail}`;
-}
-/** Byte order of UTF-8, the same on every machine. */
-function comparePaths(a, b) {
-    return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-/**
- * The hash of a tree: sha256 of `path NUL sha256 LF` for every file in path order. Paths hold no NUL and hashes
- * are fixed-length, so two different trees never encode alike; identical trees get identical prefixes.
- */
-function treeHash(entries) {
-    const hash = (0,external_node_crypto_.createHash)('sha256').update(`${MANIFEST_FORMAT}\n`);
-    for (const entry of [...entries].sort((a, b) => comparePaths(a.path, b.path))) {
-        hash.update(entry.path).update('\0').update(entry.sha256).update('\n');
-    }
-    return hash.digest('hex');
-}
-function makeManifest(tree, entries, now) {
-    const files = [...entries]
-        .sort((a, b) => comparePaths(a.path, b.path))
-        .map((e) => [e.path, e.sha256, e.size]);
-    const bytes = entries.reduce((sum, e) => sum + e.size, 0);
-    return { format: MANIFEST_FORMAT, tree, createdAt: now.toISOString(), bytes, files };
-}
-/** A manifest's files; throws on anything that is not a manifest this module wrote. */
-function parseManifest(text) {
-    const manifest = JSON.parse(text);
-    if (manifest.format !== MANIFEST_FORMAT || !Array.isArray(manifest.files)) {
-        throw new Error(`not a ${MANIFEST_FORMAT} manifest`);
-    }
-    return manifest.files.map(file => {
-        const [path, sha256, size] = Array.isArray(file) ? file : [];
-        if (typeof path !== 'string' ||
-            typeof sha256 !== 'string' ||
-            !SHA256_HEX.test(sha256) ||
-            typeof size !== 'number') {
-            throw new Error('a manifest entry is not [path, sha256, size]');
-        }
-        return { path, sha256, size };
-    });
-}
-/** The tree's objects, and only them, land in $TASK_PATH at their paths relative to the workspace. */
-function advancedResourceBucket(bucket, tree) {
-    const prefix = treePrefix(tree);
-    return {
-        bucketName: bucket,
-        filtering: { prefixFiltering: { prefix } },
-        resourcesTransformation: { stripPrefix: { prefix } }
-    };
-}
-/**
- * The local relative path an object key may become, or undefined when it must not be written: empty, absolute,
- * `.` or `..` segments, empty segments, backslashes or NUL. A key ending in `/` is a folder marker, not a file.
- */
-function safeRelativePath(key) {
-    if (key === '' || key.startsWith('/') || key.endsWith('/') || /[\\\0]/.test(key))
-        return undefined;
-    if (/^[A-Za-z]:/.test(key))
-        return undefined;
-    const segments = key.split('/');
-    if (segments.some(s => s === '' || s === '.' || s === '..'))
-        return undefined;
-    return key;
-}
-/**
- * Whether a path goes through a folder that git takes for `.git`: `.git` in any case (macOS and Windows file
- * systems ignore case), with trailing dots or spaces (Windows drops them), with an NTFS stream (`.git::$INDEX_ALLOCATION`),
- * or as its 8.3 short name (`GIT~1`). git's own `is_ntfs_dotgit` and `is_hfs_dotgit` refuse the same names.
- */
-function throughGitFolder(path) {
-    return path.split('/').some(segment => {
-        const name = segment
-            .toLowerCase()
-            .split(':')[0]
-            .replace(/[. ]+$/, '');
-        return name === '.git' || /^git~\d+$/.test(name);
-    });
-}
-
-;// CONCATENATED MODULE: ./src/storage/resource-walk.ts
-
-
-
-
-const WALK_LIMITS = { entries: 1_000_000, depth: 64, files: 100_000 };
-const GLOBSTAR = Symbol('**');
-/**
- * One segment of a pattern: a literal name, or a RegExp for `*`, `?` and `[...]` (`[!...]` negates); a backslash
- * takes the next character literally. `*` matches names starting with a dot too.
- */
-function compileSegment(text) {
-    if (text === '**')
-        return GLOBSTAR;
-    if (!/[*?[\\]/.test(text))
+    if (typeof parsed === 'string')
+        return parsed;
+    if (parsed === null || typeof parsed !== 'object')
         return text;
-    let source = '';
-    let literal = true;
-    for (let i = 0; i < text.length; i++) {
-        const c = text[i];
-        if (c === '\\' && i + 1 < text.length) {
-            source += resource_walk_escape(text[++i]);
-        }
-        else if (c === '*') {
-            literal = false;
-            source += '.*';
-            while (text[i + 1] === '*')
-                i++;
-        }
-        else if (c === '?') {
-            literal = false;
-            source += '.';
-        }
-        else if (c === '[') {
-            const start = i + 1 + (text[i + 1] === '!' || text[i + 1] === '^' ? 1 : 0);
-            const close = text.indexOf(']', start + 1);
-            if (close < 0) {
-                source += '\\[';
-                continue;
-            }
-            literal = false;
-            const negate = start > i + 1;
-            const body = text.slice(start, close).replace(/\\/g, '\\\\').replace(/\^/g, '\\^');
-            source += `[${negate ? '^' : ''}${body}]`;
-            i = close;
-        }
-        else {
-            source += resource_walk_escape(c);
-        }
+    const object = parsed;
+    const nested = object.error;
+    const message = asText(object.message) ??
+        asText(nested) ??
+        (nested && typeof nested === 'object'
+            ? asText(nested.message)
+            : undefined) ??
+        asText(object.title) ??
+        asText(object.detail);
+    const fieldErrors = object.errors && typeof object.errors === 'object' && !Array.isArray(object.errors)
+        ? Object.entries(object.errors)
+            .map(([field, messages]) => `${field}: ${Array.isArray(messages) ? messages.join(' ') : String(messages)}`)
+            .join('; ')
+        : '';
+    if (message && fieldErrors)
+        return `${message} (${fieldErrors})`;
+    return message ?? (fieldErrors || text);
+}
+/** The error behind retries, if they ran out. */
+function rootError(error) {
+    return error instanceof QarnotRetriesExhaustedError ? error.lastError : error;
+}
+/** The invalid field tags of a 400 `Invalid task file. Invalid fields: a, b`. */
+function invalidFields(message) {
+    const match = /Invalid fields:\s*(.*)$/i.exec(message);
+    if (!match)
+        return [];
+    return match[1]
+        .split(/[,\s]+/)
+        .map(field => field.replace(/\.$/, '').trim())
+        .filter(Boolean);
+}
+/** Words of a refusal for lack of credits, whatever its status (docs/qarnot-api.md §3: `402 Not enough credits`). */
+const NOT_ENOUGH_CREDITS = /\b(not enough|insufficient|no more|out of) credits?\b/i;
+/**
+ * Why a create was refused for money or hardware: a 402 is "not enough credits" unless its message speaks of
+ * hardware constraints (the Python SDK's `task.py` tells them apart by those words); any refusal that says "not
+ * enough credits" is about credits. Undefined for anything else.
+ */
+function paymentRefusal(error) {
+    const root = rootError(error);
+    if (!(root instanceof QarnotApiError))
+        return undefined;
+    if (root.status === 402 && /hardware constraint/i.test(root.apiMessage))
+        return 'hardware';
+    if (root.status === 402 || (root.status >= 400 && NOT_ENOUGH_CREDITS.test(root.apiMessage)))
+        return 'credits';
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/qarnot/retry.ts
+/**
+ * When and how long to wait before retrying a Qarnot request, and the named policies the action uses. Pure:
+ * randomness and time come in as numbers. Transient faults are those of docs/qarnot-api.md §7.
+ */
+/** Every request of a running step: 8 attempts within a minute (waits of 0.5, 1, 2, 4, 8, 16, 20 s, jittered). */
+const DEFAULT_RETRY = {
+    maxAttempts: 8,
+    baseDelayMs: 500,
+    maxDelayMs: 20_000,
+    maxTotalMs: 60_000,
+    maxRetryAfterMs: 5 * 60_000,
+    rateLimitBudgetMs: 30 * 60_000
+};
+/** After a stop signal the runner gives seconds (SIGTERM 7.5 s after SIGINT): requests must fit in them. */
+const HURRIED_RETRY = {
+    maxAttempts: 4,
+    baseDelayMs: 200,
+    maxDelayMs: 1_000,
+    maxTotalMs: 6_000,
+    maxRetryAfterMs: 1_000,
+    rateLimitBudgetMs: 0
+};
+const HURRIED_REQUEST_TIMEOUT_MS = 2_000;
+/** The post step: a little patience, never minutes. */
+const POST_STEP_RETRY = {
+    maxAttempts: 4,
+    baseDelayMs: 500,
+    maxDelayMs: 2_000,
+    maxTotalMs: 8_000,
+    maxRetryAfterMs: 3_000,
+    rateLimitBudgetMs: 10_000
+};
+const POST_STEP_REQUEST_TIMEOUT_MS = 15_000;
+/** Extras that must never hold the step (credits, carbon): one attempt, no wait. */
+const NO_RETRY = {
+    maxAttempts: 1,
+    baseDelayMs: 0,
+    maxDelayMs: 0,
+    maxTotalMs: 0,
+    maxRetryAfterMs: 0,
+    rateLimitBudgetMs: 0
+};
+const TRANSIENT_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+/** 408, 429 and 5xx gateway/server errors are transient; 401 and every other 4xx are final. */
+function isTransientStatus(status) {
+    return TRANSIENT_STATUSES.has(status);
+}
+/**
+ * Milliseconds from a Retry-After header: delay-seconds (a non-negative number) or an HTTP date. Anything else
+ * (absent, negative, unreadable) is undefined, so the usual backoff applies.
+ */
+function parseRetryAfter(value, nowMs) {
+    const text = value?.trim() ?? '';
+    if (/^\d+(\.\d+)?$/.test(text))
+        return Math.round(Number(text) * 1000);
+    // An HTTP date names a weekday or month; a bare "-5" must not parse as the year -5.
+    if (!/[a-z]{3}/i.test(text))
+        return undefined;
+    const date = Date.parse(text);
+    return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
+}
+/**
+ * The wait before attempt `attempt + 1` (attempt counts from 1): exponential backoff with jitter in [50%, 100%]
+ * of the step, or the server's Retry-After clamped to [baseDelayMs, maxRetryAfterMs].
+ */
+function retryDelayMs(policy, attempt, random, retryAfterMs) {
+    if (retryAfterMs !== undefined) {
+        return Math.min(Math.max(retryAfterMs, policy.baseDelayMs), policy.maxRetryAfterMs);
     }
-    return literal ? text.replace(/\\(.)/g, '$1') : new RegExp(`^${source}$`, 'su');
+    const step = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+    return Math.round(step * (0.5 + random / 2));
 }
-function resource_walk_escape(c) {
-    return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+/** Whether another attempt may start after waiting `delayMs`, given the attempts and time already spent. */
+function mayRetry(policy, attempt, elapsedMs, delayMs) {
+    return attempt < policy.maxAttempts && elapsedMs + delayMs <= policy.maxTotalMs;
 }
-function segmentMatches(segment, name) {
-    if (typeof segment === 'string')
-        return segment === name;
-    return segment !== GLOBSTAR && segment.test(name);
-}
-/** Whether `path` matches `pattern` whole, or (partial) could still match once longer. */
-function matches(pattern, path, partial, p = 0, s = 0) {
+
+;// CONCATENATED MODULE: ./src/task/cost.ts
+
+
+
+
+/** The whole look, both services and every task, ends within this. */
+const COST_BUDGET_MS = 2_000;
+const LAG_RETRY_MS = 400;
+/** One figure of one task, read again while it answers 404 (not there yet) and time is left. */
+async function readFigure(read, parse, clock, deadline, signal) {
     for (;;) {
-        if (p === pattern.length)
-            return s === path.length;
-        if (s === path.length)
-            return partial || pattern.slice(p).every(x => x === GLOBSTAR);
-        const segment = pattern[p];
-        if (segment === GLOBSTAR) {
-            if (matches(pattern, path, partial, p + 1, s))
-                return true;
-            s++;
-            continue;
-        }
-        if (!segmentMatches(segment, path[s]))
-            return false;
-        p++;
-        s++;
-    }
-}
-/** A pattern ready to match: its segments, and whether it named a folder only (`data/`). */
-class CompiledPattern {
-    text;
-    segments;
-    /** The leading literal segments: where the walk starts. */
-    literal;
-    folderOnly;
-    constructor(text) {
-        this.text = text;
-        this.folderOnly = text.endsWith('/');
-        const parts = text === '.' ? [] : text.split('/').filter(part => part !== '');
-        this.segments = parts.map(compileSegment);
-        const first = this.segments.findIndex(s => typeof s !== 'string');
-        this.literal = (first < 0 ? this.segments : this.segments.slice(0, first));
-    }
-    /** The pattern names this path, or one of its folders (a folder stands for all its files). */
-    covers(path) {
-        if (!this.folderOnly && matches(this.segments, path, false))
-            return true;
-        for (let k = path.length - 1; k >= 0; k--)
-            if (matches(this.segments, path.slice(0, k), false))
-                return true;
-        return false;
-    }
-    /** A folder at this path may hold files the pattern names. */
-    mayHoldMatches(path) {
-        return this.covers(path) || matches(this.segments, path, true);
-    }
-}
-const posix = (rel) => rel.join('/');
-function isNotFound(error) {
-    const code = error.code;
-    return code === 'ENOENT' || code === 'ENOTDIR';
-}
-/** What an entry is, links followed; undefined when it vanished, or is a broken link the pattern does not name. */
-async function look(item, pattern) {
-    let info;
-    try {
-        info = await (0,promises_.lstat)(item.abs);
-    }
-    catch (error) {
-        if (isNotFound(error))
-            return undefined;
-        throw error;
-    }
-    const link = info.isSymbolicLink();
-    if (!link && item.real !== undefined)
-        return { info, real: item.real, link };
-    try {
-        return { info: link ? await (0,promises_.stat)(item.abs) : info, real: await (0,promises_.realpath)(item.abs), link };
-    }
-    catch (error) {
-        if (!isNotFound(error))
-            throw error;
-        if (!pattern.covers(item.rel))
-            return undefined;
-        throw new errors/* StorageInputError */.MD('resources', `"${pattern.text}" matches "${posix(item.rel)}", a broken symbolic link; fix or remove the link`);
-    }
-}
-/** A folder's children the pattern may name, within the limits; none when the folder closes a cycle of links. */
-async function children(context, pattern, item, real) {
-    const { limits } = context;
-    const path = posix(item.rel);
-    if (item.chain.includes(real))
-        return []; // a cycle of links: this folder is being walked already
-    if (item.rel.length >= limits.depth) {
-        throw new errors/* StorageInputError */.MD('resources', `"${pattern.text}" reaches "${path}", more than ${limits.depth} folders deep (symbolic links to folders leading into one another?); remove those links, or exclude them with "!pattern"`);
-    }
-    const names = await (0,promises_.readdir)(item.abs);
-    context.seen += names.length;
-    if (context.seen > limits.entries) {
-        throw new errors/* StorageInputError */.MD('resources', `"${pattern.text}" leads to more than ${limits.entries.toLocaleString('en-US')} files and folders (under "${path || '.'}": symbolic links to folders leading into one another?); name fewer files, remove those links, or exclude them with "!pattern"`);
-    }
-    const chain = [...item.chain, real];
-    // Links among the children are resolved when looked at; the others keep their parent's real path.
-    return names
-        .map(name => ({ abs: (0,external_node_path_.join)(item.abs, name), rel: [...item.rel, name], chain, real: (0,external_node_path_.join)(real, name) }))
-        .filter(child => pattern.mayHoldMatches(child.rel));
-}
-/** The files one include pattern names, walked from its literal start, links followed where they stay inside. */
-async function walkPattern(context, pattern) {
-    const { root, realRoot, signal } = context;
-    const namesGit = throughGitFolder(pattern.text);
-    const result = { files: new Map(), excluded: 0, gitLinks: [] };
-    const inside = (real) => real === realRoot || real.startsWith(realRoot + external_node_path_.sep);
-    const inGit = (real) => throughGitFolder((0,external_node_path_.relative)(realRoot, real).split(external_node_path_.sep).join('/'));
-    const stack = [{ abs: (0,external_node_path_.join)(root, ...pattern.literal), rel: [...pattern.literal], chain: [] }];
-    while (stack.length > 0) {
-        if (signal?.aborted)
-            throw (0,errors/* abortReason */.Js)(signal);
-        const item = stack.pop();
-        const path = posix(item.rel);
-        if (context.exclude.some(x => x.covers(item.rel))) {
-            result.excluded++;
-            continue;
-        }
-        if (!namesGit && throughGitFolder(path))
-            continue;
-        const seen = await look(item, pattern);
-        // A file is looked at only when the pattern names it; a folder when it may hold files the pattern names.
-        if (!seen || (!seen.info.isDirectory() && !pattern.covers(item.rel)))
-            continue;
-        const { info, real, link } = seen;
-        if (!inside(real)) {
-            throw new errors/* StorageInputError */.MD('resources', `"${path}" ${link ? 'is a symbolic link' : 'leads through a symbolic link'} to ${real}, outside the workspace; copy the files into the workspace, or exclude it with "!${path}"`);
-        }
-        if (!throughGitFolder(path) && inGit(real)) {
-            // actions/checkout leaves the job's token in .git/config: a link does not take it along.
-            result.gitLinks.push(path);
-        }
-        else if (info.isDirectory()) {
-            stack.push(...(await children(context, pattern, item, real)).reverse());
-        }
-        else if (info.isFile()) {
-            result.files.set(path, info.size);
-        }
-        else {
-            throw new errors/* StorageInputError */.MD('resources', `"${path}" (from "${pattern.text}") is not a regular file; exclude it with "!${path}"`);
-        }
-    }
-    return result;
-}
-
-;// CONCATENATED MODULE: ./src/storage/resource-patterns.ts
-/**
- * The `resources`, `results` and results-filter inputs: parsed, resolved against the workspace and checked before
- * any request (docs/storage.md, "Inputs"). Every problem is one StorageInputError naming the input and the fix.
- */
-
-
-
-
-
-/** Longest path a tree key (`trees/<64 hex>/<path>`) leaves room for within S3's 1,024-byte keys. */
-const MAX_PATH_BYTES = 1024 - 'trees/'.length - 64 - 1;
-/** Qarnot's limit on resultsWhitelist / resultsBlacklist. */
-const MAX_FILTER_LENGTH = 2047;
-/**
- * A pattern relative to the workspace, normalised (`./a//b/` -> `a/b/`), or a StorageInputError when it is
- * absolute, starts with `~`, or has a `..` or inner `.` segment.
- */
-function normalizePattern(pattern, workspace, input) {
-    const example = input === 'resources' ? 'src/**/*.py' : 'out';
-    if ((0,external_node_path_.isAbsolute)(pattern) || /^[A-Za-z]:[\\/]/.test(pattern)) {
-        const inside = (0,external_node_path_.relative)(workspace, pattern);
-        const hint = inside && !inside.startsWith('..') && !(0,external_node_path_.isAbsolute)(inside) ? `"${inside.split(external_node_path_.sep).join('/')}"` : example;
-        throw new errors/* StorageInputError */.MD(input, `"${pattern}" is an absolute path; write it relative to the workspace (GITHUB_WORKSPACE), e.g. ${hint}`);
-    }
-    if (pattern.startsWith('~')) {
-        throw new errors/* StorageInputError */.MD(input, `"${pattern}" starts with ~; write a path relative to the workspace`);
-    }
-    let rest = pattern.replace(/\/{2,}/g, '/');
-    while (rest.startsWith('./'))
-        rest = rest.slice(2);
-    const segments = rest.split('/');
-    if (segments.some(s => s === '..')) {
-        throw new errors/* StorageInputError */.MD(input, `"${pattern}" leaves the workspace with "..": name only files inside GITHUB_WORKSPACE, relative to it`);
-    }
-    if (segments.some((s, i) => s === '.' && i > 0 && i < segments.length - 1)) {
-        throw new errors/* StorageInputError */.MD(input, `"${pattern}" has a "." segment; remove it`);
-    }
-    return rest === '' || rest === '.' ? '.' : rest;
-}
-/** Lines and commas -> include and `!` exclude patterns; `#` starts a comment line. */
-function parseResourcePatterns(text, workspace) {
-    const include = [];
-    const exclude = [];
-    for (const line of text.split(/\r?\n/)) {
-        if (line.trim().startsWith('#'))
-            continue;
-        for (const item of line.split(',')) {
-            const trimmed = item.trim();
-            if (!trimmed)
-                continue;
-            const negated = trimmed.startsWith('!');
-            const pattern = negated ? trimmed.slice(1).trim() : trimmed;
-            if (!pattern)
-                throw new errors/* StorageInputError */.MD('resources', '"!" alone excludes nothing; write !pattern');
-            (negated ? exclude : include).push(normalizePattern(pattern, workspace, 'resources'));
-        }
-    }
-    if (include.length === 0) {
-        throw new errors/* StorageInputError */.MD('resources', 'names no file; write paths or glob patterns, one per line');
-    }
-    return { include, exclude };
-}
-/**
- * Resolves the `resources` input to the files it names, sorted by path: each include pattern must match at least
- * one file; `!pattern` removes files wherever it appears in the list. Symbolic links are followed by where they
- * lead: to a file or folder inside the workspace they are taken (under the link's name); outside the workspace
- * they are refused; into a `.git` folder they are left out with a warning (a pattern naming `.git` itself, e.g.
- * `.git/HEAD`, still takes what it names). The walk is bounded by `limits` (WALK_LIMITS).
- */
-async function resolveResources(workspace, text, options = {}) {
-    const root = (0,external_node_path_.resolve)(workspace);
-    const realRoot = await (0,promises_.realpath)(root).catch(() => {
-        throw new errors/* StorageInputError */.MD('resources', `the workspace ${root} does not exist; run actions/checkout first`);
-    });
-    const { include, exclude } = parseResourcePatterns(text, root);
-    const limits = options.limits ?? WALK_LIMITS;
-    const context = {
-        root,
-        realRoot,
-        exclude: exclude.map(x => new CompiledPattern(x)),
-        limits,
-        signal: options.signal,
-        seen: 0
-    };
-    const chosen = new Map();
-    const gitLinks = new Set();
-    for (const pattern of include) {
-        const found = await walkPattern(context, new CompiledPattern(pattern));
-        for (const link of found.gitLinks)
-            gitLinks.add(link);
-        if (found.files.size === 0 && found.excluded === 0)
-            throw matchesNothing(pattern, root, found.gitLinks);
-        for (const [path, size] of found.files) {
-            if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
-                throw new errors/* StorageInputError */.MD('resources', `"${path}" is longer than ${MAX_PATH_BYTES} bytes; shorten it`);
-            }
-            chosen.set(path, size);
-        }
-        if (chosen.size > limits.files) {
-            throw new errors/* StorageInputError */.MD('resources', `names more than ${limits.files.toLocaleString('en-US')} files; name fewer (an archive of them is one file)`);
-        }
-    }
-    if (gitLinks.size > 0) {
-        options.warn?.(`Input 'resources': ${quoteList([...gitLinks])} ${gitLinks.size === 1 ? 'is a symbolic link' : 'are symbolic links'} leading into .git, left out (actions/checkout leaves the job's token there; name .git itself, e.g. .git/HEAD, if a task needs it).`);
-    }
-    if (chosen.size === 0) {
-        throw new errors/* StorageInputError */.MD('resources', 'every file matched is excluded by a "!" pattern; loosen the exclusions');
-    }
-    return [...chosen].map(([path, size]) => ({ path, size })).sort((a, b) => comparePaths(a.path, b.path));
-}
-/** Why a pattern gave no file: it matched none, or only links leading into .git. */
-function matchesNothing(pattern, root, gitLinks) {
-    if (gitLinks.length > 0) {
-        return new errors/* StorageInputError */.MD('resources', `"${pattern}" names only ${quoteList(gitLinks)}, a symbolic link leading into .git (which actions/checkout leaves holding the job's token); name .git itself (e.g. .git/HEAD) if a task needs it`);
-    }
-    return new errors/* StorageInputError */.MD('resources', `"${pattern}" matches no file in the workspace (${root}); check the path, or check out the files first`);
-}
-/** `"a"`, `"a" and "b"`, `"a", "b" and 3 more`. */
-function quoteList(items) {
-    const quoted = items.slice(0, 3).map(item => JSON.stringify(item));
-    if (items.length > 3)
-        return `${quoted.join(', ')} and ${items.length - 3} more`;
-    if (quoted.length > 1)
-        return `${quoted.slice(0, -1).join(', ')} and ${quoted[quoted.length - 1]}`;
-    return quoted[0] ?? '';
-}
-/**
- * The `results` folder as an absolute path inside the workspace (created later if missing). It must not be the
- * workspace itself, a file, inside `.git`, or reached through a symbolic link (wherever it leads).
- */
-async function resolveResultsFolder(workspace, text) {
-    const root = (0,external_node_path_.resolve)(workspace);
-    const folder = normalizePattern(text.trim(), root, 'results').replace(/\/$/, '');
-    if (folder === '.' || folder === '') {
-        throw new errors/* StorageInputError */.MD('results', 'is the workspace itself; name a folder inside it, e.g. out');
-    }
-    if (/[*?[\]]/.test(folder)) {
-        throw new errors/* StorageInputError */.MD('results', `"${folder}" is a pattern; name one folder, e.g. out`);
-    }
-    // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u001f\u007f,]/.test(folder)) {
-        throw new errors/* StorageInputError */.MD('results', `${JSON.stringify(folder)} holds a comma or a line break; results names one folder, e.g. out`);
-    }
-    if (throughGitFolder(folder)) {
-        throw new errors/* StorageInputError */.MD('results', `"${folder}" is inside .git; name a folder outside it, e.g. out`);
-    }
-    let current = root;
-    for (const segment of folder.split('/')) {
-        current = (0,external_node_path_.join)(current, segment);
-        const info = await (0,promises_.lstat)(current).catch(() => undefined);
-        if (!info)
-            break;
-        const here = (0,external_node_path_.relative)(root, current).split(external_node_path_.sep).join('/');
-        // Results are never written through a link: `out -> .git` would let a task's files become hooks or config.
-        if (info.isSymbolicLink()) {
-            const real = await (0,promises_.realpath)(current).catch(() => 'nowhere (a broken link)');
-            throw new errors/* StorageInputError */.MD('results', `"${here}" is a symbolic link (to ${real}); results are never written through a link: name a real folder, or remove the link`);
-        }
-        if (!info.isDirectory()) {
-            throw new errors/* StorageInputError */.MD('results', `"${here}" is a file; name a folder (it is created if missing)`);
-        }
-    }
-    return (0,external_node_path_.join)(root, ...folder.split('/'));
-}
-/**
- * Checks the results filters (Qarnot's resultsWhitelist / resultsBlacklist: regular expressions tested on each
- * result file's path relative to $TASK_PATH). Empty ones are left out.
- */
-function validateResultFilters(filters) {
-    const check = (input, text) => {
-        const value = text?.trim();
-        if (!value)
-            return undefined;
-        if (value.length > MAX_FILTER_LENGTH) {
-            throw new errors/* StorageInputError */.MD(input, `is ${value.length} characters long; Qarnot takes under 2048`);
-        }
         try {
-            new RegExp(value);
+            return parse(await read());
         }
         catch (error) {
-            const reason = error.message.replace(/^Invalid regular expression: /, '');
-            throw new errors/* StorageInputError */.MD(input, `"${value}" is not a valid regular expression (${reason}); fix it`);
+            const lagging = error instanceof QarnotApiError && error.status === 404;
+            if (!lagging || clock.now() + LAG_RETRY_MS >= deadline || signal.aborted)
+                throw error;
+            await clock.sleep(LAG_RETRY_MS, signal);
         }
-        return value;
-    };
-    const resultsWhitelist = check('results-include', filters.include);
-    const resultsBlacklist = check('results-exclude', filters.exclude);
+    }
+}
+/** The credits and carbon facts of `uuids`, added up; a figure any task lacks is left out, with a debug line. */
+async function readCost(client, uuids, clock, debug) {
+    if (uuids.length === 0)
+        return {};
+    const signal = AbortSignal.timeout(COST_BUDGET_MS);
+    const quick = client.with({ timeoutMs: COST_BUDGET_MS, retry: NO_RETRY, signal });
+    const deadline = clock.now() + COST_BUDGET_MS;
+    const all = (what, read, parse) => Promise.all(uuids.map(uuid => readFigure(() => read(uuid), parse, clock, deadline, signal).catch((error) => {
+        debug(`The ${what} of the task could not be read (${words_errorMessage(error)}); it is left out.`);
+        return undefined;
+    })));
+    const [credits, carbon] = await Promise.all([
+        all('credits', uuid => quick.getTaskCredits(uuid), readCredits),
+        all('carbon facts', uuid => quick.getTaskCarbonFacts(uuid), readCarbonFacts)
+    ]);
+    const whole = (figures) => figures.every((f) => f !== undefined) ? figures : undefined;
+    const perTask = new Map();
+    credits.forEach((figure, index) => figure !== undefined && perTask.set(uuids[index], figure));
+    const carbonFacts = whole(carbon);
     return {
-        ...(resultsWhitelist !== undefined && { resultsWhitelist }),
-        ...(resultsBlacklist !== undefined && { resultsBlacklist })
+        credits: whole(credits)?.reduce((sum, value) => sum + value, 0),
+        carbon: carbonFacts ? sumCarbonFacts(carbonFacts) : undefined,
+        perTask
     };
+}
+
+;// CONCATENATED MODULE: ./src/cache/saved-credits.ts
+
+/** More source tasks than this and the saving is not looked up: a summary line is not worth many requests. */
+const MAX_PRICED_SOURCES = 16;
+/** The credits the hits would have cost, or undefined when any source's share cannot be known. Pure. */
+function shareOfCredits(sources, creditsOf) {
+    if (sources.length === 0)
+        return undefined;
+    let total = 0;
+    for (const { task, hits, taskInstances } of sources) {
+        const credits = creditsOf.get(task);
+        if (credits === undefined || taskInstances === undefined || taskInstances < hits)
+            return undefined;
+        total += (credits * hits) / taskInstances;
+    }
+    return total;
+}
+/** Reads each source task's credits (in parallel, within the cost read's couple of seconds) and shares them out. */
+async function savedCredits(client, sources, clock, debug) {
+    if (sources.length === 0)
+        return undefined;
+    if (sources.length > MAX_PRICED_SOURCES || sources.some(s => s.taskInstances === undefined)) {
+        debug(`The credits the cache saved are not looked up (${sources.length} earlier tasks, or entries without a count).`);
+        return undefined;
+    }
+    const figures = await Promise.all(sources.map(async ({ task }) => [task, (await readCost(client, [task], clock, debug)).credits]));
+    const creditsOf = new Map();
+    for (const [task, credits] of figures)
+        if (credits !== undefined)
+            creditsOf.set(task, credits);
+    return shareOfCredits(sources, creditsOf);
 }
 
 ;// CONCATENATED MODULE: ./src/ranges.ts
@@ -32935,579 +32438,6 @@ function subtractIntervals(a, b) {
     return result;
 }
 
-;// CONCATENATED MODULE: ./src/task/states.ts
-/** Qarnot task states (docs/qarnot-api.md §5). */
-const FINAL_STATES = new Set(['Success', 'Failure', 'Cancelled']);
-const KNOWN_STATES = new Set([
-    'Submitted',
-    'PartiallyDispatched',
-    'FullyDispatched',
-    'PartiallyExecuting',
-    'FullyExecuting',
-    'UploadingResults',
-    'DownloadingResults',
-    'PendingCancel',
-    'PendingDelete',
-    'Success',
-    'Failure',
-    'Cancelled'
-]);
-/** Whether polling can stop. `PendingCancel` and unknown states are not final; `PendingDelete` ends the task's life. */
-function isFinalState(state) {
-    return FINAL_STATES.has(state) || state === 'PendingDelete';
-}
-function isKnownState(state) {
-    return KNOWN_STATES.has(state);
-}
-
-;// CONCATENATED MODULE: ./src/task/verdict.ts
-/**
- * The verdict on a finished task (docs/qarnot-api.md §4, §5), from its last TaskOutput alone. Pure.
- * Every source is evidence of an instance's end: `completedInstances` entries, and the status ranges
- * (`succeededRange`, `failedOnlyRange`, `failedRange`, `cancelledRange`), since a finished task may list no completed
- * instance at all. Conflicting evidence resolves toward failure. The task passes only when its state is Success, it
- * has no errors, and every instance asked for has evidence of success and none of failure. Ranges from the API are
- * never expanded: only the ids asked for are looked up in them.
- */
-
-function describeApiError(error) {
-    if (!error)
-        return undefined;
-    const text = [error.message, error.code ? `(${error.code})` : undefined].filter(Boolean).join(' ');
-    return text === '' ? undefined : text;
-}
-/** The ids a task says it was asked to run (advancedRanges wins over instanceCount); [] when it says nothing. */
-function taskIntervals(task) {
-    try {
-        if (task.advancedRanges)
-            return parseRangeField(task.advancedRanges);
-    }
-    catch {
-        return [];
-    }
-    const count = task.instanceCount ?? 0;
-    return count > 0 ? [{ first: 0, last: count - 1 }] : [];
-}
-function gatherEvidence(task) {
-    const entries = new Map();
-    for (const entry of task.completedInstances ?? []) {
-        if (typeof entry?.instanceId !== 'number')
-            continue;
-        const list = entries.get(entry.instanceId);
-        if (list)
-            list.push(entry);
-        else
-            entries.set(entry.instanceId, [entry]);
-    }
-    const range = (value) => {
-        try {
-            return parseRangeField(value);
-        }
-        catch {
-            return [];
-        }
-    };
-    const status = task.status ?? {};
-    return {
-        entries,
-        succeeded: range(status.succeededRange),
-        failed: normalise([...range(status.failedOnlyRange), ...range(status.failedRange)]),
-        cancelled: range(status.cancelledRange)
-    };
-}
-function entryState(entry) {
-    const state = (entry.state ?? '').toLowerCase();
-    if (state === 'success')
-        return 'Success';
-    if (state === 'cancelled' || state === 'canceled')
-        return 'Cancelled';
-    return 'Failure';
-}
-/** One instance's end from every piece of evidence: a failure anywhere wins, then a cancellation. */
-function judge(id, evidence) {
-    const entries = evidence.entries.get(id) ?? [];
-    const states = new Set(entries.map(entryState));
-    if (intervalsContain(evidence.succeeded, id))
-        states.add('Success');
-    const cancelledByRange = intervalsContain(evidence.cancelled, id);
-    if (cancelledByRange)
-        states.add('Cancelled');
-    else if (intervalsContain(evidence.failed, id))
-        states.add('Failure');
-    const state = states.has('Failure')
-        ? 'Failure'
-        : states.has('Cancelled')
-            ? 'Cancelled'
-            : states.has('Success')
-                ? 'Success'
-                : 'NotCompleted';
-    const failing = entries.find(e => entryState(e) !== 'Success');
-    const shown = failing ?? entries[entries.length - 1];
-    const number = (value) => typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-    const attempts = Math.max(0, ...entries.map(e => number(e.executionAttemptCount) ?? 0));
-    let error = describeApiError(failing?.error);
-    if (error === undefined && state === 'NotCompleted')
-        error = 'never completed';
-    if (error === undefined && state === 'Cancelled')
-        error = 'cancelled';
-    if (error === undefined && state === 'Failure')
-        error = entries.length > 0 ? 'failed' : 'failed (status ranges)';
-    return {
-        id,
-        state,
-        error,
-        wallTimeSec: number(shown?.wallTimeSec),
-        execTimeSec: number(shown?.execTimeSec),
-        peakMemoryMB: number(shown?.peakMemoryMB),
-        attempts: attempts > 0 ? attempts : undefined
-    };
-}
-function reasonsFor(state, instances, taskErrors) {
-    const reasons = [];
-    if (state !== 'Success')
-        reasons.push(`the task ended in state ${state}`);
-    const ids = (wanted) => instances.filter(i => i.state === wanted).map(i => i.id);
-    for (const [wanted, words] of [
-        ['Failure', 'failed'],
-        ['Cancelled', 'cancelled'],
-        ['NotCompleted', 'never completed']
-    ]) {
-        const matching = ids(wanted);
-        if (matching.length > 0)
-            reasons.push(`${matching.length > 1 ? 'instances' : 'instance'} ${formatIds(matching)} ${words}`);
-    }
-    if (taskErrors.length > 0)
-        reasons.push(`task errors: ${taskErrors.join('; ')}`);
-    if (instances.length === 0)
-        reasons.push('the task reports no instances');
-    return reasons;
-}
-/**
- * The verdict over `requested` (the ids asked for, normalised). `task` is the last document read, or undefined when
- * none could be read (every instance is then unknown).
- */
-function decideVerdict(task, requested) {
-    const evidence = task ? gatherEvidence(task) : gatherEvidence({ uuid: '', state: 'Unknown' });
-    const instances = [];
-    for (const { first, last } of requested)
-        for (let id = first; id <= last; id++)
-            instances.push(judge(id, evidence));
-    const reported = normalise([
-        ...idsToIntervals(evidence.entries.keys()),
-        ...evidence.succeeded,
-        ...evidence.failed,
-        ...evidence.cancelled
-    ]);
-    const unexpected = subtractIntervals(reported, requested);
-    const state = task?.state ?? 'Unknown';
-    const taskErrors = (task?.errors ?? []).map(describeApiError).filter((e) => e !== undefined);
-    const reasons = reasonsFor(state, instances, taskErrors);
-    const failedIds = instances.filter(i => i.state !== 'Success').map(i => i.id);
-    return {
-        passed: reasons.length === 0,
-        state,
-        instances,
-        succeededCount: instances.length - failedIds.length,
-        failedIds,
-        taskErrors,
-        unexpected: formatRanges(unexpected),
-        reasons
-    };
-}
-/** A sentence about ids the API reported that were never asked for, or `""`. */
-function describeUnexpected(verdict) {
-    if (verdict.unexpected === '')
-        return '';
-    return `Qarnot reported instance ids that this task never asked for (${verdict.unexpected}); they are not counted as its instances.`;
-}
-/**
- * The verdict over a whole request when some instances come from earlier tasks (a re-run that computed only what
- * failed): `computed` is this attempt's task's verdict over the ids it ran (undefined when nothing was computed),
- * `kept` the successes taken from earlier attempts.
- */
-function mergeVerdicts(computed, kept) {
-    const instances = [...(computed?.instances ?? []), ...kept].sort((a, b) => a.id - b.id);
-    const state = computed?.state ?? 'Success';
-    const taskErrors = computed?.taskErrors ?? [];
-    const reasons = reasonsFor(state, instances, taskErrors);
-    const failedIds = instances.filter(i => i.state !== 'Success').map(i => i.id);
-    return {
-        passed: reasons.length === 0,
-        state,
-        instances,
-        succeededCount: instances.length - failedIds.length,
-        failedIds,
-        taskErrors,
-        unexpected: computed?.unexpected ?? '',
-        reasons
-    };
-}
-
-;// CONCATENATED MODULE: ./src/task/rerun.ts
-/**
- * "Re-run failed jobs" re-runs only the failed instances: deciding, from the tasks earlier attempts of this same
- * step made, which instances to compute again. Pure. The step is named across attempts by a tag (same run, job,
- * step and inputs; docs/rerun.md says why and what cannot be told apart), since the API documents finding tasks by
- * tag (`GET /tasks?tag=`, docs/qarnot-api.md §9).
- */
-
-
-
-
-
-const STEP_TAG_PREFIX = 'gha-step-';
-/**
- * The tag of this step across the attempts of its run, or undefined outside a workflow run. Matrix legs share the
- * job and step: the task's own description (`fingerprint`: command, instances, image, constants, labels...) tells
- * them apart; legs that describe the very same task cannot be told apart, and `planRerun` then runs everything.
- */
-function stepTag(place, fingerprint) {
-    if (!place.runId || !place.job)
-        return undefined;
-    const identity = [place.repository, place.workflow, place.runId, place.job, place.action, fingerprint];
-    return `${STEP_TAG_PREFIX}${(0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 24)}`;
-}
-/** Earlier attempts that made more than one task with this step's tag: two legs the action cannot tell apart. */
-function ambiguousAttempts(earlier) {
-    const seen = new Map();
-    for (const task of earlier)
-        seen.set(task.attempt, (seen.get(task.attempt) ?? 0) + 1);
-    return [...seen].filter(([, count]) => count > 1).map(([attempt]) => attempt);
-}
-function planRerun(requested, earlier, attempt) {
-    const before = earlier.filter(task => task.attempt < attempt).sort((a, b) => a.attempt - b.attempt);
-    if (before.length === 0) {
-        return {
-            kind: 'all',
-            reason: attempt > 1 ? 'no task of an earlier attempt of this step was found' : undefined
-        };
-    }
-    const ambiguous = ambiguousAttempts(before);
-    if (ambiguous.length > 0) {
-        return {
-            kind: 'all',
-            reason: `attempt ${ambiguous.join(', ')} made several tasks with this step's tag (matrix legs with the same inputs cannot be told apart: give each a distinct label)`
-        };
-    }
-    // Latest first: the latest attempt that ran an instance has its say.
-    const verdicts = before
-        .map(task => ({
-        task,
-        results: new Map(decideVerdict(task.document, task.ids).instances.map(i => [i.id, i]))
-    }))
-        .reverse();
-    const keptByTask = new Map();
-    const rerun = [];
-    for (const { first, last } of requested) {
-        for (let id = first; id <= last; id++) {
-            const latest = verdicts.find(v => intervalsContain(v.task.ids, id));
-            const result = latest?.results.get(id);
-            if (!latest || result?.state !== 'Success') {
-                rerun.push(id);
-                continue;
-            }
-            const list = keptByTask.get(latest.task);
-            if (list)
-                list.push(result);
-            else
-                keptByTask.set(latest.task, [result]);
-        }
-    }
-    // Oldest attempt first: results come back in this order, so a later attempt's files win.
-    const kept = [...keptByTask]
-        .map(([task, instances]) => ({ task, instances }))
-        .sort((a, b) => a.task.attempt - b.task.attempt);
-    const warnings = before
-        .filter(task => !isFinalState(task.document.state))
-        .map(task => `task ${task.uuid} of attempt ${task.attempt} is still ${task.document.state}; its unfinished instances are computed again`);
-    if (rerun.length === 0)
-        return { kind: 'none', kept, warnings };
-    return { kind: 'some', rerun: idsToIntervals(rerun), kept, warnings };
-}
-/**
- * The longest range the action builds for a re-run on its own. Qarnot refuses a range past an unpublished length
- * (`range-length`, docs/qarnot-api.md §6): every other instance of 1,000 failing is about 2,000 characters.
- */
-const MAX_BUILT_RANGE_CHARS = 1024;
-/**
- * A re-run whose ids would form a longer range than the action sends (or than the user's own range, which Qarnot
- * took in the first attempt) computes everything instead, and says why.
- */
-function boundRerun(plan, requestedRangeChars) {
-    if (plan.kind !== 'some')
-        return plan;
-    const length = formatRanges(plan.rerun).length;
-    const bound = Math.max(MAX_BUILT_RANGE_CHARS, requestedRangeChars);
-    if (length <= bound)
-        return plan;
-    const count = plan.rerun.reduce((sum, { first, last }) => sum + last - first + 1, 0);
-    return {
-        kind: 'all',
-        reason: `the ${plural(count, 'instance')} that did not succeed before form a range of ${length} characters, longer than the ${bound} the action sends (Qarnot limits a range's length)`
-    };
-}
-/** One sentence for the log and the summary: what is re-run and where the rest comes from. */
-function describePlan(plan) {
-    if (plan.kind === 'all')
-        return plan.reason ? `Every instance is computed: ${plan.reason}.` : undefined;
-    const sources = plan.kept.map(k => `${formatIds(k.instances.map(i => i.id))} from task ${k.task.uuid} (attempt ${k.task.attempt})`);
-    if (plan.kind === 'none')
-        return `Every instance succeeded in an earlier attempt: ${sources.join('; ')}. Nothing is computed again.`;
-    const count = plan.rerun.reduce((sum, { first, last }) => sum + last - first + 1, 0);
-    return `Re-running ${plural(count, 'instance')} that did not succeed before (${formatRanges(plan.rerun)}); the others come from earlier attempts: ${sources.join('; ')}.`;
-}
-
-;// CONCATENATED MODULE: ./src/cache/key.ts
-/**
- * The cache key of an instance (docs/cache.md, "What goes into a key"): a digest of everything that decides what
- * the instance computes, and of nothing that does not (the run, the attempt, the commit, labels, tags, the name).
- * Two commits with the same inputs share results. Pure.
- */
-
-/** The version of the key's own format: bumping it invalidates every entry. */
-const CACHE_KEY_FORMAT = 'qarnot-action-cache/1';
-/**
- * What every instance of the step shares, as one hex digest: the folder of the step's entries in storage, so one
- * listing finds every hit. The instance key adds the id.
- */
-function stepCacheDigest(parts) {
-    const constants = [...parts.constants]
-        .map(({ key, value }) => [
-        key,
-        parts.isSecret(key)
-            ? `hmac:${(0,external_node_crypto_.createHmac)('sha256', parts.secretKey).update(value).digest('hex')}`
-            : value
-    ])
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    // JSON of a fixed shape: every field named, so that no two different inputs encode alike.
-    const identity = {
-        format: CACHE_KEY_FORMAT,
-        profile: parts.profile ?? null,
-        pool: parts.pool ?? null,
-        hardware: parts.hardware,
-        constants,
-        imageDigest: parts.imageDigest ?? null,
-        resourcesTree: parts.resourcesTree ?? null,
-        results: parts.results
-            ? [parts.results.prefix, parts.results.whitelist ?? null, parts.results.blacklist ?? null]
-            : null,
-        salt: parts.salt
-    };
-    return (0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(identity)).digest('hex');
-}
-/** The key of one instance of the step. */
-function instanceCacheKey(stepDigest, id) {
-    return (0,external_node_crypto_.createHash)('sha256').update(`${CACHE_KEY_FORMAT}\n${stepDigest}\n${id}`).digest('hex');
-}
-/** What `cache-key` may hold: it is part of a key, and shown in the summary. */
-const CACHE_SALT_PATTERN = /^[A-Za-z0-9._:+=@/-]{0,128}$/;
-
-;// CONCATENATED MODULE: ./src/input-formats/docker-image.ts
-/**
- * Docker image references as people write them, turned into the docker-batch profile's constants.
- * `ubuntu` -> DOCKER_REPO=library/ubuntu, DOCKER_TAG=latest; `ghcr.io/org/img:tag` adds DOCKER_SRV=ghcr.io.
- */
-const DOCKER_HUB_HOSTS = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
-// Docker's reference grammar, simplified: lower-case path components separated by one of . _ __ -
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d+)?$/;
-/** Returns the parsed image, or throws an Error whose message says what to write instead. */
-function parseDockerImage(reference) {
-    const text = reference.trim();
-    if (text === '')
-        throw new Error('the image reference is empty');
-    if (/\s/.test(text))
-        throw new Error(`"${text}" contains white space; write one reference such as python:3.12-slim`);
-    if (text.includes('@')) {
-        throw new Error(`"${text}" pins a digest, which the docker-batch profile cannot take (it has DOCKER_REPO and DOCKER_TAG only); use a tag`);
-    }
-    const parts = text.split('/');
-    let server;
-    const first = parts[0];
-    if (parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
-        if (!HOST.test(first))
-            throw new Error(`"${first}" is not a valid registry host`);
-        server = DOCKER_HUB_HOSTS.has(first.toLowerCase()) ? undefined : first;
-        parts.shift();
-    }
-    const last = parts[parts.length - 1];
-    const colon = last.lastIndexOf(':');
-    let tag = 'latest';
-    if (colon >= 0) {
-        tag = last.slice(colon + 1);
-        parts[parts.length - 1] = last.slice(0, colon);
-        if (!TAG.test(tag)) {
-            throw new Error(`"${tag}" is not a valid tag (letters, digits, _ . -, at most 128, not starting with . or -)`);
-        }
-    }
-    for (const component of parts) {
-        if (!PATH_COMPONENT.test(component)) {
-            throw new Error(`"${component}" is not a valid repository name part (lower-case letters and digits, separated by . _ or -)`);
-        }
-    }
-    if (server === undefined && parts.length === 1)
-        parts.unshift('library');
-    return { server, repository: parts.join('/'), tag };
-}
-/** The docker-batch constants for an image, in the order Qarnot documents them. */
-function dockerImageConstants(image) {
-    const constants = [
-        { key: 'DOCKER_REPO', value: image.repository },
-        { key: 'DOCKER_TAG', value: image.tag }
-    ];
-    if (image.server !== undefined)
-        constants.push({ key: 'DOCKER_SRV', value: image.server });
-    return constants;
-}
-
-;// CONCATENATED MODULE: ./src/input-formats/hardware.ts
-/** Hardware constraints in words (`min-cores=16`, `gpu`, `min-ram=32GB`) -> the API's discriminated objects. */
-const WORDS = 'min-cores=N, max-cores=N, min-ram=32GB, max-ram=64GB, min-ram-per-core=2GB, max-ram-per-core=8GB, gpu, no-gpu, ssd, no-ssd, cpu-model=NAME, specification=KEY';
-function positiveInteger(word, value) {
-    if (!/^\d+$/.test(value) || Number(value) < 1)
-        throw new Error(`${word} needs a whole number of at least 1, got "${value}"`);
-    return Number(value);
-}
-/** Memory in MB from `32GB`, `512MB`, `1.5GB` (GB = 1024 MB, as Qarnot's MB figures are binary). */
-function memoryMB(word, value) {
-    const match = /^(\d+(?:\.\d+)?)\s*(mb|mib|gb|gib)$/i.exec(value);
-    if (!match)
-        throw new Error(`${word} needs a size with a unit, such as 32GB or 512MB, got "${value}"`);
-    const amount = Number(match[1]) * (match[2].toLowerCase().startsWith('g') ? 1024 : 1);
-    if (amount < 1)
-        throw new Error(`${word} must be at least 1MB, got "${value}"`);
-    return Math.round(amount);
-}
-function memoryGB(word, value) {
-    const match = /^(\d+(?:\.\d+)?)\s*(gb|gib)?$/i.exec(value);
-    if (!match || Number(match[1]) <= 0)
-        throw new Error(`${word} needs a positive size in GB per core, such as 2GB, got "${value}"`);
-    return Number(match[1]);
-}
-function nonEmpty(word, value) {
-    if (value === '')
-        throw new Error(`${word} needs a value after "="`);
-    return value;
-}
-/** Each word and how its value (or lack of one) becomes a constraint. */
-const WORD_READERS = {
-    'min-cores': (w, v) => ({
-        discriminator: 'MinimumCoreHardwareConstraint',
-        coreCount: positiveInteger(w, given(w, v))
-    }),
-    'max-cores': (w, v) => ({
-        discriminator: 'MaximumCoreHardwareConstraint',
-        coreCount: positiveInteger(w, given(w, v))
-    }),
-    'min-ram': (w, v) => ({
-        discriminator: 'MinimumRamHardwareConstraint',
-        minimumMemoryMB: memoryMB(w, given(w, v))
-    }),
-    'max-ram': (w, v) => ({
-        discriminator: 'MaximumRamHardwareConstraint',
-        maximumMemoryMB: memoryMB(w, given(w, v))
-    }),
-    'min-ram-per-core': (w, v) => ({
-        discriminator: 'MinimumRamCoreRatioHardwareConstraint',
-        minimumMemoryGBCoreRatio: memoryGB(w, given(w, v))
-    }),
-    'max-ram-per-core': (w, v) => ({
-        discriminator: 'MaximumRamCoreRatioHardwareConstraint',
-        maximumMemoryGBCoreRatio: memoryGB(w, given(w, v))
-    }),
-    specification: (w, v) => ({
-        discriminator: 'SpecificHardwareConstraint',
-        specificationKey: nonEmpty(w, given(w, v))
-    }),
-    'cpu-model': (w, v) => ({
-        discriminator: 'CpuModelHardwareConstraint',
-        cpuModel: nonEmpty(w, given(w, v))
-    }),
-    gpu: (w, v) => (none(w, v), { discriminator: 'GpuHardwareConstraint' }),
-    'no-gpu': (w, v) => (none(w, v), { discriminator: 'NoGpuHardwareConstraint' }),
-    ssd: (w, v) => (none(w, v), { discriminator: 'SSDHardwareConstraint' }),
-    'no-ssd': (w, v) => (none(w, v), { discriminator: 'NoSSDHardwareConstraint' })
-};
-function given(word, value) {
-    if (value === undefined)
-        throw new Error(`"${word}" needs a value: ${word}=...`);
-    return value;
-}
-function none(word, value) {
-    if (value !== undefined)
-        throw new Error(`"${word}" takes no value; write just ${word}`);
-}
-/** Parses one constraint word; throws an Error listing the words it knows. */
-function parseHardwareWord(item) {
-    const equals = item.indexOf('=');
-    const word = (equals < 0 ? item : item.slice(0, equals)).trim().toLowerCase();
-    const value = equals < 0 ? undefined : item.slice(equals + 1).trim();
-    const reader = Object.prototype.hasOwnProperty.call(WORD_READERS, word) ? WORD_READERS[word] : undefined;
-    if (!reader)
-        throw new Error(`"${item.trim()}" is not a hardware constraint; use one of: ${WORDS}`);
-    return reader(word, value);
-}
-/** Parses every word and refuses contradictions (gpu with no-gpu, min above max). */
-function parseHardware(items) {
-    const constraints = items.map(parseHardwareWord);
-    const kinds = new Set(constraints.map(c => c.discriminator));
-    if (kinds.size !== constraints.length)
-        throw new Error('a constraint is given twice; keep one of each');
-    if (kinds.has('GpuHardwareConstraint') && kinds.has('NoGpuHardwareConstraint')) {
-        throw new Error('gpu and no-gpu contradict each other; keep one');
-    }
-    if (kinds.has('SSDHardwareConstraint') && kinds.has('NoSSDHardwareConstraint')) {
-        throw new Error('ssd and no-ssd contradict each other; keep one');
-    }
-    const find = (d) => constraints.find(c => c.discriminator === d);
-    const minCores = find('MinimumCoreHardwareConstraint');
-    const maxCores = find('MaximumCoreHardwareConstraint');
-    if (minCores && maxCores && minCores.coreCount > maxCores.coreCount) {
-        throw new Error(`min-cores=${minCores.coreCount} is above max-cores=${maxCores.coreCount}`);
-    }
-    const minRam = find('MinimumRamHardwareConstraint');
-    const maxRam = find('MaximumRamHardwareConstraint');
-    if (minRam && maxRam && minRam.minimumMemoryMB > maxRam.maximumMemoryMB) {
-        throw new Error(`min-ram (${minRam.minimumMemoryMB}MB) is above max-ram (${maxRam.maximumMemoryMB}MB)`);
-    }
-    return constraints;
-}
-
-;// CONCATENATED MODULE: ./src/input-formats/key-values.ts
-/** `KEY=VALUE` lines, as the `constants` and `labels` inputs take them. */
-/**
- * Splits lines at their first `=`. Blank lines and lines starting with `#` are skipped; key and value are trimmed
- * (as dotenv files are read), so `KEY = value` works as users expect.
- */
-function parseKeyValueLines(text) {
-    const pairs = [];
-    const seen = new Set();
-    text.split('\n').forEach((rawLine, index) => {
-        const line = rawLine.replace(/\r$/, '');
-        if (line.trim() === '' || line.trimStart().startsWith('#'))
-            return;
-        const equals = line.indexOf('=');
-        if (equals < 0)
-            throw new Error(`line ${index + 1} ("${line.trim()}") has no "="; write KEY=VALUE`);
-        const key = line.slice(0, equals).trim();
-        if (key === '')
-            throw new Error(`line ${index + 1} has an empty key; write KEY=VALUE`);
-        if (seen.has(key))
-            throw new Error(`"${key}" is given twice; keep one line for it`);
-        seen.add(key);
-        pairs.push({ key, value: line.slice(equals + 1).trim() });
-    });
-    return pairs;
-}
-/** Splits a list written with commas or new lines, dropping blanks. */
-function parseList(text) {
-    return text
-        .split(/[,\n]/)
-        .map(item => item.trim())
-        .filter(item => item !== '');
-}
-
 ;// CONCATENATED MODULE: ./src/qarnot/task-document.ts
 /**
  * Checking a task document (`GET /tasks/{uuid}`, docs/qarnot-api.md §4) before anything acts on it: an answer that
@@ -33524,7 +32454,7 @@ const RANGE_FIELDS = [
     'cancelledRange',
     'failedOnlyRange'
 ];
-const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+const task_document_isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
 function checkList(document, field, entry) {
     const value = document[field];
     if (value === undefined || value === null)
@@ -33537,7 +32467,7 @@ function checkList(document, field, entry) {
 function checkStatus(status) {
     if (status === undefined || status === null)
         return;
-    if (!isObject(status))
+    if (!task_document_isObject(status))
         throw new Error('status is not an object');
     for (const field of RANGE_FIELDS) {
         const value = status[field];
@@ -33555,15 +32485,15 @@ function checkStatus(status) {
 }
 /** The document as a TaskOutputWire, or an Error saying why it is not one. */
 function readTaskDocument(value) {
-    if (!isObject(value))
+    if (!task_document_isObject(value))
         throw new Error('it is not a task document');
     if (typeof value.uuid !== 'string' || !UUID_PATTERN.test(value.uuid))
         throw new Error('it has no task uuid');
     if (typeof value.state !== 'string' || !/^[A-Za-z]{1,64}$/.test(value.state)) {
         throw new Error('it has no readable state');
     }
-    checkList(value, 'completedInstances', item => isObject(item) && Number.isSafeInteger(item.instanceId) && item.instanceId >= 0);
-    checkList(value, 'errors', isObject);
+    checkList(value, 'completedInstances', item => task_document_isObject(item) && Number.isSafeInteger(item.instanceId) && item.instanceId >= 0);
+    checkList(value, 'errors', task_document_isObject);
     checkStatus(value.status);
     for (const field of ['instanceCount', 'totalInstanceCount']) {
         const count = value[field];
@@ -33577,620 +32507,6 @@ function readTaskDocument(value) {
         throw new Error('advancedRanges is not a range');
     }
     return value;
-}
-
-;// CONCATENATED MODULE: ./src/inputs/task.ts
-/**
- * Reading the inputs that describe the task to create: which instances, where it runs, its constants and command,
- * and how it is named. Each reader raises an InputError naming its input and the fix. Limits are Qarnot's
- * (docs/qarnot-api.md §3) or the action's own, documented in action.yml.
- */
-
-
-
-
-
-
-
-const LIMITS = {
-    nameLength: 2047,
-    constantCount: 150,
-    constantLength: 2048,
-    /** Qarnot takes fewer than 10; two are the action's own: `github-actions`, and the step's tag for re-runs. */
-    tagCount: 7,
-    tagLength: 511,
-    shortnameLength: 64,
-    /**
-     * The action's own bound on instances per task: far above what a Qarnot account runs at once, low enough that
-     * every per-instance record, file and table row stays cheap.
-     */
-    instances: 100_000
-};
-const CONSTANT_KEY = /^[A-Za-z0-9_.-]+$/;
-const SECRET_CONSTANT_PREFIX = 'QARNOT_SECRET__';
-const DOCKER_IMAGE_KEYS = ['DOCKER_REPO', 'DOCKER_TAG', 'DOCKER_SRV'];
-function readInstances(read) {
-    const countText = read(constants_Input.InstanceCount);
-    const rangeText = read(constants_Input.InstanceRange);
-    if (countText !== '' && rangeText !== '') {
-        throw new InputError(constants_Input.InstanceRange, `cannot be used with 'instance-count' (${countText}); keep one of them: instance-count: N for ids 0..N-1, or instance-range for chosen ids`);
-    }
-    if (rangeText !== '') {
-        const intervals = about(constants_Input.InstanceRange, () => parseRanges(rangeText));
-        const count = countIds(intervals);
-        if (count > LIMITS.instances) {
-            throw new InputError(constants_Input.InstanceRange, `names ${count} instances; the action runs at most ${LIMITS.instances} per task: split the range over several steps or a matrix`);
-        }
-        return { kind: 'range', text: formatRanges(intervals), count, intervals };
-    }
-    const count = readWholeNumber(read, constants_Input.InstanceCount, 1, LIMITS.instances) ?? 1;
-    return { kind: 'count', count, intervals: countToIntervals(count) };
-}
-function readScheduling(read) {
-    const text = read(constants_Input.Scheduling);
-    if (text === '')
-        return undefined;
-    const word = text.toLowerCase().replace(/[-_\s]/g, '');
-    if (word === 'flex')
-        return 'Flex';
-    if (word === 'ondemand')
-        return 'OnDemand';
-    if (word === 'reserved')
-        return 'Reserved';
-    throw new InputError(constants_Input.Scheduling, `"${text}" is not a scheduling type; write flex, on-demand or reserved`);
-}
-function readPlacement(read) {
-    const pool = read(constants_Input.Pool) || undefined;
-    if (pool !== undefined && !UUID_PATTERN.test(pool)) {
-        throw new InputError(constants_Input.Pool, `"${pool}" is not a pool UUID; copy the pool's UUID from Tasq`);
-    }
-    const profile = read(constants_Input.Profile);
-    if (pool === undefined && profile === '') {
-        throw new InputError(constants_Input.Profile, 'is empty; name a Qarnot profile such as docker-batch, or set pool');
-    }
-    if (profile !== '' && !/^[A-Za-z0-9_.-]+$/.test(profile)) {
-        throw new InputError(constants_Input.Profile, `"${profile}" is not a profile name; write for example docker-batch`);
-    }
-    const hardware = about(constants_Input.Hardware, () => parseHardware(parseList(read(constants_Input.Hardware))));
-    if (pool !== undefined && hardware.length > 0) {
-        // A task in a pool runs on the pool's nodes: Qarnot refuses new hardware constraints for it (docs/qarnot-api.md §10).
-        throw new InputError(constants_Input.Hardware, `cannot be used with 'pool': a task in a pool runs on the pool's hardware; remove 'hardware', or remove 'pool' to run on new nodes`);
-    }
-    return {
-        pool,
-        profile: pool === undefined ? profile : undefined,
-        hardware,
-        scheduling: readScheduling(read)
-    };
-}
-function readUserConstants(read) {
-    const constants = about(constants_Input.Constants, () => parseKeyValueLines(read(constants_Input.Constants)));
-    for (const { key, value } of constants) {
-        if (!CONSTANT_KEY.test(key)) {
-            throw new InputError(constants_Input.Constants, `key "${key}" may only hold letters, digits, "_", "." and "-"; rename it (e.g. ${key.replace(/[^A-Za-z0-9_.-]/g, '_')})`);
-        }
-        if (key.length > LIMITS.constantLength) {
-            throw new InputError(constants_Input.Constants, `key "${key.slice(0, 40)}..." is over ${LIMITS.constantLength} characters`);
-        }
-        if (value.length > LIMITS.constantLength) {
-            throw new InputError(constants_Input.Constants, `the value of "${key}" is ${value.length} characters, over Qarnot's ${LIMITS.constantLength}; pass large data as a file in a bucket instead`);
-        }
-    }
-    return constants;
-}
-function imageConstants(read, userKeys) {
-    const imageText = read(constants_Input.DockerImage);
-    if (imageText === '')
-        return [];
-    const image = about(constants_Input.DockerImage, () => parseDockerImage(imageText));
-    const clash = DOCKER_IMAGE_KEYS.find(key => userKeys.has(key));
-    if (clash) {
-        throw new InputError(constants_Input.DockerImage, `is given and 'constants' also sets ${clash}; keep only one of them`);
-    }
-    return dockerImageConstants(image);
-}
-function commandConstant(read, userKeys, profile) {
-    const command = read(constants_Input.Command);
-    if (command === '') {
-        if (!userKeys.has('DOCKER_CMD') && (profile ?? '').startsWith('docker')) {
-            throw new InputError(constants_Input.Command, 'is empty; give the command every instance runs, e.g. command: echo ${INSTANCE_ID}');
-        }
-        return [];
-    }
-    if (userKeys.has('DOCKER_CMD')) {
-        throw new InputError(constants_Input.Command, "is given and 'constants' also sets DOCKER_CMD; keep only one of them");
-    }
-    if (command.length > LIMITS.constantLength) {
-        throw new InputError(constants_Input.Command, `is ${command.length} characters, over Qarnot's ${LIMITS.constantLength}; put the work in a script in your image`);
-    }
-    return [{ key: 'DOCKER_CMD', value: command }];
-}
-/** Every constant sent to Qarnot: the image's, the user's, then DOCKER_CMD; and the values to mask. */
-function readConstants(read, profile) {
-    const user = readUserConstants(read);
-    const userKeys = new Set(user.map(c => c.key));
-    const constants = [...imageConstants(read, userKeys), ...user, ...commandConstant(read, userKeys, profile)];
-    if (constants.length > LIMITS.constantCount) {
-        throw new InputError(constants_Input.Constants, `${constants.length} constants in all (with the image and command); Qarnot takes at most ${LIMITS.constantCount}`);
-    }
-    const secrets = user
-        .filter(c => c.key.startsWith(SECRET_CONSTANT_PREFIX) && c.value !== '')
-        .map(c => c.value);
-    return { constants, secrets };
-}
-function readTags(read) {
-    const tags = parseList(read(constants_Input.Tags));
-    if (tags.length > LIMITS.tagCount) {
-        throw new InputError(constants_Input.Tags, `${tags.length} tags given; Qarnot takes at most ${LIMITS.tagCount}, remove some`);
-    }
-    const long = tags.find(tag => tag.length > LIMITS.tagLength);
-    if (long) {
-        throw new InputError(constants_Input.Tags, `"${long.slice(0, 40)}..." is over ${LIMITS.tagLength} characters; shorten it`);
-    }
-    if (new Set(tags).size !== tags.length)
-        throw new InputError(constants_Input.Tags, 'a tag is given twice; keep one');
-    return tags;
-}
-function readLabels(read) {
-    const labels = {};
-    for (const { key, value } of about(constants_Input.Labels, () => parseKeyValueLines(read(constants_Input.Labels)))) {
-        labels[key] = value;
-    }
-    return labels;
-}
-/** A task name from the run, so that the task on Tasq says where it came from. */
-function defaultName(env) {
-    const parts = [env.GITHUB_REPOSITORY, env.GITHUB_WORKFLOW, env.GITHUB_JOB].filter(Boolean);
-    const run = env.GITHUB_RUN_NUMBER ? ` #${env.GITHUB_RUN_NUMBER}` : '';
-    return parts.length > 0 ? `${parts.join(' / ')}${run}` : 'qarnot-action';
-}
-function readName(read, env) {
-    const name = read(constants_Input.Name) || defaultName(env);
-    if (name.length > LIMITS.nameLength) {
-        throw new InputError(constants_Input.Name, `is ${name.length} characters; Qarnot takes at most ${LIMITS.nameLength}`);
-    }
-    return name;
-}
-/** A shortname unique to this step run: it makes a retried create detectable (shortname-uniqueness, docs/qarnot-api.md §3). */
-function makeShortname(env, randomHex) {
-    const run = env.GITHUB_RUN_ID ? `${env.GITHUB_RUN_ID}-${env.GITHUB_RUN_ATTEMPT || '1'}` : 'local';
-    const shortname = `gha-${run}-${randomHex}`.replace(/[^A-Za-z0-9-]/g, '-');
-    return shortname.slice(0, LIMITS.shortnameLength).replace(/-+$/, '');
-}
-
-;// CONCATENATED MODULE: ./src/inputs/settings.ts
-/**
- * The action's inputs -> one typed, validated Settings object, and the smaller one the post step needs, built from
- * the same readers. Every problem is an InputError naming the input and the fix, raised before anything is sent.
- */
-
-
-
-
-
-
-
-
-
-
-/** What describes a task to create. */
-/** Longer than any GitHub job runs (5 days on a self-hosted runner); timers cannot wait much longer either. */
-const LONGEST_TIMEOUT = {
-    ms: 7 * 24 * 3_600_000,
-    why: "no GitHub job runs that long (5 days at most); leave timeout empty for no limit but the job's own"
-};
-const LONGEST_POLL_INTERVAL = { ms: 600_000, why: "a task's end would be noticed far too late" };
-/** Inputs that describe a task to create, and so make no sense with `task`. */
-const CREATION_INPUTS = [
-    constants_Input.Command,
-    constants_Input.InstanceCount,
-    constants_Input.InstanceRange,
-    constants_Input.DockerImage,
-    constants_Input.Constants
-];
-function readFollowTask(read) {
-    const task = read(constants_Input.Task);
-    if (task === '')
-        return undefined;
-    if (!/^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/.test(task)) {
-        throw new InputError(constants_Input.Task, `"${task}" is neither a task UUID nor a shortname; copy it from the submitting step's task-uuid output`);
-    }
-    const clash = CREATION_INPUTS.find(input => read(input) !== '');
-    if (clash) {
-        throw new InputError(constants_Input.Task, `follows an existing task, so '${clash}' (which describes a task to create) cannot be used with it; remove one of them`);
-    }
-    return task;
-}
-function readResultsIncomplete(read) {
-    const text = read(constants_Input.ResultsIncomplete).toLowerCase();
-    if (text === '' || text === 'fail')
-        return 'fail';
-    if (text === 'warn')
-        return 'warn';
-    throw new InputError(constants_Input.ResultsIncomplete, `"${read(constants_Input.ResultsIncomplete)}" is not a choice; write fail or warn`);
-}
-function readCache(read, following, wait) {
-    const text = read(constants_Input.Cache).toLowerCase();
-    const salt = read(constants_Input.CacheKey);
-    const mode = text === '' || text === 'false' ? undefined : text === 'true' ? 'write' : text === 'read' ? 'read' : null;
-    if (mode === null)
-        throw new InputError(constants_Input.Cache, `"${read(constants_Input.Cache)}" is not a choice; write true, read or false`);
-    if (!CACHE_SALT_PATTERN.test(salt))
-        throw new InputError(constants_Input.CacheKey, 'may hold letters, digits and . _ : + = @ / - only, at most 128 of them (it becomes part of a key); write e.g. v2');
-    if (mode === undefined) {
-        if (salt !== '')
-            throw new InputError(constants_Input.CacheKey, 'salts the cache, which is off; set cache: true, or remove cache-key');
-        return undefined;
-    }
-    if (following)
-        throw new InputError(constants_Input.Cache, "cannot be used with 'task': a task made elsewhere was not looked up; set cache on the step that creates it");
-    if (!wait)
-        throw new InputError(constants_Input.Cache, 'needs the step to wait (wait: true): only instances seen to succeed, with their output and files whole, are stored');
-    return { mode, salt };
-}
-function readRerunMode(read) {
-    const text = read(constants_Input.Rerun).toLowerCase();
-    if (text === '' || text === 'failed')
-        return 'failed';
-    if (text === 'all')
-        return 'all';
-    throw new InputError(constants_Input.Rerun, `"${read(constants_Input.Rerun)}" is not a re-run mode; write failed or all`);
-}
-function readTaskSpec(read, context) {
-    const instances = readInstances(read);
-    const placement = readPlacement(read);
-    const { constants, secrets } = readConstants(read, placement.profile);
-    const userTags = readTags(read);
-    const userLabels = readLabels(read);
-    const described = {
-        ...placement,
-        instances: instances.text ?? instances.count,
-        // Secret values stay out of the fingerprint: only their keys say what the task is.
-        constants: constants.map(c => (c.key.startsWith(SECRET_CONSTANT_PREFIX) ? c.key : `${c.key}=${c.value}`)),
-        name: readName(read, context.env),
-        userTags,
-        userLabels,
-        maxRetriesPerInstance: readWholeNumber(read, constants_Input.MaxRetriesPerInstance, 0) ?? 0,
-        autoDelete: read_readBoolean(read, constants_Input.AutoDelete, false),
-        // What the task is given and what comes back of it make it what it is too (matrix legs over other files).
-        files: [constants_Input.Resources, constants_Input.Results, constants_Input.ResultsInclude, constants_Input.ResultsExclude].map(input => read(input))
-    };
-    const stepTag = makeStepTag(context.env, described);
-    const ownTags = [...(context.trace ? [context.trace.tag] : []), ...(stepTag ? [stepTag] : [])];
-    const spec = {
-        ...placement,
-        instances,
-        constants,
-        name: described.name,
-        shortname: makeShortname(context.env, context.randomHex),
-        tags: [...new Set([...userTags, ...ownTags])],
-        labels: { ...context.trace?.labels, ...userLabels },
-        maxRetriesPerInstance: described.maxRetriesPerInstance,
-        autoDelete: described.autoDelete
-    };
-    // Matrix legs tell themselves apart by their labels (as re-runs ask them to); nothing run-specific goes in, so
-    // that the comment is updated in place across pushes. No labels: the step's one comment, as before.
-    const labelled = Object.entries(userLabels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const commentLeg = labelled.length > 0
-        ? (0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(labelled)).digest('hex').slice(0, 12)
-        : undefined;
-    return { spec, secrets, stepTag, commentLeg };
-}
-function makeStepTag(env, fingerprint) {
-    return stepTag({
-        repository: env.GITHUB_REPOSITORY,
-        workflow: env.GITHUB_WORKFLOW,
-        runId: env.GITHUB_RUN_ID,
-        attempt: runAttempt(env),
-        job: env.GITHUB_JOB,
-        action: env.GITHUB_ACTION
-    }, fingerprint);
-}
-function runAttempt(env) {
-    const attempt = Number(env.GITHUB_RUN_ATTEMPT);
-    return Number.isSafeInteger(attempt) && attempt >= 1 ? attempt : 1;
-}
-/** Builds and validates the settings; throws InputError on the first problem. */
-function readSettings(read, context) {
-    const token = read_readToken(read);
-    const apiUrl = read_readApiUrl(read, context.env);
-    const followTask = readFollowTask(read);
-    const created = followTask === undefined ? readTaskSpec(read, context) : undefined;
-    const githubToken = read(constants_Input.GithubToken);
-    const wait = read_readBoolean(read, constants_Input.Wait, true);
-    const cache = readCache(read, followTask !== undefined, wait);
-    return {
-        token,
-        apiUrl,
-        task: created?.spec,
-        followTask,
-        secrets: [token, ...(created?.secrets ?? []), ...(githubToken ? [githubToken] : [])],
-        wait,
-        timeoutMs: readDuration(read, constants_Input.Timeout, LONGEST_TIMEOUT),
-        abortOnCancel: read_readBoolean(read, constants_Input.AbortOnCancel, true),
-        streamLogs: read_readBoolean(read, constants_Input.StreamLogs, true),
-        summary: read_readBoolean(read, constants_Input.Summary, true),
-        pollFloorMs: readDuration(read, constants_Input.PollInterval, LONGEST_POLL_INTERVAL) ?? 0,
-        prComment: read_readBoolean(read, constants_Input.PrComment, false),
-        commentLeg: created?.commentLeg,
-        githubToken,
-        rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
-        files: readFiles(read, context.env, followTask !== undefined, cache !== undefined),
-        cache
-    };
-}
-function readFiles(read, env, following, cached) {
-    const resources = read(constants_Input.Resources) || undefined;
-    const results = read(constants_Input.Results) || undefined;
-    const include = read(constants_Input.ResultsInclude) || undefined;
-    const exclude = read(constants_Input.ResultsExclude) || undefined;
-    if (resources !== undefined && following) {
-        throw new InputError(constants_Input.Resources, "cannot be used with 'task': the task already exists with its own resources");
-    }
-    if (results === undefined) {
-        const alone = include !== undefined ? constants_Input.ResultsInclude : exclude !== undefined ? constants_Input.ResultsExclude : undefined;
-        if (alone)
-            throw new InputError(alone, "filters the files brought back to 'results', which is not set; set results: out");
-    }
-    // The cache lives in storage: a step with neither resources nor results still reaches it.
-    if (resources === undefined && results === undefined && !cached)
-        return undefined;
-    const filters = fromStorage(() => validateResultFilters({ include, exclude }));
-    return {
-        workspace: env.GITHUB_WORKSPACE || process.cwd(),
-        resources,
-        results,
-        resultsWhitelist: filters.resultsWhitelist,
-        resultsBlacklist: filters.resultsBlacklist,
-        keepResults: read_readBoolean(read, constants_Input.KeepResults, false),
-        resultsIncomplete: readResultsIncomplete(read)
-    };
-}
-function readPostSettings(read, env) {
-    return {
-        token: readToken(read),
-        apiUrl: readApiUrl(read, env),
-        abortOnCancel: readBoolean(read, Input.AbortOnCancel, true)
-    };
-}
-/**
- * The settings from the runner's inputs, secrets registered first (the token even before anything is checked);
- * undefined, with the step failed, when an input is wrong.
- */
-function readInputs(io, env, randomHex) {
-    const rawToken = io.getInput(constants_Input.Token);
-    if (rawToken !== '')
-        io.setSecret(rawToken);
-    try {
-        const settings = readSettings(name => io.getInput(name), {
-            env,
-            randomHex,
-            trace: { labels: traceLabels(readRunContext(env)), tag: TRACE_TAG }
-        });
-        for (const secret of settings.secrets)
-            if (secret !== rawToken)
-                io.setSecret(secret);
-        return settings;
-    }
-    catch (error) {
-        io.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${words_errorMessage(error)}`);
-        return undefined;
-    }
-}
-/** Runs a check of the storage side, its StorageInputError becoming the InputError of the same input. */
-function fromStorage(check) {
-    try {
-        return check();
-    }
-    catch (error) {
-        if (error instanceof errors/* StorageInputError */.MD)
-            throw new InputError(error.input, error.detail);
-        throw error;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/qarnot/errors.ts
-/** Errors of the Qarnot client, and reading a message out of whichever error body shape the server sent. */
-/** The server answered with a non-success status. */
-class QarnotApiError extends Error {
-    method;
-    path;
-    status;
-    apiMessage;
-    retryAfter;
-    constructor(method, path, status, apiMessage, retryAfter = undefined) {
-        super(`Qarnot API ${method} ${path} answered ${status}${apiMessage ? `: ${apiMessage}` : ''}`);
-        this.method = method;
-        this.path = path;
-        this.status = status;
-        this.apiMessage = apiMessage;
-        this.retryAfter = retryAfter;
-        this.name = 'QarnotApiError';
-    }
-    /** Which attempt of the call got this answer: after a retry, a refusal may be about the first attempt's work. */
-    attempt = 1;
-}
-/** No answer: connection refused or reset, DNS failure, or the per-request timeout expired. */
-class QarnotNetworkError extends Error {
-    method;
-    path;
-    causeMessage;
-    constructor(method, path, causeMessage) {
-        super(`Qarnot API ${method} ${path} did not answer: ${causeMessage}`);
-        this.method = method;
-        this.path = path;
-        this.causeMessage = causeMessage;
-        this.name = 'QarnotNetworkError';
-    }
-}
-/** A success status whose body is not what the endpoint answers (an HTML page, `{}`, `null`, a wrong type). */
-class QarnotAnswerError extends Error {
-    method;
-    path;
-    problem;
-    constructor(method, path, problem) {
-        super(`Qarnot API ${method} ${path} gave an unreadable answer: ${problem}`);
-        this.method = method;
-        this.path = path;
-        this.problem = problem;
-        this.name = 'QarnotAnswerError';
-    }
-}
-/** The caller ended the request: the step is being stopped, or its deadline passed. Never retried. */
-class QarnotCancelledError extends Error {
-    method;
-    path;
-    constructor(method, path) {
-        super(`Qarnot API ${method} ${path} was cancelled`);
-        this.method = method;
-        this.path = path;
-        this.name = 'QarnotCancelledError';
-    }
-}
-/** Retries ran out; `lastError` is the final attempt's error. */
-class QarnotRetriesExhaustedError extends Error {
-    lastError;
-    attempts;
-    elapsedMs;
-    constructor(lastError, attempts, elapsedMs) {
-        super(`${lastError.message} (gave up after ${attempts} attempts over ${Math.round(elapsedMs / 1000)}s)`);
-        this.lastError = lastError;
-        this.attempts = attempts;
-        this.elapsedMs = elapsedMs;
-        this.name = 'QarnotRetriesExhaustedError';
-    }
-}
-function asText(value) {
-    return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
-}
-/**
- * The message of an error body: `{"message"}`, `{"error": "..."}`, `{"error": {"message"}}`, RFC 7807 problem JSON
- * (`title` plus the `errors` map), or plain text. Returns `""` for an empty body.
- */
-function errorMessageFromBody(body) {
-    const text = body.trim();
-    if (text === '')
-        return '';
-    let parsed;
-    try {
-        parsed = JSON.parse(text);
-    }
-    catch {
-        return text.length > 500 ? `${text.slice(0, 500)}...` : text;
-    }
-    if (typeof parsed === 'string')
-        return parsed;
-    if (parsed === null || typeof parsed !== 'object')
-        return text;
-    const object = parsed;
-    const nested = object.error;
-    const message = asText(object.message) ??
-        asText(nested) ??
-        (nested && typeof nested === 'object'
-            ? asText(nested.message)
-            : undefined) ??
-        asText(object.title) ??
-        asText(object.detail);
-    const fieldErrors = object.errors && typeof object.errors === 'object' && !Array.isArray(object.errors)
-        ? Object.entries(object.errors)
-            .map(([field, messages]) => `${field}: ${Array.isArray(messages) ? messages.join(' ') : String(messages)}`)
-            .join('; ')
-        : '';
-    if (message && fieldErrors)
-        return `${message} (${fieldErrors})`;
-    return message ?? (fieldErrors || text);
-}
-/** The error behind retries, if they ran out. */
-function rootError(error) {
-    return error instanceof QarnotRetriesExhaustedError ? error.lastError : error;
-}
-/** The invalid field tags of a 400 `Invalid task file. Invalid fields: a, b`. */
-function invalidFields(message) {
-    const match = /Invalid fields:\s*(.*)$/i.exec(message);
-    if (!match)
-        return [];
-    return match[1]
-        .split(/[,\s]+/)
-        .map(field => field.replace(/\.$/, '').trim())
-        .filter(Boolean);
-}
-
-;// CONCATENATED MODULE: ./src/qarnot/retry.ts
-/**
- * When and how long to wait before retrying a Qarnot request, and the named policies the action uses. Pure:
- * randomness and time come in as numbers. Transient faults are those of docs/qarnot-api.md §7.
- */
-/** Every request of a running step: 8 attempts within a minute (waits of 0.5, 1, 2, 4, 8, 16, 20 s, jittered). */
-const DEFAULT_RETRY = {
-    maxAttempts: 8,
-    baseDelayMs: 500,
-    maxDelayMs: 20_000,
-    maxTotalMs: 60_000,
-    maxRetryAfterMs: 5 * 60_000,
-    rateLimitBudgetMs: 30 * 60_000
-};
-/** After a stop signal the runner gives seconds (SIGTERM 7.5 s after SIGINT): requests must fit in them. */
-const HURRIED_RETRY = {
-    maxAttempts: 4,
-    baseDelayMs: 200,
-    maxDelayMs: 1_000,
-    maxTotalMs: 6_000,
-    maxRetryAfterMs: 1_000,
-    rateLimitBudgetMs: 0
-};
-const HURRIED_REQUEST_TIMEOUT_MS = 2_000;
-/** The post step: a little patience, never minutes. */
-const POST_STEP_RETRY = {
-    maxAttempts: 4,
-    baseDelayMs: 500,
-    maxDelayMs: 2_000,
-    maxTotalMs: 8_000,
-    maxRetryAfterMs: 3_000,
-    rateLimitBudgetMs: 10_000
-};
-const POST_STEP_REQUEST_TIMEOUT_MS = 15_000;
-/** Extras that must never hold the step (credits, carbon): one attempt, no wait. */
-const NO_RETRY = {
-    maxAttempts: 1,
-    baseDelayMs: 0,
-    maxDelayMs: 0,
-    maxTotalMs: 0,
-    maxRetryAfterMs: 0,
-    rateLimitBudgetMs: 0
-};
-const TRANSIENT_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
-/** 408, 429 and 5xx gateway/server errors are transient; 401 and every other 4xx are final. */
-function isTransientStatus(status) {
-    return TRANSIENT_STATUSES.has(status);
-}
-/**
- * Milliseconds from a Retry-After header: delay-seconds (a non-negative number) or an HTTP date. Anything else
- * (absent, negative, unreadable) is undefined, so the usual backoff applies.
- */
-function parseRetryAfter(value, nowMs) {
-    const text = value?.trim() ?? '';
-    if (/^\d+(\.\d+)?$/.test(text))
-        return Math.round(Number(text) * 1000);
-    // An HTTP date names a weekday or month; a bare "-5" must not parse as the year -5.
-    if (!/[a-z]{3}/i.test(text))
-        return undefined;
-    const date = Date.parse(text);
-    return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
-}
-/**
- * The wait before attempt `attempt + 1` (attempt counts from 1): exponential backoff with jitter in [50%, 100%]
- * of the step, or the server's Retry-After clamped to [baseDelayMs, maxRetryAfterMs].
- */
-function retryDelayMs(policy, attempt, random, retryAfterMs) {
-    if (retryAfterMs !== undefined) {
-        return Math.min(Math.max(retryAfterMs, policy.baseDelayMs), policy.maxRetryAfterMs);
-    }
-    const step = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-    return Math.round(step * (0.5 + random / 2));
-}
-/** Whether another attempt may start after waiting `delayMs`, given the attempts and time already spent. */
-function mayRetry(policy, attempt, elapsedMs, delayMs) {
-    return attempt < policy.maxAttempts && elapsedMs + delayMs <= policy.maxTotalMs;
 }
 
 ;// CONCATENATED MODULE: ./src/qarnot/client.ts
@@ -34340,6 +32656,10 @@ class QarnotClient {
             root: true
         });
     }
+    /** `GET /credits/v1/accounts/credits`: the credits left in the account (docs/qarnot-api.md §9), as getTaskCredits. */
+    getAccountCredits() {
+        return this.json({ method: 'GET', path: '/credits/v1/accounts/credits', root: true });
+    }
     /** `GET /carbon/v1/tasks/{uuid}/carbon-facts`, as getTaskCredits. */
     getTaskCarbonFacts(uuid) {
         return this.json({
@@ -34359,6 +32679,17 @@ class QarnotClient {
                 return 'already-ended';
             throw error;
         }
+    }
+    /**
+     * `POST /tasks/{uuid}/snapshot/periodic`: Qarnot uploads the instances' files every `interval` seconds while the
+     * task runs (the API may clamp the interval; 0 stops). The filters and bucket are sent, not left to defaults.
+     */
+    async startPeriodicSnapshot(uuid, body) {
+        await this.exchange({ method: 'POST', path: `${taskPath(uuid)}/snapshot/periodic`, body });
+    }
+    /** `DELETE /tasks/{uuid}`: the task record goes (its buckets stay). */
+    async deleteTask(uuid) {
+        await this.exchange({ method: 'DELETE', path: taskPath(uuid), retry: false });
     }
     // --- plumbing ---
     async output(call) {
@@ -34579,14 +32910,805 @@ class ActionsHttpTransport {
     }
 }
 
+;// CONCATENATED MODULE: ./src/constants.ts
+/**
+ * Every name the action shares with the outside world, declared once: inputs and outputs (the contract of
+ * action.yml), state keys (main -> post), and the values of the `outcome` output.
+ */
+const constants_Input = {
+    Token: 'token',
+    Command: 'command',
+    InstanceCount: 'instance-count',
+    InstanceRange: 'instance-range',
+    Profile: 'profile',
+    DockerImage: 'docker-image',
+    Constants: 'constants',
+    Name: 'name',
+    Tags: 'tags',
+    Labels: 'labels',
+    Pool: 'pool',
+    Hardware: 'hardware',
+    Scheduling: 'scheduling',
+    MaxRetriesPerInstance: 'max-retries-per-instance',
+    AutoDelete: 'auto-delete',
+    Wait: 'wait',
+    Timeout: 'timeout',
+    AbortOnCancel: 'abort-on-cancel',
+    StreamLogs: 'stream-logs',
+    Summary: 'summary',
+    PollInterval: 'poll-interval',
+    ApiUrl: 'api-url',
+    Task: 'task',
+    PrComment: 'pr-comment',
+    GithubToken: 'github-token',
+    Rerun: 'rerun',
+    Resources: 'resources',
+    Results: 'results',
+    ResultsInclude: 'results-include',
+    ResultsExclude: 'results-exclude',
+    KeepResults: 'keep-results',
+    ResultsIncomplete: 'results-incomplete',
+    Cache: 'cache',
+    CacheKey: 'cache-key',
+    PullRequestsFromForks: 'pull-requests-from-forks',
+    ApprovalLabel: 'approval-label',
+    HandOffAfter: 'hand-off-after',
+    ContinueWith: 'continue-with',
+    SnapshotInterval: 'snapshot-interval',
+    InfrastructureRetries: 'infrastructure-retries',
+    MaxCredits: 'max-credits'
+};
+const Output = {
+    TaskUuid: 'task-uuid',
+    TaskUrl: 'task-url',
+    State: 'state',
+    Outcome: 'outcome',
+    InstanceCount: 'instance-count',
+    SucceededCount: 'succeeded-count',
+    FailedCount: 'failed-count',
+    FailedInstances: 'failed-instances',
+    Results: 'results',
+    Stdout: 'stdout',
+    LogsDir: 'logs-dir',
+    Truncated: 'truncated',
+    Credits: 'credits',
+    CarbonGCO2eq: 'carbon-gco2eq',
+    EnergyWh: 'energy-wh',
+    EnergyReusedWh: 'energy-reused-wh',
+    ResultsDir: 'results-dir',
+    CachedCount: 'cached-count',
+    CachedInstances: 'cached-instances'
+};
+/** Keys saved with core.saveState by main and read back by post (as STATE_<key>). */
+const State = {
+    /** Saved before the create is sent: the post step can find a task whose create answer never came. */
+    Shortname: 'shortname',
+    TaskUuid: 'taskUuid',
+    /** `true` once nothing is left for the post step: the task ended, or the user asked to leave it running. */
+    TaskEnded: 'taskEnded',
+    /**
+     * `true` when the step decided to abort its task for a reason other than a cancel (the timeout, during the create
+     * or after; a task it could no longer follow): the post step aborts what it finds, abort-on-cancel aside.
+     */
+    MustAbort: 'mustAbort',
+    /** `true` when the step handed its task off on purpose (hand-off-after): the post step must never abort it. */
+    HandedOff: 'handedOff'
+};
+/** Values of the `outcome` output. */
+const Outcome = {
+    Success: 'success',
+    Failure: 'failure',
+    Cancelled: 'cancelled',
+    TimedOut: 'timed-out',
+    Submitted: 'submitted',
+    /** The task succeeded, but result files it made did not all come back (results-incomplete: fail). */
+    ResultsIncomplete: 'results-incomplete',
+    /** A fork's pull request not approved for its head commit (docs/security.md): nothing was sent to Qarnot. */
+    AwaitingApproval: 'awaiting-approval',
+    /** A fork's pull request refused outright: `pull-requests-from-forks: never`, or a run without the secrets. */
+    RefusedFork: 'refused-fork',
+    /** hand-off-after was reached: the step ended, the task runs on, to be collected by a step with `task:`. */
+    HandedOff: 'handed-off',
+    /** The estimate or the task's credits passed `max-credits` (docs/budget.md). */
+    OverBudget: 'over-budget'
+};
+const DEFAULT_API_URL = 'https://api.qarnot.com';
+const TASQ_TASK_URL = 'https://tasq.qarnot.com/tasks/';
+/** Environment variables the Qarnot SDKs and CLI already use; the action honours them too. */
+const Env = {
+    ClusterUrl: 'QARNOT_CLUSTER_URL',
+    ClientToken: 'QARNOT_CLIENT_TOKEN'
+};
+
+;// CONCATENATED MODULE: ./src/input-formats/docker-image.ts
+/**
+ * Docker image references as people write them, turned into the docker-batch profile's constants.
+ * `ubuntu` -> DOCKER_REPO=library/ubuntu, DOCKER_TAG=latest; `ghcr.io/org/img:tag` adds DOCKER_SRV=ghcr.io.
+ */
+const DOCKER_HUB_HOSTS = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
+// Docker's reference grammar, simplified: lower-case path components separated by one of . _ __ -
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d+)?$/;
+/** Returns the parsed image, or throws an Error whose message says what to write instead. */
+function parseDockerImage(reference) {
+    const text = reference.trim();
+    if (text === '')
+        throw new Error('the image reference is empty');
+    if (/\s/.test(text))
+        throw new Error(`"${text}" contains white space; write one reference such as python:3.12-slim`);
+    if (text.includes('@')) {
+        throw new Error(`"${text}" pins a digest, which the docker-batch profile cannot take (it has DOCKER_REPO and DOCKER_TAG only); use a tag`);
+    }
+    const parts = text.split('/');
+    let server;
+    const first = parts[0];
+    if (parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+        if (!HOST.test(first))
+            throw new Error(`"${first}" is not a valid registry host`);
+        server = DOCKER_HUB_HOSTS.has(first.toLowerCase()) ? undefined : first;
+        parts.shift();
+    }
+    const last = parts[parts.length - 1];
+    const colon = last.lastIndexOf(':');
+    let tag = 'latest';
+    if (colon >= 0) {
+        tag = last.slice(colon + 1);
+        parts[parts.length - 1] = last.slice(0, colon);
+        if (!TAG.test(tag)) {
+            throw new Error(`"${tag}" is not a valid tag (letters, digits, _ . -, at most 128, not starting with . or -)`);
+        }
+    }
+    for (const component of parts) {
+        if (!PATH_COMPONENT.test(component)) {
+            throw new Error(`"${component}" is not a valid repository name part (lower-case letters and digits, separated by . _ or -)`);
+        }
+    }
+    if (server === undefined && parts.length === 1)
+        parts.unshift('library');
+    return { server, repository: parts.join('/'), tag };
+}
+/** The docker-batch constants for an image, in the order Qarnot documents them. */
+function dockerImageConstants(image) {
+    const constants = [
+        { key: 'DOCKER_REPO', value: image.repository },
+        { key: 'DOCKER_TAG', value: image.tag }
+    ];
+    if (image.server !== undefined)
+        constants.push({ key: 'DOCKER_SRV', value: image.server });
+    return constants;
+}
+
+;// CONCATENATED MODULE: ./src/input-formats/hardware.ts
+/** Hardware constraints in words (`min-cores=16`, `gpu`, `min-ram=32GB`) -> the API's discriminated objects. */
+const WORDS = 'min-cores=N, max-cores=N, min-ram=32GB, max-ram=64GB, min-ram-per-core=2GB, max-ram-per-core=8GB, gpu, no-gpu, ssd, no-ssd, cpu-model=NAME, specification=KEY';
+function positiveInteger(word, value) {
+    if (!/^\d+$/.test(value) || Number(value) < 1)
+        throw new Error(`${word} needs a whole number of at least 1, got "${value}"`);
+    return Number(value);
+}
+/** Memory in MB from `32GB`, `512MB`, `1.5GB` (GB = 1024 MB, as Qarnot's MB figures are binary). */
+function memoryMB(word, value) {
+    const match = /^(\d+(?:\.\d+)?)\s*(mb|mib|gb|gib)$/i.exec(value);
+    if (!match)
+        throw new Error(`${word} needs a size with a unit, such as 32GB or 512MB, got "${value}"`);
+    const amount = Number(match[1]) * (match[2].toLowerCase().startsWith('g') ? 1024 : 1);
+    if (amount < 1)
+        throw new Error(`${word} must be at least 1MB, got "${value}"`);
+    return Math.round(amount);
+}
+function memoryGB(word, value) {
+    const match = /^(\d+(?:\.\d+)?)\s*(gb|gib)?$/i.exec(value);
+    if (!match || Number(match[1]) <= 0)
+        throw new Error(`${word} needs a positive size in GB per core, such as 2GB, got "${value}"`);
+    return Number(match[1]);
+}
+function nonEmpty(word, value) {
+    if (value === '')
+        throw new Error(`${word} needs a value after "="`);
+    return value;
+}
+/** Each word and how its value (or lack of one) becomes a constraint. */
+const WORD_READERS = {
+    'min-cores': (w, v) => ({
+        discriminator: 'MinimumCoreHardwareConstraint',
+        coreCount: positiveInteger(w, given(w, v))
+    }),
+    'max-cores': (w, v) => ({
+        discriminator: 'MaximumCoreHardwareConstraint',
+        coreCount: positiveInteger(w, given(w, v))
+    }),
+    'min-ram': (w, v) => ({
+        discriminator: 'MinimumRamHardwareConstraint',
+        minimumMemoryMB: memoryMB(w, given(w, v))
+    }),
+    'max-ram': (w, v) => ({
+        discriminator: 'MaximumRamHardwareConstraint',
+        maximumMemoryMB: memoryMB(w, given(w, v))
+    }),
+    'min-ram-per-core': (w, v) => ({
+        discriminator: 'MinimumRamCoreRatioHardwareConstraint',
+        minimumMemoryGBCoreRatio: memoryGB(w, given(w, v))
+    }),
+    'max-ram-per-core': (w, v) => ({
+        discriminator: 'MaximumRamCoreRatioHardwareConstraint',
+        maximumMemoryGBCoreRatio: memoryGB(w, given(w, v))
+    }),
+    specification: (w, v) => ({
+        discriminator: 'SpecificHardwareConstraint',
+        specificationKey: nonEmpty(w, given(w, v))
+    }),
+    'cpu-model': (w, v) => ({
+        discriminator: 'CpuModelHardwareConstraint',
+        cpuModel: nonEmpty(w, given(w, v))
+    }),
+    gpu: (w, v) => (none(w, v), { discriminator: 'GpuHardwareConstraint' }),
+    'no-gpu': (w, v) => (none(w, v), { discriminator: 'NoGpuHardwareConstraint' }),
+    ssd: (w, v) => (none(w, v), { discriminator: 'SSDHardwareConstraint' }),
+    'no-ssd': (w, v) => (none(w, v), { discriminator: 'NoSSDHardwareConstraint' })
+};
+function given(word, value) {
+    if (value === undefined)
+        throw new Error(`"${word}" needs a value: ${word}=...`);
+    return value;
+}
+function none(word, value) {
+    if (value !== undefined)
+        throw new Error(`"${word}" takes no value; write just ${word}`);
+}
+/** Parses one constraint word; throws an Error listing the words it knows. */
+function parseHardwareWord(item) {
+    const equals = item.indexOf('=');
+    const word = (equals < 0 ? item : item.slice(0, equals)).trim().toLowerCase();
+    const value = equals < 0 ? undefined : item.slice(equals + 1).trim();
+    const reader = Object.prototype.hasOwnProperty.call(WORD_READERS, word) ? WORD_READERS[word] : undefined;
+    if (!reader)
+        throw new Error(`"${item.trim()}" is not a hardware constraint; use one of: ${WORDS}`);
+    return reader(word, value);
+}
+/** Parses every word and refuses contradictions (gpu with no-gpu, min above max). */
+function parseHardware(items) {
+    const constraints = items.map(parseHardwareWord);
+    const kinds = new Set(constraints.map(c => c.discriminator));
+    if (kinds.size !== constraints.length)
+        throw new Error('a constraint is given twice; keep one of each');
+    if (kinds.has('GpuHardwareConstraint') && kinds.has('NoGpuHardwareConstraint')) {
+        throw new Error('gpu and no-gpu contradict each other; keep one');
+    }
+    if (kinds.has('SSDHardwareConstraint') && kinds.has('NoSSDHardwareConstraint')) {
+        throw new Error('ssd and no-ssd contradict each other; keep one');
+    }
+    const find = (d) => constraints.find(c => c.discriminator === d);
+    const minCores = find('MinimumCoreHardwareConstraint');
+    const maxCores = find('MaximumCoreHardwareConstraint');
+    if (minCores && maxCores && minCores.coreCount > maxCores.coreCount) {
+        throw new Error(`min-cores=${minCores.coreCount} is above max-cores=${maxCores.coreCount}`);
+    }
+    const minRam = find('MinimumRamHardwareConstraint');
+    const maxRam = find('MaximumRamHardwareConstraint');
+    if (minRam && maxRam && minRam.minimumMemoryMB > maxRam.maximumMemoryMB) {
+        throw new Error(`min-ram (${minRam.minimumMemoryMB}MB) is above max-ram (${maxRam.maximumMemoryMB}MB)`);
+    }
+    return constraints;
+}
+
+;// CONCATENATED MODULE: ./src/input-formats/key-values.ts
+/** `KEY=VALUE` lines, as the `constants` and `labels` inputs take them. */
+/**
+ * Splits lines at their first `=`. Blank lines and lines starting with `#` are skipped; key and value are trimmed
+ * (as dotenv files are read), so `KEY = value` works as users expect.
+ */
+function parseKeyValueLines(text) {
+    const pairs = [];
+    const seen = new Set();
+    text.split('\n').forEach((rawLine, index) => {
+        const line = rawLine.replace(/\r$/, '');
+        if (line.trim() === '' || line.trimStart().startsWith('#'))
+            return;
+        const equals = line.indexOf('=');
+        if (equals < 0)
+            throw new Error(`line ${index + 1} ("${line.trim()}") has no "="; write KEY=VALUE`);
+        const key = line.slice(0, equals).trim();
+        if (key === '')
+            throw new Error(`line ${index + 1} has an empty key; write KEY=VALUE`);
+        if (seen.has(key))
+            throw new Error(`"${key}" is given twice; keep one line for it`);
+        seen.add(key);
+        pairs.push({ key, value: line.slice(equals + 1).trim() });
+    });
+    return pairs;
+}
+/** Splits a list written with commas or new lines, dropping blanks. */
+function parseList(text) {
+    return text
+        .split(/[,\n]/)
+        .map(item => item.trim())
+        .filter(item => item !== '');
+}
+
+;// CONCATENATED MODULE: ./src/input-formats/duration.ts
+/** Durations as written in workflow files: `90s`, `30m`, `2h`, `1h30m`, `1d`. */
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const WHOLE = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
+const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
+/** Milliseconds in a duration; throws an Error that says how to write one. */
+function parseDuration(text) {
+    const compact = text.trim().toLowerCase().replace(/\s+/g, '');
+    if (/^\d+(?:\.\d+)?$/.test(compact)) {
+        throw new Error(`"${text}" has no unit; write for example ${compact}m for minutes or ${compact}s for seconds`);
+    }
+    if (!WHOLE.test(compact)) {
+        throw new Error(`"${text}" is not a duration; write a number with a unit: 90s, 30m, 2h, 1h30m or 1d`);
+    }
+    let total = 0;
+    for (const [, amount, unit] of compact.matchAll(PART))
+        total += Number(amount) * UNIT_MS[unit];
+    if (total <= 0)
+        throw new Error(`"${text}" is zero; give a positive duration such as 30m`);
+    return Math.round(total);
+}
+/** `5400000` -> `1h30m`, for messages. */
+function formatDuration(ms) {
+    if (ms < 1000)
+        return `${ms}ms`;
+    if (ms < 60_000 && ms % 1000 !== 0)
+        return `${ms / 1000}s`;
+    let seconds = Math.round(ms / 1000);
+    const parts = [];
+    for (const [unit, size] of [
+        ['d', 86400],
+        ['h', 3600],
+        ['m', 60]
+    ]) {
+        if (seconds >= size) {
+            parts.push(`${Math.floor(seconds / size)}${unit}`);
+            seconds %= size;
+        }
+    }
+    if (seconds > 0 || parts.length === 0)
+        parts.push(`${seconds}s`);
+    return parts.join('');
+}
+
+;// CONCATENATED MODULE: ./src/inputs/read.ts
+/**
+ * Reading single inputs: the error every reader raises (naming the input and the fix), and the readers main and
+ * post share (token, API URL, booleans, numbers, durations), so that both read every input the same way.
+ */
+
+
+
+class InputError extends Error {
+    input;
+    constructor(input, detail) {
+        super(`Input '${input}': ${detail}`);
+        this.input = input;
+        this.name = 'InputError';
+    }
+}
+/** Wraps a parser so that its Error becomes an InputError of `input`. */
+function about(input, parse) {
+    try {
+        return parse();
+    }
+    catch (error) {
+        if (error instanceof InputError)
+            throw error;
+        throw new InputError(input, words_errorMessage(error));
+    }
+}
+function read_readBoolean(read, input, fallback) {
+    const text = read(input);
+    if (text === '')
+        return fallback;
+    if (/^true$/i.test(text))
+        return true;
+    if (/^false$/i.test(text))
+        return false;
+    throw new InputError(input, `"${text}" is not a boolean; write true or false`);
+}
+function readWholeNumber(read, input, minimum, maximum = 2 ** 31 - 1) {
+    const text = read(input);
+    if (text === '')
+        return undefined;
+    if (!/^\d+$/.test(text))
+        throw new InputError(input, `"${text}" is not a whole number; write for example ${minimum + 3}`);
+    const value = Number(text);
+    if (!Number.isSafeInteger(value) || value > maximum) {
+        throw new InputError(input, `${text} is too large; the most is ${maximum}`);
+    }
+    if (value < minimum)
+        throw new InputError(input, `${text} is below the minimum of ${minimum}`);
+    return value;
+}
+/** A duration of at least one second (`90s`, `30m`, `1h30m`), or undefined when empty. */
+function readDuration(read, input, maximum) {
+    const text = read(input);
+    if (text === '')
+        return undefined;
+    const ms = about(input, () => parseDuration(text));
+    if (ms < 1000)
+        throw new InputError(input, `${text} is under a second; write at least 1s`);
+    if (maximum && ms > maximum.ms)
+        throw new InputError(input, `${text} is over ${formatDuration(maximum.ms)}; ${maximum.why}`);
+    return ms;
+}
+function read_readToken(read) {
+    const token = read(constants_Input.Token);
+    if (token === '') {
+        throw new InputError(constants_Input.Token, 'is empty; pass your Qarnot API token from a secret: token: ${{ secrets.QARNOT_TOKEN }} (a secret that is not set, e.g. in a fork, reads as empty)');
+    }
+    if (/\s/.test(token)) {
+        throw new InputError(constants_Input.Token, 'contains white space; copy the token again from Tasq without spaces or line breaks');
+    }
+    return token;
+}
+const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+/** `api-url`, else `QARNOT_CLUSTER_URL`, else Qarnot's own; both trimmed and checked the same way. */
+function read_readApiUrl(read, env) {
+    const given = read(constants_Input.ApiUrl) || env[Env.ClusterUrl]?.trim() || DEFAULT_API_URL;
+    // Messages show the URL without the user name and password it may carry.
+    const text = redactUrl(given);
+    let url;
+    try {
+        url = new URL(given);
+    }
+    catch {
+        throw new InputError(constants_Input.ApiUrl, `"${text}" is not a URL; write for example ${DEFAULT_API_URL}`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+        throw new InputError(constants_Input.ApiUrl, `"${text}" must start with https:// (or http:// for a local emulator)`);
+    }
+    // The token goes in every request's header: in clear only to this machine.
+    if (url.protocol === 'http:' && !LOOPBACK_HOSTS.test(url.hostname)) {
+        throw new InputError(constants_Input.ApiUrl, `"${text}" is http:// to another machine, which would send the token in clear; use https:// (http:// is for an emulator on localhost)`);
+    }
+    if (url.search !== '' || url.hash !== '')
+        throw new InputError(constants_Input.ApiUrl, `"${text}" must not carry a query or fragment`);
+    return url.toString().replace(/\/+$/, '');
+}
+
+;// CONCATENATED MODULE: ./src/inputs/task.ts
+/**
+ * Reading the inputs that describe the task to create: which instances, where it runs, its constants and command,
+ * and how it is named. Each reader raises an InputError naming its input and the fix. Limits are Qarnot's
+ * (docs/qarnot-api.md §3) or the action's own, documented in action.yml.
+ */
+
+
+
+
+
+
+
+const LIMITS = {
+    nameLength: 2047,
+    constantCount: 150,
+    constantLength: 2048,
+    /** Qarnot takes fewer than 10; two are the action's own: `github-actions`, and the step's tag for re-runs. */
+    tagCount: 7,
+    tagLength: 511,
+    shortnameLength: 64,
+    /**
+     * The action's own bound on instances per task: far above what a Qarnot account runs at once, low enough that
+     * every per-instance record, file and table row stays cheap.
+     */
+    instances: 100_000
+};
+const CONSTANT_KEY = /^[A-Za-z0-9_.-]+$/;
+const SECRET_CONSTANT_PREFIX = 'QARNOT_SECRET__';
+const DOCKER_IMAGE_KEYS = ['DOCKER_REPO', 'DOCKER_TAG', 'DOCKER_SRV'];
+function readInstances(read) {
+    const countText = read(constants_Input.InstanceCount);
+    const rangeText = read(constants_Input.InstanceRange);
+    if (countText !== '' && rangeText !== '') {
+        throw new InputError(constants_Input.InstanceRange, `cannot be used with 'instance-count' (${countText}); keep one of them: instance-count: N for ids 0..N-1, or instance-range for chosen ids`);
+    }
+    if (rangeText !== '') {
+        const intervals = about(constants_Input.InstanceRange, () => parseRanges(rangeText));
+        const count = countIds(intervals);
+        if (count > LIMITS.instances) {
+            throw new InputError(constants_Input.InstanceRange, `names ${count} instances; the action runs at most ${LIMITS.instances} per task: split the range over several steps or a matrix`);
+        }
+        return { kind: 'range', text: formatRanges(intervals), count, intervals };
+    }
+    const count = readWholeNumber(read, constants_Input.InstanceCount, 1, LIMITS.instances) ?? 1;
+    return { kind: 'count', count, intervals: countToIntervals(count) };
+}
+function readScheduling(read) {
+    const text = read(constants_Input.Scheduling);
+    if (text === '')
+        return undefined;
+    const word = text.toLowerCase().replace(/[-_\s]/g, '');
+    if (word === 'flex')
+        return 'Flex';
+    if (word === 'ondemand')
+        return 'OnDemand';
+    if (word === 'reserved')
+        return 'Reserved';
+    throw new InputError(constants_Input.Scheduling, `"${text}" is not a scheduling type; write flex, on-demand or reserved`);
+}
+function readPlacement(read) {
+    const pool = read(constants_Input.Pool) || undefined;
+    if (pool !== undefined && !UUID_PATTERN.test(pool)) {
+        throw new InputError(constants_Input.Pool, `"${pool}" is not a pool UUID; copy the pool's UUID from Tasq`);
+    }
+    const profile = read(constants_Input.Profile);
+    if (pool === undefined && profile === '') {
+        throw new InputError(constants_Input.Profile, 'is empty; name a Qarnot profile such as docker-batch, or set pool');
+    }
+    if (profile !== '' && !/^[A-Za-z0-9_.-]+$/.test(profile)) {
+        throw new InputError(constants_Input.Profile, `"${profile}" is not a profile name; write for example docker-batch`);
+    }
+    const hardware = about(constants_Input.Hardware, () => parseHardware(parseList(read(constants_Input.Hardware))));
+    if (pool !== undefined && hardware.length > 0) {
+        // A task in a pool runs on the pool's nodes: Qarnot refuses new hardware constraints for it (docs/qarnot-api.md §10).
+        throw new InputError(constants_Input.Hardware, `cannot be used with 'pool': a task in a pool runs on the pool's hardware; remove 'hardware', or remove 'pool' to run on new nodes`);
+    }
+    return {
+        pool,
+        profile: pool === undefined ? profile : undefined,
+        hardware,
+        scheduling: readScheduling(read)
+    };
+}
+function readUserConstants(read) {
+    const constants = about(constants_Input.Constants, () => parseKeyValueLines(read(constants_Input.Constants)));
+    for (const { key, value } of constants) {
+        if (!CONSTANT_KEY.test(key)) {
+            throw new InputError(constants_Input.Constants, `key "${key}" may only hold letters, digits, "_", "." and "-"; rename it (e.g. ${key.replace(/[^A-Za-z0-9_.-]/g, '_')})`);
+        }
+        if (key.length > LIMITS.constantLength) {
+            throw new InputError(constants_Input.Constants, `key "${key.slice(0, 40)}..." is over ${LIMITS.constantLength} characters`);
+        }
+        if (value.length > LIMITS.constantLength) {
+            throw new InputError(constants_Input.Constants, `the value of "${key}" is ${value.length} characters, over Qarnot's ${LIMITS.constantLength}; pass large data as a file in a bucket instead`);
+        }
+    }
+    return constants;
+}
+function imageConstants(read, userKeys) {
+    const imageText = read(constants_Input.DockerImage);
+    if (imageText === '')
+        return [];
+    const image = about(constants_Input.DockerImage, () => parseDockerImage(imageText));
+    const clash = DOCKER_IMAGE_KEYS.find(key => userKeys.has(key));
+    if (clash) {
+        throw new InputError(constants_Input.DockerImage, `is given and 'constants' also sets ${clash}; keep only one of them`);
+    }
+    return dockerImageConstants(image);
+}
+function commandConstant(read, userKeys, profile) {
+    const command = read(constants_Input.Command);
+    if (command === '') {
+        if (!userKeys.has('DOCKER_CMD') && (profile ?? '').startsWith('docker')) {
+            throw new InputError(constants_Input.Command, 'is empty; give the command every instance runs, e.g. command: echo ${INSTANCE_ID}');
+        }
+        return [];
+    }
+    if (userKeys.has('DOCKER_CMD')) {
+        throw new InputError(constants_Input.Command, "is given and 'constants' also sets DOCKER_CMD; keep only one of them");
+    }
+    if (command.length > LIMITS.constantLength) {
+        throw new InputError(constants_Input.Command, `is ${command.length} characters, over Qarnot's ${LIMITS.constantLength}; put the work in a script in your image`);
+    }
+    return [{ key: 'DOCKER_CMD', value: command }];
+}
+/** Every constant sent to Qarnot: the image's, the user's, then DOCKER_CMD; and the values to mask. */
+function readConstants(read, profile) {
+    const user = readUserConstants(read);
+    const userKeys = new Set(user.map(c => c.key));
+    const constants = [...imageConstants(read, userKeys), ...user, ...commandConstant(read, userKeys, profile)];
+    if (constants.length > LIMITS.constantCount) {
+        throw new InputError(constants_Input.Constants, `${constants.length} constants in all (with the image and command); Qarnot takes at most ${LIMITS.constantCount}`);
+    }
+    const secrets = user
+        .filter(c => c.key.startsWith(SECRET_CONSTANT_PREFIX) && c.value !== '')
+        .map(c => c.value);
+    return { constants, secrets };
+}
+function readTags(read) {
+    const tags = parseList(read(constants_Input.Tags));
+    if (tags.length > LIMITS.tagCount) {
+        throw new InputError(constants_Input.Tags, `${tags.length} tags given; Qarnot takes at most ${LIMITS.tagCount}, remove some`);
+    }
+    const long = tags.find(tag => tag.length > LIMITS.tagLength);
+    if (long) {
+        throw new InputError(constants_Input.Tags, `"${long.slice(0, 40)}..." is over ${LIMITS.tagLength} characters; shorten it`);
+    }
+    if (new Set(tags).size !== tags.length)
+        throw new InputError(constants_Input.Tags, 'a tag is given twice; keep one');
+    return tags;
+}
+function readLabels(read) {
+    const labels = {};
+    for (const { key, value } of about(constants_Input.Labels, () => parseKeyValueLines(read(constants_Input.Labels)))) {
+        labels[key] = value;
+    }
+    return labels;
+}
+/** A task name from the run, so that the task on Tasq says where it came from. */
+function defaultName(env) {
+    const parts = [env.GITHUB_REPOSITORY, env.GITHUB_WORKFLOW, env.GITHUB_JOB].filter(Boolean);
+    const run = env.GITHUB_RUN_NUMBER ? ` #${env.GITHUB_RUN_NUMBER}` : '';
+    return parts.length > 0 ? `${parts.join(' / ')}${run}` : 'qarnot-action';
+}
+function readName(read, env) {
+    const name = read(constants_Input.Name) || defaultName(env);
+    if (name.length > LIMITS.nameLength) {
+        throw new InputError(constants_Input.Name, `is ${name.length} characters; Qarnot takes at most ${LIMITS.nameLength}`);
+    }
+    return name;
+}
+/** A shortname unique to this step run: it makes a retried create detectable (shortname-uniqueness, docs/qarnot-api.md §3). */
+function makeShortname(env, randomHex) {
+    const run = env.GITHUB_RUN_ID ? `${env.GITHUB_RUN_ID}-${env.GITHUB_RUN_ATTEMPT || '1'}` : 'local';
+    const shortname = `gha-${run}-${randomHex}`.replace(/[^A-Za-z0-9-]/g, '-');
+    return shortname.slice(0, LIMITS.shortnameLength).replace(/-+$/, '');
+}
+
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:perf_hooks"
 var external_node_perf_hooks_ = __nccwpck_require__(643);
 ;// CONCATENATED MODULE: external "node:stream/promises"
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+// EXTERNAL MODULE: ./src/storage/errors.ts
+var errors = __nccwpck_require__(4910);
+;// CONCATENATED MODULE: ./src/storage/layout.ts
+/**
+ * Where everything lives in storage, as pure functions (docs/storage.md, "Layout"): bucket names, object keys, the
+ * tree hash, the manifest, the task's advancedResourceBuckets entry, and which keys may become local paths.
+ */
+
+/** One immutable snapshot per distinct tree: `trees/<treeHash>/<relative path>`. */
+const TREES_PREFIX = 'trees/';
+/** What a tree holds (written before its objects): `manifests/<treeHash>.json`. */
+const MANIFESTS_PREFIX = 'manifests/';
+/** Written once a tree is complete, touched by every run that uses it: `complete/<treeHash>`. */
+const MARKERS_PREFIX = 'complete/';
+/** When prune last ran in this bucket (its LastModified is the clock). */
+const PRUNE_MARKER_KEY = 'prune/last-run';
+const MANIFEST_FORMAT = 'qarnot-action-tree/1';
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const treePrefix = (tree) => `${TREES_PREFIX}${tree}/`;
+const treeKey = (tree, path) => `${treePrefix(tree)}${path}`;
+const manifestKey = (tree) => `${MANIFESTS_PREFIX}${tree}.json`;
+const markerKey = (tree) => `${MARKERS_PREFIX}${tree}`;
+/** The tree hash in a manifest or marker key, or undefined for any other key. */
+function hashInKey(key, prefix, suffix = '') {
+    if (!key.startsWith(prefix) || !key.endsWith(suffix))
+        return undefined;
+    const hash = key.slice(prefix.length, key.length - suffix.length);
+    return SHA256_HEX.test(hash) ? hash : undefined;
+}
+function sha256Hex(text) {
+    return (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex');
+}
+/** Lowercase letters, digits and single hyphens, at most `max` characters, never starting or ending with `-`. */
+function slug(text, max) {
+    const cleaned = text
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-+|-+$/g, '')
+        .slice(0, max)
+        .replace(/-+$/, '');
+    return cleaned || 'x';
+}
+/** S3's rules as Ceph and AWS apply them, restricted to what this module makes (no dots). */
+function isValidBucketName(name) {
+    return name.length >= 3 && name.length <= 63 && /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/.test(name);
+}
+/** A short hash of the account and repository: bucket names of one account never meet another account's. */
+function repositoryTag(repository, account) {
+    return sha256Hex(`${account.trim().toLowerCase()}\n${repository.trim().toLowerCase()}`).slice(0, 12);
+}
+/** The one resource bucket of a repository: `qa-in-<repository slug>-<12 hex>`. */
+function resourceBucketName(naming) {
+    const tag = repositoryTag(naming.repository, naming.account);
+    return `qa-in-${slug(naming.repository, 63 - 'qa-in-'.length - 1 - tag.length)}-${tag}`;
+}
+/** Every results bucket of a repository starts with this; prune removes only the `qa-out-` ones. */
+function resultsBucketPrefix(naming, keep) {
+    return `${keep ? 'qa-keep-' : 'qa-out-'}${repositoryTag(naming.repository, naming.account).slice(0, 8)}-`;
+}
+/**
+ * A fresh results bucket per task, from the task's shortname (unique per account):
+ * `qa-out-<8 hex of the repository>-<shortname slug>-<8 hex of the shortname>`. Buckets the user keeps start with
+ * `qa-keep-` instead, and prune never touches them.
+ */
+function resultsBucketName(naming) {
+    const prefix = resultsBucketPrefix(naming, naming.keep ?? false);
+    const tail = sha256Hex(naming.shortname).slice(0, 8);
+    return `${prefix}${slug(naming.shortname, 63 - prefix.length - 1 - tail.length)}-${tail}`;
+}
+/** Byte order of UTF-8, the same on every machine. */
+function comparePaths(a, b) {
+    return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+/**
+ * The hash of a tree: sha256 of `path NUL sha256 LF` for every file in path order. Paths hold no NUL and hashes
+ * are fixed-length, so two different trees never encode alike; identical trees get identical prefixes.
+ */
+function treeHash(entries) {
+    const hash = (0,external_node_crypto_.createHash)('sha256').update(`${MANIFEST_FORMAT}\n`);
+    for (const entry of [...entries].sort((a, b) => comparePaths(a.path, b.path))) {
+        hash.update(entry.path).update('\0').update(entry.sha256).update('\n');
+    }
+    return hash.digest('hex');
+}
+function makeManifest(tree, entries, now) {
+    const files = [...entries]
+        .sort((a, b) => comparePaths(a.path, b.path))
+        .map((e) => [e.path, e.sha256, e.size]);
+    const bytes = entries.reduce((sum, e) => sum + e.size, 0);
+    return { format: MANIFEST_FORMAT, tree, createdAt: now.toISOString(), bytes, files };
+}
+/** A manifest's files; throws on anything that is not a manifest this module wrote. */
+function parseManifest(text) {
+    const manifest = JSON.parse(text);
+    if (manifest.format !== MANIFEST_FORMAT || !Array.isArray(manifest.files)) {
+        throw new Error(`not a ${MANIFEST_FORMAT} manifest`);
+    }
+    return manifest.files.map(file => {
+        const [path, sha256, size] = Array.isArray(file) ? file : [];
+        if (typeof path !== 'string' ||
+            typeof sha256 !== 'string' ||
+            !SHA256_HEX.test(sha256) ||
+            typeof size !== 'number') {
+            throw new Error('a manifest entry is not [path, sha256, size]');
+        }
+        return { path, sha256, size };
+    });
+}
+/** The tree's objects, and only them, land in $TASK_PATH at their paths relative to the workspace. */
+function advancedResourceBucket(bucket, tree) {
+    const prefix = treePrefix(tree);
+    return {
+        bucketName: bucket,
+        filtering: { prefixFiltering: { prefix } },
+        resourcesTransformation: { stripPrefix: { prefix } }
+    };
+}
+/**
+ * The local relative path an object key may become, or undefined when it must not be written: empty, absolute,
+ * `.` or `..` segments, empty segments, backslashes or NUL. A key ending in `/` is a folder marker, not a file.
+ */
+function safeRelativePath(key) {
+    if (key === '' || key.startsWith('/') || key.endsWith('/') || /[\\\0]/.test(key))
+        return undefined;
+    if (/^[A-Za-z]:/.test(key))
+        return undefined;
+    const segments = key.split('/');
+    if (segments.some(s => s === '' || s === '.' || s === '..'))
+        return undefined;
+    return key;
+}
+/**
+ * Whether a path goes through a folder that git takes for `.git`: `.git` in any case (macOS and Windows file
+ * systems ignore case), with trailing dots or spaces (Windows drops them), with an NTFS stream (`.git::$INDEX_ALLOCATION`),
+ * or as its 8.3 short name (`GIT~1`). git's own `is_ntfs_dotgit` and `is_hfs_dotgit` refuse the same names.
+ */
+function throughGitFolder(path) {
+    return path.split('/').some(segment => {
+        const name = segment
+            .toLowerCase()
+            .split(':')[0]
+            .replace(/[. ]+$/, '');
+        return name === '.git' || /^git~\d+$/.test(name);
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/storage/pool.ts
 /**
  * Bounded concurrency for transfers: a pool that runs at most `limit` tasks at once, takes new tasks while it
@@ -35354,6 +34476,51 @@ function parseEntry(text, key, id) {
     return value;
 }
 
+;// CONCATENATED MODULE: ./src/cache/key.ts
+/**
+ * The cache key of an instance (docs/cache.md, "What goes into a key"): a digest of everything that decides what
+ * the instance computes, and of nothing that does not (the run, the attempt, the commit, labels, tags, the name).
+ * Two commits with the same inputs share results. Pure.
+ */
+
+/** The version of the key's own format: bumping it invalidates every entry. */
+const CACHE_KEY_FORMAT = 'qarnot-action-cache/1';
+/**
+ * What every instance of the step shares, as one hex digest: the folder of the step's entries in storage, so one
+ * listing finds every hit. The instance key adds the id.
+ */
+function stepCacheDigest(parts) {
+    const constants = [...parts.constants]
+        .map(({ key, value }) => [
+        key,
+        parts.isSecret(key)
+            ? `hmac:${(0,external_node_crypto_.createHmac)('sha256', parts.secretKey).update(value).digest('hex')}`
+            : value
+    ])
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    // JSON of a fixed shape: every field named, so that no two different inputs encode alike.
+    const identity = {
+        format: CACHE_KEY_FORMAT,
+        profile: parts.profile ?? null,
+        pool: parts.pool ?? null,
+        hardware: parts.hardware,
+        constants,
+        imageDigest: parts.imageDigest ?? null,
+        resourcesTree: parts.resourcesTree ?? null,
+        results: parts.results
+            ? [parts.results.prefix, parts.results.whitelist ?? null, parts.results.blacklist ?? null]
+            : null,
+        salt: parts.salt
+    };
+    return (0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(identity)).digest('hex');
+}
+/** The key of one instance of the step. */
+function instanceCacheKey(stepDigest, id) {
+    return (0,external_node_crypto_.createHash)('sha256').update(`${CACHE_KEY_FORMAT}\n${stepDigest}\n${id}`).digest('hex');
+}
+/** What `cache-key` may hold: it is part of a key, and shown in the summary. */
+const CACHE_SALT_PATTERN = /^[A-Za-z0-9._:+=@/-]{0,128}$/;
+
 ;// CONCATENATED MODULE: ./src/cache/cache-store.ts
 /**
  * The cache's reads and writes in storage (docs/cache.md, "Storage"). A look-up is one listing per 1,000 entries
@@ -35933,6 +35100,9 @@ function buildCreateBody(spec, only) {
         body.schedulingType = spec.scheduling;
     if (spec.autoDelete)
         body.autoDeleteOnCompletion = true;
+    // With snapshots the user wants partial files: an aborted task uploads what its instances had (docs/long-runs.md).
+    if (spec.uploadResultsOnCancellation)
+        body.uploadResultsOnCancellation = true;
     return body;
 }
 /** The body as it may be logged: write-only secret constants shown as Qarnot shows them. */
@@ -35975,6 +35145,13 @@ function explainError(error, apiUrl, phase = 'start') {
     if (root instanceof QarnotApiError && /shortname-uniqueness/i.test(root.apiMessage)) {
         return `${message}. The first create made the task but its answer was lost, and the task could not be found by its shortname since (it may have been deleted already); look for it on Tasq.`;
     }
+    const payment = phase === 'start' ? paymentRefusal(error) : undefined;
+    if (payment === 'credits') {
+        return `${message}. The Qarnot account has not enough credits to start this task: add credits on Tasq (or ask the account's owner to), then run the step again. The step's inputs are not the cause.`;
+    }
+    if (payment === 'hardware') {
+        return `${message}. No hardware Qarnot offers matches the '${constants_Input.Hardware}' constraints: loosen them, or check them on Tasq.`;
+    }
     if (root instanceof QarnotAnswerError) {
         return `${message}. Check that '${constants_Input.ApiUrl}' (${apiUrl}) is the Qarnot API and not a proxy or web page.`;
     }
@@ -35982,8 +35159,6 @@ function explainError(error, apiUrl, phase = 'start') {
         switch (root.status) {
             case 401:
                 return `${message}. The token was refused: check the '${constants_Input.Token}' input (usually secrets.QARNOT_TOKEN) holds a current API token from Tasq, and that '${constants_Input.ApiUrl}' (${apiUrl}) is the cluster it belongs to.`;
-            case 402:
-                return `${message}. The account has not enough credits for this task (or no hardware matches the '${constants_Input.Hardware}' constraints); add credits on Tasq or ask for fewer resources.`;
             case 403:
                 if (/maximum number of tasks/i.test(root.apiMessage)) {
                     return `${message}. Completed tasks count against the account's task quota until deleted: delete old tasks on Tasq, or set '${constants_Input.AutoDelete}: true' so Qarnot may remove completed ones.`;
@@ -36163,6 +35338,1278 @@ function explainQuotaRefusal(code) {
     return (`Qarnot storage refused the resources: the account is at its storage quota (${what}, ${code}); no task was created. ` +
         `Delete buckets no longer needed (results buckets qa-out-… of failed steps, qa-keep-… ones kept by keep-results) ` +
         `on Tasq or with an S3 client, or ask Qarnot for a larger quota. Later runs prune old results buckets sooner when storage is near its quota.`);
+}
+
+;// CONCATENATED MODULE: ./src/github/context.ts
+/**
+ * The workflow run this step belongs to, from the runner's GITHUB_* variables and the event payload file.
+ * Plain variables, as the runner sets them; nothing here talks to GitHub.
+ */
+
+function readEvent(path) {
+    if (!path)
+        return {};
+    try {
+        return JSON.parse((0,external_node_fs_.readFileSync)(path, 'utf8'));
+    }
+    catch {
+        return {};
+    }
+}
+/** The pull request number of pull_request(_target) events, or of a `refs/pull/N/...` ref. */
+function pullRequestNumber(event, ref) {
+    const pr = event.pull_request;
+    if (pr && typeof pr.number === 'number')
+        return pr.number;
+    const issue = event.issue;
+    if (issue && issue.pull_request && typeof issue.number === 'number')
+        return issue.number;
+    const match = /^refs\/pull\/(\d+)\//.exec(ref ?? '');
+    return match ? Number(match[1]) : undefined;
+}
+function readRunContext(env) {
+    const repository = env.GITHUB_REPOSITORY || undefined;
+    const [owner, repo] = repository?.split('/') ?? [];
+    const serverUrl = env.GITHUB_SERVER_URL || 'https://github.com';
+    const runId = env.GITHUB_RUN_ID || undefined;
+    const runAttempt = env.GITHUB_RUN_ATTEMPT || undefined;
+    const ref = env.GITHUB_REF || undefined;
+    return {
+        repository,
+        owner,
+        repo,
+        workflow: env.GITHUB_WORKFLOW || undefined,
+        job: env.GITHUB_JOB || undefined,
+        action: env.GITHUB_ACTION || undefined,
+        runId,
+        runAttempt,
+        runNumber: env.GITHUB_RUN_NUMBER || undefined,
+        sha: env.GITHUB_SHA || undefined,
+        ref,
+        eventName: env.GITHUB_EVENT_NAME || undefined,
+        pullRequest: pullRequestNumber(readEvent(env.GITHUB_EVENT_PATH), ref),
+        serverUrl,
+        runUrl: repository && runId
+            ? `${serverUrl}/${repository}/actions/runs/${runId}${runAttempt && runAttempt !== '1' ? `/attempts/${runAttempt}` : ''}`
+            : undefined
+    };
+}
+/** The tag every task created by the action carries, so `GET /tasks?tag=github-actions` finds them. */
+const TRACE_TAG = 'github-actions';
+/** Labels that lead from a task on Tasq back to the run that made it. Empty values are left out. */
+function traceLabels(context) {
+    const labels = {
+        'github-repository': context.repository,
+        'github-workflow': context.workflow,
+        'github-job': context.job,
+        'github-run-id': context.runId,
+        'github-run-attempt': context.runAttempt,
+        'github-sha': context.sha,
+        'github-ref': context.ref,
+        'github-event': context.eventName,
+        'github-pull-request': context.pullRequest,
+        'github-run-url': context.runUrl
+    };
+    return Object.fromEntries(Object.entries(labels)
+        .filter(([, value]) => value !== undefined && value !== '')
+        .map(([key, value]) => [key, String(value)]));
+}
+
+;// CONCATENATED MODULE: ./src/storage/secret-files.ts
+/**
+ * Files that hold credentials by what they are called (docs/security.md, "What is staged"): package registry
+ * and git credentials, environment files, cloud and container logins, private SSH keys. A pattern with a
+ * wildcard, or a folder, leaves them out (with a warning); a pattern naming one by its whole path takes it. The
+ * list goes by names: a secret in a file called otherwise is the user's to keep out. Pure.
+ */
+/** Names (any folder, any case) that hold a secret wherever they are. */
+const SECRET_NAMES = new Set([
+    '.npmrc', // npm/yarn v1 registry tokens (actions/setup-node writes one with registry-url)
+    '.yarnrc.yml', // npmAuthToken
+    '.pypirc', // PyPI upload tokens
+    '.netrc', // logins for curl, git, pip
+    '_netrc',
+    '.git-credentials', // git's credential store
+    '.pgpass',
+    '.htpasswd',
+    '.env', // dotenv files
+    'credentials.tfrc.json' // Terraform Cloud
+]);
+/** Whole names, and what they are, matched in any case. */
+const SECRET_PATTERNS = [
+    /^\.env\.(?!(example|sample|template|dist)$).+$/, // .env.local, .env.production; not the templates
+    /^.+\.env$/, // prod.env
+    /^id_(rsa|dsa|ecdsa|ed25519)(_sk)?$/, // private SSH keys (the .pub is public)
+    /^gha-creds-[^/]*\.json$/ // google-github-actions/auth writes its credentials into the workspace
+];
+/** Files known by their folder too. */
+const SECRET_PATHS = [
+    ['.docker', 'config.json'], // docker login
+    ['.aws', 'credentials'],
+    ['.kube', 'config'],
+    ['.ssh', '*'] // everything in an .ssh folder but public keys and known hosts
+];
+function holdsSecret(path) {
+    const segments = path.toLowerCase().split('/');
+    const name = segments[segments.length - 1] ?? '';
+    const folder = segments[segments.length - 2];
+    if (SECRET_NAMES.has(name) || SECRET_PATTERNS.some(pattern => pattern.test(name)))
+        return true;
+    return SECRET_PATHS.some(([inside, file]) => folder === inside &&
+        (file === name || (file === '*' && !name.endsWith('.pub') && !name.startsWith('known_hosts'))));
+}
+
+;// CONCATENATED MODULE: ./src/storage/resource-walk.ts
+
+
+
+
+
+const WALK_LIMITS = { entries: 1_000_000, depth: 64, files: 100_000 };
+const GLOBSTAR = Symbol('**');
+/**
+ * One segment of a pattern: a literal name, or a RegExp for `*`, `?` and `[...]` (`[!...]` negates); a backslash
+ * takes the next character literally. `*` matches names starting with a dot too.
+ */
+function compileSegment(text) {
+    if (text === '**')
+        return GLOBSTAR;
+    if (!/[*?[\\]/.test(text))
+        return text;
+    let source = '';
+    let literal = true;
+    for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (c === '\\' && i + 1 < text.length) {
+            source += resource_walk_escape(text[++i]);
+        }
+        else if (c === '*') {
+            literal = false;
+            source += '.*';
+            while (text[i + 1] === '*')
+                i++;
+        }
+        else if (c === '?') {
+            literal = false;
+            source += '.';
+        }
+        else if (c === '[') {
+            const start = i + 1 + (text[i + 1] === '!' || text[i + 1] === '^' ? 1 : 0);
+            const close = text.indexOf(']', start + 1);
+            if (close < 0) {
+                source += '\\[';
+                continue;
+            }
+            literal = false;
+            const negate = start > i + 1;
+            const body = text.slice(start, close).replace(/\\/g, '\\\\').replace(/\^/g, '\\^');
+            source += `[${negate ? '^' : ''}${body}]`;
+            i = close;
+        }
+        else {
+            source += resource_walk_escape(c);
+        }
+    }
+    return literal ? text.replace(/\\(.)/g, '$1') : new RegExp(`^${source}$`, 'su');
+}
+function resource_walk_escape(c) {
+    return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+function segmentMatches(segment, name) {
+    if (typeof segment === 'string')
+        return segment === name;
+    return segment !== GLOBSTAR && segment.test(name);
+}
+/** Whether `path` matches `pattern` whole, or (partial) could still match once longer. */
+function matches(pattern, path, partial, p = 0, s = 0) {
+    for (;;) {
+        if (p === pattern.length)
+            return s === path.length;
+        if (s === path.length)
+            return partial || pattern.slice(p).every(x => x === GLOBSTAR);
+        const segment = pattern[p];
+        if (segment === GLOBSTAR) {
+            if (matches(pattern, path, partial, p + 1, s))
+                return true;
+            s++;
+            continue;
+        }
+        if (!segmentMatches(segment, path[s]))
+            return false;
+        p++;
+        s++;
+    }
+}
+/** A pattern ready to match: its segments, and whether it named a folder only (`data/`). */
+class CompiledPattern {
+    text;
+    segments;
+    /** The leading literal segments: where the walk starts. */
+    literal;
+    folderOnly;
+    constructor(text) {
+        this.text = text;
+        this.folderOnly = text.endsWith('/');
+        const parts = text === '.' ? [] : text.split('/').filter(part => part !== '');
+        this.segments = parts.map(compileSegment);
+        const first = this.segments.findIndex(s => typeof s !== 'string');
+        this.literal = (first < 0 ? this.segments : this.segments.slice(0, first));
+    }
+    /** The pattern names this path, or one of its folders (a folder stands for all its files). */
+    covers(path) {
+        if (!this.folderOnly && matches(this.segments, path, false))
+            return true;
+        for (let k = path.length - 1; k >= 0; k--)
+            if (matches(this.segments, path.slice(0, k), false))
+                return true;
+        return false;
+    }
+    /** A folder at this path may hold files the pattern names. */
+    mayHoldMatches(path) {
+        return this.covers(path) || matches(this.segments, path, true);
+    }
+}
+const posix = (rel) => rel.join('/');
+function isNotFound(error) {
+    const code = error.code;
+    return code === 'ENOENT' || code === 'ENOTDIR';
+}
+/** What an entry is, links followed; undefined when it vanished, or is a broken link the pattern does not name. */
+async function look(item, pattern) {
+    let info;
+    try {
+        info = await (0,promises_.lstat)(item.abs);
+    }
+    catch (error) {
+        if (isNotFound(error))
+            return undefined;
+        throw error;
+    }
+    const link = info.isSymbolicLink();
+    if (!link && item.real !== undefined)
+        return { info, real: item.real, link };
+    try {
+        return { info: link ? await (0,promises_.stat)(item.abs) : info, real: await (0,promises_.realpath)(item.abs), link };
+    }
+    catch (error) {
+        if (!isNotFound(error))
+            throw error;
+        if (!pattern.covers(item.rel))
+            return undefined;
+        throw new errors/* StorageInputError */.MD('resources', `"${pattern.text}" matches "${posix(item.rel)}", a broken symbolic link; fix or remove the link`);
+    }
+}
+/** A folder's children the pattern may name, within the limits; none when the folder closes a cycle of links. */
+async function children(context, pattern, item, real) {
+    const { limits } = context;
+    const path = posix(item.rel);
+    if (item.chain.includes(real))
+        return []; // a cycle of links: this folder is being walked already
+    if (item.rel.length >= limits.depth) {
+        throw new errors/* StorageInputError */.MD('resources', `"${pattern.text}" reaches "${path}", more than ${limits.depth} folders deep (symbolic links to folders leading into one another?); remove those links, or exclude them with "!pattern"`);
+    }
+    const names = await (0,promises_.readdir)(item.abs);
+    context.seen += names.length;
+    if (context.seen > limits.entries) {
+        throw new errors/* StorageInputError */.MD('resources', `"${pattern.text}" leads to more than ${limits.entries.toLocaleString('en-US')} files and folders (under "${path || '.'}": symbolic links to folders leading into one another?); name fewer files, remove those links, or exclude them with "!pattern"`);
+    }
+    const chain = [...item.chain, real];
+    // Links among the children are resolved when looked at; the others keep their parent's real path.
+    return names
+        .map(name => ({ abs: (0,external_node_path_.join)(item.abs, name), rel: [...item.rel, name], chain, real: (0,external_node_path_.join)(real, name) }))
+        .filter(child => pattern.mayHoldMatches(child.rel));
+}
+/** The files one include pattern names, walked from its literal start, links followed where they stay inside. */
+async function walkPattern(context, pattern) {
+    const { root, realRoot, signal } = context;
+    const namesGit = throughGitFolder(pattern.text);
+    const result = {
+        files: new Map(),
+        excluded: 0,
+        gitLinks: [],
+        secretFiles: []
+    };
+    // Only a pattern naming a file by its whole path (no wildcard) takes a file that holds credentials.
+    const whole = pattern.literal.length === pattern.segments.length ? pattern.literal.join('/') : undefined;
+    const inside = (real) => real === realRoot || real.startsWith(realRoot + external_node_path_.sep);
+    const relativePosix = (real) => (0,external_node_path_.relative)(realRoot, real).split(external_node_path_.sep).join('/');
+    const inGit = (real) => throughGitFolder(relativePosix(real));
+    const stack = [{ abs: (0,external_node_path_.join)(root, ...pattern.literal), rel: [...pattern.literal], chain: [] }];
+    while (stack.length > 0) {
+        if (signal?.aborted)
+            throw (0,errors/* abortReason */.Js)(signal);
+        const item = stack.pop();
+        const path = posix(item.rel);
+        if (context.exclude.some(x => x.covers(item.rel))) {
+            result.excluded++;
+            continue;
+        }
+        if (!namesGit && throughGitFolder(path))
+            continue;
+        const seen = await look(item, pattern);
+        // A file is looked at only when the pattern names it; a folder when it may hold files the pattern names.
+        if (!seen || (!seen.info.isDirectory() && !pattern.covers(item.rel)))
+            continue;
+        const { info, real, link } = seen;
+        if (!inside(real)) {
+            throw new errors/* StorageInputError */.MD('resources', `"${path}" ${link ? 'is a symbolic link' : 'leads through a symbolic link'} to ${real}, outside the workspace; copy the files into the workspace, or exclude it with "!${path}"`);
+        }
+        if (!throughGitFolder(path) && inGit(real)) {
+            // actions/checkout leaves the job's token in .git/config: a link does not take it along.
+            result.gitLinks.push(path);
+        }
+        else if (info.isDirectory()) {
+            stack.push(...(await children(context, pattern, item, real)).reverse());
+        }
+        else if (info.isFile() &&
+            path !== whole &&
+            (holdsSecret(path) || (link && holdsSecret(relativePosix(real))))) {
+            result.secretFiles.push(path);
+        }
+        else if (info.isFile()) {
+            result.files.set(path, info.size);
+        }
+        else {
+            throw new errors/* StorageInputError */.MD('resources', `"${path}" (from "${pattern.text}") is not a regular file; exclude it with "!${path}"`);
+        }
+    }
+    return result;
+}
+
+;// CONCATENATED MODULE: ./src/storage/resource-patterns.ts
+/**
+ * The `resources`, `results` and results-filter inputs: parsed, resolved against the workspace and checked before
+ * any request (docs/storage.md, "Inputs"). Every problem is one StorageInputError naming the input and the fix.
+ */
+
+
+
+
+
+/** Longest path a tree key (`trees/<64 hex>/<path>`) leaves room for within S3's 1,024-byte keys. */
+const MAX_PATH_BYTES = 1024 - 'trees/'.length - 64 - 1;
+/** Qarnot's limit on resultsWhitelist / resultsBlacklist. */
+const MAX_FILTER_LENGTH = 2047;
+/**
+ * A pattern relative to the workspace, normalised (`./a//b/` -> `a/b/`), or a StorageInputError when it is
+ * absolute, starts with `~`, or has a `..` or inner `.` segment.
+ */
+function normalizePattern(pattern, workspace, input) {
+    const example = input === 'resources' ? 'src/**/*.py' : 'out';
+    if ((0,external_node_path_.isAbsolute)(pattern) || /^[A-Za-z]:[\\/]/.test(pattern)) {
+        const inside = (0,external_node_path_.relative)(workspace, pattern);
+        const hint = inside && !inside.startsWith('..') && !(0,external_node_path_.isAbsolute)(inside) ? `"${inside.split(external_node_path_.sep).join('/')}"` : example;
+        throw new errors/* StorageInputError */.MD(input, `"${pattern}" is an absolute path; write it relative to the workspace (GITHUB_WORKSPACE), e.g. ${hint}`);
+    }
+    if (pattern.startsWith('~')) {
+        throw new errors/* StorageInputError */.MD(input, `"${pattern}" starts with ~; write a path relative to the workspace`);
+    }
+    let rest = pattern.replace(/\/{2,}/g, '/');
+    while (rest.startsWith('./'))
+        rest = rest.slice(2);
+    const segments = rest.split('/');
+    if (segments.some(s => s === '..')) {
+        throw new errors/* StorageInputError */.MD(input, `"${pattern}" leaves the workspace with "..": name only files inside GITHUB_WORKSPACE, relative to it`);
+    }
+    if (segments.some((s, i) => s === '.' && i > 0 && i < segments.length - 1)) {
+        throw new errors/* StorageInputError */.MD(input, `"${pattern}" has a "." segment; remove it`);
+    }
+    return rest === '' || rest === '.' ? '.' : rest;
+}
+/** Lines and commas -> include and `!` exclude patterns; `#` starts a comment line. */
+function parseResourcePatterns(text, workspace) {
+    const include = [];
+    const exclude = [];
+    for (const line of text.split(/\r?\n/)) {
+        if (line.trim().startsWith('#'))
+            continue;
+        for (const item of line.split(',')) {
+            const trimmed = item.trim();
+            if (!trimmed)
+                continue;
+            const negated = trimmed.startsWith('!');
+            const pattern = negated ? trimmed.slice(1).trim() : trimmed;
+            if (!pattern)
+                throw new errors/* StorageInputError */.MD('resources', '"!" alone excludes nothing; write !pattern');
+            (negated ? exclude : include).push(normalizePattern(pattern, workspace, 'resources'));
+        }
+    }
+    if (include.length === 0) {
+        throw new errors/* StorageInputError */.MD('resources', 'names no file; write paths or glob patterns, one per line');
+    }
+    return { include, exclude };
+}
+/**
+ * Resolves the `resources` input to the files it names, sorted by path: each include pattern must match at least
+ * one file; `!pattern` removes files wherever it appears in the list. Symbolic links are followed by where they
+ * lead: to a file or folder inside the workspace they are taken (under the link's name); outside the workspace
+ * they are refused; into a `.git` folder they are left out with a warning (a pattern naming `.git` itself, e.g.
+ * `.git/HEAD`, still takes what it names). The walk is bounded by `limits` (WALK_LIMITS).
+ */
+async function resolveResources(workspace, text, options = {}) {
+    const root = (0,external_node_path_.resolve)(workspace);
+    const realRoot = await (0,promises_.realpath)(root).catch(() => {
+        throw new errors/* StorageInputError */.MD('resources', `the workspace ${root} does not exist; run actions/checkout first`);
+    });
+    const { include, exclude } = parseResourcePatterns(text, root);
+    const limits = options.limits ?? WALK_LIMITS;
+    const context = {
+        root,
+        realRoot,
+        exclude: exclude.map(x => new CompiledPattern(x)),
+        limits,
+        signal: options.signal,
+        seen: 0
+    };
+    const chosen = new Map();
+    const gitLinks = new Set();
+    const secretFiles = new Set();
+    for (const pattern of include) {
+        const found = await walkPattern(context, new CompiledPattern(pattern));
+        for (const link of found.gitLinks)
+            gitLinks.add(link);
+        for (const file of found.secretFiles)
+            secretFiles.add(file);
+        if (found.files.size === 0 && found.excluded === 0)
+            throw matchesNothing(pattern, root, found.gitLinks, found.secretFiles);
+        for (const [path, size] of found.files) {
+            if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
+                throw new errors/* StorageInputError */.MD('resources', `"${path}" is longer than ${MAX_PATH_BYTES} bytes; shorten it`);
+            }
+            chosen.set(path, size);
+        }
+        if (chosen.size > limits.files) {
+            throw new errors/* StorageInputError */.MD('resources', `names more than ${limits.files.toLocaleString('en-US')} files; name fewer (an archive of them is one file)`);
+        }
+    }
+    warnLeftOut(options.warn, [...gitLinks], [...secretFiles].filter(file => !chosen.has(file)));
+    if (chosen.size === 0) {
+        throw new errors/* StorageInputError */.MD('resources', 'every file matched is excluded by a "!" pattern; loosen the exclusions');
+    }
+    return [...chosen].map(([path, size]) => ({ path, size })).sort((a, b) => comparePaths(a.path, b.path));
+}
+/** What was left out on purpose: links into .git, and files holding credentials (unless another pattern took them). */
+function warnLeftOut(warn, gitLinks, secretFiles) {
+    if (gitLinks.length > 0) {
+        warn?.(`Input 'resources': ${quoteList(gitLinks)} ${gitLinks.length === 1 ? 'is a symbolic link' : 'are symbolic links'} leading into .git, left out (actions/checkout leaves the job's token there; name .git itself, e.g. .git/HEAD, if a task needs it).`);
+    }
+    if (secretFiles.length > 0) {
+        warn?.(`Input 'resources': ${quoteList(secretFiles)} ${secretFiles.length === 1 ? 'holds' : 'hold'} credentials by ${secretFiles.length === 1 ? 'its' : 'their'} name (docs/security.md), left out; name a file by its whole path (no wildcard) if a task needs it.`);
+    }
+}
+/** Why a pattern gave no file: it matched none, only links leading into .git, or only files holding secrets. */
+function matchesNothing(pattern, root, gitLinks, secretFiles) {
+    if (secretFiles.length > 0 && gitLinks.length === 0)
+        return new errors/* StorageInputError */.MD('resources', `"${pattern}" names only ${quoteList(secretFiles)}, which ${secretFiles.length === 1 ? 'holds' : 'hold'} credentials by name (docs/security.md); name a file by its whole path (no wildcard) if a task needs it`);
+    if (gitLinks.length > 0) {
+        return new errors/* StorageInputError */.MD('resources', `"${pattern}" names only ${quoteList(gitLinks)}, a symbolic link leading into .git (which actions/checkout leaves holding the job's token); name .git itself (e.g. .git/HEAD) if a task needs it`);
+    }
+    return new errors/* StorageInputError */.MD('resources', `"${pattern}" matches no file in the workspace (${root}); check the path, or check out the files first`);
+}
+/** `"a"`, `"a" and "b"`, `"a", "b" and 3 more`. */
+function quoteList(items) {
+    const quoted = items.slice(0, 3).map(item => JSON.stringify(item));
+    if (items.length > 3)
+        return `${quoted.join(', ')} and ${items.length - 3} more`;
+    if (quoted.length > 1)
+        return `${quoted.slice(0, -1).join(', ')} and ${quoted[quoted.length - 1]}`;
+    return quoted[0] ?? '';
+}
+/**
+ * The `results` folder as an absolute path inside the workspace (created later if missing). It must not be the
+ * workspace itself, a file, inside `.git`, or reached through a symbolic link (wherever it leads).
+ */
+async function resolveResultsFolder(workspace, text) {
+    const root = (0,external_node_path_.resolve)(workspace);
+    const folder = normalizePattern(text.trim(), root, 'results').replace(/\/$/, '');
+    if (folder === '.' || folder === '') {
+        throw new errors/* StorageInputError */.MD('results', 'is the workspace itself; name a folder inside it, e.g. out');
+    }
+    if (/[*?[\]]/.test(folder)) {
+        throw new errors/* StorageInputError */.MD('results', `"${folder}" is a pattern; name one folder, e.g. out`);
+    }
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f,]/.test(folder)) {
+        throw new errors/* StorageInputError */.MD('results', `${JSON.stringify(folder)} holds a comma or a line break; results names one folder, e.g. out`);
+    }
+    if (throughGitFolder(folder)) {
+        throw new errors/* StorageInputError */.MD('results', `"${folder}" is inside .git; name a folder outside it, e.g. out`);
+    }
+    let current = root;
+    for (const segment of folder.split('/')) {
+        current = (0,external_node_path_.join)(current, segment);
+        const info = await (0,promises_.lstat)(current).catch(() => undefined);
+        if (!info)
+            break;
+        const here = (0,external_node_path_.relative)(root, current).split(external_node_path_.sep).join('/');
+        // Results are never written through a link: `out -> .git` would let a task's files become hooks or config.
+        if (info.isSymbolicLink()) {
+            const real = await (0,promises_.realpath)(current).catch(() => 'nowhere (a broken link)');
+            throw new errors/* StorageInputError */.MD('results', `"${here}" is a symbolic link (to ${real}); results are never written through a link: name a real folder, or remove the link`);
+        }
+        if (!info.isDirectory()) {
+            throw new errors/* StorageInputError */.MD('results', `"${here}" is a file; name a folder (it is created if missing)`);
+        }
+    }
+    return (0,external_node_path_.join)(root, ...folder.split('/'));
+}
+/**
+ * Checks the results filters (Qarnot's resultsWhitelist / resultsBlacklist: regular expressions tested on each
+ * result file's path relative to $TASK_PATH). Empty ones are left out.
+ */
+function validateResultFilters(filters) {
+    const check = (input, text) => {
+        const value = text?.trim();
+        if (!value)
+            return undefined;
+        if (value.length > MAX_FILTER_LENGTH) {
+            throw new errors/* StorageInputError */.MD(input, `is ${value.length} characters long; Qarnot takes under 2048`);
+        }
+        try {
+            new RegExp(value);
+        }
+        catch (error) {
+            const reason = error.message.replace(/^Invalid regular expression: /, '');
+            throw new errors/* StorageInputError */.MD(input, `"${value}" is not a valid regular expression (${reason}); fix it`);
+        }
+        return value;
+    };
+    const resultsWhitelist = check('results-include', filters.include);
+    const resultsBlacklist = check('results-exclude', filters.exclude);
+    return {
+        ...(resultsWhitelist !== undefined && { resultsWhitelist }),
+        ...(resultsBlacklist !== undefined && { resultsBlacklist })
+    };
+}
+
+;// CONCATENATED MODULE: ./src/task/states.ts
+/** Qarnot task states (docs/qarnot-api.md §5). */
+const FINAL_STATES = new Set(['Success', 'Failure', 'Cancelled']);
+const KNOWN_STATES = new Set([
+    'Submitted',
+    'PartiallyDispatched',
+    'FullyDispatched',
+    'PartiallyExecuting',
+    'FullyExecuting',
+    'UploadingResults',
+    'DownloadingResults',
+    'PendingCancel',
+    'PendingDelete',
+    'Success',
+    'Failure',
+    'Cancelled'
+]);
+/** Whether polling can stop. `PendingCancel` and unknown states are not final; `PendingDelete` ends the task's life. */
+function isFinalState(state) {
+    return FINAL_STATES.has(state) || state === 'PendingDelete';
+}
+function isKnownState(state) {
+    return KNOWN_STATES.has(state);
+}
+
+;// CONCATENATED MODULE: ./src/task/verdict.ts
+/**
+ * The verdict on a finished task (docs/qarnot-api.md §4, §5), from its last TaskOutput alone. Pure.
+ * Every source is evidence of an instance's end: `completedInstances` entries, and the status ranges
+ * (`succeededRange`, `failedOnlyRange`, `failedRange`, `cancelledRange`), since a finished task may list no completed
+ * instance at all. Conflicting evidence resolves toward failure. The task passes only when its state is Success, it
+ * has no errors, and every instance asked for has evidence of success and none of failure. Ranges from the API are
+ * never expanded: only the ids asked for are looked up in them.
+ */
+
+function describeApiError(error) {
+    if (!error)
+        return undefined;
+    const text = [error.message, error.code ? `(${error.code})` : undefined].filter(Boolean).join(' ');
+    return text === '' ? undefined : text;
+}
+/** The ids a task says it was asked to run (advancedRanges wins over instanceCount); [] when it says nothing. */
+function taskIntervals(task) {
+    try {
+        if (task.advancedRanges)
+            return parseRangeField(task.advancedRanges);
+    }
+    catch {
+        return [];
+    }
+    const count = task.instanceCount ?? 0;
+    return count > 0 ? [{ first: 0, last: count - 1 }] : [];
+}
+function gatherEvidence(task) {
+    const entries = new Map();
+    for (const entry of task.completedInstances ?? []) {
+        if (typeof entry?.instanceId !== 'number')
+            continue;
+        const list = entries.get(entry.instanceId);
+        if (list)
+            list.push(entry);
+        else
+            entries.set(entry.instanceId, [entry]);
+    }
+    const range = (value) => {
+        try {
+            return parseRangeField(value);
+        }
+        catch {
+            return [];
+        }
+    };
+    const status = task.status ?? {};
+    return {
+        entries,
+        succeeded: range(status.succeededRange),
+        failed: normalise([...range(status.failedOnlyRange), ...range(status.failedRange)]),
+        cancelled: range(status.cancelledRange)
+    };
+}
+function entryState(entry) {
+    const state = (entry.state ?? '').toLowerCase();
+    if (state === 'success')
+        return 'Success';
+    if (state === 'cancelled' || state === 'canceled')
+        return 'Cancelled';
+    return 'Failure';
+}
+/** One instance's end from every piece of evidence: a failure anywhere wins, then a cancellation. */
+function judge(id, evidence) {
+    const entries = evidence.entries.get(id) ?? [];
+    const states = new Set(entries.map(entryState));
+    if (intervalsContain(evidence.succeeded, id))
+        states.add('Success');
+    const cancelledByRange = intervalsContain(evidence.cancelled, id);
+    if (cancelledByRange)
+        states.add('Cancelled');
+    else if (intervalsContain(evidence.failed, id))
+        states.add('Failure');
+    const state = states.has('Failure')
+        ? 'Failure'
+        : states.has('Cancelled')
+            ? 'Cancelled'
+            : states.has('Success')
+                ? 'Success'
+                : 'NotCompleted';
+    const failing = entries.find(e => entryState(e) !== 'Success');
+    const shown = failing ?? entries[entries.length - 1];
+    const number = (value) => typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+    const attempts = Math.max(0, ...entries.map(e => number(e.executionAttemptCount) ?? 0));
+    let error = describeApiError(failing?.error);
+    if (error === undefined && state === 'NotCompleted')
+        error = 'never completed';
+    if (error === undefined && state === 'Cancelled')
+        error = 'cancelled';
+    if (error === undefined && state === 'Failure')
+        error = entries.length > 0 ? 'failed' : 'failed (status ranges)';
+    return {
+        id,
+        state,
+        error,
+        wallTimeSec: number(shown?.wallTimeSec),
+        execTimeSec: number(shown?.execTimeSec),
+        peakMemoryMB: number(shown?.peakMemoryMB),
+        attempts: attempts > 0 ? attempts : undefined
+    };
+}
+function reasonsFor(state, instances, taskErrors) {
+    const reasons = [];
+    if (state !== 'Success')
+        reasons.push(`the task ended in state ${state}`);
+    const ids = (wanted) => instances.filter(i => i.state === wanted).map(i => i.id);
+    for (const [wanted, words] of [
+        ['Failure', 'failed'],
+        ['Cancelled', 'cancelled'],
+        ['NotCompleted', 'never completed']
+    ]) {
+        const matching = ids(wanted);
+        if (matching.length > 0)
+            reasons.push(`${matching.length > 1 ? 'instances' : 'instance'} ${formatIds(matching)} ${words}`);
+    }
+    if (taskErrors.length > 0)
+        reasons.push(`task errors: ${taskErrors.join('; ')}`);
+    if (instances.length === 0)
+        reasons.push('the task reports no instances');
+    return reasons;
+}
+/**
+ * The verdict over `requested` (the ids asked for, normalised). `task` is the last document read, or undefined when
+ * none could be read (every instance is then unknown).
+ */
+function decideVerdict(task, requested) {
+    const evidence = task ? gatherEvidence(task) : gatherEvidence({ uuid: '', state: 'Unknown' });
+    const instances = [];
+    for (const { first, last } of requested)
+        for (let id = first; id <= last; id++)
+            instances.push(judge(id, evidence));
+    const reported = normalise([
+        ...idsToIntervals(evidence.entries.keys()),
+        ...evidence.succeeded,
+        ...evidence.failed,
+        ...evidence.cancelled
+    ]);
+    const unexpected = subtractIntervals(reported, requested);
+    const state = task?.state ?? 'Unknown';
+    const taskErrors = (task?.errors ?? []).map(describeApiError).filter((e) => e !== undefined);
+    const reasons = reasonsFor(state, instances, taskErrors);
+    const failedIds = instances.filter(i => i.state !== 'Success').map(i => i.id);
+    return {
+        passed: reasons.length === 0,
+        state,
+        instances,
+        succeededCount: instances.length - failedIds.length,
+        failedIds,
+        taskErrors,
+        unexpected: formatRanges(unexpected),
+        reasons
+    };
+}
+/** A sentence about ids the API reported that were never asked for, or `""`. */
+function describeUnexpected(verdict) {
+    if (verdict.unexpected === '')
+        return '';
+    return `Qarnot reported instance ids that this task never asked for (${verdict.unexpected}); they are not counted as its instances.`;
+}
+/**
+ * The verdict over a whole request when some instances come from earlier tasks (a re-run that computed only what
+ * failed): `computed` is this attempt's task's verdict over the ids it ran (undefined when nothing was computed),
+ * `kept` the successes taken from earlier attempts.
+ */
+function mergeVerdicts(computed, kept) {
+    const instances = [...(computed?.instances ?? []), ...kept].sort((a, b) => a.id - b.id);
+    const state = computed?.state ?? 'Success';
+    const taskErrors = computed?.taskErrors ?? [];
+    const reasons = reasonsFor(state, instances, taskErrors);
+    const failedIds = instances.filter(i => i.state !== 'Success').map(i => i.id);
+    return {
+        passed: reasons.length === 0,
+        state,
+        instances,
+        succeededCount: instances.length - failedIds.length,
+        failedIds,
+        taskErrors,
+        unexpected: computed?.unexpected ?? '',
+        reasons
+    };
+}
+
+;// CONCATENATED MODULE: ./src/task/rerun.ts
+/**
+ * "Re-run failed jobs" re-runs only the failed instances: deciding, from the tasks earlier attempts of this same
+ * step made, which instances to compute again. Pure. The step is named across attempts by a tag (same run, job,
+ * step and inputs; docs/rerun.md says why and what cannot be told apart), since the API documents finding tasks by
+ * tag (`GET /tasks?tag=`, docs/qarnot-api.md §9).
+ */
+
+
+
+
+
+const STEP_TAG_PREFIX = 'gha-step-';
+/**
+ * The tag of this step across the attempts of its run, or undefined outside a workflow run. Matrix legs share the
+ * job and step: the task's own description (`fingerprint`: command, instances, image, constants, labels...) tells
+ * them apart; legs that describe the very same task cannot be told apart, and `planRerun` then runs everything.
+ */
+function stepTag(place, fingerprint) {
+    if (!place.runId || !place.job)
+        return undefined;
+    const identity = [place.repository, place.workflow, place.runId, place.job, place.action, fingerprint];
+    return `${STEP_TAG_PREFIX}${(0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 24)}`;
+}
+/**
+ * The label of a follow-up task that re-ran instances the platform failed (docs/infrastructure-retries.md): the
+ * uuid of the task whose failures it re-ran, in the same attempt.
+ */
+const RETRY_OF_LABEL = 'qarnot-action-retry-of';
+/** How many follow-ups lead from the attempt's first task to this one: 0 for a task that is no follow-up. */
+function followUpDepth(task, earlier, seen = new Set()) {
+    const of = task.document.labels?.[RETRY_OF_LABEL];
+    const origin = earlier.find(t => t.uuid === of && t.attempt === task.attempt);
+    if (!origin || seen.has(task.uuid))
+        return 0;
+    seen.add(task.uuid);
+    return 1 + followUpDepth(origin, earlier, seen);
+}
+/** Earlier attempts that made more than one task with this step's tag: two legs the action cannot tell apart. */
+function ambiguousAttempts(earlier) {
+    const seen = new Map();
+    // A follow-up over the platform's failures is the same leg's, not another leg.
+    for (const task of earlier.filter(t => followUpDepth(t, earlier) === 0))
+        seen.set(task.attempt, (seen.get(task.attempt) ?? 0) + 1);
+    return [...seen].filter(([, count]) => count > 1).map(([attempt]) => attempt);
+}
+function planRerun(requested, earlier, attempt) {
+    const depth = (task) => followUpDepth(task, earlier);
+    // In an attempt, a follow-up comes after the task whose failures it re-ran.
+    const before = earlier
+        .filter(task => task.attempt < attempt)
+        .sort((a, b) => a.attempt - b.attempt || depth(a) - depth(b));
+    if (before.length === 0) {
+        return {
+            kind: 'all',
+            reason: attempt > 1 ? 'no task of an earlier attempt of this step was found' : undefined
+        };
+    }
+    const ambiguous = ambiguousAttempts(before);
+    if (ambiguous.length > 0) {
+        return {
+            kind: 'all',
+            reason: `attempt ${ambiguous.join(', ')} made several tasks with this step's tag (matrix legs with the same inputs cannot be told apart: give each a distinct label)`
+        };
+    }
+    // Latest first: the latest attempt that ran an instance has its say.
+    const verdicts = before
+        .map(task => ({
+        task,
+        results: new Map(decideVerdict(task.document, task.ids).instances.map(i => [i.id, i]))
+    }))
+        .reverse();
+    const keptByTask = new Map();
+    const rerun = [];
+    for (const { first, last } of requested) {
+        for (let id = first; id <= last; id++) {
+            const latest = verdicts.find(v => intervalsContain(v.task.ids, id));
+            const result = latest?.results.get(id);
+            if (!latest || result?.state !== 'Success') {
+                rerun.push(id);
+                continue;
+            }
+            const list = keptByTask.get(latest.task);
+            if (list)
+                list.push(result);
+            else
+                keptByTask.set(latest.task, [result]);
+        }
+    }
+    // Oldest attempt first: results come back in this order, so a later attempt's files win.
+    const kept = [...keptByTask]
+        .map(([task, instances]) => ({ task, instances }))
+        .sort((a, b) => a.task.attempt - b.task.attempt || depth(a.task) - depth(b.task));
+    const warnings = before
+        .filter(task => !isFinalState(task.document.state))
+        .map(task => `task ${task.uuid} of attempt ${task.attempt} is still ${task.document.state}; its unfinished instances are computed again`);
+    if (rerun.length === 0)
+        return { kind: 'none', kept, warnings };
+    return { kind: 'some', rerun: idsToIntervals(rerun), kept, warnings };
+}
+/**
+ * The longest range the action builds for a re-run on its own. Qarnot refuses a range past an unpublished length
+ * (`range-length`, docs/qarnot-api.md §6): every other instance of 1,000 failing is about 2,000 characters.
+ */
+const MAX_BUILT_RANGE_CHARS = 1024;
+/**
+ * A re-run whose ids would form a longer range than the action sends (or than the user's own range, which Qarnot
+ * took in the first attempt) computes everything instead, and says why.
+ */
+function boundRerun(plan, requestedRangeChars) {
+    if (plan.kind !== 'some')
+        return plan;
+    const length = formatRanges(plan.rerun).length;
+    const bound = Math.max(MAX_BUILT_RANGE_CHARS, requestedRangeChars);
+    if (length <= bound)
+        return plan;
+    const count = plan.rerun.reduce((sum, { first, last }) => sum + last - first + 1, 0);
+    return {
+        kind: 'all',
+        reason: `the ${plural(count, 'instance')} that did not succeed before form a range of ${length} characters, longer than the ${bound} the action sends (Qarnot limits a range's length)`
+    };
+}
+/** One sentence for the log and the summary: what is re-run and where the rest comes from. */
+function describePlan(plan) {
+    if (plan.kind === 'all')
+        return plan.reason ? `Every instance is computed: ${plan.reason}.` : undefined;
+    const sources = plan.kept.map(k => `${formatIds(k.instances.map(i => i.id))} from task ${k.task.uuid} (attempt ${k.task.attempt})`);
+    if (plan.kind === 'none')
+        return `Every instance succeeded in an earlier attempt: ${sources.join('; ')}. Nothing is computed again.`;
+    const count = plan.rerun.reduce((sum, { first, last }) => sum + last - first + 1, 0);
+    return `Re-running ${plural(count, 'instance')} that did not succeed before (${formatRanges(plan.rerun)}); the others come from earlier attempts: ${sources.join('; ')}.`;
+}
+
+;// CONCATENATED MODULE: ./src/inputs/forks.ts
+/** The inputs about pull requests from forks (docs/security.md): the policy and the approval label. */
+
+
+const DEFAULT_APPROVAL_LABEL = 'safe-to-compute';
+/** GitHub's longest label name. */
+const MAX_LABEL_LENGTH = 50;
+function readForkSettings(read) {
+    const text = read(constants_Input.PullRequestsFromForks).toLowerCase();
+    const policy = text === '' ? 'approved' : text;
+    if (policy !== 'approved' && policy !== 'never' && policy !== 'always')
+        throw new InputError(constants_Input.PullRequestsFromForks, `"${read(constants_Input.PullRequestsFromForks)}" is not a choice; write approved, never or always`);
+    const label = read(constants_Input.ApprovalLabel) || DEFAULT_APPROVAL_LABEL;
+    // eslint-disable-next-line no-control-regex
+    if (label.length > MAX_LABEL_LENGTH || /[\u0000-\u001f\u007f]/.test(label))
+        throw new InputError(constants_Input.ApprovalLabel, `is not a label GitHub can hold (at most ${MAX_LABEL_LENGTH} characters, on one line); write e.g. ${DEFAULT_APPROVAL_LABEL}`);
+    return { policy, label };
+}
+
+;// CONCATENATED MODULE: ./src/inputs/hand-off.ts
+/**
+ * The inputs of long runs (docs/long-runs.md): `hand-off-after` (end the step before the runner's limit, leaving the
+ * task running), `continue-with` (the workflow dispatched to follow it on), `snapshot-interval` (results uploaded
+ * while the task runs), and the `task: handed-off` selector of a collector. Checked before any request.
+ */
+
+
+
+
+/** `task: handed-off`: every task of this repository a step handed off, not one task. */
+const HANDED_OFF_SELECTOR = 'handed-off';
+/** The tag a task carries when its step may hand it off: the collector lists tasks by it. */
+const HAND_OFF_TAG_PREFIX = 'gha-handoff-';
+/** Longer than any GitHub job runs: a hand-off later than this would never happen. */
+const LONGEST_HAND_OFF = {
+    ms: 7 * 24 * 3_600_000,
+    why: 'no GitHub job runs that long (6 hours on a hosted runner, 5 days on a self-hosted one)'
+};
+/** The tag of the tasks handed off in a repository (the same for every workflow of it). */
+function handOffTag(repository) {
+    const digest = (0,external_node_crypto_.createHash)('sha256')
+        .update(repository ?? '')
+        .digest('hex');
+    return `${HAND_OFF_TAG_PREFIX}${digest.slice(0, 20)}`;
+}
+/** A dispatchable ref: GitHub runs workflow_dispatch on a branch or a tag only. */
+function dispatchRef(env) {
+    const ref = env.GITHUB_REF ?? '';
+    return /^refs\/(heads|tags)\/./.test(ref) ? ref : undefined;
+}
+function readContinueWith(read, env) {
+    const text = read(constants_Input.ContinueWith);
+    if (text === '')
+        return undefined;
+    const workflow = text.replace(/^\.?\/?\.github\/workflows\//, '');
+    if (!/^[A-Za-z0-9_.-]+\.ya?ml$/.test(workflow))
+        throw new InputError(constants_Input.ContinueWith, `"${text.slice(0, 80)}" is not a workflow file name; write the name of a file in .github/workflows, e.g. collect.yml`);
+    if (read(constants_Input.GithubToken) === '')
+        throw new InputError(constants_Input.ContinueWith, "dispatches the workflow through GitHub's API with github-token, which is empty; pass github-token: ${{ github.token }} and grant the job permissions: actions: write");
+    const repository = env.GITHUB_REPOSITORY ?? '';
+    if (!/^[^/\s]+\/[^/\s]+$/.test(repository))
+        throw new InputError(constants_Input.ContinueWith, 'needs the repository of the run (GITHUB_REPOSITORY), which is not set: it works in a workflow run only');
+    const ref = dispatchRef(env);
+    if (!ref)
+        throw new InputError(constants_Input.ContinueWith, `GitHub dispatches a workflow on a branch or a tag, and this run's ref (${env.GITHUB_REF || 'none'}) is neither (a pull request's run has refs/pull/...); collect with a scheduled workflow instead (docs/long-runs.md)`);
+    return { workflow, repository, ref };
+}
+/**
+ * Reads the long-run inputs. `wait`, `timeoutMs`, `following` (the `task` input), `selector` (it is
+ * `handed-off`), `results` (set or not) and the task's tag count come from the rest of the settings.
+ */
+function readLongRun(read, env, facts) {
+    const afterMs = readDuration(read, constants_Input.HandOffAfter, LONGEST_HAND_OFF);
+    const continueWith = readContinueWith(read, env);
+    if (continueWith && afterMs === undefined)
+        throw new InputError(constants_Input.ContinueWith, 'names the workflow dispatched when the step hands its task off, and hand-off-after is not set; set hand-off-after: 5h30m, or remove continue-with');
+    if (afterMs !== undefined)
+        checkHandOff(read, afterMs, facts);
+    const snapshotIntervalMs = readDuration(read, constants_Input.SnapshotInterval, LONGEST_HAND_OFF);
+    if (snapshotIntervalMs !== undefined && !facts.results)
+        throw new InputError(constants_Input.SnapshotInterval, "uploads the instances' files to the results bucket while the task runs, and results is not set; set results: out (the folder the command writes to), or remove snapshot-interval");
+    if (snapshotIntervalMs !== undefined && facts.selector)
+        throw new InputError(constants_Input.SnapshotInterval, `cannot be used with task: ${HANDED_OFF_SELECTOR}, which follows no task; set it on the step that creates the task`);
+    return {
+        handOff: afterMs === undefined ? undefined : { afterMs, continueWith },
+        snapshotIntervalMs,
+        handOffTag: afterMs !== undefined && facts.creating ? handOffTag(env.GITHUB_REPOSITORY) : undefined
+    };
+}
+function checkHandOff(read, afterMs, facts) {
+    if (!facts.wait)
+        throw new InputError(constants_Input.HandOffAfter, 'ends a step that follows its task, and wait is false (the step does not follow it at all); remove one of them');
+    if (facts.selector)
+        throw new InputError(constants_Input.HandOffAfter, `cannot be used with task: ${HANDED_OFF_SELECTOR}, which reports the handed-off tasks that ended and follows none; remove hand-off-after`);
+    if (facts.timeoutMs !== undefined && facts.timeoutMs <= afterMs)
+        throw new InputError(constants_Input.HandOffAfter, `${formatDuration(afterMs)} is not before the timeout (${formatDuration(facts.timeoutMs)}), which would abort the task first; make hand-off-after shorter than timeout, or remove timeout`);
+    if (facts.creating && read_readBoolean(read, constants_Input.AutoDelete, false))
+        throw new InputError(constants_Input.HandOffAfter, 'cannot be used with auto-delete: true: Qarnot would delete the task when it ends, before the step that collects it reads it; remove auto-delete');
+    // Qarnot takes fewer than 10 tags: the hand-off tag is one more of the action's own.
+    if (facts.tagCount >= 9)
+        throw new InputError(constants_Input.Tags, `with hand-off-after the task carries one more tag of the action's own (to be found by task: ${HANDED_OFF_SELECTOR}), and Qarnot takes fewer than 10; remove a tag`);
+}
+
+;// CONCATENATED MODULE: ./src/inputs/budget.ts
+/** The `max-credits` input: a cap on what the step may spend, in Qarnot credits (docs/budget.md). */
+
+
+/** More than any account holds: a cap above it is a typo (a misplaced decimal point). */
+const MOST_CREDITS = 1_000_000_000;
+/** A positive decimal (`50`, `12.5`), or undefined when empty; refused with `wait: false` (nothing would watch it). */
+function readMaxCredits(read, wait) {
+    const text = read(constants_Input.MaxCredits);
+    if (text === '')
+        return undefined;
+    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text))
+        throw new InputError(constants_Input.MaxCredits, `"${text.length > 40 ? `${text.slice(0, 40)}…` : text}" is not a number of credits; write a positive number such as 50 or 12.5`);
+    const value = Number(text);
+    if (!(value > 0))
+        throw new InputError(constants_Input.MaxCredits, `${text} is not above 0; write the most the step may spend, e.g. 50`);
+    if (value > MOST_CREDITS)
+        throw new InputError(constants_Input.MaxCredits, `${text} is over ${MOST_CREDITS}; check the decimal point`);
+    if (!wait)
+        throw new InputError(constants_Input.MaxCredits, 'needs the step to wait (wait: true): a task left to run unwatched cannot be aborted when it passes the cap');
+    return value;
+}
+
+;// CONCATENATED MODULE: ./src/inputs/settings.ts
+/**
+ * The action's inputs -> one typed, validated Settings object, and the smaller one the post step needs, built from
+ * the same readers. Every problem is an InputError naming the input and the fix, raised before anything is sent.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** What describes a task to create. */
+/** Longer than any GitHub job runs (5 days on a self-hosted runner); timers cannot wait much longer either. */
+const LONGEST_TIMEOUT = {
+    ms: 7 * 24 * 3_600_000,
+    why: "no GitHub job runs that long (5 days at most); leave timeout empty for no limit but the job's own"
+};
+/** Follow-up tasks for platform failures: more than a few means the platform is down, not unlucky. */
+const MOST_INFRASTRUCTURE_RETRIES = 5;
+const LONGEST_POLL_INTERVAL = { ms: 600_000, why: "a task's end would be noticed far too late" };
+/** Inputs that describe a task to create, and so make no sense with `task`. */
+const CREATION_INPUTS = [
+    constants_Input.Command,
+    constants_Input.InstanceCount,
+    constants_Input.InstanceRange,
+    constants_Input.DockerImage,
+    constants_Input.Constants
+];
+function readFollowTask(read) {
+    const task = read(constants_Input.Task);
+    if (task === '')
+        return undefined;
+    if (!/^[A-Za-z0-9][A-Za-z0-9-]{0,127}$/.test(task)) {
+        throw new InputError(constants_Input.Task, `"${task}" is neither a task UUID nor a shortname; copy it from the submitting step's task-uuid output`);
+    }
+    const clash = CREATION_INPUTS.find(input => read(input) !== '');
+    if (clash) {
+        throw new InputError(constants_Input.Task, `follows an existing task, so '${clash}' (which describes a task to create) cannot be used with it; remove one of them`);
+    }
+    return task;
+}
+function readResultsIncomplete(read) {
+    const text = read(constants_Input.ResultsIncomplete).toLowerCase();
+    if (text === '' || text === 'fail')
+        return 'fail';
+    if (text === 'warn')
+        return 'warn';
+    throw new InputError(constants_Input.ResultsIncomplete, `"${read(constants_Input.ResultsIncomplete)}" is not a choice; write fail or warn`);
+}
+function readCache(read, following, wait) {
+    const text = read(constants_Input.Cache).toLowerCase();
+    const salt = read(constants_Input.CacheKey);
+    const mode = text === '' || text === 'false' ? undefined : text === 'true' ? 'write' : text === 'read' ? 'read' : null;
+    if (mode === null)
+        throw new InputError(constants_Input.Cache, `"${read(constants_Input.Cache)}" is not a choice; write true, read or false`);
+    if (!CACHE_SALT_PATTERN.test(salt))
+        throw new InputError(constants_Input.CacheKey, 'may hold letters, digits and . _ : + = @ / - only, at most 128 of them (it becomes part of a key); write e.g. v2');
+    if (mode === undefined) {
+        if (salt !== '')
+            throw new InputError(constants_Input.CacheKey, 'salts the cache, which is off; set cache: true, or remove cache-key');
+        return undefined;
+    }
+    if (following)
+        throw new InputError(constants_Input.Cache, "cannot be used with 'task': a task made elsewhere was not looked up; set cache on the step that creates it");
+    if (!wait)
+        throw new InputError(constants_Input.Cache, 'needs the step to wait (wait: true): only instances seen to succeed, with their output and files whole, are stored');
+    return { mode, salt };
+}
+function readRerunMode(read) {
+    const text = read(constants_Input.Rerun).toLowerCase();
+    if (text === '' || text === 'failed')
+        return 'failed';
+    if (text === 'all')
+        return 'all';
+    throw new InputError(constants_Input.Rerun, `"${read(constants_Input.Rerun)}" is not a re-run mode; write failed or all`);
+}
+function readTaskSpec(read, context) {
+    const instances = readInstances(read);
+    const placement = readPlacement(read);
+    const { constants, secrets } = readConstants(read, placement.profile);
+    const userTags = readTags(read);
+    const userLabels = readLabels(read);
+    const described = {
+        ...placement,
+        instances: instances.text ?? instances.count,
+        // Secret values stay out of the fingerprint: only their keys say what the task is.
+        constants: constants.map(c => (c.key.startsWith(SECRET_CONSTANT_PREFIX) ? c.key : `${c.key}=${c.value}`)),
+        name: readName(read, context.env),
+        userTags,
+        userLabels,
+        maxRetriesPerInstance: readWholeNumber(read, constants_Input.MaxRetriesPerInstance, 0) ?? 0,
+        autoDelete: read_readBoolean(read, constants_Input.AutoDelete, false),
+        // What the task is given and what comes back of it make it what it is too (matrix legs over other files).
+        files: [constants_Input.Resources, constants_Input.Results, constants_Input.ResultsInclude, constants_Input.ResultsExclude].map(input => read(input))
+    };
+    const stepTag = makeStepTag(context.env, described);
+    const ownTags = [...(context.trace ? [context.trace.tag] : []), ...(stepTag ? [stepTag] : [])];
+    const spec = {
+        ...placement,
+        instances,
+        constants,
+        name: described.name,
+        shortname: makeShortname(context.env, context.randomHex),
+        tags: [...new Set([...userTags, ...ownTags])],
+        labels: { ...context.trace?.labels, ...userLabels },
+        maxRetriesPerInstance: described.maxRetriesPerInstance,
+        autoDelete: described.autoDelete
+    };
+    // Matrix legs tell themselves apart by their labels (as re-runs ask them to); nothing run-specific goes in, so
+    // that the comment is updated in place across pushes. No labels: the step's one comment, as before.
+    const labelled = Object.entries(userLabels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const commentLeg = labelled.length > 0
+        ? (0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(labelled)).digest('hex').slice(0, 12)
+        : undefined;
+    return { spec, secrets, stepTag, commentLeg };
+}
+function makeStepTag(env, fingerprint) {
+    return stepTag({
+        repository: env.GITHUB_REPOSITORY,
+        workflow: env.GITHUB_WORKFLOW,
+        runId: env.GITHUB_RUN_ID,
+        attempt: runAttempt(env),
+        job: env.GITHUB_JOB,
+        action: env.GITHUB_ACTION
+    }, fingerprint);
+}
+function runAttempt(env) {
+    const attempt = Number(env.GITHUB_RUN_ATTEMPT);
+    return Number.isSafeInteger(attempt) && attempt >= 1 ? attempt : 1;
+}
+/** Builds and validates the settings; throws InputError on the first problem. */
+function readSettings(read, context) {
+    const token = read_readToken(read);
+    const apiUrl = read_readApiUrl(read, context.env);
+    const followTask = readFollowTask(read);
+    const created = followTask === undefined ? readTaskSpec(read, context) : undefined;
+    const githubToken = read(constants_Input.GithubToken);
+    const wait = read_readBoolean(read, constants_Input.Wait, true);
+    const cache = readCache(read, followTask !== undefined, wait);
+    const timeoutMs = readDuration(read, constants_Input.Timeout, LONGEST_TIMEOUT);
+    const collectHandedOff = followTask === HANDED_OFF_SELECTOR;
+    const longRun = readLongRun(read, context.env, {
+        wait,
+        timeoutMs,
+        creating: created !== undefined,
+        selector: collectHandedOff,
+        results: read(constants_Input.Results) !== '',
+        tagCount: created?.spec.tags.length ?? 0
+    });
+    return {
+        token,
+        apiUrl,
+        task: created && withLongRun(created.spec, longRun),
+        followTask,
+        secrets: [token, ...(created?.secrets ?? []), ...(githubToken ? [githubToken] : [])],
+        wait,
+        timeoutMs,
+        abortOnCancel: read_readBoolean(read, constants_Input.AbortOnCancel, true),
+        streamLogs: read_readBoolean(read, constants_Input.StreamLogs, true),
+        summary: read_readBoolean(read, constants_Input.Summary, true),
+        pollFloorMs: readDuration(read, constants_Input.PollInterval, LONGEST_POLL_INTERVAL) ?? 0,
+        prComment: read_readBoolean(read, constants_Input.PrComment, false),
+        commentLeg: created?.commentLeg,
+        githubToken,
+        rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
+        files: readFiles(read, context.env, followTask !== undefined, cache !== undefined),
+        cache,
+        forks: readForkSettings(read),
+        maxCredits: readMaxCredits(read, wait),
+        infrastructureRetries: readWholeNumber(read, constants_Input.InfrastructureRetries, 0, MOST_INFRASTRUCTURE_RETRIES) ?? 1,
+        handOff: longRun.handOff,
+        snapshotIntervalMs: longRun.snapshotIntervalMs,
+        collectHandedOff: collectHandedOff
+            ? { deleteCollected: read_readBoolean(read, constants_Input.AutoDelete, false) }
+            : undefined
+    };
+}
+/** The task as long runs change it: the hand-off tag, and results uploaded at a cancel with snapshots. */
+function withLongRun(spec, longRun) {
+    const tag = longRun.handOffTag;
+    return {
+        ...spec,
+        tags: tag ? [...spec.tags, tag] : spec.tags,
+        ...(longRun.snapshotIntervalMs !== undefined && { uploadResultsOnCancellation: true })
+    };
+}
+function readFiles(read, env, following, cached) {
+    const resources = read(constants_Input.Resources) || undefined;
+    const results = read(constants_Input.Results) || undefined;
+    const include = read(constants_Input.ResultsInclude) || undefined;
+    const exclude = read(constants_Input.ResultsExclude) || undefined;
+    if (resources !== undefined && following) {
+        throw new InputError(constants_Input.Resources, "cannot be used with 'task': the task already exists with its own resources");
+    }
+    if (results === undefined) {
+        const alone = include !== undefined ? constants_Input.ResultsInclude : exclude !== undefined ? constants_Input.ResultsExclude : undefined;
+        if (alone)
+            throw new InputError(alone, "filters the files brought back to 'results', which is not set; set results: out");
+    }
+    // The cache lives in storage: a step with neither resources nor results still reaches it.
+    if (resources === undefined && results === undefined && !cached)
+        return undefined;
+    const filters = fromStorage(() => validateResultFilters({ include, exclude }));
+    return {
+        workspace: env.GITHUB_WORKSPACE || process.cwd(),
+        resources,
+        results,
+        resultsWhitelist: filters.resultsWhitelist,
+        resultsBlacklist: filters.resultsBlacklist,
+        keepResults: read_readBoolean(read, constants_Input.KeepResults, false),
+        resultsIncomplete: readResultsIncomplete(read)
+    };
+}
+function readPostSettings(read, env) {
+    return {
+        token: readToken(read),
+        apiUrl: readApiUrl(read, env),
+        abortOnCancel: readBoolean(read, Input.AbortOnCancel, true)
+    };
+}
+/**
+ * The settings from the runner's inputs, secrets registered first (the token even before anything is checked);
+ * undefined, with the step failed, when an input is wrong.
+ */
+function readInputs(io, env, randomHex) {
+    const rawToken = io.getInput(constants_Input.Token);
+    if (rawToken !== '')
+        io.setSecret(rawToken);
+    try {
+        const settings = readSettings(name => io.getInput(name), {
+            env,
+            randomHex,
+            trace: { labels: traceLabels(readRunContext(env)), tag: TRACE_TAG }
+        });
+        for (const secret of settings.secrets)
+            if (secret !== rawToken)
+                io.setSecret(secret);
+        return settings;
+    }
+    catch (error) {
+        io.setFailed(error instanceof InputError ? error.message : `Invalid inputs: ${words_errorMessage(error)}`);
+        return undefined;
+    }
+}
+/** Runs a check of the storage side, its StorageInputError becoming the InputError of the same input. */
+function fromStorage(check) {
+    try {
+        return check();
+    }
+    catch (error) {
+        if (error instanceof errors/* StorageInputError */.MD)
+            throw new InputError(error.input, error.detail);
+        throw error;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/storage/connect.ts
@@ -36915,2029 +37362,6 @@ function decodeKept(value) {
     return pointers;
 }
 
-;// CONCATENATED MODULE: ./src/task/start.ts
-/**
- * The task the step follows: created from the inputs (exactly once, the shortname saved first so that nothing can
- * be left running unseen), or an existing one found by uuid or shortname (`task` input).
- */
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-function taskUrl(uuid) {
-    return `${TASQ_TASK_URL}${uuid}`;
-}
-/** Outputs and state written now still count if the step is cancelled or fails later. */
-function announce(io, uuid) {
-    io.setOutput(Output.TaskUuid, uuid);
-    io.setOutput(Output.TaskUrl, taskUrl(uuid));
-    io.saveState(State.TaskUuid, uuid);
-}
-async function createTask(spec, settings, context, files) {
-    const { io } = context;
-    const body = { ...buildCreateBody(spec, context.only), ...files?.body, shortname: spec.shortname };
-    if (context.only && context.keptLabel)
-        body.labels = { ...body.labels, [KEPT_LABEL]: context.keptLabel };
-    const intervals = context.only ?? spec.instances.intervals;
-    const listed = context.only !== undefined || spec.instances.kind === 'range';
-    const instances = `${plural(countIds(intervals), 'instance')}${listed ? ` (${formatRanges(intervals)})` : ''}`;
-    const where = spec.pool ? `pool ${spec.pool}` : `profile ${spec.profile ?? ''}`;
-    io.info(`Creating Qarnot task "${oneLine(spec.name)}" (${spec.shortname}): ${instances}, ${where}, at ${redactUrl(settings.apiUrl)}`);
-    io.debug(`Create body: ${JSON.stringify(redactCreateBody(body, SECRET_CONSTANT_PREFIX))}`);
-    // Before the create is sent: if this process dies now, the post step finds the task by its shortname.
-    io.saveState(State.Shortname, spec.shortname);
-    let submission;
-    try {
-        submission = await submitTask({
-            client: context.client.with({ signal: context.stop }),
-            body,
-            clock: context.clock,
-            stop: context.stop,
-            log: logLine(io)
-        }, context.hurried);
-    }
-    catch (error) {
-        // A range the action built is never the user's fault: compute everything instead (nothing was created).
-        if (!context.only || !refusesRangeLength(error))
-            throw error;
-        const widened = `Qarnot refused the range of the instances to compute again (${formatRanges(context.only).length} characters, range-length), so every instance is computed`;
-        io.warning(`${widened}.`);
-        return { ...(await createTask(spec, settings, { ...context, only: undefined }, files)), widened };
-    }
-    announce(io, submission.uuid);
-    io.info(`Task ${submission.uuid} created${submission.adopted ? ' (found by its shortname)' : ''}: ${taskUrl(submission.uuid)}`);
-    return { uuid: submission.uuid, name: spec.name, requested: intervals };
-}
-/** Thrown when a found task cannot be followed as it is. */
-class UnfollowableTaskError extends Error {
-}
-async function findTask(id, context) {
-    const { io } = context;
-    const task = await context.client.with({ signal: context.stop }).getTask(id);
-    const requested = taskIntervals(task);
-    const count = countIds(requested);
-    if (count > LIMITS.instances) {
-        throw new UnfollowableTaskError(`Task ${task.uuid} has ${count} instances; the action follows at most ${LIMITS.instances} per task.`);
-    }
-    announce(io, task.uuid);
-    const name = typeof task.name === 'string' ? task.name : '';
-    io.info(`Following existing task ${task.uuid} ("${oneLine(name)}", ${task.state}): ${taskUrl(task.uuid)}`);
-    return { uuid: task.uuid, name, requested, initial: task };
-}
-/** Submit (or find) the task, its files staged first; never throws for what the API or storage answers. */
-async function startTask(settings, context, prepared) {
-    const { io, stop } = context;
-    let storage;
-    let staged;
-    let cache;
-    let only = context.only;
-    try {
-        if (prepared)
-            storage = await openStorage(context.client.with({ signal: stop }), prepared, context.env, settings.token, stop);
-        if (prepared && storage && settings.task)
-            staged = await stageFiles(storage, prepared, settings.task.shortname, stop);
-        if (settings.task && settings.cache && storage && prepared) {
-            const wanted = expandIds(context.only ?? settings.task.instances.intervals);
-            cache = await lookUp(settings.task, settings, context, { storage, prepared, staged, wanted });
-            const misses = wanted.filter(id => !cache?.hits.has(id));
-            if (misses.length === 0)
-                return { allCached: true, storage, staged, cache };
-            if (cache.hits.size > 0)
-                only = idsToIntervals(misses);
-        }
-        const task = settings.task
-            ? await createTask(settings.task, settings, { ...context, only }, staged)
-            : await findTask(settings.followTask ?? '', context);
-        // Qarnot refused the range of the misses: every instance is computed, and the hits are not used.
-        if (task.widened && cache && cache.hits.size > 0)
-            cache = { ...cache, hits: new Map() };
-        return { task, storage, staged, cache };
-    }
-    catch (error) {
-        if (error instanceof SubmitStoppedError || stop.aborted) {
-            // The task an interrupted create made and aborted, if one was found: the post step checks it again.
-            const uuid = error instanceof SubmitStoppedError ? error.uuid : undefined;
-            if (uuid)
-                io.saveState(State.TaskUuid, uuid);
-            return { stopped: true, task: uuid ? { uuid, name: '', requested: [] } : undefined, storage, cache };
-        }
-        // A plain refusal made nothing: the post step has nothing to look for.
-        if (!mayHaveCreated(error))
-            io.saveState(State.TaskEnded, 'true');
-        return { refusal: refusalMessage(error, settings), storage, cache };
-    }
-}
-/** The cache looked up, before the create: hits made whole, outputs in a folder of their own until followed. */
-function lookUp(spec, settings, context, files) {
-    const { storage, prepared, staged, wanted } = files;
-    const logs = (0,external_node_path_.join)(context.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'qarnot-logs');
-    (0,external_node_fs_.mkdirSync)(logs, { recursive: true });
-    return lookUpCache({
-        cache: settings.cache,
-        spec,
-        token: settings.token,
-        store: storage.store,
-        bucket: resourceBucketName(storage.naming),
-        resourcesTree: staged?.tree,
-        results: prepared.resultsDir !== undefined && prepared.resultsPrefix !== undefined
-            ? {
-                directory: prepared.resultsDir,
-                workspace: prepared.settings.workspace,
-                prefix: prepared.resultsPrefix
-            }
-            : undefined,
-        resultsWhitelist: staged?.body.resultsWhitelist,
-        resultsBlacklist: staged?.body.resultsBlacklist,
-        wanted,
-        stagingDir: (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(logs, 'cache-')),
-        fetch: context.registryFetch ?? fetch,
-        signal: context.stop
-    });
-}
-function refusalMessage(error, settings) {
-    if (error instanceof UnfollowableTaskError || error instanceof InputError)
-        return error.message;
-    if (error instanceof errors/* StoreError */.AD && isQuotaRefusal(error.code))
-        return explainQuotaRefusal(error.code);
-    if (rootIsStorage(error))
-        return `Qarnot storage failed while the resources were sent (${words_errorMessage(error)}); no task was created.`;
-    return explainError(error, settings.apiUrl);
-}
-const rootIsStorage = (error) => error instanceof errors/* StoreError */.AD;
-/** A 400 naming the `range-length` field (docs/qarnot-api.md §6). */
-function refusesRangeLength(error) {
-    const root = rootError(error);
-    return (root instanceof QarnotApiError &&
-        root.status === 400 &&
-        invalidFields(root.apiMessage).some(field => field.toLowerCase() === 'range-length'));
-}
-
-;// CONCATENATED MODULE: ./src/report/model.ts
-/** Reads nothing: a step that followed no task has no output. */
-const NO_OUTPUT = {
-    tail: () => ({ text: '', totalBytes: 0 }),
-    head: () => ({ text: '', totalBytes: 0 })
-};
-
-;// CONCATENATED MODULE: ./src/report/grouping.ts
-/** Grouping instance ids under a key (a state, an error), in first-seen order. Pure. */
-function groupIds(items, keyOf) {
-    const groups = new Map();
-    for (const item of items) {
-        const key = keyOf(item);
-        const ids = groups.get(key);
-        if (ids)
-            ids.push(item.id);
-        else
-            groups.set(key, [item.id]);
-    }
-    return groups;
-}
-
-;// CONCATENATED MODULE: ./src/report/failure-message.ts
-/** The one message given to setFailed: which instances failed (as ranges) and their errors. Pure. */
-
-
-/** Annotations are cut at 4 KiB; stay well under. */
-const MAX_LENGTH = 3000;
-function failureMessage(taskLabel, verdict) {
-    const failed = verdict.instances.filter(instance => instance.state !== 'Success');
-    const byError = groupIds(failed, instance => {
-        const what = instance.state === 'Failure'
-            ? 'failed'
-            : instance.state === 'Cancelled'
-                ? 'cancelled'
-                : 'never completed';
-        const own = instance.error && !['cancelled', 'never completed'].includes(instance.error);
-        return own ? `${what}: ${instance.error}` : what;
-    });
-    const groups = [...byError.entries()]
-        .sort((a, b) => b[1].length - a[1].length)
-        .map(([what, ids]) => `instance${ids.length > 1 ? 's' : ''} ${formatIds(ids)} ${what}`);
-    const parts = [...groups];
-    if (verdict.taskErrors.length > 0)
-        parts.push(`task errors: ${verdict.taskErrors.join('; ')}`);
-    if (parts.length === 0)
-        parts.push(...verdict.reasons);
-    let message = `${taskLabel} ended in state ${verdict.state}: ${parts.join('; ')}`;
-    if (message.length > MAX_LENGTH)
-        message = `${message.slice(0, MAX_LENGTH)}... (see the job summary)`;
-    return message;
-}
-
-;// CONCATENATED MODULE: ./src/report/outcome.ts
-/**
- * What came of the step, and how to say it: one pure function decides the outcome from how the step ended and
- * the verdict, one builds the title (summary, pull-request comment) and the headline (log, failure message).
- */
-
-
-
-
-
-/**
- * `resultsMissing`: result files the task made that did not come back, counted only when `results-incomplete` is
- * `fail`: a step that would succeed fails with `results-incomplete` instead.
- */
-function decideOutcome(ending, verdict, resultsMissing = 0) {
-    const outcome = outcomeOfTask(ending, verdict);
-    return outcome === Outcome.Success && resultsMissing > 0 ? Outcome.ResultsIncomplete : outcome;
-}
-function outcomeOfTask(ending, verdict) {
-    switch (ending.kind) {
-        case 'submitted':
-            return Outcome.Submitted;
-        case 'not-created':
-            return Outcome.Failure;
-        case 'stopped-creating':
-            return ending.timedOut ? Outcome.TimedOut : Outcome.Cancelled;
-        case 'nothing-to-rerun':
-            return verdict?.passed === false ? Outcome.Failure : Outcome.Success;
-        case 'followed':
-            if (ending.ending === 'stopped')
-                return Outcome.Cancelled;
-            if (ending.ending === 'timeout')
-                return Outcome.TimedOut;
-            if (ending.ending === 'lost' || !verdict)
-                return Outcome.Failure;
-            if (verdict.passed)
-                return Outcome.Success;
-            return verdict.state === 'Cancelled' ? Outcome.Cancelled : Outcome.Failure;
-    }
-}
-function title(facts) {
-    const { outcome, verdict, ending } = facts;
-    const total = verdict?.instances.length ?? 0;
-    switch (outcome) {
-        case Outcome.Success:
-            return `✅ Qarnot task succeeded: ${total}/${plural(total, 'instance')}`;
-        case Outcome.Submitted:
-            return '📤 Qarnot task submitted';
-        case Outcome.ResultsIncomplete:
-            return `❌ Qarnot task succeeded (${total}/${plural(total, 'instance')}), but not every result file came back`;
-        case Outcome.TimedOut:
-            return ending.kind === 'stopped-creating'
-                ? '⏱️ Timeout reached before the Qarnot task ran'
-                : '⏱️ Qarnot task aborted after the timeout';
-        case Outcome.Cancelled:
-            return ending.kind === 'followed' && ending.leftRunning
-                ? '⛔ Step cancelled: the Qarnot task was left running'
-                : '⛔ Qarnot task cancelled';
-        default:
-            if (ending.kind === 'not-created')
-                return '❌ Qarnot task not created';
-            if (ending.kind === 'followed' && ending.ending === 'lost')
-                return '❌ Qarnot task could not be followed';
-            return `❌ Qarnot task failed: ${verdict?.failedIds.length ?? 0} of ${plural(total, 'instance')} did not succeed`;
-    }
-}
-function headline(facts) {
-    const { outcome, verdict, ending } = facts;
-    const label = facts.uuid ? `Qarnot task ${facts.uuid}` : 'The Qarnot task';
-    const state = verdict?.state ?? 'Unknown';
-    if (ending.kind === 'not-created')
-        return ending.message;
-    if (ending.kind === 'submitted')
-        return `${label} was submitted; wait is false, so this step does not follow it.`;
-    if (ending.kind === 'nothing-to-rerun' && ending.cached) {
-        const total = verdict?.instances.length ?? 0;
-        const from = ending.cached === total
-            ? 'came from the cache'
-            : `came from the cache (${ending.cached}) or an earlier attempt of this step`;
-        return `Every instance ${from}: ${plural(total, 'instance')}, nothing computed.`;
-    }
-    if (ending.kind === 'nothing-to-rerun') {
-        return `Every instance succeeded in an earlier attempt of this step: ${plural(verdict?.instances.length ?? 0, 'instance')}, nothing computed again.`;
-    }
-    if (ending.kind === 'stopped-creating' && ending.timedOut) {
-        const made = facts.uuid ? `; ${label} was aborted` : '; no task was created';
-        return `The timeout of ${formatDuration(facts.timeoutMs ?? 0)} passed before the task could be created${made}.`;
-    }
-    if (ending.kind === 'stopped-creating') {
-        return `The step was cancelled while creating the task${facts.uuid ? `; ${label} was aborted` : ''}.`;
-    }
-    if (ending.leftRunning)
-        return `The step was cancelled; ${label} was left running (abort-on-cancel: false).`;
-    if (outcome === Outcome.Success)
-        return `${label} succeeded: ${plural(verdict?.instances.length ?? 0, 'instance')}.`;
-    if (outcome === Outcome.ResultsIncomplete)
-        return resultsHeadline(label, facts.results);
-    if (outcome === Outcome.TimedOut) {
-        return `${label} ${abortedOrAsked(state)} after the timeout of ${formatDuration(facts.timeoutMs ?? 0)} (state ${state}).`;
-    }
-    if (ending.ending === 'stopped')
-        return `The step was cancelled; ${label} ${abortedOrAsked(state)} (state ${state}).`;
-    if (ending.ending === 'lost')
-        return `${label} could no longer be followed and ${abortedOrAsked(state)}: ${(ending.message ?? 'no answer').replace(/\.$/, '')}.`;
-    return verdict ? failureMessage(label, verdict) : `${label} ended in state ${state}.`;
-}
-/** The task succeeded; what did not come back, the first named, the rest counted. */
-function resultsHeadline(label, results) {
-    const missing = results?.missing ?? [];
-    const first = (missing[0] ?? 'some of them could not be brought back').replace(/\.$/, '');
-    const more = missing.length > 1 ? ` (and ${plural(missing.length - 1, 'more problem')}: see the notes)` : '';
-    return `${label} succeeded, but not every result file came back into ${results?.directory ?? 'the results folder'}: ${first}${more}. Set results-incomplete: warn to pass anyway.`;
-}
-/** "was aborted" once the task was seen in a final state; until then only the abort is known to be asked for. */
-function abortedOrAsked(state) {
-    return isFinalState(state) ? 'was aborted' : 'was asked to abort (the post step checks it again)';
-}
-function describeOutcome(facts) {
-    return { title: title(facts), headline: headline(facts) };
-}
-
-;// CONCATENATED MODULE: ./src/report/assemble.ts
-
-
-
-
-
-
-/** The verdict over the whole request: this attempt's task, and what a re-run kept from earlier ones. */
-function verdictOf({ task, followed, kept }) {
-    const computed = followed && task ? decideVerdict(followed.task, task.requested) : undefined;
-    return kept && kept.instances.length > 0 ? mergeVerdicts(computed, kept.instances) : computed;
-}
-function assembleReport(settings, happened) {
-    const { ending, task, followed, elapsedMs } = happened;
-    const verdict = verdictOf(happened);
-    const files = followed?.files ?? happened.files;
-    const planned = happened.plan ? describePlan(happened.plan) : undefined;
-    const missing = settings.files?.resultsIncomplete === 'warn' ? [] : (happened.results?.missing ?? []);
-    const outcome = decideOutcome(ending, verdict, missing.length);
-    const wording = describeOutcome({
-        ending,
-        outcome,
-        verdict,
-        uuid: task?.uuid,
-        timeoutMs: settings.timeoutMs,
-        results: { directory: settings.files?.results ?? '', missing }
-    });
-    const unexpected = verdict ? describeUnexpected(verdict) : '';
-    const empty = noResultsNote(happened, verdict, settings);
-    return {
-        outcome,
-        ...wording,
-        task: task
-            ? { uuid: task.uuid, url: taskUrl(task.uuid), name: task.name || settings.task?.name || '' }
-            : undefined,
-        state: followed?.task?.state ?? (ending.kind === 'submitted' ? 'Submitted' : (verdict?.state ?? 'Unknown')),
-        verdict,
-        keptIds: happened.kept?.instances.map(instance => instance.id),
-        requestedCount: settings.task?.instances.count,
-        outputs: files ?? NO_OUTPUT,
-        logsDir: files?.dir,
-        resultsDir: happened.results?.stats ? happened.results.directory : undefined,
-        elapsedMs,
-        notes: [
-            ...(planned ? [planned] : []),
-            ...(happened.kept?.notes ?? []),
-            ...(happened.results?.notes ?? []),
-            ...(empty ? [empty] : []),
-            ...(followed?.output.notes ?? []),
-            ...(unexpected ? [unexpected] : [])
-        ],
-        cost: happened.cost,
-        files: filesOf(happened, settings, empty),
-        timeline: followed?.timeline,
-        ...(happened.cache && { cache: happened.cache })
-    };
-}
-/**
- * When `results` is set and instances succeeded but not one file came back: most likely the filter did not match
- * (Qarnot does not document what resultsWhitelist is tested on), or the command wrote elsewhere.
- */
-function noResultsNote(happened, verdict, settings) {
-    const { results } = happened;
-    const folder = settings.files?.results;
-    // Instances from the cache had their files placed before the task: they are not what came back.
-    const cached = new Set(happened.cache?.hitIds ?? []);
-    const succeeded = verdict?.instances.filter(i => i.state === 'Success' && !cached.has(i.id)).length ?? 0;
-    if (!folder || !results?.stats || results.stats.files > 0 || results.incomplete || succeeded === 0)
-        return undefined;
-    const filter = settings.files?.resultsWhitelist
-        ? `results-include (${JSON.stringify(settings.files.resultsWhitelist)})`
-        : 'the results filter the action sets';
-    return `No result file came back into ${folder}, though ${plural(succeeded, 'instance')} succeeded. Likely causes: the command wrote nothing under ${folder}/ in its working directory ($TASK_PATH), or ${filter} did not match the paths Qarnot tests it on (Qarnot does not document them: relative to $TASK_PATH, or absolute).`;
-}
-function filesOf({ staged, results }, settings, empty) {
-    if (!staged && !results)
-        return undefined;
-    const directory = settings.files?.results;
-    return {
-        staged: staged && {
-            files: staged.files,
-            bytes: staged.bytes,
-            bytesSent: staged.bytesSent,
-            ms: staged.ms
-        },
-        results: results && directory !== undefined
-            ? {
-                directory,
-                files: results.stats?.files ?? 0,
-                bytes: results.stats?.bytes ?? 0,
-                ms: results.stats?.ms ?? 0,
-                incomplete: results.incomplete,
-                ...(empty && { empty })
-            }
-            : undefined
-    };
-}
-
-;// CONCATENATED MODULE: ./src/report/text.ts
-/** Text helpers for GitHub-facing rendering. Pure. */
-/** Escapes task output for HTML in Markdown; the summary does not escape anything by itself. */
-function escapeHtml(text) {
-    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-/**
- * Text safe inside one Markdown table cell (or one line of Markdown): HTML escaped, line breaks of every kind
- * folded, and Markdown's own characters escaped, so that `![t](url)` stays text rather than an image or a link.
- */
-function tableCell(text) {
-    return (escapeHtml(text)
-        // eslint-disable-next-line no-control-regex
-        .replace(/[\r\n\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')
-        .replace(/[\\`*_[\]|~]/g, character => `\\${character}`)
-        // A mention or an issue reference in task text must not notify anyone or link (the PR comment renders them).
-        // Only where a word starts: an `@` or `#` inside a URL, a digest or a path stays as it is.
-        .replace(/(^|[\s(])([@#])(?=[\w-])/g, '$1$2\u2060'));
-}
-/** Text as a list item's content: also no heading, quote or list marker where the item begins. */
-function listText(text) {
-    return tableCell(text.trimStart()).replace(/^(\s*)([#>+=-]|\d+[.)])/, (_, space, marker) => `${space}${marker.replace(/([#>+=.)-])$/, '\\$1')}`);
-}
-/** Text as an inline code span, whatever backticks it holds (backslash escapes do not work inside one). */
-function codeSpan(text) {
-    // eslint-disable-next-line no-control-regex
-    const flat = text.replace(/[\r\n\u0000-\u001f\u007f\u2028\u2029]+/g, ' ');
-    const longest = Math.max(0, ...(flat.match(/`+/g) ?? []).map(run => run.length));
-    const fence = '`'.repeat(longest + 1);
-    const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
-    return `${fence}${pad}${flat}${pad}${fence}`;
-}
-function utf8Bytes(text) {
-    return Buffer.byteLength(text, 'utf8');
-}
-/** `42.0 s`, `3 min 5 s`, `2 h 10 min`; `""` for a time the API did not give (never NaN). */
-function formatSeconds(seconds) {
-    if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0)
-        return '';
-    if (seconds < 9.95)
-        return `${seconds.toFixed(1)} s`;
-    // Rounded first, so that 59.6 s is "1 min 0 s", not "60 s", and 119.7 s is "2 min 0 s", not "1 min 60 s".
-    const whole = Math.round(seconds);
-    if (whole < 60)
-        return `${whole} s`;
-    const minutes = Math.floor(whole / 60);
-    if (minutes < 60)
-        return `${minutes} min ${whole % 60} s`;
-    return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
-}
-
-;// CONCATENATED MODULE: ./src/report/pictures.ts
-/**
- * Pictures of a finished task for the job summary, as Mermaid blocks GitHub draws (```mermaid) with a few lines of
- * figures beside them. Pure: from the verdict's instances and the polling timeline, to Markdown.
- *
- * - How long instances took: a histogram of wall times (`xychart-beta`), with round bin edges, the instances that did
- *   not succeed drawn over the others, and the stragglers and the slowest few named in text beside it.
- * - When they ran (up to `ganttMaxInstances`): a `gantt` of each instance from the times polling saw, never made up.
- * - Where the time went at task level: queued, running, uploading results, in one line of figures.
- * - Peak memory: the median and the largest, with its instance, to right-size `hardware`.
- *
- * Nothing the task controls reaches the Mermaid source: it is made of this module's words and of numbers (instance
- * ids, counts, times). Whatever the instance count, the Markdown stays within a few KB (PICTURES_MAX_BYTES).
- */
-
-
-/** The Markdown never grows past this, whatever the instance count (tests hold it to that). */
-const PICTURES_MAX_BYTES = 12 * 1024;
-const DEFAULT_GANTT_MAX = 50;
-const DEFAULT_SLOWEST = 5;
-const DEFAULT_MAX_BINS = 20;
-/** Fewer instances with a wall time than this: no histogram (the figures say it all). */
-const HISTOGRAM_MIN_INSTANCES = 10;
-/** Fewer reference instances than this: no straggler is named. */
-const STRAGGLER_MIN_INSTANCES = 3;
-/** Straggler ids are listed up to this many characters of ranges. */
-const STRAGGLER_IDS_CHARS = 300;
-/** Up to this many instances, the timeline is open; above, folded in <details>. */
-const GANTT_OPEN_MAX = 12;
-/** MAD to standard deviation for normally distributed data. */
-const MAD_TO_SIGMA = 1.4826;
-// ---------------------------------------------------------------------------------------------------- numbers
-function sortedOf(values) {
-    return Float64Array.from(values).sort();
-}
-/** The median of sorted values (undefined for none). */
-function median(sorted) {
-    const n = sorted.length;
-    if (n === 0)
-        return undefined;
-    const middle = n >> 1;
-    return n % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-/**
- * Durations as the summary writes them (`42 s`, `3 min 5 s`), rounded first so that 59.7 s never shows as `60 s`
- * or `1 min 60 s`, with two significant digits below a second, and no `0 s` or `0 min` tail.
- */
-function duration(seconds) {
-    if (seconds < 1)
-        return `${Number(Math.max(0, seconds).toPrecision(2))} s`;
-    const rounded = seconds < 10 ? Math.round(seconds * 10) / 10 : Math.round(seconds);
-    return formatSeconds(rounded).replace(/ 0 (?:s|min)$/, '');
-}
-function megabytes(mb) {
-    return mb < 1024 ? `${Math.round(mb)} MB` : `${(mb / 1024).toFixed(mb < 10 * 1024 ? 1 : 0)} GB`;
-}
-/** Ids as ranges, cut at `maxChars` on a comma with `…` (they can be many). */
-function idList(ids, maxChars = STRAGGLER_IDS_CHARS) {
-    const text = formatIds(ids).replace(/,/g, ', ');
-    return text.length <= maxChars ? text : `${text.slice(0, text.lastIndexOf(',', maxChars))}, …`;
-}
-/** `1 instance`, `3,000 instances`. */
-function instancesWord(count) {
-    return `${count.toLocaleString('en-US')} ${count === 1 ? 'instance' : 'instances'}`;
-}
-/**
- * The straggler rule. Reference: the instances that succeeded, when at least 3 have a wall time (a failure is
- * often fast and would drag the median down), else every instance with one. With m its median wall time and MAD
- * its median absolute deviation, an instance (of any state) is a straggler when
- *
- *     wall > m + max(m, 3 × 1.4826 × MAD, 1 s)
- *
- * that is: more than twice the median, more than 3 robust standard deviations above it (which keeps a naturally
- * spread task quiet), and at least a second above it (which keeps tiny tasks quiet). Needs 3 reference instances.
- */
-function stragglerThreshold(referenceSorted) {
-    if (referenceSorted.length < STRAGGLER_MIN_INSTANCES)
-        return undefined;
-    const m = median(referenceSorted) ?? 0;
-    const mad = median(sortedOf(Array.from(referenceSorted, v => Math.abs(v - m)))) ?? 0;
-    return m + Math.max(m, 3 * MAD_TO_SIGMA * mad, 1);
-}
-function hasWallTime(i) {
-    return i.wallTimeSec !== undefined && Number.isFinite(i.wallTimeSec) && i.wallTimeSec >= 0;
-}
-function wallTimeStats(instances, slowestShown = DEFAULT_SLOWEST) {
-    const timed = instances.filter(hasWallTime);
-    if (timed.length === 0)
-        return undefined;
-    const succeeded = timed.filter(i => i.state === 'Success');
-    const reference = succeeded.length >= STRAGGLER_MIN_INSTANCES ? 'succeeded' : 'all';
-    const sorted = sortedOf((reference === 'succeeded' ? succeeded : timed).map(i => i.wallTimeSec));
-    const m = median(sorted) ?? 0;
-    const threshold = stragglerThreshold(sorted);
-    const slowestFirst = [...timed].sort((a, b) => b.wallTimeSec - a.wallTimeSec || a.id - b.id);
-    return {
-        count: timed.length,
-        medianSec: m,
-        madSec: median(sortedOf(Array.from(sorted, v => Math.abs(v - m)))) ?? 0,
-        stragglerAboveSec: threshold,
-        reference,
-        stragglers: threshold === undefined ? [] : slowestFirst.filter(i => i.wallTimeSec > threshold),
-        slowest: slowestFirst.slice(0, slowestShown)
-    };
-}
-/** Bin widths in seconds that read well on a time axis. */
-const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
-/** The smallest round width at least `raw`: 1-2-5 below a second, time-friendly steps above, whole days beyond. */
-function niceWidth(raw) {
-    if (!(raw > 0))
-        return 1;
-    if (raw < 1) {
-        const decade = 10 ** Math.floor(Math.log10(raw));
-        return [1, 2, 2.5, 5, 10].map(f => f * decade).find(w => w >= raw * (1 - 1e-9)) ?? 1;
-    }
-    return TIME_STEPS.find(w => w >= raw) ?? Math.ceil(raw / 86400) * 86400;
-}
-/** Sturges' rule: log2(n) + 1 bins, at least 1. */
-function targetBins(n) {
-    return Math.max(1, Math.ceil(Math.log2(Math.max(1, n))) + 1);
-}
-/**
- * Bins wall times with round edges. The width comes from Sturges' bin count over the range of the usual values
- * (the non-stragglers: up to `usualMaxSec`), so that one slow instance does not squash the rest into a bar. The
- * bins cover the usual values; whatever lies beyond (the stragglers), or beyond `maxBins`, goes in one more,
- * open-ended bin (`300+`), rather than in a row of empty ones.
- */
-function binWallTimes(values, usualMaxSec, maxBins = DEFAULT_MAX_BINS) {
-    const sorted = sortedOf(values.map(v => v.wallTimeSec));
-    const min = sorted[0] ?? 0;
-    const max = sorted[sorted.length - 1] ?? 0;
-    const target = Math.min(targetBins(values.length), maxBins);
-    const spread = Math.min(usualMaxSec, max) - min;
-    const width = niceWidth(spread > 0 ? spread / target : Math.max(min * 0.1, 0.1));
-    const low = Math.floor(min / width + 1e-9) * width;
-    const binsTo = (value) => Math.floor((value - low) / width + 1e-9) + 1;
-    const needed = binsTo(max);
-    const usual = Math.min(binsTo(Math.min(usualMaxSec, max)), Math.max(1, maxBins - 1));
-    const bins = needed <= usual ? needed : usual + 1;
-    const overflow = needed > bins;
-    const counts = new Array(bins).fill(0);
-    const failedCounts = new Array(bins).fill(0);
-    for (const { wallTimeSec, failed } of values) {
-        const index = Math.min(bins - 1, Math.max(0, Math.floor((wallTimeSec - low) / width + 1e-9)));
-        counts[index]++;
-        if (failed)
-            failedCounts[index]++;
-    }
-    const edges = Array.from({ length: bins + 1 }, (_, i) => low + i * width);
-    const unit = width >= 3600 && width % 3600 === 0 ? 'h' : width >= 60 && width % 60 === 0 ? 'min' : 's';
-    return { edges, counts, failedCounts, overflow, unit, widthSec: width };
-}
-const UNIT_SECONDS = { s: 1, min: 60, h: 3600 };
-function edgeLabel(seconds, unit) {
-    const value = seconds / UNIT_SECONDS[unit];
-    return String(Number(value.toPrecision(6)));
-}
-/**
- * The x-axis labels: each bar's lower edge (`15`), and `300+` for an open-ended last bar. Ranges (`15-30`) would
- * read better but overlap once there are more than a dozen bars: Mermaid neither rotates nor thins them.
- */
-function binLabels(histogram) {
-    const { edges, unit, overflow } = histogram;
-    return histogram.counts.map((_, i) => `${edgeLabel(edges[i], unit)}${overflow && i === histogram.counts.length - 1 ? '+' : ''}`);
-}
-/** A round top for the count axis, at least 10 so that its ticks are whole numbers. */
-function countAxisTop(maxCount) {
-    if (maxCount <= 10)
-        return 10;
-    const step = niceWidthCount(maxCount / 5);
-    return Math.ceil(maxCount / step) * step;
-}
-function niceWidthCount(raw) {
-    const decade = 10 ** Math.floor(Math.log10(raw));
-    return [1, 2, 5, 10].map(f => f * decade).find(w => w >= raw) ?? raw;
-}
-/** The chart's height in Mermaid's units (its width is Mermaid's 700), and what Mermaid takes from it. */
-const CHART_HEIGHT = 300;
-/** Below the plot: the x axis's labels, ticks and title (Mermaid's defaults). Above and below: half a label. */
-const X_AXIS_HEIGHT = 60;
-const LABEL_HALF_HEIGHT = 8;
-/** How far below the baseline an empty bar is pushed, so that it is not drawn. */
-const EMPTY_BAR_MARGIN = 3;
-/**
- * The bottom of the count axis. Mermaid draws bars from the bottom of the plot, which it leaves half a tick label
- * below the axis's lowest value: with an axis from 0, an empty bin shows as a stub of about 8 px, like a count.
- * Starting the axis a little above 0 puts 0 just below the plot, where an empty bar has a negative height and is not
- * drawn, and every other bar keeps its height within a pixel or two. Rounded, so the source stays readable.
- */
-function countAxisBottom(top) {
-    const plot = CHART_HEIGHT - X_AXIS_HEIGHT - 2 * LABEL_HALF_HEIGHT;
-    const below = LABEL_HALF_HEIGHT + EMPTY_BAR_MARGIN;
-    return Number(((below * top) / (plot + below)).toPrecision(3));
-}
-/** Colours: instances in bars of GitHub's green, those that did not succeed in its red, drawn over them. */
-const XYCHART_INIT = `%%{init: {"xyChart": {"height": ${CHART_HEIGHT}}, "themeVariables": {"xyChart": {"plotColorPalette": "#2da44e, #cf222e"}}}}%%`;
-/** A bin width: `0.01 s`, `15 s`, `10 min`, `2 h`. */
-function widthWords(seconds) {
-    if (seconds < 60)
-        return `${Number(seconds.toPrecision(3))} s`;
-    return seconds % 3600 === 0 ? `${seconds / 3600} h` : duration(seconds);
-}
-/** The `xychart-beta` block of a histogram. */
-function histogramMermaid(histogram) {
-    const labels = binLabels(histogram).map(label => `"${label}"`);
-    const top = countAxisTop(Math.max(...histogram.counts));
-    const lines = [
-        '```mermaid',
-        XYCHART_INIT,
-        'xychart-beta',
-        `  x-axis "wall time (${histogram.unit}), bars of ${widthWords(histogram.widthSec)}" [${labels.join(', ')}]`,
-        `  y-axis "instances" ${countAxisBottom(top)} --> ${top}`,
-        `  bar [${histogram.counts.join(', ')}]`
-    ];
-    if (histogram.failedCounts.some(c => c > 0))
-        lines.push(`  bar [${histogram.failedCounts.join(', ')}]`);
-    lines.push('```');
-    return lines.join('\n');
-}
-/** Figures and the histogram of wall times, with the stragglers and the slowest named beside it. */
-function renderWallTimes(instances, options = {}) {
-    const stats = wallTimeStats(instances, options.slowestShown ?? DEFAULT_SLOWEST);
-    if (!stats)
-        return '';
-    const slowest = stats.slowest[0];
-    const lines = [
-        `**Wall time** of ${instancesWord(stats.count)}: median ${duration(stats.medianSec)}, longest ${duration(slowest.wallTimeSec ?? 0)} (instance ${slowest.id}).`
-    ];
-    if (stats.count >= HISTOGRAM_MIN_INSTANCES) {
-        const usualMax = stats.stragglerAboveSec ?? Infinity;
-        const values = instances
-            .filter(hasWallTime)
-            .map(i => ({ wallTimeSec: i.wallTimeSec, failed: i.state !== 'Success' }));
-        const histogram = binWallTimes(values, usualMax, options.maxBins ?? DEFAULT_MAX_BINS);
-        const legend = histogram.failedCounts.some(c => c > 0) ? '; in red, those that did not succeed' : '';
-        const last = histogram.overflow ? ', the last one open-ended' : '';
-        lines.push('', histogramMermaid(histogram), '', `_Instances per bar of ${widthWords(histogram.widthSec)} of wall time, from the value under it${last}${legend}._`);
-    }
-    lines.push('', ...stragglerLines(stats));
-    return lines.join('\n');
-}
-function stragglerLines(stats) {
-    const lines = [];
-    if (stats.stragglerAboveSec !== undefined) {
-        const ids = stats.stragglers.map(i => i.id);
-        const of = stats.reference === 'succeeded' ? ' of the instances that succeeded' : '';
-        const rule = `wall time over ${duration(stats.stragglerAboveSec)}: more than twice the median${of}, well beyond its spread`;
-        lines.push(ids.length > 0
-            ? `- **Stragglers** (${rule}): ${instancesWord(ids.length)}, ${idList(ids)}.`
-            : `- No straggler (${rule}).`);
-    }
-    if (stats.count > 1) {
-        const named = stats.slowest.map(i => `${i.id} (${duration(i.wallTimeSec ?? 0)}${i.state === 'Success' ? '' : `, ${i.state}`})`);
-        lines.push(`- Slowest: ${named.join(', ')}.`);
-    }
-    return lines;
-}
-const PHASE_OF_STATE = {
-    Submitted: 'queued',
-    PartiallyDispatched: 'queued',
-    FullyDispatched: 'queued',
-    PartiallyExecuting: 'running',
-    FullyExecuting: 'running',
-    UploadingResults: 'uploading',
-    DownloadingResults: 'uploading',
-    PendingCancel: 'cancelling',
-    Success: 'ended',
-    Failure: 'ended',
-    Cancelled: 'ended',
-    PendingDelete: 'ended'
-};
-const PHASE_WORDS = {
-    queued: 'queued',
-    running: 'running',
-    uploading: 'uploading results',
-    cancelling: 'cancelling',
-    ended: 'ended',
-    other: 'in other states'
-};
-/** The order a task goes through; a phase skipped between two seen ones happened unseen. */
-const MAIN_TRACK = ['queued', 'running', 'uploading', 'ended'];
-function phaseOf(state) {
-    return Object.hasOwn(PHASE_OF_STATE, state) ? PHASE_OF_STATE[state] : 'other';
-}
-/** When each phase began, by one clock, in the order seen; undefined when that clock does not tell. */
-function phaseStarts(timeline, clock) {
-    const starts = new Map();
-    const timeOf = (s) => clock === 'polling' ? s.firstSeenMs : s.serverSinceMs;
-    for (const sighting of timeline.states) {
-        const phase = phaseOf(sighting.state);
-        let time = timeOf(sighting);
-        if (clock === 'server' && phase === 'queued')
-            time = timeline.creationMs ?? time;
-        if (clock === 'server' && phase === 'ended')
-            time = timeline.endMs ?? time;
-        if (time === undefined)
-            return undefined;
-        starts.set(phase, Math.min(time, starts.get(phase) ?? time));
-    }
-    // The task was queued from its creation, whether or not a read saw it queued.
-    if (clock === 'server' && timeline.creationMs !== undefined && !starts.has('queued'))
-        starts.set('queued', timeline.creationMs);
-    const list = [...starts]
-        .map(([phase, startMs]) => ({ phase, startMs }))
-        .sort((a, b) => (a.phase === 'queued' ? -1 : b.phase === 'queued' ? 1 : 0));
-    const ordered = list.every((item, i) => i === 0 || item.startMs >= list[i - 1].startMs);
-    return ordered && list.length > 0 ? list : undefined;
-}
-/** The phases skipped between `from` and `to` on the main track (happened, but no read saw them). */
-function unseenBetween(from, to) {
-    const a = MAIN_TRACK.indexOf(from);
-    const b = MAIN_TRACK.indexOf(to);
-    return a < 0 || b < 0 || b <= a + 1 ? [] : MAIN_TRACK.slice(a + 1, b);
-}
-/**
- * Where the task's time went, by one clock. `server` needs every state seen to have a server time and the task
- * to have ended; `polling` works from the reads alone (its first span starts at the first read, so it is a lower
- * bound). Undefined when the clock cannot tell.
- */
-function taskPhases(timeline, clock) {
-    const starts = phaseStarts(timeline, clock);
-    if (!starts)
-        return undefined;
-    const endIndex = starts.findIndex(s => s.phase === 'ended');
-    const ended = endIndex >= 0;
-    if (!ended && clock === 'server')
-        return undefined;
-    const lastMs = ended ? starts[endIndex].startMs : timeline.polls.lastMs;
-    if (lastMs === undefined)
-        return undefined;
-    const open = starts.filter(s => s.phase !== 'ended');
-    const spans = open.map((start, i) => {
-        const next = open[i + 1] ?? (ended ? starts[endIndex] : undefined);
-        return {
-            phases: [start.phase, ...(next ? unseenBetween(start.phase, next.phase) : [])],
-            startMs: start.startMs,
-            endMs: next?.startMs ?? lastMs
-        };
-    });
-    return { clock, spans, ended };
-}
-/** `queued`, `queued and running`, `queued, running and uploading results`. */
-function phaseWords(phases) {
-    const words = phases.map(p => PHASE_WORDS[p]);
-    return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words[words.length - 1]}`;
-}
-function pollingWords(timeline) {
-    const { typicalIntervalMs: typical, longestIntervalMs: longest } = timeline.polls;
-    if (typical === undefined || longest === undefined)
-        return 'as seen by one read';
-    const most = longest > typical * 1.5 ? `, at most ${duration(longest / 1000)} apart` : '';
-    return `as seen by polling every ~${duration(typical / 1000)}${most}`;
-}
-/** One line: queued 12 s · running 3 min 4 s · uploading results 2 s, by the task's dates or by polling. */
-function renderTaskPhases(timeline) {
-    const phases = taskPhases(timeline, 'server') ?? taskPhases(timeline, 'polling');
-    const spans = phases?.spans.filter(s => s.endMs >= s.startMs) ?? [];
-    if (!phases || spans.length === 0)
-        return '';
-    const figures = spans.map((span, i) => {
-        const words = phaseWords(span.phases);
-        const atLeast = phases.clock === 'polling' && i === 0 ? 'at least ' : '';
-        return `${words} ${atLeast}${duration((span.endMs - span.startMs) / 1000)}`;
-    });
-    const total = (spans[spans.length - 1].endMs - spans[0].startMs) / 1000;
-    const source = phases.clock === 'server' ? "by the task's own dates" : pollingWords(timeline);
-    const state = phases.ended ? '' : ' (not ended at the last read)';
-    let line = `**Where the time went** (${source}): ${figures.join(' · ')}; ${duration(total)} in all${state}.`;
-    const own = [
-        timeline.taskWallTimeSec === undefined ? '' : `wall time ${duration(timeline.taskWallTimeSec)}`,
-        timeline.taskExecutionTimeSec === undefined
-            ? ''
-            : `execution time ${duration(timeline.taskExecutionTimeSec)}`
-    ].filter(Boolean);
-    if (own.length > 0)
-        line += ` Qarnot counts ${own.join(' and ')}.`;
-    if (spans.some(s => s.phases.length > 1))
-        line += ' Phases joined by "and" passed between two reads (or before the first) and are not told apart.';
-    return line;
-}
-/**
- * Each instance's bar, from what the reads saw, never guessed: the end is the first read that showed it ended
- * (when an earlier read had not), the start that minus its wall time; without a wall time, or without a seen end,
- * the first read that listed it running (when an earlier read had not) to its seen end or last read running.
- * Instances with neither are left out, and so is a wall time that would start the bar before the task was created.
- */
-function instanceBars(instances, timeline) {
-    const bars = [];
-    const leftOut = [];
-    // A wall time that would start an instance before its task existed (a minute of clock skew allowed) is not used.
-    const earliest = Math.max(0, (timeline.creationMs ?? 0) - 60_000);
-    for (const instance of instances) {
-        const seen = timeline.instance(instance.id);
-        const failed = instance.state !== 'Success';
-        const end = seen?.completedAfterMs === undefined ? undefined : seen.completedSeenMs;
-        const start = seen?.runningAfterMs === undefined ? undefined : seen.runningSeenMs;
-        const wall = hasWallTime(instance) ? instance.wallTimeSec * 1000 : undefined;
-        if (end !== undefined && wall !== undefined && end - wall >= earliest) {
-            bars.push({ id: instance.id, startMs: end - wall, endMs: end, failed, from: 'wall' });
-        }
-        else if (start !== undefined && (end ?? seen?.lastRunningMs) !== undefined) {
-            const until = Math.max(start, end ?? seen?.lastRunningMs ?? start);
-            bars.push({ id: instance.id, startMs: start, endMs: until, failed, from: 'seen' });
-        }
-        else {
-            leftOut.push(instance.id);
-        }
-    }
-    return { bars, leftOut };
-}
-/** d3 time formats for the axis, by the span shown (GitHub draws them in the reader's time zone). */
-function axisFormat(spanMs) {
-    return spanMs <= 10 * 60_000 ? '%H:%M:%S' : spanMs <= 86_400_000 ? '%H:%M' : '%d %H:%M';
-}
-/** The `gantt` block: the task's phases as polling saw them, then one bar per instance (red: did not succeed). */
-function ganttMermaid(bars, phases) {
-    const spans = phases?.spans ?? [];
-    const times = [...bars.flatMap(b => [b.startMs, b.endMs]), ...spans.flatMap(s => [s.startMs, s.endMs])];
-    const lines = [
-        '```mermaid',
-        'gantt',
-        '  dateFormat x',
-        `  axisFormat ${axisFormat(Math.max(...times) - Math.min(...times))}`,
-        '  todayMarker off'
-    ];
-    const ms = (value) => Math.round(value);
-    if (spans.length > 0) {
-        lines.push('  section Task');
-        spans.forEach((span, i) => {
-            const words = phaseWords(span.phases);
-            lines.push(`  ${words} :done, t${i}, ${ms(span.startMs)}, ${ms(Math.max(span.endMs, span.startMs))}`);
-        });
-    }
-    lines.push('  section Instances');
-    for (const bar of bars) {
-        const tag = bar.failed ? 'crit, ' : '';
-        lines.push(`  instance ${bar.id} :${tag}i${bar.id}, ${ms(bar.startMs)}, ${ms(bar.endMs)}`);
-    }
-    lines.push('```');
-    return lines.join('\n');
-}
-/** `2026-11-30 10:00:09 UTC`. */
-function utcTime(ms) {
-    return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
-}
-/** The timeline, in <details> when long, with what it is made of and what was left out. */
-function renderTimeline(instances, timeline, options = {}) {
-    const max = options.ganttMaxInstances ?? DEFAULT_GANTT_MAX;
-    if (instances.length === 0)
-        return '';
-    if (instances.length > max)
-        return `_The timeline of instances is drawn for tasks of up to ${max} instances; this one has ${instances.length.toLocaleString('en-US')}._`;
-    const { bars, leftOut } = instanceBars(instances, timeline);
-    if (bars.length === 0)
-        return '_No timeline: no read saw an instance start or end (a task that had ended before it was followed shows none)._';
-    const interval = timeline.polls.longestIntervalMs;
-    const precision = interval === undefined ? '' : ` (up to ${duration(interval / 1000)} late)`;
-    const first = Math.min(...bars.map(b => b.startMs));
-    const notes = [
-        `Times ${pollingWords(timeline)}, from ${utcTime(first)} (the axis shows your time zone). A bar ends at the first read that showed the instance ended${precision} and spans its wall time${bars.some(b => b.from === 'seen') ? ', or, with no wall time or no seen end, runs from the first read that saw it running to the last' : ''}.`
-    ];
-    if (leftOut.length > 0)
-        notes.push(`Left out, no time seen for them: ${instancesWord(leftOut.length)}, ${idList(leftOut)}.`);
-    if (instances.some(i => (i.attempts ?? 1) > 1))
-        notes.push('A restarted instance is drawn with the wall time Qarnot reports, which may cover its last run only.');
-    const block = ganttMermaid(bars, taskPhases(timeline, 'polling'));
-    const open = bars.length <= GANTT_OPEN_MAX ? ' open' : '';
-    return `<details${open}><summary>When the instances ran (${instancesWord(bars.length)})</summary>\n\n${block}\n\n${notes.join(' ')}\n\n</details>`;
-}
-// ---------------------------------------------------------------------------------------------------- memory
-/** `Peak memory: median 210 MB, largest 1.9 GB (instance 17), of 40 instances that reported it.` */
-function renderMemory(instances) {
-    const reported = instances.filter(i => i.peakMemoryMB !== undefined && Number.isFinite(i.peakMemoryMB) && i.peakMemoryMB >= 0);
-    if (reported.length === 0)
-        return '';
-    let largest = reported[0];
-    for (const i of reported)
-        if ((i.peakMemoryMB ?? 0) > (largest.peakMemoryMB ?? 0))
-            largest = i;
-    const middle = median(sortedOf(reported.map(i => i.peakMemoryMB ?? 0))) ?? 0;
-    const of = reported.length === instances.length ? '' : `, of ${instancesWord(reported.length)} that reported it`;
-    return `**Peak memory**: median ${megabytes(middle)}, largest ${megabytes(largest.peakMemoryMB ?? 0)} (instance ${largest.id})${of}. \`hardware: min-ram=...\` can be sized from these.`;
-}
-// ---------------------------------------------------------------------------------------------------- together
-/**
- * Every picture that has something to show, as Markdown for the job summary (`""` when none has): where the task's
- * time went, the wall-time histogram with stragglers, the timeline, peak memory. `timeline` is undefined when the
- * task was not followed.
- */
-function renderPictures(instances, timeline, options = {}) {
-    const figures = [
-        timeline ? renderTaskPhases(timeline) : '',
-        renderWallTimes(instances, options),
-        renderMemory(instances)
-    ];
-    // The timeline alone (or its note that nothing was seen) is not worth a section.
-    if (figures.every(part => part === ''))
-        return '';
-    const drawn = timeline && timeline.polls.count > 0 ? renderTimeline(instances, timeline, options) : '';
-    const parts = [figures[0], figures[1], drawn, figures[2]].filter(part => part !== '');
-    let markdown = `### Time and memory\n\n${parts.join('\n\n')}\n`;
-    // Built to stay small; should a part ever outgrow that, the timeline (the largest) goes first.
-    if (Buffer.byteLength(markdown) > PICTURES_MAX_BYTES && timeline)
-        markdown = renderPictures(instances, undefined, options);
-    return markdown;
-}
-
-;// CONCATENATED MODULE: ./src/report/summary.ts
-/**
- * The job summary: verdict, link, instance table and each instance's output, rendered as Markdown within a byte
- * budget (GitHub drops a step summary over 1 MiB whole). Failed instances come first with their errors and the
- * tail of their output; successful ones share what is left; a note says what was cut and where the rest is.
- * Pure apart from reading outputs through the OutputReader.
- */
-
-
-
-
-
-
-/** GitHub's limit is 1,048,576 bytes; keep a margin for what other steps or the runner add. */
-const SUMMARY_BUDGET_BYTES = 900 * 1024;
-/** Most of one instance's output shown (its tail, per stream). */
-const INSTANCE_OUTPUT_BYTES = 32 * 1024;
-/** Least worth showing for a successful instance; below this its block is left out. */
-const MIN_SHARED_OUTPUT_BYTES = 512;
-/** Up to this many instances, every one has a table row; above, successful ones are grouped as ranges. */
-const FULL_TABLE_INSTANCES = 100;
-/** Rows for failed instances before they too are grouped. */
-const FAILED_ROWS = 300;
-/** Kept free for the closing note. */
-const NOTE_RESERVE_BYTES = 4096;
-const STATE_ICON = {
-    Success: '✅',
-    Failure: '❌',
-    Cancelled: '⛔',
-    NotCompleted: '⚠️'
-};
-/** `2 (restarted)` when an instance ran more than once: a retry, or preemption (docs/qarnot-api.md §4). */
-function attemptsCell(attempts) {
-    if (attempts === undefined)
-        return '';
-    return attempts > 1 ? `${attempts} (restarted ${attempts - 1}×)` : String(attempts);
-}
-function row(instance) {
-    return `| ${instance.id} | ${STATE_ICON[instance.state]} ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${formatSeconds(instance.execTimeSec)} | ${attemptsCell(instance.attempts)} | ${tableCell(instance.error ?? '')} |`;
-}
-function groupedRows(instances) {
-    return [...groupIds(instances, i => i.state)].map(([state, ids]) => `| ${formatIds(ids)} | ${STATE_ICON[state]} ${state} (${ids.length}) | | | | |`);
-}
-function failedFirst(instances) {
-    return [...instances].sort((a, b) => Number(a.state === 'Success') - Number(b.state === 'Success') || a.id - b.id);
-}
-function instanceTable(instances) {
-    const ordered = failedFirst(instances);
-    const lines = [
-        '| Instance | State | Wall time | Exec time | Attempts | Error |',
-        '| ---: | --- | ---: | ---: | ---: | --- |'
-    ];
-    if (instances.length <= FULL_TABLE_INSTANCES) {
-        lines.push(...ordered.map(row));
-    }
-    else {
-        const failed = ordered.filter(i => i.state !== 'Success');
-        lines.push(...failed.slice(0, FAILED_ROWS).map(row));
-        lines.push(...groupedRows([...failed.slice(FAILED_ROWS), ...ordered.filter(i => i.state === 'Success')]));
-    }
-    return lines.join('\n');
-}
-/** One instance's output block: a collapsible section with stdout and stderr in `<pre>`, escaped. */
-function outputBlock(instance, parts) {
-    const sections = [];
-    for (const { stream, text, totalBytes } of parts) {
-        if (totalBytes === 0)
-            continue;
-        const shownBytes = utf8Bytes(text);
-        const note = shownBytes < totalBytes ? ` (last ${kib(shownBytes)} of ${kib(totalBytes)})` : '';
-        // <pre> on its own line starts an HTML block that blank lines inside the output cannot end.
-        sections.push(`<b>${stream}</b>${note}\n<pre>\n${escapeHtml(text.replace(/\n$/, ''))}\n</pre>`);
-    }
-    if (sections.length === 0)
-        sections.push('<i>no output</i>');
-    // A restarted instance's output holds every run, one after the other: say so rather than show it as one.
-    const runs = (instance.attempts ?? 1) > 1 ? ` (ran ${instance.attempts} times: the output holds every run)` : '';
-    return `<details><summary>Instance ${instance.id}: ${escapeHtml(instance.state)}${runs}</summary>\n\n${sections.join('\n\n')}\n\n</details>\n`;
-}
-function kib(bytes) {
-    return bytes < 1024
-        ? `${bytes} B`
-        : bytes < 1024 * 1024
-            ? `${(bytes / 1024).toFixed(1)} KiB`
-            : `${(bytes / 1048576).toFixed(1)} MiB`;
-}
-/** Three significant figures at most, never rounded to zero: `1234`, `12.3`, `0.0042`. */
-const round = (value) => value >= 100 ? value.toFixed(0) : value === 0 ? '0' : String(Number(value.toPrecision(3)));
-/** `12.3 credits · 45.6 gCO2eq (60% less than Common European Datacenter) · 306 Wh, 294 Wh reused as heat`, or `""`. */
-function costLine(cost) {
-    const parts = [];
-    if (cost?.credits !== undefined)
-        parts.push(`${round(cost.credits)} credits`);
-    const carbon = cost?.carbon;
-    if (carbon?.gCO2eq !== undefined) {
-        const saved = carbon.savedPercent !== undefined && carbon.datacenterName
-            ? ` (${round(carbon.savedPercent)}% less than ${tableCell(carbon.datacenterName)})`
-            : '';
-        parts.push(`${round(carbon.gCO2eq)} gCO2eq${saved}`);
-    }
-    if (carbon?.consumedWh !== undefined) {
-        const reused = carbon.reusedWh !== undefined ? `, ${round(carbon.reusedWh)} Wh reused as heat` : '';
-        parts.push(`${round(carbon.consumedWh)} Wh${reused}`);
-    }
-    return parts.join(' · ');
-}
-/** `612 files (41.2 MiB) up, 87 B of them sent, in 0.3 s · 1000 result files (3.9 MiB) back into out, in 3.1 s`. */
-function filesLine(files) {
-    const parts = [];
-    const { staged, results } = files ?? {};
-    if (staged) {
-        parts.push(`${plural(staged.files, 'resource file')} (${kib(staged.bytes)}) staged, ${kib(staged.bytesSent)} sent, in ${formatSeconds(staged.ms / 1000)}`);
-    }
-    if (results) {
-        parts.push(`${plural(results.files, 'result file')} (${kib(results.bytes)}) back into ${codeSpan(results.directory)}, in ${formatSeconds(results.ms / 1000)}${results.incomplete ? ' ⚠️ not all of them: see the notes' : ''}`);
-    }
-    return parts.join(' · ');
-}
-/** Most notes (and task errors) listed in the summary, each at most NOTE_CHARS characters. */
-const MAX_LISTED = 30;
-const NOTE_CHARS = 1000;
-const cut = (text, max) => (text.length > max ? `${text.slice(0, max)}…` : text);
-/** Bullet items of untrusted text, bounded in number and length. */
-function listItems(items, what, where) {
-    const listed = items.slice(0, MAX_LISTED).map(item => `- ${listText(cut(item, NOTE_CHARS))}`);
-    if (items.length > MAX_LISTED)
-        listed.push(`- …and ${plural(items.length - MAX_LISTED, `more ${what}`)}: ${where}.`);
-    return listed;
-}
-/** What the cache did: hits and from where, what they saved, how the image was keyed, what was stored. */
-function cacheLine(cache) {
-    if (!cache)
-        return undefined;
-    const parts = [];
-    if (cache.hitIds.length > 0) {
-        const uuids = cache.sources.map(s => s.task);
-        const tasks = uuids.slice(0, 3).map(uuid => `[\`${uuid.slice(0, 8)}\`](${TASQ_TASK_URL}${uuid})`);
-        const more = uuids.length > 3 ? ` and ${uuids.length - 3} more` : '';
-        const saved = [
-            cache.savedInstanceSec > 0 ? `${formatSeconds(cache.savedInstanceSec)} of instance time` : undefined,
-            cache.savedCredits !== undefined ? `about ${round(cache.savedCredits)} credits` : undefined
-        ].filter(Boolean);
-        parts.push(`${plural(cache.hitIds.length, 'instance')} from the cache (${tableCell(cut(formatIds(cache.hitIds), 200))}), computed by task${uuids.length > 1 ? 's' : ''} ${tasks.join(', ')}${more}${saved.length > 0 ? `; saved ${saved.join(' and ')}` : ''}`);
-    }
-    else
-        parts.push('no instance from the cache');
-    if (cache.image && 'digest' in cache.image)
-        parts.push(`image keyed by its digest \`${cache.image.digest.slice(0, 19)}…\``);
-    else if (cache.image)
-        parts.push(`image keyed by its name ${codeSpan(cut(cache.image.name, 200))}: a moving tag is keyed by name (${tableCell(cut(cache.image.reason, 200))})`);
-    if (cache.mode === 'read')
-        parts.push('read only: nothing stored');
-    else if (cache.storedCount > 0)
-        parts.push(`${plural(cache.storedCount, 'instance')} stored`);
-    return parts.join(' · ');
-}
-function header(report) {
-    const followed = report.task ? ` · followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}` : '';
-    const task = report.task
-        ? `**Task** [${tableCell(cut(report.task.name, 200))}](${report.task.url}) · \`${report.task.uuid}\` · `
-        : '';
-    const cost = costLine(report.cost);
-    const lines = [`## ${report.title}`, '', `${task}state \`${tableCell(report.state)}\`${followed}`, ''];
-    if (cost)
-        lines.push(`**Cost** ${cost}`, '');
-    const files = filesLine(report.files);
-    if (files)
-        lines.push(`**Files** ${files}`, '');
-    const cache = cacheLine(report.cache);
-    if (cache)
-        lines.push(`**Cache** ${cache}`, '');
-    if (report.outcome !== Outcome.Success)
-        lines.push(`> ${tableCell(report.headline)}`, '');
-    if (report.notes.length > 0)
-        lines.push(...listItems(report.notes, 'note', 'the step log has them all'), '');
-    const taskErrors = report.verdict?.taskErrors ?? [];
-    if (taskErrors.length > 0)
-        lines.push('**Task errors**', '', ...listItems(taskErrors, 'task error', 'the results output has them'), '');
-    return lines;
-}
-/** Each instance's output block, failed ones first, within `budgetBytes`; the ids left out. */
-function outputBlocks(report, budgetBytes) {
-    const blocks = [];
-    const omitted = [];
-    let left = budgetBytes;
-    const ordered = failedFirst(report.verdict?.instances ?? []);
-    let successLeft = ordered.filter(i => i.state === 'Success').length;
-    for (const instance of ordered) {
-        const success = instance.state === 'Success';
-        // Failed instances take what they need; successful ones share what remains equally.
-        const share = success ? Math.floor(left / Math.max(1, successLeft) / 2) - 200 : left / 2 - 200;
-        const perStream = Math.min(INSTANCE_OUTPUT_BYTES, share);
-        if (success)
-            successLeft--;
-        const parts = perStream < MIN_SHARED_OUTPUT_BYTES
-            ? []
-            : ['stdout', 'stderr'].map(stream => ({
-                stream,
-                ...report.outputs.tail(instance.id, stream, perStream)
-            }));
-        const block = parts.length > 0 ? outputBlock(instance, parts) : '';
-        const size = utf8Bytes(block) + 1;
-        if (block === '' || size > left) {
-            omitted.push(instance.id);
-            continue;
-        }
-        blocks.push(block);
-        left -= size;
-    }
-    return { blocks, omitted };
-}
-function omittedNote(report, omitted) {
-    const where = report.logsDir
-        ? ` Every instance's complete output is in the step log and in \`${report.logsDir}\` on the runner.`
-        : '';
-    let ids = formatIds(omitted);
-    if (ids.length > 2000)
-        ids = `${ids.slice(0, ids.lastIndexOf(',', 2000))},…`;
-    return `\n> [!NOTE]\n> The output of ${plural(omitted.length, 'instance')} (${ids}) is not shown here, to keep this summary under GitHub's 1 MiB limit.${where}\n`;
-}
-function renderSummary(report, budgetBytes = SUMMARY_BUDGET_BYTES) {
-    const head = header(report);
-    const instances = report.verdict?.instances ?? [];
-    if (instances.length > 0)
-        head.push(instanceTable(instances), '');
-    let markdown = head.join('\n');
-    if (utf8Bytes(markdown) > budgetBytes - NOTE_RESERVE_BYTES) {
-        // Only thousands of distinct errors get here: drop the table rather than lose the summary.
-        markdown = `${header(report).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`;
-    }
-    // Pictures of this attempt's instances only: those kept from earlier attempts were not computed now.
-    const kept = new Set(report.keptIds ?? []);
-    const { timeline } = report;
-    const computed = instances.filter(i => !kept.has(i.id) &&
-        (timeline === undefined || timeline.instance(i.id) !== undefined || i.wallTimeSec !== undefined));
-    const pictures = renderPictures(computed, report.timeline);
-    if (pictures)
-        markdown += `\n${pictures}`;
-    const { blocks, omitted } = outputBlocks(report, budgetBytes - NOTE_RESERVE_BYTES - utf8Bytes(markdown));
-    if (blocks.length > 0)
-        markdown += `\n### Output\n\n${blocks.join('\n')}`;
-    if (omitted.length > 0)
-        markdown += omittedNote(report, omitted);
-    return markdown;
-}
-
-;// CONCATENATED MODULE: ./src/report/pr-comment-body.ts
-
-
-
-
-/** Rows before the rest are grouped as ranges: a comment is read at a glance. */
-const COMMENT_ROWS = 20;
-/** GitHub refuses comments over 65,536 characters. */
-const MAX_COMMENT_CHARS = 60_000;
-function renderComment(report, context) {
-    const instances = report.verdict?.instances ?? [];
-    const total = instances.length;
-    const links = report.task ? [`task [${tableCell(report.task.name)}](${report.task.url})`] : [];
-    links.push(`state \`${tableCell(report.state)}\``);
-    if (report.task)
-        links.push(`followed for ${formatSeconds(report.elapsedMs / 1000) || '0 s'}`);
-    if (context.runUrl)
-        links.push(`[workflow run](${context.runUrl})`);
-    const lines = [`### ${report.title}`, '', links.join(' · '), ''];
-    if (report.outcome !== 'success')
-        lines.push(`> ${tableCell(report.headline)}`, '');
-    if (total > 0) {
-        const ordered = failedFirst(instances);
-        lines.push('| Instance | State | Wall time | Attempts | Error |', '| ---: | --- | ---: | ---: | --- |');
-        for (const instance of ordered.slice(0, COMMENT_ROWS)) {
-            lines.push(`| ${instance.id} | ${instance.state} | ${formatSeconds(instance.wallTimeSec)} | ${instance.attempts ?? ''} | ${tableCell((instance.error ?? '').slice(0, 300))} |`);
-        }
-        const rest = ordered.slice(COMMENT_ROWS);
-        const groups = groupIds(rest, i => i.state);
-        for (const [state, ids] of groups)
-            lines.push(`| ${formatIds(ids)} | ${state} (${ids.length}) | | | |`);
-        lines.push('');
-    }
-    const commit = context.sha ? `commit ${context.sha.slice(0, 7)}` : undefined;
-    const run = context.runNumber
-        ? `run #${context.runNumber}${context.runAttempt && context.runAttempt !== '1' ? ` attempt ${context.runAttempt}` : ''}`
-        : undefined;
-    const footer = [commit, run, tableCell(`${context.workflow ?? ''} / ${context.job ?? ''}`)]
-        .filter(Boolean)
-        .join(' · ');
-    lines.push(`<sub>Updated for ${footer}. Full output in the job summary.</sub>`);
-    let body = lines.join('\n');
-    if (body.length > MAX_COMMENT_CHARS)
-        body = `${body.slice(0, MAX_COMMENT_CHARS)}\n\n_(cut: see the job summary)_`;
-    return body;
-}
-
-;// CONCATENATED MODULE: ./src/github/pr-comment.ts
-/**
- * One comment per step on the pull request, found by a hidden marker: created once, updated in place on every
- * re-run. GitHub's API sits behind a small interface; the real one is Octokit from @actions/github.
- */
-/**
- * Octokit, with the base URL the runner gives (GITHUB_API_URL) unless told otherwise. Loaded only when a comment
- * is written: @actions/github is most of the bundle, and every run would pay for it at start-up otherwise.
- */
-async function octokitComments(token, baseUrl, signal) {
-    const { getOctokit } = await __nccwpck_require__.e(/* import() */ 413).then(__nccwpck_require__.bind(__nccwpck_require__, 2413));
-    const octokit = getOctokit(token, { ...(baseUrl ? { baseUrl } : {}), request: { signal } });
-    return {
-        list: (owner, repo, issue) => octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: issue, per_page: 100 }),
-        create: async (owner, repo, issue, body) => (await octokit.rest.issues.createComment({ owner, repo, issue_number: issue, body })).data,
-        update: async (owner, repo, commentId, body) => (await octokit.rest.issues.updateComment({ owner, repo, comment_id: commentId, body })).data
-    };
-}
-/** The hidden marker that tells this step's comment from any other. */
-function commentMarker(parts) {
-    const key = parts.map(part => (part ?? '').replace(/--+/g, '-').replace(/[<>]/g, '')).join('/');
-    return `<!-- qarnot-action:${key} -->`;
-}
-async function upsertComment(api, target, marker, body) {
-    const full = `${marker}\n${body}`;
-    // Anyone can paste the marker into a comment: a bot's comment first, then the newest; one the token may not
-    // edit (someone else's) is passed over, and a new comment written.
-    const candidates = (await api.list(target.owner, target.repo, target.issue))
-        .filter(c => c.body?.includes(marker))
-        .sort((a, b) => Number(b.user?.type === 'Bot') - Number(a.user?.type === 'Bot') || b.id - a.id);
-    for (const existing of candidates.slice(0, 3)) {
-        try {
-            await api.update(target.owner, target.repo, existing.id, full);
-            return { action: 'updated', id: existing.id };
-        }
-        catch (error) {
-            if (!isPermissionError(error))
-                throw error;
-        }
-    }
-    const created = await api.create(target.owner, target.repo, target.issue, full);
-    return { action: 'created', id: created.id };
-}
-/** Whether an error from GitHub means the token may not comment (forks, read-only tokens). */
-function isPermissionError(error) {
-    const status = error?.status;
-    return status === 401 || status === 403 || status === 404;
-}
-
-;// CONCATENATED MODULE: ./src/github/comment-step.ts
-
-
-
-
-/** The comment is a courtesy: a GitHub API that stalls must not hold the step for longer than this. */
-const COMMENT_TIMEOUT_MS = 20_000;
-/** Rejects when `promise` is not settled within `ms`, and aborts `controller` so that what it drives stops too. */
-function within(promise, ms, controller) {
-    let timer;
-    const expired = new Promise((_, reject) => {
-        timer = setTimeout(() => {
-            controller.abort();
-            reject(new Error(`GitHub did not answer within ${ms / 1000} s`));
-        }, ms);
-    });
-    return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
-async function commentOnPullRequest({ io, env, token, report, comments, leg, timeoutMs = COMMENT_TIMEOUT_MS, redact = body => body }) {
-    const context = readRunContext(env);
-    if (context.pullRequest === undefined || !context.owner || !context.repo) {
-        io.info(`pr-comment: this run (${context.eventName ?? 'unknown event'}) has no pull request; no comment written.`);
-        return;
-    }
-    if (token === '') {
-        io.warning('pr-comment: no github-token; the pull request gets no comment.');
-        return;
-    }
-    const marker = commentMarker([context.workflow, context.job, context.action, ...(leg ? [leg] : [])]);
-    const controller = new AbortController();
-    const target = { owner: context.owner, repo: context.repo, issue: context.pullRequest };
-    try {
-        const write = async () => {
-            const api = comments?.(token) ?? (await octokitComments(token, env.GITHUB_API_URL, controller.signal));
-            return upsertComment(api, target, marker, redact(renderComment(report, context)));
-        };
-        const { action, id } = await within(write(), timeoutMs, controller);
-        io.info(`pr-comment: comment ${id} ${action} on pull request #${context.pullRequest}.`);
-    }
-    catch (error) {
-        const message = words_errorMessage(error);
-        io.warning(isPermissionError(error)
-            ? `pr-comment: the token may not comment on pull request #${context.pullRequest} (${message}). A fork's pull request gets a read-only token; otherwise grant 'permissions: pull-requests: write'. The verdict is unchanged.`
-            : `pr-comment: could not write the comment (${message}). The verdict is unchanged.`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/task/progress.ts
-
-
-
-function safeCount(range) {
-    try {
-        return countIds(parseRangeField(range));
-    }
-    catch {
-        return 0;
-    }
-}
-const progress_count = (value) => typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
-function progressCounts(task) {
-    const total = progress_count(task.totalInstanceCount) || countIds(taskIntervals(task));
-    const completed = task.completedInstances ?? [];
-    const failedFromList = completed.filter(i => (i.state ?? '').toLowerCase() !== 'success').length;
-    const failed = Math.max(failedFromList, safeCount(task.status?.failedRange));
-    // A finished task may list no completed instance: its ranges tell how many ended (docs/qarnot-api.md §4).
-    const done = Math.max(completed.length, safeCount(task.status?.succeededRange) + failed);
-    return { total, done, failed, running: progress_count(task.runningInstanceCount) };
-}
-/** `9/14 instances done, 1 failed, 3 running`. */
-function describeProgress(counts) {
-    const parts = [`${counts.done}/${plural(counts.total, 'instance')} done`];
-    if (counts.failed > 0)
-        parts.push(`${counts.failed} failed`);
-    if (counts.running > 0)
-        parts.push(`${counts.running} running`);
-    return parts.join(', ');
-}
-
-;// CONCATENATED MODULE: ./src/report/log.ts
-/**
- * Task output in the step log. It is untrusted: it is written between `::stop-commands::` markers so that a line
- * such as `::add-mask::x` or `::error::x` printed by an instance stays text.
- */
-
-/** Writes `text` so that the runner takes none of it as a workflow command. */
-function writeUntrusted(io, text, token = `qarnot-${(0,external_node_crypto_.randomUUID)()}`) {
-    if (text === '')
-        return;
-    io.info(`::stop-commands::${token}`);
-    io.info(text.replace(/\n$/, ''));
-    io.info(`::${token}::`);
-}
-
-;// CONCATENATED MODULE: ./src/report/live-log.ts
-/**
- * What the log shows while a task runs: state changes and progress, and each instance's output as it arrives,
- * labelled with its instance id and fenced so that the runner takes none of it as a workflow command.
- */
-
-
-
-
-
-/** Progress lines at most this often, state changes always. */
-const PROGRESS_EVERY_MS = 10_000;
-/** Logs state changes at once and progress at most every PROGRESS_EVERY_MS. */
-function progressLogger(io, clock) {
-    let lastState = '';
-    let lastLine = '';
-    let lastAt = 0;
-    const warned = new Set();
-    return task => {
-        const line = describeProgress(progressCounts(task));
-        if (task.state !== lastState) {
-            if (!isKnownState(task.state) && !warned.has(task.state)) {
-                warned.add(task.state);
-                io.warning(`Qarnot reports the unknown task state "${task.state}"; still waiting for a final state.`);
-            }
-            io.info(`State: ${task.state} (${line})`);
-            lastState = task.state;
-        }
-        else if (line !== lastLine && clock.now() - lastAt >= PROGRESS_EVERY_MS) {
-            io.info(line);
-        }
-        else {
-            return;
-        }
-        lastLine = line;
-        lastAt = clock.now();
-    };
-}
-/** Live log lines: `3> text` for stdout, `3 err> text` for stderr, fenced so the runner takes none as a command. */
-function liveLog(io) {
-    return async (stream, chunks) => {
-        const label = stream === 'stdout' ? '>' : ' err>';
-        const parts = [];
-        for (const [id, text] of chunks)
-            parts.push(text.replace(/\r?\n$/, '').replace(/^/gm, `${id}${label} `));
-        writeUntrusted(io, parts.join('\n'), `qarnot-${(0,external_node_crypto_.randomUUID)()}`);
-        await io.logDrained();
-    };
-}
-/** Failed instances' output repeated at the end of the log, per instance. */
-const FAILED_TAIL_LOG_BYTES = 64 * 1024;
-/** Groups of failed instances at the end of the log, at most. */
-const FAILED_GROUPS = 50;
-/** The failures again, each in its own group, so that they need no search through the live log. */
-function logFailedInstances(io, instances, outputs) {
-    const failed = failedFirst(instances).filter(i => i.state !== 'Success');
-    for (const instance of failed.slice(0, FAILED_GROUPS)) {
-        io.startGroup(`Instance ${instance.id}: ${instance.state}${instance.error ? ` (${instance.error})` : ''}`);
-        for (const stream of ['stdout', 'stderr']) {
-            const { text, totalBytes } = outputs.tail(instance.id, stream, FAILED_TAIL_LOG_BYTES);
-            if (totalBytes === 0)
-                continue;
-            const cut = Buffer.byteLength(text) < totalBytes ? ` (last ${FAILED_TAIL_LOG_BYTES / 1024} KiB)` : '';
-            io.info(`--- ${stream}${cut} ---`);
-            writeUntrusted(io, text);
-        }
-        io.endGroup();
-    }
-    if (failed.length > FAILED_GROUPS) {
-        io.info(`${failed.length - FAILED_GROUPS} more failed instances: see the summary and the logs folder.`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/report/outputs.ts
-/**
- * The step outputs, each capped so that GitHub accepts them (an output and a job's outputs are limited to 1 MB).
- * Pure apart from reading outputs through the OutputReader.
- */
-
-
-
-
-const STDOUT_OUTPUT_BYTES = 256 * 1024;
-const RESULTS_OUTPUT_BYTES = 512 * 1024;
-/** Most of each instance's stdout and stderr in `results` (their tails). */
-const RESULT_TEXT_BYTES = 4 * 1024;
-/** An instance's error message in `results`, at most (the API's messages are short; a huge one must not crowd out the rest). */
-const RESULT_ERROR_CHARS = 1024;
-/** Below this share per text, `results` carries no texts at all. */
-const MIN_RESULT_TEXT_BYTES = 64;
-const CUT_MARK = '…';
-/** One instance's stdout as `3> line` lines within `budget` bytes; a line that does not fit is cut, not dropped. */
-function instanceLines(id, text, budget) {
-    const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
-    let out = '';
-    let used = 0;
-    for (const line of lines) {
-        const piece = `${id}> ${line}\n`;
-        const size = utf8Bytes(piece);
-        if (used + size <= budget) {
-            out += piece;
-            used += size;
-            continue;
-        }
-        const room = budget - used - utf8Bytes(`${id}> ${CUT_MARK}\n`);
-        if (room >= 0 || used === 0) {
-            const kept = Buffer.from(line, 'utf8').subarray(0, Math.max(0, room));
-            const cutPiece = `${id}> ${kept.subarray(0, wholeCharacterEnd(kept, kept.length)).toString('utf8')}${CUT_MARK}\n`;
-            out += cutPiece;
-            used += utf8Bytes(cutPiece);
-        }
-        return { text: out, bytes: used, cut: true };
-    }
-    return { text: out, bytes: used, cut: false };
-}
-/**
- * `3> line` for every line of every instance's stdout, in id order, within `maxBytes`. The budget is shared so
- * that every instance that printed something is represented (small ones take what they need, the rest share what
- * is left), and a line too long for its share is cut, not dropped.
- */
-function prefixedStdout(report, maxBytes = STDOUT_OUTPUT_BYTES) {
-    const sizes = (report.verdict?.instances ?? [])
-        .map(instance => ({ id: instance.id, size: report.outputs.head(instance.id, 'stdout', 0).totalBytes }))
-        .filter(entry => entry.size > 0);
-    // The smallest first, each taking at most an equal share of what is left: what small ones leave, big ones get.
-    const parts = new Map();
-    let left = maxBytes;
-    let cut = false;
-    const bySize = [...sizes].sort((a, b) => a.size - b.size);
-    bySize.forEach(({ id, size }, index) => {
-        const budget = Math.floor(left / (bySize.length - index));
-        const { text: head } = report.outputs.head(id, 'stdout', budget);
-        const part = instanceLines(id, head, budget);
-        parts.set(id, part.text);
-        left -= part.bytes;
-        cut ||= part.cut || utf8Bytes(head) < size;
-    });
-    const text = sizes.map(({ id }) => parts.get(id) ?? '').join('');
-    return { text, cut };
-}
-function resultsJson(report) {
-    const instances = report.verdict?.instances ?? [];
-    // Share the cap between the instances' texts, so that thousands of instances still fit.
-    const share = Math.min(RESULT_TEXT_BYTES, Math.floor((RESULTS_OUTPUT_BYTES * 0.6) / Math.max(1, instances.length) / 2));
-    const withTexts = share >= MIN_RESULT_TEXT_BYTES;
-    let truncated = false;
-    const entries = instances.map(instance => {
-        const entry = {
-            id: instance.id,
-            state: instance.state,
-            error: instance.error ? capError(instance.error) : null,
-            wallTimeSec: instance.wallTimeSec ?? null,
-            execTimeSec: instance.execTimeSec ?? null,
-            peakMemoryMB: instance.peakMemoryMB ?? null,
-            attempts: instance.attempts ?? null,
-            truncated: false
-        };
-        for (const stream of ['stdout', 'stderr']) {
-            const { text, totalBytes } = withTexts
-                ? report.outputs.tail(instance.id, stream, share)
-                : { text: '', totalBytes: 0 };
-            entry[stream] = text;
-            if (!withTexts || utf8Bytes(text) < totalBytes)
-                entry.truncated = true;
-        }
-        truncated ||= entry.truncated;
-        return entry;
-    });
-    let json = JSON.stringify(entries);
-    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
-        return { json, truncated };
-    for (const entry of entries) {
-        delete entry.stdout;
-        delete entry.stderr;
-        entry.truncated = true;
-    }
-    json = JSON.stringify(entries);
-    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
-        return { json, truncated: true };
-    // Still too large: every instance as id and state, its error only when it did not succeed.
-    const compact = entries.map(({ id, state, error }) => state === 'Success' ? { id, state } : { id, state, error });
-    json = JSON.stringify(compact);
-    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
-        return { json, truncated: true };
-    // Then without errors (failed-instances and the summary still have them).
-    const bare = compact.map(({ id, state }) => ({ id, state }));
-    json = JSON.stringify(bare);
-    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
-        return { json, truncated: true };
-    // Tens of thousands of instances: the failed ones first, as many as fit.
-    const failedFirst = bare.sort((a, b) => Number(a.state === 'Success') - Number(b.state === 'Success'));
-    let count = failedFirst.length;
-    while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES && count > 1) {
-        count = Math.max(1, Math.floor(count / 2));
-        json = JSON.stringify(failedFirst.slice(0, count));
-    }
-    return { json, truncated: true };
-}
-/** An instance's error in the results output: at most RESULT_ERROR_CHARS characters. */
-function capError(error) {
-    return error.length > RESULT_ERROR_CHARS ? `${error.slice(0, RESULT_ERROR_CHARS)}…` : error;
-}
-/** A figure as an output: plain decimal, at most 6 decimals, `""` when unknown. */
-function figure(value) {
-    return value === undefined ? '' : String(Math.round(value * 1e6) / 1e6);
-}
-/** Every output of the action, on every exit; values are strings as the runner stores them. */
-function buildOutputs(report) {
-    const { verdict } = report;
-    const stdout = prefixedStdout(report);
-    const results = resultsJson(report);
-    return {
-        [Output.TaskUuid]: report.task?.uuid ?? '',
-        [Output.TaskUrl]: report.task?.url ?? '',
-        [Output.State]: report.state,
-        [Output.Outcome]: report.outcome,
-        [Output.InstanceCount]: String(verdict?.instances.length ?? report.requestedCount ?? 0),
-        [Output.SucceededCount]: String(verdict?.succeededCount ?? 0),
-        [Output.FailedCount]: String(verdict?.failedIds.length ?? 0),
-        [Output.FailedInstances]: formatIds(verdict?.failedIds ?? []),
-        [Output.Results]: results.json,
-        [Output.Stdout]: stdout.text,
-        [Output.LogsDir]: report.logsDir ?? '',
-        [Output.Truncated]: String(stdout.cut || results.truncated),
-        [Output.Credits]: figure(report.cost?.credits),
-        [Output.CarbonGCO2eq]: figure(report.cost?.carbon?.gCO2eq),
-        [Output.EnergyWh]: figure(report.cost?.carbon?.consumedWh),
-        [Output.EnergyReusedWh]: figure(report.cost?.carbon?.reusedWh),
-        [Output.ResultsDir]: report.resultsDir ?? '',
-        [Output.CachedCount]: String(report.cache?.hitIds.length ?? 0),
-        [Output.CachedInstances]: formatIds(report.cache?.hitIds ?? [])
-    };
-}
-
-;// CONCATENATED MODULE: ./src/report/redact.ts
-/**
- * Secret values taken out of everything the action writes from task output. The runner masks registered secrets
- * in the log and the summary, but not in step outputs (which later steps publish), not in a pull-request comment
- * (posted through the API), and not once the summary has escaped them (`a&b` becomes `a&amp;b`). So the text is
- * redacted before it is cut, escaped or encoded. Pure.
- */
-
-
-const REDACTED = '***';
-/** The last pass over rendered text looks for forms at least this long. */
-const MIN_RENDERED_FORM = 4;
-/** What to look for: each secret, each of its lines (the runner masks a multi-line secret line by line), longest first. */
-function secretForms(secrets) {
-    const forms = new Set();
-    for (const secret of secrets) {
-        for (const form of [secret, ...secret.split(/\r?\n/)])
-            if (form.trim() !== '')
-                forms.add(form);
-    }
-    return [...forms].sort((a, b) => b.length - a.length);
-}
-/**
- * The text with every form of every secret replaced by `***`. Overlapping or touching matches (two secrets that
- * share a part) become one `***`, as the runner masks them: no part of either stays visible.
- */
-function redactText(text, forms) {
-    const found = [];
-    for (const form of forms) {
-        for (let at = text.indexOf(form); at >= 0; at = text.indexOf(form, at + 1))
-            found.push([at, at + form.length]);
-    }
-    if (found.length === 0)
-        return text;
-    found.sort((a, b) => a[0] - b[0]);
-    let out = '';
-    let done = 0;
-    let [start, end] = found[0];
-    for (const [from, to] of found.slice(1)) {
-        if (from <= end)
-            end = Math.max(end, to);
-        else {
-            out += `${text.slice(done, start)}${REDACTED}`;
-            done = end;
-            [start, end] = [from, to];
-        }
-    }
-    return `${out}${text.slice(done, start)}${REDACTED}${text.slice(end)}`;
-}
-/**
- * The text without an end that begins some secret: where a read was cut, a secret may have been cut with it. Only
- * positions holding a secret's first character are tried, so a long secret costs little.
- */
-function withoutPartialEnd(text, forms) {
-    let cut = text.length;
-    for (const form of forms) {
-        for (let i = Math.max(0, text.length - form.length + 1); i < cut; i++) {
-            if (text[i] === form[0] && form.startsWith(text.slice(i))) {
-                cut = i;
-                break;
-            }
-        }
-    }
-    return text.slice(0, cut);
-}
-/** The text without a start that ends some secret. */
-function withoutPartialStart(text, forms) {
-    let cut = 0;
-    for (const form of forms) {
-        const last = form[form.length - 1];
-        for (let k = Math.min(form.length - 1, text.length); k > cut; k--) {
-            if (text[k - 1] === last && form.endsWith(text.slice(0, k))) {
-                cut = k;
-                break;
-            }
-        }
-    }
-    return text.slice(cut);
-}
-/**
- * A reader whose texts carry no secret. It reads a little more than asked (the longest secret's length), redacts,
- * drops what may be part of a secret at the edge where the read was cut, then cuts to the size asked: a secret is
- * redacted whole or not shown at all, never shown in part.
- */
-function redactingReader(reader, secrets) {
-    const forms = secretForms(secrets);
-    if (forms.length === 0)
-        return reader;
-    const margin = utf8Bytes(forms.reduce((a, b) => (utf8Bytes(b) > utf8Bytes(a) ? b : a)));
-    return {
-        head(id, stream, maxBytes) {
-            const read = reader.head(id, stream, maxBytes + margin);
-            const whole = utf8Bytes(read.text) >= read.totalBytes;
-            let text = redactText(read.text, forms);
-            if (!whole)
-                text = withoutPartialEnd(text, forms);
-            const buffer = Buffer.from(text, 'utf8');
-            // Read whole, the redacted text is the whole output: its size, so that redaction does not read as a cut.
-            const totalBytes = whole ? buffer.length : read.totalBytes;
-            if (buffer.length <= maxBytes)
-                return { text, totalBytes };
-            return { text: buffer.subarray(0, wholeCharacterEnd(buffer, maxBytes)).toString('utf8'), totalBytes };
-        },
-        tail(id, stream, maxBytes) {
-            const read = reader.tail(id, stream, maxBytes + margin);
-            const whole = utf8Bytes(read.text) >= read.totalBytes;
-            let text = redactText(read.text, forms);
-            if (!whole)
-                text = withoutPartialStart(text, forms);
-            const buffer = Buffer.from(text, 'utf8');
-            const totalBytes = whole ? buffer.length : read.totalBytes;
-            if (buffer.length <= maxBytes)
-                return { text, totalBytes };
-            let start = buffer.length - maxBytes;
-            while (start < buffer.length && (buffer[start] & 0xc0) === 0x80)
-                start++;
-            return { text: buffer.subarray(start).toString('utf8'), totalBytes };
-        }
-    };
-}
-/**
- * The report with no secret in anything taken from the task or the API: its output (through redactingReader),
- * each instance's error, the task errors, the headline and the notes. Whatever is rendered from it (outputs,
- * summary, comment) then holds none, whatever escaping or cutting the rendering does.
- */
-function redactReport(report, secrets) {
-    const forms = secretForms(secrets);
-    if (forms.length === 0)
-        return report;
-    const text = (value) => redactText(value, forms);
-    const { verdict } = report;
-    return {
-        ...report,
-        headline: text(report.headline),
-        state: text(report.state),
-        title: text(report.title),
-        notes: report.notes.map(text),
-        task: report.task && { ...report.task, name: text(report.task.name) },
-        outputs: redactingReader(report.outputs, secrets),
-        verdict: verdict && {
-            ...verdict,
-            instances: verdict.instances.map(instance => instance.error === undefined ? instance : { ...instance, error: text(instance.error) }),
-            taskErrors: verdict.taskErrors.map(text),
-            reasons: verdict.reasons.map(text)
-        }
-    };
-}
-/**
- * A last pass over a rendered text (an output value, the summary, the comment body): each secret as written and
- * as HTML-escaped. It cannot undo every rendering (Markdown escapes), which is why the report is redacted first.
- */
-function redactRendered(rendered, secrets) {
-    // Shorter forms cannot be told from the rendering's own text (ids, counts, markup): the report had them out.
-    const forms = secretForms(secrets).filter(form => form.length >= MIN_RENDERED_FORM);
-    if (forms.length === 0)
-        return rendered;
-    const escaped = forms.map(escapeHtml).filter(form => !forms.includes(form));
-    return redactText(rendered, [...forms, ...escaped].sort((a, b) => b.length - a.length));
-}
-
-;// CONCATENATED MODULE: ./src/report/write-report.ts
-/**
- * The one report path, taken on every exit once the inputs are read: the failures grouped in the log, every
- * output, the job summary, the pull-request comment, then the verdict. A report that cannot be written (no
- * summary file, a comment refused) warns and never changes the verdict.
- */
-
-
-
-
-
-
-
-
-async function writeReport(unredacted, targets) {
-    const { io, secrets } = targets;
-    const report = redactReport(unredacted, secrets);
-    const redact = (text) => redactRendered(text, secrets);
-    if (targets.streamLogs && report.verdict)
-        logFailedInstances(io, report.verdict.instances, report.outputs);
-    for (const note of report.notes)
-        logLine(io)(note);
-    const results = report.files?.results;
-    if (results?.incomplete)
-        io.warning(`Not every result file came back into ${results.directory}: the notes above say which and why.`);
-    if (results?.empty)
-        io.warning(results.empty);
-    try {
-        for (const [name, value] of Object.entries(buildOutputs(report)))
-            io.setOutput(name, value);
-    }
-    catch (error) {
-        io.warning(`The step outputs could not be written (${words_errorMessage(error)}).`);
-    }
-    if (targets.summary) {
-        try {
-            await io.appendSummary(redact(renderSummary(report)));
-        }
-        catch (error) {
-            io.warning(`The job summary could not be written (${words_errorMessage(error)}); the verdict is unchanged.`);
-        }
-    }
-    if (targets.prComment) {
-        await commentOnPullRequest({ io, env: targets.env, report, redact, ...targets.prComment });
-    }
-    if (report.outcome === Outcome.Success || report.outcome === Outcome.Submitted)
-        io.info(report.headline);
-    else
-        io.setFailed(report.headline);
-}
-
-;// CONCATENATED MODULE: ./src/task/clock.ts
-/** Time as the parts that wait see it: a parameter, so that tests and benchmarks can drive it. */
-
-const systemClock = { now: () => Date.now(), sleep: sleepUnlessAborted };
-
-;// CONCATENATED MODULE: ./src/qarnot/cost.ts
-/**
- * What a task cost: credits consumed and carbon facts (docs/qarnot-api.md §9), read from either shape the API is
- * known in (the SDKs read snake_case, the OpenAPI document names camelCase). Pure: unreadable figures are left out.
- */
-function number(value) {
-    const parsed = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-    return typeof parsed === 'number' && Number.isFinite(parsed) && parsed >= 0 ? parsed : undefined;
-}
-/** The first of `names` the object has, compared without case (the C# SDK reads them case-insensitively). */
-function field(object, ...names) {
-    const lower = new Map(Object.keys(object).map(key => [key.toLowerCase(), key]));
-    for (const name of names) {
-        const key = lower.get(name.toLowerCase());
-        if (key !== undefined && object[key] !== null && object[key] !== undefined)
-            return object[key];
-    }
-    return undefined;
-}
-const cost_isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
-/** `{"credits": 3600.42}` -> 3600.42 (Python SDK fixture); undefined when absent or not a number. */
-function readCredits(answer) {
-    return cost_isObject(answer) ? number(field(answer, 'credits')) : undefined;
-}
-function readCarbonFacts(answer) {
-    if (!cost_isObject(answer))
-        return undefined;
-    const name = field(answer, 'equivalent_datacenter_name', 'comparisonDataCenterName');
-    const facts = {
-        consumedWh: number(field(answer, 'total_consumed_energy_Wh', 'totalConsumedEnergyWh')),
-        reusedWh: number(field(answer, 'total_reused_energy_Wh', 'totalReuseEnergyWh')),
-        gCO2eq: number(field(answer, 'qarnot_carbon_footprint', 'carbonFootprintC02Eq')),
-        datacenterGCO2eq: number(field(answer, 'equivalent_DC_carbon_footprint', 'equivalentDCCarbonFootprintC02Eq')),
-        datacenterName: typeof name === 'string' ? name : undefined,
-        savedPercent: number(field(answer, 'saved_carbon_footprint_percent', 'savedCarbonFootprintPercentage'))
-    };
-    return facts.consumedWh === undefined && facts.gCO2eq === undefined ? undefined : facts;
-}
-/** The figures of several tasks (a re-run and the attempts it completes), added up. */
-function sumCarbonFacts(all) {
-    if (all.length === 0)
-        return undefined;
-    const total = (pick) => all.some(f => pick(f) === undefined) ? undefined : all.reduce((sum, f) => sum + (pick(f) ?? 0), 0);
-    const gCO2eq = total(f => f.gCO2eq);
-    const datacenterGCO2eq = total(f => f.datacenterGCO2eq);
-    const names = [...new Set(all.map(f => f.datacenterName))];
-    return {
-        consumedWh: total(f => f.consumedWh),
-        reusedWh: total(f => f.reusedWh),
-        gCO2eq,
-        datacenterGCO2eq,
-        datacenterName: names.length === 1 ? names[0] : undefined,
-        savedPercent: gCO2eq !== undefined && datacenterGCO2eq !== undefined && datacenterGCO2eq > 0
-            ? (100 * (datacenterGCO2eq - gCO2eq)) / datacenterGCO2eq
-            : undefined
-    };
-}
-
-;// CONCATENATED MODULE: ./src/task/cost.ts
-
-
-
-
-/** The whole look, both services and every task, ends within this. */
-const COST_BUDGET_MS = 2_000;
-const LAG_RETRY_MS = 400;
-/** One figure of one task, read again while it answers 404 (not there yet) and time is left. */
-async function readFigure(read, parse, clock, deadline, signal) {
-    for (;;) {
-        try {
-            return parse(await read());
-        }
-        catch (error) {
-            const lagging = error instanceof QarnotApiError && error.status === 404;
-            if (!lagging || clock.now() + LAG_RETRY_MS >= deadline || signal.aborted)
-                throw error;
-            await clock.sleep(LAG_RETRY_MS, signal);
-        }
-    }
-}
-/** The credits and carbon facts of `uuids`, added up; a figure any task lacks is left out, with a debug line. */
-async function readCost(client, uuids, clock, debug) {
-    if (uuids.length === 0)
-        return {};
-    const signal = AbortSignal.timeout(COST_BUDGET_MS);
-    const quick = client.with({ timeoutMs: COST_BUDGET_MS, retry: NO_RETRY, signal });
-    const deadline = clock.now() + COST_BUDGET_MS;
-    const all = (what, read, parse) => Promise.all(uuids.map(uuid => readFigure(() => read(uuid), parse, clock, deadline, signal))).then(figures => (figures.every(f => f !== undefined) ? figures : undefined), (error) => {
-        debug(`The ${what} of the task could not be read (${words_errorMessage(error)}); it is left out.`);
-        return undefined;
-    });
-    const [credits, carbon] = await Promise.all([
-        all('credits', uuid => quick.getTaskCredits(uuid), readCredits),
-        all('carbon facts', uuid => quick.getTaskCarbonFacts(uuid), readCarbonFacts)
-    ]);
-    return {
-        credits: credits?.reduce((sum, value) => sum + value, 0),
-        carbon: carbon ? sumCarbonFacts(carbon) : undefined
-    };
-}
-
-;// CONCATENATED MODULE: ./src/cache/saved-credits.ts
-
-/** More source tasks than this and the saving is not looked up: a summary line is not worth many requests. */
-const MAX_PRICED_SOURCES = 16;
-/** The credits the hits would have cost, or undefined when any source's share cannot be known. Pure. */
-function shareOfCredits(sources, creditsOf) {
-    if (sources.length === 0)
-        return undefined;
-    let total = 0;
-    for (const { task, hits, taskInstances } of sources) {
-        const credits = creditsOf.get(task);
-        if (credits === undefined || taskInstances === undefined || taskInstances < hits)
-            return undefined;
-        total += (credits * hits) / taskInstances;
-    }
-    return total;
-}
-/** Reads each source task's credits (in parallel, within the cost read's couple of seconds) and shares them out. */
-async function savedCredits(client, sources, clock, debug) {
-    if (sources.length === 0)
-        return undefined;
-    if (sources.length > MAX_PRICED_SOURCES || sources.some(s => s.taskInstances === undefined)) {
-        debug(`The credits the cache saved are not looked up (${sources.length} earlier tasks, or entries without a count).`);
-        return undefined;
-    }
-    const figures = await Promise.all(sources.map(async ({ task }) => [task, (await readCost(client, [task], clock, debug)).credits]));
-    const creditsOf = new Map();
-    for (const [task, credits] of figures)
-        if (credits !== undefined)
-            creditsOf.set(task, credits);
-    return shareOfCredits(sources, creditsOf);
-}
-
 ;// CONCATENATED MODULE: ./src/task/whole-read-copy.ts
 /**
  * A whole read of a task's output stream, kept as it came in one scratch file, with each instance's byte count.
@@ -39087,6 +37511,8 @@ class OutputFollower {
     constructor(options) {
         this.options = options;
         this.reader = { client: options.client, stop: options.stop };
+        if (options.readBefore)
+            this.safeFromLoss = new Set();
     }
     /** One fresh read of each stream. `completedIds`: instances the last status read reported complete. */
     async readNew(completedIds) {
@@ -39371,7 +37797,7 @@ class OutputFollower {
 
 const NO_RERUN = { kind: 'all', reason: undefined };
 /** What to compute in this attempt, from what the earlier ones did; every instance when that cannot be known. */
-async function planAttempt(settings, client, log) {
+async function planAttempt(settings, client, log, found) {
     const { rerun, task } = settings;
     if (!task || rerun.attempt <= 1 || rerun.mode === 'all')
         return NO_RERUN;
@@ -39381,11 +37807,12 @@ async function planAttempt(settings, client, log) {
             reason: 'this run does not say which step this is (no GITHUB_RUN_ID or GITHUB_JOB)'
         };
     try {
-        const found = await findEarlierTasks(client, rerun.stepTag, rerun.attempt);
-        if ('reason' in found)
-            return { kind: 'all', reason: found.reason };
+        const earlier = await findEarlierTasks(client, rerun.stepTag, rerun.attempt);
+        if ('reason' in earlier)
+            return { kind: 'all', reason: earlier.reason };
+        found?.(earlier.tasks);
         const sent = task.instances.kind === 'range' ? (task.instances.text ?? '').length : 0;
-        return boundRerun(planRerun(task.instances.intervals, found.tasks, rerun.attempt), sent);
+        return boundRerun(planRerun(task.instances.intervals, earlier.tasks, rerun.attempt), sent);
     }
     catch (error) {
         log(`Could not look for the tasks of earlier attempts (${words_errorMessage(error)}).`);
@@ -39585,6 +38012,2755 @@ function notRead(id, why) {
         peakMemoryMB: undefined,
         attempts: undefined
     };
+}
+
+;// CONCATENATED MODULE: ./src/budget/cap.ts
+/**
+ * The `max-credits` decisions, pure (docs/budget.md): the estimate before the create (instances × the median credits
+ * per instance of this step's earlier tasks), whether to start, and when a running task has passed its cap.
+ */
+
+
+/** Three significant figures at most, never rounded to zero: `1234`, `12.3`, `0.0042`. */
+function credits(value) {
+    return value >= 100 ? value.toFixed(0) : value === 0 ? '0' : String(Number(value.toPrecision(3)));
+}
+/** The median credits per instance of earlier tasks that ran instances and have a cost; undefined when none. */
+function medianPerInstance(costs) {
+    const rates = costs
+        .filter(c => c.instances > 0 && Number.isFinite(c.credits) && c.credits >= 0)
+        .map(c => c.credits / c.instances)
+        .sort((a, b) => a - b);
+    if (rates.length === 0)
+        return undefined;
+    const middle = Math.floor(rates.length / 2);
+    return rates.length % 2 === 1 ? rates[middle] : (rates[middle - 1] + rates[middle]) / 2;
+}
+function makeEstimate(instances, costs, account) {
+    const perInstance = medianPerInstance(costs);
+    const fromTasks = costs.filter(c => c.instances > 0).length;
+    return {
+        instances,
+        perInstance,
+        fromTasks,
+        credits: perInstance === undefined ? undefined : instances * perInstance,
+        account: account.credits,
+        accountUnknown: account.unknown
+    };
+}
+/** `12.5 credits (5 instances × 2.5, the median per instance of 3 earlier tasks of this step)`. */
+function describeEstimate(estimate) {
+    if (estimate.credits === undefined || estimate.perInstance === undefined)
+        return 'unknown (no earlier task of this step with a known cost)';
+    return `${credits(estimate.credits)} credits (${plural(estimate.instances, 'instance')} × ${credits(estimate.perInstance)}, the median per instance of ${plural(estimate.fromTasks, 'earlier task')} of this step)`;
+}
+/** Why the step must not start, with the figures; undefined when it may. */
+function refuseToStart(cap, estimate) {
+    const { credits: expected, account } = estimate;
+    if (expected !== undefined && expected > cap)
+        return `The estimated cost, ${describeEstimate(estimate)}, is over ${constants_Input.MaxCredits} (${credits(cap)}); no task was created. Raise ${constants_Input.MaxCredits}, or compute fewer instances.`;
+    if (expected !== undefined && account !== undefined && expected > account)
+        return `The Qarnot account has ${credits(account)} credits left, less than the estimated cost, ${describeEstimate(estimate)}; no task was created. Add credits on Tasq.`;
+    return undefined;
+}
+/** What the log says when the step starts under a cap. */
+function startNote(cap, estimate) {
+    const account = estimate.account !== undefined
+        ? `; the account has ${credits(estimate.account)} credits left`
+        : `; the account's credits are unknown (${estimate.accountUnknown ?? 'not read'})`;
+    return `${constants_Input.MaxCredits}: ${credits(cap)}; estimated cost ${describeEstimate(estimate)}${account}. The task is aborted if its credits pass the cap.`;
+}
+/** Why a running task is aborted, once its credits have passed the cap; undefined while they have not. */
+function passedCap(cap, spent) {
+    if (spent === undefined || !(spent > cap))
+        return undefined;
+    return `The task's credits (${credits(spent)}) passed ${constants_Input.MaxCredits} (${credits(cap)})`;
+}
+/** `spent 12.3 of cap 10 credits · estimate 8 credits (...)`: the summary's budget line. */
+function budgetLine(facts) {
+    if (!facts)
+        return undefined;
+    const spent = facts.spent === undefined ? 'unknown' : credits(facts.spent);
+    const over = facts.over === true || (facts.spent ?? 0) > facts.cap;
+    const parts = [`spent ${spent} of cap ${credits(facts.cap)} credits${over ? ' ⚠️ over budget' : ''}`];
+    if (facts.estimate)
+        parts.push(`estimate ${describeEstimate(facts.estimate)}`);
+    if (facts.estimate?.account !== undefined)
+        parts.push(`${credits(facts.estimate.account)} credits left in the account before the start`);
+    return parts.join(' · ');
+}
+/** A task that ended over its cap without being stopped by it (its credits came too late): what the notes say. */
+function lateNote(facts, stopped) {
+    if (!facts || stopped || facts.spent === undefined || !(facts.spent > facts.cap))
+        return undefined;
+    return `The task spent ${credits(facts.spent)} credits, over ${constants_Input.MaxCredits} (${credits(facts.cap)}): its credits could not be read in time to abort it (they are read at most every 30 s, and may lag).`;
+}
+
+;// CONCATENATED MODULE: ./src/budget/estimate.ts
+
+
+
+
+
+
+
+/** The whole estimate (list, reads, account) ends within this. */
+const ESTIMATE_BUDGET_MS = 5_000;
+/** The most recent earlier tasks whose credits are read. */
+const ESTIMATE_TASKS = 10;
+/** The estimate for `instances` to compute. */
+async function estimateCost(instances, context) {
+    const signal = AbortSignal.any([context.signal, AbortSignal.timeout(ESTIMATE_BUDGET_MS)]);
+    const quick = context.client.with({ timeoutMs: ESTIMATE_BUDGET_MS, retry: NO_RETRY, signal });
+    const [costs, account] = await Promise.all([
+        earlierCosts(quick, context),
+        accountCredits(quick, context.debug)
+    ]);
+    return makeEstimate(instances, costs, account);
+}
+async function earlierCosts(client, context) {
+    const { settings, debug } = context;
+    const tag = settings.rerun.stepTag;
+    try {
+        let earlier = context.earlier;
+        if (!earlier && tag && settings.rerun.attempt > 1) {
+            const found = await findEarlierTasks(client, tag, settings.rerun.attempt);
+            earlier = 'tasks' in found ? found.tasks : [];
+        }
+        const ended = (earlier ?? [])
+            .filter(task => isFinalState(task.document.state))
+            .sort((a, b) => b.attempt - a.attempt)
+            .slice(0, ESTIMATE_TASKS);
+        const costs = await Promise.all(ended.map(task => costOf(client, task, debug)));
+        return costs.filter((cost) => cost !== undefined);
+    }
+    catch (error) {
+        debug(`The earlier tasks of this step could not be listed for the estimate (${words_errorMessage(error)}).`);
+        return [];
+    }
+}
+async function costOf(client, task, debug) {
+    try {
+        const credits = readCredits(await client.getTaskCredits(task.uuid));
+        if (credits === undefined)
+            debug(`The credits of earlier task ${task.uuid} are unreadable; left out.`);
+        return credits === undefined ? undefined : { uuid: task.uuid, credits, instances: countIds(task.ids) };
+    }
+    catch (error) {
+        debug(`The credits of earlier task ${task.uuid} could not be read (${words_errorMessage(error)}); left out.`);
+        return undefined;
+    }
+}
+/** The account's credits left, or why they are unknown: the service is not documented in the OpenAPI document. */
+async function accountCredits(client, debug) {
+    try {
+        const answer = await client.getAccountCredits();
+        const credits = readCredits(answer);
+        if (credits !== undefined)
+            return { credits };
+        debug(`The account's credits answer has no readable number: ${JSON.stringify(answer)?.slice(0, 200)}.`);
+        return { unknown: 'the answer has no readable number of credits' };
+    }
+    catch (error) {
+        debug(`The account's credits could not be read (${words_errorMessage(error)}).`);
+        return { unknown: `not read: ${words_errorMessage(error)}` };
+    }
+}
+/** The estimate, and why the step must not start under `cap` (with the figures), or the note it starts with. */
+async function checkBeforeStart(cap, instances, context) {
+    const estimate = await estimateCost(instances, context);
+    const refusal = refuseToStart(cap, estimate);
+    if (!refusal)
+        context.log(startNote(cap, estimate));
+    return { estimate, refusal };
+}
+
+;// CONCATENATED MODULE: ./src/task/start.ts
+/**
+ * The task the step follows: created from the inputs (exactly once, the shortname saved first so that nothing can
+ * be left running unseen), or an existing one found by uuid or shortname (`task` input).
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+function taskUrl(uuid) {
+    return `${TASQ_TASK_URL}${uuid}`;
+}
+/** Outputs and state written now still count if the step is cancelled or fails later. */
+function announce(io, uuid) {
+    io.setOutput(Output.TaskUuid, uuid);
+    io.setOutput(Output.TaskUrl, taskUrl(uuid));
+    io.saveState(State.TaskUuid, uuid);
+}
+async function createTask(spec, settings, context, files) {
+    const { io } = context;
+    const body = { ...buildCreateBody(spec, context.only), ...files?.body, shortname: spec.shortname };
+    if (context.only && context.keptLabel)
+        body.labels = { ...body.labels, [KEPT_LABEL]: context.keptLabel };
+    const intervals = context.only ?? spec.instances.intervals;
+    const listed = context.only !== undefined || spec.instances.kind === 'range';
+    const instances = `${plural(countIds(intervals), 'instance')}${listed ? ` (${formatRanges(intervals)})` : ''}`;
+    const where = spec.pool ? `pool ${spec.pool}` : `profile ${spec.profile ?? ''}`;
+    io.info(`Creating Qarnot task "${oneLine(spec.name)}" (${spec.shortname}): ${instances}, ${where}, at ${redactUrl(settings.apiUrl)}`);
+    io.debug(`Create body: ${JSON.stringify(redactCreateBody(body, SECRET_CONSTANT_PREFIX))}`);
+    // Before the create is sent: if this process dies now, the post step finds the task by its shortname.
+    io.saveState(State.Shortname, spec.shortname);
+    let submission;
+    try {
+        submission = await submitTask({
+            client: context.client.with({ signal: context.stop }),
+            body,
+            clock: context.clock,
+            stop: context.stop,
+            log: logLine(io)
+        }, context.hurried);
+    }
+    catch (error) {
+        // A range the action built is never the user's fault: compute everything instead (nothing was created).
+        if (!context.only || !refusesRangeLength(error))
+            throw error;
+        const widened = `Qarnot refused the range of the instances to compute again (${formatRanges(context.only).length} characters, range-length), so every instance is computed`;
+        io.warning(`${widened}.`);
+        return { ...(await createTask(spec, settings, { ...context, only: undefined }, files)), widened };
+    }
+    announce(io, submission.uuid);
+    io.info(`Task ${submission.uuid} created${submission.adopted ? ' (found by its shortname)' : ''}: ${taskUrl(submission.uuid)}`);
+    return { uuid: submission.uuid, name: spec.name, requested: intervals };
+}
+/** Thrown when a found task cannot be followed as it is. */
+class UnfollowableTaskError extends Error {
+}
+async function findTask(id, context) {
+    const { io } = context;
+    const task = await context.client.with({ signal: context.stop }).getTask(id);
+    const requested = taskIntervals(task);
+    const count = countIds(requested);
+    if (count > LIMITS.instances) {
+        throw new UnfollowableTaskError(`Task ${task.uuid} has ${count} instances; the action follows at most ${LIMITS.instances} per task.`);
+    }
+    announce(io, task.uuid);
+    const name = typeof task.name === 'string' ? task.name : '';
+    io.info(`Following existing task ${task.uuid} ("${oneLine(name)}", ${task.state}): ${taskUrl(task.uuid)}`);
+    return { uuid: task.uuid, name, requested, initial: task };
+}
+/** Submit (or find) the task, its files staged first; never throws for what the API or storage answers. */
+async function startTask(settings, context, prepared) {
+    const { io, stop } = context;
+    let storage;
+    let staged;
+    let cache;
+    let only = context.only;
+    try {
+        if (prepared)
+            storage = await openStorage(context.client.with({ signal: stop }), prepared, context.env, settings.token, stop);
+        if (prepared && storage && settings.task)
+            staged = await stageFiles(storage, prepared, settings.task.shortname, stop);
+        if (settings.task && settings.cache && storage && prepared) {
+            const wanted = expandIds(context.only ?? settings.task.instances.intervals);
+            cache = await lookUp(settings.task, settings, context, { storage, prepared, staged, wanted });
+            const misses = wanted.filter(id => !cache?.hits.has(id));
+            if (misses.length === 0)
+                return { allCached: true, storage, staged, cache };
+            if (cache.hits.size > 0)
+                only = idsToIntervals(misses);
+        }
+        const budget = await budgetBeforeStart(settings, context, only);
+        if (budget?.refusal) {
+            io.saveState(State.TaskEnded, 'true');
+            return { refusal: budget.refusal, overBudget: true, storage, staged, cache, budget: budget.estimate };
+        }
+        const task = settings.task
+            ? await createTask(settings.task, settings, { ...context, only }, staged)
+            : await findTask(settings.followTask ?? '', context);
+        // Qarnot refused the range of the misses: every instance is computed, and the hits are not used.
+        if (task.widened && cache && cache.hits.size > 0)
+            cache = { ...cache, hits: new Map() };
+        return { task, storage, staged, cache, budget: budget?.estimate };
+    }
+    catch (error) {
+        if (error instanceof SubmitStoppedError || stop.aborted) {
+            // The task an interrupted create made and aborted, if one was found: the post step checks it again.
+            const uuid = error instanceof SubmitStoppedError ? error.uuid : undefined;
+            if (uuid)
+                io.saveState(State.TaskUuid, uuid);
+            return { stopped: true, task: uuid ? { uuid, name: '', requested: [] } : undefined, storage, cache };
+        }
+        // A plain refusal made nothing: the post step has nothing to look for.
+        if (!mayHaveCreated(error))
+            io.saveState(State.TaskEnded, 'true');
+        return { refusal: refusalMessage(error, settings), storage, cache };
+    }
+}
+/** Under `max-credits`, before a create: the estimate, and the refusal when it or the account cannot cover it. */
+function budgetBeforeStart(settings, context, only) {
+    if (!settings.task || settings.maxCredits === undefined)
+        return undefined;
+    return checkBeforeStart(settings.maxCredits, countIds(only ?? settings.task.instances.intervals), {
+        client: context.client,
+        settings,
+        earlier: context.earlier,
+        debug: message => context.io.debug(message),
+        log: logLine(context.io),
+        signal: context.stop
+    });
+}
+/** The cache looked up, before the create: hits made whole, outputs in a folder of their own until followed. */
+function lookUp(spec, settings, context, files) {
+    const { storage, prepared, staged, wanted } = files;
+    const logs = (0,external_node_path_.join)(context.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'qarnot-logs');
+    (0,external_node_fs_.mkdirSync)(logs, { recursive: true });
+    return lookUpCache({
+        cache: settings.cache,
+        spec,
+        token: settings.token,
+        store: storage.store,
+        bucket: resourceBucketName(storage.naming),
+        resourcesTree: staged?.tree,
+        results: prepared.resultsDir !== undefined && prepared.resultsPrefix !== undefined
+            ? {
+                directory: prepared.resultsDir,
+                workspace: prepared.settings.workspace,
+                prefix: prepared.resultsPrefix
+            }
+            : undefined,
+        resultsWhitelist: staged?.body.resultsWhitelist,
+        resultsBlacklist: staged?.body.resultsBlacklist,
+        wanted,
+        stagingDir: (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(logs, 'cache-')),
+        fetch: context.registryFetch ?? fetch,
+        signal: context.stop
+    });
+}
+function refusalMessage(error, settings) {
+    if (error instanceof UnfollowableTaskError || error instanceof InputError)
+        return error.message;
+    if (error instanceof errors/* StoreError */.AD && isQuotaRefusal(error.code))
+        return explainQuotaRefusal(error.code);
+    if (rootIsStorage(error))
+        return `Qarnot storage failed while the resources were sent (${words_errorMessage(error)}); no task was created.`;
+    return explainError(error, settings.apiUrl);
+}
+const rootIsStorage = (error) => error instanceof errors/* StoreError */.AD;
+/** A 400 naming the `range-length` field (docs/qarnot-api.md §6). */
+function refusesRangeLength(error) {
+    const root = rootError(error);
+    return (root instanceof QarnotApiError &&
+        root.status === 400 &&
+        invalidFields(root.apiMessage).some(field => field.toLowerCase() === 'range-length'));
+}
+
+;// CONCATENATED MODULE: ./src/report/model.ts
+/** Reads nothing: a step that followed no task has no output. */
+const NO_OUTPUT = {
+    tail: () => ({ text: '', totalBytes: 0 }),
+    head: () => ({ text: '', totalBytes: 0 })
+};
+
+;// CONCATENATED MODULE: ./src/report/recovered.ts
+/**
+ * What the report says of instances the platform failed (docs/infrastructure-retries.md): which were recovered by
+ * a follow-up task, which failed again, which were not re-run and why. Pure.
+ */
+
+
+/** `its node was preempted (error code x): 1,3; its image could not be pulled (...): 2` */
+function reasons(failed) {
+    const byReason = new Map();
+    for (const [id, reason] of failed)
+        byReason.set(reason, [...(byReason.get(reason) ?? []), id]);
+    return [...byReason].map(([reason, ids]) => `${reason}: ${formatIds(ids)}`).join('; ');
+}
+const instances = (ids) => `${ids.length > 1 ? 'Instances' : 'Instance'} ${formatIds(ids)}`;
+/** The pronouns of one instance or several: they, their, them. */
+const words = (ids) => ids.length > 1 ? { they: 'they', their: 'their', them: 'them' } : { they: 'it', their: 'its', them: 'it' };
+/** The notes for the summary and the log, one per round and one for what was left. */
+function describePlatformRetries(facts, verdict) {
+    const final = new Map((verdict?.instances ?? []).map(i => [i.id, i.state]));
+    const notes = [];
+    for (const round of facts.rounds) {
+        const ids = [...round.failed.keys()].sort((a, b) => a - b);
+        const recovered = ids.filter(id => final.get(id) === 'Success');
+        const notRecovered = ids.filter(id => final.get(id) !== 'Success');
+        const by = round.followUp ? `follow-up task ${round.followUp}` : 'a follow-up task that could not be made';
+        const causes = `in task ${round.fromTask} for a reason not their command's (${reasons(round.failed)})`;
+        if (recovered.length > 0) {
+            const w = words(recovered);
+            notes.push(`${instances(recovered)} recovered after a platform failure: ${w.they} failed ${causes}, and ${by} ran ${w.them} again.`);
+        }
+        if (notRecovered.length > 0)
+            notes.push(`${instances(notRecovered)} failed ${causes}, and did not succeed in ${by}.`);
+    }
+    const left = facts.left;
+    if (left) {
+        const ids = [...left.failed.keys()].sort((a, b) => a - b);
+        const after = facts.rounds.length > 0 ? ` after ${plural(facts.rounds.length, 'follow-up task')}` : '';
+        notes.push(`${instances(ids)} failed in task ${left.fromTask} for a reason not ${words(ids).their} command's (${reasons(left.failed)})${after}; not re-run: ${left.why}.`);
+    }
+    return notes;
+}
+
+;// CONCATENATED MODULE: ./src/report/grouping.ts
+/** Grouping instance ids under a key (a state, an error), in first-seen order. Pure. */
+function groupIds(items, keyOf) {
+    const groups = new Map();
+    for (const item of items) {
+        const key = keyOf(item);
+        const ids = groups.get(key);
+        if (ids)
+            ids.push(item.id);
+        else
+            groups.set(key, [item.id]);
+    }
+    return groups;
+}
+
+;// CONCATENATED MODULE: ./src/report/id-lists.ts
+/** Instance ids as text that wraps and stays short: ranges with break points, cut with a count. Pure. */
+
+/** Most characters of ranges in a table cell: a longer list sets the width of the whole table (the count that
+ * follows a cut list brings it to under 80). */
+const CELL_IDS_CHARS = 48;
+/** Most characters of ranges in a list under a table. */
+const LISTED_IDS_CHARS = 2000;
+/**
+ * `0-4, 6-101, 103-198`: ranges with a space after each comma, so that a browser can break the line there; past
+ * `maxChars`, cut on a comma with the count of ids left out (`0-4, 6-101, … and 812 more`).
+ */
+function idRanges(ids, maxChars) {
+    const text = formatIds(ids).replace(/,/g, ', ');
+    if (text.length <= maxChars)
+        return { text, cut: false };
+    const end = text.lastIndexOf(',', maxChars);
+    const shown = end > 0 ? text.slice(0, end) : (text.split(',')[0] ?? '');
+    const count = id_lists_countIds(shown);
+    return { text: `${shown}, … and ${(ids.length - count).toLocaleString('en-US')} more`, cut: true };
+}
+/** How many ids `0-4, 7, 9-10` names. */
+function id_lists_countIds(ranges) {
+    let count = 0;
+    for (const part of ranges.split(', ')) {
+        const [first, last] = part.split('-').map(Number);
+        count += last === undefined ? 1 : last - first + 1;
+    }
+    return count;
+}
+
+;// CONCATENATED MODULE: ./src/report/failure-message.ts
+
+
+/** Annotations are cut at 4 KiB; stay well under. */
+const MAX_LENGTH = 3000;
+/** Ids named in one group of the message, at most (as ranges with break points; the summary lists them all). */
+const GROUP_IDS_CHARS = 300;
+function failureMessage(taskLabel, verdict) {
+    const failed = verdict.instances.filter(instance => instance.state !== 'Success');
+    const byError = groupIds(failed, instance => {
+        const what = instance.state === 'Failure'
+            ? 'failed'
+            : instance.state === 'Cancelled'
+                ? 'cancelled'
+                : 'never completed';
+        const own = instance.error && !['cancelled', 'never completed'].includes(instance.error);
+        return own ? `${what}: ${instance.error}` : what;
+    });
+    const groups = [...byError.entries()]
+        .sort((a, b) => b[1].length - a[1].length)
+        .map(([what, ids]) => `instance${ids.length > 1 ? 's' : ''} ${idRanges(ids, GROUP_IDS_CHARS).text} ${what}`);
+    const parts = [...groups];
+    if (verdict.taskErrors.length > 0)
+        parts.push(`task errors: ${verdict.taskErrors.join('; ')}`);
+    if (parts.length === 0)
+        parts.push(...verdict.reasons);
+    let message = `${taskLabel} ended in state ${verdict.state}: ${parts.join('; ')}`;
+    if (message.length > MAX_LENGTH)
+        message = `${message.slice(0, MAX_LENGTH)}... (see the job summary)`;
+    return message;
+}
+
+;// CONCATENATED MODULE: ./src/report/outcome.ts
+/**
+ * What came of the step, and how to say it: one pure function decides the outcome from how the step ended and
+ * the verdict, one builds the title (summary, pull-request comment) and the headline (log, failure message).
+ */
+
+
+
+
+
+
+/**
+ * `resultsMissing`: result files the task made that did not come back, counted only when `results-incomplete` is
+ * `fail`: a step that would succeed fails with `results-incomplete` instead.
+ */
+function decideOutcome(ending, verdict, resultsMissing = 0) {
+    const outcome = outcomeOfTask(ending, verdict);
+    return outcome === Outcome.Success && resultsMissing > 0 ? Outcome.ResultsIncomplete : outcome;
+}
+function outcomeOfTask(ending, verdict) {
+    switch (ending.kind) {
+        case 'submitted':
+            return Outcome.Submitted;
+        case 'not-created':
+            return ending.overBudget ? Outcome.OverBudget : Outcome.Failure;
+        case 'stopped-creating':
+            return ending.timedOut ? Outcome.TimedOut : Outcome.Cancelled;
+        case 'nothing-to-rerun':
+            return verdict?.passed === false ? Outcome.Failure : Outcome.Success;
+        case 'followed':
+            if (ending.ending === 'handed-off')
+                return Outcome.HandedOff;
+            if (ending.ending === 'stopped')
+                return Outcome.Cancelled;
+            if (ending.ending === 'timeout')
+                return Outcome.TimedOut;
+            // Every instance succeeded before the abort could stop one: the work is done (the notes say it passed the cap).
+            if (ending.ending === 'over-budget')
+                return verdict?.passed ? Outcome.Success : Outcome.OverBudget;
+            if (ending.ending === 'lost' || !verdict)
+                return Outcome.Failure;
+            if (verdict.passed)
+                return Outcome.Success;
+            return verdict.state === 'Cancelled' ? Outcome.Cancelled : Outcome.Failure;
+    }
+}
+function title(facts) {
+    const { outcome, verdict, ending } = facts;
+    const total = verdict?.instances.length ?? 0;
+    switch (outcome) {
+        case Outcome.Success:
+            return `✅ Qarnot task succeeded: ${total}/${plural(total, 'instance')}`;
+        case Outcome.Submitted:
+            return '📤 Qarnot task submitted';
+        case Outcome.HandedOff:
+            return `🔁 Qarnot task handed off, still running: ${verdict?.instances.filter(i => i.state === 'Success' || i.state === 'Failure').length ?? 0}/${plural(total, 'instance')} ended so far`;
+        case Outcome.ResultsIncomplete:
+            return `❌ Qarnot task succeeded (${total}/${plural(total, 'instance')}), but not every result file came back`;
+        case Outcome.TimedOut:
+            return ending.kind === 'stopped-creating'
+                ? '⏱️ Timeout reached before the Qarnot task ran'
+                : '⏱️ Qarnot task aborted after the timeout';
+        case Outcome.OverBudget:
+            return ending.kind === 'not-created'
+                ? '💸 Qarnot task not started: over max-credits'
+                : '💸 Qarnot task aborted: its credits passed max-credits';
+        case Outcome.Cancelled:
+            return ending.kind === 'followed' && ending.leftRunning
+                ? '⛔ Step cancelled: the Qarnot task was left running'
+                : '⛔ Qarnot task cancelled';
+        default:
+            if (ending.kind === 'not-created')
+                return '❌ Qarnot task not created';
+            if (ending.kind === 'followed' && ending.ending === 'lost')
+                return '❌ Qarnot task could not be followed';
+            return `❌ Qarnot task failed: ${verdict?.failedIds.length ?? 0} of ${plural(total, 'instance')} did not succeed`;
+    }
+}
+function headline(facts) {
+    const { outcome, verdict, ending } = facts;
+    const label = facts.uuid ? `Qarnot task ${facts.uuid}` : 'The Qarnot task';
+    const state = verdict?.state ?? 'Unknown';
+    if (ending.kind === 'not-created')
+        return ending.message;
+    if (ending.kind === 'submitted')
+        return `${label} was submitted; wait is false, so this step does not follow it.`;
+    if (ending.kind === 'nothing-to-rerun' && ending.cached) {
+        const total = verdict?.instances.length ?? 0;
+        const from = ending.cached === total
+            ? 'came from the cache'
+            : `came from the cache (${ending.cached}) or an earlier attempt of this step`;
+        return `Every instance ${from}: ${plural(total, 'instance')}, nothing computed.`;
+    }
+    if (ending.kind === 'nothing-to-rerun') {
+        return `Every instance succeeded in an earlier attempt of this step: ${plural(verdict?.instances.length ?? 0, 'instance')}, nothing computed again.`;
+    }
+    if (ending.kind === 'stopped-creating' && ending.timedOut) {
+        const made = facts.uuid ? `; ${label} was aborted` : '; no task was created';
+        return `The timeout of ${formatDuration(facts.timeoutMs ?? 0)} passed before the task could be created${made}.`;
+    }
+    if (ending.kind === 'stopped-creating') {
+        return `The step was cancelled while creating the task${facts.uuid ? `; ${label} was aborted` : ''}.`;
+    }
+    if (outcome === Outcome.HandedOff) {
+        const after = formatDuration(facts.handOff?.afterMs ?? 0);
+        return `${label} was handed off after ${after} (hand-off-after) and goes on running (state ${state}); ${facts.handOff?.collection ?? `a step with task: ${facts.uuid ?? ''} collects it`}`;
+    }
+    if (ending.leftRunning)
+        return `The step was cancelled; ${label} was left running (abort-on-cancel: false).`;
+    if (outcome === Outcome.Success)
+        return `${label} succeeded: ${plural(verdict?.instances.length ?? 0, 'instance')}.`;
+    if (outcome === Outcome.ResultsIncomplete)
+        return resultsHeadline(label, facts.results);
+    if (outcome === Outcome.OverBudget)
+        return budgetHeadline(label, state, facts.budget);
+    if (outcome === Outcome.TimedOut) {
+        return `${label} ${abortedOrAsked(state)} after the timeout of ${formatDuration(facts.timeoutMs ?? 0)} (state ${state}).`;
+    }
+    if (ending.ending === 'stopped')
+        return `The step was cancelled; ${label} ${abortedOrAsked(state)} (state ${state}).`;
+    if (ending.ending === 'lost')
+        return `${label} could no longer be followed and ${abortedOrAsked(state)}: ${(ending.message ?? 'no answer').replace(/\.$/, '')}.`;
+    return verdict ? failureMessage(label, verdict) : `${label} ended in state ${state}.`;
+}
+/** The task succeeded; what did not come back, the first named, the rest counted. */
+function resultsHeadline(label, results) {
+    const missing = results?.missing ?? [];
+    const first = (missing[0] ?? 'some of them could not be brought back').replace(/\.$/, '');
+    const more = missing.length > 1 ? ` (and ${plural(missing.length - 1, 'more problem')}: see the notes)` : '';
+    return `${label} succeeded, but not every result file came back into ${results?.directory ?? 'the results folder'}: ${first}${more}. Set results-incomplete: warn to pass anyway.`;
+}
+/** The task passed its cap: what it spent as far as read, the cap, and what became of it. */
+function budgetHeadline(label, state, budget) {
+    const spent = budget?.spent !== undefined ? ` (${credits(budget.spent)})` : '';
+    const cap = budget ? ` (${credits(budget.cap)})` : '';
+    return `${label} ${abortedOrAsked(state)} when its credits${spent} passed max-credits${cap} (state ${state}).`;
+}
+/** "was aborted" once the task was seen in a final state; until then only the abort is known to be asked for. */
+function abortedOrAsked(state) {
+    return isFinalState(state) ? 'was aborted' : 'was asked to abort (the post step checks it again)';
+}
+function describeOutcome(facts) {
+    return { title: title(facts), headline: headline(facts) };
+}
+
+;// CONCATENATED MODULE: ./src/report/assemble.ts
+
+
+
+
+
+
+
+
+
+/** The verdict over the whole request: this attempt's task, and what a re-run kept from earlier ones. */
+function verdictOf({ task, followed, kept }) {
+    const computed = followed && task ? decideVerdict(followed.task, task.requested) : undefined;
+    return kept && kept.instances.length > 0 ? mergeVerdicts(computed, kept.instances) : computed;
+}
+function assembleReport(settings, happened) {
+    const { ending, task, followed, elapsedMs } = happened;
+    const verdict = verdictOf(happened);
+    const files = followed?.files ?? happened.files;
+    const planned = happened.plan ? describePlan(happened.plan) : undefined;
+    const missing = settings.files?.resultsIncomplete === 'warn' ? [] : (happened.results?.missing ?? []);
+    const outcome = decideOutcome(ending, verdict, missing.length);
+    const budget = finalBudget(happened);
+    const wording = describeOutcome({
+        ending,
+        outcome,
+        verdict,
+        uuid: task?.uuid,
+        timeoutMs: settings.timeoutMs,
+        results: { directory: settings.files?.results ?? '', missing },
+        handOff: happened.handOff,
+        budget
+    });
+    const unexpected = verdict ? describeUnexpected(verdict) : '';
+    const empty = noResultsNote(happened, verdict, settings);
+    return {
+        outcome,
+        ...wording,
+        task: task
+            ? { uuid: task.uuid, url: taskUrl(task.uuid), name: task.name || settings.task?.name || '' }
+            : undefined,
+        state: followed?.task?.state ?? (ending.kind === 'submitted' ? 'Submitted' : (verdict?.state ?? 'Unknown')),
+        verdict,
+        keptIds: happened.kept?.instances.map(instance => instance.id),
+        requestedCount: settings.task?.instances.count,
+        outputs: files ?? NO_OUTPUT,
+        logsDir: files?.dir,
+        resultsDir: happened.results?.stats ? happened.results.directory : undefined,
+        elapsedMs,
+        notes: [
+            ...(planned ? [planned] : []),
+            ...(happened.platformRetries ? describePlatformRetries(happened.platformRetries, verdict) : []),
+            ...(happened.kept?.notes ?? []),
+            ...(happened.results?.notes ?? []),
+            ...(empty ? [empty] : []),
+            ...(followed?.output.notes ?? []),
+            ...(unexpected ? [unexpected] : []),
+            ...[lateNote(budget, outcome === Outcome.OverBudget)].filter((note) => note !== undefined)
+        ],
+        cost: happened.cost,
+        files: filesOf(happened, settings, empty),
+        timeline: followed?.timeline,
+        ...(happened.cache && { cache: happened.cache }),
+        ...(happened.handOff && {
+            handOff: { collection: happened.handOff.collection, failed: happened.handOff.failed }
+        }),
+        ...(budget && { budget }),
+        ...(happened.plan && happened.plan.kind !== 'all' && { rerun: rerunFacts(happened.plan) })
+    };
+}
+/** What a re-run computed again, and where the rest was kept from. */
+function rerunFacts(plan) {
+    const rerunIds = [];
+    if (plan.kind === 'some')
+        for (const { first, last } of plan.rerun)
+            for (let id = first; id <= last; id++)
+                rerunIds.push(id);
+    return {
+        rerunIds,
+        kept: plan.kept
+            .filter(k => k.instances.length > 0)
+            .map(k => ({ uuid: k.task.uuid, attempt: k.task.attempt, ids: k.instances.map(i => i.id) }))
+    };
+}
+/** The budget as the summary shows it: this attempt's task's credits as read after the end, else the last seen. */
+function finalBudget({ budget, cost, task }) {
+    if (!budget)
+        return undefined;
+    const read = task ? cost?.perTask?.get(task.uuid) : undefined;
+    return read === undefined ? budget : { ...budget, spent: Math.max(read, budget.spent ?? 0) };
+}
+/**
+ * When `results` is set and instances succeeded but not one file came back: most likely the filter did not match
+ * (Qarnot does not document what resultsWhitelist is tested on), or the command wrote elsewhere.
+ */
+function noResultsNote(happened, verdict, settings) {
+    const { results } = happened;
+    const folder = settings.files?.results;
+    // Instances from the cache had their files placed before the task: they are not what came back.
+    const cached = new Set(happened.cache?.hitIds ?? []);
+    const succeeded = verdict?.instances.filter(i => i.state === 'Success' && !cached.has(i.id)).length ?? 0;
+    if (!folder || !results?.stats || results.stats.files > 0 || results.incomplete || succeeded === 0)
+        return undefined;
+    const filter = settings.files?.resultsWhitelist
+        ? `results-include (${JSON.stringify(settings.files.resultsWhitelist)})`
+        : 'the results filter the action sets';
+    return `No result file came back into ${folder}, though ${plural(succeeded, 'instance')} succeeded. Likely causes: the command wrote nothing under ${folder}/ in its working directory ($TASK_PATH), or ${filter} did not match the paths Qarnot tests it on (Qarnot does not document them: relative to $TASK_PATH, or absolute).`;
+}
+function filesOf({ staged, results }, settings, empty) {
+    if (!staged && !results)
+        return undefined;
+    const directory = settings.files?.results;
+    return {
+        staged: staged && {
+            files: staged.files,
+            bytes: staged.bytes,
+            bytesSent: staged.bytesSent,
+            ms: staged.ms
+        },
+        results: results && directory !== undefined
+            ? {
+                directory,
+                files: results.stats?.files ?? 0,
+                bytes: results.stats?.bytes ?? 0,
+                ms: results.stats?.ms ?? 0,
+                incomplete: results.incomplete,
+                ...(empty && { empty })
+            }
+            : undefined
+    };
+}
+
+;// CONCATENATED MODULE: ./src/report/text.ts
+/** Text helpers for GitHub-facing rendering. Pure. */
+/** Escapes task output for HTML in Markdown; the summary does not escape anything by itself. */
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+/**
+ * Text safe inside one Markdown table cell (or one line of Markdown): HTML escaped, line breaks of every kind
+ * folded, and Markdown's own characters escaped, so that `![t](url)` stays text rather than an image or a link.
+ */
+function tableCell(text) {
+    return (escapeHtml(text)
+        // eslint-disable-next-line no-control-regex
+        .replace(/[\r\n\u0000-\u001f\u007f\u2028\u2029]+/g, ' ')
+        .replace(/[\\`*_[\]|~]/g, character => `\\${character}`)
+        // A mention or an issue reference in task text must not notify anyone or link (the PR comment renders them).
+        // Only where a word starts: an `@` or `#` inside a URL, a digest or a path stays as it is.
+        .replace(/(^|[\s(])([@#])(?=[\w-])/g, '$1$2\u2060'));
+}
+/** Text as a list item's content: also no heading, quote or list marker where the item begins. */
+function listText(text) {
+    return tableCell(text.trimStart()).replace(/^(\s*)([#>+=-]|\d+[.)])/, (_, space, marker) => `${space}${marker.replace(/([#>+=.)-])$/, '\\$1')}`);
+}
+/** Text as an inline code span, whatever backticks it holds (backslash escapes do not work inside one). */
+function codeSpan(text) {
+    // eslint-disable-next-line no-control-regex
+    const flat = text.replace(/[\r\n\u0000-\u001f\u007f\u2028\u2029]+/g, ' ');
+    const longest = Math.max(0, ...(flat.match(/`+/g) ?? []).map(run => run.length));
+    const fence = '`'.repeat(longest + 1);
+    const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
+    return `${fence}${pad}${flat}${pad}${fence}`;
+}
+function utf8Bytes(text) {
+    return Buffer.byteLength(text, 'utf8');
+}
+/** `42.0 s`, `<0.1 s`, `3 min 5 s`, `2 h 10 min`; `""` for a time the API did not give (never NaN). */
+function formatSeconds(seconds) {
+    if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0)
+        return '';
+    if (seconds === 0)
+        return '0 s';
+    // 48 ms is not "0.0 s": a time too short to show is said to be.
+    if (seconds < 0.05)
+        return '<0.1 s';
+    if (seconds < 9.95)
+        return `${seconds.toFixed(1)} s`;
+    // Rounded first, so that 59.6 s is "1 min 0 s", not "60 s", and 119.7 s is "2 min 0 s", not "1 min 60 s".
+    const whole = Math.round(seconds);
+    if (whole < 60)
+        return `${whole} s`;
+    const minutes = Math.floor(whole / 60);
+    if (minutes < 60)
+        return `${minutes} min ${whole % 60} s`;
+    return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+;// CONCATENATED MODULE: ./src/report/redact.ts
+/**
+ * Secret values taken out of everything the action writes from task output. The runner masks registered secrets
+ * in the log and the summary, but not in step outputs (which later steps publish), not in a pull-request comment
+ * (posted through the API), and not once the summary has escaped them (`a&b` becomes `a&amp;b`). So the text is
+ * redacted before it is cut, escaped or encoded. Pure.
+ */
+
+
+const REDACTED = '***';
+/** The last pass over rendered text looks for forms at least this long. */
+const MIN_RENDERED_FORM = 4;
+/** What to look for: each secret, each of its lines (the runner masks a multi-line secret line by line), longest first. */
+function secretForms(secrets) {
+    const forms = new Set();
+    for (const secret of secrets) {
+        for (const form of [secret, ...secret.split(/\r?\n/)])
+            if (form.trim() !== '')
+                forms.add(form);
+    }
+    return [...forms].sort((a, b) => b.length - a.length);
+}
+/**
+ * The text with every form of every secret replaced by `***`. Overlapping or touching matches (two secrets that
+ * share a part) become one `***`, as the runner masks them: no part of either stays visible.
+ */
+function redactText(text, forms) {
+    const found = [];
+    for (const form of forms) {
+        for (let at = text.indexOf(form); at >= 0; at = text.indexOf(form, at + 1))
+            found.push([at, at + form.length]);
+    }
+    if (found.length === 0)
+        return text;
+    found.sort((a, b) => a[0] - b[0]);
+    let out = '';
+    let done = 0;
+    let [start, end] = found[0];
+    for (const [from, to] of found.slice(1)) {
+        if (from <= end)
+            end = Math.max(end, to);
+        else {
+            out += `${text.slice(done, start)}${REDACTED}`;
+            done = end;
+            [start, end] = [from, to];
+        }
+    }
+    return `${out}${text.slice(done, start)}${REDACTED}${text.slice(end)}`;
+}
+/**
+ * The text without an end that begins some secret: where a read was cut, a secret may have been cut with it. Only
+ * positions holding a secret's first character are tried, so a long secret costs little.
+ */
+function withoutPartialEnd(text, forms) {
+    let cut = text.length;
+    for (const form of forms) {
+        for (let i = Math.max(0, text.length - form.length + 1); i < cut; i++) {
+            if (text[i] === form[0] && form.startsWith(text.slice(i))) {
+                cut = i;
+                break;
+            }
+        }
+    }
+    return text.slice(0, cut);
+}
+/** The text without a start that ends some secret. */
+function withoutPartialStart(text, forms) {
+    let cut = 0;
+    for (const form of forms) {
+        const last = form[form.length - 1];
+        for (let k = Math.min(form.length - 1, text.length); k > cut; k--) {
+            if (text[k - 1] === last && form.endsWith(text.slice(0, k))) {
+                cut = k;
+                break;
+            }
+        }
+    }
+    return text.slice(cut);
+}
+/**
+ * A reader whose texts carry no secret. It reads a little more than asked (the longest secret's length), redacts,
+ * drops what may be part of a secret at the edge where the read was cut, then cuts to the size asked: a secret is
+ * redacted whole or not shown at all, never shown in part.
+ */
+function redactingReader(reader, secrets) {
+    const forms = secretForms(secrets);
+    if (forms.length === 0)
+        return reader;
+    const margin = utf8Bytes(forms.reduce((a, b) => (utf8Bytes(b) > utf8Bytes(a) ? b : a)));
+    return {
+        head(id, stream, maxBytes) {
+            const read = reader.head(id, stream, maxBytes + margin);
+            const whole = utf8Bytes(read.text) >= read.totalBytes;
+            let text = redactText(read.text, forms);
+            if (!whole)
+                text = withoutPartialEnd(text, forms);
+            const buffer = Buffer.from(text, 'utf8');
+            // Read whole, the redacted text is the whole output: its size, so that redaction does not read as a cut.
+            const totalBytes = whole ? buffer.length : read.totalBytes;
+            if (buffer.length <= maxBytes)
+                return { text, totalBytes };
+            return { text: buffer.subarray(0, wholeCharacterEnd(buffer, maxBytes)).toString('utf8'), totalBytes };
+        },
+        tail(id, stream, maxBytes) {
+            const read = reader.tail(id, stream, maxBytes + margin);
+            const whole = utf8Bytes(read.text) >= read.totalBytes;
+            let text = redactText(read.text, forms);
+            if (!whole)
+                text = withoutPartialStart(text, forms);
+            const buffer = Buffer.from(text, 'utf8');
+            const totalBytes = whole ? buffer.length : read.totalBytes;
+            if (buffer.length <= maxBytes)
+                return { text, totalBytes };
+            let start = buffer.length - maxBytes;
+            while (start < buffer.length && (buffer[start] & 0xc0) === 0x80)
+                start++;
+            return { text: buffer.subarray(start).toString('utf8'), totalBytes };
+        }
+    };
+}
+/**
+ * The report with no secret in anything taken from the task or the API: its output (through redactingReader),
+ * each instance's error, the task errors, the headline and the notes. Whatever is rendered from it (outputs,
+ * summary, comment) then holds none, whatever escaping or cutting the rendering does.
+ */
+function redactReport(report, secrets) {
+    const forms = secretForms(secrets);
+    if (forms.length === 0)
+        return report;
+    const text = (value) => redactText(value, forms);
+    const { verdict } = report;
+    return {
+        ...report,
+        headline: text(report.headline),
+        state: text(report.state),
+        title: text(report.title),
+        notes: report.notes.map(text),
+        task: report.task && { ...report.task, name: text(report.task.name) },
+        outputs: redactingReader(report.outputs, secrets),
+        verdict: verdict && {
+            ...verdict,
+            instances: verdict.instances.map(instance => instance.error === undefined ? instance : { ...instance, error: text(instance.error) }),
+            taskErrors: verdict.taskErrors.map(text),
+            reasons: verdict.reasons.map(text)
+        }
+    };
+}
+/**
+ * A last pass over a rendered text (an output value, the summary, the comment body): each secret as written and
+ * as HTML-escaped. It cannot undo every rendering (Markdown escapes), which is why the report is redacted first.
+ */
+function redactRendered(rendered, secrets) {
+    // Shorter forms cannot be told from the rendering's own text (ids, counts, markup): the report had them out.
+    const forms = secretForms(secrets).filter(form => form.length >= MIN_RENDERED_FORM);
+    if (forms.length === 0)
+        return rendered;
+    const escaped = forms.map(escapeHtml).filter(form => !forms.includes(form));
+    return redactText(rendered, [...forms, ...escaped].sort((a, b) => b.length - a.length));
+}
+
+;// CONCATENATED MODULE: ./src/report/refused.ts
+
+
+
+
+const TITLES = {
+    [Outcome.Cancelled]: '⛔ Step cancelled before the Qarnot task was created',
+    [Outcome.TimedOut]: '⏱️ Timeout reached before the Qarnot task was created',
+    [Outcome.AwaitingApproval]: "🔒 Fork's pull request not approved for this commit: no Qarnot task was created",
+    [Outcome.RefusedFork]: "🔒 Fork's pull request refused: no Qarnot task was created"
+};
+const REFUSED_TITLE = '❌ Input refused: no Qarnot task was created';
+/** The summary's Markdown for a refusal. */
+function renderRefusal(message, outcome) {
+    const title = TITLES[outcome] ?? REFUSED_TITLE;
+    const fix = outcome === Outcome.Failure
+        ? "Nothing was created on Qarnot. Fix what the message names in the step's `with:` (the README lists every input and what it takes), then run the job again."
+        : 'Nothing was created on Qarnot.';
+    return `## ${title}\n\n> ${tableCell(message)}\n\n${fix}\n`;
+}
+/**
+ * An ActionIO whose failures are held back until the refusal is reported (with a summary, by reportRefusal), and
+ * the secrets it was told, so that the summary is redacted too.
+ */
+function holdingRefusals(io) {
+    const refusals = [];
+    const secrets = [];
+    const held = {
+        ...io,
+        setFailed: message => void refusals.push(message),
+        setSecret: value => {
+            secrets.push(value);
+            io.setSecret(value);
+        }
+    };
+    return { io: held, message: () => refusals.join(' ') || 'The inputs were refused.', secrets };
+}
+/** Fails the step with `message`, sets the outputs a later step reads, and writes the summary unless turned off. */
+async function reportRefusal(io, refusal) {
+    const { message, outcome, secrets } = refusal;
+    io.setOutput(Output.Outcome, outcome);
+    for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
+        io.setOutput(count, '0');
+    // The inputs could not be read: `summary: false` is still honoured as written.
+    if (io.getInput(constants_Input.Summary).trim().toLowerCase() !== 'false') {
+        try {
+            await io.appendSummary(redactRendered(renderRefusal(message, outcome), secrets));
+        }
+        catch (error) {
+            io.warning(`The job summary could not be written (${words_errorMessage(error)}).`);
+        }
+    }
+    io.setFailed(message, TITLES[outcome] ?? REFUSED_TITLE);
+}
+
+;// CONCATENATED MODULE: ./src/report/instance-table.ts
+/**
+ * The summary's instance table: failed instances first, one row each (up to FAILED_ROWS), the rest grouped by state
+ * (and by where they came from) as ranges kept short in their cell, the whole lists under the table. On a re-run,
+ * a column says which attempt's task each row comes from; an error every failure shares is said once, above. Pure.
+ */
+
+
+
+
+/** Up to this many instances, every one has a table row; above, successful ones are grouped as ranges. */
+const FULL_TABLE_INSTANCES = 100;
+/** Rows for failed instances before they too are grouped. */
+const FAILED_ROWS = 300;
+/** An error shown in a cell, at most (the output section has the rest). */
+const ERROR_CELL_CHARS = 300;
+const STATE_ICON = {
+    Success: '✅',
+    Failure: '❌',
+    Cancelled: '⛔',
+    NotCompleted: '⚠️'
+};
+function failedFirst(instances) {
+    return [...instances].sort((a, b) => Number(a.state === 'Success') - Number(b.state === 'Success') || a.id - b.id);
+}
+/** The one error every instance that did not succeed shares (two of them at least), or undefined. */
+function sharedError(instances) {
+    const failed = instances.filter(i => i.state !== 'Success');
+    const errors = new Set(failed.map(i => i.error ?? ''));
+    const [only] = errors;
+    return failed.length > 1 && errors.size === 1 && only ? only : undefined;
+}
+/** `2 (restarted)` when an instance ran more than once: a retry, or preemption (docs/qarnot-api.md §4). */
+function attemptsCell(attempts) {
+    if (attempts === undefined)
+        return '';
+    return attempts > 1 ? `${attempts} (restarted ${attempts - 1}×)` : String(attempts);
+}
+/** Where each instance not computed now came from, as a cell: an earlier attempt's task, or the cache. */
+function sourcesOf(report) {
+    const kept = report.rerun?.kept ?? [];
+    const cached = report.cache?.hitIds ?? [];
+    if (kept.length === 0 && cached.length === 0)
+        return undefined;
+    const sources = new Map();
+    for (const { uuid, attempt, ids } of kept) {
+        const cell = `kept from [attempt ${attempt}](${TASQ_TASK_URL}${uuid})`;
+        for (const id of ids)
+            sources.set(id, cell);
+    }
+    for (const id of cached)
+        sources.set(id, 'cache');
+    return sources;
+}
+function row(instance, columns) {
+    const cells = [
+        String(instance.id),
+        `${STATE_ICON[instance.state]} ${instance.state}`,
+        time(instance.wallTimeSec),
+        time(instance.execTimeSec),
+        attemptsCell(instance.attempts)
+    ];
+    if (columns.sources)
+        cells.push(columns.sources.get(instance.id) ?? 'this attempt');
+    if (columns.errors)
+        cells.push(tableCell(cut(instance.error ?? '', ERROR_CELL_CHARS)));
+    return `| ${cells.join(' | ')} |`;
+}
+/** A time that never breaks across lines (`1 min 7 s` split in two makes a row twice as tall). */
+const time = (seconds) => formatSeconds(seconds).replace(/ /g, '\u00a0');
+const cut = (text, max) => (text.length > max ? `${text.slice(0, max)}…` : text);
+/** Grouped rows, and the lists under the table for the groups whose ranges were cut in their cell. */
+function groupedRows(instances, columns) {
+    const rows = [];
+    const lists = [];
+    const groups = groupIds(instances, i => `${i.state}\n${columns.sources?.get(i.id) ?? 'this attempt'}`);
+    for (const [key, ids] of groups) {
+        const [state, source] = key.split('\n');
+        const label = `${STATE_ICON[state]} ${state} (${ids.length.toLocaleString('en-US')})`;
+        const cell = idRanges(ids, CELL_IDS_CHARS);
+        if (cell.cut)
+            lists.push(`- ${label}${columns.sources ? `, ${source}` : ''}: ${idRanges(ids, LISTED_IDS_CHARS).text}`);
+        const cells = [cell.text, label, '', '', ''];
+        if (columns.sources)
+            cells.push(source);
+        if (columns.errors)
+            cells.push('');
+        rows.push(`| ${cells.join(' | ')} |`);
+    }
+    return { rows, lists };
+}
+/** The table, the error said once above it when every failure has it, and the lists of ids cut in its cells. */
+function instanceTable(report, instances) {
+    const shared = sharedError(instances);
+    const sources = sourcesOf(report);
+    // On a re-run, what this attempt computed comes before what it kept; a column of no error is left out.
+    const ordered = failedFirst(instances).sort((a, b) => Number(a.state === 'Success') - Number(b.state === 'Success') ||
+        Number(sources?.has(a.id) ?? false) - Number(sources?.has(b.id) ?? false));
+    const columns = {
+        sources,
+        errors: shared === undefined && instances.some(i => (i.error ?? '') !== '')
+    };
+    const head = ['Instance', 'State', 'Wall time', 'Exec time', 'Attempts'];
+    const align = ['---:', '---', '---:', '---:', '---:'];
+    if (columns.sources) {
+        head.push('From');
+        align.push('---');
+    }
+    if (columns.errors) {
+        head.push('Error');
+        align.push('---');
+    }
+    const lines = [];
+    if (shared !== undefined) {
+        const failed = ordered.filter(i => i.state !== 'Success').length;
+        lines.push(`Every one of the ${failed.toLocaleString('en-US')} instances that did not succeed: ${tableCell(cut(shared, 1000))}`, '');
+    }
+    lines.push(`| ${head.join(' | ')} |`, `| ${align.join(' | ')} |`);
+    let lists = [];
+    if (instances.length <= FULL_TABLE_INSTANCES) {
+        lines.push(...ordered.map(i => row(i, columns)));
+    }
+    else {
+        const failed = ordered.filter(i => i.state !== 'Success');
+        lines.push(...failed.slice(0, FAILED_ROWS).map(i => row(i, columns)));
+        const grouped = groupedRows([...failed.slice(FAILED_ROWS), ...ordered.filter(i => i.state === 'Success')], columns);
+        lines.push(...grouped.rows);
+        lists = grouped.lists;
+    }
+    if (lists.length > 0)
+        lines.push('', '**Instances by state**', '', ...lists);
+    return lines.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/report/pr-comment-body.ts
+
+
+
+
+/** Rows of instances that did not succeed before the rest are grouped as ranges: a comment is read at a glance. */
+const COMMENT_ROWS = 20;
+/** GitHub refuses comments over 65,536 characters. */
+const MAX_COMMENT_CHARS = 60_000;
+function tableLines(instances) {
+    const ordered = failedFirst(instances);
+    const failed = ordered.filter(i => i.state !== 'Success');
+    const shared = sharedError(instances);
+    const lines = [];
+    if (shared !== undefined)
+        lines.push(`Every one of the ${failed.length} instances that did not succeed: ${tableCell(shared.slice(0, 300))}`, '');
+    const error = shared === undefined;
+    lines.push(`| Instance | State | Wall time | Attempts |${error ? ' Error |' : ''}`, `| ---: | --- | ---: | ---: |${error ? ' --- |' : ''}`);
+    for (const instance of failed.slice(0, COMMENT_ROWS)) {
+        const cells = [
+            instance.id,
+            `${STATE_ICON[instance.state]} ${instance.state}`,
+            formatSeconds(instance.wallTimeSec),
+            instance.attempts ?? ''
+        ];
+        if (error)
+            cells.push(tableCell((instance.error ?? '').slice(0, 300)));
+        lines.push(`| ${cells.join(' | ')} |`);
+    }
+    const rest = [...failed.slice(COMMENT_ROWS), ...ordered.filter(i => i.state === 'Success')];
+    for (const [state, ids] of groupIds(rest, i => i.state)) {
+        const icon = STATE_ICON[state];
+        lines.push(`| ${idRanges(ids, CELL_IDS_CHARS).text} | ${icon} ${state} (${ids.length.toLocaleString('en-US')}) | | |${error ? ' |' : ''}`);
+    }
+    return lines;
+}
+/** `commit abc1234 · [run 31 attempt 2](url) · workflow / job`. */
+function footer(context) {
+    const commit = context.sha ? `commit ${context.sha.slice(0, 7)}` : undefined;
+    const attempt = context.runAttempt && context.runAttempt !== '1' ? ` attempt ${context.runAttempt}` : '';
+    const words = context.runNumber ? `run ${context.runNumber}${attempt}` : undefined;
+    const run = words && context.runUrl ? `[${words}](${context.runUrl})` : words;
+    return [commit, run, tableCell(`${context.workflow ?? ''} / ${context.job ?? ''}`)]
+        .filter(Boolean)
+        .join(' · ');
+}
+function renderComment(report, context, approval) {
+    const instances = report.verdict?.instances ?? [];
+    const links = report.task ? [`task [${tableCell(report.task.name)}](${report.task.url})`] : [];
+    links.push(`state \`${tableCell(report.state)}\``);
+    if (report.task && report.outcome !== 'submitted')
+        links.push(`followed for ${formatSeconds(report.elapsedMs / 1000)}`);
+    if (context.runUrl && !context.runNumber)
+        links.push(`[workflow run](${context.runUrl})`);
+    const lines = [`### ${report.title}`, '', links.join(' · '), ''];
+    if (report.outcome !== 'success')
+        lines.push(`> ${tableCell(report.headline)}`, '');
+    if (instances.length > 0)
+        lines.push(...tableLines(instances), '');
+    // No @: an update of the comment would notify the approver each time. Escaped, as it comes from GitHub.
+    if (approval)
+        lines.push(`Approved by ${tableCell(approval.by)} for commit ${tableCell(approval.sha.slice(0, 7))} (fork pull request).`, '');
+    lines.push(`<sub>Updated for ${footer(context)}. Full output in the job summary.</sub>`);
+    let body = lines.join('\n');
+    if (body.length > MAX_COMMENT_CHARS)
+        body = `${body.slice(0, MAX_COMMENT_CHARS)}\n\n_(cut: see the job summary)_`;
+    return body;
+}
+
+;// CONCATENATED MODULE: ./src/github/pr-comment.ts
+/**
+ * One comment per step on the pull request, found by a hidden marker: created once, updated in place on every
+ * re-run. GitHub's API sits behind a small interface; the real one is Octokit from @actions/github.
+ */
+/**
+ * Octokit, with the base URL the runner gives (GITHUB_API_URL) unless told otherwise. Loaded only when a comment
+ * is written: @actions/github is most of the bundle, and every run would pay for it at start-up otherwise.
+ */
+async function octokitComments(token, baseUrl, signal) {
+    const { getOctokit } = await __nccwpck_require__.e(/* import() */ 413).then(__nccwpck_require__.bind(__nccwpck_require__, 2413));
+    const octokit = getOctokit(token, { ...(baseUrl ? { baseUrl } : {}), request: { signal } });
+    return {
+        list: (owner, repo, issue) => octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: issue, per_page: 100 }),
+        create: async (owner, repo, issue, body) => (await octokit.rest.issues.createComment({ owner, repo, issue_number: issue, body })).data,
+        update: async (owner, repo, commentId, body) => (await octokit.rest.issues.updateComment({ owner, repo, comment_id: commentId, body })).data
+    };
+}
+/** The hidden marker that tells this step's comment from any other. */
+function commentMarker(parts) {
+    const key = parts.map(part => (part ?? '').replace(/--+/g, '-').replace(/[<>]/g, '')).join('/');
+    return `<!-- qarnot-action:${key} -->`;
+}
+async function upsertComment(api, target, marker, body) {
+    const full = `${marker}\n${body}`;
+    // Anyone can paste the marker into a comment: a bot's comment first, then the newest; one the token may not
+    // edit (someone else's) is passed over, and a new comment written.
+    const candidates = (await api.list(target.owner, target.repo, target.issue))
+        .filter(c => c.body?.includes(marker))
+        .sort((a, b) => Number(b.user?.type === 'Bot') - Number(a.user?.type === 'Bot') || b.id - a.id);
+    for (const existing of candidates.slice(0, 3)) {
+        try {
+            await api.update(target.owner, target.repo, existing.id, full);
+            return { action: 'updated', id: existing.id };
+        }
+        catch (error) {
+            if (!isPermissionError(error))
+                throw error;
+        }
+    }
+    const created = await api.create(target.owner, target.repo, target.issue, full);
+    return { action: 'created', id: created.id };
+}
+/** Whether an error from GitHub means the token may not comment (forks, read-only tokens). */
+function isPermissionError(error) {
+    const status = error?.status;
+    return status === 401 || status === 403 || status === 404;
+}
+
+;// CONCATENATED MODULE: ./src/github/comment-step.ts
+
+
+
+
+/** The comment is a courtesy: a GitHub API that stalls must not hold the step for longer than this. */
+const COMMENT_TIMEOUT_MS = 20_000;
+/** Rejects when `promise` is not settled within `ms`, and aborts `controller` so that what it drives stops too. */
+function within(promise, ms, controller) {
+    let timer;
+    const expired = new Promise((_, reject) => {
+        timer = setTimeout(() => {
+            controller.abort();
+            reject(new Error(`GitHub did not answer within ${ms / 1000} s`));
+        }, ms);
+    });
+    return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+async function commentOnPullRequest({ io, env, token, report, comments, leg, timeoutMs = COMMENT_TIMEOUT_MS, redact = body => body, approval }) {
+    const context = readRunContext(env);
+    if (context.pullRequest === undefined || !context.owner || !context.repo) {
+        io.info(`pr-comment: this run (${context.eventName ?? 'unknown event'}) has no pull request; no comment written.`);
+        return;
+    }
+    if (token === '') {
+        io.warning('pr-comment: no github-token; the pull request gets no comment.');
+        return;
+    }
+    const marker = commentMarker([context.workflow, context.job, context.action, ...(leg ? [leg] : [])]);
+    const controller = new AbortController();
+    const target = { owner: context.owner, repo: context.repo, issue: context.pullRequest };
+    try {
+        const write = async () => {
+            const api = comments?.(token) ?? (await octokitComments(token, env.GITHUB_API_URL, controller.signal));
+            return upsertComment(api, target, marker, redact(renderComment(report, context, approval)));
+        };
+        const { action, id } = await within(write(), timeoutMs, controller);
+        io.info(`pr-comment: comment ${id} ${action} on pull request #${context.pullRequest}.`);
+    }
+    catch (error) {
+        const message = words_errorMessage(error);
+        io.warning(isPermissionError(error)
+            ? `pr-comment: the token may not comment on pull request #${context.pullRequest} (${message}). A fork's pull request gets a read-only token; otherwise grant 'permissions: pull-requests: write'. The verdict is unchanged.`
+            : `pr-comment: could not write the comment (${message}). The verdict is unchanged.`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/task/progress.ts
+
+
+
+function safeCount(range) {
+    try {
+        return countIds(parseRangeField(range));
+    }
+    catch {
+        return 0;
+    }
+}
+const progress_count = (value) => typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
+function progressCounts(task) {
+    const total = progress_count(task.totalInstanceCount) || countIds(taskIntervals(task));
+    const completed = task.completedInstances ?? [];
+    const failedFromList = completed.filter(i => (i.state ?? '').toLowerCase() !== 'success').length;
+    const failed = Math.max(failedFromList, safeCount(task.status?.failedRange));
+    // A finished task may list no completed instance: its ranges tell how many ended (docs/qarnot-api.md §4).
+    const done = Math.max(completed.length, safeCount(task.status?.succeededRange) + failed);
+    return { total, done, failed, running: progress_count(task.runningInstanceCount) };
+}
+/** `9/14 instances done, 1 failed, 3 running`. */
+function describeProgress(counts) {
+    const parts = [`${counts.done}/${plural(counts.total, 'instance')} done`];
+    if (counts.failed > 0)
+        parts.push(`${counts.failed} failed`);
+    if (counts.running > 0)
+        parts.push(`${counts.running} running`);
+    return parts.join(', ');
+}
+
+;// CONCATENATED MODULE: ./src/report/log.ts
+/**
+ * Task output in the step log. It is untrusted: it is written between `::stop-commands::` markers so that a line
+ * such as `::add-mask::x` or `::error::x` printed by an instance stays text.
+ */
+
+/** Writes `text` so that the runner takes none of it as a workflow command. */
+function writeUntrusted(io, text, token = `qarnot-${(0,external_node_crypto_.randomUUID)()}`) {
+    if (text === '')
+        return;
+    io.info(`::stop-commands::${token}`);
+    io.info(text.replace(/\n$/, ''));
+    io.info(`::${token}::`);
+}
+
+;// CONCATENATED MODULE: ./src/report/output-section.ts
+/**
+ * The summary's output section, chosen on purpose: every instance that did not succeed first (the first few open),
+ * each with the tail of its output, then a few that succeeded (folded together above GROUP_SUCCESSES_ABOVE), then
+ * a note that counts what is left out and says why, and where the whole output is. Pure apart from reading outputs.
+ */
+
+
+
+
+/** Most of one instance's output shown (its tail, per stream). */
+const INSTANCE_OUTPUT_BYTES = 32 * 1024;
+/** Least worth showing for an instance; below this its block is left out. */
+const MIN_OUTPUT_BYTES = 512;
+/** Failed instances whose output is open at first. */
+const OPEN_FAILURES = 3;
+/** Up to this many successful instances, each has its block; above, SUCCESSES_SHOWN of them, folded together. */
+const GROUP_SUCCESSES_ABOVE = 20;
+const SUCCESSES_SHOWN = 5;
+/** What a block costs beyond its output: its tags and label. */
+const BLOCK_OVERHEAD = 200;
+/** One instance's output block: a collapsible section with stdout and stderr in `<pre>`, escaped. */
+function outputBlock(instance, parts, open = false) {
+    const sections = [];
+    for (const { stream, text, totalBytes } of parts) {
+        if (totalBytes === 0)
+            continue;
+        const shownBytes = utf8Bytes(text);
+        const note = shownBytes < totalBytes ? ` (last ${kib(shownBytes)} of ${kib(totalBytes)})` : '';
+        // <pre> on its own line starts an HTML block that blank lines inside the output cannot end.
+        sections.push(`<b>${stream}</b>${note}\n<pre>\n${escapeHtml(text.replace(/\n$/, ''))}\n</pre>`);
+    }
+    if (sections.length === 0)
+        sections.push('<i>no output</i>');
+    // A restarted instance's output holds every run, one after the other: say so rather than show it as one.
+    const runs = (instance.attempts ?? 1) > 1 ? ` (ran ${instance.attempts} times: the output holds every run)` : '';
+    const icon = STATE_ICON[instance.state] ?? '';
+    return `<details${open ? ' open' : ''}><summary>${icon} Instance ${instance.id}: ${escapeHtml(instance.state)}${runs}</summary>\n\n${sections.join('\n\n')}\n\n</details>\n`;
+}
+/** `1 instance`, `2,964 instances`. */
+const output_section_count = (n, word) => `${n.toLocaleString('en-US')} ${word}${n === 1 ? '' : 's'}`;
+function kib(bytes) {
+    return bytes < 1024
+        ? `${bytes} B`
+        : bytes < 1024 * 1024
+            ? `${(bytes / 1024).toFixed(1)} KiB`
+            : `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+/** The blocks of `instances`, each taking an equal share of what is left, as many as fit in `budget`. */
+function blocksOf(report, instances, budget, openFirst) {
+    const blocks = [];
+    const noRoom = [];
+    let left = budget;
+    instances.forEach((instance, index) => {
+        const share = Math.floor(left / (instances.length - index) / 2) - BLOCK_OVERHEAD;
+        const perStream = Math.min(INSTANCE_OUTPUT_BYTES, Math.max(MIN_OUTPUT_BYTES, share));
+        const parts = ['stdout', 'stderr'].map(stream => ({
+            stream,
+            ...report.outputs.tail(instance.id, stream, perStream)
+        }));
+        const block = outputBlock(instance, parts, index < openFirst);
+        const size = utf8Bytes(block) + 1;
+        if (size > left) {
+            noRoom.push(instance.id);
+            return;
+        }
+        blocks.push(block);
+        left -= size;
+    });
+    return { blocks, noRoom, used: budget - left };
+}
+/** The `### Output` section and its closing note, within `budgetBytes` (`""` when there is no instance). */
+function outputSection(report, budgetBytes) {
+    const ordered = failedFirst(report.verdict?.instances ?? []);
+    if (ordered.length === 0)
+        return '';
+    const failed = ordered.filter(i => i.state !== 'Success');
+    const succeeded = ordered.filter(i => i.state === 'Success');
+    const grouped = succeeded.length > GROUP_SUCCESSES_ABOVE;
+    const shownSuccesses = grouped ? succeeded.slice(0, SUCCESSES_SHOWN) : succeeded;
+    // Failures first, with room kept for the few successes shown.
+    const reserve = Math.min(budgetBytes / 4, shownSuccesses.length * (2 * MIN_OUTPUT_BYTES + BLOCK_OVERHEAD));
+    const fails = blocksOf(report, failed, budgetBytes - reserve, OPEN_FAILURES);
+    const wins = blocksOf(report, shownSuccesses, budgetBytes - fails.used - 200, 0);
+    const parts = [...fails.blocks];
+    if (wins.blocks.length > 0 && grouped) {
+        const label = `${STATE_ICON.Success} ${wins.blocks.length} of the ${succeeded.length.toLocaleString('en-US')} instances that succeeded`;
+        parts.push(`<details><summary>${label}</summary>\n\n${wins.blocks.join('\n')}\n</details>\n`);
+    }
+    else
+        parts.push(...wins.blocks);
+    const notShown = succeeded.length - shownSuccesses.length;
+    const note = omittedNote(report, { failedNoRoom: fails.noRoom, successNoRoom: wins.noRoom, notShown });
+    return `${parts.length > 0 ? `\n### Output\n\n${parts.join('\n')}` : ''}${note}`;
+}
+/** What is left out and why, and where every instance's whole output is. */
+function omittedNote(report, left) {
+    const reasons = [];
+    if (left.notShown > 0)
+        reasons.push(`The output of ${output_section_count(left.notShown, 'more instance')} that succeeded is not shown: this summary shows every instance that did not succeed, then ${SUCCESSES_SHOWN} that did.`);
+    const noRoom = [...left.failedNoRoom, ...left.successNoRoom];
+    if (noRoom.length > 0)
+        reasons.push(`The output of ${output_section_count(noRoom.length, 'instance')} (${idRanges(noRoom, LISTED_IDS_CHARS).text}) did not fit: GitHub drops a job summary over 1 MiB whole.`);
+    if (reasons.length === 0)
+        return '';
+    const where = report.logsDir
+        ? ` Every instance's complete output is in the step log, and in the folder the \`${Output.LogsDir}\` output names, which is gone after the job: to keep it, upload it with \`actions/upload-artifact\` (\`path: \${{ steps.<id>.outputs.${Output.LogsDir} }}\`).`
+        : " Every instance's complete output is in the step log.";
+    return `\n> [!NOTE]\n> ${reasons.join(' ')}${where}\n`;
+}
+
+;// CONCATENATED MODULE: ./src/report/pictures.ts
+/**
+ * Pictures of a finished task for the job summary, as Mermaid blocks GitHub draws (```mermaid) with a few lines of
+ * figures beside them. Pure: from the verdict's instances and the polling timeline, to Markdown.
+ *
+ * - How long instances took: a histogram of wall times (`xychart-beta`), with round bin edges, the instances that did
+ *   not succeed drawn over the others, and the stragglers and the slowest few named in text beside it.
+ * - When they ran (up to `ganttMaxInstances`): a `gantt` of each instance from the times polling saw, never made up.
+ * - Where the time went at task level: queued, running, uploading results, in one line of figures.
+ * - Peak memory: the median and the largest, with its instance, to right-size `hardware`.
+ *
+ * Nothing the task controls reaches the Mermaid source: it is made of this module's words and of numbers (instance
+ * ids, counts, times). Whatever the instance count, the Markdown stays within a few KB (PICTURES_MAX_BYTES).
+ */
+
+
+/** The Markdown never grows past this, whatever the instance count (tests hold it to that). */
+const PICTURES_MAX_BYTES = 12 * 1024;
+const DEFAULT_GANTT_MAX = 50;
+const DEFAULT_SLOWEST = 5;
+const DEFAULT_MAX_BINS = 20;
+/** Fewer instances with a wall time than this: no histogram (the figures say it all). */
+const HISTOGRAM_MIN_INSTANCES = 10;
+/** Fewer reference instances than this: no straggler is named. */
+const STRAGGLER_MIN_INSTANCES = 3;
+/** Straggler ids are listed up to this many characters of ranges. */
+const STRAGGLER_IDS_CHARS = 300;
+/** Up to this many instances, the timeline is open; above, folded in <details>. */
+const GANTT_OPEN_MAX = 12;
+/** MAD to standard deviation for normally distributed data. */
+const MAD_TO_SIGMA = 1.4826;
+// ---------------------------------------------------------------------------------------------------- numbers
+function sortedOf(values) {
+    return Float64Array.from(values).sort();
+}
+/** The median of sorted values (undefined for none). */
+function median(sorted) {
+    const n = sorted.length;
+    if (n === 0)
+        return undefined;
+    const middle = n >> 1;
+    return n % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+/**
+ * Durations as the summary writes them (`42 s`, `3 min 5 s`), rounded first so that 59.7 s never shows as `60 s`
+ * or `1 min 60 s`, with two significant digits below a second, and no `0 s` or `0 min` tail.
+ */
+function duration(seconds) {
+    if (seconds < 1)
+        return `${Number(Math.max(0, seconds).toPrecision(2))} s`;
+    const rounded = seconds < 10 ? Math.round(seconds * 10) / 10 : Math.round(seconds);
+    return formatSeconds(rounded).replace(/ 0 (?:s|min)$/, '');
+}
+function megabytes(mb) {
+    return mb < 1024 ? `${Math.round(mb)} MB` : `${(mb / 1024).toFixed(mb < 10 * 1024 ? 1 : 0)} GB`;
+}
+/** Ids as ranges, cut at `maxChars` on a comma with `…` (they can be many). */
+function idList(ids, maxChars = STRAGGLER_IDS_CHARS) {
+    const text = formatIds(ids).replace(/,/g, ', ');
+    return text.length <= maxChars ? text : `${text.slice(0, text.lastIndexOf(',', maxChars))}, …`;
+}
+/** `1 instance`, `3,000 instances`. */
+function instancesWord(count) {
+    return `${count.toLocaleString('en-US')} ${count === 1 ? 'instance' : 'instances'}`;
+}
+/**
+ * The straggler rule. Reference: the instances that succeeded, when at least 3 have a wall time (a failure is
+ * often fast and would drag the median down), else every instance with one. With m its median wall time and MAD
+ * its median absolute deviation, an instance (of any state) is a straggler when
+ *
+ *     wall > m + max(m, 3 × 1.4826 × MAD, 1 s)
+ *
+ * that is: more than twice the median, more than 3 robust standard deviations above it (which keeps a naturally
+ * spread task quiet), and at least a second above it (which keeps tiny tasks quiet). Needs 3 reference instances.
+ */
+function stragglerThreshold(referenceSorted) {
+    if (referenceSorted.length < STRAGGLER_MIN_INSTANCES)
+        return undefined;
+    const m = median(referenceSorted) ?? 0;
+    const mad = median(sortedOf(Array.from(referenceSorted, v => Math.abs(v - m)))) ?? 0;
+    return m + Math.max(m, 3 * MAD_TO_SIGMA * mad, 1);
+}
+function hasWallTime(i) {
+    return i.wallTimeSec !== undefined && Number.isFinite(i.wallTimeSec) && i.wallTimeSec >= 0;
+}
+function wallTimeStats(instances, slowestShown = DEFAULT_SLOWEST) {
+    const timed = instances.filter(hasWallTime);
+    if (timed.length === 0)
+        return undefined;
+    const succeeded = timed.filter(i => i.state === 'Success');
+    const reference = succeeded.length >= STRAGGLER_MIN_INSTANCES ? 'succeeded' : 'all';
+    const sorted = sortedOf((reference === 'succeeded' ? succeeded : timed).map(i => i.wallTimeSec));
+    const m = median(sorted) ?? 0;
+    const threshold = stragglerThreshold(sorted);
+    const slowestFirst = [...timed].sort((a, b) => b.wallTimeSec - a.wallTimeSec || a.id - b.id);
+    return {
+        count: timed.length,
+        medianSec: m,
+        madSec: median(sortedOf(Array.from(sorted, v => Math.abs(v - m)))) ?? 0,
+        stragglerAboveSec: threshold,
+        reference,
+        stragglers: threshold === undefined ? [] : slowestFirst.filter(i => i.wallTimeSec > threshold),
+        slowest: slowestFirst.slice(0, slowestShown)
+    };
+}
+/** Bin widths in seconds that read well on a time axis. */
+const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+/** The smallest round width at least `raw`: 1-2-5 below a second, time-friendly steps above, whole days beyond. */
+function niceWidth(raw) {
+    if (!(raw > 0))
+        return 1;
+    if (raw < 1) {
+        const decade = 10 ** Math.floor(Math.log10(raw));
+        return [1, 2, 2.5, 5, 10].map(f => f * decade).find(w => w >= raw * (1 - 1e-9)) ?? 1;
+    }
+    return TIME_STEPS.find(w => w >= raw) ?? Math.ceil(raw / 86400) * 86400;
+}
+/** Sturges' rule: log2(n) + 1 bins, at least 1. */
+function targetBins(n) {
+    return Math.max(1, Math.ceil(Math.log2(Math.max(1, n))) + 1);
+}
+/**
+ * Bins wall times with round edges. The width comes from Sturges' bin count over the range of the usual values
+ * (the non-stragglers: up to `usualMaxSec`), so that one slow instance does not squash the rest into a bar. The
+ * bins cover the usual values; whatever lies beyond (the stragglers), or beyond `maxBins`, goes in one more,
+ * open-ended bin (`300+`), rather than in a row of empty ones.
+ */
+function binWallTimes(values, usualMaxSec, maxBins = DEFAULT_MAX_BINS) {
+    const sorted = sortedOf(values.map(v => v.wallTimeSec));
+    const min = sorted[0] ?? 0;
+    const max = sorted[sorted.length - 1] ?? 0;
+    const target = Math.min(targetBins(values.length), maxBins);
+    const spread = Math.min(usualMaxSec, max) - min;
+    const width = niceWidth(spread > 0 ? spread / target : Math.max(min * 0.1, 0.1));
+    const low = Math.floor(min / width + 1e-9) * width;
+    const binsTo = (value) => Math.floor((value - low) / width + 1e-9) + 1;
+    const needed = binsTo(max);
+    const usual = Math.min(binsTo(Math.min(usualMaxSec, max)), Math.max(1, maxBins - 1));
+    const bins = needed <= usual ? needed : usual + 1;
+    const overflow = needed > bins;
+    const counts = new Array(bins).fill(0);
+    const failedCounts = new Array(bins).fill(0);
+    for (const { wallTimeSec, failed } of values) {
+        const index = Math.min(bins - 1, Math.max(0, Math.floor((wallTimeSec - low) / width + 1e-9)));
+        counts[index]++;
+        if (failed)
+            failedCounts[index]++;
+    }
+    const edges = Array.from({ length: bins + 1 }, (_, i) => low + i * width);
+    const unit = width >= 3600 && width % 3600 === 0 ? 'h' : width >= 60 && width % 60 === 0 ? 'min' : 's';
+    return { edges, counts, failedCounts, overflow, unit, widthSec: width };
+}
+const UNIT_SECONDS = { s: 1, min: 60, h: 3600 };
+function edgeLabel(seconds, unit) {
+    const value = seconds / UNIT_SECONDS[unit];
+    return String(Number(value.toPrecision(6)));
+}
+/**
+ * The x-axis labels: each bar's lower edge (`15`), and `300+` for an open-ended last bar. Ranges (`15-30`) would
+ * read better but overlap once there are more than a dozen bars: Mermaid neither rotates nor thins them.
+ */
+function binLabels(histogram) {
+    const { edges, unit, overflow } = histogram;
+    return histogram.counts.map((_, i) => `${edgeLabel(edges[i], unit)}${overflow && i === histogram.counts.length - 1 ? '+' : ''}`);
+}
+/** A round top for the count axis, at least 10 so that its ticks are whole numbers. */
+function countAxisTop(maxCount) {
+    if (maxCount <= 10)
+        return 10;
+    const step = niceWidthCount(maxCount / 5);
+    return Math.ceil(maxCount / step) * step;
+}
+function niceWidthCount(raw) {
+    const decade = 10 ** Math.floor(Math.log10(raw));
+    return [1, 2, 5, 10].map(f => f * decade).find(w => w >= raw) ?? raw;
+}
+/** The chart's height in Mermaid's units (its width is Mermaid's 700), and what Mermaid takes from it. */
+const CHART_HEIGHT = 300;
+/** Below the plot: the x axis's labels, ticks and title (Mermaid's defaults). Above and below: half a label. */
+const X_AXIS_HEIGHT = 60;
+const LABEL_HALF_HEIGHT = 8;
+/** How far below the baseline an empty bar is pushed, so that it is not drawn. */
+const EMPTY_BAR_MARGIN = 3;
+/**
+ * The bottom of the count axis. Mermaid draws bars from the bottom of the plot, which it leaves half a tick label
+ * below the axis's lowest value: with an axis from 0, an empty bin shows as a stub of about 8 px, like a count.
+ * Starting the axis a little above 0 puts 0 just below the plot, where an empty bar has a negative height and is not
+ * drawn, and every other bar keeps its height within a pixel or two. Rounded, so the source stays readable.
+ */
+function countAxisBottom(top) {
+    const plot = CHART_HEIGHT - X_AXIS_HEIGHT - 2 * LABEL_HALF_HEIGHT;
+    const below = LABEL_HALF_HEIGHT + EMPTY_BAR_MARGIN;
+    return Number(((below * top) / (plot + below)).toPrecision(3));
+}
+/** Colours: instances in bars of GitHub's green, those that did not succeed in its red, drawn over them. */
+const PALETTE = '#2da44e, #cf222e';
+/** The plot's height in Mermaid's units: the chart less the x axis and half a label above and below. */
+const PLOT_HEIGHT = CHART_HEIGHT - X_AXIS_HEIGHT - 2 * LABEL_HALF_HEIGHT;
+/** The shortest bar a reader sees, in Mermaid's units (pixels at GitHub's width). */
+const MIN_BAR_PX = 4;
+/** How tall Mermaid draws a bar of `value` on an axis from `bottom` to `top`: from half a label below `bottom`. */
+function barHeight(value, bottom, top) {
+    return ((value - bottom) / (top - bottom)) * PLOT_HEIGHT + LABEL_HALF_HEIGHT;
+}
+/** Whether every non-zero value is drawn at least MIN_BAR_PX tall. */
+function allVisible(values, bottom, top) {
+    return values.every(v => v === 0 || barHeight(v, bottom, top) >= MIN_BAR_PX);
+}
+const logHeight = (count) => (count > 0 ? Number((1 + Math.log10(count)).toFixed(4)) : 0);
+function histogramScale(histogram) {
+    const { counts, failedCounts } = histogram;
+    const top = countAxisTop(Math.max(...counts));
+    const bottom = countAxisBottom(top);
+    if (allVisible([...counts, ...failedCounts], bottom, top))
+        return { kind: 'linear', bottom, top, counts, failedCounts };
+    const logTop = Math.max(2, Math.ceil(logHeight(Math.max(...counts))));
+    return {
+        kind: 'log',
+        bottom: countAxisBottom(logTop),
+        top: logTop,
+        counts: counts.map(logHeight),
+        failedCounts: failedCounts.map(logHeight)
+    };
+}
+/** A bin width: `0.01 s`, `15 s`, `10 min`, `2 h`. */
+function widthWords(seconds) {
+    if (seconds < 60)
+        return `${Number(seconds.toPrecision(3))} s`;
+    return seconds % 3600 === 0 ? `${seconds / 3600} h` : duration(seconds);
+}
+/** The `xychart-beta` block of a histogram: on a log scale, the count axis has no numbers (they would be logs). */
+function histogramMermaid(histogram, scale = histogramScale(histogram)) {
+    const labels = binLabels(histogram).map(label => `"${label}"`);
+    const yAxis = scale.kind === 'log' ? ', "yAxis": {"showLabel": false, "showTick": false}' : '';
+    const init = `%%{init: {"xyChart": {"height": ${CHART_HEIGHT}${yAxis}}, "themeVariables": {"xyChart": {"plotColorPalette": "${PALETTE}"}}}}%%`;
+    const lines = [
+        '```mermaid',
+        init,
+        'xychart-beta',
+        `  x-axis "wall time (${histogram.unit}), bars of ${widthWords(histogram.widthSec)}" [${labels.join(', ')}]`,
+        `  y-axis "${scale.kind === 'log' ? 'instances (log scale)' : 'instances'}" ${scale.bottom} --> ${scale.top}`,
+        `  bar [${scale.counts.join(', ')}]`
+    ];
+    if (histogram.failedCounts.some(c => c > 0))
+        lines.push(`  bar [${scale.failedCounts.join(', ')}]`);
+    lines.push('```');
+    return lines.join('\n');
+}
+/** Figures and the histogram of wall times, with the stragglers and the slowest named beside it. */
+function renderWallTimes(instances, options = {}) {
+    const stats = wallTimeStats(instances, options.slowestShown ?? DEFAULT_SLOWEST);
+    if (!stats)
+        return '';
+    const slowest = stats.slowest[0];
+    const lines = [
+        `**Wall time** of ${instancesWord(stats.count)}: median ${duration(stats.medianSec)}, longest ${duration(slowest.wallTimeSec ?? 0)} (instance ${slowest.id}).`
+    ];
+    if (stats.count >= HISTOGRAM_MIN_INSTANCES) {
+        const usualMax = stats.stragglerAboveSec ?? Infinity;
+        const values = instances
+            .filter(hasWallTime)
+            .map(i => ({ wallTimeSec: i.wallTimeSec, failed: i.state !== 'Success' }));
+        const histogram = binWallTimes(values, usualMax, options.maxBins ?? DEFAULT_MAX_BINS);
+        const scale = histogramScale(histogram);
+        const failed = histogram.failedCounts.reduce((a, b) => a + b, 0);
+        const legend = failed > 0 ? `; in red, the ${instancesWord(failed)} that did not succeed` : '';
+        const last = histogram.overflow ? ', the last one open-ended' : '';
+        const log = scale.kind === 'log'
+            ? ` Heights on a log scale, so that one instance shows: the tallest bar holds ${Math.max(...histogram.counts).toLocaleString('en-US')}.`
+            : '';
+        lines.push('', histogramMermaid(histogram, scale), '', `_Instances per bar of ${widthWords(histogram.widthSec)} of wall time, from the value under it${last}${legend}.${log}_`);
+    }
+    lines.push('', ...stragglerLines(stats));
+    return lines.join('\n');
+}
+function stragglerLines(stats) {
+    const lines = [];
+    if (stats.stragglerAboveSec !== undefined) {
+        const ids = stats.stragglers.map(i => i.id);
+        lines.push(ids.length > 0
+            ? `- **Stragglers** (wall time over ${duration(stats.stragglerAboveSec)}): ${instancesWord(ids.length)}, ${idList(ids)}.`
+            : '- No straggler.');
+    }
+    if (stats.count > 1) {
+        const named = stats.slowest.map(i => `${i.id} (${duration(i.wallTimeSec ?? 0)}${i.state === 'Success' ? '' : `, ${i.state}`})`);
+        lines.push(`- Slowest: ${named.join(', ')}.`);
+    }
+    return lines;
+}
+/** How a straggler is told, in one sentence of the footnote; undefined when none is judged. */
+function stragglerRule(instances) {
+    const stats = wallTimeStats(instances, 0);
+    if (stats?.stragglerAboveSec === undefined)
+        return undefined;
+    const of = stats.reference === 'succeeded' ? ' of the instances that succeeded' : '';
+    return `A straggler takes more than twice the median wall time${of} and well beyond its spread.`;
+}
+const PHASE_OF_STATE = {
+    Submitted: 'queued',
+    PartiallyDispatched: 'queued',
+    FullyDispatched: 'queued',
+    PartiallyExecuting: 'running',
+    FullyExecuting: 'running',
+    UploadingResults: 'uploading',
+    DownloadingResults: 'uploading',
+    PendingCancel: 'cancelling',
+    Success: 'ended',
+    Failure: 'ended',
+    Cancelled: 'ended',
+    PendingDelete: 'ended'
+};
+const PHASE_WORDS = {
+    queued: 'queued',
+    running: 'running',
+    uploading: 'uploading results',
+    cancelling: 'cancelling',
+    ended: 'ended',
+    other: 'in other states'
+};
+/** The order a task goes through; a phase skipped between two seen ones happened unseen. */
+const MAIN_TRACK = ['queued', 'running', 'uploading', 'ended'];
+function phaseOf(state) {
+    return Object.hasOwn(PHASE_OF_STATE, state) ? PHASE_OF_STATE[state] : 'other';
+}
+/** When each phase began, by one clock, in the order seen; undefined when that clock does not tell. */
+function phaseStarts(timeline, clock) {
+    const starts = new Map();
+    const timeOf = (s) => clock === 'polling' ? s.firstSeenMs : s.serverSinceMs;
+    for (const sighting of timeline.states) {
+        const phase = phaseOf(sighting.state);
+        let time = timeOf(sighting);
+        if (clock === 'server' && phase === 'queued')
+            time = timeline.creationMs ?? time;
+        if (clock === 'server' && phase === 'ended')
+            time = timeline.endMs ?? time;
+        if (time === undefined)
+            return undefined;
+        starts.set(phase, Math.min(time, starts.get(phase) ?? time));
+    }
+    // The task was queued from its creation, whether or not a read saw it queued.
+    if (clock === 'server' && timeline.creationMs !== undefined && !starts.has('queued'))
+        starts.set('queued', timeline.creationMs);
+    const list = [...starts]
+        .map(([phase, startMs]) => ({ phase, startMs }))
+        .sort((a, b) => (a.phase === 'queued' ? -1 : b.phase === 'queued' ? 1 : 0));
+    const ordered = list.every((item, i) => i === 0 || item.startMs >= list[i - 1].startMs);
+    return ordered && list.length > 0 ? list : undefined;
+}
+/** The phases skipped between `from` and `to` on the main track (happened, but no read saw them). */
+function unseenBetween(from, to) {
+    const a = MAIN_TRACK.indexOf(from);
+    const b = MAIN_TRACK.indexOf(to);
+    return a < 0 || b < 0 || b <= a + 1 ? [] : MAIN_TRACK.slice(a + 1, b);
+}
+/**
+ * Where the task's time went, by one clock. `server` needs every state seen to have a server time and the task
+ * to have ended; `polling` works from the reads alone (its first span starts at the first read, so it is a lower
+ * bound). Undefined when the clock cannot tell.
+ */
+function taskPhases(timeline, clock) {
+    const starts = phaseStarts(timeline, clock);
+    if (!starts)
+        return undefined;
+    const endIndex = starts.findIndex(s => s.phase === 'ended');
+    const ended = endIndex >= 0;
+    if (!ended && clock === 'server')
+        return undefined;
+    const lastMs = ended ? starts[endIndex].startMs : timeline.polls.lastMs;
+    if (lastMs === undefined)
+        return undefined;
+    const open = starts.filter(s => s.phase !== 'ended');
+    const spans = open.map((start, i) => {
+        const next = open[i + 1] ?? (ended ? starts[endIndex] : undefined);
+        return {
+            phases: [start.phase, ...(next ? unseenBetween(start.phase, next.phase) : [])],
+            startMs: start.startMs,
+            endMs: next?.startMs ?? lastMs
+        };
+    });
+    return { clock, spans, ended };
+}
+/** `queued`, `queued and running`, `queued, running and uploading results`. */
+function phaseWords(phases) {
+    const words = phases.map(p => PHASE_WORDS[p]);
+    return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words[words.length - 1]}`;
+}
+function pollingWords(timeline) {
+    const { typicalIntervalMs: typical, longestIntervalMs: longest } = timeline.polls;
+    if (typical === undefined || longest === undefined)
+        return 'as seen by one read';
+    const most = longest > typical * 1.5 ? `, at most ${duration(longest / 1000)} apart` : '';
+    return `as seen by polling every ~${duration(typical / 1000)}${most}`;
+}
+/** One line: queued 12 s · running 3 min 4 s · uploading results 2 s, by the task's dates or by polling. */
+function renderTaskPhases(timeline) {
+    const phases = taskPhases(timeline, 'server') ?? taskPhases(timeline, 'polling');
+    const spans = phases?.spans.filter(s => s.endMs >= s.startMs) ?? [];
+    if (!phases || spans.length === 0)
+        return '';
+    const figures = spans.map((span, i) => {
+        const words = phaseWords(span.phases);
+        const atLeast = phases.clock === 'polling' && i === 0 ? 'at least ' : '';
+        return `${words} ${atLeast}${duration((span.endMs - span.startMs) / 1000)}`;
+    });
+    const total = (spans[spans.length - 1].endMs - spans[0].startMs) / 1000;
+    const source = phases.clock === 'server' ? "by the task's own dates" : pollingWords(timeline);
+    const state = phases.ended ? '' : ' (not ended at the last read)';
+    let line = `**Where the time went** (${source}): ${figures.join(' · ')}; ${duration(total)} in all${state}.`;
+    const own = [
+        timeline.taskWallTimeSec === undefined ? '' : `wall time ${duration(timeline.taskWallTimeSec)}`,
+        timeline.taskExecutionTimeSec === undefined
+            ? ''
+            : `execution time ${duration(timeline.taskExecutionTimeSec)}`
+    ].filter(Boolean);
+    if (own.length > 0)
+        line += ` Qarnot counts ${own.join(' and ')}.`;
+    return line;
+}
+/** Whether the phases line joins phases that passed between two reads (the footnote then says so). */
+function phasesJoined(timeline) {
+    const phases = taskPhases(timeline, 'server') ?? taskPhases(timeline, 'polling');
+    return phases?.spans.some(s => s.endMs >= s.startMs && s.phases.length > 1) ?? false;
+}
+/**
+ * Each instance's bar, from what the reads saw, never guessed: the end is the first read that showed it ended
+ * (when an earlier read had not), the start that minus its wall time; without a wall time, or without a seen end,
+ * the first read that listed it running (when an earlier read had not) to its seen end or last read running.
+ * Instances with neither are left out, and so is a wall time that would start the bar before the task was created.
+ */
+function instanceBars(instances, timeline) {
+    const bars = [];
+    const leftOut = [];
+    // A wall time that would start an instance before its task existed (a minute of clock skew allowed) is not used.
+    const earliest = Math.max(0, (timeline.creationMs ?? 0) - 60_000);
+    for (const instance of instances) {
+        const seen = timeline.instance(instance.id);
+        const failed = instance.state !== 'Success';
+        const end = seen?.completedAfterMs === undefined ? undefined : seen.completedSeenMs;
+        const start = seen?.runningAfterMs === undefined ? undefined : seen.runningSeenMs;
+        const wall = hasWallTime(instance) ? instance.wallTimeSec * 1000 : undefined;
+        if (end !== undefined && wall !== undefined && end - wall >= earliest) {
+            bars.push({ id: instance.id, startMs: end - wall, endMs: end, failed, from: 'wall' });
+        }
+        else if (start !== undefined && (end ?? seen?.lastRunningMs) !== undefined) {
+            const until = Math.max(start, end ?? seen?.lastRunningMs ?? start);
+            bars.push({ id: instance.id, startMs: start, endMs: until, failed, from: 'seen' });
+        }
+        else {
+            leftOut.push(instance.id);
+        }
+    }
+    return { bars, leftOut };
+}
+/** Tick spacings for the timeline's axis, in ms, as Mermaid's `tickInterval` names them. */
+const TICKS = [
+    [1, 'second'],
+    [2, 'second'],
+    [5, 'second'],
+    [10, 'second'],
+    [15, 'second'],
+    [30, 'second'],
+    [1, 'minute'],
+    [2, 'minute'],
+    [5, 'minute'],
+    [10, 'minute'],
+    [15, 'minute'],
+    [30, 'minute'],
+    [1, 'hour'],
+    [2, 'hour'],
+    [3, 'hour'],
+    [6, 'hour'],
+    [12, 'hour'],
+    [1, 'day']
+];
+const pictures_UNIT_MS = {
+    second: 1000,
+    minute: 60_000,
+    hour: 3_600_000,
+    day: 86_400_000
+};
+/** At most this many ticks on the axis. */
+const MAX_TICKS = 10;
+/**
+ * The axis of the timeline: time since the task's creation, ticked at a round interval that gives at most
+ * MAX_TICKS labels and never two alike (Mermaid's own ticks come every 100 ms on a short task, all `10:00:01`).
+ */
+function timelineAxis(spanMs) {
+    const [count, unit] = TICKS.find(([n, u]) => spanMs / (n * pictures_UNIT_MS[u]) <= MAX_TICKS) ?? [
+        Math.ceil(spanMs / 86_400_000 / MAX_TICKS),
+        'day'
+    ];
+    const axisFormat = spanMs < 3_600_000 ? '%M:%S' : spanMs < 86_400_000 ? '%H:%M' : 'day %-d %H:%M';
+    return { tickInterval: `${count}${unit}`, axisFormat };
+}
+/** The day the timeline starts on: times since the creation are written as times of that day. */
+const TIMELINE_DAY = Date.UTC(2000, 0, 1);
+/** Mermaid reads dates with no zone in the reader's zone, and writes the axis in it too: an elapsed time stays one. */
+const TIMELINE_DATE_FORMAT = 'YYYY-MM-DD HH:mm:ss.SSS';
+/** `2000-01-01 00:01:05.250` for 65.25 s after the origin. */
+function elapsedDate(ms) {
+    return new Date(TIMELINE_DAY + Math.max(0, Math.round(ms))).toISOString().slice(0, 23).replace('T', ' ');
+}
+/**
+ * The `gantt` block: the task's phases as polling saw them, then one bar per instance (red: did not succeed), in
+ * time since `originMs` (the task's creation).
+ */
+function ganttMermaid(bars, phases, originMs = Math.min(...bars.map(b => b.startMs))) {
+    const spans = phases?.spans ?? [];
+    const times = [...bars.flatMap(b => [b.startMs, b.endMs]), ...spans.flatMap(s => [s.startMs, s.endMs])];
+    const axis = timelineAxis(Math.max(...times) - originMs);
+    const lines = [
+        '```mermaid',
+        'gantt',
+        `  dateFormat ${TIMELINE_DATE_FORMAT}`,
+        `  axisFormat ${axis.axisFormat}`,
+        `  tickInterval ${axis.tickInterval}`,
+        '  todayMarker off'
+    ];
+    const at = (value) => elapsedDate(value - originMs);
+    if (spans.length > 0) {
+        lines.push('  section Task');
+        spans.forEach((span, i) => {
+            const words = phaseWords(span.phases);
+            lines.push(`  ${words} :done, t${i}, ${at(span.startMs)}, ${at(Math.max(span.endMs, span.startMs))}`);
+        });
+    }
+    lines.push('  section Instances');
+    for (const bar of bars) {
+        const tag = bar.failed ? 'crit, ' : '';
+        lines.push(`  instance ${bar.id} :${tag}i${bar.id}, ${at(bar.startMs)}, ${at(bar.endMs)}`);
+    }
+    lines.push('```');
+    return lines.join('\n');
+}
+/** The timeline, in <details> when long, with what was left out. */
+function renderTimeline(instances, timeline, options = {}) {
+    const max = options.ganttMaxInstances ?? DEFAULT_GANTT_MAX;
+    if (instances.length === 0)
+        return '';
+    if (instances.length > max)
+        return `_The timeline of instances is drawn for tasks of up to ${max} instances; this one has ${instances.length.toLocaleString('en-US')}._`;
+    const { bars, leftOut } = instanceBars(instances, timeline);
+    if (bars.length === 0)
+        return '_No timeline: no read saw an instance start or end (a task that had ended before it was followed shows none)._';
+    const phases = taskPhases(timeline, 'polling');
+    const starts = [...bars.map(b => b.startMs), ...(phases?.spans ?? []).map(s => s.startMs)];
+    // The creation is by the server's clock, the reads by the runner's: never start after what is drawn.
+    const origin = Math.min(timeline.creationMs ?? Infinity, ...starts);
+    const notes = [];
+    if (leftOut.length > 0)
+        notes.push(`Left out, no time seen for them: ${instancesWord(leftOut.length)}, ${idList(leftOut)}.`);
+    if (instances.some(i => (i.attempts ?? 1) > 1))
+        notes.push('A restarted instance is drawn with the wall time Qarnot reports, which may cover its last run only.');
+    const block = ganttMermaid(bars, phases, origin);
+    const open = bars.length <= GANTT_OPEN_MAX ? ' open' : '';
+    const after = notes.length > 0 ? `\n\n${notes.join(' ')}` : '';
+    return `<details${open}><summary>When the instances ran (${instancesWord(bars.length)}, time since the task was created)</summary>\n\n${block}${after}\n\n</details>`;
+}
+/** How the timeline is drawn, in one sentence of the footnote. */
+function timelineMethod(timeline, bars) {
+    const seen = bars.some(b => b.from === 'seen')
+        ? '; one with no wall time or no seen end runs from the first read that saw it running to the last'
+        : '';
+    return `The timeline is drawn from reads ${pollingWords(timeline).replace(/^as seen by /, 'by ')}: a bar ends at the first read that saw its instance ended and spans its wall time${seen}.`;
+}
+// ---------------------------------------------------------------------------------------------------- memory
+/** `Peak memory: median 210 MB, largest 1.9 GB (instance 17), of 40 instances that reported it.` */
+function renderMemory(instances) {
+    const reported = instances.filter(
+    // No process peaks at 0 MB: a 0 is a figure Qarnot did not measure, and is not shown.
+    i => i.peakMemoryMB !== undefined && Number.isFinite(i.peakMemoryMB) && i.peakMemoryMB > 0);
+    if (reported.length === 0)
+        return '';
+    let largest = reported[0];
+    for (const i of reported)
+        if ((i.peakMemoryMB ?? 0) > (largest.peakMemoryMB ?? 0))
+            largest = i;
+    const middle = median(sortedOf(reported.map(i => i.peakMemoryMB ?? 0))) ?? 0;
+    const of = reported.length === instances.length ? '' : `, of ${instancesWord(reported.length)} that reported it`;
+    return `**Peak memory**: median ${megabytes(middle)}, largest ${megabytes(largest.peakMemoryMB ?? 0)} (instance ${largest.id})${of}. \`hardware: min-ram=...\` can be sized from these.`;
+}
+// ---------------------------------------------------------------------------------------------------- together
+/**
+ * Every picture that has something to show, as Markdown for the job summary (`""` when none has): where the task's
+ * time went, the wall-time histogram with stragglers, the timeline, peak memory. `timeline` is undefined when the
+ * task was not followed.
+ */
+function renderPictures(instances, timeline, options = {}) {
+    const figures = [
+        timeline ? renderTaskPhases(timeline) : '',
+        renderWallTimes(instances, options),
+        renderMemory(instances)
+    ];
+    // The timeline alone (or its note that nothing was seen) is not worth a section.
+    if (figures.every(part => part === ''))
+        return '';
+    const drawn = timeline && timeline.polls.count > 0 ? renderTimeline(instances, timeline, options) : '';
+    const parts = [figures[0], figures[1], drawn, figures[2]].filter(part => part !== '');
+    const footnote = methodFootnote(instances, timeline, drawn.includes('```mermaid'));
+    if (footnote)
+        parts.push(`<sub>${footnote}</sub>`);
+    let markdown = `### Time and memory\n\n${parts.join('\n\n')}\n`;
+    // Built to stay small; should a part ever outgrow that, the timeline (the largest) goes first.
+    if (Buffer.byteLength(markdown) > PICTURES_MAX_BYTES && timeline)
+        markdown = renderPictures(instances, undefined, options);
+    return markdown;
+}
+/** The method sentences of the section, as one footnote: how stragglers are told, how the times were seen. */
+function methodFootnote(instances, timeline, timelineDrawn) {
+    const sentences = [stragglerRule(instances)];
+    if (timeline && timelineDrawn)
+        sentences.push(timelineMethod(timeline, instanceBars(instances, timeline).bars));
+    if (timeline && phasesJoined(timeline))
+        sentences.push('Phases joined by "and" passed between two reads and are not told apart.');
+    return sentences.filter(Boolean).join(' ');
+}
+
+;// CONCATENATED MODULE: ./src/report/summary.ts
+/**
+ * The job summary: verdict, link, figures, the instance table (instance-table.ts), the pictures (pictures.ts) and
+ * the instances' output (output-section.ts), rendered as Markdown within a byte budget (GitHub drops a step summary
+ * over 1 MiB whole). Pure apart from reading outputs through the OutputReader.
+ */
+
+
+
+
+
+
+
+
+
+
+/** GitHub's limit is 1,048,576 bytes; keep a margin for what other steps or the runner add. */
+const SUMMARY_BUDGET_BYTES = 900 * 1024;
+/** Kept free for the closing note. */
+const NOTE_RESERVE_BYTES = 4096;
+/** Three significant figures at most, never rounded to zero: `1234`, `12.3`, `0.0042`. */
+const round = (value) => value >= 100 ? value.toFixed(0) : value === 0 ? '0' : String(Number(value.toPrecision(3)));
+/** `12.3 credits · 45.6 gCO2eq (60% less than Common European Datacenter) · 306 Wh, 294 Wh reused as heat`, or `""`. */
+function costLine(cost) {
+    const parts = [];
+    if (cost?.credits !== undefined)
+        parts.push(`${round(cost.credits)} credits`);
+    const carbon = cost?.carbon;
+    if (carbon?.gCO2eq !== undefined) {
+        const saved = carbon.savedPercent !== undefined && carbon.datacenterName
+            ? ` (${round(carbon.savedPercent)}% less than ${tableCell(carbon.datacenterName)})`
+            : '';
+        parts.push(`${round(carbon.gCO2eq)} gCO2eq${saved}`);
+    }
+    if (carbon?.consumedWh !== undefined) {
+        const reused = carbon.reusedWh !== undefined ? `, ${round(carbon.reusedWh)} Wh reused as heat` : '';
+        parts.push(`${round(carbon.consumedWh)} Wh${reused}`);
+    }
+    return parts.join(' · ');
+}
+/** `612 files (41.2 MiB) up, 87 B of them sent, in 0.3 s · 1000 result files (3.9 MiB) back into out, in 3.1 s`. */
+function filesLine(files) {
+    const parts = [];
+    const { staged, results } = files ?? {};
+    if (staged) {
+        parts.push(`${plural(staged.files, 'resource file')} (${kib(staged.bytes)}) staged, ${kib(staged.bytesSent)} sent, in ${formatSeconds(staged.ms / 1000)}`);
+    }
+    if (results) {
+        parts.push(`${plural(results.files, 'result file')} (${kib(results.bytes)}) back into ${codeSpan(results.directory)}, in ${formatSeconds(results.ms / 1000)}${results.incomplete ? ' ⚠️ not all of them: see the notes' : ''}`);
+    }
+    return parts.join(' · ');
+}
+/** Most notes (and task errors) listed in the summary, each at most NOTE_CHARS characters. */
+const MAX_LISTED = 30;
+const NOTE_CHARS = 1000;
+const summary_cut = (text, max) => (text.length > max ? `${text.slice(0, max)}…` : text);
+/** Bullet items of untrusted text, bounded in number and length. */
+function listItems(items, what, where) {
+    const listed = items.slice(0, MAX_LISTED).map(item => `- ${listText(summary_cut(item, NOTE_CHARS))}`);
+    if (items.length > MAX_LISTED)
+        listed.push(`- …and ${plural(items.length - MAX_LISTED, `more ${what}`)}: ${where}.`);
+    return listed;
+}
+/** What the cache did: hits and from where, what they saved, how the image was keyed, what was stored. */
+function cacheLine(cache) {
+    if (!cache)
+        return undefined;
+    const parts = [];
+    if (cache.hitIds.length > 0) {
+        const uuids = cache.sources.map(s => s.task);
+        const tasks = uuids.slice(0, 3).map(uuid => `[\`${uuid.slice(0, 8)}\`](${TASQ_TASK_URL}${uuid})`);
+        const more = uuids.length > 3 ? ` and ${uuids.length - 3} more` : '';
+        const saved = [
+            cache.savedInstanceSec > 0 ? `${formatSeconds(cache.savedInstanceSec)} of instance time` : undefined,
+            cache.savedCredits !== undefined ? `about ${round(cache.savedCredits)} credits` : undefined
+        ].filter(Boolean);
+        parts.push(`${plural(cache.hitIds.length, 'instance')} from the cache (${idRanges(cache.hitIds, CELL_IDS_CHARS).text}), computed by task${uuids.length > 1 ? 's' : ''} ${tasks.join(', ')}${more}${saved.length > 0 ? `; saved ${saved.join(' and ')}` : ''}`);
+    }
+    else
+        parts.push('no instance from the cache');
+    if (cache.image && 'digest' in cache.image)
+        parts.push(`image keyed by its digest \`${cache.image.digest.slice(0, 19)}…\``);
+    else if (cache.image)
+        parts.push(`image keyed by its name ${codeSpan(summary_cut(cache.image.name, 200))}: a moving tag is keyed by name (${tableCell(summary_cut(cache.image.reason, 200))})`);
+    if (cache.mode === 'read')
+        parts.push('read only: nothing stored');
+    else if (cache.storedCount > 0)
+        parts.push(`${plural(cache.storedCount, 'instance')} stored`);
+    return parts.join(' · ');
+}
+/** `**Re-ran** 3 of 40 instances (7, 19, 33) · 37 kept from attempt 1 (task [`0f3a…`](url))`, on a re-run. */
+function rerunLine(report) {
+    const { rerun } = report;
+    if (!rerun)
+        return undefined;
+    const total = report.verdict?.instances.length ?? 0;
+    const ran = rerun.rerunIds.length > 0
+        ? `${rerun.rerunIds.length.toLocaleString('en-US')} of ${plural(total, 'instance')} (${idRanges(rerun.rerunIds, CELL_IDS_CHARS).text})`
+        : 'no instance: every one succeeded before';
+    const kept = rerun.kept.map(k => `${k.ids.length.toLocaleString('en-US')} kept from attempt ${k.attempt} (task [\`${k.uuid.slice(0, 8)}\`](${TASQ_TASK_URL}${k.uuid}))`);
+    return [`**Re-ran** ${ran}`, ...kept].join(' · ');
+}
+function header(report) {
+    // A step that does not wait follows nothing: no "followed for 0.0 s".
+    const followed = report.task && report.outcome !== Outcome.Submitted
+        ? ` · followed for ${formatSeconds(report.elapsedMs / 1000)}`
+        : '';
+    const task = report.task
+        ? `**Task** [${tableCell(summary_cut(report.task.name, 200))}](${report.task.url}) · \`${report.task.uuid}\` · `
+        : '';
+    const cost = costLine(report.cost);
+    const lines = [`## ${report.title}`, '', `${task}state \`${tableCell(report.state)}\`${followed}`, ''];
+    if (cost)
+        lines.push(`**Cost** ${cost}`, '');
+    const budget = budgetLine(report.budget);
+    if (budget)
+        lines.push(`**Budget** ${tableCell(budget)}`, '');
+    const files = filesLine(report.files);
+    if (files)
+        lines.push(`**Files** ${files}`, '');
+    const cache = cacheLine(report.cache);
+    if (cache)
+        lines.push(`**Cache** ${cache}`, '');
+    const rerun = rerunLine(report);
+    if (rerun)
+        lines.push(rerun, '');
+    if (report.outcome !== Outcome.Success)
+        lines.push(`> ${tableCell(report.headline)}`, '');
+    if (report.notes.length > 0)
+        lines.push(...listItems(report.notes, 'note', 'the step log has them all'), '');
+    const taskErrors = report.verdict?.taskErrors ?? [];
+    if (taskErrors.length > 0)
+        lines.push('**Task errors**', '', ...listItems(taskErrors, 'task error', 'the results output has them'), '');
+    return lines;
+}
+function renderSummary(report, budgetBytes = SUMMARY_BUDGET_BYTES) {
+    const head = header(report);
+    const instances = report.verdict?.instances ?? [];
+    if (instances.length > 0)
+        head.push(instanceTable(report, instances), '');
+    let markdown = head.join('\n');
+    if (utf8Bytes(markdown) > budgetBytes - NOTE_RESERVE_BYTES) {
+        // Only thousands of distinct errors get here: drop the table rather than lose the summary.
+        markdown = `${header(report).join('\n')}\n_The instance table is too large for the summary; see the \`results\` output._\n`;
+    }
+    // Pictures of this attempt's instances only: those kept from earlier attempts were not computed now.
+    const kept = new Set(report.keptIds ?? []);
+    const { timeline } = report;
+    const computed = instances.filter(i => !kept.has(i.id) &&
+        (timeline === undefined || timeline.instance(i.id) !== undefined || i.wallTimeSec !== undefined));
+    const pictures = renderPictures(computed, report.timeline);
+    if (pictures)
+        markdown += `\n${pictures}`;
+    markdown += outputSection(report, budgetBytes - NOTE_RESERVE_BYTES - utf8Bytes(markdown));
+    return markdown;
+}
+
+;// CONCATENATED MODULE: ./src/report/live-log.ts
+/**
+ * What the log shows while a task runs: state changes and progress, and each instance's output as it arrives,
+ * labelled with its instance id and fenced so that the runner takes none of it as a workflow command.
+ */
+
+
+
+
+
+/** Progress lines at most this often, state changes always. */
+const PROGRESS_EVERY_MS = 10_000;
+/** Logs state changes at once and progress at most every PROGRESS_EVERY_MS. */
+function progressLogger(io, clock) {
+    let lastState = '';
+    let lastLine = '';
+    let lastAt = 0;
+    const warned = new Set();
+    return task => {
+        const line = describeProgress(progressCounts(task));
+        if (task.state !== lastState) {
+            if (!isKnownState(task.state) && !warned.has(task.state)) {
+                warned.add(task.state);
+                io.warning(`Qarnot reports the unknown task state "${task.state}"; still waiting for a final state.`);
+            }
+            io.info(`State: ${task.state} (${line})`);
+            lastState = task.state;
+        }
+        else if (line !== lastLine && clock.now() - lastAt >= PROGRESS_EVERY_MS) {
+            io.info(line);
+        }
+        else {
+            return;
+        }
+        lastLine = line;
+        lastAt = clock.now();
+    };
+}
+/** Live log lines: `3> text` for stdout, `3 err> text` for stderr, fenced so the runner takes none as a command. */
+function liveLog(io) {
+    return async (stream, chunks) => {
+        const label = stream === 'stdout' ? '>' : ' err>';
+        const parts = [];
+        for (const [id, text] of chunks)
+            parts.push(text.replace(/\r?\n$/, '').replace(/^/gm, `${id}${label} `));
+        writeUntrusted(io, parts.join('\n'), `qarnot-${(0,external_node_crypto_.randomUUID)()}`);
+        await io.logDrained();
+    };
+}
+/** Failed instances' output repeated at the end of the log, per instance. */
+const FAILED_TAIL_LOG_BYTES = 64 * 1024;
+/** Groups of failed instances at the end of the log, at most. */
+const FAILED_GROUPS = 50;
+/** The failures again, each in its own group, so that they need no search through the live log. */
+function logFailedInstances(io, instances, outputs) {
+    const failed = failedFirst(instances).filter(i => i.state !== 'Success');
+    for (const instance of failed.slice(0, FAILED_GROUPS)) {
+        io.startGroup(`Instance ${instance.id}: ${instance.state}${instance.error ? ` (${instance.error})` : ''}`);
+        for (const stream of ['stdout', 'stderr']) {
+            const { text, totalBytes } = outputs.tail(instance.id, stream, FAILED_TAIL_LOG_BYTES);
+            if (totalBytes === 0)
+                continue;
+            const cut = Buffer.byteLength(text) < totalBytes ? ` (last ${FAILED_TAIL_LOG_BYTES / 1024} KiB)` : '';
+            io.info(`--- ${stream}${cut} ---`);
+            writeUntrusted(io, text);
+        }
+        io.endGroup();
+    }
+    if (failed.length > FAILED_GROUPS) {
+        io.info(`${failed.length - FAILED_GROUPS} more failed instances: see the summary and the logs folder.`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/report/outputs.ts
+/**
+ * The step outputs, each capped so that GitHub accepts them (an output and a job's outputs are limited to 1 MB).
+ * Pure apart from reading outputs through the OutputReader.
+ */
+
+
+
+
+const STDOUT_OUTPUT_BYTES = 256 * 1024;
+const RESULTS_OUTPUT_BYTES = 512 * 1024;
+/** Most of each instance's stdout and stderr in `results` (their tails). */
+const RESULT_TEXT_BYTES = 4 * 1024;
+/** An instance's error message in `results`, at most (the API's messages are short; a huge one must not crowd out the rest). */
+const RESULT_ERROR_CHARS = 1024;
+/** Below this share per text, `results` carries no texts at all. */
+const MIN_RESULT_TEXT_BYTES = 64;
+const CUT_MARK = '…';
+/** One instance's stdout as `3> line` lines within `budget` bytes; a line that does not fit is cut, not dropped. */
+function instanceLines(id, text, budget) {
+    const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
+    let out = '';
+    let used = 0;
+    for (const line of lines) {
+        const piece = `${id}> ${line}\n`;
+        const size = utf8Bytes(piece);
+        if (used + size <= budget) {
+            out += piece;
+            used += size;
+            continue;
+        }
+        const room = budget - used - utf8Bytes(`${id}> ${CUT_MARK}\n`);
+        if (room >= 0 || used === 0) {
+            const kept = Buffer.from(line, 'utf8').subarray(0, Math.max(0, room));
+            const cutPiece = `${id}> ${kept.subarray(0, wholeCharacterEnd(kept, kept.length)).toString('utf8')}${CUT_MARK}\n`;
+            out += cutPiece;
+            used += utf8Bytes(cutPiece);
+        }
+        return { text: out, bytes: used, cut: true };
+    }
+    return { text: out, bytes: used, cut: false };
+}
+/**
+ * `3> line` for every line of every instance's stdout, in id order, within `maxBytes`. The budget is shared so
+ * that every instance that printed something is represented (small ones take what they need, the rest share what
+ * is left), and a line too long for its share is cut, not dropped.
+ */
+function prefixedStdout(report, maxBytes = STDOUT_OUTPUT_BYTES) {
+    const sizes = (report.verdict?.instances ?? [])
+        .map(instance => ({ id: instance.id, size: report.outputs.head(instance.id, 'stdout', 0).totalBytes }))
+        .filter(entry => entry.size > 0);
+    // The smallest first, each taking at most an equal share of what is left: what small ones leave, big ones get.
+    const parts = new Map();
+    let left = maxBytes;
+    let cut = false;
+    const bySize = [...sizes].sort((a, b) => a.size - b.size);
+    bySize.forEach(({ id, size }, index) => {
+        const budget = Math.floor(left / (bySize.length - index));
+        const { text: head } = report.outputs.head(id, 'stdout', budget);
+        const part = instanceLines(id, head, budget);
+        parts.set(id, part.text);
+        left -= part.bytes;
+        cut ||= part.cut || utf8Bytes(head) < size;
+    });
+    const text = sizes.map(({ id }) => parts.get(id) ?? '').join('');
+    return { text, cut };
+}
+function resultsJson(report) {
+    const instances = report.verdict?.instances ?? [];
+    // Share the cap between the instances' texts, so that thousands of instances still fit.
+    const share = Math.min(RESULT_TEXT_BYTES, Math.floor((RESULTS_OUTPUT_BYTES * 0.6) / Math.max(1, instances.length) / 2));
+    const withTexts = share >= MIN_RESULT_TEXT_BYTES;
+    let truncated = false;
+    const entries = instances.map(instance => {
+        const entry = {
+            id: instance.id,
+            state: instance.state,
+            error: instance.error ? capError(instance.error) : null,
+            wallTimeSec: instance.wallTimeSec ?? null,
+            execTimeSec: instance.execTimeSec ?? null,
+            peakMemoryMB: instance.peakMemoryMB ?? null,
+            attempts: instance.attempts ?? null,
+            truncated: false
+        };
+        for (const stream of ['stdout', 'stderr']) {
+            const { text, totalBytes } = withTexts
+                ? report.outputs.tail(instance.id, stream, share)
+                : { text: '', totalBytes: 0 };
+            entry[stream] = text;
+            if (!withTexts || utf8Bytes(text) < totalBytes)
+                entry.truncated = true;
+        }
+        truncated ||= entry.truncated;
+        return entry;
+    });
+    let json = JSON.stringify(entries);
+    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
+        return { json, truncated };
+    for (const entry of entries) {
+        delete entry.stdout;
+        delete entry.stderr;
+        entry.truncated = true;
+    }
+    json = JSON.stringify(entries);
+    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
+        return { json, truncated: true };
+    // Still too large: every instance as id and state, its error only when it did not succeed.
+    const compact = entries.map(({ id, state, error }) => state === 'Success' ? { id, state } : { id, state, error });
+    json = JSON.stringify(compact);
+    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
+        return { json, truncated: true };
+    // Then without errors (failed-instances and the summary still have them).
+    const bare = compact.map(({ id, state }) => ({ id, state }));
+    json = JSON.stringify(bare);
+    if (utf8Bytes(json) <= RESULTS_OUTPUT_BYTES)
+        return { json, truncated: true };
+    // Tens of thousands of instances: the failed ones first, as many as fit.
+    const failedFirst = bare.sort((a, b) => Number(a.state === 'Success') - Number(b.state === 'Success'));
+    let count = failedFirst.length;
+    while (utf8Bytes(json) > RESULTS_OUTPUT_BYTES && count > 1) {
+        count = Math.max(1, Math.floor(count / 2));
+        json = JSON.stringify(failedFirst.slice(0, count));
+    }
+    return { json, truncated: true };
+}
+/** An instance's error in the results output: at most RESULT_ERROR_CHARS characters. */
+function capError(error) {
+    return error.length > RESULT_ERROR_CHARS ? `${error.slice(0, RESULT_ERROR_CHARS)}…` : error;
+}
+/** A figure as an output: plain decimal, at most 6 decimals, `""` when unknown. */
+function figure(value) {
+    return value === undefined ? '' : String(Math.round(value * 1e6) / 1e6);
+}
+/** Every output of the action, on every exit; values are strings as the runner stores them. */
+function buildOutputs(report) {
+    const { verdict } = report;
+    const stdout = prefixedStdout(report);
+    const results = resultsJson(report);
+    return {
+        [Output.TaskUuid]: report.task?.uuid ?? '',
+        [Output.TaskUrl]: report.task?.url ?? '',
+        [Output.State]: report.state,
+        [Output.Outcome]: report.outcome,
+        [Output.InstanceCount]: String(verdict?.instances.length ?? report.requestedCount ?? 0),
+        [Output.SucceededCount]: String(verdict?.succeededCount ?? 0),
+        [Output.FailedCount]: String(verdict?.failedIds.length ?? 0),
+        [Output.FailedInstances]: formatIds(verdict?.failedIds ?? []),
+        [Output.Results]: results.json,
+        [Output.Stdout]: stdout.text,
+        [Output.LogsDir]: report.logsDir ?? '',
+        [Output.Truncated]: String(stdout.cut || results.truncated),
+        [Output.Credits]: figure(report.cost?.credits),
+        [Output.CarbonGCO2eq]: figure(report.cost?.carbon?.gCO2eq),
+        [Output.EnergyWh]: figure(report.cost?.carbon?.consumedWh),
+        [Output.EnergyReusedWh]: figure(report.cost?.carbon?.reusedWh),
+        [Output.ResultsDir]: report.resultsDir ?? '',
+        [Output.CachedCount]: String(report.cache?.hitIds.length ?? 0),
+        [Output.CachedInstances]: formatIds(report.cache?.hitIds ?? [])
+    };
+}
+
+;// CONCATENATED MODULE: ./src/report/write-report.ts
+/**
+ * The one report path, taken on every exit once the inputs are read: the failures grouped in the log, every
+ * output, the job summary, the pull-request comment, then the verdict. A report that cannot be written (no
+ * summary file, a comment refused) warns and never changes the verdict.
+ */
+
+
+
+
+
+
+
+
+async function writeReport(unredacted, targets) {
+    const { io, secrets } = targets;
+    const report = redactReport(unredacted, secrets);
+    const redact = (text) => redactRendered(text, secrets);
+    if (targets.streamLogs && report.verdict)
+        logFailedInstances(io, report.verdict.instances, report.outputs);
+    for (const note of report.notes)
+        logLine(io)(note);
+    const results = report.files?.results;
+    if (results?.incomplete)
+        io.warning(`Not every result file came back into ${results.directory}: the notes above say which and why.`);
+    if (results?.empty)
+        io.warning(results.empty);
+    try {
+        for (const [name, value] of Object.entries(buildOutputs(report)))
+            io.setOutput(name, value);
+    }
+    catch (error) {
+        io.warning(`The step outputs could not be written (${words_errorMessage(error)}).`);
+    }
+    if (targets.summary) {
+        try {
+            await io.appendSummary(redact(renderSummary(report)));
+        }
+        catch (error) {
+            io.warning(`The job summary could not be written (${words_errorMessage(error)}); the verdict is unchanged.`);
+        }
+    }
+    if (targets.prComment) {
+        await commentOnPullRequest({ io, env: targets.env, report, redact, ...targets.prComment });
+    }
+    // A hand-off passes: the task runs on, to be collected (unless continue-with could not be dispatched).
+    const handedOff = report.outcome === Outcome.HandedOff && report.handOff?.failed !== true;
+    if (report.outcome === Outcome.Success || report.outcome === Outcome.Submitted || handedOff)
+        io.info(report.headline);
+    else
+        io.setFailed(report.headline, report.title);
+}
+
+;// CONCATENATED MODULE: ./src/step/collect-handed-off.ts
+/**
+ * `task: handed-off` (docs/long-runs.md): a scheduled collector. Every task of this repository that a step handed
+ * off carries the repository's hand-off tag (inputs/hand-off.ts); each one that has ended is reported whole, as a
+ * step with `task: <uuid>` would, and each still running is named and left alone for a later run. With
+ * `auto-delete: true` a task is deleted from Qarnot once reported (its buckets stay), so it is reported once.
+ */
+
+
+
+
+
+/** More than this in one run would make one job's log and summary unreadable: the rest wait for the next run. */
+const MAX_COLLECTED_PER_RUN = 20;
+async function collectHandedOff(settings, client, context, reportOne) {
+    const { io } = context;
+    const tag = handOffTag(context.env.GITHUB_REPOSITORY);
+    let listed;
+    try {
+        listed = (await client.listTasksWithTag(tag)).filter(task => (task.tags ?? []).includes(tag));
+    }
+    catch (error) {
+        io.setOutput(Output.Outcome, Outcome.Failure);
+        io.setFailed(`The handed-off tasks could not be listed (tag ${tag}): ${words_errorMessage(error)}`);
+        return;
+    }
+    // The list may be trimmed (docs/rerun.md): the state is taken from each task's own read.
+    const ended = listed.filter(task => isFinalState(task.state)).slice(0, MAX_COLLECTED_PER_RUN);
+    const running = listed.filter(task => !isFinalState(task.state));
+    for (const task of running)
+        io.info(`Task ${task.uuid} ("${oneLine(task.name ?? '', 100)}") was handed off and is still ${oneLine(task.state, 40)}: a later run collects it (${taskUrl(task.uuid)}).`);
+    io.info(`${plural(listed.length, 'handed-off task')} found: ${ended.length} ended, collected now; ${running.length} still running.`);
+    if (ended.length === 0) {
+        for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
+            io.setOutput(count, '0');
+        io.setOutput(Output.Outcome, running.length > 0 ? Outcome.HandedOff : Outcome.Success);
+        return;
+    }
+    const outcomes = [];
+    for (const task of ended) {
+        const report = await reportOne({ ...settings, followTask: task.uuid, collectHandedOff: undefined });
+        outcomes.push(report.outcome);
+        if (settings.collectHandedOff?.deleteCollected && report.verdict !== undefined) {
+            try {
+                await client.deleteTask(task.uuid);
+                io.info(`Task ${task.uuid} was reported whole and deleted from Qarnot (auto-delete: true).`);
+            }
+            catch (error) {
+                io.warning(`Task ${task.uuid} could not be deleted (${words_errorMessage(error)}): the next run reports it again.`);
+            }
+        }
+    }
+    // The step's outcome over every task collected: the first that did not succeed, else success.
+    io.setOutput(Output.Outcome, outcomes.find(outcome => outcome !== Outcome.Success) ?? Outcome.Success);
+}
+
+;// CONCATENATED MODULE: ./src/step/context.ts
+/** After the timeout, result files of a task that ended (or was aborted) still come for this long. */
+const RESULTS_GRACE_MS = 10_000;
+/**
+ * Stop or timeout, for the phases before following (planning, staging, creating): following watches the timeout
+ * on its own, to abort the task and say why.
+ */
+function boundedSignal({ stop, deadline }) {
+    return deadline ? AbortSignal.any([stop, deadline.signal]) : stop;
+}
+/** Stop, or the timeout and its grace: for what comes after the task (result files, prune). */
+function afterTaskSignal({ stop, deadline }) {
+    return deadline ? AbortSignal.any([stop, deadline.late]) : stop;
+}
+/** The step's timeout as signals, counted from `started`; `clear` ends their timers. */
+function stepDeadline(timeoutMs, started, clock) {
+    if (timeoutMs === undefined)
+        return { deadline: undefined, clear: () => undefined };
+    const cleared = new AbortController();
+    const at = (ms) => {
+        const controller = new AbortController();
+        void clock.sleep(Math.max(0, started + ms - clock.now()), cleared.signal).then(() => {
+            if (!cleared.signal.aborted)
+                controller.abort(new Error(`the timeout of ${timeoutMs} ms has passed`));
+        });
+        return controller.signal;
+    };
+    return {
+        deadline: { signal: at(timeoutMs), late: at(timeoutMs + RESULTS_GRACE_MS) },
+        clear: () => cleared.abort()
+    };
+}
+
+;// CONCATENATED MODULE: ./src/task/failure-cause.ts
+/**
+ * Whose failure an instance's failure is: its command's, or the platform's (a node preempted or lost, an image
+ * that could not be pulled, resources that could not be downloaded). Pure and conservative: an instance counts as
+ * failed by the platform only on evidence the API gives; anything it cannot tell is the command's
+ * (docs/infrastructure-retries.md says what the API does and does not tell).
+ */
+
+
+/**
+ * Error codes on a completed instance that say the platform failed it. Qarnot's own list of codes
+ * (https://computing.qarnot.com/developers/develop/common-errors, named by the C# SDK's `QTaskError`) could not be
+ * read, and no SDK, fixture or example shows a code for these failures: every entry here is the code this
+ * project's emulator sends, a placeholder, until Qarnot's real code is known. A code the real API sends that is
+ * not listed makes the failure the command's, never a retry.
+ */
+const PLATFORM_ERROR_CODES = new Map([
+    ['instance-preempted', 'its node was preempted'],
+    ['node-lost', 'its node was lost'],
+    ['image-pull-failed', 'its image could not be pulled'],
+    ['resources-download-failed', 'its resources could not be downloaded']
+]);
+const normalCode = (code) => (code ?? '').trim().toLowerCase();
+function rangeOrUndefined(value) {
+    if (typeof value !== 'string')
+        return undefined;
+    try {
+        return parseRangeField(value);
+    }
+    catch {
+        return undefined;
+    }
+}
+const attemptsOf = (entries) => Math.max(0, ...entries.map(e => (typeof e.executionAttemptCount === 'number' ? e.executionAttemptCount : 0)));
+/**
+ * Whether `status.startedOnceRange` ("instances that have started at least once", OpenAPI QTaskStatusOutput) can
+ * be believed for this task: it is there, and it holds every instance known to have run (succeeded, or completed
+ * after one attempt or more), of which there is at least one. A range that misses one of them, or that nothing
+ * checks, says nothing.
+ */
+function trustedStartedRange(task, requested) {
+    const started = rangeOrUndefined(task.status?.startedOnceRange);
+    if (!started)
+        return undefined;
+    const succeeded = rangeOrUndefined(task.status?.succeededRange) ?? [];
+    const ran = new Set();
+    for (const entry of task.completedInstances ?? []) {
+        if (typeof entry?.instanceId !== 'number')
+            continue;
+        if ((entry.executionAttemptCount ?? 0) > 0 || normalCode(entry.state) === 'success')
+            ran.add(entry.instanceId);
+    }
+    for (const { first, last } of requested)
+        for (let id = first; id <= last; id++)
+            if (intervalsContain(succeeded, id))
+                ran.add(id);
+    if (ran.size === 0)
+        return undefined;
+    for (const id of ran)
+        if (!intervalsContain(started, id))
+            return undefined;
+    return started;
+}
+/** Why one failed instance failed. `started` is the trusted startedOnceRange, if any. */
+function causeOf(id, entries, started) {
+    const failing = entries.filter(e => normalCode(e.state) !== 'success');
+    const codes = failing.map(e => normalCode(e.error?.code));
+    const known = codes.map(code => PLATFORM_ERROR_CODES.get(code));
+    if (failing.length > 0 && known.every(k => k !== undefined))
+        return { cause: 'platform', reason: `${known[0]} (error code ${failing[0].error?.code ?? ''})` };
+    if (started && !intervalsContain(started, id) && attemptsOf(entries) === 0)
+        return {
+            cause: 'platform',
+            reason: 'it failed before its command ever started (not in the task’s startedOnceRange)'
+        };
+    const code = codes.find(c => c !== '');
+    return {
+        cause: 'command',
+        reason: code
+            ? `error code ${code} is not one that names the platform`
+            : 'the API does not say the platform failed it'
+    };
+}
+/**
+ * The failed instances of a finished task among `requested`, each with its cause. Instances that succeeded, were
+ * cancelled or never completed are not failures of either kind and are left out: only a failure is re-run.
+ */
+function failureCauses(task, requested) {
+    const verdict = decideVerdict(task, requested);
+    const entries = new Map();
+    for (const entry of task.completedInstances ?? []) {
+        if (typeof entry?.instanceId !== 'number')
+            continue;
+        entries.set(entry.instanceId, [...(entries.get(entry.instanceId) ?? []), entry]);
+    }
+    const started = trustedStartedRange(task, requested);
+    const causes = new Map();
+    for (const instance of verdict.instances) {
+        if (instance.state !== 'Failure')
+            continue;
+        causes.set(instance.id, causeOf(instance.id, entries.get(instance.id) ?? [], started));
+    }
+    return causes;
+}
+/** The ids of `failureCauses` the platform failed, with the reason for each. */
+function platformFailures(task, requested) {
+    const found = new Map();
+    for (const [id, cause] of failureCauses(task, requested))
+        if (cause.cause === 'platform')
+            found.set(id, cause.reason);
+    return found;
 }
 
 ;// CONCATENATED MODULE: ./src/qarnot/time.ts
@@ -39984,11 +41160,167 @@ class TaskTimeline {
     }
 }
 
+;// CONCATENATED MODULE: ./src/task/output-cadence.ts
+/**
+ * Whether a status read is followed by a read of new output. Pure. Near a task's predicted end the status is read
+ * every second or so (docs/polling.md); reading both output streams each time would triple the requests for
+ * nothing while the instances are quiet. Output that flows is read at least every FLOWING_OUTPUT_READ_MS, a quiet
+ * task every QUIET_OUTPUT_READ_MS, and a large read (the server's buffer is bounded) is followed at once.
+ */
+
+const FLOWING_OUTPUT_READ_MS = 5_000;
+const QUIET_OUTPUT_READ_MS = 15_000;
+/** `lastAt`: when new output was last read (clock ms), undefined before the first; `lastBytes`: what it brought. */
+function outputReadDue(now, lastAt, lastBytes) {
+    if (lastAt === undefined || lastBytes >= BUSY_READ_BYTES)
+        return true;
+    return now - lastAt >= (lastBytes > 0 ? FLOWING_OUTPUT_READ_MS : QUIET_OUTPUT_READ_MS);
+}
+
+;// CONCATENATED MODULE: ./src/task/poll-history.ts
+
+/** Ended instances' durations kept, at most (evenly spread over the sorted list, so quantiles survive). */
+const MAX_DURATIONS = 2_000;
+/** States in which no instance is left to run: the task ends within its wrap-up (docs/qarnot-api.md §5). */
+const WINDING_DOWN = new Set(['uploadingresults', 'downloadingresults', 'pendingcancel', 'pendingdelete']);
+const seconds = (value) => typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
+/** Sorted ascending, at most `max` values evenly picked. */
+function sample(values, max) {
+    values.sort((a, b) => a - b);
+    if (values.length <= max)
+        return values;
+    return Array.from({ length: max }, (_, i) => values[Math.round((i * (values.length - 1)) / (max - 1))]);
+}
+/**
+ * Ended instances' durations: execution time (the measure a running instance's `executionTimeSec` counts in,
+ * OpenAPI CompletedFrameOutput / QRunningInstanceInfoOutput), else wall time. Failures that end fast (a crash)
+ * would drag the typical duration down, so only successes count when there are any.
+ */
+function durationsOf(task) {
+    const ended = task.completedInstances ?? [];
+    const succeeded = ended.filter(i => (i.state ?? '').toLowerCase() === 'success');
+    const chosen = succeeded.length > 0 ? succeeded : ended;
+    const ms = [];
+    for (const instance of chosen) {
+        const s = seconds(instance.execTimeSec) ?? seconds(instance.wallTimeSec);
+        if (s !== undefined)
+            ms.push(s * 1000);
+    }
+    return sample(ms, MAX_DURATIONS);
+}
+/** The history after one more read of the task, answered at `at` (clock ms). */
+function observeTask(previous, task, at) {
+    const counts = progressCounts(task);
+    const listed = task.status?.runningInstancesInfo?.perRunningInstanceInfo ?? [];
+    const firstSeenRunning = new Map();
+    const runningMs = [];
+    for (const instance of listed) {
+        if (typeof instance?.instanceId !== 'number')
+            continue;
+        const seen = previous?.firstSeenRunning.get(instance.instanceId) ?? at;
+        firstSeenRunning.set(instance.instanceId, seen);
+        const executed = seconds(instance.executionTimeSec);
+        runningMs.push(executed === undefined ? at - seen : executed * 1000);
+    }
+    // Running instances the read counts but does not list: their time is unknown, taken as just started.
+    const running = Math.max(counts.running, runningMs.length);
+    for (let i = runningMs.length; i < running; i++)
+        runningMs.push(0);
+    const windingDown = WINDING_DOWN.has(task.state.toLowerCase()) ||
+        (counts.total > 0 && counts.done >= counts.total && running === 0);
+    return {
+        startedAt: previous?.startedAt ?? at,
+        at,
+        total: counts.total,
+        done: counts.done,
+        queued: Math.max(0, counts.total - counts.done - running),
+        runningMs,
+        durationsMs: durationsOf(task),
+        windingDownSince: windingDown ? (previous?.windingDownSince ?? at) : undefined,
+        firstSeenRunning
+    };
+}
+
+;// CONCATENATED MODULE: ./src/task/end-prediction.ts
+/** The spread is never below this (reads give execution times in whole seconds; the upload comes after). */
+const MIN_SPREAD_MS = 2_000;
+/** ... nor below this fraction of the typical duration. */
+const MIN_SPREAD_RATIO = 0.02;
+function quantile(sorted, q) {
+    const position = (sorted.length - 1) * q;
+    const low = Math.floor(position);
+    const high = Math.ceil(position);
+    return sorted[low] + (sorted[high] - sorted[low]) * (position - low);
+}
+/** The first index of `sorted` whose value exceeds `value`. */
+function firstAbove(sorted, value) {
+    let low = 0;
+    let high = sorted.length;
+    while (low < high) {
+        const middle = (low + high) >> 1;
+        if (sorted[middle] > value)
+            high = middle;
+        else
+            low = middle + 1;
+    }
+    return low;
+}
+/** What is left of an instance that has run `elapsedMs`, given the sorted sample of durations. */
+function remainingOf(durations, elapsedMs) {
+    const tail = durations.slice(firstAbove(durations, elapsedMs));
+    if (tail.length === 0)
+        return { ms: 0, spreadMs: 0, overdueMs: elapsedMs - durations[durations.length - 1] };
+    return {
+        ms: quantile(tail, 0.5) - elapsedMs,
+        spreadMs: (quantile(tail, 0.9) - quantile(tail, 0.1)) / 2,
+        overdueMs: 0
+    };
+}
+/** The predicted end, or undefined while nothing predicts it (no instance has ended yet, nothing winds down). */
+function predictEnd(history) {
+    const { at, durationsMs: durations } = history;
+    // Nothing left to run: the end comes with the wrap-up, any time; the longer it lasts, the more it is overdue.
+    if (history.windingDownSince !== undefined)
+        return { endAt: at, spreadMs: MIN_SPREAD_MS, overdueMs: at - history.windingDownSince };
+    if (durations.length === 0)
+        return undefined;
+    const typical = quantile(durations, 0.5);
+    const minSpread = Math.max(MIN_SPREAD_MS, MIN_SPREAD_RATIO * typical);
+    let last = { ms: 0, spreadMs: 0, overdueMs: 0 };
+    const remaining = [];
+    for (const elapsed of history.runningMs) {
+        const left = remainingOf(durations, elapsed);
+        remaining.push(left.ms);
+        // The end waits for the latest expected instance; among overdue ones, for the most overdue.
+        if (left.ms > last.ms || (left.ms === last.ms && left.overdueMs >= last.overdueMs))
+            last = left;
+    }
+    let overdueMs = last.overdueMs;
+    let endMs = last.ms;
+    let spreadMs = last.spreadMs;
+    if (history.queued > 0) {
+        // Waves of waiting instances after the running ones, as many at a time as run now.
+        const slots = Math.max(1, remaining.length);
+        remaining.sort((a, b) => a - b);
+        const firstFree = remaining.length > 0 ? quantile(remaining, 0.5) : 0;
+        const waves = Math.ceil(history.queued / slots);
+        const queuedEnd = firstFree + waves * typical;
+        if (queuedEnd > endMs) {
+            endMs = queuedEnd;
+            overdueMs = 0;
+            spreadMs = (quantile(durations, 0.9) - quantile(durations, 0.1)) / 2;
+        }
+    }
+    return { endAt: at + endMs, spreadMs: Math.max(minSpread, spreadMs), overdueMs };
+}
+
 ;// CONCATENATED MODULE: ./src/task/poll-schedule.ts
 /**
  * How long to wait between status reads. Pure. Short tasks are seen ending about a second late; long ones settle
  * at one read every 15 s, so that hours of waiting average one read every 10-15 s (the SDKs poll every 10 s).
+ * That schedule (`pollIntervalMs`) is the one without prediction; the action follows `nextPollDelayMs`.
  */
+
 const STEPS = [
     { untilMs: 60_000, intervalMs: 1_000 },
     { untilMs: 5 * 60_000, intervalMs: 3_000 },
@@ -40000,8 +41332,66 @@ function pollIntervalMs(elapsedMs, floorMs = 0) {
     const step = STEPS.find(s => elapsedMs < s.untilMs);
     return Math.max(step ? step.intervalMs : LONG_TASK_INTERVAL_MS, floorMs);
 }
+/**
+ * The wait before the next read, from what the reads so far predict (docs/polling.md): sparse far from the
+ * predicted end, dense near it, easing off again smoothly when the end does not come. Pure.
+ */
+const PREDICTED_POLL = {
+    /** The wait at the predicted end. */
+    denseMs: 1_000,
+    /** The wait at the edges of the window where the end plausibly is. */
+    windowEdgeMs: 2_000,
+    /** Before the window: this fraction of the distance to it, so the reads close in geometrically. */
+    approach: 0.5,
+    /** Past the window, or while what holds the end back is overdue: the wait grows by this fraction of the overrun. */
+    overdueGrowth: 0.25,
+    /** Never longer: bounds how late an end is seen when the prediction is wrong. */
+    ceilingMs: 30_000,
+    /** With nothing to predict from: this fraction of how long the longest instance (or the task) has run... */
+    ease: 0.2,
+    /** ... at most this. */
+    unpredictedCeilingMs: 15_000
+};
+/** The wait toward, inside or past the window `[endAt - spread, endAt + spread]`, `now` being clock ms. */
+function delayTowardEnd(prediction, now) {
+    const p = PREDICTED_POLL;
+    const ahead = prediction.endAt - now;
+    const spread = prediction.spreadMs;
+    if (ahead > spread) {
+        const toWindow = ahead - spread;
+        return toWindow <= p.windowEdgeMs
+            ? Math.max(p.denseMs, toWindow)
+            : Math.max(p.windowEdgeMs, p.approach * toWindow);
+    }
+    const overdue = p.denseMs + p.overdueGrowth * prediction.overdueMs;
+    if (ahead >= -spread)
+        return Math.max(overdue, p.denseMs + ((p.windowEdgeMs - p.denseMs) * Math.abs(ahead)) / spread);
+    return Math.max(overdue, p.windowEdgeMs + p.overdueGrowth * (-ahead - spread));
+}
+/** While no instance has ended: a fraction of how long things have run, so short tasks are seen ending soon. */
+function unpredictedDelay(history, now) {
+    const p = PREDICTED_POLL;
+    if (!history)
+        return p.denseMs;
+    let ran = history.runningMs.length > 0 ? now - history.at : now - history.startedAt;
+    let longest = 0;
+    for (const ms of history.runningMs)
+        longest = Math.max(longest, ms);
+    ran += longest;
+    return Math.min(p.unpredictedCeilingMs, Math.max(p.denseMs, p.ease * ran));
+}
+/**
+ * The wait before the next read at `now` (clock ms), given the history of reads, never below `floorMs` (input
+ * `poll-interval`, which wins over the ceiling too).
+ */
+function nextPollDelayMs(history, now, floorMs = 0) {
+    const prediction = history && predictEnd(history);
+    const wait = prediction ? delayTowardEnd(prediction, now) : unpredictedDelay(history, now);
+    return Math.max(floorMs, Math.round(Math.min(PREDICTED_POLL.ceilingMs, wait)));
+}
 
 ;// CONCATENATED MODULE: ./src/task/watch.ts
+
 
 
 
@@ -40010,15 +41400,23 @@ const BUSY_POLL_MS = 250;
 const BAD_READ_BUDGET_MS = 120_000;
 const BAD_READS_BEFORE_GIVING_UP = 3;
 async function watchTask(options) {
-    const { client, uuid, clock, deadline, stop } = options;
+    const { client, uuid, clock, deadline, stop, handOffAt } = options;
     const started = clock.now();
     const budget = options.badReadBudgetMs ?? BAD_READ_BUDGET_MS;
     let task = options.initial;
+    // What the reads so far say of the instances: the schedule polls densely only near the end they predict.
+    let history = task && observeTask(undefined, task, started);
     let badSince;
     let badReads = 0;
     let notFound = 0;
     for (;;) {
-        const ended = () => stop?.aborted ? 'stopped' : deadline !== undefined && clock.now() >= deadline ? 'timeout' : undefined;
+        const ended = () => stop?.aborted
+            ? 'stopped'
+            : deadline !== undefined && clock.now() >= deadline
+                ? 'timeout'
+                : handOffAt !== undefined && clock.now() >= handOffAt
+                    ? 'handed-off'
+                    : undefined;
         try {
             task = await client.getTask(uuid);
             badSince = undefined;
@@ -40028,7 +41426,7 @@ async function watchTask(options) {
         catch (error) {
             // The client is cancelled by the stop signal or the deadline, nothing else (its timer may beat the clock by a ms).
             if (error instanceof QarnotCancelledError)
-                return { task, ending: stop?.aborted ? 'stopped' : 'timeout' };
+                return { task, ending: ended() ?? (handOffAt !== undefined ? 'handed-off' : 'timeout') };
             const ending = ended();
             if (ending)
                 return { task, ending };
@@ -40042,21 +41440,99 @@ async function watchTask(options) {
             options.onBadRead?.(error, clock.now() - badSince);
         }
         if (task && badSince === undefined) {
+            history = observeTask(history, task, clock.now());
             await options.onTask?.(task);
             if (isFinalState(task.state))
                 return { task, ending: 'final' };
+            if (options.overBudget?.())
+                return { task, ending: 'over-budget' };
         }
         const ending = ended();
         if (ending)
             return { task, ending };
         const now = clock.now();
-        let wait = options.busy?.() ? BUSY_POLL_MS : pollIntervalMs(now - started, options.pollFloorMs);
+        let wait = options.busy?.() ? BUSY_POLL_MS : nextPollDelayMs(history, now, options.pollFloorMs);
         if (badSince !== undefined)
             wait = Math.max(wait, Math.min(5_000, 1_000 * badReads));
-        // Wake for one last read exactly at the deadline.
-        if (deadline !== undefined)
-            wait = Math.min(wait, Math.max(0, deadline - now));
+        // Wake for one last read exactly at the deadline (or the hand-off).
+        for (const at of [deadline, handOffAt])
+            if (at !== undefined)
+                wait = Math.min(wait, Math.max(0, at - now));
         await clock.sleep(wait, stop);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/budget/watch.ts
+
+
+
+
+
+/** The least time between two reads of a running task's credits (the SDKs read them on demand only). */
+const CREDITS_READ_MS = 30_000;
+/** One read of the credits gives up after this: it holds the status loop meanwhile. */
+const CREDITS_READ_TIMEOUT_MS = 5_000;
+class CreditsWatch {
+    options;
+    /** The last figure read. */
+    spent;
+    /** Why the task is to be aborted, once its credits passed the cap. */
+    over;
+    last;
+    failures = 0;
+    warned = false;
+    constructor(options) {
+        this.options = options;
+        this.last = options.clock.now();
+    }
+    get cap() {
+        return this.options.cap;
+    }
+    /**
+     * Reads the credits if the interval has passed since the last read; sets `over` once they pass the cap. Not once
+     * the task is bringing its results back (`state`): its computing is done, and an abort would only lose them.
+     */
+    async check(state, signal) {
+        const { clock, intervalMs = CREDITS_READ_MS } = this.options;
+        if (state === 'UploadingResults' || state === 'DownloadingResults')
+            return;
+        if (this.over !== undefined || clock.now() - this.last < intervalMs)
+            return;
+        this.last = clock.now();
+        await this.read(signal);
+    }
+    /** One read now, ended early by `signal` (the step's stop, its timeout); never throws. */
+    async read(signal) {
+        const { client, uuid, cap } = this.options;
+        try {
+            const timeout = AbortSignal.timeout(CREDITS_READ_TIMEOUT_MS);
+            const quick = client.with({
+                timeoutMs: CREDITS_READ_TIMEOUT_MS,
+                retry: NO_RETRY,
+                signal: signal ? AbortSignal.any([signal, timeout]) : timeout
+            });
+            const figure = readCredits(await quick.getTaskCredits(uuid));
+            if (figure === undefined)
+                return this.failed('the answer has no readable number of credits');
+            this.failures = 0;
+            // A figure never goes down: an older answer (a lagging replica) does not undo a newer one.
+            this.spent = Math.max(figure, this.spent ?? 0);
+            this.over ??= passedCap(cap, this.spent);
+            return this.spent;
+        }
+        catch (error) {
+            const lagging = error instanceof QarnotApiError && error.status === 404;
+            return this.failed(lagging ? 'not known yet (404)' : words_errorMessage(error));
+        }
+    }
+    failed(why) {
+        this.failures++;
+        this.options.debug(`The credits of task ${this.options.uuid} could not be read: ${why}.`);
+        if (this.failures >= 3 && !this.warned) {
+            this.warned = true;
+            this.options.warn(`The credits of task ${this.options.uuid} could not be read ${this.failures} times in a row (${why}): max-credits cannot be kept until they can.`);
+        }
+        return undefined;
     }
 }
 
@@ -40066,6 +41542,8 @@ async function watchTask(options) {
  * its time runs out or it can no longer be followed, then the last reads. It owns its abort bookkeeping and returns
  * what happened; deciding what that means for the step is the caller's.
  */
+
+
 
 
 
@@ -40114,8 +41592,10 @@ class Aborter {
 function deadlineSignal(options) {
     const controller = new AbortController();
     let timer;
-    if (options.timeoutMs !== undefined) {
-        const left = options.started + options.timeoutMs - options.clock.now();
+    // The hand-off comes before the timeout (the inputs say so): a read under way then ends at once too.
+    const limitMs = options.handOffAfterMs ?? options.timeoutMs;
+    if (limitMs !== undefined) {
+        const left = options.started + limitMs - options.clock.now();
         timer = setTimeout(() => controller.abort(), Math.max(0, left));
         timer.unref();
     }
@@ -40141,7 +41621,8 @@ async function followTask(options) {
         files,
         onOutput: options.onOutput,
         log: logLine(log),
-        stop: follow.signal
+        stop: follow.signal,
+        readBefore: options.readBefore
     });
     let watched;
     try {
@@ -40158,14 +41639,15 @@ async function followTask(options) {
     // After a stop signal the runner gives seconds: report what was read, with no further reads. After a timeout,
     // what is left to read gets what is left of the wrap-up time.
     const quiet = stop.aborted || watched.ending === 'lost';
-    const timedOut = watched.ending === 'timeout';
+    // A hand-off reads what is new once, as a timeout does; the collecting step reads the rest, whole.
+    const timedOut = watched.ending === 'timeout' || watched.ending === 'handed-off';
     await output.finish(options.ids(), quiet ? { rounds: 0, verify: false } : timedOut ? { rounds: 1, client: quick, stop: undefined } : {});
     return {
         ending: watched.ending,
         task: afterAbort.task,
         error: watched.error,
         ended,
-        leftRunning: watched.ending === 'stopped' && !options.abortOnCancel,
+        leftRunning: (watched.ending === 'stopped' && !options.abortOnCancel) || watched.ending === 'handed-off',
         files,
         output
     };
@@ -40173,23 +41655,32 @@ async function followTask(options) {
 /** Status reads until the task ends, the deadline passes or the step stops, with a fresh output read after each. */
 function watchWithOutput(options, output, signal) {
     const { uuid, log } = options;
+    let outputReadAt;
     return watchTask({
         client: options.client.with({ signal }),
         uuid,
         clock: options.clock,
         deadline: options.timeoutMs === undefined ? undefined : options.started + options.timeoutMs,
+        handOffAt: options.handOffAfterMs === undefined ? undefined : options.started + options.handOffAfterMs,
         stop: options.stop,
         initial: options.initial,
         pollFloorMs: options.pollFloorMs,
         badReadBudgetMs: options.badReadBudgetMs,
         mayBeDeleted: options.mayBeDeleted,
         busy: () => output.lastReadBytes >= BUSY_READ_BYTES,
+        overBudget: () => options.credits?.over !== undefined,
         onBadRead: (error, sinceMs) => log.info(`Reading task ${uuid} failed (${words_errorMessage(error)}); reading again (${Math.round(sinceMs / 1000)} s of failed reads so far).`),
         onTask: async (task) => {
             options.onTask?.(task);
             // Once the task has ended, finish() reads what is left (and confirms nothing more comes).
-            if (!isFinalState(task.state))
-                await output.readNew(completedIds(task));
+            const now = options.clock.now();
+            if (isFinalState(task.state))
+                return;
+            await options.credits?.check(task.state, signal);
+            if (!outputReadDue(now, outputReadAt, output.lastReadBytes))
+                return;
+            outputReadAt = now;
+            await output.readNew(completedIds(task));
         }
     });
 }
@@ -40198,6 +41689,10 @@ async function endWatching(options, watched, aborter, quick, wrapUp) {
     const { uuid, clock, log } = options;
     if (watched.ending === 'final')
         return watched;
+    if (watched.ending === 'handed-off') {
+        log.info(`hand-off-after was reached: task ${uuid} goes on running, to be collected by a step with task:.`);
+        return watched;
+    }
     if (watched.ending === 'stopped' && !options.abortOnCancel) {
         log.warning(`The step was cancelled; abort-on-cancel is false, so task ${uuid} goes on running.`);
         return watched;
@@ -40206,7 +41701,9 @@ async function endWatching(options, watched, aborter, quick, wrapUp) {
         ? 'The step was cancelled'
         : watched.ending === 'timeout'
             ? `The timeout of ${formatDuration(options.timeoutMs ?? 0)} expired`
-            : `Task ${uuid} can no longer be followed (${words_errorMessage(watched.error)})`;
+            : watched.ending === 'over-budget'
+                ? (options.credits?.over ?? 'The task passed max-credits')
+                : `Task ${uuid} can no longer be followed (${words_errorMessage(watched.error)})`;
     if (watched.ending !== 'stopped')
         options.onMustAbort?.();
     await aborter.abort(why, quick);
@@ -40236,6 +41733,17 @@ async function followStartedTask(options) {
     if (task.initial)
         timeline.observe(task.initial, clock.now());
     const logProgress = progressLogger(io, clock);
+    const credits = settings.maxCredits === undefined
+        ? undefined
+        : new CreditsWatch({
+            client: options.client,
+            uuid: task.uuid,
+            cap: settings.maxCredits,
+            clock,
+            intervalMs: options.creditsReadMs,
+            warn: message => io.warning(message),
+            debug: message => io.debug(message)
+        });
     const followed = await followTask({
         ...options,
         uuid: task.uuid,
@@ -40243,6 +41751,8 @@ async function followStartedTask(options) {
         log: { info: logLine(io), warning: message => io.warning(message) },
         started: options.started,
         timeoutMs: settings.timeoutMs,
+        handOffAfterMs: settings.handOff?.afterMs,
+        readBefore: settings.followTask !== undefined,
         abortOnCancel: settings.abortOnCancel,
         pollFloorMs: settings.pollFloorMs,
         mayBeDeleted: settings.task?.autoDelete === true,
@@ -40252,44 +41762,175 @@ async function followStartedTask(options) {
             logProgress(read);
         },
         onOutput: settings.streamLogs ? liveLog(io) : undefined,
-        onMustAbort: () => io.saveState(State.MustAbort, 'true')
+        onMustAbort: () => io.saveState(State.MustAbort, 'true'),
+        credits
     });
+    // Handed off: saved before anything else can go wrong, so that the post step never aborts it.
+    if (followed.ending === 'handed-off' && !followed.ended)
+        io.saveState(State.HandedOff, 'true');
     if (followed.ended || followed.leftRunning)
         io.saveState(State.TaskEnded, 'true');
-    return { ...followed, timeline };
+    return { ...followed, timeline, credits };
 }
 
-;// CONCATENATED MODULE: ./src/step/context.ts
-/** After the timeout, result files of a task that ended (or was aborted) still come for this long. */
-const RESULTS_GRACE_MS = 10_000;
+;// CONCATENATED MODULE: ./src/github/dispatch.ts
 /**
- * Stop or timeout, for the phases before following (planning, staging, creating): following watches the timeout
- * on its own, to abort the task and say why.
+ * `continue-with`: GitHub's workflow_dispatch, `POST /repos/{owner}/{repo}/actions/workflows/{file}/dispatches`
+ * with `{ref, inputs}` (docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event), with the job's
+ * token, which needs `actions: write`. One attempt: a dispatch is not idempotent, and two collectors of one task
+ * would both report it. Every refusal is explained with what fixes it.
  */
-function boundedSignal({ stop, deadline }) {
-    return deadline ? AbortSignal.any([stop, deadline.signal]) : stop;
+
+/** GitHub must not hold the step for longer than this. */
+const DISPATCH_TIMEOUT_MS = 20_000;
+class DispatchError extends Error {
 }
-/** Stop, or the timeout and its grace: for what comes after the task (result files, prune). */
-function afterTaskSignal({ stop, deadline }) {
-    return deadline ? AbortSignal.any([stop, deadline.late]) : stop;
-}
-/** The step's timeout as signals, counted from `started`; `clear` ends their timers. */
-function stepDeadline(timeoutMs, started, clock) {
-    if (timeoutMs === undefined)
-        return { deadline: undefined, clear: () => undefined };
-    const cleared = new AbortController();
-    const at = (ms) => {
-        const controller = new AbortController();
-        void clock.sleep(Math.max(0, started + ms - clock.now()), cleared.signal).then(() => {
-            if (!cleared.signal.aborted)
-                controller.abort(new Error(`the timeout of ${timeoutMs} ms has passed`));
+async function dispatchWorkflow(request) {
+    const { repository, workflow } = request;
+    const [owner, repo] = repository.split('/');
+    const url = `${request.apiUrl.replace(/\/+$/, '')}/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}/actions/workflows/${encodeURIComponent(workflow)}/dispatches`;
+    let response;
+    try {
+        response = await (request.fetch ?? fetch)(url, {
+            method: 'POST',
+            headers: {
+                Authorization: `Bearer ${request.token}`,
+                Accept: 'application/vnd.github+json',
+                'X-GitHub-Api-Version': '2022-11-28',
+                'Content-Type': 'application/json',
+                'User-Agent': request.userAgent
+            },
+            body: JSON.stringify({ ref: request.ref, inputs: request.inputs }),
+            signal: AbortSignal.timeout(request.timeoutMs ?? DISPATCH_TIMEOUT_MS)
         });
-        return controller.signal;
+    }
+    catch (error) {
+        throw new DispatchError(`GitHub could not be reached (${oneLine(words_errorMessage(error), 200)})`);
+    }
+    if (response.ok)
+        return;
+    const said = await gitHubMessage(response);
+    throw new DispatchError(explainRefusal(response.status, said, request));
+}
+async function gitHubMessage(response) {
+    try {
+        const text = await response.text();
+        const message = JSON.parse(text)?.message;
+        return oneLine(typeof message === 'string' ? message : text, 300);
+    }
+    catch {
+        return '';
+    }
+}
+function explainRefusal(status, said, request) {
+    const answer = `${status}${said ? `: ${said}` : ''}`;
+    if (status === 401)
+        return `GitHub refused the token (${answer}); pass github-token: \${{ github.token }}`;
+    if (status === 403)
+        return `the token may not dispatch workflows (${answer}); grant the job permissions: actions: write (a pull request from a fork gets a read-only token)`;
+    if (status === 404)
+        return `GitHub found no workflow ${request.workflow} in ${request.repository} (${answer}); it must be a file of .github/workflows on ${request.ref}, and the token must see the repository`;
+    if (status === 422)
+        return `GitHub refused the dispatch (${answer}); ${request.workflow} needs on: workflow_dispatch with an input task-uuid, and no other required input`;
+    return `GitHub answered ${answer}`;
+}
+
+;// CONCATENATED MODULE: ./src/step/hand-off.ts
+
+
+
+async function handOff(settings, uuid, context) {
+    const afterMs = settings.handOff?.afterMs ?? 0;
+    const next = settings.handOff?.continueWith;
+    if (!next)
+        return {
+            afterMs,
+            failed: false,
+            collection: `a step with task: ${uuid}, or a scheduled workflow with task: ${HANDED_OFF_SELECTOR}, collects it whole (docs/long-runs.md).`
+        };
+    try {
+        await dispatchWorkflow({
+            apiUrl: context.env.GITHUB_API_URL || 'https://api.github.com',
+            token: settings.githubToken,
+            repository: next.repository,
+            workflow: next.workflow,
+            ref: next.ref.replace(/^refs\/(heads|tags)\//, ''),
+            inputs: { 'task-uuid': uuid },
+            userAgent: context.userAgent,
+            fetch: context.fetch
+        });
+        context.io.info(`Dispatched workflow ${next.workflow} on ${next.ref} with task-uuid ${uuid}.`);
+        return {
+            afterMs,
+            failed: false,
+            collection: `workflow ${next.workflow} was dispatched on ${next.ref} with task-uuid ${uuid}; its step follows the task on and reports it whole.`
+        };
+    }
+    catch (error) {
+        const why = error instanceof DispatchError ? error.message : words_errorMessage(error);
+        return {
+            afterMs,
+            failed: true,
+            collection: `workflow ${next.workflow} could not be dispatched: ${why}. The task goes on running: run ${next.workflow} by hand with task-uuid ${uuid}, or collect it with a step with task: ${uuid}.`
+        };
+    }
+}
+
+;// CONCATENATED MODULE: ./src/task/snapshots.ts
+
+
+
+const snapshots_text = (value) => typeof value === 'string' && value !== '' ? value : undefined;
+/**
+ * The body: the interval in whole seconds (at least 1), and the results filters, bucket and prefix of the task
+ * (from its create body, or its document when it was found), so that a snapshot holds what the results hold.
+ */
+function snapshotBody(intervalMs, task) {
+    const body = {
+        interval: Math.max(1, Math.round(intervalMs / 1000))
     };
-    return {
-        deadline: { signal: at(timeoutMs), late: at(timeoutMs + RESULTS_GRACE_MS) },
-        clear: () => cleared.abort()
-    };
+    const whitelist = snapshots_text(task?.resultsWhitelist);
+    const blacklist = snapshots_text(task?.resultsBlacklist);
+    const bucket = snapshots_text(task?.resultBucket) ?? snapshots_text(task?.resultsBucket);
+    const prefix = snapshots_text(task?.resultsBucketPrefix);
+    if (whitelist)
+        body.whitelist = whitelist;
+    if (blacklist)
+        body.blacklist = blacklist;
+    if (bucket)
+        body.bucket = bucket;
+    if (prefix)
+        body.bucketPrefix = prefix;
+    return body;
+}
+/** Asks for periodic snapshots; says so in the log, and warns (never fails) when Qarnot refuses. */
+async function askForSnapshots(client, uuid, body, log) {
+    try {
+        await client.startPeriodicSnapshot(uuid, body);
+        log.info(`Periodic snapshots asked for: Qarnot uploads the instances' result files every ${formatDuration(body.interval * 1000)} while task ${uuid} runs (it may lengthen the interval).`);
+        return true;
+    }
+    catch (error) {
+        log.warning(`Qarnot refused periodic snapshots of task ${uuid} (${oneLine(words_errorMessage(error))}): result files come back only once instances end.`);
+        return false;
+    }
+}
+/**
+ * Which instances' result files are partial: those not ended when the step stopped following (timed out,
+ * cancelled, handed off). Undefined when every instance had ended.
+ */
+function partialResultsNote(verdict, why, task) {
+    const unfinished = (verdict?.instances ?? [])
+        .filter(i => i.state !== 'Success' && i.state !== 'Failure')
+        .map(i => i.id);
+    if (unfinished.length === 0)
+        return undefined;
+    const every = typeof task?.snapshotInterval === 'number' ? task.snapshotInterval : 0;
+    const source = every > 0 ? `their last periodic snapshot (every ${formatDuration(every * 1000)})` : 'their last snapshot';
+    const after = why === 'handed-off'
+        ? 'the step that collects the task brings back their final files'
+        : `${why === 'timeout' ? 'the timeout' : 'the cancel'} stopped them, and only what ${source} or the upload at the abort held came back`;
+    return `Result files of instances ${formatIds(unfinished)} are partial: they had not ended when the step stopped following the task; ${after}.`;
 }
 
 ;// CONCATENATED MODULE: ./src/cache/record.ts
@@ -40432,11 +42073,21 @@ async function recordOne(input, instance, paths, signal) {
 
 
 
+
+/** After a cancel, with snapshots, result files still come for this long: the runner gives seconds, no more. */
+const RESULTS_AFTER_CANCEL_MS = 2_000;
+const afterCancel = () => AbortSignal.timeout(RESULTS_AFTER_CANCEL_MS);
+
+
 async function followStep(settings, submitted, client, context) {
     const { plan, start } = submitted;
     try {
         if (start?.refusal !== undefined)
-            return { ending: { kind: 'not-created', message: start.refusal }, costed: [] };
+            return {
+                ending: { kind: 'not-created', message: start.refusal, overBudget: start.overBudget },
+                costed: [],
+                budget: budgetFacts(settings, start.budget, { spent: 0, over: start.overBudget === true })
+            };
         if (start?.stopped) {
             const ending = { kind: 'stopped-creating', timedOut: submitted.timedOut };
             return { ending, task: start.task, costed: [] };
@@ -40451,7 +42102,11 @@ async function followStep(settings, submitted, client, context) {
                 costed: []
             };
         }
-        return await followAndBringBack(settings, submitted, client, context);
+        const happened = await followAndBringBack(settings, submitted, client, context);
+        const { followed } = happened;
+        // No task of this attempt (every instance kept or cached): nothing was spent.
+        const seen = { spent: followed ? followed.credits?.spent : 0, over: followed?.ending === 'over-budget' };
+        return { ...happened, budget: budgetFacts(settings, start?.budget, seen) };
     }
     finally {
         submitted.storage?.close();
@@ -40465,9 +42120,10 @@ async function followAndBringBack(settings, submitted, client, context) {
     (0,external_node_fs_.mkdirSync)(logs, { recursive: true });
     const logsDir = task ? (0,external_node_path_.join)(logs, task.uuid) : (0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)(logs, `attempt-${settings.rerun.attempt}-`));
     // Old storage is pruned while the task runs: it costs the step nothing.
-    const pruning = start?.storage
-        ? pruneStorage(start.storage, afterTaskSignal(context), logLine(io), earlierBuckets(plan))
-        : undefined;
+    const signal = afterTaskSignal(context);
+    const pruning = start?.storage && pruneStorage(start.storage, signal, logLine(io), earlierBuckets(plan));
+    if (task && settings.snapshotIntervalMs !== undefined)
+        await snapshotsFor(settings.snapshotIntervalMs, task, submitted, client, context);
     const followed = task
         ? await followStartedTask({
             settings,
@@ -40478,12 +42134,13 @@ async function followAndBringBack(settings, submitted, client, context) {
             stop,
             started: context.started ?? clock.now(),
             logsDir,
-            badReadBudgetMs: context.badReadBudgetMs
+            ...readPacing(context)
         })
         : undefined;
     const files = followed?.files ?? new InstanceOutputFiles(logsDir);
-    // After the end, the timeout (and a short grace) still bounds what is brought back.
-    const bounded = afterTaskSignal(context);
+    // After the end, the timeout (and a short grace) still bounds what is brought back; after a cancel, with
+    // snapshots, the seconds the runner still gives do (docs/long-runs.md).
+    const bounded = stop.aborted && settings.snapshotIntervalMs !== undefined ? afterCancel() : afterTaskSignal(context);
     const cache = start?.cache;
     const { kept, cached } = await keptAndCached(submitted, client.with({ signal: bounded }), files);
     const base = { plan, kept, files, staged: start?.staged?.stats };
@@ -40497,15 +42154,35 @@ async function followAndBringBack(settings, submitted, client, context) {
     const { ending, leftRunning, error } = followed;
     const message = ending === 'lost' ? explainError(error, settings.apiUrl, 'follow') : undefined;
     const costed = [...(followed.ended && task ? [task.uuid] : []), ...kept.uuids];
-    return {
-        ...base,
-        results,
-        ending: { kind: 'followed', ending, leftRunning, message },
-        task,
-        followed,
-        costed,
-        cache: cacheFacts
-    };
+    const ended = { kind: 'followed', ending, leftRunning, message };
+    const handedOff = await handOffIfDue(settings, task, followed, context);
+    return { ...base, results, ending: ended, task, followed, costed, cache: cacheFacts, ...handedOff };
+}
+/** Handed off: the task runs on; continue-with dispatches the workflow that collects it. */
+async function handOffIfDue(settings, task, followed, { io, env }) {
+    if (followed.ending !== 'handed-off' || followed.ended || !task)
+        return {};
+    return { handOff: await handOff(settings, task.uuid, { io, env, userAgent: USER_AGENT }) };
+}
+/** Periodic snapshots, asked for before following: with the task's own results bucket and filters. */
+async function snapshotsFor(intervalMs, task, { start }, client, context) {
+    const { io } = context;
+    const described = task.initial ?? start?.staged?.body;
+    const body = snapshotBody(intervalMs, described);
+    await askForSnapshots(client.with({ signal: afterTaskSignal(context) }), task.uuid, body, {
+        info: logLine(io),
+        warning: message => io.warning(message)
+    });
+}
+/** How long bad status reads are ridden out, and how often credits are read (tests shorten both). */
+function readPacing({ badReadBudgetMs, creditsReadMs }) {
+    return { badReadBudgetMs, creditsReadMs };
+}
+/** What the summary says of `max-credits`, when it is set: the cap, the estimate, what was read of the spend. */
+function budgetFacts(settings, estimate, seen) {
+    if (settings.maxCredits === undefined)
+        return undefined;
+    return { cap: settings.maxCredits, estimate, ...seen };
 }
 /** The instances not computed now: kept from earlier attempts (output read back), and cache hits (replayed). */
 async function keptAndCached(submitted, client, files) {
@@ -40568,7 +42245,7 @@ function describeCache(cache, hits, stored) {
     return {
         mode: cache.settings.mode,
         hitIds: hits.map(i => i.id),
-        sources: sourcesOf(entries),
+        sources: follow_sourcesOf(entries),
         savedInstanceSec: entries.reduce((sum, e) => sum + (e.wallTimeSec ?? 0), 0),
         // Read after the end, with the cost (main.ts).
         savedCredits: undefined,
@@ -40577,7 +42254,7 @@ function describeCache(cache, hits, stored) {
     };
 }
 /** The tasks the hits came from, in the order first met; a task's count is known when all its entries agree. */
-function sourcesOf(entries) {
+function follow_sourcesOf(entries) {
     const byTask = new Map();
     for (const entry of entries) {
         const source = byTask.get(entry.task) ?? { hits: 0, counts: new Set() };
@@ -40608,7 +42285,9 @@ function ownResultsBucket({ start }) {
  * (docs/storage.md).
  */
 async function bringResultsBack(settings, { start, prepared, plan, storage, storageNote }, sofar, stop) {
-    if (!prepared?.resultsDir || (sofar.followed && !sofar.followed.ended))
+    // A task that did not end has no results, unless snapshots brought some (partial: the note says whose).
+    const unended = sofar.followed !== undefined && !sofar.followed.ended;
+    if (!prepared?.resultsDir || (unended && settings.snapshotIntervalMs === undefined))
         return undefined;
     if (!storage)
         return storageNote
@@ -40629,8 +42308,618 @@ async function bringResultsBack(settings, { start, prepared, plan, storage, stor
     }
     const own = start?.staged?.body.resultBucket ?? sofar.followed?.task?.resultBucket;
     const buckets = [...earlier, ...(typeof own === 'string' && own !== '' ? [{ name: own }] : [])];
-    const passed = verdictOf(sofar)?.passed === true;
-    return bringResults(storage, buckets, prepared, passed && !settings.files?.keepResults, stop);
+    const verdict = verdictOf(sofar);
+    const passed = verdict?.passed === true && !unended;
+    const brought = await bringResults(storage, buckets, prepared, passed && !settings.files?.keepResults, stop);
+    const ending = sofar.followed?.ending;
+    const partial = settings.snapshotIntervalMs !== undefined &&
+        (ending === 'timeout' || ending === 'stopped' || ending === 'handed-off')
+        ? partialResultsNote(verdict, ending, sofar.followed?.task)
+        : undefined;
+    return partial ? { ...brought, notes: [...brought.notes, partial] } : brought;
+}
+
+;// CONCATENATED MODULE: ./src/step/infrastructure-retry.ts
+/**
+ * Infrastructure failures are retried, command failures never (docs/infrastructure-retries.md): once the task has
+ * ended, the instances the platform failed (failure-cause.ts) are run again by a follow-up task over exactly those
+ * ids, at most `infrastructure-retries` times; the others are kept from the task that ran them, as a re-run of the
+ * workflow keeps them (rerun.ts), so the report and the verdict cover the whole request.
+ */
+
+
+
+
+
+
+
+
+
+
+
+/** The ids the platform failed in the task the step followed to its end, with why; undefined when none can be. */
+function platformFailed(settings, { happened }, log) {
+    const { ending, task, followed } = happened;
+    const failed = new Map();
+    if (!settings.task || ending.kind !== 'followed' || ending.ending !== 'final' || !task || !followed?.task)
+        return failed;
+    const commands = [];
+    for (const [id, cause] of failureCauses(followed.task, task.requested)) {
+        if (cause.cause === 'platform')
+            failed.set(id, cause.reason);
+        else
+            commands.push(id);
+    }
+    if (commands.length > 0)
+        log(`${plural(commands.length, 'instance')} (${formatIds(commands)}) failed, and the API does not say the platform failed ${commands.length > 1 ? 'them' : 'it'}: the command's failure, never re-run by infrastructure-retries.`);
+    return failed;
+}
+/**
+ * Why the ids cannot be sent as a follow-up's range, or undefined: longer than the action builds (or than the user's
+ * own range, which Qarnot took). Qarnot would refuse it (range-length), and a refused range is widened to every
+ * instance (start.ts), which would re-run the command's failures too.
+ */
+function followUpRangeProblem(ids, settings) {
+    const range = formatRanges(idsToIntervals(ids));
+    const instances = settings.task?.instances;
+    const bound = Math.max(MAX_BUILT_RANGE_CHARS, instances?.kind === 'range' ? (instances.text ?? '').length : 0);
+    return range.length > bound
+        ? `their range is ${range.length} characters, longer than the ${bound} the action sends (Qarnot limits a range's length)`
+        : undefined;
+}
+/** Why no follow-up may be made now, or undefined. */
+function whyNot(settings, round, failed, made, context) {
+    if (made >= settings.infrastructureRetries)
+        return `infrastructure-retries is ${settings.infrastructureRetries}${made > 0 ? ', and every retry was used' : ''}`;
+    if (context.stop.aborted)
+        return 'the step was cancelled';
+    if (boundedSignal(context).aborted)
+        return "the step's timeout passed";
+    if ((round.submitted.start?.cache?.hits.size ?? 0) > 0)
+        return 'instances came from the cache, which a follow-up task cannot carry over';
+    return followUpRangeProblem(failed.keys(), settings);
+}
+/**
+ * After the step's task ended: re-runs what the platform failed, within the retries, the step's stop and its
+ * timeout. Returns the last round's happenings (its verdict covering every instance) and what was retried.
+ */
+async function retryPlatformFailures(settings, prepared, first, client, context) {
+    const log = (message) => context.io.info(message);
+    const rounds = [];
+    let round = first;
+    let left;
+    for (;;) {
+        const failed = platformFailed(settings, round, log);
+        if (failed.size === 0)
+            break;
+        const fromTask = round.happened.task?.uuid ?? '';
+        const why = whyNot(settings, round, failed, rounds.length, context);
+        if (why) {
+            left = { fromTask, failed, why };
+            break;
+        }
+        log(`${plural(failed.size, 'instance')} (${formatIds(failed.keys())}) failed for a reason not their command's: re-running them in a follow-up task (retry ${rounds.length + 1} of ${settings.infrastructureRetries}).`);
+        const next = await followUp(settings, prepared, round, failed, rounds.length + 1, client, context);
+        const { ending } = next.happened;
+        if (ending.kind === 'not-created') {
+            // Nothing was made: the step reports the task it followed, and why its failures stay.
+            left = { fromTask, failed, why: `the follow-up task could not be created (${ending.message})` };
+            break;
+        }
+        round = next;
+        rounds.push({ fromTask, failed, followUp: round.submitted.start?.task?.uuid });
+        if (ending.kind !== 'followed')
+            break;
+    }
+    if (rounds.length === 0 && !left)
+        return { happened: first.happened, retries: undefined };
+    // The step's own plan (a re-run of the workflow) is what the report describes, not the follow-ups'.
+    return {
+        happened: { ...round.happened, plan: first.submitted.plan },
+        retries: { limit: settings.infrastructureRetries, rounds, left }
+    };
+}
+/** Follows the step's task, then re-runs what the platform failed in it (the step's one call). */
+async function followWithRetries(settings, prepared, submitted, client, context) {
+    const happened = await followStep(settings, submitted, client, context);
+    return retryPlatformFailures(settings, prepared, { submitted, happened }, client, context);
+}
+/** A shortname of its own for the follow-up (shortnames are unique per account). */
+function followUpSpec(spec, number, of) {
+    const suffix = `-p${number}`;
+    const base = spec.shortname.slice(0, LIMITS.shortnameLength - suffix.length).replace(/-+$/, '');
+    return { ...spec, shortname: `${base}${suffix}`, labels: { ...spec.labels, [RETRY_OF_LABEL]: of } };
+}
+/** Creates the follow-up over `failed` and follows it; the other instances of `round` are kept as they ended. */
+async function followUp(settings, prepared, round, failed, number, client, context) {
+    const { io } = context;
+    const task = round.happened.task;
+    const document = round.happened.followed?.task;
+    const keptHere = decideVerdict(document, task.requested).instances.filter(i => !failed.has(i.id));
+    const before = round.submitted.plan.kind === 'some' ? round.submitted.plan.kept : [];
+    const earlier = { uuid: task.uuid, attempt: settings.rerun.attempt, document, ids: task.requested };
+    const kept = [
+        ...before,
+        ...(keptHere.length > 0 ? [{ task: earlier, instances: keptHere }] : [])
+    ];
+    const only = idsToIntervals(failed.keys());
+    const spec = followUpSpec(settings.task, number, task.uuid);
+    const ofFollowUp = { ...settings, task: spec, cache: undefined };
+    // The ended task is no longer the post step's: the follow-up is, from before its create is sent.
+    io.saveState(State.TaskEnded, 'false');
+    io.saveState(State.TaskUuid, '');
+    const stop = boundedSignal(context);
+    const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
+    const start = await startTask(ofFollowUp, {
+        io,
+        client,
+        hurried,
+        clock: context.clock,
+        stop,
+        only,
+        env: context.env,
+        registryFetch: context.registryFetch
+    }, prepared);
+    const timedOut = !context.stop.aborted && stop.aborted;
+    if (start.stopped && timedOut)
+        io.saveState(State.MustAbort, 'true');
+    const widened = start.task?.widened;
+    const plan = widened
+        ? { kind: 'all', reason: widened }
+        : { kind: 'some', rerun: only, kept, warnings: [] };
+    const submitted = { plan, start, prepared, storage: start.storage, timedOut };
+    return { submitted, happened: await followStep(ofFollowUp, submitted, client, context) };
+}
+
+;// CONCATENATED MODULE: ./src/github/approval.ts
+/**
+ * Whether a fork's pull request is approved for its head commit (docs/security.md, "Approval"). Pure: GitHub's
+ * answers come in, a decision with its reason goes out.
+ *
+ * Approved when the approval label is on the pull request, was added by someone whose permission on the base
+ * repository is write or admin, and was added after the head commit was pushed. "After" is told by what GitHub
+ * itself recorded, never by commit dates (a commit's author and committer dates are whatever its author wrote):
+ * - the label event comes later in the timeline than every event that changed the head (`committed`,
+ *   `head_ref_force_pushed`, `head_ref_restored`);
+ * - the label was added after every force push (their time is GitHub's) and after the fork's `pushed_at`, the
+ *   time GitHub last took a push to the head repository, so that a commit back-dated to sort before the label
+ *   does not pass either;
+ * - the commit the run was started for is the pull request's head now.
+ */
+/** Events after which the head may be another commit. */
+const HEAD_CHANGES = new Set(['committed', 'head_ref_force_pushed', 'head_ref_restored']);
+/** `permission` as GitHub gives it: maintain reads as write, triage as read; `maintain` is accepted too. */
+const WRITERS = new Set(['admin', 'maintain', 'write']);
+function mayApprove(permission) {
+    return WRITERS.has(permission ?? '');
+}
+const approval_short = (sha) => sha.slice(0, 7);
+const approval_time = (at) => (at ? Date.parse(at) : Number.NaN);
+/**
+ * The users whose permission the decision needs: those who added the label after it was last removed and after
+ * the last change of the head, newest last.
+ */
+function labelAdders(timeline, label) {
+    const logins = labelsSince(timeline, label).afterPush.map(({ event }) => event.actor?.login);
+    return [...new Set(logins.filter((login) => Boolean(login)))];
+}
+/** The label's `labeled` events since it was last removed, and those of them after the last change of the head. */
+function labelsSince(timeline, label) {
+    const removed = lastIndex(timeline, e => e.event === 'unlabeled' && e.label?.name === label);
+    const pushed = lastIndex(timeline, e => HEAD_CHANGES.has(e.event ?? ''));
+    const since = timeline
+        .map((event, index) => ({ event, index }))
+        .filter(({ event, index }) => event.event === 'labeled' && event.label?.name === label && index > removed);
+    return { since, afterPush: since.filter(({ index }) => index > pushed) };
+}
+function lastIndex(timeline, test) {
+    for (let i = timeline.length - 1; i >= 0; i--)
+        if (test(timeline[i]))
+            return i;
+    return -1;
+}
+function decideApproval(facts) {
+    const { label, headSha } = facts;
+    const ask = `someone with write access adds the label '${label}' after reviewing commit ${approval_short(headSha)}`;
+    if (facts.eventHeadSha && facts.eventHeadSha !== headSha)
+        return refused(`this run was started for commit ${approval_short(facts.eventHeadSha)}, but the pull request's head is now ${approval_short(headSha)}; the newer commit needs its own approval and run`);
+    if (!facts.labels.includes(label))
+        return refused(`the pull request does not carry the label '${label}'`);
+    const { since, afterPush } = labelsSince(facts.timeline, label);
+    if (since.length === 0)
+        return refused(`the timeline shows no '${label}' label added since it was last removed; ${ask}`);
+    if (afterPush.length === 0)
+        return refused(`the label '${label}' was added before the last push to the pull request; ${ask}`);
+    const writers = afterPush.filter(({ event }) => mayApprove(facts.permissions.get(event.actor?.login ?? '')));
+    if (writers.length === 0) {
+        const who = afterPush.map(({ event }) => {
+            const login = event.actor?.login ?? 'someone unknown';
+            return `${login} (permission ${facts.permissions.get(login) ?? 'none'})`;
+        });
+        return refused(`the label '${label}' was added by ${[...new Set(who)].join(', ')}: only someone with write or admin permission on the repository approves`);
+    }
+    return checkTimes(writers[writers.length - 1].event, facts, ask);
+}
+/** The label's time against what GitHub recorded of pushes: strictly later, to the second GitHub gives. */
+function checkTimes(approval, facts, ask) {
+    const at = approval_time(approval.created_at);
+    const by = approval.actor?.login ?? '';
+    if (Number.isNaN(at))
+        return refused(`GitHub gave no time for the label added by ${by}; ${ask}`);
+    const forced = facts.timeline.filter(e => e.event === 'head_ref_force_pushed' && !(approval_time(e.created_at) < at));
+    if (forced.length > 0)
+        return refused(`the head was force-pushed at ${forced[0].created_at ?? 'an unknown time'}, not before the label (${approval.created_at}); ${ask}`);
+    const pushedAt = approval_time(facts.headPushedAt);
+    if (Number.isNaN(pushedAt))
+        return refused('GitHub did not say when the head repository was last pushed to, so the approval cannot be dated');
+    if (!(pushedAt < at))
+        return refused(`the head repository was pushed to at ${facts.headPushedAt}, not before the label was added (${approval.created_at}); ${ask}`);
+    return { approved: true, by, sha: facts.headSha, at: approval.created_at ?? '' };
+}
+function refused(reason) {
+    return { approved: false, reason };
+}
+
+;// CONCATENATED MODULE: ./src/github/pull-request-api.ts
+/** Timeline pages of 100; a pull request with more events than this is refused rather than half read. */
+const MAX_TIMELINE_EVENTS = 5000;
+/** Loaded only when a fork's pull request is checked: @actions/github is most of the bundle. */
+async function octokitPullRequests(token, baseUrl, signal) {
+    const { getOctokit } = await __nccwpck_require__.e(/* import() */ 413).then(__nccwpck_require__.bind(__nccwpck_require__, 2413));
+    const octokit = getOctokit(token, { ...(baseUrl ? { baseUrl } : {}), request: { signal } });
+    return {
+        pull: async (owner, repo, number) => (await octokit.rest.pulls.get({ owner, repo, pull_number: number })).data,
+        timeline: async (owner, repo, number, maxEvents) => {
+            const events = [];
+            const pages = octokit.paginate.iterator(octokit.rest.issues.listEventsForTimeline, {
+                owner,
+                repo,
+                issue_number: number,
+                per_page: 100
+            });
+            for await (const page of pages) {
+                events.push(...page.data);
+                if (events.length > maxEvents)
+                    throw new Error(`the timeline of pull request #${number} has more than ${maxEvents} events`);
+            }
+            return events;
+        },
+        permission: async (owner, repo, user) => {
+            try {
+                const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({
+                    owner,
+                    repo,
+                    username: user
+                });
+                return data.permission;
+            }
+            catch (error) {
+                // Not a collaborator (or not a user at all): no permission.
+                if (error.status === 404)
+                    return 'none';
+                throw error;
+            }
+        },
+        pullsOfHead: async (owner, repo, head) => (await octokit.rest.pulls.list({ owner, repo, head, state: 'open', per_page: 100 })).data
+    };
+}
+
+;// CONCATENATED MODULE: ./src/github/pull-request-event.ts
+/**
+ * Which pull request, if any, a run acts for, and what its event payload says of it: where its head comes from,
+ * and which commit. Pure: the payload is read by the caller.
+ */
+/** Events that run in the base repository with its secrets and a token that may write, whoever wrote the code. */
+const PRIVILEGED_EVENTS = ['pull_request_target', 'issue_comment', 'workflow_run'];
+const object = (value) => value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined;
+const pull_request_event_text = (value) => (typeof value === 'string' ? value : undefined);
+/** `null` when the repository object is there but null (a deleted fork), undefined when absent. */
+function repoName(side) {
+    const part = object(side);
+    if (!part || !('repo' in part))
+        return undefined;
+    return pull_request_event_text(object(part.repo)?.full_name) ?? null;
+}
+function fromPullRequest(pr) {
+    return {
+        number: typeof pr.number === 'number' ? pr.number : undefined,
+        headRepo: repoName(pr.head),
+        baseRepo: repoName(pr.base) ?? undefined,
+        headSha: pull_request_event_text(object(pr.head)?.sha)
+    };
+}
+function fromWorkflowRun(run) {
+    const head = object(run.head_repository);
+    const owner = pull_request_event_text(object(head?.owner)?.login);
+    const branch = pull_request_event_text(run.head_branch);
+    const first = Array.isArray(run.pull_requests) ? object(run.pull_requests[0]) : undefined;
+    return {
+        number: typeof first?.number === 'number' ? first.number : undefined,
+        headRepo: head ? (pull_request_event_text(head.full_name) ?? null) : undefined,
+        headSha: pull_request_event_text(run.head_sha),
+        headLabel: owner && branch ? `${owner}:${branch}` : undefined
+    };
+}
+function readPullRequestEvent(eventName, repository, payload) {
+    const base = { eventName, repository, number: undefined };
+    const pr = object(payload.pull_request);
+    if (pr)
+        return { ...base, ...fromPullRequest(pr) };
+    const issue = object(payload.issue);
+    if (issue && issue.pull_request && typeof issue.number === 'number')
+        return { ...base, number: issue.number };
+    const run = object(payload.workflow_run);
+    if (eventName === 'workflow_run' && run) {
+        const found = fromWorkflowRun(run);
+        // A run of the repository's own branch without a pull request is the repository's own code.
+        if (found.number === undefined && (found.headRepo === repository || !found.headLabel))
+            return base;
+        return { ...base, ...found };
+    }
+    return base;
+}
+/** Whether the run acts for a pull request at all. */
+function isPullRequestRun(event) {
+    return event.number !== undefined || event.headLabel !== undefined;
+}
+/** Whether a head repository (`null`: deleted) is another than the base: a fork's pull request. */
+function isFork(headRepo, baseRepo) {
+    if (headRepo === undefined)
+        return false;
+    return headRepo === null || headRepo.toLowerCase() !== (baseRepo ?? '').toLowerCase();
+}
+
+;// CONCATENATED MODULE: ./src/github/fork-gate.ts
+/**
+ * The check of where a pull request's code comes from, before anything is sent to Qarnot (docs/security.md):
+ * the repository's own pull requests, and runs for no pull request, go ahead; a fork's goes ahead as
+ * `pull-requests-from-forks` says, by default only once approved for its head commit. Talks to GitHub through
+ * PullRequestApi; the decision itself is approval.ts.
+ */
+
+
+
+
+
+const fork_gate_short = (sha) => sha.slice(0, 7);
+async function checkPullRequestSource(forks, event, context) {
+    const [owner, repo] = event.repository?.split('/') ?? [];
+    if (!isPullRequestRun(event) || !owner || !repo)
+        return { go: true };
+    const base = event.baseRepo ?? event.repository;
+    if (event.headRepo !== undefined && !isFork(event.headRepo, base))
+        return { go: true };
+    // Other events (pull_request, reviews) run the workflow of the pull request itself: checked when the payload
+    // says the head is a fork, never worth a question to GitHub otherwise.
+    const privileged = PRIVILEGED_EVENTS.includes(event.eventName ?? '');
+    if (event.headRepo === undefined && !privileged)
+        return { go: true };
+    if (forks.policy === 'always')
+        return {
+            go: true,
+            note: `pull-requests-from-forks is always: a pull request's code is not checked for approval before it runs on Qarnot with this workflow's token.`
+        };
+    if (forks.policy === 'never' && event.headRepo !== undefined)
+        return never(event.number, event.headRepo, event.headSha);
+    if (context.githubToken === '')
+        return {
+            go: false,
+            outcome: Outcome.AwaitingApproval,
+            message: `This run is for a pull request that may come from a fork, and the input '${constants_Input.GithubToken}' is empty, so its approval cannot be checked; nothing was sent to Qarnot. Leave github-token at its default (the job's token, with permissions pull-requests: read and issues: read).`
+        };
+    const api = await context.api(context.githubToken);
+    const pr = await findPullRequest(api, owner, repo, event);
+    if (!pr)
+        return refusedNoPullRequest(event);
+    const headRepo = pr.head.repo?.full_name ?? null;
+    if (!isFork(headRepo, pr.base.repo.full_name))
+        return { go: true };
+    if (forks.policy === 'never')
+        return never(pr.number, headRepo, pr.head.sha);
+    return approve(api, { owner, repo }, pr, forks.label, event.headSha);
+}
+async function approve(api, base, pr, label, eventHeadSha) {
+    const labels = (pr.labels ?? []).map(l => l.name ?? '');
+    // Without the label there is nothing to date: the timeline is not read.
+    const timeline = labels.includes(label)
+        ? await api.timeline(base.owner, base.repo, pr.number, MAX_TIMELINE_EVENTS)
+        : [];
+    const permissions = new Map();
+    // Only the users who may have approved are asked about, newest first, a few at most.
+    for (const user of labelAdders(timeline, label).reverse().slice(0, 5))
+        permissions.set(user, await api.permission(base.owner, base.repo, user));
+    const decision = decideApproval({
+        label,
+        headSha: pr.head.sha,
+        eventHeadSha,
+        headPushedAt: pr.head.repo?.pushed_at ?? undefined,
+        labels,
+        timeline,
+        permissions
+    });
+    if (decision.approved)
+        return { go: true, approval: decision };
+    const fork = pr.head.repo?.full_name ?? 'a deleted fork';
+    const commit = fork_gate_short(pr.head.sha);
+    return {
+        go: false,
+        outcome: Outcome.AwaitingApproval,
+        message: `Pull request #${pr.number} comes from the fork ${fork} (commit ${commit}) and is not approved to compute on Qarnot: ${decision.reason}. To approve, someone with write access to ${base.owner}/${base.repo} reviews commit ${commit} and adds the label '${label}' to the pull request (a later push voids it), then this job runs again. Nothing was sent to Qarnot.`
+    };
+}
+/** The pull request of the run: by number, or (a workflow_run from a fork gives none) by its head branch. */
+async function findPullRequest(api, owner, repo, event) {
+    if (event.number !== undefined)
+        return api.pull(owner, repo, event.number);
+    if (!event.headLabel)
+        return undefined;
+    const pulls = await api.pullsOfHead(owner, repo, event.headLabel);
+    const match = pulls.find(p => p.head.sha === event.headSha);
+    // The listing may be stale or partial: the pull request itself is read again for its labels and head.
+    return match ? api.pull(owner, repo, match.number) : undefined;
+}
+function never(number, headRepo, sha) {
+    const what = number === undefined ? 'This run is for a pull request' : `Pull request #${number}`;
+    return {
+        go: false,
+        outcome: Outcome.RefusedFork,
+        message: `${what} comes from the fork ${headRepo ?? '(deleted)'}${sha ? ` (commit ${fork_gate_short(sha)})` : ''}, and pull-requests-from-forks is never: nothing was sent to Qarnot. Set pull-requests-from-forks: approved to compute once someone with write access approves a commit with a label.`
+    };
+}
+function refusedNoPullRequest(event) {
+    return {
+        go: false,
+        outcome: Outcome.AwaitingApproval,
+        message: `This workflow_run comes from ${event.headLabel ?? 'another repository'}${event.headSha ? ` (commit ${fork_gate_short(event.headSha)})` : ''}, and no open pull request has that commit as its head, so no approval can be checked; nothing was sent to Qarnot.`
+    };
+}
+
+;// CONCATENATED MODULE: ./src/step/pull-request-source.ts
+/**
+ * The step's check of a pull request's source, run before any request to Qarnot (docs/security.md): a fork's
+ * pull request run without the secrets is explained, a fork's that is not approved is refused, and an approved
+ * one goes ahead with its approval on the task's labels and in the pull-request comment.
+ */
+
+
+
+
+
+
+
+
+/** GitHub's answers are few and small: a GitHub API that stalls must not hold the step longer than this. */
+const SOURCE_CHECK_TIMEOUT_MS = 30_000;
+function eventOf(env) {
+    return readPullRequestEvent(env.GITHUB_EVENT_NAME, env.GITHUB_REPOSITORY, readEvent(env.GITHUB_EVENT_PATH));
+}
+/**
+ * A fork's pull request run without the Qarnot token (GitHub gives `pull_request` runs from forks no secrets):
+ * said plainly, with the safe ways forward, instead of as a bad input. Undefined when that is not the case.
+ */
+function withheldSecrets(io, env) {
+    if (io.getInput(constants_Input.Token) !== '')
+        return undefined;
+    const event = eventOf(env);
+    if (event.headRepo === undefined || !isFork(event.headRepo, event.baseRepo ?? event.repository))
+        return undefined;
+    const label = oneLine(io.getInput(constants_Input.ApprovalLabel) || DEFAULT_APPROVAL_LABEL, 60);
+    const what = event.number === undefined ? 'a pull request' : `pull request #${event.number}`;
+    io.setFailed(`This run (${event.eventName ?? 'an event'}) is for ${what} from the fork ${event.headRepo ?? '(deleted)'}: GitHub gives such runs no secrets, so the input 'token' is empty and nothing was sent to Qarnot. Two safe ways forward: run this workflow on pull_request_target and have someone with write access approve each commit with the label '${label}' (docs/security.md explains the workflow), or have a maintainer push the reviewed commits to a branch of ${event.repository ?? 'the repository'} and run it there.`);
+    return Outcome.RefusedFork;
+}
+/** The settings to go ahead with, or the outcome of a refused step (its failure already told). */
+async function guardPullRequestSource(settings, context) {
+    const { io, env } = context;
+    const timeout = AbortSignal.timeout(context.sourceCheckTimeoutMs ?? SOURCE_CHECK_TIMEOUT_MS);
+    const signal = AbortSignal.any([context.stop, timeout]);
+    try {
+        const result = await Promise.race([
+            checkPullRequestSource(settings.forks, eventOf(env), {
+                githubToken: settings.githubToken,
+                api: async (token) => context.pullRequests?.(token, signal) ??
+                    (await octokitPullRequests(token, env.GITHUB_API_URL, signal))
+            }),
+            aborted(signal)
+        ]);
+        if (!result.go) {
+            io.setFailed(oneLine(result.message, 2000));
+            return result.outcome;
+        }
+        if (result.note)
+            io.warning(result.note);
+        return result.approval ? approved(settings, result.approval, io) : { settings };
+    }
+    catch (error) {
+        if (context.stop.aborted) {
+            io.setFailed('The step was cancelled while the pull request was being checked; nothing was sent to Qarnot.');
+            return Outcome.Cancelled;
+        }
+        const why = timeout.aborted ? 'GitHub did not answer in time' : oneLine(words_errorMessage(error), 500);
+        io.setFailed(`Could not check whether this pull request may compute on Qarnot (${why}); nothing was sent to Qarnot. Re-run the job; if it persists, check that github-token may read pull requests and issues.`);
+        return Outcome.Failure;
+    }
+}
+/** Rejects once `signal` aborts; handled, so that an abort after the race is over is no unhandled rejection. */
+function aborted(signal) {
+    const promise = new Promise((_, reject) => {
+        const fail = () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+        if (signal.aborted)
+            fail();
+        else
+            signal.addEventListener('abort', fail, { once: true });
+    });
+    promise.catch(() => undefined);
+    return promise;
+}
+function approved(settings, approval, io) {
+    logLine(io)(`This fork's pull request was approved by ${approval.by} for commit ${approval.sha.slice(0, 7)} (label added at ${approval.at}).`);
+    const labels = { 'github-approved-by': approval.by, 'github-approved-sha': approval.sha };
+    const task = settings.task && { ...settings.task, labels: { ...settings.task.labels, ...labels } };
+    return { settings: { ...settings, task }, approval };
+}
+
+;// CONCATENATED MODULE: ./src/step/ready.ts
+/**
+ * Before the first request to Qarnot: the inputs read, where a pull request's code comes from checked
+ * (docs/security.md), the files the inputs name looked at. A refusal is told through the io it is given, and
+ * its outcome returned: main.ts reports it (report/refused.ts).
+ */
+
+
+
+
+
+
+
+
+/**
+ * The settings, or the outcome of a refusal (its failure told through `deps.io`): a fork's pull request run without
+ * the secrets is said as such, not as a bad token.
+ */
+function ready_readSettings(deps) {
+    const withheld = withheldSecrets(deps.io, deps.env);
+    if (withheld)
+        return withheld;
+    return (readInputs(deps.io, deps.env, deps.randomHex?.() ?? (0,external_node_crypto_.randomBytes)(5).toString('hex')) ?? Outcome.Failure);
+}
+/**
+ * Where a pull request's code comes from, then the files: both checked before anything is sent to Qarnot
+ * (docs/security.md). Else the outcome of the refusal, its failure told through `deps.io`.
+ */
+async function readyOrRefused(read, deps) {
+    const checked = await guardPullRequestSource(read, deps);
+    if (typeof checked !== 'object')
+        return checked ?? Outcome.Failure;
+    const prepared = await checkFiles(checked.settings, deps);
+    if (typeof prepared === 'string')
+        return prepared;
+    return { settings: checked.settings, prepared, approval: checked.approval };
+}
+/**
+ * The files the inputs name, checked on disk before any request, within the step's stop and timeout; when one is
+ * wrong (or the walk was cut short), the step has failed and this is its outcome.
+ */
+async function checkFiles(settings, context) {
+    if (!settings.files)
+        return undefined;
+    const { io } = context;
+    const signal = boundedSignal(context);
+    try {
+        return await prepareFiles(settings.files, { signal, warn: message => io.warning(message) });
+    }
+    catch (error) {
+        if (context.stop.aborted) {
+            io.setFailed('The step was cancelled while the files named by resources were being looked at; no task was created.');
+            return Outcome.Cancelled;
+        }
+        if (signal.aborted) {
+            io.setFailed(`The timeout of ${formatDuration(settings.timeoutMs ?? 0)} passed while the files named by resources were being looked at; no task was created.`);
+            return Outcome.TimedOut;
+        }
+        io.setFailed(words_errorMessage(error));
+        return Outcome.Failure;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/step/submit.ts
@@ -40652,7 +42941,10 @@ async function submitStep(settings, prepared, client, context) {
     const { io, clock, env } = context;
     const stop = boundedSignal(context);
     const timedOut = () => !context.stop.aborted && stop.aborted;
-    let plan = await planAttempt(settings, client.with({ signal: stop }), logLine(io));
+    let earlier;
+    let plan = await planAttempt(settings, client.with({ signal: stop }), logLine(io), found => {
+        earlier = found;
+    });
     if (plan.kind === 'none')
         return { ...(await storageForKept(settings, prepared, client, context)), plan };
     if (stop.aborted) {
@@ -40673,7 +42965,7 @@ async function submitStep(settings, prepared, client, context) {
         };
     const only = plan.kind === 'some' ? plan.rerun : undefined;
     const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
-    const start = await startTask(settings, { io, client, hurried, clock, stop, only, keptLabel, env, registryFetch: context.registryFetch }, prepared);
+    const start = await startTask(settings, { io, client, hurried, clock, stop, only, keptLabel, env, registryFetch: context.registryFetch, earlier }, prepared);
     if (start.stopped && timedOut())
         io.saveState(State.MustAbort, 'true');
     const widened = start.task?.widened;
@@ -40723,13 +43015,15 @@ async function storageForKept(settings, prepared, client, context) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/task/clock.ts
+/** Time as the parts that wait see it: a parameter, so that tests and benchmarks can drive it. */
+
+const systemClock = { now: () => Date.now(), sleep: sleepUnlessAborted };
+
 ;// CONCATENATED MODULE: ./src/main.ts
 /**
- * run(): inputs -> submit (or find) -> follow -> verdict -> report. The one place that decides the step's result.
+ * run(): inputs (checked in step/ready.ts) -> submit (or find) -> follow -> verdict -> report. The one place that decides the step's result.
  */
-
-
-
 
 
 
@@ -40748,18 +43042,19 @@ async function storageForKept(settings, prepared, client, context) {
 async function run(deps = defaultDependencies()) {
     const { io, clock } = deps;
     const started = clock.now();
-    const settings = readInputs(deps.io, deps.env, deps.randomHex?.() ?? (0,external_node_crypto_.randomBytes)(5).toString('hex'));
+    // Until a task can be made, a refusal is held back, to be reported with a summary (report/refused.ts).
+    const early = holdingRefusals(io);
+    const read = ready_readSettings({ ...deps, io: early.io });
     // The timeout counts from the start, and bounds the walk of the files too.
-    const timer = stepDeadline(settings?.timeoutMs, started, clock);
-    const prepared = settings && (await checkFiles(settings, { ...deps, deadline: timer.deadline }));
-    if (!settings || typeof prepared === 'string') {
+    const timer = stepDeadline(typeof read === 'object' ? read.timeoutMs : undefined, started, clock);
+    const ready = typeof read === 'object'
+        ? await readyOrRefused(read, { ...deps, io: early.io, deadline: timer.deadline })
+        : read;
+    if (typeof ready !== 'object') {
         timer.clear();
-        // Refused before anything was made: `outcome` and the counts still say so, for the steps that read them.
-        io.setOutput(Output.Outcome, typeof prepared === 'string' ? prepared : Outcome.Failure);
-        for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
-            io.setOutput(count, '0');
-        return;
+        return reportRefusal(io, { message: early.message(), outcome: ready, secrets: early.secrets });
     }
+    const { settings, prepared, approval } = ready;
     const transport = deps.transport?.(settings) ?? new ActionsHttpTransport(USER_AGENT);
     const client = new QarnotClient({
         baseUrl: settings.apiUrl,
@@ -40772,59 +43067,49 @@ async function run(deps = defaultDependencies()) {
     });
     try {
         const context = { ...deps, started, deadline: timer.deadline };
-        const submitted = await submitStep(settings, prepared, client, context);
-        const happened = await followStep(settings, submitted, client, context);
-        // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
-        const costed = deps.stop.aborted ? [] : happened.costed;
-        const debug = (message) => io.debug(message);
-        const [cost, saved] = await Promise.all([
-            readCost(client, costed, clock, debug),
-            happened.cache && !deps.stop.aborted
-                ? savedCredits(client, happened.cache.sources, clock, debug)
-                : undefined
-        ]);
-        const cache = happened.cache && { ...happened.cache, savedCredits: saved };
-        const report = assembleReport(settings, { ...happened, cache, cost, elapsedMs: clock.now() - started });
-        await writeReport(report, {
-            io,
-            env: deps.env,
-            summary: settings.summary,
-            streamLogs: settings.streamLogs,
-            secrets: settings.secrets,
-            prComment: settings.prComment
-                ? { token: settings.githubToken, leg: settings.commentLeg, comments: deps.comments }
-                : undefined
-        });
+        const one = (chosen) => reportTask(chosen, prepared, approval, client, context);
+        if (settings.collectHandedOff)
+            await collectHandedOff(settings, client, context, one);
+        else
+            await one(settings);
     }
     finally {
         timer.clear();
         transport.close();
     }
 }
-/**
- * The files the inputs name, checked on disk before any request, within the step's stop and timeout; when one is
- * wrong (or the walk was cut short), the step has failed and this is its outcome.
- */
-async function checkFiles(settings, context) {
-    if (!settings.files)
-        return undefined;
-    const { io } = context;
-    const signal = boundedSignal(context);
-    try {
-        return await prepareFiles(settings.files, { signal, warn: message => io.warning(message) });
-    }
-    catch (error) {
-        if (context.stop.aborted) {
-            io.setFailed('The step was cancelled while the files named by resources were being looked at; no task was created.');
-            return Outcome.Cancelled;
-        }
-        if (signal.aborted) {
-            io.setFailed(`The timeout of ${formatDuration(settings.timeoutMs ?? 0)} passed while the files named by resources were being looked at; no task was created.`);
-            return Outcome.TimedOut;
-        }
-        io.setFailed(words_errorMessage(error));
-        return Outcome.Failure;
-    }
+/** One task submitted (or found), followed and reported. */
+async function reportTask(settings, prepared, approval, client, context) {
+    const { io, clock } = context;
+    const submitted = await submitStep(settings, prepared, client, context);
+    // Instances the platform failed run again in follow-up tasks (docs/infrastructure-retries.md).
+    const { happened, retries } = await followWithRetries(settings, prepared, submitted, client, context);
+    // What the tasks that ended cost (a couple of seconds at most, never a reason to fail, never after a stop).
+    const stopped = context.stop.aborted;
+    const debug = (message) => io.debug(message);
+    const [cost, saved] = await Promise.all([
+        readCost(client, stopped ? [] : happened.costed, clock, debug),
+        happened.cache && !stopped ? savedCredits(client, happened.cache.sources, clock, debug) : undefined
+    ]);
+    const cache = happened.cache && { ...happened.cache, savedCredits: saved };
+    const report = assembleReport(settings, {
+        ...happened,
+        cache,
+        cost,
+        elapsedMs: clock.now() - context.started,
+        platformRetries: retries
+    });
+    await writeReport(report, {
+        io,
+        env: context.env,
+        summary: settings.summary,
+        streamLogs: settings.streamLogs,
+        secrets: settings.secrets,
+        prComment: settings.prComment
+            ? { token: settings.githubToken, leg: settings.commentLeg, comments: context.comments, approval }
+            : undefined
+    });
+    return report;
 }
 function defaultDependencies() {
     return { io: coreIO, env: process.env, clock: systemClock, stop: new AbortController().signal };

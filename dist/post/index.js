@@ -31632,7 +31632,13 @@ const coreIO = {
     debug: message => core_debug(message),
     startGroup: title => startGroup(title),
     endGroup: () => endGroup(),
-    setFailed: message => setFailed(message),
+    setFailed: (message, title) => {
+        if (title === undefined)
+            return setFailed(message);
+        // core.setFailed with a title: the exit code it sets, and an annotation that has one.
+        process.exitCode = ExitCode.Failure;
+        error(message, { title });
+    },
     appendSummary: async (markdown) => {
         // core.summary throws without GITHUB_STEP_SUMMARY; a local run simply has no summary.
         if (!process.env.GITHUB_STEP_SUMMARY)
@@ -31692,7 +31698,14 @@ const constants_Input = {
     KeepResults: 'keep-results',
     ResultsIncomplete: 'results-incomplete',
     Cache: 'cache',
-    CacheKey: 'cache-key'
+    CacheKey: 'cache-key',
+    PullRequestsFromForks: 'pull-requests-from-forks',
+    ApprovalLabel: 'approval-label',
+    HandOffAfter: 'hand-off-after',
+    ContinueWith: 'continue-with',
+    SnapshotInterval: 'snapshot-interval',
+    InfrastructureRetries: 'infrastructure-retries',
+    MaxCredits: 'max-credits'
 };
 const Output = {
     TaskUuid: 'task-uuid',
@@ -31726,7 +31739,9 @@ const State = {
      * `true` when the step decided to abort its task for a reason other than a cancel (the timeout, during the create
      * or after; a task it could no longer follow): the post step aborts what it finds, abort-on-cancel aside.
      */
-    MustAbort: 'mustAbort'
+    MustAbort: 'mustAbort',
+    /** `true` when the step handed its task off on purpose (hand-off-after): the post step must never abort it. */
+    HandedOff: 'handedOff'
 };
 /** Values of the `outcome` output. */
 const Outcome = {
@@ -31737,8 +31752,14 @@ const Outcome = {
     Submitted: 'submitted',
     /** The task succeeded, but result files it made did not all come back (results-incomplete: fail). */
     ResultsIncomplete: 'results-incomplete',
-    Cache: 'cache',
-    CacheKey: 'cache-key'
+    /** A fork's pull request not approved for its head commit (docs/security.md): nothing was sent to Qarnot. */
+    AwaitingApproval: 'awaiting-approval',
+    /** A fork's pull request refused outright: `pull-requests-from-forks: never`, or a run without the secrets. */
+    RefusedFork: 'refused-fork',
+    /** hand-off-after was reached: the step ended, the task runs on, to be collected by a step with `task:`. */
+    HandedOff: 'handed-off',
+    /** The estimate or the task's credits passed `max-credits` (docs/budget.md). */
+    OverBudget: 'over-budget'
 };
 const DEFAULT_API_URL = 'https://api.qarnot.com';
 const TASQ_TASK_URL = 'https://tasq.qarnot.com/tasks/';
@@ -32213,7 +32234,52 @@ function layout_throughGitFolder(path) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/storage/secret-files.ts
+/**
+ * Files that hold credentials by what they are called (docs/security.md, "What is staged"): package registry
+ * and git credentials, environment files, cloud and container logins, private SSH keys. A pattern with a
+ * wildcard, or a folder, leaves them out (with a warning); a pattern naming one by its whole path takes it. The
+ * list goes by names: a secret in a file called otherwise is the user's to keep out. Pure.
+ */
+/** Names (any folder, any case) that hold a secret wherever they are. */
+const SECRET_NAMES = new Set([
+    '.npmrc', // npm/yarn v1 registry tokens (actions/setup-node writes one with registry-url)
+    '.yarnrc.yml', // npmAuthToken
+    '.pypirc', // PyPI upload tokens
+    '.netrc', // logins for curl, git, pip
+    '_netrc',
+    '.git-credentials', // git's credential store
+    '.pgpass',
+    '.htpasswd',
+    '.env', // dotenv files
+    'credentials.tfrc.json' // Terraform Cloud
+]);
+/** Whole names, and what they are, matched in any case. */
+const SECRET_PATTERNS = (/* unused pure expression or super */ null && ([
+    /^\.env\.(?!(example|sample|template|dist)$).+$/, // .env.local, .env.production; not the templates
+    /^.+\.env$/, // prod.env
+    /^id_(rsa|dsa|ecdsa|ed25519)(_sk)?$/, // private SSH keys (the .pub is public)
+    /^gha-creds-[^/]*\.json$/ // google-github-actions/auth writes its credentials into the workspace
+]));
+/** Files known by their folder too. */
+const SECRET_PATHS = (/* unused pure expression or super */ null && ([
+    ['.docker', 'config.json'], // docker login
+    ['.aws', 'credentials'],
+    ['.kube', 'config'],
+    ['.ssh', '*'] // everything in an .ssh folder but public keys and known hosts
+]));
+function secret_files_holdsSecret(path) {
+    const segments = path.toLowerCase().split('/');
+    const name = segments[segments.length - 1] ?? '';
+    const folder = segments[segments.length - 2];
+    if (SECRET_NAMES.has(name) || SECRET_PATTERNS.some(pattern => pattern.test(name)))
+        return true;
+    return SECRET_PATHS.some(([inside, file]) => folder === inside &&
+        (file === name || (file === '*' && !name.endsWith('.pub') && !name.startsWith('known_hosts'))));
+}
+
 ;// CONCATENATED MODULE: ./src/storage/resource-walk.ts
+
 
 
 
@@ -32376,9 +32442,17 @@ async function children(context, pattern, item, real) {
 async function resource_walk_walkPattern(context, pattern) {
     const { root, realRoot, signal } = context;
     const namesGit = throughGitFolder(pattern.text);
-    const result = { files: new Map(), excluded: 0, gitLinks: [] };
+    const result = {
+        files: new Map(),
+        excluded: 0,
+        gitLinks: [],
+        secretFiles: []
+    };
+    // Only a pattern naming a file by its whole path (no wildcard) takes a file that holds credentials.
+    const whole = pattern.literal.length === pattern.segments.length ? pattern.literal.join('/') : undefined;
     const inside = (real) => real === realRoot || real.startsWith(realRoot + sep);
-    const inGit = (real) => throughGitFolder(relative(realRoot, real).split(sep).join('/'));
+    const relativePosix = (real) => relative(realRoot, real).split(sep).join('/');
+    const inGit = (real) => throughGitFolder(relativePosix(real));
     const stack = [{ abs: join(root, ...pattern.literal), rel: [...pattern.literal], chain: [] }];
     while (stack.length > 0) {
         if (signal?.aborted)
@@ -32405,6 +32479,11 @@ async function resource_walk_walkPattern(context, pattern) {
         }
         else if (info.isDirectory()) {
             stack.push(...(await children(context, pattern, item, real)).reverse());
+        }
+        else if (info.isFile() &&
+            path !== whole &&
+            (holdsSecret(path) || (link && holdsSecret(relativePosix(real))))) {
+            result.secretFiles.push(path);
         }
         else if (info.isFile()) {
             result.files.set(path, info.size);
@@ -32503,12 +32582,15 @@ async function resolveResources(workspace, text, options = {}) {
     };
     const chosen = new Map();
     const gitLinks = new Set();
+    const secretFiles = new Set();
     for (const pattern of include) {
         const found = await walkPattern(context, new CompiledPattern(pattern));
         for (const link of found.gitLinks)
             gitLinks.add(link);
+        for (const file of found.secretFiles)
+            secretFiles.add(file);
         if (found.files.size === 0 && found.excluded === 0)
-            throw matchesNothing(pattern, root, found.gitLinks);
+            throw matchesNothing(pattern, root, found.gitLinks, found.secretFiles);
         for (const [path, size] of found.files) {
             if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
                 throw new StorageInputError('resources', `"${path}" is longer than ${MAX_PATH_BYTES} bytes; shorten it`);
@@ -32519,16 +32601,25 @@ async function resolveResources(workspace, text, options = {}) {
             throw new StorageInputError('resources', `names more than ${limits.files.toLocaleString('en-US')} files; name fewer (an archive of them is one file)`);
         }
     }
-    if (gitLinks.size > 0) {
-        options.warn?.(`Input 'resources': ${quoteList([...gitLinks])} ${gitLinks.size === 1 ? 'is a symbolic link' : 'are symbolic links'} leading into .git, left out (actions/checkout leaves the job's token there; name .git itself, e.g. .git/HEAD, if a task needs it).`);
-    }
+    warnLeftOut(options.warn, [...gitLinks], [...secretFiles].filter(file => !chosen.has(file)));
     if (chosen.size === 0) {
         throw new StorageInputError('resources', 'every file matched is excluded by a "!" pattern; loosen the exclusions');
     }
     return [...chosen].map(([path, size]) => ({ path, size })).sort((a, b) => comparePaths(a.path, b.path));
 }
-/** Why a pattern gave no file: it matched none, or only links leading into .git. */
-function matchesNothing(pattern, root, gitLinks) {
+/** What was left out on purpose: links into .git, and files holding credentials (unless another pattern took them). */
+function warnLeftOut(warn, gitLinks, secretFiles) {
+    if (gitLinks.length > 0) {
+        warn?.(`Input 'resources': ${quoteList(gitLinks)} ${gitLinks.length === 1 ? 'is a symbolic link' : 'are symbolic links'} leading into .git, left out (actions/checkout leaves the job's token there; name .git itself, e.g. .git/HEAD, if a task needs it).`);
+    }
+    if (secretFiles.length > 0) {
+        warn?.(`Input 'resources': ${quoteList(secretFiles)} ${secretFiles.length === 1 ? 'holds' : 'hold'} credentials by ${secretFiles.length === 1 ? 'its' : 'their'} name (docs/security.md), left out; name a file by its whole path (no wildcard) if a task needs it.`);
+    }
+}
+/** Why a pattern gave no file: it matched none, only links leading into .git, or only files holding secrets. */
+function matchesNothing(pattern, root, gitLinks, secretFiles) {
+    if (secretFiles.length > 0 && gitLinks.length === 0)
+        return new StorageInputError('resources', `"${pattern}" names only ${quoteList(secretFiles)}, which ${secretFiles.length === 1 ? 'holds' : 'hold'} credentials by name (docs/security.md); name a file by its whole path (no wildcard) if a task needs it`);
     if (gitLinks.length > 0) {
         return new StorageInputError('resources', `"${pattern}" names only ${quoteList(gitLinks)}, a symbolic link leading into .git (which actions/checkout leaves holding the job's token); name .git itself (e.g. .git/HEAD) if a task needs it`);
     }
@@ -32990,15 +33081,34 @@ function rerun_stepTag(place, fingerprint) {
     const identity = [place.repository, place.workflow, place.runId, place.job, place.action, fingerprint];
     return `${STEP_TAG_PREFIX}${createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 24)}`;
 }
+/**
+ * The label of a follow-up task that re-ran instances the platform failed (docs/infrastructure-retries.md): the
+ * uuid of the task whose failures it re-ran, in the same attempt.
+ */
+const RETRY_OF_LABEL = 'qarnot-action-retry-of';
+/** How many follow-ups lead from the attempt's first task to this one: 0 for a task that is no follow-up. */
+function followUpDepth(task, earlier, seen = new Set()) {
+    const of = task.document.labels?.[RETRY_OF_LABEL];
+    const origin = earlier.find(t => t.uuid === of && t.attempt === task.attempt);
+    if (!origin || seen.has(task.uuid))
+        return 0;
+    seen.add(task.uuid);
+    return 1 + followUpDepth(origin, earlier, seen);
+}
 /** Earlier attempts that made more than one task with this step's tag: two legs the action cannot tell apart. */
 function ambiguousAttempts(earlier) {
     const seen = new Map();
-    for (const task of earlier)
+    // A follow-up over the platform's failures is the same leg's, not another leg.
+    for (const task of earlier.filter(t => followUpDepth(t, earlier) === 0))
         seen.set(task.attempt, (seen.get(task.attempt) ?? 0) + 1);
     return [...seen].filter(([, count]) => count > 1).map(([attempt]) => attempt);
 }
 function planRerun(requested, earlier, attempt) {
-    const before = earlier.filter(task => task.attempt < attempt).sort((a, b) => a.attempt - b.attempt);
+    const depth = (task) => followUpDepth(task, earlier);
+    // In an attempt, a follow-up comes after the task whose failures it re-ran.
+    const before = earlier
+        .filter(task => task.attempt < attempt)
+        .sort((a, b) => a.attempt - b.attempt || depth(a) - depth(b));
     if (before.length === 0) {
         return {
             kind: 'all',
@@ -33039,7 +33149,7 @@ function planRerun(requested, earlier, attempt) {
     // Oldest attempt first: results come back in this order, so a later attempt's files win.
     const kept = [...keptByTask]
         .map(([task, instances]) => ({ task, instances }))
-        .sort((a, b) => a.task.attempt - b.task.attempt);
+        .sort((a, b) => a.task.attempt - b.task.attempt || depth(a.task) - depth(b.task));
     const warnings = before
         .filter(task => !isFinalState(task.document.state))
         .map(task => `task ${task.uuid} of attempt ${task.attempt} is still ${task.document.state}; its unfinished instances are computed again`);
@@ -33124,6 +33234,132 @@ function instanceCacheKey(stepDigest, id) {
 }
 /** What `cache-key` may hold: it is part of a key, and shown in the summary. */
 const key_CACHE_SALT_PATTERN = /^[A-Za-z0-9._:+=@/-]{0,128}$/;
+
+;// CONCATENATED MODULE: ./src/inputs/forks.ts
+/** The inputs about pull requests from forks (docs/security.md): the policy and the approval label. */
+
+
+const DEFAULT_APPROVAL_LABEL = 'safe-to-compute';
+/** GitHub's longest label name. */
+const MAX_LABEL_LENGTH = 50;
+function forks_readForkSettings(read) {
+    const text = read(Input.PullRequestsFromForks).toLowerCase();
+    const policy = text === '' ? 'approved' : text;
+    if (policy !== 'approved' && policy !== 'never' && policy !== 'always')
+        throw new InputError(Input.PullRequestsFromForks, `"${read(Input.PullRequestsFromForks)}" is not a choice; write approved, never or always`);
+    const label = read(Input.ApprovalLabel) || DEFAULT_APPROVAL_LABEL;
+    // eslint-disable-next-line no-control-regex
+    if (label.length > MAX_LABEL_LENGTH || /[\u0000-\u001f\u007f]/.test(label))
+        throw new InputError(Input.ApprovalLabel, `is not a label GitHub can hold (at most ${MAX_LABEL_LENGTH} characters, on one line); write e.g. ${DEFAULT_APPROVAL_LABEL}`);
+    return { policy, label };
+}
+
+;// CONCATENATED MODULE: ./src/inputs/hand-off.ts
+/**
+ * The inputs of long runs (docs/long-runs.md): `hand-off-after` (end the step before the runner's limit, leaving the
+ * task running), `continue-with` (the workflow dispatched to follow it on), `snapshot-interval` (results uploaded
+ * while the task runs), and the `task: handed-off` selector of a collector. Checked before any request.
+ */
+
+
+
+
+/** `task: handed-off`: every task of this repository a step handed off, not one task. */
+const hand_off_HANDED_OFF_SELECTOR = 'handed-off';
+/** The tag a task carries when its step may hand it off: the collector lists tasks by it. */
+const HAND_OFF_TAG_PREFIX = 'gha-handoff-';
+/** Longer than any GitHub job runs: a hand-off later than this would never happen. */
+const LONGEST_HAND_OFF = {
+    ms: 7 * 24 * 3_600_000,
+    why: 'no GitHub job runs that long (6 hours on a hosted runner, 5 days on a self-hosted one)'
+};
+/** The tag of the tasks handed off in a repository (the same for every workflow of it). */
+function handOffTag(repository) {
+    const digest = createHash('sha256')
+        .update(repository ?? '')
+        .digest('hex');
+    return `${HAND_OFF_TAG_PREFIX}${digest.slice(0, 20)}`;
+}
+/** A dispatchable ref: GitHub runs workflow_dispatch on a branch or a tag only. */
+function dispatchRef(env) {
+    const ref = env.GITHUB_REF ?? '';
+    return /^refs\/(heads|tags)\/./.test(ref) ? ref : undefined;
+}
+function readContinueWith(read, env) {
+    const text = read(Input.ContinueWith);
+    if (text === '')
+        return undefined;
+    const workflow = text.replace(/^\.?\/?\.github\/workflows\//, '');
+    if (!/^[A-Za-z0-9_.-]+\.ya?ml$/.test(workflow))
+        throw new InputError(Input.ContinueWith, `"${text.slice(0, 80)}" is not a workflow file name; write the name of a file in .github/workflows, e.g. collect.yml`);
+    if (read(Input.GithubToken) === '')
+        throw new InputError(Input.ContinueWith, "dispatches the workflow through GitHub's API with github-token, which is empty; pass github-token: ${{ github.token }} and grant the job permissions: actions: write");
+    const repository = env.GITHUB_REPOSITORY ?? '';
+    if (!/^[^/\s]+\/[^/\s]+$/.test(repository))
+        throw new InputError(Input.ContinueWith, 'needs the repository of the run (GITHUB_REPOSITORY), which is not set: it works in a workflow run only');
+    const ref = dispatchRef(env);
+    if (!ref)
+        throw new InputError(Input.ContinueWith, `GitHub dispatches a workflow on a branch or a tag, and this run's ref (${env.GITHUB_REF || 'none'}) is neither (a pull request's run has refs/pull/...); collect with a scheduled workflow instead (docs/long-runs.md)`);
+    return { workflow, repository, ref };
+}
+/**
+ * Reads the long-run inputs. `wait`, `timeoutMs`, `following` (the `task` input), `selector` (it is
+ * `handed-off`), `results` (set or not) and the task's tag count come from the rest of the settings.
+ */
+function hand_off_readLongRun(read, env, facts) {
+    const afterMs = readDuration(read, Input.HandOffAfter, LONGEST_HAND_OFF);
+    const continueWith = readContinueWith(read, env);
+    if (continueWith && afterMs === undefined)
+        throw new InputError(Input.ContinueWith, 'names the workflow dispatched when the step hands its task off, and hand-off-after is not set; set hand-off-after: 5h30m, or remove continue-with');
+    if (afterMs !== undefined)
+        checkHandOff(read, afterMs, facts);
+    const snapshotIntervalMs = readDuration(read, Input.SnapshotInterval, LONGEST_HAND_OFF);
+    if (snapshotIntervalMs !== undefined && !facts.results)
+        throw new InputError(Input.SnapshotInterval, "uploads the instances' files to the results bucket while the task runs, and results is not set; set results: out (the folder the command writes to), or remove snapshot-interval");
+    if (snapshotIntervalMs !== undefined && facts.selector)
+        throw new InputError(Input.SnapshotInterval, `cannot be used with task: ${hand_off_HANDED_OFF_SELECTOR}, which follows no task; set it on the step that creates the task`);
+    return {
+        handOff: afterMs === undefined ? undefined : { afterMs, continueWith },
+        snapshotIntervalMs,
+        handOffTag: afterMs !== undefined && facts.creating ? handOffTag(env.GITHUB_REPOSITORY) : undefined
+    };
+}
+function checkHandOff(read, afterMs, facts) {
+    if (!facts.wait)
+        throw new InputError(Input.HandOffAfter, 'ends a step that follows its task, and wait is false (the step does not follow it at all); remove one of them');
+    if (facts.selector)
+        throw new InputError(Input.HandOffAfter, `cannot be used with task: ${hand_off_HANDED_OFF_SELECTOR}, which reports the handed-off tasks that ended and follows none; remove hand-off-after`);
+    if (facts.timeoutMs !== undefined && facts.timeoutMs <= afterMs)
+        throw new InputError(Input.HandOffAfter, `${formatDuration(afterMs)} is not before the timeout (${formatDuration(facts.timeoutMs)}), which would abort the task first; make hand-off-after shorter than timeout, or remove timeout`);
+    if (facts.creating && readBoolean(read, Input.AutoDelete, false))
+        throw new InputError(Input.HandOffAfter, 'cannot be used with auto-delete: true: Qarnot would delete the task when it ends, before the step that collects it reads it; remove auto-delete');
+    // Qarnot takes fewer than 10 tags: the hand-off tag is one more of the action's own.
+    if (facts.tagCount >= 9)
+        throw new InputError(Input.Tags, `with hand-off-after the task carries one more tag of the action's own (to be found by task: ${hand_off_HANDED_OFF_SELECTOR}), and Qarnot takes fewer than 10; remove a tag`);
+}
+
+;// CONCATENATED MODULE: ./src/inputs/budget.ts
+/** The `max-credits` input: a cap on what the step may spend, in Qarnot credits (docs/budget.md). */
+
+
+/** More than any account holds: a cap above it is a typo (a misplaced decimal point). */
+const MOST_CREDITS = 1_000_000_000;
+/** A positive decimal (`50`, `12.5`), or undefined when empty; refused with `wait: false` (nothing would watch it). */
+function budget_readMaxCredits(read, wait) {
+    const text = read(Input.MaxCredits);
+    if (text === '')
+        return undefined;
+    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text))
+        throw new InputError(Input.MaxCredits, `"${text.length > 40 ? `${text.slice(0, 40)}…` : text}" is not a number of credits; write a positive number such as 50 or 12.5`);
+    const value = Number(text);
+    if (!(value > 0))
+        throw new InputError(Input.MaxCredits, `${text} is not above 0; write the most the step may spend, e.g. 50`);
+    if (value > MOST_CREDITS)
+        throw new InputError(Input.MaxCredits, `${text} is over ${MOST_CREDITS}; check the decimal point`);
+    if (!wait)
+        throw new InputError(Input.MaxCredits, 'needs the step to wait (wait: true): a task left to run unwatched cannot be aborted when it passes the cap');
+    return value;
+}
 
 ;// CONCATENATED MODULE: ./src/input-formats/docker-image.ts
 /**
@@ -33562,12 +33798,17 @@ function task_makeShortname(env, randomHex) {
 
 
 
+
+
+
 /** What describes a task to create. */
 /** Longer than any GitHub job runs (5 days on a self-hosted runner); timers cannot wait much longer either. */
 const LONGEST_TIMEOUT = {
     ms: 7 * 24 * 3_600_000,
     why: "no GitHub job runs that long (5 days at most); leave timeout empty for no limit but the job's own"
 };
+/** Follow-up tasks for platform failures: more than a few means the platform is down, not unlucky. */
+const MOST_INFRASTRUCTURE_RETRIES = 5;
 const LONGEST_POLL_INTERVAL = { ms: 600_000, why: "a task's end would be noticed far too late" };
 /** Inputs that describe a task to create, and so make no sense with `task`. */
 const CREATION_INPUTS = [
@@ -33688,14 +33929,24 @@ function readSettings(read, context) {
     const githubToken = read(Input.GithubToken);
     const wait = readBoolean(read, Input.Wait, true);
     const cache = readCache(read, followTask !== undefined, wait);
+    const timeoutMs = readDuration(read, Input.Timeout, LONGEST_TIMEOUT);
+    const collectHandedOff = followTask === HANDED_OFF_SELECTOR;
+    const longRun = readLongRun(read, context.env, {
+        wait,
+        timeoutMs,
+        creating: created !== undefined,
+        selector: collectHandedOff,
+        results: read(Input.Results) !== '',
+        tagCount: created?.spec.tags.length ?? 0
+    });
     return {
         token,
         apiUrl,
-        task: created?.spec,
+        task: created && withLongRun(created.spec, longRun),
         followTask,
         secrets: [token, ...(created?.secrets ?? []), ...(githubToken ? [githubToken] : [])],
         wait,
-        timeoutMs: readDuration(read, Input.Timeout, LONGEST_TIMEOUT),
+        timeoutMs,
         abortOnCancel: readBoolean(read, Input.AbortOnCancel, true),
         streamLogs: readBoolean(read, Input.StreamLogs, true),
         summary: readBoolean(read, Input.Summary, true),
@@ -33705,7 +33956,24 @@ function readSettings(read, context) {
         githubToken,
         rerun: { mode: readRerunMode(read), attempt: runAttempt(context.env), stepTag: created?.stepTag },
         files: readFiles(read, context.env, followTask !== undefined, cache !== undefined),
-        cache
+        cache,
+        forks: readForkSettings(read),
+        maxCredits: readMaxCredits(read, wait),
+        infrastructureRetries: readWholeNumber(read, Input.InfrastructureRetries, 0, MOST_INFRASTRUCTURE_RETRIES) ?? 1,
+        handOff: longRun.handOff,
+        snapshotIntervalMs: longRun.snapshotIntervalMs,
+        collectHandedOff: collectHandedOff
+            ? { deleteCollected: readBoolean(read, Input.AutoDelete, false) }
+            : undefined
+    };
+}
+/** The task as long runs change it: the hand-off tag, and results uploaded at a cancel with snapshots. */
+function withLongRun(spec, longRun) {
+    const tag = longRun.handOffTag;
+    return {
+        ...spec,
+        tags: tag ? [...spec.tags, tag] : spec.tags,
+        ...(longRun.snapshotIntervalMs !== undefined && { uploadResultsOnCancellation: true })
     };
 }
 function readFiles(read, env, following, cached) {
@@ -33902,6 +34170,23 @@ function errors_invalidFields(message) {
         .split(/[,\s]+/)
         .map(field => field.replace(/\.$/, '').trim())
         .filter(Boolean);
+}
+/** Words of a refusal for lack of credits, whatever its status (docs/qarnot-api.md §3: `402 Not enough credits`). */
+const NOT_ENOUGH_CREDITS = /\b(not enough|insufficient|no more|out of) credits?\b/i;
+/**
+ * Why a create was refused for money or hardware: a 402 is "not enough credits" unless its message speaks of
+ * hardware constraints (the Python SDK's `task.py` tells them apart by those words); any refusal that says "not
+ * enough credits" is about credits. Undefined for anything else.
+ */
+function paymentRefusal(error) {
+    const root = errors_rootError(error);
+    if (!(root instanceof errors_QarnotApiError))
+        return undefined;
+    if (root.status === 402 && /hardware constraint/i.test(root.apiMessage))
+        return 'hardware';
+    if (root.status === 402 || (root.status >= 400 && NOT_ENOUGH_CREDITS.test(root.apiMessage)))
+        return 'credits';
+    return undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/qarnot/retry.ts
@@ -34129,6 +34414,10 @@ class QarnotClient {
             root: true
         });
     }
+    /** `GET /credits/v1/accounts/credits`: the credits left in the account (docs/qarnot-api.md §9), as getTaskCredits. */
+    getAccountCredits() {
+        return this.json({ method: 'GET', path: '/credits/v1/accounts/credits', root: true });
+    }
     /** `GET /carbon/v1/tasks/{uuid}/carbon-facts`, as getTaskCredits. */
     getTaskCarbonFacts(uuid) {
         return this.json({
@@ -34148,6 +34437,17 @@ class QarnotClient {
                 return 'already-ended';
             throw error;
         }
+    }
+    /**
+     * `POST /tasks/{uuid}/snapshot/periodic`: Qarnot uploads the instances' files every `interval` seconds while the
+     * task runs (the API may clamp the interval; 0 stops). The filters and bucket are sent, not left to defaults.
+     */
+    async startPeriodicSnapshot(uuid, body) {
+        await this.exchange({ method: 'POST', path: `${taskPath(uuid)}/snapshot/periodic`, body });
+    }
+    /** `DELETE /tasks/{uuid}`: the task record goes (its buckets stay). */
+    async deleteTask(uuid) {
+        await this.exchange({ method: 'DELETE', path: taskPath(uuid), retry: false });
     }
     // --- plumbing ---
     async output(call) {
@@ -34507,6 +34807,17 @@ async function findLeftTask(io, client, clock) {
     // A slow create may make the task after main is gone: look for a while before concluding there is none.
     return findByShortname(client, shortname, clock, LOOKUP_PATIENCE_MS);
 }
+/** The task ended, was left running on purpose, or was handed off (whatever else was saved, abort-on-cancel aside). */
+function nothingToDo(io, known) {
+    if (io.getState(State.HandedOff) === 'true') {
+        io.info(`Post: task ${known} was handed off (hand-off-after); it goes on running, and is not aborted.`);
+        return true;
+    }
+    if (io.getState(State.TaskEnded) !== 'true')
+        return false;
+    io.info(`Post: task ${known} was followed to its end by the main step, or left running on purpose; nothing to do.`);
+    return true;
+}
 async function post(deps = { io: coreIO, env: process.env }) {
     const { io, env } = deps;
     const known = io.getState(State.TaskUuid) || io.getState(State.Shortname);
@@ -34514,10 +34825,8 @@ async function post(deps = { io: coreIO, env: process.env }) {
         io.info('Post: no Qarnot task was created by this step; nothing to clean up.');
         return;
     }
-    if (io.getState(State.TaskEnded) === 'true') {
-        io.info(`Post: task ${known} was followed to its end by the main step, or left running on purpose; nothing to do.`);
+    if (nothingToDo(io, known))
         return;
-    }
     let settings;
     try {
         settings = readPostSettings(name => io.getInput(name), env);
