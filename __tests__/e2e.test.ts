@@ -50,7 +50,9 @@ describe('dist/index.js as the runner runs it', () => {
       inputs: { ...api(), 'instance-count': '4', command: "sh -c 'exit $((INSTANCE_ID % 2))'" }
     })
     expect(main.exitCode).toBe(1)
-    expect(main.log).toMatch(/::error::Qarnot task .* ended in state Failure: instances 1, 3 failed/)
+    expect(main.log).toMatch(
+      /::error title=[^:]*::Qarnot task .* ended in state Failure: instances 1, 3 failed/
+    )
     expect(Object.keys(main.outputs)).toHaveLength(Object.keys(readActionDefinition().outputs).length)
     expect(main.outputs['failed-instances']).toBe('1,3')
     expect(main.summary).toContain('❌ Qarnot task failed: 2 of 4 instances did not succeed')
@@ -59,7 +61,7 @@ describe('dist/index.js as the runner runs it', () => {
   it('refuses bad input with exit 1 and no request', async () => {
     const { main } = await runAction({ inputs: { ...api(), 'instance-range': '0-3,a', command: 'echo' } })
     expect(main.exitCode).toBe(1)
-    expect(main.log).toMatch(/::error::Input 'instance-range': .*"a" is neither a whole number/)
+    expect(main.log).toMatch(/::error title=[^:]*::Input 'instance-range': .*"a" is neither a whole number/)
     expect(emulator.requestCount()).toBe(0)
   })
 
