@@ -63,7 +63,7 @@ describe('max-credits while the task runs', () => {
     const started = Date.now()
     const io = await runOn(emulator, { 'instance-count': '2', command: 'sleep 30', 'max-credits': '1.5' })
     expect(Date.now() - started).toBeLessThan(15_000)
-    expect(io.outputs.outcome).toBe('over-budget')
+    expect(io.outputs['qarnot-outcome']).toBe('over-budget')
     expect(io.failures).toHaveLength(1)
     expect(io.failures[0]).toMatch(
       /^Qarnot task \S+ was aborted when its credits \([\d.]+\) passed max-credits \(1\.5\) \(state Cancelled\)\.$/
@@ -98,7 +98,7 @@ describe('max-credits while the task runs', () => {
       'max-credits': '0.5',
       'abort-on-cancel': 'false'
     })
-    expect(io.outputs.outcome).toBe('over-budget')
+    expect(io.outputs['qarnot-outcome']).toBe('over-budget')
     expect(io.failures[0]).toMatch(/was asked to abort \(the post step checks it again\)/)
     const [task] = emulator.allTasks()
     expect(task.isFinal).toBe(false)
@@ -114,7 +114,7 @@ describe('max-credits while the task runs', () => {
     const emulator = await dear()
     const io = await runOn(emulator, { 'instance-count': '2', command: 'sleep 0.3', 'max-credits': '50' })
     expect(io.failures).toEqual([])
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     expect(io.summary).toMatch(/\*\*Budget\*\* spent 0\.\d+ of cap 50 credits · estimate unknown/)
     expect(io.log.join('\n')).toMatch(
       /max-credits: 50; estimated cost unknown .*the account has 1000 credits left/
@@ -132,7 +132,7 @@ describe('max-credits while the task runs', () => {
     expect(warnings).toHaveLength(1)
     expect(warnings[0]).toMatch(/not known yet \(404\)/)
     // It ended before the cap could be seen passed: a success, with what it spent read after the end.
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     expect(io.summary).toMatch(/spent 4\.\d+ of cap 0\.1 credits ⚠️ over budget/)
     expect(io.summary).toMatch(
       /The task spent 4\.\d+ credits, over max-credits \(0\.1\): its credits could not be read in time/
@@ -148,7 +148,7 @@ describe('max-credits against a credits service that stalls or lies', () => {
     const started = Date.now()
     const io = await runOn(emulator, { 'instance-count': '1', command: 'sleep 60', 'max-credits': '2' })
     expect(Date.now() - started).toBeLessThan(20_000)
-    expect(io.outputs.outcome).toBe('over-budget')
+    expect(io.outputs['qarnot-outcome']).toBe('over-budget')
     expect(emulator.allTasks()[0].state).toBe('Cancelled')
   })
 
@@ -168,7 +168,7 @@ describe('max-credits against a credits service that stalls or lies', () => {
       ]
     })
     const io = await runOn(emulator, { 'instance-count': '1', command: 'sleep 60', 'max-credits': '3' })
-    expect(io.outputs.outcome).toBe('over-budget')
+    expect(io.outputs['qarnot-outcome']).toBe('over-budget')
     expect(io.failures[0]).toMatch(/when its credits \(5\) passed max-credits \(3\)/)
   })
 })
@@ -179,7 +179,7 @@ describe('max-credits before the create', () => {
   it('refuses a re-run whose estimate is over the cap, with the figures, before any create', async () => {
     const emulator = await dear()
     const first = await runOn(emulator, failing)
-    expect(first.outputs.outcome).toBe('failure')
+    expect(first.outputs['qarnot-outcome']).toBe('failure')
     const perInstance = Number(first.outputs.credits) / 4
     emulator.resetCounters()
     const io = await runOn(emulator, { ...failing, 'max-credits': '1' }, { attempt: 2 })
@@ -187,7 +187,7 @@ describe('max-credits before the create', () => {
     // The plan's listing of the earlier tasks is reused by the estimate.
     expect(emulator.requestCount('GET /tasks')).toBe(1)
     expect(emulator.allTasks()).toHaveLength(1)
-    expect(io.outputs.outcome).toBe('over-budget')
+    expect(io.outputs['qarnot-outcome']).toBe('over-budget')
     expect(io.outputs['task-uuid']).toBe('')
     expect(io.failures).toHaveLength(1)
     expect(io.failures[0]).toMatch(
@@ -209,7 +209,7 @@ describe('max-credits before the create', () => {
     emulator.resetCounters()
     const io = await runOn(emulator, { ...failing, 'max-credits': '100' }, { attempt: 2 })
     expect(emulator.requestCount('POST /tasks')).toBe(0)
-    expect(io.outputs.outcome).toBe('over-budget')
+    expect(io.outputs['qarnot-outcome']).toBe('over-budget')
     expect(io.failures[0]).toMatch(
       /^The Qarnot account has [\d.]+ credits left, less than the estimated cost, [\d.]+ credits \(4 instances × [\d.]+/
     )
@@ -230,7 +230,7 @@ describe('max-credits before the create', () => {
       })
       const io = await runOn(emulator, { command: 'echo hi', 'max-credits': '5' })
       expect(io.failures).toEqual([])
-      expect(io.outputs.outcome).toBe('success')
+      expect(io.outputs['qarnot-outcome']).toBe('success')
       expect(emulator.requestCount('GET /credits/v1/accounts/credits')).toBe(1)
       expect(io.log.join('\n')).toMatch(/estimated cost unknown .*; the account's credits are unknown/)
     }
@@ -246,7 +246,7 @@ describe('max-credits before the create', () => {
       { attempt: 2 }
     )
     expect(emulator.requestCount('POST /tasks')).toBe(0)
-    expect(io.outputs.outcome).toBe('over-budget')
+    expect(io.outputs['qarnot-outcome']).toBe('over-budget')
     expect(io.failures[0]).toMatch(/2 instances × [\d.]+, the median per instance of 1 earlier task/)
   })
 })
@@ -256,7 +256,7 @@ describe('a create refused for lack of credits', () => {
     const emulator = await startEmulator({ credits: { balance: 3, refuseBelow: 5 } })
     const io = await runOn(emulator, { command: 'echo hi', 'instance-count': '3', hardware: 'min-cores=8' })
     expect(emulator.allTasks()).toHaveLength(0)
-    expect(io.outputs.outcome).toBe('failure')
+    expect(io.outputs['qarnot-outcome']).toBe('failure')
     expect(io.failures).toHaveLength(1)
     expect(io.failures[0]).toMatch(
       /answered 402: Not enough credits\. The Qarnot account has not enough credits/
@@ -300,7 +300,7 @@ describe('the max-credits input', () => {
       )
     ).json() as { uuid: string }
     const io = await runOn(emulator, { task: uuid, 'max-credits': '0.5' })
-    expect(io.outputs.outcome).toBe('over-budget')
+    expect(io.outputs['qarnot-outcome']).toBe('over-budget')
     await waitForState(emulator, uuid, ['Cancelled'])
     // Nothing was estimated: no task was to be created.
     expect(emulator.requestCount('GET /credits/v1/accounts/credits')).toBe(0)

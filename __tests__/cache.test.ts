@@ -115,7 +115,7 @@ describe('cache: true', () => {
     expect(second.tasks).toBe(0)
     expect(second.io.failures).toEqual([])
     expect(second.io.outputs).toMatchObject({
-      outcome: 'success',
+      'qarnot-outcome': 'success',
       'instance-count': '4',
       'succeeded-count': '4',
       'cached-count': '4',
@@ -170,7 +170,7 @@ describe('cache: true', () => {
     expect(second.io.outputs).toMatchObject({
       'cached-instances': '0,2',
       'succeeded-count': '4',
-      outcome: 'success'
+      'qarnot-outcome': 'success'
     })
     for (let id = 0; id < 4; id++) expect(second.io.outputs.stdout).toContain(`${id}> shard ${id}\n`)
     // Two of the first task's four instances were hits: half its credits.

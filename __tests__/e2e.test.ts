@@ -35,7 +35,11 @@ describe('dist/index.js as the runner runs it', () => {
     })
     expect(main.exitCode).toBe(0)
     for (let i = 0; i < 4; i++) expect(main.log).toContain(`hello world from node ${i}!\n`)
-    expect(main.outputs).toMatchObject({ outcome: 'success', state: 'Success', 'instance-count': '4' })
+    expect(main.outputs).toMatchObject({
+      'qarnot-outcome': 'success',
+      state: 'Success',
+      'instance-count': '4'
+    })
     expect(main.summary).toContain('✅ Qarnot task succeeded: 4/4 instances')
     // The token appears only in the ::add-mask:: command that registers it.
     const unmasked = main.log.split('\n').filter(line => !line.startsWith('::add-mask::'))
@@ -79,7 +83,7 @@ describe('dist/index.js as the runner runs it', () => {
     expect(main.exitCode).toBe(1)
     expect(abortSeenAt - sentAt).toBeLessThan(1500)
     expect(main.outputs).toMatchObject({
-      outcome: 'cancelled',
+      'qarnot-outcome': 'cancelled',
       state: 'Cancelled',
       'failed-instances': '0-2'
     })

@@ -380,7 +380,7 @@ describe(`fault suite (seed ${SEED})`, () => {
         if (c.expected === 'cancel' || c.expected === 'timeout') expect(tasks.length).toBeLessThanOrEqual(1)
         else expect(tasks).toHaveLength(1)
         expect(leftRunning).toBe(0)
-        expect({ outcome: io.outputs.outcome, failures: io.failures }).toMatchObject({
+        expect({ outcome: io.outputs['qarnot-outcome'], failures: io.failures }).toMatchObject({
           outcome: OUTCOME_OUTPUT[c.expected]
         })
         expect(io.failures).toHaveLength(c.expected === 'success' ? 0 : 1)

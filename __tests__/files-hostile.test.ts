@@ -195,7 +195,7 @@ describe('results that did not come back', () => {
     const storage = await emulator.storage()
     storage.faults.push({ operation: 'GetObject', action: 'error', status: 403, code: 'AccessDenied' })
     const io = await runIn(emulator, workspace(), inputs)
-    expect(io.outputs.outcome).toBe('results-incomplete')
+    expect(io.outputs['qarnot-outcome']).toBe('results-incomplete')
     expect(io.outputs['succeeded-count']).toBe('2')
     expect(io.failures).toEqual([
       expect.stringMatching(
@@ -214,7 +214,7 @@ describe('results that did not come back', () => {
     storage.faults.push({ operation: 'GetObject', action: 'error', status: 403, code: 'AccessDenied' })
     const io = await runIn(emulator, workspace(), { ...inputs, 'results-incomplete': 'warn' })
     expect(io.failures).toEqual([])
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     expect(io.log).toContainEqual(expect.stringMatching(/^::warning::Not every result file came back/))
   })
 
@@ -254,7 +254,7 @@ describe('the timeout bounds the whole step', () => {
     })
     const io = await runIn(emulator, root, inputs, { GITHUB_RUN_ATTEMPT: '2' })
     expect(io.ms).toBeLessThan(10_000)
-    expect(io.outputs.outcome).toBe('timed-out')
+    expect(io.outputs['qarnot-outcome']).toBe('timed-out')
     expect(io.failures[0]).toMatch(
       /timeout of 3s passed before the task could be created; no task was created/
     )
@@ -288,7 +288,7 @@ describe('the timeout bounds the look at the files too', () => {
       for (const to of names) if (to !== from) symlinkSync(join(root, to), join(root, from, `to-${to}`))
     const io = await runIn(emulator, root, { command: 'true', resources: '.', timeout: '1s' })
     expect(io.ms).toBeLessThan(5_000)
-    expect(io.outputs.outcome).toBe('timed-out')
+    expect(io.outputs['qarnot-outcome']).toBe('timed-out')
     expect(io.failures).toEqual([
       'The timeout of 1s passed while the files named by resources were being looked at; no task was created.'
     ])
@@ -306,7 +306,7 @@ describe('the timeout and what still comes after it', () => {
       timeout: '3s',
       command: "sh -c 'mkdir -p out && echo r > out/r${INSTANCE_ID}.txt && sleep 30'"
     })
-    expect(io.outputs.outcome).toBe('timed-out')
+    expect(io.outputs['qarnot-outcome']).toBe('timed-out')
     expect(io.ms).toBeLessThan(3_000 + 5_000 + 10_000)
     expect(Number(io.outputs.credits)).toBeGreaterThan(0)
     // Qarnot uploads nothing from a cancelled task unless asked (uploadResultsOnCancellation): none come, and
@@ -377,7 +377,7 @@ describe('the post step finishes what the main step meant to abort', () => {
     })
     const root = workspace()
     const io = await runIn(emulator, root, { command: 'sleep 60', timeout: '2s', 'abort-on-cancel': 'false' })
-    expect(io.outputs.outcome).toBe('timed-out')
+    expect(io.outputs['qarnot-outcome']).toBe('timed-out')
     expect(io.failures[0]).toMatch(/was asked to abort \(the post step checks it again\) after the timeout/)
     emulator.faults.clear()
     const postIO = recordingIO(

@@ -152,7 +152,7 @@ describe('resources', () => {
     const stop = new AbortController()
     setTimeout(() => stop.abort(), 500)
     const io = await runIn(emulator, workspace(files), { command: 'true', resources: 'many' }, stop.signal)
-    expect(io.outputs.outcome).toBe('cancelled')
+    expect(io.outputs['qarnot-outcome']).toBe('cancelled')
     expect(emulator.allTasks()).toHaveLength(0)
     expect(emulator.requestCount('POST /tasks')).toBe(0)
   })

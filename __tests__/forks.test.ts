@@ -63,7 +63,7 @@ function expectRefused(io: RecordingIO, outcome: string, ...messages: RegExp[]):
   expect(io.failures).toHaveLength(1)
   for (const message of messages) expect(io.failures[0]).toMatch(message)
   expect(io.outputs).toEqual({
-    outcome,
+    'qarnot-outcome': outcome,
     'instance-count': '0',
     'succeeded-count': '0',
     'failed-count': '0'
@@ -98,7 +98,7 @@ describe('a fork pull request', () => {
       'pr-comment': 'true'
     })
     expect(io.failures).toEqual([])
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     expect(io.log).toContain(
       `This fork's pull request was approved by bob for commit 1111111 (label added at ${new Date(pulls.now).toISOString().replace('.000', '')}).`
     )
@@ -163,7 +163,7 @@ describe('a fork pull request', () => {
     pulls.comment('mallory', 250)
     pulls.label('bob', 'safe-to-compute')
     const io = await runFor(target())
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     expect(github.requests.filter(r => r.path.endsWith('/timeline'))).toHaveLength(3)
   })
 
@@ -171,7 +171,7 @@ describe('a fork pull request', () => {
     pulls.label('alice', 'safe-to-compute')
     const env = pulls.env(github, dir, 'issue_comment', { issue: { number: 42, pull_request: {} } })
     const io = await runFor(env)
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     expect(emulator.allTasks()[0].body.labels).toMatchObject({ 'github-approved-by': 'alice' })
   })
 
@@ -202,7 +202,7 @@ describe('a fork pull request', () => {
 
   it('with pull-requests-from-forks: always runs unchecked, with a warning', async () => {
     const io = await runFor(target(), { 'pull-requests-from-forks': 'always' })
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     expect(io.log.join('\n')).toMatch(/::warning::pull-requests-from-forks is always/)
     expect(github.requests).toEqual([])
   })
@@ -300,7 +300,7 @@ describe("the repository's own pull requests", () => {
     pulls.headRepo = BASE
     const io = await runFor(target())
     expect(io.failures).toEqual([])
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     expect(github.requests).toEqual([])
     expect(Object.keys(emulator.allTasks()[0].body.labels ?? {})).not.toContain('github-approved-by')
   })
@@ -310,7 +310,7 @@ describe("the repository's own pull requests", () => {
     const io = await runFor(
       pulls.env(github, dir, 'issue_comment', { issue: { number: 42, pull_request: {} } })
     )
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     expect(github.requests.map(r => r.path)).toEqual([`/repos/${BASE}/pulls/42`])
   })
 
@@ -318,6 +318,6 @@ describe("the repository's own pull requests", () => {
     pulls.headRepo = BASE
     const io = await runFor(pulls.env(github, dir, 'pull_request', pulls.payload()), { token: '' })
     expect(io.failures[0]).toMatch(/^Input 'token': is empty/)
-    expect(io.outputs.outcome).toBe('failure')
+    expect(io.outputs['qarnot-outcome']).toBe('failure')
   })
 })

@@ -65,7 +65,7 @@ describe('hand-off-after', () => {
     expect(ms).toBeLessThan(5000)
     const uuid = io.outputs['task-uuid']
     expect(io.outputs).toMatchObject({
-      outcome: 'handed-off',
+      'qarnot-outcome': 'handed-off',
       'task-url': `https://tasq.qarnot.com/tasks/${uuid}`
     })
     expect(io.summary).toContain('🔁 Qarnot task handed off, still running: 0/2 instances ended so far')
@@ -89,7 +89,7 @@ describe('hand-off-after', () => {
     const emulator = await start()
     const { io } = await runStep(emulator, { command: 'echo quick', 'hand-off-after': '30s' })
     expect(io.failures).toEqual([])
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     expect(io.state.handedOff).toBeUndefined()
   })
 
@@ -151,7 +151,7 @@ describe('continue-with', () => {
     ])
     const sent = github.requests.filter(r => r.path.endsWith('/dispatches')).at(-1)
     expect(sent?.authorization).toBe('Bearer ghs_dispatch')
-    expect(io.outputs.outcome).toBe('handed-off')
+    expect(io.outputs['qarnot-outcome']).toBe('handed-off')
     expect(io.summary).toContain(
       `workflow collect.yml was dispatched on refs/heads/main with task-uuid ${uuid}`
     )
@@ -173,7 +173,7 @@ describe('continue-with', () => {
         },
         { GITHUB_API_URL: refusing.url }
       )
-      expect(io.outputs.outcome).toBe('handed-off')
+      expect(io.outputs['qarnot-outcome']).toBe('handed-off')
       expect(io.failures).toHaveLength(1)
       expect(io.failures[0]).toMatch(
         /may not dispatch workflows \(403: Resource not accessible by integration\)/
@@ -214,13 +214,13 @@ describe('collecting a handed-off task', () => {
       command: SLOW_LINES,
       'hand-off-after': '1s'
     })
-    expect(first.io.outputs.outcome).toBe('handed-off')
+    expect(first.io.outputs['qarnot-outcome']).toBe('handed-off')
     const uuid = first.io.outputs['task-uuid']
     // The first step read part of the output already (its fresh reads moved the cursor).
     expect(first.io.outputs.stdout).toContain('line 1 of 0')
     const { io } = await runStep(emulator, { task: uuid })
     expect(io.failures).toEqual([])
-    expect(io.outputs).toMatchObject({ outcome: 'success', state: 'Success', 'instance-count': '3' })
+    expect(io.outputs).toMatchObject({ 'qarnot-outcome': 'success', state: 'Success', 'instance-count': '3' })
     for (let id = 0; id < 3; id++) {
       const whole = [1, 2, 3, 4, 5, 6].map(i => `line ${i} of ${id}\n`).join('')
       expect(readFileSync(join(io.outputs['logs-dir'], `${id}.stdout.log`), 'utf8')).toBe(whole)
@@ -258,14 +258,14 @@ describe('collecting a handed-off task', () => {
       expect(readFileSync(join(io.outputs['logs-dir'], `${id}.stdout.log`), 'utf8')).toBe(
         [1, 2, 3, 4, 5, 6].map(i => `line ${i} of ${id}\n`).join('')
       )
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     // Deleted once reported: the next run finds only the task still running.
     expect((await call(emulator, 'GET', `/tasks/${endingUuid}`)).status).toBe(404)
     const again = await runStep(emulator, { task: 'handed-off' })
     expect(again.io.log.join('\n')).toContain(
       '1 handed-off task found: 0 ended, collected now; 1 still running.'
     )
-    expect(again.io.outputs.outcome).toBe('handed-off')
+    expect(again.io.outputs['qarnot-outcome']).toBe('handed-off')
     expect(emulator.requestCount('POST /tasks/{uuid}/abort')).toBe(0)
   })
 })

@@ -97,7 +97,7 @@ describe('status reads: one bad answer is not a reason to abort', () => {
     const io = await runWith(target, { 'instance-count': '2', command: "sh -c 'sleep 0.5; echo ok'" })
     expect(target.requestCount('POST /tasks/{uuid}/abort')).toBe(0)
     expect(io.failures).toEqual([])
-    expect(io.outputs).toMatchObject({ outcome: 'success', 'succeeded-count': '2' })
+    expect(io.outputs).toMatchObject({ 'qarnot-outcome': 'success', 'succeeded-count': '2' })
     expect(io.log.join('\n')).toMatch(/reading again/)
   })
 
@@ -110,7 +110,7 @@ describe('status reads: one bad answer is not a reason to abort', () => {
       times: 10_000
     })
     const io = await runWith(target, { command: 'sleep 30' }, { badReadBudgetMs: 1500 })
-    expect(io.outputs.outcome).toBe('failure')
+    expect(io.outputs['qarnot-outcome']).toBe('failure')
     expect(io.failures[0]).toMatch(/disappeared while it was followed/)
     expect(io.failures[0]).not.toMatch(/check 'profile'/i)
     expect(target.requestCount('POST /tasks/{uuid}/abort')).toBe(1)
@@ -128,7 +128,7 @@ describe('the timeout bounds the step, whatever the API does', () => {
     target.faults.add({ endpoint: 'GET /tasks/{uuid}', fault, after: 1, times: 10_000 })
     const io = await runWith(target, { command: 'sleep 60', timeout: '3s' }, { requestTimeoutMs: 30_000 })
     expect(io.elapsedMs).toBeLessThan(3_000 + 8_000)
-    expect(io.outputs.outcome).toBe('timed-out')
+    expect(io.outputs['qarnot-outcome']).toBe('timed-out')
     expect(io.summary).toContain('⏱️ Qarnot task aborted after the timeout')
     expect(target.requestCount('POST /tasks/{uuid}/abort')).toBe(1)
   })
@@ -144,7 +144,7 @@ describe('the timeout bounds the step, whatever the API does', () => {
         times: 3
       })
       const io = await runWith(target, { command: 'echo patient' })
-      expect(io.outputs.outcome).toBe('success')
+      expect(io.outputs['qarnot-outcome']).toBe('success')
       expect(target.requestCount('POST /tasks/{uuid}/abort')).toBe(0)
     }
   )

@@ -227,7 +227,7 @@ describe('run(): infrastructure-retries', () => {
       expect(tasks[1].body.shortname).not.toBe(tasks[0].body.shortname)
       expect(io.failures).toEqual([])
       expect(io.outputs).toMatchObject({
-        outcome: 'success',
+        'qarnot-outcome': 'success',
         'instance-count': '3',
         'succeeded-count': '3',
         'failed-instances': '',
@@ -250,7 +250,7 @@ describe('run(): infrastructure-retries', () => {
       { 'instance-count': '3', command: command('test ${INSTANCE_ID} != 1') }
     )
     expect(emulator.allTasks()).toHaveLength(1)
-    expect(io.outputs).toMatchObject({ outcome: 'failure', 'failed-instances': '1' })
+    expect(io.outputs).toMatchObject({ 'qarnot-outcome': 'failure', 'failed-instances': '1' })
     expect(io.log.join('\n')).toMatch(
       /1 instance \(1\) failed, and the API does not say the platform failed it: the command's failure, never re-run/
     )
@@ -266,7 +266,11 @@ describe('run(): infrastructure-retries', () => {
     const tasks = emulator.allTasks()
     expect(tasks).toHaveLength(2)
     expect(tasks[1].body.advancedRanges).toBe('1')
-    expect(io.outputs).toMatchObject({ outcome: 'failure', 'failed-instances': '1', 'succeeded-count': '2' })
+    expect(io.outputs).toMatchObject({
+      'qarnot-outcome': 'failure',
+      'failed-instances': '1',
+      'succeeded-count': '2'
+    })
     expect(io.summary).toMatch(
       new RegExp(
         `Instance 1 failed in task ${tasks[1].uuid} for a reason not its command's \\(its node was lost \\(error code node-lost\\): 1\\) after 1 follow-up task; not re-run: infrastructure-retries is 1, and every retry was used`
@@ -282,7 +286,7 @@ describe('run(): infrastructure-retries', () => {
       'infrastructure-retries': '0'
     })
     expect(emulator.allTasks()).toHaveLength(1)
-    expect(io.outputs.outcome).toBe('failure')
+    expect(io.outputs['qarnot-outcome']).toBe('failure')
     expect(io.summary).toMatch(/its image could not be pulled.*not re-run: infrastructure-retries is 0/)
   }, 20_000)
 
@@ -316,7 +320,7 @@ describe('run(): infrastructure-retries', () => {
     await run({ io, env, clock: systemClock, stop: new AbortController().signal })
     expect(emulator.allTasks()).toHaveLength(2)
     expect(io.failures).toEqual([])
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     for (const id of [0, 1, 2])
       expect(readFileSync(join(root, 'out', String(id), 'r.txt'), 'utf8')).toBe(`${id} x 7\n`)
   }, 30_000)
@@ -349,7 +353,7 @@ describe('run(): infrastructure-retries', () => {
     const tasks = emulator.allTasks()
     expect(tasks).toHaveLength(3)
     expect(tasks[2].body.advancedRanges).toBe('3')
-    expect(second.outputs).toMatchObject({ outcome: 'success', 'succeeded-count': '4' })
+    expect(second.outputs).toMatchObject({ 'qarnot-outcome': 'success', 'succeeded-count': '4' })
     // Instance 1 comes from the follow-up, the others from the first task.
     expect(second.summary).toMatch(
       new RegExp(`0,2 from task ${tasks[0].uuid} \\(attempt 1\\); 1 from task ${tasks[1].uuid}`)
@@ -377,7 +381,7 @@ describe('run(): infrastructure-retries', () => {
     const tasks = emulator.allTasks()
     expect(tasks).toHaveLength(2)
     expect(tasks.map(t => t.state)).toEqual(['Failure', 'Cancelled'])
-    expect(io.outputs).toMatchObject({ outcome: 'cancelled', 'task-uuid': tasks[1].uuid })
+    expect(io.outputs).toMatchObject({ 'qarnot-outcome': 'cancelled', 'task-uuid': tasks[1].uuid })
     expect(io.state).toMatchObject({ taskUuid: tasks[1].uuid, taskEnded: 'true' })
   }, 20_000)
 })

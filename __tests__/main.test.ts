@@ -40,7 +40,7 @@ describe('run()', () => {
     expect(Object.keys(io.outputs).sort()).toEqual([...ALL_OUTPUTS].sort())
     expect(io.outputs).toMatchObject({
       state: 'Success',
-      outcome: 'success',
+      'qarnot-outcome': 'success',
       'instance-count': '4',
       'failed-instances': ''
     })
@@ -66,12 +66,12 @@ describe('run()', () => {
     )
     expect(Object.keys(io.outputs).sort()).toEqual([...ALL_OUTPUTS].sort())
     expect(io.outputs).toMatchObject({
-      outcome: 'failure',
+      'qarnot-outcome': 'failure',
       'failed-instances': '1,3',
       'failed-count': '2',
       'succeeded-count': '2'
     })
-    const results = JSON.parse(io.outputs.results) as { id: number; state: string }[]
+    const results = JSON.parse(io.outputs.instances) as { id: number; state: string }[]
     expect(results.map(r => r.state)).toEqual(['Success', 'Failure', 'Success', 'Failure'])
     // The failures are grouped again at the end of the log.
     expect(io.log).toContain(
@@ -89,7 +89,7 @@ describe('run()', () => {
     })
     expect(io.failures).toEqual([])
     expect(io.outputs['instance-count']).toBe('14')
-    const ids = (JSON.parse(io.outputs.results) as { id: number }[]).map(r => r.id)
+    const ids = (JSON.parse(io.outputs.instances) as { id: number }[]).map(r => r.id)
     expect(ids).toEqual([1, 2, 3, 4, 5, 6, 15, 20, 25, 26, 27, 28, 29, 30])
     expect(io.outputs.stdout).toContain('25> 25 of 14\n')
     expect(emulator.allTasks()[0].body.advancedRanges).toBe('1-6,15,20,25-30')
@@ -102,7 +102,7 @@ describe('run()', () => {
       expect(io.failures).toHaveLength(1)
       expect(io.failures[0]).toMatch(new RegExp(`^Input '${input}': .*${fix.source}`))
       expect(io.outputs).toEqual({
-        outcome: 'failure',
+        'qarnot-outcome': 'failure',
         'instance-count': '0',
         'succeeded-count': '0',
         'failed-count': '0'
@@ -137,7 +137,7 @@ describe('run()', () => {
         "node -e 'const b = Buffer.alloc(process.env.INSTANCE_ID >= 2 ? 160 * 1048576 : 1, 1); setTimeout(() => b, 400)'"
     })
     expect(io.failures).toEqual([])
-    const peaks = (JSON.parse(io.outputs.results) as { peakMemoryMB: number }[]).map(r => r.peakMemoryMB)
+    const peaks = (JSON.parse(io.outputs.instances) as { peakMemoryMB: number }[]).map(r => r.peakMemoryMB)
     expect(peaks[2]).toBeGreaterThanOrEqual(160)
     expect(peaks[3]).toBeGreaterThanOrEqual(160)
     for (const small of [peaks[0], peaks[1]]) {
@@ -163,7 +163,7 @@ describe('run()', () => {
   it('with wait: false, creates the task and ends at once', async () => {
     const io = await runWith({ command: 'sleep 5', wait: 'false' })
     expect(io.failures).toEqual([])
-    expect(io.outputs).toMatchObject({ outcome: 'submitted' })
+    expect(io.outputs).toMatchObject({ 'qarnot-outcome': 'submitted' })
     expect(io.outputs['task-uuid']).toBe(emulator.allTasks()[0].uuid)
     expect(emulator.allTasks()[0].isFinal).toBe(false)
     expect(io.summary).toContain('## 📤 Qarnot task submitted')
@@ -172,7 +172,11 @@ describe('run()', () => {
 
   it('aborts the task when the timeout expires, and says so', async () => {
     const io = await runWith({ 'instance-count': '2', command: 'sleep 30', timeout: '1500ms' })
-    expect(io.outputs).toMatchObject({ outcome: 'timed-out', state: 'Cancelled', 'failed-instances': '0-1' })
+    expect(io.outputs).toMatchObject({
+      'qarnot-outcome': 'timed-out',
+      state: 'Cancelled',
+      'failed-instances': '0-1'
+    })
     expect(io.failures[0]).toMatch(/was aborted after the timeout of 1.5s/)
     expect(emulator.requestCount('POST /tasks/{uuid}/abort')).toBe(1)
     expect(emulator.allTasks()[0].state).toBe('Cancelled')
@@ -190,7 +194,7 @@ describe('run()', () => {
     stop.abort()
     const io = await running
     expect(Date.now() - stoppedAt).toBeLessThan(6000)
-    expect(io.outputs).toMatchObject({ outcome: 'cancelled', state: 'Cancelled' })
+    expect(io.outputs).toMatchObject({ 'qarnot-outcome': 'cancelled', state: 'Cancelled' })
     expect(io.failures[0]).toMatch(/cancelled; Qarnot task .* was aborted/)
     expect(io.state.taskEnded).toBe('true')
   })
@@ -254,7 +258,7 @@ describe('run()', () => {
       /could no longer be followed and was asked to abort \(the post step checks it again\): .*answered 500.*gave up after 3 attempts/
     )
     expect(io.log.join('\n')).toMatch(/can no longer be followed .*: aborting task/)
-    expect(io.outputs.outcome).toBe('failure')
+    expect(io.outputs['qarnot-outcome']).toBe('failure')
     expect(io.summary).toContain('❌ Qarnot task could not be followed')
     emulator.faults.clear()
     await waitForState(emulator, emulator.allTasks()[0].uuid, ['Cancelled'])
@@ -335,7 +339,7 @@ describe('every exit goes through the one report path', () => {
     setTimeout(() => stop.abort(), 300)
     const io = await runWith({ command: 'sleep 30', 'abort-on-cancel': 'false' }, stop.signal)
     expectFullReport(io, '⛔ Step cancelled: the Qarnot task was left running')
-    expect(io.outputs.outcome).toBe('cancelled')
+    expect(io.outputs['qarnot-outcome']).toBe('cancelled')
     expect(io.state.taskEnded).toBe('true')
   })
 
@@ -398,7 +402,7 @@ describe('every exit goes through the one report path', () => {
     }
     await run({ io, env: { RUNNER_TEMP: tmpdir() }, clock: systemClock, stop: new AbortController().signal })
     expect(io.failures).toEqual([])
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     expect(io.log.join('\n')).toMatch(/::warning::The job summary could not be written \(EACCES/)
   })
 })

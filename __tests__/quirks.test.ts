@@ -37,8 +37,8 @@ describe('the action against each quirk', () => {
         { 'instance-count': '3', command: 'echo ${INSTANCE_ID}' }
       )
       expect(io.failures).toEqual([])
-      expect(io.outputs).toMatchObject({ outcome: 'success', 'succeeded-count': '3' })
-      expect(JSON.parse(io.outputs.results)[0]).toMatchObject({ state: 'Success', wallTimeSec: null })
+      expect(io.outputs).toMatchObject({ 'qarnot-outcome': 'success', 'succeeded-count': '3' })
+      expect(JSON.parse(io.outputs.instances)[0]).toMatchObject({ state: 'Success', wallTimeSec: null })
       expect(io.summary).not.toMatch(GARBAGE)
     }
   )
@@ -50,7 +50,7 @@ describe('the action against each quirk', () => {
         { finishedWithoutInstances: 'empty' },
         { 'instance-count': '3', command: "sh -c 'exit $((INSTANCE_ID == 1))'" }
       )
-      expect(io.outputs).toMatchObject({ outcome: 'failure', 'failed-instances': '1' })
+      expect(io.outputs).toMatchObject({ 'qarnot-outcome': 'failure', 'failed-instances': '1' })
     }
   )
 
@@ -63,7 +63,7 @@ describe('the action against each quirk', () => {
         { 'instance-count': '2', command: "sh -c 'echo printed ${INSTANCE_ID}'", 'auto-delete': 'true' }
       )
       expect(io.failures).toEqual([])
-      expect(io.outputs.outcome).toBe('success')
+      expect(io.outputs['qarnot-outcome']).toBe('success')
       expect(io.outputs.stdout).toBe('0> printed 0\n1> printed 1\n')
     }
   )
@@ -75,7 +75,7 @@ describe('the action against each quirk', () => {
         { autoDelete: { afterMs: 10 } },
         { 'instance-count': '2', command: 'echo quick', 'auto-delete': 'true', 'poll-interval': '3s' }
       )
-      expect(io.outputs.outcome).toBe('failure')
+      expect(io.outputs['qarnot-outcome']).toBe('failure')
       expect(io.failures[0]).toMatch(/disappeared while it was followed: .*auto-delete, once it ended/)
     }
   )
@@ -87,7 +87,7 @@ describe('the action against each quirk', () => {
       // Long enough that a read at the one-second cadence falls in it on a loaded machine.
       { timings: { dispatchMs: 20, environmentMs: 10, uploadMs: 3000, cancelMs: 50 } }
     )
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     expect(io.log.join('\n')).toMatch(/State: DownloadingResults/)
   })
 
@@ -96,8 +96,8 @@ describe('the action against each quirk', () => {
       { dotNetTimes: true },
       { 'instance-count': '2', command: "sh -c 'sleep 0.2'" }
     )
-    expect(io.outputs.outcome).toBe('success')
-    expect([io.summary, io.outputs.results, ...io.log].join('\n')).not.toMatch(GARBAGE)
+    expect(io.outputs['qarnot-outcome']).toBe('success')
+    expect([io.summary, io.outputs.instances, ...io.log].join('\n')).not.toMatch(GARBAGE)
     expect(io.summary).toMatch(/Where the time went/)
   })
 
@@ -126,8 +126,8 @@ describe('the action against each quirk', () => {
           command: "sh -c 'echo start ${INSTANCE_ID}; sleep 0.4; echo end ${INSTANCE_ID}'"
         }
       )
-      expect(io.outputs.outcome).toBe('success')
-      expect(JSON.parse(io.outputs.results)[1]).toMatchObject({ id: 1, attempts: 2 })
+      expect(io.outputs['qarnot-outcome']).toBe('success')
+      expect(JSON.parse(io.outputs.instances)[1]).toMatchObject({ id: 1, attempts: 2 })
       expect(io.summary).toContain('2 (restarted 1×)')
       expect(io.summary).toContain('Instance 1: Success (ran 2 times: the output holds every run)')
       // Both runs, in order; on a loaded machine the first may reach its end before the node is lost.
@@ -155,7 +155,7 @@ describe('the action against each quirk', () => {
       const started = Date.now()
       const { io } = await runWith({ creditsAnswer: status, carbonAnswer: status }, { command: 'echo fine' })
       expect(io.failures).toEqual([])
-      expect(io.outputs).toMatchObject({ outcome: 'success', credits: '', 'carbon-gco2eq': '' })
+      expect(io.outputs).toMatchObject({ 'qarnot-outcome': 'success', credits: '', 'carbon-gco2eq': '' })
       expect(io.summary).not.toContain('**Cost**')
       expect(io.log.join('\n')).toMatch(/::debug::The credits of the task could not be read/)
       expect(Date.now() - started).toBeLessThan(10_000)
@@ -206,8 +206,12 @@ describe('the bundled action against every quirk at once', () => {
     expect(main.exitCode).toBe(0)
     expect(post.exitCode).toBe(0)
     expect(emulator.requestCount('POST /tasks')).toBe(2)
-    expect(main.outputs).toMatchObject({ outcome: 'success', 'instance-count': '4', 'failed-instances': '' })
+    expect(main.outputs).toMatchObject({
+      'qarnot-outcome': 'success',
+      'instance-count': '4',
+      'failed-instances': ''
+    })
     for (let id = 0; id < 4; id++) expect(main.outputs.stdout).toContain(`${id}> done ${id}\n`)
-    expect([main.summary, main.outputs.results, main.log].join('\n')).not.toMatch(GARBAGE)
+    expect([main.summary, main.outputs.instances, main.log].join('\n')).not.toMatch(GARBAGE)
   })
 })

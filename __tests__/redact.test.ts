@@ -113,7 +113,7 @@ describe('run() with a task that prints its secrets', () => {
     })
     await run({ io, env: { RUNNER_TEMP: tmpdir() }, clock: systemClock, stop: new AbortController().signal })
     expect(io.outputs['task-uuid']).toBe(emulator.allTasks()[0].uuid)
-    const results = JSON.parse(io.outputs.results) as { id: number; stdout: string }[]
+    const results = JSON.parse(io.outputs.instances) as { id: number; stdout: string }[]
     expect(results.map(r => [r.id, r.stdout])).toEqual([
       [0, 'n=***\n'],
       [1, 'n=***\n']
@@ -153,9 +153,9 @@ describe('run() with a task that prints its secrets', () => {
       GITHUB_EVENT_NAME: 'pull_request'
     }
     await run({ io, env, clock: systemClock, stop: new AbortController().signal, comments: () => comments })
-    expect(io.outputs.outcome).toBe('failure')
+    expect(io.outputs['qarnot-outcome']).toBe('failure')
     expect(io.outputs.stdout).toContain('0> the secret is ***.')
-    const results = JSON.parse(io.outputs.results) as { stdout: string; stderr: string }[]
+    const results = JSON.parse(io.outputs.instances) as { stdout: string; stderr: string }[]
     expect(results[1].stderr).toBe('***\n')
     expect(bodies).toHaveLength(1)
     const published = [...Object.values(io.outputs), io.summary, ...bodies].join('\n')

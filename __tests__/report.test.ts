@@ -275,7 +275,7 @@ describe('outputs', () => {
       'logs-dir': '/tmp/logs',
       truncated: 'false'
     })
-    const results = JSON.parse(outputs.results)
+    const results = JSON.parse(outputs.instances)
     expect(results[2]).toMatchObject({ id: 2, state: 'Failure', error: 'exit 2', stdout: 'c', stderr: 'e' })
   })
 
@@ -288,8 +288,8 @@ describe('outputs', () => {
       )
     )
     expect(Buffer.byteLength(outputs.stdout)).toBeLessThanOrEqual(STDOUT_OUTPUT_BYTES)
-    expect(Buffer.byteLength(outputs.results)).toBeLessThanOrEqual(RESULTS_OUTPUT_BYTES)
-    expect(JSON.parse(outputs.results)).toHaveLength(200)
+    expect(Buffer.byteLength(outputs.instances)).toBeLessThanOrEqual(RESULTS_OUTPUT_BYTES)
+    expect(JSON.parse(outputs.instances)).toHaveLength(200)
     expect(outputs.truncated).toBe('true')
   })
 })
@@ -336,13 +336,13 @@ describe('what task text and sheer numbers cannot do to the report', () => {
   it('results: every instance of 5,000, and a failed one with a 600 KB error, stay in the output', () => {
     const texts: Texts = {}
     for (let id = 0; id < 5000; id++) texts[id] = { stdout: 'x'.repeat(200), stderr: '' }
-    const many = JSON.parse(buildOutputs(report(5000, texts)).results) as { id: number }[]
+    const many = JSON.parse(buildOutputs(report(5000, texts)).instances) as { id: number }[]
     expect(many.map(e => e.id)).toEqual(Array.from({ length: 5000 }, (_, id) => id))
     const huge = buildOutputs(report(3, {}, [1], () => 'E'.repeat(600_000)))
-    const entries = JSON.parse(huge.results) as { id: number; state: string; error: string | null }[]
+    const entries = JSON.parse(huge.instances) as { id: number; state: string; error: string | null }[]
     expect(entries.map(e => e.id)).toEqual([0, 1, 2])
     expect(entries[1].error?.length).toBeLessThanOrEqual(1025)
-    expect(Buffer.byteLength(huge.results)).toBeLessThanOrEqual(RESULTS_OUTPUT_BYTES)
+    expect(Buffer.byteLength(huge.instances)).toBeLessThanOrEqual(RESULTS_OUTPUT_BYTES)
   })
 
   it('a list item cannot become a heading, a mention cannot notify, a code span holds any name', () => {

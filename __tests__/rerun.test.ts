@@ -75,7 +75,7 @@ describe('rerun: failed (the default)', () => {
       const collected = await attempt(2, { task: task!.uuid }, { GITHUB_ACTION: 'collect' })
       expect(collected.log.join('\n')).toMatch(expected)
       // A label it cannot use for any id (too long to read) leaves the re-run's own; any other fails the ids named.
-      if (!label.includes('2147483647')) expect(collected.outputs.outcome).toBe('failure')
+      if (!label.includes('2147483647')) expect(collected.outputs['qarnot-outcome']).toBe('failure')
     }
   })
 
@@ -96,7 +96,7 @@ describe('rerun: failed (the default)', () => {
     )
     expect(collected.failures).toEqual([])
     expect(collected.outputs).toMatchObject({
-      outcome: 'success',
+      'qarnot-outcome': 'success',
       'instance-count': '4',
       'succeeded-count': '4'
     })
@@ -114,7 +114,7 @@ describe('rerun: failed (the default)', () => {
     expect(tasks[1].body.advancedRanges).toBe('1,3')
     expect(second.failures).toEqual([])
     expect(second.outputs).toMatchObject({
-      outcome: 'success',
+      'qarnot-outcome': 'success',
       'instance-count': '4',
       'failed-instances': '',
       'succeeded-count': '4'
@@ -146,7 +146,7 @@ describe('rerun: failed (the default)', () => {
       /instances 0,2 were to come from task [0-9a-f-]+, which is gone; they count as failed/
     )
     expect(collected.outputs).toMatchObject({
-      outcome: 'failure',
+      'qarnot-outcome': 'failure',
       'instance-count': '4',
       'succeeded-count': '2',
       'failed-instances': '0,2'
@@ -158,7 +158,7 @@ describe('rerun: failed (the default)', () => {
     const second = await attempt(2, { 'instance-count': '3', command: 'echo fine ${INSTANCE_ID}' })
     expect(emulator.allTasks()).toHaveLength(1)
     expect(second.failures).toEqual([])
-    expect(second.outputs).toMatchObject({ outcome: 'success', 'instance-count': '3' })
+    expect(second.outputs).toMatchObject({ 'qarnot-outcome': 'success', 'instance-count': '3' })
     expect(second.outputs.stdout).toBe('0> fine 0\n1> fine 1\n2> fine 2\n')
     expect(second.log.join('\n')).toMatch(/Every instance succeeded in an earlier attempt/)
   })
@@ -187,8 +187,8 @@ describe('rerun: failed (the default)', () => {
     const created = emulator.allTasks().slice(2)
     expect(created.map(t => t.body.advancedRanges)).toEqual(['1', '3'])
     expect(legA.outputs['instance-count']).toBe('2')
-    expect(JSON.parse(legA.outputs.results).map((r: { id: number }) => r.id)).toEqual([0, 1])
-    expect(JSON.parse(legB.outputs.results).map((r: { id: number }) => r.id)).toEqual([2, 3])
+    expect(JSON.parse(legA.outputs.instances).map((r: { id: number }) => r.id)).toEqual([0, 1])
+    expect(JSON.parse(legB.outputs.instances).map((r: { id: number }) => r.id)).toEqual([2, 3])
   })
 
   it('runs everything, saying why, when two legs made tasks it cannot tell apart', async () => {
@@ -232,7 +232,7 @@ describe('earlier tasks are read whole, not judged from the list', () => {
     emulator.faults.add(trimmedList)
     const second = await attempt(2, { 'instance-count': '4', command: flaky() })
     expect(emulator.allTasks()[1].body.advancedRanges).toBe('1,3')
-    expect(second.outputs).toMatchObject({ outcome: 'success', 'succeeded-count': '4' })
+    expect(second.outputs).toMatchObject({ 'qarnot-outcome': 'success', 'succeeded-count': '4' })
     expect(emulator.requestCount('GET /tasks/{uuid}')).toBeGreaterThan(0)
   })
 
@@ -287,7 +287,7 @@ describe('the range a re-run builds', () => {
     expect(created[1].body.instanceCount).toBe(4)
     expect(created[1].body.advancedRanges).toBeUndefined()
     expect(second.failures).toEqual([])
-    expect(second.outputs).toMatchObject({ outcome: 'success', 'succeeded-count': '4' })
+    expect(second.outputs).toMatchObject({ 'qarnot-outcome': 'success', 'succeeded-count': '4' })
     expect(second.summary).toMatch(/Every instance is computed: Qarnot refused the range/)
     expect(second.summary).not.toContain("'instance-range'")
   })
@@ -317,7 +317,7 @@ describe('rerun: all', () => {
     writeFileSync(marker, '')
     const second = await attempt(2, { 'instance-count': '4', command: flaky(), rerun: 'all' })
     expect(emulator.allTasks()[1].body.instanceCount).toBe(4)
-    expect(second.outputs.outcome).toBe('success')
+    expect(second.outputs['qarnot-outcome']).toBe('success')
   })
 })
 

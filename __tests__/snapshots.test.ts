@@ -64,7 +64,7 @@ describe('snapshot-interval', () => {
       'snapshot-interval': '1s',
       'hand-off-after': '3s'
     })
-    expect(io.outputs.outcome).toBe('handed-off')
+    expect(io.outputs['qarnot-outcome']).toBe('handed-off')
     expect(io.failures).toEqual([])
     expect(readFileSync(join(root, 'out/0/progress.txt'), 'utf8')).toBe('done\n')
     for (const id of [1, 2])
@@ -86,7 +86,7 @@ describe('snapshot-interval', () => {
       'snapshot-interval': '1s',
       timeout: '3s'
     })
-    expect(io.outputs.outcome).toBe('timed-out')
+    expect(io.outputs['qarnot-outcome']).toBe('timed-out')
     expect(readFileSync(join(root, 'out/1/progress.txt'), 'utf8')).toBe('step 1\n')
     expect(io.log.join('\n')).toMatch(/Result files of instances 1 are partial: .*the timeout stopped them/)
   })
@@ -102,7 +102,7 @@ describe('snapshot-interval', () => {
       results: 'out',
       timeout: '2s'
     })
-    expect(io.outputs.outcome).toBe('timed-out')
+    expect(io.outputs['qarnot-outcome']).toBe('timed-out')
     expect(existsSync(join(root, 'out/1/progress.txt'))).toBe(false)
   })
 })

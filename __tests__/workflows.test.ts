@@ -160,7 +160,7 @@ describe('pull-request comment', () => {
       'github-token': 'read-only'
     })
     expect(io.failures).toEqual([])
-    expect(io.outputs.outcome).toBe('success')
+    expect(io.outputs['qarnot-outcome']).toBe('success')
     expect(io.log.join('\n')).toMatch(
       /::warning::pr-comment: the token may not comment on pull request #42 .*pull-requests: write/
     )
@@ -234,7 +234,7 @@ describe('fire and forget, then collect', () => {
     expect(submit.outputs).toEqual({
       'task-uuid': emulator.allTasks()[0].uuid,
       'task-url': `https://tasq.qarnot.com/tasks/${emulator.allTasks()[0].uuid}`,
-      outcome: 'submitted',
+      'qarnot-outcome': 'submitted',
       state: 'Submitted',
       'instance-count': '3',
       'succeeded-count': '0',
@@ -255,7 +255,7 @@ describe('fire and forget, then collect', () => {
     expect(submit.summary).toContain('## 📤 Qarnot task submitted')
     const collect = await runIn(pullRequestEnv(), { task: submit.outputs['task-uuid'], command: '' })
     expect(collect.outputs).toMatchObject({
-      outcome: 'failure',
+      'qarnot-outcome': 'failure',
       'failed-instances': '2',
       'instance-count': '3'
     })
@@ -269,7 +269,7 @@ describe('fire and forget, then collect', () => {
     const shortname = emulator.allTasks()[0].shortname
     const collect = await runIn(pullRequestEnv(), { task: shortname, command: '' })
     expect(collect.outputs).toMatchObject({
-      outcome: 'success',
+      'qarnot-outcome': 'success',
       'task-uuid': emulator.allTasks()[0].uuid,
       stdout: '0> by name\n'
     })

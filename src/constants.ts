@@ -1,6 +1,6 @@
 /**
  * Every name the action shares with the outside world, declared once: inputs and outputs (the contract of
- * action.yml), state keys (main -> post), and the values of the `outcome` output.
+ * action.yml), state keys (main -> post), and the values of the `qarnot-outcome` output.
  */
 
 export const Input = {
@@ -52,12 +52,12 @@ export const Output = {
   TaskUuid: 'task-uuid',
   TaskUrl: 'task-url',
   State: 'state',
-  Outcome: 'outcome',
+  Outcome: 'qarnot-outcome',
   InstanceCount: 'instance-count',
   SucceededCount: 'succeeded-count',
   FailedCount: 'failed-count',
   FailedInstances: 'failed-instances',
-  Results: 'results',
+  Instances: 'instances',
   Stdout: 'stdout',
   LogsDir: 'logs-dir',
   Truncated: 'truncated',
@@ -87,7 +87,7 @@ export const State = {
   HandedOff: 'handedOff'
 } as const
 
-/** Values of the `outcome` output. */
+/** Values of the `qarnot-outcome` output (not GitHub's own `steps.<id>.outcome`). */
 export const Outcome = {
   Success: 'success',
   Failure: 'failure',

@@ -173,7 +173,7 @@ export function buildOutputs(report: StepReport): Record<OutputName, string> {
     [Output.SucceededCount]: String(verdict?.succeededCount ?? 0),
     [Output.FailedCount]: String(verdict?.failedIds.length ?? 0),
     [Output.FailedInstances]: formatIds(verdict?.failedIds ?? []),
-    [Output.Results]: results.json,
+    [Output.Instances]: results.json,
     [Output.Stdout]: stdout.text,
     [Output.LogsDir]: report.logsDir ?? '',
     [Output.Truncated]: String(stdout.cut || results.truncated),
