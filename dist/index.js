@@ -32913,7 +32913,7 @@ class ActionsHttpTransport {
 ;// CONCATENATED MODULE: ./src/constants.ts
 /**
  * Every name the action shares with the outside world, declared once: inputs and outputs (the contract of
- * action.yml), state keys (main -> post), and the values of the `outcome` output.
+ * action.yml), state keys (main -> post), and the values of the `qarnot-outcome` output.
  */
 const constants_Input = {
     Token: 'token',
@@ -32962,12 +32962,12 @@ const Output = {
     TaskUuid: 'task-uuid',
     TaskUrl: 'task-url',
     State: 'state',
-    Outcome: 'outcome',
+    Outcome: 'qarnot-outcome',
     InstanceCount: 'instance-count',
     SucceededCount: 'succeeded-count',
     FailedCount: 'failed-count',
     FailedInstances: 'failed-instances',
-    Results: 'results',
+    Instances: 'instances',
     Stdout: 'stdout',
     LogsDir: 'logs-dir',
     Truncated: 'truncated',
@@ -32994,7 +32994,7 @@ const State = {
     /** `true` when the step handed its task off on purpose (hand-off-after): the post step must never abort it. */
     HandedOff: 'handedOff'
 };
-/** Values of the `outcome` output. */
+/** Values of the `qarnot-outcome` output (not GitHub's own `steps.<id>.outcome`). */
 const Outcome = {
     Success: 'success',
     Failure: 'failure',
@@ -40494,7 +40494,7 @@ function buildOutputs(report) {
         [Output.SucceededCount]: String(verdict?.succeededCount ?? 0),
         [Output.FailedCount]: String(verdict?.failedIds.length ?? 0),
         [Output.FailedInstances]: formatIds(verdict?.failedIds ?? []),
-        [Output.Results]: results.json,
+        [Output.Instances]: results.json,
         [Output.Stdout]: stdout.text,
         [Output.LogsDir]: report.logsDir ?? '',
         [Output.Truncated]: String(stdout.cut || results.truncated),

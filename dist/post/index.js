@@ -31662,7 +31662,7 @@ function logLine(io) {
 ;// CONCATENATED MODULE: ./src/constants.ts
 /**
  * Every name the action shares with the outside world, declared once: inputs and outputs (the contract of
- * action.yml), state keys (main -> post), and the values of the `outcome` output.
+ * action.yml), state keys (main -> post), and the values of the `qarnot-outcome` output.
  */
 const constants_Input = {
     Token: 'token',
@@ -31711,12 +31711,12 @@ const Output = {
     TaskUuid: 'task-uuid',
     TaskUrl: 'task-url',
     State: 'state',
-    Outcome: 'outcome',
+    Outcome: 'qarnot-outcome',
     InstanceCount: 'instance-count',
     SucceededCount: 'succeeded-count',
     FailedCount: 'failed-count',
     FailedInstances: 'failed-instances',
-    Results: 'results',
+    Instances: 'instances',
     Stdout: 'stdout',
     LogsDir: 'logs-dir',
     Truncated: 'truncated',
@@ -31743,7 +31743,7 @@ const State = {
     /** `true` when the step handed its task off on purpose (hand-off-after): the post step must never abort it. */
     HandedOff: 'handedOff'
 };
-/** Values of the `outcome` output. */
+/** Values of the `qarnot-outcome` output (not GitHub's own `steps.<id>.outcome`). */
 const Outcome = {
     Success: 'success',
     Failure: 'failure',
