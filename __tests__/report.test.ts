@@ -198,10 +198,10 @@ describe('outcome and wording', () => {
   it('sets every output on every ending, with what is known', () => {
     const submitted = buildOutputs(stepReport(undefined, {}, { kind: 'submitted' }))
     expect(submitted).toMatchObject({
-      outcome: 'submitted',
+      'qarnot-outcome': 'submitted',
       state: 'Submitted',
       'instance-count': '3',
-      results: '[]',
+      instances: '[]',
       stdout: ''
     })
     expect(Object.keys(submitted).sort()).toEqual(Object.keys(readActionDefinition().outputs).sort())
@@ -266,7 +266,7 @@ describe('outputs', () => {
     expect(outputs).toMatchObject({
       'task-uuid': 'uuid-1',
       state: 'Failure',
-      outcome: 'failure',
+      'qarnot-outcome': 'failure',
       'instance-count': '3',
       'succeeded-count': '2',
       'failed-count': '1',

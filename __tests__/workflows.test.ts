@@ -240,7 +240,7 @@ describe('fire and forget, then collect', () => {
       'succeeded-count': '0',
       'failed-count': '0',
       'failed-instances': '',
-      results: '[]',
+      instances: '[]',
       stdout: '',
       'logs-dir': '',
       truncated: 'false',
