@@ -19,12 +19,12 @@ import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
 
 const startEmulator = emulatorsOfThisFile()
 
-function env(attempt: number): NodeJS.ProcessEnv {
+function env(attempt: number, runId = '777'): NodeJS.ProcessEnv {
   return {
     RUNNER_TEMP: tmpdir(),
     GITHUB_REPOSITORY: 'octo-org/render',
     GITHUB_WORKFLOW: 'nightly',
-    GITHUB_RUN_ID: '777',
+    GITHUB_RUN_ID: runId,
     GITHUB_RUN_ATTEMPT: String(attempt),
     GITHUB_JOB: 'frames',
     GITHUB_ACTION: 'qarnot'
@@ -34,12 +34,12 @@ function env(attempt: number): NodeJS.ProcessEnv {
 async function runOn(
   emulator: QarnotEmulator,
   inputs: Record<string, string>,
-  options: { attempt?: number; state?: Record<string, string>; creditsReadMs?: number } = {}
+  options: { attempt?: number; runId?: string; state?: Record<string, string>; creditsReadMs?: number } = {}
 ): Promise<RecordingIO> {
   const io = recordingIO({ token: emulator.token, 'api-url': emulator.url, ...inputs }, options.state)
   await run({
     io,
-    env: env(options.attempt ?? 1),
+    env: env(options.attempt ?? 1, options.runId),
     clock: systemClock,
     stop: new AbortController().signal,
     creditsReadMs: options.creditsReadMs ?? 100
@@ -199,6 +199,30 @@ describe('max-credits before the create', () => {
     expect(io.summary).toContain('💸 Qarnot task not started: over max-credits')
     expect(io.summary).toMatch(/spent 0 of cap 1 credits ⚠️ over budget · estimate [\d.]+ credits/)
     expect(io.state).toMatchObject({ taskEnded: 'true' })
+  })
+
+  it("a first attempt of a later run (tomorrow's nightly) is estimated from the runs before it", async () => {
+    const emulator = await dear()
+    const tonight = await runOn(emulator, { ...failing, 'max-credits': '1000' }, { runId: '801' })
+    expect(tonight.outputs['qarnot-outcome']).toBe('failure')
+    const series = emulator.allTasks()[0].body.tags?.find(tag => tag.startsWith('gha-series-'))
+    expect(series).toBeDefined()
+    const perInstance = Number(tonight.outputs.credits) / 4
+    emulator.resetCounters()
+    const tomorrow = await runOn(emulator, { ...failing, 'max-credits': '1' }, { runId: '802' })
+    expect(emulator.requestCount('POST /tasks')).toBe(0)
+    expect(tomorrow.outputs['qarnot-outcome']).toBe('over-budget')
+    const [, rate] =
+      /4 instances × ([\d.]+), the median per instance of 1 earlier task/.exec(tomorrow.failures[0]) ?? []
+    expect(Number(rate)).toBeCloseTo(perInstance, 1)
+    // Without max-credits the task carries no series tag (Qarnot takes fewer than 10 tags).
+    await runOn(emulator, failing, { runId: '803' })
+    expect(
+      emulator
+        .allTasks()
+        .at(-1)
+        ?.body.tags?.some(tag => tag.startsWith('gha-series-'))
+    ).toBe(false)
   })
 
   it('refuses when the account cannot cover the estimate, though the cap could', async () => {

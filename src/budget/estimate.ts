@@ -11,6 +11,7 @@ import { countIds } from '../ranges.js'
 import { findEarlierTasks } from '../task/earlier.js'
 import type { EarlierTask } from '../task/rerun.js'
 import { isFinalState } from '../task/states.js'
+import { taskIntervals } from '../task/verdict.js'
 import { errorMessage } from '../words.js'
 import { makeEstimate, refuseToStart, startNote, type BudgetEstimate, type EarlierCost } from './cap.js'
 
@@ -49,16 +50,38 @@ async function earlierCosts(client: QarnotClient, context: EstimateContext): Pro
       const found = await findEarlierTasks(client, tag, settings.rerun.attempt)
       earlier = 'tasks' in found ? found.tasks : []
     }
-    const ended = (earlier ?? [])
+    let ended = (earlier ?? [])
       .filter(task => isFinalState(task.document.state))
       .sort((a, b) => b.attempt - a.attempt)
       .slice(0, ESTIMATE_TASKS)
+    // A first attempt (a nightly run, a push) reads what the step cost in earlier runs.
+    if (ended.length === 0 && settings.seriesTag) ended = await earlierRuns(client, settings.seriesTag)
     const costs = await Promise.all(ended.map(task => costOf(client, task, debug)))
     return costs.filter((cost): cost is EarlierCost => cost !== undefined)
   } catch (error) {
     debug(`The earlier tasks of this step could not be listed for the estimate (${errorMessage(error)}).`)
     return []
   }
+}
+
+/**
+ * The most recent tasks of earlier runs of this step that ended, each read whole (a list entry is only a pointer:
+ * it may lack ranges and state). Newest first by creation date; at most ESTIMATE_TASKS are read.
+ */
+async function earlierRuns(client: QarnotClient, tag: string): Promise<EarlierTask[]> {
+  const listed = (await client.listTasksWithTag(tag)).filter(
+    entry => !Array.isArray(entry.tags) || entry.tags.includes(tag)
+  )
+  const created = (entry: { creationDate?: string | null }) => Date.parse(entry.creationDate ?? '') || 0
+  const newest = [...new Map(listed.map(entry => [entry.uuid, entry])).values()]
+    .sort((a, b) => created(b) - created(a))
+    .slice(0, ESTIMATE_TASKS)
+  const documents = await Promise.all(newest.map(entry => client.getTask(entry.uuid).catch(() => undefined)))
+  return documents.flatMap(document =>
+    document && isFinalState(document.state) && (document.tags ?? [tag]).includes(tag)
+      ? [{ uuid: document.uuid, attempt: 0, document, ids: taskIntervals(document) }]
+      : []
+  )
 }
 
 async function costOf(

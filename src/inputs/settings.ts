@@ -19,7 +19,7 @@ import {
 } from './read.js'
 import { StorageInputError } from '../storage/errors.js'
 import { validateResultFilters } from '../storage/resource-patterns.js'
-import { stepTag } from '../task/rerun.js'
+import { seriesTag, stepTag } from '../task/rerun.js'
 import { CACHE_SALT_PATTERN } from '../cache/key.js'
 import { readForkSettings, type ForkSettings } from './forks.js'
 import { HANDED_OFF_SELECTOR, readLongRun, type HandOffSettings, type LongRunSettings } from './hand-off.js'
@@ -141,6 +141,8 @@ export interface Settings {
   readonly infrastructureRetries: number
   /** The `max-credits` cap of the step (docs/budget.md); undefined without one. */
   readonly maxCredits: number | undefined
+  /** Under `max-credits`: the tag this step's tasks carry across runs, by which the estimate finds earlier runs. */
+  readonly seriesTag?: string
 }
 
 export interface SettingsContext {
@@ -232,7 +234,13 @@ function readRerunMode(read: InputReader): RerunSettings['mode'] {
 function readTaskSpec(
   read: InputReader,
   context: SettingsContext
-): { spec: TaskSpec; secrets: string[]; stepTag: string | undefined; commentLeg: string | undefined } {
+): {
+  spec: TaskSpec
+  secrets: string[]
+  stepTag: string | undefined
+  seriesTag: string | undefined
+  commentLeg: string | undefined
+} {
   const instances = readInstances(read)
   const placement = readPlacement(read)
   const { constants, secrets } = readConstants(read, placement.profile)
@@ -254,6 +262,8 @@ function readTaskSpec(
     )
   }
   const stepTag = makeStepTag(context.env, described)
+  // Across runs the default name changes (it holds the run number); what the task is does not.
+  const seriesTag = makeSeriesTag(context.env, { ...described, name: read(Input.Name) })
   const ownTags = [...(context.trace ? [context.trace.tag] : []), ...(stepTag ? [stepTag] : [])]
   const spec: TaskSpec = {
     ...placement,
@@ -273,7 +283,7 @@ function readTaskSpec(
     labelled.length > 0
       ? createHash('sha256').update(JSON.stringify(labelled)).digest('hex').slice(0, 12)
       : undefined
-  return { spec, secrets, stepTag, commentLeg }
+  return { spec, secrets, stepTag, seriesTag, commentLeg }
 }
 
 function makeStepTag(env: NodeJS.ProcessEnv, fingerprint: unknown): string | undefined {
@@ -290,6 +300,37 @@ function makeStepTag(env: NodeJS.ProcessEnv, fingerprint: unknown): string | und
   )
 }
 
+function makeSeriesTag(env: NodeJS.ProcessEnv, fingerprint: unknown): string | undefined {
+  return seriesTag(
+    {
+      repository: env.GITHUB_REPOSITORY,
+      workflow: env.GITHUB_WORKFLOW,
+      runId: undefined,
+      attempt: 1,
+      job: env.GITHUB_JOB,
+      action: env.GITHUB_ACTION
+    },
+    fingerprint
+  )
+}
+
+/**
+ * Under `max-credits` the task carries the step's series tag (budget/estimate.ts reads earlier runs by it); Qarnot
+ * takes fewer than 10 tags, so it must fit.
+ */
+function withSeriesTag(
+  created: ReturnType<typeof readTaskSpec> | undefined,
+  maxCredits: number | undefined
+): ReturnType<typeof readTaskSpec> | undefined {
+  if (!created || maxCredits === undefined || !created.seriesTag) return created
+  if (created.spec.tags.length >= 9)
+    throw new InputError(
+      Input.Tags,
+      "with max-credits the task carries one more tag of the action's own (to find what earlier runs of this step cost), and Qarnot takes fewer than 10; remove a tag"
+    )
+  return { ...created, spec: { ...created.spec, tags: [...created.spec.tags, created.seriesTag] } }
+}
+
 function runAttempt(env: NodeJS.ProcessEnv): number {
   const attempt = Number(env.GITHUB_RUN_ATTEMPT)
   return Number.isSafeInteger(attempt) && attempt >= 1 ? attempt : 1
@@ -300,9 +341,13 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
   const token = readToken(read)
   const apiUrl = readApiUrl(read, context.env)
   const followTask = readFollowTask(read)
-  const created = followTask === undefined ? readTaskSpec(read, context) : undefined
-  const githubToken = read(Input.GithubToken)
   const wait = readBoolean(read, Input.Wait, true)
+  const maxCredits = readMaxCredits(read, wait)
+  const created = withSeriesTag(
+    followTask === undefined ? readTaskSpec(read, context) : undefined,
+    maxCredits
+  )
+  const githubToken = read(Input.GithubToken)
   const cache = readCache(read, followTask !== undefined, wait)
   const timeoutMs = readDuration(read, Input.Timeout, LONGEST_TIMEOUT)
   const collectHandedOff = followTask === HANDED_OFF_SELECTOR
@@ -333,7 +378,8 @@ export function readSettings(read: InputReader, context: SettingsContext): Setti
     files: readFiles(read, context.env, followTask !== undefined, cache !== undefined),
     cache,
     forks: readForkSettings(read),
-    maxCredits: readMaxCredits(read, wait),
+    maxCredits,
+    seriesTag: maxCredits === undefined ? undefined : created?.seriesTag,
     infrastructureRetries:
       readWholeNumber(read, Input.InfrastructureRetries, 0, MOST_INFRASTRUCTURE_RETRIES) ?? 1,
     handOff: longRun.handOff,

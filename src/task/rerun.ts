@@ -12,6 +12,8 @@ import { isFinalState } from './states.js'
 import { decideVerdict, type InstanceResult } from './verdict.js'
 
 export const STEP_TAG_PREFIX = 'gha-step-'
+/** The tag of a step's tasks across runs (under max-credits: what earlier runs cost, docs/budget.md). */
+export const SERIES_TAG_PREFIX = 'gha-series-'
 
 /** Where the step stands in its run: what GitHub tells every step (GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT, ...). */
 export interface StepPlace {
@@ -33,6 +35,16 @@ export function stepTag(place: StepPlace, fingerprint: unknown): string | undefi
   if (!place.runId || !place.job) return undefined
   const identity = [place.repository, place.workflow, place.runId, place.job, place.action, fingerprint]
   return `${STEP_TAG_PREFIX}${createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 24)}`
+}
+
+/**
+ * The tag of this step across runs: the same place and task description, any run. Under `max-credits` the tasks
+ * carry it, so that a nightly run's estimate reads what the nights before cost. Undefined outside a workflow run.
+ */
+export function seriesTag(place: StepPlace, fingerprint: unknown): string | undefined {
+  if (!place.job) return undefined
+  const identity = [place.repository, place.workflow, place.job, place.action, fingerprint]
+  return `${SERIES_TAG_PREFIX}${createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 24)}`
 }
 
 /** A task an earlier attempt of this step made. */
