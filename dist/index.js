@@ -36103,6 +36103,8 @@ function mergeVerdicts(computed, kept) {
 
 
 const STEP_TAG_PREFIX = 'gha-step-';
+/** The tag of a step's tasks across runs (under max-credits: what earlier runs cost, docs/budget.md). */
+const SERIES_TAG_PREFIX = 'gha-series-';
 /**
  * The tag of this step across the attempts of its run, or undefined outside a workflow run. Matrix legs share the
  * job and step: the task's own description (`fingerprint`: command, instances, image, constants, labels...) tells
@@ -36113,6 +36115,16 @@ function stepTag(place, fingerprint) {
         return undefined;
     const identity = [place.repository, place.workflow, place.runId, place.job, place.action, fingerprint];
     return `${STEP_TAG_PREFIX}${(0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 24)}`;
+}
+/**
+ * The tag of this step across runs: the same place and task description, any run. Under `max-credits` the tasks
+ * carry it, so that a nightly run's estimate reads what the nights before cost. Undefined outside a workflow run.
+ */
+function seriesTag(place, fingerprint) {
+    if (!place.job)
+        return undefined;
+    const identity = [place.repository, place.workflow, place.job, place.action, fingerprint];
+    return `${SERIES_TAG_PREFIX}${(0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 24)}`;
 }
 /**
  * The label of a follow-up task that re-ran instances the platform failed (docs/infrastructure-retries.md): the
@@ -36452,6 +36464,8 @@ function readTaskSpec(read, context) {
         files: [constants_Input.Resources, constants_Input.Results, constants_Input.ResultsInclude, constants_Input.ResultsExclude].map(input => read(input))
     };
     const stepTag = makeStepTag(context.env, described);
+    // Across runs the default name changes (it holds the run number); what the task is does not.
+    const seriesTag = makeSeriesTag(context.env, { ...described, name: read(constants_Input.Name) });
     const ownTags = [...(context.trace ? [context.trace.tag] : []), ...(stepTag ? [stepTag] : [])];
     const spec = {
         ...placement,
@@ -36470,7 +36484,7 @@ function readTaskSpec(read, context) {
     const commentLeg = labelled.length > 0
         ? (0,external_node_crypto_.createHash)('sha256').update(JSON.stringify(labelled)).digest('hex').slice(0, 12)
         : undefined;
-    return { spec, secrets, stepTag, commentLeg };
+    return { spec, secrets, stepTag, seriesTag, commentLeg };
 }
 function makeStepTag(env, fingerprint) {
     return stepTag({
@@ -36482,6 +36496,27 @@ function makeStepTag(env, fingerprint) {
         action: env.GITHUB_ACTION
     }, fingerprint);
 }
+function makeSeriesTag(env, fingerprint) {
+    return seriesTag({
+        repository: env.GITHUB_REPOSITORY,
+        workflow: env.GITHUB_WORKFLOW,
+        runId: undefined,
+        attempt: 1,
+        job: env.GITHUB_JOB,
+        action: env.GITHUB_ACTION
+    }, fingerprint);
+}
+/**
+ * Under `max-credits` the task carries the step's series tag (budget/estimate.ts reads earlier runs by it); Qarnot
+ * takes fewer than 10 tags, so it must fit.
+ */
+function withSeriesTag(created, maxCredits) {
+    if (!created || maxCredits === undefined || !created.seriesTag)
+        return created;
+    if (created.spec.tags.length >= 9)
+        throw new InputError(constants_Input.Tags, "with max-credits the task carries one more tag of the action's own (to find what earlier runs of this step cost), and Qarnot takes fewer than 10; remove a tag");
+    return { ...created, spec: { ...created.spec, tags: [...created.spec.tags, created.seriesTag] } };
+}
 function runAttempt(env) {
     const attempt = Number(env.GITHUB_RUN_ATTEMPT);
     return Number.isSafeInteger(attempt) && attempt >= 1 ? attempt : 1;
@@ -36491,9 +36526,10 @@ function readSettings(read, context) {
     const token = read_readToken(read);
     const apiUrl = read_readApiUrl(read, context.env);
     const followTask = readFollowTask(read);
-    const created = followTask === undefined ? readTaskSpec(read, context) : undefined;
-    const githubToken = read(constants_Input.GithubToken);
     const wait = read_readBoolean(read, constants_Input.Wait, true);
+    const maxCredits = readMaxCredits(read, wait);
+    const created = withSeriesTag(followTask === undefined ? readTaskSpec(read, context) : undefined, maxCredits);
+    const githubToken = read(constants_Input.GithubToken);
     const cache = readCache(read, followTask !== undefined, wait);
     const timeoutMs = readDuration(read, constants_Input.Timeout, LONGEST_TIMEOUT);
     const collectHandedOff = followTask === HANDED_OFF_SELECTOR;
@@ -36524,7 +36560,8 @@ function readSettings(read, context) {
         files: readFiles(read, context.env, followTask !== undefined, cache !== undefined),
         cache,
         forks: readForkSettings(read),
-        maxCredits: readMaxCredits(read, wait),
+        maxCredits,
+        seriesTag: maxCredits === undefined ? undefined : created?.seriesTag,
         infrastructureRetries: readWholeNumber(read, constants_Input.InfrastructureRetries, 0, MOST_INFRASTRUCTURE_RETRIES) ?? 1,
         handOff: longRun.handOff,
         snapshotIntervalMs: longRun.snapshotIntervalMs,
@@ -38104,6 +38141,7 @@ function lateNote(facts, stopped) {
 
 
 
+
 /** The whole estimate (list, reads, account) ends within this. */
 const ESTIMATE_BUDGET_MS = 5_000;
 /** The most recent earlier tasks whose credits are read. */
@@ -38127,10 +38165,13 @@ async function earlierCosts(client, context) {
             const found = await findEarlierTasks(client, tag, settings.rerun.attempt);
             earlier = 'tasks' in found ? found.tasks : [];
         }
-        const ended = (earlier ?? [])
+        let ended = (earlier ?? [])
             .filter(task => isFinalState(task.document.state))
             .sort((a, b) => b.attempt - a.attempt)
             .slice(0, ESTIMATE_TASKS);
+        // A first attempt (a nightly run, a push) reads what the step cost in earlier runs.
+        if (ended.length === 0 && settings.seriesTag)
+            ended = await earlierRuns(client, settings.seriesTag);
         const costs = await Promise.all(ended.map(task => costOf(client, task, debug)));
         return costs.filter((cost) => cost !== undefined);
     }
@@ -38138,6 +38179,21 @@ async function earlierCosts(client, context) {
         debug(`The earlier tasks of this step could not be listed for the estimate (${words_errorMessage(error)}).`);
         return [];
     }
+}
+/**
+ * The most recent tasks of earlier runs of this step that ended, each read whole (a list entry is only a pointer:
+ * it may lack ranges and state). Newest first by creation date; at most ESTIMATE_TASKS are read.
+ */
+async function earlierRuns(client, tag) {
+    const listed = (await client.listTasksWithTag(tag)).filter(entry => !Array.isArray(entry.tags) || entry.tags.includes(tag));
+    const created = (entry) => Date.parse(entry.creationDate ?? '') || 0;
+    const newest = [...new Map(listed.map(entry => [entry.uuid, entry])).values()]
+        .sort((a, b) => created(b) - created(a))
+        .slice(0, ESTIMATE_TASKS);
+    const documents = await Promise.all(newest.map(entry => client.getTask(entry.uuid).catch(() => undefined)));
+    return documents.flatMap(document => document && isFinalState(document.state) && (document.tags ?? [tag]).includes(tag)
+        ? [{ uuid: document.uuid, attempt: 0, document, ids: taskIntervals(document) }]
+        : []);
 }
 async function costOf(client, task, debug) {
     try {

@@ -33070,6 +33070,8 @@ function mergeVerdicts(computed, kept) {
 
 
 const STEP_TAG_PREFIX = 'gha-step-';
+/** The tag of a step's tasks across runs (under max-credits: what earlier runs cost, docs/budget.md). */
+const SERIES_TAG_PREFIX = 'gha-series-';
 /**
  * The tag of this step across the attempts of its run, or undefined outside a workflow run. Matrix legs share the
  * job and step: the task's own description (`fingerprint`: command, instances, image, constants, labels...) tells
@@ -33080,6 +33082,16 @@ function rerun_stepTag(place, fingerprint) {
         return undefined;
     const identity = [place.repository, place.workflow, place.runId, place.job, place.action, fingerprint];
     return `${STEP_TAG_PREFIX}${createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 24)}`;
+}
+/**
+ * The tag of this step across runs: the same place and task description, any run. Under `max-credits` the tasks
+ * carry it, so that a nightly run's estimate reads what the nights before cost. Undefined outside a workflow run.
+ */
+function rerun_seriesTag(place, fingerprint) {
+    if (!place.job)
+        return undefined;
+    const identity = [place.repository, place.workflow, place.job, place.action, fingerprint];
+    return `${SERIES_TAG_PREFIX}${createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 24)}`;
 }
 /**
  * The label of a follow-up task that re-ran instances the platform failed (docs/infrastructure-retries.md): the
@@ -33886,6 +33898,8 @@ function readTaskSpec(read, context) {
         files: [Input.Resources, Input.Results, Input.ResultsInclude, Input.ResultsExclude].map(input => read(input))
     };
     const stepTag = makeStepTag(context.env, described);
+    // Across runs the default name changes (it holds the run number); what the task is does not.
+    const seriesTag = makeSeriesTag(context.env, { ...described, name: read(Input.Name) });
     const ownTags = [...(context.trace ? [context.trace.tag] : []), ...(stepTag ? [stepTag] : [])];
     const spec = {
         ...placement,
@@ -33904,7 +33918,7 @@ function readTaskSpec(read, context) {
     const commentLeg = labelled.length > 0
         ? createHash('sha256').update(JSON.stringify(labelled)).digest('hex').slice(0, 12)
         : undefined;
-    return { spec, secrets, stepTag, commentLeg };
+    return { spec, secrets, stepTag, seriesTag, commentLeg };
 }
 function makeStepTag(env, fingerprint) {
     return stepTag({
@@ -33916,6 +33930,27 @@ function makeStepTag(env, fingerprint) {
         action: env.GITHUB_ACTION
     }, fingerprint);
 }
+function makeSeriesTag(env, fingerprint) {
+    return seriesTag({
+        repository: env.GITHUB_REPOSITORY,
+        workflow: env.GITHUB_WORKFLOW,
+        runId: undefined,
+        attempt: 1,
+        job: env.GITHUB_JOB,
+        action: env.GITHUB_ACTION
+    }, fingerprint);
+}
+/**
+ * Under `max-credits` the task carries the step's series tag (budget/estimate.ts reads earlier runs by it); Qarnot
+ * takes fewer than 10 tags, so it must fit.
+ */
+function withSeriesTag(created, maxCredits) {
+    if (!created || maxCredits === undefined || !created.seriesTag)
+        return created;
+    if (created.spec.tags.length >= 9)
+        throw new InputError(Input.Tags, "with max-credits the task carries one more tag of the action's own (to find what earlier runs of this step cost), and Qarnot takes fewer than 10; remove a tag");
+    return { ...created, spec: { ...created.spec, tags: [...created.spec.tags, created.seriesTag] } };
+}
 function runAttempt(env) {
     const attempt = Number(env.GITHUB_RUN_ATTEMPT);
     return Number.isSafeInteger(attempt) && attempt >= 1 ? attempt : 1;
@@ -33925,9 +33960,10 @@ function readSettings(read, context) {
     const token = readToken(read);
     const apiUrl = readApiUrl(read, context.env);
     const followTask = readFollowTask(read);
-    const created = followTask === undefined ? readTaskSpec(read, context) : undefined;
-    const githubToken = read(Input.GithubToken);
     const wait = readBoolean(read, Input.Wait, true);
+    const maxCredits = readMaxCredits(read, wait);
+    const created = withSeriesTag(followTask === undefined ? readTaskSpec(read, context) : undefined, maxCredits);
+    const githubToken = read(Input.GithubToken);
     const cache = readCache(read, followTask !== undefined, wait);
     const timeoutMs = readDuration(read, Input.Timeout, LONGEST_TIMEOUT);
     const collectHandedOff = followTask === HANDED_OFF_SELECTOR;
@@ -33958,7 +33994,8 @@ function readSettings(read, context) {
         files: readFiles(read, context.env, followTask !== undefined, cache !== undefined),
         cache,
         forks: readForkSettings(read),
-        maxCredits: readMaxCredits(read, wait),
+        maxCredits,
+        seriesTag: maxCredits === undefined ? undefined : created?.seriesTag,
         infrastructureRetries: readWholeNumber(read, Input.InfrastructureRetries, 0, MOST_INFRASTRUCTURE_RETRIES) ?? 1,
         handOff: longRun.handOff,
         snapshotIntervalMs: longRun.snapshotIntervalMs,
