@@ -185,6 +185,9 @@ describe('cache: true', () => {
     const [one, two] = [workspace({ 'params.txt': 'p=1\n' }), workspace({ 'params.txt': 'p=1\n' })]
     const both = await Promise.all([runIn(emulator, one, inputs()), runIn(emulator, two, inputs())])
     for (const { io } of both) expect(io.failures).toEqual([])
+    const cacheLines = both.map(({ io }) => /\*\*Cache\*\*[^\n]*/.exec(io.summary)?.[0] ?? io.summary)
+    // At least one of them stored every instance (a failure shows both lines, and why).
+    expect(cacheLines).toEqual(expect.arrayContaining([expect.stringContaining('4 instances stored')]))
     const third = await runIn(emulator, workspace({ 'params.txt': 'p=1\n' }), inputs())
     expect(third.tasks).toBe(0)
     expect(third.io.outputs['cached-count']).toBe('4')

@@ -238,6 +238,9 @@ describe('collecting a handed-off task', () => {
       'hand-off-after': '1s'
     })
     const long = await runStep(emulator, { command: 'sleep 30', 'hand-off-after': '1s' })
+    // Created with hand-off-after but followed to its end by its own step: already reported, never collected.
+    const followed = await runStep(emulator, { command: 'echo quick', 'hand-off-after': '1h' })
+    expect(followed.io.outputs['qarnot-outcome']).toBe('success')
     const elsewhere = await runStep(
       emulator,
       { command: SLOW_LINES, 'hand-off-after': '1s' },
@@ -253,6 +256,8 @@ describe('collecting a handed-off task', () => {
     expect(log).toContain(`Task ${long.io.outputs['task-uuid']} ("`)
     expect(io.summary).toContain('✅ Qarnot task succeeded: 2/2 instances')
     expect(io.summary).not.toContain(elsewhere.io.outputs['task-uuid'])
+    expect(io.summary).not.toContain(followed.io.outputs['task-uuid'])
+    expect((await call(emulator, 'GET', `/tasks/${followed.io.outputs['task-uuid']}`)).status).toBe(200)
     expect(io.outputs['task-uuid']).toBe(endingUuid)
     for (let id = 0; id < 2; id++)
       expect(readFileSync(join(io.outputs['logs-dir'], `${id}.stdout.log`), 'utf8')).toBe(

@@ -202,11 +202,12 @@ const command = (last: string) =>
 async function runOn(
   options: EmulatorOptions,
   inputs: Record<string, string>,
-  stop = new AbortController().signal
+  stop = new AbortController().signal,
+  extra: { creditsReadMs?: number } = {}
 ): Promise<{ io: RecordingIO; emulator: QarnotEmulator }> {
   const emulator = await startEmulator(options)
   const io = recordingIO({ token: emulator.token, 'api-url': emulator.url, ...inputs })
-  await run({ io, env: { RUNNER_TEMP: tmpdir(), GITHUB_RUN_ID: '7' }, clock: systemClock, stop })
+  await run({ io, env: { RUNNER_TEMP: tmpdir(), GITHUB_RUN_ID: '7' }, clock: systemClock, stop, ...extra })
   return { io, emulator }
 }
 
@@ -278,6 +279,31 @@ describe('run(): infrastructure-retries', () => {
     )
     expect(io.summary).toMatch(/Instance 1 failed in task .* and did not succeed in follow-up task/)
   }, 20_000)
+
+  it('with hand-off-after: no follow-up (one handed off would be collected without the instances it keeps)', async () => {
+    const { io, emulator } = await runOn(strike('node-lost'), {
+      'instance-count': '3',
+      command: command('true'),
+      'hand-off-after': '1h'
+    })
+    expect(emulator.allTasks()).toHaveLength(1)
+    expect(io.outputs).toMatchObject({ 'qarnot-outcome': 'failure', 'failed-instances': '1' })
+    expect(io.summary).toMatch(/not re-run: hand-off-after is set/)
+  }, 20_000)
+
+  it('under max-credits the follow-up may spend only what the first task left of the cap', async () => {
+    const { io, emulator } = await runOn(
+      { ...strike('node-lost'), credits: { perCoreSecond: 1 } },
+      { 'instance-count': '3', command: command('sleep 2'), 'max-credits': '5.5' },
+      undefined,
+      { creditsReadMs: 100 }
+    )
+    const tasks = emulator.allTasks()
+    expect(tasks).toHaveLength(2)
+    // Three instances of about 2 s take most of the cap; the follow-up of one more goes past what is left.
+    expect(io.outputs['qarnot-outcome']).toBe('over-budget')
+    expect(tasks[1].state).toBe('Cancelled')
+  }, 30_000)
 
   it('infrastructure-retries 0: the platform failure is reported, never re-run', async () => {
     const { io, emulator } = await runOn(strike('image-pull'), {

@@ -129,6 +129,24 @@ describe('run()', () => {
     expect(quiet.summary).toBe('')
   })
 
+  it.each([
+    [
+      'a secret pasted over several lines',
+      'QARNOT_SECRET__KEY=-----BEGIN KEY-----\nMIIEvTOPSECRETLINE\n-----END KEY-----'
+    ],
+    ['a secret line holding "="', 'QARNOT_SECRET__KEY=a\nMIIE+TOPSECRETLINE/x=='],
+    ['a secret line with a bad key', 'QARNOT_SECRET__KEY=a\nMIIE+TOPSECRETLINE=x']
+  ])(
+    'a refused constants input with %s shows none of it in the summary or the failure',
+    async (_, constants) => {
+      const io = recordingIO({ token: emulator.token, 'api-url': emulator.url, command: 'echo', constants })
+      await run({ io, env: {}, clock: systemClock, stop: new AbortController().signal })
+      expect(io.failures).toHaveLength(1)
+      expect(io.failures[0]).toMatch(/^Input 'constants': /)
+      expect([io.summary, ...io.failures, ...io.log].join('\n')).not.toContain('TOPSECRETLINE')
+    }
+  )
+
   it("reports each instance's real peak memory, and the summary's line from it", async () => {
     // 2 and 3 take 160 MiB, filled so that the pages are resident; 0 and 1 next to nothing.
     const io = await runWith({

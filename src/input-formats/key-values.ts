@@ -9,14 +9,19 @@ export interface KeyValue {
  * Splits lines at their first `=`. Blank lines and lines starting with `#` are skipped; key and value are trimmed
  * (as dotenv files are read), so `KEY = value` works as users expect.
  */
-export function parseKeyValueLines(text: string): KeyValue[] {
+export function parseKeyValueLines(text: string, options: { quote?: boolean } = {}): KeyValue[] {
+  // A value that may be secret (a key file pasted over several lines) is never quoted back.
+  const shown = (line: string) => (options.quote === false ? '' : ` ("${line.trim()}")`)
   const pairs: KeyValue[] = []
   const seen = new Set<string>()
   text.split('\n').forEach((rawLine, index) => {
     const line = rawLine.replace(/\r$/, '')
     if (line.trim() === '' || line.trimStart().startsWith('#')) return
     const equals = line.indexOf('=')
-    if (equals < 0) throw new Error(`line ${index + 1} ("${line.trim()}") has no "="; write KEY=VALUE`)
+    if (equals < 0)
+      throw new Error(
+        `line ${index + 1}${shown(line)} has no "="; write KEY=VALUE (one line each: a value over several lines cannot be given)`
+      )
     const key = line.slice(0, equals).trim()
     if (key === '') throw new Error(`line ${index + 1} has an empty key; write KEY=VALUE`)
     if (seen.has(key)) throw new Error(`"${key}" is given twice; keep one line for it`)

@@ -13,6 +13,11 @@ export const HANDED_OFF_SELECTOR = 'handed-off'
 
 /** The tag a task carries when its step may hand it off: the collector lists tasks by it. */
 export const HAND_OFF_TAG_PREFIX = 'gha-handoff-'
+/**
+ * The label of a task created with hand-off-after: when its step hands it off (ISO 8601). A task that ended before
+ * then was followed to its end and reported by its own step; only one that ran past it was handed off.
+ */
+export const HAND_OFF_AT_LABEL = 'github-hand-off-at'
 
 export interface ContinueWith {
   /** The workflow file's name under .github/workflows (`collect.yml`). */

@@ -113,12 +113,16 @@ export function readPlacement(read: InputReader): Placement {
 }
 
 function readUserConstants(read: InputReader): KeyValue[] {
-  const constants = about(Input.Constants, () => parseKeyValueLines(read(Input.Constants)))
-  for (const { key, value } of constants) {
+  // With a secret among them, no line is quoted back: a secret pasted over several lines would show in the error.
+  const quote = !read(Input.Constants).includes(SECRET_CONSTANT_PREFIX)
+  const constants = about(Input.Constants, () => parseKeyValueLines(read(Input.Constants), { quote }))
+  for (const [index, { key, value }] of constants.entries()) {
     if (!CONSTANT_KEY.test(key)) {
       throw new InputError(
         Input.Constants,
-        `key "${key}" may only hold letters, digits, "_", "." and "-"; rename it (e.g. ${key.replace(/[^A-Za-z0-9_.-]/g, '_')})`
+        !quote
+          ? `the key of constant ${index + 1} may only hold letters, digits, "_", "." and "-"; rename it`
+          : `key "${key}" may only hold letters, digits, "_", "." and "-"; rename it (e.g. ${key.replace(/[^A-Za-z0-9_.-]/g, '_')})`
       )
     }
     if (key.length > LIMITS.constantLength) {

@@ -5,9 +5,10 @@
  * `auto-delete: true` a task is deleted from Qarnot once reported (its buckets stay), so it is reported once.
  */
 import { Outcome, Output } from '../constants.js'
-import { handOffTag } from '../inputs/hand-off.js'
+import { HAND_OFF_AT_LABEL, handOffTag } from '../inputs/hand-off.js'
 import type { Settings } from '../inputs/settings.js'
 import type { QarnotClient } from '../qarnot/client.js'
+import type { TaskOutputWire } from '../qarnot/types.js'
 import type { StepReport } from '../report/model.js'
 import { isFinalState } from '../task/states.js'
 import { taskUrl } from '../task/start.js'
@@ -16,6 +17,17 @@ import type { StepContext } from './context.js'
 
 /** More than this in one run would make one job's log and summary unreadable: the rest wait for the next run. */
 export const MAX_COLLECTED_PER_RUN = 20
+
+/**
+ * A task that ended before its step's hand-off time was followed to its end and reported by that step (a task it
+ * followed whole, the first task of an infrastructure retry): it is not collected again. Unknown dates: collected.
+ */
+export function endedBeforeHandOff(task: TaskOutputWire): boolean {
+  const handOffAt = Date.parse(task.labels?.[HAND_OFF_AT_LABEL] ?? '')
+  const ended = Date.parse(task.endDate ?? '')
+  // An unfinished task's endDate is .NET's DateTime.MinValue (year 1): not an end.
+  return Number.isFinite(handOffAt) && Number.isFinite(ended) && ended > 0 && ended < handOffAt
+}
 
 export async function collectHandedOff(
   settings: Settings,
@@ -27,7 +39,9 @@ export async function collectHandedOff(
   const tag = handOffTag(context.env.GITHUB_REPOSITORY)
   let listed
   try {
-    listed = (await client.listTasksWithTag(tag)).filter(task => (task.tags ?? []).includes(tag))
+    listed = (await client.listTasksWithTag(tag)).filter(
+      task => (task.tags ?? []).includes(tag) && !endedBeforeHandOff(task)
+    )
   } catch (error) {
     io.setOutput(Output.Outcome, Outcome.Failure)
     io.setFailed(`The handed-off tasks could not be listed (tag ${tag}): ${errorMessage(error)}`)

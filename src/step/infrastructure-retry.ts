@@ -8,6 +8,7 @@ import { State } from '../constants.js'
 import type { Settings, TaskSpec } from '../inputs/settings.js'
 import { LIMITS } from '../inputs/task.js'
 import type { QarnotClient } from '../qarnot/client.js'
+import { readCost } from '../task/cost.js'
 import { HURRIED_REQUEST_TIMEOUT_MS, HURRIED_RETRY } from '../qarnot/retry.js'
 import { formatIds, formatRanges, idsToIntervals } from '../ranges.js'
 import type { PlatformRetryFacts, PlatformRetryRound } from '../report/recovered.js'
@@ -71,12 +72,18 @@ function whyNot(
   round: Round,
   failed: ReadonlyMap<number, string>,
   made: number,
-  context: StepContext
+  context: StepContext,
+  spent: number
 ): string | undefined {
   if (made >= settings.infrastructureRetries)
     return `infrastructure-retries is ${settings.infrastructureRetries}${made > 0 ? ', and every retry was used' : ''}`
   if (context.stop.aborted) return 'the step was cancelled'
   if (boundedSignal(context).aborted) return "the step's timeout passed"
+  // A follow-up handed off would be collected without the instances it keeps from the first task.
+  if (settings.handOff)
+    return 'hand-off-after is set, and a follow-up handed off would be collected without the instances kept from the first task'
+  if (settings.maxCredits !== undefined && spent >= settings.maxCredits)
+    return `max-credits (${settings.maxCredits}) is spent by the tasks so far`
   if ((round.submitted.start?.cache?.hits.size ?? 0) > 0)
     return 'instances came from the cache, which a follow-up task cannot carry over'
   return followUpRangeProblem(failed.keys(), settings)
@@ -97,11 +104,14 @@ export async function retryPlatformFailures(
   const rounds: PlatformRetryRound[] = []
   let round = first
   let left: PlatformRetryFacts['left']
+  // Under max-credits the tasks share the cap: each follow-up may spend what the ones before left of it.
+  let spent = 0
   for (;;) {
+    if (settings.maxCredits !== undefined) spent += await creditsOf(round, client, context)
     const failed = platformFailed(settings, round, log)
     if (failed.size === 0) break
     const fromTask = round.happened.task?.uuid ?? ''
-    const why = whyNot(settings, round, failed, rounds.length, context)
+    const why = whyNot(settings, round, failed, rounds.length, context, spent)
     if (why) {
       left = { fromTask, failed, why }
       break
@@ -109,7 +119,16 @@ export async function retryPlatformFailures(
     log(
       `${plural(failed.size, 'instance')} (${formatIds(failed.keys())}) failed for a reason not their command's: re-running them in a follow-up task (retry ${rounds.length + 1} of ${settings.infrastructureRetries}).`
     )
-    const next = await followUp(settings, prepared, round, failed, rounds.length + 1, client, context)
+    const capLeft = settings.maxCredits === undefined ? undefined : settings.maxCredits - spent
+    const next = await followUp(
+      { ...settings, maxCredits: capLeft },
+      prepared,
+      round,
+      failed,
+      rounds.length + 1,
+      client,
+      context
+    )
     const { ending } = next.happened
     if (ending.kind === 'not-created') {
       // Nothing was made: the step reports the task it followed, and why its failures stay.
@@ -126,6 +145,15 @@ export async function retryPlatformFailures(
     happened: { ...round.happened, plan: first.submitted.plan },
     retries: { limit: settings.infrastructureRetries, rounds, left }
   }
+}
+
+/** What a round's task cost, read after its end (the figure seen while it ran lags); else the last one seen. */
+async function creditsOf(round: Round, client: QarnotClient, context: StepContext): Promise<number> {
+  const seen = round.happened.followed?.credits?.spent ?? 0
+  const uuid = round.happened.task?.uuid
+  if (!uuid || context.stop.aborted) return seen
+  const read = await readCost(client, [uuid], context.clock, message => context.io.debug(message))
+  return Math.max(seen, read.credits ?? 0)
 }
 
 /** Follows the step's task, then re-runs what the platform failed in it (the step's one call). */

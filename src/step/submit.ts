@@ -6,6 +6,7 @@
 import { logLine } from '../action-io.js'
 import { State } from '../constants.js'
 import { openStorage, type PreparedFiles, type StorageSession } from '../storage/session.js'
+import { HAND_OFF_AT_LABEL } from '../inputs/hand-off.js'
 import type { Settings } from '../inputs/settings.js'
 import type { QarnotClient } from '../qarnot/client.js'
 import { HURRIED_REQUEST_TIMEOUT_MS, HURRIED_RETRY } from '../qarnot/retry.js'
@@ -30,6 +31,16 @@ export interface Submitted {
   readonly storageNote?: string
   /** What the report should say of the plan (a collected re-run whose kept instances cannot be read). */
   readonly planNotes?: string[]
+}
+
+/** With hand-off-after, the task is labelled with the moment its step hands it off (the collector reads it). */
+function withHandOffAt(settings: Settings, started: number): Settings {
+  if (!settings.task || !settings.handOff) return settings
+  const at = new Date(started + settings.handOff.afterMs).toISOString()
+  return {
+    ...settings,
+    task: { ...settings.task, labels: { ...settings.task.labels, [HAND_OFF_AT_LABEL]: at } }
+  }
 }
 
 export async function submitStep(
@@ -65,7 +76,7 @@ export async function submitStep(
   const only = plan.kind === 'some' ? plan.rerun : undefined
   const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY })
   const start = await startTask(
-    settings,
+    withHandOffAt(settings, context.started ?? clock.now()),
     { io, client, hurried, clock, stop, only, keptLabel, env, registryFetch: context.registryFetch, earlier },
     prepared
   )
