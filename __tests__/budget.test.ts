@@ -140,6 +140,24 @@ describe('max-credits while the task runs', () => {
   })
 })
 
+describe('max-credits after a hand-off', () => {
+  it('the cap travels with the task: a later step that follows it (task:) aborts it past the cap', async () => {
+    const emulator = await dear()
+    const first = await runOn(emulator, {
+      command: 'sleep 30',
+      'max-credits': '4',
+      'hand-off-after': '1s'
+    })
+    expect(first.outputs['qarnot-outcome']).toBe('handed-off')
+    const uuid = first.outputs['task-uuid']
+    expect(emulator.allTasks()[0].body.labels?.['github-max-credits']).toBe('4')
+    const collector = await runOn(emulator, { task: uuid }, { runId: '900' })
+    expect(collector.outputs['qarnot-outcome']).toBe('over-budget')
+    expect(emulator.allTasks()[0].state).toBe('Cancelled')
+    expect(collector.summary).toMatch(/spent [\d.]+ of cap 4 credits/)
+  }, 30_000)
+})
+
 describe('max-credits against a credits service that stalls or lies', () => {
   it('a read that stalls is given up after a few seconds; the next one still keeps the cap', async () => {
     const emulator = await dear({

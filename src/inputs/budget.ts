@@ -29,3 +29,6 @@ export function readMaxCredits(read: InputReader, wait: boolean): number | undef
     )
   return value
 }
+
+/** The label that carries a task's `max-credits` cap to a step that follows it later (a collector after a hand-off). */
+export const MAX_CREDITS_LABEL = 'github-max-credits'

@@ -23,7 +23,7 @@ import { seriesTag, stepTag } from '../task/rerun.js'
 import { CACHE_SALT_PATTERN } from '../cache/key.js'
 import { readForkSettings, type ForkSettings } from './forks.js'
 import { HANDED_OFF_SELECTOR, readLongRun, type HandOffSettings, type LongRunSettings } from './hand-off.js'
-import { readMaxCredits } from './budget.js'
+import { MAX_CREDITS_LABEL, readMaxCredits } from './budget.js'
 import {
   SECRET_CONSTANT_PREFIX,
   makeShortname,
@@ -315,20 +315,23 @@ function makeSeriesTag(env: NodeJS.ProcessEnv, fingerprint: unknown): string | u
 }
 
 /**
- * Under `max-credits` the task carries the step's series tag (budget/estimate.ts reads earlier runs by it); Qarnot
- * takes fewer than 10 tags, so it must fit.
+ * Under `max-credits` the task carries its cap as a label, and the step's series tag (budget/estimate.ts reads
+ * earlier runs by it); Qarnot takes fewer than 10 tags, so it must fit.
  */
 function withSeriesTag(
   created: ReturnType<typeof readTaskSpec> | undefined,
   maxCredits: number | undefined
 ): ReturnType<typeof readTaskSpec> | undefined {
-  if (!created || maxCredits === undefined || !created.seriesTag) return created
+  if (!created || maxCredits === undefined) return created
+  // The cap travels with the task, to a step that follows it later (a collector after a hand-off).
+  const labels = { ...created.spec.labels, [MAX_CREDITS_LABEL]: String(maxCredits) }
+  if (!created.seriesTag) return { ...created, spec: { ...created.spec, labels } }
   if (created.spec.tags.length >= 9)
     throw new InputError(
       Input.Tags,
       "with max-credits the task carries one more tag of the action's own (to find what earlier runs of this step cost), and Qarnot takes fewer than 10; remove a tag"
     )
-  return { ...created, spec: { ...created.spec, tags: [...created.spec.tags, created.seriesTag] } }
+  return { ...created, spec: { ...created.spec, labels, tags: [...created.spec.tags, created.seriesTag] } }
 }
 
 function runAttempt(env: NodeJS.ProcessEnv): number {

@@ -44,6 +44,8 @@ export async function collectHandedOff(
     )
   } catch (error) {
     io.setOutput(Output.Outcome, Outcome.Failure)
+    for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
+      io.setOutput(count, '0')
     io.setFailed(`The handed-off tasks could not be listed (tag ${tag}): ${errorMessage(error)}`)
     return
   }

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { logLine } from '../action-io.js'
 import { State } from '../constants.js'
 import { explainError } from '../errors-explained.js'
+import { MAX_CREDITS_LABEL } from '../inputs/budget.js'
 import type { Settings } from '../inputs/settings.js'
 import type { QarnotClient } from '../qarnot/client.js'
 import { verdictOf, type WhatHappened } from '../report/assemble.js'
@@ -36,12 +37,23 @@ import { decideVerdict, type InstanceResult } from '../task/verdict.js'
 /** What happened, and the tasks that ended, whose cost is read. */
 export type Happened = Omit<WhatHappened, 'elapsedMs' | 'cost'> & { readonly costed: string[] }
 
+/**
+ * The cap travels with the task (label MAX_CREDITS_LABEL): a step that follows a task made elsewhere (`task:`, a
+ * collector after a hand-off) keeps the cap it was created with, unless it sets max-credits itself.
+ */
+function withTasksCap(settings: Settings, submitted: Submitted): Settings {
+  if (settings.maxCredits !== undefined || !settings.followTask) return settings
+  const cap = Number(submitted.start?.task?.initial?.labels?.[MAX_CREDITS_LABEL])
+  return Number.isFinite(cap) && cap > 0 ? { ...settings, maxCredits: cap } : settings
+}
+
 export async function followStep(
-  settings: Settings,
+  given: Settings,
   submitted: Submitted,
   client: QarnotClient,
   context: StepContext
 ): Promise<Happened> {
+  const settings = withTasksCap(given, submitted)
   const { plan, start } = submitted
   try {
     if (start?.refusal !== undefined)
