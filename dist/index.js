@@ -33198,7 +33198,9 @@ function parseHardware(items) {
  * Splits lines at their first `=`. Blank lines and lines starting with `#` are skipped; key and value are trimmed
  * (as dotenv files are read), so `KEY = value` works as users expect.
  */
-function parseKeyValueLines(text) {
+function parseKeyValueLines(text, options = {}) {
+    // A value that may be secret (a key file pasted over several lines) is never quoted back.
+    const shown = (line) => (options.quote === false ? '' : ` ("${line.trim()}")`);
     const pairs = [];
     const seen = new Set();
     text.split('\n').forEach((rawLine, index) => {
@@ -33207,7 +33209,7 @@ function parseKeyValueLines(text) {
             return;
         const equals = line.indexOf('=');
         if (equals < 0)
-            throw new Error(`line ${index + 1} ("${line.trim()}") has no "="; write KEY=VALUE`);
+            throw new Error(`line ${index + 1}${shown(line)} has no "="; write KEY=VALUE (one line each: a value over several lines cannot be given)`);
         const key = line.slice(0, equals).trim();
         if (key === '')
             throw new Error(`line ${index + 1} has an empty key; write KEY=VALUE`);
@@ -33453,10 +33455,14 @@ function readPlacement(read) {
     };
 }
 function readUserConstants(read) {
-    const constants = about(constants_Input.Constants, () => parseKeyValueLines(read(constants_Input.Constants)));
-    for (const { key, value } of constants) {
+    // With a secret among them, no line is quoted back: a secret pasted over several lines would show in the error.
+    const quote = !read(constants_Input.Constants).includes(SECRET_CONSTANT_PREFIX);
+    const constants = about(constants_Input.Constants, () => parseKeyValueLines(read(constants_Input.Constants), { quote }));
+    for (const [index, { key, value }] of constants.entries()) {
         if (!CONSTANT_KEY.test(key)) {
-            throw new InputError(constants_Input.Constants, `key "${key}" may only hold letters, digits, "_", "." and "-"; rename it (e.g. ${key.replace(/[^A-Za-z0-9_.-]/g, '_')})`);
+            throw new InputError(constants_Input.Constants, !quote
+                ? `the key of constant ${index + 1} may only hold letters, digits, "_", "." and "-"; rename it`
+                : `key "${key}" may only hold letters, digits, "_", "." and "-"; rename it (e.g. ${key.replace(/[^A-Za-z0-9_.-]/g, '_')})`);
         }
         if (key.length > LIMITS.constantLength) {
             throw new InputError(constants_Input.Constants, `key "${key.slice(0, 40)}..." is over ${LIMITS.constantLength} characters`);
@@ -36268,6 +36274,11 @@ function readForkSettings(read) {
 const HANDED_OFF_SELECTOR = 'handed-off';
 /** The tag a task carries when its step may hand it off: the collector lists tasks by it. */
 const HAND_OFF_TAG_PREFIX = 'gha-handoff-';
+/**
+ * The label of a task created with hand-off-after: when its step hands it off (ISO 8601). A task that ended before
+ * then was followed to its end and reported by its own step; only one that ran past it was handed off.
+ */
+const HAND_OFF_AT_LABEL = 'github-hand-off-at';
 /** Longer than any GitHub job runs: a hand-off later than this would never happen. */
 const LONGEST_HAND_OFF = {
     ms: 7 * 24 * 3_600_000,
@@ -36360,6 +36371,8 @@ function readMaxCredits(read, wait) {
         throw new InputError(constants_Input.MaxCredits, 'needs the step to wait (wait: true): a task left to run unwatched cannot be aborted when it passes the cap');
     return value;
 }
+/** The label that carries a task's `max-credits` cap to a step that follows it later (a collector after a hand-off). */
+const MAX_CREDITS_LABEL = 'github-max-credits';
 
 ;// CONCATENATED MODULE: ./src/inputs/settings.ts
 /**
@@ -36507,15 +36520,19 @@ function makeSeriesTag(env, fingerprint) {
     }, fingerprint);
 }
 /**
- * Under `max-credits` the task carries the step's series tag (budget/estimate.ts reads earlier runs by it); Qarnot
- * takes fewer than 10 tags, so it must fit.
+ * Under `max-credits` the task carries its cap as a label, and the step's series tag (budget/estimate.ts reads
+ * earlier runs by it); Qarnot takes fewer than 10 tags, so it must fit.
  */
 function withSeriesTag(created, maxCredits) {
-    if (!created || maxCredits === undefined || !created.seriesTag)
+    if (!created || maxCredits === undefined)
         return created;
+    // The cap travels with the task, to a step that follows it later (a collector after a hand-off).
+    const labels = { ...created.spec.labels, [MAX_CREDITS_LABEL]: String(maxCredits) };
+    if (!created.seriesTag)
+        return { ...created, spec: { ...created.spec, labels } };
     if (created.spec.tags.length >= 9)
         throw new InputError(constants_Input.Tags, "with max-credits the task carries one more tag of the action's own (to find what earlier runs of this step cost), and Qarnot takes fewer than 10; remove a tag");
-    return { ...created, spec: { ...created.spec, tags: [...created.spec.tags, created.seriesTag] } };
+    return { ...created, spec: { ...created.spec, labels, tags: [...created.spec.tags, created.seriesTag] } };
 }
 function runAttempt(env) {
     const attempt = Number(env.GITHUB_RUN_ATTEMPT);
@@ -40631,15 +40648,27 @@ async function writeReport(unredacted, targets) {
 
 /** More than this in one run would make one job's log and summary unreadable: the rest wait for the next run. */
 const MAX_COLLECTED_PER_RUN = 20;
+/**
+ * A task that ended before its step's hand-off time was followed to its end and reported by that step (a task it
+ * followed whole, the first task of an infrastructure retry): it is not collected again. Unknown dates: collected.
+ */
+function endedBeforeHandOff(task) {
+    const handOffAt = Date.parse(task.labels?.[HAND_OFF_AT_LABEL] ?? '');
+    const ended = Date.parse(task.endDate ?? '');
+    // An unfinished task's endDate is .NET's DateTime.MinValue (year 1): not an end.
+    return Number.isFinite(handOffAt) && Number.isFinite(ended) && ended > 0 && ended < handOffAt;
+}
 async function collectHandedOff(settings, client, context, reportOne) {
     const { io } = context;
     const tag = handOffTag(context.env.GITHUB_REPOSITORY);
     let listed;
     try {
-        listed = (await client.listTasksWithTag(tag)).filter(task => (task.tags ?? []).includes(tag));
+        listed = (await client.listTasksWithTag(tag)).filter(task => (task.tags ?? []).includes(tag) && !endedBeforeHandOff(task));
     }
     catch (error) {
         io.setOutput(Output.Outcome, Outcome.Failure);
+        for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
+            io.setOutput(count, '0');
         io.setFailed(`The handed-off tasks could not be listed (tag ${tag}): ${words_errorMessage(error)}`);
         return;
     }
@@ -42130,12 +42159,24 @@ async function recordOne(input, instance, paths, signal) {
 
 
 
+
 /** After a cancel, with snapshots, result files still come for this long: the runner gives seconds, no more. */
 const RESULTS_AFTER_CANCEL_MS = 2_000;
 const afterCancel = () => AbortSignal.timeout(RESULTS_AFTER_CANCEL_MS);
 
 
-async function followStep(settings, submitted, client, context) {
+/**
+ * The cap travels with the task (label MAX_CREDITS_LABEL): a step that follows a task made elsewhere (`task:`, a
+ * collector after a hand-off) keeps the cap it was created with, unless it sets max-credits itself.
+ */
+function withTasksCap(settings, submitted) {
+    if (settings.maxCredits !== undefined || !settings.followTask)
+        return settings;
+    const cap = Number(submitted.start?.task?.initial?.labels?.[MAX_CREDITS_LABEL]);
+    return Number.isFinite(cap) && cap > 0 ? { ...settings, maxCredits: cap } : settings;
+}
+async function followStep(given, submitted, client, context) {
+    const settings = withTasksCap(given, submitted);
     const { plan, start } = submitted;
     try {
         if (start?.refusal !== undefined)
@@ -42393,6 +42434,7 @@ async function bringResultsBack(settings, { start, prepared, plan, storage, stor
 
 
 
+
 /** The ids the platform failed in the task the step followed to its end, with why; undefined when none can be. */
 function platformFailed(settings, { happened }, log) {
     const { ending, task, followed } = happened;
@@ -42424,13 +42466,18 @@ function followUpRangeProblem(ids, settings) {
         : undefined;
 }
 /** Why no follow-up may be made now, or undefined. */
-function whyNot(settings, round, failed, made, context) {
+function whyNot(settings, round, failed, made, context, spent) {
     if (made >= settings.infrastructureRetries)
         return `infrastructure-retries is ${settings.infrastructureRetries}${made > 0 ? ', and every retry was used' : ''}`;
     if (context.stop.aborted)
         return 'the step was cancelled';
     if (boundedSignal(context).aborted)
         return "the step's timeout passed";
+    // A follow-up handed off would be collected without the instances it keeps from the first task.
+    if (settings.handOff)
+        return 'hand-off-after is set, and a follow-up handed off would be collected without the instances kept from the first task';
+    if (settings.maxCredits !== undefined && spent >= settings.maxCredits)
+        return `max-credits (${settings.maxCredits}) is spent by the tasks so far`;
     if ((round.submitted.start?.cache?.hits.size ?? 0) > 0)
         return 'instances came from the cache, which a follow-up task cannot carry over';
     return followUpRangeProblem(failed.keys(), settings);
@@ -42444,18 +42491,23 @@ async function retryPlatformFailures(settings, prepared, first, client, context)
     const rounds = [];
     let round = first;
     let left;
+    // Under max-credits the tasks share the cap: each follow-up may spend what the ones before left of it.
+    let spent = 0;
     for (;;) {
+        if (settings.maxCredits !== undefined)
+            spent += await creditsOf(round, client, context);
         const failed = platformFailed(settings, round, log);
         if (failed.size === 0)
             break;
         const fromTask = round.happened.task?.uuid ?? '';
-        const why = whyNot(settings, round, failed, rounds.length, context);
+        const why = whyNot(settings, round, failed, rounds.length, context, spent);
         if (why) {
             left = { fromTask, failed, why };
             break;
         }
         log(`${plural(failed.size, 'instance')} (${formatIds(failed.keys())}) failed for a reason not their command's: re-running them in a follow-up task (retry ${rounds.length + 1} of ${settings.infrastructureRetries}).`);
-        const next = await followUp(settings, prepared, round, failed, rounds.length + 1, client, context);
+        const capLeft = settings.maxCredits === undefined ? undefined : settings.maxCredits - spent;
+        const next = await followUp({ ...settings, maxCredits: capLeft }, prepared, round, failed, rounds.length + 1, client, context);
         const { ending } = next.happened;
         if (ending.kind === 'not-created') {
             // Nothing was made: the step reports the task it followed, and why its failures stay.
@@ -42474,6 +42526,15 @@ async function retryPlatformFailures(settings, prepared, first, client, context)
         happened: { ...round.happened, plan: first.submitted.plan },
         retries: { limit: settings.infrastructureRetries, rounds, left }
     };
+}
+/** What a round's task cost, read after its end (the figure seen while it ran lags); else the last one seen. */
+async function creditsOf(round, client, context) {
+    const seen = round.happened.followed?.credits?.spent ?? 0;
+    const uuid = round.happened.task?.uuid;
+    if (!uuid || context.stop.aborted)
+        return seen;
+    const read = await readCost(client, [uuid], context.clock, message => context.io.debug(message));
+    return Math.max(seen, read.credits ?? 0);
 }
 /** Follows the step's task, then re-runs what the platform failed in it (the step's one call). */
 async function followWithRetries(settings, prepared, submitted, client, context) {
@@ -42993,6 +43054,17 @@ async function checkFiles(settings, context) {
 
 
 
+
+/** With hand-off-after, the task is labelled with the moment its step hands it off (the collector reads it). */
+function withHandOffAt(settings, started) {
+    if (!settings.task || !settings.handOff)
+        return settings;
+    const at = new Date(started + settings.handOff.afterMs).toISOString();
+    return {
+        ...settings,
+        task: { ...settings.task, labels: { ...settings.task.labels, [HAND_OFF_AT_LABEL]: at } }
+    };
+}
 async function submitStep(settings, prepared, client, context) {
     const { io, clock, env } = context;
     const stop = boundedSignal(context);
@@ -43021,7 +43093,7 @@ async function submitStep(settings, prepared, client, context) {
         };
     const only = plan.kind === 'some' ? plan.rerun : undefined;
     const hurried = client.with({ timeoutMs: HURRIED_REQUEST_TIMEOUT_MS, retry: HURRIED_RETRY });
-    const start = await startTask(settings, { io, client, hurried, clock, stop, only, keptLabel, env, registryFetch: context.registryFetch, earlier }, prepared);
+    const start = await startTask(withHandOffAt(settings, context.started ?? clock.now()), { io, client, hurried, clock, stop, only, keptLabel, env, registryFetch: context.registryFetch, earlier }, prepared);
     if (start.stopped && timedOut())
         io.saveState(State.MustAbort, 'true');
     const widened = start.task?.widened;

@@ -33280,6 +33280,11 @@ function forks_readForkSettings(read) {
 const hand_off_HANDED_OFF_SELECTOR = 'handed-off';
 /** The tag a task carries when its step may hand it off: the collector lists tasks by it. */
 const HAND_OFF_TAG_PREFIX = 'gha-handoff-';
+/**
+ * The label of a task created with hand-off-after: when its step hands it off (ISO 8601). A task that ended before
+ * then was followed to its end and reported by its own step; only one that ran past it was handed off.
+ */
+const HAND_OFF_AT_LABEL = 'github-hand-off-at';
 /** Longer than any GitHub job runs: a hand-off later than this would never happen. */
 const LONGEST_HAND_OFF = {
     ms: 7 * 24 * 3_600_000,
@@ -33372,6 +33377,8 @@ function budget_readMaxCredits(read, wait) {
         throw new InputError(Input.MaxCredits, 'needs the step to wait (wait: true): a task left to run unwatched cannot be aborted when it passes the cap');
     return value;
 }
+/** The label that carries a task's `max-credits` cap to a step that follows it later (a collector after a hand-off). */
+const budget_MAX_CREDITS_LABEL = 'github-max-credits';
 
 ;// CONCATENATED MODULE: ./src/input-formats/docker-image.ts
 /**
@@ -33701,10 +33708,14 @@ function task_readPlacement(read) {
     };
 }
 function readUserConstants(read) {
-    const constants = about(Input.Constants, () => parseKeyValueLines(read(Input.Constants)));
-    for (const { key, value } of constants) {
+    // With a secret among them, no line is quoted back: a secret pasted over several lines would show in the error.
+    const quote = !read(Input.Constants).includes(task_SECRET_CONSTANT_PREFIX);
+    const constants = about(Input.Constants, () => parseKeyValueLines(read(Input.Constants), { quote }));
+    for (const [index, { key, value }] of constants.entries()) {
         if (!CONSTANT_KEY.test(key)) {
-            throw new InputError(Input.Constants, `key "${key}" may only hold letters, digits, "_", "." and "-"; rename it (e.g. ${key.replace(/[^A-Za-z0-9_.-]/g, '_')})`);
+            throw new InputError(Input.Constants, !quote
+                ? `the key of constant ${index + 1} may only hold letters, digits, "_", "." and "-"; rename it`
+                : `key "${key}" may only hold letters, digits, "_", "." and "-"; rename it (e.g. ${key.replace(/[^A-Za-z0-9_.-]/g, '_')})`);
         }
         if (key.length > LIMITS.constantLength) {
             throw new InputError(Input.Constants, `key "${key.slice(0, 40)}..." is over ${LIMITS.constantLength} characters`);
@@ -33941,15 +33952,19 @@ function makeSeriesTag(env, fingerprint) {
     }, fingerprint);
 }
 /**
- * Under `max-credits` the task carries the step's series tag (budget/estimate.ts reads earlier runs by it); Qarnot
- * takes fewer than 10 tags, so it must fit.
+ * Under `max-credits` the task carries its cap as a label, and the step's series tag (budget/estimate.ts reads
+ * earlier runs by it); Qarnot takes fewer than 10 tags, so it must fit.
  */
 function withSeriesTag(created, maxCredits) {
-    if (!created || maxCredits === undefined || !created.seriesTag)
+    if (!created || maxCredits === undefined)
         return created;
+    // The cap travels with the task, to a step that follows it later (a collector after a hand-off).
+    const labels = { ...created.spec.labels, [MAX_CREDITS_LABEL]: String(maxCredits) };
+    if (!created.seriesTag)
+        return { ...created, spec: { ...created.spec, labels } };
     if (created.spec.tags.length >= 9)
         throw new InputError(Input.Tags, "with max-credits the task carries one more tag of the action's own (to find what earlier runs of this step cost), and Qarnot takes fewer than 10; remove a tag");
-    return { ...created, spec: { ...created.spec, tags: [...created.spec.tags, created.seriesTag] } };
+    return { ...created, spec: { ...created.spec, labels, tags: [...created.spec.tags, created.seriesTag] } };
 }
 function runAttempt(env) {
     const attempt = Number(env.GITHUB_RUN_ATTEMPT);
