@@ -189,6 +189,41 @@ describe('continue-with', () => {
     }
   })
 
+  it('a cancel while GitHub stalls on the dispatch ends the step at once; the task is left running', async () => {
+    const emulator = await start()
+    const stalling = await new FakeGitHub().start()
+    stalling.stall = true
+    const stop = new AbortController()
+    try {
+      const io = recordingIO({
+        token: emulator.token,
+        'api-url': emulator.url,
+        command: 'sleep 30',
+        'hand-off-after': '1s',
+        'continue-with': 'collect.yml',
+        'github-token': 'ghs_x'
+      })
+      const began = Date.now()
+      // The dispatch is sent once the hand-off time has come: the cancel lands while GitHub holds it.
+      const cancel = setTimeout(() => stop.abort(), 2500)
+      await run({
+        io,
+        env: { ...RUN_ENV, GITHUB_API_URL: stalling.url },
+        clock: systemClock,
+        stop: stop.signal
+      })
+      clearTimeout(cancel)
+      expect(stalling.requests.some(r => r.path.endsWith('/dispatches'))).toBe(true)
+      expect(Date.now() - began).toBeLessThan(6000)
+      expect(io.outputs['qarnot-outcome']).toBe('handed-off')
+      expect(io.failures[0]).toMatch(/cancelled before GitHub took the dispatch/)
+      expect(io.state.handedOff).toBe('true')
+      expect(emulator.requestCount('POST /tasks/{uuid}/abort')).toBe(0)
+    } finally {
+      await stalling.stop()
+    }
+  })
+
   it('explains a workflow GitHub does not know (404)', async () => {
     const emulator = await start()
     github.workflows.add('other.yml')

@@ -18,6 +18,8 @@ export interface DispatchRequest {
   readonly userAgent: string
   readonly fetch?: typeof fetch
   readonly timeoutMs?: number
+  /** The step's stop: the dispatch is given up at once. */
+  readonly stop?: AbortSignal
 }
 
 /** GitHub must not hold the step for longer than this. */
@@ -41,9 +43,16 @@ export async function dispatchWorkflow(request: DispatchRequest): Promise<void> 
         'User-Agent': request.userAgent
       },
       body: JSON.stringify({ ref: request.ref, inputs: request.inputs }),
-      signal: AbortSignal.timeout(request.timeoutMs ?? DISPATCH_TIMEOUT_MS)
+      signal: AbortSignal.any([
+        AbortSignal.timeout(request.timeoutMs ?? DISPATCH_TIMEOUT_MS),
+        ...(request.stop ? [request.stop] : [])
+      ])
     })
   } catch (error) {
+    if (request.stop?.aborted)
+      throw new DispatchError(
+        'the step was cancelled before GitHub took the dispatch; it may or may not have been made'
+      )
     throw new DispatchError(`GitHub could not be reached (${oneLine(errorMessage(error), 200)})`)
   }
   if (response.ok) return

@@ -149,10 +149,10 @@ async function handOffIfDue(
   settings: Settings,
   task: StartedTask | undefined,
   followed: FollowResult,
-  { io, env }: StepContext
+  { io, env, stop }: StepContext
 ): Promise<{ handOff?: HandOffReport }> {
   if (followed.ending !== 'handed-off' || followed.ended || !task) return {}
-  return { handOff: await handOff(settings, task.uuid, { io, env, userAgent: USER_AGENT }) }
+  return { handOff: await handOff(settings, task.uuid, { io, env, stop, userAgent: USER_AGENT }) }
 }
 
 /** Periodic snapshots, asked for before following: with the task's own results bucket and filters. */

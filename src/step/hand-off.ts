@@ -20,6 +20,8 @@ export interface HandOffContext {
   readonly io: Pick<ActionIO, 'info'>
   readonly env: NodeJS.ProcessEnv
   readonly userAgent: string
+  /** The step's stop: a cancel during the dispatch ends it at once (the runner gives seconds after a cancel). */
+  readonly stop?: AbortSignal
   /** GitHub's API (default: the global fetch); tests give a local stand-in through GITHUB_API_URL. */
   readonly fetch?: typeof fetch
 }
@@ -46,7 +48,8 @@ export async function handOff(
       ref: next.ref.replace(/^refs\/(heads|tags)\//, ''),
       inputs: { 'task-uuid': uuid },
       userAgent: context.userAgent,
-      fetch: context.fetch
+      fetch: context.fetch,
+      stop: context.stop
     })
     context.io.info(`Dispatched workflow ${next.workflow} on ${next.ref} with task-uuid ${uuid}.`)
     return {
