@@ -41886,10 +41886,15 @@ async function dispatchWorkflow(request) {
                 'User-Agent': request.userAgent
             },
             body: JSON.stringify({ ref: request.ref, inputs: request.inputs }),
-            signal: AbortSignal.timeout(request.timeoutMs ?? DISPATCH_TIMEOUT_MS)
+            signal: AbortSignal.any([
+                AbortSignal.timeout(request.timeoutMs ?? DISPATCH_TIMEOUT_MS),
+                ...(request.stop ? [request.stop] : [])
+            ])
         });
     }
     catch (error) {
+        if (request.stop?.aborted)
+            throw new DispatchError('the step was cancelled before GitHub took the dispatch; it may or may not have been made');
         throw new DispatchError(`GitHub could not be reached (${oneLine(words_errorMessage(error), 200)})`);
     }
     if (response.ok)
@@ -41942,7 +41947,8 @@ async function handOff(settings, uuid, context) {
             ref: next.ref.replace(/^refs\/(heads|tags)\//, ''),
             inputs: { 'task-uuid': uuid },
             userAgent: context.userAgent,
-            fetch: context.fetch
+            fetch: context.fetch,
+            stop: context.stop
         });
         context.io.info(`Dispatched workflow ${next.workflow} on ${next.ref} with task-uuid ${uuid}.`);
         return {
@@ -42256,10 +42262,10 @@ async function followAndBringBack(settings, submitted, client, context) {
     return { ...base, results, ending: ended, task, followed, costed, cache: cacheFacts, ...handedOff };
 }
 /** Handed off: the task runs on; continue-with dispatches the workflow that collects it. */
-async function handOffIfDue(settings, task, followed, { io, env }) {
+async function handOffIfDue(settings, task, followed, { io, env, stop }) {
     if (followed.ending !== 'handed-off' || followed.ended || !task)
         return {};
-    return { handOff: await handOff(settings, task.uuid, { io, env, userAgent: USER_AGENT }) };
+    return { handOff: await handOff(settings, task.uuid, { io, env, stop, userAgent: USER_AGENT }) };
 }
 /** Periodic snapshots, asked for before following: with the task's own results bucket and filters. */
 async function snapshotsFor(intervalMs, task, { start }, client, context) {
