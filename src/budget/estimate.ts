@@ -8,7 +8,7 @@ import type { QarnotClient } from '../qarnot/client.js'
 import { readCredits } from '../qarnot/cost.js'
 import { NO_RETRY } from '../qarnot/retry.js'
 import { countIds } from '../ranges.js'
-import { findEarlierTasks } from '../task/earlier.js'
+import { carriesTag, findEarlierTasks, readUnlessGone } from '../task/earlier.js'
 import type { EarlierTask } from '../task/rerun.js'
 import { isFinalState } from '../task/states.js'
 import { taskIntervals } from '../task/verdict.js'
@@ -69,16 +69,16 @@ async function earlierCosts(client: QarnotClient, context: EstimateContext): Pro
  * it may lack ranges and state). Newest first by creation date; at most ESTIMATE_TASKS are read.
  */
 async function earlierRuns(client: QarnotClient, tag: string): Promise<EarlierTask[]> {
-  const listed = (await client.listTasksWithTag(tag)).filter(
-    entry => !Array.isArray(entry.tags) || entry.tags.includes(tag)
-  )
+  const listed = (await client.listTasksWithTag(tag)).filter(entry => carriesTag(entry, tag))
   const created = (entry: { creationDate?: string | null }) => Date.parse(entry.creationDate ?? '') || 0
   const newest = [...new Map(listed.map(entry => [entry.uuid, entry])).values()]
     .sort((a, b) => created(b) - created(a))
     .slice(0, ESTIMATE_TASKS)
-  const documents = await Promise.all(newest.map(entry => client.getTask(entry.uuid).catch(() => undefined)))
+  const documents = await Promise.all(
+    newest.map(entry => readUnlessGone(client, entry.uuid).catch(() => undefined))
+  )
   return documents.flatMap(document =>
-    document && isFinalState(document.state) && (document.tags ?? [tag]).includes(tag)
+    document && isFinalState(document.state) && carriesTag(document, tag)
       ? [{ uuid: document.uuid, attempt: 0, document, ids: taskIntervals(document) }]
       : []
   )

@@ -4,7 +4,7 @@
  * when every task the hits came from answers with its credits (docs/cache.md, "What the summary says").
  */
 import type { QarnotClient } from '../qarnot/client.js'
-import { readCost } from '../task/cost.js'
+import { readCreditsOf } from '../task/cost.js'
 import type { Clock } from '../task/clock.js'
 
 /** The tasks the hits came from: how many hits each gave, and how many instances it ran (when its entries say). */
@@ -32,7 +32,7 @@ export function shareOfCredits(
   return total
 }
 
-/** Reads each source task's credits (in parallel, within the cost read's couple of seconds) and shares them out. */
+/** Reads each source task's credits (only those, in parallel, within the cost read's couple of seconds), shares them out. */
 export async function savedCredits(
   client: QarnotClient,
   sources: readonly CacheSource[],
@@ -46,10 +46,11 @@ export async function savedCredits(
     )
     return undefined
   }
-  const figures = await Promise.all(
-    sources.map(async ({ task }) => [task, (await readCost(client, [task], clock, debug)).credits] as const)
+  const creditsOf = await readCreditsOf(
+    client,
+    sources.map(s => s.task),
+    clock,
+    debug
   )
-  const creditsOf = new Map<string, number>()
-  for (const [task, credits] of figures) if (credits !== undefined) creditsOf.set(task, credits)
   return shareOfCredits(sources, creditsOf)
 }

@@ -8,7 +8,7 @@ import { State } from '../constants.js'
 import type { Settings, TaskSpec } from '../inputs/settings.js'
 import { LIMITS } from '../inputs/task.js'
 import type { QarnotClient } from '../qarnot/client.js'
-import { readCost } from '../task/cost.js'
+import { readCreditsOf } from '../task/cost.js'
 import { HURRIED_REQUEST_TIMEOUT_MS, HURRIED_RETRY } from '../qarnot/retry.js'
 import { formatIds, formatRanges, idsToIntervals } from '../ranges.js'
 import type { PlatformRetryFacts, PlatformRetryRound } from '../report/recovered.js'
@@ -152,8 +152,8 @@ async function creditsOf(round: Round, client: QarnotClient, context: StepContex
   const seen = round.happened.followed?.credits?.spent ?? 0
   const uuid = round.happened.task?.uuid
   if (!uuid || context.stop.aborted) return seen
-  const read = await readCost(client, [uuid], context.clock, message => context.io.debug(message))
-  return Math.max(seen, read.credits ?? 0)
+  const read = await readCreditsOf(client, [uuid], context.clock, message => context.io.debug(message))
+  return Math.max(seen, read.get(uuid) ?? 0)
 }
 
 /** Follows the step's task, then re-runs what the platform failed in it (the step's one call). */

@@ -40,6 +40,57 @@ async function readFigure<T>(
   }
 }
 
+/** One figure of each of `uuids`, within the cost read's budget; undefined for a task that did not give it. */
+function readEach<T>(
+  client: QarnotClient,
+  uuids: readonly string[],
+  figure: {
+    what: string
+    read: (quick: QarnotClient, uuid: string) => Promise<unknown>
+    parse: (a: unknown) => T | undefined
+  },
+  clock: Clock,
+  debug: (message: string) => void
+): Promise<(T | undefined)[]> {
+  const signal = AbortSignal.timeout(COST_BUDGET_MS)
+  const quick = client.with({ timeoutMs: COST_BUDGET_MS, retry: NO_RETRY, signal })
+  const deadline = clock.now() + COST_BUDGET_MS
+  return Promise.all(
+    uuids.map(uuid =>
+      readFigure(() => figure.read(quick, uuid), figure.parse, clock, deadline, signal).catch(
+        (error: unknown) => {
+          debug(`The ${figure.what} of the task could not be read (${errorMessage(error)}); it is left out.`)
+          return undefined
+        }
+      )
+    )
+  )
+}
+
+const CREDITS = {
+  what: 'credits',
+  read: (quick: QarnotClient, uuid: string) => quick.getTaskCredits(uuid),
+  parse: readCredits
+}
+const CARBON = {
+  what: 'carbon facts',
+  read: (quick: QarnotClient, uuid: string) => quick.getTaskCarbonFacts(uuid),
+  parse: readCarbonFacts
+}
+
+/** The credits of each of `uuids` that gave them (no carbon facts: for what the cache saved). */
+export async function readCreditsOf(
+  client: QarnotClient,
+  uuids: readonly string[],
+  clock: Clock,
+  debug: (message: string) => void
+): Promise<ReadonlyMap<string, number>> {
+  const credits = await readEach(client, uuids, CREDITS, clock, debug)
+  const perTask = new Map<string, number>()
+  credits.forEach((figure, index) => figure !== undefined && perTask.set(uuids[index], figure))
+  return perTask
+}
+
 /** The credits and carbon facts of `uuids`, added up; a figure any task lacks is left out, with a debug line. */
 export async function readCost(
   client: QarnotClient,
@@ -48,25 +99,9 @@ export async function readCost(
   debug: (message: string) => void
 ): Promise<TaskCost> {
   if (uuids.length === 0) return {}
-  const signal = AbortSignal.timeout(COST_BUDGET_MS)
-  const quick = client.with({ timeoutMs: COST_BUDGET_MS, retry: NO_RETRY, signal })
-  const deadline = clock.now() + COST_BUDGET_MS
-  const all = <T>(
-    what: string,
-    read: (uuid: string) => Promise<unknown>,
-    parse: (a: unknown) => T | undefined
-  ) =>
-    Promise.all(
-      uuids.map(uuid =>
-        readFigure(() => read(uuid), parse, clock, deadline, signal).catch((error: unknown) => {
-          debug(`The ${what} of the task could not be read (${errorMessage(error)}); it is left out.`)
-          return undefined
-        })
-      )
-    )
   const [credits, carbon] = await Promise.all([
-    all('credits', uuid => quick.getTaskCredits(uuid), readCredits),
-    all('carbon facts', uuid => quick.getTaskCarbonFacts(uuid), readCarbonFacts)
+    readEach(client, uuids, CREDITS, clock, debug),
+    readEach(client, uuids, CARBON, clock, debug)
   ])
   const whole = <T>(figures: (T | undefined)[]): T[] | undefined =>
     figures.every((f): f is T => f !== undefined) ? figures : undefined

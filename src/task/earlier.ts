@@ -93,11 +93,14 @@ export async function findEarlierTasks(
 }
 
 /** Whether a task document carries `tag`, or says nothing of its tags (a trimmed entry: read it to know). */
-function carriesTag(document: TaskOutputWire, tag: string): boolean {
+export function carriesTag(document: TaskOutputWire, tag: string): boolean {
   return Array.isArray(document.tags) ? document.tags.includes(tag) : true
 }
 
-async function readUnlessGone(client: QarnotClient, uuid: string): Promise<TaskOutputWire | undefined> {
+export async function readUnlessGone(
+  client: QarnotClient,
+  uuid: string
+): Promise<TaskOutputWire | undefined> {
   try {
     return await client.getTask(uuid)
   } catch (error) {
