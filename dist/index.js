@@ -32231,20 +32231,40 @@ async function readFigure(read, parse, clock, deadline, signal) {
         }
     }
 }
+/** One figure of each of `uuids`, within the cost read's budget; undefined for a task that did not give it. */
+function readEach(client, uuids, figure, clock, debug) {
+    const signal = AbortSignal.timeout(COST_BUDGET_MS);
+    const quick = client.with({ timeoutMs: COST_BUDGET_MS, retry: NO_RETRY, signal });
+    const deadline = clock.now() + COST_BUDGET_MS;
+    return Promise.all(uuids.map(uuid => readFigure(() => figure.read(quick, uuid), figure.parse, clock, deadline, signal).catch((error) => {
+        debug(`The ${figure.what} of the task could not be read (${words_errorMessage(error)}); it is left out.`);
+        return undefined;
+    })));
+}
+const CREDITS = {
+    what: 'credits',
+    read: (quick, uuid) => quick.getTaskCredits(uuid),
+    parse: readCredits
+};
+const CARBON = {
+    what: 'carbon facts',
+    read: (quick, uuid) => quick.getTaskCarbonFacts(uuid),
+    parse: readCarbonFacts
+};
+/** The credits of each of `uuids` that gave them (no carbon facts: for what the cache saved). */
+async function readCreditsOf(client, uuids, clock, debug) {
+    const credits = await readEach(client, uuids, CREDITS, clock, debug);
+    const perTask = new Map();
+    credits.forEach((figure, index) => figure !== undefined && perTask.set(uuids[index], figure));
+    return perTask;
+}
 /** The credits and carbon facts of `uuids`, added up; a figure any task lacks is left out, with a debug line. */
 async function readCost(client, uuids, clock, debug) {
     if (uuids.length === 0)
         return {};
-    const signal = AbortSignal.timeout(COST_BUDGET_MS);
-    const quick = client.with({ timeoutMs: COST_BUDGET_MS, retry: NO_RETRY, signal });
-    const deadline = clock.now() + COST_BUDGET_MS;
-    const all = (what, read, parse) => Promise.all(uuids.map(uuid => readFigure(() => read(uuid), parse, clock, deadline, signal).catch((error) => {
-        debug(`The ${what} of the task could not be read (${words_errorMessage(error)}); it is left out.`);
-        return undefined;
-    })));
     const [credits, carbon] = await Promise.all([
-        all('credits', uuid => quick.getTaskCredits(uuid), readCredits),
-        all('carbon facts', uuid => quick.getTaskCarbonFacts(uuid), readCarbonFacts)
+        readEach(client, uuids, CREDITS, clock, debug),
+        readEach(client, uuids, CARBON, clock, debug)
     ]);
     const whole = (figures) => figures.every((f) => f !== undefined) ? figures : undefined;
     const perTask = new Map();
@@ -32274,7 +32294,7 @@ function shareOfCredits(sources, creditsOf) {
     }
     return total;
 }
-/** Reads each source task's credits (in parallel, within the cost read's couple of seconds) and shares them out. */
+/** Reads each source task's credits (only those, in parallel, within the cost read's couple of seconds), shares them out. */
 async function savedCredits(client, sources, clock, debug) {
     if (sources.length === 0)
         return undefined;
@@ -32282,11 +32302,7 @@ async function savedCredits(client, sources, clock, debug) {
         debug(`The credits the cache saved are not looked up (${sources.length} earlier tasks, or entries without a count).`);
         return undefined;
     }
-    const figures = await Promise.all(sources.map(async ({ task }) => [task, (await readCost(client, [task], clock, debug)).credits]));
-    const creditsOf = new Map();
-    for (const [task, credits] of figures)
-        if (credits !== undefined)
-            creditsOf.set(task, credits);
+    const creditsOf = await readCreditsOf(client, sources.map(s => s.task), clock, debug);
     return shareOfCredits(sources, creditsOf);
 }
 
@@ -38202,13 +38218,13 @@ async function earlierCosts(client, context) {
  * it may lack ranges and state). Newest first by creation date; at most ESTIMATE_TASKS are read.
  */
 async function earlierRuns(client, tag) {
-    const listed = (await client.listTasksWithTag(tag)).filter(entry => !Array.isArray(entry.tags) || entry.tags.includes(tag));
+    const listed = (await client.listTasksWithTag(tag)).filter(entry => carriesTag(entry, tag));
     const created = (entry) => Date.parse(entry.creationDate ?? '') || 0;
     const newest = [...new Map(listed.map(entry => [entry.uuid, entry])).values()]
         .sort((a, b) => created(b) - created(a))
         .slice(0, ESTIMATE_TASKS);
-    const documents = await Promise.all(newest.map(entry => client.getTask(entry.uuid).catch(() => undefined)));
-    return documents.flatMap(document => document && isFinalState(document.state) && (document.tags ?? [tag]).includes(tag)
+    const documents = await Promise.all(newest.map(entry => readUnlessGone(client, entry.uuid).catch(() => undefined)));
+    return documents.flatMap(document => document && isFinalState(document.state) && carriesTag(document, tag)
         ? [{ uuid: document.uuid, attempt: 0, document, ids: taskIntervals(document) }]
         : []);
 }
@@ -42539,8 +42555,8 @@ async function creditsOf(round, client, context) {
     const uuid = round.happened.task?.uuid;
     if (!uuid || context.stop.aborted)
         return seen;
-    const read = await readCost(client, [uuid], context.clock, message => context.io.debug(message));
-    return Math.max(seen, read.credits ?? 0);
+    const read = await readCreditsOf(client, [uuid], context.clock, message => context.io.debug(message));
+    return Math.max(seen, read.get(uuid) ?? 0);
 }
 /** Follows the step's task, then re-runs what the platform failed in it (the step's one call). */
 async function followWithRetries(settings, prepared, submitted, client, context) {
