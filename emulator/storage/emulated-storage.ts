@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import S3rver from 's3rver'
+import { makePutsAtomic } from './atomic-put.js'
 import { asV1Listing, asV2Answer } from './list-v2.js'
 import { describeRequest, type StorageRequestInfo } from './operations.js'
 import {
@@ -188,6 +189,7 @@ export class EmulatedStorage {
       directory: this.directory,
       vhostBuckets: false
     })
+    makePutsAtomic(this.s3rver.store)
     this.upstreamPort = (await this.s3rver.run()).port
     const server = createServer((request, response) => {
       this.handle(request, response).catch(error => {

@@ -13,6 +13,8 @@ declare module 's3rver' {
     constructor(options?: S3rverOptions)
     run(): Promise<{ address: string; port: number }>
     close(): Promise<void>
+    /** Its FilesystemStore (atomic-put.ts replaces putObject). */
+    readonly store: import('./atomic-put.js').S3rverFilesystemStore
   }
   export default S3rver
 }
