@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import S3rver from 's3rver'
-import { makePutsAtomic } from './atomic-put.js'
+import { makePutsAtomic, type GuardedWrites } from './atomic-put.js'
 import { asV1Listing, asV2Answer } from './list-v2.js'
 import { describeRequest, type StorageRequestInfo } from './operations.js'
 import {
@@ -163,6 +163,7 @@ export class EmulatedStorage {
   private stopping = false
   /** Requests handed to s3rver and not answered yet. */
   private readonly upstreams = new Set<Promise<void>>()
+  private writes: GuardedWrites | undefined
   private baseUrl = ''
 
   constructor(
@@ -189,7 +190,7 @@ export class EmulatedStorage {
       directory: this.directory,
       vhostBuckets: false
     })
-    makePutsAtomic(this.s3rver.store)
+    this.writes = makePutsAtomic(this.s3rver.store)
     this.upstreamPort = (await this.s3rver.run()).port
     const server = createServer((request, response) => {
       this.handle(request, response).catch(error => {
@@ -220,6 +221,8 @@ export class EmulatedStorage {
       await new Promise<void>(resolve => server.close(() => resolve()))
     }
     await Promise.race([Promise.allSettled(this.upstreams), sleep(3000, undefined, { ref: false })])
+    // A request the proxy let go of may still be writing in s3rver: none starts now, and these are waited for.
+    await this.writes?.close(3000)
     this.agent.destroy()
     await this.s3rver?.close().catch(() => undefined)
     this.s3rver = undefined

@@ -13,7 +13,7 @@ declare module 's3rver' {
     constructor(options?: S3rverOptions)
     run(): Promise<{ address: string; port: number }>
     close(): Promise<void>
-    /** Its FilesystemStore (atomic-put.ts replaces putObject). */
+    /** Its FilesystemStore (atomic-put.ts replaces putObject and putPart). */
     readonly store: import('./atomic-put.js').S3rverFilesystemStore
   }
   export default S3rver
