@@ -68,6 +68,8 @@ export interface PollRun {
   readonly taskMs: number
   readonly requests: number
   readonly statusReads: number
+  /** Requests by endpoint, e.g. `GET /tasks/{uuid}` -> 12. */
+  readonly byEndpoint: ReadonlyMap<string, number>
   readonly state: string
 }
 
@@ -126,6 +128,7 @@ export async function runPollCase(c: PollCase, seed: number): Promise<PollRun> {
       taskMs: endedAt - createdAt,
       requests,
       statusReads: emulator.requestCount('GET /tasks/{uuid}'),
+      byEndpoint: new Map(emulator.requests),
       state: followed.task?.state ?? 'unknown'
     }
   } finally {

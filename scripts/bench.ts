@@ -384,6 +384,11 @@ const scenarios: Record<string, () => Promise<void>> = {
         'status reads per second',
         `${m(r => r.statusReads / (r.runMs / 1000)).toFixed(3)} (${m(r => r.statusReads)} reads)`
       )
+      const endpoints = [...new Set(runs.flatMap(r => [...r.byEndpoint.keys()]))]
+      line(
+        'requests by endpoint (medians)',
+        endpoints.map(e => `${m(r => r.byEndpoint.get(e) ?? 0)} ${e}`).join(', ')
+      )
     }
     line('targets', 'end -> exit median at most 2 s; under 0.2 requests per second')
   },
