@@ -223,6 +223,53 @@ describe('cache: true', () => {
   })
 })
 
+describe('cache: true with infrastructure-retries', () => {
+  it('a follow-up reports the first task’s hits whole, and its recovered instance is stored like any success', async () => {
+    // The quirk strikes instance 3 of the first two tasks: run one has no instance 3; run two's first task has.
+    const emulator = await start({
+      quirks: { platformFailures: [{ kind: 'image-pull', instanceIds: [3], tasks: 2 }] }
+    })
+    const root = workspace({ 'params.txt': 'p=1\n' })
+    expect((await runIn(emulator, root, inputs({ 'instance-count': '2' }))).tasks).toBe(1)
+
+    const second = await runIn(emulator, root, inputs())
+    expect(second.tasks).toBe(2)
+    const tasks = emulator.allTasks()
+    expect(tasks[1].body.advancedRanges).toBe('2-3')
+    expect(tasks[2].body.advancedRanges).toBe('3')
+    expect(second.io.failures).toEqual([])
+    expect(second.io.outputs).toMatchObject({
+      'qarnot-outcome': 'success',
+      'succeeded-count': '4',
+      'cached-count': '2',
+      'cached-instances': '0-1',
+      'task-uuid': tasks[2].uuid
+    })
+    for (let id = 0; id < 4; id++) {
+      expect(logOf(second.io, id, 'stdout')).toBe(`p=1\nshard ${id}\n`)
+      expect(second.io.outputs.stdout).toContain(`${id}> shard ${id}\n`)
+    }
+    expect(second.io.summary).toMatch(/2 instances from the cache \(0-1\), computed by task/)
+    // Instance 2 by the first task of this run, instance 3 by its follow-up.
+    expect(second.io.summary).toMatch(/· 2 instances stored/)
+    expect(second.io.summary).toMatch(/Instance 3 recovered after a platform failure/)
+    expect(resultFiles(root)).toEqual({
+      '0/r.txt': 'result 0\n',
+      '1/r.txt': 'result 1\n',
+      '2/r.txt': 'result 2\n',
+      '3/r.txt': 'result 3\n'
+    })
+
+    rmSync(join(root, 'out'), { recursive: true })
+    const third = await runIn(emulator, root, inputs())
+    expect(third.tasks).toBe(0)
+    expect(third.io.outputs).toMatchObject({ 'qarnot-outcome': 'success', 'cached-instances': '0-3' })
+    expect(logOf(third.io, 3, 'stdout')).toBe('p=1\nshard 3\n')
+    expect(third.io.summary).toContain(tasks[2].uuid.slice(0, 8))
+    expect(resultFiles(root)['3/r.txt']).toBe('result 3\n')
+  }, 30_000)
+})
+
 describe('cache inputs', () => {
   it.each([
     [{ cache: 'yes' }, /^Input 'cache': "yes" is not a choice; write true, read or false/],

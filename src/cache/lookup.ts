@@ -58,6 +58,8 @@ export interface CacheState {
   /** The hits' outputs, moved into the step's output files once they exist. */
   readonly outputs: InstanceOutputFiles
   readonly notes: string[]
+  /** Instances stored by the tasks before this one in the step (a follow-up carries its first task's count). */
+  readonly storedEarlier?: number
 }
 
 /** The image of a docker profile as written from its constants; undefined when the task names none. */

@@ -268,7 +268,7 @@ function describeCache(cache: CacheState, hits: readonly InstanceResult[], store
     // Read after the end, with the cost (main.ts).
     savedCredits: undefined,
     image: cache.image,
-    storedCount: stored
+    storedCount: (cache.storedEarlier ?? 0) + stored
   }
 }
 

@@ -4,6 +4,9 @@
  * ids, at most `infrastructure-retries` times; the others are kept from the task that ran them, as a re-run of the
  * workflow keeps them (rerun.ts), so the report and the verdict cover the whole request.
  */
+import { mkdtempSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import type { CacheState } from '../cache/lookup.js'
 import { State } from '../constants.js'
 import type { Settings, TaskSpec } from '../inputs/settings.js'
 import { LIMITS } from '../inputs/task.js'
@@ -15,6 +18,7 @@ import type { PlatformRetryFacts, PlatformRetryRound } from '../report/recovered
 import type { PreparedFiles } from '../storage/session.js'
 import { failureCauses } from '../task/failure-cause.js'
 import { MAX_BUILT_RANGE_CHARS, RETRY_OF_LABEL, type KeptResults, type RerunPlan } from '../task/rerun.js'
+import { InstanceOutputFiles } from '../task/output-files.js'
 import { startTask } from '../task/start.js'
 import { decideVerdict } from '../task/verdict.js'
 import { plural } from '../words.js'
@@ -69,7 +73,6 @@ export function followUpRangeProblem(ids: Iterable<number>, settings: Settings):
 /** Why no follow-up may be made now, or undefined. */
 function whyNot(
   settings: Settings,
-  round: Round,
   failed: ReadonlyMap<number, string>,
   made: number,
   context: StepContext,
@@ -84,8 +87,6 @@ function whyNot(
     return 'hand-off-after is set, and a follow-up handed off would be collected without the instances kept from the first task'
   if (settings.maxCredits !== undefined && spent >= settings.maxCredits)
     return `max-credits (${settings.maxCredits}) is spent by the tasks so far`
-  if ((round.submitted.start?.cache?.hits.size ?? 0) > 0)
-    return 'instances came from the cache, which a follow-up task cannot carry over'
   return followUpRangeProblem(failed.keys(), settings)
 }
 
@@ -106,12 +107,13 @@ export async function retryPlatformFailures(
   let left: PlatformRetryFacts['left']
   // Under max-credits the tasks share the cap: each follow-up may spend what the ones before left of it.
   let spent = 0
+  const notesOf: Happened[] = [first.happened]
   for (;;) {
     if (settings.maxCredits !== undefined) spent += await creditsOf(round, client, context)
     const failed = platformFailed(settings, round, log)
     if (failed.size === 0) break
     const fromTask = round.happened.task?.uuid ?? ''
-    const why = whyNot(settings, round, failed, rounds.length, context, spent)
+    const why = whyNot(settings, failed, rounds.length, context, spent)
     if (why) {
       left = { fromTask, failed, why }
       break
@@ -136,13 +138,19 @@ export async function retryPlatformFailures(
       break
     }
     round = next
+    notesOf.push(round.happened)
     rounds.push({ fromTask, failed, followUp: round.submitted.start?.task?.uuid })
     if (ending.kind !== 'followed') break
   }
   if (rounds.length === 0 && !left) return { happened: first.happened, retries: undefined }
-  // The step's own plan (a re-run of the workflow) is what the report describes, not the follow-ups'.
+  // The step's own plan (a re-run of the workflow) is what the report describes, not the follow-ups'; what each
+  // task's round noted (the plan's warnings, the cache's look-up and what it stored) is said once.
+  const kept = round.happened.kept && {
+    ...round.happened.kept,
+    notes: [...new Set(notesOf.flatMap(happened => happened.kept?.notes ?? []))]
+  }
   return {
-    happened: { ...round.happened, plan: first.submitted.plan },
+    happened: { ...round.happened, plan: first.submitted.plan, kept },
     retries: { limit: settings.infrastructureRetries, rounds, left }
   }
 }
@@ -219,10 +227,32 @@ async function followUp(
   )
   const timedOut = !context.stop.aborted && stop.aborted
   if (start.stopped && timedOut) io.saveState(State.MustAbort, 'true')
+  const cache = start.task && !start.stopped ? carriedCache(round) : undefined
   const widened = start.task?.widened
   const plan: RerunPlan = widened
     ? { kind: 'all', reason: widened }
     : { kind: 'some', rerun: only, kept, warnings: [] }
-  const submitted: Submitted = { plan, start, prepared, storage: start.storage, timedOut }
+  const submitted: Submitted = {
+    plan,
+    start: cache ? { ...start, cache } : start,
+    prepared,
+    storage: start.storage,
+    timedOut
+  }
   return { submitted, happened: await followStep(ofFollowUp, submitted, client, context) }
+}
+
+/**
+ * The cache as the follow-up carries it (its own look-up would find nothing new): the first task's hits, their
+ * output copied from the round's files to be replayed into the follow-up's, and the count stored so far; the
+ * follow-up's verified successes are stored like the first task's.
+ */
+function carriedCache({ submitted, happened }: Round): CacheState | undefined {
+  const cache = submitted.start?.cache
+  const files = happened.followed?.files ?? happened.files
+  if (!cache || !files) return undefined
+  const outputs = new InstanceOutputFiles(mkdtempSync(join(dirname(files.dir), 'cache-')))
+  for (const id of cache.hits.keys())
+    for (const stream of ['stdout', 'stderr'] as const) outputs.copyFrom(files, id, stream)
+  return { ...cache, outputs, notes: [], storedEarlier: happened.cache?.storedCount ?? 0 }
 }

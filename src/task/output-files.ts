@@ -7,6 +7,7 @@
 import {
   appendFileSync,
   closeSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   openSync,
@@ -41,6 +42,13 @@ export class InstanceOutputFiles {
   replaceWith(id: number, stream: OutputStream, source: string): void {
     renameSync(source, this.path(id, stream))
     this.sizes.set(`${id}.${stream}`, statSync(this.path(id, stream)).size)
+  }
+
+  /** Takes a copy of another folder's file for an instance (a follow-up task replaying what a first one had). */
+  copyFrom(other: InstanceOutputFiles, id: number, stream: OutputStream): void {
+    if (other.size(id, stream) === 0) return
+    copyFileSync(other.path(id, stream), this.path(id, stream))
+    this.sizes.set(`${id}.${stream}`, other.size(id, stream))
   }
 
   size(id: number, stream: OutputStream): number {
