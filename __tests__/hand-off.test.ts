@@ -14,6 +14,13 @@ import { systemClock } from '../src/task/clock.js'
 import { call, emulatorsOfThisFile, waitForState } from './helpers/emulator.js'
 import { FakeGitHub } from './helpers/fake-github.js'
 import { recordingIO, type RecordingIO } from './helpers/recording-io.js'
+import { internalStore, keys } from './helpers/storage.js'
+import { resourceBucketName } from '../src/storage/layout.js'
+
+/** The repository's resource bucket in the emulator's account (where the collector keeps its marks). */
+function storageBucketOf(emulator: QarnotEmulator): string {
+  return resourceBucketName({ repository: RUN_ENV.GITHUB_REPOSITORY, account: emulator.email })
+}
 
 const start = emulatorsOfThisFile()
 let github: FakeGitHub
@@ -307,5 +314,57 @@ describe('collecting a handed-off task', () => {
     )
     expect(again.io.outputs['qarnot-outcome']).toBe('handed-off')
     expect(emulator.requestCount('POST /tasks/{uuid}/abort')).toBe(0)
+  })
+
+  it('without auto-delete, a task reported is marked in storage: a failed one fails one collector run, not every run', async () => {
+    const emulator = await start()
+    const failing = await runStep(emulator, {
+      'instance-count': '2',
+      command: "sh -c 'sleep 1.5; test ${INSTANCE_ID} != 1'",
+      'hand-off-after': '1s'
+    })
+    const uuid = failing.io.outputs['task-uuid']
+    await waitForState(emulator, uuid, ['Failure'])
+    const first = await runStep(emulator, { task: 'handed-off' })
+    expect(first.io.outputs['qarnot-outcome']).toBe('failure')
+    expect(first.io.log.join('\n')).toContain(
+      `Task ${uuid} was reported and marked as collected: later runs leave it out.`
+    )
+    const storage = await emulator.storage()
+    expect(await keys(internalStore(storage), storageBucketOf(emulator), 'collected/')).toEqual([
+      `collected/${uuid}`
+    ])
+    // The task is still on Qarnot, ended: the next runs leave it out and pass.
+    const second = await runStep(emulator, { task: 'handed-off' })
+    expect(second.io.failures).toEqual([])
+    expect(second.io.outputs['qarnot-outcome']).toBe('success')
+    expect(second.io.log.join('\n')).toContain(
+      '1 handed-off task found: 0 ended, collected now; 0 still running; 1 collected by an earlier run, left out.'
+    )
+    expect(second.io.summary).not.toContain(uuid)
+    // A step that names the task still reports it, marked or not.
+    const named = await runStep(emulator, { task: uuid })
+    expect(named.io.outputs['qarnot-outcome']).toBe('failure')
+  })
+
+  it('when the mark cannot be written, the collector warns that the next run reports the task again', async () => {
+    const emulator = await start()
+    const ending = await runStep(emulator, { command: SLOW_LINES, 'hand-off-after': '1s' })
+    const uuid = ending.io.outputs['task-uuid']
+    await waitForState(emulator, uuid, ['Success'])
+    const storage = await emulator.storage()
+    storage.faults.push({ operation: 'PutObject', action: 'error', status: 403, code: 'AccessDenied' })
+    const first = await runStep(emulator, { task: 'handed-off' })
+    expect(first.io.outputs['qarnot-outcome']).toBe('success')
+    expect(first.io.log.join('\n')).toMatch(
+      new RegExp(
+        `Task ${uuid} was reported, but it could not be marked as collected \\(.*\\): the next run reports it again`
+      )
+    )
+    storage.faults.length = 0
+    const second = await runStep(emulator, { task: 'handed-off' })
+    expect(second.io.summary).toContain('✅ Qarnot task succeeded: 1/1 instance')
+    const third = await runStep(emulator, { task: 'handed-off' })
+    expect(third.io.log.join('\n')).toContain('1 collected by an earlier run, left out')
   })
 })

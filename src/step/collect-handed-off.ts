@@ -1,8 +1,9 @@
 /**
  * `task: handed-off` (docs/long-runs.md): a scheduled collector. Every task of this repository that a step handed
  * off carries the repository's hand-off tag (inputs/hand-off.ts); each one that has ended is reported whole, as a
- * step with `task: <uuid>` would, and each still running is named and left alone for a later run. With
- * `auto-delete: true` a task is deleted from Qarnot once reported (its buckets stay), so it is reported once.
+ * step with `task: <uuid>` would, and each still running is named and left alone for a later run. A task reported
+ * is marked in storage (collected-marks.ts), so the next run leaves it out; with `auto-delete: true` it is deleted
+ * from Qarnot instead (its buckets stay).
  */
 import { Outcome, Output } from '../constants.js'
 import { HAND_OFF_AT_LABEL, handOffTag } from '../inputs/hand-off.js'
@@ -10,9 +11,11 @@ import type { Settings } from '../inputs/settings.js'
 import type { QarnotClient } from '../qarnot/client.js'
 import type { TaskOutputWire } from '../qarnot/types.js'
 import type { StepReport } from '../report/model.js'
+import { readRunContext } from '../github/context.js'
 import { isFinalState } from '../task/states.js'
 import { taskUrl } from '../task/start.js'
 import { errorMessage, oneLine, plural } from '../words.js'
+import { openCollectedMarks, type CollectedMarks } from './collected-marks.js'
 import type { StepContext } from './context.js'
 
 /** More than this in one run would make one job's log and summary unreadable: the rest wait for the next run. */
@@ -43,43 +46,89 @@ export async function collectHandedOff(
       task => (task.tags ?? []).includes(tag) && !endedBeforeHandOff(task)
     )
   } catch (error) {
-    io.setOutput(Output.Outcome, Outcome.Failure)
-    for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
-      io.setOutput(count, '0')
+    setCounts(io, Outcome.Failure)
     io.setFailed(`The handed-off tasks could not be listed (tag ${tag}): ${errorMessage(error)}`)
     return
   }
-  // The list may be trimmed (docs/rerun.md): the state is taken from each task's own read.
-  const ended = listed.filter(task => isFinalState(task.state)).slice(0, MAX_COLLECTED_PER_RUN)
-  const running = listed.filter(task => !isFinalState(task.state))
-  for (const task of running)
+  const marks = await marksOrWarning(settings, client, context, listed)
+  try {
+    // The list may be trimmed (docs/rerun.md): the state is taken from each task's own read.
+    const finished = listed.filter(task => isFinalState(task.state))
+    const unmarked = finished.filter(task => !marks?.has(task.uuid))
+    const ended = unmarked.slice(0, MAX_COLLECTED_PER_RUN)
+    const running = listed.filter(task => !isFinalState(task.state))
+    for (const task of running)
+      io.info(
+        `Task ${task.uuid} ("${oneLine(task.name ?? '', 100)}") was handed off and is still ${oneLine(task.state, 40)}: a later run collects it (${taskUrl(task.uuid)}).`
+      )
+    const earlier = finished.length - unmarked.length
     io.info(
-      `Task ${task.uuid} ("${oneLine(task.name ?? '', 100)}") was handed off and is still ${oneLine(task.state, 40)}: a later run collects it (${taskUrl(task.uuid)}).`
+      `${plural(listed.length, 'handed-off task')} found: ${ended.length} ended, collected now; ${running.length} still running${earlier > 0 ? `; ${earlier} collected by an earlier run, left out` : ''}.`
     )
-  io.info(
-    `${plural(listed.length, 'handed-off task')} found: ${ended.length} ended, collected now; ${running.length} still running.`
-  )
-  if (ended.length === 0) {
-    for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
-      io.setOutput(count, '0')
-    io.setOutput(Output.Outcome, running.length > 0 ? Outcome.HandedOff : Outcome.Success)
-    return
+    if (ended.length === 0) return setCounts(io, running.length > 0 ? Outcome.HandedOff : Outcome.Success)
+    const outcomes: string[] = []
+    for (const task of ended) {
+      const report = await reportOne({ ...settings, followTask: task.uuid, collectHandedOff: undefined })
+      outcomes.push(report.outcome)
+      if (report.verdict !== undefined) await settle(settings, task.uuid, report, client, context, marks)
+    }
+    // The step's outcome over every task collected: the first that did not succeed, else success.
+    io.setOutput(Output.Outcome, outcomes.find(outcome => outcome !== Outcome.Success) ?? Outcome.Success)
+  } finally {
+    marks?.close()
   }
-  const outcomes: string[] = []
-  for (const task of ended) {
-    const report = await reportOne({ ...settings, followTask: task.uuid, collectHandedOff: undefined })
-    outcomes.push(report.outcome)
-    if (settings.collectHandedOff?.deleteCollected && report.verdict !== undefined) {
-      try {
-        await client.deleteTask(task.uuid)
-        io.info(`Task ${task.uuid} was reported whole and deleted from Qarnot (auto-delete: true).`)
-      } catch (error) {
-        io.warning(
-          `Task ${task.uuid} could not be deleted (${errorMessage(error)}): the next run reports it again.`
-        )
-      }
+}
+
+/** Nothing collected (or nothing listed): the outcome, and counts of zero. */
+function setCounts(io: StepContext['io'], outcome: string): void {
+  for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
+    io.setOutput(count, '0')
+  io.setOutput(Output.Outcome, outcome)
+}
+
+/** The marks of earlier runs; when storage cannot give them, a warning (only when an ended task may be reported twice). */
+async function marksOrWarning(
+  settings: Settings,
+  client: QarnotClient,
+  { io, env, stop }: StepContext,
+  listed: readonly TaskOutputWire[]
+): Promise<CollectedMarks | undefined> {
+  if (!listed.some(task => isFinalState(task.state))) return undefined
+  const marks = await openCollectedMarks(client, env, settings.token, stop)
+  if ('has' in marks) return marks
+  if (!settings.collectHandedOff?.deleteCollected)
+    io.warning(
+      `The tasks already collected cannot be told apart (${marks.unavailable}): each ended task is reported, and the next run reports them again. Set auto-delete: true to delete each task once reported.`
+    )
+  return undefined
+}
+
+/** A task reported with a verdict is not reported again: deleted (auto-delete), else marked as collected. */
+async function settle(
+  settings: Settings,
+  uuid: string,
+  report: StepReport,
+  client: QarnotClient,
+  { io, env }: StepContext,
+  marks: CollectedMarks | undefined
+): Promise<void> {
+  let why: string | undefined
+  if (settings.collectHandedOff?.deleteCollected) {
+    try {
+      await client.deleteTask(uuid)
+      io.info(`Task ${uuid} was reported whole and deleted from Qarnot (auto-delete: true).`)
+      return
+    } catch (error) {
+      why = `it could not be deleted (${errorMessage(error)})`
     }
   }
-  // The step's outcome over every task collected: the first that did not succeed, else success.
-  io.setOutput(Output.Outcome, outcomes.find(outcome => outcome !== Outcome.Success) ?? Outcome.Success)
+  if (marks) {
+    const failed = await marks.mark(uuid, { outcome: report.outcome, runUrl: readRunContext(env).runUrl })
+    if (failed === undefined) {
+      io.info(`Task ${uuid} was reported and marked as collected: later runs leave it out.`)
+      return
+    }
+    why = `${why ? `${why}, and ` : ''}it could not be marked as collected (${failed})`
+  }
+  if (why) io.warning(`Task ${uuid} was reported, but ${why}: the next run reports it again.`)
 }

@@ -10,6 +10,8 @@ export const TREES_PREFIX = 'trees/'
 export const MANIFESTS_PREFIX = 'manifests/'
 /** Written once a tree is complete, touched by every run that uses it: `complete/<treeHash>`. */
 export const MARKERS_PREFIX = 'complete/'
+/** One per handed-off task a collector reported (step/collected-marks.ts): `collected/<task uuid>`. */
+export const COLLECTED_PREFIX = 'collected/'
 /** When prune last ran in this bucket (its LastModified is the clock). */
 export const PRUNE_MARKER_KEY = 'prune/last-run'
 export const MANIFEST_FORMAT = 'qarnot-action-tree/1'

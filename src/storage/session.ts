@@ -78,27 +78,37 @@ export async function openStorage(
 ): Promise<StorageSession> {
   const input = prepared.resources ? Input.Resources : Input.Results
   try {
-    const endpoint = storageEndpoint(await client.getStorageUrl(), env.QARNOT_STORAGE_URL)
-    const { email, info } = await client.getAccount()
-    const store = await createStore({ endpoint, email, token })
-    try {
-      await checkStorage(store, signal)
-    } catch (error) {
-      store.destroy()
-      throw error
-    }
-    return {
-      store,
-      naming: { repository: env.GITHUB_REPOSITORY || 'local', account: email },
-      quota: readStorageQuota(info),
-      close: () => store.destroy()
-    }
+    return await connectAccountStorage(client, env, token, signal)
   } catch (error) {
     if (!(error instanceof StorageUnavailableError)) throw error
     throw new InputError(
       input,
       `needs Qarnot storage, and ${error.message}. Remove 'resources' and 'results', or use a cluster with storage.`
     )
+  }
+}
+
+/** The account's storage, checked; a StorageUnavailableError when the cluster has none that answers. */
+export async function connectAccountStorage(
+  client: QarnotClient,
+  env: NodeJS.ProcessEnv,
+  token: string,
+  signal: AbortSignal
+): Promise<StorageSession> {
+  const endpoint = storageEndpoint(await client.getStorageUrl(), env.QARNOT_STORAGE_URL)
+  const { email, info } = await client.getAccount()
+  const store = await createStore({ endpoint, email, token })
+  try {
+    await checkStorage(store, signal)
+  } catch (error) {
+    store.destroy()
+    throw error
+  }
+  return {
+    store,
+    naming: { repository: env.GITHUB_REPOSITORY || 'local', account: email },
+    quota: readStorageQuota(info),
+    close: () => store.destroy()
   }
 }
 
