@@ -33599,6 +33599,8 @@ const TREES_PREFIX = 'trees/';
 const MANIFESTS_PREFIX = 'manifests/';
 /** Written once a tree is complete, touched by every run that uses it: `complete/<treeHash>`. */
 const MARKERS_PREFIX = 'complete/';
+/** One per handed-off task a collector reported (step/collected-marks.ts): `collected/<task uuid>`. */
+const COLLECTED_PREFIX = 'collected/';
 /** When prune last ran in this bucket (its LastModified is the clock). */
 const PRUNE_MARKER_KEY = 'prune/last-run';
 const MANIFEST_FORMAT = 'qarnot-action-tree/1';
@@ -34340,6 +34342,13 @@ class InstanceOutputFiles {
     replaceWith(id, stream, source) {
         (0,external_node_fs_.renameSync)(source, this.path(id, stream));
         this.sizes.set(`${id}.${stream}`, (0,external_node_fs_.statSync)(this.path(id, stream)).size);
+    }
+    /** Takes a copy of another folder's file for an instance (a follow-up task replaying what a first one had). */
+    copyFrom(other, id, stream) {
+        if (other.size(id, stream) === 0)
+            return;
+        (0,external_node_fs_.copyFileSync)(other.path(id, stream), this.path(id, stream));
+        this.sizes.set(`${id}.${stream}`, other.size(id, stream));
     }
     size(id, stream) {
         return this.sizes.get(`${id}.${stream}`) ?? 0;
@@ -37217,28 +37226,32 @@ async function fromStorageAsync(check) {
 async function openStorage(client, prepared, env, token, signal) {
     const input = prepared.resources ? constants_Input.Resources : constants_Input.Results;
     try {
-        const endpoint = storageEndpoint(await client.getStorageUrl(), env.QARNOT_STORAGE_URL);
-        const { email, info } = await client.getAccount();
-        const store = await createStore({ endpoint, email, token });
-        try {
-            await checkStorage(store, signal);
-        }
-        catch (error) {
-            store.destroy();
-            throw error;
-        }
-        return {
-            store,
-            naming: { repository: env.GITHUB_REPOSITORY || 'local', account: email },
-            quota: readStorageQuota(info),
-            close: () => store.destroy()
-        };
+        return await connectAccountStorage(client, env, token, signal);
     }
     catch (error) {
         if (!(error instanceof errors/* StorageUnavailableError */.y7))
             throw error;
         throw new InputError(input, `needs Qarnot storage, and ${error.message}. Remove 'resources' and 'results', or use a cluster with storage.`);
     }
+}
+/** The account's storage, checked; a StorageUnavailableError when the cluster has none that answers. */
+async function connectAccountStorage(client, env, token, signal) {
+    const endpoint = storageEndpoint(await client.getStorageUrl(), env.QARNOT_STORAGE_URL);
+    const { email, info } = await client.getAccount();
+    const store = await createStore({ endpoint, email, token });
+    try {
+        await checkStorage(store, signal);
+    }
+    catch (error) {
+        store.destroy();
+        throw error;
+    }
+    return {
+        store,
+        naming: { repository: env.GITHUB_REPOSITORY || 'local', account: email },
+        quota: readStorageQuota(info),
+        close: () => store.destroy()
+    };
 }
 /** Sends what storage lacks of the resources, and names the results bucket of the task to create. */
 async function stageFiles(session, prepared, shortname, signal) {
@@ -40650,13 +40663,63 @@ async function writeReport(unredacted, targets) {
         io.setFailed(report.headline, report.title);
 }
 
+;// CONCATENATED MODULE: ./src/step/collected-marks.ts
+
+
+
+
+
+
+/** The marks, or why there are none (then every ended task is reported, as before marks existed). */
+async function openCollectedMarks(client, env, token, signal) {
+    let session;
+    try {
+        session = await connectAccountStorage(client.with({ signal }), env, token, signal);
+        const bucket = resourceBucketName(session.naming);
+        const listed = await listAllObjects(session.store, bucket, COLLECTED_PREFIX, signal).catch(error => {
+            if ((0,errors/* isNoSuchBucket */.hl)(error))
+                return [];
+            throw error;
+        });
+        return marksIn(session, bucket, new Set(listed.map(o => o.key.slice(COLLECTED_PREFIX.length))), signal);
+    }
+    catch (error) {
+        session?.close();
+        return { unavailable: words_errorMessage(error) };
+    }
+}
+function marksIn(session, bucket, marked, signal) {
+    let bucketMade = false;
+    return {
+        has: uuid => marked.has(uuid),
+        async mark(uuid, { outcome, runUrl }) {
+            try {
+                if (!bucketMade)
+                    await ensureBucket(session.store, bucket, signal);
+                bucketMade = true;
+                const body = JSON.stringify({ task: uuid, outcome, collectedAt: new Date().toISOString(), runUrl });
+                await session.store.putObject(bucket, `${COLLECTED_PREFIX}${uuid}`, body, signal);
+                marked.add(uuid);
+                return undefined;
+            }
+            catch (error) {
+                return words_errorMessage(error);
+            }
+        },
+        close: () => session.close()
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/step/collect-handed-off.ts
 /**
  * `task: handed-off` (docs/long-runs.md): a scheduled collector. Every task of this repository that a step handed
  * off carries the repository's hand-off tag (inputs/hand-off.ts); each one that has ended is reported whole, as a
- * step with `task: <uuid>` would, and each still running is named and left alone for a later run. With
- * `auto-delete: true` a task is deleted from Qarnot once reported (its buckets stay), so it is reported once.
+ * step with `task: <uuid>` would, and each still running is named and left alone for a later run. A task reported
+ * is marked in storage (collected-marks.ts), so the next run leaves it out; with `auto-delete: true` it is deleted
+ * from Qarnot instead (its buckets stay).
  */
+
+
 
 
 
@@ -40682,40 +40745,77 @@ async function collectHandedOff(settings, client, context, reportOne) {
         listed = (await client.listTasksWithTag(tag)).filter(task => (task.tags ?? []).includes(tag) && !endedBeforeHandOff(task));
     }
     catch (error) {
-        io.setOutput(Output.Outcome, Outcome.Failure);
-        for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
-            io.setOutput(count, '0');
+        setCounts(io, Outcome.Failure);
         io.setFailed(`The handed-off tasks could not be listed (tag ${tag}): ${words_errorMessage(error)}`);
         return;
     }
-    // The list may be trimmed (docs/rerun.md): the state is taken from each task's own read.
-    const ended = listed.filter(task => isFinalState(task.state)).slice(0, MAX_COLLECTED_PER_RUN);
-    const running = listed.filter(task => !isFinalState(task.state));
-    for (const task of running)
-        io.info(`Task ${task.uuid} ("${oneLine(task.name ?? '', 100)}") was handed off and is still ${oneLine(task.state, 40)}: a later run collects it (${taskUrl(task.uuid)}).`);
-    io.info(`${plural(listed.length, 'handed-off task')} found: ${ended.length} ended, collected now; ${running.length} still running.`);
-    if (ended.length === 0) {
-        for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
-            io.setOutput(count, '0');
-        io.setOutput(Output.Outcome, running.length > 0 ? Outcome.HandedOff : Outcome.Success);
-        return;
+    const marks = await marksOrWarning(settings, client, context, listed);
+    try {
+        // The list may be trimmed (docs/rerun.md): the state is taken from each task's own read.
+        const finished = listed.filter(task => isFinalState(task.state));
+        const unmarked = finished.filter(task => !marks?.has(task.uuid));
+        const ended = unmarked.slice(0, MAX_COLLECTED_PER_RUN);
+        const running = listed.filter(task => !isFinalState(task.state));
+        for (const task of running)
+            io.info(`Task ${task.uuid} ("${oneLine(task.name ?? '', 100)}") was handed off and is still ${oneLine(task.state, 40)}: a later run collects it (${taskUrl(task.uuid)}).`);
+        const earlier = finished.length - unmarked.length;
+        io.info(`${plural(listed.length, 'handed-off task')} found: ${ended.length} ended, collected now; ${running.length} still running${earlier > 0 ? `; ${earlier} collected by an earlier run, left out` : ''}.`);
+        if (ended.length === 0)
+            return setCounts(io, running.length > 0 ? Outcome.HandedOff : Outcome.Success);
+        const outcomes = [];
+        for (const task of ended) {
+            const report = await reportOne({ ...settings, followTask: task.uuid, collectHandedOff: undefined });
+            outcomes.push(report.outcome);
+            if (report.verdict !== undefined)
+                await settle(settings, task.uuid, report, client, context, marks);
+        }
+        // The step's outcome over every task collected: the first that did not succeed, else success.
+        io.setOutput(Output.Outcome, outcomes.find(outcome => outcome !== Outcome.Success) ?? Outcome.Success);
     }
-    const outcomes = [];
-    for (const task of ended) {
-        const report = await reportOne({ ...settings, followTask: task.uuid, collectHandedOff: undefined });
-        outcomes.push(report.outcome);
-        if (settings.collectHandedOff?.deleteCollected && report.verdict !== undefined) {
-            try {
-                await client.deleteTask(task.uuid);
-                io.info(`Task ${task.uuid} was reported whole and deleted from Qarnot (auto-delete: true).`);
-            }
-            catch (error) {
-                io.warning(`Task ${task.uuid} could not be deleted (${words_errorMessage(error)}): the next run reports it again.`);
-            }
+    finally {
+        marks?.close();
+    }
+}
+/** Nothing collected (or nothing listed): the outcome, and counts of zero. */
+function setCounts(io, outcome) {
+    for (const count of [Output.InstanceCount, Output.SucceededCount, Output.FailedCount])
+        io.setOutput(count, '0');
+    io.setOutput(Output.Outcome, outcome);
+}
+/** The marks of earlier runs; when storage cannot give them, a warning (only when an ended task may be reported twice). */
+async function marksOrWarning(settings, client, { io, env, stop }, listed) {
+    if (!listed.some(task => isFinalState(task.state)))
+        return undefined;
+    const marks = await openCollectedMarks(client, env, settings.token, stop);
+    if ('has' in marks)
+        return marks;
+    if (!settings.collectHandedOff?.deleteCollected)
+        io.warning(`The tasks already collected cannot be told apart (${marks.unavailable}): each ended task is reported, and the next run reports them again. Set auto-delete: true to delete each task once reported.`);
+    return undefined;
+}
+/** A task reported with a verdict is not reported again: deleted (auto-delete), else marked as collected. */
+async function settle(settings, uuid, report, client, { io, env }, marks) {
+    let why;
+    if (settings.collectHandedOff?.deleteCollected) {
+        try {
+            await client.deleteTask(uuid);
+            io.info(`Task ${uuid} was reported whole and deleted from Qarnot (auto-delete: true).`);
+            return;
+        }
+        catch (error) {
+            why = `it could not be deleted (${words_errorMessage(error)})`;
         }
     }
-    // The step's outcome over every task collected: the first that did not succeed, else success.
-    io.setOutput(Output.Outcome, outcomes.find(outcome => outcome !== Outcome.Success) ?? Outcome.Success);
+    if (marks) {
+        const failed = await marks.mark(uuid, { outcome: report.outcome, runUrl: readRunContext(env).runUrl });
+        if (failed === undefined) {
+            io.info(`Task ${uuid} was reported and marked as collected: later runs leave it out.`);
+            return;
+        }
+        why = `${why ? `${why}, and ` : ''}it could not be marked as collected (${failed})`;
+    }
+    if (why)
+        io.warning(`Task ${uuid} was reported, but ${why}: the next run reports it again.`);
 }
 
 ;// CONCATENATED MODULE: ./src/step/context.ts
@@ -42369,7 +42469,7 @@ function describeCache(cache, hits, stored) {
         // Read after the end, with the cost (main.ts).
         savedCredits: undefined,
         image: cache.image,
-        storedCount: stored
+        storedCount: (cache.storedEarlier ?? 0) + stored
     };
 }
 /** The tasks the hits came from, in the order first met; a task's count is known when all its entries agree. */
@@ -42457,6 +42557,9 @@ async function bringResultsBack(settings, { start, prepared, plan, storage, stor
 
 
 
+
+
+
 /** The ids the platform failed in the task the step followed to its end, with why; undefined when none can be. */
 function platformFailed(settings, { happened }, log) {
     const { ending, task, followed } = happened;
@@ -42488,7 +42591,7 @@ function followUpRangeProblem(ids, settings) {
         : undefined;
 }
 /** Why no follow-up may be made now, or undefined. */
-function whyNot(settings, round, failed, made, context, spent) {
+function whyNot(settings, failed, made, context, spent) {
     if (made >= settings.infrastructureRetries)
         return `infrastructure-retries is ${settings.infrastructureRetries}${made > 0 ? ', and every retry was used' : ''}`;
     if (context.stop.aborted)
@@ -42500,8 +42603,6 @@ function whyNot(settings, round, failed, made, context, spent) {
         return 'hand-off-after is set, and a follow-up handed off would be collected without the instances kept from the first task';
     if (settings.maxCredits !== undefined && spent >= settings.maxCredits)
         return `max-credits (${settings.maxCredits}) is spent by the tasks so far`;
-    if ((round.submitted.start?.cache?.hits.size ?? 0) > 0)
-        return 'instances came from the cache, which a follow-up task cannot carry over';
     return followUpRangeProblem(failed.keys(), settings);
 }
 /**
@@ -42515,6 +42616,7 @@ async function retryPlatformFailures(settings, prepared, first, client, context)
     let left;
     // Under max-credits the tasks share the cap: each follow-up may spend what the ones before left of it.
     let spent = 0;
+    const notesOf = [first.happened];
     for (;;) {
         if (settings.maxCredits !== undefined)
             spent += await creditsOf(round, client, context);
@@ -42522,7 +42624,7 @@ async function retryPlatformFailures(settings, prepared, first, client, context)
         if (failed.size === 0)
             break;
         const fromTask = round.happened.task?.uuid ?? '';
-        const why = whyNot(settings, round, failed, rounds.length, context, spent);
+        const why = whyNot(settings, failed, rounds.length, context, spent);
         if (why) {
             left = { fromTask, failed, why };
             break;
@@ -42537,15 +42639,21 @@ async function retryPlatformFailures(settings, prepared, first, client, context)
             break;
         }
         round = next;
+        notesOf.push(round.happened);
         rounds.push({ fromTask, failed, followUp: round.submitted.start?.task?.uuid });
         if (ending.kind !== 'followed')
             break;
     }
     if (rounds.length === 0 && !left)
         return { happened: first.happened, retries: undefined };
-    // The step's own plan (a re-run of the workflow) is what the report describes, not the follow-ups'.
+    // The step's own plan (a re-run of the workflow) is what the report describes, not the follow-ups'; what each
+    // task's round noted (the plan's warnings, the cache's look-up and what it stored) is said once.
+    const kept = round.happened.kept && {
+        ...round.happened.kept,
+        notes: [...new Set(notesOf.flatMap(happened => happened.kept?.notes ?? []))]
+    };
     return {
-        happened: { ...round.happened, plan: first.submitted.plan },
+        happened: { ...round.happened, plan: first.submitted.plan, kept },
         retries: { limit: settings.infrastructureRetries, rounds, left }
     };
 }
@@ -42602,12 +42710,35 @@ async function followUp(settings, prepared, round, failed, number, client, conte
     const timedOut = !context.stop.aborted && stop.aborted;
     if (start.stopped && timedOut)
         io.saveState(State.MustAbort, 'true');
+    const cache = start.task && !start.stopped ? carriedCache(round) : undefined;
     const widened = start.task?.widened;
     const plan = widened
         ? { kind: 'all', reason: widened }
         : { kind: 'some', rerun: only, kept, warnings: [] };
-    const submitted = { plan, start, prepared, storage: start.storage, timedOut };
+    const submitted = {
+        plan,
+        start: cache ? { ...start, cache } : start,
+        prepared,
+        storage: start.storage,
+        timedOut
+    };
     return { submitted, happened: await followStep(ofFollowUp, submitted, client, context) };
+}
+/**
+ * The cache as the follow-up carries it (its own look-up would find nothing new): the first task's hits, their
+ * output copied from the round's files to be replayed into the follow-up's, and the count stored so far; the
+ * follow-up's verified successes are stored like the first task's.
+ */
+function carriedCache({ submitted, happened }) {
+    const cache = submitted.start?.cache;
+    const files = happened.followed?.files ?? happened.files;
+    if (!cache || !files)
+        return undefined;
+    const outputs = new InstanceOutputFiles((0,external_node_fs_.mkdtempSync)((0,external_node_path_.join)((0,external_node_path_.dirname)(files.dir), 'cache-')));
+    for (const id of cache.hits.keys())
+        for (const stream of ['stdout', 'stderr'])
+            outputs.copyFrom(files, id, stream);
+    return { ...cache, outputs, notes: [], storedEarlier: happened.cache?.storedCount ?? 0 };
 }
 
 ;// CONCATENATED MODULE: ./src/github/approval.ts

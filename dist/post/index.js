@@ -32102,6 +32102,8 @@ const TREES_PREFIX = 'trees/';
 const MANIFESTS_PREFIX = 'manifests/';
 /** Written once a tree is complete, touched by every run that uses it: `complete/<treeHash>`. */
 const MARKERS_PREFIX = 'complete/';
+/** One per handed-off task a collector reported (step/collected-marks.ts): `collected/<task uuid>`. */
+const COLLECTED_PREFIX = 'collected/';
 /** When prune last ran in this bucket (its LastModified is the clock). */
 const PRUNE_MARKER_KEY = 'prune/last-run';
 const MANIFEST_FORMAT = 'qarnot-action-tree/1';
